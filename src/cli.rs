@@ -1,0 +1,245 @@
+//! The command-line interface: clap derive definitions only, no behaviour.
+//!
+//! May not depend on any other module of the crate.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Walk an operator through a documented operating procedure and keep
+/// tamper-evident evidence that it was followed (ISO/IEC 27001:2022 A.5.37).
+#[derive(Debug, Parser)]
+#[command(name = "runsheet", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command shares.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Evidence log (SQLite file) [default: runsheet/evidence.sqlite3 in the platform data directory]
+    #[arg(long, global = true, env = "RUNSHEET_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Folder of procedure files [default: ./procedures if it exists, else the platform config directory]
+    #[arg(long, global = true, env = "RUNSHEET_PROCEDURES", value_name = "DIR")]
+    pub procedures: Option<PathBuf>,
+    /// Print data as JSON instead of a table or text
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No colours (also when the NO_COLOR environment variable is set)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check procedure files: syntax, required fields, references and flow
+    Lint(LintArgs),
+    /// List the procedures found in the procedures folder
+    List,
+    /// Render a procedure as a document (Markdown, HTML) or a flow chart (Mermaid)
+    Render(RenderArgs),
+    /// Write a commented starter procedure that lints clean
+    New(NewArgs),
+    /// Print the JSON Schema of the procedure format
+    Schema,
+    /// Run a procedure: full-screen in a terminal, line by line otherwise
+    Run(RunArgs),
+    /// Continue an open run at the exact step where it stopped
+    Resume(ResumeArgs),
+    /// List runs in the evidence log, newest first
+    Runs(RunsArgs),
+    /// Show one run's timeline
+    Show(ShowArgs),
+    /// Recompute the evidence log's hash chain and report the first bad record
+    Verify(VerifyArgs),
+    /// Write the evidence log's chain head, to detect truncation later
+    Checkpoint(CheckpointArgs),
+    /// Export an audit bundle (HTML, CSV, JSON, Markdown, manifest)
+    Export(ExportArgs),
+    /// Check an exported audit bundle against its manifest (and the log with --db)
+    VerifyBundle(VerifyBundleArgs),
+    /// Per procedure: last run, cadence adherence, open runs, review due
+    Status(StatusArgs),
+    /// Print shell completions
+    Completions(CompletionsArgs),
+    /// Print the man page (roff)
+    Man,
+    /// Write a generated evidence log of N runs through the real store (benchmarks)
+    #[command(hide = true)]
+    GenerateLog(GenerateLogArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Files or folders to check [default: the procedures folder]
+    pub paths: Vec<PathBuf>,
+    /// Fail on warnings too (e.g. a review date that has passed)
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RenderFormat {
+    Markdown,
+    Mermaid,
+    Html,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Procedure id, file name or path
+    pub procedure: String,
+    /// Output format
+    #[arg(long, short, value_enum, default_value_t = RenderFormat::Markdown)]
+    pub format: RenderFormat,
+    /// Write to this file instead of standard output (refuses to overwrite)
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// Id of the new procedure (lower-case letters, digits and -)
+    pub id: String,
+    /// Where to write it [default: <procedures folder>/<id>.toml]
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Procedure id, file name or path
+    pub procedure: String,
+    /// Line-by-line mode (automatic when standard input or output is not a terminal)
+    #[arg(long)]
+    pub plain: bool,
+    /// Your display name, recorded next to your OS user name
+    #[arg(long, env = "RUNSHEET_OPERATOR", value_name = "NAME")]
+    pub operator: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ResumeArgs {
+    /// Run id or a unique prefix [default: your most recent open run]
+    pub run_id: Option<String>,
+    /// Line-by-line mode (automatic when standard input or output is not a terminal)
+    #[arg(long)]
+    pub plain: bool,
+    /// Your display name, recorded next to your OS user name
+    #[arg(long, env = "RUNSHEET_OPERATOR", value_name = "NAME")]
+    pub operator: Option<String>,
+}
+
+/// Filters shared by `runs` and `export`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RunFilter {
+    /// Only runs of this procedure id
+    #[arg(long, value_name = "ID")]
+    pub procedure: Option<String>,
+    /// Only runs with this outcome: open, completed, escalated, failed, aborted
+    #[arg(long, value_name = "OUTCOME")]
+    pub status: Option<String>,
+    /// Only runs by this operator (OS user or display name)
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+    /// Only runs started on or after this date (YYYY-MM-DD, UTC)
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Only runs started on or before this date (YYYY-MM-DD, UTC)
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Only runs of procedures linked to this Annex A control (e.g. A.8.13)
+    #[arg(long, value_name = "CONTROL")]
+    pub control: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Only runs that are still open (resumable)
+    #[arg(long)]
+    pub open: bool,
+    #[command(flatten)]
+    pub filter: RunFilter,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Run id or a unique prefix
+    pub run_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Also prove the log still holds everything up to this checkpoint file
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    /// Write the checkpoint here instead of standard output (refuses to overwrite)
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Directory to write the bundle into (must not exist or be empty, unless --force)
+    #[arg(long, short, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub filter: RunFilter,
+    /// Formats to write, comma-separated
+    #[arg(long, value_delimiter = ',', default_value = "html,csv,json,md")]
+    pub format: Vec<ExportFormat>,
+    /// Replace a non-empty output directory
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Html,
+    Csv,
+    Json,
+    Md,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyBundleArgs {
+    /// The bundle directory
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Days to look back for cadence adherence
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    pub days: u32,
+    /// Exit non-zero when anything is overdue (for cron and monitoring)
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to generate completions for
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateLogArgs {
+    /// Number of runs to write
+    #[arg(long, default_value_t = 1000)]
+    pub runs: u64,
+    /// Events per run (approximately)
+    #[arg(long, default_value_t = 10)]
+    pub events_per_run: u64,
+    /// Days back the first run starts
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+}

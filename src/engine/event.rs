@@ -1,0 +1,197 @@
+//! Commands (what the operator asks for) and events (what happened, as stored).
+//!
+//! May not depend on IO, the clock, the store or the front ends.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::procedure::BranchEnd;
+
+/// Who and when, supplied with every command (the engine has no clock).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    pub at: DateTime<Utc>,
+    /// The operator's identity as recorded (OS user, optionally with display name).
+    pub actor: String,
+}
+
+/// Final outcome of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Completed,
+    Escalated,
+    Failed,
+    Aborted,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Escalated => "escalated",
+            Outcome::Failed => "failed",
+            Outcome::Aborted => "aborted",
+        }
+    }
+}
+
+/// Output of a command run from the runner, already capped by the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandResult {
+    /// The exact command line that ran.
+    pub command: String,
+    /// Exit code; `None` when killed by a signal or stopped by the operator.
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
+    /// Combined stdout and stderr as text (lossy UTF-8), at most the cap.
+    pub output: String,
+    /// SHA-256 (hex) of the full output bytes, before capping.
+    pub output_sha256: String,
+    /// Size in bytes of the full output.
+    pub output_bytes: u64,
+    /// True when `output` holds only the first part of the output.
+    pub truncated: bool,
+}
+
+/// What the operator asks the engine to do. Commands about a step name it, so a
+/// stale screen can never act on a step that is no longer current.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Go ahead although the procedure's review is overdue or it lacks an approval.
+    AcknowledgeWarnings,
+    /// Mark the current step done (requirements must be met).
+    Confirm { step: String },
+    /// Answer the current decision step.
+    Answer { step: String, yes: bool },
+    /// Record the current step's value (validated).
+    RecordValue { step: String, value: String },
+    /// Record the evidence the current step asks for (e.g. a ticket id).
+    RecordEvidence { step: String, evidence: String },
+    /// Record the result of running the current step's command.
+    RecordCommand { step: String, result: CommandResult },
+    /// Add a note to the current step.
+    AddNote { step: String, text: String },
+    /// A second person signs the current step off.
+    SignOff { step: String, by: String },
+    /// The current step failed; enter its escalation branch.
+    Fail { step: String, reason: String },
+    /// Skip the current step (refused for critical steps).
+    Skip { step: String, justification: String },
+    /// Stop for now; the run stays open and resumable.
+    Suspend,
+    /// Continue a suspended run.
+    Resume,
+    /// End the run as aborted.
+    Abort { reason: String },
+}
+
+/// What happened. Stored in the evidence log as `kind` + JSON payload; the state
+/// of a run is a fold of its events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Event {
+    /// First event of every run.
+    RunStarted {
+        procedure_id: String,
+        procedure_version: String,
+        procedure_sha256: String,
+        operator: String,
+        host: String,
+        runsheet_version: String,
+        /// Warnings (review overdue, no approval) the operator must acknowledge first.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        warnings: Vec<String>,
+    },
+    /// The operator chose to go ahead despite the warnings.
+    WarningsAcknowledged { warnings: Vec<String> },
+    /// A step became current.
+    StepStarted { step: String },
+    StepConfirmed { step: String },
+    DecisionAnswered { step: String, answer: bool },
+    ValueRecorded { step: String, value: String },
+    EvidenceRecorded { step: String, evidence: String },
+    CommandRan {
+        step: String,
+        #[serde(flatten)]
+        result: CommandResult,
+    },
+    NoteAdded { step: String, text: String },
+    SignedOff { step: String, by: String },
+    StepSkipped { step: String, justification: String },
+    /// A step failed; `branch` is the escalation branch entered, if any.
+    StepFailed {
+        step: String,
+        reason: String,
+        branch: Option<String>,
+    },
+    /// An escalation branch ended, sending the run to `then`.
+    BranchEnded {
+        branch: String,
+        failed_step: String,
+        then: BranchEnd,
+    },
+    Suspended,
+    Resumed,
+    RunEnded {
+        outcome: Outcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+}
+
+impl Event {
+    /// The `kind` as stored (kebab-case).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::RunStarted { .. } => "run-started",
+            Event::WarningsAcknowledged { .. } => "warnings-acknowledged",
+            Event::StepStarted { .. } => "step-started",
+            Event::StepConfirmed { .. } => "step-confirmed",
+            Event::DecisionAnswered { .. } => "decision-answered",
+            Event::ValueRecorded { .. } => "value-recorded",
+            Event::EvidenceRecorded { .. } => "evidence-recorded",
+            Event::CommandRan { .. } => "command-ran",
+            Event::NoteAdded { .. } => "note-added",
+            Event::SignedOff { .. } => "signed-off",
+            Event::StepSkipped { .. } => "step-skipped",
+            Event::StepFailed { .. } => "step-failed",
+            Event::BranchEnded { .. } => "branch-ended",
+            Event::Suspended => "suspended",
+            Event::Resumed => "resumed",
+            Event::RunEnded { .. } => "run-ended",
+        }
+    }
+
+    /// The step the event is about, if any.
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            Event::StepStarted { step }
+            | Event::StepConfirmed { step }
+            | Event::DecisionAnswered { step, .. }
+            | Event::ValueRecorded { step, .. }
+            | Event::EvidenceRecorded { step, .. }
+            | Event::CommandRan { step, .. }
+            | Event::NoteAdded { step, .. }
+            | Event::SignedOff { step, .. }
+            | Event::StepSkipped { step, .. }
+            | Event::StepFailed { step, .. } => Some(step),
+            Event::BranchEnded { failed_step, .. } => Some(failed_step),
+            Event::RunStarted { .. }
+            | Event::WarningsAcknowledged { .. }
+            | Event::Suspended
+            | Event::Resumed
+            | Event::RunEnded { .. } => None,
+        }
+    }
+
+    /// The event as the JSON payload stored in the log (includes `kind`).
+    pub fn to_payload(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Read an event back from its stored payload.
+    pub fn from_payload(payload: &serde_json::Value) -> Result<Event, serde_json::Error> {
+        serde_json::from_value(payload.clone())
+    }
+}

@@ -1,0 +1,21 @@
+//! runsheet: walk an operator through a documented operating procedure and keep
+//! tamper-evident evidence that it was followed (ISO/IEC 27001:2022 A.5.37).
+//!
+//! Layers, from the bottom up (a layer may use the ones above it in this list, never below):
+//! - [`procedure`]: the procedure model, parsing with spans, lint, render. No IO beyond reading files.
+//! - [`engine`]: a run as a pure state machine (commands in, events out). No IO, clock or terminal.
+//! - [`store`]: the SQLite evidence log: schema, migrations, hash-chained append, verify.
+//! - [`export`]: audit bundle writers (HTML, CSV, JSON, Markdown, manifest) over the store.
+//! - [`tui`] and [`plain`]: the two front ends over engine + store.
+//! - [`app`]: the one place that wires paths, store, engine, front ends and exports to the CLI.
+
+pub mod app;
+pub mod cli;
+pub mod engine;
+pub mod error;
+pub mod export;
+pub mod plain;
+pub mod procedure;
+pub mod store;
+pub mod text;
+pub mod tui;

@@ -1,0 +1,15 @@
+//! The `runsheet` binary: parse arguments, call the library, map the result to an exit code.
+
+use clap::Parser;
+
+fn main() {
+    let cli = runsheet::cli::Cli::parse();
+    let code = match runsheet::app::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("runsheet: {err}");
+            err.code()
+        }
+    };
+    std::process::exit(code);
+}

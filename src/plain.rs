@@ -1,0 +1,1 @@
+//! Plain line-by-line front end (skeleton).

@@ -1,0 +1,10 @@
+//! Procedures: the model, parsing TOML/JSON with source locations, lint and render.
+//!
+//! May not depend on the engine, the store, the TUI or the exports.
+
+pub mod lint;
+pub mod model;
+pub mod parse;
+pub mod render;
+
+pub use model::*;

@@ -1,0 +1,1 @@
+//! (skeleton; see docs/ARCHITECTURE.md)

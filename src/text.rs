@@ -1,0 +1,38 @@
+//! Text hygiene shared by every output: make untrusted text harmless on a terminal.
+//!
+//! May not depend on any other module of the crate.
+
+/// Replace control characters (C0 except newline and tab, DEL, C1) with a visible
+/// `\u{..}`-style escape so procedure text, notes and command output can never move
+/// the cursor, change colours or set the terminal title.
+pub fn sanitize_terminal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f || (0x80..0xa0).contains(&(c as u32)) => {
+                out.push_str(&format!("\\u{{{:02x}}}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Like [`sanitize_terminal`] but also turns newlines and tabs into escapes, for one-line fields.
+pub fn sanitize_line(s: &str) -> String {
+    sanitize_terminal(s).replace('\n', "\\n").replace('\t', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_are_made_visible() {
+        assert_eq!(sanitize_terminal("a\x1b[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(sanitize_terminal("x\u{9b}y"), "x\\u{9b}y");
+        assert_eq!(sanitize_terminal("keep\nlines\tand tabs"), "keep\nlines\tand tabs");
+        assert_eq!(sanitize_line("a\nb"), "a\\nb");
+    }
+}
