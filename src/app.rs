@@ -7,5 +7,8 @@ use crate::error::{Error, Result};
 
 /// Run one CLI invocation; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
-    Err(Error::Internal(format!("{:?} is not wired yet", cli.command)))
+    Err(Error::Internal(format!(
+        "{:?} is not wired yet",
+        cli.command
+    )))
 }

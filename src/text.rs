@@ -32,7 +32,10 @@ mod tests {
     fn escapes_are_made_visible() {
         assert_eq!(sanitize_terminal("a\x1b[2Jb"), "a\\u{1b}[2Jb");
         assert_eq!(sanitize_terminal("x\u{9b}y"), "x\\u{9b}y");
-        assert_eq!(sanitize_terminal("keep\nlines\tand tabs"), "keep\nlines\tand tabs");
+        assert_eq!(
+            sanitize_terminal("keep\nlines\tand tabs"),
+            "keep\nlines\tand tabs"
+        );
         assert_eq!(sanitize_line("a\nb"), "a\\nb");
     }
 }

@@ -104,21 +104,45 @@ pub enum Event {
         warnings: Vec<String>,
     },
     /// The operator chose to go ahead despite the warnings.
-    WarningsAcknowledged { warnings: Vec<String> },
+    WarningsAcknowledged {
+        warnings: Vec<String>,
+    },
     /// A step became current.
-    StepStarted { step: String },
-    StepConfirmed { step: String },
-    DecisionAnswered { step: String, answer: bool },
-    ValueRecorded { step: String, value: String },
-    EvidenceRecorded { step: String, evidence: String },
+    StepStarted {
+        step: String,
+    },
+    StepConfirmed {
+        step: String,
+    },
+    DecisionAnswered {
+        step: String,
+        answer: bool,
+    },
+    ValueRecorded {
+        step: String,
+        value: String,
+    },
+    EvidenceRecorded {
+        step: String,
+        evidence: String,
+    },
     CommandRan {
         step: String,
         #[serde(flatten)]
         result: CommandResult,
     },
-    NoteAdded { step: String, text: String },
-    SignedOff { step: String, by: String },
-    StepSkipped { step: String, justification: String },
+    NoteAdded {
+        step: String,
+        text: String,
+    },
+    SignedOff {
+        step: String,
+        by: String,
+    },
+    StepSkipped {
+        step: String,
+        justification: String,
+    },
     /// A step failed; `branch` is the escalation branch entered, if any.
     StepFailed {
         step: String,

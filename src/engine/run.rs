@@ -1,1 +1,875 @@
-//! run state (todo)
+//! The state of one run and the two pure functions over it: `decide` turns a
+//! command into events (or a rejection), `apply` folds an event into the state.
+//!
+//! May not depend on IO, the clock, the store or the front ends.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use regex::Regex;
+
+use super::event::{Command, CommandResult, Event, Meta, Outcome};
+use crate::procedure::{
+    Branch, BranchEnd, Procedure, Step, StepKind, StepPlace, Target, ValueKind, ValueSpec,
+};
+
+/// Why a command was refused. Nothing was recorded and the state is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Rejected(pub String);
+
+fn reject<T>(msg: impl Into<String>) -> Result<T, Rejected> {
+    Err(Rejected(msg.into()))
+}
+
+/// Identity of the run, from its `run-started` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    pub procedure_id: String,
+    pub procedure_version: String,
+    pub procedure_sha256: String,
+    pub operator: String,
+    pub host: String,
+    pub runsheet_version: String,
+}
+
+/// Status of one step in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StepStatus {
+    #[default]
+    Pending,
+    /// The step the operator is on.
+    Current,
+    Done,
+    Skipped,
+    /// Failed with no escalation branch (or inside a branch).
+    Failed,
+    /// Failed and its escalation branch was entered.
+    Escalated,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "pending",
+            StepStatus::Current => "current",
+            StepStatus::Done => "done",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Failed => "failed",
+            StepStatus::Escalated => "escalated",
+        }
+    }
+}
+
+/// Everything recorded about one step. Fields named `attempt_*` or `last_*` are
+/// reset each time the step becomes current again (a retry); notes and command
+/// runs keep their whole history.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StepState {
+    pub status: StepStatus,
+    /// How many times the step became current.
+    pub attempts: u32,
+    pub notes: Vec<String>,
+    pub attempt_notes: usize,
+    pub commands: Vec<CommandResult>,
+    pub last_command: Option<CommandResult>,
+    pub value: Option<String>,
+    pub evidence: Option<String>,
+    pub answer: Option<bool>,
+    pub signed_off_by: Option<String>,
+    pub failures: Vec<String>,
+    pub skip_justification: Option<String>,
+}
+
+/// The escalation branch the run is in, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Escalation {
+    pub branch: String,
+    pub failed_step: String,
+    pub reason: String,
+}
+
+/// A requirement of the current step and whether it is met.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+    pub what: RequirementKind,
+    pub met: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequirementKind {
+    /// Answer yes or no to the question.
+    Answer(String),
+    /// Record a value with this label.
+    Value { label: String, required: bool },
+    /// Run the command and get the expected exit code.
+    Command { run: String, expect_exit: i32 },
+    /// Write a note answering this prompt.
+    Note(String),
+    /// Give evidence answering this prompt.
+    Evidence(String),
+    /// A second person in this role signs off.
+    SignOff(String),
+}
+
+/// A run: the procedure it follows plus the fold of its events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub procedure: Procedure,
+    pub info: Option<RunInfo>,
+    /// Warnings that must be acknowledged before the first step.
+    pub pending_warnings: Vec<String>,
+    pub acknowledged_warnings: Vec<String>,
+    /// Id of the current step.
+    pub current: Option<String>,
+    pub escalation: Option<Escalation>,
+    pub steps: BTreeMap<String, StepState>,
+    pub suspended: bool,
+    pub outcome: Option<Outcome>,
+    pub end_reason: Option<String>,
+    /// Number of events applied.
+    pub events: u64,
+}
+
+/// What the front end knows when it starts a run.
+#[derive(Debug, Clone)]
+pub struct StartInfo {
+    pub procedure_sha256: String,
+    pub operator: String,
+    pub host: String,
+    pub runsheet_version: String,
+    /// Today's date (UTC), for the review-overdue warning.
+    pub today: NaiveDate,
+}
+
+/// Warnings about the procedure's document control that the operator must acknowledge.
+pub fn document_warnings(p: &Procedure, today: NaiveDate) -> Vec<String> {
+    let mut w = Vec::new();
+    if p.approver.is_none() || p.approved.is_none() {
+        w.push(format!(
+            "procedure {} v{} has no recorded approval (approver and approved date)",
+            p.id, p.version
+        ));
+    }
+    match p.review_due() {
+        Some(due) if due < today => w.push(format!(
+            "procedure {} v{} was due for review on {due}",
+            p.id, p.version
+        )),
+        Some(_) => {}
+        None => w.push(format!(
+            "procedure {} v{} has no review date",
+            p.id, p.version
+        )),
+    }
+    w
+}
+
+/// The events that start a run: `run-started`, then the first step unless
+/// there are warnings to acknowledge first.
+pub fn start(p: &Procedure, info: &StartInfo) -> Vec<Event> {
+    let warnings = document_warnings(p, info.today);
+    let mut events = vec![Event::RunStarted {
+        procedure_id: p.id.clone(),
+        procedure_version: p.version.clone(),
+        procedure_sha256: info.procedure_sha256.clone(),
+        operator: info.operator.clone(),
+        host: info.host.clone(),
+        runsheet_version: info.runsheet_version.clone(),
+        warnings: warnings.clone(),
+    }];
+    if warnings.is_empty() {
+        events.extend(first_step(p));
+    }
+    events
+}
+
+fn first_step(p: &Procedure) -> Vec<Event> {
+    match p.steps.first() {
+        Some(s) => vec![Event::StepStarted { step: s.id.clone() }],
+        None => vec![Event::RunEnded {
+            outcome: Outcome::Completed,
+            reason: None,
+        }],
+    }
+}
+
+impl Run {
+    /// A run with no events yet.
+    pub fn new(procedure: Procedure) -> Run {
+        Run {
+            procedure,
+            info: None,
+            pending_warnings: Vec::new(),
+            acknowledged_warnings: Vec::new(),
+            current: None,
+            escalation: None,
+            steps: BTreeMap::new(),
+            suspended: false,
+            outcome: None,
+            end_reason: None,
+            events: 0,
+        }
+    }
+
+    /// Rebuild a run from its stored events (resume). Uses the same `apply` as the live path.
+    pub fn replay<'a>(procedure: Procedure, events: impl IntoIterator<Item = &'a Event>) -> Run {
+        let mut run = Run::new(procedure);
+        for e in events {
+            run.apply(e);
+        }
+        run
+    }
+
+    /// The current step.
+    pub fn current_step(&self) -> Option<&Step> {
+        self.current
+            .as_deref()
+            .and_then(|id| self.procedure.step(id))
+            .map(|(s, _)| s)
+    }
+
+    /// What is recorded for a step (default: nothing yet).
+    pub fn state(&self, step: &str) -> StepState {
+        self.steps.get(step).cloned().unwrap_or_default()
+    }
+
+    /// Status of a step.
+    pub fn status(&self, step: &str) -> StepStatus {
+        self.steps.get(step).map(|s| s.status).unwrap_or_default()
+    }
+
+    /// True once the run has an outcome.
+    pub fn is_ended(&self) -> bool {
+        self.outcome.is_some()
+    }
+
+    /// Main-path steps finished (done or skipped) and the total.
+    pub fn progress(&self) -> (usize, usize) {
+        let done = self
+            .procedure
+            .steps
+            .iter()
+            .filter(|s| matches!(self.status(&s.id), StepStatus::Done | StepStatus::Skipped))
+            .count();
+        (done, self.procedure.steps.len())
+    }
+
+    /// The escalation branch the run is in.
+    pub fn active_branch(&self) -> Option<&Branch> {
+        self.escalation
+            .as_ref()
+            .and_then(|e| self.procedure.branch(&e.branch))
+    }
+
+    /// Requirements of the current step, with whether each is met.
+    pub fn requirements(&self) -> Vec<Requirement> {
+        let Some(step) = self.current_step() else {
+            return Vec::new();
+        };
+        let st = self.state(&step.id);
+        let mut reqs = Vec::new();
+        match step.kind() {
+            StepKind::Confirm => {}
+            StepKind::Decision(d) => reqs.push(Requirement {
+                what: RequirementKind::Answer(d.question.clone()),
+                met: st.answer.is_some(),
+            }),
+            StepKind::Value(v) => reqs.push(Requirement {
+                what: RequirementKind::Value {
+                    label: v.label.clone(),
+                    required: v.required,
+                },
+                met: st.value.is_some() || !v.required,
+            }),
+            StepKind::Command(c) => {
+                let expect = c.expect_exit.unwrap_or(0);
+                reqs.push(Requirement {
+                    what: RequirementKind::Command {
+                        run: c.run.clone(),
+                        expect_exit: expect,
+                    },
+                    met: st
+                        .last_command
+                        .as_ref()
+                        .is_some_and(|r| r.exit_code == Some(expect)),
+                });
+            }
+        }
+        if let Some(prompt) = &step.note {
+            reqs.push(Requirement {
+                what: RequirementKind::Note(prompt.clone()),
+                met: st.attempt_notes > 0,
+            });
+        }
+        if let Some(prompt) = &step.evidence {
+            reqs.push(Requirement {
+                what: RequirementKind::Evidence(prompt.clone()),
+                met: st.evidence.is_some(),
+            });
+        }
+        if let Some(role) = &step.signoff {
+            let title = self
+                .procedure
+                .role(role)
+                .map(|r| r.title.clone())
+                .unwrap_or_else(|| role.clone());
+            reqs.push(Requirement {
+                what: RequirementKind::SignOff(title),
+                met: st.signed_off_by.is_some(),
+            });
+        }
+        reqs
+    }
+
+    /// Turn a command into the events it causes, or refuse it. Pure: the state is not changed.
+    pub fn decide(&self, command: &Command, meta: &Meta) -> Result<Vec<Event>, Rejected> {
+        if let Some(outcome) = self.outcome {
+            return reject(format!("this run has already ended ({})", outcome.as_str()));
+        }
+        if self.info.is_none() {
+            return reject("this run has not started");
+        }
+        match command {
+            Command::Resume => {
+                return if self.suspended {
+                    Ok(vec![Event::Resumed])
+                } else {
+                    reject("the run is not suspended")
+                };
+            }
+            Command::Abort { reason } => {
+                let reason = non_empty(reason, "say why the run is aborted")?;
+                return Ok(vec![Event::RunEnded {
+                    outcome: Outcome::Aborted,
+                    reason: Some(reason),
+                }]);
+            }
+            _ if self.suspended => return reject("the run is suspended; resume it first"),
+            Command::Suspend => return Ok(vec![Event::Suspended]),
+            Command::AcknowledgeWarnings => {
+                if self.pending_warnings.is_empty() {
+                    return reject("there are no warnings to acknowledge");
+                }
+                let mut events = vec![Event::WarningsAcknowledged {
+                    warnings: self.pending_warnings.clone(),
+                }];
+                events.extend(first_step(&self.procedure));
+                return Ok(events);
+            }
+            _ if !self.pending_warnings.is_empty() => {
+                return reject(
+                    "acknowledge the procedure's document-control warnings before the first step",
+                );
+            }
+            _ => {}
+        }
+        let (step_id, rest) = step_of(command);
+        let Some(current) = self.current_step() else {
+            return reject("there is no current step");
+        };
+        if step_id != Some(current.id.as_str()) {
+            return reject(format!(
+                "step `{}` is not the current step (`{}` is)",
+                step_id.unwrap_or("?"),
+                current.id
+            ));
+        }
+        self.decide_step(current, rest, meta)
+    }
+
+    fn decide_step(
+        &self,
+        step: &Step,
+        cmd: StepCmd<'_>,
+        meta: &Meta,
+    ) -> Result<Vec<Event>, Rejected> {
+        let st = self.state(&step.id);
+        let id = step.id.clone();
+        match cmd {
+            StepCmd::Confirm => {
+                if let StepKind::Decision(_) = step.kind() {
+                    return reject("this step is a question: answer it with y (yes) or n (no)");
+                }
+                self.check_requirements()?;
+                let mut events = vec![Event::StepConfirmed { step: id }];
+                events.extend(self.route(step, step.next.clone(), None)?);
+                Ok(events)
+            }
+            StepCmd::Answer(yes) => {
+                let StepKind::Decision(d) = step.kind() else {
+                    return reject("this step is not a question; confirm it with Enter");
+                };
+                self.check_requirements_except_answer()?;
+                let target = if yes { d.yes.clone() } else { d.no.clone() };
+                let mut events = vec![Event::DecisionAnswered {
+                    step: id,
+                    answer: yes,
+                }];
+                let reason = format!(
+                    "answered {} to: {}",
+                    if yes { "yes" } else { "no" },
+                    d.question
+                );
+                events.extend(self.route(step, Some(target), Some(reason))?);
+                Ok(events)
+            }
+            StepCmd::Value(value) => {
+                let StepKind::Value(spec) = step.kind() else {
+                    return reject("this step does not record a value");
+                };
+                let value = validate_value(spec, value)?;
+                Ok(vec![Event::ValueRecorded { step: id, value }])
+            }
+            StepCmd::Evidence(text) => {
+                if step.evidence.is_none() {
+                    return reject("this step does not ask for evidence; add a note instead");
+                }
+                let evidence = non_empty(text, "the evidence cannot be empty")?;
+                Ok(vec![Event::EvidenceRecorded { step: id, evidence }])
+            }
+            StepCmd::CommandRan(result) => {
+                let StepKind::Command(c) = step.kind() else {
+                    return reject("this step has no command to run");
+                };
+                if result.command != c.run {
+                    return reject("the command that ran is not the step's command");
+                }
+                Ok(vec![Event::CommandRan {
+                    step: id,
+                    result: result.clone(),
+                }])
+            }
+            StepCmd::Note(text) => {
+                let text = non_empty(text, "the note is empty")?;
+                Ok(vec![Event::NoteAdded { step: id, text }])
+            }
+            StepCmd::SignOff(by) => {
+                let Some(role) = &step.signoff else {
+                    return reject("this step needs no sign-off");
+                };
+                let by = non_empty(by, "type the name of the person signing off")?;
+                if same_person(&by, &meta.actor)
+                    || self
+                        .info
+                        .as_ref()
+                        .is_some_and(|i| same_person(&by, &i.operator))
+                {
+                    return reject(format!(
+                        "sign-off needs a second person ({role}); the operator cannot sign off their own step"
+                    ));
+                }
+                if st.signed_off_by.is_some() {
+                    return reject("this step is already signed off");
+                }
+                Ok(vec![Event::SignedOff { step: id, by }])
+            }
+            StepCmd::Fail(reason) => {
+                let reason = non_empty(reason, "say why the step failed")?;
+                Ok(self.fail(step, reason))
+            }
+            StepCmd::Skip(justification) => {
+                if step.critical {
+                    return reject(
+                        "this step is critical and cannot be skipped; fail it (f) to escalate instead",
+                    );
+                }
+                let justification = non_empty(justification, "a skip needs a justification")?;
+                let mut events = vec![Event::StepSkipped {
+                    step: id,
+                    justification,
+                }];
+                events.extend(self.route(step, step.next.clone(), None)?);
+                Ok(events)
+            }
+        }
+    }
+
+    fn check_requirements(&self) -> Result<(), Rejected> {
+        match self.requirements().into_iter().find(|r| !r.met) {
+            None => Ok(()),
+            Some(r) => reject(unmet_message(&r.what, self.current_step())),
+        }
+    }
+
+    fn check_requirements_except_answer(&self) -> Result<(), Rejected> {
+        match self
+            .requirements()
+            .into_iter()
+            .find(|r| !r.met && !matches!(r.what, RequirementKind::Answer(_)))
+        {
+            None => Ok(()),
+            Some(r) => reject(unmet_message(&r.what, self.current_step())),
+        }
+    }
+
+    /// A step failed: enter its escalation branch, or end the run failed.
+    fn fail(&self, step: &Step, reason: String) -> Vec<Event> {
+        let in_branch = self.escalation.is_some();
+        let branch = if in_branch {
+            None
+        } else {
+            self.procedure.escalation_for(step)
+        };
+        let mut events = vec![Event::StepFailed {
+            step: step.id.clone(),
+            reason: reason.clone(),
+            branch: branch.map(|b| b.id.clone()),
+        }];
+        match branch.and_then(|b| b.steps.first()) {
+            Some(first) => events.push(Event::StepStarted {
+                step: first.id.clone(),
+            }),
+            None => events.push(Event::RunEnded {
+                outcome: Outcome::Failed,
+                reason: Some(if in_branch {
+                    format!("escalation step `{}` failed: {reason}", step.id)
+                } else {
+                    format!(
+                        "step `{}` failed with no escalation branch: {reason}",
+                        step.id
+                    )
+                }),
+            }),
+        }
+        events
+    }
+
+    /// Where the flow goes after `step`: explicit `target`, else the next step in its list.
+    fn route(
+        &self,
+        step: &Step,
+        target: Option<Target>,
+        fail_reason: Option<String>,
+    ) -> Result<Vec<Event>, Rejected> {
+        let place = self
+            .procedure
+            .step(&step.id)
+            .map(|(_, p)| p)
+            .ok_or_else(|| Rejected(format!("unknown step `{}`", step.id)))?;
+        let target = target.unwrap_or_else(|| self.following(place));
+        Ok(match target {
+            Target::Step(id) => {
+                if self.procedure.step(&id).is_none() {
+                    return reject(format!(
+                        "the procedure sends the run to unknown step `{id}`"
+                    ));
+                }
+                vec![Event::StepStarted { step: id }]
+            }
+            Target::End => match place {
+                StepPlace::Main(_) => vec![Event::RunEnded {
+                    outcome: Outcome::Completed,
+                    reason: None,
+                }],
+                StepPlace::Branch(b, _) => self.end_branch(self.procedure.branches[b].then)?,
+            },
+            Target::Fail => self.fail(
+                step,
+                fail_reason.unwrap_or_else(|| "the procedure marks this as a failure".into()),
+            ),
+            Target::Branch(end) => self.end_branch(end)?,
+        })
+    }
+
+    /// The default successor of a step: the next one in its list, or `end`.
+    fn following(&self, place: StepPlace) -> Target {
+        let next = match place {
+            StepPlace::Main(i) => self.procedure.steps.get(i + 1),
+            StepPlace::Branch(b, i) => self.procedure.branches[b].steps.get(i + 1),
+        };
+        next.map(|s| Target::Step(s.id.clone()))
+            .unwrap_or(Target::End)
+    }
+
+    fn end_branch(&self, then: BranchEnd) -> Result<Vec<Event>, Rejected> {
+        let Some(esc) = &self.escalation else {
+            return reject(format!(
+                "`{}` is only possible inside an escalation branch",
+                then.as_str()
+            ));
+        };
+        let mut events = vec![Event::BranchEnded {
+            branch: esc.branch.clone(),
+            failed_step: esc.failed_step.clone(),
+            then,
+        }];
+        match then {
+            BranchEnd::Retry => events.push(Event::StepStarted {
+                step: esc.failed_step.clone(),
+            }),
+            BranchEnd::Continue => {
+                let (failed, place) = self
+                    .procedure
+                    .step(&esc.failed_step)
+                    .ok_or_else(|| Rejected(format!("unknown step `{}`", esc.failed_step)))?;
+                let target = failed.next.clone().unwrap_or_else(|| self.following(place));
+                match target {
+                    Target::Step(id) => events.push(Event::StepStarted { step: id }),
+                    _ => events.push(Event::RunEnded {
+                        outcome: Outcome::Completed,
+                        reason: None,
+                    }),
+                }
+            }
+            BranchEnd::EndEscalated => events.push(Event::RunEnded {
+                outcome: Outcome::Escalated,
+                reason: Some(format!(
+                    "escalated after step `{}` failed: {}",
+                    esc.failed_step, esc.reason
+                )),
+            }),
+            BranchEnd::EndFailed => events.push(Event::RunEnded {
+                outcome: Outcome::Failed,
+                reason: Some(format!("step `{}` failed: {}", esc.failed_step, esc.reason)),
+            }),
+        }
+        Ok(events)
+    }
+
+    /// Fold one event into the state. Never fails: events are facts.
+    pub fn apply(&mut self, event: &Event) {
+        self.events += 1;
+        match event {
+            Event::RunStarted {
+                procedure_id,
+                procedure_version,
+                procedure_sha256,
+                operator,
+                host,
+                runsheet_version,
+                warnings,
+            } => {
+                self.info = Some(RunInfo {
+                    procedure_id: procedure_id.clone(),
+                    procedure_version: procedure_version.clone(),
+                    procedure_sha256: procedure_sha256.clone(),
+                    operator: operator.clone(),
+                    host: host.clone(),
+                    runsheet_version: runsheet_version.clone(),
+                });
+                self.pending_warnings = warnings.clone();
+            }
+            Event::WarningsAcknowledged { warnings } => {
+                self.acknowledged_warnings = warnings.clone();
+                self.pending_warnings.clear();
+            }
+            Event::StepStarted { step } => {
+                let st = self.steps.entry(step.clone()).or_default();
+                st.status = StepStatus::Current;
+                st.attempts += 1;
+                st.attempt_notes = 0;
+                st.last_command = None;
+                st.value = None;
+                st.evidence = None;
+                st.answer = None;
+                st.signed_off_by = None;
+                self.current = Some(step.clone());
+            }
+            Event::StepConfirmed { step } => {
+                self.entry(step).status = StepStatus::Done;
+                self.current = None;
+            }
+            Event::DecisionAnswered { step, answer } => {
+                let st = self.entry(step);
+                st.answer = Some(*answer);
+                st.status = StepStatus::Done;
+                self.current = None;
+            }
+            Event::ValueRecorded { step, value } => self.entry(step).value = Some(value.clone()),
+            Event::EvidenceRecorded { step, evidence } => {
+                self.entry(step).evidence = Some(evidence.clone())
+            }
+            Event::CommandRan { step, result } => {
+                let st = self.entry(step);
+                st.commands.push(result.clone());
+                st.last_command = Some(result.clone());
+            }
+            Event::NoteAdded { step, text } => {
+                let st = self.entry(step);
+                st.notes.push(text.clone());
+                st.attempt_notes += 1;
+            }
+            Event::SignedOff { step, by } => self.entry(step).signed_off_by = Some(by.clone()),
+            Event::StepSkipped {
+                step,
+                justification,
+            } => {
+                let st = self.entry(step);
+                st.status = StepStatus::Skipped;
+                st.skip_justification = Some(justification.clone());
+                self.current = None;
+            }
+            Event::StepFailed {
+                step,
+                reason,
+                branch,
+            } => {
+                let st = self.entry(step);
+                st.failures.push(reason.clone());
+                st.status = if branch.is_some() {
+                    StepStatus::Escalated
+                } else {
+                    StepStatus::Failed
+                };
+                if let Some(branch) = branch {
+                    self.escalation = Some(Escalation {
+                        branch: branch.clone(),
+                        failed_step: step.clone(),
+                        reason: reason.clone(),
+                    });
+                }
+                self.current = None;
+            }
+            Event::BranchEnded { .. } => {
+                self.escalation = None;
+                self.current = None;
+            }
+            Event::Suspended => self.suspended = true,
+            Event::Resumed => self.suspended = false,
+            Event::RunEnded { outcome, reason } => {
+                self.outcome = Some(*outcome);
+                self.end_reason = reason.clone();
+                self.current = None;
+                self.suspended = false;
+            }
+        }
+    }
+
+    fn entry(&mut self, step: &str) -> &mut StepState {
+        self.steps.entry(step.to_string()).or_default()
+    }
+}
+
+/// A step command without its step id.
+enum StepCmd<'a> {
+    Confirm,
+    Answer(bool),
+    Value(&'a str),
+    Evidence(&'a str),
+    CommandRan(&'a CommandResult),
+    Note(&'a str),
+    SignOff(&'a str),
+    Fail(&'a str),
+    Skip(&'a str),
+}
+
+fn step_of(c: &Command) -> (Option<&str>, StepCmd<'_>) {
+    match c {
+        Command::Confirm { step } => (Some(step), StepCmd::Confirm),
+        Command::Answer { step, yes } => (Some(step), StepCmd::Answer(*yes)),
+        Command::RecordValue { step, value } => (Some(step), StepCmd::Value(value)),
+        Command::RecordEvidence { step, evidence } => (Some(step), StepCmd::Evidence(evidence)),
+        Command::RecordCommand { step, result } => (Some(step), StepCmd::CommandRan(result)),
+        Command::AddNote { step, text } => (Some(step), StepCmd::Note(text)),
+        Command::SignOff { step, by } => (Some(step), StepCmd::SignOff(by)),
+        Command::Fail { step, reason } => (Some(step), StepCmd::Fail(reason)),
+        Command::Skip {
+            step,
+            justification,
+        } => (Some(step), StepCmd::Skip(justification)),
+        // Handled before step dispatch; mapped to a harmless no-step form.
+        Command::AcknowledgeWarnings
+        | Command::Suspend
+        | Command::Resume
+        | Command::Abort { .. } => (None, StepCmd::Confirm),
+    }
+}
+
+fn unmet_message(what: &RequirementKind, step: Option<&Step>) -> String {
+    let _ = step;
+    match what {
+        RequirementKind::Answer(q) => format!("answer the question first: {q}"),
+        RequirementKind::Value { label, .. } => {
+            format!("record the value first ({label}): press Enter to type it")
+        }
+        RequirementKind::Command { run, expect_exit } => format!(
+            "run the command first (r) and get exit code {expect_exit}: {run} — or fail (f) / skip (s) the step"
+        ),
+        RequirementKind::Note(p) => format!("this step needs a note (a): {p}"),
+        RequirementKind::Evidence(p) => format!("this step needs evidence (e): {p}"),
+        RequirementKind::SignOff(role) => {
+            format!("this step needs a second person's sign-off (o): {role}")
+        }
+    }
+}
+
+fn non_empty(s: &str, msg: &str) -> Result<String, Rejected> {
+    let t = s.trim();
+    if t.is_empty() {
+        reject(msg)
+    } else {
+        Ok(t.to_string())
+    }
+}
+
+/// True when `by` names the same person as `operator`, which may be
+/// `user` or `Display Name (user)`.
+pub fn same_person(by: &str, operator: &str) -> bool {
+    let norm = |s: &str| s.trim().to_lowercase();
+    let by = norm(by);
+    let op = norm(operator);
+    if by == op {
+        return true;
+    }
+    if let Some((name, rest)) = op.split_once(" (") {
+        let user = rest.trim_end_matches(')');
+        return by == name.trim() || by == user.trim();
+    }
+    false
+}
+
+/// Check a value against its spec; returns the value to record (trimmed; a
+/// choice in its canonical spelling).
+pub fn validate_value(spec: &ValueSpec, raw: &str) -> Result<String, Rejected> {
+    let v = raw.trim();
+    if v.is_empty() {
+        return if spec.required {
+            reject(format!("{} is required", spec.label))
+        } else {
+            Ok(String::new())
+        };
+    }
+    match spec.kind {
+        ValueKind::Text => Ok(v.to_string()),
+        ValueKind::Number => {
+            let n: f64 = v
+                .parse()
+                .ok()
+                .filter(|n: &f64| n.is_finite())
+                .ok_or_else(|| Rejected(format!("`{v}` is not a number")))?;
+            if let Some(min) = spec.min
+                && n < min
+            {
+                return reject(format!("{v} is below the minimum {min}"));
+            }
+            if let Some(max) = spec.max
+                && n > max
+            {
+                return reject(format!("{v} is above the maximum {max}"));
+            }
+            Ok(v.to_string())
+        }
+        ValueKind::Choice => spec
+            .choices
+            .iter()
+            .find(|c| c.eq_ignore_ascii_case(v))
+            .cloned()
+            .ok_or_else(|| Rejected(format!("`{v}` is not one of: {}", spec.choices.join(", ")))),
+        ValueKind::Pattern => {
+            let pat = spec.pattern.as_deref().unwrap_or(".*");
+            let re = Regex::new(&format!("^(?:{pat})$"))
+                .map_err(|_| Rejected(format!("the procedure's pattern `{pat}` is invalid")))?;
+            if re.is_match(v) {
+                Ok(v.to_string())
+            } else {
+                let hint = spec
+                    .hint
+                    .as_deref()
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                reject(format!("`{v}` does not match the expected format{hint}"))
+            }
+        }
+    }
+}
