@@ -9,3 +9,6 @@ mod run;
 
 pub use event::*;
 pub use run::*;
+
+#[cfg(test)]
+mod tests;

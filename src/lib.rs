@@ -6,7 +6,9 @@
 //! - [`engine`]: a run as a pure state machine (commands in, events out). No IO, clock or terminal.
 //! - [`store`]: the SQLite evidence log: schema, migrations, hash-chained append, verify.
 //! - [`export`]: audit bundle writers (HTML, CSV, JSON, Markdown, manifest) over the store.
-//! - [`tui`] and [`plain`]: the two front ends over engine + store.
+//! - [`session`]: decide, persist, then apply — the one path front ends act through.
+//! - [`runner`]: running a step's command as a child process, output capped and hashed.
+//! - [`tui`] and [`plain`]: the two front ends over a session.
 //! - [`app`]: the one place that wires paths, store, engine, front ends and exports to the CLI.
 
 pub mod app;
@@ -14,8 +16,11 @@ pub mod cli;
 pub mod engine;
 pub mod error;
 pub mod export;
+pub mod keys;
 pub mod plain;
 pub mod procedure;
+pub mod runner;
+pub mod session;
 pub mod store;
 pub mod text;
 pub mod tui;

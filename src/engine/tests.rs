@@ -1,0 +1,489 @@
+//! Engine tests: rules, escalation routing, and the replay property.
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use proptest::prelude::*;
+
+use super::*;
+use crate::procedure::Procedure;
+
+const PROC: &str = r#"
+id = "t"
+title = "Test"
+version = "1"
+owner = "o"
+approver = "a"
+approved = 2026-01-01
+review_every_months = 12
+purpose = "p"
+cadence = "daily"
+controls = ["A.8.13"]
+default_escalation = "lead"
+[[roles]]
+id = "op"
+title = "Operator"
+[[roles]]
+id = "lead"
+title = "Lead"
+
+[[steps]]
+id = "one"
+title = "Confirm"
+note = "What did you see?"
+
+[[steps]]
+id = "two"
+title = "Value"
+critical = true
+on_fail = "oncall"
+value = { type = "pattern", label = "Ticket", pattern = "INC-[0-9]+" }
+
+[[steps]]
+id = "three"
+title = "Ask"
+decision = { question = "OK?", yes = "four", no = "fail" }
+
+[[steps]]
+id = "four"
+title = "Command"
+command = { run = "true" }
+signoff = "lead"
+
+[[branches]]
+id = "oncall"
+title = "On-call"
+then = "retry"
+[[branches.steps]]
+id = "call"
+title = "Call on-call"
+value = { type = "text", label = "Who" }
+
+[[branches]]
+id = "lead"
+title = "Lead"
+then = "end-escalated"
+[[branches.steps]]
+id = "tell-lead"
+title = "Tell the lead"
+"#;
+
+fn procedure() -> Procedure {
+    toml::from_str(PROC).expect("test procedure parses")
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 2, 0, 0).unwrap()
+}
+
+fn meta() -> Meta {
+    Meta {
+        at: t0(),
+        actor: "alice".into(),
+    }
+}
+
+fn info(today: NaiveDate) -> StartInfo {
+    StartInfo {
+        procedure_sha256: "00".into(),
+        operator: "Alice (alice)".into(),
+        host: "h".into(),
+        runsheet_version: "0".into(),
+        today,
+    }
+}
+
+fn started() -> Run {
+    let p = procedure();
+    let events = start(&p, &info(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()));
+    Run::replay(p, &events)
+}
+
+/// Decide and apply, panicking on rejection.
+fn act(run: &mut Run, c: Command) -> Vec<Event> {
+    let events = run
+        .decide(&c, &meta())
+        .unwrap_or_else(|r| panic!("{c:?}: {r}"));
+    for e in &events {
+        run.apply(e);
+    }
+    events
+}
+
+fn cmd_result(exit: i32) -> CommandResult {
+    CommandResult {
+        command: "true".into(),
+        exit_code: Some(exit),
+        duration_ms: 1,
+        output: String::new(),
+        output_sha256: String::new(),
+        output_bytes: 0,
+        truncated: false,
+    }
+}
+
+#[test]
+fn a_run_starts_at_the_first_step() {
+    let run = started();
+    assert_eq!(run.current.as_deref(), Some("one"));
+    assert_eq!(run.status("one"), StepStatus::Current);
+}
+
+#[test]
+fn requirements_block_confirmation_until_met() {
+    let mut run = started();
+    let err = run
+        .decide(&Command::Confirm { step: "one".into() }, &meta())
+        .unwrap_err();
+    assert!(err.0.contains("needs a note"), "{err}");
+    act(
+        &mut run,
+        Command::AddNote {
+            step: "one".into(),
+            text: "all fine".into(),
+        },
+    );
+    act(&mut run, Command::Confirm { step: "one".into() });
+    assert_eq!(run.current.as_deref(), Some("two"));
+    assert_eq!(run.status("one"), StepStatus::Done);
+}
+
+#[test]
+fn invalid_values_are_refused_and_change_nothing() {
+    let mut run = started();
+    act(
+        &mut run,
+        Command::AddNote {
+            step: "one".into(),
+            text: "n".into(),
+        },
+    );
+    act(&mut run, Command::Confirm { step: "one".into() });
+    let before = run.clone();
+    let err = run
+        .decide(
+            &Command::RecordValue {
+                step: "two".into(),
+                value: "INC-x".into(),
+            },
+            &meta(),
+        )
+        .unwrap_err();
+    assert!(err.0.contains("does not match"), "{err}");
+    assert_eq!(run, before);
+}
+
+#[test]
+fn a_stale_step_id_is_refused() {
+    let run = started();
+    let err = run
+        .decide(&Command::Confirm { step: "two".into() }, &meta())
+        .unwrap_err();
+    assert!(err.0.contains("not the current step"), "{err}");
+}
+
+#[test]
+fn critical_steps_cannot_be_skipped() {
+    let mut run = started();
+    act(
+        &mut run,
+        Command::AddNote {
+            step: "one".into(),
+            text: "n".into(),
+        },
+    );
+    act(&mut run, Command::Confirm { step: "one".into() });
+    let err = run
+        .decide(
+            &Command::Skip {
+                step: "two".into(),
+                justification: "busy".into(),
+            },
+            &meta(),
+        )
+        .unwrap_err();
+    assert!(err.0.contains("critical"), "{err}");
+}
+
+#[test]
+fn failure_enters_the_branch_and_retry_returns_to_the_failed_step() {
+    let mut run = started();
+    act(
+        &mut run,
+        Command::AddNote {
+            step: "one".into(),
+            text: "n".into(),
+        },
+    );
+    act(&mut run, Command::Confirm { step: "one".into() });
+    act(
+        &mut run,
+        Command::Fail {
+            step: "two".into(),
+            reason: "no ticket system".into(),
+        },
+    );
+    assert_eq!(run.status("two"), StepStatus::Escalated);
+    let esc = run.escalation.clone().unwrap();
+    assert_eq!(
+        (esc.branch.as_str(), esc.failed_step.as_str()),
+        ("oncall", "two")
+    );
+    assert_eq!(run.current.as_deref(), Some("call"));
+    act(
+        &mut run,
+        Command::RecordValue {
+            step: "call".into(),
+            value: "Bob".into(),
+        },
+    );
+    let events = act(
+        &mut run,
+        Command::Confirm {
+            step: "call".into(),
+        },
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::BranchEnded {
+            then: crate::procedure::BranchEnd::Retry,
+            ..
+        }
+    )));
+    assert_eq!(run.current.as_deref(), Some("two"));
+    assert!(run.escalation.is_none());
+    assert_eq!(run.state("two").attempts, 2);
+}
+
+#[test]
+fn decision_no_to_fail_uses_the_default_branch_and_ends_escalated() {
+    let mut run = started();
+    act(
+        &mut run,
+        Command::AddNote {
+            step: "one".into(),
+            text: "n".into(),
+        },
+    );
+    act(&mut run, Command::Confirm { step: "one".into() });
+    act(
+        &mut run,
+        Command::RecordValue {
+            step: "two".into(),
+            value: "INC-1".into(),
+        },
+    );
+    act(&mut run, Command::Confirm { step: "two".into() });
+    act(
+        &mut run,
+        Command::Answer {
+            step: "three".into(),
+            yes: false,
+        },
+    );
+    assert_eq!(run.escalation.as_ref().unwrap().branch, "lead");
+    act(
+        &mut run,
+        Command::Confirm {
+            step: "tell-lead".into(),
+        },
+    );
+    assert_eq!(run.outcome, Some(Outcome::Escalated));
+}
+
+#[test]
+fn commands_need_the_expected_exit_and_sign_off_needs_a_second_person() {
+    let mut run = started();
+    act(
+        &mut run,
+        Command::AddNote {
+            step: "one".into(),
+            text: "n".into(),
+        },
+    );
+    act(&mut run, Command::Confirm { step: "one".into() });
+    act(
+        &mut run,
+        Command::RecordValue {
+            step: "two".into(),
+            value: "INC-7".into(),
+        },
+    );
+    act(&mut run, Command::Confirm { step: "two".into() });
+    act(
+        &mut run,
+        Command::Answer {
+            step: "three".into(),
+            yes: true,
+        },
+    );
+    act(
+        &mut run,
+        Command::RecordCommand {
+            step: "four".into(),
+            result: cmd_result(1),
+        },
+    );
+    let err = run
+        .decide(
+            &Command::Confirm {
+                step: "four".into(),
+            },
+            &meta(),
+        )
+        .unwrap_err();
+    assert!(err.0.contains("exit code 0"), "{err}");
+    act(
+        &mut run,
+        Command::RecordCommand {
+            step: "four".into(),
+            result: cmd_result(0),
+        },
+    );
+    for me in ["alice", "Alice", " ALICE "] {
+        let err = run
+            .decide(
+                &Command::SignOff {
+                    step: "four".into(),
+                    by: me.into(),
+                },
+                &meta(),
+            )
+            .unwrap_err();
+        assert!(err.0.contains("second person"), "{me}: {err}");
+    }
+    act(
+        &mut run,
+        Command::SignOff {
+            step: "four".into(),
+            by: "Bob Lead".into(),
+        },
+    );
+    act(
+        &mut run,
+        Command::Confirm {
+            step: "four".into(),
+        },
+    );
+    assert_eq!(run.outcome, Some(Outcome::Completed));
+    assert_eq!(run.progress(), (4, 4));
+}
+
+#[test]
+fn overdue_review_must_be_acknowledged_first() {
+    let p = procedure();
+    let events = start(&p, &info(NaiveDate::from_ymd_opt(2028, 1, 1).unwrap()));
+    let mut run = Run::replay(p, &events);
+    assert_eq!(run.current, None);
+    assert_eq!(run.pending_warnings.len(), 1);
+    assert!(
+        run.decide(&Command::Confirm { step: "one".into() }, &meta())
+            .is_err()
+    );
+    act(&mut run, Command::AcknowledgeWarnings);
+    assert_eq!(run.current.as_deref(), Some("one"));
+}
+
+#[test]
+fn suspended_runs_accept_only_resume_or_abort() {
+    let mut run = started();
+    act(&mut run, Command::Suspend);
+    assert!(
+        run.decide(
+            &Command::AddNote {
+                step: "one".into(),
+                text: "x".into()
+            },
+            &meta()
+        )
+        .is_err()
+    );
+    act(&mut run, Command::Resume);
+    act(
+        &mut run,
+        Command::AddNote {
+            step: "one".into(),
+            text: "x".into(),
+        },
+    );
+    act(
+        &mut run,
+        Command::Abort {
+            reason: "wrong window".into(),
+        },
+    );
+    assert_eq!(run.outcome, Some(Outcome::Aborted));
+    assert!(run.decide(&Command::Resume, &meta()).is_err());
+}
+
+fn any_command() -> impl Strategy<Value = (u8, u8, bool)> {
+    (0u8..12, 0u8..4, any::<bool>())
+}
+
+/// Build a plausible command for the current step from random choices.
+fn make(run: &Run, (kind, text, yes): (u8, u8, bool)) -> Command {
+    let step = run.current.clone().unwrap_or_else(|| "one".into());
+    let word = ["", "INC-42", "Bob", "a note"][text as usize].to_string();
+    match kind {
+        0 => Command::Confirm { step },
+        1 => Command::Answer { step, yes },
+        2 => Command::RecordValue { step, value: word },
+        3 => Command::AddNote { step, text: word },
+        4 => Command::SignOff { step, by: word },
+        5 => Command::Fail { step, reason: word },
+        6 => Command::Skip {
+            step,
+            justification: word,
+        },
+        7 => Command::RecordCommand {
+            step,
+            result: cmd_result(if yes { 0 } else { 2 }),
+        },
+        8 => Command::Suspend,
+        9 => Command::Resume,
+        10 => Command::AcknowledgeWarnings,
+        _ => Command::RecordEvidence {
+            step,
+            evidence: word,
+        },
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    /// Replaying the persisted events gives exactly the live state.
+    #[test]
+    fn replay_equals_live(cmds in proptest::collection::vec(any_command(), 0..80), overdue in any::<bool>()) {
+        let p = procedure();
+        let today = if overdue { NaiveDate::from_ymd_opt(2028, 1, 1).unwrap() } else { NaiveDate::from_ymd_opt(2026, 11, 1).unwrap() };
+        let mut persisted = start(&p, &info(today));
+        let mut live = Run::replay(p.clone(), &persisted);
+        for c in cmds {
+            let c = make(&live, c);
+            let before = live.clone();
+            match live.decide(&c, &meta()) {
+                Ok(events) => {
+                    for e in &events { live.apply(e); }
+                    persisted.extend(events);
+                }
+                Err(_) => prop_assert_eq!(&live, &before),
+            }
+        }
+        let replayed = Run::replay(p, &persisted);
+        prop_assert_eq!(replayed, live);
+    }
+
+    /// Events survive the JSON payload round trip used by the store.
+    #[test]
+    fn events_round_trip_through_payloads(cmds in proptest::collection::vec(any_command(), 0..40)) {
+        let p = procedure();
+        let mut live = Run::replay(p, &start(&procedure(), &info(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap())));
+        for c in cmds {
+            let c = make(&live, c);
+            if let Ok(events) = live.decide(&c, &meta()) {
+                for e in &events {
+                    prop_assert_eq!(&Event::from_payload(&e.to_payload()).unwrap(), e);
+                    live.apply(e);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Running a step's shell command: a child process whose combined output is
+//! streamed to the caller, capped for the evidence log, and hashed in full.
+//!
+//! May not depend on the store or the front ends. Uses only std process IO.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::engine::CommandResult;
+
+/// Output kept in the evidence log per command run; the rest is hashed and counted.
+pub const OUTPUT_CAP: usize = 1024 * 1024;
+
+/// A command that is running.
+pub struct RunningCommand {
+    command: String,
+    child: Child,
+    rx: Receiver<Vec<u8>>,
+    readers_left: usize,
+    started: Instant,
+    kept: Vec<u8>,
+    hasher: Sha256,
+    total: u64,
+    stopped_by_operator: bool,
+}
+
+/// What `poll` saw.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Poll {
+    /// Output that arrived since the last poll (may be empty).
+    Running(Vec<u8>),
+    /// The process ended and all output has been read.
+    Finished(Vec<u8>),
+}
+
+impl RunningCommand {
+    /// Start `sh -c command` with stdin closed and stdout+stderr captured.
+    pub fn spawn(command: &str) -> std::io::Result<RunningCommand> {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let (tx, rx) = mpsc::channel();
+        let mut readers = 0;
+        if let Some(out) = child.stdout.take() {
+            readers += 1;
+            spawn_reader(out, tx.clone());
+        }
+        if let Some(err) = child.stderr.take() {
+            readers += 1;
+            spawn_reader(err, tx);
+        }
+        Ok(RunningCommand {
+            command: command.to_string(),
+            child,
+            rx,
+            readers_left: readers,
+            started: Instant::now(),
+            kept: Vec::new(),
+            hasher: Sha256::new(),
+            total: 0,
+            stopped_by_operator: false,
+        })
+    }
+
+    /// Collect output that has arrived; says whether the command has finished.
+    pub fn poll(&mut self) -> Poll {
+        let mut chunk = Vec::new();
+        loop {
+            match self.rx.try_recv() {
+                Ok(bytes) if bytes.is_empty() => self.readers_left -= 1,
+                Ok(bytes) => {
+                    self.take(&bytes);
+                    chunk.extend_from_slice(&bytes);
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    self.readers_left = 0;
+                    break;
+                }
+            }
+        }
+        if self.readers_left == 0 && matches!(self.child.try_wait(), Ok(Some(_))) {
+            Poll::Finished(chunk)
+        } else {
+            Poll::Running(chunk)
+        }
+    }
+
+    /// Block until the command finishes, passing output to `on_output` as it arrives.
+    pub fn wait_streaming(mut self, mut on_output: impl FnMut(&[u8])) -> CommandResult {
+        loop {
+            match self.poll() {
+                Poll::Running(c) => {
+                    on_output(&c);
+                    thread::sleep(Duration::from_millis(20));
+                }
+                Poll::Finished(c) => {
+                    on_output(&c);
+                    return self.finish();
+                }
+            }
+        }
+    }
+
+    /// Stop the command (the operator pressed Ctrl-C in the output pane).
+    pub fn stop(&mut self) {
+        self.stopped_by_operator = true;
+        let _ = self.child.kill();
+    }
+
+    /// Seconds since the command started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The evidence for a finished (or stopped) command.
+    pub fn finish(mut self) -> CommandResult {
+        let status = self.child.wait().ok();
+        // Drain anything left after the exit.
+        while let Ok(bytes) = self.rx.recv_timeout(Duration::from_millis(50)) {
+            if bytes.is_empty() {
+                self.readers_left = self.readers_left.saturating_sub(1);
+                if self.readers_left == 0 {
+                    break;
+                }
+            } else {
+                self.take(&bytes);
+            }
+        }
+        let exit_code = if self.stopped_by_operator {
+            None
+        } else {
+            status.and_then(|s| s.code())
+        };
+        let truncated = self.total > self.kept.len() as u64;
+        CommandResult {
+            command: self.command,
+            exit_code,
+            duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            output: String::from_utf8_lossy(&self.kept).into_owned(),
+            output_sha256: hex::encode(self.hasher.finalize()),
+            output_bytes: self.total,
+            truncated,
+        }
+    }
+
+    fn take(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.total += bytes.len() as u64;
+        let room = OUTPUT_CAP.saturating_sub(self.kept.len());
+        self.kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+}
+
+/// Read a pipe to its end, sending chunks; an empty chunk means "done".
+fn spawn_reader(mut pipe: impl Read + Send + 'static, tx: mpsc::Sender<Vec<u8>>) {
+    thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = tx.send(Vec::new());
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captures_output_exit_code_and_hash() {
+        let cmd = RunningCommand::spawn("echo hello; echo oops >&2; exit 3").unwrap();
+        let mut seen = Vec::new();
+        let r = cmd.wait_streaming(|c| seen.extend_from_slice(c));
+        assert_eq!(r.exit_code, Some(3));
+        assert!(r.output.contains("hello") && r.output.contains("oops"));
+        assert_eq!(r.output_bytes, 11);
+        assert_eq!(String::from_utf8_lossy(&seen).len(), 11);
+        assert!(!r.truncated);
+        assert_eq!(r.output_sha256.len(), 64);
+    }
+
+    #[test]
+    fn caps_large_output_but_hashes_all_of_it() {
+        let cmd = RunningCommand::spawn("head -c 1500000 /dev/zero").unwrap();
+        let r = cmd.wait_streaming(|_| {});
+        assert_eq!(r.output_bytes, 1_500_000);
+        assert!(r.truncated);
+        assert_eq!(r.output.len(), OUTPUT_CAP);
+        let full = Sha256::digest(vec![0u8; 1_500_000]);
+        assert_eq!(r.output_sha256, hex::encode(full));
+    }
+
+    #[test]
+    fn a_stopped_command_has_no_exit_code() {
+        let mut cmd = RunningCommand::spawn("sleep 30").unwrap();
+        cmd.stop();
+        let r = cmd.finish();
+        assert_eq!(r.exit_code, None);
+        assert!(r.duration_ms < 30_000);
+    }
+}
