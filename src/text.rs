@@ -24,6 +24,24 @@ pub fn sanitize_line(s: &str) -> String {
     sanitize_terminal(s).replace('\n', "\\n").replace('\t', " ")
 }
 
+/// Escape text for HTML element content and quoted attribute values: `&`, `<`, `>`,
+/// `"` and `'`. Does not touch control characters; combine with [`sanitize_terminal`]
+/// when they should be made visible too.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,5 +55,14 @@ mod tests {
             "keep\nlines\tand tabs"
         );
         assert_eq!(sanitize_line("a\nb"), "a\\nb");
+    }
+
+    #[test]
+    fn html_special_characters_are_escaped() {
+        assert_eq!(
+            escape_html(r#"<script>alert("x" & 'y')</script>"#),
+            "&lt;script&gt;alert(&quot;x&quot; &amp; &#39;y&#39;)&lt;/script&gt;"
+        );
+        assert_eq!(escape_html("plain text, ünïcode"), "plain text, ünïcode");
     }
 }
