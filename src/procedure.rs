@@ -6,5 +6,6 @@ pub mod lint;
 pub mod model;
 pub mod parse;
 pub mod render;
+pub mod template;
 
 pub use model::*;

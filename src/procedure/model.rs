@@ -444,17 +444,24 @@ impl Serialize for Date {
 
 impl<'de> Deserialize<'de> for Date {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        /// A TOML bare date arrives as a toml datetime; JSON gives a string.
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Str(String),
-            Toml(toml::value::Datetime),
+        /// A TOML bare date arrives as toml's datetime map; JSON gives a string.
+        struct DateText;
+        impl<'de> serde::de::Visitor<'de> for DateText {
+            type Value = String;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a date written as YYYY-MM-DD")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<String, E> {
+                Ok(s.to_string())
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<String, A::Error> {
+                let dt = toml::value::Datetime::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(dt.to_string())
+            }
         }
-        let text = match Raw::deserialize(d)? {
-            Raw::Str(s) => s,
-            Raw::Toml(dt) => dt.to_string(),
-        };
+        let text = d.deserialize_any(DateText)?;
         NaiveDate::parse_from_str(&text, "%Y-%m-%d")
             .map(Date)
             .map_err(|_| {

@@ -2,3 +2,4 @@
 //! Each area has its own module below.
 
 mod common;
+mod lint;

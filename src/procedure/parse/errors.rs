@@ -1,0 +1,312 @@
+//! Turning TOML/JSON syntax errors and serde errors into diagnostics that say
+//! what is wrong, where (path and line:column) and what to do.
+//!
+//! May not depend on anything outside `procedure`; no IO.
+
+use super::spans::{SpanIndex, line_col, offset_of, parent};
+use super::{Format, Source};
+use crate::procedure::lint::{Diagnostic, suggest};
+
+/// What kind of data error serde reported, with its quoted words.
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    UnknownKey { key: String, allowed: Vec<String> },
+    UnknownValue { value: String, allowed: Vec<String> },
+    MissingField(String),
+    WrongType,
+    Other,
+}
+
+/// The words between backticks in a serde message.
+fn quoted(msg: &str) -> Vec<String> {
+    msg.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+fn classify(msg: &str) -> Kind {
+    let words = quoted(msg);
+    let mut rest = words.iter().skip(1).cloned().collect::<Vec<_>>();
+    if msg.contains("there are no fields") {
+        rest.clear();
+    }
+    if msg.starts_with("unknown field `") {
+        Kind::UnknownKey {
+            key: words.first().cloned().unwrap_or_default(),
+            allowed: rest,
+        }
+    } else if msg.starts_with("unknown variant `") {
+        Kind::UnknownValue {
+            value: words.first().cloned().unwrap_or_default(),
+            allowed: rest,
+        }
+    } else if msg.starts_with("missing field `") {
+        Kind::MissingField(words.first().cloned().unwrap_or_default())
+    } else if msg.starts_with("invalid type:") {
+        Kind::WrongType
+    } else {
+        Kind::Other
+    }
+}
+
+/// `in steps[2]` / `at the top level` for a table path.
+fn place(table: &str) -> String {
+    if table.is_empty() {
+        "at the top level".to_string()
+    } else {
+        format!("in {table}")
+    }
+}
+
+/// A hint for a wrong type, from what serde expected.
+fn type_hint(msg: &str, format: Format) -> String {
+    let expected = msg.rsplit("expected ").next().unwrap_or_default();
+    if expected.contains("a date") {
+        "write the date as YYYY-MM-DD, e.g. 2026-03-31".to_string()
+    } else if expected.contains("a string") {
+        "put the value in double quotes".to_string()
+    } else if expected.contains("a boolean") {
+        "write true or false, without quotes".to_string()
+    } else if expected.contains("sequence") {
+        "write a list, e.g. [\"A.8.13\", \"A.5.37\"]".to_string()
+    } else if expected.contains("integer") || expected.contains("f64") {
+        "write a number, without quotes".to_string()
+    } else if expected.contains("struct") || expected.contains("map") {
+        match format {
+            Format::Toml => "write a table: a [header] section or { key = value, ... }".to_string(),
+            Format::Json => "write an object: { \"key\": value, ... }".to_string(),
+        }
+    } else {
+        "see docs/procedure-format.md for the type of each key".to_string()
+    }
+}
+
+/// A diagnostic for a serde data error.
+/// `path` is the path of the key or value the error points at, if known,
+/// and whether the key (rather than the value) matched.
+pub(super) fn data_error(
+    source: &Source,
+    msg: &str,
+    at: (usize, usize),
+    path: Option<(&str, bool)>,
+) -> Diagnostic {
+    let file = source.path.clone();
+    let path_desc = |p: Option<(&str, bool)>| p.map(|(p, _)| p.to_string()).unwrap_or_default();
+    match classify(msg) {
+        Kind::UnknownKey { key, allowed } => {
+            // The key's own path was matched; its table is the parent.
+            let table = path.map(|(p, _)| parent(p).to_string()).unwrap_or_default();
+            let mut hint = String::new();
+            if let Some(s) = suggest(&key, allowed.iter().map(String::as_str)) {
+                hint.push_str(&format!("did you mean `{s}`? "));
+            }
+            if allowed.is_empty() {
+                hint.push_str("no keys are allowed here");
+            } else {
+                hint.push_str(&format!("allowed keys here: {}", allowed.join(", ")));
+            }
+            Diagnostic::error(
+                file,
+                at,
+                "unknown-key",
+                format!("unknown key `{key}` {}", place(&table)),
+            )
+            .with_hint(hint)
+        }
+        Kind::UnknownValue { value, allowed } => {
+            let what = path_desc(path);
+            let mut hint = String::new();
+            if let Some(s) = suggest(&value, allowed.iter().map(String::as_str)) {
+                hint.push_str(&format!("did you mean `{s}`? "));
+            }
+            hint.push_str(&format!("allowed values: {}", allowed.join(", ")));
+            let message = if what.is_empty() {
+                format!("`{value}` is not an allowed value")
+            } else {
+                format!("`{value}` is not an allowed value for `{what}`")
+            };
+            Diagnostic::error(file, at, "unknown-value", message).with_hint(hint)
+        }
+        Kind::MissingField(field) => {
+            let table = path_desc(path);
+            let example = match source.format {
+                Format::Toml => format!("{field} = …"),
+                Format::Json => format!("\"{field}\": …"),
+            };
+            Diagnostic::error(
+                file,
+                at,
+                "missing-field",
+                format!("missing required key `{field}` {}", place(&table)),
+            )
+            .with_hint(format!(
+                "add `{example}`; docs/procedure-format.md lists the required keys"
+            ))
+        }
+        Kind::WrongType => {
+            let what = path_desc(path);
+            let message = if what.is_empty() {
+                format!("wrong type: {msg}")
+            } else {
+                format!("wrong type for `{what}`: {msg}")
+            };
+            Diagnostic::error(file, at, "wrong-type", message)
+                .with_hint(type_hint(msg, source.format))
+        }
+        Kind::Other => {
+            let what = path_desc(path);
+            let message = if what.is_empty() {
+                msg.to_string()
+            } else {
+                format!("`{what}`: {msg}")
+            };
+            Diagnostic::error(file, at, "invalid-value", message)
+                .with_hint("see docs/procedure-format.md for the allowed values")
+        }
+    }
+}
+
+/// A TOML error (syntax or data).
+pub(super) fn toml_error(
+    source: &Source,
+    err: &toml::de::Error,
+    index: Option<&SpanIndex>,
+) -> Diagnostic {
+    let span = err.span().unwrap_or(0..0);
+    let at = line_col(&source.text, span.start);
+    match index {
+        None => Diagnostic::error(
+            source.path.clone(),
+            at,
+            "syntax",
+            format!("TOML syntax error: {}", err.message()),
+        )
+        .with_hint(if err.message().contains("date") {
+            "write dates as YYYY-MM-DD with a real day, e.g. 2026-03-31"
+        } else {
+            "check quotes, brackets and `key = value` pairs near this position (TOML reference: https://toml.io)"
+        }),
+        Some(index) => {
+            let path = index.path_with_span(&span);
+            data_error(source, err.message(), at, path)
+        }
+    }
+}
+
+/// A JSON error (syntax or data). `text` is the text serde_json read (the
+/// source with any `$schema` member blanked, so offsets are the same).
+pub(super) fn json_error(
+    source: &Source,
+    err: &serde_json::Error,
+    index: Option<&SpanIndex>,
+) -> Diagnostic {
+    let full = err.to_string();
+    let msg = match full.rfind(" at line ") {
+        Some(i) => &full[..i],
+        None => full.as_str(),
+    };
+    let offset = offset_of(&source.text, err.line(), err.column());
+    // serde_json's column is the count of bytes read on the line; the token
+    // in error ends there, and starts at or before it.
+    let (path, at_offset) = match index {
+        Some(index) => match index.path_ending_at(offset) {
+            Some((p, is_key)) => {
+                let start = index.get(p).map(|e| {
+                    if is_key {
+                        e.key.clone().map_or(e.value.start, |k| k.start)
+                    } else {
+                        e.value.start
+                    }
+                });
+                (Some((p, is_key)), start.unwrap_or(offset.saturating_sub(1)))
+            }
+            None => (None, offset.saturating_sub(1)),
+        },
+        None => (None, offset.saturating_sub(1)),
+    };
+    let at = if err.line() == 0 {
+        (1, 1)
+    } else {
+        line_col(&source.text, at_offset)
+    };
+    match index {
+        None => Diagnostic::error(
+            source.path.clone(),
+            at,
+            "syntax",
+            format!("JSON syntax error: {msg}"),
+        )
+        .with_hint("check for a missing comma, quote, colon or closing bracket near this position"),
+        Some(_) => {
+            // A missing field is reported at the end of its object: name the object.
+            let path = match classify(msg) {
+                Kind::MissingField(_) => path.map(|(p, _)| (p, false)),
+                _ => path,
+            };
+            data_error(source, msg, at, path)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_serde_messages() {
+        assert_eq!(
+            classify("unknown field `nxt`, expected one of `id`, `next`"),
+            Kind::UnknownKey {
+                key: "nxt".into(),
+                allowed: vec!["id".into(), "next".into()]
+            }
+        );
+        assert_eq!(
+            classify("unknown field `x`, there are no fields"),
+            Kind::UnknownKey {
+                key: "x".into(),
+                allowed: vec![]
+            }
+        );
+        assert_eq!(
+            classify("unknown variant `dayly`, expected `daily` or `weekly`"),
+            Kind::UnknownValue {
+                value: "dayly".into(),
+                allowed: vec!["daily".into(), "weekly".into()]
+            }
+        );
+        assert_eq!(
+            classify("missing field `owner`"),
+            Kind::MissingField("owner".into())
+        );
+        assert_eq!(
+            classify("invalid type: string \"yes\", expected a boolean"),
+            Kind::WrongType
+        );
+        assert_eq!(classify("`x` is not a date"), Kind::Other);
+    }
+
+    #[test]
+    fn type_hints_name_the_fix() {
+        assert!(
+            type_hint(
+                "invalid type: string \"x\", expected a boolean",
+                Format::Toml
+            )
+            .contains("true or false")
+        );
+        assert!(
+            type_hint("invalid type: integer `4`, expected a string", Format::Toml)
+                .contains("quotes")
+        );
+        assert!(
+            type_hint(
+                "invalid type: string \"A\", expected a sequence",
+                Format::Json
+            )
+            .contains("list")
+        );
+    }
+}
