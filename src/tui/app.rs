@@ -1,0 +1,894 @@
+//! The runner's UI state ([`App`]) and [`update`]: a key becomes a keymap intent,
+//! an intent becomes an engine command executed through the session. Dialog, help,
+//! scroll and command-pane state live here; nothing about the run itself does.
+//!
+//! May not depend on the store or the terminal (keys arrive as `ratatui::crossterm`
+//! events), and holds no procedure rules: whether an action is allowed is asked of
+//! the engine (`Run::decide` as a dry run, or the real command), and its
+//! rejection is what the operator sees.
+
+use chrono::{DateTime, TimeZone, Utc};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui_textarea::{TextArea, WrapMode};
+
+use super::TuiExit;
+use super::view;
+use crate::engine::{Command, CommandResult, Meta, RequirementKind, Run};
+use crate::keys::{self, Intent, Key};
+use crate::procedure::StepKind;
+use crate::runner::{Poll, RunningCommand};
+use crate::session::{ActionError, Session};
+
+/// Smallest usable terminal.
+pub(crate) const MIN_WIDTH: u16 = 80;
+pub(crate) const MIN_HEIGHT: u16 = 24;
+
+/// Command output kept for the screen (the tail); the log keeps its own capped copy.
+const DISPLAY_CAP: usize = 256 * 1024;
+
+/// Text used to ask the engine whether an action is possible before opening its dialog.
+const PROBE: &str = "\u{0}";
+
+/// Something that happened to the runner.
+#[derive(Debug)]
+pub(crate) enum Input {
+    Key(KeyEvent),
+    /// Time passed: refresh the clock, read command output.
+    Tick,
+    Resize(u16, u16),
+}
+
+/// What the loop should do after an update.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    /// The key has no meaning here (not in the keymap); nothing happened.
+    Unhandled,
+    Exit(TuiExit),
+}
+
+/// The "saved" indicator: what is on screen is on disk as of this time, or it is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Saved {
+    At(DateTime<Utc>),
+    NotSaved,
+}
+
+/// A one-line message under the panes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Message {
+    pub text: String,
+    pub error: bool,
+}
+
+/// What a single-line input is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinePurpose {
+    Value,
+    Fail,
+    Skip,
+    Evidence,
+    SignOff,
+    Abort,
+}
+
+/// A single-line text input with a cursor.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct LineInput {
+    pub text: String,
+    /// Cursor position in characters.
+    pub cursor: usize,
+}
+
+impl LineInput {
+    pub fn with_text(text: &str) -> LineInput {
+        LineInput {
+            text: text.to_string(),
+            cursor: text.chars().count(),
+        }
+    }
+
+    fn byte_at(&self, char_idx: usize) -> usize {
+        self.text
+            .char_indices()
+            .nth(char_idx)
+            .map(|(i, _)| i)
+            .unwrap_or(self.text.len())
+    }
+
+    /// Edit keys; returns false for keys an input does not use.
+    pub fn handle(&mut self, k: KeyEvent) -> bool {
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        let len = self.text.chars().count();
+        match k.code {
+            KeyCode::Char('u') if ctrl => {
+                let at = self.byte_at(self.cursor);
+                self.text.replace_range(..at, "");
+                self.cursor = 0;
+            }
+            KeyCode::Char('a') if ctrl => self.cursor = 0,
+            KeyCode::Char('e') if ctrl => self.cursor = len,
+            KeyCode::Char(c) if !ctrl && !k.modifiers.contains(KeyModifiers::ALT) => {
+                let at = self.byte_at(self.cursor);
+                self.text.insert(at, c);
+                self.cursor += 1;
+            }
+            KeyCode::Backspace if self.cursor > 0 => {
+                let at = self.byte_at(self.cursor - 1);
+                self.text.remove(at);
+                self.cursor -= 1;
+            }
+            KeyCode::Delete if self.cursor < len => {
+                let at = self.byte_at(self.cursor);
+                self.text.remove(at);
+            }
+            KeyCode::Left => self.cursor = self.cursor.saturating_sub(1),
+            KeyCode::Right => self.cursor = (self.cursor + 1).min(len),
+            KeyCode::Home => self.cursor = 0,
+            KeyCode::End => self.cursor = len,
+            KeyCode::Backspace | KeyCode::Delete => {}
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// A single-line input dialog.
+#[derive(Debug)]
+pub(crate) struct LineDialog {
+    pub purpose: LinePurpose,
+    /// The step it acts on (empty for abort).
+    pub step: String,
+    pub input: LineInput,
+    /// The engine's answer to the last submit, shown inline.
+    pub error: Option<String>,
+}
+
+/// A dialog over the step screen. Only one is open at a time (a suspend
+/// confirmation remembers the dialog it interrupted).
+#[derive(Debug)]
+pub(crate) enum Dialog {
+    Line(LineDialog),
+    Note {
+        step: String,
+        editor: Box<TextArea<'static>>,
+        error: Option<String>,
+    },
+    ConfirmRun {
+        step: String,
+        command: String,
+    },
+    ConfirmSuspend {
+        back: Option<Box<Dialog>>,
+    },
+    /// The evidence log could not be written; `retry` is the action that was not recorded.
+    NotSaved {
+        message: String,
+        retry: Command,
+    },
+}
+
+/// A finished command's result as shown in the pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Finished {
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
+    pub output_bytes: u64,
+    pub truncated: bool,
+}
+
+/// The command pane: a running or finished command of the current step and its output.
+pub(crate) struct CommandPane {
+    pub step: String,
+    pub command: String,
+    pub expect_exit: i32,
+    pub timeout_secs: Option<u64>,
+    /// Sanitized output shown on screen (the tail, at most `DISPLAY_CAP`).
+    pub text: String,
+    /// True once the start of the output was dropped from the screen copy.
+    pub dropped: bool,
+    /// Bytes of an incomplete UTF-8 sequence waiting for the next chunk.
+    pending: Vec<u8>,
+    /// First output line shown; `None` follows the end.
+    pub scroll: Option<usize>,
+    pub running: Option<RunningCommand>,
+    pub finished: Option<Finished>,
+}
+
+impl CommandPane {
+    pub(crate) fn new(step: String, command: String, expect_exit: i32) -> CommandPane {
+        CommandPane {
+            step,
+            command,
+            expect_exit,
+            timeout_secs: None,
+            text: String::new(),
+            dropped: false,
+            pending: Vec::new(),
+            scroll: None,
+            running: None,
+            finished: None,
+        }
+    }
+
+    /// Add output bytes (any split of UTF-8 sequences across chunks is handled).
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.pending.extend_from_slice(bytes);
+        let valid = match std::str::from_utf8(&self.pending) {
+            Ok(_) => self.pending.len(),
+            // An incomplete sequence at the end waits for more bytes.
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => self.pending.len(),
+        };
+        let chunk: Vec<u8> = self.pending.drain(..valid).collect();
+        let text = String::from_utf8_lossy(&chunk).replace("\r\n", "\n");
+        self.text.push_str(&view::clean(&text));
+        if self.text.len() > DISPLAY_CAP {
+            let mut cut = self.text.len() - DISPLAY_CAP * 3 / 4;
+            while !self.text.is_char_boundary(cut) {
+                cut += 1;
+            }
+            let cut = self.text[cut..]
+                .find('\n')
+                .map(|i| cut + i + 1)
+                .unwrap_or(cut);
+            self.text.replace_range(..cut, "");
+            self.dropped = true;
+        }
+    }
+
+    fn finish_with(&mut self, result: &CommandResult) {
+        self.finished = Some(Finished {
+            exit_code: result.exit_code,
+            duration_ms: result.duration_ms,
+            output_bytes: result.output_bytes,
+            truncated: result.truncated,
+        });
+    }
+}
+
+/// The runner's UI state. The run itself is read from the session, never copied here.
+pub(crate) struct App {
+    pub color: bool,
+    pub notice: Option<String>,
+    pub run_id: String,
+    pub started_at: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+    pub saved: Saved,
+    pub message: Option<Message>,
+    pub dialog: Option<Dialog>,
+    /// Help overlay scroll offset when the help is shown.
+    pub help: Option<usize>,
+    pub step_scroll: usize,
+    /// The step the scroll offset belongs to.
+    shown_step: Option<String>,
+    pub command: Option<CommandPane>,
+    /// Terminal size (columns, rows).
+    pub size: (u16, u16),
+}
+
+impl App {
+    /// Start the runner on a session; a suspended run is resumed (recorded).
+    pub(crate) fn new(session: &mut Session, opts: &super::TuiOptions, size: (u16, u16)) -> App {
+        let now = session.now();
+        let mut app = App {
+            color: opts.color,
+            notice: opts.notice.clone(),
+            run_id: session.run_id().to_string(),
+            started_at: opts.started_at.unwrap_or(now),
+            now,
+            saved: Saved::At(now),
+            message: None,
+            dialog: None,
+            help: None,
+            step_scroll: 0,
+            shown_step: session.run().current.clone(),
+            command: None,
+            size,
+        };
+        if session.run().suspended {
+            app.act(session, Command::Resume);
+        }
+        app
+    }
+
+    pub(crate) fn too_small(&self) -> bool {
+        self.size.0 < MIN_WIDTH || self.size.1 < MIN_HEIGHT
+    }
+
+    fn error(&mut self, text: impl Into<String>) {
+        self.message = Some(Message {
+            text: text.into(),
+            error: true,
+        });
+    }
+
+    fn info(&mut self, text: impl Into<String>) {
+        self.message = Some(Message {
+            text: text.into(),
+            error: false,
+        });
+    }
+
+    /// Decide, persist, apply. A failed write opens the NOT RECORDED dialog.
+    fn execute(&mut self, session: &mut Session, command: Command) -> Result<(), Refused> {
+        match session.execute(command.clone()) {
+            Ok(_) => {
+                let t = session.now();
+                self.saved = Saved::At(t);
+                self.now = self.now.max(t);
+                self.after_change(session.run());
+                Ok(())
+            }
+            Err(ActionError::Rejected(r)) => Err(Refused::Rejected(r.0)),
+            Err(ActionError::NotSaved(message)) => {
+                self.saved = Saved::NotSaved;
+                self.dialog = Some(Dialog::NotSaved {
+                    message,
+                    retry: command,
+                });
+                Err(Refused::NotSaved)
+            }
+        }
+    }
+
+    /// Execute and show a rejection as the message line.
+    fn act(&mut self, session: &mut Session, command: Command) -> bool {
+        match self.execute(session, command) {
+            Ok(()) => true,
+            Err(Refused::Rejected(m)) => {
+                self.error(m);
+                false
+            }
+            Err(Refused::NotSaved) => false,
+        }
+    }
+
+    /// Ask the engine, without recording anything, whether `command` would be accepted.
+    fn probe(&mut self, session: &Session, command: &Command) -> bool {
+        let meta = Meta {
+            at: Utc.timestamp_opt(0, 0).single().unwrap_or(self.now),
+            actor: session.actor().to_string(),
+        };
+        match session.run().decide(command, &meta) {
+            Ok(_) => true,
+            Err(r) => {
+                self.error(r.0);
+                false
+            }
+        }
+    }
+
+    /// The run changed: a new current step starts at the top, and a finished
+    /// command pane of another step is closed.
+    fn after_change(&mut self, run: &Run) {
+        if run.current != self.shown_step {
+            self.shown_step = run.current.clone();
+            self.step_scroll = 0;
+            if self
+                .command
+                .as_ref()
+                .is_some_and(|p| p.running.is_none() && Some(&p.step) != run.current.as_ref())
+            {
+                self.command = None;
+            }
+        }
+    }
+
+    /// Stop everything and leave the run resumable: record a running command as
+    /// stopped, then suspend. Used for SIGTERM/SIGHUP and terminal failures.
+    pub(crate) fn terminate(&mut self, session: &mut Session) -> TuiExit {
+        if let Some(pane) = self.command.as_mut()
+            && let Some(mut rc) = pane.running.take()
+        {
+            rc.stop();
+            let result = rc.finish();
+            let step = pane.step.clone();
+            let _ = session.execute(Command::RecordCommand { step, result });
+        }
+        if let Some(outcome) = session.run().outcome {
+            return TuiExit::Ended(outcome);
+        }
+        // A refusal (already suspended) or a failed write leaves the run open and resumable.
+        let _ = session.execute(Command::Suspend);
+        TuiExit::Suspended
+    }
+
+    fn current_step_id(session: &Session) -> String {
+        session.run().current.clone().unwrap_or_default()
+    }
+
+    fn open_line(&mut self, purpose: LinePurpose, step: String, text: &str) {
+        self.dialog = Some(Dialog::Line(LineDialog {
+            purpose,
+            step,
+            input: LineInput::with_text(text),
+            error: None,
+        }));
+    }
+
+    /// Step mode: one keymap intent.
+    fn intent(&mut self, session: &mut Session, intent: Intent) {
+        let step = Self::current_step_id(session);
+        let run = session.run();
+        match intent {
+            Intent::Confirm => {
+                if !run.pending_warnings.is_empty() {
+                    self.act(session, Command::AcknowledgeWarnings);
+                } else if let Some(s) = run.current_step()
+                    && let StepKind::Value(_) = s.kind()
+                {
+                    let recorded = run.state(&step).value.unwrap_or_default();
+                    self.open_line(LinePurpose::Value, step, &recorded);
+                } else {
+                    self.act(session, Command::Confirm { step });
+                }
+            }
+            Intent::Yes | Intent::No => {
+                let yes = intent == Intent::Yes;
+                self.act(session, Command::Answer { step, yes });
+            }
+            Intent::RunCommand => {
+                let command = run
+                    .current_step()
+                    .and_then(|s| s.command.as_ref())
+                    .map(|c| c.run.clone())
+                    .unwrap_or_default();
+                let probe = Command::RecordCommand {
+                    step: step.clone(),
+                    result: placeholder_result(&command),
+                };
+                if self.probe(session, &probe) {
+                    self.dialog = Some(Dialog::ConfirmRun { step, command });
+                }
+            }
+            Intent::Note => {
+                let probe = Command::AddNote {
+                    step: step.clone(),
+                    text: PROBE.into(),
+                };
+                if self.probe(session, &probe) {
+                    self.dialog = Some(Dialog::Note {
+                        step,
+                        editor: Box::new(note_editor()),
+                        error: None,
+                    });
+                }
+            }
+            Intent::Evidence => {
+                let probe = Command::RecordEvidence {
+                    step: step.clone(),
+                    evidence: PROBE.into(),
+                };
+                if self.probe(session, &probe) {
+                    self.open_line(LinePurpose::Evidence, step, "");
+                }
+            }
+            Intent::SignOff => {
+                let probe = Command::SignOff {
+                    step: step.clone(),
+                    by: PROBE.into(),
+                };
+                if self.probe(session, &probe) {
+                    self.open_line(LinePurpose::SignOff, step, "");
+                }
+            }
+            Intent::Fail => {
+                let probe = Command::Fail {
+                    step: step.clone(),
+                    reason: PROBE.into(),
+                };
+                if self.probe(session, &probe) {
+                    self.open_line(LinePurpose::Fail, step, "");
+                }
+            }
+            Intent::Skip => {
+                let probe = Command::Skip {
+                    step: step.clone(),
+                    justification: PROBE.into(),
+                };
+                if self.probe(session, &probe) {
+                    self.open_line(LinePurpose::Skip, step, "");
+                }
+            }
+            Intent::Abort => {
+                let probe = Command::Abort {
+                    reason: PROBE.into(),
+                };
+                if self.probe(session, &probe) {
+                    self.open_line(LinePurpose::Abort, String::new(), "");
+                }
+            }
+            Intent::Help => self.help = Some(0),
+            Intent::Suspend => self.dialog = Some(Dialog::ConfirmSuspend { back: None }),
+            Intent::ScrollUp | Intent::ScrollDown | Intent::PageUp | Intent::PageDown => {
+                self.scroll(session.run(), intent);
+            }
+            Intent::Close => {
+                if self.command.is_some() {
+                    self.command = None;
+                } else {
+                    self.message = None;
+                }
+            }
+        }
+    }
+
+    /// Scroll the command output when its pane is open, else the step pane.
+    fn scroll(&mut self, run: &Run, intent: Intent) {
+        let (rows, view_rows) = match &self.command {
+            Some(_) => view::output_metrics(self, run),
+            None => view::step_metrics(self, run),
+        };
+        let max = rows.saturating_sub(view_rows);
+        let page = view_rows.saturating_sub(1).max(1);
+        let current = match &self.command {
+            Some(p) => p.scroll.unwrap_or(max).min(max),
+            None => self.step_scroll.min(max),
+        };
+        let next = match intent {
+            Intent::ScrollUp => current.saturating_sub(1),
+            Intent::ScrollDown => (current + 1).min(max),
+            Intent::PageUp => current.saturating_sub(page),
+            Intent::PageDown => (current + page).min(max),
+            _ => current,
+        };
+        match &mut self.command {
+            Some(p) => p.scroll = if next >= max { None } else { Some(next) },
+            None => self.step_scroll = next,
+        }
+    }
+
+    fn key(&mut self, session: &mut Session, k: KeyEvent) -> Flow {
+        if let Some(outcome) = session.run().outcome {
+            return Flow::Exit(TuiExit::Ended(outcome));
+        }
+        if self.too_small() {
+            // The screen cannot be read: only suspend-and-quit works.
+            if matches!(to_key(k), Some(Key::Char('q') | Key::CtrlC)) {
+                return Flow::Exit(self.terminate(session));
+            }
+            return Flow::Continue;
+        }
+        if let Some(dialog) = self.dialog.take() {
+            return self.dialog_key(session, dialog, k);
+        }
+        if let Some(offset) = self.help {
+            let (rows, view_rows) = view::help_metrics(self);
+            let max = rows.saturating_sub(view_rows);
+            let page = view_rows.saturating_sub(1).max(1);
+            self.help = match to_key(k).and_then(keys::intent_for) {
+                Some(Intent::ScrollUp) => Some(offset.saturating_sub(1)),
+                Some(Intent::ScrollDown) => Some((offset + 1).min(max)),
+                Some(Intent::PageUp) => Some(offset.saturating_sub(page)),
+                Some(Intent::PageDown) => Some((offset + page).min(max)),
+                _ => None,
+            };
+            return Flow::Continue;
+        }
+        if self.command.as_ref().is_some_and(|p| p.running.is_some()) {
+            return self.running_key(session, k);
+        }
+        self.message = None;
+        let Some(intent) = to_key(k).and_then(keys::intent_for) else {
+            self.error(format!(
+                "{} does nothing here; ? shows the keys",
+                key_name(k)
+            ));
+            return Flow::Unhandled;
+        };
+        self.intent(session, intent);
+        Flow::Continue
+    }
+
+    fn running_key(&mut self, session: &mut Session, k: KeyEvent) -> Flow {
+        match to_key(k) {
+            Some(Key::CtrlC) => {
+                if let Some(pane) = self.command.as_mut()
+                    && let Some(mut rc) = pane.running.take()
+                {
+                    rc.stop();
+                    let result = rc.finish();
+                    pane.finish_with(&result);
+                    let step = pane.step.clone();
+                    self.info("command stopped; its output so far is recorded");
+                    self.act(session, Command::RecordCommand { step, result });
+                }
+            }
+            Some(key) => match keys::intent_for(key) {
+                Some(
+                    i @ (Intent::ScrollUp | Intent::ScrollDown | Intent::PageUp | Intent::PageDown),
+                ) => self.scroll(session.run(), i),
+                Some(Intent::Help) => self.help = Some(0),
+                _ => {
+                    self.error("a command is running: wait for it to finish, or Ctrl-C to stop it")
+                }
+            },
+            None => self.error("a command is running: wait for it to finish, or Ctrl-C to stop it"),
+        }
+        Flow::Continue
+    }
+
+    fn dialog_key(&mut self, session: &mut Session, dialog: Dialog, k: KeyEvent) -> Flow {
+        let key = to_key(k);
+        match dialog {
+            Dialog::ConfirmSuspend { back } => match key {
+                Some(Key::Char('y') | Key::CtrlC) => {
+                    match self.execute(session, Command::Suspend) {
+                        Ok(()) => return Flow::Exit(TuiExit::Suspended),
+                        Err(Refused::Rejected(m)) => {
+                            self.error(m);
+                            self.dialog = back.map(|b| *b);
+                        }
+                        Err(Refused::NotSaved) => {}
+                    }
+                }
+                Some(Key::Char('n') | Key::Esc) => self.dialog = back.map(|b| *b),
+                _ => self.dialog = Some(Dialog::ConfirmSuspend { back }),
+            },
+            Dialog::ConfirmRun { step, command } => match key {
+                Some(Key::Char('y')) => self.start_command(session, step, command),
+                Some(Key::Char('n') | Key::Esc) => {}
+                Some(Key::CtrlC) => {
+                    self.dialog = Some(Dialog::ConfirmSuspend {
+                        back: Some(Box::new(Dialog::ConfirmRun { step, command })),
+                    })
+                }
+                _ => self.dialog = Some(Dialog::ConfirmRun { step, command }),
+            },
+            Dialog::NotSaved { message, retry } => match key {
+                Some(Key::Char('r')) => {
+                    let suspend = retry == Command::Suspend;
+                    match self.execute(session, retry) {
+                        Ok(()) if suspend => return Flow::Exit(TuiExit::Suspended),
+                        Ok(()) => self.info("recorded"),
+                        Err(Refused::Rejected(m)) => self.error(m),
+                        Err(Refused::NotSaved) => {}
+                    }
+                }
+                Some(Key::Char('q') | Key::CtrlC) => {
+                    // Nothing unrecorded is shown as done; the run stays open either way.
+                    return Flow::Exit(self.terminate(session));
+                }
+                _ => self.dialog = Some(Dialog::NotSaved { message, retry }),
+            },
+            Dialog::Note {
+                step,
+                mut editor,
+                error,
+            } => {
+                let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+                match k.code {
+                    KeyCode::Char('s') if ctrl => {
+                        let text = editor.lines().join("\n");
+                        let command = Command::AddNote {
+                            step: step.clone(),
+                            text,
+                        };
+                        if let Err(Refused::Rejected(m)) = self.execute(session, command) {
+                            self.dialog = Some(Dialog::Note {
+                                step,
+                                editor,
+                                error: Some(m),
+                            });
+                        }
+                    }
+                    KeyCode::Esc => {}
+                    KeyCode::Char('c') if ctrl => {
+                        self.dialog = Some(Dialog::ConfirmSuspend {
+                            back: Some(Box::new(Dialog::Note {
+                                step,
+                                editor,
+                                error,
+                            })),
+                        })
+                    }
+                    _ => {
+                        editor.input(k);
+                        self.dialog = Some(Dialog::Note {
+                            step,
+                            editor,
+                            error,
+                        });
+                    }
+                }
+            }
+            Dialog::Line(mut d) => match key {
+                Some(Key::Enter) => self.submit_line(session, d),
+                Some(Key::Esc) => {}
+                Some(Key::CtrlC) => {
+                    self.dialog = Some(Dialog::ConfirmSuspend {
+                        back: Some(Box::new(Dialog::Line(d))),
+                    })
+                }
+                _ => {
+                    d.input.handle(k);
+                    self.dialog = Some(Dialog::Line(d));
+                }
+            },
+        }
+        Flow::Continue
+    }
+
+    fn submit_line(&mut self, session: &mut Session, mut d: LineDialog) {
+        let text = d.input.text.clone();
+        let step = d.step.clone();
+        let command = match d.purpose {
+            LinePurpose::Value => {
+                let recorded = session.run().state(&step).value;
+                if recorded.as_deref() != Some(text.trim()) {
+                    let record = Command::RecordValue {
+                        step: step.clone(),
+                        value: text,
+                    };
+                    match self.execute(session, record) {
+                        Ok(()) => {}
+                        Err(Refused::Rejected(m)) => {
+                            d.error = Some(m);
+                            self.dialog = Some(Dialog::Line(d));
+                            return;
+                        }
+                        Err(Refused::NotSaved) => return,
+                    }
+                }
+                // The value is recorded; confirming may still need something else,
+                // which the engine says on the message line.
+                self.act(session, Command::Confirm { step });
+                return;
+            }
+            LinePurpose::Fail => Command::Fail { step, reason: text },
+            LinePurpose::Skip => Command::Skip {
+                step,
+                justification: text,
+            },
+            LinePurpose::Evidence => Command::RecordEvidence {
+                step,
+                evidence: text,
+            },
+            LinePurpose::SignOff => Command::SignOff { step, by: text },
+            LinePurpose::Abort => Command::Abort { reason: text },
+        };
+        if let Err(Refused::Rejected(m)) = self.execute(session, command) {
+            d.error = Some(m);
+            self.dialog = Some(Dialog::Line(d));
+        }
+    }
+
+    fn start_command(&mut self, session: &mut Session, step: String, command: String) {
+        let run = session.run();
+        let expect_exit = run
+            .requirements()
+            .into_iter()
+            .find_map(|r| match r.what {
+                RequirementKind::Command { expect_exit, .. } => Some(expect_exit),
+                _ => None,
+            })
+            .unwrap_or(0);
+        let timeout_secs = run
+            .current_step()
+            .and_then(|s| s.command.as_ref())
+            .and_then(|c| c.timeout_secs);
+        match RunningCommand::spawn(&command) {
+            Ok(rc) => {
+                let mut pane = CommandPane::new(step, command, expect_exit);
+                pane.timeout_secs = timeout_secs;
+                pane.running = Some(rc);
+                self.command = Some(pane);
+            }
+            Err(e) => self.error(format!(
+                "could not start the command (nothing was recorded): {e}"
+            )),
+        }
+    }
+
+    /// Read output of a running command; record the result when it ends.
+    fn poll_command(&mut self, session: &mut Session) {
+        let Some(pane) = self.command.as_mut() else {
+            return;
+        };
+        let Some(rc) = pane.running.as_mut() else {
+            return;
+        };
+        match rc.poll() {
+            Poll::Running(chunk) => pane.push(&chunk),
+            Poll::Finished(chunk) => {
+                pane.push(&chunk);
+                let Some(rc) = pane.running.take() else {
+                    return;
+                };
+                let result = rc.finish();
+                self.command_finished(session, result);
+            }
+        }
+    }
+
+    /// A command of the current step finished: record it as evidence and show the result.
+    pub(crate) fn command_finished(&mut self, session: &mut Session, result: CommandResult) {
+        let Some(pane) = self.command.as_mut() else {
+            return;
+        };
+        pane.finish_with(&result);
+        let step = pane.step.clone();
+        self.act(session, Command::RecordCommand { step, result });
+    }
+}
+
+/// Why `App::execute` did not go through.
+enum Refused {
+    Rejected(String),
+    NotSaved,
+}
+
+/// Advance the UI by one input.
+pub(crate) fn update(app: &mut App, session: &mut Session, input: Input) -> Flow {
+    match input {
+        Input::Tick => {
+            app.now = app.now.max(session.now());
+            app.poll_command(session);
+            Flow::Continue
+        }
+        Input::Resize(w, h) => {
+            app.size = (w, h);
+            Flow::Continue
+        }
+        Input::Key(k) => app.key(session, k),
+    }
+}
+
+fn note_editor() -> TextArea<'static> {
+    let mut editor = TextArea::default();
+    editor.set_wrap_mode(WrapMode::WordOrGlyph);
+    editor.set_cursor_line_style(ratatui::style::Style::default());
+    editor
+}
+
+/// A command result used only to ask the engine whether recording one would be accepted.
+fn placeholder_result(command: &str) -> CommandResult {
+    CommandResult {
+        command: command.to_string(),
+        exit_code: None,
+        duration_ms: 0,
+        output: String::new(),
+        output_sha256: String::new(),
+        output_bytes: 0,
+        truncated: false,
+    }
+}
+
+/// The keymap's key for a terminal key event.
+pub(crate) fn to_key(k: KeyEvent) -> Option<Key> {
+    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+    let alt = k.modifiers.contains(KeyModifiers::ALT);
+    Some(match k.code {
+        KeyCode::Enter => Key::Enter,
+        KeyCode::Esc => Key::Esc,
+        KeyCode::Up => Key::Up,
+        KeyCode::Down => Key::Down,
+        KeyCode::PageUp => Key::PageUp,
+        KeyCode::PageDown => Key::PageDown,
+        KeyCode::Char('c') if ctrl => Key::CtrlC,
+        KeyCode::Char(c) if !ctrl && !alt => Key::Char(c),
+        _ => return None,
+    })
+}
+
+/// How a key is named in messages.
+fn key_name(k: KeyEvent) -> String {
+    let base = match k.code {
+        KeyCode::Char(c) => c.to_string(),
+        KeyCode::F(n) => format!("F{n}"),
+        other => format!("{other:?}"),
+    };
+    let mut name = String::new();
+    if k.modifiers.contains(KeyModifiers::CONTROL) {
+        name.push_str("Ctrl-");
+    }
+    if k.modifiers.contains(KeyModifiers::ALT) {
+        name.push_str("Alt-");
+    }
+    name.push_str(&crate::text::sanitize_line(&base));
+    name
+}

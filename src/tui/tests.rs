@@ -1,0 +1,682 @@
+//! Runner tests: whole screens rendered into a `TestBackend` (insta snapshots at
+//! 100x30), driven through `update` with a session over a `MemorySink` and a
+//! `SteppingClock`; the keymap contract; failed writes; real commands.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
+
+use super::app::{App, CommandPane, Dialog, Flow, Input, update};
+use super::{EventSource, TuiExit, TuiOptions, run_loop, view};
+use crate::engine::{self, CommandResult, Event, Outcome, Run, StartInfo, StepStatus};
+use crate::keys::{self, Key};
+use crate::procedure::Procedure;
+use crate::session::{MemorySink, Session, SteppingClock};
+
+const PROC: &str = r#"
+id = "nightly-backup"
+title = "Nightly backup check"
+version = "1.2"
+owner = "IT operations"
+approver = "CISO"
+approved = 2026-01-15
+review_every_months = 12
+purpose = "Make sure last night's backup exists and can be read."
+cadence = "daily"
+controls = ["A.8.13"]
+default_escalation = "backup-failed"
+
+[[roles]]
+id = "admin"
+title = "IT administrator on duty"
+description = "Use your personal admin account, never a shared one."
+[[roles]]
+id = "lead"
+title = "Team lead"
+
+[[steps]]
+id = "check-job"
+title = "Check the backup job finished"
+role = "admin"
+body = """
+Open the backup console and find last night's job.
+Check its state is Succeeded and note the end time."""
+note = "What was the job's end time?"
+
+[[steps]]
+id = "size"
+title = "Record the backup size"
+role = "admin"
+critical = true
+value = { type = "number", label = "Backup size", unit = "GiB", min = 1, max = 5000, hint = "Shown in the job details" }
+
+[[steps]]
+id = "offsite"
+title = "Offsite copy"
+decision = { question = "Did the offsite copy finish?", yes = "verify", no = "fail" }
+
+[[steps]]
+id = "verify"
+title = "Verify the archive"
+command = { run = "printf 'checking\\n'; exit 3" }
+signoff = "lead"
+
+[[branches]]
+id = "backup-failed"
+title = "Backup failed"
+contact = "On-call storage engineer, +1 555 0100"
+then = "retry"
+[[branches.steps]]
+id = "open-ticket"
+title = "Open an incident ticket"
+evidence = "Incident ticket id"
+[[branches.steps]]
+id = "call-oncall"
+title = "Call the on-call engineer"
+"#;
+
+const RUN_ID: &str = "0190f3a2-7c1d-7e4b-9a55-1234567890ab";
+
+fn t0() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 2, 0, 0).unwrap()
+}
+
+struct Fixture {
+    app: App,
+    session: Session,
+    sink: MemorySink,
+}
+
+fn fixture_with(source: &str) -> Fixture {
+    let p: Procedure = toml::from_str(source).expect("test procedure parses");
+    let info = StartInfo {
+        procedure_sha256: "00".into(),
+        operator: "Alice (alice)".into(),
+        host: "h".into(),
+        runsheet_version: "0".into(),
+        today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+    };
+    let events = engine::start(&p, &info);
+    let run = Run::replay(p, &events);
+    let sink = MemorySink::default();
+    let clock = SteppingClock::starting_at(t0());
+    let mut session = Session::new(
+        run,
+        RUN_ID.into(),
+        "alice".into(),
+        Box::new(sink.clone()),
+        Box::new(clock),
+    );
+    let opts = TuiOptions {
+        color: true,
+        notice: None,
+        started_at: Some(t0()),
+    };
+    let app = App::new(&mut session, &opts, (100, 30));
+    Fixture { app, session, sink }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(PROC)
+}
+
+fn ev(code: KeyCode, mods: KeyModifiers) -> Input {
+    Input::Key(KeyEvent::new(code, mods))
+}
+
+impl Fixture {
+    fn send(&mut self, input: Input) -> Flow {
+        update(&mut self.app, &mut self.session, input)
+    }
+    fn ch(&mut self, c: char) -> Flow {
+        self.send(ev(KeyCode::Char(c), KeyModifiers::NONE))
+    }
+    fn enter(&mut self) -> Flow {
+        self.send(ev(KeyCode::Enter, KeyModifiers::NONE))
+    }
+    fn ctrl(&mut self, c: char) -> Flow {
+        self.send(ev(KeyCode::Char(c), KeyModifiers::CONTROL))
+    }
+    fn typed(&mut self, s: &str) {
+        for c in s.chars() {
+            if c == '\n' {
+                self.enter();
+            } else {
+                self.ch(c);
+            }
+        }
+    }
+    fn current(&self) -> Option<String> {
+        self.session.run().current.clone()
+    }
+    fn screen(&self) -> String {
+        self.screen_at(100, 30)
+    }
+    fn screen_at(&self, w: u16, h: u16) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+        terminal
+            .draw(|f| view::view(f, &self.app, self.session.run()))
+            .unwrap();
+        let buf = terminal.backend().buffer();
+        (0..h)
+            .map(|y| {
+                let row: String = (0..w).map(|x| buf[(x, y)].symbol()).collect();
+                row.trim_end().to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+    /// Note + confirm the first step.
+    fn past_first(&mut self) {
+        self.ch('a');
+        self.typed("Job ended 01:42");
+        self.ctrl('s');
+        self.enter();
+        assert_eq!(self.current().as_deref(), Some("size"));
+    }
+    fn past_size(&mut self) {
+        self.enter();
+        self.typed("120\n");
+        assert_eq!(self.current().as_deref(), Some("offsite"));
+    }
+}
+
+#[test]
+fn snapshot_normal_step_with_engine_refusal() {
+    let mut f = fixture();
+    // Enter without the required note: the engine's refusal is shown, nothing recorded.
+    f.enter();
+    assert_eq!(f.current().as_deref(), Some("check-job"));
+    let s = f.screen();
+    assert!(s.contains("this step needs a note (a)"), "{s}");
+    insta::assert_snapshot!("normal_step", s);
+}
+
+#[test]
+fn snapshot_decision_step() {
+    let mut f = fixture();
+    f.past_first();
+    f.past_size();
+    let s = f.screen();
+    assert!(s.contains("Did the offsite copy finish?"));
+    insta::assert_snapshot!("decision", s);
+    f.ch('y');
+    assert_eq!(f.current().as_deref(), Some("verify"));
+}
+
+#[test]
+fn snapshot_value_input_with_validation_error_keeps_the_input() {
+    let mut f = fixture();
+    f.past_first();
+    f.enter();
+    f.typed("9000\n");
+    // Refused by the engine: dialog still open, input kept, message inline.
+    assert!(matches!(f.app.dialog, Some(Dialog::Line(ref d)) if d.input.text == "9000"));
+    assert_eq!(f.session.run().state("size").value, None);
+    let s = f.screen();
+    assert!(s.contains("9000 is above the maximum 5000"), "{s}");
+    insta::assert_snapshot!("value_input_error", s);
+    // Fix it: the value is recorded, then the step confirmed.
+    for _ in 0..4 {
+        f.send(ev(KeyCode::Backspace, KeyModifiers::NONE));
+    }
+    f.typed("120\n");
+    assert!(f.app.dialog.is_none());
+    assert_eq!(f.session.run().state("size").value.as_deref(), Some("120"));
+    assert_eq!(f.session.run().status("size"), StepStatus::Done);
+}
+
+fn to_verify(f: &mut Fixture) {
+    f.past_first();
+    f.past_size();
+    f.ch('y');
+    assert_eq!(f.current().as_deref(), Some("verify"));
+}
+
+#[test]
+fn snapshot_command_step_with_output_and_unexpected_exit() {
+    let mut f = fixture();
+    to_verify(&mut f);
+    f.ch('r');
+    let s = f.screen();
+    assert!(s.contains("Run this command? y/n"), "{s}");
+    assert!(s.contains("$ printf 'checking\\n'; exit 3"), "{s}");
+    insta::assert_snapshot!("command_confirm", s);
+    f.ch('n');
+    assert!(f.app.dialog.is_none());
+    // The same path the tick takes when the child ends, with a fixed duration.
+    let command = "printf 'checking\\n'; exit 3".to_string();
+    let mut pane = CommandPane::new("verify".into(), command.clone(), 0);
+    pane.push(b"checking\nlayer 1 ok\n\x1b[31mred\x1b[0m tabs\there\n");
+    f.app.command = Some(pane);
+    f.app.command_finished(
+        &mut f.session,
+        CommandResult {
+            command,
+            exit_code: Some(3),
+            duration_ms: 1234,
+            output: "checking\n".into(),
+            output_sha256: "ab".repeat(32),
+            output_bytes: 9,
+            truncated: false,
+        },
+    );
+    let last = f.sink.events.borrow().last().cloned().unwrap().1;
+    assert!(matches!(last, Event::CommandRan { ref result, .. } if result.exit_code == Some(3)));
+    let s = f.screen();
+    assert!(
+        s.contains("exit 3, expected 0 — press f to fail and escalate, r to run again"),
+        "{s}"
+    );
+    assert!(
+        s.contains("\\u{1b}[31mred"),
+        "escape sequences are shown harmlessly: {s}"
+    );
+    insta::assert_snapshot!("command_output", s);
+}
+
+#[test]
+fn a_real_command_streams_and_is_recorded() {
+    let mut f = fixture();
+    to_verify(&mut f);
+    f.ch('r');
+    f.ch('y');
+    assert!(f.app.command.as_ref().is_some_and(|p| p.running.is_some()));
+    // Other actions wait while it runs.
+    f.enter();
+    assert_eq!(f.current().as_deref(), Some("verify"));
+    for _ in 0..500 {
+        f.send(Input::Tick);
+        if f.app.command.as_ref().is_some_and(|p| p.running.is_none()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let st = f.session.run().state("verify");
+    let result = st.last_command.expect("the command result is recorded");
+    assert_eq!(result.exit_code, Some(3));
+    assert_eq!(result.output, "checking\n");
+    let s = f.screen();
+    assert!(s.contains("checking"), "{s}");
+    assert!(s.contains("exit 3, expected 0"), "{s}");
+    // The engine refuses to confirm; f fails the step and enters the escalation branch.
+    f.enter();
+    assert!(f.screen().contains("run the command first"));
+    f.ch('f');
+    f.typed("archive unreadable\n");
+    assert_eq!(f.current().as_deref(), Some("open-ticket"));
+    assert!(
+        f.app.command.is_none(),
+        "the pane closes when the step changes"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_a_running_command_only() {
+    let mut f = fixture_with(&PROC.replace("printf 'checking\\\\n'; exit 3", "sleep 30"));
+    to_verify(&mut f);
+    f.ch('r');
+    f.ch('y');
+    assert_eq!(f.ctrl('c'), Flow::Continue);
+    let st = f.session.run().state("verify");
+    assert_eq!(st.last_command.map(|r| r.exit_code), Some(None));
+    assert!(f.app.dialog.is_none(), "Ctrl-C did not ask to quit");
+    assert!(!f.session.run().suspended);
+    assert!(f.screen().contains("stopped (no exit code), expected 0"));
+}
+
+#[test]
+fn snapshot_escalation_mode() {
+    let mut f = fixture();
+    f.past_first();
+    f.past_size();
+    f.ch('n');
+    // "no" routes to fail: the escalation branch is entered.
+    assert_eq!(f.current().as_deref(), Some("open-ticket"));
+    assert_eq!(f.session.run().status("offsite"), StepStatus::Escalated);
+    let s = f.screen();
+    assert!(s.contains("ESCALATION"), "{s}");
+    assert!(s.contains("Backup failed"));
+    assert!(s.contains("On-call storage engineer"));
+    assert!(s.contains("retry the failed step"));
+    insta::assert_snapshot!("escalation", s);
+}
+
+#[test]
+fn snapshot_note_editor() {
+    let mut f = fixture();
+    f.ch('a');
+    f.typed("Job ended 01:42\nstate Succeeded");
+    let s = f.screen();
+    assert!(s.contains("Ctrl-S save · Esc cancel"), "{s}");
+    insta::assert_snapshot!("note_editor", s);
+    f.ctrl('s');
+    assert!(f.app.dialog.is_none());
+    assert_eq!(
+        f.session.run().state("check-job").notes,
+        vec!["Job ended 01:42\nstate Succeeded".to_string()]
+    );
+}
+
+#[test]
+fn snapshot_help_lists_every_binding() {
+    let mut f = fixture();
+    f.ch('?');
+    let s = f.screen();
+    for b in keys::BINDINGS {
+        assert!(s.contains(b.help), "help lacks {:?}: {s}", b.intent);
+    }
+    insta::assert_snapshot!("help", s);
+    f.send(ev(KeyCode::Esc, KeyModifiers::NONE));
+    assert!(f.app.help.is_none());
+}
+
+#[test]
+fn snapshot_completion_screen_and_any_key_exits() {
+    let mut f = fixture();
+    f.past_first();
+    f.past_size();
+    f.ch('y');
+    f.ch('X');
+    f.typed("maintenance window closed\n");
+    assert_eq!(f.session.run().outcome, Some(Outcome::Aborted));
+    let s = f.screen();
+    assert!(s.contains("runsheet verify"));
+    assert!(s.contains(&format!("runsheet show {RUN_ID}")));
+    assert!(s.contains("runsheet export --out DIR"));
+    insta::assert_snapshot!("completion", s);
+    assert_eq!(f.ch('z'), Flow::Exit(TuiExit::Ended(Outcome::Aborted)));
+}
+
+#[test]
+fn snapshot_too_small() {
+    let mut f = fixture();
+    f.send(Input::Resize(60, 20));
+    let s = f.screen_at(60, 20);
+    assert!(
+        s.contains("Terminal too small: 60x20, need at least 80x24 — resize"),
+        "{s}"
+    );
+    insta::assert_snapshot!("too_small", s);
+    // Keys do nothing blind, except suspend-and-quit.
+    f.enter();
+    f.ch('a');
+    assert!(f.app.dialog.is_none());
+    f.send(Input::Resize(100, 30));
+    assert!(f.screen().contains("Check the backup job finished"));
+}
+
+#[test]
+fn snapshot_warnings_screen() {
+    let source = PROC
+        .replace("approver = \"CISO\"\n", "")
+        .replace("approved = 2026-01-15\n", "approved = 2024-01-15\n");
+    let mut f = fixture_with(&source);
+    assert!(!f.session.run().pending_warnings.is_empty());
+    let s = f.screen();
+    assert!(s.contains("DOCUMENT-CONTROL WARNINGS"), "{s}");
+    insta::assert_snapshot!("warnings", s);
+    // A step key is refused by the engine until the warnings are acknowledged.
+    f.ch('a');
+    assert!(
+        f.screen()
+            .contains("acknowledge the procedure's document-control warnings")
+    );
+    f.enter();
+    assert!(f.session.run().pending_warnings.is_empty());
+    assert_eq!(f.current().as_deref(), Some("check-job"));
+    assert!(
+        f.sink
+            .events
+            .borrow()
+            .iter()
+            .any(|(_, e)| matches!(e, Event::WarningsAcknowledged { .. }))
+    );
+}
+
+#[test]
+fn snapshot_failed_write_blocks_and_changes_nothing() {
+    let mut f = fixture();
+    f.ch('a');
+    f.typed("Job ended 01:42");
+    *f.sink.fail_with.borrow_mut() = Some("disk I/O error".into());
+    let before = f.session.run().clone();
+    f.ctrl('s');
+    assert_eq!(f.session.run(), &before);
+    assert!(f.sink.events.borrow().is_empty());
+    let s = f.screen();
+    assert!(
+        s.contains("NOT RECORDED — the evidence log could not be written: disk I/O error."),
+        "{s}"
+    );
+    assert!(s.contains("✘ NOT SAVED"));
+    assert!(
+        !s.contains("Note 1:"),
+        "an unsaved note is not shown as recorded"
+    );
+    insta::assert_snapshot!("not_recorded", s);
+    // Blocking: step keys do not get through.
+    f.enter();
+    assert_eq!(f.session.run(), &before);
+    // Retry once the disk is back.
+    *f.sink.fail_with.borrow_mut() = None;
+    f.ch('r');
+    assert!(f.app.dialog.is_none());
+    assert_eq!(f.session.run().state("check-job").notes.len(), 1);
+    assert!(f.screen().contains("✔ saved"));
+}
+
+#[test]
+fn sign_off_by_the_operator_is_refused_inline() {
+    let mut f = fixture();
+    to_verify(&mut f);
+    f.ch('o');
+    f.typed("alice\n");
+    assert!(
+        matches!(f.app.dialog, Some(Dialog::Line(ref d)) if d.error.as_deref().is_some_and(|e| e.contains("the operator cannot sign off their own step")))
+    );
+    assert!(f.screen().contains("✘ sign-off needs a second person"));
+    for _ in 0..5 {
+        f.send(ev(KeyCode::Backspace, KeyModifiers::NONE));
+    }
+    f.typed("Bob Lead\n");
+    assert!(f.app.dialog.is_none());
+    assert_eq!(
+        f.session.run().state("verify").signed_off_by.as_deref(),
+        Some("Bob Lead")
+    );
+}
+
+#[test]
+fn a_critical_step_cannot_be_skipped_and_the_engine_says_so() {
+    let mut f = fixture();
+    f.past_first();
+    f.ch('s');
+    assert!(f.app.dialog.is_none());
+    assert!(
+        f.screen()
+            .contains("this step is critical and cannot be skipped")
+    );
+}
+
+#[test]
+fn keymap_every_bound_key_is_handled_and_every_handled_key_is_bound() {
+    use ratatui::crossterm::event::KeyCode as C;
+    // Each binding's key, fed to the step screen, is handled.
+    for b in keys::BINDINGS {
+        for k in b.keys {
+            let mut f = fixture();
+            let event = match k {
+                Key::Enter => KeyEvent::new(C::Enter, KeyModifiers::NONE),
+                Key::Esc => KeyEvent::new(C::Esc, KeyModifiers::NONE),
+                Key::Up => KeyEvent::new(C::Up, KeyModifiers::NONE),
+                Key::Down => KeyEvent::new(C::Down, KeyModifiers::NONE),
+                Key::PageUp => KeyEvent::new(C::PageUp, KeyModifiers::NONE),
+                Key::PageDown => KeyEvent::new(C::PageDown, KeyModifiers::NONE),
+                Key::CtrlC => KeyEvent::new(C::Char('c'), KeyModifiers::CONTROL),
+                Key::Char(c) => KeyEvent::new(C::Char(*c), KeyModifiers::NONE),
+            };
+            assert_eq!(
+                f.send(Input::Key(event)),
+                Flow::Continue,
+                "{k:?} ({:?}) is not handled",
+                b.intent
+            );
+        }
+    }
+    // Every key the step screen handles is in the table.
+    let mut candidates: Vec<KeyEvent> = (' '..='~')
+        .map(|c| KeyEvent::new(C::Char(c), KeyModifiers::NONE))
+        .collect();
+    candidates.extend(('a'..='z').map(|c| KeyEvent::new(C::Char(c), KeyModifiers::CONTROL)));
+    for code in [
+        C::Enter,
+        C::Esc,
+        C::Up,
+        C::Down,
+        C::Left,
+        C::Right,
+        C::PageUp,
+        C::PageDown,
+        C::Home,
+        C::End,
+        C::Tab,
+        C::Backspace,
+        C::Delete,
+        C::Insert,
+        C::F(1),
+    ] {
+        candidates.push(KeyEvent::new(code, KeyModifiers::NONE));
+    }
+    let mut handled = 0;
+    for k in candidates {
+        let mut f = fixture();
+        if f.send(Input::Key(k)) != Flow::Unhandled {
+            handled += 1;
+            let key = super::app::to_key(k);
+            assert!(
+                key.is_some_and(|key| keys::intent_for(key).is_some()),
+                "{k:?} is handled but not in keys::BINDINGS"
+            );
+        }
+    }
+    let bound: usize = keys::BINDINGS.iter().map(|b| b.keys.len()).sum();
+    assert_eq!(handled, bound);
+}
+
+#[test]
+fn a_suspended_run_is_resumed_when_the_runner_starts() {
+    let mut f = fixture();
+    f.session.execute(engine::Command::Suspend).unwrap();
+    let opts = TuiOptions::default();
+    let _app = App::new(&mut f.session, &opts, (100, 30));
+    assert!(!f.session.run().suspended);
+    assert!(matches!(
+        f.sink.events.borrow().last(),
+        Some((_, Event::Resumed))
+    ));
+}
+
+/// Scripted terminal events for the whole loop.
+struct Script(Vec<TermEvent>);
+
+impl EventSource for Script {
+    fn next(&mut self, _timeout: Duration) -> std::io::Result<Option<TermEvent>> {
+        if self.0.is_empty() {
+            return Err(std::io::Error::other("script ended"));
+        }
+        Ok(Some(self.0.remove(0)))
+    }
+}
+
+#[test]
+fn the_loop_suspends_on_q_y() {
+    let mut f = fixture();
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    let mut script = Script(vec![
+        TermEvent::Resize(90, 28),
+        TermEvent::Key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE)),
+        TermEvent::Key(KeyEvent::new(KeyCode::Char('y'), KeyModifiers::NONE)),
+    ]);
+    let stop = AtomicBool::new(false);
+    let exit = run_loop(
+        &mut terminal,
+        &mut f.session,
+        &TuiOptions::default(),
+        &mut script,
+        &stop,
+    )
+    .unwrap();
+    assert_eq!(exit, TuiExit::Suspended);
+    assert!(f.session.run().suspended);
+}
+
+#[test]
+fn a_stop_signal_suspends_the_run() {
+    let mut f = fixture();
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    let stop = AtomicBool::new(true);
+    let exit = run_loop(
+        &mut terminal,
+        &mut f.session,
+        &TuiOptions::default(),
+        &mut Script(Vec::new()),
+        &stop,
+    )
+    .unwrap();
+    assert_eq!(exit, TuiExit::Suspended);
+    assert!(matches!(
+        f.sink.events.borrow().last(),
+        Some((_, Event::Suspended))
+    ));
+}
+
+#[test]
+fn a_terminal_failure_suspends_and_reports() {
+    let mut f = fixture();
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    let stop = AtomicBool::new(false);
+    let err = run_loop(
+        &mut terminal,
+        &mut f.session,
+        &TuiOptions::default(),
+        &mut Script(Vec::new()),
+        &stop,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("runsheet resume"), "{err}");
+    assert!(f.session.run().suspended);
+}
+
+#[test]
+fn procedure_text_is_sanitized_on_screen() {
+    let source = PROC.replace(
+        "title = \"Check the backup job finished\"",
+        "title = \"Check \\u001b]0;pwned\\u0007 the job\"",
+    );
+    let f = fixture_with(&source);
+    let s = f.screen();
+    assert!(s.contains("Check \\u{1b}]0;pwned\\u{07} the job"), "{s}");
+    assert!(!s.contains('\u{1b}'));
+}
+
+#[test]
+fn command_output_is_decoded_across_chunks_and_capped_for_the_screen() {
+    let mut pane = CommandPane::new("s".into(), "c".into(), 0);
+    let e_acute = "é".as_bytes();
+    pane.push(&[b'a', e_acute[0]]);
+    pane.push(&[e_acute[1], b'\n']);
+    assert_eq!(pane.text, "aé\n");
+    let line = vec![b'x'; 1023];
+    for _ in 0..400 {
+        pane.push(&line);
+        pane.push(b"\n");
+    }
+    assert!(pane.dropped);
+    assert!(pane.text.len() <= 256 * 1024);
+    assert!(pane.text.starts_with('x'), "cut at a line start");
+}

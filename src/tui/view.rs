@@ -1,0 +1,1350 @@
+//! The pure `view`: draws the whole screen from the UI state and the run. Also the
+//! layout arithmetic `update` needs to clamp scrolling (same functions, so the two
+//! cannot disagree).
+//!
+//! May not depend on the store or the session, and never changes state. Every piece
+//! of procedure text, note, value and command output passes through
+//! `text::sanitize_terminal` (via [`clean`]/[`clean_line`]) before it is drawn.
+
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+use super::app::{App, CommandPane, Dialog, LineDialog, LinePurpose, MIN_HEIGHT, MIN_WIDTH, Saved};
+use crate::engine::{RequirementKind, Run, StepStatus};
+use crate::keys::{self, Intent, Key};
+use crate::procedure::{BranchEnd, StepKind, StepPlace, ValueKind};
+use crate::text::{sanitize_line, sanitize_terminal};
+
+/// Untrusted multi-line text made harmless for the terminal (tabs become spaces).
+pub(crate) fn clean(s: &str) -> String {
+    sanitize_terminal(s).replace('\t', "    ")
+}
+
+/// Untrusted text for one line (newlines shown as `\n`).
+pub(crate) fn clean_line(s: &str) -> String {
+    sanitize_line(s)
+}
+
+/// Styles; without colour only bold/reverse remain, and meaning is always in the text too.
+#[derive(Clone, Copy)]
+struct Theme {
+    color: bool,
+}
+
+impl Theme {
+    fn fg(self, c: Color) -> Style {
+        if self.color {
+            Style::new().fg(c)
+        } else {
+            Style::new()
+        }
+    }
+    fn bold(self) -> Style {
+        Style::new().add_modifier(Modifier::BOLD)
+    }
+    fn err(self) -> Style {
+        self.fg(Color::Red).add_modifier(Modifier::BOLD)
+    }
+    fn ok(self) -> Style {
+        self.fg(Color::Green)
+    }
+    fn warn(self) -> Style {
+        self.fg(Color::Yellow)
+    }
+    fn dim(self) -> Style {
+        self.fg(Color::DarkGray)
+    }
+    fn accent(self) -> Style {
+        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
+    }
+    fn banner(self) -> Style {
+        if self.color {
+            Style::new()
+                .fg(Color::White)
+                .bg(Color::Red)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED)
+        }
+    }
+}
+
+/// Where everything goes on the step screen.
+struct Areas {
+    header: Rect,
+    notice: Rect,
+    banner: Rect,
+    outline: Rect,
+    step: Rect,
+    output: Option<Rect>,
+    message: Rect,
+    footer: Rect,
+}
+
+fn areas(area: Rect, app: &App, run: &Run) -> Areas {
+    let notice_h = u16::from(app.notice.is_some());
+    let banner_h = if run.escalation.is_some() && !run.is_ended() {
+        5
+    } else {
+        0
+    };
+    let footer_h = footer_lines(app, run, Theme { color: false }, area.width).len() as u16;
+    let [header, notice, banner, body, message, footer] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Length(notice_h),
+        Constraint::Length(banner_h),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Length(footer_h),
+    ])
+    .areas(area);
+    let outline_w = (area.width * 3 / 10).clamp(26, 40);
+    let [outline, main] =
+        Layout::horizontal([Constraint::Length(outline_w), Constraint::Fill(1)]).areas(body);
+    let step_screen = !run.is_ended() && run.pending_warnings.is_empty();
+    let (step, output) = if app.command.is_some() && step_screen {
+        let [s, o] =
+            Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(main);
+        (s, Some(o))
+    } else {
+        (main, None)
+    };
+    Areas {
+        header,
+        notice,
+        banner,
+        outline,
+        step,
+        output,
+        message,
+        footer,
+    }
+}
+
+fn full_area(app: &App) -> Rect {
+    Rect::new(0, 0, app.size.0, app.size.1)
+}
+
+/// Rows of step-pane content and rows visible, for scrolling.
+pub(crate) fn step_metrics(app: &App, run: &Run) -> (usize, usize) {
+    let a = areas(full_area(app), app, run);
+    let inner = a.step.inner(ratatui::layout::Margin::new(1, 1));
+    let lines = step_lines(run, Theme { color: false }, inner.width);
+    (lines.len(), usize::from(inner.height))
+}
+
+/// Rows of command output and rows visible, for scrolling.
+pub(crate) fn output_metrics(app: &App, run: &Run) -> (usize, usize) {
+    let a = areas(full_area(app), app, run);
+    let Some(pane) = app.command.as_ref() else {
+        return (0, 0);
+    };
+    let inner = a
+        .output
+        .unwrap_or_default()
+        .inner(ratatui::layout::Margin::new(1, 1));
+    let status = wrap(
+        vec![command_status(pane, Theme { color: false })],
+        inner.width,
+    )
+    .len();
+    let visible = usize::from(inner.height).saturating_sub(status);
+    (output_rows(pane).len(), visible)
+}
+
+/// Rows of help text and rows visible, for scrolling.
+pub(crate) fn help_metrics(app: &App) -> (usize, usize) {
+    let area = help_area(full_area(app));
+    let lines = help_lines(Theme { color: false }, area.width.saturating_sub(2));
+    (lines.len(), usize::from(area.height.saturating_sub(2)))
+}
+
+/// Draw the whole screen.
+pub(crate) fn view(frame: &mut Frame, app: &App, run: &Run) {
+    let th = Theme { color: app.color };
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(frame, area, th);
+        return;
+    }
+    let a = areas(area, app, run);
+    header(frame, a.header, app, run, th);
+    if let Some(n) = &app.notice {
+        let line = Line::from(vec![
+            Span::styled("Note: ", th.warn().add_modifier(Modifier::BOLD)),
+            Span::raw(clean_line(n)),
+        ]);
+        frame.render_widget(Paragraph::new(line), a.notice);
+    }
+    if a.banner.height > 0 {
+        banner(frame, a.banner, run, th);
+    }
+    outline(frame, a.outline, run, th);
+    if run.is_ended() {
+        completion(frame, a.step, app, run, th);
+    } else if !run.pending_warnings.is_empty() {
+        warnings(frame, a.step, run, th);
+    } else {
+        step_pane(frame, a.step, app, run, th);
+        if let (Some(o), Some(pane)) = (a.output, &app.command) {
+            output_pane(frame, o, pane, th);
+        }
+    }
+    if let Some(m) = &app.message {
+        let (mark, style) = if m.error {
+            ("✘ ", th.err())
+        } else {
+            ("✔ ", th.ok())
+        };
+        let line = Line::from(vec![
+            Span::styled(mark, style),
+            Span::styled(clean_line(&m.text), style),
+        ]);
+        frame.render_widget(Paragraph::new(line), a.message);
+    }
+    frame.render_widget(
+        Paragraph::new(footer_lines(app, run, th, area.width)),
+        a.footer,
+    );
+    if let Some(d) = &app.dialog {
+        dialog(frame, area, d, run, th);
+    } else if let Some(offset) = app.help {
+        help(frame, area, offset, th);
+    }
+}
+
+fn too_small(frame: &mut Frame, area: Rect, th: Theme) {
+    let lines = vec![
+        Line::styled(
+            format!(
+                "Terminal too small: {}x{}, need at least {MIN_WIDTH}x{MIN_HEIGHT} — resize",
+                area.width, area.height
+            ),
+            th.err(),
+        ),
+        Line::from("q suspends the run and quits"),
+    ];
+    let lines = wrap(lines, area.width);
+    let h = (lines.len() as u16).min(area.height);
+    let rect = area.centered_vertically(Constraint::Length(h));
+    frame.render_widget(Paragraph::new(lines), rect);
+}
+
+fn header(frame: &mut Frame, area: Rect, app: &App, run: &Run, th: Theme) {
+    let p = &run.procedure;
+    let saved = match app.saved {
+        Saved::At(t) => Span::styled(format!("✔ saved {} UTC", t.format("%H:%M:%S")), th.ok()),
+        Saved::NotSaved => Span::styled("✘ NOT SAVED", th.banner()),
+    };
+    let [top, bottom] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
+    let saved_w = saved.width() as u16 + 1;
+    let [left, right] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Length(saved_w)]).areas(top);
+    let title = Line::from(vec![
+        Span::styled(clean_line(&p.title), th.bold()),
+        Span::raw(format!(" v{}", clean_line(&p.version))),
+        Span::styled(format!("  ({})", clean_line(&p.id)), th.dim()),
+    ]);
+    frame.render_widget(Paragraph::new(title), left);
+    frame.render_widget(Paragraph::new(Line::from(saved)), right);
+    let operator = run
+        .info
+        .as_ref()
+        .map(|i| clean_line(&i.operator))
+        .unwrap_or_default();
+    let short: String = app.run_id.chars().take(8).collect();
+    let info = Line::from(vec![
+        Span::styled("run ", th.dim()),
+        Span::raw(clean_line(&short)),
+        Span::styled(" · operator ", th.dim()),
+        Span::raw(operator),
+        Span::styled(" · elapsed ", th.dim()),
+        Span::raw(elapsed(app.started_at, app.now)),
+    ]);
+    frame.render_widget(Paragraph::new(info), bottom);
+}
+
+fn elapsed(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    let s = (to - from).num_seconds().max(0);
+    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
+fn branch_end_text(end: BranchEnd) -> &'static str {
+    match end {
+        BranchEnd::Retry => "retry the failed step",
+        BranchEnd::Continue => "continue with the step after the failed one",
+        BranchEnd::EndEscalated => "end the run as escalated",
+        BranchEnd::EndFailed => "end the run as failed",
+    }
+}
+
+fn banner(frame: &mut Frame, area: Rect, run: &Run, th: Theme) {
+    let Some(esc) = &run.escalation else {
+        return;
+    };
+    let failed = run
+        .procedure
+        .step(&esc.failed_step)
+        .map(|(s, _)| s.title.clone())
+        .unwrap_or_else(|| esc.failed_step.clone());
+    let branch = run.active_branch();
+    let mut follow = vec![
+        Span::styled("Follow: ", th.bold()),
+        Span::raw(clean_line(
+            branch.map_or(esc.branch.as_str(), |b| b.title.as_str()),
+        )),
+    ];
+    if let Some(contact) = branch.and_then(|b| b.contact.as_deref()) {
+        follow.push(Span::styled(" · Contact: ", th.bold()));
+        follow.push(Span::raw(clean_line(contact)));
+    }
+    let lines = vec![
+        Line::from(vec![
+            Span::styled("Step failed: ", th.bold()),
+            Span::raw(format!(
+                "“{}” — {}",
+                clean_line(&failed),
+                clean_line(&esc.reason)
+            )),
+        ]),
+        Line::from(follow),
+        Line::from(vec![
+            Span::styled("Then: ", th.bold()),
+            Span::raw(branch.map_or("", |b| branch_end_text(b.then))),
+        ]),
+    ];
+    let block = Block::bordered()
+        .border_style(th.err())
+        .title(Span::styled(" ⚠ ESCALATION ", th.banner()));
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn status_mark(s: StepStatus) -> &'static str {
+    match s {
+        StepStatus::Pending => "[ ]",
+        StepStatus::Current => "[>]",
+        StepStatus::Done => "[x]",
+        StepStatus::Failed => "[!]",
+        StepStatus::Skipped => "[~]",
+        StepStatus::Escalated => "[E]",
+    }
+}
+
+fn status_style(s: StepStatus, th: Theme) -> Style {
+    match s {
+        StepStatus::Pending => Style::new(),
+        StepStatus::Current => th.accent(),
+        StepStatus::Done => th.ok(),
+        StepStatus::Failed => th.err(),
+        StepStatus::Skipped => th.warn(),
+        StepStatus::Escalated => th.fg(Color::Magenta).add_modifier(Modifier::BOLD),
+    }
+}
+
+fn outline(frame: &mut Frame, area: Rect, run: &Run, th: Theme) {
+    let block = Block::bordered().title(" Steps ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [list, gauge] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(inner);
+    let mut lines = Vec::new();
+    let mut current_row = 0;
+    let item = |indent: &str, id: &str, title: &str| {
+        let status = run.status(id);
+        let style = status_style(status, th);
+        let room = usize::from(list.width).saturating_sub(Span::raw(indent).width() + 4);
+        Line::from(vec![
+            Span::raw(indent.to_string()),
+            Span::styled(status_mark(status), style),
+            Span::raw(" "),
+            Span::styled(truncate(&clean_line(title), room), style),
+        ])
+    };
+    for s in &run.procedure.steps {
+        if run.current.as_deref() == Some(s.id.as_str()) {
+            current_row = lines.len();
+        }
+        lines.push(item("", &s.id, &s.title));
+        if let (Some(esc), Some(branch)) = (&run.escalation, run.active_branch())
+            && esc.failed_step == s.id
+        {
+            for b in &branch.steps {
+                if run.current.as_deref() == Some(b.id.as_str()) {
+                    current_row = lines.len();
+                }
+                lines.push(item("  ↳ ", &b.id, &b.title));
+            }
+        }
+    }
+    let height = usize::from(list.height);
+    let offset = if lines.len() > height {
+        current_row
+            .saturating_sub(height / 2)
+            .min(lines.len() - height)
+    } else {
+        0
+    };
+    let visible: Vec<Line> = lines.into_iter().skip(offset).take(height).collect();
+    frame.render_widget(Paragraph::new(visible), list);
+    let (done, total) = run.progress();
+    let label = format!(" {done}/{total} done");
+    let bar_w = usize::from(gauge.width).saturating_sub(label.chars().count());
+    let filled = (bar_w * done).checked_div(total).unwrap_or(bar_w);
+    let line = Line::from(vec![
+        Span::styled("█".repeat(filled), th.ok()),
+        Span::styled("░".repeat(bar_w - filled), th.dim()),
+        Span::raw(label),
+    ]);
+    frame.render_widget(Paragraph::new(line), gauge);
+}
+
+fn requirement_text(what: &RequirementKind) -> String {
+    match what {
+        RequirementKind::Answer(q) => format!("answer: {}", clean_line(q)),
+        RequirementKind::Value { label, required } => format!(
+            "value: {}{}",
+            clean_line(label),
+            if *required { "" } else { " (optional)" }
+        ),
+        RequirementKind::Command { expect_exit, .. } => {
+            format!("the command run, with exit code {expect_exit}")
+        }
+        RequirementKind::Note(p) => format!("a note: {}", clean_line(p)),
+        RequirementKind::Evidence(p) => format!("evidence: {}", clean_line(p)),
+        RequirementKind::SignOff(role) => {
+            format!("sign-off by a second person: {}", clean_line(role))
+        }
+    }
+}
+
+fn kind_name(k: ValueKind) -> &'static str {
+    match k {
+        ValueKind::Text => "text",
+        ValueKind::Number => "number",
+        ValueKind::Choice => "choice",
+        ValueKind::Pattern => "pattern",
+    }
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{}.{} s", ms / 1000, (ms % 1000) / 100)
+}
+
+/// The step pane's content, wrapped to `width`.
+fn step_lines(run: &Run, th: Theme, width: u16) -> Vec<Line<'static>> {
+    let Some(step) = run.current_step() else {
+        return vec![Line::from("There is no current step.")];
+    };
+    let st = run.state(&step.id);
+    let mut out: Vec<Line<'static>> = Vec::new();
+    out.push(Line::styled(clean_line(&step.title), th.bold()));
+    let mut meta = Vec::new();
+    let role = step.role.as_deref().map(|r| {
+        (
+            run.procedure
+                .role(r)
+                .map_or(r.to_string(), |x| x.title.clone()),
+            run.procedure.role(r).and_then(|x| x.description.clone()),
+        )
+    });
+    if let Some((title, _)) = &role {
+        meta.push(format!("Role: {}", clean_line(title)));
+    }
+    if step.critical {
+        meta.push("CRITICAL: cannot be skipped".to_string());
+    }
+    if !step.controls.is_empty() {
+        meta.push(format!(
+            "Controls: {}",
+            clean_line(&step.controls.join(", "))
+        ));
+    }
+    if st.attempts > 1 {
+        meta.push(format!("attempt {}", st.attempts));
+    }
+    if !meta.is_empty() {
+        out.push(Line::styled(meta.join(" · "), th.dim()));
+    }
+    if let Some((_, Some(desc))) = &role {
+        out.push(Line::styled(clean_line(desc), th.dim()));
+    }
+    if let Some(body) = &step.body {
+        out.push(Line::default());
+        for l in clean(body.trim_end()).lines() {
+            out.push(Line::from(l.to_string()));
+        }
+    }
+    if !matches!(step.kind(), StepKind::Confirm) {
+        out.push(Line::default());
+    }
+    match step.kind() {
+        StepKind::Confirm => {}
+        StepKind::Decision(d) => out.push(Line::from(vec![
+            Span::styled("Question: ", th.accent()),
+            Span::styled(clean_line(&d.question), th.bold()),
+            Span::raw("  (y yes · n no)"),
+        ])),
+        StepKind::Value(v) => {
+            let mut what = kind_name(v.kind).to_string();
+            if let Some(u) = &v.unit {
+                what.push_str(&format!(", in {}", clean_line(u)));
+            }
+            if !v.required {
+                what.push_str(", optional");
+            }
+            out.push(Line::from(vec![
+                Span::styled("Value: ", th.accent()),
+                Span::styled(clean_line(&v.label), th.bold()),
+                Span::raw(format!(" ({what}) — Enter to type it")),
+            ]));
+            if !v.choices.is_empty() {
+                out.push(Line::from(format!(
+                    "  one of: {}",
+                    clean_line(&v.choices.join(", "))
+                )));
+            }
+            if let Some(h) = &v.hint {
+                out.push(Line::styled(format!("  {}", clean_line(h)), th.dim()));
+            }
+        }
+        StepKind::Command(c) => {
+            out.push(Line::from(vec![
+                Span::styled("Command: ", th.accent()),
+                Span::styled(format!("$ {}", clean_line(&c.run)), th.bold()),
+            ]));
+            out.push(Line::from(format!(
+                "  r runs it (asks first); expected exit code {}",
+                c.expect_exit.unwrap_or(0)
+            )));
+        }
+    }
+    let reqs = run.requirements();
+    if !reqs.is_empty() {
+        out.push(Line::default());
+        out.push(Line::styled("Needs", th.bold()));
+        for r in &reqs {
+            let (mark, style) = if r.met {
+                ("[x] ", th.ok())
+            } else {
+                ("[ ] ", th.warn())
+            };
+            out.push(Line::from(vec![
+                Span::raw("  "),
+                Span::styled(mark, style),
+                Span::raw(requirement_text(&r.what)),
+            ]));
+        }
+    }
+    let mut rec: Vec<Line<'static>> = Vec::new();
+    let field = |name: &str, value: String| {
+        Line::from(vec![
+            Span::styled(format!("  {name}: "), th.bold()),
+            Span::raw(value),
+        ])
+    };
+    if let Some(v) = &st.value {
+        rec.push(field("Value", clean_line(v)));
+    }
+    if let Some(e) = &st.evidence {
+        rec.push(field("Evidence", clean_line(e)));
+    }
+    if let Some(by) = &st.signed_off_by {
+        rec.push(field("Signed off by", clean_line(by)));
+    }
+    for (i, c) in st.commands.iter().enumerate() {
+        let exit = c
+            .exit_code
+            .map_or("stopped".to_string(), |e| format!("exit {e}"));
+        rec.push(field(
+            &format!("Command run {}", i + 1),
+            format!(
+                "{exit} in {}, {} bytes of output",
+                seconds(c.duration_ms),
+                c.output_bytes
+            ),
+        ));
+    }
+    for f in &st.failures {
+        rec.push(field("Failed earlier", clean_line(f)));
+    }
+    for (i, n) in st.notes.iter().enumerate() {
+        let text = clean(n);
+        let mut lines = text.lines();
+        rec.push(field(
+            &format!("Note {}", i + 1),
+            lines.next().unwrap_or_default().to_string(),
+        ));
+        for l in lines {
+            rec.push(Line::from(format!("    {l}")));
+        }
+    }
+    if !rec.is_empty() {
+        out.push(Line::default());
+        out.push(Line::styled("Recorded", th.bold()));
+        out.extend(rec);
+    }
+    wrap(out, width)
+}
+
+fn step_pane(frame: &mut Frame, area: Rect, app: &App, run: &Run, th: Theme) {
+    let title = match run
+        .current
+        .as_deref()
+        .and_then(|id| run.procedure.step(id))
+        .map(|(_, p)| p)
+    {
+        Some(StepPlace::Main(i)) => format!(" Step {} of {} ", i + 1, run.procedure.steps.len()),
+        Some(StepPlace::Branch(b, i)) => format!(
+            " ESCALATION step {} of {} ",
+            i + 1,
+            run.procedure.branches[b].steps.len()
+        ),
+        None => " Step ".to_string(),
+    };
+    let mut block = Block::bordered().title(Span::styled(title, th.bold()));
+    if run.escalation.is_some() {
+        block = block.border_style(th.err());
+    }
+    let inner = block.inner(area);
+    let lines = step_lines(run, th, inner.width);
+    let height = usize::from(inner.height);
+    let max = lines.len().saturating_sub(height);
+    let offset = app.step_scroll.min(max);
+    if offset < max {
+        block = block.title_bottom(Line::from(" ↓ more: j / PgDn ").right_aligned());
+    } else if offset > 0 {
+        block = block.title_bottom(Line::from(" ↑ k / PgUp ").right_aligned());
+    }
+    frame.render_widget(block, area);
+    let visible: Vec<Line> = lines.into_iter().skip(offset).take(height).collect();
+    frame.render_widget(Paragraph::new(visible), inner);
+}
+
+/// Output rows of the command pane (not wrapped; long lines are cut at the edge).
+fn output_rows(pane: &CommandPane) -> Vec<&str> {
+    let mut rows: Vec<&str> = Vec::new();
+    if pane.dropped {
+        rows.push("… earlier output is not shown here (the evidence log keeps it)");
+    }
+    rows.extend(pane.text.lines());
+    rows
+}
+
+fn command_status(pane: &CommandPane, th: Theme) -> Line<'static> {
+    if let Some(rc) = &pane.running {
+        let secs = rc.elapsed().as_secs();
+        let mut text = format!("running {secs} s · Ctrl-C stops it");
+        if let Some(t) = pane.timeout_secs
+            && secs >= t
+        {
+            text = format!("running {secs} s — past its {t} s time limit; Ctrl-C stops it");
+        }
+        return Line::styled(text, th.warn());
+    }
+    let Some(f) = &pane.finished else {
+        return Line::default();
+    };
+    let mut extra = String::new();
+    if f.truncated {
+        extra = format!(
+            " · the log keeps the first {} KiB of {} bytes, and the hash of all",
+            crate::runner::OUTPUT_CAP / 1024,
+            f.output_bytes
+        );
+    }
+    match f.exit_code {
+        Some(code) if code == pane.expect_exit => Line::styled(
+            format!(
+                "✔ exit {code} in {} — as expected; Enter confirms the step{extra}",
+                seconds(f.duration_ms)
+            ),
+            th.ok(),
+        ),
+        other => {
+            let got = other.map_or("stopped (no exit code)".to_string(), |c| {
+                format!("exit {c}")
+            });
+            Line::styled(
+                format!(
+                    "✘ {got}, expected {} — press f to fail and escalate, r to run again{extra}",
+                    pane.expect_exit
+                ),
+                th.err(),
+            )
+        }
+    }
+}
+
+fn output_pane(frame: &mut Frame, area: Rect, pane: &CommandPane, th: Theme) {
+    let title = format!(" Output: $ {} ", clean_line(&pane.command));
+    let mut block = Block::bordered().title(title);
+    if pane.running.is_none() {
+        block = block.title_bottom(Line::from(" Esc closes ").right_aligned());
+    }
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let status_lines = wrap(vec![command_status(pane, th)], inner.width);
+    let [out, status] = Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Length(status_lines.len() as u16),
+    ])
+    .areas(inner);
+    let rows = output_rows(pane);
+    let height = usize::from(out.height);
+    let max = rows.len().saturating_sub(height);
+    let offset = pane.scroll.unwrap_or(max).min(max);
+    let visible: Vec<Line> = rows
+        .into_iter()
+        .skip(offset)
+        .take(height)
+        .map(|r| Line::from(r.to_string()))
+        .collect();
+    frame.render_widget(Paragraph::new(visible), out);
+    frame.render_widget(Paragraph::new(status_lines), status);
+}
+
+fn warnings(frame: &mut Frame, area: Rect, run: &Run, th: Theme) {
+    let block = Block::bordered()
+        .border_style(th.warn())
+        .title(Span::styled(" ⚠ DOCUMENT-CONTROL WARNINGS ", th.bold()));
+    let inner = block.inner(area);
+    let mut lines = vec![
+        Line::from("Before the first step: this procedure's document control needs attention."),
+        Line::default(),
+    ];
+    for w in &run.pending_warnings {
+        lines.push(Line::from(vec![
+            Span::styled("  [!] ", th.warn()),
+            Span::raw(clean_line(w)),
+        ]));
+    }
+    lines.extend([
+        Line::default(),
+        Line::from("Going ahead is recorded in the evidence log together with these warnings."),
+        Line::default(),
+        Line::from(vec![
+            Span::styled("  Enter ", th.bold()),
+            Span::raw("go ahead (recorded)"),
+        ]),
+        Line::from(vec![
+            Span::styled("  X     ", th.bold()),
+            Span::raw("abort the run"),
+        ]),
+        Line::from(vec![
+            Span::styled("  q     ", th.bold()),
+            Span::raw("suspend and quit"),
+        ]),
+    ]);
+    frame.render_widget(block, area);
+    frame.render_widget(Paragraph::new(wrap(lines, inner.width)), inner);
+}
+
+fn completion(frame: &mut Frame, area: Rect, app: &App, run: &Run, th: Theme) {
+    let outcome = run.outcome.map_or("?", |o| o.as_str());
+    let style = match run.outcome {
+        Some(crate::engine::Outcome::Completed) => th.ok().add_modifier(Modifier::BOLD),
+        _ => th.err(),
+    };
+    let block = Block::bordered().title(Span::styled(
+        format!(" Run ended: {} ", outcome.to_uppercase()),
+        style,
+    ));
+    let inner = block.inner(area);
+    let (mut done, mut skipped, mut failed, mut escalations, mut notes) = (0, 0, 0, 0, 0);
+    for (id, st) in &run.steps {
+        match st.status {
+            StepStatus::Done => done += 1,
+            StepStatus::Skipped => skipped += 1,
+            _ => {}
+        }
+        failed += st.failures.len();
+        notes += st.notes.len();
+        // A main-path step's failure enters its escalation branch when it has one.
+        if let Some((step, StepPlace::Main(_))) = run.procedure.step(id)
+            && run.procedure.escalation_for(step).is_some()
+        {
+            escalations += st.failures.len();
+        }
+    }
+    let mut lines = vec![Line::from(vec![
+        Span::styled("Outcome: ", th.bold()),
+        Span::styled(outcome.to_string(), style),
+    ])];
+    if let Some(r) = &run.end_reason {
+        lines.push(Line::from(vec![
+            Span::styled("Reason: ", th.bold()),
+            Span::raw(clean_line(r)),
+        ]));
+    }
+    lines.extend([
+        Line::from(format!(
+            "Steps: {done} done · {skipped} skipped · {failed} failed · {} · {}",
+            plural(escalations, "escalation"),
+            plural(notes, "note"),
+        )),
+        Line::from(vec![
+            Span::styled("Run id: ", th.bold()),
+            Span::raw(clean_line(&app.run_id)),
+        ]),
+        Line::default(),
+        Line::styled(
+            "Next: check the log, review this run, export an audit bundle",
+            th.bold(),
+        ),
+        Line::from("  runsheet verify"),
+        Line::from(format!("  runsheet show {}", clean_line(&app.run_id))),
+        Line::from("  runsheet export --out DIR"),
+        Line::default(),
+        Line::styled("Press any key to exit.", th.accent()),
+    ]);
+    frame.render_widget(block, area);
+    frame.render_widget(Paragraph::new(wrap(lines, inner.width)), inner);
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// The footer's key hints for the current mode.
+fn footer_items(app: &App, run: &Run) -> Vec<(String, String)> {
+    let item = |k: &str, v: &str| (k.to_string(), v.to_string());
+    if run.is_ended() {
+        return vec![item("any key", "exit")];
+    }
+    if let Some(d) = &app.dialog {
+        return match d {
+            Dialog::Line(_) => vec![item("Enter", "submit"), item("Esc", "cancel")],
+            Dialog::Note { .. } => vec![
+                item("Ctrl-S", "save"),
+                item("Enter", "new line"),
+                item("Esc", "cancel"),
+            ],
+            Dialog::ConfirmRun { .. } | Dialog::ConfirmSuspend { .. } => {
+                vec![item("y", "yes"), item("n", "no")]
+            }
+            Dialog::NotSaved { .. } => vec![item("r", "retry"), item("q", "suspend and quit")],
+        };
+    }
+    if app.help.is_some() {
+        return vec![item("↑/k ↓/j PgUp PgDn", "scroll"), item("Esc", "close")];
+    }
+    if app.command.as_ref().is_some_and(|p| p.running.is_some()) {
+        return vec![
+            item("Ctrl-C", "stop the command"),
+            item("↑/k ↓/j PgUp PgDn", "scroll output"),
+            item("?", "help"),
+        ];
+    }
+    let warnings = !run.pending_warnings.is_empty();
+    let mut items: Vec<(String, String)> = keys::available(run)
+        .into_iter()
+        .filter_map(keys::binding)
+        .map(|b| {
+            let short = if warnings && b.intent == Intent::Confirm {
+                "go ahead"
+            } else {
+                b.short
+            };
+            item(b.label, short)
+        })
+        .collect();
+    if app.command.is_some()
+        && let Some(b) = keys::binding(Intent::Close)
+    {
+        items.push(item(b.label, "close output"));
+    }
+    if let Some(b) = keys::binding(Intent::Help) {
+        items.push(item(b.label, b.short));
+    }
+    items
+}
+
+fn footer_lines(app: &App, run: &Run, th: Theme, width: u16) -> Vec<Line<'static>> {
+    let width = usize::from(width);
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    let mut used = 0;
+    for (k, v) in footer_items(app, run) {
+        let w = Span::raw(format!("{k} {v}  ")).width();
+        if used + w > width && !spans.is_empty() {
+            lines.push(Line::from(std::mem::take(&mut spans)));
+            used = 0;
+        }
+        spans.push(Span::styled(
+            k,
+            th.accent().add_modifier(Modifier::REVERSED),
+        ));
+        spans.push(Span::raw(format!(" {v}  ")));
+        used += w;
+    }
+    if !spans.is_empty() {
+        lines.push(Line::from(spans));
+    }
+    lines
+}
+
+/// How a key is written in the help.
+fn key_label(k: Key) -> String {
+    match k {
+        Key::Enter => "Enter".into(),
+        Key::Esc => "Esc".into(),
+        Key::Up => "↑".into(),
+        Key::Down => "↓".into(),
+        Key::PageUp => "PgUp".into(),
+        Key::PageDown => "PgDn".into(),
+        Key::CtrlC => "Ctrl-C".into(),
+        Key::Char(c) => c.to_string(),
+    }
+}
+
+fn help_area(area: Rect) -> Rect {
+    area.inner(ratatui::layout::Margin::new(3, 1))
+}
+
+fn help_lines(th: Theme, width: u16) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::styled("On a step", th.bold())];
+    for b in keys::BINDINGS {
+        let keys: Vec<String> = b.keys.iter().map(|k| key_label(*k)).collect();
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {:<14}", keys.join(" / ")), th.accent()),
+            Span::raw(b.help),
+        ]));
+    }
+    let section = |title: &str, rows: &[(&str, &str)]| {
+        let mut l = vec![Line::default(), Line::styled(title.to_string(), th.bold())];
+        for (k, v) in rows {
+            l.push(Line::from(vec![
+                Span::styled(format!("  {k:<14}"), th.accent()),
+                Span::raw(v.to_string()),
+            ]));
+        }
+        l
+    };
+    lines.extend(section(
+        "In a one-line input (value, reason, evidence, name)",
+        &[
+            (
+                "Enter",
+                "Submit; the engine's answer shows in red if it is refused",
+            ),
+            ("Esc", "Cancel"),
+            ("← → Home End", "Move the cursor; Backspace / Delete erase"),
+        ],
+    ));
+    lines.extend(section(
+        "In the note editor",
+        &[
+            ("Ctrl-S", "Save the note (recorded)"),
+            ("Enter", "New line"),
+            ("Esc", "Cancel"),
+        ],
+    ));
+    lines.extend(section(
+        "While a command runs",
+        &[
+            ("Ctrl-C", "Stop the command (recorded as stopped)"),
+            (
+                "↑ ↓ PgUp PgDn",
+                "Scroll its output; Esc closes the pane when it ended",
+            ),
+        ],
+    ));
+    lines.extend(section(
+        "Questions (run a command, suspend)",
+        &[("y / n", "Yes / no")],
+    ));
+    lines.push(Line::default());
+    lines.push(Line::from(
+        "Every action is written to the evidence log before the screen moves on.",
+    ));
+    wrap(lines, width)
+}
+
+fn help(frame: &mut Frame, area: Rect, offset: usize, th: Theme) {
+    let rect = help_area(area);
+    let block = Block::bordered()
+        .border_style(th.accent())
+        .title(Span::styled(" Help: keys (? or Esc closes) ", th.bold()));
+    let inner = block.inner(rect);
+    let lines = help_lines(th, inner.width);
+    let max = lines.len().saturating_sub(usize::from(inner.height));
+    let visible: Vec<Line> = lines
+        .into_iter()
+        .skip(offset.min(max))
+        .take(usize::from(inner.height))
+        .collect();
+    frame.render_widget(Clear, rect);
+    frame.render_widget(block, rect);
+    frame.render_widget(Paragraph::new(visible), inner);
+}
+
+fn popup(area: Rect, height: u16) -> Rect {
+    let w = area.width.saturating_sub(4).min(78);
+    area.centered(
+        Constraint::Length(w),
+        Constraint::Length(height.min(area.height)),
+    )
+}
+
+fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, run: &Run, th: Theme) {
+    match d {
+        Dialog::Line(ld) => line_dialog(frame, area, ld, run, th),
+        Dialog::Note {
+            step,
+            editor,
+            error,
+        } => {
+            let prompt = run
+                .procedure
+                .step(step)
+                .and_then(|(s, _)| s.note.clone())
+                .map(|p| format!("This step asks: {}", clean_line(&p)))
+                .unwrap_or_else(|| "Write what happened; it is kept as evidence.".into());
+            let width = popup(area, 1).width.saturating_sub(2);
+            let head = wrap(vec![Line::from(prompt)], width);
+            let err = error_lines(error.as_deref(), th, width);
+            let h = head.len() as u16 + 10 + err.len() as u16 + 1 + 2;
+            let rect = popup(area, h);
+            let block = Block::bordered()
+                .border_style(th.accent())
+                .title(Span::styled(" Add a note ", th.bold()));
+            let inner = block.inner(rect);
+            frame.render_widget(Clear, rect);
+            frame.render_widget(block, rect);
+            let [head_a, edit_a, err_a, hint_a] = Layout::vertical([
+                Constraint::Length(head.len() as u16),
+                Constraint::Length(10),
+                Constraint::Length(err.len() as u16),
+                Constraint::Length(1),
+            ])
+            .areas(inner);
+            frame.render_widget(Paragraph::new(head), head_a);
+            let mut ed = (**editor).clone();
+            ed.set_block(Block::bordered().border_style(th.dim()));
+            frame.render_widget(&ed, edit_a);
+            frame.render_widget(Paragraph::new(err), err_a);
+            frame.render_widget(
+                Paragraph::new(Line::styled(
+                    "Ctrl-S save · Esc cancel · Enter new line",
+                    th.dim(),
+                )),
+                hint_a,
+            );
+        }
+        Dialog::ConfirmRun { command, .. } => {
+            let lines = vec![
+                Line::styled(format!("$ {}", clean_line(command)), th.bold()),
+                Line::default(),
+                Line::from("It runs with sh -c; its output and exit code are kept as evidence."),
+                Line::default(),
+                Line::styled("Run this command? y/n", th.accent()),
+            ];
+            simple_dialog(frame, area, " Run this command? ", lines, th.accent(), th);
+        }
+        Dialog::ConfirmSuspend { .. } => {
+            let lines = vec![
+                Line::styled("Suspend and quit? y/n", th.accent()),
+                Line::default(),
+                Line::from("The run stays open: `runsheet resume` brings you back to this step."),
+            ];
+            simple_dialog(frame, area, " Suspend ", lines, th.accent(), th);
+        }
+        Dialog::NotSaved { message, .. } => {
+            let lines = vec![
+                Line::styled(
+                    format!(
+                        "NOT RECORDED — the evidence log could not be written: {}.",
+                        clean_line(message)
+                    ),
+                    th.err(),
+                ),
+                Line::default(),
+                Line::from(
+                    "The last action did not happen; the screen shows only what is on disk.",
+                ),
+                Line::default(),
+                Line::styled("r retry · q suspend and quit", th.bold()),
+            ];
+            simple_dialog(frame, area, " ✘ NOT RECORDED ", lines, th.err(), th);
+        }
+    }
+}
+
+fn simple_dialog(
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    lines: Vec<Line<'static>>,
+    border: Style,
+    th: Theme,
+) {
+    let width = popup(area, 1).width.saturating_sub(2);
+    let lines = wrap(lines, width);
+    let rect = popup(area, lines.len() as u16 + 2);
+    let block = Block::bordered()
+        .border_style(border)
+        .title(Span::styled(title.to_string(), th.bold()));
+    frame.render_widget(Clear, rect);
+    frame.render_widget(Paragraph::new(lines).block(block), rect);
+}
+
+fn error_lines(error: Option<&str>, th: Theme, width: u16) -> Vec<Line<'static>> {
+    match error {
+        Some(e) => wrap(
+            vec![Line::styled(format!("✘ {}", clean_line(e)), th.err())],
+            width,
+        ),
+        None => Vec::new(),
+    }
+}
+
+fn line_dialog(frame: &mut Frame, area: Rect, d: &LineDialog, run: &Run, th: Theme) {
+    let step = run.procedure.step(&d.step).map(|(s, _)| s);
+    let step_title = step.map(|s| clean_line(&s.title)).unwrap_or_default();
+    let mut head: Vec<Line<'static>> = Vec::new();
+    let title = match d.purpose {
+        LinePurpose::Value => {
+            if let Some(StepKind::Value(v)) = step.map(|s| s.kind()) {
+                let mut what = kind_name(v.kind).to_string();
+                if let Some(u) = &v.unit {
+                    what.push_str(&format!(", in {}", clean_line(u)));
+                }
+                head.push(Line::from(vec![
+                    Span::styled(clean_line(&v.label), th.bold()),
+                    Span::raw(format!(" ({what})")),
+                ]));
+                if !v.choices.is_empty() {
+                    head.push(Line::from(format!(
+                        "One of: {}",
+                        clean_line(&v.choices.join(", "))
+                    )));
+                }
+                if let Some(h) = &v.hint {
+                    head.push(Line::styled(clean_line(h), th.dim()));
+                }
+            }
+            " Record the value "
+        }
+        LinePurpose::Fail => {
+            head.push(Line::from(format!("Why did “{step_title}” fail?")));
+            let branch = step.and_then(|s| {
+                if run.escalation.is_some() {
+                    None
+                } else {
+                    run.procedure.escalation_for(s)
+                }
+            });
+            head.push(Line::styled(
+                match branch {
+                    Some(b) => format!("The run then follows: {}", clean_line(&b.title)),
+                    None if run.escalation.is_some() => {
+                        "This is an escalation step: the run then ends as failed.".into()
+                    }
+                    None => "There is no escalation branch: the run then ends as failed.".into(),
+                },
+                th.warn(),
+            ));
+            " Fail the step "
+        }
+        LinePurpose::Skip => {
+            head.push(Line::from(format!(
+                "Why is it right to skip “{step_title}”?"
+            )));
+            " Skip the step "
+        }
+        LinePurpose::Evidence => {
+            let prompt = step
+                .and_then(|s| s.evidence.clone())
+                .unwrap_or_else(|| "Evidence".into());
+            head.push(Line::styled(clean_line(&prompt), th.bold()));
+            " Evidence "
+        }
+        LinePurpose::SignOff => {
+            let role = step
+                .and_then(|s| s.signoff.as_deref())
+                .map(|r| {
+                    run.procedure
+                        .role(r)
+                        .map_or(r.to_string(), |x| x.title.clone())
+                })
+                .unwrap_or_default();
+            head.push(Line::from(format!(
+                "A second person ({}) signs “{step_title}” off: type their name.",
+                clean_line(&role)
+            )));
+            head.push(Line::styled(
+                "The operator cannot sign off their own step.",
+                th.dim(),
+            ));
+            " Sign-off "
+        }
+        LinePurpose::Abort => {
+            head.push(Line::from(
+                "Abort the whole run: it ends as aborted and cannot be resumed.",
+            ));
+            head.push(Line::from("Why?"));
+            " Abort the run "
+        }
+    };
+    let width = popup(area, 1).width.saturating_sub(2);
+    let head = wrap(head, width);
+    let err = error_lines(d.error.as_deref(), th, width);
+    let h = head.len() as u16 + 1 + 1 + err.len() as u16 + 1 + 1 + 2;
+    let rect = popup(area, h);
+    let block = Block::bordered()
+        .border_style(th.accent())
+        .title(Span::styled(title, th.bold()));
+    let inner = block.inner(rect);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(block, rect);
+    let [head_a, _, input_a, err_a, _, hint_a] = Layout::vertical([
+        Constraint::Length(head.len() as u16),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(err.len() as u16),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    frame.render_widget(Paragraph::new(head), head_a);
+    // The input, scrolled so the cursor stays visible.
+    let text: Vec<char> = d.input.text.chars().collect();
+    let room = usize::from(input_a.width.saturating_sub(3)).max(1);
+    let start = d.input.cursor.saturating_sub(room);
+    let shown: String = text[start..text.len().min(start + room)].iter().collect();
+    let line = Line::from(vec![
+        Span::styled("> ", th.accent()),
+        Span::styled(clean_line(&shown), th.bold()),
+    ]);
+    frame.render_widget(Paragraph::new(line), input_a);
+    let before: String = text[start..d.input.cursor.min(text.len())].iter().collect();
+    let cx = input_a.x + 2 + Span::raw(clean_line(&before)).width() as u16;
+    frame.set_cursor_position((cx.min(input_a.right().saturating_sub(1)), input_a.y));
+    frame.render_widget(Paragraph::new(err), err_a);
+    frame.render_widget(
+        Paragraph::new(Line::styled("Enter submit · Esc cancel", th.dim())),
+        hint_a,
+    );
+}
+
+/// Word-wrap styled lines to `width` columns (long words are split).
+fn wrap(lines: Vec<Line<'static>>, width: u16) -> Vec<Line<'static>> {
+    let width = usize::from(width).max(1);
+    let mut out = Vec::new();
+    for line in lines {
+        let line_style = line.style;
+        let indent = hanging_indent(&line).min(width / 2);
+        let mut row: Vec<Span<'static>> = Vec::new();
+        let mut used = 0usize;
+        let mut pushed_any = false;
+        let mut flush = |row: &mut Vec<Span<'static>>, used: &mut usize| {
+            out.push(Line::from(std::mem::take(row)).style(line_style));
+            row.push(Span::raw(" ".repeat(indent)));
+            *used = indent;
+        };
+        for span in line.spans {
+            let style = span.style;
+            for token in tokens(&span.content) {
+                let w = Span::raw(token.as_str()).width();
+                let blank = token.chars().all(char::is_whitespace);
+                if used + w <= width {
+                    row.push(Span::styled(token, style));
+                    used += w;
+                    continue;
+                }
+                if blank {
+                    if used > indent {
+                        flush(&mut row, &mut used);
+                        pushed_any = true;
+                    }
+                    continue;
+                }
+                if w + indent <= width {
+                    if used > indent {
+                        flush(&mut row, &mut used);
+                        pushed_any = true;
+                    }
+                    row.push(Span::styled(token, style));
+                    used += w;
+                    continue;
+                }
+                // A word longer than the line: split it.
+                let mut piece = String::new();
+                for c in token.chars() {
+                    let cw = Span::raw(c.to_string()).width();
+                    if used + cw > width && (used > indent || !piece.is_empty()) {
+                        row.push(Span::styled(std::mem::take(&mut piece), style));
+                        flush(&mut row, &mut used);
+                        pushed_any = true;
+                    }
+                    piece.push(c);
+                    used += cw;
+                }
+                if !piece.is_empty() {
+                    row.push(Span::styled(piece, style));
+                }
+            }
+        }
+        if used > indent || !pushed_any {
+            flush(&mut row, &mut used);
+        }
+    }
+    out
+}
+
+/// Continuation rows of a wrapped line line up under its text: after its
+/// leading spaces and a `[x] `-style mark.
+fn hanging_indent(line: &Line) -> usize {
+    let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+    let rest = text.trim_start_matches(' ');
+    let lead = text.len() - rest.len();
+    let b = rest.as_bytes();
+    let mark = if b.len() >= 4 && b[0] == b'[' && b[2] == b']' && b[3] == b' ' {
+        4
+    } else {
+        0
+    };
+    lead + mark
+}
+
+/// Cut `s` to `width` columns, ending with `…` when cut.
+fn truncate(s: &str, width: usize) -> String {
+    if Span::raw(s).width() <= width {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = Span::raw(c.to_string()).width();
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out
+}
+
+/// Split text into runs of whitespace and runs of non-whitespace.
+fn tokens(s: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut last_blank = None;
+    for c in s.chars() {
+        let blank = c.is_whitespace();
+        match out.last_mut() {
+            Some(t) if last_blank == Some(blank) => t.push(c),
+            _ => out.push(c.to_string()),
+        }
+        last_blank = Some(blank);
+    }
+    out
+}
