@@ -4,6 +4,7 @@
 //! May not depend on the store or the front ends. Uses only std process IO.
 
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::thread;
@@ -27,7 +28,12 @@ pub struct RunningCommand {
     hasher: Sha256,
     total: u64,
     stopped_by_operator: bool,
+    exited_at: Option<Instant>,
 }
+
+/// How long output may keep arriving after the command exited (a background
+/// child may hold the pipe open; its later output is not waited for).
+const DRAIN_GRACE: Duration = Duration::from_millis(300);
 
 /// What `poll` saw.
 #[derive(Debug, PartialEq, Eq)]
@@ -47,6 +53,8 @@ impl RunningCommand {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group, so stopping it stops what it started too.
+            .process_group(0)
             .spawn()?;
         let (tx, rx) = mpsc::channel();
         let mut readers = 0;
@@ -68,6 +76,7 @@ impl RunningCommand {
             hasher: Sha256::new(),
             total: 0,
             stopped_by_operator: false,
+            exited_at: None,
         })
     }
 
@@ -88,7 +97,12 @@ impl RunningCommand {
                 }
             }
         }
-        if self.readers_left == 0 && matches!(self.child.try_wait(), Ok(Some(_))) {
+        if self.exited_at.is_none() && matches!(self.child.try_wait(), Ok(Some(_))) {
+            self.exited_at = Some(Instant::now());
+        }
+        let drained = self.readers_left == 0
+            || self.exited_at.is_some_and(|t| t.elapsed() > DRAIN_GRACE);
+        if self.exited_at.is_some() && drained {
             Poll::Finished(chunk)
         } else {
             Poll::Running(chunk)
@@ -114,6 +128,9 @@ impl RunningCommand {
     /// Stop the command (the operator pressed Ctrl-C in the output pane).
     pub fn stop(&mut self) {
         self.stopped_by_operator = true;
+        if let Some(pgid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+        }
         let _ = self.child.kill();
     }
 
@@ -126,7 +143,7 @@ impl RunningCommand {
     pub fn finish(mut self) -> CommandResult {
         let status = self.child.wait().ok();
         // Drain anything left after the exit.
-        while let Ok(bytes) = self.rx.recv_timeout(Duration::from_millis(50)) {
+        while let Ok(bytes) = self.rx.recv_timeout(DRAIN_GRACE) {
             if bytes.is_empty() {
                 self.readers_left = self.readers_left.saturating_sub(1);
                 if self.readers_left == 0 {
@@ -205,6 +222,27 @@ mod tests {
         assert_eq!(r.output.len(), OUTPUT_CAP);
         let full = Sha256::digest(vec![0u8; 1_500_000]);
         assert_eq!(r.output_sha256, hex::encode(full));
+    }
+
+    #[test]
+    fn a_background_child_holding_the_pipe_does_not_hang_the_step() {
+        let cmd = RunningCommand::spawn("echo started; (sleep 30 &) ; exit 0").unwrap();
+        let t = Instant::now();
+        let r = cmd.wait_streaming(|_| {});
+        assert_eq!(r.exit_code, Some(0));
+        assert!(r.output.contains("started"));
+        assert!(t.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn stopping_kills_the_whole_process_group() {
+        let mut cmd = RunningCommand::spawn("sleep 30 & sleep 30; wait").unwrap();
+        thread::sleep(Duration::from_millis(200));
+        let t = Instant::now();
+        cmd.stop();
+        let r = cmd.finish();
+        assert_eq!(r.exit_code, None);
+        assert!(t.elapsed() < Duration::from_secs(5), "stop waited for the children");
     }
 
     #[test]
