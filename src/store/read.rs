@@ -1,0 +1,327 @@
+//! Reading the log: runs (one, by prefix, filtered lists, the latest open one),
+//! a run's events, all events streamed in chain order, procedure sources.
+//!
+//! May not depend on the engine, tui, export or app.
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use rusqlite::{OptionalExtension, Row, params};
+use uuid::Uuid;
+
+use super::{RunQuery, RunRow, Store, StoreError, StoredEvent};
+
+const RUN_COLUMNS: &str = "SELECT r.id, r.procedure_id, r.procedure_version, r.procedure_title, \
+    r.procedure_sha256, r.controls, r.source_path, r.operator, r.operator_name, r.host, \
+    r.runsheet_version, r.started_at, r.ended_at, r.outcome, \
+    (SELECT count(*) FROM events e WHERE e.run_id = r.id), \
+    coalesce((SELECT e.at FROM events e WHERE e.run_id = r.id ORDER BY e.run_seq DESC LIMIT 1), r.started_at) \
+    FROM runs r";
+
+const EVENT_COLUMNS: &str = "SELECT seq, run_id, run_seq, at, actor, kind, step, payload, \
+    payload_sha256, prev_hash, hash FROM events";
+
+/// A run row as text, before parsing (parsing errors become `Corrupt`).
+struct RawRun {
+    id: String,
+    procedure_id: String,
+    procedure_version: String,
+    procedure_title: String,
+    procedure_sha256: String,
+    controls: String,
+    source_path: String,
+    operator: String,
+    operator_name: Option<String>,
+    host: String,
+    runsheet_version: String,
+    started_at: String,
+    ended_at: Option<String>,
+    outcome: Option<String>,
+    event_count: i64,
+    last_at: String,
+}
+
+fn raw_run(r: &Row<'_>) -> rusqlite::Result<RawRun> {
+    Ok(RawRun {
+        id: r.get(0)?,
+        procedure_id: r.get(1)?,
+        procedure_version: r.get(2)?,
+        procedure_title: r.get(3)?,
+        procedure_sha256: r.get(4)?,
+        controls: r.get(5)?,
+        source_path: r.get(6)?,
+        operator: r.get(7)?,
+        operator_name: r.get(8)?,
+        host: r.get(9)?,
+        runsheet_version: r.get(10)?,
+        started_at: r.get(11)?,
+        ended_at: r.get(12)?,
+        outcome: r.get(13)?,
+        event_count: r.get(14)?,
+        last_at: r.get(15)?,
+    })
+}
+
+/// An event row as text, before parsing.
+struct RawEvent {
+    seq: i64,
+    run_id: Option<String>,
+    run_seq: i64,
+    at: String,
+    actor: String,
+    kind: String,
+    step: Option<String>,
+    payload: Option<String>,
+    payload_sha256: String,
+    prev_hash: String,
+    hash: String,
+}
+
+fn raw_event(r: &Row<'_>) -> rusqlite::Result<RawEvent> {
+    Ok(RawEvent {
+        seq: r.get(0)?,
+        run_id: r.get(1)?,
+        run_seq: r.get(2)?,
+        at: r.get(3)?,
+        actor: r.get(4)?,
+        kind: r.get(5)?,
+        step: r.get(6)?,
+        payload: r.get(7)?,
+        payload_sha256: r.get(8)?,
+        prev_hash: r.get(9)?,
+        hash: r.get(10)?,
+    })
+}
+
+impl Store {
+    fn corrupt(&self, detail: String) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            detail: format!("{detail}; run `runsheet verify`"),
+        }
+    }
+
+    pub(crate) fn parse_time(&self, text: &str, what: &str) -> Result<DateTime<Utc>, StoreError> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| self.corrupt(format!("{what} has an unreadable time {text:?}: {e}")))
+    }
+
+    fn parse_uuid(&self, text: &str, what: &str) -> Result<Uuid, StoreError> {
+        Uuid::try_parse(text)
+            .map_err(|e| self.corrupt(format!("{what} has an unreadable run id {text:?}: {e}")))
+    }
+
+    fn run_row(&self, raw: RawRun) -> Result<RunRow, StoreError> {
+        let what = format!("run {}", raw.id);
+        let controls: Vec<String> = serde_json::from_str(&raw.controls)
+            .map_err(|e| self.corrupt(format!("{what} has unreadable controls: {e}")))?;
+        Ok(RunRow {
+            id: self.parse_uuid(&raw.id, &what)?,
+            started_at: self.parse_time(&raw.started_at, &what)?,
+            ended_at: match &raw.ended_at {
+                Some(t) => Some(self.parse_time(t, &what)?),
+                None => None,
+            },
+            last_at: self.parse_time(&raw.last_at, &what)?,
+            procedure_id: raw.procedure_id,
+            procedure_version: raw.procedure_version,
+            procedure_title: raw.procedure_title,
+            procedure_sha256: raw.procedure_sha256,
+            controls,
+            source_path: raw.source_path,
+            operator: raw.operator,
+            operator_name: raw.operator_name,
+            host: raw.host,
+            runsheet_version: raw.runsheet_version,
+            outcome: raw.outcome,
+            event_count: raw.event_count,
+        })
+    }
+
+    fn stored_event(&self, raw: RawEvent) -> Result<StoredEvent, StoreError> {
+        let what = format!("event seq {}", raw.seq);
+        let payload = match &raw.payload {
+            Some(text) => Some(
+                serde_json::from_str(text)
+                    .map_err(|e| self.corrupt(format!("{what} has an unreadable payload: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(StoredEvent {
+            seq: raw.seq,
+            run_id: match &raw.run_id {
+                Some(id) => Some(self.parse_uuid(id, &what)?),
+                None => None,
+            },
+            run_seq: raw.run_seq,
+            at: self.parse_time(&raw.at, &what)?,
+            actor: raw.actor,
+            kind: raw.kind,
+            step: raw.step,
+            payload,
+            payload_sha256: raw.payload_sha256,
+            prev_hash: raw.prev_hash,
+            hash: raw.hash,
+        })
+    }
+
+    pub(super) fn run_impl(&self, id: Uuid) -> Result<Option<RunRow>, StoreError> {
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        let raw = self
+            .conn
+            .prepare_cached(&format!("{RUN_COLUMNS} WHERE r.id = ?1"))
+            .and_then(|mut s| {
+                s.query_row([id.hyphenated().to_string()], raw_run)
+                    .optional()
+            })
+            .map_err(sql)?;
+        raw.map(|r| self.run_row(r)).transpose()
+    }
+
+    pub(super) fn find_run_impl(&self, prefix: &str) -> Result<RunRow, StoreError> {
+        let wanted = prefix.trim().to_ascii_lowercase();
+        if wanted.is_empty() || !wanted.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            return Err(StoreError::NotFound(format!(
+                "no run matches {prefix:?}: a run id is hexadecimal with dashes; list runs with `runsheet runs`"
+            )));
+        }
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "{RUN_COLUMNS} WHERE substr(r.id, 1, length(?1)) = ?1 ORDER BY r.id LIMIT 6"
+            ))
+            .map_err(sql)?;
+        let raws = stmt
+            .query_map([&wanted], raw_run)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(sql)?;
+        match raws.len() {
+            0 => Err(StoreError::NotFound(format!(
+                "no run id starts with {wanted:?}; list runs with `runsheet runs`"
+            ))),
+            1 => {
+                let mut raws = raws;
+                match raws.pop() {
+                    Some(raw) => self.run_row(raw),
+                    None => Err(StoreError::NotFound(format!(
+                        "no run id starts with {wanted:?}"
+                    ))),
+                }
+            }
+            n => {
+                let ids: Vec<&str> = raws.iter().take(5).map(|r| r.id.as_str()).collect();
+                let more = if n > 5 { ", ..." } else { "" };
+                Err(StoreError::Ambiguous(format!(
+                    "run id {wanted:?} matches several runs ({}{more}); give more characters",
+                    ids.join(", ")
+                )))
+            }
+        }
+    }
+
+    pub(super) fn runs_impl(&self, filter: &RunQuery) -> Result<Vec<RunRow>, StoreError> {
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        let day = |d: NaiveDate| format!("{}T00:00:00.000Z", d.format("%Y-%m-%d"));
+        let since = filter.since.map(day);
+        let until = filter
+            .until
+            .and_then(|d| d.checked_add_days(Days::new(1)))
+            .map(day);
+        let limit = filter
+            .limit
+            .and_then(|n| i64::try_from(n).ok())
+            .unwrap_or(-1);
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "{RUN_COLUMNS} WHERE (?1 IS NULL OR r.procedure_id = ?1) \
+                 AND (?2 IS NULL OR (?2 = 'open' AND r.outcome IS NULL) OR r.outcome = ?2) \
+                 AND (?3 IS NULL OR r.operator = ?3 COLLATE NOCASE OR r.operator_name = ?3 COLLATE NOCASE) \
+                 AND (?4 IS NULL OR r.started_at >= ?4) \
+                 AND (?5 IS NULL OR r.started_at < ?5) \
+                 AND (?6 IS NULL OR EXISTS (SELECT 1 FROM json_each(r.controls) j \
+                      WHERE j.value = ?6 COLLATE NOCASE)) \
+                 ORDER BY r.started_at DESC, r.id DESC LIMIT ?7"
+            ))
+            .map_err(sql)?;
+        let raws = stmt
+            .query_map(
+                params![
+                    filter.procedure,
+                    filter.outcome,
+                    filter.operator,
+                    since,
+                    until,
+                    filter.control.as_deref().map(str::trim),
+                    limit
+                ],
+                raw_run,
+            )
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(sql)?;
+        raws.into_iter().map(|r| self.run_row(r)).collect()
+    }
+
+    pub(super) fn latest_open_run_impl(
+        &self,
+        operator: &str,
+    ) -> Result<Option<RunRow>, StoreError> {
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        let raw = self
+            .conn
+            .prepare_cached(&format!(
+                "{RUN_COLUMNS} WHERE r.outcome IS NULL AND r.operator = ?1 \
+                 ORDER BY r.started_at DESC, r.id DESC LIMIT 1"
+            ))
+            .and_then(|mut s| s.query_row([operator], raw_run).optional())
+            .map_err(sql)?;
+        raw.map(|r| self.run_row(r)).transpose()
+    }
+
+    pub(super) fn events_impl(&self, run_id: Uuid) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "{EVENT_COLUMNS} WHERE run_id = ?1 ORDER BY run_seq"
+            ))
+            .map_err(sql)?;
+        let raws = stmt
+            .query_map([run_id.hyphenated().to_string()], raw_event)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(sql)?;
+        raws.into_iter().map(|r| self.stored_event(r)).collect()
+    }
+
+    pub(super) fn for_each_event_impl(
+        &self,
+        from_seq: i64,
+        mut f: impl FnMut(StoredEvent) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("{EVENT_COLUMNS} WHERE seq >= ?1 ORDER BY seq"))
+            .map_err(sql)?;
+        let mut rows = stmt.query([from_seq]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let raw = raw_event(row).map_err(sql)?;
+            f(self.stored_event(raw)?)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn procedure_source_impl(
+        &self,
+        sha256: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        self.conn
+            .prepare_cached("SELECT text, format FROM procedure_sources WHERE sha256 = ?1")
+            .and_then(|mut s| {
+                s.query_row([sha256], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(sql)
+    }
+}

@@ -1,0 +1,154 @@
+//! The evidence log's schema as numbered migrations (documented in
+//! docs/evidence-schema.md; keep them in sync).
+//!
+//! Plain SQL text only. May not depend on anything.
+
+/// `PRAGMA application_id` of a runsheet evidence log ("RSHT").
+pub const APPLICATION_ID: i64 = 0x5253_4854;
+
+/// Migration `i` (0-based) takes the schema from `user_version = i` to `i + 1`.
+/// Never edit a released migration: add a new one.
+pub const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes and understands.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const V1: &str = r#"
+CREATE TABLE procedure_sources (
+    sha256 TEXT PRIMARY KEY NOT NULL,   -- lower-case hex SHA-256 of text's UTF-8 bytes
+    format TEXT NOT NULL,               -- 'toml' or 'json'
+    text   TEXT NOT NULL                -- the exact procedure file text
+);
+
+CREATE TABLE runs (
+    id                TEXT PRIMARY KEY NOT NULL,  -- UUID v7, lower-case hyphenated
+    procedure_id      TEXT NOT NULL,
+    procedure_version TEXT NOT NULL,
+    procedure_title   TEXT NOT NULL,
+    procedure_sha256  TEXT NOT NULL REFERENCES procedure_sources(sha256),
+    controls          TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(controls)), -- JSON array of Annex A controls
+    source_path       TEXT NOT NULL,              -- where the procedure was loaded from (informational)
+    operator          TEXT NOT NULL,              -- OS user
+    operator_name     TEXT,                       -- optional display name
+    host              TEXT NOT NULL,
+    runsheet_version  TEXT NOT NULL,
+    started_at        TEXT NOT NULL,              -- RFC 3339 UTC, milliseconds, 'Z'
+    ended_at          TEXT,                       -- NULL while the run is open
+    outcome           TEXT,                       -- NULL while open; completed|escalated|failed|aborted
+    CHECK ((ended_at IS NULL) = (outcome IS NULL))
+);
+CREATE INDEX runs_by_start ON runs(started_at);
+CREATE INDEX runs_by_procedure ON runs(procedure_id, started_at);
+CREATE INDEX runs_open ON runs(operator, started_at) WHERE outcome IS NULL;
+
+CREATE TABLE events (
+    seq            INTEGER PRIMARY KEY,           -- global chain order, 1, 2, 3, ...
+    run_id         TEXT REFERENCES runs(id),      -- NULL for log events (e.g. export)
+    run_seq        INTEGER NOT NULL,              -- 1, 2, 3, ... within the run (or among log events)
+    at             TEXT NOT NULL,                 -- RFC 3339 UTC, milliseconds, 'Z'
+    actor          TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    step           TEXT,
+    payload        TEXT,                          -- canonical JSON; NULL only when redacted
+    payload_sha256 TEXT NOT NULL,
+    prev_hash      TEXT NOT NULL,
+    hash           TEXT NOT NULL
+);
+CREATE UNIQUE INDEX events_by_run ON events(run_id, run_seq);
+
+-- Append-only. Redaction (setting a payload to NULL) is refused too: a future
+-- migration that implements `redact` will replace events_no_update with a
+-- trigger that allows exactly that change and nothing else.
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'runsheet evidence log: events are append-only and cannot be changed');
+END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'runsheet evidence log: events are append-only and cannot be deleted');
+END;
+CREATE TRIGGER runs_no_delete BEFORE DELETE ON runs
+BEGIN
+    SELECT RAISE(ABORT, 'runsheet evidence log: runs cannot be deleted');
+END;
+CREATE TRIGGER runs_end_once BEFORE UPDATE ON runs
+WHEN NEW.id IS NOT OLD.id
+  OR NEW.procedure_id IS NOT OLD.procedure_id
+  OR NEW.procedure_version IS NOT OLD.procedure_version
+  OR NEW.procedure_title IS NOT OLD.procedure_title
+  OR NEW.procedure_sha256 IS NOT OLD.procedure_sha256
+  OR NEW.controls IS NOT OLD.controls
+  OR NEW.source_path IS NOT OLD.source_path
+  OR NEW.operator IS NOT OLD.operator
+  OR NEW.operator_name IS NOT OLD.operator_name
+  OR NEW.host IS NOT OLD.host
+  OR NEW.runsheet_version IS NOT OLD.runsheet_version
+  OR NEW.started_at IS NOT OLD.started_at
+  OR (OLD.ended_at IS NOT NULL AND NEW.ended_at IS NOT OLD.ended_at)
+  OR (OLD.outcome IS NOT NULL AND NEW.outcome IS NOT OLD.outcome)
+BEGIN
+    SELECT RAISE(ABORT, 'runsheet evidence log: a run can only be ended once; its other columns never change');
+END;
+CREATE TRIGGER sources_no_update BEFORE UPDATE ON procedure_sources
+BEGIN
+    SELECT RAISE(ABORT, 'runsheet evidence log: procedure sources cannot be changed');
+END;
+CREATE TRIGGER sources_no_delete BEFORE DELETE ON procedure_sources
+BEGIN
+    SELECT RAISE(ABORT, 'runsheet evidence log: procedure sources cannot be deleted');
+END;
+
+-- Read-only conveniences for people using plain sqlite3.
+CREATE VIEW runs_v AS
+SELECT r.id,
+       r.procedure_id,
+       r.procedure_version,
+       r.procedure_title,
+       r.operator,
+       r.operator_name,
+       r.host,
+       r.started_at,
+       r.ended_at,
+       coalesce(r.outcome, 'open') AS outcome,
+       CASE WHEN r.ended_at IS NULL THEN NULL
+            ELSE round((julianday(r.ended_at) - julianday(r.started_at)) * 86400.0, 3)
+       END AS duration_s,
+       (SELECT count(*) FROM events e WHERE e.run_id = r.id) AS event_count,
+       (SELECT max(e.at) FROM events e WHERE e.run_id = r.id) AS last_at,
+       r.controls,
+       r.procedure_sha256
+FROM runs r;
+
+CREATE VIEW events_v AS
+SELECT e.seq,
+       e.run_id,
+       e.run_seq,
+       e.at,
+       r.procedure_id,
+       e.actor,
+       e.kind,
+       e.step,
+       CASE
+         WHEN e.payload IS NULL THEN '(redacted)'
+         WHEN NOT json_valid(e.payload) THEN '(unreadable payload)'
+         WHEN e.kind = 'decision-answered' THEN
+              CASE json_extract(e.payload, '$.answer') WHEN 1 THEN 'yes' ELSE 'no' END
+         WHEN e.kind = 'run-ended' THEN
+              json_extract(e.payload, '$.outcome') ||
+              coalesce(': ' || json_extract(e.payload, '$.reason'), '')
+         WHEN e.kind = 'command-ran' THEN
+              json_extract(e.payload, '$.command') || ' (exit ' ||
+              coalesce(json_extract(e.payload, '$.exit_code'), 'none') || ')'
+         ELSE coalesce(json_extract(e.payload, '$.text'),
+                       json_extract(e.payload, '$.value'),
+                       json_extract(e.payload, '$.evidence'),
+                       json_extract(e.payload, '$.reason'),
+                       json_extract(e.payload, '$.justification'),
+                       json_extract(e.payload, '$.by'),
+                       json_extract(e.payload, '$.outcome'),
+                       json_extract(e.payload, '$.procedure_id'))
+       END AS detail,
+       e.payload
+FROM events e
+LEFT JOIN runs r ON r.id = e.run_id;
+"#;

@@ -1,0 +1,1137 @@
+//! Store tests over real temporary SQLite files: round trip, the tamper matrix,
+//! redaction, concurrency, failure injection, permissions and queries.
+//!
+//! Uses the engine's event types only to build realistic payloads.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use rusqlite::Connection;
+use serde_json::json;
+use tempfile::TempDir;
+use uuid::Uuid;
+
+use super::*;
+use crate::engine::{Event, Outcome};
+
+const SOURCE: &str = "# Nightly backup\nid = \"backup\"\ntitle = \"Nightly backup\"\n";
+
+fn at(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_750_000_000 + secs, 123_000_000)
+        .single()
+        .expect("valid time")
+}
+
+fn run_id(n: u128) -> Uuid {
+    Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + n)
+}
+
+fn new_run(id: Uuid, start: DateTime<Utc>) -> NewRun {
+    NewRun {
+        id,
+        procedure_id: "backup".into(),
+        procedure_version: "1.0".into(),
+        procedure_title: "Nightly backup".into(),
+        procedure_controls: vec!["A.8.13".into(), "A.5.37".into()],
+        source_text: SOURCE.into(),
+        source_format: "toml".into(),
+        source_path: "procedures/backup.toml".into(),
+        operator: "alice".into(),
+        operator_name: Some("Alice Admin".into()),
+        host: "host1".into(),
+        runsheet_version: "0.1.0".into(),
+        started_at: start,
+    }
+}
+
+fn event(e: &Event, when: DateTime<Utc>, actor: &str) -> NewEvent {
+    NewEvent {
+        at: when,
+        actor: actor.into(),
+        kind: e.kind().into(),
+        step: e.step().map(str::to_string),
+        payload: e.to_payload(),
+    }
+}
+
+fn started(run: &NewRun) -> NewEvent {
+    let e = Event::RunStarted {
+        procedure_id: run.procedure_id.clone(),
+        procedure_version: run.procedure_version.clone(),
+        procedure_sha256: sha256_hex(run.source_text.as_bytes()),
+        operator: run.operator.clone(),
+        host: run.host.clone(),
+        runsheet_version: run.runsheet_version.clone(),
+        warnings: vec![],
+    };
+    event(&e, run.started_at, &run.operator)
+}
+
+fn note(text: &str, when: DateTime<Utc>) -> NewEvent {
+    let e = Event::NoteAdded {
+        step: "check".into(),
+        text: text.into(),
+    };
+    event(&e, when, "alice")
+}
+
+fn ended(outcome: Outcome, when: DateTime<Utc>) -> NewEvent {
+    event(
+        &Event::RunEnded {
+            outcome,
+            reason: None,
+        },
+        when,
+        "alice",
+    )
+}
+
+fn new_log() -> (TempDir, PathBuf, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("evidence.sqlite3");
+    let store = Store::open(&path).expect("open");
+    (dir, path, store)
+}
+
+/// Create a run of 5 events: run-started, step-started, note, step-confirmed,
+/// and (when `end`) run-ended — else a second note.
+fn add_run(store: &mut Store, id: Uuid, start: i64, end: bool) -> Vec<StoredEvent> {
+    let run = new_run(id, at(start));
+    let mut stored = store
+        .create_run(&run, &[started(&run)])
+        .expect("create run");
+    let step = event(
+        &Event::StepStarted {
+            step: "check".into(),
+        },
+        at(start + 1),
+        "alice",
+    );
+    stored.extend(
+        store
+            .append(id, &[step, note("looks fine", at(start + 2))], None)
+            .expect("append"),
+    );
+    let confirm = event(
+        &Event::StepConfirmed {
+            step: "check".into(),
+        },
+        at(start + 3),
+        "alice",
+    );
+    stored.extend(store.append(id, &[confirm], None).expect("append"));
+    let last = if end {
+        store.append(
+            id,
+            &[ended(Outcome::Completed, at(start + 4))],
+            Some(("completed", at(start + 4))),
+        )
+    } else {
+        store.append(id, &[note("still open", at(start + 4))], None)
+    };
+    stored.extend(last.expect("append last"));
+    stored
+}
+
+/// Three runs A (seq 1-5), B (6-10), C (11-15); C stays open.
+fn sample_log() -> (TempDir, PathBuf, Store, [Uuid; 3]) {
+    let (dir, path, mut store) = new_log();
+    let ids = [run_id(1), run_id(2), run_id(3)];
+    add_run(&mut store, ids[0], 0, true);
+    add_run(&mut store, ids[1], 100, true);
+    add_run(&mut store, ids[2], 200, false);
+    (dir, path, store, ids)
+}
+
+/// A raw connection with the append-only triggers and foreign keys off, as an
+/// attacker with write access to the file would have.
+fn attacker(path: &Path) -> Connection {
+    let conn = Connection::open(path).expect("raw open");
+    conn.execute_batch(
+        "PRAGMA foreign_keys = OFF;
+         DROP TRIGGER events_no_update; DROP TRIGGER events_no_delete;
+         DROP TRIGGER runs_no_delete; DROP TRIGGER runs_end_once;
+         DROP TRIGGER sources_no_update; DROP INDEX events_by_run;",
+    )
+    .expect("drop triggers");
+    conn
+}
+
+fn finding(store: &Store) -> Finding {
+    let report = store.verify().expect("verify runs");
+    report.finding.expect("verify should find the tampering")
+}
+
+fn count(path: &Path, sql: &str) -> i64 {
+    Connection::open(path)
+        .expect("raw open")
+        .query_row(sql, [], |r| r.get(0))
+        .expect("count")
+}
+
+/// Swap every column but seq between two events.
+fn swap(conn: &Connection, a: i64, b: i64) {
+    conn.execute_batch(&format!(
+        "CREATE TEMP TABLE t AS SELECT * FROM events WHERE seq IN ({a}, {b});
+         UPDATE events SET (run_id, run_seq, at, actor, kind, step, payload, payload_sha256, prev_hash, hash) =
+           (SELECT run_id, run_seq, at, actor, kind, step, payload, payload_sha256, prev_hash, hash
+            FROM t WHERE t.seq = CASE events.seq WHEN {a} THEN {b} ELSE {a} END)
+         WHERE seq IN ({a}, {b});
+         DROP TABLE t;"
+    ))
+    .expect("swap");
+}
+
+/// Make room at `k` by moving seqs >= k up by one.
+fn shift_up(conn: &Connection, k: i64) {
+    conn.execute_batch(&format!(
+        "UPDATE events SET seq = seq + 1000000 WHERE seq >= {k};
+         UPDATE events SET seq = seq - 999999 WHERE seq >= 1000000;"
+    ))
+    .expect("shift");
+}
+
+// ---------------------------------------------------------------- round trip
+
+#[test]
+fn empty_log_verifies() {
+    let (_dir, _path, store) = new_log();
+    let report = store.verify().expect("verify");
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!((report.runs, report.events, report.head_seq), (0, 0, 0));
+    assert_eq!(report.head_hash, GENESIS);
+    let cp = store.checkpoint().expect("checkpoint");
+    assert_eq!((cp.events, cp.head_seq, cp.at), (0, 0, None));
+    assert!(store.verify_checkpoint(&cp).expect("verify cp").is_ok());
+}
+
+#[test]
+fn chain_round_trip() {
+    let (_dir, path, mut store) = new_log();
+    let a = add_run(&mut store, run_id(1), 0, true);
+    let b = add_run(&mut store, run_id(2), 100, false);
+    let log = store
+        .append_log_event(&NewEvent {
+            at: at(300),
+            actor: "alice".into(),
+            kind: "export".into(),
+            step: None,
+            payload: json!({"kind": "export", "out": "/tmp/bundle", "runs": 2}),
+        })
+        .expect("log event");
+
+    // Sequence numbers, links and per-run numbering.
+    assert_eq!(a.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    assert_eq!(
+        b.iter().map(|e| e.run_seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    assert_eq!(a[0].prev_hash, GENESIS);
+    assert_eq!(b[0].prev_hash, a[4].hash);
+    assert_eq!((log.seq, log.run_id, log.run_seq), (11, None, 1));
+    assert_eq!(log.prev_hash, b[4].hash);
+
+    // What was returned is what is read back.
+    assert_eq!(store.events(run_id(1)).expect("events"), a);
+    assert_eq!(store.events(run_id(2)).expect("events"), b);
+    let mut streamed = Vec::new();
+    store
+        .for_each_event(4, |e| {
+            streamed.push(e.seq);
+            Ok(())
+        })
+        .expect("stream");
+    assert_eq!(streamed, (4..=11).collect::<Vec<_>>());
+
+    // Payloads are stored as canonical JSON and hashed as those bytes.
+    let text: String = Connection::open(&path)
+        .expect("raw")
+        .query_row("SELECT payload FROM events WHERE seq = 3", [], |r| r.get(0))
+        .expect("payload");
+    assert_eq!(
+        text,
+        r#"{"kind":"note-added","step":"check","text":"looks fine"}"#
+    );
+    assert_eq!(a[2].payload_sha256, sha256_hex(text.as_bytes()));
+    assert_eq!(a[0].at, at(0));
+
+    // The run rows.
+    let row = store.run(run_id(1)).expect("run").expect("exists");
+    assert_eq!(row.outcome.as_deref(), Some("completed"));
+    assert_eq!(row.ended_at, Some(at(4)));
+    assert_eq!((row.event_count, row.last_at), (5, at(4)));
+    assert_eq!(row.controls, ["A.8.13", "A.5.37"]);
+    assert_eq!(row.procedure_sha256, sha256_hex(SOURCE.as_bytes()));
+    let open = store.run(run_id(2)).expect("run").expect("exists");
+    assert_eq!((open.outcome, open.ended_at), (None, None));
+    assert_eq!(
+        store
+            .procedure_source(&row.procedure_sha256)
+            .expect("source"),
+        Some((SOURCE.to_string(), "toml".to_string()))
+    );
+    assert_eq!(count(&path, "SELECT count(*) FROM procedure_sources"), 1);
+
+    let report = store.verify().expect("verify");
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!((report.runs, report.events, report.head_seq), (2, 11, 11));
+    assert_eq!(report.head_hash, log.hash);
+    let cp = store.checkpoint().expect("checkpoint");
+    assert_eq!(
+        (cp.events, cp.head_seq, cp.head_hash.as_str()),
+        (11, 11, log.hash.as_str())
+    );
+    assert_eq!(cp.at, Some(at(300)));
+    assert!(store.verify_checkpoint(&cp).expect("verify cp").is_ok());
+}
+
+#[test]
+fn a_reopened_log_continues_the_chain() {
+    let (_dir, path, mut store) = new_log();
+    add_run(&mut store, run_id(1), 0, true);
+    drop(store);
+    let mut store = Store::open_existing(&path).expect("reopen");
+    let b = add_run(&mut store, run_id(2), 100, true);
+    assert_eq!(b[0].seq, 6);
+    assert!(store.verify().expect("verify").is_ok());
+}
+
+// ------------------------------------------------------------- tamper matrix
+
+#[test]
+fn tamper_edited_payload_is_named() {
+    let (_dir, path, store, ids) = sample_log();
+    attacker(&path)
+        .execute(
+            "UPDATE events SET payload = replace(payload, 'looks fine', 'looks bad') WHERE seq = 8",
+            [],
+        )
+        .expect("tamper");
+    let f = finding(&store);
+    assert_eq!(
+        (f.problem, f.seq, f.run_id, f.run_seq),
+        (Problem::PayloadMismatch, Some(8), Some(ids[1]), Some(3))
+    );
+    assert!(
+        f.message.contains("seq 8") && f.message.contains(&ids[1].to_string()),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn tamper_edited_fields_break_the_chain() {
+    for (sql, seq) in [
+        ("UPDATE events SET actor = 'mallory' WHERE seq = 7", 7),
+        (
+            "UPDATE events SET at = '2020-01-01T00:00:00.000Z' WHERE seq = 9",
+            9,
+        ),
+        // Payload and its hash edited together: the record hash still breaks.
+        (
+            "UPDATE events SET payload = '{}', payload_sha256 = '44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a' WHERE seq = 3",
+            3,
+        ),
+        ("UPDATE events SET hash = prev_hash WHERE seq = 12", 12),
+        ("UPDATE events SET prev_hash = hash WHERE seq = 4", 4),
+    ] {
+        let (_dir, path, store, _ids) = sample_log();
+        attacker(&path).execute(sql, []).expect("tamper");
+        let f = finding(&store);
+        assert_eq!(
+            (f.problem, f.seq),
+            (Problem::Edited, Some(seq)),
+            "{sql}: {f:?}"
+        );
+        assert!(f.message.contains(&format!("seq {seq}")), "{}", f.message);
+    }
+}
+
+#[test]
+fn tamper_deleted_event_names_the_missing_seq() {
+    let (_dir, path, store, _ids) = sample_log();
+    attacker(&path)
+        .execute("DELETE FROM events WHERE seq = 7", [])
+        .expect("tamper");
+    let f = finding(&store);
+    assert_eq!((f.problem, f.seq), (Problem::Missing, Some(7)), "{f:?}");
+    assert!(f.message.contains("seq 7 is missing"), "{}", f.message);
+
+    // Deleted and the gap closed by renumbering the rest.
+    let (_dir, path, store, _ids) = sample_log();
+    let conn = attacker(&path);
+    conn.execute_batch(
+        "DELETE FROM events WHERE seq = 7;
+         UPDATE events SET seq = seq - 1 + 1000000 WHERE seq > 7;
+         UPDATE events SET seq = seq - 1000000 WHERE seq > 1000000;",
+    )
+    .expect("tamper");
+    let f = finding(&store);
+    assert_eq!((f.problem, f.seq), (Problem::Missing, Some(7)), "{f:?}");
+    assert!(f.message.contains("originally seq 8"), "{}", f.message);
+}
+
+#[test]
+fn tamper_inserted_event_is_named() {
+    // A forged note with a correct-looking hash that links to seq 6.
+    let (_dir, path, store, ids) = sample_log();
+    let conn = attacker(&path);
+    shift_up(&conn, 7);
+    let prev: String = conn
+        .query_row("SELECT hash FROM events WHERE seq = 6", [], |r| r.get(0))
+        .expect("prev");
+    let payload = canonical_json(&json!({"kind": "note-added", "step": "check", "text": "forged"}));
+    let payload_sha = sha256_hex(payload.as_bytes());
+    let id = ids[1].to_string();
+    let at_text = "2025-06-15T15:08:21.123Z";
+    let hash = chain::Record {
+        seq: 7,
+        run_id: id.as_bytes(),
+        run_seq: 2,
+        at: at_text.as_bytes(),
+        actor: b"mallory",
+        kind: b"note-added",
+        step: b"check",
+        payload_sha256: payload_sha.as_bytes(),
+        prev_hash: prev.as_bytes(),
+    }
+    .hash();
+    conn.execute(
+        "INSERT INTO events VALUES (7, ?1, 2, ?2, 'mallory', 'note-added', 'check', ?3, ?4, ?5, ?6)",
+        rusqlite::params![id, at_text, payload, payload_sha, prev, hash],
+    )
+    .expect("insert");
+    let f = finding(&store);
+    assert_eq!(
+        (f.problem, f.seq, f.run_id),
+        (Problem::Inserted, Some(7), Some(ids[1])),
+        "{f:?}"
+    );
+    assert!(f.message.contains("seq 7"), "{}", f.message);
+
+    // A clumsy insert: a copy of seq 6 with a made-up hash.
+    let (_dir, path, store, _ids) = sample_log();
+    let conn = attacker(&path);
+    shift_up(&conn, 7);
+    conn.execute_batch(
+        "INSERT INTO events SELECT 7, run_id, run_seq, at, actor, kind, step, payload, payload_sha256, hash, 'ff' FROM events WHERE seq = 6;",
+    )
+    .expect("insert");
+    let f = finding(&store);
+    assert_eq!((f.problem, f.seq), (Problem::Inserted, Some(7)), "{f:?}");
+
+    // An extra record appended at the end that does not link.
+    let (_dir, path, store, _ids) = sample_log();
+    let conn = attacker(&path);
+    conn.execute_batch(
+        "INSERT INTO events SELECT 16, run_id, 6, at, actor, kind, step, payload, payload_sha256, 'ab', 'cd' FROM events WHERE seq = 15;",
+    )
+    .expect("insert");
+    let f = finding(&store);
+    assert_eq!(f.seq, Some(16), "{f:?}");
+    assert!(
+        matches!(f.problem, Problem::Edited | Problem::Inserted),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn tamper_reordered_events_are_named() {
+    for (a, b) in [(7, 9), (12, 13), (2, 14)] {
+        let (_dir, path, store, _ids) = sample_log();
+        swap(&attacker(&path), a, b);
+        let f = finding(&store);
+        assert_eq!(
+            (f.problem, f.seq),
+            (Problem::OutOfOrder, Some(a)),
+            "swap {a},{b}: {f:?}"
+        );
+        assert!(f.message.contains("reordered"), "{}", f.message);
+    }
+}
+
+#[test]
+fn tamper_deleted_run_is_named() {
+    // Run B's events and row gone: a gap where its events were.
+    let (_dir, path, store, ids) = sample_log();
+    attacker(&path)
+        .execute_batch(&format!(
+            "DELETE FROM events WHERE run_id = '{0}'; DELETE FROM runs WHERE id = '{0}';",
+            ids[1]
+        ))
+        .expect("tamper");
+    let f = finding(&store);
+    assert_eq!((f.problem, f.seq), (Problem::Missing, Some(6)), "{f:?}");
+    assert!(
+        f.message.contains("seq 6 to 10 are missing"),
+        "{}",
+        f.message
+    );
+
+    // Only the row gone: its events reference an unknown run.
+    let (_dir, path, store, ids) = sample_log();
+    attacker(&path)
+        .execute(&format!("DELETE FROM runs WHERE id = '{}'", ids[1]), [])
+        .expect("tamper");
+    let f = finding(&store);
+    assert_eq!(
+        (f.problem, f.seq, f.run_id),
+        (Problem::Missing, Some(6), Some(ids[1])),
+        "{f:?}"
+    );
+    assert!(
+        f.message.contains("row in `runs` was deleted"),
+        "{}",
+        f.message
+    );
+
+    // The last run's events gone but its row kept.
+    let (_dir, path, store, ids) = sample_log();
+    attacker(&path)
+        .execute(
+            &format!("DELETE FROM events WHERE run_id = '{}'", ids[2]),
+            [],
+        )
+        .expect("tamper");
+    let f = finding(&store);
+    assert_eq!(
+        (f.problem, f.seq, f.run_id),
+        (Problem::Missing, None, Some(ids[2])),
+        "{f:?}"
+    );
+    assert!(f.message.contains("no events"), "{}", f.message);
+}
+
+#[test]
+fn tamper_truncated_tail_needs_a_checkpoint() {
+    let (_dir, path, store, _ids) = sample_log();
+    let cp = store.checkpoint().expect("checkpoint");
+    assert_eq!(cp.head_seq, 15);
+    attacker(&path)
+        .execute("DELETE FROM events WHERE seq >= 14", [])
+        .expect("tamper");
+    // The chain that is left is intact...
+    assert!(store.verify().expect("verify").is_ok());
+    // ...but the checkpoint proves events are gone.
+    let report = store.verify_checkpoint(&cp).expect("verify cp");
+    let f = report.finding.expect("truncation found");
+    assert_eq!((f.problem, f.seq), (Problem::Truncated, Some(14)), "{f:?}");
+    assert!(
+        f.message.contains("seq 14 to 15 were removed"),
+        "{}",
+        f.message
+    );
+
+    // Truncated and new events appended since: the head no longer matches.
+    let (_dir, path, mut store, ids) = sample_log();
+    let cp = store.checkpoint().expect("checkpoint");
+    attacker(&path)
+        .execute("DELETE FROM events WHERE seq = 15", [])
+        .expect("tamper");
+    store
+        .append(ids[2], &[note("rewritten", at(210))], None)
+        .expect("append");
+    assert!(store.verify().expect("verify").is_ok());
+    let f = store
+        .verify_checkpoint(&cp)
+        .expect("verify cp")
+        .finding
+        .expect("rewrite found");
+    assert_eq!((f.problem, f.seq), (Problem::Edited, Some(15)), "{f:?}");
+}
+
+#[test]
+fn tamper_swapped_run_ids_break_the_chain() {
+    let (_dir, path, store, ids) = sample_log();
+    attacker(&path)
+        .execute(
+            "UPDATE events SET run_id = CASE run_id WHEN ?1 THEN ?2 ELSE ?1 END WHERE run_id IN (?1, ?2)",
+            [ids[0].to_string(), ids[1].to_string()],
+        )
+        .expect("tamper");
+    let f = finding(&store);
+    assert_eq!(
+        (f.problem, f.seq, f.run_id),
+        (Problem::Edited, Some(1), Some(ids[1])),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn tamper_run_rows_and_sources_are_cross_checked() {
+    // Outcome rewritten from completed to failed.
+    let (_dir, path, store, ids) = sample_log();
+    attacker(&path)
+        .execute(
+            "UPDATE runs SET outcome = 'failed' WHERE id = ?1",
+            [ids[0].to_string()],
+        )
+        .expect("tamper");
+    let f = finding(&store);
+    assert_eq!(
+        (f.problem, f.seq, f.run_id),
+        (Problem::RunRowMismatch, Some(5), Some(ids[0])),
+        "{f:?}"
+    );
+    assert!(f.message.contains("failed"), "{}", f.message);
+
+    // An open run marked ended.
+    let (_dir, path, store, ids) = sample_log();
+    attacker(&path)
+        .execute(
+            "UPDATE runs SET outcome = 'completed', ended_at = '2025-06-15T15:10:00.000Z' WHERE id = ?1",
+            [ids[2].to_string()],
+        )
+        .expect("tamper");
+    let f = finding(&store);
+    assert_eq!(
+        (f.problem, f.seq, f.run_id),
+        (Problem::RunRowMismatch, None, Some(ids[2])),
+        "{f:?}"
+    );
+
+    // The operator changed on the row.
+    let (_dir, path, store, ids) = sample_log();
+    attacker(&path)
+        .execute(
+            "UPDATE runs SET operator = 'bob' WHERE id = ?1",
+            [ids[1].to_string()],
+        )
+        .expect("tamper");
+    let f = finding(&store);
+    assert_eq!(
+        (f.problem, f.seq, f.run_id),
+        (Problem::RunRowMismatch, Some(6), Some(ids[1])),
+        "{f:?}"
+    );
+    assert!(f.message.contains("operator"), "{}", f.message);
+
+    // The procedure text edited.
+    let (_dir, path, store, ids) = sample_log();
+    attacker(&path)
+        .execute(
+            "UPDATE procedure_sources SET text = text || '# extra step\n'",
+            [],
+        )
+        .expect("tamper");
+    let f = finding(&store);
+    assert_eq!(
+        (f.problem, f.seq, f.run_id),
+        (Problem::SourceMismatch, Some(1), Some(ids[0])),
+        "{f:?}"
+    );
+}
+
+// ----------------------------------------------------------------- redaction
+
+#[test]
+fn removed_payload_needs_a_later_redaction_event() {
+    let (_dir, path, mut store, ids) = sample_log();
+    attacker(&path)
+        .execute("UPDATE events SET payload = NULL WHERE seq = 8", [])
+        .expect("tamper");
+    let f = finding(&store);
+    assert_eq!(
+        (f.problem, f.seq),
+        (Problem::PayloadMismatch, Some(8)),
+        "{f:?}"
+    );
+    assert!(f.message.contains("removed"), "{}", f.message);
+    // The event reads back with no payload.
+    let events = store.events(ids[1]).expect("events");
+    assert_eq!(events[2].payload, None);
+
+    store
+        .append_log_event(&NewEvent {
+            at: at(400),
+            actor: "security-officer".into(),
+            kind: KIND_REDACTION.into(),
+            step: None,
+            payload: json!({"kind": "redaction", "seqs": [8], "reason": "personal data", "by": "security-officer"}),
+        })
+        .expect("redaction");
+    let report = store.verify().expect("verify");
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.redacted, [8]);
+}
+
+// --------------------------------------------------------------- concurrency
+
+#[test]
+fn two_writers_interleave_and_the_chain_holds() {
+    let (dir, path, store) = new_log();
+    drop(store);
+    let writers: Vec<_> = (0..2u128)
+        .map(|w| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut store = Store::open(&path).expect("open");
+                for r in 0..4u128 {
+                    let id = run_id(100 + w * 10 + r);
+                    let run = new_run(id, at(0));
+                    store.create_run(&run, &[started(&run)]).expect("create");
+                    for n in 0..3 {
+                        store
+                            .append(id, &[note(&format!("w{w} r{r} n{n}"), at(1 + n))], None)
+                            .expect("append");
+                    }
+                    store
+                        .append(
+                            id,
+                            &[ended(Outcome::Completed, at(9))],
+                            Some(("completed", at(9))),
+                        )
+                        .expect("end");
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer thread");
+    }
+    let store = Store::open_existing(&path).expect("open");
+    let report = store.verify().expect("verify");
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!((report.runs, report.events), (8, 8 * 5));
+    drop(dir);
+}
+
+// --------------------------------------------------------- failure injection
+
+#[test]
+fn read_only_log_refuses_writes_and_keeps_nothing() {
+    // Root ignores file modes (chmod 0400 would not stop it), so the read-only
+    // file is simulated by opening with SQLITE_OPEN_READ_ONLY.
+    let (_dir, path, mut store, ids) = sample_log();
+    drop(store.checkpoint());
+    let mut ro = Store::options()
+        .read_only(true)
+        .open(&path)
+        .expect("open read-only");
+    let err = ro
+        .append(ids[2], &[note("x", at(300))], None)
+        .expect_err("must fail");
+    assert!(matches!(err, StoreError::ReadOnly { .. }), "{err:?}");
+    assert!(err.to_string().contains("read-only"), "{err}");
+    let run = new_run(run_id(9), at(500));
+    let err = ro
+        .create_run(&run, &[started(&run)])
+        .expect_err("must fail");
+    assert!(matches!(err, StoreError::ReadOnly { .. }), "{err:?}");
+    // Reading still works, and nothing was written.
+    assert!(ro.verify().expect("verify").is_ok());
+    assert_eq!(count(&path, "SELECT count(*) FROM events"), 15);
+    assert_eq!(count(&path, "SELECT count(*) FROM runs"), 3);
+    // The writable connection is unaffected.
+    store
+        .append(ids[2], &[note("y", at(300))], None)
+        .expect("append");
+}
+
+#[test]
+fn locked_log_fails_after_the_busy_timeout_and_keeps_nothing() {
+    let (_dir, path, _store, ids) = sample_log();
+    let mut store = Store::open_with_timeout(&path, Duration::from_millis(50)).expect("open");
+    let holder = Connection::open(&path).expect("raw");
+    holder
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("hold the write lock");
+    let err = store
+        .append(ids[2], &[note("x", at(300))], None)
+        .expect_err("must fail");
+    assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("locked by another runsheet process"),
+        "{err}"
+    );
+    holder.execute_batch("ROLLBACK").expect("release");
+    assert_eq!(count(&path, "SELECT count(*) FROM events"), 15);
+    // Once released, the same store writes again.
+    store
+        .append(ids[2], &[note("x", at(300))], None)
+        .expect("append");
+    assert!(store.verify().expect("verify").is_ok());
+}
+
+#[test]
+fn full_log_fails_cleanly_and_keeps_nothing() {
+    let (_dir, path, mut store, ids) = sample_log();
+    let pages: i64 = store
+        .conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .expect("pages");
+    store
+        .conn
+        .execute_batch(&format!("PRAGMA max_page_count = {pages}"))
+        .expect("limit");
+    let big = "x".repeat(200_000);
+    let err = store
+        .append(ids[2], &[note(&big, at(300)), note("after", at(301))], None)
+        .expect_err("must fail");
+    assert!(matches!(err, StoreError::Full { .. }), "{err:?}");
+    assert!(err.to_string().contains("full"), "{err}");
+    assert_eq!(count(&path, "SELECT count(*) FROM events"), 15);
+    assert!(store.verify().expect("verify").is_ok());
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let (_dir, path, store) = new_log();
+    drop(store);
+    Connection::open(&path)
+        .expect("raw")
+        .execute_batch("PRAGMA user_version = 99")
+        .expect("bump");
+    let err = Store::open(&path).expect_err("must refuse");
+    match &err {
+        StoreError::NewerSchema { found, known, .. } => {
+            assert_eq!((*found, *known), (99, SCHEMA_VERSION));
+        }
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+    assert!(err.to_string().contains("use a newer runsheet"), "{err}");
+}
+
+#[test]
+fn garbage_and_foreign_files_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let garbage = dir.path().join("garbage.sqlite3");
+    std::fs::write(&garbage, vec![0x42u8; 8192]).expect("write");
+    let err = Store::open(&garbage).expect_err("must refuse");
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+
+    let foreign = dir.path().join("other.sqlite3");
+    Connection::open(&foreign)
+        .expect("raw")
+        .execute_batch("CREATE TABLE notes (x TEXT)")
+        .expect("create");
+    let err = Store::open(&foreign).expect_err("must refuse");
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("not a runsheet evidence log"),
+        "{err}"
+    );
+}
+
+#[test]
+fn open_existing_needs_a_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("none.sqlite3");
+    let err = Store::open_existing(&path).expect_err("no log");
+    assert!(matches!(err, StoreError::NoLog { .. }), "{err:?}");
+    assert!(err.to_string().contains("run a procedure first"), "{err}");
+    assert!(!path.exists(), "open_existing must not create the file");
+}
+
+#[cfg(unix)]
+#[test]
+fn new_log_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir
+        .path()
+        .join("data")
+        .join("runsheet")
+        .join("evidence.sqlite3");
+    let mut store = Store::open(&path).expect("open");
+    add_run(&mut store, run_id(1), 0, true);
+    let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&dir.path().join("data")), 0o700);
+    assert_eq!(mode(&dir.path().join("data/runsheet")), 0o700);
+    // SQLite gives the WAL the database file's mode.
+    let wal = path.with_extension("sqlite3-wal");
+    assert!(wal.exists());
+    assert_eq!(mode(&wal), 0o600);
+}
+
+#[test]
+fn every_connection_gets_the_durability_pragmas() {
+    let (_dir, _path, store) = new_log();
+    let get = |pragma: &str| -> String {
+        store
+            .conn
+            .query_row(&format!("PRAGMA {pragma}"), [], |r| {
+                r.get::<_, rusqlite::types::Value>(0)
+            })
+            .map(|v| match v {
+                rusqlite::types::Value::Integer(n) => n.to_string(),
+                rusqlite::types::Value::Text(t) => t,
+                other => format!("{other:?}"),
+            })
+            .expect("pragma")
+    };
+    assert_eq!(get("journal_mode"), "wal");
+    assert_eq!(get("synchronous"), "2"); // FULL
+    assert_eq!(get("foreign_keys"), "1");
+    assert_eq!(get("busy_timeout"), "5000");
+    assert_eq!(get("user_version"), SCHEMA_VERSION.to_string());
+}
+
+#[test]
+fn triggers_keep_the_log_append_only() {
+    let (_dir, path, _store, ids) = sample_log();
+    let conn = Connection::open(&path).expect("raw");
+    for sql in [
+        "UPDATE events SET actor = 'mallory' WHERE seq = 1",
+        "UPDATE events SET payload = NULL WHERE seq = 1",
+        "DELETE FROM events WHERE seq = 15",
+        "DELETE FROM procedure_sources",
+        "UPDATE procedure_sources SET text = ''",
+    ] {
+        let err = conn.execute(sql, []).expect_err(sql);
+        assert!(
+            err.to_string().contains("runsheet evidence log"),
+            "{sql}: {err}"
+        );
+    }
+    let a = ids[0].to_string();
+    let c = ids[2].to_string();
+    for (sql, id) in [
+        ("DELETE FROM runs WHERE id = ?1", &a),
+        ("UPDATE runs SET outcome = 'failed' WHERE id = ?1", &a),
+        ("UPDATE runs SET operator = 'bob' WHERE id = ?1", &c),
+    ] {
+        let err = conn.execute(sql, [id]).expect_err(sql);
+        assert!(
+            err.to_string().contains("runsheet evidence log"),
+            "{sql}: {err}"
+        );
+    }
+    // Ending an open run once is allowed (that is how append closes it).
+    conn.execute(
+        "UPDATE runs SET outcome = 'aborted', ended_at = '2025-06-15T15:10:00.000Z' WHERE id = ?1",
+        [&c],
+    )
+    .expect("end once");
+}
+
+// ------------------------------------------------------ write-side contracts
+
+#[test]
+fn inconsistent_writes_are_refused_and_keep_nothing() {
+    let (_dir, path, mut store, ids) = sample_log();
+    // Appending to an ended run, or to none.
+    let err = store
+        .append(ids[0], &[note("late", at(50))], None)
+        .expect_err("ended");
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    let err = store
+        .append(run_id(77), &[note("who", at(50))], None)
+        .expect_err("unknown");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    // An outcome without its run-ended event, or a different one.
+    let err = store
+        .append(ids[2], &[note("x", at(250))], Some(("completed", at(250))))
+        .expect_err("no run-ended");
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    let err = store
+        .append(
+            ids[2],
+            &[ended(Outcome::Failed, at(250))],
+            Some(("completed", at(250))),
+        )
+        .expect_err("other outcome");
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    let err = store
+        .append(ids[2], &[ended(Outcome::Failed, at(250))], None)
+        .expect_err("run-ended without outcome");
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    // A run-started that does not match the run row.
+    let mut run = new_run(run_id(8), at(500));
+    let mut first = started(&run);
+    run.source_text.push_str("# changed\n");
+    let err = store
+        .create_run(&run, &[first.clone()])
+        .expect_err("sha differs");
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    run.source_text = SOURCE.into();
+    first.at = at(501);
+    let err = store.create_run(&run, &[first]).expect_err("time differs");
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    let err = store
+        .create_run(&run, &[note("no start", at(500))])
+        .expect_err("no run-started");
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    // A payload of another kind.
+    let mut odd = note("x", at(250));
+    odd.kind = "step-confirmed".into();
+    let err = store
+        .append(ids[2], &[odd], None)
+        .expect_err("kind differs");
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    // The same run twice.
+    let run = new_run(ids[0], at(0));
+    let err = store
+        .create_run(&run, &[started(&run)])
+        .expect_err("duplicate");
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+
+    assert_eq!(count(&path, "SELECT count(*) FROM events"), 15);
+    assert_eq!(count(&path, "SELECT count(*) FROM runs"), 3);
+    assert!(store.verify().expect("verify").is_ok());
+}
+
+// ------------------------------------------------------------------- queries
+
+#[test]
+fn find_run_by_prefix() {
+    let (_dir, _path, mut store, ids) = sample_log();
+    let full = ids[1].to_string();
+    assert_eq!(store.find_run(&full).expect("full id").id, ids[1]);
+    assert_eq!(
+        store.find_run(&full.to_uppercase()).expect("upper case").id,
+        ids[1]
+    );
+    let lone = Uuid::parse_str("0191abcd-0000-7000-8000-000000000001").expect("uuid");
+    add_run(&mut store, lone, 500, true);
+    assert_eq!(store.find_run(" 0191AB ").expect("prefix").id, lone);
+    let err = store.find_run("0190").expect_err("ambiguous");
+    assert!(matches!(err, StoreError::Ambiguous(_)), "{err:?}");
+    assert!(err.to_string().contains(&ids[0].to_string()), "{err}");
+    let err = store.find_run("ffff").expect_err("none");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    let err = store.find_run("%").expect_err("not hex");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    let err = store.find_run("").expect_err("empty");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+}
+
+#[test]
+fn runs_filters_and_latest_open_run() {
+    let (_dir, _path, mut store) = new_log();
+    add_run(&mut store, run_id(1), 0, true); // 2025-06-15
+    add_run(&mut store, run_id(2), 86_400, false); // 2025-06-16, open
+    let mut other = new_run(run_id(3), at(2 * 86_400)); // 2025-06-17
+    other.procedure_id = "restore".into();
+    other.procedure_controls = vec!["A.8.13".into()];
+    other.operator = "bob".into();
+    other.operator_name = Some("Bob Builder".into());
+    let first = started(&other);
+    store.create_run(&other, &[first]).expect("create");
+
+    let ids = |q: RunQuery| -> Vec<Uuid> {
+        store
+            .runs(&q)
+            .expect("runs")
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
+    };
+    assert_eq!(ids(RunQuery::default()), [run_id(3), run_id(2), run_id(1)]);
+    let q = |f: fn(&mut RunQuery)| {
+        let mut q = RunQuery::default();
+        f(&mut q);
+        q
+    };
+    assert_eq!(
+        ids(q(|q| q.procedure = Some("backup".into()))),
+        [run_id(2), run_id(1)]
+    );
+    assert_eq!(
+        ids(q(|q| q.outcome = Some("open".into()))),
+        [run_id(3), run_id(2)]
+    );
+    assert_eq!(
+        ids(q(|q| q.outcome = Some("completed".into()))),
+        [run_id(1)]
+    );
+    assert_eq!(
+        ids(q(|q| q.operator = Some("bob builder".into()))),
+        [run_id(3)]
+    );
+    assert_eq!(
+        ids(q(|q| q.operator = Some("alice".into()))),
+        [run_id(2), run_id(1)]
+    );
+    assert_eq!(
+        ids(q(|q| q.control = Some("a.5.37".into()))),
+        [run_id(2), run_id(1)]
+    );
+    assert_eq!(ids(q(|q| q.control = Some("A.8.13".into()))).len(), 3);
+    assert_eq!(
+        ids(q(|q| q.since = NaiveDate::from_ymd_opt(2025, 6, 16))),
+        [run_id(3), run_id(2)]
+    );
+    assert_eq!(
+        ids(q(|q| q.until = NaiveDate::from_ymd_opt(2025, 6, 16))),
+        [run_id(2), run_id(1)]
+    );
+    assert_eq!(ids(q(|q| q.limit = Some(1))), [run_id(3)]);
+
+    let open = store
+        .latest_open_run("alice")
+        .expect("query")
+        .expect("open run");
+    assert_eq!(open.id, run_id(2));
+    assert_eq!(
+        store.latest_open_run("bob").expect("query").map(|r| r.id),
+        Some(run_id(3))
+    );
+    assert_eq!(store.latest_open_run("carol").expect("query"), None);
+}
+
+#[test]
+fn views_read_well_in_plain_sqlite() {
+    let (_dir, path, _store, ids) = sample_log();
+    let conn = Connection::open(&path).expect("raw");
+    let (outcome, events, duration): (String, i64, Option<f64>) = conn
+        .query_row(
+            "SELECT outcome, event_count, duration_s FROM runs_v WHERE id = ?1",
+            [ids[0].to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("runs_v");
+    assert_eq!(
+        (outcome.as_str(), events, duration),
+        ("completed", 5, Some(4.0))
+    );
+    let open: String = conn
+        .query_row(
+            "SELECT outcome FROM runs_v WHERE id = ?1",
+            [ids[2].to_string()],
+            |r| r.get(0),
+        )
+        .expect("runs_v");
+    assert_eq!(open, "open");
+    let rows: Vec<(String, String, Option<String>)> = conn
+        .prepare(
+            "SELECT procedure_id, kind, detail FROM events_v WHERE run_id = ?1 ORDER BY run_seq",
+        )
+        .expect("prepare")
+        .query_map([ids[0].to_string()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .expect("events_v")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(
+        rows[0],
+        ("backup".into(), "run-started".into(), Some("backup".into()))
+    );
+    assert_eq!(rows[2].2.as_deref(), Some("looks fine"));
+    assert_eq!(rows[4].2.as_deref(), Some("completed"));
+}
+
+#[test]
+fn checkpoint_file_round_trip() {
+    let (_dir, _path, store, _ids) = sample_log();
+    let cp = store.checkpoint().expect("checkpoint");
+    let text = cp.to_json();
+    assert!(
+        text.contains("\"format\": \"runsheet-checkpoint\""),
+        "{text}"
+    );
+    assert_eq!(Checkpoint::from_json(&text).expect("parse"), cp);
+    for bad in [
+        "not json",
+        r#"{"format":"other","version":1,"events":1,"head_seq":1,"head_hash":"00","at":null}"#,
+        &text.replace(&cp.head_hash, "XYZ"),
+        &text.replace("\"version\": 1", "\"version\": 2"),
+    ] {
+        let err = Checkpoint::from_json(bad).expect_err(bad);
+        assert!(matches!(err, StoreError::BadCheckpoint(_)), "{err:?}");
+    }
+}

@@ -1,0 +1,348 @@
+//! Appending to the log: a run's row and procedure source, and hash-chained
+//! events, each call in one `BEGIN IMMEDIATE` transaction.
+//!
+//! May not depend on the engine (payloads arrive as JSON), tui, export or app.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::chain::{GENESIS, Record, canonical_json, hex_text, sha256_hex, sha256_hex_into};
+use super::{KIND_REDACTION, KIND_RUN_ENDED, KIND_RUN_STARTED, NewEvent, NewRun, Store};
+use super::{StoreError, StoredEvent};
+
+/// A timestamp as stored: RFC 3339, UTC, milliseconds, `Z`.
+pub(crate) fn time_text(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Truncate to what the log keeps (milliseconds).
+fn stored_time(at: DateTime<Utc>) -> DateTime<Utc> {
+    let ms = at.timestamp_millis();
+    DateTime::from_timestamp_millis(ms).unwrap_or(at)
+}
+
+const HEAD_SQL: &str = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1";
+const INSERT_SQL: &str = "INSERT INTO events \
+    (seq, run_id, run_seq, at, actor, kind, step, payload, payload_sha256, prev_hash, hash) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
+impl Store {
+    pub(super) fn create_run_impl(
+        &mut self,
+        run: &NewRun,
+        first_events: &[NewEvent],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let source_sha = sha256_hex(run.source_text.as_bytes());
+        check_run_started(run, &source_sha, first_events)?;
+        check_end(run.id, first_events, None)?;
+        check_kinds(first_events)?;
+        let controls = serde_json::to_string(&run.procedure_controls)
+            .map_err(|e| StoreError::Invalid(format!("controls of run {}: {e}", run.id)))?;
+        let Store { conn, path } = self;
+        let sql = |e| StoreError::sqlite(path, e);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        tx.prepare_cached(
+            "INSERT INTO procedure_sources (sha256, format, text) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .and_then(|mut s| s.execute(params![source_sha, run.source_format, run.source_text]))
+        .map_err(sql)?;
+        let id = run.id.hyphenated().to_string();
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO runs (id, procedure_id, procedure_version, procedure_title, \
+                 procedure_sha256, controls, source_path, operator, operator_name, host, \
+                 runsheet_version, started_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    id,
+                    run.procedure_id,
+                    run.procedure_version,
+                    run.procedure_title,
+                    source_sha,
+                    controls,
+                    run.source_path,
+                    run.operator,
+                    run.operator_name,
+                    run.host,
+                    run.runsheet_version,
+                    time_text(run.started_at),
+                ])
+            })
+            .map_err(sql)?;
+        if inserted == 0 {
+            return Err(StoreError::Invalid(format!(
+                "run {id} already exists in the evidence log; nothing was written"
+            )));
+        }
+        let stored = insert_events(&tx, Some((run.id, &id)), 1, first_events).map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(stored)
+    }
+
+    pub(super) fn append_impl(
+        &mut self,
+        run_id: Uuid,
+        events: &[NewEvent],
+        outcome: Option<(&str, DateTime<Utc>)>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        if let Some(e) = events.iter().find(|e| e.kind == KIND_RUN_STARTED) {
+            return Err(StoreError::Invalid(format!(
+                "a {} event can only start a run (create_run), not be appended to run {run_id}",
+                e.kind
+            )));
+        }
+        check_end(run_id, events, outcome)?;
+        check_kinds(events)?;
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Store { conn, path } = self;
+        let sql = |e| StoreError::sqlite(path, e);
+        let id = run_id.hyphenated().to_string();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let state: Option<(Option<String>, i64)> = tx
+            .prepare_cached(
+                "SELECT outcome, \
+                 (SELECT coalesce(max(run_seq), 0) FROM events WHERE run_id = ?1) \
+                 FROM runs WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(sql)?;
+        let last_run_seq = match state {
+            None => {
+                return Err(StoreError::NotFound(format!(
+                    "no run {id} in the evidence log; nothing was written"
+                )));
+            }
+            Some((Some(ended), _)) => {
+                return Err(StoreError::Invalid(format!(
+                    "run {id} has already ended ({ended}); nothing was written"
+                )));
+            }
+            Some((None, last)) => last,
+        };
+        let stored =
+            insert_events(&tx, Some((run_id, &id)), last_run_seq + 1, events).map_err(sql)?;
+        if let Some((outcome, at)) = outcome {
+            tx.prepare_cached("UPDATE runs SET outcome = ?2, ended_at = ?3 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![id, outcome, time_text(at)]))
+                .map_err(sql)?;
+        }
+        tx.commit().map_err(sql)?;
+        Ok(stored)
+    }
+
+    pub(super) fn append_log_event_impl(
+        &mut self,
+        event: &NewEvent,
+    ) -> Result<StoredEvent, StoreError> {
+        if event.kind == KIND_RUN_STARTED || event.kind == KIND_RUN_ENDED {
+            return Err(StoreError::Invalid(format!(
+                "a {} event belongs to a run, not to the log",
+                event.kind
+            )));
+        }
+        check_kinds(std::slice::from_ref(event))?;
+        let Store { conn, path } = self;
+        let sql = |e| StoreError::sqlite(path, e);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let last: i64 = tx
+            .prepare_cached("SELECT coalesce(max(run_seq), 0) FROM events WHERE run_id IS NULL")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(sql)?;
+        let mut stored =
+            insert_events(&tx, None, last + 1, std::slice::from_ref(event)).map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        stored
+            .pop()
+            .ok_or_else(|| StoreError::Invalid("appending a log event stored nothing".to_string()))
+    }
+}
+
+/// A payload that names its kind must name the event's kind.
+fn check_kinds(events: &[NewEvent]) -> Result<(), StoreError> {
+    for e in events {
+        if let Some(kind) = field(&e.payload, "kind")
+            && kind != e.kind
+        {
+            return Err(StoreError::Invalid(format!(
+                "an event of kind {} carries a payload of kind {kind}; nothing was written",
+                e.kind
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Insert `events` at the chain head: read the head once, hash in Rust, insert
+/// with one cached statement. The caller owns the transaction.
+fn insert_events(
+    conn: &Connection,
+    run: Option<(Uuid, &str)>,
+    first_run_seq: i64,
+    events: &[NewEvent],
+) -> rusqlite::Result<Vec<StoredEvent>> {
+    let (mut seq, mut prev): (i64, String) = conn
+        .prepare_cached(HEAD_SQL)?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .unwrap_or_else(|| (0, GENESIS.to_string()));
+    let mut insert = conn.prepare_cached(INSERT_SQL)?;
+    let mut stored = Vec::with_capacity(events.len());
+    let run_text = run.map(|(_, text)| text);
+    let mut buf = [0u8; 64];
+    for (i, event) in events.iter().enumerate() {
+        seq += 1;
+        let run_seq = first_run_seq + i as i64;
+        let at = time_text(event.at);
+        let payload = canonical_json(&event.payload);
+        sha256_hex_into(payload.as_bytes(), &mut buf);
+        let payload_sha256 = hex_text(&buf);
+        let record = Record {
+            seq,
+            run_id: run_text.unwrap_or("").as_bytes(),
+            run_seq,
+            at: at.as_bytes(),
+            actor: event.actor.as_bytes(),
+            kind: event.kind.as_bytes(),
+            step: event.step.as_deref().unwrap_or("").as_bytes(),
+            payload_sha256: payload_sha256.as_bytes(),
+            prev_hash: prev.as_bytes(),
+        };
+        let hash = record.hash();
+        insert.execute(params![
+            seq,
+            run_text,
+            run_seq,
+            at,
+            event.actor,
+            event.kind,
+            event.step,
+            payload,
+            payload_sha256,
+            prev,
+            hash,
+        ])?;
+        let prev_hash = std::mem::replace(&mut prev, hash.clone());
+        stored.push(StoredEvent {
+            seq,
+            run_id: run.map(|(id, _)| id),
+            run_seq,
+            at: stored_time(event.at),
+            actor: event.actor.clone(),
+            kind: event.kind.clone(),
+            step: event.step.clone(),
+            payload: Some(event.payload.clone()),
+            payload_sha256,
+            prev_hash,
+            hash,
+        });
+    }
+    Ok(stored)
+}
+
+fn field<'a>(payload: &'a Value, name: &str) -> Option<&'a str> {
+    payload.get(name).and_then(Value::as_str)
+}
+
+/// The first event must be `run-started` and repeat the run's identity, so the
+/// chain covers the run row (verify cross-checks them).
+fn check_run_started(
+    run: &NewRun,
+    source_sha: &str,
+    events: &[NewEvent],
+) -> Result<(), StoreError> {
+    let id = run.id;
+    let Some(first) = events.first() else {
+        return Err(StoreError::Invalid(format!(
+            "run {id} must start with a {KIND_RUN_STARTED} event; nothing was written"
+        )));
+    };
+    if first.kind != KIND_RUN_STARTED {
+        return Err(StoreError::Invalid(format!(
+            "run {id} must start with a {KIND_RUN_STARTED} event, not {}; nothing was written",
+            first.kind
+        )));
+    }
+    if let Some(e) = events[1..].iter().find(|e| e.kind == KIND_RUN_STARTED) {
+        return Err(StoreError::Invalid(format!(
+            "run {id} has a second {} event; nothing was written",
+            e.kind
+        )));
+    }
+    let expected = [
+        ("procedure_id", run.procedure_id.as_str()),
+        ("procedure_version", run.procedure_version.as_str()),
+        ("procedure_sha256", source_sha),
+        ("operator", run.operator.as_str()),
+        ("host", run.host.as_str()),
+        ("runsheet_version", run.runsheet_version.as_str()),
+    ];
+    for (name, want) in expected {
+        let got = field(&first.payload, name);
+        if got != Some(want) {
+            return Err(StoreError::Invalid(format!(
+                "run {id}: the {KIND_RUN_STARTED} payload's {name} is {got:?} but the run says {want:?}; nothing was written"
+            )));
+        }
+    }
+    if stored_time(first.at) != stored_time(run.started_at) {
+        return Err(StoreError::Invalid(format!(
+            "run {id}: started_at {} differs from the {KIND_RUN_STARTED} event's time {}; nothing was written",
+            time_text(run.started_at),
+            time_text(first.at)
+        )));
+    }
+    Ok(())
+}
+
+/// A run ends with exactly one `run-ended` event, last in its batch, whose
+/// outcome and time are the ones written to the run's row.
+fn check_end(
+    run_id: Uuid,
+    events: &[NewEvent],
+    outcome: Option<(&str, DateTime<Utc>)>,
+) -> Result<(), StoreError> {
+    if let Some(e) = events.iter().find(|e| e.kind == KIND_REDACTION) {
+        return Err(StoreError::Invalid(format!(
+            "a {} event belongs to the log, not to run {run_id}",
+            e.kind
+        )));
+    }
+    let ends: Vec<(usize, &NewEvent)> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.kind == KIND_RUN_ENDED)
+        .collect();
+    let consistent = match (outcome, ends.as_slice()) {
+        (None, []) => true,
+        (Some((outcome, at)), [(i, end)]) => {
+            *i + 1 == events.len()
+                && field(&end.payload, "outcome") == Some(outcome)
+                && stored_time(end.at) == stored_time(at)
+        }
+        _ => false,
+    };
+    if consistent {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "run {run_id}: the outcome to record ({outcome:?}) does not match the batch's {KIND_RUN_ENDED} event; nothing was written"
+        )))
+    }
+}
