@@ -565,6 +565,7 @@ note = "Who did you call?"
         let info = StartInfo {
             procedure_sha256: "x".into(),
             operator: "alice".into(),
+            operator_name: None,
             host: "h".into(),
             runsheet_version: "0".into(),
             today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),

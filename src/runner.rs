@@ -100,8 +100,8 @@ impl RunningCommand {
         if self.exited_at.is_none() && matches!(self.child.try_wait(), Ok(Some(_))) {
             self.exited_at = Some(Instant::now());
         }
-        let drained = self.readers_left == 0
-            || self.exited_at.is_some_and(|t| t.elapsed() > DRAIN_GRACE);
+        let drained =
+            self.readers_left == 0 || self.exited_at.is_some_and(|t| t.elapsed() > DRAIN_GRACE);
         if self.exited_at.is_some() && drained {
             Poll::Finished(chunk)
         } else {
@@ -242,7 +242,10 @@ mod tests {
         cmd.stop();
         let r = cmd.finish();
         assert_eq!(r.exit_code, None);
-        assert!(t.elapsed() < Duration::from_secs(5), "stop waited for the children");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "stop waited for the children"
+        );
     }
 
     #[test]

@@ -96,7 +96,11 @@ pub enum Event {
         procedure_id: String,
         procedure_version: String,
         procedure_sha256: String,
+        /// The operator's OS user name.
         operator: String,
+        /// The operator's display name, if given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator_name: Option<String>,
         host: String,
         runsheet_version: String,
         /// Warnings (review overdue, no approval) the operator must acknowledge first.

@@ -28,7 +28,9 @@ pub struct RunInfo {
     pub procedure_id: String,
     pub procedure_version: String,
     pub procedure_sha256: String,
+    /// OS user name.
     pub operator: String,
+    pub operator_name: Option<String>,
     pub host: String,
     pub runsheet_version: String,
 }
@@ -135,7 +137,10 @@ pub struct Run {
 #[derive(Debug, Clone)]
 pub struct StartInfo {
     pub procedure_sha256: String,
+    /// OS user name.
     pub operator: String,
+    /// Display name, if given.
+    pub operator_name: Option<String>,
     pub host: String,
     pub runsheet_version: String,
     /// Today's date (UTC), for the review-overdue warning.
@@ -174,6 +179,7 @@ pub fn start(p: &Procedure, info: &StartInfo) -> Vec<Event> {
         procedure_version: p.version.clone(),
         procedure_sha256: info.procedure_sha256.clone(),
         operator: info.operator.clone(),
+        operator_name: info.operator_name.clone(),
         host: info.host.clone(),
         runsheet_version: info.runsheet_version.clone(),
         warnings: warnings.clone(),
@@ -450,10 +456,12 @@ impl Run {
                 };
                 let by = non_empty(by, "type the name of the person signing off")?;
                 if same_person(&by, &meta.actor)
-                    || self
-                        .info
-                        .as_ref()
-                        .is_some_and(|i| same_person(&by, &i.operator))
+                    || self.info.as_ref().is_some_and(|i| {
+                        same_person(&by, &i.operator)
+                            || i.operator_name
+                                .as_deref()
+                                .is_some_and(|n| same_person(&by, n))
+                    })
                 {
                     return reject(format!(
                         "sign-off needs a second person ({role}); the operator cannot sign off their own step"
@@ -636,6 +644,7 @@ impl Run {
                 procedure_version,
                 procedure_sha256,
                 operator,
+                operator_name,
                 host,
                 runsheet_version,
                 warnings,
@@ -645,6 +654,7 @@ impl Run {
                     procedure_version: procedure_version.clone(),
                     procedure_sha256: procedure_sha256.clone(),
                     operator: operator.clone(),
+                    operator_name: operator_name.clone(),
                     host: host.clone(),
                     runsheet_version: runsheet_version.clone(),
                 });

@@ -85,6 +85,7 @@ fn info(today: NaiveDate) -> StartInfo {
     StartInfo {
         procedure_sha256: "00".into(),
         operator: "Alice (alice)".into(),
+        operator_name: None,
         host: "h".into(),
         runsheet_version: "0".into(),
         today,

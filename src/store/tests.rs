@@ -61,6 +61,7 @@ fn started(run: &NewRun) -> NewEvent {
         procedure_version: run.procedure_version.clone(),
         procedure_sha256: sha256_hex(run.source_text.as_bytes()),
         operator: run.operator.clone(),
+        operator_name: None,
         host: run.host.clone(),
         runsheet_version: run.runsheet_version.clone(),
         warnings: vec![],

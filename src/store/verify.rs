@@ -91,6 +91,43 @@ impl VerifyReport {
     }
 }
 
+impl std::fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.finding {
+            None => {
+                writeln!(
+                    f,
+                    "OK: the evidence log's hash chain is intact ({} runs, {} events).",
+                    self.runs, self.events
+                )?;
+                write!(f, "Chain head: seq {} {}", self.head_seq, self.head_hash)?;
+                if !self.redacted.is_empty() {
+                    let seqs: Vec<String> = self.redacted.iter().map(i64::to_string).collect();
+                    write!(
+                        f,
+                        "\nRedacted payloads (by recorded redaction events): seq {}",
+                        seqs.join(", ")
+                    )?;
+                }
+                Ok(())
+            }
+            Some(finding) => {
+                writeln!(
+                    f,
+                    "FAILED: {} — {}",
+                    finding.problem.as_str(),
+                    finding.message
+                )?;
+                write!(
+                    f,
+                    "The chain was intact up to seq {} ({} events checked before the problem).",
+                    self.head_seq, self.events
+                )
+            }
+        }
+    }
+}
+
 /// The chain head at a point in time, kept outside the log (e.g. in an audit
 /// bundle) so a later verify can prove nothing before it was removed.
 #[derive(Debug, Clone, PartialEq, Eq)]

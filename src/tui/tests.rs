@@ -96,6 +96,7 @@ fn fixture_with(source: &str) -> Fixture {
     let info = StartInfo {
         procedure_sha256: "00".into(),
         operator: "Alice (alice)".into(),
+        operator_name: None,
         host: "h".into(),
         runsheet_version: "0".into(),
         today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),

@@ -1,5 +1,8 @@
 //! The one integration-test binary: runs the real `runsheet` binary as a user would.
 //! Each area has its own module below.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod crash;
 mod lint;
+mod tui_e2e;

@@ -1,0 +1,191 @@
+//! Real-terminal end-to-end test: the `runsheet` binary in a pseudo-terminal,
+//! keys typed, the screen read back through a terminal emulator (vt100), and
+//! the evidence log checked.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+use crate::common::{bin, repo, runsheet, stdout};
+
+/// A runsheet process on a 100x30 pseudo-terminal.
+struct Term {
+    parser: Arc<Mutex<vt100::Parser>>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    _master: Box<dyn portable_pty::MasterPty + Send>,
+}
+
+impl Term {
+    fn spawn(db: &Path, args: &[&str]) -> Term {
+        let pty = native_pty_system()
+            .openpty(PtySize {
+                rows: 30,
+                cols: 100,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("open a pty");
+        let mut cmd = CommandBuilder::new(bin());
+        cmd.env("TERM", "xterm-256color");
+        cmd.env_remove("NO_COLOR");
+        cmd.env_remove("RUNSHEET_OPERATOR");
+        cmd.arg("--db");
+        cmd.arg(db);
+        cmd.arg("--procedures");
+        cmd.arg(repo().join("procedures"));
+        for a in args {
+            cmd.arg(a);
+        }
+        cmd.cwd(repo());
+        let child = pty.slave.spawn_command(cmd).expect("spawn runsheet");
+        drop(pty.slave);
+        let mut reader = pty.master.try_clone_reader().expect("pty reader");
+        let writer = pty.master.take_writer().expect("pty writer");
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(
+            std::num::NonZeroU16::new(30).unwrap(),
+            std::num::NonZeroU16::new(100).unwrap(),
+            0,
+        )));
+        let p = Arc::clone(&parser);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                p.lock().unwrap().process(&buf[..n]);
+            }
+        });
+        Term {
+            parser,
+            writer,
+            child,
+            _master: pty.master,
+        }
+    }
+
+    fn screen(&self) -> String {
+        self.parser.lock().unwrap().screen().contents()
+    }
+
+    /// Wait until the screen shows `text`; fail with the screen if it never does.
+    fn wait_for(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.screen().contains(text) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("screen never showed {text:?}; it shows:\n{}", self.screen());
+    }
+
+    fn keys(&mut self, bytes: &str) {
+        self.writer.write_all(bytes.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    fn exit_code(mut self) -> u32 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.exit_code();
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("runsheet did not exit; screen:\n{}", self.screen());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+const ENTER: &str = "\r";
+const CTRL_S: &str = "\x13";
+
+#[test]
+fn operator_fails_a_step_escalates_retries_suspends_and_resumes_in_a_real_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    let drill = repo().join("tests/fixtures/run/drill.toml");
+    let mut t = Term::spawn(&db, &["run", drill.to_str().unwrap()]);
+
+    t.wait_for("Prepare the workspace");
+    t.keys(ENTER);
+    t.wait_for("Record the backup size");
+    t.keys(ENTER);
+    t.keys("12");
+    t.keys(ENTER);
+    t.wait_for("echo service ok");
+    t.keys("r");
+    t.keys("y");
+    t.wait_for("service ok");
+    t.keys(ENTER);
+    t.wait_for("Is the service healthy?");
+    // A note on the decision step, through the multi-line editor.
+    t.keys("a");
+    t.keys("looked slow at first");
+    t.keys(CTRL_S);
+    t.keys("n");
+    t.wait_for("ESCALATION");
+    t.wait_for("Call the on-call engineer");
+    t.keys(ENTER);
+    t.keys("Bob");
+    t.keys(ENTER);
+    // Retry: back on the failed step, out of escalation mode.
+    t.wait_for("Is the service healthy?");
+    t.keys("q");
+    t.keys("y");
+    assert_eq!(t.exit_code(), 10, "suspend exits with 10");
+
+    let runs = runsheet(&db)
+        .args(["--json", "runs", "--open"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&stdout(&runs)).unwrap();
+    let run_id = v[0]["id"].as_str().expect("an open run").to_string();
+
+    let mut t = Term::spawn(&db, &["resume", &run_id]);
+    t.wait_for("Is the service healthy?");
+    t.keys("y");
+    t.wait_for("Wrap up");
+    t.keys("a");
+    t.keys("all good");
+    t.keys(CTRL_S);
+    t.keys(ENTER);
+    t.wait_for("completed");
+    t.keys(ENTER);
+    assert_eq!(t.exit_code(), 0, "a completed run exits with 0");
+
+    let show = runsheet(&db)
+        .args(["--json", "show", &run_id])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&stdout(&show)).unwrap();
+    let events = v["events"].as_array().unwrap();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
+    for k in [
+        "value-recorded",
+        "command-ran",
+        "note-added",
+        "step-failed",
+        "branch-ended",
+        "suspended",
+        "resumed",
+        "run-ended",
+    ] {
+        assert!(kinds.contains(&k), "no {k} event in {kinds:?}");
+    }
+    let failed = events.iter().find(|e| e["kind"] == "step-failed").unwrap();
+    assert_eq!(failed["payload"]["branch"], "oncall");
+    let note = events.iter().find(|e| e["kind"] == "note-added").unwrap();
+    assert_eq!(note["payload"]["text"], "looked slow at first");
+    assert_eq!(v["outcome"], "completed");
+    let verify = runsheet(&db).arg("verify").output().unwrap();
+    assert!(verify.status.success(), "{}", stdout(&verify));
+}
