@@ -28,6 +28,7 @@ pub fn run(
     out: &mut dyn Write,
 ) -> std::io::Result<PlainExit> {
     let mut shown: Option<(String, u32)> = None;
+    print_so_far(session.run(), out)?;
     loop {
         if let Some(outcome) = session.run().outcome {
             print_end(session, out)?;
@@ -345,6 +346,36 @@ pub fn then_words(then: BranchEnd) -> &'static str {
         BranchEnd::EndEscalated => "then end the run as escalated",
         BranchEnd::EndFailed => "then end the run as failed",
     }
+}
+
+/// On resume: what is already recorded, step by step, so the operator sees where they are.
+fn print_so_far(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
+    let finished: Vec<_> = run
+        .procedure
+        .all_steps()
+        .filter_map(|s| {
+            let st = run.steps.get(&s.id)?;
+            (st.status != StepStatus::Current).then_some((s, st))
+        })
+        .collect();
+    if finished.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "Already recorded in this run:")?;
+    for (step, st) in finished {
+        let mut line = format!("  [{}] {}", st.status.as_str(), step.title);
+        if let Some(v) = &st.value {
+            line.push_str(&format!(" = {v}"));
+        }
+        if let Some(a) = st.answer {
+            line.push_str(if a { ": yes" } else { ": no" });
+        }
+        for reason in &st.failures {
+            line.push_str(&format!(" (failed: {reason})"));
+        }
+        writeln!(out, "{}", sanitize_line(&line))?;
+    }
+    Ok(())
 }
 
 fn print_step(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {

@@ -42,9 +42,45 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
+/// Reflow hard-wrapped prose for a pane that wraps by itself: lines of one
+/// paragraph are joined with spaces; blank lines, list items (`- `, `* `, `1. `)
+/// and indented lines keep their line breaks.
+pub fn reflow(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut prev_blank = true;
+    for line in s.trim_end().lines() {
+        let t = line.trim_end();
+        let starts_block = t.is_empty()
+            || t.starts_with([' ', '\t'])
+            || t.starts_with("- ")
+            || t.starts_with("* ")
+            || t.split_once(". ")
+                .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+        if out.is_empty() {
+            out.push_str(t);
+        } else if t.is_empty() {
+            out.push('\n');
+        } else if starts_block || prev_blank {
+            out.push('\n');
+            out.push_str(t);
+        } else {
+            out.push(' ');
+            out.push_str(t.trim_start());
+        }
+        prev_blank = t.is_empty();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reflow_joins_paragraph_lines_and_keeps_lists_and_blank_lines() {
+        let s = "one\ntwo\n\nthree\n- a\n- b\n  code\n1. x\nmore";
+        assert_eq!(reflow(s), "one two\n\nthree\n- a\n- b\n  code\n1. x more");
+    }
 
     #[test]
     fn escapes_are_made_visible() {

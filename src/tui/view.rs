@@ -17,7 +17,7 @@ use super::app::{App, CommandPane, Dialog, LineDialog, LinePurpose, MIN_HEIGHT, 
 use crate::engine::{RequirementKind, Run, StepStatus};
 use crate::keys::{self, Intent, Key};
 use crate::procedure::{BranchEnd, StepKind, StepPlace, ValueKind};
-use crate::text::{sanitize_line, sanitize_terminal};
+use crate::text::{reflow, sanitize_line, sanitize_terminal};
 
 /// Untrusted multi-line text made harmless for the terminal (tabs become spaces).
 pub(crate) fn clean(s: &str) -> String {
@@ -255,7 +255,10 @@ fn header(frame: &mut Frame, area: Rect, app: &App, run: &Run, th: Theme) {
     let operator = run
         .info
         .as_ref()
-        .map(|i| clean_line(&i.operator))
+        .map(|i| match &i.operator_name {
+            Some(name) => clean_line(&format!("{name} ({})", i.operator)),
+            None => clean_line(&i.operator),
+        })
         .unwrap_or_default();
     let short: String = app.run_id.chars().take(8).collect();
     let info = Line::from(vec![
@@ -470,11 +473,13 @@ fn step_lines(run: &Run, th: Theme, width: u16) -> Vec<Line<'static>> {
         out.push(Line::styled(meta.join(" · "), th.dim()));
     }
     if let Some((_, Some(desc))) = &role {
-        out.push(Line::styled(clean_line(desc), th.dim()));
+        for l in clean(&reflow(desc)).lines() {
+            out.push(Line::styled(l.to_string(), th.dim()));
+        }
     }
     if let Some(body) = &step.body {
         out.push(Line::default());
-        for l in clean(body.trim_end()).lines() {
+        for l in clean(&reflow(body)).lines() {
             out.push(Line::from(l.to_string()));
         }
     }
