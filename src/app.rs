@@ -220,12 +220,7 @@ fn render_cmd(ctx: &Context, a: cli::RenderArgs) -> Result<i32> {
 }
 
 fn new_cmd(ctx: &Context, a: cli::NewArgs) -> Result<i32> {
-    let valid = !a.id.is_empty()
-        && a.id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !a.id.starts_with('-');
-    if !valid {
+    if !lint::is_valid_id(&a.id) {
         return Err(Error::Input(format!(
             "`{}` is not a valid procedure id: use lower-case letters, digits and -, e.g. `vendor-review`",
             a.id

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod cli;
 mod crash;
 mod lint;
 mod tui_e2e;
