@@ -178,6 +178,47 @@ fn review_interval(p: &Procedure) -> Option<String> {
     })
 }
 
+/// The document-control table (ISO/IEC 27001 clause 7.5) as label/value rows,
+/// shared by the Markdown and HTML documents. Values are raw (unescaped).
+fn document_control(p: &Procedure) -> Vec<(&'static str, String)> {
+    let none = || "not recorded".to_string();
+    let mut rows = vec![
+        ("Id", p.id.clone()),
+        ("Version", p.version.clone()),
+        ("Owner", p.owner.clone()),
+        ("Approver", p.approver.clone().unwrap_or_else(none)),
+        (
+            "Approved",
+            p.approved.map(|d| d.to_string()).unwrap_or_else(none),
+        ),
+    ];
+    if let Some(every) = review_interval(p) {
+        rows.push(("Review", every));
+    }
+    rows.extend([
+        (
+            "Next review",
+            p.review_due()
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_else(|| "not set".into()),
+        ),
+        ("Cadence", p.cadence.as_str().to_string()),
+        (
+            "Classification",
+            p.classification.clone().unwrap_or_else(|| "not set".into()),
+        ),
+        (
+            "Annex A controls",
+            if p.controls.is_empty() {
+                "none".to_string()
+            } else {
+                p.controls.join(", ")
+            },
+        ),
+    ]);
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;

@@ -12,7 +12,11 @@ fn the_shipped_library_lints_clean() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stdout(&out));
-    assert!(stdout(&out).contains(": 0 errors, 0 warnings"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(": 0 errors, 0 warnings"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -23,11 +27,7 @@ fn a_broken_file_gets_a_located_error_with_a_hint_and_exit_1() {
         .replacen("then = \"retry\"", "then = \"retyr\"", 1);
     let file = dir.path().join("broken.toml");
     std::fs::write(&file, &text).unwrap();
-    let line = text
-        .lines()
-        .position(|l| l.contains("retyr"))
-        .unwrap()
-        + 1;
+    let line = text.lines().position(|l| l.contains("retyr")).unwrap() + 1;
     let out = runsheet(&dir.path().join("db"))
         .arg("lint")
         .arg(&file)
@@ -63,7 +63,10 @@ fn running_a_procedure_with_lint_errors_is_refused_before_anything_is_written() 
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("bad.toml:"), "{}", stderr(&out));
-    assert!(!db.exists(), "no evidence log may be created for a refused run");
+    assert!(
+        !db.exists(),
+        "no evidence log may be created for a refused run"
+    );
 }
 
 #[test]
@@ -74,7 +77,11 @@ fn an_unknown_procedure_names_the_available_ones() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
-    assert!(stderr(&out).contains("backup-customer-data"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("backup-customer-data"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -143,5 +150,9 @@ fn list_completions_man_and_schema_generate() {
     assert!(stdout(&man).starts_with(".ie") || stdout(&man).contains(".TH"));
     let schema = runsheet(&db).arg("schema").output().unwrap();
     let committed = std::fs::read_to_string(repo().join("docs/procedure.schema.json")).unwrap();
-    assert_eq!(stdout(&schema), committed, "docs/procedure.schema.json is stale");
+    assert_eq!(
+        stdout(&schema),
+        committed,
+        "docs/procedure.schema.json is stale"
+    );
 }

@@ -2,8 +2,8 @@
 //! Each area has its own module below.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 mod cli;
+mod common;
 mod crash;
 mod lint;
 mod tui_e2e;

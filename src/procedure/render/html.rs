@@ -7,9 +7,8 @@ use std::fmt::Write;
 
 use super::flow::{self, Style};
 use super::{
-    Procedure, Step, StepKind, StepPlace, branch_number, fail_words, following, heading,
-    mermaid::mermaid, review_interval, role_ref, steps_entering, target_words, then_words,
-    value_rules,
+    Procedure, Step, StepKind, StepPlace, branch_number, document_control, fail_words, following,
+    heading, mermaid::mermaid, role_ref, steps_entering, target_words, then_words, value_rules,
 };
 use crate::text::{escape_html, sanitize_terminal};
 
@@ -58,40 +57,9 @@ pub fn html(p: &Procedure) -> String {
     let _ = writeln!(out, "<h1>{}</h1>", h(&p.title));
 
     out.push_str("<table class=\"control\">\n<caption hidden>Document control</caption>\n");
-    let none = "not recorded".to_string();
-    let mut row = |k: &str, v: &str| {
-        let _ = writeln!(out, "<tr><th scope=\"row\">{k}</th><td>{}</td></tr>", h(v));
-    };
-    row("Id", &p.id);
-    row("Version", &p.version);
-    row("Owner", &p.owner);
-    row("Approver", p.approver.as_ref().unwrap_or(&none));
-    row(
-        "Approved",
-        &p.approved.map(|d| d.to_string()).unwrap_or(none.clone()),
-    );
-    if let Some(every) = review_interval(p) {
-        row("Review", &every);
+    for (k, v) in document_control(p) {
+        let _ = writeln!(out, "<tr><th scope=\"row\">{k}</th><td>{}</td></tr>", h(&v));
     }
-    row(
-        "Next review",
-        &p.review_due()
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .unwrap_or("not set".into()),
-    );
-    row("Cadence", p.cadence.as_str());
-    row(
-        "Classification",
-        p.classification.as_deref().unwrap_or("not set"),
-    );
-    row(
-        "Annex A controls",
-        &if p.controls.is_empty() {
-            "none".to_string()
-        } else {
-            p.controls.join(", ")
-        },
-    );
     out.push_str("</table>\n");
 
     let _ = writeln!(

@@ -5,9 +5,8 @@
 use std::fmt::Write;
 
 use super::{
-    Procedure, Step, StepKind, StepPlace, branch_number, fail_words, following, heading,
-    mermaid::mermaid, review_interval, role_ref, steps_entering, target_words, then_words,
-    value_rules,
+    Procedure, Step, StepKind, StepPlace, branch_number, document_control, fail_words, following,
+    heading, mermaid::mermaid, role_ref, steps_entering, target_words, then_words, value_rules,
 };
 use crate::text::sanitize_terminal;
 
@@ -18,33 +17,9 @@ pub fn markdown(p: &Procedure) -> String {
     let _ = writeln!(out, "# {}\n", inline(&p.title));
 
     out.push_str("| Document control | |\n| --- | --- |\n");
-    let none = "not recorded".to_string();
-    let mut row = |k: &str, v: &str| {
-        let _ = writeln!(out, "| {k} | {} |", inline(v));
-    };
-    row("Id", &p.id);
-    row("Version", &p.version);
-    row("Owner", &p.owner);
-    row("Approver", p.approver.as_ref().unwrap_or(&none));
-    row(
-        "Approved",
-        &p.approved.map(|d| d.to_string()).unwrap_or(none.clone()),
-    );
-    if let Some(every) = review_interval(p) {
-        row("Review", &every);
+    for (k, v) in document_control(p) {
+        let _ = writeln!(out, "| {k} | {} |", inline(&v));
     }
-    row(
-        "Next review",
-        &p.review_due()
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .unwrap_or("not set".into()),
-    );
-    row("Cadence", p.cadence.as_str());
-    row(
-        "Classification",
-        p.classification.as_deref().unwrap_or("not set"),
-    );
-    row("Annex A controls", &list_or_none(&p.controls));
 
     let _ = writeln!(out, "\n## Purpose\n\n{}", block(&p.purpose));
     if let Some(scope) = &p.scope {
@@ -193,14 +168,6 @@ fn write_step(out: &mut String, p: &Procedure, step: &Step, place: StepPlace, le
     }
     if let Some(pat) = pattern {
         let _ = writeln!(out, "Format (regular expression):\n\n{}", fenced(pat, ""));
-    }
-}
-
-fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() {
-        "none".into()
-    } else {
-        items.join(", ")
     }
 }
 
