@@ -61,7 +61,7 @@ fn started(run: &NewRun) -> NewEvent {
         procedure_version: run.procedure_version.clone(),
         procedure_sha256: sha256_hex(run.source_text.as_bytes()),
         operator: run.operator.clone(),
-        operator_name: None,
+        operator_name: run.operator_name.clone(),
         host: run.host.clone(),
         runsheet_version: run.runsheet_version.clone(),
         warnings: vec![],
@@ -607,6 +607,22 @@ fn tamper_run_rows_and_sources_are_cross_checked() {
         "{f:?}"
     );
     assert!(f.message.contains("operator"), "{}", f.message);
+
+    // The display name changed on the row.
+    let (_dir, path, store, ids) = sample_log();
+    attacker(&path)
+        .execute(
+            "UPDATE runs SET operator_name = 'Mallory' WHERE id = ?1",
+            [ids[1].to_string()],
+        )
+        .expect("tamper");
+    let f = finding(&store);
+    assert_eq!(
+        (f.problem, f.seq, f.run_id),
+        (Problem::RunRowMismatch, Some(6), Some(ids[1])),
+        "{f:?}"
+    );
+    assert!(f.message.contains("operator_name"), "{}", f.message);
 
     // The procedure text edited.
     let (_dir, path, store, ids) = sample_log();

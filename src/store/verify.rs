@@ -240,6 +240,7 @@ struct RunInfo {
     procedure_version: String,
     procedure_sha256: String,
     operator: String,
+    operator_name: Option<String>,
     host: String,
     runsheet_version: String,
     started_at: String,
@@ -850,6 +851,13 @@ fn started_mismatch(info: &RunInfo, rec: &Rec<'_>) -> Option<String> {
             ));
         }
     }
+    let event_name = v.get("operator_name").and_then(Value::as_str);
+    if event_name != info.operator_name.as_deref() {
+        return Some(format!(
+            "the run row's operator_name is {:?} but its {KIND_RUN_STARTED} event says {:?}",
+            info.operator_name, event_name
+        ));
+    }
     None
 }
 
@@ -881,7 +889,8 @@ fn ended_mismatch(info: &RunInfo, rec: &Rec<'_>) -> Option<String> {
 fn load_runs(conn: &Connection) -> rusqlite::Result<Vec<(String, RunInfo)>> {
     let mut stmt = conn.prepare(
         "SELECT id, procedure_id, procedure_version, procedure_sha256, operator, host, \
-         runsheet_version, started_at, ended_at, outcome FROM runs ORDER BY started_at, id",
+         runsheet_version, started_at, ended_at, outcome, operator_name FROM runs \
+         ORDER BY started_at, id",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok((
@@ -897,6 +906,7 @@ fn load_runs(conn: &Connection) -> rusqlite::Result<Vec<(String, RunInfo)>> {
                 started_at: r.get(7)?,
                 ended_at: r.get(8)?,
                 outcome: r.get(9)?,
+                operator_name: r.get(10)?,
                 last_run_seq: 0,
                 last_at: Vec::new(),
                 ended_seq: None,

@@ -301,6 +301,11 @@ fn check_run_started(
             )));
         }
     }
+    if field(&first.payload, "operator_name") != run.operator_name.as_deref() {
+        return Err(StoreError::Invalid(format!(
+            "run {id}: the {KIND_RUN_STARTED} payload's operator_name differs from the run's; nothing was written"
+        )));
+    }
     if stored_time(first.at) != stored_time(run.started_at) {
         return Err(StoreError::Invalid(format!(
             "run {id}: started_at {} differs from the {KIND_RUN_STARTED} event's time {}; nothing was written",
