@@ -345,7 +345,8 @@ fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<i32> {
         actor,
         Box::new(StoreSink { store, run_id }),
         Box::new(SystemClock),
-    );
+    )
+    .resumed_after(now);
     front_end(ctx, session, a.plain, None, now)
 }
 

@@ -51,6 +51,9 @@ pub struct Session {
     actor: String,
     sink: Box<dyn EventSink>,
     clock: Box<dyn Clock>,
+    /// Time of the last durable event: times never go backwards within a run,
+    /// even if the system clock is stepped back (verify checks the order).
+    last_at: Option<DateTime<Utc>>,
 }
 
 impl Session {
@@ -68,7 +71,14 @@ impl Session {
             actor,
             sink,
             clock,
+            last_at: None,
         }
+    }
+
+    /// A resumed run: its last stored event was at `t`; later events are never earlier.
+    pub fn resumed_after(mut self, t: DateTime<Utc>) -> Session {
+        self.last_at = Some(t);
+        self
     }
 
     /// The run as it is on disk.
@@ -93,8 +103,9 @@ impl Session {
 
     /// Decide, persist, then apply. On any error the state is unchanged.
     pub fn execute(&mut self, command: Command) -> Result<Vec<Event>, ActionError> {
+        let now = self.clock.now();
         let meta = Meta {
-            at: self.clock.now(),
+            at: self.last_at.map_or(now, |last| now.max(last)),
             actor: self.actor.clone(),
         };
         let events = self.run.decide(&command, &meta)?;
@@ -107,6 +118,7 @@ impl Session {
         self.sink
             .persist(&stamped, ended)
             .map_err(ActionError::NotSaved)?;
+        self.last_at = Some(meta.at);
         for e in &events {
             self.run.apply(e);
         }
@@ -154,5 +166,63 @@ impl Clock for SteppingClock {
         let t = self.next.get();
         self.next.set(t + chrono::Duration::seconds(1));
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{StartInfo, start};
+    use chrono::TimeZone;
+
+    /// A clock that was stepped back by an hour after the run started.
+    struct SteppedBack;
+    impl Clock for SteppedBack {
+        fn now(&self) -> DateTime<Utc> {
+            Utc.with_ymd_and_hms(2026, 11, 1, 1, 0, 0).unwrap()
+        }
+    }
+
+    #[test]
+    fn event_times_never_go_backwards_when_the_clock_is_stepped_back() {
+        let p: crate::procedure::Procedure = toml::from_str(
+            r#"
+id = "t"
+title = "T"
+version = "1"
+owner = "o"
+approver = "a"
+approved = 2026-01-01
+review_every_months = 12
+purpose = "p"
+cadence = "daily"
+controls = ["A.5.37"]
+[[steps]]
+id = "one"
+title = "One"
+"#,
+        )
+        .unwrap();
+        let info = StartInfo {
+            procedure_sha256: "x".into(),
+            operator: "alice".into(),
+            operator_name: None,
+            host: "h".into(),
+            runsheet_version: "0".into(),
+            today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        };
+        let run = Run::replay(p.clone(), &start(&p, &info));
+        let started = Utc.with_ymd_and_hms(2026, 11, 1, 2, 0, 0).unwrap();
+        let sink = MemorySink::default();
+        let mut s = Session::new(
+            run,
+            "r".into(),
+            "alice".into(),
+            Box::new(sink.clone()),
+            Box::new(SteppedBack),
+        )
+        .resumed_after(started);
+        s.execute(Command::Confirm { step: "one".into() }).unwrap();
+        assert!(sink.events.borrow().iter().all(|(m, _)| m.at == started));
     }
 }
