@@ -12,6 +12,7 @@ use clap::CommandFactory;
 use crate::cli::{self, Cli, Command as Cmd, GlobalArgs};
 use crate::engine::{self, Event, Meta, Outcome, Run, StartInfo};
 use crate::error::{Error, Result, code};
+use crate::export::{self, generate, status, timeline};
 use crate::procedure::lint::{self, Severity};
 use crate::procedure::parse::{self, Loaded, Source};
 use crate::procedure::{render, template};
@@ -36,9 +37,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::Show(a) => show_cmd(&ctx, a),
         Cmd::Verify(a) => verify_cmd(&ctx, a),
         Cmd::Checkpoint(a) => checkpoint_cmd(&ctx, a),
-        Cmd::Export(_) | Cmd::VerifyBundle(_) | Cmd::Status(_) | Cmd::GenerateLog(_) => Err(
-            Error::Input("this command is not available in this build yet".into()),
-        ),
+        Cmd::Export(a) => export_cmd(&ctx, a),
+        Cmd::VerifyBundle(a) => verify_bundle_cmd(&ctx, a),
+        Cmd::Status(a) => status_cmd(&ctx, a),
+        Cmd::GenerateLog(a) => generate_log_cmd(&ctx, a),
         Cmd::Completions(a) => {
             let mut cmd = Cli::command();
             clap_complete::generate(a.shell, &mut cmd, "runsheet", &mut std::io::stdout());
@@ -491,48 +493,14 @@ fn runs_cmd(ctx: &Context, a: cli::RunsArgs) -> Result<i32> {
     }
     let rows = store.runs(&q)?;
     if ctx.global.json {
-        let v: Vec<serde_json::Value> = rows.iter().map(run_json).collect();
+        let v: Vec<serde_json::Value> = rows.iter().map(timeline::run_json).collect();
         println!("{}", pretty(&serde_json::Value::Array(v)));
-        return Ok(code::OK);
-    }
-    if rows.is_empty() {
+    } else if rows.is_empty() {
         println!("No runs match.");
-        return Ok(code::OK);
-    }
-    println!(
-        "{:<36}  {:<26}  {:<10}  {:<17}  {:<16}  events",
-        "run id", "procedure", "outcome", "started (UTC)", "operator"
-    );
-    for r in &rows {
-        println!(
-            "{:<36}  {:<26}  {:<10}  {:<17}  {:<16}  {}",
-            r.id,
-            crate::text::sanitize_line(&format!("{} v{}", r.procedure_id, r.procedure_version)),
-            r.outcome.as_deref().unwrap_or("open"),
-            r.started_at.format("%Y-%m-%d %H:%M"),
-            crate::text::sanitize_line(r.operator_name.as_deref().unwrap_or(&r.operator)),
-            r.event_count
-        );
+    } else {
+        print!("{}", timeline::runs_table(&rows, ctx.color));
     }
     Ok(code::OK)
-}
-
-fn run_json(r: &RunRow) -> serde_json::Value {
-    serde_json::json!({
-        "id": r.id.to_string(),
-        "procedure_id": r.procedure_id,
-        "procedure_version": r.procedure_version,
-        "procedure_title": r.procedure_title,
-        "procedure_sha256": r.procedure_sha256,
-        "controls": r.controls,
-        "operator": r.operator,
-        "operator_name": r.operator_name,
-        "host": r.host,
-        "started_at": r.started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "ended_at": r.ended_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-        "outcome": r.outcome.as_deref().unwrap_or("open"),
-        "events": r.event_count,
-    })
 }
 
 fn parse_date(s: &str, flag: &str) -> Result<NaiveDate> {
@@ -551,20 +519,29 @@ fn run_query(f: &cli::RunFilter) -> Result<RunQuery> {
             "--status `{s}` is not an outcome; use open, completed, escalated, failed or aborted"
         )));
     }
+    let since = f
+        .since
+        .as_deref()
+        .map(|s| parse_date(s, "--since"))
+        .transpose()?;
+    let until = f
+        .until
+        .as_deref()
+        .map(|s| parse_date(s, "--until"))
+        .transpose()?;
+    if let (Some(s), Some(u)) = (since, until)
+        && s > u
+    {
+        return Err(Error::Input(format!(
+            "--since {s} is after --until {u}; no run can match"
+        )));
+    }
     Ok(RunQuery {
         procedure: f.procedure.clone(),
         outcome: f.status.clone(),
         operator: f.operator.clone(),
-        since: f
-            .since
-            .as_deref()
-            .map(|s| parse_date(s, "--since"))
-            .transpose()?,
-        until: f
-            .until
-            .as_deref()
-            .map(|s| parse_date(s, "--until"))
-            .transpose()?,
+        since,
+        until,
         control: f.control.clone(),
         ..RunQuery::default()
     })
@@ -574,72 +551,20 @@ fn show_cmd(ctx: &Context, a: cli::ShowArgs) -> Result<i32> {
     let store = ctx.open_existing_store()?;
     let row = store.find_run(&a.run_id)?;
     let events = store.events(row.id)?;
+    let mut catalog = export::Catalog::new();
+    let procedure = catalog.get(&store, &row.procedure_sha256)?;
     if ctx.global.json {
         let evs: Vec<serde_json::Value> = events
             .iter()
-            .map(|e| {
-                serde_json::json!({
-                    "seq": e.seq, "run_seq": e.run_seq,
-                    "at": e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    "actor": e.actor, "kind": e.kind, "step": e.step, "payload": e.payload,
-                    "hash": e.hash,
-                })
-            })
+            .map(|e| timeline::event_json(e, &timeline::describe(e, procedure)))
             .collect();
-        let mut v = run_json(&row);
+        let mut v = timeline::run_json(&row);
         v["events"] = serde_json::Value::Array(evs);
         println!("{}", pretty(&v));
-        return Ok(code::OK);
-    }
-    println!("Run {}", row.id);
-    println!(
-        "  procedure {} v{} ({}) sha256 {}",
-        row.procedure_id,
-        row.procedure_version,
-        crate::text::sanitize_line(&row.procedure_title),
-        row.procedure_sha256
-    );
-    println!(
-        "  operator {} on {}; outcome {}",
-        crate::text::sanitize_line(
-            &row.operator_name
-                .clone()
-                .map(|n| format!("{n} ({})", row.operator))
-                .unwrap_or(row.operator.clone())
-        ),
-        crate::text::sanitize_line(&row.host),
-        row.outcome.as_deref().unwrap_or("open")
-    );
-    for e in &events {
-        let detail = e
-            .payload
-            .as_ref()
-            .map(|p| {
-                let mut p = p.clone();
-                if let Some(obj) = p.as_object_mut() {
-                    obj.remove("kind");
-                    obj.remove("step");
-                    if let Some(o) = obj.get("output").and_then(|o| o.as_str())
-                        && o.len() > 200
-                    {
-                        let cut: String = o.chars().take(200).collect();
-                        obj.insert("output".into(), format!("{cut}…").into());
-                    }
-                }
-                if p.as_object().is_some_and(|o| o.is_empty()) {
-                    String::new()
-                } else {
-                    p.to_string()
-                }
-            })
-            .unwrap_or_else(|| "[redacted]".into());
-        println!(
-            "  {}  #{:<4} {:<22} {:<20} {}",
-            e.at.format("%Y-%m-%d %H:%M:%S"),
-            e.run_seq,
-            e.kind,
-            crate::text::sanitize_line(e.step.as_deref().unwrap_or("")),
-            crate::text::sanitize_line(&detail)
+    } else {
+        print!(
+            "{}",
+            timeline::show_text(&row, &events, procedure, ctx.color)
         );
     }
     Ok(code::OK)
@@ -681,6 +606,168 @@ fn checkpoint_cmd(ctx: &Context, a: cli::CheckpointArgs) -> Result<i32> {
             eprintln!("Wrote checkpoint to {}", path.display());
         }
         None => print!("{text}"),
+    }
+    Ok(code::OK)
+}
+
+// ---------------------------------------------------------------- audit
+
+fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<i32> {
+    let mut store = ctx.open_existing_store()?;
+    let (_, _, actor) = operator_identity(std::env::var("RUNSHEET_OPERATOR").ok().as_deref());
+    let has = |f: cli::ExportFormat| a.format.contains(&f);
+    let req = export::ExportRequest {
+        out: a.out,
+        query: run_query(&a.filter)?,
+        formats: export::Formats {
+            html: has(cli::ExportFormat::Html),
+            csv: has(cli::ExportFormat::Csv),
+            json: has(cli::ExportFormat::Json),
+            md: has(cli::ExportFormat::Md),
+        },
+        force: a.force,
+        actor,
+        now: Utc::now(),
+    };
+    let summary = export::export(&mut store, &req)?;
+    if ctx.global.json {
+        let files: Vec<serde_json::Value> = summary
+            .files
+            .iter()
+            .map(|f| serde_json::json!({"path": f.path, "sha256": f.sha256, "bytes": f.bytes}))
+            .collect();
+        println!(
+            "{}",
+            pretty(&serde_json::json!({
+                "out": summary.out.display().to_string(),
+                "runs": summary.runs,
+                "events": summary.events,
+                "files": files,
+                "manifest_sha256": summary.manifest_sha256,
+                "checkpoint_head_seq": summary.checkpoint.head_seq,
+                "export_event_seq": summary.export_seq,
+            }))
+        );
+        return Ok(code::OK);
+    }
+    println!(
+        "Wrote the audit bundle {}: {} runs, {} events (filters: {}).",
+        summary.out.display(),
+        summary.runs,
+        summary.events,
+        crate::text::sanitize_line(&export::filters_text(&req.query))
+    );
+    let width = summary
+        .files
+        .iter()
+        .map(|f| f.path.len())
+        .max()
+        .unwrap_or(0);
+    for f in &summary.files {
+        println!("  {:<width$}  {:>10} bytes", f.path, f.bytes);
+    }
+    println!("  manifest.json (SHA-256 {})", summary.manifest_sha256);
+    println!(
+        "Chain head at export: event {} (checkpoint.json). The export is recorded in the log as event {}.",
+        summary.checkpoint.head_seq, summary.export_seq
+    );
+    let db = ctx.db_path()?;
+    println!(
+        "Check it any time with: runsheet verify-bundle {} --db {}",
+        summary.out.display(),
+        db.display()
+    );
+    Ok(code::OK)
+}
+
+fn verify_bundle_cmd(ctx: &Context, a: cli::VerifyBundleArgs) -> Result<i32> {
+    // Only an explicitly given log (--db or RUNSHEET_DB) is checked: the default
+    // log may not be the one the bundle came from.
+    let store = match &ctx.global.db {
+        Some(path) => Some(
+            crate::store::Store::options()
+                .read_only(true)
+                .open_existing(path)?,
+        ),
+        None => None,
+    };
+    let report = export::verify_bundle(&a.dir, store.as_ref())?;
+    if ctx.global.json {
+        println!(
+            "{}",
+            pretty(&serde_json::to_value(&report).unwrap_or_default())
+        );
+    } else {
+        println!("{report}");
+    }
+    Ok(if report.is_ok() {
+        code::OK
+    } else {
+        code::CHECK_FAILED
+    })
+}
+
+fn status_cmd(ctx: &Context, a: cli::StatusArgs) -> Result<i32> {
+    let dir = ctx.procedures_dir();
+    let mut procedures = Vec::new();
+    let mut broken = 0;
+    if dir.is_dir() {
+        for path in parse::procedure_files(&dir)? {
+            match Source::read(&path).and_then(parse::parse) {
+                Ok(loaded) => procedures.push((path, loaded.procedure)),
+                Err(d) => {
+                    broken += 1;
+                    eprintln!("{d}");
+                }
+            }
+        }
+    }
+    // No log yet: every procedure simply has no runs.
+    let store = if ctx.db_path()?.exists() {
+        Some(ctx.open_existing_store()?)
+    } else {
+        None
+    };
+    let report = status::collect(store.as_ref(), &procedures, ctx.today, a.days)?;
+    if ctx.global.json {
+        println!("{}", pretty(&report.to_json()));
+    } else {
+        print!("{}", report.render_text(ctx.color));
+    }
+    if broken > 0 {
+        eprintln!("{broken} procedure file(s) could not be read; run `runsheet lint` for details");
+    }
+    Ok(if a.strict && report.attention() > 0 {
+        code::CHECK_FAILED
+    } else {
+        code::OK
+    })
+}
+
+fn generate_log_cmd(ctx: &Context, a: cli::GenerateLogArgs) -> Result<i32> {
+    let mut store = ctx.open_store()?;
+    let opts = generate::GenerateOptions {
+        runs: a.runs,
+        events_per_run: a.events_per_run,
+        days: a.days,
+        now: Utc::now(),
+        seed: 0x5eed,
+    };
+    let s = generate::generate(&mut store, &opts)?;
+    let outcomes: Vec<String> = s.outcomes.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    println!(
+        "Wrote {} runs ({} events) of backup-customer-data to {}: {}.",
+        s.runs,
+        s.events,
+        store.path().display(),
+        outcomes.join(", ")
+    );
+    if let (Some(f), Some(l)) = (s.first, s.last) {
+        println!("Runs from {f} to {l}.");
+    }
+    if !s.days_without_run.is_empty() {
+        let days: Vec<String> = s.days_without_run.iter().map(|d| d.to_string()).collect();
+        println!("Days with no run: {}.", days.join(", "));
     }
     Ok(code::OK)
 }

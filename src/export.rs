@@ -1,1 +1,275 @@
-//! (skeleton; see docs/ARCHITECTURE.md)
+//! Audit exports over the evidence log: the run list and run timelines for
+//! people, the audit bundle (HTML, CSV, JSON, Markdown, procedures, manifest,
+//! checkpoint) written through a temporary directory, its verification, the
+//! per-procedure status (cadence adherence), and the generated benchmark log.
+//!
+//! May use the store, the procedure model, the engine's event types and
+//! `text`; may not depend on the front ends (`tui`, `plain`), the session,
+//! `cli` or `app`. Bundle writers stream: memory does not grow with the size of
+//! the log beyond one small record per exported run.
+
+pub mod bundle;
+pub mod csv;
+pub mod generate;
+pub mod html;
+pub mod json;
+pub mod manifest;
+pub mod markdown;
+pub mod status;
+pub mod timeline;
+pub mod verify;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::procedure::Procedure;
+use crate::procedure::parse::{self, Source};
+use crate::store::{Checkpoint, RunQuery, RunRow, Store, StoreError, StoredEvent};
+
+pub use bundle::{ExportRequest, ExportSummary, Formats, export};
+pub use verify::{BundleReport, verify_bundle};
+
+/// Kind of the log event that records an export.
+pub const KIND_EXPORT: &str = "export";
+
+/// `runsheet <version>`, as written into bundles.
+pub fn generator() -> String {
+    format!("runsheet {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// A time as the log stores it: RFC 3339, UTC, milliseconds, `Z`.
+pub fn time_text(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The outcome of a run as shown everywhere: `open` while it has none.
+pub fn outcome_text(row: &RunRow) -> &str {
+    row.outcome.as_deref().unwrap_or("open")
+}
+
+/// The filters as data (every field, `null` when not given), for the manifest,
+/// evidence.json and the export event.
+pub fn filters_json(q: &RunQuery) -> Value {
+    let day = |d: Option<NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
+    json!({
+        "procedure": q.procedure,
+        "status": q.outcome,
+        "operator": q.operator,
+        "since": day(q.since),
+        "until": day(q.until),
+        "control": q.control,
+    })
+}
+
+/// The filters in words, e.g. `control A.8.13; started 2026-11-01 to 2026-11-30`.
+pub fn filters_text(q: &RunQuery) -> String {
+    let mut parts = Vec::new();
+    if let Some(c) = &q.control {
+        parts.push(format!("control {c}"));
+    }
+    if let Some(p) = &q.procedure {
+        parts.push(format!("procedure {p}"));
+    }
+    if let Some(s) = &q.outcome {
+        parts.push(format!("outcome {s}"));
+    }
+    if let Some(o) = &q.operator {
+        parts.push(format!("operator {o}"));
+    }
+    if q.since.is_some() || q.until.is_some() {
+        parts.push(period_text(q));
+    }
+    if parts.is_empty() {
+        "none (every run in the log)".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// The period the filters select, in words.
+pub fn period_text(q: &RunQuery) -> String {
+    let d = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
+    match (q.since, q.until) {
+        (Some(s), Some(u)) => format!("runs started {} to {} (UTC, inclusive)", d(s), d(u)),
+        (Some(s), None) => format!("runs started on or after {} (UTC)", d(s)),
+        (None, Some(u)) => format!("runs started on or before {} (UTC)", d(u)),
+        (None, None) => "all runs in the log".into(),
+    }
+}
+
+/// Per-run counts gathered while streaming its events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunStats {
+    pub events: u64,
+    pub skips: u64,
+    pub failures: u64,
+    pub warnings_acknowledged: u64,
+}
+
+impl RunStats {
+    /// Count one event.
+    pub fn add(&mut self, kind: &str) {
+        self.events += 1;
+        match kind {
+            "step-skipped" => self.skips += 1,
+            "step-failed" => self.failures += 1,
+            "warnings-acknowledged" => self.warnings_acknowledged += 1,
+            _ => {}
+        }
+    }
+
+    /// Departures from the documented path: skips, failures and acknowledged warnings.
+    pub fn deviations(&self) -> u64 {
+        self.skips + self.failures + self.warnings_acknowledged
+    }
+
+    /// Stats of a run's events.
+    pub fn of(events: &[StoredEvent]) -> RunStats {
+        let mut s = RunStats::default();
+        for e in events {
+            s.add(&e.kind);
+        }
+        s
+    }
+}
+
+/// Runs per outcome, and deviations, for one summary row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub runs: u64,
+    pub completed: u64,
+    pub escalated: u64,
+    pub failed: u64,
+    pub aborted: u64,
+    pub open: u64,
+    pub deviations: u64,
+}
+
+impl Counts {
+    /// Count one run.
+    pub fn add(&mut self, row: &RunRow, stats: &RunStats) {
+        self.runs += 1;
+        match row.outcome.as_deref() {
+            Some("completed") => self.completed += 1,
+            Some("escalated") => self.escalated += 1,
+            Some("failed") => self.failed += 1,
+            Some("aborted") => self.aborted += 1,
+            _ => self.open += 1,
+        }
+        self.deviations += stats.deviations();
+    }
+}
+
+/// The report's summary: by control and by procedure.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub total: Counts,
+    /// Control → counts. A run counts under each control its procedure names.
+    pub by_control: BTreeMap<String, Counts>,
+    /// Procedure id → (latest title seen, versions seen, counts).
+    pub by_procedure: BTreeMap<String, (String, Vec<String>, Counts)>,
+    /// Earliest and latest run start.
+    pub first: Option<DateTime<Utc>>,
+    pub last: Option<DateTime<Utc>>,
+}
+
+impl Summary {
+    /// Add a run.
+    pub fn add(&mut self, row: &RunRow, stats: &RunStats) {
+        self.total.add(row, stats);
+        if row.controls.is_empty() {
+            self.by_control
+                .entry("(no control)".into())
+                .or_default()
+                .add(row, stats);
+        }
+        for c in &row.controls {
+            self.by_control
+                .entry(c.clone())
+                .or_default()
+                .add(row, stats);
+        }
+        let entry = self
+            .by_procedure
+            .entry(row.procedure_id.clone())
+            .or_insert_with(|| (row.procedure_title.clone(), Vec::new(), Counts::default()));
+        if !entry.1.contains(&row.procedure_version) {
+            entry.1.push(row.procedure_version.clone());
+        }
+        entry.2.add(row, stats);
+        self.first = Some(self.first.map_or(row.started_at, |f| f.min(row.started_at)));
+        self.last = Some(self.last.map_or(row.started_at, |l| l.max(row.started_at)));
+    }
+}
+
+/// What every report writer is told about the export.
+#[derive(Debug, Clone)]
+pub struct ReportMeta {
+    pub created_at: DateTime<Utc>,
+    pub exported_by: String,
+    pub generator: String,
+    pub query: RunQuery,
+    pub checkpoint: Checkpoint,
+    pub runs: usize,
+    pub events: u64,
+}
+
+/// The procedures runs used, parsed from the stored sources (for step titles,
+/// questions and labels). A source that does not parse any more maps to `None`
+/// and timelines fall back to step ids.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    procedures: HashMap<String, Option<Procedure>>,
+}
+
+impl Catalog {
+    /// An empty catalog.
+    pub fn new() -> Catalog {
+        Catalog::default()
+    }
+
+    /// The procedure with this source SHA-256, loaded from the store once.
+    pub fn get(&mut self, store: &Store, sha256: &str) -> Result<Option<&Procedure>, StoreError> {
+        if !self.procedures.contains_key(sha256) {
+            let parsed = store
+                .procedure_source(sha256)?
+                .and_then(|(text, format)| parse_stored(sha256, text, &format));
+            self.procedures.insert(sha256.to_string(), parsed);
+        }
+        Ok(self.procedures.get(sha256).and_then(Option::as_ref))
+    }
+
+    /// The procedure if it was loaded already.
+    pub fn loaded(&self, sha256: &str) -> Option<&Procedure> {
+        self.procedures.get(sha256).and_then(Option::as_ref)
+    }
+}
+
+/// Parse a stored procedure source (`format` is `toml` or `json`).
+pub fn parse_stored(sha256: &str, text: String, format: &str) -> Option<Procedure> {
+    let fmt = if format == "json" {
+        parse::Format::Json
+    } else {
+        parse::Format::Toml
+    };
+    let short = &sha256[..12.min(sha256.len())];
+    parse::parse(Source::from_text(
+        PathBuf::from(format!("<stored procedure {short}>")),
+        text,
+        fmt,
+    ))
+    .ok()
+    .map(|l| l.procedure)
+}
+
+/// Ids of a run list, for filtering streamed events.
+pub fn run_index(rows: &[RunRow]) -> HashMap<Uuid, usize> {
+    rows.iter().enumerate().map(|(i, r)| (r.id, i)).collect()
+}

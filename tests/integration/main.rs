@@ -2,6 +2,7 @@
 //! Each area has its own module below.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
 mod cli;
 mod common;
 mod crash;

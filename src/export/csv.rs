@@ -1,0 +1,233 @@
+//! `runs.csv` and `events.csv`: RFC 4180 (CRLF, fields quoted when they hold a
+//! quote, comma, CR or LF; quotes doubled), UTF-8 without a byte-order mark,
+//! one header row. Text a spreadsheet would execute as a formula is
+//! neutralised with a leading `'`, and control characters are made visible.
+//!
+//! Hand-written: the whole writer is the two functions below; the `csv` crate
+//! would add a dependency for no extra behaviour. May not depend on the front
+//! ends or the app.
+
+use std::io::{self, Write};
+
+use super::timeline::Entry;
+use super::{RunStats, outcome_text, time_text};
+use crate::store::{RunRow, StoredEvent};
+use crate::text::sanitize_terminal;
+
+/// Columns of `runs.csv` (documented in docs/audit-bundle.md; keep in sync).
+pub const RUNS_COLUMNS: &[&str] = &[
+    "run_id",
+    "procedure_id",
+    "procedure_version",
+    "procedure_title",
+    "procedure_sha256",
+    "controls",
+    "operator",
+    "operator_name",
+    "host",
+    "started_at",
+    "ended_at",
+    "duration_s",
+    "outcome",
+    "events",
+    "skips",
+    "failures",
+    "warnings_acknowledged",
+    "deviations",
+    "runsheet_version",
+];
+
+/// Columns of `events.csv` (documented in docs/audit-bundle.md; keep in sync).
+pub const EVENTS_COLUMNS: &[&str] = &[
+    "seq",
+    "run_id",
+    "run_seq",
+    "at",
+    "actor",
+    "procedure_id",
+    "kind",
+    "step",
+    "step_title",
+    "detail",
+    "exit_code",
+    "payload_sha256",
+    "prev_hash",
+    "hash",
+];
+
+/// One cell.
+#[derive(Debug, Clone, Copy)]
+pub enum Cell<'a> {
+    /// Any text: control characters made visible, formulas neutralised, quoted as needed.
+    Text(&'a str),
+    /// A number we produced.
+    Int(i64),
+    /// Nothing (an empty field).
+    Empty,
+}
+
+/// Text as a spreadsheet will show it, never run it: a leading `=`, `+`, `-`,
+/// `@`, tab or CR gets a `'` in front; other control characters become visible
+/// `\u{..}` escapes (newlines stay, inside a quoted field).
+pub fn neutralise(s: &str) -> String {
+    let starts_risky = matches!(s.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r'));
+    let clean = sanitize_terminal(s);
+    if starts_risky {
+        format!("'{clean}")
+    } else {
+        clean
+    }
+}
+
+/// Write one record, terminated by CRLF.
+pub fn write_record(w: &mut impl Write, cells: &[Cell<'_>]) -> io::Result<()> {
+    for (i, cell) in cells.iter().enumerate() {
+        if i > 0 {
+            w.write_all(b",")?;
+        }
+        match cell {
+            Cell::Int(n) => write!(w, "{n}")?,
+            Cell::Empty => {}
+            Cell::Text(s) => {
+                let text = neutralise(s);
+                if text.contains(['"', ',', '\r', '\n']) {
+                    w.write_all(b"\"")?;
+                    w.write_all(text.replace('"', "\"\"").as_bytes())?;
+                    w.write_all(b"\"")?;
+                } else {
+                    w.write_all(text.as_bytes())?;
+                }
+            }
+        }
+    }
+    w.write_all(b"\r\n")
+}
+
+/// The header row.
+pub fn write_header(w: &mut impl Write, columns: &[&str]) -> io::Result<()> {
+    let cells: Vec<Cell<'_>> = columns.iter().map(|c| Cell::Text(c)).collect();
+    write_record(w, &cells)
+}
+
+fn opt<'a>(s: Option<&'a str>) -> Cell<'a> {
+    s.map_or(Cell::Empty, Cell::Text)
+}
+
+/// One `runs.csv` row.
+pub fn write_run(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::Result<()> {
+    let id = r.id.hyphenated().to_string();
+    let controls = r.controls.join(";");
+    let started = time_text(r.started_at);
+    let ended = r.ended_at.map(time_text);
+    let duration = r.ended_at.map(|e| (e - r.started_at).num_seconds().max(0));
+    let n = |v: u64| Cell::Int(i64::try_from(v).unwrap_or(i64::MAX));
+    write_record(
+        w,
+        &[
+            Cell::Text(&id),
+            Cell::Text(&r.procedure_id),
+            Cell::Text(&r.procedure_version),
+            Cell::Text(&r.procedure_title),
+            Cell::Text(&r.procedure_sha256),
+            Cell::Text(&controls),
+            Cell::Text(&r.operator),
+            opt(r.operator_name.as_deref()),
+            Cell::Text(&r.host),
+            Cell::Text(&started),
+            opt(ended.as_deref()),
+            duration.map_or(Cell::Empty, Cell::Int),
+            Cell::Text(outcome_text(r)),
+            n(stats.events),
+            n(stats.skips),
+            n(stats.failures),
+            n(stats.warnings_acknowledged),
+            n(stats.deviations()),
+            Cell::Text(&r.runsheet_version),
+        ],
+    )
+}
+
+/// One `events.csv` row. `detail` is the event in words (without command output).
+pub fn write_event(
+    w: &mut impl Write,
+    e: &StoredEvent,
+    procedure_id: &str,
+    entry: &Entry,
+) -> io::Result<()> {
+    let run_id = e.run_id.map(|id| id.hyphenated().to_string());
+    let at = time_text(e.at);
+    let exit_code = e
+        .payload
+        .as_ref()
+        .filter(|_| e.kind == "command-ran")
+        .and_then(|p| p.get("exit_code"))
+        .and_then(serde_json::Value::as_i64);
+    let step_title = entry.step.as_ref().and_then(|s| s.title.as_deref());
+    write_record(
+        w,
+        &[
+            Cell::Int(e.seq),
+            opt(run_id.as_deref()),
+            Cell::Int(e.run_seq),
+            Cell::Text(&at),
+            Cell::Text(&e.actor),
+            Cell::Text(procedure_id),
+            Cell::Text(&e.kind),
+            opt(e.step.as_deref()),
+            opt(step_title),
+            Cell::Text(&entry.what),
+            exit_code.map_or(Cell::Empty, Cell::Int),
+            Cell::Text(&e.payload_sha256),
+            Cell::Text(&e.prev_hash),
+            Cell::Text(&e.hash),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(cells: &[Cell<'_>]) -> String {
+        let mut out = Vec::new();
+        write_record(&mut out, cells).expect("write");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn fields_are_quoted_per_rfc_4180() {
+        assert_eq!(
+            record(&[
+                Cell::Text("a"),
+                Cell::Int(3),
+                Cell::Empty,
+                Cell::Text("x,y")
+            ]),
+            "a,3,,\"x,y\"\r\n"
+        );
+        assert_eq!(
+            record(&[Cell::Text("say \"hi\"")]),
+            "\"say \"\"hi\"\"\"\r\n"
+        );
+        assert_eq!(record(&[Cell::Text("two\nlines")]), "\"two\nlines\"\r\n");
+        assert_eq!(record(&[Cell::Text("ünïcode ✓")]), "ünïcode ✓\r\n");
+    }
+
+    #[test]
+    fn formulas_are_neutralised() {
+        for risky in ["=cmd|'/c calc'!A1", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            let out = record(&[Cell::Text(risky)]);
+            let inner = out.trim_start_matches('"');
+            assert!(inner.starts_with('\''), "{risky:?} -> {out:?}");
+        }
+        assert_eq!(record(&[Cell::Text("a=b")]), "a=b\r\n");
+        assert_eq!(record(&[Cell::Int(-5)]), "-5\r\n");
+    }
+
+    #[test]
+    fn control_characters_are_made_visible() {
+        assert_eq!(record(&[Cell::Text("a\x1b[2Jb")]), "a\\u{1b}[2Jb\r\n");
+        // A CR inside a field is made visible too, so a record never holds a bare CR.
+        assert_eq!(record(&[Cell::Text("a\rb")]), "a\\u{0d}b\r\n");
+    }
+}

@@ -1,0 +1,361 @@
+//! `report.html`: a self-contained, printable audit report (inline CSS, no
+//! scripts, no external assets; a Content-Security-Policy forbids both). The
+//! period and filters, a summary by control and by procedure, an index of
+//! runs, then each run's timeline on its own printed page. Written in pieces
+//! (head, index rows, one run at a time, foot) so it streams.
+//!
+//! Every piece of stored text is untrusted: control characters are made
+//! visible and HTML special characters escaped. May not depend on the front
+//! ends or the app.
+
+use std::io::{self, Write};
+
+use super::timeline::{Entry, Tone, operator_text, run_duration};
+use super::{Counts, ReportMeta, RunStats, Summary, filters_text, outcome_text, period_text};
+use crate::store::RunRow;
+use crate::text::{escape_html, sanitize_terminal};
+
+const CSS: &str = "\
+:root{color-scheme:light;--ink:#1a1a1a;--muted:#5a5a5a;--line:#cfcfcf;--bad:#a4161a;--warn:#8a5a00;--good:#1b6e20}
+*{box-sizing:border-box}
+body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:var(--ink);max-width:72rem;margin:2rem auto;padding:0 1rem}
+h1{font-size:1.6rem;margin:0 0 .4rem}
+h2{font-size:1.25rem;border-bottom:1px solid var(--line);padding-bottom:.2rem;margin:2rem 0 .6rem}
+h3{font-size:1.05rem;margin:1.2rem 0 .4rem}
+p.lead{color:var(--muted);margin:.2rem 0 1rem}
+table{border-collapse:collapse;margin:.4rem 0 1rem;width:100%}
+th,td{border:1px solid var(--line);padding:.22rem .5rem;text-align:left;vertical-align:top}
+thead th{background:#f0f0f0}
+th[scope=row]{background:#f7f7f7;width:13rem;font-weight:600}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;width:6.5rem}
+.mono,code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.86em;word-break:break-all}
+.muted{color:var(--muted)}
+.text{white-space:pre-wrap;overflow-wrap:anywhere}
+.bad{color:var(--bad);font-weight:600}.warn{color:var(--warn);font-weight:600}.good{color:var(--good)}
+.badge{display:inline-block;border:1px solid currentColor;border-radius:3px;padding:0 .35rem;font-size:.8rem;font-weight:700;letter-spacing:.02em}
+.o-completed{color:var(--good)}.o-escalated,.o-aborted,.o-open{color:var(--warn)}.o-failed{color:var(--bad)}
+td.dev{color:var(--warn);font-weight:700}
+table.timeline{table-layout:fixed}
+table.timeline th.time{width:12.5em}table.timeline th.step{width:15em}
+table.timeline td.time{white-space:nowrap}
+.who{display:block;color:var(--muted);font-size:.85em;white-space:normal;overflow-wrap:anywhere}
+table.timeline tr.start td{background:#f7f7f7}
+.stepid{display:block;color:var(--muted);font-size:.8em}
+.branch{display:block;color:var(--warn);font-size:.8em}
+pre{background:#f6f6f6;border:1px solid var(--line);padding:.35rem .5rem;margin:.3rem 0 0;white-space:pre-wrap;overflow-wrap:anywhere;font-size:.8rem}
+.facts{width:auto;min-width:60%}
+footer{margin-top:2rem;color:var(--muted);font-size:.85rem}
+@media print{
+@page{size:A4;margin:14mm}
+body{font-size:9pt;max-width:none;margin:0;padding:0}
+h1{font-size:15pt}h2{font-size:12pt}
+section.run{break-before:page}
+h2,h3{break-after:avoid}
+thead{display:table-header-group}
+tr,pre{break-inside:avoid}
+a{color:inherit;text-decoration:none}
+table.timeline th.time{width:12.5em}table.timeline th.step{width:14em}
+}
+";
+
+/// Untrusted text for HTML: control characters made visible, then escaped.
+pub fn h(s: &str) -> String {
+    escape_html(&sanitize_terminal(s))
+}
+
+fn tone_class(t: Tone) -> &'static str {
+    match t {
+        Tone::Plain => "",
+        Tone::Good => "good",
+        Tone::Warn => "warn",
+        Tone::Bad => "bad",
+    }
+}
+
+/// A CSS class name for an outcome (only known words; anything else is `open`).
+fn outcome_class(outcome: &str) -> &'static str {
+    match outcome {
+        "completed" => "o-completed",
+        "escalated" => "o-escalated",
+        "failed" => "o-failed",
+        "aborted" => "o-aborted",
+        _ => "o-open",
+    }
+}
+
+fn badge(outcome: &str) -> String {
+    format!(
+        "<span class=\"badge {}\">{}</span>",
+        outcome_class(outcome),
+        h(&outcome.to_ascii_uppercase())
+    )
+}
+
+fn counts_cells(w: &mut impl Write, c: &Counts) -> io::Result<()> {
+    for n in [
+        c.runs,
+        c.completed,
+        c.escalated,
+        c.failed,
+        c.aborted,
+        c.open,
+    ] {
+        write!(w, "<td class=\"n\">{n}</td>")?;
+    }
+    let class = if c.deviations > 0 { "n dev" } else { "n" };
+    write!(w, "<td class=\"{class}\">{}</td>", c.deviations)
+}
+
+const COUNT_HEADERS: &str = "<th class=\"n\">Runs</th><th class=\"n\">Completed</th><th class=\"n\">Escalated</th><th class=\"n\">Failed</th><th class=\"n\">Aborted</th><th class=\"n\">Open</th><th class=\"n\">Deviations</th>";
+
+/// The document head, the export facts, the summaries, and the start of the run index.
+pub fn write_head(w: &mut impl Write, meta: &ReportMeta, summary: &Summary) -> io::Result<()> {
+    write!(
+        w,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>Audit report — {}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n",
+        h(&period_text(&meta.query))
+    )?;
+    writeln!(
+        w,
+        "<header>\n<h1>Audit report: documented operating procedures</h1>"
+    )?;
+    writeln!(
+        w,
+        "<p class=\"lead\">Evidence of procedure runs exported from a runsheet evidence log \
+         (ISO/IEC 27001:2022 A.5.37). Every run below is the full record the log holds for it.</p>"
+    )?;
+    writeln!(w, "<table class=\"facts\">")?;
+    let mut fact =
+        |k: &str, v: String| writeln!(w, "<tr><th scope=\"row\">{k}</th><td>{v}</td></tr>");
+    let span = match (summary.first, summary.last) {
+        (Some(f), Some(l)) => format!(
+            "<br><span class=\"muted\">first run started {}, last {}</span>",
+            f.format("%Y-%m-%d %H:%M UTC"),
+            l.format("%Y-%m-%d %H:%M UTC")
+        ),
+        _ => String::new(),
+    };
+    fact("Period", format!("{}{span}", h(&period_text(&meta.query))))?;
+    fact("Filters", h(&filters_text(&meta.query)))?;
+    fact(
+        "Runs",
+        format!("{} runs, {} events", meta.runs, meta.events),
+    )?;
+    fact(
+        "Exported",
+        format!(
+            "{} by {} with {}",
+            meta.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            h(&meta.exported_by),
+            h(&meta.generator)
+        ),
+    )?;
+    fact(
+        "Evidence log chain head",
+        format!(
+            "event {} of {}, hash <span class=\"mono\">{}</span> (checkpoint.json)",
+            meta.checkpoint.head_seq,
+            meta.checkpoint.events,
+            h(&meta.checkpoint.head_hash)
+        ),
+    )?;
+    fact(
+        "How to verify",
+        "<code>runsheet verify-bundle &lt;this folder&gt;</code> checks every file against manifest.json; \
+         with <code>--db &lt;evidence log&gt;</code> it also checks every event against the log. \
+         See docs/audit-bundle.md."
+            .into(),
+    )?;
+    writeln!(w, "</table>\n</header>")?;
+
+    writeln!(w, "<h2>Summary by control</h2>")?;
+    writeln!(
+        w,
+        "<p class=\"muted\">A run counts under every Annex A control its procedure names. \
+         Deviations are skipped steps, failed steps and document-control warnings acknowledged.</p>"
+    )?;
+    writeln!(
+        w,
+        "<table>\n<thead><tr><th>Control</th>{COUNT_HEADERS}</tr></thead>\n<tbody>"
+    )?;
+    for (control, c) in &summary.by_control {
+        write!(w, "<tr><td>{}</td>", h(control))?;
+        counts_cells(w, c)?;
+        writeln!(w, "</tr>")?;
+    }
+    write!(w, "</tbody>\n<tfoot><tr><th>All runs</th>")?;
+    counts_cells(w, &summary.total)?;
+    writeln!(w, "</tr></tfoot>\n</table>")?;
+
+    writeln!(w, "<h2>Summary by procedure</h2>")?;
+    writeln!(
+        w,
+        "<table>\n<thead><tr><th>Procedure</th><th>Versions</th>{COUNT_HEADERS}</tr></thead>\n<tbody>"
+    )?;
+    for (id, (title, versions, c)) in &summary.by_procedure {
+        write!(
+            w,
+            "<tr><td>{}<span class=\"stepid\">{}</span></td><td>{}</td>",
+            h(title),
+            h(id),
+            h(&versions.join(", "))
+        )?;
+        counts_cells(w, c)?;
+        writeln!(w, "</tr>")?;
+    }
+    writeln!(w, "</tbody>\n</table>")?;
+
+    writeln!(w, "<h2>Runs</h2>")?;
+    if meta.runs == 0 {
+        writeln!(w, "<p>No runs match the filters.</p>")?;
+    }
+    writeln!(
+        w,
+        "<table>\n<thead><tr><th>Started (UTC)</th><th>Procedure</th><th>Operator</th><th>Outcome</th><th class=\"n\">Deviations</th><th>Run id</th></tr></thead>\n<tbody>"
+    )
+}
+
+/// One row of the run index (oldest first, like the sections).
+pub fn write_index_row(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::Result<()> {
+    let dev = stats.deviations();
+    writeln!(
+        w,
+        "<tr><td>{}</td><td>{} <span class=\"muted\">v{}</span></td><td>{}</td><td>{}</td><td class=\"{}\">{dev}</td><td class=\"mono\"><a href=\"#run-{}\">{}</a></td></tr>",
+        r.started_at.format("%Y-%m-%d %H:%M"),
+        h(&r.procedure_title),
+        h(&r.procedure_version),
+        h(&operator_text(r)),
+        badge(outcome_text(r)),
+        if dev > 0 { "n dev" } else { "n" },
+        r.id,
+        r.id
+    )
+}
+
+/// Close the run index.
+pub fn write_index_end(w: &mut impl Write) -> io::Result<()> {
+    writeln!(w, "</tbody>\n</table>")
+}
+
+/// One run's section: its facts and its timeline.
+pub fn write_run(
+    w: &mut impl Write,
+    r: &RunRow,
+    stats: &RunStats,
+    entries: &[Entry],
+) -> io::Result<()> {
+    writeln!(w, "<section class=\"run\" id=\"run-{}\">", r.id)?;
+    writeln!(
+        w,
+        "<h2>{} {}</h2>",
+        h(&r.procedure_title),
+        badge(outcome_text(r))
+    )?;
+    writeln!(w, "<table class=\"facts\">")?;
+    let mut fact =
+        |k: &str, v: String| writeln!(w, "<tr><th scope=\"row\">{k}</th><td>{v}</td></tr>");
+    fact("Run id", format!("<span class=\"mono\">{}</span>", r.id))?;
+    fact(
+        "Procedure",
+        format!(
+            "{} v{}<br><span class=\"muted\">source SHA-256 </span><span class=\"mono\">{}</span> \
+             <span class=\"muted\">(procedures/ in this bundle)</span>",
+            h(&r.procedure_id),
+            h(&r.procedure_version),
+            h(&r.procedure_sha256)
+        ),
+    )?;
+    fact(
+        "Controls",
+        if r.controls.is_empty() {
+            "none".into()
+        } else {
+            h(&r.controls.join(", "))
+        },
+    )?;
+    fact(
+        "Operator",
+        format!("{} on {}", h(&operator_text(r)), h(&r.host)),
+    )?;
+    fact(
+        "Started",
+        r.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )?;
+    fact(
+        "Ended",
+        match (r.ended_at, run_duration(r)) {
+            (Some(end), Some(d)) => format!("{} ({d})", end.format("%Y-%m-%d %H:%M:%S UTC")),
+            _ => format!(
+                "open — not ended at export (last activity {})",
+                r.last_at.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+        },
+    )?;
+    let dev = stats.deviations();
+    fact(
+        "Deviations",
+        format!(
+            "<span class=\"{}\">{dev}</span>: {} skipped, {} failed, {} warning acknowledgement(s)",
+            if dev > 0 { "warn" } else { "" },
+            stats.skips,
+            stats.failures,
+            stats.warnings_acknowledged
+        ),
+    )?;
+    writeln!(w, "</table>")?;
+    writeln!(
+        w,
+        "<table class=\"timeline\">\n<thead><tr><th class=\"time\">Time (UTC), who</th><th class=\"step\">Step</th><th>What happened</th></tr></thead>\n<tbody>"
+    )?;
+    for e in entries {
+        let start = e.kind == "step-started";
+        write!(
+            w,
+            "<tr{}><td class=\"time\">{}<span class=\"who\">{}</span></td><td class=\"step\">",
+            if start { " class=\"start\"" } else { "" },
+            e.at.format("%Y-%m-%d %H:%M:%S"),
+            h(&e.actor)
+        )?;
+        if let Some(s) = &e.step {
+            match &s.title {
+                Some(t) => write!(w, "{}<span class=\"stepid\">{}</span>", h(t), h(&s.id))?,
+                None => write!(w, "<span class=\"mono\">{}</span>", h(&s.id))?,
+            }
+            if let Some(b) = &s.branch {
+                write!(w, "<span class=\"branch\">escalation: {}</span>", h(b))?;
+            }
+        }
+        write!(
+            w,
+            "</td><td><div class=\"text {}\">{}</div>",
+            tone_class(e.tone),
+            h(&e.what)
+        )?;
+        if let Some(o) = &e.output {
+            write!(w, "<pre>{}</pre>", h(&o.text))?;
+            if o.trimmed {
+                write!(
+                    w,
+                    "<div class=\"muted\">Output trimmed here; evidence.json keeps what was captured ({} bytes in all, SHA-256 <span class=\"mono\">{}</span>).</div>",
+                    o.bytes,
+                    h(&o.sha256)
+                )?;
+            }
+        }
+        writeln!(w, "</td></tr>")?;
+    }
+    writeln!(w, "</tbody>\n</table>\n</section>")
+}
+
+/// Close the document.
+pub fn write_foot(w: &mut impl Write, meta: &ReportMeta) -> io::Result<()> {
+    writeln!(
+        w,
+        "<footer>Generated by {} at {}. The files of this bundle and their SHA-256 are listed in manifest.json.</footer>\n</body>\n</html>",
+        h(&meta.generator),
+        meta.created_at.format("%Y-%m-%d %H:%M:%S UTC")
+    )
+}

@@ -1,0 +1,176 @@
+//! `manifest.json`: every file of a bundle with its SHA-256 and size, the
+//! filters, the generator, the time and the evidence log's checkpoint; plus a
+//! self-hash so a change to the manifest itself is named as such.
+//!
+//! May not depend on the front ends or the app.
+
+use std::path::{Component, Path};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::store::sha256_hex;
+
+/// `format` of manifest.json.
+pub const FORMAT: &str = "runsheet-audit-bundle";
+/// `version` of manifest.json.
+pub const VERSION: u32 = 1;
+/// The manifest's own file name (it does not list itself).
+pub const FILE: &str = "manifest.json";
+
+const SELF_KEY: &str = "\"self_sha256\": \"";
+const ZEROS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One file of the bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Relative path with `/` separators, e.g. `procedures/<sha256>.toml`.
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// The manifest, field order as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: String,
+    pub version: u32,
+    pub generator: String,
+    pub created_at: String,
+    pub exported_by: String,
+    pub filters: Value,
+    pub formats: Vec<String>,
+    pub runs: u64,
+    pub events: u64,
+    /// The evidence log's checkpoint at export time (same content as checkpoint.json).
+    pub checkpoint: Value,
+    /// Sorted by path.
+    pub files: Vec<FileEntry>,
+    /// SHA-256 of this file's text with this value written as 64 zeros.
+    pub self_sha256: String,
+}
+
+impl Manifest {
+    /// The manifest's text (pretty JSON, trailing newline) with its self-hash filled in.
+    pub fn to_text(&self) -> Result<String, serde_json::Error> {
+        let mut m = self.clone();
+        m.files.sort_by(|a, b| a.path.cmp(&b.path));
+        m.self_sha256 = ZEROS.to_string();
+        let mut text = serde_json::to_string_pretty(&m)?;
+        text.push('\n');
+        let hash = sha256_hex(text.as_bytes());
+        Ok(text.replacen(
+            &format!("{SELF_KEY}{ZEROS}\""),
+            &format!("{SELF_KEY}{hash}\""),
+            1,
+        ))
+    }
+
+    /// Read a manifest: it must parse, be this format and version, and match its self-hash.
+    pub fn from_text(text: &str) -> Result<Manifest, String> {
+        let m: Manifest = serde_json::from_str(text)
+            .map_err(|e| format!("cannot be read ({e}); it was changed after export, or is not a runsheet bundle manifest"))?;
+        if m.format != FORMAT {
+            return Err(format!("has format {:?}, expected {FORMAT:?}", m.format));
+        }
+        if m.version != VERSION {
+            return Err(format!(
+                "is version {}; this runsheet reads version {VERSION}",
+                m.version
+            ));
+        }
+        if !self_hash_ok(text) {
+            return Err(
+                "was changed after export: its self_sha256 does not match its content".into(),
+            );
+        }
+        for f in &m.files {
+            if !safe_relative(&f.path) {
+                return Err(format!(
+                    "lists {:?}, which is not a plain relative path inside the bundle",
+                    f.path
+                ));
+            }
+        }
+        Ok(m)
+    }
+}
+
+/// Recompute the self-hash: the text with the value replaced by zeros.
+fn self_hash_ok(text: &str) -> bool {
+    let Some(start) = text.find(SELF_KEY).map(|i| i + SELF_KEY.len()) else {
+        return false;
+    };
+    let Some(value) = text.get(start..start + 64) else {
+        return false;
+    };
+    let mut zeroed = String::with_capacity(text.len());
+    zeroed.push_str(&text[..start]);
+    zeroed.push_str(ZEROS);
+    zeroed.push_str(&text[start + 64..]);
+    sha256_hex(zeroed.as_bytes()) == value
+}
+
+/// A relative path of normal components only (no `..`, no root, no `\`).
+pub fn safe_relative(path: &str) -> bool {
+    !path.is_empty()
+        && !path.contains('\\')
+        && Path::new(path)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        Manifest {
+            format: FORMAT.into(),
+            version: VERSION,
+            generator: "runsheet 0.0.0".into(),
+            created_at: "2026-11-01T00:00:00.000Z".into(),
+            exported_by: "alice".into(),
+            filters: serde_json::json!({"control": "A.8.13"}),
+            formats: vec!["csv".into()],
+            runs: 1,
+            events: 2,
+            checkpoint: serde_json::json!({"head_seq": 2}),
+            files: vec![FileEntry {
+                path: "runs.csv".into(),
+                sha256: ZEROS.into(),
+                bytes: 3,
+            }],
+            self_sha256: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_manifest_reads_back_and_any_change_is_caught() {
+        let text = sample().to_text().expect("text");
+        let back = Manifest::from_text(&text).expect("reads back");
+        assert_eq!(back.files, sample().files);
+        // Change one byte anywhere: it no longer reads as the manifest.
+        for i in 0..text.len() {
+            let mut bytes = text.clone().into_bytes();
+            bytes[i] ^= 0x01;
+            let Ok(changed) = String::from_utf8(bytes) else {
+                continue;
+            };
+            assert!(
+                Manifest::from_text(&changed).is_err(),
+                "a change at byte {i} went unnoticed"
+            );
+        }
+    }
+
+    #[test]
+    fn paths_must_stay_inside_the_bundle() {
+        assert!(safe_relative("procedures/ab.toml"));
+        assert!(!safe_relative("../etc/passwd"));
+        assert!(!safe_relative("/etc/passwd"));
+        assert!(!safe_relative("a\\b"));
+        assert!(!safe_relative(""));
+    }
+}

@@ -1,0 +1,273 @@
+//! `report.md`: the HTML report's content as Markdown (CommonMark + GFM
+//! tables), written in the same pieces so it streams.
+//!
+//! Every piece of stored text is untrusted: control characters are made
+//! visible and every character that could start Markdown or HTML markup is
+//! backslash-escaped, so `<script>` stays text even in renderers that pass raw
+//! HTML through. May not depend on the front ends or the app.
+
+use std::io::{self, Write};
+
+use super::timeline::{Entry, operator_text, run_duration};
+use super::{Counts, ReportMeta, RunStats, Summary, filters_text, outcome_text, period_text};
+use crate::store::RunRow;
+use crate::text::sanitize_terminal;
+
+/// Untrusted text for one Markdown table cell or heading: control characters
+/// visible, markup characters escaped, line breaks as `<br>`.
+pub fn md(s: &str) -> String {
+    let clean = sanitize_terminal(s);
+    let mut out = String::with_capacity(clean.len() + 8);
+    for (i, line) in clean.lines().enumerate() {
+        if i > 0 {
+            out.push_str("<br>");
+        }
+        for c in line.chars() {
+            match c {
+                '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '~' | '!' | '&' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                '\t' => out.push(' '),
+                c => out.push(c),
+            }
+        }
+    }
+    out
+}
+
+fn counts_cells(c: &Counts) -> String {
+    format!(
+        "{} | {} | {} | {} | {} | {} | {}",
+        c.runs, c.completed, c.escalated, c.failed, c.aborted, c.open, c.deviations
+    )
+}
+
+const COUNT_HEADERS: &str = "Runs | Completed | Escalated | Failed | Aborted | Open | Deviations";
+const COUNT_RULE: &str = "---: | ---: | ---: | ---: | ---: | ---: | ---:";
+
+/// Title, export facts, summaries and the start of the run index.
+pub fn write_head(w: &mut impl Write, meta: &ReportMeta, summary: &Summary) -> io::Result<()> {
+    writeln!(w, "# Audit report: documented operating procedures\n")?;
+    writeln!(
+        w,
+        "Evidence of procedure runs exported from a runsheet evidence log \
+         (ISO/IEC 27001:2022 A.5.37). Every run below is the full record the log holds for it.\n"
+    )?;
+    writeln!(w, "| | |\n| --- | --- |")?;
+    let span = match (summary.first, summary.last) {
+        (Some(f), Some(l)) => format!(
+            " (first run started {}, last {})",
+            f.format("%Y-%m-%d %H:%M UTC"),
+            l.format("%Y-%m-%d %H:%M UTC")
+        ),
+        _ => String::new(),
+    };
+    writeln!(w, "| Period | {}{span} |", md(&period_text(&meta.query)))?;
+    writeln!(w, "| Filters | {} |", md(&filters_text(&meta.query)))?;
+    writeln!(w, "| Runs | {} runs, {} events |", meta.runs, meta.events)?;
+    writeln!(
+        w,
+        "| Exported | {} by {} with {} |",
+        meta.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        md(&meta.exported_by),
+        md(&meta.generator)
+    )?;
+    writeln!(
+        w,
+        "| Evidence log chain head | event {} of {}, hash `{}` (checkpoint.json) |",
+        meta.checkpoint.head_seq, meta.checkpoint.events, meta.checkpoint.head_hash
+    )?;
+    writeln!(
+        w,
+        "| How to verify | `runsheet verify-bundle THIS_FOLDER` checks every file against manifest.json; with `--db EVIDENCE_LOG` it also checks every event against the log. See docs/audit-bundle.md. |\n"
+    )?;
+
+    writeln!(w, "## Summary by control\n")?;
+    writeln!(
+        w,
+        "A run counts under every Annex A control its procedure names. Deviations are skipped \
+         steps, failed steps and document-control warnings acknowledged.\n"
+    )?;
+    writeln!(w, "| Control | {COUNT_HEADERS} |\n| --- | {COUNT_RULE} |")?;
+    for (control, c) in &summary.by_control {
+        writeln!(w, "| {} | {} |", md(control), counts_cells(c))?;
+    }
+    writeln!(w, "| **All runs** | {} |\n", counts_cells(&summary.total))?;
+
+    writeln!(w, "## Summary by procedure\n")?;
+    writeln!(
+        w,
+        "| Procedure | Id | Versions | {COUNT_HEADERS} |\n| --- | --- | --- | {COUNT_RULE} |"
+    )?;
+    for (id, (title, versions, c)) in &summary.by_procedure {
+        writeln!(
+            w,
+            "| {} | {} | {} | {} |",
+            md(title),
+            md(id),
+            md(&versions.join(", ")),
+            counts_cells(c)
+        )?;
+    }
+    writeln!(w, "\n## Runs\n")?;
+    if meta.runs == 0 {
+        writeln!(w, "No runs match the filters.\n")?;
+    }
+    writeln!(
+        w,
+        "| Started (UTC) | Procedure | Operator | Outcome | Deviations | Run id |\n| --- | --- | --- | --- | ---: | --- |"
+    )
+}
+
+/// One row of the run index.
+pub fn write_index_row(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::Result<()> {
+    writeln!(
+        w,
+        "| {} | {} v{} | {} | {} | {} | [`{}`](#run-{}) |",
+        r.started_at.format("%Y-%m-%d %H:%M"),
+        md(&r.procedure_title),
+        md(&r.procedure_version),
+        md(&operator_text(r)),
+        md(&outcome_text(r).to_ascii_uppercase()),
+        stats.deviations(),
+        r.id,
+        r.id
+    )
+}
+
+/// Close the run index.
+pub fn write_index_end(w: &mut impl Write) -> io::Result<()> {
+    writeln!(w)
+}
+
+/// One run's section.
+pub fn write_run(
+    w: &mut impl Write,
+    r: &RunRow,
+    stats: &RunStats,
+    entries: &[Entry],
+) -> io::Result<()> {
+    writeln!(w, "<a id=\"run-{}\"></a>\n", r.id)?;
+    writeln!(
+        w,
+        "## {} — {}\n",
+        md(&r.procedure_title),
+        md(&outcome_text(r).to_ascii_uppercase())
+    )?;
+    writeln!(w, "| | |\n| --- | --- |")?;
+    writeln!(w, "| Run id | `{}` |", r.id)?;
+    writeln!(
+        w,
+        "| Procedure | {} v{}, source SHA-256 {} |",
+        md(&r.procedure_id),
+        md(&r.procedure_version),
+        md(&r.procedure_sha256)
+    )?;
+    let controls = if r.controls.is_empty() {
+        "none".to_string()
+    } else {
+        r.controls.join(", ")
+    };
+    writeln!(w, "| Controls | {} |", md(&controls))?;
+    writeln!(
+        w,
+        "| Operator | {} on {} |",
+        md(&operator_text(r)),
+        md(&r.host)
+    )?;
+    writeln!(
+        w,
+        "| Started | {} |",
+        r.started_at.format("%Y-%m-%d %H:%M:%S UTC")
+    )?;
+    match (r.ended_at, run_duration(r)) {
+        (Some(end), Some(d)) => writeln!(
+            w,
+            "| Ended | {} ({d}) |",
+            end.format("%Y-%m-%d %H:%M:%S UTC")
+        )?,
+        _ => writeln!(
+            w,
+            "| Ended | open — not ended at export (last activity {}) |",
+            r.last_at.format("%Y-%m-%d %H:%M:%S UTC")
+        )?,
+    }
+    writeln!(
+        w,
+        "| Deviations | {}: {} skipped, {} failed, {} warning acknowledgement(s) |\n",
+        stats.deviations(),
+        stats.skips,
+        stats.failures,
+        stats.warnings_acknowledged
+    )?;
+    writeln!(
+        w,
+        "| Time (UTC) | Who | Step | What happened |\n| --- | --- | --- | --- |"
+    )?;
+    for e in entries {
+        let step = match &e.step {
+            Some(s) => {
+                let mut t = match &s.title {
+                    Some(title) => format!("{} ({})", md(title), md(&s.id)),
+                    None => md(&s.id),
+                };
+                if let Some(b) = &s.branch {
+                    t.push_str(&format!("<br>escalation: {}", md(b)));
+                }
+                t
+            }
+            None => String::new(),
+        };
+        let mut what = md(&e.what);
+        if e.kind == "step-started" {
+            what = format!("**{what}**");
+        }
+        if let Some(o) = &e.output {
+            what.push_str("<br>Output:");
+            for line in o.text.lines() {
+                what.push_str("<br>│ ");
+                what.push_str(&md(line));
+            }
+            if o.trimmed {
+                what.push_str(&format!(
+                    "<br>(trimmed; evidence.json keeps what was captured: {} bytes in all, SHA-256 {})",
+                    o.bytes,
+                    md(&o.sha256)
+                ));
+            }
+        }
+        writeln!(
+            w,
+            "| {} | {} | {step} | {what} |",
+            e.at.format("%Y-%m-%d %H:%M:%S"),
+            md(&e.actor)
+        )?;
+    }
+    writeln!(w)
+}
+
+/// The closing line.
+pub fn write_foot(w: &mut impl Write, meta: &ReportMeta) -> io::Result<()> {
+    writeln!(
+        w,
+        "---\n\nGenerated by {} at {}. The files of this bundle and their SHA-256 are listed in manifest.json.",
+        md(&meta.generator),
+        meta.created_at.format("%Y-%m-%d %H:%M:%S UTC")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_is_escaped_and_lines_become_breaks() {
+        assert_eq!(
+            md("<script>alert(1)</script> | *x*"),
+            "\\<script\\>alert(1)\\</script\\> \\| \\*x\\*"
+        );
+        assert_eq!(md("a\nb"), "a<br>b");
+        assert_eq!(md("esc \x1b[31m"), "esc \\\\u{1b}\\[31m");
+    }
+}

@@ -1,0 +1,831 @@
+//! `status`: per procedure, the last run, runs in the look-back period, cadence
+//! adherence (which days, weeks, months … had no completed run), open runs and
+//! the review date — so gaps show before an auditor finds them.
+//!
+//! The adherence computation is pure ([`adherence`], with `today` injected).
+//! May not depend on the front ends or the app.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use chrono::{Datelike, Days, NaiveDate, Weekday};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::timeline::operator_text;
+use super::{outcome_text, time_text};
+use crate::procedure::{Cadence, Procedure};
+use crate::store::{RunQuery, RunRow, Store, StoreError};
+use crate::text::sanitize_line;
+
+/// Days before the review date when it shows as due soon.
+pub const REVIEW_SOON_DAYS: i64 = 30;
+
+/// One calendar period of a cadence, both ends inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Period {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+}
+
+fn day_before(d: NaiveDate) -> NaiveDate {
+    d.pred_opt().unwrap_or(d)
+}
+
+fn is_weekday(d: NaiveDate) -> bool {
+    !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+fn month_end(year: i32, month: u32) -> Option<NaiveDate> {
+    let (y, m) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
+    NaiveDate::from_ymd_opt(y, m, 1).map(day_before)
+}
+
+impl Period {
+    /// The period of `cadence` that contains `date`; `None` for on-demand, and
+    /// for a weekend day when the cadence is weekdays.
+    pub fn containing(cadence: Cadence, date: NaiveDate) -> Option<Period> {
+        let (start, end) = match cadence {
+            Cadence::OnDemand => return None,
+            Cadence::Daily => (date, date),
+            Cadence::Weekdays => {
+                if !is_weekday(date) {
+                    return None;
+                }
+                (date, date)
+            }
+            Cadence::Weekly => {
+                let back = u64::from(date.weekday().num_days_from_monday());
+                let start = date.checked_sub_days(Days::new(back))?;
+                (start, start.checked_add_days(Days::new(6))?)
+            }
+            Cadence::Monthly => (date.with_day(1)?, month_end(date.year(), date.month())?),
+            Cadence::Quarterly => {
+                let first = (date.month0() / 3) * 3 + 1;
+                (
+                    NaiveDate::from_ymd_opt(date.year(), first, 1)?,
+                    month_end(date.year(), first + 2)?,
+                )
+            }
+            Cadence::Yearly => (
+                NaiveDate::from_ymd_opt(date.year(), 1, 1)?,
+                NaiveDate::from_ymd_opt(date.year(), 12, 31)?,
+            ),
+        };
+        Some(Period { start, end })
+    }
+
+    /// The period of `cadence` before this one (weekdays: the previous Mon–Fri day).
+    pub fn previous(&self, cadence: Cadence) -> Option<Period> {
+        let mut d = self.start.pred_opt()?;
+        for _ in 0..3 {
+            if let Some(p) = Period::containing(cadence, d) {
+                return Some(p);
+            }
+            d = d.pred_opt()?;
+        }
+        None
+    }
+
+    /// How people name it: `2026-11-03`, `2026-W45`, `2026-11`, `2026-Q4`, `2026`.
+    pub fn label(&self, cadence: Cadence) -> String {
+        match cadence {
+            Cadence::Daily | Cadence::Weekdays | Cadence::OnDemand => {
+                self.start.format("%Y-%m-%d").to_string()
+            }
+            Cadence::Weekly => {
+                let w = self.start.iso_week();
+                format!("{}-W{:02}", w.year(), w.week())
+            }
+            Cadence::Monthly => self.start.format("%Y-%m").to_string(),
+            Cadence::Quarterly => format!("{}-Q{}", self.start.year(), self.start.month0() / 3 + 1),
+            Cadence::Yearly => self.start.year().to_string(),
+        }
+    }
+
+    /// The cadence's period in words (singular, plural).
+    pub fn unit(cadence: Cadence) -> (&'static str, &'static str) {
+        match cadence {
+            Cadence::Daily => ("day", "days"),
+            Cadence::Weekdays => ("weekday", "weekdays"),
+            Cadence::Weekly => ("week", "weeks"),
+            Cadence::Monthly => ("month", "months"),
+            Cadence::Quarterly => ("quarter", "quarters"),
+            Cadence::Yearly => ("year", "years"),
+            Cadence::OnDemand => ("run", "runs"),
+        }
+    }
+}
+
+/// Cadence adherence over the look-back period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adherence {
+    pub cadence: Cadence,
+    /// Periods that ended before today and were checked, oldest first.
+    pub checked: Vec<Period>,
+    /// The checked periods with no completed run, oldest first.
+    pub missed: Vec<Period>,
+    /// The period today is in (not yet over, so never counted as missed).
+    pub current: Option<Period>,
+    /// Whether the current period already has a completed run.
+    pub current_done: bool,
+}
+
+/// Which periods of `cadence` had no completed run. Checked are the periods
+/// that are over (ended before `today`) and overlap the `days` before today —
+/// at least the latest one, so a quarterly or yearly procedure is always
+/// checked — except periods that ended before `not_before` (the procedure did
+/// not exist yet). `completed` are the UTC dates of completed runs. `None` for
+/// on-demand procedures (no expected cadence).
+pub fn adherence(
+    cadence: Cadence,
+    completed: &BTreeSet<NaiveDate>,
+    today: NaiveDate,
+    days: u32,
+    not_before: Option<NaiveDate>,
+) -> Option<Adherence> {
+    if cadence == Cadence::OnDemand {
+        return None;
+    }
+    let done = |p: &Period| completed.range(p.start..=p.end).next().is_some();
+    let window_start = today
+        .checked_sub_days(Days::new(u64::from(days)))
+        .unwrap_or(NaiveDate::MIN);
+    let current = Period::containing(cadence, today);
+    let mut cursor = match current {
+        Some(c) => c.previous(cadence),
+        None => day_before_period(cadence, today),
+    };
+    let mut checked = Vec::new();
+    while let Some(p) = cursor {
+        let in_window = p.end >= window_start || checked.is_empty();
+        let exists = not_before.is_none_or(|nb| p.end >= nb);
+        if !in_window || !exists {
+            break;
+        }
+        checked.push(p);
+        cursor = p.previous(cadence);
+    }
+    checked.reverse();
+    let missed = checked.iter().copied().filter(|p| !done(p)).collect();
+    Some(Adherence {
+        cadence,
+        checked,
+        missed,
+        current,
+        current_done: current.as_ref().is_some_and(done),
+    })
+}
+
+/// The latest period that ended before `today` when today is in none (a weekend for weekdays).
+fn day_before_period(cadence: Cadence, today: NaiveDate) -> Option<Period> {
+    let mut d = today.pred_opt()?;
+    for _ in 0..3 {
+        if let Some(p) = Period::containing(cadence, d) {
+            return Some(p);
+        }
+        d = d.pred_opt()?;
+    }
+    None
+}
+
+/// Runs per outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OutcomeCounts {
+    pub runs: u64,
+    pub completed: u64,
+    pub escalated: u64,
+    pub failed: u64,
+    pub aborted: u64,
+    pub open: u64,
+}
+
+impl OutcomeCounts {
+    fn add(&mut self, r: &RunRow) {
+        self.runs += 1;
+        match r.outcome.as_deref() {
+            Some("completed") => self.completed += 1,
+            Some("escalated") => self.escalated += 1,
+            Some("failed") => self.failed += 1,
+            Some("aborted") => self.aborted += 1,
+            _ => self.open += 1,
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut parts = vec![format!("{} completed", self.completed)];
+        for (n, w) in [
+            (self.escalated, "escalated"),
+            (self.failed, "failed"),
+            (self.aborted, "aborted"),
+            (self.open, "open"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {w}"));
+            }
+        }
+        format!("{} runs: {}", self.runs, parts.join(", "))
+    }
+}
+
+/// Where the procedure's review stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Review {
+    Ok,
+    DueSoon,
+    Overdue,
+    NotSet,
+}
+
+/// The status of one procedure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcedureStatus {
+    pub id: String,
+    pub title: String,
+    pub version: String,
+    /// The procedure file, or `None` when the procedure is only known from the log.
+    pub file: Option<PathBuf>,
+    pub cadence: Cadence,
+    pub last_run: Option<RunRow>,
+    /// Runs started in the look-back period.
+    pub recent: OutcomeCounts,
+    pub adherence: Option<Adherence>,
+    pub open_runs: Vec<RunRow>,
+    pub review_due: Option<NaiveDate>,
+    pub review: Review,
+}
+
+impl ProcedureStatus {
+    /// Compute the status from the procedure and its runs (any order). Pure.
+    pub fn compute(
+        procedure: &Procedure,
+        file: Option<PathBuf>,
+        runs: &[&RunRow],
+        today: NaiveDate,
+        days: u32,
+    ) -> ProcedureStatus {
+        let window_start = today
+            .checked_sub_days(Days::new(u64::from(days)))
+            .unwrap_or(NaiveDate::MIN);
+        let mut recent = OutcomeCounts::default();
+        let mut completed = BTreeSet::new();
+        let mut first_run: Option<NaiveDate> = None;
+        for r in runs {
+            let day = r.started_at.date_naive();
+            first_run = Some(first_run.map_or(day, |f| f.min(day)));
+            if day >= window_start && day <= today {
+                recent.add(r);
+            }
+            if r.outcome.as_deref() == Some("completed") {
+                completed.insert(day);
+            }
+        }
+        let approved = procedure.approved.map(|d| d.0);
+        let not_before = match (approved, first_run) {
+            (Some(a), Some(f)) => Some(a.min(f)),
+            (Some(a), None) => Some(a),
+            (None, _) => None,
+        };
+        let last_run = runs
+            .iter()
+            .max_by_key(|r| (r.started_at, r.id))
+            .map(|r| (*r).clone());
+        let mut open_runs: Vec<RunRow> = runs
+            .iter()
+            .filter(|r| r.outcome.is_none())
+            .map(|r| (*r).clone())
+            .collect();
+        open_runs.sort_by_key(|r| r.started_at);
+        let review_due = procedure.review_due();
+        let review = match review_due {
+            None => Review::NotSet,
+            Some(d) if d < today => Review::Overdue,
+            Some(d) if (d - today).num_days() <= REVIEW_SOON_DAYS => Review::DueSoon,
+            Some(_) => Review::Ok,
+        };
+        ProcedureStatus {
+            id: procedure.id.clone(),
+            title: procedure.title.clone(),
+            version: procedure.version.clone(),
+            file,
+            cadence: procedure.cadence,
+            last_run,
+            recent,
+            adherence: adherence(procedure.cadence, &completed, today, days, not_before),
+            open_runs,
+            review_due,
+            review,
+        }
+    }
+
+    /// Why this procedure needs attention (empty when it does not).
+    pub fn attention(&self) -> Vec<String> {
+        let mut why = Vec::new();
+        if let Some(a) = &self.adherence
+            && !a.missed.is_empty()
+        {
+            let (one, many) = Period::unit(a.cadence);
+            let n = a.missed.len();
+            why.push(format!("{n} missed {}", if n == 1 { one } else { many }));
+        }
+        if self.review == Review::Overdue {
+            why.push("review overdue".into());
+        }
+        why
+    }
+}
+
+/// The status of every procedure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusReport {
+    pub today: NaiveDate,
+    pub days: u32,
+    pub procedures: Vec<ProcedureStatus>,
+}
+
+/// Status of the procedures in the folder plus any the log knows that the
+/// folder does not (parsed from the source their latest run used).
+pub fn collect(
+    store: Option<&Store>,
+    procedures: &[(PathBuf, Procedure)],
+    today: NaiveDate,
+    days: u32,
+) -> Result<StatusReport, StoreError> {
+    let rows = match store {
+        Some(s) => s.runs(&RunQuery::default())?,
+        None => Vec::new(),
+    };
+    let mut by_procedure: BTreeMap<&str, Vec<&RunRow>> = BTreeMap::new();
+    for r in &rows {
+        by_procedure.entry(&r.procedure_id).or_default().push(r);
+    }
+    let mut out = Vec::new();
+    let mut known = BTreeSet::new();
+    for (path, p) in procedures {
+        if !known.insert(p.id.clone()) {
+            continue;
+        }
+        let runs = by_procedure.get(p.id.as_str()).cloned().unwrap_or_default();
+        out.push(ProcedureStatus::compute(
+            p,
+            Some(path.clone()),
+            &runs,
+            today,
+            days,
+        ));
+    }
+    if let Some(store) = store {
+        for (id, runs) in &by_procedure {
+            if known.contains(*id) {
+                continue;
+            }
+            // Newest first from the store: the latest run's source.
+            let Some(latest) = runs.first() else { continue };
+            let parsed =
+                store
+                    .procedure_source(&latest.procedure_sha256)?
+                    .and_then(|(text, format)| {
+                        super::parse_stored(&latest.procedure_sha256, text, &format)
+                    });
+            if let Some(p) = parsed {
+                out.push(ProcedureStatus::compute(&p, None, runs, today, days));
+            }
+        }
+    }
+    Ok(StatusReport {
+        today,
+        days,
+        procedures: out,
+    })
+}
+
+impl StatusReport {
+    /// Procedures that need attention.
+    pub fn attention(&self) -> usize {
+        self.procedures
+            .iter()
+            .filter(|p| !p.attention().is_empty())
+            .count()
+    }
+
+    fn window_text(&self) -> String {
+        let from = self
+            .today
+            .checked_sub_days(Days::new(u64::from(self.days)))
+            .unwrap_or(self.today);
+        format!(
+            "looking back {} days ({} to {})",
+            self.days,
+            from.format("%Y-%m-%d"),
+            day_before(self.today).format("%Y-%m-%d")
+        )
+    }
+
+    /// The status as data.
+    pub fn to_json(&self) -> Value {
+        let procs: Vec<Value> = self
+            .procedures
+            .iter()
+            .map(|p| {
+                let adherence = p.adherence.as_ref().map(|a| {
+                    json!({
+                        "checked": a.checked.len(),
+                        "first_checked": a.checked.first().map(|x| x.label(a.cadence)),
+                        "missed": a.missed.iter().map(|x| x.label(a.cadence)).collect::<Vec<_>>(),
+                        "current_period": a.current.map(|x| x.label(a.cadence)),
+                        "current_done": a.current_done,
+                    })
+                });
+                json!({
+                    "id": p.id,
+                    "title": p.title,
+                    "version": p.version,
+                    "file": p.file.as_ref().map(|f| f.display().to_string()),
+                    "cadence": p.cadence.as_str(),
+                    "last_run": p.last_run.as_ref().map(|r| json!({
+                        "id": r.id.hyphenated().to_string(),
+                        "started_at": time_text(r.started_at),
+                        "operator": r.operator,
+                        "operator_name": r.operator_name,
+                        "outcome": outcome_text(r),
+                    })),
+                    "recent": p.recent,
+                    "adherence": adherence,
+                    "open_runs": p.open_runs.iter().map(|r| json!({
+                        "id": r.id.hyphenated().to_string(),
+                        "started_at": time_text(r.started_at),
+                        "operator": r.operator,
+                        "last_at": time_text(r.last_at),
+                    })).collect::<Vec<_>>(),
+                    "review_due": p.review_due.map(|d| d.format("%Y-%m-%d").to_string()),
+                    "review": p.review,
+                    "attention": p.attention(),
+                })
+            })
+            .collect();
+        json!({
+            "today": self.today.format("%Y-%m-%d").to_string(),
+            "days": self.days,
+            "procedures": procs,
+            "needing_attention": self.attention(),
+        })
+    }
+
+    /// The status for a terminal: a table, then what needs attention in detail.
+    pub fn render_text(&self, color: bool) -> String {
+        let paint = |s: &str, code: &str| {
+            if color {
+                format!("\x1b[{code}m{s}\x1b[0m")
+            } else {
+                s.to_string()
+            }
+        };
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "Status on {} (UTC), {}.\n",
+            self.today.format("%Y-%m-%d"),
+            self.window_text()
+        );
+        if self.procedures.is_empty() {
+            out.push_str("No procedures found, and no runs in the log.\n");
+            return out;
+        }
+        let header = [
+            "PROCEDURE",
+            "CADENCE",
+            "LAST RUN",
+            "RECENT",
+            "ADHERENCE",
+            "OPEN",
+            "REVIEW",
+        ];
+        let rows: Vec<[String; 7]> = self
+            .procedures
+            .iter()
+            .map(|p| {
+                let last = p.last_run.as_ref().map_or("never".to_string(), |r| {
+                    format!("{} {}", r.started_at.format("%Y-%m-%d"), outcome_text(r))
+                });
+                let adherence = match &p.adherence {
+                    None => "—".to_string(),
+                    Some(a) if a.checked.is_empty() => "none due yet".to_string(),
+                    Some(a) if a.missed.is_empty() => {
+                        let (one, many) = Period::unit(a.cadence);
+                        let n = a.checked.len();
+                        format!("ok ({n} {})", if n == 1 { one } else { many })
+                    }
+                    Some(a) => {
+                        let (_, many) = Period::unit(a.cadence);
+                        format!("{} of {} {many} missed", a.missed.len(), a.checked.len())
+                    }
+                };
+                let review = match (p.review, p.review_due) {
+                    (Review::NotSet, _) | (_, None) => "not set".to_string(),
+                    (Review::Overdue, Some(d)) => format!("OVERDUE {d}"),
+                    (Review::DueSoon, Some(d)) => format!("due {d}"),
+                    (Review::Ok, Some(d)) => d.to_string(),
+                };
+                [
+                    sanitize_line(&p.id),
+                    p.cadence.as_str().to_string(),
+                    last,
+                    format!("{} runs", p.recent.runs),
+                    adherence,
+                    p.open_runs.len().to_string(),
+                    review,
+                ]
+            })
+            .collect();
+        let mut widths = header.map(str::len);
+        for r in &rows {
+            for (w, c) in widths.iter_mut().zip(r.iter()) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let pad =
+            |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));
+        let line: Vec<String> = header.iter().zip(widths).map(|(h, w)| pad(h, w)).collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+        for (r, p) in rows.iter().zip(&self.procedures) {
+            let cells: Vec<String> = r
+                .iter()
+                .zip(widths)
+                .enumerate()
+                .map(|(i, (c, w))| {
+                    let padded = pad(c, w);
+                    let bad = (i == 4
+                        && p.adherence.as_ref().is_some_and(|a| !a.missed.is_empty()))
+                        || (i == 6 && p.review == Review::Overdue);
+                    if bad { paint(&padded, "31") } else { padded }
+                })
+                .collect();
+            let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+        }
+
+        for p in &self.procedures {
+            let why = p.attention();
+            if why.is_empty() && p.open_runs.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "\n{} — {} (v{})",
+                sanitize_line(&p.id),
+                sanitize_line(&p.title),
+                sanitize_line(&p.version)
+            );
+            if p.file.is_none() {
+                let _ = writeln!(
+                    out,
+                    "  not in the procedures folder; known from the log (source of its latest run)"
+                );
+            }
+            if let Some(r) = &p.last_run {
+                let _ = writeln!(
+                    out,
+                    "  last run    {} by {}: {}",
+                    r.started_at.format("%Y-%m-%d %H:%M UTC"),
+                    sanitize_line(&operator_text(r)),
+                    outcome_text(r)
+                );
+            }
+            let _ = writeln!(out, "  recent      {}", p.recent.text());
+            if let Some(a) = &p.adherence {
+                if !a.missed.is_empty() {
+                    let (_, many) = Period::unit(a.cadence);
+                    let _ = writeln!(
+                        out,
+                        "  {}",
+                        paint(
+                            &format!(
+                                "MISSED      {} of {} {many} had no completed run:",
+                                a.missed.len(),
+                                a.checked.len()
+                            ),
+                            "31"
+                        )
+                    );
+                    let labels: Vec<String> = a.missed.iter().map(|m| m.label(a.cadence)).collect();
+                    for chunk in labels.chunks(6) {
+                        let _ = writeln!(out, "              {}", chunk.join(", "));
+                    }
+                }
+                if let Some(c) = a.current {
+                    let _ = writeln!(
+                        out,
+                        "  now         {}: {}",
+                        c.label(a.cadence),
+                        if a.current_done {
+                            "done"
+                        } else {
+                            "not run yet"
+                        }
+                    );
+                }
+            }
+            for r in &p.open_runs {
+                let _ = writeln!(
+                    out,
+                    "  open run    {} started {} by {} (last activity {}); `runsheet resume {}`",
+                    r.id,
+                    r.started_at.format("%Y-%m-%d %H:%M UTC"),
+                    sanitize_line(&operator_text(r)),
+                    r.last_at.format("%Y-%m-%d %H:%M UTC"),
+                    r.id
+                );
+            }
+            if p.review == Review::Overdue
+                && let Some(d) = p.review_due
+            {
+                let _ = writeln!(
+                    out,
+                    "  {}",
+                    paint(
+                        &format!("REVIEW      was due on {d}; review and re-approve the procedure"),
+                        "31"
+                    )
+                );
+            }
+        }
+        let n = self.attention();
+        if n == 0 {
+            let _ = writeln!(out, "\nNothing missed or overdue.");
+        } else {
+            let names: Vec<String> = self
+                .procedures
+                .iter()
+                .filter(|p| !p.attention().is_empty())
+                .map(|p| format!("{} ({})", sanitize_line(&p.id), p.attention().join(", ")))
+                .collect();
+            let _ = writeln!(
+                out,
+                "\n{n} procedure{} need{} attention: {}.",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "s" } else { "" },
+                names.join("; ")
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+    }
+
+    fn set(days: &[&str]) -> BTreeSet<NaiveDate> {
+        days.iter().map(|s| d(s)).collect()
+    }
+
+    fn labels(a: &Adherence, v: &[Period]) -> Vec<String> {
+        v.iter().map(|p| p.label(a.cadence)).collect()
+    }
+
+    #[test]
+    fn daily_lists_the_days_without_a_completed_run() {
+        // 2026-11-29 is a Sunday; look back 7 days: 11-22 .. 11-28.
+        let done = set(&[
+            "2026-11-22",
+            "2026-11-23",
+            "2026-11-25",
+            "2026-11-26",
+            "2026-11-28",
+        ]);
+        let a = adherence(Cadence::Daily, &done, d("2026-11-29"), 7, None).expect("daily");
+        assert_eq!(a.checked.len(), 7);
+        assert_eq!(labels(&a, &a.missed), ["2026-11-24", "2026-11-27"]);
+        assert_eq!(
+            a.current.map(|c| c.label(a.cadence)).as_deref(),
+            Some("2026-11-29")
+        );
+        assert!(!a.current_done, "today is never counted as missed");
+    }
+
+    #[test]
+    fn weekdays_skip_weekends() {
+        // Mon 2026-11-23 .. Sun 11-29; nothing run at all.
+        let a =
+            adherence(Cadence::Weekdays, &set(&[]), d("2026-11-29"), 7, None).expect("weekdays");
+        assert_eq!(
+            labels(&a, &a.missed),
+            [
+                "2026-11-23",
+                "2026-11-24",
+                "2026-11-25",
+                "2026-11-26",
+                "2026-11-27"
+            ]
+        );
+        assert_eq!(a.current, None, "Sunday is not a weekday period");
+        // On a Monday, Friday is the latest period checked.
+        let a = adherence(
+            Cadence::Weekdays,
+            &set(&["2026-11-27"]),
+            d("2026-11-30"),
+            3,
+            None,
+        )
+        .expect("weekdays");
+        assert_eq!(labels(&a, &a.checked), ["2026-11-27"]);
+        assert!(a.missed.is_empty());
+    }
+
+    #[test]
+    fn weekly_uses_iso_weeks() {
+        // Today Wed 2026-12-02 (W49). Look back 21 days → W46, W47, W48 checked.
+        let done = set(&["2026-11-10", "2026-11-29"]); // W46 (Tue), W48 (Sun)
+        let a = adherence(Cadence::Weekly, &done, d("2026-12-02"), 21, None).expect("weekly");
+        assert_eq!(labels(&a, &a.checked), ["2026-W46", "2026-W47", "2026-W48"]);
+        assert_eq!(labels(&a, &a.missed), ["2026-W47"]);
+        assert_eq!(
+            a.current.map(|c| c.label(a.cadence)).as_deref(),
+            Some("2026-W49")
+        );
+    }
+
+    #[test]
+    fn iso_week_labels_cross_the_year() {
+        let p = Period::containing(Cadence::Weekly, d("2027-01-01")).expect("week");
+        assert_eq!(p.start, d("2026-12-28"));
+        assert_eq!(p.label(Cadence::Weekly), "2026-W53");
+    }
+
+    #[test]
+    fn monthly_quarterly_yearly_always_check_the_latest_period() {
+        let today = d("2026-11-29");
+        let a = adherence(Cadence::Monthly, &set(&["2026-10-31"]), today, 30, None).expect("m");
+        assert_eq!(labels(&a, &a.checked), ["2026-10"]);
+        assert!(a.missed.is_empty());
+        let a = adherence(Cadence::Quarterly, &set(&["2026-06-30"]), today, 30, None).expect("q");
+        assert_eq!(
+            labels(&a, &a.checked),
+            ["2026-Q3"],
+            "Q3 ended before the window, still checked"
+        );
+        assert_eq!(labels(&a, &a.missed), ["2026-Q3"]);
+        assert_eq!(
+            a.current.map(|c| c.label(a.cadence)).as_deref(),
+            Some("2026-Q4")
+        );
+        let a = adherence(
+            Cadence::Yearly,
+            &set(&["2025-02-01", "2026-01-05"]),
+            today,
+            30,
+            None,
+        )
+        .expect("y");
+        assert_eq!(labels(&a, &a.checked), ["2025"]);
+        assert!(a.missed.is_empty());
+        assert!(a.current_done);
+    }
+
+    #[test]
+    fn periods_before_the_procedure_existed_are_not_missed() {
+        let a = adherence(
+            Cadence::Daily,
+            &set(&[]),
+            d("2026-11-29"),
+            30,
+            Some(d("2026-11-26")),
+        )
+        .expect("daily");
+        assert_eq!(
+            labels(&a, &a.missed),
+            ["2026-11-26", "2026-11-27", "2026-11-28"]
+        );
+    }
+
+    #[test]
+    fn on_demand_has_no_adherence() {
+        assert_eq!(
+            adherence(Cadence::OnDemand, &set(&[]), d("2026-11-29"), 30, None),
+            None
+        );
+    }
+
+    #[test]
+    fn quarter_and_month_ends_are_right() {
+        let q = Period::containing(Cadence::Quarterly, d("2026-02-14")).expect("q");
+        assert_eq!((q.start, q.end), (d("2026-01-01"), d("2026-03-31")));
+        let m = Period::containing(Cadence::Monthly, d("2026-12-05")).expect("m");
+        assert_eq!((m.start, m.end), (d("2026-12-01"), d("2026-12-31")));
+        assert_eq!(
+            q.previous(Cadence::Quarterly)
+                .map(|p| p.label(Cadence::Quarterly))
+                .as_deref(),
+            Some("2025-Q4")
+        );
+    }
+}

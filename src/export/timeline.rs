@@ -1,0 +1,690 @@
+//! Runs and events for people: what each stored event means (step titles,
+//! questions, values, exit codes, failures, branches, sign-offs), the `runs`
+//! table and the `show` timeline for the terminal, and the runs' JSON shape.
+//!
+//! May not depend on the front ends, the session or the app. The text it
+//! returns is raw: each writer escapes it for its own format (the terminal
+//! writers here make control characters visible).
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::{RunStats, outcome_text, time_text};
+use crate::engine::Event;
+use crate::procedure::{BranchEnd, Procedure, StepKind, StepPlace};
+use crate::store::{RunRow, StoredEvent};
+use crate::text::{sanitize_line, sanitize_terminal};
+
+/// Lines of command output kept in timelines (the evidence keeps it all).
+pub const OUTPUT_LINES: usize = 12;
+/// Characters of command output kept in timelines.
+pub const OUTPUT_CHARS: usize = 1500;
+
+/// How an entry should stand out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Plain,
+    Good,
+    Warn,
+    Bad,
+}
+
+/// The step an event is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRef {
+    pub id: String,
+    /// From the procedure the run used; `None` when it is not known.
+    pub title: Option<String>,
+    /// Title of the escalation branch the step belongs to.
+    pub branch: Option<String>,
+}
+
+impl StepRef {
+    /// `Title (id)`, or the id alone.
+    pub fn label(&self) -> String {
+        match &self.title {
+            Some(t) => format!("{t} ({})", self.id),
+            None => self.id.clone(),
+        }
+    }
+}
+
+/// A command's output, trimmed for reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The first [`OUTPUT_LINES`] lines, at most [`OUTPUT_CHARS`] characters.
+    pub text: String,
+    /// True when `text` is shorter than what the evidence holds.
+    pub trimmed: bool,
+    /// Size of the command's whole output, and its SHA-256.
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// One event, described.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub seq: i64,
+    pub run_seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub kind: String,
+    pub step: Option<StepRef>,
+    /// What happened, in words (may span lines, e.g. a note).
+    pub what: String,
+    pub output: Option<Output>,
+    pub tone: Tone,
+}
+
+fn step_ref(p: Option<&Procedure>, id: &str) -> StepRef {
+    let found = p.and_then(|p| p.step(id).map(|(s, place)| (p, s, place)));
+    StepRef {
+        id: id.to_string(),
+        title: found.map(|(_, s, _)| s.title.clone()),
+        branch: found.and_then(|(p, _, place)| match place {
+            StepPlace::Branch(b, _) => p.branches.get(b).map(|b| b.title.clone()),
+            StepPlace::Main(_) => None,
+        }),
+    }
+}
+
+fn branch_title(p: Option<&Procedure>, id: &str) -> String {
+    p.and_then(|p| p.branch(id))
+        .map(|b| format!("“{}” ({id})", b.title))
+        .unwrap_or_else(|| format!("“{id}”"))
+}
+
+/// Milliseconds in words: `20 ms`, `1.2 s`, `3 min 5 s`.
+pub fn duration_text(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{}.{} s", ms / 1000, (ms % 1000) / 100)
+    } else {
+        span_text(ms / 1000)
+    }
+}
+
+/// Seconds in words: `45 s`, `17 min 27 s`, `2 h 5 min`, `3 d 4 h`.
+pub fn span_text(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min {} s", s / 60, s % 60),
+        s if s < 86_400 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+        s => format!("{} d {} h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// Trim command output for a timeline.
+pub fn trim_output(text: &str, bytes: u64, sha256: &str, truncated: bool) -> Output {
+    let mut kept = String::new();
+    let mut trimmed = truncated;
+    for (i, line) in text.lines().enumerate() {
+        if i >= OUTPUT_LINES || kept.chars().count() + line.chars().count() > OUTPUT_CHARS {
+            trimmed = true;
+            break;
+        }
+        if i > 0 {
+            kept.push('\n');
+        }
+        kept.push_str(line);
+    }
+    if kept.is_empty() && !text.is_empty() {
+        kept = text.chars().take(OUTPUT_CHARS).collect();
+        trimmed = true;
+    }
+    Output {
+        text: kept,
+        trimmed,
+        bytes,
+        sha256: sha256.to_string(),
+    }
+}
+
+/// Describe a stored event. `p` is the procedure the run used, for titles.
+pub fn describe(e: &StoredEvent, p: Option<&Procedure>) -> Entry {
+    let mut entry = Entry {
+        seq: e.seq,
+        run_seq: e.run_seq,
+        at: e.at,
+        actor: e.actor.clone(),
+        kind: e.kind.clone(),
+        step: e.step.as_deref().map(|s| step_ref(p, s)),
+        what: String::new(),
+        output: None,
+        tone: Tone::Plain,
+    };
+    let Some(payload) = &e.payload else {
+        entry.what = format!("{} (payload redacted)", e.kind);
+        return entry;
+    };
+    let Ok(event) = Event::from_payload(payload) else {
+        entry.what = generic(&e.kind, payload);
+        return entry;
+    };
+    let step_of = |id: &str| p.and_then(|p| p.step(id)).map(|(s, _)| s);
+    let (what, tone) = match &event {
+        Event::RunStarted {
+            procedure_id,
+            procedure_version,
+            host,
+            runsheet_version,
+            warnings,
+            ..
+        } => {
+            let mut w = format!(
+                "Run started: {procedure_id} v{procedure_version} on {host} (runsheet {runsheet_version})"
+            );
+            for warning in warnings {
+                let _ = write!(w, "\nWarning: {warning}");
+            }
+            let tone = if warnings.is_empty() {
+                Tone::Plain
+            } else {
+                Tone::Warn
+            };
+            (w, tone)
+        }
+        Event::WarningsAcknowledged { warnings } => {
+            let mut w = "Went ahead despite document-control warnings".to_string();
+            for warning in warnings {
+                let _ = write!(w, "\nWarning: {warning}");
+            }
+            (w, Tone::Warn)
+        }
+        Event::StepStarted { step } => {
+            let branch = step_ref(p, step).branch;
+            match branch {
+                Some(b) => (
+                    format!("Escalation step started (branch “{b}”)"),
+                    Tone::Warn,
+                ),
+                None => ("Step started".into(), Tone::Plain),
+            }
+        }
+        Event::StepConfirmed { .. } => ("Done".into(), Tone::Good),
+        Event::DecisionAnswered { step, answer } => {
+            let word = if *answer { "YES" } else { "NO" };
+            match step_of(step).and_then(|s| s.decision.as_ref()) {
+                Some(d) => (format!("Answered {word}: {}", d.question), Tone::Plain),
+                None => (format!("Answered {word}"), Tone::Plain),
+            }
+        }
+        Event::ValueRecorded { step, value } => {
+            let spec = step_of(step).and_then(|s| match s.kind() {
+                StepKind::Value(v) => Some(v),
+                _ => None,
+            });
+            match spec {
+                Some(v) => {
+                    let unit = v
+                        .unit
+                        .as_deref()
+                        .map(|u| format!(" {u}"))
+                        .unwrap_or_default();
+                    (format!("Recorded {}: {value}{unit}", v.label), Tone::Plain)
+                }
+                None => (format!("Recorded value: {value}"), Tone::Plain),
+            }
+        }
+        Event::EvidenceRecorded { step, evidence } => {
+            match step_of(step).and_then(|s| s.evidence.as_deref()) {
+                Some(prompt) => (format!("Evidence — {prompt}: {evidence}"), Tone::Plain),
+                None => (format!("Evidence: {evidence}"), Tone::Plain),
+            }
+        }
+        Event::CommandRan { step, result } => {
+            let expected = step_of(step)
+                .and_then(|s| s.command.as_ref())
+                .map(|c| c.expect_exit.unwrap_or(0));
+            let (code, tone) = match result.exit_code {
+                Some(c) if expected.is_none_or(|x| x == c) => (format!("exit {c}"), Tone::Plain),
+                Some(c) => (
+                    format!("exit {c} (expected {})", expected.unwrap_or(0)),
+                    Tone::Bad,
+                ),
+                None => ("stopped, no exit code".into(), Tone::Bad),
+            };
+            entry.output = Some(trim_output(
+                &result.output,
+                result.output_bytes,
+                &result.output_sha256,
+                result.truncated,
+            ));
+            (
+                format!(
+                    "Ran `{}`: {code} after {}",
+                    result.command,
+                    duration_text(result.duration_ms)
+                ),
+                tone,
+            )
+        }
+        Event::NoteAdded { text, .. } => (format!("Note: {text}"), Tone::Plain),
+        Event::SignedOff { by, .. } => (
+            format!(
+                "Signed off by {by} (second person; recorded by {})",
+                e.actor
+            ),
+            Tone::Good,
+        ),
+        Event::StepSkipped { justification, .. } => (
+            format!("SKIPPED — justification: {justification}"),
+            Tone::Warn,
+        ),
+        Event::StepFailed { reason, branch, .. } => {
+            let next = match branch {
+                Some(b) => format!("; escalation branch {} entered", branch_title(p, b)),
+                None => String::new(),
+            };
+            (format!("FAILED — reason: {reason}{next}"), Tone::Bad)
+        }
+        Event::BranchEnded {
+            branch,
+            failed_step,
+            then,
+        } => {
+            let failed = step_ref(p, failed_step).label();
+            let how = match then {
+                BranchEnd::Retry => format!("retry the failed step {failed}"),
+                BranchEnd::Continue => format!("continue after the failed step {failed}"),
+                BranchEnd::EndEscalated => "the run ends ESCALATED".into(),
+                BranchEnd::EndFailed => "the run ends FAILED".into(),
+            };
+            (
+                format!(
+                    "Escalation branch {} finished → {how}",
+                    branch_title(p, branch)
+                ),
+                Tone::Warn,
+            )
+        }
+        Event::Suspended => ("Suspended (the run stays open)".into(), Tone::Plain),
+        Event::Resumed => ("Resumed".into(), Tone::Plain),
+        Event::RunEnded { outcome, reason } => {
+            let tone = match outcome {
+                crate::engine::Outcome::Completed => Tone::Good,
+                crate::engine::Outcome::Escalated | crate::engine::Outcome::Aborted => Tone::Warn,
+                crate::engine::Outcome::Failed => Tone::Bad,
+            };
+            let reason = reason
+                .as_deref()
+                .map(|r| format!(" — {r}"))
+                .unwrap_or_default();
+            (
+                format!(
+                    "Run ended: {}{reason}",
+                    outcome.as_str().to_ascii_uppercase()
+                ),
+                tone,
+            )
+        }
+    };
+    entry.what = what;
+    entry.tone = tone;
+    entry
+}
+
+/// An event runsheet does not describe specially: its kind and payload fields.
+fn generic(kind: &str, payload: &Value) -> String {
+    let fields: Vec<String> = payload
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(k, _)| k.as_str() != "kind")
+                .map(|(k, v)| match v {
+                    Value::String(s) => format!("{k}: {s}"),
+                    other => format!("{k}: {other}"),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if fields.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind} — {}", fields.join("; "))
+    }
+}
+
+/// A run as JSON (`runs --json`, `show --json`, evidence.json): every column of
+/// its row, times as stored, `outcome` `open` while open.
+pub fn run_json(r: &RunRow) -> Value {
+    json!({
+        "id": r.id.hyphenated().to_string(),
+        "procedure_id": r.procedure_id,
+        "procedure_version": r.procedure_version,
+        "procedure_title": r.procedure_title,
+        "procedure_sha256": r.procedure_sha256,
+        "controls": r.controls,
+        "source_path": r.source_path,
+        "operator": r.operator,
+        "operator_name": r.operator_name,
+        "host": r.host,
+        "runsheet_version": r.runsheet_version,
+        "started_at": time_text(r.started_at),
+        "ended_at": r.ended_at.map(time_text),
+        "outcome": outcome_text(r),
+        "events": r.event_count,
+        "last_at": time_text(r.last_at),
+    })
+}
+
+/// An event as JSON, with its meaning in words (`show --json`).
+pub fn event_json(e: &StoredEvent, entry: &Entry) -> Value {
+    json!({
+        "seq": e.seq,
+        "run_seq": e.run_seq,
+        "at": time_text(e.at),
+        "actor": e.actor,
+        "kind": e.kind,
+        "step": e.step,
+        "step_title": entry.step.as_ref().and_then(|s| s.title.clone()),
+        "what": entry.what,
+        "payload": e.payload,
+        "payload_sha256": e.payload_sha256,
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+    })
+}
+
+/// The operator as shown: `Display Name (user)` or `user`.
+pub fn operator_text(r: &RunRow) -> String {
+    match &r.operator_name {
+        Some(n) if !n.trim().is_empty() => format!("{n} ({})", r.operator),
+        _ => r.operator.clone(),
+    }
+}
+
+/// How long a run took, or `open` facts.
+pub fn run_duration(r: &RunRow) -> Option<String> {
+    r.ended_at.map(|end| {
+        let secs = (end - r.started_at).num_seconds().max(0);
+        span_text(u64::try_from(secs).unwrap_or(0))
+    })
+}
+
+const RESET: &str = "\x1b[0m";
+
+fn paint(text: &str, tone: Tone, color: bool) -> String {
+    let code = match tone {
+        Tone::Plain => return text.to_string(),
+        Tone::Good => "\x1b[32m",
+        Tone::Warn => "\x1b[33m",
+        Tone::Bad => "\x1b[31m",
+    };
+    if color {
+        format!("{code}{text}{RESET}")
+    } else {
+        text.to_string()
+    }
+}
+
+fn outcome_tone(outcome: &str) -> Tone {
+    match outcome {
+        "completed" => Tone::Good,
+        "escalated" | "aborted" | "open" => Tone::Warn,
+        _ => Tone::Bad,
+    }
+}
+
+/// Cut a one-line text to `max` characters, ending in `…` when cut.
+fn fit(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn pad(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    format!("{s}{}", " ".repeat(width.saturating_sub(n)))
+}
+
+/// The `runs` table: newest first as given, one line per run, columns sized to
+/// their content; untrusted text made harmless.
+pub fn runs_table(rows: &[RunRow], color: bool) -> String {
+    let header = [
+        "RUN ID",
+        "STARTED (UTC)",
+        "PROCEDURE",
+        "OPERATOR",
+        "OUTCOME",
+        "DURATION",
+        "EVENTS",
+    ];
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.id.hyphenated().to_string(),
+                r.started_at.format("%Y-%m-%d %H:%M").to_string(),
+                fit(
+                    &sanitize_line(&format!("{} v{}", r.procedure_id, r.procedure_version)),
+                    40,
+                ),
+                fit(&sanitize_line(&operator_text(r)), 28),
+                outcome_text(r).to_string(),
+                run_duration(r).unwrap_or_else(|| "—".into()),
+                r.event_count.to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line: Vec<String> = header.iter().zip(widths).map(|(h, w)| pad(h, w)).collect();
+    let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    for (row, r) in cells.iter().zip(rows) {
+        let mut parts = Vec::with_capacity(7);
+        for (i, (c, w)) in row.iter().zip(widths).enumerate() {
+            let cell = match i {
+                4 => paint(&pad(c, w), outcome_tone(outcome_text(r)), color),
+                5 | 6 => format!("{}{c}", " ".repeat(w.saturating_sub(c.chars().count()))),
+                _ => pad(c, w),
+            };
+            parts.push(cell);
+        }
+        let _ = writeln!(out, "{}", parts.join("  ").trim_end());
+    }
+    let _ = writeln!(
+        out,
+        "{} run{}. `runsheet show <RUN ID>` shows one (a unique prefix is enough).",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" }
+    );
+    out
+}
+
+/// The `show` header and timeline for a terminal.
+pub fn show_text(
+    row: &RunRow,
+    events: &[StoredEvent],
+    p: Option<&Procedure>,
+    color: bool,
+) -> String {
+    let mut out = String::new();
+    let s = |t: &str| sanitize_line(t);
+    let _ = writeln!(out, "Run {}", row.id);
+    let _ = writeln!(
+        out,
+        "  Procedure  {} — {} v{}",
+        s(&row.procedure_title),
+        s(&row.procedure_id),
+        s(&row.procedure_version)
+    );
+    let _ = writeln!(
+        out,
+        "             source SHA-256 {}",
+        s(&row.procedure_sha256)
+    );
+    if !row.controls.is_empty() {
+        let _ = writeln!(out, "  Controls   {}", s(&row.controls.join(", ")));
+    }
+    let _ = writeln!(
+        out,
+        "  Operator   {} on {}",
+        s(&operator_text(row)),
+        s(&row.host)
+    );
+    let _ = writeln!(
+        out,
+        "  Started    {}",
+        row.started_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    match (row.ended_at, run_duration(row)) {
+        (Some(end), Some(d)) => {
+            let _ = writeln!(
+                out,
+                "  Ended      {} ({d})",
+                end.format("%Y-%m-%d %H:%M:%S UTC")
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "  Ended      not yet — the run is open (last activity {}); `runsheet resume {}`",
+                row.last_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                row.id
+            );
+        }
+    }
+    let stats = RunStats::of(events);
+    let outcome = outcome_text(row).to_ascii_uppercase();
+    let _ = writeln!(
+        out,
+        "  Outcome    {} · {} deviation{} ({} skipped, {} failed, {} warning acknowledgement{})",
+        paint(&outcome, outcome_tone(outcome_text(row)), color),
+        stats.deviations(),
+        if stats.deviations() == 1 { "" } else { "s" },
+        stats.skips,
+        stats.failures,
+        stats.warnings_acknowledged,
+        if stats.warnings_acknowledged == 1 {
+            ""
+        } else {
+            "s"
+        },
+    );
+    let _ = writeln!(out, "  Events     {}", events.len());
+    out.push('\n');
+
+    let entries: Vec<Entry> = events.iter().map(|e| describe(e, p)).collect();
+    let who_width = entries
+        .iter()
+        .map(|e| s(&e.actor).chars().count().min(24))
+        .max()
+        .unwrap_or(3)
+        .max(3);
+    let _ = writeln!(
+        out,
+        "  {:<19}  {}  WHAT",
+        "TIME (UTC)",
+        pad("WHO", who_width)
+    );
+    let indent = " ".repeat(2 + 19 + 2 + who_width + 2);
+    let mut current: Option<String> = None;
+    for entry in &entries {
+        let time = entry.at.format("%Y-%m-%d %H:%M:%S").to_string();
+        let who = pad(&fit(&s(&entry.actor), 24), who_width);
+        let mut lines: Vec<String> = Vec::new();
+        match (&entry.step, entry.kind.as_str()) {
+            (Some(step), "step-started") => {
+                current = Some(step.id.clone());
+                lines.push(format!("▶ {}", s(&step.label())));
+                if entry.tone == Tone::Warn {
+                    lines.push(format!("  {}", s(&entry.what)));
+                }
+            }
+            (Some(step), _) => {
+                let mut first = true;
+                if current.as_deref() != Some(step.id.as_str()) {
+                    lines.push(format!("  [{}]", s(&step.label())));
+                    first = false;
+                }
+                for (i, l) in sanitize_terminal(&entry.what).lines().enumerate() {
+                    let l = l.replace('\t', " ");
+                    let text = if i == 0 {
+                        paint(&l, entry.tone, color)
+                    } else {
+                        l
+                    };
+                    lines.push(format!(
+                        "  {}{text}",
+                        if i == 0 || first { "" } else { "  " }
+                    ));
+                }
+            }
+            (None, _) => {
+                for (i, l) in sanitize_terminal(&entry.what).lines().enumerate() {
+                    let l = l.replace('\t', " ");
+                    lines.push(if i == 0 {
+                        paint(&l, entry.tone, color)
+                    } else {
+                        format!("  {l}")
+                    });
+                }
+            }
+        }
+        if let Some(o) = &entry.output {
+            for l in sanitize_terminal(&o.text).lines() {
+                lines.push(format!("    │ {}", l.replace('\t', "    ")));
+            }
+            if o.trimmed {
+                lines.push(format!(
+                    "    │ … (trimmed; the evidence keeps {} bytes, SHA-256 {})",
+                    o.bytes,
+                    s(&o.sha256)
+                ));
+            }
+        }
+        if lines.is_empty() {
+            lines.push(String::new());
+        }
+        for (i, l) in lines.iter().enumerate() {
+            if i == 0 {
+                let _ = writeln!(out, "  {time}  {who}  {l}");
+            } else {
+                let _ = writeln!(out, "{indent}{l}");
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_trimmed_by_lines_and_characters() {
+        let long: String = (0..40).map(|i| format!("line {i}\n")).collect();
+        let o = trim_output(&long, 999, "ab", false);
+        assert_eq!(o.text.lines().count(), OUTPUT_LINES);
+        assert!(o.trimmed);
+        let short = trim_output("a\nb\n", 4, "ab", false);
+        assert_eq!(short.text, "a\nb");
+        assert!(!short.trimmed);
+        let one_huge = "x".repeat(OUTPUT_CHARS * 2);
+        let o = trim_output(&one_huge, 3000, "ab", false);
+        assert_eq!(o.text.chars().count(), OUTPUT_CHARS);
+        assert!(o.trimmed);
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration_text(20), "20 ms");
+        assert_eq!(duration_text(1234), "1.2 s");
+        assert_eq!(duration_text(185_000), "3 min 5 s");
+        assert_eq!(span_text(7500), "2 h 5 min");
+        assert_eq!(span_text(3 * 86_400 + 4 * 3600), "3 d 4 h");
+    }
+}
