@@ -407,6 +407,7 @@ fn resume_cmd(ctx: &Context, a: cli::ResumeArgs) -> Result<i32> {
     }
     let run = Run::replay(loaded.procedure.clone(), &events);
     let notice = changed_file_notice(ctx, &row);
+    let last_at = stored.last().map_or(row.started_at, |e| e.at);
     let session = Session::new(
         run,
         row.id.to_string(),
@@ -416,7 +417,8 @@ fn resume_cmd(ctx: &Context, a: cli::ResumeArgs) -> Result<i32> {
             run_id: row.id,
         }),
         Box::new(SystemClock),
-    );
+    )
+    .resumed_after(last_at);
     front_end(ctx, session, a.plain, notice, row.started_at)
 }
 

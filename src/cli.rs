@@ -196,7 +196,7 @@ pub struct ExportArgs {
     /// Formats to write, comma-separated
     #[arg(long, value_delimiter = ',', default_value = "html,csv,json,md")]
     pub format: Vec<ExportFormat>,
-    /// Replace a non-empty output directory
+    /// Replace an output directory that holds a previous audit bundle
     #[arg(long)]
     pub force: bool,
 }
