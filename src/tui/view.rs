@@ -88,7 +88,8 @@ struct Areas {
 fn areas(area: Rect, app: &App, run: &Run) -> Areas {
     let notice_h = u16::from(app.notice.is_some());
     let banner_h = if run.escalation.is_some() && !run.is_ended() {
-        5
+        let contact = run.active_branch().is_some_and(|b| b.contact.is_some());
+        5 + u16::from(contact)
     } else {
         0
     };
@@ -296,17 +297,19 @@ fn banner(frame: &mut Frame, area: Rect, run: &Run, th: Theme) {
         .map(|(s, _)| s.title.clone())
         .unwrap_or_else(|| esc.failed_step.clone());
     let branch = run.active_branch();
-    let mut follow = vec![
+    let follow = vec![
         Span::styled("Follow: ", th.bold()),
         Span::raw(clean_line(
             branch.map_or(esc.branch.as_str(), |b| b.title.as_str()),
         )),
     ];
-    if let Some(contact) = branch.and_then(|b| b.contact.as_deref()) {
-        follow.push(Span::styled(" · Contact: ", th.bold()));
-        follow.push(Span::raw(clean_line(contact)));
-    }
-    let lines = vec![
+    let contact = branch.and_then(|b| b.contact.as_deref()).map(|c| {
+        Line::from(vec![
+            Span::styled("Contact: ", th.bold()),
+            Span::raw(clean_line(c)),
+        ])
+    });
+    let mut lines = vec![
         Line::from(vec![
             Span::styled("Step failed: ", th.bold()),
             Span::raw(format!(
@@ -316,11 +319,12 @@ fn banner(frame: &mut Frame, area: Rect, run: &Run, th: Theme) {
             )),
         ]),
         Line::from(follow),
-        Line::from(vec![
-            Span::styled("Then: ", th.bold()),
-            Span::raw(branch.map_or("", |b| branch_end_text(b.then))),
-        ]),
     ];
+    lines.extend(contact);
+    lines.push(Line::from(vec![
+        Span::styled("Then: ", th.bold()),
+        Span::raw(branch.map_or("", |b| branch_end_text(b.then))),
+    ]));
     let block = Block::bordered()
         .border_style(th.err())
         .title(Span::styled(" ⚠ ESCALATION ", th.banner()));
