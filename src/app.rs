@@ -16,7 +16,7 @@ use crate::export::{self, generate, status, timeline};
 use crate::procedure::lint::{self, Severity};
 use crate::procedure::parse::{self, Loaded, Source};
 use crate::procedure::{render, template};
-use crate::session::{EventSink, Session, SystemClock};
+use crate::session::{Session, StoreSink, SystemClock, new_event};
 use crate::store::{NewEvent, NewRun, RunQuery, RunRow, Store};
 
 /// Run one CLI invocation; returns the exit code.
@@ -268,36 +268,6 @@ fn pretty(v: &serde_json::Value) -> String {
 
 // ---------------------------------------------------------------- runs
 
-/// Persists a session's events into the evidence log.
-struct StoreSink {
-    store: Store,
-    run_id: uuid::Uuid,
-}
-
-impl EventSink for StoreSink {
-    fn persist(
-        &mut self,
-        events: &[(Meta, Event)],
-        ended: Option<(Outcome, chrono::DateTime<Utc>)>,
-    ) -> std::result::Result<(), String> {
-        let new: Vec<NewEvent> = events.iter().map(|(m, e)| new_event(m, e)).collect();
-        self.store
-            .append(self.run_id, &new, ended.map(|(o, at)| (o.as_str(), at)))
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-}
-
-fn new_event(m: &Meta, e: &Event) -> NewEvent {
-    NewEvent {
-        at: m.at,
-        actor: m.actor.clone(),
-        kind: e.kind().to_string(),
-        step: e.step().map(String::from),
-        payload: e.to_payload(),
-    }
-}
-
 fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<i32> {
     let loaded = load_procedure(ctx, &a.procedure)?;
     let mut store = ctx.open_store()?;
@@ -345,7 +315,7 @@ fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<i32> {
         run,
         run_id.to_string(),
         actor,
-        Box::new(StoreSink { store, run_id }),
+        Box::new(StoreSink::new(store, run_id)),
         Box::new(SystemClock),
     )
     .resumed_after(now);
@@ -412,10 +382,7 @@ fn resume_cmd(ctx: &Context, a: cli::ResumeArgs) -> Result<i32> {
         run,
         row.id.to_string(),
         actor,
-        Box::new(StoreSink {
-            store,
-            run_id: row.id,
-        }),
+        Box::new(StoreSink::new(store, row.id)),
         Box::new(SystemClock),
     )
     .resumed_after(last_at);
@@ -449,11 +416,11 @@ fn front_end(
         let mut out = std::io::stdout();
         println!(
             "runsheet {} — run {}",
-            session.run().procedure.title,
+            crate::text::sanitize_line(&session.run().procedure.title),
             session.run_id()
         );
         if let Some(n) = &notice {
-            println!("NOTE: {n}");
+            println!("NOTE: {}", crate::text::sanitize_line(n));
         }
         match crate::plain::run(&mut session, &mut input, &mut out)
             .map_err(|e| Error::io("<terminal>", &e))?
