@@ -15,7 +15,7 @@ use crate::error::{Error, Result, code};
 use crate::procedure::lint::{self, Severity};
 use crate::procedure::parse::{self, Loaded, Source};
 use crate::procedure::{render, template};
-use crate::session::{EventSink, Session, SystemClock};
+use crate::session::{Session, StoreSink, SystemClock, new_event};
 use crate::store::{NewEvent, NewRun, RunQuery, RunRow, Store};
 
 /// Run one CLI invocation; returns the exit code.
@@ -271,36 +271,6 @@ fn pretty(v: &serde_json::Value) -> String {
 
 // ---------------------------------------------------------------- runs
 
-/// Persists a session's events into the evidence log.
-struct StoreSink {
-    store: Store,
-    run_id: uuid::Uuid,
-}
-
-impl EventSink for StoreSink {
-    fn persist(
-        &mut self,
-        events: &[(Meta, Event)],
-        ended: Option<(Outcome, chrono::DateTime<Utc>)>,
-    ) -> std::result::Result<(), String> {
-        let new: Vec<NewEvent> = events.iter().map(|(m, e)| new_event(m, e)).collect();
-        self.store
-            .append(self.run_id, &new, ended.map(|(o, at)| (o.as_str(), at)))
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-}
-
-fn new_event(m: &Meta, e: &Event) -> NewEvent {
-    NewEvent {
-        at: m.at,
-        actor: m.actor.clone(),
-        kind: e.kind().to_string(),
-        step: e.step().map(String::from),
-        payload: e.to_payload(),
-    }
-}
-
 fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<i32> {
     let loaded = load_procedure(ctx, &a.procedure)?;
     let mut store = ctx.open_store()?;
@@ -348,7 +318,7 @@ fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<i32> {
         run,
         run_id.to_string(),
         actor,
-        Box::new(StoreSink { store, run_id }),
+        Box::new(StoreSink::new(store, run_id)),
         Box::new(SystemClock),
     );
     front_end(ctx, session, a.plain, None, now)
@@ -413,10 +383,7 @@ fn resume_cmd(ctx: &Context, a: cli::ResumeArgs) -> Result<i32> {
         run,
         row.id.to_string(),
         actor,
-        Box::new(StoreSink {
-            store,
-            run_id: row.id,
-        }),
+        Box::new(StoreSink::new(store, row.id)),
         Box::new(SystemClock),
     );
     front_end(ctx, session, a.plain, notice, row.started_at)
@@ -449,11 +416,11 @@ fn front_end(
         let mut out = std::io::stdout();
         println!(
             "runsheet {} — run {}",
-            session.run().procedure.title,
+            crate::text::sanitize_line(&session.run().procedure.title),
             session.run_id()
         );
         if let Some(n) = &notice {
-            println!("NOTE: {n}");
+            println!("NOTE: {}", crate::text::sanitize_line(n));
         }
         match crate::plain::run(&mut session, &mut input, &mut out)
             .map_err(|e| Error::io("<terminal>", &e))?
@@ -598,8 +565,8 @@ fn show_cmd(ctx: &Context, a: cli::ShowArgs) -> Result<i32> {
     println!("Run {}", row.id);
     println!(
         "  procedure {} v{} ({}) sha256 {}",
-        row.procedure_id,
-        row.procedure_version,
+        crate::text::sanitize_line(&row.procedure_id),
+        crate::text::sanitize_line(&row.procedure_version),
         crate::text::sanitize_line(&row.procedure_title),
         row.procedure_sha256
     );

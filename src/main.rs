@@ -7,7 +7,11 @@ fn main() {
     let code = match runsheet::app::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("runsheet: {err}");
+            // Messages quote user input (names, paths, file contents): keep them inert.
+            eprintln!(
+                "runsheet: {}",
+                runsheet::text::sanitize_terminal(&err.to_string())
+            );
             err.code()
         }
     };

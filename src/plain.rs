@@ -34,8 +34,17 @@ pub fn run(
             return Ok(PlainExit::Ended(outcome));
         }
         if session.run().suspended {
-            // A suspended run is continued by opening it again.
-            act(session, Command::Resume, out)?;
+            // A suspended run is continued by opening it again. When that cannot
+            // be recorded (a read-only, full or locked log), stop instead of
+            // retrying forever: the run stays suspended and resumable.
+            if !act(session, Command::Resume, out)? {
+                writeln!(
+                    out,
+                    "Stopped: the run cannot continue until its resumption is recorded; it stays suspended: runsheet resume {}",
+                    session.run_id()
+                )?;
+                return Ok(PlainExit::Suspended);
+            }
             continue;
         }
         if !session.run().pending_warnings.is_empty() {
@@ -506,10 +515,13 @@ fn parse_intent(line: &str) -> Option<Intent> {
 }
 
 fn read_line(input: &mut dyn BufRead) -> std::io::Result<Option<String>> {
-    let mut line = String::new();
-    if input.read_line(&mut line)? == 0 {
+    let mut bytes = Vec::new();
+    if input.read_until(b'\n', &mut bytes)? == 0 {
         return Ok(None);
     }
+    // Bytes that are not UTF-8 (a mis-set terminal, binary on a pipe) are taken
+    // lossily: they must not end the session.
+    let line = String::from_utf8_lossy(&bytes);
     Ok(Some(line.trim_end_matches(['\n', '\r']).to_string()))
 }
 
@@ -626,5 +638,91 @@ note = "Who did you call?"
         assert_eq!(exit, PlainExit::Suspended);
         assert!(out.contains("runsheet resume run-1"), "{out}");
         assert!(s.run().suspended);
+    }
+
+    #[test]
+    fn a_suspended_run_whose_resumption_cannot_be_saved_stops_instead_of_looping() {
+        let sink = MemorySink::default();
+        let mut s = session(sink.clone());
+        let (exit, _) = play(&mut s, "q\n");
+        assert_eq!(exit, PlainExit::Suspended);
+        *sink.fail_with.borrow_mut() = Some("read-only".into());
+        let (exit, out) = play(&mut s, "\n\n\n");
+        assert_eq!(exit, PlainExit::Suspended);
+        assert_eq!(out.matches("NOT RECORDED").count(), 1, "{out}");
+        assert!(out.contains("stays suspended"), "{out}");
+        assert!(s.run().suspended);
+    }
+
+    #[test]
+    fn invalid_utf8_input_is_read_lossily_not_fatal() {
+        let sink = MemorySink::default();
+        let mut s = session(sink.clone());
+        let mut input = std::io::Cursor::new(b"r\nn\na\nbad \xff\xfe\x1b[2J note\n".to_vec());
+        let mut out = Vec::new();
+        let exit = run(&mut s, &mut input, &mut out).expect("no I/O error");
+        assert_eq!(exit, PlainExit::Suspended);
+        let notes = s.run().state("check").notes;
+        assert_eq!(notes, ["bad \u{fffd}\u{fffd}\u{1b}[2J note"]);
+        assert!(!out.contains(&0x1b), "no escape byte reaches the terminal");
+    }
+
+    /// One line of operator input: keys, answers, or arbitrary bytes.
+    fn input_line() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(b"\n".to_vec()),
+            "[a-zA-Z?]".prop_map(|k| format!("{k}\n").into_bytes()),
+            Just(b"INC-42\n".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..40).prop_map(|mut b| {
+                b.push(b'\n');
+                b
+            }),
+        ]
+    }
+
+    /// Cases per property: 256, or `RUNSHEET_FUZZ_CASES` for long runs (docs/reliability.md).
+    fn fuzz_cases(default: u32) -> u32 {
+        std::env::var("RUNSHEET_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(fuzz_cases(256)))]
+
+        /// Any input, including invalid UTF-8, NUL and escape sequences: plain mode
+        /// never panics or fails, writes no escape byte, and what it shows as recorded
+        /// is what the sink holds (replaying the sink gives the live state).
+        #[test]
+        fn any_input_is_handled_and_output_stays_inert(
+            lines in proptest::collection::vec(input_line(), 0..30),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20),
+        ) {
+            let sink = MemorySink::default();
+            let mut s = session(sink.clone());
+            let mut bytes: Vec<u8> = lines.concat();
+            bytes.extend(tail);
+            let mut input = std::io::Cursor::new(bytes);
+            let mut out = Vec::new();
+            let exit = run(&mut s, &mut input, &mut out);
+            proptest::prop_assert!(exit.is_ok(), "{exit:?}");
+            proptest::prop_assert!(!out.contains(&0x1b), "escape byte in output");
+            let events: Vec<Event> = sink.events.borrow().iter().map(|(_, e)| e.clone()).collect();
+            let p: crate::procedure::Procedure = toml::from_str(PROC).expect("parses");
+            let info = StartInfo {
+                procedure_sha256: "x".into(),
+                operator: "alice".into(),
+                operator_name: None,
+                host: "h".into(),
+                runsheet_version: "0".into(),
+                today: NaiveDate::from_ymd_opt(2026, 11, 1).expect("date"),
+            };
+            let mut all = start(&p, &info);
+            all.extend(events);
+            let replayed = Run::replay(p, &all);
+            proptest::prop_assert_eq!(&replayed, s.run());
+        }
     }
 }

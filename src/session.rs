@@ -4,9 +4,13 @@
 //! May not depend on rusqlite, ratatui or crossterm: persistence comes in through
 //! [`EventSink`] and time through [`Clock`].
 
+mod store_sink;
+
 use chrono::{DateTime, Utc};
 
 use crate::engine::{Command, Event, Meta, Outcome, Rejected, Run};
+
+pub use store_sink::{StoreSink, new_event};
 
 /// Where events are made durable (the evidence log, or memory in tests).
 pub trait EventSink {

@@ -165,12 +165,25 @@ pub struct StoreOptions {
 }
 
 impl Default for StoreOptions {
+    /// The default busy timeout, or `RUNSHEET_BUSY_TIMEOUT_MS` when set to a
+    /// number of milliseconds (for tests and slow shared disks).
     fn default() -> Self {
         StoreOptions {
-            busy_timeout: Store::DEFAULT_BUSY_TIMEOUT,
+            busy_timeout: busy_timeout_from_env().unwrap_or(Store::DEFAULT_BUSY_TIMEOUT),
             read_only: false,
         }
     }
+}
+
+/// Environment variable overriding [`Store::DEFAULT_BUSY_TIMEOUT`], in milliseconds.
+pub const BUSY_TIMEOUT_ENV: &str = "RUNSHEET_BUSY_TIMEOUT_MS";
+
+/// `RUNSHEET_BUSY_TIMEOUT_MS` as a duration; `None` when unset or not a number.
+fn busy_timeout_from_env() -> Option<Duration> {
+    std::env::var(BUSY_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_millis)
 }
 
 impl StoreOptions {

@@ -10,6 +10,8 @@ mod app;
 mod view;
 
 #[cfg(test)]
+mod injection_tests;
+#[cfg(test)]
 mod tests;
 
 use std::io;
@@ -85,6 +87,28 @@ pub fn run(session: &mut Session, opts: &TuiOptions) -> Result<TuiExit, Error> {
         signal_hook::low_level::unregister(id);
     }
     result
+}
+
+/// Draw the runner's first screen for `session` into `terminal` (any backend,
+/// e.g. `TestBackend`) and return; nothing else happens. For benchmarks and
+/// tests of what the operator sees first. A suspended run is resumed, as in [`run`].
+pub fn first_frame<B: Backend>(
+    terminal: &mut Terminal<B>,
+    session: &mut Session,
+    opts: &TuiOptions,
+) -> Result<(), Error> {
+    let size = terminal.size().map_err(|e| Error::Io {
+        path: "terminal".into(),
+        message: format!("cannot read the terminal size: {e}"),
+    })?;
+    let app = App::new(session, opts, (size.width, size.height));
+    terminal
+        .draw(|f| view::view(f, &app, session.run()))
+        .map(|_| ())
+        .map_err(|e| Error::Io {
+            path: "terminal".into(),
+            message: format!("cannot draw: {e}"),
+        })
 }
 
 /// Restores the terminal when dropped (early returns; panics are covered by `ratatui::init`'s hook).

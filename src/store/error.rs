@@ -97,6 +97,15 @@ impl StoreError {
                 path,
                 detail: err.to_string(),
             },
+            // A write the operating system refused (a full disk can show up as
+            // this rather than SQLITE_FULL, e.g. with a file-size limit) or a
+            // failing disk: say so in words, not as "disk I/O error".
+            Some(ErrorCode::SystemIoFailure) => StoreError::Io {
+                path,
+                message: format!(
+                    "the operating system refused to read or write the evidence log ({err}); nothing was written. Check that the disk is not full or failing and that the file is writable, then retry"
+                ),
+            },
             Some(ErrorCode::CannotOpen) => StoreError::Io {
                 path,
                 message: format!(

@@ -4,5 +4,9 @@
 
 mod common;
 mod crash;
+mod faults;
+mod injection;
 mod lint;
+mod reliability;
+mod tamper;
 mod tui_e2e;

@@ -396,10 +396,18 @@ fn docs_complete_example_lints_clean() {
     assert_eq!(kinds.len(), 4, "every step kind: {kinds:?}");
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+/// Cases per property: `default`, or `RUNSHEET_FUZZ_CASES` for long runs (docs/reliability.md).
+fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("RUNSHEET_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
-    /// Any edit of a valid procedure parses or fails with a diagnostic, and lints, without panicking.
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(fuzz_cases(48)))]
+
+    /// Any edit of a valid procedure parses or fails with a diagnostic, lints and renders, without panicking.
     #[test]
     fn lint_never_panics(cut in 0usize..900, len in 0usize..40, insert in "[\\[\\]{}\"=,\n a-z0-9.]{0,12}") {
         let base = format!("{HEAD}{TWO}{ESC}");
@@ -410,8 +418,68 @@ proptest! {
         let text = format!("{}{}{}", &base[..a], insert, &base[b..]);
         if let Ok(loaded) = parse::parse(Source::from_text("p.toml", text, Format::Toml)) {
             let _ = lint(&loaded, today());
+            render_inert(&loaded)?;
         }
     }
+
+    /// Hostile text in every free-text field: parse, lint and every renderer
+    /// cope, and no output carries an escape byte or live HTML.
+    #[test]
+    fn hostile_text_parses_lints_and_renders_inert(
+        title in hostile(),
+        body in hostile(),
+        note in hostile(),
+        label in hostile(),
+        choice in hostile(),
+    ) {
+        let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+        let text = format!(
+            "{HEAD}[[steps]]\nid = \"a\"\ntitle = {}\nbody = {}\nnote = {}\n\
+             [[steps]]\nid = \"b\"\ntitle = \"B\"\nvalue = {{ type = \"choice\", label = {}, choices = [{}, \"ok\"] }}\n{ESC}",
+            q(&title), q(&body), q(&note), q(&label), q(&choice)
+        );
+        let loaded = parse::parse(Source::from_text("p.toml", text, Format::Toml));
+        if let Ok(loaded) = loaded {
+            let _ = lint(&loaded, today());
+            render_inert(&loaded)?;
+        }
+    }
+}
+
+/// Text an attacker or a careless paste could put in a procedure.
+fn hostile() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        any::<String>(),
+        Just("\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}[31m".to_string()),
+        Just("<script>alert(1)</script><img src=x onerror=alert(1)>".to_string()),
+        Just("=HYPERLINK(\"http://evil\")".to_string()),
+        Just("\u{0}\u{9b}31m\u{202e}\r\n".to_string()),
+        Just("`|*_[x](javascript:alert(1))".to_string()),
+        "[a-z ]{0,5000}",
+    ];
+    proptest::collection::vec(piece, 1..4).prop_map(|v| v.concat())
+}
+
+/// Every renderer's output for a parsed procedure is free of raw escapes and live HTML.
+fn render_inert(loaded: &parse::Loaded) -> Result<(), TestCaseError> {
+    let p = &loaded.procedure;
+    for (name, out) in [
+        ("markdown", crate::procedure::render::markdown(p)),
+        ("html", crate::procedure::render::html(p)),
+        ("mermaid", crate::procedure::render::mermaid(p)),
+    ] {
+        prop_assert!(!out.contains('\u{1b}'), "{name} output has an ESC byte");
+        prop_assert!(!out.contains('\u{9b}'), "{name} output has a CSI byte");
+        if name == "html" {
+            prop_assert!(!out.contains("<script"), "live script in html");
+            prop_assert!(!out.contains("<img"), "live tag in html");
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
 
     /// Random flow graphs: lint terminates and never panics.
     #[test]

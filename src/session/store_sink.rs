@@ -1,0 +1,56 @@
+//! The evidence-log sink: persists a session's events into the [`Store`], one
+//! transaction per action. The bridge between the session (which knows events)
+//! and the store (which knows only JSON payloads).
+//!
+//! May not depend on rusqlite directly, the front ends, the exports or the app.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::EventSink;
+use crate::engine::{Event, Meta, Outcome};
+use crate::store::{NewEvent, Store};
+
+/// Persists a session's events into the evidence log.
+#[derive(Debug)]
+pub struct StoreSink {
+    store: Store,
+    run_id: Uuid,
+}
+
+impl StoreSink {
+    /// A sink appending to the open run `run_id` of `store`.
+    pub fn new(store: Store, run_id: Uuid) -> StoreSink {
+        StoreSink { store, run_id }
+    }
+
+    /// The log the sink writes to.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl EventSink for StoreSink {
+    fn persist(
+        &mut self,
+        events: &[(Meta, Event)],
+        ended: Option<(Outcome, DateTime<Utc>)>,
+    ) -> Result<(), String> {
+        let new: Vec<NewEvent> = events.iter().map(|(m, e)| new_event(m, e)).collect();
+        self.store
+            .append(self.run_id, &new, ended.map(|(o, at)| (o.as_str(), at)))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// An engine event with its meta, as the store takes it.
+pub fn new_event(m: &Meta, e: &Event) -> NewEvent {
+    NewEvent {
+        at: m.at,
+        actor: m.actor.clone(),
+        kind: e.kind().to_string(),
+        step: e.step().map(String::from),
+        payload: e.to_payload(),
+    }
+}

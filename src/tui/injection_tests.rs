@@ -1,0 +1,242 @@
+//! Injection corpus for the full-screen runner: terminal escape sequences,
+//! HTML/JS, CSV formulas, NUL, bidi overrides and very long lines in procedure
+//! text, notes, values, evidence and command output. Every screen is drawn into
+//! a `TestBackend` and no control character may reach the buffer.
+//!
+//! Uses only the runner's own state types; no store, no terminal.
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::app::{App, CommandPane, Input, update};
+use super::{TuiOptions, first_frame, view};
+use crate::engine::{self, Command, CommandResult, Run, StartInfo};
+use crate::procedure::parse::{self, Format, Source};
+use crate::session::{MemorySink, Session, SteppingClock};
+
+/// Hostile strings; each is put into every free-text field.
+fn corpus() -> Vec<String> {
+    vec![
+        "\u{1b}]0;pwned\u{7}title".into(),
+        "\u{1b}[2J\u{1b}[H\u{1b}[31mred\u{1b}[0m".into(),
+        "\u{9b}31mC1 CSI\u{9d}0;osc\u{9c}".into(),
+        "NUL\u{0}here\u{7f}del\rreturn\u{8}back".into(),
+        "<script>alert(1)</script><img src=x onerror=alert(1)>".into(),
+        "=cmd|' /C calc'!A0".into(),
+        "+SUM(1,2)\t-2+3\t@IMPORT".into(),
+        "bidi \u{202e}txt.exe\u{202c} override".into(),
+        "x".repeat(20_000),
+    ]
+}
+
+/// A TOML string literal for `s` (escapes control characters).
+fn q(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn procedure(h: &str) -> String {
+    format!(
+        r#"id = "hostile"
+title = {t}
+version = "1"
+owner = {t}
+approver = "CISO"
+approved = 2026-10-01
+review_every_months = 12
+purpose = {t}
+cadence = "daily"
+controls = ["A.5.37"]
+default_escalation = "esc"
+[[roles]]
+id = "op"
+title = {t}
+description = {t}
+[[steps]]
+id = "note"
+title = {t}
+body = {t}
+role = "op"
+note = {t}
+evidence = {t}
+[[steps]]
+id = "value"
+title = {t}
+value = {{ type = "choice", label = {t}, hint = {t}, choices = [{t}, "ok"] }}
+[[steps]]
+id = "cmd"
+title = {t}
+command = {{ run = {t} }}
+[[branches]]
+id = "esc"
+title = {t}
+contact = {t}
+then = "retry"
+[[branches.steps]]
+id = "call"
+title = {t}
+"#,
+        t = q(h)
+    )
+}
+
+fn session(text: &str) -> Session {
+    let loaded = parse::parse(Source::from_text("hostile.toml", text, Format::Toml))
+        .unwrap_or_else(|d| panic!("hostile procedure must parse: {d}"));
+    let info = StartInfo {
+        procedure_sha256: loaded.source.sha256(),
+        operator: "alice".into(),
+        operator_name: None,
+        host: "h".into(),
+        runsheet_version: "0".into(),
+        today: NaiveDate::from_ymd_opt(2026, 11, 1).expect("date"),
+    };
+    let events = engine::start(&loaded.procedure, &info);
+    let run = Run::replay(loaded.procedure, &events);
+    let clock = SteppingClock::starting_at(Utc.with_ymd_and_hms(2026, 11, 1, 2, 0, 0).unwrap());
+    Session::new(
+        run,
+        "0190f3a2-7c1d-7e4b-9a55-1234567890ab".into(),
+        "alice".into(),
+        Box::new(MemorySink::default()),
+        Box::new(clock),
+    )
+}
+
+fn opts() -> TuiOptions {
+    TuiOptions {
+        color: true,
+        notice: Some("notice \u{1b}[2J with escapes".into()),
+        started_at: None,
+    }
+}
+
+/// Every control character in the drawn buffer, with its position.
+fn controls(terminal: &Terminal<TestBackend>) -> Vec<(u16, u16, String)> {
+    let buf = terminal.backend().buffer();
+    let area = buf.area;
+    let mut found = Vec::new();
+    for y in 0..area.height {
+        for x in 0..area.width {
+            let sym = buf[(x, y)].symbol();
+            if sym.chars().any(|c| {
+                let n = c as u32;
+                n < 0x20 || n == 0x7f || (0x80..0xa0).contains(&n)
+            }) {
+                found.push((x, y, sym.escape_debug().to_string()));
+            }
+        }
+    }
+    found
+}
+
+fn draw(app: &App, session: &Session, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal
+        .draw(|f| view::view(f, app, session.run()))
+        .unwrap();
+    terminal
+}
+
+fn key(code: KeyCode) -> Input {
+    Input::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+#[test]
+fn hostile_procedure_text_never_reaches_the_terminal() {
+    for h in corpus() {
+        let text = procedure(&h);
+        let mut s = session(&text);
+        let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+        first_frame(&mut terminal, &mut s, &opts()).unwrap();
+        assert_eq!(controls(&terminal), vec![], "first frame with {h:?}");
+    }
+}
+
+#[test]
+fn hostile_notes_values_and_command_output_never_reach_the_terminal() {
+    for h in corpus() {
+        let text = procedure(&h);
+        let mut s = session(&text);
+        let mut app = App::new(&mut s, &opts(), (100, 30));
+        // Typed into the note editor (a control character typed as a key), then saved.
+        update(&mut app, &mut s, key(KeyCode::Char('a')));
+        for c in h.chars().take(200) {
+            update(&mut app, &mut s, key(KeyCode::Char(c)));
+        }
+        let t = draw(&app, &s, 100, 30);
+        assert_eq!(controls(&t), vec![], "note editor with {h:?}");
+        update(
+            &mut app,
+            &mut s,
+            Input::Key(KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL)),
+        );
+        // Recorded directly too: notes, evidence, a value, a failure reason.
+        for cmd in [
+            Command::AddNote {
+                step: "note".into(),
+                text: h.clone(),
+            },
+            Command::RecordEvidence {
+                step: "note".into(),
+                evidence: h.clone(),
+            },
+        ] {
+            s.execute(cmd).unwrap();
+        }
+        let t = draw(&app, &s, 100, 30);
+        assert_eq!(controls(&t), vec![], "notes with {h:?}");
+        s.execute(Command::Confirm {
+            step: "note".into(),
+        })
+        .unwrap();
+        s.execute(Command::RecordValue {
+            step: "value".into(),
+            value: h.clone(),
+        })
+        .unwrap();
+        let t = draw(&app, &s, 100, 30);
+        assert_eq!(controls(&t), vec![], "value with {h:?}");
+        s.execute(Command::Confirm {
+            step: "value".into(),
+        })
+        .unwrap();
+        // Command output with escapes, invalid UTF-8 and NUL, streamed then recorded.
+        let mut pane = CommandPane::new("cmd".into(), h.clone(), 0);
+        pane.push(b"\x1b[2J\x1b]0;x\x07 out \xff\xfe \x00 \x9b31m\r\n");
+        pane.push(h.as_bytes());
+        app.command = Some(pane);
+        let t = draw(&app, &s, 100, 30);
+        assert_eq!(controls(&t), vec![], "command output with {h:?}");
+        app.command_finished(
+            &mut s,
+            CommandResult {
+                command: h.clone(),
+                exit_code: Some(3),
+                duration_ms: 5,
+                output: format!("\u{1b}[2J{h}"),
+                output_sha256: "0".repeat(64),
+                output_bytes: 10,
+                truncated: false,
+            },
+        );
+        let t = draw(&app, &s, 100, 30);
+        assert_eq!(controls(&t), vec![], "command result with {h:?}");
+        // Fail the step: the escalation banner shows the reason.
+        s.execute(Command::Fail {
+            step: "cmd".into(),
+            reason: h.clone(),
+        })
+        .unwrap();
+        app.command = None;
+        for (w, hgt) in [(100, 30), (60, 20), (200, 50)] {
+            let t = draw(&app, &s, w, hgt);
+            assert_eq!(controls(&t), vec![], "escalation at {w}x{hgt} with {h:?}");
+        }
+        // The help overlay and a too-small terminal, for good measure.
+        update(&mut app, &mut s, key(KeyCode::Char('?')));
+        let t = draw(&app, &s, 100, 30);
+        assert_eq!(controls(&t), vec![], "help with {h:?}");
+    }
+}

@@ -1,0 +1,433 @@
+//! Fault injection through the real binary in plain mode: a full disk, a
+//! read-only file, a log locked past the busy timeout, corrupted pages. Each
+//! must give a clear message and a non-zero exit (or NOT RECORDED in a run),
+//! record nothing it did not acknowledge, never panic, and leave `verify` and
+//! `PRAGMA integrity_check` telling the truth.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+use crate::common::{bin, repo, runsheet, stderr, stdout};
+use crate::crash::DRILL_SCRIPT;
+
+fn drill() -> PathBuf {
+    repo().join("tests/fixtures/run/drill.toml")
+}
+
+fn events(db: &Path) -> i64 {
+    Connection::open(db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn no_panic(out: &std::process::Output) {
+    let err = stderr(out);
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert_ne!(out.status.code(), Some(70), "internal error: {err}");
+}
+
+/// Run `runsheet run --plain drill` with `input`; returns the output.
+fn plain_run(db: &Path, input: &str) -> std::process::Output {
+    let mut child = runsheet(db)
+        .arg("run")
+        .arg("--plain")
+        .arg(drill())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// A log with one completed drill and one suspended run; returns the suspended run's id.
+fn log_with_suspended_run(db: &Path) -> String {
+    let out = plain_run(db, DRILL_SCRIPT);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = plain_run(db, "\nq\n");
+    assert_eq!(out.status.code(), Some(10), "{}", stdout(&out));
+    let text = stdout(&out);
+    text.lines()
+        .find_map(|l| l.trim().rsplit_once("— run ").map(|(_, id)| id.to_string()))
+        .expect("run id printed")
+}
+
+fn verify_ok(db: &Path) {
+    let out = runsheet(db).arg("verify").output().unwrap();
+    no_panic(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let c = Connection::open(db).unwrap();
+    let check: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
+#[test]
+fn a_full_disk_mid_run_records_nothing_unacknowledged_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    let run_id = log_with_suspended_run(&db);
+    let before = events(&db);
+    // The shell limits the size of files the process may write (RLIMIT_FSIZE,
+    // 64 blocks = 32 or 64 KiB) and ignores SIGXFSZ, so writes past the limit
+    // fail like on a full disk. Each note is 3 KB: the WAL soon cannot grow.
+    let notes: String = (0..60)
+        .map(|i| format!("a\n{i:03}{}\n", "x".repeat(3000)))
+        .collect();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -f 64 && trap '' XFSZ && exec \"$@\"")
+        .arg("sh")
+        .arg(bin())
+        .env("NO_COLOR", "1")
+        .arg("--db")
+        .arg(&db)
+        .args(["resume", "--plain", &run_id])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(notes.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    no_panic(&out);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(10), "{text}");
+    assert!(text.contains("NOT RECORDED"), "{text}");
+    assert!(
+        text.contains("disk is not full") || text.contains("full"),
+        "the message must say what to check: {text}"
+    );
+    let acked = text.matches("✔ recorded").count();
+    assert!(acked > 0 && acked < 61, "{acked} acknowledged");
+    // Exactly what was acknowledged is in the log; the chain is intact.
+    assert_eq!(events(&db) - before, acked as i64, "{text}");
+    verify_ok(&db);
+    // With room again, the same run goes on.
+    let out = runsheet(&db)
+        .args(["resume", "--plain", &run_id])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(10), "{}", stdout(&out));
+    verify_ok(&db);
+}
+
+/// Makes the log's file read-only for this process; undoes it when dropped.
+struct ReadOnly {
+    path: PathBuf,
+    immutable: bool,
+}
+
+impl ReadOnly {
+    /// chmod 0400; when that does not stop this process (root), `chattr +i`.
+    /// `None` (with the reason printed) when neither works here.
+    fn make(path: &Path) -> Option<ReadOnly> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        if std::fs::OpenOptions::new().write(true).open(path).is_err() {
+            return Some(ReadOnly {
+                path: path.to_path_buf(),
+                immutable: false,
+            });
+        }
+        let ok = Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok || std::fs::OpenOptions::new().write(true).open(path).is_ok() {
+            eprintln!(
+                "SKIPPED: running as root and `chattr +i` is not available on this file system, so the file cannot be made read-only (the store's read-only open is tested in src/store/tests.rs)"
+            );
+            return None;
+        }
+        Some(ReadOnly {
+            path: path.to_path_buf(),
+            immutable: true,
+        })
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.immutable {
+            let _ = Command::new("chattr").arg("-i").arg(&self.path).status();
+        }
+        let _ = std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o600));
+    }
+}
+
+#[test]
+fn a_read_only_log_refuses_writes_clearly_and_still_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    let run_id = log_with_suspended_run(&db);
+    let before = events(&db);
+    let Some(guard) = ReadOnly::make(&db) else {
+        return;
+    };
+    // A new run: refused before anything happens.
+    let out = plain_run(&db, "\n\n");
+    no_panic(&out);
+    assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
+    assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
+    // Resuming: the resumption cannot be recorded; it says so once and stops.
+    let out = runsheet(&db)
+        .args(["resume", "--plain", &run_id])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(b"\n\n\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    no_panic(&out);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(10), "{text}");
+    assert_eq!(text.matches("NOT RECORDED").count(), 1, "{text}");
+    assert!(text.contains("read-only"), "{text}");
+    assert!(text.contains("stays suspended"), "{text}");
+    // Reading still works and tells the truth.
+    let out = runsheet(&db).arg("verify").output().unwrap();
+    no_panic(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    drop(guard);
+    assert_eq!(events(&db), before, "nothing was written");
+    verify_ok(&db);
+}
+
+/// A plain-mode runsheet whose output is read as it comes.
+struct Live {
+    child: Child,
+    out: Arc<Mutex<Vec<u8>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Live {
+    fn spawn(mut cmd: Command) -> Live {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&out);
+        let mut pipe = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Live { child, out, reader }
+    }
+
+    /// Close stdin, wait for the exit: (exit code, all of stdout, stderr).
+    fn finish(mut self) -> (Option<i32>, String, String) {
+        drop(self.child.stdin.take());
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            e.read_to_string(&mut err).unwrap();
+        }
+        let status = self.child.wait().unwrap();
+        let Live { out, reader, .. } = self;
+        reader.join().unwrap();
+        let text = String::from_utf8_lossy(&out.lock().unwrap()).into_owned();
+        (status.code(), text, err)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
+    }
+
+    fn send(&mut self, s: &str) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(s.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Wait until `what` appears `n` times in the output.
+    fn wait_for(&self, what: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.text().matches(what).count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {n}× {what:?}:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+#[test]
+fn a_locked_log_fails_after_the_busy_timeout_applies_nothing_then_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    let mut cmd = runsheet(&db);
+    cmd.env("RUNSHEET_BUSY_TIMEOUT_MS", "300")
+        .arg("run")
+        .arg("--plain")
+        .arg(drill());
+    let mut live = Live::spawn(cmd);
+    live.wait_for("> ", 1);
+    live.send("\n");
+    live.wait_for("✔ recorded", 1);
+    let before = events(&db);
+
+    // Another process holds the write lock.
+    let holder = Connection::open(&db).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    live.send("\n12\n");
+    live.wait_for("NOT RECORDED", 1);
+    let text = live.text();
+    assert!(
+        text.contains("locked by another runsheet process"),
+        "{text}"
+    );
+    assert_eq!(text.matches("✔ recorded").count(), 1, "{text}");
+    holder.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(events(&db), before, "nothing was written while locked");
+
+    // Released: the same action goes through (the value step is still current).
+    live.send("\n12\n");
+    live.wait_for("✔ recorded", 3);
+    assert!(
+        live.text().contains("Record the backup size = 12"),
+        "{}",
+        live.text()
+    );
+    live.send("q\n");
+    let (code, text, err) = live.finish();
+    assert_eq!(code, Some(10), "{text}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(text.matches("✔ recorded").count(), 4, "{text}");
+    verify_ok(&db);
+}
+
+/// Flip bytes of the file at `offset`.
+fn flip(path: &Path, offset: usize, bytes: &[u8]) {
+    let mut data = std::fs::read(path).unwrap();
+    for (i, b) in bytes.iter().enumerate() {
+        data[offset + i] ^= b;
+    }
+    std::fs::write(path, data).unwrap();
+}
+
+#[test]
+fn corrupted_pages_give_a_clear_error_and_verify_tells_the_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    let run_id = log_with_suspended_run(&db);
+    assert!(
+        !dir.path().join("log.sqlite3-wal").exists(),
+        "the WAL is checkpointed when runsheet exits"
+    );
+
+    // 1. A damaged B-tree page (the events table's root page header).
+    let broken = dir.path().join("broken.sqlite3");
+    std::fs::copy(&db, &broken).unwrap();
+    let (root, page_size): (i64, i64) = {
+        let c = Connection::open(&broken).unwrap();
+        (
+            c.query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE name = 'events'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap(),
+            c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap(),
+        )
+    };
+    flip(
+        &broken,
+        ((root - 1) * page_size) as usize,
+        &[0xff, 0, 0, 0xff, 0, 0xff],
+    );
+    for args in [
+        vec!["verify"],
+        vec!["runs"],
+        vec!["show", run_id.as_str()],
+        vec!["resume", "--plain", run_id.as_str()],
+    ] {
+        let out = runsheet(&broken)
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        no_panic(&out);
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {}", stdout(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("damaged") && err.contains("restore it from a backup"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = plain_run(&broken, "\n\n");
+    no_panic(&out);
+    assert_eq!(out.status.code(), Some(4), "run: {}", stdout(&out));
+    assert!(!stdout(&out).contains("✔ recorded"), "{}", stdout(&out));
+    let check: String = Connection::open(&broken)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap_or_else(|e| e.to_string());
+    assert_ne!(check, "ok", "integrity_check must see the damage");
+
+    // 2. A flipped bit inside a record (a note's text): the file is sound, the
+    // evidence is not. integrity_check cannot see it; verify does.
+    let edited = dir.path().join("edited.sqlite3");
+    std::fs::copy(&db, &edited).unwrap();
+    let data = std::fs::read(&edited).unwrap();
+    let needle = b"\"text\":\"all good\"";
+    let at = data
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the note is in the file");
+    flip(&edited, at + needle.len() - 3, &[0x20]); // "good" -> "goOd"
+    let check: String = Connection::open(&edited)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let out = runsheet(&edited)
+        .args(["--json", "verify"])
+        .output()
+        .unwrap();
+    no_panic(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["finding"]["problem"], "payload-mismatch", "{v:#}");
+    let seq = v["finding"]["seq"].as_i64().unwrap();
+    let out = runsheet(&edited).arg("verify").output().unwrap();
+    assert!(
+        stdout(&out).contains(&format!("seq {seq}")),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -1,0 +1,344 @@
+//! Tamper matrix through the real binary: a log written by `runsheet run`, then
+//! edited behind runsheet's back with rusqlite (triggers dropped, as an attacker
+//! with the file would), then `runsheet verify` must exit 1 and name the record.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use rusqlite::Connection;
+
+use crate::common::{repo, runsheet, stderr, stdout};
+use crate::crash::DRILL_SCRIPT;
+
+/// A log with three completed drill runs and a checkpoint taken after them.
+struct Log {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    checkpoint: PathBuf,
+    /// Run ids in the order they were run.
+    runs: Vec<String>,
+}
+
+fn drill_run(db: &Path) {
+    let drill = repo().join("tests/fixtures/run/drill.toml");
+    let mut child = runsheet(db)
+        .arg("run")
+        .arg("--plain")
+        .arg(&drill)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(DRILL_SCRIPT.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+fn log() -> Log {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    for _ in 0..3 {
+        drill_run(&db);
+    }
+    let checkpoint = dir.path().join("checkpoint.json");
+    let out = runsheet(&db)
+        .arg("checkpoint")
+        .arg("--out")
+        .arg(&checkpoint)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let conn = Connection::open(&db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id FROM runs ORDER BY started_at, id")
+        .unwrap();
+    let runs: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(runs.len(), 3);
+    Log {
+        _dir: dir,
+        db,
+        checkpoint,
+        runs,
+    }
+}
+
+/// Open the log as an attacker: no append-only triggers.
+fn attacker(db: &Path) -> Connection {
+    let conn = Connection::open(db).unwrap();
+    conn.execute_batch(
+        "PRAGMA foreign_keys = OFF; \
+         DROP TRIGGER events_no_update; DROP TRIGGER events_no_delete; \
+         DROP TRIGGER runs_no_delete; DROP TRIGGER runs_end_once; \
+         DROP TRIGGER sources_no_update; DROP TRIGGER sources_no_delete;",
+    )
+    .unwrap();
+    conn
+}
+
+fn first_seq(conn: &Connection, run: &str) -> i64 {
+    conn.query_row(
+        "SELECT min(seq) FROM events WHERE run_id = ?1",
+        [run],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// `runsheet verify` (with the checkpoint if asked): exit code, text, JSON finding.
+fn verify(db: &Path, checkpoint: Option<&Path>) -> (Option<i32>, String, serde_json::Value) {
+    let mut text_cmd = runsheet(db);
+    text_cmd.arg("verify");
+    let mut json_cmd = runsheet(db);
+    json_cmd.args(["--json", "verify"]);
+    if let Some(cp) = checkpoint {
+        text_cmd.arg("--checkpoint").arg(cp);
+        json_cmd.arg("--checkpoint").arg(cp);
+    }
+    let out = text_cmd.output().unwrap();
+    let json = json_cmd.output().unwrap();
+    assert_eq!(out.status.code(), json.status.code());
+    assert!(
+        !stderr(&out).contains("panicked"),
+        "verify panicked: {}",
+        stderr(&out)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap_or_else(|e| {
+        panic!("verify --json is not JSON ({e}): {}", stdout(&json));
+    });
+    (out.status.code(), stdout(&out), v["finding"].clone())
+}
+
+/// One tamper: what is done, then what verify must say.
+struct Case {
+    name: &'static str,
+    /// Returns the seq (and run id, if any) the finding must name.
+    tamper: fn(&Connection, &[String]) -> (i64, Option<String>),
+    problem: &'static str,
+    /// Verify against the checkpoint (truncation is only visible that way).
+    with_checkpoint: bool,
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "edit an event's actor",
+            tamper: |c, runs| {
+                let seq = first_seq(c, &runs[1]) + 3;
+                c.execute("UPDATE events SET actor = 'mallory' WHERE seq = ?1", [seq])
+                    .unwrap();
+                (seq, Some(runs[1].clone()))
+            },
+            problem: "edited",
+            with_checkpoint: false,
+        },
+        Case {
+            name: "edit a recorded value (payload)",
+            tamper: |c, runs| {
+                let seq: i64 = c
+                    .query_row(
+                        "SELECT seq FROM events WHERE run_id = ?1 AND kind = 'value-recorded' ORDER BY seq LIMIT 1",
+                        [&runs[1]],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                c.execute(
+                    "UPDATE events SET payload = replace(payload, '\"12\"', '\"120\"') WHERE seq = ?1",
+                    [seq],
+                )
+                .unwrap();
+                (seq, Some(runs[1].clone()))
+            },
+            problem: "payload-mismatch",
+            with_checkpoint: false,
+        },
+        Case {
+            name: "delete an event",
+            tamper: |c, runs| {
+                let seq = first_seq(c, &runs[1]) + 4;
+                c.execute("DELETE FROM events WHERE seq = ?1", [seq])
+                    .unwrap();
+                (seq, None)
+            },
+            problem: "missing",
+            with_checkpoint: false,
+        },
+        Case {
+            name: "insert a forged event (later events renumbered)",
+            tamper: |c, runs| {
+                let seq = first_seq(c, &runs[1]) + 4;
+                // A careful forger: a well-formed payload with its correct hash,
+                // linked to the previous record; only the record hash cannot be made right
+                // without breaking every later link.
+                let payload = r#"{"kind":"note-added","step":"prepare","text":"all fine"}"#;
+                let payload_sha = runsheet::store::sha256_hex(payload.as_bytes());
+                c.execute_batch(&format!(
+                    "UPDATE events SET seq = -seq WHERE seq >= {seq}; \
+                     UPDATE events SET seq = -seq + 1 WHERE seq < 0;"
+                ))
+                .unwrap();
+                c.execute(
+                    "INSERT INTO events (seq, run_id, run_seq, at, actor, kind, step, payload, payload_sha256, prev_hash, hash) \
+                     SELECT ?1, run_id, run_seq + 1000, at, actor, 'note-added', 'prepare', ?2, ?3, hash, hash \
+                     FROM events WHERE seq = ?4",
+                    rusqlite::params![seq, payload, payload_sha, seq - 1],
+                )
+                .unwrap();
+                (seq, Some(runs[1].clone()))
+            },
+            problem: "inserted",
+            with_checkpoint: false,
+        },
+        Case {
+            name: "reorder two events",
+            tamper: |c, runs| {
+                let seq = first_seq(c, &runs[1]) + 3;
+                c.execute_batch(&format!(
+                    "UPDATE events SET seq = -1 WHERE seq = {seq}; \
+                     UPDATE events SET seq = {seq} WHERE seq = {next}; \
+                     UPDATE events SET seq = {next} WHERE seq = -1;",
+                    next = seq + 1
+                ))
+                .unwrap();
+                (seq, Some(runs[1].clone()))
+            },
+            problem: "out-of-order",
+            with_checkpoint: false,
+        },
+        Case {
+            name: "delete a whole run (events and row)",
+            tamper: |c, runs| {
+                let seq = first_seq(c, &runs[1]);
+                c.execute("DELETE FROM events WHERE run_id = ?1", [&runs[1]])
+                    .unwrap();
+                c.execute("DELETE FROM runs WHERE id = ?1", [&runs[1]])
+                    .unwrap();
+                (seq, None)
+            },
+            problem: "missing",
+            with_checkpoint: false,
+        },
+        Case {
+            name: "truncate: delete the last run, checked against a checkpoint",
+            tamper: |c, runs| {
+                let seq = first_seq(c, &runs[2]);
+                c.execute("DELETE FROM events WHERE run_id = ?1", [&runs[2]])
+                    .unwrap();
+                c.execute("DELETE FROM runs WHERE id = ?1", [&runs[2]])
+                    .unwrap();
+                (seq, None)
+            },
+            problem: "truncated",
+            with_checkpoint: true,
+        },
+        Case {
+            name: "swap two runs' events",
+            tamper: |c, runs| {
+                let seq = first_seq(c, &runs[0]);
+                let (a, b) = (runs[0].as_str(), runs[1].as_str());
+                for (from, to) in [(a, "swap"), (b, a), ("swap", b)] {
+                    c.execute(
+                        "UPDATE events SET run_id = ?2 WHERE run_id = ?1",
+                        [from, to],
+                    )
+                    .unwrap();
+                }
+                (seq, Some(runs[1].clone()))
+            },
+            problem: "edited",
+            with_checkpoint: false,
+        },
+        Case {
+            name: "edit a run's row (operator)",
+            tamper: |c, runs| {
+                c.execute(
+                    "UPDATE runs SET operator = 'mallory' WHERE id = ?1",
+                    [&runs[1]],
+                )
+                .unwrap();
+                (0, Some(runs[1].clone()))
+            },
+            problem: "run-row-mismatch",
+            with_checkpoint: false,
+        },
+        Case {
+            name: "edit the stored procedure source",
+            tamper: |c, _| {
+                c.execute(
+                    "UPDATE procedure_sources SET text = replace(text, 'Wrap up', 'Skip it')",
+                    [],
+                )
+                .unwrap();
+                (0, None)
+            },
+            problem: "source-mismatch",
+            with_checkpoint: false,
+        },
+    ]
+}
+
+#[test]
+fn every_tamper_is_detected_and_named_by_verify() {
+    let base = log();
+    let (code, text, _) = verify(&base.db, Some(&base.checkpoint));
+    assert_eq!(code, Some(0), "untouched log: {text}");
+    let mut table = Vec::new();
+    for case in cases() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("tampered.sqlite3");
+        std::fs::copy(&base.db, &db).unwrap();
+        let (seq, run) = {
+            let conn = attacker(&db);
+            (case.tamper)(&conn, &base.runs)
+        };
+        if case.with_checkpoint {
+            // Without the checkpoint the shorter chain is consistent: that is what checkpoints are for.
+            let (code, text, _) = verify(&db, None);
+            assert_eq!(code, Some(0), "{}: {text}", case.name);
+        }
+        let cp = case.with_checkpoint.then_some(base.checkpoint.as_path());
+        let (code, text, finding) = verify(&db, cp);
+        assert_eq!(code, Some(1), "{}: verify must fail: {text}", case.name);
+        assert!(text.starts_with("FAILED"), "{}: {text}", case.name);
+        assert_eq!(
+            finding["problem"], case.problem,
+            "{}: {text}\n{finding:#}",
+            case.name
+        );
+        if seq > 0 {
+            assert_eq!(finding["seq"], seq, "{}: {text}", case.name);
+            assert!(
+                text.contains(&format!("seq {seq}")),
+                "{}: {text}",
+                case.name
+            );
+        }
+        if let Some(run) = &run {
+            assert!(
+                text.contains(run.as_str()),
+                "{}: the message must name run {run}: {text}",
+                case.name
+            );
+        }
+        table.push(format!(
+            "| {} | 1 | {} | {} |",
+            case.name,
+            case.problem,
+            text.lines().next().unwrap_or("").replace('|', "\\|")
+        ));
+    }
+    println!("\n| tamper | verify exit | problem | first line of the report |");
+    println!("| --- | ---: | --- | --- |");
+    for row in table {
+        println!("{row}");
+    }
+}
