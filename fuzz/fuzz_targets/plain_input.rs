@@ -62,7 +62,10 @@ fuzz_target!(|data: &[u8]| {
     let run = Run::replay(loaded.procedure.clone(), &start);
     let sink = MemorySink::default();
     let clock = SteppingClock::starting_at(
-        chrono::Utc.with_ymd_and_hms(2026, 11, 29, 0, 0, 0).single().expect("time"),
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 29, 0, 0, 0)
+            .single()
+            .expect("time"),
     );
     let mut session = Session::new(
         run,
@@ -73,9 +76,14 @@ fuzz_target!(|data: &[u8]| {
     );
     let mut input = std::io::Cursor::new(data);
     let mut out = Vec::new();
-    runsheet::plain::run(&mut session, &mut input, &mut out).expect("plain mode never fails on input");
+    runsheet::plain::run(&mut session, &mut input, &mut out)
+        .expect("plain mode never fails on input");
     assert!(!out.contains(&0x1b), "escape byte in plain output");
     let mut all = start;
     all.extend(sink.events.borrow().iter().map(|(_, e)| e.clone()));
-    assert_eq!(&Run::replay(loaded.procedure, &all), session.run(), "replay drifts");
+    assert_eq!(
+        &Run::replay(loaded.procedure, &all),
+        session.run(),
+        "replay drifts"
+    );
 });
