@@ -11,7 +11,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::app::{App, CommandPane, Dialog, LineDialog, LinePurpose, MIN_HEIGHT, MIN_WIDTH, Saved};
 use crate::engine::{RequirementKind, Run, StepStatus};
@@ -88,8 +88,15 @@ struct Areas {
 fn areas(area: Rect, app: &App, run: &Run) -> Areas {
     let notice_h = u16::from(app.notice.is_some());
     let banner_h = if run.escalation.is_some() && !run.is_ended() {
-        let contact = run.active_branch().is_some_and(|b| b.contact.is_some());
-        5 + u16::from(contact)
+        // The contact wraps; give it the lines it needs inside the borders.
+        let inner = usize::from(area.width.saturating_sub(2)).max(1);
+        let contact = run
+            .active_branch()
+            .and_then(|b| b.contact.as_deref())
+            .map_or(0, |c| {
+                ("Contact: ".chars().count() + contact_text(c).chars().count()).div_ceil(inner)
+            });
+        5 + u16::try_from(contact).unwrap_or(u16::MAX)
     } else {
         0
     };
@@ -306,7 +313,7 @@ fn banner(frame: &mut Frame, area: Rect, run: &Run, th: Theme) {
     let contact = branch.and_then(|b| b.contact.as_deref()).map(|c| {
         Line::from(vec![
             Span::styled("Contact: ", th.bold()),
-            Span::raw(clean_line(c)),
+            Span::raw(contact_text(c)),
         ])
     });
     let mut lines = vec![
@@ -328,7 +335,17 @@ fn banner(frame: &mut Frame, area: Rect, run: &Run, th: Theme) {
     let block = Block::bordered()
         .border_style(th.err())
         .title(Span::styled(" ⚠ ESCALATION ", th.banner()));
-    frame.render_widget(Paragraph::new(lines).block(block), area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
+/// A branch's contact as one (wrapping) line: hard line breaks become spaces.
+fn contact_text(c: &str) -> String {
+    clean_line(&reflow(c).replace('\n', " "))
 }
 
 fn status_mark(s: StepStatus) -> &'static str {
