@@ -465,7 +465,7 @@ fn print_step(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
 
 fn print_end(session: &Session, out: &mut dyn Write) -> std::io::Result<()> {
     let run = session.run();
-    let count = |s: StepStatus| run.steps.values().filter(|st| st.status == s).count();
+    let t = run.tally();
     writeln!(out)?;
     writeln!(
         out,
@@ -482,12 +482,7 @@ fn print_end(session: &Session, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
         "  steps done {}, skipped {}, failures {}",
-        count(StepStatus::Done),
-        count(StepStatus::Skipped),
-        run.steps
-            .values()
-            .map(|st| st.failures.len())
-            .sum::<usize>()
+        t.done, t.skipped, t.failures
     )?;
     writeln!(out, "  Verify the log:  runsheet verify")?;
     writeln!(out, "  See the run:     runsheet show {}", session.run_id())?;

@@ -80,7 +80,19 @@ pub struct StepState {
     pub answer: Option<bool>,
     pub signed_off_by: Option<String>,
     pub failures: Vec<String>,
+    /// Failures that entered an escalation branch.
+    pub escalations: usize,
     pub skip_justification: Option<String>,
+}
+
+/// Counts for a run's summary (completion screen, plain-mode end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tally {
+    pub done: usize,
+    pub skipped: usize,
+    pub failures: usize,
+    pub escalations: usize,
+    pub notes: usize,
 }
 
 /// The escalation branch the run is in, and why.
@@ -259,6 +271,21 @@ impl Run {
             .filter(|s| matches!(self.status(&s.id), StepStatus::Done | StepStatus::Skipped))
             .count();
         (done, self.procedure.steps.len())
+    }
+
+    /// Steps done and skipped, failures, escalations entered and notes, over all steps.
+    pub fn tally(&self) -> Tally {
+        self.steps.values().fold(Tally::default(), |mut t, st| {
+            match st.status {
+                StepStatus::Done => t.done += 1,
+                StepStatus::Skipped => t.skipped += 1,
+                _ => {}
+            }
+            t.failures += st.failures.len();
+            t.escalations += st.escalations;
+            t.notes += st.notes.len();
+            t
+        })
     }
 
     /// The escalation branch the run is in.
@@ -717,6 +744,7 @@ impl Run {
             } => {
                 let st = self.entry(step);
                 st.failures.push(reason.clone());
+                st.escalations += usize::from(branch.is_some());
                 st.status = if branch.is_some() {
                     StepStatus::Escalated
                 } else {

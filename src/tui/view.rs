@@ -780,22 +780,7 @@ fn completion(frame: &mut Frame, area: Rect, app: &App, run: &Run, th: Theme) {
         style,
     ));
     let inner = block.inner(area);
-    let (mut done, mut skipped, mut failed, mut escalations, mut notes) = (0, 0, 0, 0, 0);
-    for (id, st) in &run.steps {
-        match st.status {
-            StepStatus::Done => done += 1,
-            StepStatus::Skipped => skipped += 1,
-            _ => {}
-        }
-        failed += st.failures.len();
-        notes += st.notes.len();
-        // A main-path step's failure enters its escalation branch when it has one.
-        if let Some((step, StepPlace::Main(_))) = run.procedure.step(id)
-            && run.procedure.escalation_for(step).is_some()
-        {
-            escalations += st.failures.len();
-        }
-    }
+    let t = run.tally();
     let mut lines = vec![Line::from(vec![
         Span::styled("Outcome: ", th.bold()),
         Span::styled(outcome.to_string(), style),
@@ -808,9 +793,12 @@ fn completion(frame: &mut Frame, area: Rect, app: &App, run: &Run, th: Theme) {
     }
     lines.extend([
         Line::from(format!(
-            "Steps: {done} done · {skipped} skipped · {failed} failed · {} · {}",
-            plural(escalations, "escalation"),
-            plural(notes, "note"),
+            "Steps: {} done · {} skipped · {} failed · {} · {}",
+            t.done,
+            t.skipped,
+            t.failures,
+            plural(t.escalations, "escalation"),
+            plural(t.notes, "note"),
         )),
         Line::from(vec![
             Span::styled("Run id: ", th.bold()),
