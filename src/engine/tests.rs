@@ -109,6 +109,19 @@ fn act(run: &mut Run, c: Command) -> Vec<Event> {
     events
 }
 
+/// Step one needs a note; give it one and confirm, so the run is on step two.
+fn finish_step_one(run: &mut Run) {
+    act(
+        run,
+        Command::AddNote {
+            step: "one".into(),
+            text: "n".into(),
+        },
+    );
+    act(run, Command::Confirm { step: "one".into() });
+    assert_eq!(run.current.as_deref(), Some("two"));
+}
+
 fn cmd_result(exit: i32) -> CommandResult {
     CommandResult {
         command: "true".into(),
@@ -150,14 +163,7 @@ fn requirements_block_confirmation_until_met() {
 #[test]
 fn invalid_values_are_refused_and_change_nothing() {
     let mut run = started();
-    act(
-        &mut run,
-        Command::AddNote {
-            step: "one".into(),
-            text: "n".into(),
-        },
-    );
-    act(&mut run, Command::Confirm { step: "one".into() });
+    finish_step_one(&mut run);
     let before = run.clone();
     let err = run
         .decide(
@@ -184,14 +190,7 @@ fn a_stale_step_id_is_refused() {
 #[test]
 fn critical_steps_cannot_be_skipped() {
     let mut run = started();
-    act(
-        &mut run,
-        Command::AddNote {
-            step: "one".into(),
-            text: "n".into(),
-        },
-    );
-    act(&mut run, Command::Confirm { step: "one".into() });
+    finish_step_one(&mut run);
     let err = run
         .decide(
             &Command::Skip {
@@ -207,14 +206,7 @@ fn critical_steps_cannot_be_skipped() {
 #[test]
 fn failure_enters_the_branch_and_retry_returns_to_the_failed_step() {
     let mut run = started();
-    act(
-        &mut run,
-        Command::AddNote {
-            step: "one".into(),
-            text: "n".into(),
-        },
-    );
-    act(&mut run, Command::Confirm { step: "one".into() });
+    finish_step_one(&mut run);
     act(
         &mut run,
         Command::Fail {
@@ -257,14 +249,7 @@ fn failure_enters_the_branch_and_retry_returns_to_the_failed_step() {
 #[test]
 fn decision_no_to_fail_uses_the_default_branch_and_ends_escalated() {
     let mut run = started();
-    act(
-        &mut run,
-        Command::AddNote {
-            step: "one".into(),
-            text: "n".into(),
-        },
-    );
-    act(&mut run, Command::Confirm { step: "one".into() });
+    finish_step_one(&mut run);
     act(
         &mut run,
         Command::RecordValue {
@@ -293,14 +278,7 @@ fn decision_no_to_fail_uses_the_default_branch_and_ends_escalated() {
 #[test]
 fn commands_need_the_expected_exit_and_sign_off_needs_a_second_person() {
     let mut run = started();
-    act(
-        &mut run,
-        Command::AddNote {
-            step: "one".into(),
-            text: "n".into(),
-        },
-    );
-    act(&mut run, Command::Confirm { step: "one".into() });
+    finish_step_one(&mut run);
     act(
         &mut run,
         Command::RecordValue {
