@@ -14,6 +14,7 @@ mod chain;
 mod error;
 mod migrate;
 mod read;
+mod scan;
 mod schema;
 mod verify;
 mod write;
@@ -31,7 +32,8 @@ use uuid::Uuid;
 
 pub use chain::{CHAIN_TAG, GENESIS, canonical_json, sha256_hex};
 pub use error::StoreError;
-pub use schema::SCHEMA_VERSION;
+pub use scan::{EventKeyRow, EventRef, Visit};
+pub use schema::{DEVIATION_KINDS, SCHEMA_VERSION};
 pub use verify::{Checkpoint, Finding, Problem, VerifyReport};
 
 /// Kind of the first event of every run (the engine's `Event::RunStarted`).

@@ -2,20 +2,73 @@
 //!
 //! May not depend on any other module of the crate.
 
+/// A piece of text as [`split_controls`] yields it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// Text with no control characters (newlines and tabs included).
+    Text(&'a str),
+    /// One control character (C0 except newline and tab, DEL, C1), by code point.
+    Control(u32),
+}
+
+/// The control character (C0 except newline and tab, DEL, C1) that starts at
+/// `bytes[i]`, if any: its code point and its length in bytes.
+#[inline]
+pub fn control_at(bytes: &[u8], i: usize) -> Option<(u32, usize)> {
+    match bytes.get(i)? {
+        b'\n' | b'\t' => None,
+        &b @ (0..=0x1f | 0x7f) => Some((u32::from(b), 1)),
+        // C1 controls U+0080..U+009F are the two bytes C2 80..C2 9F in UTF-8.
+        0xc2 => match bytes.get(i + 1)? {
+            &c @ 0x80..=0x9f => Some((u32::from(c), 2)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Walk `s` as runs of harmless text and the control characters between them
+/// (see [`control_at`]). One byte scan, no allocation.
+pub fn split_controls<E>(s: &str, mut f: impl FnMut(Piece<'_>) -> Result<(), E>) -> Result<(), E> {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match control_at(bytes, i) {
+            Some((code, width)) => {
+                if start < i {
+                    f(Piece::Text(&s[start..i]))?;
+                }
+                f(Piece::Control(code))?;
+                i += width;
+                start = i;
+            }
+            None => i += 1,
+        }
+    }
+    if start < bytes.len() {
+        f(Piece::Text(&s[start..]))?;
+    }
+    Ok(())
+}
+
+/// How a control character is shown: `\u{1b}`.
+pub fn control_text(code: u32) -> String {
+    format!("\\u{{{code:02x}}}")
+}
+
 /// Replace control characters (C0 except newline and tab, DEL, C1) with a visible
 /// `\u{..}`-style escape so procedure text, notes and command output can never move
 /// the cursor, change colours or set the terminal title.
 pub fn sanitize_terminal(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\n' | '\t' => out.push(c),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f || (0x80..0xa0).contains(&(c as u32)) => {
-                out.push_str(&format!("\\u{{{:02x}}}", c as u32));
-            }
-            c => out.push(c),
+    let _ = split_controls(s, |piece| {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Control(c) => out.push_str(&control_text(c)),
         }
-    }
+        Ok::<(), ()>(())
+    });
     out
 }
 
@@ -91,6 +144,10 @@ mod tests {
             "keep\nlines\tand tabs"
         );
         assert_eq!(sanitize_line("a\nb"), "a\\nb");
+        assert_eq!(
+            sanitize_terminal("\x7f\u{85}é\u{a0}\0"),
+            "\\u{7f}\\u{85}é\u{a0}\\u{00}"
+        );
     }
 
     #[test]

@@ -96,6 +96,14 @@ fn migrate(conn: &mut Connection, path: &Path, read_only: bool) -> Result<(), St
         return Ok(());
     }
     if read_only {
+        // A reader can do without index-only migrations (it is only slower);
+        // anything else needs the upgrade, which a read-only open cannot do.
+        let pending = MIGRATIONS
+            .iter()
+            .skip(usize::try_from(version).unwrap_or(0));
+        if pending.clone().all(|m| !m.readers_need) {
+            return Ok(());
+        }
         return Err(StoreError::ReadOnly {
             path: path.to_path_buf(),
         });
@@ -109,7 +117,7 @@ fn migrate(conn: &mut Connection, path: &Path, read_only: bool) -> Result<(), St
     check_version(&tx, path, version)?;
     let start = usize::try_from(version).unwrap_or(0);
     for migration in MIGRATIONS.iter().skip(start) {
-        tx.execute_batch(migration).map_err(sql)?;
+        tx.execute_batch(migration.sql).map_err(sql)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(sql)?;
@@ -146,4 +154,47 @@ fn check_version(conn: &Connection, path: &Path, version: i64) -> Result<(), Sto
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// A log as a version-1 runsheet left it: no deviation index, user_version 1.
+    fn version_one_log(path: &Path) {
+        drop(Store::open(path).expect("create"));
+        let conn = Connection::open(path).expect("open");
+        conn.execute_batch("DROP INDEX events_deviations; PRAGMA user_version = 1;")
+            .expect("downgrade");
+    }
+
+    fn has_index(path: &Path) -> bool {
+        let conn = Connection::open(path).expect("open");
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'events_deviations'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .expect("query")
+            == 1
+    }
+
+    #[test]
+    fn a_reader_opens_a_log_that_lacks_only_an_index_and_a_writer_adds_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log.sqlite3");
+        version_one_log(&path);
+        let reader = Store::options()
+            .read_only(true)
+            .open_existing(&path)
+            .expect("a read-only open of a version-1 log works");
+        assert!(reader.verify().expect("verify").is_ok());
+        drop(reader);
+        assert!(!has_index(&path), "a reader changes nothing");
+        drop(Store::open(&path).expect("a writer upgrades"));
+        assert!(has_index(&path));
+        let conn = Connection::open(&path).expect("open");
+        assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
+    }
 }

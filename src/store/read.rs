@@ -3,25 +3,26 @@
 //!
 //! May not depend on the engine, tui, export or app.
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 use uuid::Uuid;
 
+use super::scan::{RUN_FILTER, day_bounds};
 use super::{RunQuery, RunRow, Store, StoreError, StoredEvent};
 
-const RUN_COLUMNS: &str = "SELECT r.id, r.procedure_id, r.procedure_version, r.procedure_title, \
+/// The run row's columns (no `FROM`: callers add `FROM runs r` after any extra columns).
+pub(super) const RUN_COLUMNS: &str = "SELECT r.id, r.procedure_id, r.procedure_version, r.procedure_title, \
     r.procedure_sha256, r.controls, r.source_path, r.operator, r.operator_name, r.host, \
     r.runsheet_version, r.started_at, r.ended_at, r.outcome, \
     (SELECT count(*) FROM events e WHERE e.run_id = r.id), \
-    coalesce((SELECT e.at FROM events e WHERE e.run_id = r.id ORDER BY e.run_seq DESC LIMIT 1), r.started_at) \
-    FROM runs r";
+    coalesce((SELECT e.at FROM events e WHERE e.run_id = r.id ORDER BY e.run_seq DESC LIMIT 1), r.started_at)";
 
 const EVENT_COLUMNS: &str = "SELECT seq, run_id, run_seq, at, actor, kind, step, payload, \
     payload_sha256, prev_hash, hash FROM events";
 
 /// A run row as text, before parsing (parsing errors become `Corrupt`).
-struct RawRun {
-    id: String,
+pub(super) struct RawRun {
+    pub(super) id: String,
     procedure_id: String,
     procedure_version: String,
     procedure_title: String,
@@ -39,7 +40,7 @@ struct RawRun {
     last_at: String,
 }
 
-fn raw_run(r: &Row<'_>) -> rusqlite::Result<RawRun> {
+pub(super) fn raw_run(r: &Row<'_>) -> rusqlite::Result<RawRun> {
     Ok(RawRun {
         id: r.get(0)?,
         procedure_id: r.get(1)?,
@@ -110,7 +111,7 @@ impl Store {
             .map_err(|e| self.corrupt(format!("{what} has an unreadable run id {text:?}: {e}")))
     }
 
-    fn run_row(&self, raw: RawRun) -> Result<RunRow, StoreError> {
+    pub(super) fn run_row(&self, raw: RawRun) -> Result<RunRow, StoreError> {
         let what = format!("run {}", raw.id);
         let controls: Vec<String> = serde_json::from_str(&raw.controls)
             .map_err(|e| self.corrupt(format!("{what} has unreadable controls: {e}")))?;
@@ -168,7 +169,7 @@ impl Store {
         let sql = |e| StoreError::sqlite(&self.path, e);
         let raw = self
             .conn
-            .prepare_cached(&format!("{RUN_COLUMNS} WHERE r.id = ?1"))
+            .prepare_cached(&format!("{RUN_COLUMNS} FROM runs r WHERE r.id = ?1"))
             .and_then(|mut s| {
                 s.query_row([id.hyphenated().to_string()], raw_run)
                     .optional()
@@ -188,7 +189,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "{RUN_COLUMNS} WHERE substr(r.id, 1, length(?1)) = ?1 ORDER BY r.id LIMIT 6"
+                "{RUN_COLUMNS} FROM runs r WHERE substr(r.id, 1, length(?1)) = ?1 ORDER BY r.id LIMIT 6"
             ))
             .map_err(sql)?;
         let raws = stmt
@@ -221,12 +222,7 @@ impl Store {
 
     pub(super) fn runs_impl(&self, filter: &RunQuery) -> Result<Vec<RunRow>, StoreError> {
         let sql = |e| StoreError::sqlite(&self.path, e);
-        let day = |d: NaiveDate| format!("{}T00:00:00.000Z", d.format("%Y-%m-%d"));
-        let since = filter.since.map(day);
-        let until = filter
-            .until
-            .and_then(|d| d.checked_add_days(Days::new(1)))
-            .map(day);
+        let (since, until) = day_bounds(filter);
         let limit = filter
             .limit
             .and_then(|n| i64::try_from(n).ok())
@@ -234,13 +230,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "{RUN_COLUMNS} WHERE (?1 IS NULL OR r.procedure_id = ?1) \
-                 AND (?2 IS NULL OR (?2 = 'open' AND r.outcome IS NULL) OR r.outcome = ?2) \
-                 AND (?3 IS NULL OR r.operator = ?3 COLLATE NOCASE OR r.operator_name = ?3 COLLATE NOCASE) \
-                 AND (?4 IS NULL OR r.started_at >= ?4) \
-                 AND (?5 IS NULL OR r.started_at < ?5) \
-                 AND (?6 IS NULL OR EXISTS (SELECT 1 FROM json_each(r.controls) j \
-                      WHERE j.value = ?6 COLLATE NOCASE)) \
+                "{RUN_COLUMNS} FROM runs r WHERE {RUN_FILTER} \
                  ORDER BY r.started_at DESC, r.id DESC LIMIT ?7"
             ))
             .map_err(sql)?;
@@ -270,7 +260,7 @@ impl Store {
         let raw = self
             .conn
             .prepare_cached(&format!(
-                "{RUN_COLUMNS} WHERE r.outcome IS NULL AND r.operator = ?1 \
+                "{RUN_COLUMNS} FROM runs r WHERE r.outcome IS NULL AND r.operator = ?1 \
                  ORDER BY r.started_at DESC, r.id DESC LIMIT 1"
             ))
             .and_then(|mut s| s.query_row([operator], raw_run).optional())

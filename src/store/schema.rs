@@ -6,9 +6,36 @@
 /// `PRAGMA application_id` of a runsheet evidence log ("RSHT").
 pub const APPLICATION_ID: i64 = 0x5253_4854;
 
+/// One numbered migration.
+pub struct Migration {
+    pub sql: &'static str,
+    /// False when the migration only adds indexes: a read-only connection can
+    /// read a log without it (queries are only slower), so it is not refused.
+    pub readers_need: bool,
+}
+
 /// Migration `i` (0-based) takes the schema from `user_version = i` to `i + 1`.
 /// Never edit a released migration: add a new one.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        sql: V1,
+        readers_need: true,
+    },
+    Migration {
+        sql: V2,
+        readers_need: false,
+    },
+];
+
+/// The event kinds that count as deviations from the documented path (a
+/// skipped step, a failed step, going ahead despite document-control
+/// warnings), in the order counts are reported. V2 indexes exactly these.
+pub const DEVIATION_KINDS: [&str; 3] = ["step-skipped", "step-failed", "warnings-acknowledged"];
+
+/// `kind IN (...)` over [`DEVIATION_KINDS`], exactly as V2's partial index says
+/// it (SQLite uses a partial index only for a query that repeats its condition).
+pub const DEVIATION_CONDITION: &str =
+    "kind IN ('step-skipped', 'step-failed', 'warnings-acknowledged')";
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -152,3 +179,21 @@ SELECT e.seq,
 FROM events e
 LEFT JOIN runs r ON r.id = e.run_id;
 "#;
+
+/// Deviation events by run (small: only those events are indexed), so audit
+/// exports count each run's deviations without reading all its events.
+const V2: &str = "CREATE INDEX events_deviations ON events(run_id, kind) \
+    WHERE kind IN ('step-skipped', 'step-failed', 'warnings-acknowledged');";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deviation_index_and_its_queries_name_the_same_kinds() {
+        let listed: Vec<String> = DEVIATION_KINDS.iter().map(|k| format!("'{k}'")).collect();
+        let condition = format!("kind IN ({})", listed.join(", "));
+        assert_eq!(DEVIATION_CONDITION, condition);
+        assert!(V2.contains(&condition), "{V2}");
+    }
+}

@@ -1019,19 +1019,22 @@ impl Store {
 
     pub(super) fn checkpoint_impl(&self) -> Result<Checkpoint, StoreError> {
         let sql = |e| StoreError::sqlite(&self.path, e);
-        let tx = self.conn.unchecked_transaction().map_err(sql)?;
-        let head: Option<(i64, String, String)> = tx
-            .query_row(
-                "SELECT seq, hash, at FROM events ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(sql)?;
-        let events: i64 = tx
-            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
-            .map_err(sql)?;
-        tx.finish().map_err(sql)?;
+        let (head, events) = self.read_snapshot(|store| {
+            let head: Option<(i64, String, String)> = store
+                .conn
+                .query_row(
+                    "SELECT seq, hash, at FROM events ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(sql)?;
+            let events: i64 = store
+                .conn
+                .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+                .map_err(sql)?;
+            Ok::<_, StoreError>((head, events))
+        })?;
         Ok(match head {
             Some((seq, hash, at)) => Checkpoint {
                 events,

@@ -1,0 +1,283 @@
+//! Streaming reads for exports and bundle checks: runs one at a time (oldest
+//! first, optionally with per-kind event counts), runs with their events
+//! borrowed straight from SQLite's row buffers, a read snapshot so several passes see
+//! the same log, and point lookups of one event's identity.
+//!
+//! Nothing here collects rows: memory does not grow with the size of the log.
+//! May not depend on the engine, tui, export or app.
+
+use chrono::{Days, NaiveDate};
+use rusqlite::types::ValueRef;
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::read::{RUN_COLUMNS, raw_run};
+use super::schema::{DEVIATION_CONDITION, DEVIATION_KINDS};
+use super::{RunQuery, RunRow, Store, StoreError};
+
+/// One event as stored, borrowed from the current row (valid during the callback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRef<'a> {
+    pub seq: i64,
+    /// Hyphenated lower-case run id as stored.
+    pub run_id: &'a str,
+    pub run_seq: i64,
+    /// RFC 3339 as stored (runsheet writes UTC, milliseconds, `Z`).
+    pub at: &'a str,
+    pub actor: &'a str,
+    pub kind: &'a str,
+    pub step: Option<&'a str>,
+    /// Canonical JSON as stored; `None` when redacted.
+    pub payload: Option<&'a str>,
+    pub payload_sha256: &'a str,
+    pub prev_hash: &'a str,
+    pub hash: &'a str,
+}
+
+/// Where an event sits in the log and its hash (for comparing a bundle with the log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventKeyRow {
+    pub run_id: Option<String>,
+    pub run_seq: i64,
+    pub hash: String,
+}
+
+/// The filter clause shared by run listings: parameters ?1..?6.
+pub(super) const RUN_FILTER: &str = "(?1 IS NULL OR r.procedure_id = ?1) \
+     AND (?2 IS NULL OR (?2 = 'open' AND r.outcome IS NULL) OR r.outcome = ?2) \
+     AND (?3 IS NULL OR r.operator = ?3 COLLATE NOCASE OR r.operator_name = ?3 COLLATE NOCASE) \
+     AND (?4 IS NULL OR r.started_at >= ?4) \
+     AND (?5 IS NULL OR r.started_at < ?5) \
+     AND (?6 IS NULL OR EXISTS (SELECT 1 FROM json_each(r.controls) j \
+          WHERE j.value = ?6 COLLATE NOCASE))";
+
+/// The `since`/`until` days as the bounds `RUN_FILTER` compares with (?4, ?5).
+pub(super) fn day_bounds(filter: &RunQuery) -> (Option<String>, Option<String>) {
+    let day = |d: NaiveDate| format!("{}T00:00:00.000Z", d.format("%Y-%m-%d"));
+    let since = filter.since.map(day);
+    let until = filter
+        .until
+        .and_then(|d| d.checked_add_days(Days::new(1)))
+        .map(day);
+    (since, until)
+}
+
+fn text<'a>(row: &'a Row<'_>, i: usize) -> rusqlite::Result<&'a str> {
+    row.get_ref(i)?.as_str().map_err(Into::into)
+}
+
+fn opt_text<'a>(row: &'a Row<'_>, i: usize) -> rusqlite::Result<Option<&'a str>> {
+    match row.get_ref(i)? {
+        ValueRef::Null => Ok(None),
+        v => v.as_str().map(Some).map_err(Into::into),
+    }
+}
+
+/// The order of runs in exports: start time, then the order they were written in.
+const RUN_ORDER: &str = "r.started_at, r.rowid";
+
+/// What [`Store::for_each_run_with_events`] shows, in order.
+#[derive(Debug, Clone, Copy)]
+pub enum Visit<'r, 'e> {
+    /// A run begins (its events follow).
+    Start(&'r RunRow),
+    /// One of its events.
+    Event(&'r RunRow, &'e EventRef<'e>),
+    /// The run's events are all shown.
+    End(&'r RunRow),
+}
+
+fn event_ref<'a>(row: &'a Row<'_>) -> rusqlite::Result<EventRef<'a>> {
+    Ok(EventRef {
+        seq: row.get(0)?,
+        run_id: text(row, 1)?,
+        run_seq: row.get(2)?,
+        at: text(row, 3)?,
+        actor: text(row, 4)?,
+        kind: text(row, 5)?,
+        step: opt_text(row, 6)?,
+        payload: opt_text(row, 7)?,
+        payload_sha256: text(row, 8)?,
+        prev_hash: text(row, 9)?,
+        hash: text(row, 10)?,
+    })
+}
+
+/// Separator of the concatenated kinds (ASCII unit separator; never in a kind).
+const KIND_SEP: char = '\u{1f}';
+
+impl Store {
+    /// Run `f` inside one read transaction: every read it makes sees the log as
+    /// it was at its first read, whatever other processes append meanwhile.
+    /// Inside another transaction, `f` simply runs in that one.
+    pub fn read_snapshot<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, E>,
+    ) -> Result<T, E> {
+        if !self.conn.is_autocommit() {
+            return f(self);
+        }
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        self.conn.execute_batch("BEGIN DEFERRED").map_err(sql)?;
+        let result = f(self);
+        // Nothing was written: ending the transaction either way only releases the snapshot.
+        let end = self.conn.execute_batch("ROLLBACK").map_err(sql);
+        let value = result?;
+        end?;
+        Ok(value)
+    }
+
+    /// Runs matching `filter` (its `limit` ignored), oldest first, one at a
+    /// time. With `deviations`, `f` also gets how many events of each of
+    /// [`DEVIATION_KINDS`] the run has (otherwise zeros).
+    pub fn for_each_run<E: From<StoreError>>(
+        &self,
+        filter: &RunQuery,
+        deviations: bool,
+        mut f: impl FnMut(RunRow, [u64; 3]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        let (since, until) = day_bounds(filter);
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "{RUN_COLUMNS}, CASE WHEN ?7 THEN \
+                 (SELECT group_concat(e.kind, char(31)) FROM events e \
+                  WHERE e.run_id = r.id AND e.{DEVIATION_CONDITION}) END \
+                 FROM runs r WHERE {RUN_FILTER} ORDER BY {RUN_ORDER}"
+            ))
+            .map_err(sql)?;
+        let mut rows = stmt
+            .query(params![
+                filter.procedure,
+                filter.outcome,
+                filter.operator,
+                since,
+                until,
+                filter.control.as_deref().map(str::trim),
+                deviations
+            ])
+            .map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let raw = raw_run(row).map_err(sql)?;
+            let mut counts = [0u64; 3];
+            if let Some(found) = opt_text(row, 16).map_err(sql)? {
+                for kind in found.split(KIND_SEP) {
+                    if let Some(i) = DEVIATION_KINDS.iter().position(|k| *k == kind) {
+                        counts[i] += 1;
+                    }
+                }
+            }
+            f(self.run_row(raw)?, counts)?;
+        }
+        Ok(())
+    }
+
+    /// Runs matching `filter` (its `limit` ignored), oldest first, each with
+    /// its events in order: `f` sees [`Visit::Start`], each [`Visit::Event`]
+    /// (borrowed from SQLite for the call), then [`Visit::End`]. Two cursors in
+    /// the same order (runs; runs joined with their events) walked side by side.
+    pub fn for_each_run_with_events<E: From<StoreError>>(
+        &self,
+        filter: &RunQuery,
+        mut f: impl FnMut(Visit<'_, '_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        let (since, until) = day_bounds(filter);
+        let control = filter.control.as_deref().map(str::trim);
+        let args = params![
+            filter.procedure,
+            filter.outcome,
+            filter.operator,
+            since,
+            until,
+            control
+        ];
+        let mut run_stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "{RUN_COLUMNS} FROM runs r WHERE {RUN_FILTER} ORDER BY {RUN_ORDER}"
+            ))
+            .map_err(sql)?;
+        let mut runs = run_stmt.query(args).map_err(sql)?;
+        let mut event_stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT e.seq, e.run_id, e.run_seq, e.at, e.actor, e.kind, e.step, e.payload, \
+                 e.payload_sha256, e.prev_hash, e.hash \
+                 FROM runs r CROSS JOIN events e ON e.run_id = r.id \
+                 WHERE {RUN_FILTER} ORDER BY {RUN_ORDER}, e.run_seq"
+            ))
+            .map_err(sql)?;
+        let mut events = event_stmt.query(args).map_err(sql)?;
+        let mut next_run = || -> Result<Option<(RunRow, String)>, StoreError> {
+            match runs.next().map_err(sql)? {
+                Some(row) => {
+                    let raw = raw_run(row).map_err(sql)?;
+                    let id = raw.id.clone();
+                    Ok(Some((self.run_row(raw)?, id)))
+                }
+                None => Ok(None),
+            }
+        };
+        let mut current: Option<(RunRow, String)> = None;
+        while let Some(row) = events.next().map_err(sql)? {
+            let event = event_ref(row).map_err(|e| self.unreadable_event(&e))?;
+            if current.as_ref().map(|(_, id)| id.as_str()) != Some(event.run_id) {
+                if let Some((run, _)) = current.take() {
+                    f(Visit::End(&run))?;
+                }
+                loop {
+                    let Some((run, id)) = next_run()? else {
+                        return Err(StoreError::Invalid(format!(
+                            "event seq {} belongs to run {} which the run list does not hold",
+                            event.seq, event.run_id
+                        ))
+                        .into());
+                    };
+                    f(Visit::Start(&run))?;
+                    if id == event.run_id {
+                        current = Some((run, id));
+                        break;
+                    }
+                    f(Visit::End(&run))?; // a run without events
+                }
+            }
+            if let Some((run, _)) = &current {
+                f(Visit::Event(run, &event))?;
+            }
+        }
+        if let Some((run, _)) = current.take() {
+            f(Visit::End(&run))?;
+        }
+        while let Some((run, _)) = next_run()? {
+            f(Visit::Start(&run))?;
+            f(Visit::End(&run))?;
+        }
+        Ok(())
+    }
+
+    fn unreadable_event(&self, e: &rusqlite::Error) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            detail: format!("an event cannot be read ({e}); run `runsheet verify`"),
+        }
+    }
+
+    /// The run, run_seq and hash of the event at `seq`, if there is one.
+    pub fn event_key(&self, seq: i64) -> Result<Option<EventKeyRow>, StoreError> {
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        self.conn
+            .prepare_cached("SELECT run_id, run_seq, hash FROM events WHERE seq = ?1")
+            .and_then(|mut s| {
+                s.query_row([seq], |r| {
+                    Ok(EventKeyRow {
+                        run_id: r.get(0)?,
+                        run_seq: r.get(1)?,
+                        hash: r.get(2)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(sql)
+    }
+}
