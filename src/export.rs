@@ -10,6 +10,7 @@
 
 pub mod bundle;
 pub mod csv;
+pub mod escape;
 pub mod generate;
 pub mod html;
 pub mod json;
@@ -31,7 +32,7 @@ use uuid::Uuid;
 
 use crate::procedure::Procedure;
 use crate::procedure::parse::{self, Source};
-use crate::store::{Checkpoint, RunQuery, RunRow, Store, StoreError, StoredEvent};
+use crate::store::{Checkpoint, DEVIATION_KINDS, RunQuery, RunRow, Store, StoreError, StoredEvent};
 
 pub use bundle::{ExportRequest, ExportSummary, Formats, export};
 pub use verify::{BundleReport, verify_bundle};
@@ -117,11 +118,24 @@ impl RunStats {
     /// Count one event.
     pub fn add(&mut self, kind: &str) {
         self.events += 1;
-        match kind {
-            "step-skipped" => self.skips += 1,
-            "step-failed" => self.failures += 1,
-            "warnings-acknowledged" => self.warnings_acknowledged += 1,
+        match DEVIATION_KINDS.iter().position(|k| *k == kind) {
+            Some(0) => self.skips += 1,
+            Some(1) => self.failures += 1,
+            Some(2) => self.warnings_acknowledged += 1,
             _ => {}
+        }
+    }
+
+    /// Stats from a run's event count and its counts of [`DEVIATION_KINDS`].
+    pub fn from_counts(
+        events: u64,
+        [skips, failures, warnings_acknowledged]: [u64; 3],
+    ) -> RunStats {
+        RunStats {
+            events,
+            skips,
+            failures,
+            warnings_acknowledged,
         }
     }
 

@@ -9,10 +9,10 @@
 
 use std::io::{self, Write};
 
+use super::escape;
 use super::timeline::Entry;
 use super::{RunStats, outcome_text, time_text};
-use crate::store::{RunRow, StoredEvent};
-use crate::text::sanitize_terminal;
+use crate::store::{EventRef, RunRow};
 
 /// Columns of `runs.csv` (documented in docs/audit-bundle.md; keep in sync).
 pub const RUNS_COLUMNS: &[&str] = &[
@@ -55,28 +55,16 @@ pub const EVENTS_COLUMNS: &[&str] = &[
     "hash",
 ];
 
-/// One cell.
+/// One cell. Text is written with [`escape::csv`]: control characters made
+/// visible, formulas neutralised, quoted as needed.
 #[derive(Debug, Clone, Copy)]
 pub enum Cell<'a> {
-    /// Any text: control characters made visible, formulas neutralised, quoted as needed.
+    /// Any text.
     Text(&'a str),
     /// A number we produced.
     Int(i64),
     /// Nothing (an empty field).
     Empty,
-}
-
-/// Text as a spreadsheet will show it, never run it: a leading `=`, `+`, `-`,
-/// `@`, tab or CR gets a `'` in front; other control characters become visible
-/// `\u{..}` escapes (newlines stay, inside a quoted field).
-pub fn neutralise(s: &str) -> String {
-    let starts_risky = matches!(s.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r'));
-    let clean = sanitize_terminal(s);
-    if starts_risky {
-        format!("'{clean}")
-    } else {
-        clean
-    }
 }
 
 /// Write one record, terminated by CRLF.
@@ -88,16 +76,7 @@ pub fn write_record(w: &mut impl Write, cells: &[Cell<'_>]) -> io::Result<()> {
         match cell {
             Cell::Int(n) => write!(w, "{n}")?,
             Cell::Empty => {}
-            Cell::Text(s) => {
-                let text = neutralise(s);
-                if text.contains(['"', ',', '\r', '\n']) {
-                    w.write_all(b"\"")?;
-                    w.write_all(text.replace('"', "\"\"").as_bytes())?;
-                    w.write_all(b"\"")?;
-                } else {
-                    w.write_all(text.as_bytes())?;
-                }
-            }
+            Cell::Text(s) => escape::csv(w, s)?,
         }
     }
     w.write_all(b"\r\n")
@@ -147,39 +126,32 @@ pub fn write_run(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::Result
     )
 }
 
-/// One `events.csv` row. `detail` is the event in words (without command output).
+/// One `events.csv` row. `detail` is the event in words (without command
+/// output); `exit_code` is a command's exit code.
 pub fn write_event(
     w: &mut impl Write,
-    e: &StoredEvent,
+    e: &EventRef<'_>,
     procedure_id: &str,
-    entry: &Entry,
+    entry: &Entry<'_>,
+    exit_code: Option<i64>,
 ) -> io::Result<()> {
-    let run_id = e.run_id.map(|id| id.hyphenated().to_string());
-    let at = time_text(e.at);
-    let exit_code = e
-        .payload
-        .as_ref()
-        .filter(|_| e.kind == "command-ran")
-        .and_then(|p| p.get("exit_code"))
-        .and_then(serde_json::Value::as_i64);
-    let step_title = entry.step.as_ref().and_then(|s| s.title.as_deref());
     write_record(
         w,
         &[
             Cell::Int(e.seq),
-            opt(run_id.as_deref()),
+            Cell::Text(e.run_id),
             Cell::Int(e.run_seq),
-            Cell::Text(&at),
-            Cell::Text(&e.actor),
+            Cell::Text(e.at),
+            Cell::Text(e.actor),
             Cell::Text(procedure_id),
-            Cell::Text(&e.kind),
-            opt(e.step.as_deref()),
-            opt(step_title),
+            Cell::Text(e.kind),
+            opt(e.step),
+            opt(entry.step.and_then(|s| s.title)),
             Cell::Text(&entry.what),
             exit_code.map_or(Cell::Empty, Cell::Int),
-            Cell::Text(&e.payload_sha256),
-            Cell::Text(&e.prev_hash),
-            Cell::Text(&e.hash),
+            Cell::Text(e.payload_sha256),
+            Cell::Text(e.prev_hash),
+            Cell::Text(e.hash),
         ],
     )
 }

@@ -10,10 +10,10 @@
 
 use std::io::{self, Write};
 
+use super::escape;
 use super::timeline::{Entry, Tone, operator_text, run_duration};
 use super::{Counts, ReportMeta, RunStats, Summary, filters_text, outcome_text, period_text};
 use crate::store::RunRow;
-use crate::text::{escape_html, sanitize_terminal};
 
 const CSS: &str = "\
 :root{color-scheme:light;--ink:#1a1a1a;--muted:#5a5a5a;--line:#cfcfcf;--bad:#a4161a;--warn:#8a5a00;--good:#1b6e20}
@@ -60,7 +60,7 @@ table.timeline th.time{width:12.5em}table.timeline th.step{width:14em}
 
 /// Untrusted text for HTML: control characters made visible, then escaped.
 pub fn h(s: &str) -> String {
-    escape_html(&sanitize_terminal(s))
+    escape::to_string(s, escape::html)
 }
 
 fn tone_class(t: Tone) -> &'static str {
@@ -240,13 +240,9 @@ pub fn write_index_end(w: &mut impl Write) -> io::Result<()> {
     writeln!(w, "</tbody>\n</table>")
 }
 
-/// One run's section: its facts and its timeline.
-pub fn write_run(
-    w: &mut impl Write,
-    r: &RunRow,
-    stats: &RunStats,
-    entries: &[Entry],
-) -> io::Result<()> {
+/// The start of one run's section: its facts and the timeline's head. The
+/// entries follow ([`write_entry`]), then [`write_run_end`].
+pub fn write_run_head(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::Result<()> {
     writeln!(w, "<section class=\"run\" id=\"run-{}\">", r.id)?;
     writeln!(
         w,
@@ -309,44 +305,69 @@ pub fn write_run(
     writeln!(
         w,
         "<table class=\"timeline\">\n<thead><tr><th class=\"time\">Time (UTC), who</th><th class=\"step\">Step</th><th>What happened</th></tr></thead>\n<tbody>"
-    )?;
-    for e in entries {
-        let start = e.kind == "step-started";
-        write!(
-            w,
-            "<tr{}><td class=\"time\">{}<span class=\"who\">{}</span></td><td class=\"step\">",
-            if start { " class=\"start\"" } else { "" },
-            e.at.format("%Y-%m-%d %H:%M:%S"),
-            h(&e.actor)
-        )?;
-        if let Some(s) = &e.step {
-            match &s.title {
-                Some(t) => write!(w, "{}<span class=\"stepid\">{}</span>", h(t), h(&s.id))?,
-                None => write!(w, "<span class=\"mono\">{}</span>", h(&s.id))?,
-            }
-            if let Some(b) = &s.branch {
-                write!(w, "<span class=\"branch\">escalation: {}</span>", h(b))?;
-            }
+    )
+}
+
+/// One timeline row.
+pub fn write_entry(w: &mut impl Write, e: &Entry<'_>) -> io::Result<()> {
+    let start = e.kind == "step-started";
+    w.write_all(if start {
+        b"<tr class=\"start\"><td class=\"time\">"
+    } else {
+        b"<tr><td class=\"time\">"
+    })?;
+    match e.seconds().parts() {
+        Some((day, time)) => {
+            w.write_all(day.as_bytes())?;
+            w.write_all(b" ")?;
+            w.write_all(time.as_bytes())?;
         }
-        write!(
-            w,
-            "</td><td><div class=\"text {}\">{}</div>",
-            tone_class(e.tone),
-            h(&e.what)
-        )?;
-        if let Some(o) = &e.output {
-            write!(w, "<pre>{}</pre>", h(&o.text))?;
-            if o.trimmed {
-                write!(
-                    w,
-                    "<div class=\"muted\">Output trimmed here; evidence.json keeps what was captured ({} bytes in all, SHA-256 <span class=\"mono\">{}</span>).</div>",
-                    o.bytes,
-                    h(&o.sha256)
-                )?;
-            }
-        }
-        writeln!(w, "</td></tr>")?;
+        None => escape::html(w, &e.at)?,
     }
+    w.write_all(b"<span class=\"who\">")?;
+    escape::html(w, e.actor)?;
+    w.write_all(b"</span></td><td class=\"step\">")?;
+    if let Some(s) = &e.step {
+        match s.title {
+            Some(t) => {
+                escape::html(w, t)?;
+                w.write_all(b"<span class=\"stepid\">")?;
+                escape::html(w, s.id)?;
+                w.write_all(b"</span>")?;
+            }
+            None => {
+                w.write_all(b"<span class=\"mono\">")?;
+                escape::html(w, s.id)?;
+                w.write_all(b"</span>")?;
+            }
+        }
+        if let Some(b) = s.branch {
+            w.write_all(b"<span class=\"branch\">escalation: ")?;
+            escape::html(w, b)?;
+            w.write_all(b"</span>")?;
+        }
+    }
+    write!(w, "</td><td><div class=\"text {}\">", tone_class(e.tone))?;
+    escape::html(w, &e.what)?;
+    w.write_all(b"</div>")?;
+    if let Some(o) = &e.output {
+        w.write_all(b"<pre>")?;
+        escape::html(w, &o.text)?;
+        w.write_all(b"</pre>")?;
+        if o.trimmed {
+            write!(
+                w,
+                "<div class=\"muted\">Output trimmed here; evidence.json keeps what was captured ({} bytes in all, SHA-256 <span class=\"mono\">{}</span>).</div>",
+                o.bytes,
+                h(&o.sha256)
+            )?;
+        }
+    }
+    w.write_all(b"</td></tr>\n")
+}
+
+/// The end of one run's section.
+pub fn write_run_end(w: &mut impl Write) -> io::Result<()> {
     writeln!(w, "</tbody>\n</table>\n</section>")
 }
 

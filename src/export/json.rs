@@ -12,9 +12,10 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use super::escape;
 use super::timeline::run_json;
 use super::{ReportMeta, filters_json, time_text};
-use crate::store::{RunRow, StoredEvent, canonical_json};
+use crate::store::{EventRef, RunRow};
 
 /// `format` of evidence.json.
 pub const FORMAT: &str = "runsheet-evidence";
@@ -69,6 +70,11 @@ impl<W: Write> EvidenceWriter<W> {
     }
 
     fn item(&mut self, part: Part, text: &str) -> io::Result<()> {
+        self.start_item(part)?;
+        self.w.write_all(text.as_bytes())
+    }
+
+    fn start_item(&mut self, part: Part) -> io::Result<()> {
         while self.part != part {
             self.next_part()?;
         }
@@ -76,8 +82,7 @@ impl<W: Write> EvidenceWriter<W> {
             self.w.write_all(b",")?;
         }
         self.first = false;
-        self.w.write_all(b"\n")?;
-        self.w.write_all(text.as_bytes())
+        self.w.write_all(b"\n")
     }
 
     fn next_part(&mut self) -> io::Result<()> {
@@ -97,6 +102,11 @@ impl<W: Write> EvidenceWriter<W> {
         Ok(())
     }
 
+    /// The writer.
+    pub fn get(&self) -> &W {
+        &self.w
+    }
+
     /// One run.
     pub fn run(&mut self, r: &RunRow) -> io::Result<()> {
         let text = json_text(&run_json(r))?;
@@ -104,9 +114,9 @@ impl<W: Write> EvidenceWriter<W> {
     }
 
     /// One event (after all runs).
-    pub fn event(&mut self, e: &StoredEvent) -> io::Result<()> {
-        let text = event_text(e)?;
-        self.item(Part::Events, &text)
+    pub fn event(&mut self, e: &EventRef<'_>) -> io::Result<()> {
+        self.start_item(Part::Events)?;
+        write_event(&mut self.w, e)
     }
 
     /// One procedure source (after all events).
@@ -133,26 +143,31 @@ impl<W: Write> EvidenceWriter<W> {
 }
 
 /// An event's JSON object, fields in a fixed order; `payload` is the stored
-/// canonical JSON, so its SHA-256 can be recomputed from the bundle.
-pub fn event_text(e: &StoredEvent) -> io::Result<String> {
-    let run_id = e.run_id.map(|id| id.hyphenated().to_string());
-    let payload = e
-        .payload
-        .as_ref()
-        .map_or_else(|| "null".to_string(), canonical_json);
-    Ok(format!(
-        "{{\"seq\":{},\"run_id\":{},\"run_seq\":{},\"at\":{},\"actor\":{},\"kind\":{},\"step\":{},\"payload\":{payload},\"payload_sha256\":{},\"prev_hash\":{},\"hash\":{}}}",
-        e.seq,
-        json_text(&run_id)?,
-        e.run_seq,
-        json_text(&time_text(e.at))?,
-        json_text(&e.actor)?,
-        json_text(&e.kind)?,
-        json_text(&e.step)?,
-        json_text(&e.payload_sha256)?,
-        json_text(&e.prev_hash)?,
-        json_text(&e.hash)?,
-    ))
+/// canonical JSON as it is (the caller has checked it is JSON), so its SHA-256
+/// can be recomputed from the bundle.
+pub fn write_event(w: &mut impl Write, e: &EventRef<'_>) -> io::Result<()> {
+    write!(w, "{{\"seq\":{},\"run_id\":", e.seq)?;
+    escape::json(w, e.run_id)?;
+    write!(w, ",\"run_seq\":{},\"at\":", e.run_seq)?;
+    escape::json(w, e.at)?;
+    w.write_all(b",\"actor\":")?;
+    escape::json(w, e.actor)?;
+    w.write_all(b",\"kind\":")?;
+    escape::json(w, e.kind)?;
+    w.write_all(b",\"step\":")?;
+    match e.step {
+        Some(step) => escape::json(w, step)?,
+        None => w.write_all(b"null")?,
+    }
+    w.write_all(b",\"payload\":")?;
+    w.write_all(e.payload.unwrap_or("null").as_bytes())?;
+    w.write_all(b",\"payload_sha256\":")?;
+    escape::json(w, e.payload_sha256)?;
+    w.write_all(b",\"prev_hash\":")?;
+    escape::json(w, e.prev_hash)?;
+    w.write_all(b",\"hash\":")?;
+    escape::json(w, e.hash)?;
+    w.write_all(b"}")
 }
 
 /// What verify-bundle needs of each exported event.

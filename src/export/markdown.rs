@@ -8,32 +8,15 @@
 
 use std::io::{self, Write};
 
+use super::escape;
 use super::timeline::{Entry, operator_text, run_duration};
 use super::{Counts, ReportMeta, RunStats, Summary, filters_text, outcome_text, period_text};
 use crate::store::RunRow;
-use crate::text::sanitize_terminal;
 
 /// Untrusted text for one Markdown table cell or heading: control characters
 /// visible, markup characters escaped, line breaks as `<br>`.
 pub fn md(s: &str) -> String {
-    let clean = sanitize_terminal(s);
-    let mut out = String::with_capacity(clean.len() + 8);
-    for (i, line) in clean.lines().enumerate() {
-        if i > 0 {
-            out.push_str("<br>");
-        }
-        for c in line.chars() {
-            match c {
-                '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '~' | '!' | '&' => {
-                    out.push('\\');
-                    out.push(c);
-                }
-                '\t' => out.push(' '),
-                c => out.push(c),
-            }
-        }
-    }
-    out
+    escape::to_string(s, escape::md)
 }
 
 fn counts_cells(c: &Counts) -> String {
@@ -141,13 +124,9 @@ pub fn write_index_end(w: &mut impl Write) -> io::Result<()> {
     writeln!(w)
 }
 
-/// One run's section.
-pub fn write_run(
-    w: &mut impl Write,
-    r: &RunRow,
-    stats: &RunStats,
-    entries: &[Entry],
-) -> io::Result<()> {
+/// The start of one run's section: its facts and the timeline's head. The
+/// entries follow ([`write_entry`]), then [`write_run_end`].
+pub fn write_run_head(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::Result<()> {
     writeln!(w, "<a id=\"run-{}\"></a>\n", r.id)?;
     writeln!(
         w,
@@ -204,46 +183,67 @@ pub fn write_run(
     writeln!(
         w,
         "| Time (UTC) | Who | Step | What happened |\n| --- | --- | --- | --- |"
-    )?;
-    for e in entries {
-        let step = match &e.step {
-            Some(s) => {
-                let mut t = match &s.title {
-                    Some(title) => format!("{} ({})", md(title), md(&s.id)),
-                    None => md(&s.id),
-                };
-                if let Some(b) = &s.branch {
-                    t.push_str(&format!("<br>escalation: {}", md(b)));
-                }
-                t
-            }
-            None => String::new(),
-        };
-        let mut what = md(&e.what);
-        if e.kind == "step-started" {
-            what = format!("**{what}**");
+    )
+}
+
+/// One timeline row.
+pub fn write_entry(w: &mut impl Write, e: &Entry<'_>) -> io::Result<()> {
+    w.write_all(b"| ")?;
+    match e.seconds().parts() {
+        Some((day, time)) => {
+            w.write_all(day.as_bytes())?;
+            w.write_all(b" ")?;
+            w.write_all(time.as_bytes())?;
         }
-        if let Some(o) = &e.output {
-            what.push_str("<br>Output:");
-            for line in o.text.lines() {
-                what.push_str("<br>│ ");
-                what.push_str(&md(line));
-            }
-            if o.trimmed {
-                what.push_str(&format!(
-                    "<br>(trimmed; evidence.json keeps what was captured: {} bytes in all, SHA-256 {})",
-                    o.bytes,
-                    md(&o.sha256)
-                ));
-            }
-        }
-        writeln!(
-            w,
-            "| {} | {} | {step} | {what} |",
-            e.at.format("%Y-%m-%d %H:%M:%S"),
-            md(&e.actor)
-        )?;
+        None => escape::md(w, &e.at)?,
     }
+    w.write_all(b" | ")?;
+    escape::md(w, e.actor)?;
+    w.write_all(b" | ")?;
+    if let Some(s) = &e.step {
+        match s.title {
+            Some(title) => {
+                escape::md(w, title)?;
+                w.write_all(b" (")?;
+                escape::md(w, s.id)?;
+                w.write_all(b")")?;
+            }
+            None => escape::md(w, s.id)?,
+        }
+        if let Some(b) = s.branch {
+            w.write_all(b"<br>escalation: ")?;
+            escape::md(w, b)?;
+        }
+    }
+    w.write_all(b" | ")?;
+    let strong = e.kind == "step-started";
+    if strong {
+        w.write_all(b"**")?;
+    }
+    escape::md(w, &e.what)?;
+    if strong {
+        w.write_all(b"**")?;
+    }
+    if let Some(o) = &e.output {
+        w.write_all(b"<br>Output:")?;
+        for line in o.text.lines() {
+            w.write_all("<br>│ ".as_bytes())?;
+            escape::md(w, line)?;
+        }
+        if o.trimmed {
+            write!(
+                w,
+                "<br>(trimmed; evidence.json keeps what was captured: {} bytes in all, SHA-256 {})",
+                o.bytes,
+                md(&o.sha256)
+            )?;
+        }
+    }
+    w.write_all(b" |\n")
+}
+
+/// The end of one run's section.
+pub fn write_run_end(w: &mut impl Write) -> io::Result<()> {
     writeln!(w)
 }
 

@@ -6,15 +6,16 @@
 //! returns is raw: each writer escapes it for its own format (the terminal
 //! writers here make control characters visible).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{RunStats, outcome_text, time_text};
 use crate::engine::Event;
 use crate::procedure::{BranchEnd, Procedure, StepKind, StepPlace};
-use crate::store::{RunRow, StoredEvent};
+use crate::store::{EventRef, RunRow, StoredEvent};
 use crate::text::{sanitize_line, sanitize_terminal};
 
 /// Lines of command output kept in timelines (the evidence keeps it all).
@@ -32,21 +33,21 @@ pub enum Tone {
 }
 
 /// The step an event is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepRef {
-    pub id: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepRef<'a> {
+    pub id: &'a str,
     /// From the procedure the run used; `None` when it is not known.
-    pub title: Option<String>,
+    pub title: Option<&'a str>,
     /// Title of the escalation branch the step belongs to.
-    pub branch: Option<String>,
+    pub branch: Option<&'a str>,
 }
 
-impl StepRef {
+impl StepRef<'_> {
     /// `Title (id)`, or the id alone.
     pub fn label(&self) -> String {
-        match &self.title {
+        match self.title {
             Some(t) => format!("{t} ({})", self.id),
-            None => self.id.clone(),
+            None => self.id.to_string(),
         }
     }
 }
@@ -63,28 +64,67 @@ pub struct Output {
     pub sha256: String,
 }
 
-/// One event, described.
+/// One event, described. Borrows the event's text and the procedure's titles.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
-    pub seq: i64,
-    pub run_seq: i64,
-    pub at: DateTime<Utc>,
-    pub actor: String,
-    pub kind: String,
-    pub step: Option<StepRef>,
+pub struct Entry<'a> {
+    /// As stored: RFC 3339, UTC, milliseconds, `Z` (see [`is_stored_time`]).
+    pub at: Cow<'a, str>,
+    pub actor: &'a str,
+    pub kind: &'a str,
+    pub step: Option<StepRef<'a>>,
     /// What happened, in words (may span lines, e.g. a note).
     pub what: String,
     pub output: Option<Output>,
     pub tone: Tone,
 }
 
-fn step_ref(p: Option<&Procedure>, id: &str) -> StepRef {
+impl Entry<'_> {
+    /// The time to the second: `2026-11-28 02:14:00`.
+    pub fn seconds(&self) -> Seconds<'_> {
+        Seconds(&self.at)
+    }
+}
+
+/// True when `at` has the shape the log writes: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn is_stored_time(at: &str) -> bool {
+    const SHAPE: &[u8; 24] = b"dddd-dd-ddTdd:dd:dd.dddZ";
+    at.len() == SHAPE.len()
+        && at.bytes().zip(SHAPE).all(|(b, &s)| match s {
+            b'd' => b.is_ascii_digit(),
+            s => b == s,
+        })
+}
+
+/// A stored time shown to the second, UTC implied: `2026-11-28 02:14:00`.
+#[derive(Debug, Clone, Copy)]
+pub struct Seconds<'a>(pub &'a str);
+
+impl<'a> Seconds<'a> {
+    /// The day and the time of day, when the time has the stored shape.
+    pub fn parts(&self) -> Option<(&'a str, &'a str)> {
+        match (self.0.get(..10), self.0.get(11..19)) {
+            (Some(day), Some(time)) if is_stored_time(self.0) => Some((day, time)),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Seconds<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.parts() {
+            Some((day, time)) => write!(f, "{day} {time}"),
+            None => f.write_str(self.0),
+        }
+    }
+}
+
+fn step_ref<'a>(p: Option<&'a Procedure>, id: &'a str) -> StepRef<'a> {
     let found = p.and_then(|p| p.step(id).map(|(s, place)| (p, s, place)));
     StepRef {
-        id: id.to_string(),
-        title: found.map(|(_, s, _)| s.title.clone()),
+        id,
+        title: found.map(|(_, s, _)| s.title.as_str()),
         branch: found.and_then(|(p, _, place)| match place {
-            StepPlace::Branch(b, _) => p.branches.get(b).map(|b| b.title.clone()),
+            StepPlace::Branch(b, _) => p.branches.get(b).map(|b| b.title.as_str()),
             StepPlace::Main(_) => None,
         }),
     }
@@ -143,26 +183,100 @@ pub fn trim_output(text: &str, bytes: u64, sha256: &str, truncated: bool) -> Out
     }
 }
 
+/// A payload as the describer sees it.
+pub enum Payload {
+    /// Removed by a recorded redaction.
+    Redacted,
+    /// An event runsheet knows.
+    Known(Event),
+    /// Any other JSON (a newer kind, or a log event such as `export`).
+    Other(Value),
+}
+
+impl Payload {
+    /// Read an event's payload. The two commonest kinds (`step-started`,
+    /// `step-confirmed`) carry nothing but their step, which the step column
+    /// holds too: their payload is only checked to be JSON, not built.
+    /// `None` when the payload is not JSON at all.
+    pub fn read(kind: &str, step: Option<&str>, text: Option<&str>) -> Option<Payload> {
+        let simple = match (kind, step, text) {
+            ("step-started", Some(step), Some(_)) => Some(Event::StepStarted { step: step.into() }),
+            ("step-confirmed", Some(step), Some(_)) => {
+                Some(Event::StepConfirmed { step: step.into() })
+            }
+            _ => None,
+        };
+        match (simple, text) {
+            (Some(event), Some(text)) => serde_json::from_str::<serde::de::IgnoredAny>(text)
+                .ok()
+                .map(|_| Payload::Known(event)),
+            _ => Payload::parse(text),
+        }
+    }
+
+    /// Read a stored payload's text; `None` when it is not JSON at all.
+    pub fn parse(text: Option<&str>) -> Option<Payload> {
+        let Some(text) = text else {
+            return Some(Payload::Redacted);
+        };
+        match serde_json::from_str::<Event>(text) {
+            Ok(event) => Some(Payload::Known(event)),
+            Err(_) => serde_json::from_str::<Value>(text).ok().map(Payload::Other),
+        }
+    }
+}
+
 /// Describe a stored event. `p` is the procedure the run used, for titles.
-pub fn describe(e: &StoredEvent, p: Option<&Procedure>) -> Entry {
+pub fn describe<'a>(e: &'a StoredEvent, p: Option<&'a Procedure>) -> Entry<'a> {
+    let payload = match &e.payload {
+        None => Payload::Redacted,
+        Some(v) => match Event::deserialize(v) {
+            Ok(event) => Payload::Known(event),
+            Err(_) => Payload::Other(v.clone()),
+        },
+    };
+    describe_parts(
+        Cow::Owned(time_text(e.at)),
+        &e.actor,
+        &e.kind,
+        e.step.as_deref(),
+        payload,
+        p,
+    )
+}
+
+/// Describe an event read straight from the log, its payload already parsed.
+pub fn describe_ref<'a>(e: &EventRef<'a>, payload: Payload, p: Option<&'a Procedure>) -> Entry<'a> {
+    describe_parts(Cow::Borrowed(e.at), e.actor, e.kind, e.step, payload, p)
+}
+
+fn describe_parts<'a>(
+    at: Cow<'a, str>,
+    actor: &'a str,
+    kind: &'a str,
+    step: Option<&'a str>,
+    payload: Payload,
+    p: Option<&'a Procedure>,
+) -> Entry<'a> {
     let mut entry = Entry {
-        seq: e.seq,
-        run_seq: e.run_seq,
-        at: e.at,
-        actor: e.actor.clone(),
-        kind: e.kind.clone(),
-        step: e.step.as_deref().map(|s| step_ref(p, s)),
+        at,
+        actor,
+        kind,
+        step: step.map(|s| step_ref(p, s)),
         what: String::new(),
         output: None,
         tone: Tone::Plain,
     };
-    let Some(payload) = &e.payload else {
-        entry.what = format!("{} (payload redacted)", e.kind);
-        return entry;
-    };
-    let Ok(event) = Event::from_payload(payload) else {
-        entry.what = generic(&e.kind, payload);
-        return entry;
+    let event = match payload {
+        Payload::Redacted => {
+            entry.what = format!("{kind} (payload redacted)");
+            return entry;
+        }
+        Payload::Other(v) => {
+            entry.what = generic(kind, &v);
+            return entry;
+        }
+        Payload::Known(event) => event,
     };
     let step_of = |id: &str| p.and_then(|p| p.step(id)).map(|(s, _)| s);
     let (what, tone) = match &event {
@@ -194,16 +308,13 @@ pub fn describe(e: &StoredEvent, p: Option<&Procedure>) -> Entry {
             }
             (w, Tone::Warn)
         }
-        Event::StepStarted { step } => {
-            let branch = step_ref(p, step).branch;
-            match branch {
-                Some(b) => (
-                    format!("Escalation step started (branch “{b}”)"),
-                    Tone::Warn,
-                ),
-                None => ("Step started".into(), Tone::Plain),
-            }
-        }
+        Event::StepStarted { step } => match step_ref(p, step).branch {
+            Some(b) => (
+                format!("Escalation step started (branch “{b}”)"),
+                Tone::Warn,
+            ),
+            None => ("Step started".into(), Tone::Plain),
+        },
         Event::StepConfirmed { .. } => ("Done".into(), Tone::Good),
         Event::DecisionAnswered { step, answer } => {
             let word = if *answer { "YES" } else { "NO" };
@@ -264,10 +375,7 @@ pub fn describe(e: &StoredEvent, p: Option<&Procedure>) -> Entry {
         }
         Event::NoteAdded { text, .. } => (format!("Note: {text}"), Tone::Plain),
         Event::SignedOff { by, .. } => (
-            format!(
-                "Signed off by {by} (second person; recorded by {})",
-                e.actor
-            ),
+            format!("Signed off by {by} (second person; recorded by {actor})"),
             Tone::Good,
         ),
         Event::StepSkipped { justification, .. } => (
@@ -380,7 +488,7 @@ pub fn event_json(e: &StoredEvent, entry: &Entry) -> Value {
         "actor": e.actor,
         "kind": e.kind,
         "step": e.step,
-        "step_title": entry.step.as_ref().and_then(|s| s.title.clone()),
+        "step_title": entry.step.and_then(|s| s.title),
         "what": entry.what,
         "payload": e.payload,
         "payload_sha256": e.payload_sha256,
@@ -580,7 +688,7 @@ pub fn show_text(
     let entries: Vec<Entry> = events.iter().map(|e| describe(e, p)).collect();
     let who_width = entries
         .iter()
-        .map(|e| s(&e.actor).chars().count().min(24))
+        .map(|e| s(e.actor).chars().count().min(24))
         .max()
         .unwrap_or(3)
         .max(3);
@@ -593,12 +701,12 @@ pub fn show_text(
     let indent = " ".repeat(2 + 19 + 2 + who_width + 2);
     let mut current: Option<String> = None;
     for entry in &entries {
-        let time = entry.at.format("%Y-%m-%d %H:%M:%S").to_string();
-        let who = pad(&fit(&s(&entry.actor), 24), who_width);
+        let time = entry.seconds().to_string();
+        let who = pad(&fit(&s(entry.actor), 24), who_width);
         let mut lines: Vec<String> = Vec::new();
-        match (&entry.step, entry.kind.as_str()) {
+        match (&entry.step, entry.kind) {
             (Some(step), "step-started") => {
-                current = Some(step.id.clone());
+                current = Some(step.id.to_string());
                 lines.push(format!("▶ {}", s(&step.label())));
                 if entry.tone == Tone::Warn {
                     lines.push(format!("  {}", s(&entry.what)));
@@ -606,7 +714,7 @@ pub fn show_text(
             }
             (Some(step), _) => {
                 let mut first = true;
-                if current.as_deref() != Some(step.id.as_str()) {
+                if current.as_deref() != Some(step.id) {
                     lines.push(format!("  [{}]", s(&step.label())));
                     first = false;
                 }

@@ -16,7 +16,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::KIND_EXPORT;
-use super::json::{EventKey, for_each_event_key};
+use super::json::for_each_event_key;
 use super::manifest::{self, Manifest};
 use crate::error::Error;
 use crate::store::{Checkpoint, Store, StoreError, VerifyReport, sha256_hex};
@@ -341,79 +341,92 @@ pub fn verify_bundle(dir: &Path, store: Option<&Store>) -> Result<BundleReport, 
     Ok(report)
 }
 
-/// Compare evidence.json's events with the log (both in seq order).
+/// Compare evidence.json's events with the log, one at a time: each must be
+/// in the log at its `seq` with the same run, `run_seq` and hash, at or before
+/// the checkpoint, and each run's events in order. Memory stays constant.
 fn compare_events(
     evidence: &Path,
     store: &Store,
     head: i64,
 ) -> Result<(u64, Vec<BundleProblem>), Error> {
     let file = File::open(evidence).map_err(|e| Error::io(evidence, &e))?;
-    let mut keys: Vec<EventKey> = Vec::new();
     let mut problems = Vec::new();
-    if let Err(msg) = for_each_event_key(file, &mut |k| {
-        keys.push(k);
-        Ok(())
-    }) {
-        problems.push(problem("evidence.json", msg));
-        return Ok((0, problems));
-    }
-    let checked = keys.len() as u64;
-    if !keys.windows(2).all(|w| w[0].seq < w[1].seq) {
-        problems.push(problem(
-            "evidence.json",
-            "its events are not in chain order; it was changed after export",
-        ));
-        return Ok((checked, problems));
-    }
-    let Some(first) = keys.first().map(|k| k.seq) else {
-        return Ok((0, problems));
-    };
-    let mut j = 0;
-    let mut done = false;
-    let walked = store.for_each_event(first, |e| {
-        if done {
-            return Err(StoreError::Invalid("stop".into()));
+    let mut checked = 0u64;
+    let mut missing: Vec<i64> = Vec::new();
+    let mut missing_count = 0u64;
+    let mut differing = 0u64;
+    let mut previous: Option<(Option<String>, i64)> = None;
+    let mut failure: Option<StoreError> = None;
+    let read = for_each_event_key(file, &mut |k| {
+        checked += 1;
+        if let Some((run, run_seq)) = &previous
+            && *run == k.run_id
+            && *run_seq >= k.run_seq
+        {
+            return Err(format!(
+                "its events are not in order (run {} event {} after event {run_seq}); it was changed after export",
+                k.run_id.as_deref().unwrap_or("-"),
+                k.run_seq
+            ));
         }
-        while j < keys.len() && keys[j].seq < e.seq {
-            j += 1; // cannot happen in a log without gaps; reported below
-        }
-        if let Some(k) = keys.get(j).filter(|k| k.seq == e.seq) {
-            let run_id = e.run_id.map(|id| id.hyphenated().to_string());
-            if k.hash != e.hash || k.run_id != run_id || k.run_seq != e.run_seq {
-                problems.push(problem(
-                    "evidence.json",
-                    format!(
-                        "event seq {} differs from the log (bundle hash {}, log hash {})",
-                        e.seq, k.hash, e.hash
-                    ),
-                ));
+        previous = Some((k.run_id.clone(), k.run_seq));
+        let found = if k.seq > head {
+            None
+        } else {
+            match store.event_key(k.seq) {
+                Ok(found) => found,
+                Err(e) => {
+                    failure = Some(e);
+                    return Err("the log could not be read".into());
+                }
             }
-            j += 1;
-        }
-        if j >= keys.len() || e.seq >= head {
-            done = true;
+        };
+        match found {
+            None => {
+                missing_count += 1;
+                if missing.len() < 5 {
+                    missing.push(k.seq);
+                }
+            }
+            Some(log)
+                if log.hash != k.hash || log.run_id != k.run_id || log.run_seq != k.run_seq =>
+            {
+                differing += 1;
+                if differing <= 5 {
+                    problems.push(problem(
+                        "evidence.json",
+                        format!(
+                            "event seq {} differs from the log (bundle hash {}, log hash {})",
+                            k.seq, k.hash, log.hash
+                        ),
+                    ));
+                }
+            }
+            Some(_) => {}
         }
         Ok(())
     });
-    if let Err(e) = walked
-        && !done
-    {
+    if let Some(e) = failure {
         return Err(e.into());
     }
-    let seen: u64 = j as u64;
-    if seen < checked {
-        let missing: Vec<String> = keys[j..]
-            .iter()
-            .take(5)
-            .map(|k| k.seq.to_string())
-            .collect();
+    if let Err(msg) = read {
+        problems.push(problem("evidence.json", msg));
+        return Ok((checked, problems));
+    }
+    if differing > 5 {
+        problems.push(problem(
+            "evidence.json",
+            format!("{} more events differ from the log", differing - 5),
+        ));
+    }
+    if missing_count > 0 {
+        let seqs: Vec<String> = missing.iter().map(i64::to_string).collect();
         problems.push(problem(
             "evidence.json",
             format!(
-                "{} exported event(s) are not in the log (seq {}{})",
-                checked - seen,
-                missing.join(", "),
-                if checked - seen > 5 { ", ..." } else { "" }
+                "{missing_count} exported event(s) are not in the log up to the bundle's checkpoint (seq {}{})",
+                seqs.join(", "),
+                if missing_count > 5 { ", ..." } else { "" }
             ),
         ));
     }
