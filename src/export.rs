@@ -23,10 +23,34 @@ pub mod verify;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    #[test]
+    fn times_are_written_as_chrono_writes_them() {
+        for text in [
+            "2026-11-28T02:14:05.123Z",
+            "2026-01-01T00:00:00.000Z",
+            "0999-12-31T23:59:59.999Z",
+        ] {
+            let at = DateTime::parse_from_rfc3339(text)
+                .expect("time")
+                .with_timezone(&Utc);
+            assert_eq!(
+                time_text(at),
+                at.to_rfc3339_opts(SecondsFormat::Millis, true)
+            );
+            assert_eq!(clock(at, false), at.format("%Y-%m-%d %H:%M").to_string());
+            assert_eq!(clock(at, true), at.format("%Y-%m-%d %H:%M:%S").to_string());
+        }
+    }
+}
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Timelike, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -47,7 +71,52 @@ pub fn generator() -> String {
 
 /// A time as the log stores it: RFC 3339, UTC, milliseconds, `Z`.
 pub fn time_text(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+    match four_digit_year(at) {
+        Some(y) => format!(
+            "{y:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            at.month(),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second(),
+            at.timestamp_subsec_millis().min(999)
+        ),
+        None => at.to_rfc3339_opts(SecondsFormat::Millis, true),
+    }
+}
+
+/// A time as the reports show it, UTC: `2026-11-28 02:14`, or with seconds
+/// `2026-11-28 02:14:05`.
+pub fn clock(at: DateTime<Utc>, seconds: bool) -> String {
+    match (four_digit_year(at), seconds) {
+        (Some(y), false) => format!(
+            "{y:04}-{:02}-{:02} {:02}:{:02}",
+            at.month(),
+            at.day(),
+            at.hour(),
+            at.minute()
+        ),
+        (Some(y), true) => format!(
+            "{y:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            at.month(),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        ),
+        (None, false) => at.format("%Y-%m-%d %H:%M").to_string(),
+        (None, true) => at.format("%Y-%m-%d %H:%M:%S").to_string(),
+    }
+}
+
+/// [`clock`] with ` UTC` after it.
+pub fn clock_utc(at: DateTime<Utc>, seconds: bool) -> String {
+    format!("{} UTC", clock(at, seconds))
+}
+
+/// The year when it has four digits (chrono formats others its own way).
+fn four_digit_year(at: DateTime<Utc>) -> Option<i32> {
+    Some(at.year()).filter(|y| (0..=9999).contains(y))
 }
 
 /// The outcome of a run as shown everywhere: `open` while it has none.

@@ -261,7 +261,8 @@ fn write_bundle(store: &Store, req: &ExportRequest, dir: &Path) -> Result<Writte
                     }
                 }
                 Visit::End(_) => {
-                    if let Some(b) = batch.take() {
+                    if let Some(mut b) = batch.take() {
+                        b.complete(store.path())?;
                         exported += b.stats().events;
                         send(b)?;
                     }

@@ -73,11 +73,24 @@ fn escape_with(
     w.write_all(&bytes[start..])
 }
 
+/// True when every byte of `s` is printable ASCII (space to `~`) and none is
+/// in `specials`: text any format can take as it is. Written as one fold
+/// without early exit, so the compiler checks many bytes per instruction.
+#[inline]
+fn printable_except(s: &[u8], specials: &[u8]) -> bool {
+    s.iter().fold(true, |ok, &b| {
+        ok & (0x20..0x7f).contains(&b) & specials.iter().fold(true, |ok, &x| ok & (b != x))
+    })
+}
+
 const HTML: [u8; 256] = table(b"&<>\"'");
 
 /// HTML element content or a quoted attribute value: control characters
 /// visible, `& < > " '` as entities.
 pub fn html(w: &mut impl Write, s: &str) -> io::Result<()> {
+    if printable_except(s.as_bytes(), b"&<>\"'") {
+        return w.write_all(s.as_bytes());
+    }
     escape_with(
         w,
         s,
@@ -100,6 +113,9 @@ const MARKDOWN: [u8; 256] = table(b"\n\t\\`*_[]<>|#~!&");
 /// breaks as `<br>` (a final line break dropped).
 pub fn md(w: &mut impl Write, s: &str) -> io::Result<()> {
     let body = s.strip_suffix('\n').unwrap_or(s);
+    if printable_except(body.as_bytes(), b"\\`*_[]<>|#~!&") {
+        return w.write_all(body.as_bytes());
+    }
     escape_with(
         w,
         body,
@@ -127,8 +143,6 @@ pub fn md(w: &mut impl Write, s: &str) -> io::Result<()> {
 }
 
 const CSV: [u8; 256] = table(b"\"");
-/// Bytes that make a CSV field need a closer look: controls, quotes, commas, line feeds.
-const CSV_LOOK: [u8; 256] = table(b"\",\n");
 
 /// One CSV field (RFC 4180): a leading `=`, `+`, `-`, `@`, tab or CR gets a
 /// `'` in front so a spreadsheet shows it rather than runs it; control
@@ -139,7 +153,7 @@ pub fn csv(w: &mut impl Write, s: &str) -> io::Result<()> {
         s.as_bytes().first(),
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
     );
-    if !risky && !s.bytes().any(|b| CSV_LOOK[usize::from(b)] != PLAIN) {
+    if !risky && printable_except(s.as_bytes(), b"\",") {
         // Ids, hashes, times and most text: nothing to do.
         return w.write_all(s.as_bytes());
     }
@@ -181,6 +195,10 @@ pub fn json(w: &mut impl Write, s: &str) -> io::Result<()> {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     w.write_all(b"\"")?;
+    if printable_except(bytes, b"\"\\") {
+        w.write_all(bytes)?;
+        return w.write_all(b"\"");
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         if JSON[usize::from(b)] == PLAIN {
@@ -263,6 +281,9 @@ mod tests {
         assert_eq!(run(csv, "a=b"), "a=b");
         assert_eq!(run(csv, "=a,b"), "\"'=a,b\"");
         assert_eq!(run(csv, "0123abcdef"), "0123abcdef");
+        assert_eq!(run(csv, "x\u{85}y"), "x\\u{85}y");
+        assert_eq!(run(html, "ok \u{85} <"), "ok \\u{85} &lt;");
+        assert_eq!(run(md, "ok\u{7f}"), "ok\\\\u{7f}");
     }
 
     #[test]

@@ -13,8 +13,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_json::Value;
 
 use super::escape;
-use super::timeline::run_json;
-use super::{ReportMeta, filters_json, time_text};
+use super::{ReportMeta, filters_json, outcome_text, time_text};
 use crate::store::{EventRef, RunRow};
 
 /// `format` of evidence.json.
@@ -107,16 +106,20 @@ impl<W: Write> EvidenceWriter<W> {
         &self.w
     }
 
-    /// One run.
+    /// One run (the object [`super::timeline::run_json`] describes, written field by field).
     pub fn run(&mut self, r: &RunRow) -> io::Result<()> {
-        let text = json_text(&run_json(r))?;
-        self.item(Part::Runs, &text)
+        self.start_item(Part::Runs)?;
+        write_run(&mut self.w, r)
     }
 
-    /// One event (after all runs).
-    pub fn event(&mut self, e: &EventRef<'_>) -> io::Result<()> {
+    /// Events (after all runs): objects from [`write_event`] with `,\n`
+    /// between them, as one run's events are formatted.
+    pub fn events(&mut self, objects: &[u8]) -> io::Result<()> {
+        if objects.is_empty() {
+            return Ok(());
+        }
         self.start_item(Part::Events)?;
-        write_event(&mut self.w, e)
+        self.w.write_all(objects)
     }
 
     /// One procedure source (after all events).
@@ -140,6 +143,61 @@ impl<W: Write> EvidenceWriter<W> {
         write!(self.w, "{close}\n}}\n")?;
         Ok(self.w)
     }
+}
+
+/// `"name":"value"`.
+fn text(w: &mut impl Write, name: &str, value: &str) -> io::Result<()> {
+    write!(w, "\"{name}\":")?;
+    escape::json(w, value)
+}
+
+/// `"name":"value"` or `"name":null`.
+fn opt(w: &mut impl Write, name: &str, value: Option<&str>) -> io::Result<()> {
+    match value {
+        Some(v) => text(w, name, v),
+        None => write!(w, "\"{name}\":null"),
+    }
+}
+
+/// A run's JSON object: [`super::timeline::run_json`]'s fields in its order,
+/// without building it.
+pub fn write_run(w: &mut impl Write, r: &RunRow) -> io::Result<()> {
+    w.write_all(b"{")?;
+    text(w, "id", &r.id.hyphenated().to_string())?;
+    w.write_all(b",")?;
+    text(w, "procedure_id", &r.procedure_id)?;
+    w.write_all(b",")?;
+    text(w, "procedure_version", &r.procedure_version)?;
+    w.write_all(b",")?;
+    text(w, "procedure_title", &r.procedure_title)?;
+    w.write_all(b",")?;
+    text(w, "procedure_sha256", &r.procedure_sha256)?;
+    w.write_all(b",\"controls\":[")?;
+    for (i, c) in r.controls.iter().enumerate() {
+        if i > 0 {
+            w.write_all(b",")?;
+        }
+        escape::json(w, c)?;
+    }
+    w.write_all(b"],")?;
+    text(w, "source_path", &r.source_path)?;
+    w.write_all(b",")?;
+    text(w, "operator", &r.operator)?;
+    w.write_all(b",")?;
+    opt(w, "operator_name", r.operator_name.as_deref())?;
+    w.write_all(b",")?;
+    text(w, "host", &r.host)?;
+    w.write_all(b",")?;
+    text(w, "runsheet_version", &r.runsheet_version)?;
+    w.write_all(b",")?;
+    text(w, "started_at", &time_text(r.started_at))?;
+    w.write_all(b",")?;
+    opt(w, "ended_at", r.ended_at.map(time_text).as_deref())?;
+    w.write_all(b",")?;
+    text(w, "outcome", outcome_text(r))?;
+    write!(w, ",\"events\":{},", r.event_count)?;
+    text(w, "last_at", &time_text(r.last_at))?;
+    w.write_all(b"}")
 }
 
 /// An event's JSON object, fields in a fixed order; `payload` is the stored

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{RunStats, outcome_text, time_text};
+use super::{RunStats, clock, clock_utc, outcome_text, time_text};
 use crate::engine::Event;
 use crate::procedure::{BranchEnd, Procedure, StepKind, StepPlace};
 use crate::store::{EventRef, RunRow, StoredEvent};
@@ -570,7 +570,7 @@ pub fn runs_table(rows: &[RunRow], color: bool) -> String {
         .map(|r| {
             [
                 r.id.hyphenated().to_string(),
-                r.started_at.format("%Y-%m-%d %H:%M").to_string(),
+                clock(r.started_at, false).to_string(),
                 fit(
                     &sanitize_line(&format!("{} v{}", r.procedure_id, r.procedure_version)),
                     40,
@@ -643,24 +643,16 @@ pub fn show_text(
         s(&operator_text(row)),
         s(&row.host)
     );
-    let _ = writeln!(
-        out,
-        "  Started    {}",
-        row.started_at.format("%Y-%m-%d %H:%M:%S UTC")
-    );
+    let _ = writeln!(out, "  Started    {}", clock_utc(row.started_at, true));
     match (row.ended_at, run_duration(row)) {
         (Some(end), Some(d)) => {
-            let _ = writeln!(
-                out,
-                "  Ended      {} ({d})",
-                end.format("%Y-%m-%d %H:%M:%S UTC")
-            );
+            let _ = writeln!(out, "  Ended      {} ({d})", clock_utc(end, true));
         }
         _ => {
             let _ = writeln!(
                 out,
                 "  Ended      not yet — the run is open (last activity {}); `runsheet resume {}`",
-                row.last_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                clock_utc(row.last_at, true),
                 row.id
             );
         }

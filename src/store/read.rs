@@ -17,6 +17,13 @@ pub(super) const RUN_COLUMNS: &str = "SELECT r.id, r.procedure_id, r.procedure_v
     (SELECT count(*) FROM events e WHERE e.run_id = r.id), \
     coalesce((SELECT e.at FROM events e WHERE e.run_id = r.id ORDER BY e.run_seq DESC LIMIT 1), r.started_at)";
 
+/// [`RUN_COLUMNS`] without the event count and last activity (0 and the
+/// start time in their place), for readers that go through the run's events
+/// anyway.
+pub(super) const RUN_COLUMNS_WITHOUT_EVENTS: &str = "SELECT r.id, r.procedure_id, r.procedure_version, r.procedure_title, \
+    r.procedure_sha256, r.controls, r.source_path, r.operator, r.operator_name, r.host, \
+    r.runsheet_version, r.started_at, r.ended_at, r.outcome, 0, r.started_at";
+
 const EVENT_COLUMNS: &str = "SELECT seq, run_id, run_seq, at, actor, kind, step, payload, \
     payload_sha256, prev_hash, hash FROM events";
 

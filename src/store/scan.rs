@@ -10,7 +10,7 @@ use chrono::{Days, NaiveDate};
 use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::read::{RUN_COLUMNS, raw_run};
+use super::read::{RUN_COLUMNS, RUN_COLUMNS_WITHOUT_EVENTS, raw_run};
 use super::schema::{DEVIATION_CONDITION, DEVIATION_KINDS};
 use super::{RunQuery, RunRow, Store, StoreError};
 
@@ -176,6 +176,8 @@ impl Store {
     /// its events in order: `f` sees [`Visit::Start`], each [`Visit::Event`]
     /// (borrowed from SQLite for the call), then [`Visit::End`]. Two cursors in
     /// the same order (runs; runs joined with their events) walked side by side.
+    /// The rows it shows have `event_count` 0 and `last_at` = `started_at`:
+    /// the caller sees the events themselves.
     pub fn for_each_run_with_events<E: From<StoreError>>(
         &self,
         filter: &RunQuery,
@@ -195,7 +197,7 @@ impl Store {
         let mut run_stmt = self
             .conn
             .prepare_cached(&format!(
-                "{RUN_COLUMNS} FROM runs r WHERE {RUN_FILTER} ORDER BY {RUN_ORDER}"
+                "{RUN_COLUMNS_WITHOUT_EVENTS} FROM runs r WHERE {RUN_FILTER} ORDER BY {RUN_ORDER}"
             ))
             .map_err(sql)?;
         let mut runs = run_stmt.query(args).map_err(sql)?;

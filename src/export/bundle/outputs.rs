@@ -2,10 +2,10 @@
 //! runs: first each run's row (runs.csv, evidence.json's runs, the report
 //! indexes, spooled until the summary is known), then each run's events.
 //! In the event pass the reading thread copies each run's events into a
-//! [`RunBatch`] and two format threads take every batch: one writes
-//! events.csv and evidence.json's events, the other the report timelines (one
-//! run's section buffered at a time, because its facts come first). The
-//! queues are short, so memory holds a few runs whatever the size of the log.
+//! [`RunBatch`] and hands the batches in turn to a few format threads; each
+//! describes its run's events once and formats them for every file; a merge
+//! thread appends the results to the files in run order. The queues are
+//! short, so memory holds a few runs whatever the size of the log.
 //!
 //! May not depend on the store's internals, the front ends or the app.
 
@@ -13,21 +13,18 @@ use std::io::{self, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use super::super::json::EvidenceWriter;
 use super::super::manifest::FileEntry;
 use super::super::timeline::{Entry, Payload, describe_ref, is_stored_time};
-use super::super::{Catalog, ReportMeta, RunStats, Summary, csv, html, markdown};
+use super::super::{Catalog, ReportMeta, RunStats, Summary, csv, html, json, markdown};
 use super::Formats;
 use super::file::{BundleFile, Spool};
 use crate::engine::Event;
 use crate::error::Error;
 use crate::store::{EventRef, RunRow};
-
-/// Runs waiting for each format thread before the reading side waits.
-const QUEUE: usize = 32;
 
 /// The pieces of one report format (HTML or Markdown).
 struct Syntax {
@@ -35,9 +32,9 @@ struct Syntax {
     head: fn(&mut BundleFile, &ReportMeta, &Summary) -> io::Result<()>,
     index_row: fn(&mut Spool, &RunRow, &RunStats) -> io::Result<()>,
     index_end: fn(&mut BundleFile) -> io::Result<()>,
-    run_head: fn(&mut BundleFile, &RunRow, &RunStats) -> io::Result<()>,
+    run_head: fn(&mut Vec<u8>, &RunRow, &RunStats) -> io::Result<()>,
     entry: fn(&mut Vec<u8>, &Entry<'_>) -> io::Result<()>,
-    run_end: fn(&mut BundleFile) -> io::Result<()>,
+    run_end: fn(&mut Vec<u8>) -> io::Result<()>,
     foot: fn(&mut BundleFile, &ReportMeta) -> io::Result<()>,
 }
 
@@ -68,8 +65,6 @@ struct Report {
     syntax: &'static Syntax,
     index: Option<Spool>,
     file: Option<BundleFile>,
-    /// The current run's timeline rows.
-    section: Vec<u8>,
 }
 
 impl Report {
@@ -78,7 +73,6 @@ impl Report {
             syntax,
             index: Some(Spool::create(dir, &format!(".{}.index", syntax.file))?),
             file: None,
-            section: Vec::new(),
         })
     }
 
@@ -101,20 +95,11 @@ impl Report {
         Ok(())
     }
 
-    fn entry(&mut self, e: &Entry<'_>) {
-        // Writing into memory cannot fail.
-        let _ = (self.syntax.entry)(&mut self.section, e);
-    }
-
-    fn end_run(&mut self, r: &RunRow, stats: &RunStats) -> Result<(), Error> {
+    /// One run's section, formatted by a format thread.
+    fn section(&mut self, bytes: &[u8]) -> Result<(), Error> {
         if let Some(f) = self.file.as_mut() {
-            let s = self.syntax;
-            (s.run_head)(f, r, stats)
-                .and_then(|()| f.write_all(&self.section))
-                .and_then(|()| (s.run_end)(f))
-                .map_err(|e| f.err(&e))?;
+            f.write_all(bytes).map_err(|e| f.err(&e))?;
         }
-        self.section.clear();
         Ok(())
     }
 
@@ -151,8 +136,9 @@ impl RunBatch {
         RunBatch {
             row: row.clone(),
             stats: RunStats::default(),
-            text: String::new(),
-            events: Vec::new(),
+            // Room for a typical run, so the copies rarely reallocate.
+            text: String::with_capacity(8 * 1024),
+            events: Vec::with_capacity(32),
         }
     }
 
@@ -188,6 +174,24 @@ impl RunBatch {
     /// How many events, of which kinds.
     pub fn stats(&self) -> &RunStats {
         &self.stats
+    }
+
+    /// All events are in: the row's event count and last activity from them
+    /// (the run cursor of the event pass does not compute those).
+    pub fn complete(&mut self, log: &Path) -> Result<(), Error> {
+        self.row.event_count = i64::try_from(self.events.len()).unwrap_or(i64::MAX);
+        if let Some(last) = self.events().last().map(|e| (e.seq, e.at.to_string())) {
+            let (seq, at) = last;
+            self.row.last_at = chrono::DateTime::parse_from_rfc3339(&at)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|e| Error::Store {
+                    path: log.to_path_buf(),
+                    message: format!(
+                        "event seq {seq} has an unreadable time {at:?} ({e}); run `runsheet verify`. Nothing was exported"
+                    ),
+                })?;
+        }
+        Ok(())
     }
 
     fn events(&self) -> impl Iterator<Item = EventRef<'_>> {
@@ -240,106 +244,184 @@ fn described<'a>(
     Ok((describe_ref(e, payload, p), exit_code))
 }
 
-/// What a format thread does with each run.
-trait RunSink: Send + 'static {
-    fn run(&mut self, batch: &RunBatch, catalog: &Catalog, log: &Path) -> Result<(), Error>;
+/// What one run becomes in each file.
+#[derive(Default)]
+struct RunOutput {
+    csv: Vec<u8>,
+    /// evidence.json's event objects, `,\n` between them.
+    json: Vec<u8>,
+    /// One section per report, in [`Plan::reports`] order.
+    reports: Vec<Vec<u8>>,
 }
 
-/// events.csv and evidence.json's events.
-struct DataFiles {
-    events_csv: Option<BundleFile>,
-    evidence: Option<EvidenceWriter<BundleFile>>,
+/// What the format threads write.
+struct Plan {
+    csv: bool,
+    json: bool,
+    reports: Vec<&'static Syntax>,
+    catalog: Catalog,
+    log: PathBuf,
 }
 
-impl RunSink for DataFiles {
-    fn run(&mut self, batch: &RunBatch, catalog: &Catalog, log: &Path) -> Result<(), Error> {
-        for e in batch.events() {
-            if let Some(f) = self.events_csv.as_mut() {
-                let (entry, exit_code) = described(&e, catalog, &batch.row, log)?;
-                csv::write_event(f, &e, &batch.row.procedure_id, &entry, exit_code)
-                    .map_err(|err| f.err(&err))?;
-            }
-            if let Some(ev) = self.evidence.as_mut() {
-                if self.events_csv.is_none() {
-                    // Still refuse what cannot be read back.
-                    described(&e, catalog, &batch.row, log)?;
-                }
-                ev.event(&e).map_err(|err| ev.get().err(&err))?;
-            }
-        }
-        Ok(())
+impl RunOutput {
+    /// Empty, keeping the capacity (buffers go round between the threads).
+    fn cleared(mut self, reports: usize) -> RunOutput {
+        self.csv.clear();
+        self.json.clear();
+        self.reports.resize_with(reports, Vec::new);
+        self.reports.iter_mut().for_each(Vec::clear);
+        self
     }
 }
 
-/// The reports' timelines.
-struct ReportFiles {
+impl Plan {
+    /// Describe a run's events once and format them for every file, into `out`.
+    fn format(&self, batch: &RunBatch, out: RunOutput) -> Result<RunOutput, Error> {
+        let mut out = out.cleared(self.reports.len());
+        // Writing into memory cannot fail; `described` can.
+        for (syntax, section) in self.reports.iter().zip(&mut out.reports) {
+            let _ = (syntax.run_head)(section, &batch.row, &batch.stats);
+        }
+        for e in batch.events() {
+            let (entry, exit_code) = described(&e, &self.catalog, &batch.row, &self.log)?;
+            if self.csv {
+                let _ =
+                    csv::write_event(&mut out.csv, &e, &batch.row.procedure_id, &entry, exit_code);
+            }
+            if self.json {
+                if !out.json.is_empty() {
+                    out.json.extend_from_slice(b",\n");
+                }
+                let _ = json::write_event(&mut out.json, &e);
+            }
+            for (syntax, section) in self.reports.iter().zip(&mut out.reports) {
+                let _ = (syntax.entry)(section, &entry);
+            }
+        }
+        for (syntax, section) in self.reports.iter().zip(&mut out.reports) {
+            let _ = (syntax.run_end)(section);
+        }
+        Ok(out)
+    }
+}
+
+/// events.csv, evidence.json and the reports while the event pass appends to them.
+struct EventFiles {
+    events_csv: Option<BundleFile>,
+    evidence: Option<EvidenceWriter<BundleFile>>,
     reports: Vec<Report>,
 }
 
-impl RunSink for ReportFiles {
-    fn run(&mut self, batch: &RunBatch, catalog: &Catalog, log: &Path) -> Result<(), Error> {
-        if self.reports.is_empty() {
-            return Ok(());
+impl EventFiles {
+    fn append(&mut self, out: &RunOutput) -> Result<(), Error> {
+        if let Some(f) = self.events_csv.as_mut() {
+            f.write_all(&out.csv).map_err(|e| f.err(&e))?;
         }
-        for e in batch.events() {
-            let (entry, _) = described(&e, catalog, &batch.row, log)?;
-            for report in &mut self.reports {
-                report.entry(&entry);
-            }
+        if let Some(ev) = self.evidence.as_mut() {
+            ev.events(&out.json).map_err(|e| ev.get().err(&e))?;
         }
-        for report in &mut self.reports {
-            report.end_run(&batch.row, &batch.stats)?;
+        for (report, section) in self.reports.iter_mut().zip(&out.reports) {
+            report.section(section)?;
         }
         Ok(())
     }
 }
 
-/// A format thread: takes batches until the queue closes, returns its files.
-struct Worker<S> {
-    queue: Option<SyncSender<Arc<RunBatch>>>,
-    thread: Option<JoinHandle<Result<S, Error>>>,
+/// Batches waiting for each format thread, and results waiting for the merge.
+const QUEUE: usize = 16;
+
+/// The event pass's threads: format threads taking runs in turn, and the
+/// merge thread appending their results in the same turn.
+struct Pipeline {
+    inputs: Vec<SyncSender<RunBatch>>,
+    formatters: Vec<JoinHandle<()>>,
+    merger: Option<JoinHandle<Result<EventFiles, Error>>>,
+    next: usize,
 }
 
-impl<S: RunSink> Worker<S> {
-    fn start(mut sink: S, catalog: Arc<Catalog>, log: PathBuf) -> Result<Worker<S>, Error> {
-        let (queue, batches) = sync_channel::<Arc<RunBatch>>(QUEUE);
-        let thread = std::thread::Builder::new()
-            .name("export format".into())
+impl Pipeline {
+    fn start(plan: Plan, mut files: EventFiles) -> Result<Pipeline, Error> {
+        let spawn_err =
+            |e: io::Error| Error::Internal(format!("cannot start an export thread: {e}"));
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
+        let plan = Arc::new(plan);
+        let mut inputs = Vec::new();
+        let mut results = Vec::new();
+        let mut formatters = Vec::new();
+        let mut recycle = Vec::new();
+        for i in 0..threads {
+            let (input, batches) = sync_channel::<RunBatch>(QUEUE);
+            let (result, outputs) = sync_channel::<Result<RunOutput, Error>>(QUEUE);
+            let (give_back, spare) = sync_channel::<RunOutput>(QUEUE + 2);
+            let plan = Arc::clone(&plan);
+            let handle = std::thread::Builder::new()
+                .name(format!("export format {i}"))
+                .spawn(move || {
+                    for batch in batches {
+                        let out = spare.try_recv().unwrap_or_default();
+                        let formatted = plan.format(&batch, out);
+                        let failed = formatted.is_err();
+                        if result.send(formatted).is_err() || failed {
+                            return;
+                        }
+                    }
+                })
+                .map_err(spawn_err)?;
+            inputs.push(input);
+            results.push(outputs);
+            recycle.push(give_back);
+            formatters.push(handle);
+        }
+        let merger = std::thread::Builder::new()
+            .name("export merge".into())
             .spawn(move || {
-                let batches: Receiver<Arc<RunBatch>> = batches;
-                for batch in batches {
-                    sink.run(&batch, &catalog, &log)?;
+                // Run i went to format thread i % n: take the results in that turn.
+                for turn in (0..results.len()).cycle() {
+                    let Ok(formatted) = results[turn].recv() else {
+                        break; // that thread had no run i: all runs are in
+                    };
+                    let formatted = formatted?;
+                    files.append(&formatted)?;
+                    let _ = recycle[turn].try_send(formatted);
                 }
-                Ok(sink)
+                Ok(files)
             })
-            .map_err(|e| Error::Internal(format!("cannot start an export thread: {e}")))?;
-        Ok(Worker {
-            queue: Some(queue),
-            thread: Some(thread),
+            .map_err(spawn_err)?;
+        Ok(Pipeline {
+            inputs,
+            formatters,
+            merger: Some(merger),
+            next: 0,
         })
     }
 
-    /// Hand over a batch; false when the thread stopped (its error comes from `finish`).
-    fn send(&self, batch: &Arc<RunBatch>) -> bool {
-        self.queue
-            .as_ref()
-            .is_some_and(|q| q.send(Arc::clone(batch)).is_ok())
+    /// Hand over the next run; false when the threads stopped (their error comes from `finish`).
+    fn send(&mut self, batch: RunBatch) -> bool {
+        let i = self.next % self.inputs.len();
+        self.next += 1;
+        self.inputs.get(i).is_some_and(|tx| tx.send(batch).is_ok())
     }
 
-    fn finish(mut self) -> Result<S, Error> {
-        self.queue = None;
-        match self.thread.take().map(JoinHandle::join) {
+    fn finish(mut self) -> Result<EventFiles, Error> {
+        self.inputs.clear(); // the format threads end when their queues are empty
+        for f in self.formatters.drain(..) {
+            let _ = f.join();
+        }
+        match self.merger.take().map(JoinHandle::join) {
             Some(Ok(result)) => result,
             _ => Err(Error::Internal("an export thread stopped".into())),
         }
     }
 }
 
-impl<S> Drop for Worker<S> {
+impl Drop for Pipeline {
     fn drop(&mut self) {
-        self.queue = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        self.inputs.clear();
+        for f in self.formatters.drain(..) {
+            let _ = f.join();
+        }
+        if let Some(m) = self.merger.take() {
+            let _ = m.join();
         }
     }
 }
@@ -347,8 +429,7 @@ impl<S> Drop for Worker<S> {
 /// The data files of one bundle being written.
 pub struct Outputs {
     runs_csv: Option<BundleFile>,
-    data: DataFiles,
-    reports: ReportFiles,
+    files: EventFiles,
 }
 
 impl Outputs {
@@ -356,11 +437,9 @@ impl Outputs {
     pub fn create(dir: &Path, formats: Formats, meta: &ReportMeta) -> Result<Outputs, Error> {
         let mut out = Outputs {
             runs_csv: None,
-            data: DataFiles {
+            files: EventFiles {
                 events_csv: None,
                 evidence: None,
-            },
-            reports: ReportFiles {
                 reports: Vec::new(),
             },
         };
@@ -370,19 +449,19 @@ impl Outputs {
             out.runs_csv = Some(runs);
             let mut events = BundleFile::create(dir, "events.csv")?;
             csv::write_header(&mut events, csv::EVENTS_COLUMNS).map_err(|e| events.err(&e))?;
-            out.data.events_csv = Some(events);
+            out.files.events_csv = Some(events);
         }
         if formats.json {
             let f = BundleFile::create(dir, "evidence.json")?;
             let path = f.path().to_path_buf();
-            out.data.evidence =
+            out.files.evidence =
                 Some(EvidenceWriter::begin(f, meta).map_err(|e| Error::io(&path, &e))?);
         }
         if formats.html {
-            out.reports.reports.push(Report::create(dir, &HTML)?);
+            out.files.reports.push(Report::create(dir, &HTML)?);
         }
         if formats.md {
-            out.reports.reports.push(Report::create(dir, &MARKDOWN)?);
+            out.files.reports.push(Report::create(dir, &MARKDOWN)?);
         }
         Ok(out)
     }
@@ -392,10 +471,10 @@ impl Outputs {
         if let Some(f) = self.runs_csv.as_mut() {
             csv::write_run(f, r, stats).map_err(|e| f.err(&e))?;
         }
-        if let Some(ev) = self.data.evidence.as_mut() {
+        if let Some(ev) = self.files.evidence.as_mut() {
             ev.run(r).map_err(|e| ev.get().err(&e))?;
         }
-        for report in &mut self.reports.reports {
+        for report in &mut self.files.reports {
             report.index_row(r, stats)?;
         }
         Ok(())
@@ -408,31 +487,31 @@ impl Outputs {
         meta: &ReportMeta,
         summary: &Summary,
     ) -> Result<(), Error> {
-        for report in &mut self.reports.reports {
+        for report in &mut self.files.reports {
             report.begin(dir, meta, summary)?;
         }
         Ok(())
     }
 
-    /// Event pass: `read` feeds the run batches (through `send`) to the two
-    /// format threads; then the files come back for [`Outputs::finish`].
+    /// Event pass: `read` feeds the run batches, in run order, through `send`
+    /// to the format threads; then the files come back for [`Outputs::finish`].
     pub fn events<T>(
         self,
         catalog: Catalog,
         log: &Path,
         read: impl FnOnce(&mut dyn FnMut(RunBatch) -> Result<(), Error>) -> Result<T, Error>,
     ) -> Result<(Outputs, T), Error> {
-        let Outputs {
-            runs_csv,
-            data,
-            reports,
-        } = self;
-        let catalog = Arc::new(catalog);
-        let data = Worker::start(data, Arc::clone(&catalog), log.to_path_buf())?;
-        let reports = Worker::start(reports, catalog, log.to_path_buf())?;
+        let Outputs { runs_csv, files } = self;
+        let plan = Plan {
+            csv: files.events_csv.is_some(),
+            json: files.evidence.is_some(),
+            reports: files.reports.iter().map(|r| r.syntax).collect(),
+            catalog,
+            log: log.to_path_buf(),
+        };
+        let mut pipeline = Pipeline::start(plan, files)?;
         let mut send = |batch: RunBatch| {
-            let batch = Arc::new(batch);
-            if data.send(&batch) && reports.send(&batch) {
+            if pipeline.send(batch) {
                 Ok(())
             } else {
                 Err(Error::Internal("an export thread stopped".into()))
@@ -440,21 +519,12 @@ impl Outputs {
         };
         let read = read(&mut send);
         // A thread's own error explains a failed send better than the send does.
-        let data = data.finish();
-        let reports = reports.finish();
-        let (data, reports, value) = match (data, reports, read) {
-            (Err(e), _, _) | (_, Err(e), _) => return Err(e),
-            (Ok(_), Ok(_), Err(e)) => return Err(e),
-            (Ok(d), Ok(r), Ok(v)) => (d, r, v),
+        let files = pipeline.finish();
+        let (files, value) = match (files, read) {
+            (Err(e), _) | (Ok(_), Err(e)) => return Err(e),
+            (Ok(f), Ok(v)) => (f, v),
         };
-        Ok((
-            Outputs {
-                runs_csv,
-                data,
-                reports,
-            },
-            value,
-        ))
+        Ok((Outputs { runs_csv, files }, value))
     }
 
     /// Close every file; `procedures` go into evidence.json (sha256, format, text).
@@ -464,10 +534,10 @@ impl Outputs {
         procedures: impl Iterator<Item = Result<(String, String, String), Error>>,
     ) -> Result<Vec<FileEntry>, Error> {
         let mut files = Vec::new();
-        for f in [self.runs_csv, self.data.events_csv].into_iter().flatten() {
+        for f in [self.runs_csv, self.files.events_csv].into_iter().flatten() {
             files.push(f.finish()?);
         }
-        if let Some(mut ev) = self.data.evidence {
+        if let Some(mut ev) = self.files.evidence {
             for p in procedures {
                 let (sha, format, text) = p?;
                 ev.procedure(&sha, &format, &text)
@@ -477,7 +547,7 @@ impl Outputs {
             let f = ev.finish().map_err(|e| Error::io(&path, &e))?;
             files.push(f.finish()?);
         }
-        for report in self.reports.reports {
+        for report in self.files.reports {
             files.extend(report.finish(meta)?);
         }
         Ok(files)
