@@ -167,6 +167,10 @@ impl Plan {
     }
 }
 
+/// How long the second half's connection waits for a lock before the first
+/// walk goes on alone.
+const SECOND_HALF_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// The walk over `from..=last` on its own connection (its own snapshot, which
 /// holds at least everything up to `last`): where it started and where it
 /// ended. `None` when it could not run; the caller then walks on itself.
@@ -178,7 +182,9 @@ fn second_half(
     cache: usize,
     cancel: &AtomicBool,
 ) -> Option<(Progress, Progress)> {
-    let conn = migrate::connect(path, Store::DEFAULT_BUSY_TIMEOUT, read_only).ok()?;
+    // Short: the second half is optional, and without WAL a writer waiting to
+    // commit (behind the first connection's read lock) keeps new readers out.
+    let conn = migrate::connect(path, SECOND_HALF_BUSY_TIMEOUT, read_only).ok()?;
     let tx = conn.unchecked_transaction().ok()?;
     let mut walk = Walk::resume(&tx, last, cache, from).ok()??;
     let start = walk.p.clone();
