@@ -1152,3 +1152,352 @@ fn checkpoint_file_round_trip() {
         assert!(matches!(err, StoreError::BadCheckpoint(_)), "{err:?}");
     }
 }
+
+// ------------------------------------------------------- ways of walking
+
+/// Five runs that overlap, two log events: the walk meets runs out of step
+/// with their rows, ends some and leaves one open.
+///
+/// seq: 1 A+, 2 B+, 3 A, 4 B, 5 log, 6 A, 7 B., 8 C+, 9 A, 10 C, 11 A., 12 log,
+/// 13 D+, 14 C, 15 D, 16 C., 17 E+, 18 E, 19 D, 20 E.   (+ started, . ended)
+fn busy_log() -> (TempDir, PathBuf, Store, [Uuid; 5]) {
+    fn start(store: &mut Store, id: Uuid, t: i64) {
+        let run = new_run(id, at(t));
+        store
+            .create_run(&run, &[started(&run)])
+            .expect("create run");
+    }
+    fn add_note(store: &mut Store, id: Uuid, t: i64) {
+        store
+            .append(id, &[note("busy", at(t))], None)
+            .expect("note");
+    }
+    fn end(store: &mut Store, id: Uuid, t: i64) {
+        store
+            .append(
+                id,
+                &[ended(Outcome::Completed, at(t))],
+                Some(("completed", at(t))),
+            )
+            .expect("end");
+    }
+    fn log(store: &mut Store, t: i64) {
+        store
+            .append_log_event(&NewEvent {
+                at: at(t),
+                actor: "alice".into(),
+                kind: "export".into(),
+                step: None,
+                payload: json!({"kind": "export", "out": "/tmp/bundle", "runs": 1}),
+            })
+            .expect("log event");
+    }
+    let (dir, path, mut store) = new_log();
+    let [a, b, c, d, e] = [run_id(11), run_id(12), run_id(13), run_id(14), run_id(15)];
+    let s = &mut store;
+    start(s, a, 0);
+    start(s, b, 1);
+    add_note(s, a, 2);
+    add_note(s, b, 3);
+    log(s, 4);
+    add_note(s, a, 5);
+    end(s, b, 6);
+    start(s, c, 7);
+    add_note(s, a, 8);
+    add_note(s, c, 9);
+    end(s, a, 10);
+    log(s, 11);
+    start(s, d, 12);
+    add_note(s, c, 13);
+    add_note(s, d, 14);
+    end(s, c, 15);
+    start(s, e, 16);
+    add_note(s, e, 17);
+    add_note(s, d, 18);
+    end(s, e, 19);
+    (dir, path, store, [a, b, c, d, e])
+}
+
+/// Recompute every payload hash and the whole chain, as a forger who knows
+/// the algorithm would: only the checks beyond the hashes can tell.
+fn rechain(conn: &Connection) {
+    type Row = (
+        i64,
+        Option<String>,
+        i64,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+    );
+    let rows: Vec<Row> = conn
+        .prepare(
+            "SELECT seq, run_id, run_seq, at, actor, kind, step, payload, payload_sha256 \
+             FROM events ORDER BY seq",
+        )
+        .expect("prepare")
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            ))
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let mut prev = GENESIS.to_string();
+    for (seq, run, run_seq, at, actor, kind, step, payload, sha) in rows {
+        let sha = payload.as_deref().map_or(sha, |p| sha256_hex(p.as_bytes()));
+        let hash = chain::Record {
+            seq,
+            run_id: run.as_deref().unwrap_or("").as_bytes(),
+            run_seq,
+            at: at.as_bytes(),
+            actor: actor.as_bytes(),
+            kind: kind.as_bytes(),
+            step: step.as_deref().unwrap_or("").as_bytes(),
+            payload_sha256: sha.as_bytes(),
+            prev_hash: prev.as_bytes(),
+        }
+        .hash();
+        conn.execute(
+            "UPDATE events SET payload_sha256 = ?2, prev_hash = ?3, hash = ?4 WHERE seq = ?1",
+            rusqlite::params![seq, sha, prev, hash],
+        )
+        .expect("rechain");
+        prev = hash;
+    }
+}
+
+/// Close the gap at `seq` by renumbering the later events.
+fn renumber_from(conn: &Connection, seq: i64) {
+    conn.execute_batch(&format!(
+        "UPDATE events SET seq = seq + 1000000 WHERE seq > {seq};
+         UPDATE events SET seq = (SELECT count(*) FROM events e WHERE e.seq < events.seq) + 1
+           WHERE seq > 1000000;"
+    ))
+    .expect("renumber");
+}
+
+fn one_walk() -> verify::Plan {
+    verify::Plan {
+        split_at: None,
+        split_min: i64::MAX,
+        cache: 4096,
+    }
+}
+
+#[test]
+fn every_way_of_walking_gives_the_same_report() {
+    // (what, tamper SQL with {A}..{E} for the run ids, forge the chain after, expected problem)
+    let cases: &[(&str, &str, bool, Option<Problem>)] = &[
+        ("untouched", "", false, None),
+        (
+            "edited actor",
+            "UPDATE events SET actor = 'mallory' WHERE seq = 9",
+            false,
+            Some(Problem::Edited),
+        ),
+        (
+            "deleted event",
+            "DELETE FROM events WHERE seq = 14",
+            false,
+            Some(Problem::Missing),
+        ),
+        (
+            "row deleted",
+            "DELETE FROM runs WHERE id = '{C}'",
+            false,
+            Some(Problem::Missing),
+        ),
+        (
+            "outcome rewritten",
+            "UPDATE runs SET outcome = 'failed' WHERE id = '{A}'",
+            false,
+            Some(Problem::RunRowMismatch),
+        ),
+        (
+            "open run marked ended",
+            "UPDATE runs SET outcome = 'completed', ended_at = '2025-06-15T15:10:00.000Z' WHERE id = '{D}'",
+            false,
+            Some(Problem::RunRowMismatch),
+        ),
+        (
+            "row operator rewritten",
+            "UPDATE runs SET operator = 'bob' WHERE id = '{C}'",
+            false,
+            Some(Problem::RunRowMismatch),
+        ),
+        (
+            "row id upper-cased",
+            "UPDATE runs SET id = upper(id) WHERE id = '{C}'",
+            false,
+            Some(Problem::RunRowMismatch),
+        ),
+        (
+            "row that is not a UUID",
+            "INSERT INTO runs SELECT 'not-a-uuid', procedure_id, procedure_version, procedure_title, \
+             procedure_sha256, controls, source_path, operator, operator_name, host, runsheet_version, \
+             started_at, ended_at, outcome FROM runs WHERE id = '{A}'",
+            false,
+            Some(Problem::RunRowMismatch),
+        ),
+        (
+            "row without events",
+            "INSERT INTO runs SELECT '01900000-0000-7000-8000-0000000000ff', procedure_id, procedure_version, \
+             procedure_title, procedure_sha256, controls, source_path, operator, operator_name, host, \
+             runsheet_version, started_at, NULL, NULL FROM runs WHERE id = '{A}'",
+            false,
+            Some(Problem::Missing),
+        ),
+        (
+            "payload removed",
+            "UPDATE events SET payload = NULL WHERE seq = 10",
+            false,
+            Some(Problem::PayloadMismatch),
+        ),
+        (
+            "payload removed and a redaction recorded",
+            "UPDATE events SET payload = NULL WHERE seq = 10;
+             INSERT INTO events VALUES (21, NULL, 3, '2025-06-15T15:06:59.123Z', 'alice', 'redaction', NULL,
+               '{\"kind\":\"redaction\",\"seqs\":[10]}', '', '', '')",
+            true,
+            None,
+        ),
+        (
+            "procedure text edited",
+            "UPDATE procedure_sources SET text = text || '# more'",
+            false,
+            Some(Problem::SourceMismatch),
+        ),
+        (
+            "event after the run ended",
+            "INSERT INTO events SELECT 21, run_id, 6, '2025-06-15T15:06:59.123Z', actor, 'note-added', step,
+               payload, payload_sha256, '', '' FROM events WHERE seq = 9",
+            true,
+            Some(Problem::OutOfOrder),
+        ),
+        (
+            "second run-started",
+            "INSERT INTO events SELECT 21, run_id, 1, '2025-06-15T15:06:59.123Z', actor, kind, step,
+               payload, payload_sha256, '', '' FROM events WHERE seq = 2",
+            true,
+            Some(Problem::OutOfOrder),
+        ),
+        (
+            "run id upper-cased in an event",
+            "UPDATE events SET run_id = upper(run_id) WHERE seq = 14",
+            true,
+            Some(Problem::Edited),
+        ),
+        (
+            "run_seq skips",
+            "UPDATE events SET run_seq = 9 WHERE seq = 15",
+            true,
+            Some(Problem::OutOfOrder),
+        ),
+        (
+            "time goes backwards",
+            "UPDATE events SET at = '2000-01-01T00:00:00.000Z' WHERE seq = 18",
+            true,
+            Some(Problem::OutOfOrder),
+        ),
+        (
+            "first event not run-started",
+            "UPDATE events SET kind = 'note-added' WHERE seq = 8",
+            true,
+            Some(Problem::RunRowMismatch),
+        ),
+        (
+            "run-ended removed",
+            "DELETE FROM events WHERE seq = 11",
+            true,
+            Some(Problem::RunRowMismatch),
+        ),
+        (
+            "a run's events removed",
+            "DELETE FROM events WHERE seq IN (17, 18, 20)",
+            true,
+            Some(Problem::Missing),
+        ),
+        (
+            "rows out of order",
+            "CREATE TEMP TABLE t AS SELECT * FROM runs WHERE id IN ('{A}', '{C}');
+             DELETE FROM runs WHERE id IN ('{A}', '{C}');
+             INSERT INTO runs SELECT * FROM t ORDER BY id DESC; DROP TABLE t;",
+            false,
+            None,
+        ),
+        (
+            "rows out of order and a second run-started",
+            "CREATE TEMP TABLE t AS SELECT * FROM runs WHERE id = '{A}';
+             DELETE FROM runs WHERE id = '{A}';
+             INSERT INTO runs SELECT * FROM t; DROP TABLE t;
+             INSERT INTO events SELECT 21, run_id, 1, '2025-06-15T15:06:59.123Z', actor, kind, step,
+               payload, payload_sha256, '', '' FROM events WHERE seq = 1",
+            true,
+            Some(Problem::OutOfOrder),
+        ),
+    ];
+    let mut joined_somewhere = 0;
+    for &(what, sql, forge, expected) in cases {
+        let (_dir, path, store, ids) = busy_log();
+        let mut sql = sql.to_string();
+        for (name, id) in ["{A}", "{B}", "{C}", "{D}", "{E}"].iter().zip(ids) {
+            sql = sql.replace(name, &id.to_string());
+        }
+        {
+            let conn = attacker(&path);
+            conn.execute_batch(&sql).expect(what);
+            if what == "run-ended removed" {
+                renumber_from(&conn, 11);
+            }
+            if what == "a run's events removed" {
+                renumber_from(&conn, 16);
+            }
+            if forge {
+                rechain(&conn);
+            }
+        }
+        let (base, _) = store.verify_planned(one_walk()).expect(what);
+        assert_eq!(
+            base.finding.as_ref().map(|f| f.problem),
+            expected,
+            "{what}: {base:?}"
+        );
+        assert_eq!(store.verify().expect(what), base, "{what}: default plan");
+        for cache in [1, 2, 3] {
+            let plan = verify::Plan {
+                cache,
+                ..one_walk()
+            };
+            let (report, _) = store.verify_planned(plan).expect(what);
+            assert_eq!(report, base, "{what}: cache {cache}");
+        }
+        for at in 2..=base.head_seq.max(20) + 1 {
+            for cache in [1, 4096] {
+                let plan = verify::Plan {
+                    split_at: Some(at),
+                    cache,
+                    ..one_walk()
+                };
+                let (report, joined) = store.verify_planned(plan).expect(what);
+                assert_eq!(report, base, "{what}: split at {at}, cache {cache}");
+                if what == "untouched" && at <= 20 {
+                    assert!(joined, "{what}: split at {at}: the halves did not join");
+                }
+                joined_somewhere += usize::from(joined);
+            }
+        }
+    }
+    assert!(joined_somewhere > 0);
+}

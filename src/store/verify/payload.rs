@@ -1,0 +1,187 @@
+//! The few payload fields verify compares with a run's row (`run-started`,
+//! `run-ended`), read straight from the stored JSON bytes without building a
+//! whole `serde_json::Value` per run (that was ≈ 10 % of verify's time, mostly
+//! `malloc`). Same answers as `Value::get(name).and_then(Value::as_str)`:
+//! the same JSON is accepted and refused, and a repeated key's last value wins.
+//!
+//! Pure functions over bytes. May not depend on rusqlite, the engine or anything
+//! outside the store.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserializer as _;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+/// The string values of the top-level fields `names` of the JSON text `json`:
+/// `None` for a field that is absent or not a string, or when the text is
+/// JSON but not an object. `Err` when the text is not JSON.
+pub(super) fn string_fields<'a, const N: usize>(
+    json: &'a [u8],
+    names: [&str; N],
+) -> Result<[Option<Cow<'a, str>>; N], serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let fields = de.deserialize_any(Fields { names: &names })?;
+    de.end()?;
+    Ok(fields)
+}
+
+/// Visits the top-level value: picks `names` out of an object.
+struct Fields<'n, const N: usize> {
+    names: &'n [&'n str; N],
+}
+
+fn none<'a, const N: usize>() -> [Option<Cow<'a, str>>; N] {
+    std::array::from_fn(|_| None)
+}
+
+impl<'de, const N: usize> Visitor<'de> for Fields<'_, N> {
+    type Value = [Option<Cow<'de, str>>; N];
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = none();
+        while let Some(key) = map.next_key_seed(MaybeStr)? {
+            let slot = key
+                .as_deref()
+                .and_then(|k| self.names.iter().position(|n| *n == k));
+            match slot {
+                Some(i) => out[i] = map.next_value_seed(MaybeStr)?,
+                // Parsed as `Value` would parse it, so the same texts are refused.
+                None => drop(map.next_value::<Value>()?),
+            }
+        }
+        Ok(out)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<Value>()?.is_some() {}
+        Ok(none())
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(none())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(none())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(none())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(none())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(none())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(none())
+    }
+}
+
+/// A value that is kept when it is a string (borrowed when it has no escapes)
+/// and checked and dropped otherwise.
+struct MaybeStr;
+
+impl<'de> DeserializeSeed<'de> for MaybeStr {
+    type Value = Option<Cow<'de, str>>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MaybeStr {
+    type Value = Option<Cow<'de, str>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_string())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v)))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<String, Value>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<Value>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What verify compared before: a whole `Value`.
+    fn by_value<const N: usize>(json: &str, names: [&str; N]) -> Option<[Option<String>; N]> {
+        let v: Value = serde_json::from_str(json).ok()?;
+        Some(names.map(|n| v.get(n).and_then(Value::as_str).map(str::to_string)))
+    }
+
+    fn by_fields<const N: usize>(json: &str, names: [&str; N]) -> Option<[Option<String>; N]> {
+        let got = string_fields(json.as_bytes(), names).ok()?;
+        Some(got.map(|v| v.map(Cow::into_owned)))
+    }
+
+    #[test]
+    fn agrees_with_value_get() {
+        let names = ["operator", "host", "outcome"];
+        for json in [
+            r#"{"kind":"run-started","operator":"alice","host":"h1"}"#,
+            r#"{"operator":"al\"ice","host":"h\u00e9","x":[1,{"y":null}],"outcome":3}"#,
+            r#"{"operator":"a","operator":"b","host":{"nested":"x"}}"#,
+            r#"{"procedure\u005fid":"p","operator":null}"#,
+            r#"  {"outcome" : "completed"}  "#,
+            r#"{}"#,
+            r#"["operator","alice"]"#,
+            r#""operator""#,
+            r#"12"#,
+            r#"null"#,
+            // Not JSON, or JSON `Value` refuses:
+            r#"{"operator":"alice""#,
+            r#"{"operator":"alice"} trailing"#,
+            r#"{"x":1e999,"operator":"alice"}"#,
+            r#"{"operator":1e999}"#,
+            r#"{"x":"\ud800","operator":"alice"}"#,
+            "",
+        ] {
+            assert_eq!(by_fields(json, names), by_value(json, names), "{json}");
+        }
+    }
+
+    #[test]
+    fn plain_strings_are_borrowed() {
+        let json = br#"{"host":"h1","operator":"al\"ice"}"#;
+        let [host, operator] = string_fields(json, ["host", "operator"]).expect("json");
+        assert!(matches!(host, Some(Cow::Borrowed("h1"))));
+        assert_eq!(operator.as_deref(), Some("al\"ice"));
+    }
+}
