@@ -299,4 +299,66 @@ mod tests {
             assert_eq!(run(json, s), expected, "{s:?}");
         }
     }
+
+    /// The straightforward versions the fast ones replace: sanitize, then escape.
+    mod reference {
+        use crate::text::{escape_html, sanitize_terminal};
+
+        pub fn html(s: &str) -> String {
+            escape_html(&sanitize_terminal(s))
+        }
+
+        pub fn md(s: &str) -> String {
+            let clean = sanitize_terminal(s);
+            let mut out = String::new();
+            for (i, line) in clean.lines().enumerate() {
+                if i > 0 {
+                    out.push_str("<br>");
+                }
+                for c in line.chars() {
+                    match c {
+                        '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '~' | '!'
+                        | '&' => {
+                            out.push('\\');
+                            out.push(c);
+                        }
+                        '\t' => out.push(' '),
+                        c => out.push(c),
+                    }
+                }
+            }
+            out
+        }
+
+        pub fn csv(s: &str) -> String {
+            let risky = matches!(s.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r'));
+            let clean = sanitize_terminal(s);
+            let text = if risky { format!("'{clean}") } else { clean };
+            if text.contains(['"', ',', '\r', '\n']) {
+                format!("\"{}\"", text.replace('"', "\"\""))
+            } else {
+                text
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any text, including controls, C1, markup, quotes and multi-byte
+        /// characters: the fast escapers write exactly what the plain ones do.
+        #[test]
+        fn fast_escaping_equals_the_plain_escaping(
+            s in proptest::prop_oneof![
+                "[ -~]{0,40}",
+                "[a-z'\"&<>|*_#~!`=+@,\\[\\]\\\\-]{0,20}",
+                "(\\PC|[\\x00-\\x1f\\x7f\\u{80}-\\u{9f}\\u{a0}\"',=+@&<>|*_#~!`\\[\\]\\\\-])*",
+            ]
+        ) {
+            proptest::prop_assert_eq!(run(html, &s), reference::html(&s));
+            proptest::prop_assert_eq!(run(csv, &s), reference::csv(&s));
+            proptest::prop_assert_eq!(run(json, &s), serde_json::to_string(&s).unwrap_or_default());
+            proptest::prop_assert_eq!(run(md, &s), reference::md(&s));
+        }
+    }
 }
