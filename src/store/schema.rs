@@ -182,7 +182,7 @@ LEFT JOIN runs r ON r.id = e.run_id;
 
 /// Deviation events by run (small: only those events are indexed), so audit
 /// exports count each run's deviations without reading all its events.
-const V2: &str = "CREATE INDEX events_deviations ON events(run_id, kind) \
+const V2: &str = "CREATE INDEX IF NOT EXISTS events_deviations ON events(run_id, kind) \
     WHERE kind IN ('step-skipped', 'step-failed', 'warnings-acknowledged');";
 
 #[cfg(test)]
