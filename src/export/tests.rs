@@ -446,6 +446,12 @@ fn the_export_is_recorded_after_the_checkpoint() {
     assert!(store.verify().expect("verify").is_ok());
 }
 
+/// A failed export left no bundle at `out` and no temporary directory in `dir`.
+fn assert_nothing_left(dir: &Path, out: &Path) {
+    assert!(!out.exists(), "no bundle at the target");
+    assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
+}
+
 fn leftovers(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
         .expect("list")
@@ -484,12 +490,7 @@ fn a_failure_after_writing_removes_the_temporary_bundle() {
     let out = dir.path().join("bundle");
     let err = export(&mut ro, &request(out.clone())).expect_err("must fail");
     assert_eq!(err.code(), crate::error::code::STORE, "{err}");
-    assert!(!out.exists(), "no bundle at the target");
-    assert!(
-        leftovers(dir.path()).is_empty(),
-        "{:?}",
-        leftovers(dir.path())
-    );
+    assert_nothing_left(dir.path(), &out);
 }
 
 #[test]
@@ -514,12 +515,7 @@ fn an_unreadable_payload_stops_the_export_and_leaves_nothing() {
             && text.contains("runsheet verify"),
         "{text}"
     );
-    assert!(!out.exists(), "no bundle at the target");
-    assert!(
-        leftovers(dir.path()).is_empty(),
-        "{:?}",
-        leftovers(dir.path())
-    );
+    assert_nothing_left(dir.path(), &out);
 }
 
 /// Two runs whose events alternate in the chain: each file groups the events

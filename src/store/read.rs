@@ -4,10 +4,11 @@
 //! May not depend on the engine, tui, export or app.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, Row};
 use uuid::Uuid;
 
-use super::scan::{RUN_FILTER, day_bounds};
+use super::scan::{RUN_FILTER, filter_params};
 use super::{RunQuery, RunRow, Store, StoreError, StoredEvent};
 
 /// The run row's columns (no `FROM`: callers add `FROM runs r` after any extra columns).
@@ -229,7 +230,6 @@ impl Store {
 
     pub(super) fn runs_impl(&self, filter: &RunQuery) -> Result<Vec<RunRow>, StoreError> {
         let sql = |e| StoreError::sqlite(&self.path, e);
-        let (since, until) = day_bounds(filter);
         let limit = filter
             .limit
             .and_then(|n| i64::try_from(n).ok())
@@ -242,18 +242,7 @@ impl Store {
             ))
             .map_err(sql)?;
         let raws = stmt
-            .query_map(
-                params![
-                    filter.procedure,
-                    filter.outcome,
-                    filter.operator,
-                    since,
-                    until,
-                    filter.control.as_deref().map(str::trim),
-                    limit
-                ],
-                raw_run,
-            )
+            .query_map(filter_params(filter, Some(Value::Integer(limit))), raw_run)
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(sql)?;
         raws.into_iter().map(|r| self.run_row(r)).collect()

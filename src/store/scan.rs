@@ -7,8 +7,8 @@
 //! May not depend on the engine, tui, export or app.
 
 use chrono::{Days, NaiveDate};
-use rusqlite::types::ValueRef;
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{OptionalExtension, ParamsFromIter, Row, params_from_iter};
 
 use super::read::{RUN_COLUMNS, RUN_COLUMNS_WITHOUT_EVENTS, raw_run};
 use super::schema::{DEVIATION_CONDITION, DEVIATION_KINDS};
@@ -50,15 +50,25 @@ pub(super) const RUN_FILTER: &str = "(?1 IS NULL OR r.procedure_id = ?1) \
      AND (?6 IS NULL OR EXISTS (SELECT 1 FROM json_each(r.controls) j \
           WHERE j.value = ?6 COLLATE NOCASE))";
 
-/// The `since`/`until` days as the bounds `RUN_FILTER` compares with (?4, ?5).
-pub(super) fn day_bounds(filter: &RunQuery) -> (Option<String>, Option<String>) {
+/// The values of `RUN_FILTER`'s ?1..?6, then `extra` as ?7 if given.
+pub(super) fn filter_params(filter: &RunQuery, extra: Option<Value>) -> ParamsFromIter<Vec<Value>> {
     let day = |d: NaiveDate| format!("{}T00:00:00.000Z", d.format("%Y-%m-%d"));
     let since = filter.since.map(day);
     let until = filter
         .until
         .and_then(|d| d.checked_add_days(Days::new(1)))
         .map(day);
-    (since, until)
+    let text = |v: Option<String>| v.map_or(Value::Null, Value::Text);
+    let mut values = vec![
+        text(filter.procedure.clone()),
+        text(filter.outcome.clone()),
+        text(filter.operator.clone()),
+        text(since),
+        text(until),
+        text(filter.control.as_deref().map(|c| c.trim().to_string())),
+    ];
+    values.extend(extra);
+    params_from_iter(values)
 }
 
 fn text<'a>(row: &'a Row<'_>, i: usize) -> rusqlite::Result<&'a str> {
@@ -136,7 +146,6 @@ impl Store {
         mut f: impl FnMut(RunRow, [u64; 3]) -> Result<(), E>,
     ) -> Result<(), E> {
         let sql = |e| StoreError::sqlite(&self.path, e);
-        let (since, until) = day_bounds(filter);
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
@@ -147,15 +156,10 @@ impl Store {
             ))
             .map_err(sql)?;
         let mut rows = stmt
-            .query(params![
-                filter.procedure,
-                filter.outcome,
-                filter.operator,
-                since,
-                until,
-                filter.control.as_deref().map(str::trim),
-                deviations
-            ])
+            .query(filter_params(
+                filter,
+                Some(Value::Integer(deviations.into())),
+            ))
             .map_err(sql)?;
         while let Some(row) = rows.next().map_err(sql)? {
             let raw = raw_run(row).map_err(sql)?;
@@ -184,23 +188,13 @@ impl Store {
         mut f: impl FnMut(Visit<'_, '_>) -> Result<(), E>,
     ) -> Result<(), E> {
         let sql = |e| StoreError::sqlite(&self.path, e);
-        let (since, until) = day_bounds(filter);
-        let control = filter.control.as_deref().map(str::trim);
-        let args = params![
-            filter.procedure,
-            filter.outcome,
-            filter.operator,
-            since,
-            until,
-            control
-        ];
         let mut run_stmt = self
             .conn
             .prepare_cached(&format!(
                 "{RUN_COLUMNS_WITHOUT_EVENTS} FROM runs r WHERE {RUN_FILTER} ORDER BY {RUN_ORDER}"
             ))
             .map_err(sql)?;
-        let mut runs = run_stmt.query(args).map_err(sql)?;
+        let mut runs = run_stmt.query(filter_params(filter, None)).map_err(sql)?;
         let mut event_stmt = self
             .conn
             .prepare_cached(&format!(
@@ -210,7 +204,7 @@ impl Store {
                  WHERE {RUN_FILTER} ORDER BY {RUN_ORDER}, e.run_seq"
             ))
             .map_err(sql)?;
-        let mut events = event_stmt.query(args).map_err(sql)?;
+        let mut events = event_stmt.query(filter_params(filter, None)).map_err(sql)?;
         let mut next_run = || -> Result<Option<(RunRow, String)>, StoreError> {
             match runs.next().map_err(sql)? {
                 Some(row) => {
