@@ -6,7 +6,7 @@
 //! May use the store, the procedure model, the engine's event types and
 //! `text`; may not depend on the front ends (`tui`, `plain`), the session,
 //! `cli` or `app`. Bundle writers stream: memory does not grow with the size of
-//! the log beyond one small record per exported run.
+//! the log (nothing per exported run is held).
 
 pub mod bundle;
 pub mod csv;

@@ -11,8 +11,8 @@
 //! SHA-256, so the manifest's checkpoint cannot include its own export
 //! event); then the directory is renamed into place. Any failure before the
 //! rename removes the temporary directory: a failed export leaves nothing
-//! behind. Memory holds one run's events and the summary, whatever the size
-//! of the log.
+//! behind. Memory holds the summary and a few runs' events (in short
+//! queues), whatever the size of the log.
 //!
 //! May not depend on the front ends or the app.
 
@@ -248,7 +248,7 @@ fn write_bundle(store: &Store, req: &ExportRequest, dir: &Path) -> Result<Writte
 
     out.begin_events(dir, &meta, &summary)?;
 
-    // Event pass: each run's events, copied once and formatted on two threads.
+    // Event pass: each run's events, copied once and formatted on the format threads.
     let (out, exported) = out.events(catalog, store.path(), |send| {
         let mut exported = 0u64;
         let mut batch: Option<RunBatch> = None;
