@@ -335,7 +335,8 @@ const QUEUE: usize = 16;
 struct Pipeline {
     inputs: Vec<SyncSender<RunBatch>>,
     formatters: Vec<JoinHandle<()>>,
-    merger: Option<JoinHandle<Result<EventFiles, Error>>>,
+    /// Returns the files and how many runs it appended.
+    merger: Option<JoinHandle<Result<(EventFiles, usize), Error>>>,
     next: usize,
 }
 
@@ -376,15 +377,17 @@ impl Pipeline {
             .name("export merge".into())
             .spawn(move || {
                 // Run i went to format thread i % n: take the results in that turn.
+                let mut merged = 0;
                 for turn in (0..results.len()).cycle() {
                     let Ok(formatted) = results[turn].recv() else {
                         break; // that thread had no run i: all runs are in
                     };
                     let formatted = formatted?;
                     files.append(&formatted)?;
+                    merged += 1;
                     let _ = recycle[turn].try_send(formatted);
                 }
-                Ok(files)
+                Ok((files, merged))
             })
             .map_err(spawn_err)?;
         Ok(Pipeline {
@@ -402,15 +405,29 @@ impl Pipeline {
         self.inputs.get(i).is_some_and(|tx| tx.send(batch).is_ok())
     }
 
+    /// Wait for every run to be appended. A format thread that stopped
+    /// without a result (a bug) would look like the end of the runs to the
+    /// merge thread, so the runs appended are counted against the runs sent.
     fn finish(mut self) -> Result<EventFiles, Error> {
         self.inputs.clear(); // the format threads end when their queues are empty
-        for f in self.formatters.drain(..) {
-            let _ = f.join();
+        // Join every thread (no short cut), then see whether one panicked.
+        let joined: Vec<bool> = self
+            .formatters
+            .drain(..)
+            .map(|f| f.join().is_ok())
+            .collect();
+        let formatters_ok = joined.iter().all(|ok| *ok);
+        let (files, merged) = match self.merger.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result?,
+            _ => return Err(Error::Internal("an export thread stopped".into())),
+        };
+        if !formatters_ok || merged != self.next {
+            return Err(Error::Internal(format!(
+                "an export thread stopped: {merged} of {} runs were written; nothing was exported",
+                self.next
+            )));
         }
-        match self.merger.take().map(JoinHandle::join) {
-            Some(Ok(result)) => result,
-            _ => Err(Error::Internal("an export thread stopped".into())),
-        }
+        Ok(files)
     }
 }
 
