@@ -26,6 +26,7 @@ mod tests;
 #[cfg(test)]
 mod time_tests {
     use super::*;
+    use chrono::SecondsFormat;
 
     #[test]
     fn times_are_written_as_chrono_writes_them() {
@@ -50,9 +51,8 @@ mod time_tests {
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::procedure::Procedure;
 use crate::procedure::parse::{self, Source};
@@ -70,20 +70,7 @@ pub fn generator() -> String {
 }
 
 /// A time as the log stores it: RFC 3339, UTC, milliseconds, `Z`.
-pub fn time_text(at: DateTime<Utc>) -> String {
-    match four_digit_year(at) {
-        Some(y) => format!(
-            "{y:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            at.month(),
-            at.day(),
-            at.hour(),
-            at.minute(),
-            at.second(),
-            at.timestamp_subsec_millis().min(999)
-        ),
-        None => at.to_rfc3339_opts(SecondsFormat::Millis, true),
-    }
-}
+pub use crate::store::time_text;
 
 /// A time as the reports show it, UTC: `2026-11-28 02:14`, or with seconds
 /// `2026-11-28 02:14:05`.
@@ -326,7 +313,15 @@ impl Catalog {
                 .and_then(|(text, format)| parse_stored(sha256, text, &format));
             self.procedures.insert(sha256.to_string(), parsed);
         }
-        Ok(self.procedures.get(sha256).and_then(Option::as_ref))
+        Ok(self.loaded(sha256))
+    }
+
+    /// Add a source the caller has read already (parsed here).
+    pub fn add(&mut self, sha256: &str, text: &str, format: &str) {
+        if !self.procedures.contains_key(sha256) {
+            let parsed = parse_stored(sha256, text.to_string(), format);
+            self.procedures.insert(sha256.to_string(), parsed);
+        }
     }
 
     /// The procedure if it was loaded already.
@@ -350,9 +345,4 @@ pub fn parse_stored(sha256: &str, text: String, format: &str) -> Option<Procedur
     ))
     .ok()
     .map(|l| l.procedure)
-}
-
-/// Ids of a run list, for filtering streamed events.
-pub fn run_index(rows: &[RunRow]) -> HashMap<Uuid, usize> {
-    rows.iter().enumerate().map(|(i, r)| (r.id, i)).collect()
 }

@@ -35,6 +35,7 @@ pub use error::StoreError;
 pub use scan::{EventKeyRow, EventRef, Visit};
 pub use schema::{DEVIATION_KINDS, SCHEMA_VERSION};
 pub use verify::{Checkpoint, Finding, Problem, VerifyReport};
+pub use write::time_text;
 
 /// Kind of the first event of every run (the engine's `Event::RunStarted`).
 pub const KIND_RUN_STARTED: &str = "run-started";

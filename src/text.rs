@@ -4,7 +4,7 @@
 
 /// A piece of text as [`split_controls`] yields it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Piece<'a> {
+enum Piece<'a> {
     /// Text with no control characters (newlines and tabs included).
     Text(&'a str),
     /// One control character (C0 except newline and tab, DEL, C1), by code point.
@@ -29,7 +29,7 @@ pub fn control_at(bytes: &[u8], i: usize) -> Option<(u32, usize)> {
 
 /// Walk `s` as runs of harmless text and the control characters between them
 /// (see [`control_at`]). One byte scan, no allocation.
-pub fn split_controls<E>(s: &str, mut f: impl FnMut(Piece<'_>) -> Result<(), E>) -> Result<(), E> {
+fn split_controls<E>(s: &str, mut f: impl FnMut(Piece<'_>) -> Result<(), E>) -> Result<(), E> {
     let bytes = s.as_bytes();
     let mut start = 0;
     let mut i = 0;

@@ -231,17 +231,18 @@ fn write_bundle(store: &Store, req: &ExportRequest, dir: &Path) -> Result<Writte
     // Run pass: rows, counts, the summary, and each procedure source once.
     let mut summary = Summary::default();
     let mut catalog = Catalog::new();
-    let mut sources: BTreeMap<String, String> = BTreeMap::new(); // sha -> format
+    // sha256 -> (format, text), for procedures/ and evidence.json.
+    let mut sources: BTreeMap<String, (String, String)> = BTreeMap::new();
     store.for_each_run(&req.query, true, |r, counts| {
         let stats = RunStats::from_counts(u64::try_from(r.event_count).unwrap_or(0), counts);
         summary.add(&r, &stats);
         meta.runs += 1;
         meta.events += stats.events;
         if !sources.contains_key(&r.procedure_sha256) {
-            let (entry, format) = write_source(store, &r, dir)?;
-            files.push(entry);
-            catalog.get(store, &r.procedure_sha256)?;
-            sources.insert(r.procedure_sha256.clone(), format);
+            let (format, text) = read_source(store, &r)?;
+            files.push(write_source(dir, &r.procedure_sha256, &format, &text)?);
+            catalog.add(&r.procedure_sha256, &text, &format);
+            sources.insert(r.procedure_sha256.clone(), (format, text));
         }
         out.run(&r, &stats)
     })?;
@@ -255,7 +256,7 @@ fn write_bundle(store: &Store, req: &ExportRequest, dir: &Path) -> Result<Writte
         store.for_each_run_with_events(&req.query, |visit| {
             match visit {
                 Visit::Start(r) => batch = Some(RunBatch::new(r)),
-                Visit::Event(_, e) => {
+                Visit::Event(e) => {
                     if let Some(b) = batch.as_mut() {
                         b.push(e);
                     }
@@ -279,10 +280,9 @@ fn write_bundle(store: &Store, req: &ExportRequest, dir: &Path) -> Result<Writte
         )));
     }
 
-    let procedures = sources.iter().map(|(sha, format)| {
-        let (text, _) = store.procedure_source(sha)?.unwrap_or_default();
-        Ok((sha.clone(), format.clone(), text))
-    });
+    let procedures = sources
+        .into_iter()
+        .map(|(sha, (format, text))| (sha, format, text));
     files.extend(out.finish(&meta, procedures)?);
 
     let mut f = BundleFile::create(dir, "checkpoint.json")?;
@@ -297,8 +297,9 @@ fn write_bundle(store: &Store, req: &ExportRequest, dir: &Path) -> Result<Writte
     })
 }
 
-/// procedures/<sha256>.<format>: the exact source a run used.
-fn write_source(store: &Store, r: &RunRow, dir: &Path) -> Result<(FileEntry, String), Error> {
+/// The exact source a run used and its format (`toml` or `json`), checked
+/// to be there and to be named by a usable hash.
+fn read_source(store: &Store, r: &RunRow) -> Result<(String, String), Error> {
     let Some((text, format)) = store.procedure_source(&r.procedure_sha256)? else {
         return Err(Error::Store {
             path: store.path().to_path_buf(),
@@ -317,10 +318,15 @@ fn write_source(store: &Store, r: &RunRow, dir: &Path) -> Result<(FileEntry, Str
             ),
         });
     }
-    let format = if format == "json" { "json" } else { "toml" }.to_string();
-    let mut f = BundleFile::create(dir, &format!("procedures/{}.{format}", r.procedure_sha256))?;
+    let format = if format == "json" { "json" } else { "toml" };
+    Ok((format.to_string(), text))
+}
+
+/// procedures/<sha256>.<format>.
+fn write_source(dir: &Path, sha256: &str, format: &str, text: &str) -> Result<FileEntry, Error> {
+    let mut f = BundleFile::create(dir, &format!("procedures/{sha256}.{format}"))?;
     f.write_all(text.as_bytes()).map_err(|e| f.err(&e))?;
-    Ok((f.finish()?, format))
+    f.finish()
 }
 
 /// 64 lower-case hex digits (safe as a file name).

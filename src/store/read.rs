@@ -11,19 +11,28 @@ use uuid::Uuid;
 use super::scan::{RUN_FILTER, filter_params};
 use super::{RunQuery, RunRow, Store, StoreError, StoredEvent};
 
-/// The run row's columns (no `FROM`: callers add `FROM runs r` after any extra columns).
-pub(super) const RUN_COLUMNS: &str = "SELECT r.id, r.procedure_id, r.procedure_version, r.procedure_title, \
-    r.procedure_sha256, r.controls, r.source_path, r.operator, r.operator_name, r.host, \
-    r.runsheet_version, r.started_at, r.ended_at, r.outcome, \
-    (SELECT count(*) FROM events e WHERE e.run_id = r.id), \
-    coalesce((SELECT e.at FROM events e WHERE e.run_id = r.id ORDER BY e.run_seq DESC LIMIT 1), r.started_at)";
+/// A run row's own columns, as a literal so the selections below can extend it.
+macro_rules! run_row_columns {
+    () => {
+        "SELECT r.id, r.procedure_id, r.procedure_version, r.procedure_title, \
+         r.procedure_sha256, r.controls, r.source_path, r.operator, r.operator_name, r.host, \
+         r.runsheet_version, r.started_at, r.ended_at, r.outcome"
+    };
+}
+
+/// The run row's columns with its event count and last activity (no `FROM`:
+/// callers add `FROM runs r` after any extra columns).
+pub(super) const RUN_COLUMNS: &str = concat!(
+    run_row_columns!(),
+    ", (SELECT count(*) FROM events e WHERE e.run_id = r.id), \
+     coalesce((SELECT e.at FROM events e WHERE e.run_id = r.id ORDER BY e.run_seq DESC LIMIT 1), r.started_at)"
+);
 
 /// [`RUN_COLUMNS`] without the event count and last activity (0 and the
 /// start time in their place), for readers that go through the run's events
 /// anyway.
-pub(super) const RUN_COLUMNS_WITHOUT_EVENTS: &str = "SELECT r.id, r.procedure_id, r.procedure_version, r.procedure_title, \
-    r.procedure_sha256, r.controls, r.source_path, r.operator, r.operator_name, r.host, \
-    r.runsheet_version, r.started_at, r.ended_at, r.outcome, 0, r.started_at";
+pub(super) const RUN_COLUMNS_WITHOUT_EVENTS: &str =
+    concat!(run_row_columns!(), ", 0, r.started_at");
 
 const EVENT_COLUMNS: &str = "SELECT seq, run_id, run_seq, at, actor, kind, step, payload, \
     payload_sha256, prev_hash, hash FROM events";

@@ -91,7 +91,7 @@ pub enum Visit<'r, 'e> {
     /// A run begins (its events follow).
     Start(&'r RunRow),
     /// One of its events.
-    Event(&'r RunRow, &'e EventRef<'e>),
+    Event(&'e EventRef<'e>),
     /// The run's events are all shown.
     End(&'r RunRow),
 }
@@ -238,9 +238,7 @@ impl Store {
                     f(Visit::End(&run))?; // a run without events
                 }
             }
-            if let Some((run, _)) = &current {
-                f(Visit::Event(run, &event))?;
-            }
+            f(Visit::Event(&event))?;
         }
         if let Some((run, _)) = current.take() {
             f(Visit::End(&run))?;

@@ -13,7 +13,7 @@ use super::{KIND_REDACTION, KIND_RUN_ENDED, KIND_RUN_STARTED, NewEvent, NewRun, 
 use super::{StoreError, StoredEvent};
 
 /// A timestamp as stored: RFC 3339, UTC, milliseconds, `Z`.
-pub(crate) fn time_text(at: DateTime<Utc>) -> String {
+pub fn time_text(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 

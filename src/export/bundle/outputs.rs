@@ -184,12 +184,7 @@ impl RunBatch {
             let (seq, at) = last;
             self.row.last_at = chrono::DateTime::parse_from_rfc3339(&at)
                 .map(|t| t.with_timezone(&chrono::Utc))
-                .map_err(|e| Error::Store {
-                    path: log.to_path_buf(),
-                    message: format!(
-                        "event seq {seq} has an unreadable time {at:?} ({e}); run `runsheet verify`. Nothing was exported"
-                    ),
-                })?;
+                .map_err(|_| corrupt(log, seq, &format!("an unreadable time {at:?}")))?;
         }
         Ok(())
     }
@@ -215,6 +210,14 @@ impl RunBatch {
     }
 }
 
+/// A stored event the export cannot read: nothing is exported.
+fn corrupt(log: &Path, seq: i64, what: &str) -> Error {
+    Error::Store {
+        path: log.to_path_buf(),
+        message: format!("event seq {seq} has {what}; run `runsheet verify`. Nothing was exported"),
+    }
+}
+
 /// An event described for people, with a command's exit code; or why the
 /// stored event cannot be exported.
 fn described<'a>(
@@ -223,18 +226,15 @@ fn described<'a>(
     row: &RunRow,
     log: &Path,
 ) -> Result<(Entry<'a>, Option<i64>), Error> {
-    let corrupt = |what: String| Error::Store {
-        path: log.to_path_buf(),
-        message: format!(
-            "event seq {} has {what}; run `runsheet verify`. Nothing was exported",
-            e.seq
-        ),
-    };
     if !is_stored_time(e.at) {
-        return Err(corrupt(format!("an unreadable time {:?}", e.at)));
+        return Err(corrupt(
+            log,
+            e.seq,
+            &format!("an unreadable time {:?}", e.at),
+        ));
     }
     let Some(payload) = Payload::read(e.kind, e.step, e.payload) else {
-        return Err(corrupt("a payload that is not JSON".into()));
+        return Err(corrupt(log, e.seq, "a payload that is not JSON"));
     };
     let exit_code = match &payload {
         Payload::Known(Event::CommandRan { result, .. }) => result.exit_code.map(i64::from),
@@ -548,15 +548,14 @@ impl Outputs {
     pub fn finish(
         self,
         meta: &ReportMeta,
-        procedures: impl Iterator<Item = Result<(String, String, String), Error>>,
+        procedures: impl IntoIterator<Item = (String, String, String)>,
     ) -> Result<Vec<FileEntry>, Error> {
         let mut files = Vec::new();
         for f in [self.runs_csv, self.files.events_csv].into_iter().flatten() {
             files.push(f.finish()?);
         }
         if let Some(mut ev) = self.files.evidence {
-            for p in procedures {
-                let (sha, format, text) = p?;
+            for (sha, format, text) in procedures {
                 ev.procedure(&sha, &format, &text)
                     .map_err(|e| ev.get().err(&e))?;
             }
