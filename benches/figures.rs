@@ -38,7 +38,7 @@ use runsheet::procedure::lint::{self, Severity};
 use runsheet::procedure::parse::{self, Format, Loaded, Source};
 use runsheet::procedure::{StepKind, ValueKind};
 use runsheet::session::{Clock, MemorySink, Session, StoreSink, new_event};
-use runsheet::store::{NewEvent, NewRun, SCHEMA_VERSION, Store};
+use runsheet::store::{NewEvent, SCHEMA_VERSION, Store};
 
 const SECTIONS: &[&str] = &["durable", "startup", "scale", "lint"];
 /// Bump when the scale-log generator changes, so old cached logs are not reused.
@@ -391,6 +391,8 @@ fn parse_toml(text: &str) -> Loaded {
 fn start_info(sha: &str) -> StartInfo {
     StartInfo {
         procedure_sha256: sha.into(),
+        procedure_format: "toml".into(),
+        source_path: "generated.toml".into(),
         operator: "alice".into(),
         operator_name: Some("Alice Admin".into()),
         host: "bench-host".into(),
@@ -406,21 +408,7 @@ fn create_run(store: &mut Store, loaded: &Loaded, at: DateTime<Utc>) -> (Uuid, R
     let p = &loaded.procedure;
     let events = engine::start(p, &info);
     let id = Uuid::now_v7();
-    let new_run = NewRun {
-        id,
-        procedure_id: p.id.clone(),
-        procedure_version: p.version.clone(),
-        procedure_title: p.title.clone(),
-        procedure_controls: p.controls.clone(),
-        source_text: loaded.source.text.clone(),
-        source_format: "toml".into(),
-        source_path: "generated.toml".into(),
-        operator: info.operator.clone(),
-        operator_name: info.operator_name.clone(),
-        host: info.host.clone(),
-        runsheet_version: info.runsheet_version.clone(),
-        started_at: at,
-    };
+    let new_run = runsheet::session::new_run(id, p, &info, &loaded.source.text, at);
     let meta = Meta {
         at,
         actor: "Alice Admin (alice)".into(),

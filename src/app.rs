@@ -16,8 +16,8 @@ use crate::export::{self, generate, status, timeline};
 use crate::procedure::lint::{self, Severity};
 use crate::procedure::parse::{self, Loaded, Source};
 use crate::procedure::{render, template};
-use crate::session::{Session, StoreSink, SystemClock, new_event};
-use crate::store::{NewEvent, NewRun, RunQuery, RunRow, Store};
+use crate::session::{Session, StoreSink, SystemClock, new_event, new_run};
+use crate::store::{NewEvent, RunQuery, RunRow, Store};
 
 /// Run one CLI invocation; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
@@ -109,9 +109,52 @@ impl Context {
         Ok(Store::open(&path)?)
     }
 
+    /// The log, which must exist, opened to be written (resume).
     fn open_existing_store(&self) -> Result<Store> {
         let path = self.db_path()?;
         Ok(Store::open_existing(&path)?)
+    }
+
+    /// The log opened read-only for a read command: nothing is created,
+    /// migrated or changed, and it works on a read-only mount. `f` reads it;
+    /// when the file was read without locks (a quiescent log) and a writer
+    /// changed it meanwhile, it is read again.
+    fn read_log<T>(&self, f: impl Fn(&Store) -> Result<T>) -> Result<T> {
+        let path = self.db_path()?;
+        for _ in 0..READ_ATTEMPTS {
+            let store = Store::options().read_only(true).open_existing(&path)?;
+            let value = f(&store)?;
+            if !store.changed_since_open() {
+                return Ok(value);
+            }
+        }
+        Err(crate::store::StoreError::Busy { path }.into())
+    }
+
+    /// [`Context::read_log`] after SQLite's page check: a damaged log says so
+    /// instead of showing part of itself. Also whether it is test data.
+    fn read_checked<T>(&self, f: impl Fn(&Store) -> Result<T>) -> Result<(T, bool)> {
+        self.read_log(|store| {
+            store.check_pages()?;
+            let test_data = store.is_test_data()?;
+            Ok((f(store)?, test_data))
+        })
+    }
+}
+
+/// How often a read command reads a log again that a writer changed while it
+/// was read without locks.
+const READ_ATTEMPTS: usize = 3;
+
+/// The generated-test-data notice, on standard error when the output is data.
+fn test_data_notice(ctx: &Context, test_data: bool) {
+    if !test_data {
+        return;
+    }
+    if ctx.global.json {
+        eprintln!("runsheet: {}", crate::store::TEST_DATA_NOTICE);
+    } else {
+        println!("{}", crate::store::TEST_DATA_NOTICE);
     }
 }
 
@@ -277,33 +320,18 @@ fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<i32> {
     let host = host_name();
     let p = &loaded.procedure;
     let info = StartInfo {
-        procedure_sha256: sha.clone(),
-        operator: user.clone(),
-        operator_name: name.clone(),
-        host: host.clone(),
-        runsheet_version: env!("CARGO_PKG_VERSION").into(),
-        today: ctx.today,
-    };
-    let events = engine::start(p, &info);
-    let run_id = uuid::Uuid::now_v7();
-    let new_run = NewRun {
-        id: run_id,
-        procedure_id: p.id.clone(),
-        procedure_version: p.version.clone(),
-        procedure_title: p.title.clone(),
-        procedure_controls: p.controls.clone(),
-        source_text: loaded.source.text.clone(),
-        source_format: match loaded.source.format {
-            parse::Format::Toml => "toml".into(),
-            parse::Format::Json => "json".into(),
-        },
+        procedure_sha256: sha,
+        procedure_format: loaded.source.format.name().into(),
         source_path: loaded.source.path.display().to_string(),
         operator: user,
         operator_name: name,
         host,
         runsheet_version: env!("CARGO_PKG_VERSION").into(),
-        started_at: now,
+        today: ctx.today,
     };
+    let events = engine::start(p, &info);
+    let run_id = uuid::Uuid::now_v7();
+    let new_run = new_run(run_id, p, &info, &loaded.source.text, now);
     let meta = Meta {
         at: now,
         actor: actor.clone(),
@@ -367,13 +395,26 @@ fn resume_cmd(ctx: &Context, a: cli::ResumeArgs) -> Result<i32> {
     let stored = store.events(row.id)?;
     let mut events = Vec::with_capacity(stored.len());
     for ev in &stored {
-        let Some(payload) = &ev.payload else {
-            continue; // redacted payloads carry no state-changing content
-        };
-        events.push(Event::from_payload(payload).map_err(|e| Error::Store {
+        let event = Event::from_payload(&ev.payload).map_err(|e| Error::Store {
             path: db.clone(),
-            message: format!("event {} of run {} cannot be read: {e}", ev.seq, row.id),
-        })?);
+            message: format!(
+                "event {} of run {} cannot be read: {e}; run `runsheet verify`",
+                ev.seq, row.id
+            ),
+        })?;
+        if event.kind() != ev.kind {
+            return Err(Error::Store {
+                path: db.clone(),
+                message: format!(
+                    "event {} of run {} is recorded as {} but its payload is a {} event: the log was edited; run `runsheet verify`",
+                    ev.seq,
+                    row.id,
+                    ev.kind,
+                    event.kind()
+                ),
+            });
+        }
+        events.push(event);
     }
     let run = Run::replay(loaded.procedure.clone(), &events);
     let notice = changed_file_notice(ctx, &row);
@@ -455,12 +496,12 @@ fn front_end(
 }
 
 fn runs_cmd(ctx: &Context, a: cli::RunsArgs) -> Result<i32> {
-    let store = ctx.open_existing_store()?;
     let mut q = run_query(&a.filter)?;
     if a.open {
         q.outcome = Some("open".into());
     }
-    let rows = store.runs(&q)?;
+    let (rows, test_data) = ctx.read_checked(|store| Ok(store.runs(&q)?))?;
+    test_data_notice(ctx, test_data);
     if ctx.global.json {
         let v: Vec<serde_json::Value> = rows.iter().map(timeline::run_json).collect();
         println!("{}", pretty(&serde_json::Value::Array(v)));
@@ -517,11 +558,15 @@ fn run_query(f: &cli::RunFilter) -> Result<RunQuery> {
 }
 
 fn show_cmd(ctx: &Context, a: cli::ShowArgs) -> Result<i32> {
-    let store = ctx.open_existing_store()?;
-    let row = store.find_run(&a.run_id)?;
-    let events = store.events(row.id)?;
-    let mut catalog = export::Catalog::new();
-    let procedure = catalog.get(&store, &row.procedure_sha256)?;
+    let ((row, events, catalog), test_data) = ctx.read_checked(|store| {
+        let row = store.find_run(&a.run_id)?;
+        let events = store.events(row.id)?;
+        let mut catalog = export::Catalog::new();
+        catalog.get(store, &row.procedure_sha256)?;
+        Ok((row, events, catalog))
+    })?;
+    let procedure = catalog.loaded(&row.procedure_sha256);
+    test_data_notice(ctx, test_data);
     if ctx.global.json {
         let evs: Vec<serde_json::Value> = events
             .iter()
@@ -540,16 +585,17 @@ fn show_cmd(ctx: &Context, a: cli::ShowArgs) -> Result<i32> {
 }
 
 fn verify_cmd(ctx: &Context, a: cli::VerifyArgs) -> Result<i32> {
-    let store = ctx.open_existing_store()?;
-    let report = match &a.checkpoint {
-        None => store.verify(),
+    let checkpoint = match &a.checkpoint {
+        None => None,
         Some(file) => {
             let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, &e))?;
-            let cp = crate::store::Checkpoint::from_json(&text)
-                .map_err(|e| Error::Input(format!("{}: {e}", file.display())))?;
-            store.verify_checkpoint(&cp)
+            Some(
+                crate::store::Checkpoint::from_json(&text)
+                    .map_err(|e| Error::Input(format!("{}: {e}", file.display())))?,
+            )
         }
-    }?;
+    };
+    let report = crate::store::verify_log(&ctx.db_path()?, checkpoint.as_ref())?;
     if ctx.global.json {
         println!(
             "{}",
@@ -566,8 +612,7 @@ fn verify_cmd(ctx: &Context, a: cli::VerifyArgs) -> Result<i32> {
 }
 
 fn checkpoint_cmd(ctx: &Context, a: cli::CheckpointArgs) -> Result<i32> {
-    let store = ctx.open_existing_store()?;
-    let cp = store.checkpoint()?;
+    let (cp, _) = ctx.read_checked(|store| Ok(store.checkpoint()?))?;
     let text = cp.to_json();
     match a.out {
         Some(path) => {
@@ -692,12 +737,22 @@ fn status_cmd(ctx: &Context, a: cli::StatusArgs) -> Result<i32> {
         }
     }
     // No log yet: every procedure simply has no runs.
-    let store = if ctx.db_path()?.exists() {
-        Some(ctx.open_existing_store()?)
+    let (report, test_data) = if ctx.db_path()?.exists() {
+        ctx.read_checked(|store| {
+            Ok(status::collect(
+                Some(store),
+                &procedures,
+                ctx.today,
+                a.days,
+            )?)
+        })?
     } else {
-        None
+        (
+            status::collect(None, &procedures, ctx.today, a.days)?,
+            false,
+        )
     };
-    let report = status::collect(store.as_ref(), &procedures, ctx.today, a.days)?;
+    test_data_notice(ctx, test_data);
     if ctx.global.json {
         println!("{}", pretty(&report.to_json()));
     } else {

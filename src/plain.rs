@@ -602,6 +602,8 @@ note = "Who did you call?"
         let p: crate::procedure::Procedure = toml::from_str(PROC).unwrap();
         let info = StartInfo {
             procedure_sha256: "x".into(),
+            procedure_format: "toml".into(),
+            source_path: "test.toml".into(),
             operator: "alice".into(),
             operator_name: None,
             host: "h".into(),
@@ -739,6 +741,8 @@ note = "Who did you call?"
             let p: crate::procedure::Procedure = toml::from_str(PROC).expect("parses");
             let info = StartInfo {
                 procedure_sha256: "x".into(),
+                procedure_format: "toml".into(),
+                source_path: "test.toml".into(),
                 operator: "alice".into(),
                 operator_name: None,
                 host: "h".into(),

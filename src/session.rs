@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::engine::{Command, Event, Meta, Outcome, Rejected, Run};
 
-pub use store_sink::{StoreSink, new_event};
+pub use store_sink::{StoreSink, new_event, new_run};
 
 /// Where events are made durable (the evidence log, or memory in tests).
 pub trait EventSink {
@@ -209,6 +209,8 @@ title = "One"
         .unwrap();
         let info = StartInfo {
             procedure_sha256: "x".into(),
+            procedure_format: "toml".into(),
+            source_path: "test.toml".into(),
             operator: "alice".into(),
             operator_name: None,
             host: "h".into(),

@@ -12,6 +12,7 @@
 
 mod chain;
 mod error;
+pub mod kinds;
 mod migrate;
 mod read;
 mod scan;
@@ -30,19 +31,17 @@ use rusqlite::Connection;
 use serde::{Serialize, Serializer};
 use uuid::Uuid;
 
-pub use chain::{CHAIN_TAG, GENESIS, canonical_json, sha256_hex};
+pub use chain::{
+    CHAIN_TAG, CHAIN_TAG_V2, GENESIS, NULL_LENGTH, Record, RecordFormat, canonical_json, sha256_hex,
+};
 pub use error::StoreError;
+pub use kinds::{
+    KIND_EXPORT, KIND_LOG_CREATED, KIND_RUN_ENDED, KIND_RUN_STARTED, KIND_SCHEMA_MIGRATED,
+};
 pub use scan::{EventKeyRow, EventRef, Visit};
 pub use schema::{DEVIATION_KINDS, SCHEMA_VERSION};
-pub use verify::{Checkpoint, Finding, Problem, VerifyReport};
+pub use verify::{Checkpoint, Finding, Problem, TEST_DATA_NOTICE, VerifyReport, verify_log};
 pub use write::time_text;
-
-/// Kind of the first event of every run (the engine's `Event::RunStarted`).
-pub const KIND_RUN_STARTED: &str = "run-started";
-/// Kind of the last event of an ended run (the engine's `Event::RunEnded`).
-pub const KIND_RUN_ENDED: &str = "run-ended";
-/// Kind of a log event that records removed payloads (`{"seqs": [..], ...}`).
-pub const KIND_REDACTION: &str = "redaction";
 
 /// A run to create: its row, plus the procedure source it runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,8 +97,8 @@ pub struct StoredEvent {
     pub actor: String,
     pub kind: String,
     pub step: Option<String>,
-    /// `None` when redacted.
-    pub payload: Option<serde_json::Value>,
+    /// The payload (always present: a missing one is refused on reading).
+    pub payload: serde_json::Value,
     pub payload_sha256: String,
     pub prev_hash: String,
     pub hash: String,
@@ -160,20 +159,27 @@ fn opt_uuid<S: Serializer>(id: &Option<Uuid>, s: S) -> Result<S::Ok, S::Error> {
     }
 }
 
-/// How to open the log: busy timeout, read-only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How to open the log: busy timeout, read-only, and what a writer records
+/// when it creates or upgrades the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
     busy_timeout: Duration,
     read_only: bool,
+    identity: migrate::LogIdentity,
 }
 
 impl Default for StoreOptions {
     /// The default busy timeout, or `RUNSHEET_BUSY_TIMEOUT_MS` when set to a
-    /// number of milliseconds (for tests and slow shared disks).
+    /// number of milliseconds (for tests and slow shared disks); the OS user
+    /// as the actor of a `log-created` or `schema-migrated` event.
     fn default() -> Self {
         StoreOptions {
             busy_timeout: busy_timeout_from_env().unwrap_or(Store::DEFAULT_BUSY_TIMEOUT),
             read_only: false,
+            identity: migrate::LogIdentity {
+                actor: whoami::username().unwrap_or_else(|_| "unknown".into()),
+                test_data: false,
+            },
         }
     }
 }
@@ -197,11 +203,25 @@ impl StoreOptions {
         self
     }
 
-    /// Open with `SQLITE_OPEN_READ_ONLY`: every write fails with
-    /// [`StoreError::ReadOnly`]. (Also how tests simulate a read-only file,
-    /// since root ignores file modes.)
+    /// Open with `SQLITE_OPEN_READ_ONLY` (for read commands): never migrates,
+    /// never creates or changes a file, works on a read-only mount; every
+    /// write fails with [`StoreError::ReadOnly`].
     pub fn read_only(mut self, read_only: bool) -> Self {
         self.read_only = read_only;
+        self
+    }
+
+    /// Who is recorded as creating or upgrading the log (default: the OS user).
+    pub fn actor(mut self, actor: &str) -> Self {
+        self.identity.actor = actor.to_string();
+        self
+    }
+
+    /// A log created by this open is marked as generated test data, not
+    /// evidence: its `log-created` event says so, and every command that
+    /// shows the log displays it. Has no effect on an existing log.
+    pub fn test_data(mut self, test_data: bool) -> Self {
+        self.identity.test_data = test_data;
         self
     }
 
@@ -215,7 +235,7 @@ impl StoreOptions {
         self.connect(path)
     }
 
-    /// Open a log that must already exist (for read commands).
+    /// Open a log that must already exist.
     pub fn open_existing(self, path: &Path) -> Result<Store, StoreError> {
         if !path.exists() {
             return Err(StoreError::NoLog {
@@ -225,11 +245,22 @@ impl StoreOptions {
         self.connect(path)
     }
 
+    fn mode(&self) -> migrate::Mode {
+        if self.read_only {
+            migrate::Mode::Read
+        } else {
+            migrate::Mode::Write(self.identity.clone())
+        }
+    }
+
     fn connect(self, path: &Path) -> Result<Store, StoreError> {
-        let conn = migrate::connect(path, self.busy_timeout, self.read_only)?;
+        let mode = self.mode();
+        let opened = migrate::connect(path, self.busy_timeout, &mode)?;
         Ok(Store {
-            conn,
+            conn: opened.conn,
             path: path.to_path_buf(),
+            mode,
+            stamp: opened.stamp,
         })
     }
 }
@@ -239,6 +270,10 @@ impl StoreOptions {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// How it was opened (a second connection, e.g. verify's, opens the same way).
+    mode: migrate::Mode,
+    /// For a read without locks (see `migrate::FileStamp`): the file as it was.
+    stamp: Option<migrate::FileStamp>,
 }
 
 impl Store {
@@ -274,6 +309,19 @@ impl Store {
     /// The log's file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Opened read-only (a read command, or a log that cannot be written)?
+    pub fn is_read_only(&self) -> bool {
+        self.mode == migrate::Mode::Read
+    }
+
+    /// Did a writer change the file since this read-only store opened it
+    /// without locks? Then what was read may be torn: read again. Always
+    /// false for a store that reads with SQLite's locks.
+    pub fn changed_since_open(&self) -> bool {
+        self.stamp
+            .is_some_and(|s| migrate::FileStamp::of(&self.path).ok() != Some(s))
     }
 
     /// Create a run: the procedure source (once per content), the run row and

@@ -96,6 +96,18 @@ pub enum Event {
         procedure_id: String,
         procedure_version: String,
         procedure_sha256: String,
+        /// The procedure's title and linked controls, the source's format
+        /// (`toml`/`json`) and where it was loaded from: with these the chain
+        /// covers every column of the run's row. Absent in runs recorded
+        /// before schema 3.
+        #[serde(default)]
+        procedure_title: String,
+        #[serde(default)]
+        procedure_controls: Vec<String>,
+        #[serde(default)]
+        procedure_format: String,
+        #[serde(default)]
+        source_path: String,
         /// The operator's OS user name.
         operator: String,
         /// The operator's display name, if given.

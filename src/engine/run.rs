@@ -149,6 +149,10 @@ pub struct Run {
 #[derive(Debug, Clone)]
 pub struct StartInfo {
     pub procedure_sha256: String,
+    /// `toml` or `json`: the format of the source text.
+    pub procedure_format: String,
+    /// Where the procedure was loaded from (informational).
+    pub source_path: String,
     /// OS user name.
     pub operator: String,
     /// Display name, if given.
@@ -190,6 +194,10 @@ pub fn start(p: &Procedure, info: &StartInfo) -> Vec<Event> {
         procedure_id: p.id.clone(),
         procedure_version: p.version.clone(),
         procedure_sha256: info.procedure_sha256.clone(),
+        procedure_title: p.title.clone(),
+        procedure_controls: p.controls.clone(),
+        procedure_format: info.procedure_format.clone(),
+        source_path: info.source_path.clone(),
         operator: info.operator.clone(),
         operator_name: info.operator_name.clone(),
         host: info.host.clone(),
@@ -675,6 +683,7 @@ impl Run {
                 host,
                 runsheet_version,
                 warnings,
+                ..
             } => {
                 self.info = Some(RunInfo {
                     procedure_id: procedure_id.clone(),

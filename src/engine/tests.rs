@@ -84,6 +84,8 @@ fn meta() -> Meta {
 fn info(today: NaiveDate) -> StartInfo {
     StartInfo {
         procedure_sha256: "00".into(),
+        procedure_format: "toml".into(),
+        source_path: "test.toml".into(),
         operator: "Alice (alice)".into(),
         operator_name: None,
         host: "h".into(),

@@ -253,6 +253,8 @@ fn simulate(p: &Procedure, plan: &Plan, rng: &mut Rng, mut pad: u64) -> Result<S
     let who = actor(plan.user, plan.name);
     let info = StartInfo {
         procedure_sha256: plan.sha.clone(),
+        procedure_format: "toml".into(),
+        source_path: BACKUP_PATH.into(),
         operator: plan.user.into(),
         operator_name: plan.name.map(String::from),
         host: "backup01".into(),

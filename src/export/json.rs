@@ -218,7 +218,7 @@ pub fn write_event(w: &mut impl Write, e: &EventRef<'_>) -> io::Result<()> {
         None => w.write_all(b"null")?,
     }
     w.write_all(b",\"payload\":")?;
-    w.write_all(e.payload.unwrap_or("null").as_bytes())?;
+    w.write_all(e.payload.as_bytes())?;
     w.write_all(b",\"payload_sha256\":")?;
     escape::json(w, e.payload_sha256)?;
     w.write_all(b",\"prev_hash\":")?;

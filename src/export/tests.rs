@@ -12,7 +12,7 @@ use super::generate::{GenerateOptions, generate};
 use super::*;
 use crate::engine::{self, Command, CommandResult, Event, Meta, Run, StartInfo};
 use crate::procedure::parse::{Format, Source};
-use crate::store::{NewEvent, NewRun, Store, sha256_hex};
+use crate::store::{NewEvent, Store, sha256_hex};
 
 fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
@@ -136,6 +136,8 @@ fn begin_run(store: &mut Store, text: &str, id: Uuid, start: DateTime<Utc>) -> D
     let p = loaded.procedure;
     let info = StartInfo {
         procedure_sha256: sha256_hex(text.as_bytes()),
+        procedure_format: "toml".into(),
+        source_path: "procedures/nasty.toml".into(),
         operator: "ops".into(),
         operator_name: Some("=Ops <Team>".into()),
         host: "host-1".into(),
@@ -150,24 +152,7 @@ fn begin_run(store: &mut Store, text: &str, id: Uuid, start: DateTime<Utc>) -> D
     };
     let first: Vec<NewEvent> = started.iter().map(|e| new_event(&meta, e)).collect();
     store
-        .create_run(
-            &NewRun {
-                id,
-                procedure_id: p.id.clone(),
-                procedure_version: p.version.clone(),
-                procedure_title: p.title.clone(),
-                procedure_controls: p.controls.clone(),
-                source_text: text.into(),
-                source_format: "toml".into(),
-                source_path: "procedures/nasty.toml".into(),
-                operator: "ops".into(),
-                operator_name: Some("=Ops <Team>".into()),
-                host: "host-1".into(),
-                runsheet_version: "0.1.0".into(),
-                started_at: start,
-            },
-            &first,
-        )
+        .create_run(&crate::session::new_run(id, &p, &info, text, start), &first)
         .expect("create run");
     Driver {
         run: Run::replay(p, &started),
@@ -440,7 +425,7 @@ fn the_export_is_recorded_after_the_checkpoint() {
     let e = export_event.expect("export event");
     assert_eq!(e.kind, KIND_EXPORT);
     assert_eq!(e.actor, "auditor");
-    let p = e.payload.expect("payload");
+    let p = e.payload;
     assert_eq!(p["manifest_sha256"], summary.manifest_sha256);
     assert_eq!(p["runs"], 5);
     assert!(store.verify().expect("verify").is_ok());

@@ -185,8 +185,6 @@ pub fn trim_output(text: &str, bytes: u64, sha256: &str, truncated: bool) -> Out
 
 /// A payload as the describer sees it.
 pub enum Payload {
-    /// Removed by a recorded redaction.
-    Redacted,
     /// An event runsheet knows.
     Known(Event),
     /// Any other JSON (a newer kind, or a log event such as `export`).
@@ -198,27 +196,22 @@ impl Payload {
     /// `step-confirmed`) carry nothing but their step, which the step column
     /// holds too: their payload is only checked to be JSON, not built.
     /// `None` when the payload is not JSON at all.
-    pub fn read(kind: &str, step: Option<&str>, text: Option<&str>) -> Option<Payload> {
-        let simple = match (kind, step, text) {
-            ("step-started", Some(step), Some(_)) => Some(Event::StepStarted { step: step.into() }),
-            ("step-confirmed", Some(step), Some(_)) => {
-                Some(Event::StepConfirmed { step: step.into() })
-            }
+    pub fn read(kind: &str, step: Option<&str>, text: &str) -> Option<Payload> {
+        let simple = match (kind, step) {
+            ("step-started", Some(step)) => Some(Event::StepStarted { step: step.into() }),
+            ("step-confirmed", Some(step)) => Some(Event::StepConfirmed { step: step.into() }),
             _ => None,
         };
-        match (simple, text) {
-            (Some(event), Some(text)) => serde_json::from_str::<serde::de::IgnoredAny>(text)
+        match simple {
+            Some(event) => serde_json::from_str::<serde::de::IgnoredAny>(text)
                 .ok()
                 .map(|_| Payload::Known(event)),
-            _ => Payload::parse(text),
+            None => Payload::parse(text),
         }
     }
 
     /// Read a stored payload's text; `None` when it is not JSON at all.
-    pub fn parse(text: Option<&str>) -> Option<Payload> {
-        let Some(text) = text else {
-            return Some(Payload::Redacted);
-        };
+    pub fn parse(text: &str) -> Option<Payload> {
         match serde_json::from_str::<Event>(text) {
             Ok(event) => Some(Payload::Known(event)),
             Err(_) => serde_json::from_str::<Value>(text).ok().map(Payload::Other),
@@ -228,12 +221,9 @@ impl Payload {
 
 /// Describe a stored event. `p` is the procedure the run used, for titles.
 pub fn describe<'a>(e: &'a StoredEvent, p: Option<&'a Procedure>) -> Entry<'a> {
-    let payload = match &e.payload {
-        None => Payload::Redacted,
-        Some(v) => match Event::deserialize(v) {
-            Ok(event) => Payload::Known(event),
-            Err(_) => Payload::Other(v.clone()),
-        },
+    let payload = match Event::deserialize(&e.payload) {
+        Ok(event) => Payload::Known(event),
+        Err(_) => Payload::Other(e.payload.clone()),
     };
     describe_parts(
         Cow::Owned(time_text(e.at)),
@@ -268,10 +258,6 @@ fn describe_parts<'a>(
         tone: Tone::Plain,
     };
     let event = match payload {
-        Payload::Redacted => {
-            entry.what = format!("{kind} (payload redacted)");
-            return entry;
-        }
         Payload::Other(v) => {
             entry.what = generic(kind, &v);
             return entry;

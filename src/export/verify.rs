@@ -439,8 +439,7 @@ fn find_export(store: &Store, head: i64, manifest_sha: &str) -> Result<Option<i6
     let walked = store.for_each_event(head + 1, |e| {
         let names_it = e.kind == KIND_EXPORT
             && e.payload
-                .as_ref()
-                .and_then(|p| p.get("manifest_sha256"))
+                .get("manifest_sha256")
                 .and_then(serde_json::Value::as_str)
                 == Some(manifest_sha);
         if names_it {

@@ -28,6 +28,23 @@ pub enum Format {
 }
 
 impl Format {
+    /// `toml` or `json`, as the evidence log stores it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Toml => "toml",
+            Format::Json => "json",
+        }
+    }
+
+    /// The format the evidence log names (`toml`/`json`); `None` for any other text.
+    pub fn from_name(name: &str) -> Option<Format> {
+        match name {
+            "toml" => Some(Format::Toml),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+
     /// The format for a path ending in `.toml` or `.json` (any case).
     pub fn from_path(path: &Path) -> Option<Format> {
         let ext = path.extension()?.to_str()?;

@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::EventSink;
-use crate::engine::{Event, Meta, Outcome};
-use crate::store::{NewEvent, Store};
+use crate::engine::{Event, Meta, Outcome, StartInfo};
+use crate::procedure::Procedure;
+use crate::store::{NewEvent, NewRun, Store};
 
 /// Persists a session's events into the evidence log.
 #[derive(Debug)]
@@ -52,5 +53,32 @@ pub fn new_event(m: &Meta, e: &Event) -> NewEvent {
         kind: e.kind().to_string(),
         step: e.step().map(String::from),
         payload: e.to_payload(),
+    }
+}
+
+/// The run row for a run of `p` started with `info` from `source_text`: the
+/// same identity the engine's `run-started` event carries (the store refuses
+/// a row and an event that disagree).
+pub fn new_run(
+    id: Uuid,
+    p: &Procedure,
+    info: &StartInfo,
+    source_text: &str,
+    started_at: DateTime<Utc>,
+) -> NewRun {
+    NewRun {
+        id,
+        procedure_id: p.id.clone(),
+        procedure_version: p.version.clone(),
+        procedure_title: p.title.clone(),
+        procedure_controls: p.controls.clone(),
+        source_text: source_text.to_string(),
+        source_format: info.procedure_format.clone(),
+        source_path: info.source_path.clone(),
+        operator: info.operator.clone(),
+        operator_name: info.operator_name.clone(),
+        host: info.host.clone(),
+        runsheet_version: info.runsheet_version.clone(),
+        started_at,
     }
 }

@@ -10,8 +10,34 @@ use sha2::{Digest, Sha256};
 /// `prev_hash` of the very first record: 64 zeros.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// First field of every record-hash input; names the algorithm version.
+/// First field of a format-1 record-hash input (logs before schema 3).
 pub const CHAIN_TAG: &str = "runsheet-chain-v1";
+/// First field of a format-2 record-hash input (from a log's `log-created` or
+/// `schema-migrated` event on).
+pub const CHAIN_TAG_V2: &str = "runsheet-chain-v2";
+
+/// Which record-hash encoding a record uses (docs/evidence-schema.md, "The
+/// hash chain"). Format 2 tells a NULL field from an empty one; format 1 does
+/// not, and is kept only so that older logs still verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordFormat {
+    V1,
+    V2,
+}
+
+impl RecordFormat {
+    /// The format's number, as the docs and payloads write it.
+    pub fn number(self) -> u8 {
+        match self {
+            RecordFormat::V1 => 1,
+            RecordFormat::V2 => 2,
+        }
+    }
+}
+
+/// The length prefix format 2 writes for a NULL field (no bytes follow). No
+/// SQLite value is that long, so it can never be a real length.
+pub const NULL_LENGTH: u32 = u32::MAX;
 
 /// Lower-case hex SHA-256 of `bytes` (the form every hash in the log takes).
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -38,51 +64,63 @@ pub(crate) fn hex_text(out: &[u8; 64]) -> String {
 
 /// The fields a record hash covers, as the bytes stored in the log.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Record<'a> {
+pub struct Record<'a> {
+    pub format: RecordFormat,
     pub seq: i64,
-    /// Run id text (lower-case hyphenated UUID), or empty for a log event.
-    pub run_id: &'a [u8],
+    /// Run id text (lower-case hyphenated UUID); `None` for a log event.
+    pub run_id: Option<&'a [u8]>,
     pub run_seq: i64,
     /// RFC 3339 UTC timestamp text exactly as stored.
     pub at: &'a [u8],
     pub actor: &'a [u8],
     pub kind: &'a [u8],
-    /// Step id, or empty when the event is about no step.
-    pub step: &'a [u8],
+    /// Step id; `None` when the event is about no step.
+    pub step: Option<&'a [u8]>,
     pub payload_sha256: &'a [u8],
     pub prev_hash: &'a [u8],
 }
 
 impl Record<'_> {
-    /// The record hash: SHA-256 over each field, in order, as
-    /// (4-byte big-endian length, bytes), starting with [`CHAIN_TAG`].
-    /// Integers are their decimal ASCII text.
-    pub(crate) fn hash_into(&self, out: &mut [u8; 64]) {
+    /// The record hash: SHA-256 over the tag and each field, in order, as
+    /// (4-byte big-endian length, bytes). Integers are their decimal ASCII
+    /// text. A NULL field is empty in format 1 and [`NULL_LENGTH`] with no
+    /// bytes in format 2.
+    pub fn hash_into(&self, out: &mut [u8; 64]) {
         let mut h = Sha256::new();
         let mut seq = IntText::default();
         let mut run_seq = IntText::default();
-        let fields: [&[u8]; 10] = [
-            CHAIN_TAG.as_bytes(),
-            seq.format(self.seq),
+        let tag = match self.format {
+            RecordFormat::V1 => CHAIN_TAG,
+            RecordFormat::V2 => CHAIN_TAG_V2,
+        };
+        let fields: [Option<&[u8]>; 10] = [
+            Some(tag.as_bytes()),
+            Some(seq.format(self.seq)),
             self.run_id,
-            run_seq.format(self.run_seq),
-            self.at,
-            self.actor,
-            self.kind,
+            Some(run_seq.format(self.run_seq)),
+            Some(self.at),
+            Some(self.actor),
+            Some(self.kind),
             self.step,
-            self.payload_sha256,
-            self.prev_hash,
+            Some(self.payload_sha256),
+            Some(self.prev_hash),
         ];
         for field in fields {
-            // SQLite stores at most 1e9 bytes per value, so a length always fits.
-            h.update(u32::try_from(field.len()).unwrap_or(u32::MAX).to_be_bytes());
-            h.update(field);
+            match (field, self.format) {
+                (Some(bytes), _) => {
+                    // SQLite stores at most 1e9 bytes per value, so a length always fits.
+                    h.update(u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_be_bytes());
+                    h.update(bytes);
+                }
+                (None, RecordFormat::V1) => h.update(0u32.to_be_bytes()),
+                (None, RecordFormat::V2) => h.update(NULL_LENGTH.to_be_bytes()),
+            }
         }
         hex_into(h.finalize().as_slice(), out);
     }
 
     /// The record hash as hex text.
-    pub(crate) fn hash(&self) -> String {
+    pub fn hash(&self) -> String {
         let mut out = [0u8; 64];
         self.hash_into(&mut out);
         hex_text(&out)
@@ -235,13 +273,14 @@ mod tests {
         let payload = r#"{"kind":"note-added","step":"check","text":"ok"}"#;
         let payload_sha = sha256_hex(payload.as_bytes());
         let rec = Record {
+            format: RecordFormat::V1,
             seq: 2,
-            run_id: b"01890a5d-ac96-774b-bcce-b302099a8057",
+            run_id: Some(b"01890a5d-ac96-774b-bcce-b302099a8057"),
             run_seq: 2,
             at: b"2025-01-02T03:04:05.678Z",
             actor: b"alice",
             kind: b"note-added",
-            step: b"check",
+            step: Some(b"check"),
             payload_sha256: payload_sha.as_bytes(),
             prev_hash: GENESIS.as_bytes(),
         };
@@ -271,5 +310,99 @@ mod tests {
             rec.hash(),
             "8f39e4868089b60c45bce0bd3ee4d7ba5af2ee3876e6ac42e6c0ee23e8b152c4"
         );
+    }
+
+    /// Format 2's documented test vectors (docs/evidence-schema.md): the same
+    /// record as above, and a log event whose run id and step are NULL.
+    #[test]
+    fn format_two_matches_documented_vectors() {
+        let payload_sha = sha256_hex(br#"{"kind":"note-added","step":"check","text":"ok"}"#);
+        let rec = Record {
+            format: RecordFormat::V2,
+            seq: 2,
+            run_id: Some(b"01890a5d-ac96-774b-bcce-b302099a8057"),
+            run_seq: 2,
+            at: b"2025-01-02T03:04:05.678Z",
+            actor: b"alice",
+            kind: b"note-added",
+            step: Some(b"check"),
+            payload_sha256: payload_sha.as_bytes(),
+            prev_hash: GENESIS.as_bytes(),
+        };
+        let by_hand = |fields: &[Option<&str>]| {
+            let mut input = Vec::new();
+            for f in fields {
+                match f {
+                    Some(f) => {
+                        input.extend_from_slice(&(f.len() as u32).to_be_bytes());
+                        input.extend_from_slice(f.as_bytes());
+                    }
+                    None => input.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]),
+                }
+            }
+            sha256_hex(&input)
+        };
+        assert_eq!(
+            rec.hash(),
+            by_hand(&[
+                Some("runsheet-chain-v2"),
+                Some("2"),
+                Some("01890a5d-ac96-774b-bcce-b302099a8057"),
+                Some("2"),
+                Some("2025-01-02T03:04:05.678Z"),
+                Some("alice"),
+                Some("note-added"),
+                Some("check"),
+                Some(payload_sha.as_str()),
+                Some(GENESIS),
+            ])
+        );
+        assert_eq!(
+            rec.hash(),
+            "02d8ce76bcb9b1d6d5bb7d5c1e7ca0d93f622fe6a07fe0befff70678f43cf677"
+        );
+        let log_payload = sha256_hex(br#"{"kind":"export"}"#);
+        let log_event = Record {
+            run_id: None,
+            step: None,
+            run_seq: 1,
+            kind: b"export",
+            payload_sha256: log_payload.as_bytes(),
+            ..rec
+        };
+        assert_eq!(
+            log_event.hash(),
+            by_hand(&[
+                Some("runsheet-chain-v2"),
+                Some("2"),
+                None,
+                Some("1"),
+                Some("2025-01-02T03:04:05.678Z"),
+                Some("alice"),
+                Some("export"),
+                None,
+                Some(log_payload.as_str()),
+                Some(GENESIS),
+            ])
+        );
+        assert_eq!(
+            log_event.hash(),
+            "c0fed204d9db2bf5bbdda3807a2b111bfedca80151bad286c006e3d8a7474092"
+        );
+        // NULL and the empty string hash differently in format 2 only.
+        let empty = Record {
+            run_id: Some(b""),
+            step: Some(b""),
+            ..log_event
+        };
+        assert_ne!(empty.hash(), log_event.hash());
+        let v1 = |r: Record<'_>| {
+            Record {
+                format: RecordFormat::V1,
+                ..r
+            }
+            .hash()
+        };
+        assert_eq!(v1(empty), v1(log_event));
     }
 }

@@ -31,6 +31,22 @@ pub enum StoreError {
         "the file is damaged or is not a runsheet evidence log ({detail}); restore it from a backup or pass another --db"
     )]
     Corrupt { path: PathBuf, detail: String },
+    /// A log read without locks kept changing under the reader.
+    #[error(
+        "the evidence log changed several times while it was being read; nothing is shown. Retry when the runs writing to it are idle"
+    )]
+    Busy { path: PathBuf },
+    /// A SQLite database of some other program.
+    #[error(
+        "the file is a SQLite database, but not a runsheet evidence log; it was left unchanged. Pass the log's path with --db"
+    )]
+    Foreign { path: PathBuf },
+    /// An older schema that only a command that writes (and records the
+    /// upgrade) can bring up to date; a read-only open cannot.
+    #[error(
+        "the evidence log has schema version {found}, which this runsheet can read only after an upgrade; the upgrade is recorded by the next command that writes to the log (run, resume, export) on a writable copy"
+    )]
+    NeedsUpgrade { path: PathBuf, found: i64 },
     /// Written by a newer runsheet with a schema this one does not know.
     #[error(
         "the evidence log has schema version {found}, but this runsheet knows versions up to {known}; use a newer runsheet"
@@ -73,6 +89,9 @@ impl StoreError {
             | StoreError::ReadOnly { path }
             | StoreError::Full { path }
             | StoreError::Corrupt { path, .. }
+            | StoreError::Foreign { path }
+            | StoreError::Busy { path }
+            | StoreError::NeedsUpgrade { path, .. }
             | StoreError::NewerSchema { path, .. }
             | StoreError::NoLog { path }
             | StoreError::Io { path, .. }

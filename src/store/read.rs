@@ -157,13 +157,13 @@ impl Store {
 
     fn stored_event(&self, raw: RawEvent) -> Result<StoredEvent, StoreError> {
         let what = format!("event seq {}", raw.seq);
-        let payload = match &raw.payload {
-            Some(text) => Some(
-                serde_json::from_str(text)
-                    .map_err(|e| self.corrupt(format!("{what} has an unreadable payload: {e}")))?,
-            ),
-            None => None,
+        let Some(text) = &raw.payload else {
+            return Err(self.corrupt(format!(
+                "{what} has no payload: it was removed by hand (runsheet never removes one)"
+            )));
         };
+        let payload = serde_json::from_str(text)
+            .map_err(|e| self.corrupt(format!("{what} has an unreadable payload: {e}")))?;
         Ok(StoredEvent {
             seq: raw.seq,
             run_id: match &raw.run_id {

@@ -26,8 +26,8 @@ pub struct EventRef<'a> {
     pub actor: &'a str,
     pub kind: &'a str,
     pub step: Option<&'a str>,
-    /// Canonical JSON as stored; `None` when redacted.
-    pub payload: Option<&'a str>,
+    /// Canonical JSON as stored.
+    pub payload: &'a str,
     pub payload_sha256: &'a str,
     pub prev_hash: &'a str,
     pub hash: &'a str,
@@ -105,7 +105,7 @@ fn event_ref<'a>(row: &'a Row<'_>) -> rusqlite::Result<EventRef<'a>> {
         actor: text(row, 4)?,
         kind: text(row, 5)?,
         step: opt_text(row, 6)?,
-        payload: opt_text(row, 7)?,
+        payload: text(row, 7)?,
         payload_sha256: text(row, 8)?,
         prev_hash: text(row, 9)?,
         hash: text(row, 10)?,

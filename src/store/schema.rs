@@ -25,6 +25,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: V2,
         readers_need: false,
     },
+    Migration {
+        sql: V3,
+        readers_need: false,
+    },
 ];
 
 /// The event kinds that count as deviations from the documented path (a
@@ -184,6 +188,45 @@ LEFT JOIN runs r ON r.id = e.run_id;
 /// exports count each run's deviations without reading all its events.
 const V2: &str = "CREATE INDEX IF NOT EXISTS events_deviations ON events(run_id, kind) \
     WHERE kind IN ('step-skipped', 'step-failed', 'warnings-acknowledged');";
+
+/// Record-hash format 2 from the `schema-migrated` (or `log-created`) event
+/// that the migration writes (see `migrate`), and `events_v` without the
+/// speculative "(redacted)" label: a missing payload is tampering.
+const V3: &str = r#"
+DROP VIEW events_v;
+CREATE VIEW events_v AS
+SELECT e.seq,
+       e.run_id,
+       e.run_seq,
+       e.at,
+       r.procedure_id,
+       e.actor,
+       e.kind,
+       e.step,
+       CASE
+         WHEN e.payload IS NULL THEN '(payload missing: run runsheet verify)'
+         WHEN NOT json_valid(e.payload) THEN '(unreadable payload)'
+         WHEN e.kind = 'decision-answered' THEN
+              CASE json_extract(e.payload, '$.answer') WHEN 1 THEN 'yes' ELSE 'no' END
+         WHEN e.kind = 'run-ended' THEN
+              json_extract(e.payload, '$.outcome') ||
+              coalesce(': ' || json_extract(e.payload, '$.reason'), '')
+         WHEN e.kind = 'command-ran' THEN
+              json_extract(e.payload, '$.command') || ' (exit ' ||
+              coalesce(json_extract(e.payload, '$.exit_code'), 'none') || ')'
+         ELSE coalesce(json_extract(e.payload, '$.text'),
+                       json_extract(e.payload, '$.value'),
+                       json_extract(e.payload, '$.evidence'),
+                       json_extract(e.payload, '$.reason'),
+                       json_extract(e.payload, '$.justification'),
+                       json_extract(e.payload, '$.by'),
+                       json_extract(e.payload, '$.outcome'),
+                       json_extract(e.payload, '$.procedure_id'))
+       END AS detail,
+       e.payload
+FROM events e
+LEFT JOIN runs r ON r.id = e.run_id;
+"#;
 
 #[cfg(test)]
 mod tests {

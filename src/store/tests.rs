@@ -60,6 +60,10 @@ fn started(run: &NewRun) -> NewEvent {
         procedure_id: run.procedure_id.clone(),
         procedure_version: run.procedure_version.clone(),
         procedure_sha256: sha256_hex(run.source_text.as_bytes()),
+        procedure_title: run.procedure_title.clone(),
+        procedure_controls: run.procedure_controls.clone(),
+        procedure_format: run.source_format.clone(),
+        source_path: run.source_path.clone(),
         operator: run.operator.clone(),
         operator_name: run.operator_name.clone(),
         host: run.host.clone(),
@@ -145,18 +149,58 @@ fn sample_log() -> (TempDir, PathBuf, Store, [Uuid; 3]) {
     (dir, path, store, ids)
 }
 
-/// A raw connection with the append-only triggers and foreign keys off, as an
-/// attacker with write access to the file would have.
-fn attacker(path: &Path) -> Connection {
+/// A raw connection with the append-only triggers, the unique run index and
+/// foreign keys off, as an attacker with write access to the file would
+/// have; when dropped, it puts the triggers and the index back as they were
+/// (covering its tracks), so the tests see what the records alone give away.
+struct Attacker {
+    conn: Connection,
+    restore: Vec<String>,
+}
+
+impl std::ops::Deref for Attacker {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl Drop for Attacker {
+    fn drop(&mut self) {
+        for sql in &self.restore {
+            // A tamper that broke the unique index leaves it dropped.
+            let _ = self.conn.execute_batch(sql);
+        }
+    }
+}
+
+const DROPPED: &[&str] = &[
+    "events_no_update",
+    "events_no_delete",
+    "runs_no_delete",
+    "runs_end_once",
+    "sources_no_update",
+    "events_by_run",
+];
+
+fn attacker(path: &Path) -> Attacker {
     let conn = Connection::open(path).expect("raw open");
-    conn.execute_batch(
-        "PRAGMA foreign_keys = OFF;
-         DROP TRIGGER events_no_update; DROP TRIGGER events_no_delete;
-         DROP TRIGGER runs_no_delete; DROP TRIGGER runs_end_once;
-         DROP TRIGGER sources_no_update; DROP INDEX events_by_run;",
-    )
-    .expect("drop triggers");
-    conn
+    let mut restore = Vec::new();
+    for name in DROPPED {
+        let (kind, sql): (String, String) = conn
+            .query_row(
+                "SELECT type, sql FROM sqlite_schema WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("schema object");
+        conn.execute_batch(&format!("DROP {kind} {name};"))
+            .expect("drop");
+        restore.push(sql);
+    }
+    conn.execute_batch("PRAGMA foreign_keys = OFF;")
+        .expect("fk off");
+    Attacker { conn, restore }
 }
 
 fn finding(store: &Store) -> Finding {
@@ -196,14 +240,30 @@ fn shift_up(conn: &Connection, k: i64) {
 // ---------------------------------------------------------------- round trip
 
 #[test]
-fn empty_log_verifies() {
+fn a_new_log_holds_its_log_created_event_and_verifies() {
     let (_dir, _path, store) = new_log();
     let report = store.verify().expect("verify");
     assert!(report.is_ok(), "{report:?}");
-    assert_eq!((report.runs, report.events, report.head_seq), (0, 0, 0));
-    assert_eq!(report.head_hash, GENESIS);
+    assert_eq!((report.runs, report.events, report.head_seq), (0, 1, 1));
+    assert!(!report.test_data);
+    let mut first = None;
+    store
+        .for_each_event(1, |e| {
+            first.get_or_insert(e);
+            Ok(())
+        })
+        .expect("events");
+    let first = first.expect("log-created");
+    assert_eq!(
+        (first.kind.as_str(), first.run_id, first.run_seq),
+        (KIND_LOG_CREATED, None, 1)
+    );
+    assert_eq!(first.prev_hash, GENESIS);
+    assert_eq!(first.payload["record_hash"], 2);
+    assert_eq!(first.payload["test_data"], false);
+    assert_eq!(report.head_hash, first.hash);
     let cp = store.checkpoint().expect("checkpoint");
-    assert_eq!((cp.events, cp.head_seq, cp.at), (0, 0, None));
+    assert_eq!((cp.events, cp.head_seq, cp.at), (1, 1, Some(first.at)));
     assert!(store.verify_checkpoint(&cp).expect("verify cp").is_ok());
 }
 
@@ -223,14 +283,18 @@ fn chain_round_trip() {
         .expect("log event");
 
     // Sequence numbers, links and per-run numbering.
-    assert_eq!(a.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    assert_eq!(a.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3, 4, 5, 6]);
     assert_eq!(
         b.iter().map(|e| e.run_seq).collect::<Vec<_>>(),
         [1, 2, 3, 4, 5]
     );
-    assert_eq!(a[0].prev_hash, GENESIS);
+    let created: String = Connection::open(&path)
+        .expect("raw")
+        .query_row("SELECT hash FROM events WHERE seq = 1", [], |r| r.get(0))
+        .expect("log-created");
+    assert_eq!(a[0].prev_hash, created);
     assert_eq!(b[0].prev_hash, a[4].hash);
-    assert_eq!((log.seq, log.run_id, log.run_seq), (11, None, 1));
+    assert_eq!((log.seq, log.run_id, log.run_seq), (12, None, 2));
     assert_eq!(log.prev_hash, b[4].hash);
 
     // What was returned is what is read back.
@@ -238,17 +302,17 @@ fn chain_round_trip() {
     assert_eq!(store.events(run_id(2)).expect("events"), b);
     let mut streamed = Vec::new();
     store
-        .for_each_event(4, |e| {
+        .for_each_event(5, |e| {
             streamed.push(e.seq);
             Ok(())
         })
         .expect("stream");
-    assert_eq!(streamed, (4..=11).collect::<Vec<_>>());
+    assert_eq!(streamed, (5..=12).collect::<Vec<_>>());
 
     // Payloads are stored as canonical JSON and hashed as those bytes.
     let text: String = Connection::open(&path)
         .expect("raw")
-        .query_row("SELECT payload FROM events WHERE seq = 3", [], |r| r.get(0))
+        .query_row("SELECT payload FROM events WHERE seq = 4", [], |r| r.get(0))
         .expect("payload");
     assert_eq!(
         text,
@@ -276,12 +340,12 @@ fn chain_round_trip() {
 
     let report = store.verify().expect("verify");
     assert!(report.is_ok(), "{report:?}");
-    assert_eq!((report.runs, report.events, report.head_seq), (2, 11, 11));
+    assert_eq!((report.runs, report.events, report.head_seq), (2, 12, 12));
     assert_eq!(report.head_hash, log.hash);
     let cp = store.checkpoint().expect("checkpoint");
     assert_eq!(
         (cp.events, cp.head_seq, cp.head_hash.as_str()),
-        (11, 11, log.hash.as_str())
+        (12, 12, log.hash.as_str())
     );
     assert_eq!(cp.at, Some(at(300)));
     assert!(store.verify_checkpoint(&cp).expect("verify cp").is_ok());
@@ -294,7 +358,7 @@ fn a_reopened_log_continues_the_chain() {
     drop(store);
     let mut store = Store::open_existing(&path).expect("reopen");
     let b = add_run(&mut store, run_id(2), 100, true);
-    assert_eq!(b[0].seq, 6);
+    assert_eq!(b[0].seq, 7);
     assert!(store.verify().expect("verify").is_ok());
 }
 
@@ -305,17 +369,17 @@ fn tamper_edited_payload_is_named() {
     let (_dir, path, store, ids) = sample_log();
     attacker(&path)
         .execute(
-            "UPDATE events SET payload = replace(payload, 'looks fine', 'looks bad') WHERE seq = 8",
+            "UPDATE events SET payload = replace(payload, 'looks fine', 'looks bad') WHERE seq = 9",
             [],
         )
         .expect("tamper");
     let f = finding(&store);
     assert_eq!(
         (f.problem, f.seq, f.run_id, f.run_seq),
-        (Problem::PayloadMismatch, Some(8), Some(ids[1]), Some(3))
+        (Problem::PayloadMismatch, Some(9), Some(ids[1]), Some(3))
     );
     assert!(
-        f.message.contains("seq 8") && f.message.contains(&ids[1].to_string()),
+        f.message.contains("seq 9") && f.message.contains(&ids[1].to_string()),
         "{}",
         f.message
     );
@@ -324,18 +388,18 @@ fn tamper_edited_payload_is_named() {
 #[test]
 fn tamper_edited_fields_break_the_chain() {
     for (sql, seq) in [
-        ("UPDATE events SET actor = 'mallory' WHERE seq = 7", 7),
+        ("UPDATE events SET actor = 'mallory' WHERE seq = 8", 8),
         (
-            "UPDATE events SET at = '2020-01-01T00:00:00.000Z' WHERE seq = 9",
-            9,
+            "UPDATE events SET at = '2020-01-01T00:00:00.000Z' WHERE seq = 10",
+            10,
         ),
         // Payload and its hash edited together: the record hash still breaks.
         (
-            "UPDATE events SET payload = '{}', payload_sha256 = '44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a' WHERE seq = 3",
-            3,
+            "UPDATE events SET payload = '{}', payload_sha256 = '44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a' WHERE seq = 4",
+            4,
         ),
-        ("UPDATE events SET hash = prev_hash WHERE seq = 12", 12),
-        ("UPDATE events SET prev_hash = hash WHERE seq = 4", 4),
+        ("UPDATE events SET hash = prev_hash WHERE seq = 13", 13),
+        ("UPDATE events SET prev_hash = hash WHERE seq = 5", 5),
     ] {
         let (_dir, path, store, _ids) = sample_log();
         attacker(&path).execute(sql, []).expect("tamper");
@@ -353,84 +417,85 @@ fn tamper_edited_fields_break_the_chain() {
 fn tamper_deleted_event_names_the_missing_seq() {
     let (_dir, path, store, _ids) = sample_log();
     attacker(&path)
-        .execute("DELETE FROM events WHERE seq = 7", [])
+        .execute("DELETE FROM events WHERE seq = 8", [])
         .expect("tamper");
     let f = finding(&store);
-    assert_eq!((f.problem, f.seq), (Problem::Missing, Some(7)), "{f:?}");
-    assert!(f.message.contains("seq 7 is missing"), "{}", f.message);
+    assert_eq!((f.problem, f.seq), (Problem::Missing, Some(8)), "{f:?}");
+    assert!(f.message.contains("seq 8 is missing"), "{}", f.message);
 
     // Deleted and the gap closed by renumbering the rest.
     let (_dir, path, store, _ids) = sample_log();
     let conn = attacker(&path);
     conn.execute_batch(
-        "DELETE FROM events WHERE seq = 7;
-         UPDATE events SET seq = seq - 1 + 1000000 WHERE seq > 7;
+        "DELETE FROM events WHERE seq = 8;
+         UPDATE events SET seq = seq - 1 + 1000000 WHERE seq > 8;
          UPDATE events SET seq = seq - 1000000 WHERE seq > 1000000;",
     )
     .expect("tamper");
     let f = finding(&store);
-    assert_eq!((f.problem, f.seq), (Problem::Missing, Some(7)), "{f:?}");
-    assert!(f.message.contains("originally seq 8"), "{}", f.message);
+    assert_eq!((f.problem, f.seq), (Problem::Missing, Some(8)), "{f:?}");
+    assert!(f.message.contains("originally seq 9"), "{}", f.message);
 }
 
 #[test]
 fn tamper_inserted_event_is_named() {
-    // A forged note with a correct-looking hash that links to seq 6.
+    // A forged note with a correct-looking hash that links to seq 7.
     let (_dir, path, store, ids) = sample_log();
     let conn = attacker(&path);
-    shift_up(&conn, 7);
+    shift_up(&conn, 8);
     let prev: String = conn
-        .query_row("SELECT hash FROM events WHERE seq = 6", [], |r| r.get(0))
+        .query_row("SELECT hash FROM events WHERE seq = 7", [], |r| r.get(0))
         .expect("prev");
     let payload = canonical_json(&json!({"kind": "note-added", "step": "check", "text": "forged"}));
     let payload_sha = sha256_hex(payload.as_bytes());
     let id = ids[1].to_string();
     let at_text = "2025-06-15T15:08:21.123Z";
     let hash = chain::Record {
-        seq: 7,
-        run_id: id.as_bytes(),
+        format: RecordFormat::V2,
+        seq: 8,
+        run_id: Some(id.as_bytes()),
         run_seq: 2,
         at: at_text.as_bytes(),
         actor: b"mallory",
         kind: b"note-added",
-        step: b"check",
+        step: Some(b"check"),
         payload_sha256: payload_sha.as_bytes(),
         prev_hash: prev.as_bytes(),
     }
     .hash();
     conn.execute(
-        "INSERT INTO events VALUES (7, ?1, 2, ?2, 'mallory', 'note-added', 'check', ?3, ?4, ?5, ?6)",
+        "INSERT INTO events VALUES (8, ?1, 2, ?2, 'mallory', 'note-added', 'check', ?3, ?4, ?5, ?6)",
         rusqlite::params![id, at_text, payload, payload_sha, prev, hash],
     )
     .expect("insert");
     let f = finding(&store);
     assert_eq!(
         (f.problem, f.seq, f.run_id),
-        (Problem::Inserted, Some(7), Some(ids[1])),
+        (Problem::Inserted, Some(8), Some(ids[1])),
         "{f:?}"
     );
-    assert!(f.message.contains("seq 7"), "{}", f.message);
+    assert!(f.message.contains("seq 8"), "{}", f.message);
 
-    // A clumsy insert: a copy of seq 6 with a made-up hash.
+    // A clumsy insert: a copy of seq 7 with a made-up hash.
     let (_dir, path, store, _ids) = sample_log();
     let conn = attacker(&path);
-    shift_up(&conn, 7);
+    shift_up(&conn, 8);
     conn.execute_batch(
-        "INSERT INTO events SELECT 7, run_id, run_seq, at, actor, kind, step, payload, payload_sha256, hash, 'ff' FROM events WHERE seq = 6;",
+        "INSERT INTO events SELECT 8, run_id, run_seq, at, actor, kind, step, payload, payload_sha256, hash, 'ff' FROM events WHERE seq = 7;",
     )
     .expect("insert");
     let f = finding(&store);
-    assert_eq!((f.problem, f.seq), (Problem::Inserted, Some(7)), "{f:?}");
+    assert_eq!((f.problem, f.seq), (Problem::Inserted, Some(8)), "{f:?}");
 
     // An extra record appended at the end that does not link.
     let (_dir, path, store, _ids) = sample_log();
     let conn = attacker(&path);
     conn.execute_batch(
-        "INSERT INTO events SELECT 16, run_id, 6, at, actor, kind, step, payload, payload_sha256, 'ab', 'cd' FROM events WHERE seq = 15;",
+        "INSERT INTO events SELECT 17, run_id, 6, at, actor, kind, step, payload, payload_sha256, 'ab', 'cd' FROM events WHERE seq = 16;",
     )
     .expect("insert");
     let f = finding(&store);
-    assert_eq!(f.seq, Some(16), "{f:?}");
+    assert_eq!(f.seq, Some(17), "{f:?}");
     assert!(
         matches!(f.problem, Problem::Edited | Problem::Inserted),
         "{f:?}"
@@ -439,7 +504,7 @@ fn tamper_inserted_event_is_named() {
 
 #[test]
 fn tamper_reordered_events_are_named() {
-    for (a, b) in [(7, 9), (12, 13), (2, 14)] {
+    for (a, b) in [(8, 10), (13, 14), (3, 15)] {
         let (_dir, path, store, _ids) = sample_log();
         swap(&attacker(&path), a, b);
         let f = finding(&store);
@@ -463,9 +528,9 @@ fn tamper_deleted_run_is_named() {
         ))
         .expect("tamper");
     let f = finding(&store);
-    assert_eq!((f.problem, f.seq), (Problem::Missing, Some(6)), "{f:?}");
+    assert_eq!((f.problem, f.seq), (Problem::Missing, Some(7)), "{f:?}");
     assert!(
-        f.message.contains("seq 6 to 10 are missing"),
+        f.message.contains("seq 7 to 11 are missing"),
         "{}",
         f.message
     );
@@ -478,7 +543,7 @@ fn tamper_deleted_run_is_named() {
     let f = finding(&store);
     assert_eq!(
         (f.problem, f.seq, f.run_id),
-        (Problem::Missing, Some(6), Some(ids[1])),
+        (Problem::Missing, Some(7), Some(ids[1])),
         "{f:?}"
     );
     assert!(
@@ -508,27 +573,23 @@ fn tamper_deleted_run_is_named() {
 fn tamper_truncated_tail_needs_a_checkpoint() {
     let (_dir, path, store, _ids) = sample_log();
     let cp = store.checkpoint().expect("checkpoint");
-    assert_eq!(cp.head_seq, 15);
+    assert_eq!(cp.head_seq, 16);
     attacker(&path)
-        .execute("DELETE FROM events WHERE seq >= 14", [])
+        .execute("DELETE FROM events WHERE seq >= 15", [])
         .expect("tamper");
     // The chain that is left is intact...
     assert!(store.verify().expect("verify").is_ok());
     // ...but the checkpoint proves events are gone.
     let report = store.verify_checkpoint(&cp).expect("verify cp");
     let f = report.finding.expect("truncation found");
-    assert_eq!((f.problem, f.seq), (Problem::Truncated, Some(14)), "{f:?}");
-    assert!(
-        f.message.contains("seq 14 to 15 were removed"),
-        "{}",
-        f.message
-    );
+    assert_eq!((f.problem, f.seq), (Problem::Truncated, Some(15)), "{f:?}");
+    assert!(f.message.contains("seq 15 to 16 are gone"), "{}", f.message);
 
     // Truncated and new events appended since: the head no longer matches.
     let (_dir, path, mut store, ids) = sample_log();
     let cp = store.checkpoint().expect("checkpoint");
     attacker(&path)
-        .execute("DELETE FROM events WHERE seq = 15", [])
+        .execute("DELETE FROM events WHERE seq = 16", [])
         .expect("tamper");
     store
         .append(ids[2], &[note("rewritten", at(210))], None)
@@ -539,7 +600,7 @@ fn tamper_truncated_tail_needs_a_checkpoint() {
         .expect("verify cp")
         .finding
         .expect("rewrite found");
-    assert_eq!((f.problem, f.seq), (Problem::Edited, Some(15)), "{f:?}");
+    assert_eq!((f.problem, f.seq), (Problem::Edited, Some(16)), "{f:?}");
 }
 
 #[test]
@@ -554,7 +615,7 @@ fn tamper_swapped_run_ids_break_the_chain() {
     let f = finding(&store);
     assert_eq!(
         (f.problem, f.seq, f.run_id),
-        (Problem::Edited, Some(1), Some(ids[1])),
+        (Problem::Edited, Some(2), Some(ids[1])),
         "{f:?}"
     );
 }
@@ -572,7 +633,7 @@ fn tamper_run_rows_and_sources_are_cross_checked() {
     let f = finding(&store);
     assert_eq!(
         (f.problem, f.seq, f.run_id),
-        (Problem::RunRowMismatch, Some(5), Some(ids[0])),
+        (Problem::RunRowMismatch, Some(6), Some(ids[0])),
         "{f:?}"
     );
     assert!(f.message.contains("failed"), "{}", f.message);
@@ -603,7 +664,7 @@ fn tamper_run_rows_and_sources_are_cross_checked() {
     let f = finding(&store);
     assert_eq!(
         (f.problem, f.seq, f.run_id),
-        (Problem::RunRowMismatch, Some(6), Some(ids[1])),
+        (Problem::RunRowMismatch, Some(7), Some(ids[1])),
         "{f:?}"
     );
     assert!(f.message.contains("operator"), "{}", f.message);
@@ -619,7 +680,7 @@ fn tamper_run_rows_and_sources_are_cross_checked() {
     let f = finding(&store);
     assert_eq!(
         (f.problem, f.seq, f.run_id),
-        (Problem::RunRowMismatch, Some(6), Some(ids[1])),
+        (Problem::RunRowMismatch, Some(7), Some(ids[1])),
         "{f:?}"
     );
     assert!(f.message.contains("operator_name"), "{}", f.message);
@@ -635,42 +696,92 @@ fn tamper_run_rows_and_sources_are_cross_checked() {
     let f = finding(&store);
     assert_eq!(
         (f.problem, f.seq, f.run_id),
-        (Problem::SourceMismatch, Some(1), Some(ids[0])),
+        (Problem::SourceMismatch, Some(2), Some(ids[0])),
         "{f:?}"
     );
 }
 
-// ----------------------------------------------------------------- redaction
+// ------------------------------------------------------- no redaction (yet)
 
 #[test]
-fn removed_payload_needs_a_later_redaction_event() {
+fn a_removed_payload_or_a_redaction_event_is_tampering() {
     let (_dir, path, mut store, ids) = sample_log();
     attacker(&path)
-        .execute("UPDATE events SET payload = NULL WHERE seq = 8", [])
+        .execute("UPDATE events SET payload = NULL WHERE seq = 9", [])
         .expect("tamper");
     let f = finding(&store);
     assert_eq!(
         (f.problem, f.seq),
-        (Problem::PayloadMismatch, Some(8)),
+        (Problem::PayloadMismatch, Some(9)),
         "{f:?}"
     );
     assert!(f.message.contains("removed"), "{}", f.message);
-    // The event reads back with no payload.
-    let events = store.events(ids[1]).expect("events");
-    assert_eq!(events[2].payload, None);
+    // Reading the event is refused, not shown without its payload.
+    let err = store.events(ids[1]).expect_err("no payload");
+    assert!(err.to_string().contains("no payload"), "{err}");
 
-    store
-        .append_log_event(&NewEvent {
-            at: at(400),
-            actor: "security-officer".into(),
-            kind: KIND_REDACTION.into(),
-            step: None,
-            payload: json!({"kind": "redaction", "seqs": [8], "reason": "personal data", "by": "security-officer"}),
-        })
-        .expect("redaction");
-    let report = store.verify().expect("verify");
-    assert!(report.is_ok(), "{report:?}");
-    assert_eq!(report.redacted, [8]);
+    // The store writes no redaction event...
+    let refused = store.append_log_event(&NewEvent {
+        at: at(400),
+        actor: "security-officer".into(),
+        kind: "redaction".into(),
+        step: None,
+        payload: json!({"kind": "redaction", "seqs": [9]}),
+    });
+    assert!(
+        matches!(refused, Err(StoreError::Invalid(_))),
+        "{refused:?}"
+    );
+    // ...and one forged into the chain with correct hashes is named.
+    let (_dir, path, store, _ids) = sample_log();
+    {
+        let conn = attacker(&path);
+        forge_log_event(&conn, json!({"kind": "redaction", "seqs": [9]}));
+    }
+    let f = finding(&store);
+    assert_eq!((f.problem, f.seq), (Problem::Inserted, Some(17)), "{f:?}");
+    assert!(f.message.contains("redaction"), "{}", f.message);
+}
+
+/// Append a log event with a correct payload hash and record hash (format 2)
+/// at the chain head, as an attacker who knows the algorithm would.
+fn forge_log_event(conn: &Connection, payload: serde_json::Value) {
+    let (seq, prev): (i64, String) = conn
+        .query_row(
+            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("head");
+    let run_seq: i64 = conn
+        .query_row(
+            "SELECT max(run_seq) FROM events WHERE run_id IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .expect("log events");
+    let kind = payload["kind"].as_str().expect("kind").to_string();
+    let text = canonical_json(&payload);
+    let sha = sha256_hex(text.as_bytes());
+    let at_text = "2025-06-15T16:00:00.000Z";
+    let hash = Record {
+        format: RecordFormat::V2,
+        seq: seq + 1,
+        run_id: None,
+        run_seq: run_seq + 1,
+        at: at_text.as_bytes(),
+        actor: b"mallory",
+        kind: kind.as_bytes(),
+        step: None,
+        payload_sha256: sha.as_bytes(),
+        prev_hash: prev.as_bytes(),
+    }
+    .hash();
+    conn.execute(
+        "INSERT INTO events VALUES (?1, NULL, ?2, ?3, 'mallory', ?4, NULL, ?5, ?6, ?7, ?8)",
+        rusqlite::params![seq + 1, run_seq + 1, at_text, kind, text, sha, prev, hash],
+    )
+    .expect("forge");
 }
 
 // --------------------------------------------------------------- concurrency
@@ -710,7 +821,7 @@ fn two_writers_interleave_and_the_chain_holds() {
     let store = Store::open_existing(&path).expect("open");
     let report = store.verify().expect("verify");
     assert!(report.is_ok(), "{report:?}");
-    assert_eq!((report.runs, report.events), (8, 8 * 5));
+    assert_eq!((report.runs, report.events), (8, 8 * 5 + 1));
     drop(dir);
 }
 
@@ -738,7 +849,7 @@ fn read_only_log_refuses_writes_and_keeps_nothing() {
     assert!(matches!(err, StoreError::ReadOnly { .. }), "{err:?}");
     // Reading still works, and nothing was written.
     assert!(ro.verify().expect("verify").is_ok());
-    assert_eq!(count(&path, "SELECT count(*) FROM events"), 15);
+    assert_eq!(count(&path, "SELECT count(*) FROM events"), 16);
     assert_eq!(count(&path, "SELECT count(*) FROM runs"), 3);
     // The writable connection is unaffected.
     store
@@ -764,7 +875,7 @@ fn locked_log_fails_after_the_busy_timeout_and_keeps_nothing() {
         "{err}"
     );
     holder.execute_batch("ROLLBACK").expect("release");
-    assert_eq!(count(&path, "SELECT count(*) FROM events"), 15);
+    assert_eq!(count(&path, "SELECT count(*) FROM events"), 16);
     // Once released, the same store writes again.
     store
         .append(ids[2], &[note("x", at(300))], None)
@@ -789,7 +900,7 @@ fn full_log_fails_cleanly_and_keeps_nothing() {
         .expect_err("must fail");
     assert!(matches!(err, StoreError::Full { .. }), "{err:?}");
     assert!(err.to_string().contains("full"), "{err}");
-    assert_eq!(count(&path, "SELECT count(*) FROM events"), 15);
+    assert_eq!(count(&path, "SELECT count(*) FROM events"), 16);
     assert!(store.verify().expect("verify").is_ok());
 }
 
@@ -825,7 +936,7 @@ fn garbage_and_foreign_files_are_refused() {
         .execute_batch("CREATE TABLE notes (x TEXT)")
         .expect("create");
     let err = Store::open(&foreign).expect_err("must refuse");
-    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
     assert!(
         err.to_string().contains("not a runsheet evidence log"),
         "{err}"
@@ -986,7 +1097,7 @@ fn inconsistent_writes_are_refused_and_keep_nothing() {
         .expect_err("duplicate");
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
 
-    assert_eq!(count(&path, "SELECT count(*) FROM events"), 15);
+    assert_eq!(count(&path, "SELECT count(*) FROM events"), 16);
     assert_eq!(count(&path, "SELECT count(*) FROM runs"), 3);
     assert!(store.verify().expect("verify").is_ok());
 }
@@ -1255,16 +1366,21 @@ fn rechain(conn: &Connection) {
         .collect::<Result<_, _>>()
         .expect("rows");
     let mut prev = GENESIS.to_string();
+    let mut format = RecordFormat::V1;
     for (seq, run, run_seq, at, actor, kind, step, payload, sha) in rows {
         let sha = payload.as_deref().map_or(sha, |p| sha256_hex(p.as_bytes()));
+        if run.is_none() && (kind == KIND_LOG_CREATED || kind == KIND_SCHEMA_MIGRATED) {
+            format = RecordFormat::V2;
+        }
         let hash = chain::Record {
+            format,
             seq,
-            run_id: run.as_deref().unwrap_or("").as_bytes(),
+            run_id: run.as_deref().map(str::as_bytes),
             run_seq,
             at: at.as_bytes(),
             actor: actor.as_bytes(),
             kind: kind.as_bytes(),
-            step: step.as_deref().unwrap_or("").as_bytes(),
+            step: step.as_deref().map(str::as_bytes),
             payload_sha256: sha.as_bytes(),
             prev_hash: prev.as_bytes(),
         }
@@ -1303,13 +1419,13 @@ fn every_way_of_walking_gives_the_same_report() {
         ("untouched", "", false, None),
         (
             "edited actor",
-            "UPDATE events SET actor = 'mallory' WHERE seq = 9",
+            "UPDATE events SET actor = 'mallory' WHERE seq = 10",
             false,
             Some(Problem::Edited),
         ),
         (
             "deleted event",
-            "DELETE FROM events WHERE seq = 14",
+            "DELETE FROM events WHERE seq = 15",
             false,
             Some(Problem::Missing),
         ),
@@ -1361,17 +1477,17 @@ fn every_way_of_walking_gives_the_same_report() {
         ),
         (
             "payload removed",
-            "UPDATE events SET payload = NULL WHERE seq = 10",
+            "UPDATE events SET payload = NULL WHERE seq = 11",
             false,
             Some(Problem::PayloadMismatch),
         ),
         (
             "payload removed and a redaction recorded",
-            "UPDATE events SET payload = NULL WHERE seq = 10;
-             INSERT INTO events VALUES (21, NULL, 3, '2025-06-15T15:06:59.123Z', 'alice', 'redaction', NULL,
-               '{\"kind\":\"redaction\",\"seqs\":[10]}', '', '', '')",
+            "UPDATE events SET payload = NULL WHERE seq = 11;
+             INSERT INTO events VALUES (22, NULL, 4, '2025-06-15T15:06:59.123Z', 'alice', 'redaction', NULL,
+               '{\"kind\":\"redaction\",\"seqs\":[11]}', '', '', '')",
             true,
-            None,
+            Some(Problem::PayloadMismatch),
         ),
         (
             "procedure text edited",
@@ -1381,51 +1497,51 @@ fn every_way_of_walking_gives_the_same_report() {
         ),
         (
             "event after the run ended",
-            "INSERT INTO events SELECT 21, run_id, 6, '2025-06-15T15:06:59.123Z', actor, 'note-added', step,
-               payload, payload_sha256, '', '' FROM events WHERE seq = 9",
+            "INSERT INTO events SELECT 22, run_id, 6, '2025-06-15T15:06:59.123Z', actor, 'note-added', step,
+               payload, payload_sha256, '', '' FROM events WHERE seq = 10",
             true,
             Some(Problem::OutOfOrder),
         ),
         (
             "second run-started",
-            "INSERT INTO events SELECT 21, run_id, 1, '2025-06-15T15:06:59.123Z', actor, kind, step,
-               payload, payload_sha256, '', '' FROM events WHERE seq = 2",
+            "INSERT INTO events SELECT 22, run_id, 1, '2025-06-15T15:06:59.123Z', actor, kind, step,
+               payload, payload_sha256, '', '' FROM events WHERE seq = 3",
             true,
             Some(Problem::OutOfOrder),
         ),
         (
             "run id upper-cased in an event",
-            "UPDATE events SET run_id = upper(run_id) WHERE seq = 14",
+            "UPDATE events SET run_id = upper(run_id) WHERE seq = 15",
             true,
             Some(Problem::Edited),
         ),
         (
             "run_seq skips",
-            "UPDATE events SET run_seq = 9 WHERE seq = 15",
+            "UPDATE events SET run_seq = 9 WHERE seq = 16",
             true,
-            Some(Problem::OutOfOrder),
+            Some(Problem::Missing),
         ),
         (
             "time goes backwards",
-            "UPDATE events SET at = '2000-01-01T00:00:00.000Z' WHERE seq = 18",
+            "UPDATE events SET at = '2000-01-01T00:00:00.000Z' WHERE seq = 19",
             true,
             Some(Problem::OutOfOrder),
         ),
         (
             "first event not run-started",
-            "UPDATE events SET kind = 'note-added' WHERE seq = 8",
+            "UPDATE events SET kind = 'note-added' WHERE seq = 9",
             true,
             Some(Problem::RunRowMismatch),
         ),
         (
             "run-ended removed",
-            "DELETE FROM events WHERE seq = 11",
+            "DELETE FROM events WHERE seq = 12",
             true,
             Some(Problem::RunRowMismatch),
         ),
         (
             "a run's events removed",
-            "DELETE FROM events WHERE seq IN (17, 18, 20)",
+            "DELETE FROM events WHERE seq IN (18, 19, 21)",
             true,
             Some(Problem::Missing),
         ),
@@ -1442,8 +1558,8 @@ fn every_way_of_walking_gives_the_same_report() {
             "CREATE TEMP TABLE t AS SELECT * FROM runs WHERE id = '{A}';
              DELETE FROM runs WHERE id = '{A}';
              INSERT INTO runs SELECT * FROM t; DROP TABLE t;
-             INSERT INTO events SELECT 21, run_id, 1, '2025-06-15T15:06:59.123Z', actor, kind, step,
-               payload, payload_sha256, '', '' FROM events WHERE seq = 1",
+             INSERT INTO events SELECT 22, run_id, 1, '2025-06-15T15:06:59.123Z', actor, kind, step,
+               payload, payload_sha256, '', '' FROM events WHERE seq = 2",
             true,
             Some(Problem::OutOfOrder),
         ),
@@ -1459,16 +1575,16 @@ fn every_way_of_walking_gives_the_same_report() {
             let conn = attacker(&path);
             conn.execute_batch(&sql).expect(what);
             if what == "run-ended removed" {
-                renumber_from(&conn, 11);
+                renumber_from(&conn, 12);
             }
             if what == "a run's events removed" {
-                renumber_from(&conn, 16);
+                renumber_from(&conn, 17);
             }
             if forge {
                 rechain(&conn);
             }
         }
-        let (base, _) = store.verify_planned(one_walk()).expect(what);
+        let (base, _) = store.verify_planned(one_walk(), None).expect(what);
         assert_eq!(
             base.finding.as_ref().map(|f| f.problem),
             expected,
@@ -1480,19 +1596,19 @@ fn every_way_of_walking_gives_the_same_report() {
                 cache,
                 ..one_walk()
             };
-            let (report, _) = store.verify_planned(plan).expect(what);
+            let (report, _) = store.verify_planned(plan, None).expect(what);
             assert_eq!(report, base, "{what}: cache {cache}");
         }
-        for at in 2..=base.head_seq.max(20) + 1 {
+        for at in 2..=base.head_seq.max(21) + 1 {
             for cache in [1, 4096] {
                 let plan = verify::Plan {
                     split_at: Some(at),
                     cache,
                     ..one_walk()
                 };
-                let (report, joined) = store.verify_planned(plan).expect(what);
+                let (report, joined) = store.verify_planned(plan, None).expect(what);
                 assert_eq!(report, base, "{what}: split at {at}, cache {cache}");
-                if what == "untouched" && at <= 20 {
+                if what == "untouched" && at <= 21 {
                     assert!(joined, "{what}: split at {at}: the halves did not join");
                 }
                 joined_somewhere += usize::from(joined);

@@ -1,12 +1,15 @@
-//! Verify: recompute the hash chain over all events (streamed, in seq order),
-//! cross-check run rows and procedure sources against the chain, honour
-//! redactions, and name the first bad record. Also checkpoints (the chain head
-//! written elsewhere) to detect truncation.
+//! Verify: SQLite's page-level check of the whole file, the hash chain over
+//! all events (streamed, in seq order) with every record's payload, run rows
+//! and procedure sources cross-checked against it, the walk's counts against
+//! the tables', and the schema against the one the migrations create; name
+//! the first bad record. Also checkpoints (the chain head written elsewhere),
+//! proved by the walk reaching them, to detect truncation and rewrites.
 //!
 //! May not depend on the engine, tui, export or app.
 
 mod payload;
 mod runs;
+mod schema_check;
 mod walk;
 
 use std::path::Path;
@@ -20,6 +23,7 @@ use uuid::Uuid;
 
 use super::chain::{GENESIS, hex_text};
 use super::{Store, StoreError, migrate};
+use migrate::Mode;
 use runs::RunCounts;
 use walk::{Progress, Walk};
 
@@ -35,7 +39,7 @@ pub enum Problem {
     Inserted,
     /// Records are in the wrong order: moved in the chain, run_seq or time going backwards.
     OutOfOrder,
-    /// A payload does not match its recorded hash, or was removed without a redaction event.
+    /// A payload does not match its recorded hash, or was removed.
     PayloadMismatch,
     /// A run's row disagrees with the run's events (identity, start, end, outcome).
     RunRowMismatch,
@@ -43,6 +47,12 @@ pub enum Problem {
     SourceMismatch,
     /// The log ends before a checkpoint's head: its tail was removed.
     Truncated,
+    /// The file itself is damaged: SQLite's page check fails, or not every
+    /// record can be read.
+    Damaged,
+    /// The schema differs from the one runsheet's migrations create (e.g. the
+    /// append-only triggers were dropped).
+    SchemaChanged,
 }
 
 impl Problem {
@@ -56,6 +66,8 @@ impl Problem {
             Problem::RunRowMismatch => "run-row-mismatch",
             Problem::SourceMismatch => "source-mismatch",
             Problem::Truncated => "truncated",
+            Problem::Damaged => "damaged",
+            Problem::SchemaChanged => "schema-changed",
         }
     }
 }
@@ -85,37 +97,59 @@ pub struct VerifyReport {
     pub head_seq: i64,
     /// The last verified event's hash (64 zeros for an empty log).
     pub head_hash: String,
-    /// Events whose payload was removed by a (later, verified) redaction event.
-    pub redacted: Vec<i64>,
+    /// The log says it holds generated test data (its `log-created` event):
+    /// not evidence, whatever else the report says.
+    pub test_data: bool,
+    /// The first problem found (see docs/evidence-schema.md for the order).
     pub finding: Option<Finding>,
+    /// Problems of other kinds found beside it (e.g. dropped triggers beside
+    /// an edited record).
+    pub also: Vec<Finding>,
 }
+
+/// What every command that shows a generated log says about it.
+pub const TEST_DATA_NOTICE: &str =
+    "NOTE: this log holds generated test data — not evidence (its log-created event says so).";
 
 impl VerifyReport {
     /// True when nothing is wrong.
     pub fn is_ok(&self) -> bool {
         self.finding.is_none()
     }
+
+    /// The report of a file that could not even be read as a log.
+    pub fn damaged(detail: String) -> VerifyReport {
+        VerifyReport {
+            runs: 0,
+            events: 0,
+            head_seq: 0,
+            head_hash: GENESIS.to_string(),
+            test_data: false,
+            finding: Some(Finding {
+                seq: None,
+                run_id: None,
+                run_seq: None,
+                problem: Problem::Damaged,
+                message: detail,
+            }),
+            also: Vec::new(),
+        }
+    }
 }
 
 impl std::fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.test_data {
+            writeln!(f, "{TEST_DATA_NOTICE}")?;
+        }
         match &self.finding {
             None => {
                 writeln!(
                     f,
-                    "OK: the evidence log's hash chain is intact ({} runs, {} events).",
+                    "OK: the evidence log is intact: every page reads, and the hash chain holds every record ({} runs, {} events).",
                     self.runs, self.events
                 )?;
-                write!(f, "Chain head: seq {} {}", self.head_seq, self.head_hash)?;
-                if !self.redacted.is_empty() {
-                    let seqs: Vec<String> = self.redacted.iter().map(i64::to_string).collect();
-                    write!(
-                        f,
-                        "\nRedacted payloads (by recorded redaction events): seq {}",
-                        seqs.join(", ")
-                    )?;
-                }
-                Ok(())
+                write!(f, "Chain head: seq {} {}", self.head_seq, self.head_hash)
             }
             Some(finding) => {
                 writeln!(
@@ -124,11 +158,21 @@ impl std::fmt::Display for VerifyReport {
                     finding.problem.as_str(),
                     finding.message
                 )?;
-                write!(
-                    f,
-                    "The chain was intact up to seq {} ({} events checked before the problem).",
-                    self.head_seq, self.events
-                )
+                for other in &self.also {
+                    writeln!(f, "Also: {} — {}", other.problem.as_str(), other.message)?;
+                }
+                if finding.problem == Problem::Damaged {
+                    write!(
+                        f,
+                        "The file is damaged: no record in it can be relied on until it is restored from a backup."
+                    )
+                } else {
+                    write!(
+                        f,
+                        "The chain was intact up to seq {} ({} events checked before the problem).",
+                        self.head_seq, self.events
+                    )
+                }
             }
         }
     }
@@ -176,17 +220,21 @@ const SECOND_HALF_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_
 /// ended. `None` when it could not run; the caller then walks on itself.
 fn second_half(
     path: &Path,
-    read_only: bool,
+    mode: &Mode,
     from: i64,
     last: i64,
     cache: usize,
+    watch: Option<i64>,
     cancel: &AtomicBool,
 ) -> Option<(Progress, Progress)> {
     // Short: the second half is optional, and without WAL a writer waiting to
     // commit (behind the first connection's read lock) keeps new readers out.
-    let conn = migrate::connect(path, SECOND_HALF_BUSY_TIMEOUT, read_only).ok()?;
+    let conn = migrate::connect(path, SECOND_HALF_BUSY_TIMEOUT, mode)
+        .ok()?
+        .conn;
     let tx = conn.unchecked_transaction().ok()?;
     let mut walk = Walk::resume(&tx, last, cache, from).ok()??;
+    walk.p.watch = watch;
     let start = walk.p.clone();
     walk.run(last, cancel).ok()?;
     let end = std::mem::take(&mut walk.p);
@@ -276,6 +324,19 @@ impl Checkpoint {
         if file.head_seq < 0 || file.events < 0 {
             return Err(bad("head_seq and events cannot be negative".into()));
         }
+        if file.events != file.head_seq {
+            return Err(bad(format!(
+                "it says the log held {} events but its head is seq {} (in a log, they are equal); the checkpoint was edited",
+                file.events, file.head_seq
+            )));
+        }
+        if (file.head_seq == 0) != (file.head_hash == GENESIS)
+            || (file.head_seq == 0) != file.at.is_none()
+        {
+            return Err(bad(
+                "an empty log's checkpoint has head_seq 0, 64 zeros and no time; this one mixes them".into(),
+            ));
+        }
         let at = match file.at {
             Some(t) => Some(
                 DateTime::parse_from_rfc3339(&t)
@@ -300,20 +361,197 @@ fn opt_uuid<S: Serializer>(id: &Option<Uuid>, s: S) -> Result<S::Ok, S::Error> {
     }
 }
 
+/// How often [`verify_log`] verifies again a log that a writer changed while
+/// it was read without locks.
+const VERIFY_ATTEMPTS: usize = 3;
+
+/// Verify the log at `path` (against `checkpoint` if given), opened
+/// read-only. A file that cannot be opened as a log because it is damaged or
+/// empty fails verification (a report with a `damaged` finding); a missing
+/// file, another program's database or a newer schema is an error, not a
+/// verdict.
+pub fn verify_log(
+    path: &Path,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<VerifyReport, StoreError> {
+    for _ in 0..VERIFY_ATTEMPTS {
+        let store = match Store::options().read_only(true).open_existing(path) {
+            Ok(store) => store,
+            Err(StoreError::Corrupt { detail, .. }) => {
+                return Ok(VerifyReport::damaged(format!(
+                    "the file is damaged: {detail}"
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let report = match checkpoint {
+            None => store.verify()?,
+            Some(cp) => store.verify_checkpoint(cp)?,
+        };
+        if !store.changed_since_open() {
+            return Ok(report);
+        }
+    }
+    Err(StoreError::Busy {
+        path: path.to_path_buf(),
+    })
+}
+
+/// The page check's answer: `None` when SQLite says "ok", else its first lines.
+fn page_check(conn: &rusqlite::Connection) -> rusqlite::Result<Option<String>> {
+    let mut stmt = conn.prepare("PRAGMA quick_check(8)")?;
+    let lines: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(match lines.as_slice() {
+        [ok] if ok == "ok" => None,
+        _ => Some(lines.join("; ")),
+    })
+}
+
+/// The page check on its own connection (run beside the walk).
+fn page_check_on(path: &Path, mode: &Mode) -> Result<Option<String>, StoreError> {
+    let conn = migrate::connect(path, SECOND_HALF_BUSY_TIMEOUT, mode)?.conn;
+    page_check(&conn).map_err(|e| StoreError::sqlite(path, e))
+}
+
+fn damage(message: String) -> Finding {
+    Finding {
+        seq: None,
+        run_id: None,
+        run_seq: None,
+        problem: Problem::Damaged,
+        message,
+    }
+}
+
+/// A SQLite error that means the file is damaged (as opposed to locked, say).
+fn is_damage(e: &StoreError) -> Option<String> {
+    match e {
+        StoreError::Corrupt { detail, .. } => Some(detail.clone()),
+        _ => None,
+    }
+}
+
 impl Store {
+    /// SQLite's page check of the whole file: [`StoreError::Corrupt`] when it
+    /// finds damage, so that a read command shows nothing rather than a
+    /// partial picture.
+    pub fn check_pages(&self) -> Result<(), StoreError> {
+        match page_check(&self.conn).map_err(|e| StoreError::sqlite(&self.path, e))? {
+            None => Ok(()),
+            Some(lines) => Err(StoreError::Corrupt {
+                path: self.path.clone(),
+                detail: format!(
+                    "SQLite's page check says: {lines}; nothing is shown so that part of the log is not taken for all of it. Run `runsheet verify`"
+                ),
+            }),
+        }
+    }
+
+    /// Does the log's first event say it holds generated test data?
+    pub fn is_test_data(&self) -> Result<bool, StoreError> {
+        let first: Option<(String, Option<String>, Option<String>)> = self
+            .conn
+            .query_row(
+                "SELECT kind, run_id, payload FROM events WHERE seq = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| StoreError::sqlite(&self.path, e))?;
+        Ok(match first {
+            Some((kind, None, Some(payload))) if kind == super::KIND_LOG_CREATED => {
+                walk::log_says_test_data(payload.as_bytes())
+            }
+            _ => false,
+        })
+    }
+
     pub(super) fn verify_impl(&self) -> Result<VerifyReport, StoreError> {
-        self.verify_planned(Plan::default())
+        self.verify_planned(Plan::default(), None)
             .map(|(report, _)| report)
     }
 
-    /// [`Store::verify`] walking the chain as `plan` says; every plan gives
-    /// the same report. Also says whether the chain was walked in two halves
-    /// at once (and the halves joined).
-    pub(super) fn verify_planned(&self, plan: Plan) -> Result<(VerifyReport, bool), StoreError> {
+    /// [`Store::verify`] walking the chain as `plan` says, watching for the
+    /// checkpoint head `watch`; every plan gives the same report. Also says
+    /// whether the chain was walked in two halves at once (and the halves
+    /// joined). SQLite's page check runs on its own connection beside the
+    /// walk. A damaged file is a finding, never an error.
+    pub(super) fn verify_planned(
+        &self,
+        plan: Plan,
+        watch: Option<&Checkpoint>,
+    ) -> Result<(VerifyReport, bool), StoreError> {
+        let path = self.path.as_path();
+        let mode = &self.mode;
+        let (pages, walked) = std::thread::scope(|scope| {
+            let pages = scope.spawn(|| page_check_on(path, mode));
+            let walked = self.walk_all(plan, watch);
+            (pages.join(), walked)
+        });
+        let pages = match pages {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => match is_damage(&e) {
+                Some(detail) => Some(detail),
+                None => return Err(e),
+            },
+            Err(_) => return Err(StoreError::Invalid("the page check stopped".into())),
+        };
+        let (mut report, joined) = match walked {
+            Ok(w) => w,
+            Err(e) => match is_damage(&e) {
+                Some(detail) => (VerifyReport::damaged(detail), false),
+                None => return Err(e),
+            },
+        };
+        if let Some(lines) = pages {
+            let page = damage(format!(
+                "the database file is damaged: SQLite's page check (PRAGMA quick_check) says: {lines}"
+            ));
+            // Damage comes first: nothing the walk read can be relied on.
+            if let Some(f) = report.finding.take()
+                && f.problem != Problem::Damaged
+            {
+                report.also.insert(0, f);
+            }
+            report.finding = Some(page);
+        }
+        Ok((report, joined))
+    }
+
+    /// The walk and every check that reads the log through this connection,
+    /// in one read transaction (or the caller's).
+    fn walk_all(
+        &self,
+        plan: Plan,
+        watch: Option<&Checkpoint>,
+    ) -> Result<(VerifyReport, bool), StoreError> {
         let sql = |e| StoreError::sqlite(&self.path, e);
         // One read transaction: runs, sources and events from the same snapshot
         // while other processes keep appending. Its head bounds every read.
-        let tx = self.conn.unchecked_transaction().map_err(sql)?;
+        let own = self.conn.is_autocommit();
+        if own {
+            self.conn.execute_batch("BEGIN DEFERRED").map_err(sql)?;
+        }
+        let result = self.walk_in_snapshot(plan, watch);
+        if own {
+            // Nothing was written: ending the transaction only releases the snapshot.
+            let end = self.conn.execute_batch("ROLLBACK").map_err(sql);
+            let value = result?;
+            end?;
+            return Ok(value);
+        }
+        result
+    }
+
+    fn walk_in_snapshot(
+        &self,
+        plan: Plan,
+        watch: Option<&Checkpoint>,
+    ) -> Result<(VerifyReport, bool), StoreError> {
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        let tx = &self.conn;
         let head: Option<(i64, Option<Vec<u8>>)> = tx
             .query_row(
                 "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
@@ -329,73 +567,85 @@ impl Store {
             .optional()
             .map_err(sql)?;
         let (last, last_hash) = head.unwrap_or((0, None));
+        // Counted through other b-trees than the walk's (the smallest index):
+        // a page the walk's cursor skipped shows as a difference.
+        let (event_rows, min_seq): (i64, Option<i64>) = tx
+            .query_row("SELECT count(*), min(seq) FROM events", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(sql)?;
         let (rows, rows_ended): (i64, i64) = tx
             .query_row("SELECT count(*), count(outcome) FROM runs", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .map_err(sql)?;
 
-        let mut walk = Walk::new(&tx, last, plan.cache);
+        let watch_seq = watch.map(|cp| cp.head_seq).filter(|&s| s > 0);
+        let mut walk = Walk::new(tx, last, plan.cache);
+        walk.p.watch = watch_seq;
         let joined = match plan.split_point(last) {
             None => {
                 walk.run(last, &AtomicBool::new(false)).map_err(sql)?;
                 false
             }
             Some(at) => self
-                .walk_split(&mut walk, at, last, last_hash.as_deref(), plan.cache)
+                .walk_split(
+                    &mut walk,
+                    at,
+                    last,
+                    last_hash.as_deref(),
+                    plan.cache,
+                    watch_seq,
+                )
                 .map_err(sql)?,
         };
         let mut p = walk.p;
 
         let head_seq = p.expected - 1;
         let head_hash = hex_text(&p.head);
-        // A NULL payload is fine only when a redaction event in the verified
-        // part of the chain lists it.
-        let chain_finding = p.finding.take();
-        let stop = chain_finding.as_ref().and_then(|f| f.seq);
-        let payload_finding = p
-            .nulls
-            .iter()
-            .copied()
-            .find(|s| !p.redacted.contains(s))
-            .filter(|&s| stop.is_none_or(|stop| s < stop))
-            .map(|s| Finding {
-                seq: Some(s),
-                run_id: None,
-                run_seq: None,
-                problem: Problem::PayloadMismatch,
-                message: format!(
-                    "the payload of seq {s} was removed, and no redaction event records that"
-                ),
-            });
-        let finding = match payload_finding.or(chain_finding) {
-            Some(f) => Some(f),
-            None => {
-                // The whole chain is sound: now every row against it.
-                let counts = RunCounts {
-                    rows,
-                    rows_ended,
-                    started: p.started,
-                    ended: p.ended,
-                };
-                let (run_level, bad_row) = runs::row_findings(&tx, counts).map_err(sql)?;
-                run_level.or(bad_row)
+        let mut finding = p.finding.take();
+        if finding.is_none() {
+            // The walk must have read every record the tables hold.
+            let first_ok = min_seq.is_none_or(|m| m >= 1);
+            if head_seq != last || p.events != event_rows || !first_ok {
+                finding = Some(damage(format!(
+                    "not every record can be read: the walk over the chain read {} events up to seq {head_seq}, but the events table holds {event_rows} rows up to seq {last}",
+                    p.events
+                )));
             }
-        };
-        let redacted = p
-            .nulls
-            .iter()
-            .copied()
-            .filter(|s| p.redacted.contains(s))
-            .collect();
-        tx.finish().map_err(sql)?;
+        }
+        if finding.is_none() {
+            // The whole chain is sound: now every row against it.
+            let counts = RunCounts {
+                rows,
+                rows_ended,
+                started: p.started,
+                ended: p.ended,
+            };
+            let (run_level, bad_row) = runs::row_findings(tx, counts).map_err(sql)?;
+            finding = run_level.or(bad_row);
+        }
+        let mut also = Vec::new();
+        if let Some(cp) = watch
+            && let Some(f) = checkpoint_finding(cp, &p, head_seq, finding.as_ref())
+            && let Some(later) = finding.replace(f)
+        {
+            also.push(later);
+        }
+        if let Some(f) = schema_check::finding(tx).map_err(sql)? {
+            match finding {
+                None => finding = Some(f),
+                Some(_) => also.push(f),
+            }
+        }
         let report = VerifyReport {
             runs: rows,
             events: p.events,
             head_seq,
             head_hash,
-            redacted,
+            test_data: p.test_data,
             finding,
+            also,
         };
         Ok((report, joined))
     }
@@ -412,13 +662,14 @@ impl Store {
         last: i64,
         last_hash: Option<&[u8]>,
         cache: usize,
+        watch: Option<i64>,
     ) -> rusqlite::Result<bool> {
         let cancel = AtomicBool::new(false);
         let never = AtomicBool::new(false);
-        let read_only = self.conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false);
+        let mode = &self.mode;
         let path = self.path.as_path();
         let (first, tail) = std::thread::scope(|scope| {
-            let tail = scope.spawn(|| second_half(path, read_only, at, last, cache, &cancel));
+            let tail = scope.spawn(|| second_half(path, mode, at, last, cache, watch, &cancel));
             let first = walk.run(at - 1, &never);
             if first.is_err() || walk.p.finding.is_some() {
                 cancel.store(true, Ordering::Relaxed);
@@ -439,6 +690,7 @@ impl Store {
         walk.run(last, &never)?;
         Ok(false)
     }
+
     pub(super) fn checkpoint_impl(&self) -> Result<Checkpoint, StoreError> {
         let sql = |e| StoreError::sqlite(&self.path, e);
         let (head, events) = self.read_snapshot(|store| {
@@ -477,71 +729,91 @@ impl Store {
         &self,
         cp: &Checkpoint,
     ) -> Result<VerifyReport, StoreError> {
-        let mut report = self.verify_impl()?;
-        if report
-            .finding
-            .as_ref()
-            .is_some_and(|f| f.seq.is_some_and(|s| s <= cp.head_seq))
-        {
-            return Ok(report);
-        }
-        if cp.head_seq == 0 {
-            return Ok(report);
-        }
-        let sql = |e| StoreError::sqlite(&self.path, e);
-        let tx = self.conn.unchecked_transaction().map_err(sql)?;
-        let hash: Option<String> = tx
-            .query_row(
-                "SELECT hash FROM events WHERE seq = ?1",
-                [cp.head_seq],
-                |r| r.get(0),
+        self.verify_planned(Plan::default(), Some(cp))
+            .map(|(report, _)| report)
+    }
+}
+
+/// What the checkpoint says against what the walk found at its head, when
+/// that comes before (or instead of) `chain`'s finding. The walk proves a
+/// checkpoint by reaching its head with the same hash (and time); the head
+/// is never looked up on its own.
+fn checkpoint_finding(
+    cp: &Checkpoint,
+    p: &Progress,
+    walked_to: i64,
+    chain: Option<&Finding>,
+) -> Option<Finding> {
+    let m = cp.head_seq;
+    if m == 0 {
+        return None;
+    }
+    // A problem at or before the head (or one that names no record) is the
+    // first problem; the checkpoint can say nothing more.
+    if chain.is_some_and(|f| f.seq.is_none_or(|s| s <= m)) {
+        return None;
+    }
+    let when = cp
+        .at
+        .map(|t| {
+            format!(
+                ", last event at {}",
+                t.to_rfc3339_opts(SecondsFormat::Millis, true)
             )
-            .optional()
-            .map_err(sql)?;
-        let last: i64 = tx
-            .query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0))
-            .map_err(sql)?;
-        tx.finish().map_err(sql)?;
-        let when = cp
-            .at
-            .map(|t| {
+        })
+        .unwrap_or_default();
+    let finding = |seq, problem, message| {
+        Some(Finding {
+            seq: Some(seq),
+            run_id: None,
+            run_seq: None,
+            problem,
+            message,
+        })
+    };
+    match &p.watched {
+        None if walked_to < m => {
+            let gone = if walked_to + 1 == m {
+                format!("event seq {m} is gone")
+            } else {
+                format!("events seq {} to {m} are gone", walked_to + 1)
+            };
+            finding(
+                walked_to + 1,
+                Problem::Truncated,
                 format!(
-                    ", last event at {}",
-                    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-                )
-            })
-            .unwrap_or_default();
-        let m = cp.head_seq;
-        match hash {
-            None => {
-                let gone = if last + 1 == m {
-                    format!("event seq {m} was removed")
-                } else {
-                    format!("events seq {} to {m} were removed", last + 1)
-                };
-                report.finding = Some(Finding {
-                    seq: Some(last + 1),
-                    run_id: None,
-                    run_seq: None,
-                    problem: Problem::Truncated,
-                    message: format!(
-                        "the log was truncated: it ends at seq {last}, but the checkpoint (head seq {m}{when}) shows it held events up to seq {m}; {gone}"
-                    ),
-                });
-            }
-            Some(hash) if hash != cp.head_hash => {
-                report.finding = Some(Finding {
-                    seq: Some(m),
-                    run_id: None,
-                    run_seq: None,
-                    problem: Problem::Edited,
-                    message: format!(
-                        "the log was rewritten: seq {m}'s hash differs from the checkpoint's head hash (checkpoint head seq {m}{when}); events up to seq {m} were replaced after the checkpoint was taken"
-                    ),
-                });
-            }
-            Some(_) => {}
+                    "the log does not reach the checkpoint: it ends at seq {walked_to}, but the checkpoint (head seq {m}{when}) shows it held events up to seq {m}; {gone}. Events were cut from the end — or removed anywhere and the rest re-chained, which a head hash alone cannot tell apart"
+                ),
+            )
         }
-        Ok(report)
+        None => None,
+        Some((hash, at)) => {
+            let at_text = String::from_utf8_lossy(at);
+            if hash.as_slice() != cp.head_hash.as_bytes() {
+                finding(
+                    m,
+                    Problem::Edited,
+                    format!(
+                        "the log was rewritten after the checkpoint: seq {m}'s hash differs from the checkpoint's head hash (checkpoint head seq {m}{when}); some record up to seq {m} was changed and the chain recomputed"
+                    ),
+                )
+            } else if cp
+                .at
+                .is_some_and(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true) != at_text)
+            {
+                finding(
+                    m,
+                    Problem::Edited,
+                    format!(
+                        "the checkpoint's time ({}) is not the time of its head event seq {m} ({at_text}): the checkpoint was edited",
+                        cp.at
+                            .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+                            .unwrap_or_default()
+                    ),
+                )
+            } else {
+                None
+            }
+        }
     }
 }

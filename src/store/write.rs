@@ -8,8 +8,13 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::chain::{GENESIS, Record, canonical_json, hex_text, sha256_hex, sha256_hex_into};
-use super::{KIND_REDACTION, KIND_RUN_ENDED, KIND_RUN_STARTED, NewEvent, NewRun, Store};
+use super::chain::{
+    GENESIS, Record, RecordFormat, canonical_json, hex_text, sha256_hex, sha256_hex_into,
+};
+use super::kinds::{
+    self, KIND_LOG_CREATED, KIND_RUN_ENDED, KIND_RUN_STARTED, KIND_SCHEMA_MIGRATED,
+};
+use super::{NewEvent, NewRun, Store};
 use super::{StoreError, StoredEvent};
 
 /// A timestamp as stored: RFC 3339, UTC, milliseconds, `Z`.
@@ -37,10 +42,10 @@ impl Store {
         let source_sha = sha256_hex(run.source_text.as_bytes());
         check_run_started(run, &source_sha, first_events)?;
         check_end(run.id, first_events, None)?;
-        check_kinds(first_events)?;
+        check_kinds(first_events, true)?;
         let controls = serde_json::to_string(&run.procedure_controls)
             .map_err(|e| StoreError::Invalid(format!("controls of run {}: {e}", run.id)))?;
-        let Store { conn, path } = self;
+        let Store { conn, path, .. } = self;
         let sql = |e| StoreError::sqlite(path, e);
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -82,7 +87,7 @@ impl Store {
                 "run {id} already exists in the evidence log; nothing was written"
             )));
         }
-        let stored = insert_events(&tx, Some((run.id, &id)), 1, first_events).map_err(sql)?;
+        let stored = insert_events(&tx, Some((run.id, &id)), 1, None, first_events).map_err(sql)?;
         tx.commit().map_err(sql)?;
         Ok(stored)
     }
@@ -100,48 +105,73 @@ impl Store {
             )));
         }
         check_end(run_id, events, outcome)?;
-        check_kinds(events)?;
+        check_kinds(events, true)?;
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let Store { conn, path } = self;
+        let Store { conn, path, .. } = self;
         let sql = |e| StoreError::sqlite(path, e);
         let id = run_id.hyphenated().to_string();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql)?;
-        let state: Option<(Option<String>, i64)> = tx
+        // The run's last event, read under the write lock: its run_seq and
+        // time. Event times are assigned here, never earlier than it, so two
+        // writers (or a clock stepped back) cannot make a run's times go
+        // backwards in the chain.
+        type State = (Option<String>, i64, Option<String>);
+        let state: Option<State> = tx
             // The sub-query names the run through `r.id`, not `?1`: a bound
             // parameter on `events.run_id` makes SQLite (STAT4 build) re-prepare
             // the statement on every call, a third of an action's CPU time.
             .prepare_cached(
-                "SELECT r.outcome, coalesce((SELECT e.run_seq FROM events e \
-                 WHERE e.run_id = r.id ORDER BY e.run_seq DESC LIMIT 1), 0) \
-                 FROM runs r WHERE r.id = ?1",
+                "SELECT r.outcome, l.run_seq, l.at FROM runs r LEFT JOIN events l \
+                 ON l.seq = (SELECT e.seq FROM events e WHERE e.run_id = r.id \
+                 ORDER BY e.run_seq DESC LIMIT 1) WHERE r.id = ?1",
             )
             .and_then(|mut s| {
-                s.query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
+                s.query_row([&id], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+                        r.get(2)?,
+                    ))
+                })
+                .optional()
             })
             .map_err(sql)?;
-        let last_run_seq = match state {
+        let (last_run_seq, last_at) = match state {
             None => {
                 return Err(StoreError::NotFound(format!(
                     "no run {id} in the evidence log; nothing was written"
                 )));
             }
-            Some((Some(ended), _)) => {
+            Some((Some(ended), ..)) => {
                 return Err(StoreError::Invalid(format!(
                     "run {id} has already ended ({ended}); nothing was written"
                 )));
             }
-            Some((None, last)) => last,
+            Some((None, last, at)) => (last, at),
         };
-        let stored =
-            insert_events(&tx, Some((run_id, &id)), last_run_seq + 1, events).map_err(sql)?;
-        if let Some((outcome, at)) = outcome {
+        let not_before = last_at
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let stored = insert_events(
+            &tx,
+            Some((run_id, &id)),
+            last_run_seq + 1,
+            not_before,
+            events,
+        )
+        .map_err(sql)?;
+        if outcome.is_some()
+            && let Some(end) = stored.last()
+        {
+            // The run-ended event's outcome (checked above) at its stored time.
+            let outcome = outcome.map(|(o, _)| o);
             tx.prepare_cached("UPDATE runs SET outcome = ?2, ended_at = ?3 WHERE id = ?1")
-                .and_then(|mut s| s.execute(params![id, outcome, time_text(at)]))
+                .and_then(|mut s| s.execute(params![id, outcome, time_text(end.at)]))
                 .map_err(sql)?;
         }
         tx.commit().map_err(sql)?;
@@ -152,39 +182,51 @@ impl Store {
         &mut self,
         event: &NewEvent,
     ) -> Result<StoredEvent, StoreError> {
-        if event.kind == KIND_RUN_STARTED || event.kind == KIND_RUN_ENDED {
+        if event.kind == KIND_LOG_CREATED || event.kind == KIND_SCHEMA_MIGRATED {
             return Err(StoreError::Invalid(format!(
-                "a {} event belongs to a run, not to the log",
+                "a {} event is written only when the log is created or migrated",
                 event.kind
             )));
         }
-        check_kinds(std::slice::from_ref(event))?;
-        let Store { conn, path } = self;
+        check_kinds(std::slice::from_ref(event), false)?;
+        let Store { conn, path, .. } = self;
         let sql = |e| StoreError::sqlite(path, e);
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql)?;
-        let last: i64 = tx
-            .prepare_cached("SELECT coalesce(max(run_seq), 0) FROM events WHERE run_id IS NULL")
-            .and_then(|mut s| s.query_row([], |r| r.get(0)))
-            .map_err(sql)?;
-        let mut stored =
-            insert_events(&tx, None, last + 1, std::slice::from_ref(event)).map_err(sql)?;
+        let stored = insert_log_event(&tx, event).map_err(sql)?;
         tx.commit().map_err(sql)?;
-        stored
-            .pop()
-            .ok_or_else(|| StoreError::Invalid("appending a log event stored nothing".to_string()))
+        Ok(stored)
     }
 }
 
-/// A payload that names its kind must name the event's kind.
-fn check_kinds(events: &[NewEvent]) -> Result<(), StoreError> {
+/// Append one log event (no run) at the chain head; the caller owns the
+/// (`BEGIN IMMEDIATE`) transaction.
+pub(super) fn insert_log_event(
+    conn: &Connection,
+    event: &NewEvent,
+) -> rusqlite::Result<StoredEvent> {
+    let last: i64 = conn
+        .prepare_cached("SELECT coalesce(max(run_seq), 0) FROM events WHERE run_id IS NULL")?
+        .query_row([], |r| r.get(0))?;
+    let mut stored = insert_events(conn, None, last + 1, None, std::slice::from_ref(event))?;
+    stored.pop().ok_or(rusqlite::Error::QueryReturnedNoRows)
+}
+
+/// Every event's kind is one runsheet writes for a run (`in_run`) or for the
+/// log (see `kinds`), and a payload that names its kind names the event's kind.
+fn check_kinds(events: &[NewEvent], in_run: bool) -> Result<(), StoreError> {
     for e in events {
-        if let Some(kind) = field(&e.payload, "kind")
-            && kind != e.kind
-        {
+        if !kinds::is_known(e.kind.as_bytes(), in_run) {
+            let whose = if in_run { "a run's" } else { "a log" };
             return Err(StoreError::Invalid(format!(
-                "an event of kind {} carries a payload of kind {kind}; nothing was written",
+                "{:?} is not {whose} event kind (store::kinds); nothing was written",
+                e.kind
+            )));
+        }
+        if field(&e.payload, "kind") != Some(e.kind.as_str()) {
+            return Err(StoreError::Invalid(format!(
+                "an event of kind {} must carry a payload of that kind; nothing was written",
                 e.kind
             )));
         }
@@ -192,12 +234,15 @@ fn check_kinds(events: &[NewEvent]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Insert `events` at the chain head: read the head once, hash in Rust, insert
-/// with one cached statement. The caller owns the transaction.
+/// Insert `events` at the chain head: read the head once, hash in Rust (record
+/// format 2), insert with one cached statement. Times are kept to the
+/// millisecond and, with `not_before`, never earlier than it or than the
+/// previous event of the batch. The caller owns the transaction.
 fn insert_events(
     conn: &Connection,
     run: Option<(Uuid, &str)>,
     first_run_seq: i64,
+    not_before: Option<DateTime<Utc>>,
     events: &[NewEvent],
 ) -> rusqlite::Result<Vec<StoredEvent>> {
     let (mut seq, mut prev): (i64, String) = conn
@@ -209,21 +254,28 @@ fn insert_events(
     let mut stored = Vec::with_capacity(events.len());
     let run_text = run.map(|(_, text)| text);
     let mut buf = [0u8; 64];
+    let mut floor = not_before.map(stored_time);
     for (i, event) in events.iter().enumerate() {
         seq += 1;
         let run_seq = first_run_seq + i as i64;
-        let at = time_text(event.at);
+        let when = match floor {
+            Some(f) if run.is_some() => stored_time(event.at).max(f),
+            _ => stored_time(event.at),
+        };
+        floor = Some(when);
+        let at = time_text(when);
         let payload = canonical_json(&event.payload);
         sha256_hex_into(payload.as_bytes(), &mut buf);
         let payload_sha256 = hex_text(&buf);
         let record = Record {
+            format: RecordFormat::V2,
             seq,
-            run_id: run_text.unwrap_or("").as_bytes(),
+            run_id: run_text.map(str::as_bytes),
             run_seq,
             at: at.as_bytes(),
             actor: event.actor.as_bytes(),
             kind: event.kind.as_bytes(),
-            step: event.step.as_deref().unwrap_or("").as_bytes(),
+            step: event.step.as_deref().map(str::as_bytes),
             payload_sha256: payload_sha256.as_bytes(),
             prev_hash: prev.as_bytes(),
         };
@@ -246,11 +298,11 @@ fn insert_events(
             seq,
             run_id: run.map(|(id, _)| id),
             run_seq,
-            at: stored_time(event.at),
+            at: when,
             actor: event.actor.clone(),
             kind: event.kind.clone(),
             step: event.step.clone(),
-            payload: Some(event.payload.clone()),
+            payload: event.payload.clone(),
             payload_sha256,
             prev_hash,
             hash,
@@ -292,6 +344,9 @@ fn check_run_started(
         ("procedure_id", run.procedure_id.as_str()),
         ("procedure_version", run.procedure_version.as_str()),
         ("procedure_sha256", source_sha),
+        ("procedure_title", run.procedure_title.as_str()),
+        ("procedure_format", run.source_format.as_str()),
+        ("source_path", run.source_path.as_str()),
         ("operator", run.operator.as_str()),
         ("host", run.host.as_str()),
         ("runsheet_version", run.runsheet_version.as_str()),
@@ -303,6 +358,17 @@ fn check_run_started(
                 "run {id}: the {KIND_RUN_STARTED} payload's {name} is {got:?} but the run says {want:?}; nothing was written"
             )));
         }
+    }
+    let controls: Option<Vec<&str>> = first
+        .payload
+        .get("procedure_controls")
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().map(Value::as_str).collect());
+    let want: Vec<&str> = run.procedure_controls.iter().map(String::as_str).collect();
+    if controls.as_ref() != Some(&want) {
+        return Err(StoreError::Invalid(format!(
+            "run {id}: the {KIND_RUN_STARTED} payload's procedure_controls differ from the run's; nothing was written"
+        )));
     }
     if field(&first.payload, "operator_name") != run.operator_name.as_deref() {
         return Err(StoreError::Invalid(format!(
@@ -326,12 +392,6 @@ fn check_end(
     events: &[NewEvent],
     outcome: Option<(&str, DateTime<Utc>)>,
 ) -> Result<(), StoreError> {
-    if let Some(e) = events.iter().find(|e| e.kind == KIND_REDACTION) {
-        return Err(StoreError::Invalid(format!(
-            "a {} event belongs to the log, not to run {run_id}",
-            e.kind
-        )));
-    }
     let ends: Vec<(usize, &NewEvent)> = events
         .iter()
         .enumerate()

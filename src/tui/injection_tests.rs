@@ -86,6 +86,8 @@ fn session(text: &str) -> Session {
         .unwrap_or_else(|d| panic!("hostile procedure must parse: {d}"));
     let info = StartInfo {
         procedure_sha256: loaded.source.sha256(),
+        procedure_format: "toml".into(),
+        source_path: "test.toml".into(),
         operator: "alice".into(),
         operator_name: None,
         host: "h".into(),

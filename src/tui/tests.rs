@@ -95,6 +95,8 @@ fn fixture_with(source: &str) -> Fixture {
     let p: Procedure = toml::from_str(source).expect("test procedure parses");
     let info = StartInfo {
         procedure_sha256: "00".into(),
+        procedure_format: "toml".into(),
+        source_path: "test.toml".into(),
         operator: "Alice (alice)".into(),
         operator_name: None,
         host: "h".into(),

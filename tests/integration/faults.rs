@@ -191,7 +191,8 @@ fn a_read_only_log_refuses_writes_clearly_and_still_verifies() {
     no_panic(&out);
     assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
     assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
-    // Resuming: the resumption cannot be recorded; it says so once and stops.
+    // Resuming: refused before the run is shown, since its resumption could
+    // not be recorded.
     let out = runsheet(&db)
         .args(["resume", "--plain", &run_id])
         .stdin(Stdio::piped())
@@ -204,11 +205,9 @@ fn a_read_only_log_refuses_writes_clearly_and_still_verifies() {
         })
         .unwrap();
     no_panic(&out);
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(10), "{text}");
-    assert_eq!(text.matches("NOT RECORDED").count(), 1, "{text}");
-    assert!(text.contains("read-only"), "{text}");
-    assert!(text.contains("stays suspended"), "{text}");
+    assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
+    assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("recorded"), "{}", stdout(&out));
     // Reading still works and tells the truth.
     let out = runsheet(&db).arg("verify").output().unwrap();
     no_panic(&out);
@@ -370,8 +369,17 @@ fn corrupted_pages_give_a_clear_error_and_verify_tells_the_truth() {
         ((root - 1) * page_size) as usize,
         &[0xff, 0, 0, 0xff, 0, 0xff],
     );
+    // verify's verdict: the log fails verification, and says the file is damaged.
+    let out = runsheet(&broken).arg("verify").output().unwrap();
+    no_panic(&out);
+    assert_eq!(out.status.code(), Some(1), "verify: {}", stdout(&out));
+    assert!(
+        stdout(&out).starts_with("FAILED: damaged")
+            && stdout(&out).contains("restored from a backup"),
+        "{}",
+        stdout(&out)
+    );
     for args in [
-        vec!["verify"],
         vec!["runs"],
         vec!["show", run_id.as_str()],
         vec!["resume", "--plain", run_id.as_str()],
@@ -388,6 +396,7 @@ fn corrupted_pages_give_a_clear_error_and_verify_tells_the_truth() {
             err.contains("damaged") && err.contains("restore it from a backup"),
             "{args:?}: {err}"
         );
+        assert!(stdout(&out).is_empty(), "{args:?}: {}", stdout(&out));
     }
     let out = plain_run(&broken, "\n\n");
     no_panic(&out);

@@ -72,20 +72,51 @@ fn log() -> Log {
     }
 }
 
-/// Open the log as an attacker: no append-only triggers.
-fn attacker(db: &Path) -> Connection {
-    let conn = Connection::open(db).unwrap();
-    conn.execute_batch(
-        "PRAGMA foreign_keys = OFF; \
-         DROP TRIGGER events_no_update; DROP TRIGGER events_no_delete; \
-         DROP TRIGGER runs_no_delete; DROP TRIGGER runs_end_once; \
-         DROP TRIGGER sources_no_update; DROP TRIGGER sources_no_delete;",
-    )
-    .unwrap();
-    conn
+/// The log opened as an attacker would: the append-only triggers dropped and
+/// foreign keys off. When dropped, it puts the triggers back as they were
+/// (covering its tracks), so what verify finds is in the records alone.
+pub struct Attacker {
+    conn: Connection,
+    restore: Vec<String>,
 }
 
-fn first_seq(conn: &Connection, run: &str) -> i64 {
+impl std::ops::Deref for Attacker {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl Drop for Attacker {
+    fn drop(&mut self) {
+        for sql in &self.restore {
+            self.conn.execute_batch(sql).unwrap();
+        }
+    }
+}
+
+pub fn attacker(db: &Path) -> Attacker {
+    let conn = Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'")
+        .unwrap();
+    let triggers: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    drop(stmt);
+    for (name, _) in &triggers {
+        conn.execute_batch(&format!("DROP TRIGGER {name}")).unwrap();
+    }
+    conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+    Attacker {
+        conn,
+        restore: triggers.into_iter().map(|(_, sql)| sql).collect(),
+    }
+}
+
+pub fn first_seq(conn: &Connection, run: &str) -> i64 {
     conn.query_row(
         "SELECT min(seq) FROM events WHERE run_id = ?1",
         [run],
@@ -122,7 +153,7 @@ fn verify(db: &Path, checkpoint: Option<&Path>) -> (Option<i32>, String, serde_j
 struct Case {
     name: &'static str,
     /// Returns the seq (and run id, if any) the finding must name.
-    tamper: fn(&Connection, &[String]) -> (i64, Option<String>),
+    tamper: fn(&Attacker, &[String]) -> (i64, Option<String>),
     problem: &'static str,
     /// Verify against the checkpoint (truncation is only visible that way).
     with_checkpoint: bool,

@@ -127,7 +127,7 @@ struct Slots {
     /// run_id, at, actor, kind, payload_sha256, prev_hash, hash.
     texts: [Range<usize>; 7],
     step: Option<Range<usize>>,
-    payload: Option<Range<usize>>,
+    payload: Range<usize>,
 }
 
 impl RunBatch {
@@ -161,7 +161,7 @@ impl RunBatch {
             self.keep(e.hash),
         ];
         let step = e.step.map(|s| self.keep(s));
-        let payload = e.payload.map(|s| self.keep(s));
+        let payload = self.keep(e.payload);
         self.events.push(Slots {
             seq: e.seq,
             run_seq: e.run_seq,
@@ -201,7 +201,7 @@ impl RunBatch {
                 actor: t(actor),
                 kind: t(kind),
                 step: s.step.as_ref().map(t),
-                payload: s.payload.as_ref().map(t),
+                payload: t(&s.payload),
                 payload_sha256: t(payload_sha256),
                 prev_hash: t(prev_hash),
                 hash: t(hash),

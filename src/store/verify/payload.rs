@@ -27,6 +27,17 @@ pub(super) fn string_fields<'a, const N: usize>(
     Ok(fields)
 }
 
+/// The `procedure_controls` array of a `run-started` payload: `Ok(None)` when
+/// absent, `Err` when the text is not JSON or the field is not an array of
+/// strings.
+pub(super) fn controls_field(json: &[u8]) -> Result<Option<Vec<String>>, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Controls {
+        procedure_controls: Option<Vec<String>>,
+    }
+    serde_json::from_slice::<Controls>(json).map(|c| c.procedure_controls)
+}
+
 /// Visits the top-level value: picks `names` out of an object.
 struct Fields<'n, const N: usize> {
     names: &'n [&'n str; N],

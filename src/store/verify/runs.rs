@@ -53,6 +53,10 @@ pub(super) struct RowFields {
     pub host: String,
     pub runsheet_version: String,
     pub started_at: String,
+    pub procedure_title: String,
+    /// The `controls` column as stored (JSON text).
+    pub controls: String,
+    pub source_path: String,
 }
 
 impl Default for RunState {
@@ -82,6 +86,9 @@ impl Default for RowFields {
             host: String::new(),
             runsheet_version: String::new(),
             started_at: String::new(),
+            procedure_title: String::new(),
+            controls: String::new(),
+            source_path: String::new(),
         }
     }
 }
@@ -215,11 +222,15 @@ fn read_row(
     text_col(r, at + 5, &mut row.runsheet_version)?;
     text_col(r, at + 6, &mut row.started_at)?;
     row.operator_name = opt_text_col(r, at + 9)?;
+    text_col(r, at + 10, &mut row.procedure_title)?;
+    text_col(r, at + 11, &mut row.controls)?;
+    text_col(r, at + 12, &mut row.source_path)?;
     Ok((opt_text_col(r, at + 7)?, opt_text_col(r, at + 8)?))
 }
 
 const ROW_COLUMNS: &str = "r.procedure_id, r.procedure_version, r.procedure_sha256, r.operator, \
-    r.host, r.runsheet_version, r.started_at, r.ended_at, r.outcome, r.operator_name";
+    r.host, r.runsheet_version, r.started_at, r.ended_at, r.outcome, r.operator_name, \
+    r.procedure_title, r.controls, r.source_path";
 
 /// Look up run `text`'s row (into `row`) and the run's last event before
 /// `seq`: the state a walk that held every run would have for it at `seq`.

@@ -5,19 +5,20 @@
 //!
 //! May not depend on the engine, tui, export or app.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension};
-use serde_json::Value;
 use uuid::Uuid;
 
-use super::payload::string_fields;
+use super::payload::{controls_field, string_fields};
 use super::runs::{self, IdText, Looked, OpenRuns, RowCursor, RowFields, RunState};
 use super::{Finding, Problem};
-use crate::store::chain::{GENESIS, Record, sha256_hex, sha256_hex_into};
-use crate::store::{KIND_REDACTION, KIND_RUN_ENDED, KIND_RUN_STARTED};
+use crate::store::chain::{GENESIS, Record, RecordFormat, sha256_hex, sha256_hex_into};
+use crate::store::kinds::{
+    self, KIND_LOG_CREATED, KIND_RUN_ENDED, KIND_RUN_STARTED, KIND_SCHEMA_MIGRATED,
+};
 
 /// One event row, borrowed from SQLite.
 struct Rec<'a> {
@@ -35,25 +36,35 @@ struct Rec<'a> {
 }
 
 impl Rec<'_> {
-    fn record(&self, seq: i64) -> Record<'_> {
+    fn record(&self, format: RecordFormat, seq: i64) -> Record<'_> {
         Record {
+            format,
             seq,
-            run_id: self.run_id.unwrap_or(b""),
+            run_id: self.run_id,
             run_seq: self.run_seq,
             at: self.at,
             actor: self.actor,
             kind: self.kind,
-            step: self.step.unwrap_or(b""),
+            step: self.step,
             payload_sha256: self.payload_sha256,
             prev_hash: self.prev_hash,
         }
     }
 
-    /// Does the record's stored hash match its fields if it sat at `seq`?
-    fn hashes_at(&self, seq: i64) -> bool {
+    /// Does the record's stored hash match its fields if it sat at `seq`
+    /// (hashed with `format`)?
+    fn hashes_at(&self, format: RecordFormat, seq: i64) -> bool {
         let mut out = [0u8; 64];
-        self.record(seq).hash_into(&mut out);
+        self.record(format, seq).hash_into(&mut out);
         out.as_slice() == self.hash
+    }
+
+    /// Does this record switch the chain to record format 2 (it and every
+    /// record after it are hashed with format 2)?
+    fn starts_format_two(&self) -> bool {
+        self.run_id.is_none()
+            && (self.kind == KIND_LOG_CREATED.as_bytes()
+                || self.kind == KIND_SCHEMA_MIGRATED.as_bytes())
     }
 
     fn run(&self) -> Option<Uuid> {
@@ -147,10 +158,16 @@ pub(super) struct Progress {
     pub events: i64,
     /// run_seq of the last verified log event (no run).
     pub log_run_seq: i64,
-    /// Verified events whose payload is NULL, in seq order.
-    pub nulls: Vec<i64>,
-    /// seqs that verified redaction events list.
-    pub redacted: HashSet<i64>,
+    /// The record-hash format of the next record (format 2 from the first
+    /// `log-created` or `schema-migrated` record on).
+    pub format: RecordFormat,
+    /// A verified `log-created` event said the log holds generated test data.
+    pub test_data: bool,
+    /// The checkpoint head to watch for, and what the walk found there: the
+    /// verified record's hash and time (a checkpoint is proved by the walk
+    /// reaching it, never by looking it up).
+    pub watch: Option<i64>,
+    pub watched: Option<([u8; 64], Vec<u8>)>,
     pub started: i64,
     pub ended: i64,
     /// The largest rowid of `runs` looked up so far: a row above it was never
@@ -172,8 +189,10 @@ impl Default for Progress {
             head,
             events: 0,
             log_run_seq: 0,
-            nulls: Vec::new(),
-            redacted: HashSet::new(),
+            format: RecordFormat::V1,
+            test_data: false,
+            watch: None,
+            watched: None,
             started: 0,
             ended: 0,
             max_rowid: i64::MIN,
@@ -192,6 +211,7 @@ impl Progress {
             && self.expected == next.expected
             && self.head == next.head
             && self.log_run_seq == next.log_run_seq
+            && self.format == next.format
             && self.max_rowid < next.cursor_from
     }
 
@@ -201,8 +221,9 @@ impl Progress {
         self.head = next.head;
         self.events += next.events;
         self.log_run_seq = next.log_run_seq;
-        self.nulls.extend(next.nulls);
-        self.redacted.extend(next.redacted);
+        self.format = next.format;
+        self.test_data |= next.test_data;
+        self.watched = self.watched.take().or(next.watched);
         self.started += next.started;
         self.ended += next.ended;
         self.max_rowid = self.max_rowid.max(next.max_rowid);
@@ -220,7 +241,7 @@ pub(super) struct Walk<'c> {
     pub p: Progress,
     runs: OpenRuns,
     row: RowFields,
-    sources: HashMap<String, Option<String>>,
+    sources: HashMap<String, Result<String, String>>,
 }
 
 type Step = Result<Option<Finding>, rusqlite::Error>;
@@ -280,11 +301,23 @@ impl<'c> Walk<'c> {
                 |r| r.get(0),
             )
             .optional()?;
+        // Format 2 from the first log-created / schema-migrated record on.
+        let switched: Option<i64> = conn
+            .query_row(
+                "SELECT seq FROM events WHERE seq < ?1 AND run_id IS NULL \
+                 AND kind IN ('log-created', 'schema-migrated') ORDER BY seq LIMIT 1",
+                [from],
+                |r| r.get(0),
+            )
+            .optional()?;
         let mut walk = Walk::new(conn, last, cache);
         walk.p.expected = from;
         walk.p.head.copy_from_slice(&prev);
         walk.p.log_run_seq = log_run_seq;
         walk.p.cursor_from = cursor_from.unwrap_or(i64::MAX);
+        if switched.is_some() {
+            walk.p.format = RecordFormat::V2;
+        }
         Ok(Some(walk))
     }
 
@@ -393,56 +426,102 @@ impl<'c> Walk<'c> {
         };
         let here = || place(seq, rec.run(), Some(rec.run_seq));
 
-        // The payload against its hash (a NULL payload needs a redaction, checked later).
+        // The payload against its hash. Every event has one: nothing in
+        // runsheet removes a payload, so a missing one was removed by hand.
         let mut buf = [0u8; 64];
-        match rec.payload {
-            Some(payload) => {
-                sha256_hex_into(payload, &mut buf);
-                if buf.as_slice() != rec.payload_sha256 {
-                    return Ok(Self::finding(
-                        &rec,
-                        Problem::PayloadMismatch,
-                        format!(
-                            "the payload of {} was edited: it no longer matches its recorded hash",
-                            here()
-                        ),
-                    ));
-                }
-            }
-            None => self.p.nulls.push(seq),
+        let Some(payload) = rec.payload else {
+            return Ok(Self::finding(
+                &rec,
+                Problem::PayloadMismatch,
+                format!(
+                    "the payload of {} was removed: every event keeps its payload (runsheet has no redaction)",
+                    here()
+                ),
+            ));
+        };
+        sha256_hex_into(payload, &mut buf);
+        if buf.as_slice() != rec.payload_sha256 {
+            return Ok(Self::finding(
+                &rec,
+                Problem::PayloadMismatch,
+                format!(
+                    "the payload of {} was edited: it no longer matches its recorded hash",
+                    here()
+                ),
+            ));
         }
 
         // The chain.
-        rec.record(seq).hash_into(&mut buf);
+        let format = if rec.starts_format_two() {
+            RecordFormat::V2
+        } else {
+            self.p.format
+        };
+        rec.record(format, seq).hash_into(&mut buf);
         let self_ok = buf.as_slice() == rec.hash;
         let links = rec.prev_hash == self.p.head.as_slice();
         if !(self_ok && links) {
-            return self.diagnose(&rec, links).map(Some);
+            return self.diagnose(&rec, format, links).map(Some);
+        }
+
+        // Only runsheet writes to the log, and only these kinds.
+        if !kinds::is_known(rec.kind, rec.run_id.is_some()) {
+            let whose = if rec.run_id.is_some() {
+                "a run's event"
+            } else {
+                "a log event"
+            };
+            return Ok(Self::finding(
+                &rec,
+                Problem::Inserted,
+                format!(
+                    "{} was inserted: runsheet never writes {whose} of kind {:?}",
+                    here(),
+                    lossy(rec.kind)
+                ),
+            ));
+        }
+        if rec.kind == KIND_LOG_CREATED.as_bytes() {
+            if seq != 1 {
+                return Ok(Self::finding(
+                    &rec,
+                    Problem::Inserted,
+                    format!(
+                        "{} was inserted: a {KIND_LOG_CREATED} event can only be the first record of a log",
+                        here()
+                    ),
+                ));
+            }
+            self.p.test_data = log_says_test_data(payload);
         }
 
         // The run the event belongs to.
-        if let Some(f) = self.check_run(&rec, cursor)? {
+        if let Some(f) = self.check_run(&rec, format, cursor)? {
             return Ok(Some(f));
         }
-        if rec.kind == KIND_REDACTION.as_bytes()
-            && let Some(payload) = rec.payload
-            && let Ok(v) = serde_json::from_slice::<Value>(payload)
-            && let Some(seqs) = v.get("seqs").and_then(Value::as_array)
-        {
-            self.p
-                .redacted
-                .extend(seqs.iter().filter_map(Value::as_i64).filter(|&s| s < seq));
-        }
 
+        self.p.format = format;
         self.p.head.copy_from_slice(rec.hash);
+        if self.p.watch == Some(seq) {
+            let mut hash = [0u8; 64];
+            hash.copy_from_slice(rec.hash);
+            self.p.watched = Some((hash, rec.at.to_vec()));
+        }
         self.p.expected += 1;
         self.p.events += 1;
         Ok(None)
     }
 
-    /// The record at `rec.seq` does not hash or does not link: say what most
-    /// likely happened, with a few targeted look-ups (only done once).
-    fn diagnose(&self, rec: &Rec<'_>, links: bool) -> rusqlite::Result<Finding> {
+    /// The record at `rec.seq` does not hash or does not link: say what
+    /// happened, by the rules in docs/evidence-schema.md ("Which record a
+    /// finding names"), in their order, with a few targeted look-ups (done
+    /// once, at the first bad record).
+    fn diagnose(
+        &self,
+        rec: &Rec<'_>,
+        format: RecordFormat,
+        links: bool,
+    ) -> rusqlite::Result<Finding> {
         let seq = rec.seq;
         let run = rec.run();
         let here = place(seq, run, Some(rec.run_seq));
@@ -453,7 +532,9 @@ impl<'c> Walk<'c> {
             problem,
             message,
         };
-        if !links && rec.hash == self.p.head.as_slice() && rec.hashes_at(seq - 1) {
+        let self_ok = rec.hashes_at(format, seq);
+        // D1: a copy of the previous record.
+        if !links && rec.hash == self.p.head.as_slice() && rec.hashes_at(format, seq - 1) {
             return Ok(found(
                 Problem::Inserted,
                 seq,
@@ -462,8 +543,9 @@ impl<'c> Walk<'c> {
                 format!("{here} was inserted: it is a copy of seq {}", seq - 1),
             ));
         }
+        // D2: it links to another record of the log.
         if !links && let Some(p) = self.seq_with_hash(rec.prev_hash, seq)? {
-            if p < seq - 1 && rec.hashes_at(p + 1) {
+            if p < seq - 1 {
                 let first = self.fetch_place(p + 1)?;
                 let what = if p + 1 == seq - 1 {
                     format!("{first} was inserted")
@@ -480,10 +562,7 @@ impl<'c> Walk<'c> {
                     p + 1,
                     first_run,
                     first_run_seq,
-                    format!(
-                        "{what}: seq {seq} was originally seq {} and follows seq {p}",
-                        p + 1
-                    ),
+                    format!("{what}: the record now at seq {seq} follows seq {p}"),
                 ));
             }
             return Ok(found(
@@ -496,7 +575,8 @@ impl<'c> Walk<'c> {
                 ),
             ));
         }
-        if self.next_is_original(seq)? {
+        // D3: the next record is the original of this seq.
+        if self.next_is_original(format, seq)? {
             return Ok(found(
                 Problem::Inserted,
                 seq,
@@ -509,18 +589,25 @@ impl<'c> Walk<'c> {
                 ),
             ));
         }
-        if links {
-            return Ok(found(
-                Problem::Edited,
-                seq,
-                run,
-                Some(rec.run_seq),
-                format!("{here} was edited: its contents no longer match its hash"),
-            ));
-        }
-        if !rec.hashes_at(seq) {
-            // Deleted, and the later events renumbered to close the gap?
-            if let Some(original) = (seq + 1..=seq + 64).find(|&o| rec.hashes_at(o)) {
+        if !links && !self_ok {
+            // D4: the original of an earlier seq, renumbered up by inserts.
+            if let Some(k) = (1..=64.min(seq - 1)).find(|&k| rec.hashes_at(format, seq - k)) {
+                let first = seq - k;
+                let (first_run, first_run_seq) = self.fetch_run(first)?;
+                let first_place = place(first, first_run, first_run_seq);
+                return Ok(found(
+                    Problem::Inserted,
+                    first,
+                    first_run,
+                    first_run_seq,
+                    format!(
+                        "{first_place} was inserted ({k} record(s) at seq {first} to {}): seq {seq} holds the original seq {first}",
+                        seq - 1
+                    ),
+                ));
+            }
+            // D5: the original of a later seq, renumbered down after deletes.
+            if let Some(original) = (seq + 1..=seq + 64).find(|&o| rec.hashes_at(format, o)) {
                 let gone = original - seq;
                 return Ok(found(
                     Problem::Missing,
@@ -532,26 +619,43 @@ impl<'c> Walk<'c> {
                     ),
                 ));
             }
+        }
+        // D6: linked, but its own fields no longer hash.
+        if links {
             return Ok(found(
                 Problem::Edited,
                 seq,
                 run,
                 Some(rec.run_seq),
+                format!("{here} was edited: its contents no longer match its hash"),
+            ));
+        }
+        // D7: intact itself, but the record before it was rewritten and rehashed.
+        if self_ok && seq > 1 {
+            let (prev_run, prev_run_seq) = self.fetch_run(seq - 1)?;
+            let prev = place(seq - 1, prev_run, prev_run_seq);
+            return Ok(found(
+                Problem::Edited,
+                seq - 1,
+                prev_run,
+                prev_run_seq,
                 format!(
-                    "{here} was edited: neither its hash nor its link to seq {} match",
-                    seq - 1
+                    "{prev} was edited: its contents were changed and its hash recomputed, so seq {seq}, which is intact, no longer links to it"
                 ),
             ));
         }
+        // D8.
+        let what = if seq == 1 {
+            "its link to the start of the chain (64 zeros) was changed".to_string()
+        } else {
+            format!("neither its hash nor its link to seq {} match", seq - 1)
+        };
         Ok(found(
-            Problem::Inserted,
+            Problem::Edited,
             seq,
             run,
             Some(rec.run_seq),
-            format!(
-                "{here} was inserted: it does not follow seq {} and links to no record in the log",
-                seq - 1
-            ),
+            format!("{here} was edited: {what}"),
         ))
     }
 
@@ -595,7 +699,7 @@ impl<'c> Walk<'c> {
     }
 
     /// Is the record after `seq` the original record `seq` (so `seq` was inserted)?
-    fn next_is_original(&self, seq: i64) -> rusqlite::Result<bool> {
+    fn next_is_original(&self, format: RecordFormat, seq: i64) -> rusqlite::Result<bool> {
         if seq >= self.last {
             return Ok(false);
         }
@@ -607,7 +711,7 @@ impl<'c> Walk<'c> {
             return Ok(false);
         };
         Ok(match read_rec(row)? {
-            Ok(next) => next.prev_hash == self.p.head.as_slice() && next.hashes_at(seq),
+            Ok(next) => next.prev_hash == self.p.head.as_slice() && next.hashes_at(format, seq),
             Err(_) => false,
         })
     }
@@ -682,20 +786,17 @@ impl<'c> Walk<'c> {
     }
 
     /// Per-run checks for an event whose chain link is sound.
-    fn check_run(&mut self, rec: &Rec<'_>, cursor: &mut RowCursor<'_>) -> Step {
+    fn check_run(
+        &mut self,
+        rec: &Rec<'_>,
+        format: RecordFormat,
+        cursor: &mut RowCursor<'_>,
+    ) -> Step {
         let seq = rec.seq;
         let Some(id_text) = rec.run_id else {
-            if rec.run_seq != self.p.log_run_seq + 1 {
-                return Ok(Self::finding(
-                    rec,
-                    Problem::OutOfOrder,
-                    format!(
-                        "{} is out of order: log event {} follows log event {}",
-                        place(seq, None, Some(rec.run_seq)),
-                        rec.run_seq,
-                        self.p.log_run_seq
-                    ),
-                ));
+            let here = place(seq, None, Some(rec.run_seq));
+            if let Some(f) = run_seq_finding(rec, self.p.log_run_seq, "the log's", &here) {
+                return Ok(Some(f));
             }
             self.p.log_run_seq = rec.run_seq;
             return Ok(None);
@@ -707,15 +808,9 @@ impl<'c> Walk<'c> {
         let info = self.runs.get_mut(slot, seq);
         let id = info.id;
         let here = place(seq, Some(id), Some(rec.run_seq));
-        if rec.run_seq != info.last_run_seq + 1 {
-            return Ok(Self::finding(
-                rec,
-                Problem::OutOfOrder,
-                format!(
-                    "{here} is out of order: run {id}'s event {} follows its event {}",
-                    rec.run_seq, info.last_run_seq
-                ),
-            ));
+        let whose = format!("run {id}'s");
+        if let Some(f) = run_seq_finding(rec, info.last_run_seq, &whose, &here) {
+            return Ok(Some(f));
         }
         if let Some(end) = info.ended_seq {
             return Ok(Self::finding(
@@ -770,21 +865,24 @@ impl<'c> Walk<'c> {
                     ));
                 }
             }
-            if let Some(message) = started_mismatch(&self.row, rec) {
+            let sha = std::mem::take(&mut self.row.procedure_sha256);
+            let source = self.source_format(&sha);
+            self.row.procedure_sha256 = sha;
+            let source_format = match source? {
+                Ok(f) => f,
+                Err(message) => {
+                    return Ok(Self::finding(
+                        rec,
+                        Problem::SourceMismatch,
+                        format!("run {id} (started at {here}): {message}"),
+                    ));
+                }
+            };
+            if let Some(message) = started_mismatch(&self.row, &source_format, rec, format) {
                 return Ok(Self::finding(
                     rec,
                     Problem::RunRowMismatch,
                     format!("{here}: {message}"),
-                ));
-            }
-            let sha = std::mem::take(&mut self.row.procedure_sha256);
-            let problem = self.source_problem(&sha);
-            self.row.procedure_sha256 = sha;
-            if let Some(message) = problem? {
-                return Ok(Self::finding(
-                    rec,
-                    Problem::SourceMismatch,
-                    format!("run {id} (started at {here}): {message}"),
                 ));
             }
             self.p.started += 1;
@@ -807,35 +905,82 @@ impl<'c> Walk<'c> {
         Ok(None)
     }
 
-    /// Is the procedure source `sha` present and intact? (Checked once per source.)
-    fn source_problem(&mut self, sha: &str) -> rusqlite::Result<Option<String>> {
+    /// The format of procedure source `sha`, when it is present and intact
+    /// (else what is wrong with it). Checked once per source.
+    fn source_format(&mut self, sha: &str) -> rusqlite::Result<Result<String, String>> {
         if let Some(known) = self.sources.get(sha) {
             return Ok(known.clone());
         }
-        let text: Option<Vec<u8>> = self
+        let row: Option<(Vec<u8>, Option<String>)> = self
             .conn
             .query_row(
-                "SELECT CAST(text AS BLOB) FROM procedure_sources WHERE sha256 = ?1",
+                "SELECT CAST(text AS BLOB), format FROM procedure_sources WHERE sha256 = ?1",
                 [sha],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1).ok())),
             )
             .optional()?;
-        let problem = match text {
-            None => Some(format!(
+        let answer = match row {
+            None => Err(format!(
                 "its procedure source {sha} is missing from procedure_sources"
             )),
-            Some(text) if sha256_hex(&text) != sha => Some(format!(
+            Some((text, _)) if sha256_hex(&text) != sha => Err(format!(
                 "its procedure source {sha} was edited: the stored text no longer has that hash"
             )),
-            Some(_) => None,
+            Some((_, None)) => Err(format!(
+                "its procedure source {sha} was edited: its format is not text"
+            )),
+            Some((_, Some(format))) => Ok(format),
         };
-        self.sources.insert(sha.to_string(), problem.clone());
-        Ok(problem)
+        self.sources.insert(sha.to_string(), answer.clone());
+        Ok(answer)
     }
 }
 
-/// The run row against its `run-started` event.
-fn started_mismatch(row: &RowFields, rec: &Rec<'_>) -> Option<String> {
+/// `run_seq` must be the previous one's + 1 (in the run, or among log
+/// events): a jump means events were deleted (and the chain recomputed over
+/// the gap), a step back or a repeat that events were reordered.
+fn run_seq_finding(rec: &Rec<'_>, last: i64, whose: &str, here: &Place) -> Option<Finding> {
+    let n = rec.run_seq;
+    let (problem, message) = if n == last + 1 {
+        return None;
+    } else if n > last + 1 {
+        let gone = if n == last + 2 {
+            format!("event {} is missing", last + 1)
+        } else {
+            format!("events {} to {} are missing", last + 1, n - 1)
+        };
+        (
+            Problem::Missing,
+            format!(
+                "{whose} {gone}: {here} follows its event {last}; they were deleted and the chain recomputed over the gap"
+            ),
+        )
+    } else {
+        (
+            Problem::OutOfOrder,
+            format!("{here} is out of order: {whose} event {n} follows its event {last}"),
+        )
+    };
+    Walk::finding(rec, problem, message)
+}
+
+/// Does a `log-created` payload mark the log as generated test data?
+pub(super) fn log_says_test_data(payload: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(payload)
+        .ok()
+        .and_then(|v| v.get("test_data").and_then(serde_json::Value::as_bool))
+        .unwrap_or(false)
+}
+
+/// The run row (and its source's format) against its `run-started` event.
+/// A format-2 record must carry every column of the row; a format-1 record
+/// (from before schema 3) carries only some, and those are compared.
+fn started_mismatch(
+    row: &RowFields,
+    source_format: &str,
+    rec: &Rec<'_>,
+    format: RecordFormat,
+) -> Option<String> {
     if rec.at != row.started_at.as_bytes() {
         return Some(format!(
             "the run row says it started at {} but its {KIND_RUN_STARTED} event is at {}",
@@ -843,7 +988,6 @@ fn started_mismatch(row: &RowFields, rec: &Rec<'_>) -> Option<String> {
             lossy(rec.at)
         ));
     }
-    // A redacted payload leaves only the time to compare.
     let payload = rec.payload?;
     let names = [
         "procedure_id",
@@ -852,24 +996,40 @@ fn started_mismatch(row: &RowFields, rec: &Rec<'_>) -> Option<String> {
         "operator",
         "host",
         "runsheet_version",
+        "procedure_title",
+        "source_path",
+        "procedure_format",
         "operator_name",
     ];
     let Ok(event) = string_fields(payload, names) else {
         return Some(format!("its {KIND_RUN_STARTED} payload is not JSON"));
     };
     let rows = [
-        &row.procedure_id,
+        row.procedure_id.as_str(),
         &row.procedure_version,
         &row.procedure_sha256,
         &row.operator,
         &row.host,
         &row.runsheet_version,
+        &row.procedure_title,
+        &row.source_path,
+        source_format,
     ];
+    // Fields a format-1 run-started event may lack.
+    let since_v2 = ["procedure_title", "source_path", "procedure_format"];
     for ((name, row), event) in names.iter().zip(rows).zip(&event) {
         let event = event.as_deref();
-        if event != Some(row.as_str()) {
+        if event.is_none() && format == RecordFormat::V1 && since_v2.contains(name) {
+            continue;
+        }
+        if event != Some(row) {
+            let what = if *name == "procedure_format" {
+                "the procedure source's format".to_string()
+            } else {
+                format!("the run row's {name}")
+            };
             return Some(format!(
-                "the run row's {name} is {row:?} but its {KIND_RUN_STARTED} event says {}",
+                "{what} is {row:?} but its {KIND_RUN_STARTED} event says {}",
                 event.map_or_else(|| "nothing".to_string(), |e| format!("{e:?}"))
             ));
         }
@@ -881,6 +1041,17 @@ fn started_mismatch(row: &RowFields, rec: &Rec<'_>) -> Option<String> {
             "the run row's operator_name is {:?} but its {KIND_RUN_STARTED} event says {:?}",
             row.operator_name, event_name
         ));
+    }
+    let row_controls: Option<Vec<String>> = serde_json::from_str(&row.controls).ok();
+    match controls_field(payload) {
+        Ok(None) if format == RecordFormat::V1 => {}
+        Ok(event) if event == row_controls && event.is_some() => {}
+        _ => {
+            return Some(format!(
+                "the run row's controls are {} but its {KIND_RUN_STARTED} event says otherwise",
+                row.controls
+            ));
+        }
     }
     None
 }

@@ -1,0 +1,46 @@
+//! The event kinds the evidence log holds: those of a run (written by the
+//! engine through the session) and those of the log itself. Verify refuses a
+//! record of any other kind: nothing but runsheet writes to the log.
+//!
+//! Plain constants. May not depend on anything.
+
+/// First event of every run (the engine's `Event::RunStarted`).
+pub const KIND_RUN_STARTED: &str = "run-started";
+/// Last event of an ended run (the engine's `Event::RunEnded`).
+pub const KIND_RUN_ENDED: &str = "run-ended";
+/// First event of a log created by schema 3 or later: the log's identity.
+pub const KIND_LOG_CREATED: &str = "log-created";
+/// A recorded schema migration (the only way a log's schema changes).
+pub const KIND_SCHEMA_MIGRATED: &str = "schema-migrated";
+/// An audit bundle export: who exported what, when, with every file's hash.
+pub const KIND_EXPORT: &str = "export";
+
+/// Every kind a run's events have, as the engine names them (a test in
+/// `session` checks this list against the engine's events).
+pub const RUN_KINDS: &[&str] = &[
+    KIND_RUN_STARTED,
+    "warnings-acknowledged",
+    "step-started",
+    "step-confirmed",
+    "decision-answered",
+    "value-recorded",
+    "evidence-recorded",
+    "command-ran",
+    "note-added",
+    "signed-off",
+    "step-skipped",
+    "step-failed",
+    "branch-ended",
+    "suspended",
+    "resumed",
+    KIND_RUN_ENDED,
+];
+
+/// Every kind a log event (one that belongs to no run) has.
+pub const LOG_KINDS: &[&str] = &[KIND_LOG_CREATED, KIND_SCHEMA_MIGRATED, KIND_EXPORT];
+
+/// Is `kind` one runsheet writes for a run's event (`in_run`) or a log event?
+pub fn is_known(kind: &[u8], in_run: bool) -> bool {
+    let list = if in_run { RUN_KINDS } else { LOG_KINDS };
+    list.iter().any(|k| k.as_bytes() == kind)
+}
