@@ -748,9 +748,9 @@ fn checkpoint_finding(
     if m == 0 {
         return None;
     }
-    // A problem at or before the head (or one that names no record) is the
-    // first problem; the checkpoint can say nothing more.
-    if chain.is_some_and(|f| f.seq.is_none_or(|s| s <= m)) {
+    // Damage, or a bad record at or before the head, is the first problem:
+    // the checkpoint can say nothing more.
+    if chain.is_some_and(|f| f.problem == Problem::Damaged || f.seq.is_some_and(|s| s <= m)) {
         return None;
     }
     let when = cp
