@@ -7,11 +7,8 @@ fn main() {
     let code = match runsheet::app::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            // Messages quote user input (names, paths, file contents): keep them inert.
-            eprintln!(
-                "runsheet: {}",
-                runsheet::text::sanitize_terminal(&err.to_string())
-            );
+            // Messages quote user input (names, paths, file contents): kept inert.
+            runsheet::errln!("runsheet: {err}");
             err.code()
         }
     };
