@@ -20,7 +20,7 @@ struct Log {
     runs: Vec<String>,
 }
 
-fn drill_run(db: &Path) {
+pub fn drill_run(db: &Path) {
     let drill = repo().join("tests/fixtures/run/drill.toml");
     let mut child = runsheet(db)
         .arg("run")
@@ -73,7 +73,7 @@ fn log() -> Log {
 }
 
 /// Open the log as an attacker: no append-only triggers.
-fn attacker(db: &Path) -> Connection {
+pub fn attacker(db: &Path) -> Connection {
     let conn = Connection::open(db).unwrap();
     conn.execute_batch(
         "PRAGMA foreign_keys = OFF; \
