@@ -3,6 +3,16 @@
 use clap::Parser;
 
 fn main() {
+    // First, so that the full-screen runner's hook (which restores the
+    // terminal) wraps it: a panic is one line on stderr and exit 70.
+    runsheet::out::install_panic_hook();
+    // A way to make the binary panic, for the test of the hook (the escape in
+    // the message checks that the line is sanitized). Debug builds only: a
+    // release binary has no such switch.
+    #[cfg(debug_assertions)]
+    if std::env::var_os("RUNSHEET_DEBUG_PANIC").is_some_and(|v| v == "1") {
+        panic!("RUNSHEET_DEBUG_PANIC=1 asked for a panic \u{1b}]0;title\u{7}");
+    }
     let cli = runsheet::cli::Cli::parse();
     let code = match runsheet::app::run(cli) {
         Ok(code) => code,

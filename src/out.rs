@@ -1,6 +1,7 @@
-//! The one path from a command to standard output and standard error: what
-//! reaches the user's terminal from here is inert, and a closed stdout ends the
-//! output quietly (docs/exit-codes.md).
+//! The one path from a command to standard output and standard error, and the
+//! panic hook: what reaches the user's terminal from here is inert, a closed
+//! stdout ends the output quietly, and a panic is one line and exit 70
+//! (docs/exit-codes.md).
 //!
 //! - [`line`] (the [`outln!`] macro) and [`text`] sanitize with
 //!   [`crate::text::sanitize_terminal`]: for everything a command writes,
@@ -21,8 +22,8 @@
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::error::{Error, Result};
-use crate::text::{control_at, sanitize_terminal};
+use crate::error::{Error, Result, code};
+use crate::text::{control_at, sanitize_line, sanitize_terminal};
 
 /// Set once a write to stdout found it closed; later writes are dropped.
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
@@ -144,6 +145,30 @@ pub fn escape_json_controls(json: &str) -> String {
     }
     out.push_str(&json[start..]);
     out
+}
+
+/// Install the panic hook: one sanitized line on stderr, no backtrace (even
+/// with `RUST_BACKTRACE` set), then exit with [`code::INTERNAL`]. Call it
+/// first in `main`, so the full-screen runner's hook (`ratatui::try_init`,
+/// which restores the terminal and then calls the hook it found) runs it
+/// after the terminal is restored. A panic on any thread ends the process.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        error_line(&sanitize_line(&format!(
+            "runsheet: internal error (a bug in runsheet, please report it): {message}{at}"
+        )));
+        std::process::exit(code::INTERNAL);
+    }));
 }
 
 #[cfg(test)]
