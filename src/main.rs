@@ -13,7 +13,17 @@ fn main() {
     if std::env::var_os("RUNSHEET_DEBUG_PANIC").is_some_and(|v| v == "1") {
         panic!("RUNSHEET_DEBUG_PANIC=1 asked for a panic \u{1b}]0;title\u{7}");
     }
-    let cli = runsheet::cli::Cli::parse();
+    let cli = match runsheet::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version, as clap prints them (no user input in them).
+        Err(e) if !e.use_stderr() => e.exit(),
+        // A usage error quotes the arguments, which can hold anything (a file
+        // name from a glob): printed sanitized, without clap's colours.
+        Err(e) => {
+            runsheet::errln!("{}", e.render().to_string().trim_end());
+            std::process::exit(e.exit_code());
+        }
+    };
     let code = match runsheet::app::run(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -415,3 +415,26 @@ fn a_tampered_log_with_a_hostile_outcome_and_actor_stays_inert() {
         assert_inert(&format!("{args:?}"), &out);
     }
 }
+
+#[test]
+fn a_usage_error_quoting_a_hostile_argument_stays_inert() {
+    // clap quotes the argument (here one a shell glob could produce from a file name).
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    // No `=`: after one, clap takes the rest as the flag's value.
+    let attack = "\u{1b}]0;pwned\u{7}\u{9b}31m\u{202e}gnp.exe\u{2066}";
+    for args in [
+        vec![format!("--{attack}")],
+        vec!["lint".to_string(), format!("--{attack}")],
+        vec!["completions".to_string(), attack.to_string()],
+    ] {
+        let out = runsheet(&db).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert_inert(&format!("{args:?}"), &out);
+        assert!(
+            stderr(&out).contains(r"\u{202e}gnp.exe"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
