@@ -3,7 +3,7 @@
 //! is a quiet exit with the code the command decided; a panic is one line on
 //! stderr and exit 70, with no backtrace.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -90,6 +90,55 @@ fn a_closed_stdout_is_a_quiet_exit_with_the_code_the_command_decided() {
         assert_eq!(closed.status.code(), Some(code), "{what}: {err}");
         assert_eq!(err, "", "{what}: no message");
     }
+}
+
+#[test]
+fn commands_that_record_or_write_finish_their_work_with_a_closed_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    let quiet = |args: &[&str], stdin: &str| {
+        let mut child = runsheet(&db)
+            .args(args)
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::piped())
+            .stdout(closed_pipe())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert_no_panic(&format!("{args:?}"), &err);
+        (out.status.code(), err)
+    };
+    // A plain-mode run nobody watches still follows its script to the end.
+    let drill = repo().join("tests/fixtures/run/drill.toml");
+    let drill = drill.to_str().unwrap();
+    assert_eq!(
+        quiet(&["run", "--plain", drill], crate::crash::DRILL_SCRIPT),
+        (Some(0), String::new())
+    );
+    let out = runsheet(&db).args(["--json", "runs"]).output().unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs[0]["outcome"], "completed", "{runs}");
+    // Files are written all the same.
+    let bundle = dir.path().join("bundle");
+    let starter = dir.path().join("starter.toml");
+    for args in [
+        vec!["checkpoint"],
+        vec!["export", "--out", bundle.to_str().unwrap()],
+        vec!["new", "starter", "--out", starter.to_str().unwrap()],
+        vec!["generate-log", "--runs", "2"],
+    ] {
+        assert_eq!(quiet(&args, ""), (Some(0), String::new()), "{args:?}");
+    }
+    assert!(bundle.join("manifest.json").is_file());
+    assert!(starter.is_file());
 }
 
 #[test]
