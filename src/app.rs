@@ -13,11 +13,13 @@ use crate::cli::{self, Cli, Command as Cmd, GlobalArgs};
 use crate::engine::{self, Event, Meta, Outcome, Run, StartInfo};
 use crate::error::{Error, Result, code};
 use crate::export::{self, generate, status, timeline};
+use crate::out;
 use crate::procedure::lint::{self, Severity};
 use crate::procedure::parse::{self, Loaded, Source};
 use crate::procedure::{render, template};
 use crate::session::{Session, StoreSink, SystemClock, new_event, new_run};
 use crate::store::{NewEvent, RunQuery, RunRow, Store};
+use crate::{errln, outln};
 
 /// Run one CLI invocation; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
@@ -28,7 +30,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::Render(a) => render_cmd(&ctx, a),
         Cmd::New(a) => new_cmd(&ctx, a),
         Cmd::Schema => {
-            print!("{}", parse::json_schema());
+            out::text(&parse::json_schema())?;
             Ok(code::OK)
         }
         Cmd::Run(a) => run_cmd(&ctx, a),
@@ -43,17 +45,17 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::GenerateLog(a) => generate_log_cmd(&ctx, a),
         Cmd::Completions(a) => {
             let mut cmd = Cli::command();
-            clap_complete::generate(a.shell, &mut cmd, "runsheet", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(a.shell, &mut cmd, "runsheet", &mut script);
+            out::bytes(&script)?;
             Ok(code::OK)
         }
         Cmd::Man => {
             let man = clap_mangen::Man::new(Cli::command());
-            let mut out = Vec::new();
-            man.render(&mut out)
+            let mut page = Vec::new();
+            man.render(&mut page)
                 .map_err(|e| Error::Internal(format!("man page: {e}")))?;
-            std::io::stdout()
-                .write_all(&out)
-                .map_err(|e| Error::io("<stdout>", &e))?;
+            out::bytes(&page)?;
             Ok(code::OK)
         }
     }
@@ -147,15 +149,16 @@ impl Context {
 const READ_ATTEMPTS: usize = 3;
 
 /// The generated-test-data notice, on standard error when the output is data.
-fn test_data_notice(ctx: &Context, test_data: bool) {
+fn test_data_notice(ctx: &Context, test_data: bool) -> Result<()> {
     if !test_data {
-        return;
+        return Ok(());
     }
     if ctx.global.json {
-        eprintln!("runsheet: {}", crate::store::TEST_DATA_NOTICE);
+        errln!("runsheet: {}", crate::store::TEST_DATA_NOTICE);
     } else {
-        println!("{}", crate::store::TEST_DATA_NOTICE);
+        outln!("{}", crate::store::TEST_DATA_NOTICE)?;
     }
+    Ok(())
 }
 
 /// The operator as recorded: OS user, with the display name if given.
@@ -186,9 +189,9 @@ fn lint_cmd(ctx: &Context, a: cli::LintArgs) -> Result<i32> {
     };
     let report = lint::lint_paths(&paths, ctx.today)?;
     if ctx.global.json {
-        println!("{}", pretty(&report.to_json()));
+        outln!("{}", pretty(&report.to_json()))?;
     } else {
-        print!("{}", report.render_text());
+        out::text(&report.render_text())?;
     }
     let failed = report.errors() > 0 || (a.strict && report.warnings() > 0);
     Ok(if failed { code::CHECK_FAILED } else { code::OK })
@@ -206,22 +209,22 @@ fn list_cmd(ctx: &Context) -> Result<i32> {
             }),
             Err(d) => {
                 broken += 1;
-                eprintln!("{d}");
+                errln!("{d}");
             }
         }
     }
     if ctx.global.json {
-        println!("{}", pretty(&render::list_json(&entries, ctx.today)));
+        outln!("{}", pretty(&render::list_json(&entries, ctx.today)))?;
     } else if entries.is_empty() {
-        println!(
+        outln!(
             "No procedures in {}. Create one with `runsheet new <id>`.",
             dir.display()
-        );
+        )?;
     } else {
-        print!("{}", render::list_table(&entries, ctx.today, ctx.color));
+        out::rendered(&render::list_table(&entries, ctx.today, ctx.color))?;
     }
     if broken > 0 {
-        eprintln!("{broken} file(s) could not be read; run `runsheet lint` for details");
+        errln!("{broken} file(s) could not be read; run `runsheet lint` for details");
         return Ok(code::INPUT);
     }
     Ok(code::OK)
@@ -259,7 +262,7 @@ fn render_cmd(ctx: &Context, a: cli::RenderArgs) -> Result<i32> {
     };
     match a.out {
         Some(path) => write_new_file(&path, text.as_bytes())?,
-        None => print!("{text}"),
+        None => out::text(&text)?,
     }
     Ok(code::OK)
 }
@@ -278,11 +281,11 @@ fn new_cmd(ctx: &Context, a: cli::NewArgs) -> Result<i32> {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, &e))?;
     }
     write_new_file(&path, template::starter(&a.id, ctx.today).as_bytes())?;
-    println!(
+    outln!(
         "Wrote {}. Edit it, then check it with `runsheet lint {}`.",
         path.display(),
         path.display()
-    );
+    )?;
     Ok(code::OK)
 }
 
@@ -305,8 +308,9 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes).map_err(|e| Error::io(path, &e))
 }
 
+/// Pretty JSON with every control character escaped (see [`out::json`]).
 fn pretty(v: &serde_json::Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+    out::json(v)
 }
 
 // ---------------------------------------------------------------- runs
@@ -454,16 +458,16 @@ fn front_end(
     let outcome = if plain || !tty {
         let stdin = std::io::stdin();
         let mut input = stdin.lock();
-        let mut out = std::io::stdout();
-        println!(
+        let mut stdout = out::Stdout;
+        outln!(
             "runsheet {} — run {}",
             crate::text::sanitize_line(&session.run().procedure.title),
             session.run_id()
-        );
+        )?;
         if let Some(n) = &notice {
-            println!("NOTE: {}", crate::text::sanitize_line(n));
+            outln!("NOTE: {}", crate::text::sanitize_line(n))?;
         }
-        match crate::plain::run(&mut session, &mut input, &mut out)
+        match crate::plain::run(&mut session, &mut input, &mut stdout)
             .map_err(|e| Error::io("<terminal>", &e))?
         {
             crate::plain::PlainExit::Ended(o) => Some(o),
@@ -478,10 +482,10 @@ fn front_end(
         match crate::tui::run(&mut session, &opts)? {
             crate::tui::TuiExit::Ended(o) => Some(o),
             crate::tui::TuiExit::Suspended => {
-                println!(
+                outln!(
                     "Suspended. Continue with: runsheet resume {}",
                     session.run_id()
-                );
+                )?;
                 None
             }
         }
@@ -501,14 +505,14 @@ fn runs_cmd(ctx: &Context, a: cli::RunsArgs) -> Result<i32> {
         q.outcome = Some("open".into());
     }
     let (rows, test_data) = ctx.read_checked(|store| Ok(store.runs(&q)?))?;
-    test_data_notice(ctx, test_data);
+    test_data_notice(ctx, test_data)?;
     if ctx.global.json {
         let v: Vec<serde_json::Value> = rows.iter().map(timeline::run_json).collect();
-        println!("{}", pretty(&serde_json::Value::Array(v)));
+        outln!("{}", pretty(&serde_json::Value::Array(v)))?;
     } else if rows.is_empty() {
-        println!("No runs match.");
+        outln!("No runs match.")?;
     } else {
-        print!("{}", timeline::runs_table(&rows, ctx.color));
+        out::rendered(&timeline::runs_table(&rows, ctx.color))?;
     }
     Ok(code::OK)
 }
@@ -566,7 +570,7 @@ fn show_cmd(ctx: &Context, a: cli::ShowArgs) -> Result<i32> {
         Ok((row, events, catalog))
     })?;
     let procedure = catalog.loaded(&row.procedure_sha256);
-    test_data_notice(ctx, test_data);
+    test_data_notice(ctx, test_data)?;
     if ctx.global.json {
         let evs: Vec<serde_json::Value> = events
             .iter()
@@ -574,12 +578,9 @@ fn show_cmd(ctx: &Context, a: cli::ShowArgs) -> Result<i32> {
             .collect();
         let mut v = timeline::run_json(&row);
         v["events"] = serde_json::Value::Array(evs);
-        println!("{}", pretty(&v));
+        outln!("{}", pretty(&v))?;
     } else {
-        print!(
-            "{}",
-            timeline::show_text(&row, &events, procedure, ctx.color)
-        );
+        out::rendered(&timeline::show_text(&row, &events, procedure, ctx.color))?;
     }
     Ok(code::OK)
 }
@@ -597,12 +598,12 @@ fn verify_cmd(ctx: &Context, a: cli::VerifyArgs) -> Result<i32> {
     };
     let report = crate::store::verify_log(&ctx.db_path()?, checkpoint.as_ref())?;
     if ctx.global.json {
-        println!(
+        outln!(
             "{}",
             pretty(&serde_json::to_value(&report).unwrap_or_default())
-        );
+        )?;
     } else {
-        println!("{report}");
+        outln!("{report}")?;
     }
     Ok(if report.is_ok() {
         code::OK
@@ -617,9 +618,9 @@ fn checkpoint_cmd(ctx: &Context, a: cli::CheckpointArgs) -> Result<i32> {
     match a.out {
         Some(path) => {
             write_new_file(&path, text.as_bytes())?;
-            eprintln!("Wrote checkpoint to {}", path.display());
+            errln!("Wrote checkpoint to {}", path.display());
         }
-        None => print!("{text}"),
+        None => out::rendered(&out::escape_json_controls(&text))?,
     }
     Ok(code::OK)
 }
@@ -650,7 +651,7 @@ fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<i32> {
             .iter()
             .map(|f| serde_json::json!({"path": f.path, "sha256": f.sha256, "bytes": f.bytes}))
             .collect();
-        println!(
+        outln!(
             "{}",
             pretty(&serde_json::json!({
                 "out": summary.out.display().to_string(),
@@ -661,16 +662,16 @@ fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<i32> {
                 "checkpoint_head_seq": summary.checkpoint.head_seq,
                 "export_event_seq": summary.export_seq,
             }))
-        );
+        )?;
         return Ok(code::OK);
     }
-    println!(
+    outln!(
         "Wrote the audit bundle {}: {} runs, {} events (filters: {}).",
         summary.out.display(),
         summary.runs,
         summary.events,
         crate::text::sanitize_line(&export::filters_text(&req.query))
-    );
+    )?;
     let width = summary
         .files
         .iter()
@@ -678,19 +679,20 @@ fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<i32> {
         .max()
         .unwrap_or(0);
     for f in &summary.files {
-        println!("  {:<width$}  {:>10} bytes", f.path, f.bytes);
+        outln!("  {:<width$}  {:>10} bytes", f.path, f.bytes)?;
     }
-    println!("  manifest.json (SHA-256 {})", summary.manifest_sha256);
-    println!(
+    outln!("  manifest.json (SHA-256 {})", summary.manifest_sha256)?;
+    outln!(
         "Chain head at export: event {} (checkpoint.json). The export is recorded in the log as event {}.",
-        summary.checkpoint.head_seq, summary.export_seq
-    );
+        summary.checkpoint.head_seq,
+        summary.export_seq
+    )?;
     let db = ctx.db_path()?;
-    println!(
+    outln!(
         "Check it any time with: runsheet verify-bundle {} --db {}",
         summary.out.display(),
         db.display()
-    );
+    )?;
     Ok(code::OK)
 }
 
@@ -707,12 +709,12 @@ fn verify_bundle_cmd(ctx: &Context, a: cli::VerifyBundleArgs) -> Result<i32> {
     };
     let report = export::verify_bundle(&a.dir, store.as_ref())?;
     if ctx.global.json {
-        println!(
+        outln!(
             "{}",
             pretty(&serde_json::to_value(&report).unwrap_or_default())
-        );
+        )?;
     } else {
-        println!("{report}");
+        outln!("{report}")?;
     }
     Ok(if report.is_ok() {
         code::OK
@@ -731,7 +733,7 @@ fn status_cmd(ctx: &Context, a: cli::StatusArgs) -> Result<i32> {
                 Ok(loaded) => procedures.push((path, loaded.procedure)),
                 Err(d) => {
                     broken += 1;
-                    eprintln!("{d}");
+                    errln!("{d}");
                 }
             }
         }
@@ -752,14 +754,14 @@ fn status_cmd(ctx: &Context, a: cli::StatusArgs) -> Result<i32> {
             false,
         )
     };
-    test_data_notice(ctx, test_data);
+    test_data_notice(ctx, test_data)?;
     if ctx.global.json {
-        println!("{}", pretty(&report.to_json()));
+        outln!("{}", pretty(&report.to_json()))?;
     } else {
-        print!("{}", report.render_text(ctx.color));
+        out::rendered(&report.render_text(ctx.color))?;
     }
     if broken > 0 {
-        eprintln!("{broken} procedure file(s) could not be read; run `runsheet lint` for details");
+        errln!("{broken} procedure file(s) could not be read; run `runsheet lint` for details");
     }
     Ok(if a.strict && report.attention() > 0 {
         code::CHECK_FAILED
@@ -779,19 +781,19 @@ fn generate_log_cmd(ctx: &Context, a: cli::GenerateLogArgs) -> Result<i32> {
     };
     let s = generate::generate(&mut store, &opts)?;
     let outcomes: Vec<String> = s.outcomes.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    println!(
+    outln!(
         "Wrote {} runs ({} events) of backup-customer-data to {}: {}.",
         s.runs,
         s.events,
         store.path().display(),
         outcomes.join(", ")
-    );
+    )?;
     if let (Some(f), Some(l)) = (s.first, s.last) {
-        println!("Runs from {f} to {l}.");
+        outln!("Runs from {f} to {l}.")?;
     }
     if !s.days_without_run.is_empty() {
         let days: Vec<String> = s.days_without_run.iter().map(|d| d.to_string()).collect();
-        println!("Days with no run: {}.", days.join(", "));
+        outln!("Days with no run: {}.", days.join(", "))?;
     }
     Ok(code::OK)
 }

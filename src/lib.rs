@@ -9,6 +9,7 @@
 //! - [`session`]: decide, persist, then apply — the one path front ends act through.
 //! - [`runner`]: running a step's command as a child process, output capped and hashed.
 //! - [`tui`] and [`plain`]: the two front ends over a session.
+//! - [`out`]: the one path to stdout and stderr (sanitized, quiet on a closed pipe) and the panic hook.
 //! - [`app`]: the one place that wires paths, store, engine, front ends and exports to the CLI.
 
 pub mod app;
@@ -17,6 +18,7 @@ pub mod engine;
 pub mod error;
 pub mod export;
 pub mod keys;
+pub mod out;
 pub mod plain;
 pub mod procedure;
 pub mod runner;

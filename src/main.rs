@@ -3,15 +3,32 @@
 use clap::Parser;
 
 fn main() {
-    let cli = runsheet::cli::Cli::parse();
+    // First, so that the full-screen runner's hook (which restores the
+    // terminal) wraps it: a panic is one line on stderr and exit 70.
+    runsheet::out::install_panic_hook();
+    // A way to make the binary panic, for the test of the hook (the escape in
+    // the message checks that the line is sanitized). Debug builds only: a
+    // release binary has no such switch.
+    #[cfg(debug_assertions)]
+    if std::env::var_os("RUNSHEET_DEBUG_PANIC").is_some_and(|v| v == "1") {
+        panic!("RUNSHEET_DEBUG_PANIC=1 asked for a panic \u{1b}]0;title\u{7}");
+    }
+    let cli = match runsheet::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version, as clap prints them (no user input in them).
+        Err(e) if !e.use_stderr() => e.exit(),
+        // A usage error quotes the arguments, which can hold anything (a file
+        // name from a glob): printed sanitized, without clap's colours.
+        Err(e) => {
+            runsheet::errln!("{}", e.render().to_string().trim_end());
+            std::process::exit(e.exit_code());
+        }
+    };
     let code = match runsheet::app::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            // Messages quote user input (names, paths, file contents): keep them inert.
-            eprintln!(
-                "runsheet: {}",
-                runsheet::text::sanitize_terminal(&err.to_string())
-            );
+            // Messages quote user input (names, paths, file contents): kept inert.
+            runsheet::errln!("runsheet: {err}");
             err.code()
         }
     };

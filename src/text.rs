@@ -7,12 +7,15 @@
 enum Piece<'a> {
     /// Text with no control characters (newlines and tabs included).
     Text(&'a str),
-    /// One control character (C0 except newline and tab, DEL, C1), by code point.
+    /// One control character (see [`control_at`]), by code point.
     Control(u32),
 }
 
-/// The control character (C0 except newline and tab, DEL, C1) that starts at
-/// `bytes[i]`, if any: its code point and its length in bytes.
+/// The control character that starts at `bytes[i]`, if any: its code point
+/// and its length in bytes. Control characters are C0 except newline and tab,
+/// DEL, C1, and the Unicode bidirectional embeddings, overrides and isolates
+/// U+202A..U+202E and U+2066..U+2069 (which reorder how the text around them
+/// is shown: "Trojan Source").
 #[inline]
 pub fn control_at(bytes: &[u8], i: usize) -> Option<(u32, usize)> {
     match bytes.get(i)? {
@@ -21,6 +24,14 @@ pub fn control_at(bytes: &[u8], i: usize) -> Option<(u32, usize)> {
         // C1 controls U+0080..U+009F are the two bytes C2 80..C2 9F in UTF-8.
         0xc2 => match bytes.get(i + 1)? {
             &c @ 0x80..=0x9f => Some((u32::from(c), 2)),
+            _ => None,
+        },
+        // U+202A..U+202E are E2 80 AA..AE; U+2066..U+2069 are E2 81 A6..A9.
+        0xe2 => match (*bytes.get(i + 1)?, *bytes.get(i + 2)?) {
+            (b1 @ 0x80, c @ 0xaa..=0xae) | (b1 @ 0x81, c @ 0xa6..=0xa9) => Some((
+                0x2000 | (u32::from(b1 & 0x3f) << 6) | u32::from(c & 0x3f),
+                3,
+            )),
             _ => None,
         },
         _ => None,
@@ -57,9 +68,11 @@ pub fn control_text(code: u32) -> String {
     format!("\\u{{{code:02x}}}")
 }
 
-/// Replace control characters (C0 except newline and tab, DEL, C1) with a visible
-/// `\u{..}`-style escape so procedure text, notes and command output can never move
-/// the cursor, change colours or set the terminal title.
+/// Replace control characters (C0 except newline and tab, DEL, C1, bidi
+/// overrides and isolates; see [`control_at`]) with a visible `\u{..}`-style
+/// escape so procedure text, notes and command output can never move the
+/// cursor, change colours, set the terminal title, write the clipboard or
+/// reorder the text shown around them.
 pub fn sanitize_terminal(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let _ = split_controls(s, |piece| {
@@ -148,6 +161,33 @@ mod tests {
             sanitize_terminal("\x7f\u{85}é\u{a0}\0"),
             "\\u{7f}\\u{85}é\u{a0}\\u{00}"
         );
+    }
+
+    /// Every bidi embedding, override and isolate, and nothing next to them.
+    #[test]
+    fn bidi_overrides_and_isolates_are_made_visible() {
+        let bidi: Vec<char> = ('\u{2000}'..='\u{206f}')
+            .filter(|c| sanitize_terminal(&c.to_string()) != c.to_string())
+            .collect();
+        assert_eq!(
+            bidi,
+            [
+                '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}',
+                '\u{2068}', '\u{2069}'
+            ]
+        );
+        assert_eq!(
+            sanitize_terminal("if \u{202e}x\u{2066}y\u{2069}"),
+            "if \\u{202e}x\\u{2066}y\\u{2069}"
+        );
+        assert_eq!(sanitize_line("a\u{202d}\nb"), "a\\u{202d}\\nb");
+        // Neighbours that share the lead bytes stay as they are.
+        assert_eq!(
+            sanitize_terminal("— … ‰ \u{2060} ⁰ ‹›"),
+            "— … ‰ \u{2060} ⁰ ‹›"
+        );
+        // A cut-off sequence at the end of the text is no control.
+        assert_eq!(control_at(b"\xe2\x80", 0), None);
     }
 
     #[test]

@@ -27,7 +27,9 @@ const fn table(specials: &[u8]) -> [u8; 256] {
         b += 1;
     }
     t[0x7f] = MAYBE_CONTROL;
+    // C1 controls start with C2, bidi overrides and isolates with E2.
     t[0xc2] = MAYBE_CONTROL;
+    t[0xe2] = MAYBE_CONTROL;
     let mut i = 0;
     while i < specials.len() {
         t[specials[i] as usize] = SPECIAL;
@@ -74,8 +76,9 @@ fn escape_with(
 }
 
 /// True when every byte of `s` is printable ASCII (space to `~`) and none is
-/// in `specials`: text any format can take as it is. Written as one fold
-/// without early exit, so the compiler checks many bytes per instruction.
+/// in `specials`: text any format can take as it is (every control character,
+/// bidi overrides included, has a byte outside that range). Written as one
+/// fold without early exit, so the compiler checks many bytes per instruction.
 #[inline]
 fn printable_except(s: &[u8], specials: &[u8]) -> bool {
     s.iter().fold(true, |ok, &b| {
@@ -287,6 +290,17 @@ mod tests {
     }
 
     #[test]
+    fn bidi_overrides_are_shown_in_every_format_but_json() {
+        let s = "a\u{202e}b\u{2066}c — ok";
+        assert_eq!(run(html, s), "a\\u{202e}b\\u{2066}c — ok");
+        assert_eq!(run(md, s), "a\\\\u{202e}b\\\\u{2066}c — ok");
+        assert_eq!(run(csv, s), "a\\u{202e}b\\u{2066}c — ok");
+        assert_eq!(run(csv, "\u{202e}=1"), "\\u{202e}=1");
+        // JSON is data: the character is kept, as serde_json keeps it.
+        assert_eq!(run(json, s), serde_json::to_string(s).unwrap_or_default());
+    }
+
+    #[test]
     fn json_strings_match_serde_json() {
         for s in [
             "plain",
@@ -353,6 +367,8 @@ mod tests {
                 "[ -~]{0,40}",
                 "[a-z'\"&<>|*_#~!`=+@,\\[\\]\\\\-]{0,20}",
                 "(\\PC|[\\x00-\\x1f\\x7f\\u{80}-\\u{9f}\\u{a0}\"',=+@&<>|*_#~!`\\[\\]\\\\-])*",
+                // Bidi overrides and isolates, and the characters that share their lead bytes.
+                "([ -~]|[\\u{2000}-\\u{206f}\\u{80}-\\u{9f}])*",
             ]
         ) {
             proptest::prop_assert_eq!(run(html, &s), reference::html(&s));

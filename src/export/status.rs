@@ -511,7 +511,8 @@ impl StatusReport {
             .iter()
             .map(|p| {
                 let last = p.last_run.as_ref().map_or("never".to_string(), |r| {
-                    format!("{} {}", r.started_at.format("%Y-%m-%d"), outcome_text(r))
+                    let outcome = sanitize_line(outcome_text(r));
+                    format!("{} {outcome}", r.started_at.format("%Y-%m-%d"))
                 });
                 let adherence = match &p.adherence {
                     None => "—".to_string(),
@@ -593,7 +594,7 @@ impl StatusReport {
                     "  last run    {} by {}: {}",
                     r.started_at.format("%Y-%m-%d %H:%M UTC"),
                     sanitize_line(&operator_text(r)),
-                    outcome_text(r)
+                    sanitize_line(outcome_text(r))
                 );
             }
             let _ = writeln!(out, "  recent      {}", p.recent.text());

@@ -562,7 +562,7 @@ pub fn runs_table(rows: &[RunRow], color: bool) -> String {
                     40,
                 ),
                 fit(&sanitize_line(&operator_text(r)), 28),
-                outcome_text(r).to_string(),
+                sanitize_line(outcome_text(r)),
                 run_duration(r).unwrap_or_else(|| "—".into()),
                 r.event_count.to_string(),
             ]
@@ -644,7 +644,7 @@ pub fn show_text(
         }
     }
     let stats = RunStats::of(events);
-    let outcome = outcome_text(row).to_ascii_uppercase();
+    let outcome = s(&outcome_text(row).to_ascii_uppercase());
     let _ = writeln!(
         out,
         "  Outcome    {} · {} deviation{} ({} skipped, {} failed, {} warning acknowledgement{})",

@@ -17,6 +17,7 @@ use serde::{Serialize, Serializer};
 use super::model::{Procedure, Step};
 use super::parse::{self, Loaded, Source};
 use crate::error::Error;
+use crate::text::sanitize_line;
 
 /// How bad a finding is. Errors fail `runsheet lint`; warnings only with `--strict`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -101,15 +102,26 @@ impl Diagnostic {
     }
 }
 
+/// `file:line:col: severity[code]: message` and an indented hint line. The
+/// file name, message and hint quote what is in the file (and the file name
+/// itself can hold anything): each is one line with its control characters
+/// shown as escapes ([`sanitize_line`]), so a diagnostic can neither drive a
+/// terminal nor fake another diagnostic line.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
+        write!(f, "{}", sanitize_line(&self.file.to_string_lossy()))?;
         if self.line > 0 {
             write!(f, ":{}:{}", self.line, self.column)?;
         }
-        write!(f, ": {}[{}]: {}", self.severity, self.code, self.message)?;
+        write!(
+            f,
+            ": {}[{}]: {}",
+            self.severity,
+            self.code,
+            sanitize_line(&self.message)
+        )?;
         if let Some(hint) = &self.hint {
-            write!(f, "\n  hint: {hint}")?;
+            write!(f, "\n  hint: {}", sanitize_line(hint))?;
         }
         Ok(())
     }

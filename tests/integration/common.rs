@@ -17,6 +17,11 @@ pub fn repo() -> PathBuf {
 /// A `runsheet` command with a private evidence log and the shipped procedures,
 /// isolated from the user's environment.
 pub fn runsheet(db: &Path) -> Command {
+    runsheet_with(db, &repo().join("procedures"))
+}
+
+/// [`runsheet`] with another procedures folder (`--procedures` may be given once).
+pub fn runsheet_with(db: &Path, procedures: &Path) -> Command {
     let mut cmd = Command::new(bin());
     cmd.env_remove("RUNSHEET_DB")
         .env_remove("RUNSHEET_PROCEDURES")
@@ -25,7 +30,7 @@ pub fn runsheet(db: &Path) -> Command {
         .arg("--db")
         .arg(db)
         .arg("--procedures")
-        .arg(repo().join("procedures"));
+        .arg(procedures);
     cmd
 }
 

@@ -9,6 +9,7 @@ mod crash;
 mod faults;
 mod injection;
 mod lint;
+mod output;
 mod reliability;
 mod tamper;
 mod tui_e2e;

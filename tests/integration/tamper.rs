@@ -20,7 +20,7 @@ struct Log {
     runs: Vec<String>,
 }
 
-fn drill_run(db: &Path) {
+pub fn drill_run(db: &Path) {
     let drill = repo().join("tests/fixtures/run/drill.toml");
     let mut child = runsheet(db)
         .arg("run")

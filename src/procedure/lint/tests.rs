@@ -58,6 +58,34 @@ fn only(d: &[Diagnostic], code: &str) -> Diagnostic {
 
 const TWO: &str = "[[steps]]\nid = \"a\"\ntitle = \"A\"\n[[steps]]\nid = \"b\"\ntitle = \"B\"\n";
 
+/// A diagnostic quotes the file's name and values: shown as two inert lines.
+#[test]
+fn a_diagnostic_shows_hostile_names_and_values_as_escapes_on_its_own_lines() {
+    let attack = "\u{1b}]52;c;eA==\u{7}\u{9b}\u{202e}\nfake.toml:1:1: error[x]: y";
+    let d = Diagnostic::error(
+        PathBuf::from(format!("p{attack}.toml")),
+        (3, 4),
+        "unknown-key",
+        format!("unknown key `{attack}`"),
+    )
+    .with_hint(format!("hint {attack}"));
+    let text = d.to_string();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(
+        !text
+            .chars()
+            .any(|c| c != '\n' && (c.is_control() || c == '\u{202e}')),
+        "{text:?}"
+    );
+    let shown = r"\u{1b}]52;c;eA==\u{07}\u{9b}\u{202e}\nfake.toml:1:1: error[x]: y";
+    assert_eq!(
+        text,
+        format!(
+            "p{shown}.toml:3:4: error[unknown-key]: unknown key `{shown}`\n  hint: hint {shown}"
+        )
+    );
+}
+
 #[test]
 fn clean_procedure_has_no_findings() {
     assert_eq!(with_steps(TWO), vec![]);
