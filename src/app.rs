@@ -12,7 +12,7 @@ use clap::CommandFactory;
 use crate::cli::{self, Cli, Command as Cmd, GlobalArgs};
 use crate::engine::{self, Event, Meta, Outcome, Run, StartInfo};
 use crate::error::{Error, Result, code};
-use crate::export::{self, generate, status, timeline};
+use crate::export::{self, status, timeline};
 use crate::out;
 use crate::procedure::lint::{self, Severity};
 use crate::procedure::parse::{self, Loaded, Source};
@@ -42,7 +42,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::Export(a) => export_cmd(&ctx, a),
         Cmd::VerifyBundle(a) => verify_bundle_cmd(&ctx, a),
         Cmd::Status(a) => status_cmd(&ctx, a),
-        Cmd::GenerateLog(a) => generate_log_cmd(&ctx, a),
         Cmd::Completions(a) => {
             let mut cmd = Cli::command();
             let mut script = Vec::new();
@@ -156,7 +155,7 @@ fn test_data_notice(ctx: &Context, test_data: bool) -> Result<()> {
     if ctx.global.json {
         errln!("runsheet: {}", crate::store::TEST_DATA_NOTICE);
     } else {
-        outln!("{}", crate::store::TEST_DATA_NOTICE)?;
+        outln!("NOTE: {}", crate::store::TEST_DATA_NOTICE)?;
     }
     Ok(())
 }
@@ -628,8 +627,16 @@ fn checkpoint_cmd(ctx: &Context, a: cli::CheckpointArgs) -> Result<i32> {
 // ---------------------------------------------------------------- audit
 
 fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<i32> {
-    let mut store = ctx.open_existing_store()?;
     let (_, _, actor) = operator_identity(std::env::var("RUNSHEET_OPERATOR").ok().as_deref());
+    // The export is recorded in the log; a log that cannot be written (an
+    // archived copy on a read-only mount) is exported without that record.
+    let path = ctx.db_path()?;
+    let mut store = match Store::options().actor(&actor).open_existing(&path) {
+        Err(crate::store::StoreError::ReadOnly { .. }) => {
+            Store::options().read_only(true).open_existing(&path)?
+        }
+        other => other?,
+    };
     let has = |f: cli::ExportFormat| a.format.contains(&f);
     let req = export::ExportRequest {
         out: a.out,
@@ -641,10 +648,20 @@ fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<i32> {
             md: has(cli::ExportFormat::Md),
         },
         force: a.force,
+        allow_unverified: a.allow_unverified,
         actor,
         now: Utc::now(),
     };
     let summary = export::export(&mut store, &req)?;
+    if !summary.verdict.verified {
+        errln!(
+            "runsheet: WARNING: {} Every file of the bundle says so.",
+            summary.verdict.sentence()
+        );
+    }
+    if summary.verdict.test_data {
+        errln!("runsheet: {}", crate::store::TEST_DATA_NOTICE);
+    }
     if ctx.global.json {
         let files: Vec<serde_json::Value> = summary
             .files
@@ -660,7 +677,9 @@ fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<i32> {
                 "files": files,
                 "manifest_sha256": summary.manifest_sha256,
                 "checkpoint_head_seq": summary.checkpoint.head_seq,
+                "data_head_seq": summary.data_head.head_seq,
                 "export_event_seq": summary.export_seq,
+                "verification": summary.verdict.to_json(),
             }))
         )?;
         return Ok(code::OK);
@@ -683,10 +702,22 @@ fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<i32> {
     }
     outln!("  manifest.json (SHA-256 {})", summary.manifest_sha256)?;
     outln!(
-        "Chain head at export: event {} (checkpoint.json). The export is recorded in the log as event {}.",
-        summary.checkpoint.head_seq,
-        summary.export_seq
+        "The export read the log up to event {} ({}).",
+        summary.data_head.head_seq,
+        if summary.verdict.verified {
+            "verified first"
+        } else {
+            "it FAILED verification"
+        }
     )?;
+    match summary.export_seq {
+        Some(seq) => outln!(
+            "The export is recorded in the log as event {seq}, which lists every file's SHA-256 (export.json); checkpoint.json is the chain head at that event."
+        )?,
+        None => outln!(
+            "The export is NOT recorded in the log: the log is read-only here. Its files are bound only by manifest.json."
+        )?,
+    }
     let db = ctx.db_path()?;
     outln!(
         "Check it any time with: runsheet verify-bundle {} --db {}",
@@ -768,32 +799,4 @@ fn status_cmd(ctx: &Context, a: cli::StatusArgs) -> Result<i32> {
     } else {
         code::OK
     })
-}
-
-fn generate_log_cmd(ctx: &Context, a: cli::GenerateLogArgs) -> Result<i32> {
-    let mut store = ctx.open_store()?;
-    let opts = generate::GenerateOptions {
-        runs: a.runs,
-        events_per_run: a.events_per_run,
-        days: a.days,
-        now: Utc::now(),
-        seed: 0x5eed,
-    };
-    let s = generate::generate(&mut store, &opts)?;
-    let outcomes: Vec<String> = s.outcomes.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    outln!(
-        "Wrote {} runs ({} events) of backup-customer-data to {}: {}.",
-        s.runs,
-        s.events,
-        store.path().display(),
-        outcomes.join(", ")
-    )?;
-    if let (Some(f), Some(l)) = (s.first, s.last) {
-        outln!("Runs from {f} to {l}.")?;
-    }
-    if !s.days_without_run.is_empty() {
-        let days: Vec<String> = s.days_without_run.iter().map(|d| d.to_string()).collect();
-        outln!("Days with no run: {}.", days.join(", "))?;
-    }
-    Ok(code::OK)
 }

@@ -68,9 +68,6 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff)
     Man,
-    /// Write a generated evidence log of N runs through the real store (benchmarks)
-    #[command(hide = true)]
-    GenerateLog(GenerateLogArgs),
 }
 
 #[derive(Debug, Args)]
@@ -199,6 +196,9 @@ pub struct ExportArgs {
     /// Replace an output directory that holds a previous audit bundle
     #[arg(long)]
     pub force: bool,
+    /// Write the bundle even when the log fails verification (every file then says so)
+    #[arg(long)]
+    pub allow_unverified: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -229,17 +229,4 @@ pub struct StatusArgs {
 pub struct CompletionsArgs {
     /// Shell to generate completions for
     pub shell: clap_complete::Shell,
-}
-
-#[derive(Debug, Args)]
-pub struct GenerateLogArgs {
-    /// Number of runs to write
-    #[arg(long, default_value_t = 1000)]
-    pub runs: u64,
-    /// Events per run (approximately)
-    #[arg(long, default_value_t = 10)]
-    pub events_per_run: u64,
-    /// Days back the first run starts
-    #[arg(long, default_value_t = 30)]
-    pub days: u32,
 }

@@ -11,7 +11,6 @@
 pub mod bundle;
 pub mod csv;
 pub mod escape;
-pub mod generate;
 pub mod html;
 pub mod json;
 pub mod manifest;
@@ -56,13 +55,16 @@ use serde_json::{Value, json};
 
 use crate::procedure::Procedure;
 use crate::procedure::parse::{self, Source};
-use crate::store::{Checkpoint, DEVIATION_KINDS, RunQuery, RunRow, Store, StoreError, StoredEvent};
+use crate::store::{
+    Checkpoint, DEVIATION_KINDS, Finding, RunQuery, RunRow, Store, StoreError, StoredEvent,
+    VerifyReport,
+};
 
 pub use bundle::{ExportRequest, ExportSummary, Formats, export};
 pub use verify::{BundleReport, verify_bundle};
 
 /// Kind of the log event that records an export.
-pub const KIND_EXPORT: &str = "export";
+pub use crate::store::KIND_EXPORT;
 
 /// `runsheet <version>`, as written into bundles.
 pub fn generator() -> String {
@@ -286,9 +288,87 @@ pub struct ReportMeta {
     pub exported_by: String,
     pub generator: String,
     pub query: RunQuery,
+    /// The chain head the export read (and verified): every exported event
+    /// is at or before it.
     pub checkpoint: Checkpoint,
+    /// What verify said of the log, just before the export read it.
+    pub verdict: Verdict,
+    /// The seq from which the log's records use record-hash format 2
+    /// (docs/evidence-schema.md), if any: a verifier of evidence.json needs it.
+    pub record_format_2_from: Option<i64>,
     pub runs: usize,
     pub events: u64,
+}
+
+/// What `verify` said of the log an export read, as every file of the
+/// bundle states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The page check and the hash chain found nothing.
+    pub verified: bool,
+    /// The first problem verify found, when it failed.
+    pub finding: Option<Finding>,
+    /// The head verify walked to.
+    pub head_seq: i64,
+    pub head_hash: String,
+    /// The log says it holds generated test data, not evidence.
+    pub test_data: bool,
+}
+
+impl Verdict {
+    pub fn of(report: &VerifyReport) -> Verdict {
+        Verdict {
+            verified: report.is_ok(),
+            finding: report.finding.clone(),
+            head_seq: report.head_seq,
+            head_hash: report.head_hash.clone(),
+            test_data: report.test_data,
+        }
+    }
+
+    /// The short mark each CSV row carries: `verified`, or `FAILED: <problem>
+    /// at seq N`; with `; generated test data, not evidence` for test data.
+    pub fn mark(&self) -> String {
+        let mut mark = match &self.finding {
+            None => "verified".to_string(),
+            Some(f) => match f.seq {
+                Some(seq) => format!("FAILED: {} at seq {seq}", f.problem.as_str()),
+                None => format!("FAILED: {}", f.problem.as_str()),
+            },
+        };
+        if self.test_data {
+            mark.push_str("; generated test data, not evidence");
+        }
+        mark
+    }
+
+    /// The verdict in a sentence, for the reports' covers.
+    pub fn sentence(&self) -> String {
+        match &self.finding {
+            None => format!(
+                "Verified at export: every page of the log reads (SQLite's page check), and its hash chain holds every record up to event {} (hash {}).",
+                self.head_seq, self.head_hash
+            ),
+            Some(f) => format!(
+                "THE EVIDENCE LOG FAILED VERIFICATION at export ({}): {}. This bundle was written anyway (--allow-unverified); do not rely on it as evidence.",
+                f.problem.as_str(),
+                f.message
+            ),
+        }
+    }
+
+    /// As data (manifest, evidence.json, the export event).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "verified": self.verified,
+            "problem": self.finding.as_ref().map(|f| f.problem.as_str()),
+            "seq": self.finding.as_ref().and_then(|f| f.seq),
+            "message": self.finding.as_ref().map(|f| f.message.clone()),
+            "head_seq": self.head_seq,
+            "head_hash": self.head_hash,
+            "test_data": self.test_data,
+        })
+    }
 }
 
 /// The procedures runs used, parsed from the stored sources (for step titles,

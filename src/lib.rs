@@ -11,6 +11,8 @@
 //! - [`tui`] and [`plain`]: the two front ends over a session.
 //! - [`out`]: the one path to stdout and stderr (sanitized, quiet on a closed pipe) and the panic hook.
 //! - [`app`]: the one place that wires paths, store, engine, front ends and exports to the CLI.
+//! - `testdata` (tests and the `test-data` feature only, never in `runsheet`):
+//!   generated logs, marked as test data, for tests, benchmarks and demos.
 
 pub mod app;
 pub mod cli;
@@ -24,5 +26,7 @@ pub mod procedure;
 pub mod runner;
 pub mod session;
 pub mod store;
+#[cfg(any(test, feature = "test-data"))]
+pub mod testdata;
 pub mod text;
 pub mod tui;

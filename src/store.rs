@@ -179,6 +179,7 @@ impl Default for StoreOptions {
             identity: migrate::LogIdentity {
                 actor: whoami::username().unwrap_or_else(|_| "unknown".into()),
                 test_data: false,
+                created: None,
             },
         }
     }
@@ -222,6 +223,14 @@ impl StoreOptions {
     /// shows the log displays it. Has no effect on an existing log.
     pub fn test_data(mut self, test_data: bool) -> Self {
         self.identity.test_data = test_data;
+        self
+    }
+
+    /// A log created by this open gets this log id and creation time (for
+    /// reproducible test logs only).
+    #[cfg(any(test, feature = "test-data"))]
+    pub(crate) fn created_as(mut self, log_id: Uuid, at: DateTime<Utc>) -> Self {
+        self.identity.created = Some((log_id, at));
         self
     }
 

@@ -3,16 +3,20 @@
 //! end, the files written one record at a time and hashed as they are
 //! written, the manifest, and the `export` event in the log.
 //!
-//! Order: inside one read snapshot of the log, the checkpoint is taken, then
-//! the matching runs are read twice, oldest first — once for their rows
-//! (runs.csv, evidence.json's runs, the summary and the report indexes), once
-//! for their events (events.csv, evidence.json's events, the timelines). Then
-//! the manifest; then the export is recorded in the log (with the manifest's
-//! SHA-256, so the manifest's checkpoint cannot include its own export
-//! event); then the directory is renamed into place. Any failure before the
-//! rename removes the temporary directory: a failed export leaves nothing
-//! behind. Memory holds the summary and a few runs' events (in short
-//! queues), whatever the size of the log.
+//! Order: inside one read snapshot of the log, the whole log is verified
+//! (a failure stops the export unless `--allow-unverified`), the data head
+//! is taken, then the matching runs are read twice, oldest first — once for
+//! their rows (runs.csv, evidence.json's runs, the summary and the report
+//! indexes), once for their events (events.csv, evidence.json's events, the
+//! timelines). Then the export is recorded in the log: an `export` event
+//! whose payload lists every data file's SHA-256. Then export.json (that
+//! record), checkpoint.json (the chain head at that record, so a checkpoint
+//! covers every file) and the manifest; then the directory is renamed into
+//! place. Any failure before the record removes the temporary directory: a
+//! failed export leaves nothing behind. A log that cannot be written is
+//! exported without a record, and the bundle says so. Memory holds the
+//! summary and a few runs' events (in short queues), whatever the size of
+//! the log.
 //!
 //! May not depend on the front ends or the app.
 
@@ -31,9 +35,13 @@ use self::file::BundleFile;
 use self::outputs::{Outputs, RunBatch};
 use self::target::{TempDir, check_target, parent_dir, place, sync_dir};
 use super::manifest::{self, FileEntry, Manifest};
-use super::{Catalog, KIND_EXPORT, ReportMeta, RunStats, Summary, filters_json, time_text};
+use super::{
+    Catalog, KIND_EXPORT, ReportMeta, RunStats, Summary, Verdict, filters_json, time_text,
+};
 use crate::error::Error;
-use crate::store::{Checkpoint, NewEvent, RunQuery, RunRow, Store, Visit};
+use crate::store::{
+    Checkpoint, NewEvent, RunQuery, RunRow, Store, StoredEvent, Visit, canonical_json,
+};
 
 /// Which optional files to write (the manifest, checkpoint and procedures are always written).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +92,9 @@ pub struct ExportRequest {
     pub formats: Formats,
     /// Replace a directory that holds a previous bundle.
     pub force: bool,
+    /// Write the bundle even when the log fails verification; every file
+    /// then says so.
+    pub allow_unverified: bool,
     /// Who exports (recorded in the manifest and the export event).
     pub actor: String,
     /// Export time (injected for reproducible tests).
@@ -99,9 +110,14 @@ pub struct ExportSummary {
     /// Every file but manifest.json, sorted by path.
     pub files: Vec<FileEntry>,
     pub manifest_sha256: String,
+    /// checkpoint.json: the chain head at the export record (or, unrecorded,
+    /// the data head).
     pub checkpoint: Checkpoint,
-    /// The `export` event's seq in the log.
-    pub export_seq: i64,
+    /// The head the export read and verified.
+    pub data_head: Checkpoint,
+    pub verdict: Verdict,
+    /// The `export` event's seq in the log; `None` when the log could not be written.
+    pub export_seq: Option<i64>,
 }
 
 /// Export an audit bundle (see the module docs for the order of things).
@@ -114,42 +130,45 @@ pub fn export(store: &mut Store, req: &ExportRequest) -> Result<ExportSummary, E
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "bundle".into());
 
-    let tmp = TempDir::create(&parent, &name, req.now)?;
+    let (tmp, written) = store.read_snapshot(|s| {
+        let report = s.verify()?;
+        let verdict = Verdict::of(&report);
+        if !verdict.verified && !req.allow_unverified {
+            return Err(Error::CheckFailed(format!(
+                "the evidence log failed verification, so nothing was exported:\n{report}\n\
+                 Find out what happened with `runsheet verify` and restore the log from a backup; \
+                 or export anyway with --allow-unverified, and every file of that bundle will say it is unverified and why"
+            )));
+        }
+        let tmp = TempDir::create(&parent, &name, req.now)?;
+        let written = write_bundle(s, req, &tmp.path, verdict)?;
+        Ok::<_, Error>((tmp, written))
+    })?;
     let Written {
         mut files,
         runs,
         events,
-        checkpoint,
-    } = store.read_snapshot(|s| write_bundle(s, req, &tmp.path))?;
+        checkpoint: data_head,
+        verdict,
+        record_format_2_from,
+    } = written;
+    if !verdict.verified {
+        files.push(write_text(
+            &tmp.path,
+            UNVERIFIED_FILE,
+            &unverified_text(&verdict),
+        )?);
+    }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let generator = super::generator();
+    if store.changed_since_open() {
+        return Err(Error::Store {
+            path: store.path().to_path_buf(),
+            message: "the log was changed by another process while it was exported without locks (it is read-only to this process); nothing was exported. Export again when it is idle".into(),
+        });
+    }
 
-    let checkpoint_value: serde_json::Value = serde_json::from_str(&checkpoint.to_json())
-        .map_err(|e| Error::Internal(format!("checkpoint JSON: {e}")))?;
-    let m = Manifest {
-        format: manifest::FORMAT.into(),
-        version: manifest::VERSION,
-        generator: generator.clone(),
-        created_at: time_text(req.now),
-        exported_by: req.actor.clone(),
-        filters: filters_json(&req.query),
-        formats: req.formats.names(),
-        runs: runs as u64,
-        events,
-        checkpoint: checkpoint_value,
-        files: files.clone(),
-        self_sha256: String::new(),
-    };
-    let text = m
-        .to_text()
-        .map_err(|e| Error::Internal(format!("manifest JSON: {e}")))?;
-    let manifest_sha256 = crate::store::sha256_hex(text.as_bytes());
-    let mut mf = BundleFile::create(&tmp.path, manifest::FILE)?;
-    mf.write_all(text.as_bytes()).map_err(|e| mf.err(&e))?;
-    mf.finish()?;
-    sync_dir(&tmp.path.join("procedures"));
-    sync_dir(&tmp.path);
-
+    // The record of the export: every data file's SHA-256, in the chain.
     let out_text = fs::canonicalize(&parent)
         .map(|p| p.join(&name))
         .unwrap_or_else(|_| req.out.clone())
@@ -167,30 +186,101 @@ pub fn export(store: &mut Store, req: &ExportRequest) -> Result<ExportSummary, E
             "formats": req.formats.names(),
             "runs": runs,
             "events": events,
-            "manifest_sha256": manifest_sha256,
-            "checkpoint_head_seq": checkpoint.head_seq,
-            "checkpoint_head_hash": checkpoint.head_hash,
+            "files": files,
+            "data_head_seq": data_head.head_seq,
+            "data_head_hash": data_head.head_hash,
+            "record_format_2_from": record_format_2_from,
+            "verification": verdict.to_json(),
             "generator": generator,
         }),
     };
-    let recorded = store.append_log_event(&event).map_err(|e| match Error::from(e) {
-        Error::Store { path, message } => Error::Store {
-            path,
+    let recorded = if store.is_read_only() {
+        None
+    } else {
+        Some(store.append_log_event(&event).map_err(|e| match Error::from(e) {
+            Error::Store { path, message } => Error::Store {
+                path,
+                message: format!(
+                    "{message} (an export must be recorded in the log, so no bundle was left at {})",
+                    req.out.display()
+                ),
+            },
+            other => other,
+        })?)
+    };
+    let checkpoint = match &recorded {
+        Some(r) => Checkpoint {
+            events: r.seq,
+            head_seq: r.seq,
+            head_hash: r.hash.clone(),
+            at: Some(r.at),
+        },
+        None => data_head.clone(),
+    };
+    let after_record = |e: Error| match &recorded {
+        Some(r) => Error::Io {
+            path: req.out.clone(),
             message: format!(
-                "{message} (an export must be recorded in the log, so no bundle was left at {})",
-                req.out.display()
+                "the bundle's data was written and its export recorded (log event {}), but finishing it failed: {e}; nothing was left at the target",
+                r.seq
             ),
         },
-        other => other,
-    })?;
+        None => e,
+    };
+
+    let mut all = files.clone();
+    if let Some(r) = &recorded {
+        all.push(write_text(&tmp.path, EXPORT_FILE, &export_record_json(r)).map_err(after_record)?);
+    }
+    all.push(
+        write_text(&tmp.path, "checkpoint.json", &checkpoint.to_json()).map_err(after_record)?,
+    );
+    all.sort_by(|a, b| a.path.cmp(&b.path));
+    let checkpoint_value: serde_json::Value = serde_json::from_str(&checkpoint.to_json())
+        .map_err(|e| Error::Internal(format!("checkpoint JSON: {e}")))?;
+    let m = Manifest {
+        format: manifest::FORMAT.into(),
+        version: manifest::VERSION,
+        generator: generator.clone(),
+        created_at: time_text(req.now),
+        exported_by: req.actor.clone(),
+        filters: filters_json(&req.query),
+        formats: req.formats.names(),
+        runs: runs as u64,
+        events,
+        verification: verdict.to_json(),
+        data_head: serde_json::json!({"seq": data_head.head_seq, "hash": data_head.head_hash}),
+        export: match &recorded {
+            Some(r) => serde_json::json!({"recorded": true, "seq": r.seq, "hash": r.hash}),
+            None => serde_json::json!({
+                "recorded": false,
+                "seq": null,
+                "hash": null,
+                "why": "the evidence log could not be written (read-only), so this export is in no log and its files are bound only by this manifest",
+            }),
+        },
+        checkpoint: checkpoint_value,
+        files: all.clone(),
+        self_sha256: String::new(),
+    };
+    let text = m
+        .to_text()
+        .map_err(|e| Error::Internal(format!("manifest JSON: {e}")))?;
+    let manifest_sha256 = crate::store::sha256_hex(text.as_bytes());
+    write_text(&tmp.path, manifest::FILE, &text).map_err(after_record)?;
+    sync_dir(&tmp.path.join("procedures"));
+    sync_dir(&tmp.path);
 
     let mut tmp = tmp;
     place(&tmp.path, &req.out, target, &parent, &name).map_err(|e| Error::Io {
         path: req.out.clone(),
-        message: format!(
-            "the bundle was written and its export recorded (log event {}), but it could not be moved into place: {e}; nothing was left at the target",
-            recorded.seq
-        ),
+        message: match &recorded {
+            Some(r) => format!(
+                "the bundle was written and its export recorded (log event {}), but it could not be moved into place: {e}; nothing was left at the target",
+                r.seq
+            ),
+            None => format!("the bundle could not be moved into place: {e}; nothing was left at the target"),
+        },
     })?;
     tmp.keep = true;
     sync_dir(&parent);
@@ -198,11 +288,67 @@ pub fn export(store: &mut Store, req: &ExportRequest) -> Result<ExportSummary, E
         out: req.out.clone(),
         runs,
         events,
-        files,
+        files: all,
         manifest_sha256,
         checkpoint,
-        export_seq: recorded.seq,
+        data_head,
+        verdict,
+        export_seq: recorded.map(|r| r.seq),
     })
+}
+
+/// The bundle file that holds the log's record of the export.
+pub const EXPORT_FILE: &str = "export.json";
+/// The bundle file an unverified bundle carries at its root.
+pub const UNVERIFIED_FILE: &str = "UNVERIFIED.txt";
+
+/// export.json: the `export` event exactly as the log stores it (its
+/// payload the canonical text its hash covers), so a checkpoint whose head it
+/// is proves every file it lists.
+pub fn export_record_json(r: &StoredEvent) -> String {
+    let payload = canonical_json(&r.payload);
+    let mut text = String::from("{\n");
+    let mut field = |name: &str, value: String, last: bool| {
+        text.push_str(&format!(
+            "  \"{name}\": {value}{}\n",
+            if last { "" } else { "," }
+        ));
+    };
+    let s = |v: &str| serde_json::Value::String(v.to_string()).to_string();
+    field("format", s("runsheet-export-record"), false);
+    field("record_format", "2".into(), false);
+    field("seq", r.seq.to_string(), false);
+    field("run_id", "null".into(), false);
+    field("run_seq", r.run_seq.to_string(), false);
+    field("at", s(&time_text(r.at)), false);
+    field("actor", s(&r.actor), false);
+    field("kind", s(&r.kind), false);
+    field("step", "null".into(), false);
+    field("payload", payload, false);
+    field("payload_sha256", s(&r.payload_sha256), false);
+    field("prev_hash", s(&r.prev_hash), false);
+    field("hash", s(&r.hash), true);
+    text.push_str("}\n");
+    text
+}
+
+fn unverified_text(verdict: &Verdict) -> String {
+    format!(
+        "THIS AUDIT BUNDLE IS NOT VERIFIED EVIDENCE.\n\n\
+         The evidence log it was exported from failed verification at export:\n\n{}\n\n\
+         It was written anyway because the export was asked to (--allow-unverified). Every file \
+         says so: the report covers, evidence.json's and manifest.json's \"verification\", and the \
+         log_verification column of runs.csv and events.csv. Do not rely on it as evidence of the \
+         procedures followed; find out what happened to the log (runsheet verify) first.\n",
+        verdict.sentence()
+    )
+}
+
+/// Write a small file of the bundle in one go.
+fn write_text(dir: &Path, name: &str, text: &str) -> Result<FileEntry, Error> {
+    let mut f = BundleFile::create(dir, name)?;
+    f.write_all(text.as_bytes()).map_err(|e| f.err(&e))?;
+    f.finish()
 }
 
 /// What the two passes wrote.
@@ -210,18 +356,30 @@ struct Written {
     files: Vec<FileEntry>,
     runs: usize,
     events: u64,
+    /// The data head.
     checkpoint: Checkpoint,
+    verdict: Verdict,
+    record_format_2_from: Option<i64>,
 }
 
-/// Every file but the manifest, from one read snapshot of the log.
-fn write_bundle(store: &Store, req: &ExportRequest, dir: &Path) -> Result<Written, Error> {
+/// Every data file (all but export.json, checkpoint.json and the manifest),
+/// from one read snapshot of the log.
+fn write_bundle(
+    store: &Store,
+    req: &ExportRequest,
+    dir: &Path,
+    verdict: Verdict,
+) -> Result<Written, Error> {
     let checkpoint = store.checkpoint()?;
+    let record_format_2_from = store.record_format_2_from()?;
     let mut meta = ReportMeta {
         created_at: req.now,
         exported_by: req.actor.clone(),
         generator: super::generator(),
         query: req.query.clone(),
         checkpoint: checkpoint.clone(),
+        verdict,
+        record_format_2_from,
         runs: 0,
         events: 0,
     };
@@ -284,16 +442,13 @@ fn write_bundle(store: &Store, req: &ExportRequest, dir: &Path) -> Result<Writte
         .into_iter()
         .map(|(sha, (format, text))| (sha, format, text));
     files.extend(out.finish(&meta, procedures)?);
-
-    let mut f = BundleFile::create(dir, "checkpoint.json")?;
-    f.write_all(checkpoint.to_json().as_bytes())
-        .map_err(|e| f.err(&e))?;
-    files.push(f.finish()?);
     Ok(Written {
         files,
         runs: meta.runs,
         events: meta.events,
         checkpoint,
+        verdict: meta.verdict,
+        record_format_2_from,
     })
 }
 

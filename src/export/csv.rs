@@ -35,6 +35,7 @@ pub const RUNS_COLUMNS: &[&str] = &[
     "warnings_acknowledged",
     "deviations",
     "runsheet_version",
+    "log_verification",
 ];
 
 /// Columns of `events.csv` (documented in docs/audit-bundle.md; keep in sync).
@@ -53,6 +54,7 @@ pub const EVENTS_COLUMNS: &[&str] = &[
     "payload_sha256",
     "prev_hash",
     "hash",
+    "log_verification",
 ];
 
 /// One cell. Text is written with [`escape::csv`]: control characters made
@@ -93,7 +95,7 @@ fn opt<'a>(s: Option<&'a str>) -> Cell<'a> {
 }
 
 /// One `runs.csv` row.
-pub fn write_run(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::Result<()> {
+pub fn write_run(w: &mut impl Write, r: &RunRow, stats: &RunStats, mark: &str) -> io::Result<()> {
     let id = r.id.hyphenated().to_string();
     let controls = r.controls.join(";");
     let started = time_text(r.started_at);
@@ -122,6 +124,7 @@ pub fn write_run(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::Result
             n(stats.warnings_acknowledged),
             n(stats.deviations()),
             Cell::Text(&r.runsheet_version),
+            Cell::Text(mark),
         ],
     )
 }
@@ -134,6 +137,7 @@ pub fn write_event(
     procedure_id: &str,
     entry: &Entry<'_>,
     exit_code: Option<i64>,
+    mark: &str,
 ) -> io::Result<()> {
     write_record(
         w,
@@ -152,6 +156,7 @@ pub fn write_event(
             Cell::Text(e.payload_sha256),
             Cell::Text(e.prev_hash),
             Cell::Text(e.hash),
+            Cell::Text(mark),
         ],
     )
 }

@@ -33,6 +33,7 @@ th[scope=row]{background:#f7f7f7;width:13rem;font-weight:600}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;width:6.5rem}
 .mono,code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.86em;word-break:break-all}
 .muted{color:var(--muted)}
+.alarm{border:3px solid var(--bad);color:var(--bad);padding:.6rem .8rem;font-size:1.1rem;margin:.8rem 0}
 .text{white-space:pre-wrap;overflow-wrap:anywhere}
 .bad{color:var(--bad);font-weight:600}.warn{color:var(--warn);font-weight:600}.good{color:var(--good)}
 .badge{display:inline-block;border:1px solid currentColor;border-radius:3px;padding:0 .35rem;font-size:.8rem;font-weight:700;letter-spacing:.02em}
@@ -130,6 +131,20 @@ pub fn write_head(w: &mut impl Write, meta: &ReportMeta, summary: &Summary) -> i
         w,
         "<header>\n<h1>Audit report: documented operating procedures</h1>"
     )?;
+    if !meta.verdict.verified {
+        writeln!(
+            w,
+            "<p class=\"alarm\" role=\"alert\"><strong>NOT VERIFIED.</strong> {}</p>",
+            h(&meta.verdict.sentence())
+        )?;
+    }
+    if meta.verdict.test_data {
+        writeln!(
+            w,
+            "<p class=\"alarm\" role=\"alert\"><strong>GENERATED TEST DATA — NOT EVIDENCE.</strong> \
+             The evidence log this was exported from was written by runsheet's development-only log generator.</p>"
+        )?;
+    }
     writeln!(
         w,
         "<p class=\"lead\">Evidence of procedure runs exported from a runsheet evidence log \
@@ -161,20 +176,21 @@ pub fn write_head(w: &mut impl Write, meta: &ReportMeta, summary: &Summary) -> i
             h(&meta.generator)
         ),
     )?;
+    fact("Verification", h(&meta.verdict.sentence()))?;
     fact(
         "Evidence log chain head",
         format!(
-            "event {} of {}, hash <span class=\"mono\">{}</span> (checkpoint.json)",
+            "event {}, hash <span class=\"mono\">{}</span>: the head the export read and verified",
             meta.checkpoint.head_seq,
-            meta.checkpoint.events,
             h(&meta.checkpoint.head_hash)
         ),
     )?;
     fact(
         "How to verify",
-        "<code>runsheet verify-bundle &lt;this folder&gt;</code> checks every file against manifest.json; \
-         with <code>--db &lt;evidence log&gt;</code> it also checks every event against the log. \
-         See docs/audit-bundle.md."
+        "<code>runsheet verify-bundle &lt;this folder&gt;</code> checks every file against manifest.json \
+         and every exported event's hashes; with <code>--db &lt;evidence log&gt;</code> it also checks the \
+         log against checkpoint.json, whose head is the log's record of this export (export.json), \
+         which lists every file's SHA-256. See docs/audit-bundle.md."
             .into(),
     )?;
     writeln!(w, "</table>\n</header>")?;

@@ -9,7 +9,7 @@ use std::fmt;
 use std::io::{self, Write};
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::escape;
@@ -18,8 +18,8 @@ use crate::store::{EventRef, RunRow};
 
 /// `format` of evidence.json.
 pub const FORMAT: &str = "runsheet-evidence";
-/// `version` of evidence.json.
-pub const VERSION: u32 = 1;
+/// `version` of evidence.json (2: `verification` and `record_format_2_from`).
+pub const VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
@@ -60,6 +60,16 @@ impl<W: Write> EvidenceWriter<W> {
             json_text(&filters_json(&meta.query))?
         )?;
         writeln!(w, "\"checkpoint\": {},", json_text(&checkpoint)?)?;
+        writeln!(
+            w,
+            "\"verification\": {},",
+            json_text(&meta.verdict.to_json())?
+        )?;
+        writeln!(
+            w,
+            "\"record_format_2_from\": {},",
+            json_text(&meta.record_format_2_from)?
+        )?;
         write!(w, "\"runs\": [")?;
         Ok(EvidenceWriter {
             w,
@@ -228,23 +238,39 @@ pub fn write_event(w: &mut impl Write, e: &EventRef<'_>) -> io::Result<()> {
     w.write_all(b"}")
 }
 
-/// What verify-bundle needs of each exported event.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct EventKey {
+/// One exported event as evidence.json holds it, its payload the exact text
+/// (the bytes its `payload_sha256` covers).
+#[derive(Debug, Deserialize)]
+pub struct BundleEvent {
     pub seq: i64,
     pub run_id: Option<String>,
     pub run_seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub kind: String,
+    pub step: Option<String>,
+    pub payload: Box<serde_json::value::RawValue>,
+    pub payload_sha256: String,
+    pub prev_hash: String,
     pub hash: String,
 }
 
-/// Read evidence.json's `events` array one event at a time (everything else
-/// is skipped), calling `f` for each. Memory stays constant.
-pub fn for_each_event_key(
-    r: impl io::Read,
-    f: &mut dyn FnMut(EventKey) -> Result<(), String>,
-) -> Result<(), String> {
+/// What a reader of evidence.json is shown, part by part, in file order.
+pub trait EvidenceVisitor {
+    /// A top-level field other than the three arrays (format, version,
+    /// checkpoint, verification, ...).
+    fn header(&mut self, name: &str, value: Value) -> Result<(), String>;
+    fn run(&mut self, run: Value) -> Result<(), String>;
+    fn event(&mut self, event: BundleEvent) -> Result<(), String>;
+    fn procedure(&mut self, procedure: Value) -> Result<(), String>;
+}
+
+/// Read evidence.json one run, event and procedure at a time. Memory stays
+/// constant (but for what the visitor keeps). `Err` when it is not readable
+/// as evidence.json or the visitor stops.
+pub fn read_evidence(r: impl io::Read, v: &mut dyn EvidenceVisitor) -> Result<(), String> {
     let mut de = serde_json::Deserializer::from_reader(io::BufReader::new(r));
-    let found = de::Deserializer::deserialize_map(&mut de, Top { f })
+    let found = de::Deserializer::deserialize_map(&mut de, Top { v })
         .map_err(|e| format!("not a readable evidence.json: {e}"))?;
     de.end()
         .map_err(|e| format!("not a readable evidence.json: {e}"))?;
@@ -255,8 +281,8 @@ pub fn for_each_event_key(
     }
 }
 
-struct Top<'f> {
-    f: &'f mut dyn FnMut(EventKey) -> Result<(), String>,
+struct Top<'v> {
+    v: &'v mut dyn EvidenceVisitor,
 }
 
 impl<'de> Visitor<'de> for Top<'_> {
@@ -269,22 +295,38 @@ impl<'de> Visitor<'de> for Top<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
         let mut found = false;
         while let Some(key) = map.next_key::<String>()? {
-            if key == "events" {
-                map.next_value_seed(Events { f: &mut *self.f })?;
-                found = true;
-            } else {
-                map.next_value::<IgnoredAny>()?;
+            match key.as_str() {
+                "runs" => map.next_value_seed(Items {
+                    v: &mut *self.v,
+                    part: Part::Runs,
+                })?,
+                "events" => {
+                    map.next_value_seed(Items {
+                        v: &mut *self.v,
+                        part: Part::Events,
+                    })?;
+                    found = true;
+                }
+                "procedures" => map.next_value_seed(Items {
+                    v: &mut *self.v,
+                    part: Part::Procedures,
+                })?,
+                other => {
+                    let value: Value = map.next_value()?;
+                    self.v.header(other, value).map_err(de::Error::custom)?;
+                }
             }
         }
         Ok(found)
     }
 }
 
-struct Events<'a, 'f> {
-    f: &'a mut (dyn FnMut(EventKey) -> Result<(), String> + 'f),
+struct Items<'a, 'v> {
+    v: &'a mut (dyn EvidenceVisitor + 'v),
+    part: Part,
 }
 
-impl<'de> DeserializeSeed<'de> for Events<'_, '_> {
+impl<'de> DeserializeSeed<'de> for Items<'_, '_> {
     type Value = ();
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -292,16 +334,30 @@ impl<'de> DeserializeSeed<'de> for Events<'_, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for Events<'_, '_> {
+impl<'de> Visitor<'de> for Items<'_, '_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of events")
+        f.write_str("an array")
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(key) = seq.next_element::<EventKey>()? {
-            (self.f)(key).map_err(de::Error::custom)?;
+        match self.part {
+            Part::Events => {
+                while let Some(e) = seq.next_element::<BundleEvent>()? {
+                    self.v.event(e).map_err(de::Error::custom)?;
+                }
+            }
+            Part::Runs => {
+                while let Some(r) = seq.next_element::<Value>()? {
+                    self.v.run(r).map_err(de::Error::custom)?;
+                }
+            }
+            Part::Procedures => {
+                while let Some(p) = seq.next_element::<Value>()? {
+                    self.v.procedure(p).map_err(de::Error::custom)?;
+                }
+            }
         }
         Ok(())
     }

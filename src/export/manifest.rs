@@ -13,8 +13,9 @@ use crate::store::sha256_hex;
 
 /// `format` of manifest.json.
 pub const FORMAT: &str = "runsheet-audit-bundle";
-/// `version` of manifest.json.
-pub const VERSION: u32 = 1;
+/// `version` of manifest.json (2: the verdict, the data head, and the
+/// log's record of the export, which checkpoint.json's head is).
+pub const VERSION: u32 = 2;
 /// The manifest's own file name (it does not list itself).
 pub const FILE: &str = "manifest.json";
 
@@ -43,7 +44,17 @@ pub struct Manifest {
     pub formats: Vec<String>,
     pub runs: u64,
     pub events: u64,
-    /// The evidence log's checkpoint at export time (same content as checkpoint.json).
+    /// What verify said of the log just before the export read it.
+    pub verification: Value,
+    /// The chain head the export read: every exported event is at or before
+    /// it (`{"seq": n, "hash": h}`).
+    pub data_head: Value,
+    /// The log's record of this export: `{"recorded": true, "seq": n,
+    /// "hash": h}` (export.json), or `{"recorded": false, ...}` for a log
+    /// that could not be written.
+    pub export: Value,
+    /// checkpoint.json's content: the chain head at the export record (or
+    /// the data head when the export could not be recorded).
     pub checkpoint: Value,
     /// Sorted by path.
     pub files: Vec<FileEntry>,
@@ -69,17 +80,22 @@ impl Manifest {
 
     /// Read a manifest: it must parse, be this format and version, and match its self-hash.
     pub fn from_text(text: &str) -> Result<Manifest, String> {
-        let m: Manifest = serde_json::from_str(text)
-            .map_err(|e| format!("cannot be read ({e}); it was changed after export, or is not a runsheet bundle manifest"))?;
-        if m.format != FORMAT {
-            return Err(format!("has format {:?}, expected {FORMAT:?}", m.format));
+        let unreadable = |e: serde_json::Error| {
+            format!(
+                "cannot be read ({e}); it was changed after export, or is not a runsheet bundle manifest"
+            )
+        };
+        let v: Value = serde_json::from_str(text).map_err(unreadable)?;
+        if v["format"] != FORMAT {
+            return Err(format!("has format {}, expected {FORMAT:?}", v["format"]));
         }
-        if m.version != VERSION {
+        if v["version"] != VERSION {
             return Err(format!(
-                "is version {}; this runsheet reads version {VERSION}",
-                m.version
+                "is version {}; this runsheet reads version {VERSION} (a version-1 bundle's files are not bound by a checkpoint: export it again)",
+                v["version"]
             ));
         }
+        let m: Manifest = serde_json::from_value(v).map_err(unreadable)?;
         if !self_hash_ok(text) {
             return Err(
                 "was changed after export: its self_sha256 does not match its content".into(),
@@ -136,7 +152,10 @@ mod tests {
             formats: vec!["csv".into()],
             runs: 1,
             events: 2,
-            checkpoint: serde_json::json!({"head_seq": 2}),
+            verification: serde_json::json!({"verified": true}),
+            data_head: serde_json::json!({"seq": 2}),
+            export: serde_json::json!({"recorded": true, "seq": 3}),
+            checkpoint: serde_json::json!({"head_seq": 3}),
             files: vec![FileEntry {
                 path: "runs.csv".into(),
                 sha256: ZEROS.into(),

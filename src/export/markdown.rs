@@ -35,6 +35,15 @@ const COUNT_RULE: &str = "---: | ---: | ---: | ---: | ---: | ---: | ---:";
 /// Title, export facts, summaries and the start of the run index.
 pub fn write_head(w: &mut impl Write, meta: &ReportMeta, summary: &Summary) -> io::Result<()> {
     writeln!(w, "# Audit report: documented operating procedures\n")?;
+    if !meta.verdict.verified {
+        writeln!(w, "> **NOT VERIFIED.** {}\n", md(&meta.verdict.sentence()))?;
+    }
+    if meta.verdict.test_data {
+        writeln!(
+            w,
+            "> **GENERATED TEST DATA — NOT EVIDENCE.** The evidence log this was exported from was written by runsheet's development-only log generator.\n"
+        )?;
+    }
     writeln!(
         w,
         "Evidence of procedure runs exported from a runsheet evidence log \
@@ -59,14 +68,15 @@ pub fn write_head(w: &mut impl Write, meta: &ReportMeta, summary: &Summary) -> i
         md(&meta.exported_by),
         md(&meta.generator)
     )?;
+    writeln!(w, "| Verification | {} |", md(&meta.verdict.sentence()))?;
     writeln!(
         w,
-        "| Evidence log chain head | event {} of {}, hash `{}` (checkpoint.json) |",
-        meta.checkpoint.head_seq, meta.checkpoint.events, meta.checkpoint.head_hash
+        "| Evidence log chain head | event {}, hash `{}`: the head the export read and verified |",
+        meta.checkpoint.head_seq, meta.checkpoint.head_hash
     )?;
     writeln!(
         w,
-        "| How to verify | `runsheet verify-bundle THIS_FOLDER` checks every file against manifest.json; with `--db EVIDENCE_LOG` it also checks every event against the log. See docs/audit-bundle.md. |\n"
+        "| How to verify | `runsheet verify-bundle THIS_FOLDER` checks every file against manifest.json and every exported event's hashes; with `--db EVIDENCE_LOG` it also checks the log against checkpoint.json, whose head is the log's record of this export (export.json), which lists every file's SHA-256. See docs/audit-bundle.md. |\n"
     )?;
 
     writeln!(w, "## Summary by control\n")?;

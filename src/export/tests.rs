@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use uuid::Uuid;
 
-use super::generate::{GenerateOptions, generate};
 use super::*;
 use crate::engine::{self, Command, CommandResult, Event, Meta, Run, StartInfo};
 use crate::procedure::parse::{Format, Source};
 use crate::store::{NewEvent, Store, sha256_hex};
+use crate::testdata::{GenerateOptions, generate, new_log};
 
 fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
@@ -205,7 +205,7 @@ fn nasty_commands() -> Vec<Command> {
 
 /// The fixed log: a few generated backup runs plus the hostile run.
 fn fixed_log(dir: &Path) -> Store {
-    let mut store = Store::open(&dir.join("log.sqlite3")).expect("store");
+    let mut store = new_log(&dir.join("log.sqlite3"), now(), 11).expect("store");
     generate(
         &mut store,
         &GenerateOptions {
@@ -233,6 +233,7 @@ fn request(out: PathBuf) -> ExportRequest {
         query: RunQuery::default(),
         formats: Formats::default(),
         force: false,
+        allow_unverified: false,
         actor: "auditor".into(),
         now: now(),
     }
@@ -258,7 +259,23 @@ fn golden_bundle_files() {
     insta::assert_snapshot!("events_csv", crlf(&read(&out, "events.csv")));
     insta::assert_snapshot!("evidence_json", read(&out, "evidence.json"));
     insta::assert_snapshot!("report_md", read(&out, "report.md"));
-    insta::assert_snapshot!("manifest_json", read(&out, "manifest.json"));
+    // The export record names the bundle's (temporary) path, so its hash,
+    // the checkpoint at it, and those two files' and the manifest's hashes
+    // differ from run to run; the rest is fixed.
+    let mut manifest = read(&out, "manifest.json")
+        .replace(&summary.checkpoint.head_hash, "<hash of the export record>");
+    for name in ["export.json", "checkpoint.json"] {
+        let entry = summary.files.iter().find(|f| f.path == name).expect(name);
+        manifest = manifest
+            .replace(&entry.sha256, &format!("<sha256 of {name}>"))
+            .replace(
+                &format!("\"bytes\": {}\n", entry.bytes),
+                "\"bytes\": <bytes>\n",
+            );
+    }
+    let self_hash = regex::Regex::new("\"self_sha256\": \"[0-9a-f]{64}\"").expect("regex");
+    let manifest = self_hash.replace(&manifest, "\"self_sha256\": \"<self hash>\"");
+    insta::assert_snapshot!("manifest_json", manifest);
     // evidence.json is one JSON document, and its payloads hash to their payload_sha256.
     let v: serde_json::Value = serde_json::from_str(&read(&out, "evidence.json")).expect("JSON");
     for e in v["events"].as_array().expect("events") {
@@ -408,16 +425,18 @@ fn filters_select_runs_and_are_stated() {
 }
 
 #[test]
-fn the_export_is_recorded_after_the_checkpoint() {
+fn the_export_record_lists_every_data_file_and_the_checkpoint_is_at_it() {
     let dir = tempfile::tempdir().expect("dir");
     let mut store = fixed_log(dir.path());
     let before = store.checkpoint().expect("cp");
     let summary = export(&mut store, &request(dir.path().join("b"))).expect("export");
-    assert_eq!(summary.checkpoint, before);
-    assert_eq!(summary.export_seq, before.head_seq + 1);
+    assert_eq!(summary.data_head, before);
+    let seq = summary.export_seq.expect("recorded");
+    assert_eq!(seq, before.head_seq + 1);
+    assert_eq!(summary.checkpoint.head_seq, seq);
     let mut export_event = None;
     store
-        .for_each_event(summary.export_seq, |e| {
+        .for_each_event(seq, |e| {
             export_event = Some(e);
             Ok(())
         })
@@ -425,9 +444,24 @@ fn the_export_is_recorded_after_the_checkpoint() {
     let e = export_event.expect("export event");
     assert_eq!(e.kind, KIND_EXPORT);
     assert_eq!(e.actor, "auditor");
+    assert_eq!(e.hash, summary.checkpoint.head_hash);
     let p = e.payload;
-    assert_eq!(p["manifest_sha256"], summary.manifest_sha256);
+    let data: Vec<&str> = summary
+        .files
+        .iter()
+        .map(|f| f.path.as_str())
+        .filter(|p| *p != "checkpoint.json" && *p != "export.json")
+        .collect();
+    let listed: Vec<&str> = p["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["path"].as_str().expect("path"))
+        .collect();
+    assert_eq!(listed, data);
     assert_eq!(p["runs"], 5);
+    assert_eq!(p["data_head_seq"], before.head_seq);
+    assert_eq!(p["verification"]["verified"], true);
     assert!(store.verify().expect("verify").is_ok());
 }
 
@@ -467,15 +501,49 @@ fn a_failure_after_writing_removes_the_temporary_bundle() {
     let store = fixed_log(dir.path());
     let path = store.path().to_path_buf();
     drop(store);
-    // A read-only log: every file is written, then recording the export fails.
+    // Every data file is written, then recording the export fails: another
+    // process holds the write lock past the busy timeout.
+    let mut store =
+        Store::open_with_timeout(&path, std::time::Duration::from_millis(50)).expect("store");
+    let holder = rusqlite::Connection::open(&path).expect("raw");
+    holder.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    let out = dir.path().join("bundle");
+    let err = export(&mut store, &request(out.clone())).expect_err("must fail");
+    assert_eq!(err.code(), crate::error::code::STORE, "{err}");
+    assert!(err.to_string().contains("no bundle was left"), "{err}");
+    assert_nothing_left(dir.path(), &out);
+}
+
+#[test]
+fn a_read_only_log_is_exported_without_a_record_and_the_bundle_says_so() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = fixed_log(dir.path());
+    let path = store.path().to_path_buf();
+    drop(store);
+    let before = fs::read(&path).expect("log");
     let mut ro = Store::options()
         .read_only(true)
         .open_existing(&path)
         .expect("read-only");
     let out = dir.path().join("bundle");
-    let err = export(&mut ro, &request(out.clone())).expect_err("must fail");
-    assert_eq!(err.code(), crate::error::code::STORE, "{err}");
-    assert_nothing_left(dir.path(), &out);
+    let summary = export(&mut ro, &request(out.clone())).expect("export");
+    assert_eq!(summary.export_seq, None);
+    assert_eq!(summary.checkpoint, summary.data_head);
+    assert!(!out.join("export.json").exists());
+    let m: serde_json::Value = serde_json::from_str(&read(&out, "manifest.json")).expect("json");
+    assert_eq!(m["export"]["recorded"], false);
+    let report = verify_bundle(&out, Some(&ro)).expect("verify");
+    assert!(report.is_ok(), "{report}");
+    assert!(
+        report.to_string().contains("recorded in no log"),
+        "{report}"
+    );
+    drop(ro);
+    assert_eq!(
+        fs::read(&path).expect("log"),
+        before,
+        "the log is unchanged"
+    );
 }
 
 #[test]
@@ -492,7 +560,19 @@ fn an_unreadable_payload_stops_the_export_and_leaves_nothing() {
     drop(conn);
     let mut store = Store::open(&path).expect("store");
     let out = dir.path().join("bundle");
+    // verify finds it first: nothing is exported, and the finding is shown.
     let err = export(&mut store, &request(out.clone())).expect_err("must fail");
+    assert_eq!(err.code(), crate::error::code::CHECK_FAILED, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("failed verification") && text.contains("seq 3"),
+        "{text}"
+    );
+    assert_nothing_left(dir.path(), &out);
+    // Even with --allow-unverified, a payload that cannot be read stops it.
+    let mut anyway = request(out.clone());
+    anyway.allow_unverified = true;
+    let err = export(&mut store, &anyway).expect_err("must fail");
     let text = err.to_string();
     assert!(
         text.contains("event seq 3")
@@ -635,8 +715,8 @@ fn non_empty_directories_are_refused_and_force_replaces_only_bundles() {
     let report = verify_bundle(&out, Some(&store)).expect("verify");
     assert!(report.is_ok(), "{report}");
     assert_eq!(
-        report.log.as_ref().and_then(|l| l.export_seq),
-        Some(again.export_seq)
+        report.log.as_ref().map(|l| l.checkpoint_seq),
+        again.export_seq
     );
     assert!(leftovers(dir.path()).is_empty());
 }
@@ -694,7 +774,7 @@ fn a_bundle_from_another_log_fails_against_this_one() {
     let out = dir.path().join("bundle");
     export(&mut store, &request(out.clone())).expect("export");
     let other_dir = tempfile::tempdir().expect("dir");
-    let mut other = Store::open(&other_dir.path().join("other.sqlite3")).expect("other");
+    let mut other = new_log(&other_dir.path().join("other.sqlite3"), now(), 99).expect("other");
     generate(
         &mut other,
         &GenerateOptions {
@@ -709,7 +789,7 @@ fn a_bundle_from_another_log_fails_against_this_one() {
     let report = verify_bundle(&out, Some(&other)).expect("verify");
     assert!(!report.is_ok());
     assert!(
-        report.problems.iter().any(|p| p.file == "evidence log"),
+        report.log.as_ref().is_some_and(|l| !l.verify.is_ok()),
         "{report}"
     );
 }
@@ -831,7 +911,7 @@ fn peak_rss_of_export(db: &Path, out: &Path) -> (u64, u64, u64) {
 
 fn generated_log(dir: &Path, runs: u64, events_per_run: u64) -> PathBuf {
     let path = dir.join(format!("log-{runs}.sqlite3"));
-    let mut store = Store::open(&path).expect("store");
+    let mut store = new_log(&path, now(), 5).expect("store");
     generate(
         &mut store,
         &GenerateOptions {

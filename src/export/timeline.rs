@@ -183,7 +183,9 @@ pub fn trim_output(text: &str, bytes: u64, sha256: &str, truncated: bool) -> Out
     }
 }
 
-/// A payload as the describer sees it.
+/// A payload as the describer sees it. Short-lived, on the stack, once per
+/// exported event: boxing the large variant would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 pub enum Payload {
     /// An event runsheet knows.
     Known(Event),

@@ -1,25 +1,34 @@
-//! `verify-bundle`: re-hash every file of an audit bundle against its
-//! manifest (no file missing, changed or added), and, given the evidence log,
-//! check that every exported event is in the log with the same hash, that the
-//! log still reaches the bundle's checkpoint, and that the log recorded this
-//! very export (the manifest's SHA-256 is in its `export` event).
+//! `verify-bundle`: check an audit bundle on its own — every file against
+//! its manifest (none missing, changed or added), the export record
+//! (export.json) against checkpoint.json and the manifest, and everything
+//! evidence.json makes checkable: each event's payload hash and record hash,
+//! the chain across contiguous events, run rows against their events, counts
+//! against the manifest, every event within the data head — and, given the
+//! evidence log, that the log still verifies up to the bundle's checkpoint
+//! (whose head is the log's record of this export) and holds every exported
+//! event with the same hash.
 //!
 //! May not depend on the front ends or the app.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::KIND_EXPORT;
-use super::json::for_each_event_key;
+use super::bundle::{EXPORT_FILE, UNVERIFIED_FILE};
+use super::json::{BundleEvent, EvidenceVisitor, read_evidence};
 use super::manifest::{self, Manifest};
+use super::{KIND_EXPORT, json};
 use crate::error::Error;
-use crate::store::{Checkpoint, Store, StoreError, VerifyReport, sha256_hex};
+use crate::store::{
+    Checkpoint, KIND_RUN_ENDED, KIND_RUN_STARTED, Record, RecordFormat, Store, StoreError,
+    TEST_DATA_NOTICE, VerifyReport, sha256_hex,
+};
 
 /// One thing wrong with a bundle, naming the file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,12 +44,10 @@ pub struct LogCheck {
     pub log: PathBuf,
     /// Exported events compared with the log (0 when the bundle has no evidence.json).
     pub events_checked: u64,
-    /// The bundle's checkpoint (chain head at export).
+    /// The bundle's checkpoint (the export record, or the data head).
     pub checkpoint_seq: i64,
     /// The log's verify against the bundle's checkpoint.
     pub verify: VerifyReport,
-    /// The log event that recorded this export.
-    pub export_seq: Option<i64>,
 }
 
 /// The result of verify-bundle.
@@ -53,6 +60,11 @@ pub struct BundleReport {
     pub events: u64,
     pub created_at: Option<String>,
     pub exported_by: Option<String>,
+    /// What was checked and found right, one line each.
+    pub checked: Vec<String>,
+    /// Things to know that are not failures (generated test data, an
+    /// export no log recorded).
+    pub notes: Vec<String>,
     pub problems: Vec<BundleProblem>,
     pub log: Option<LogCheck>,
 }
@@ -66,17 +78,11 @@ impl BundleReport {
 
 impl fmt::Display for BundleReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let files_bad = self.problems.iter().any(|p| p.file != "evidence log");
-        if !files_bad {
-            writeln!(
-                f,
-                "OK: all {} files match manifest.json, and no file is missing or added ({} runs, {} events; exported {} by {}).",
-                self.files,
-                self.runs,
-                self.events,
-                self.created_at.as_deref().unwrap_or("?"),
-                crate::text::sanitize_line(self.exported_by.as_deref().unwrap_or("?"))
-            )?;
+        for n in &self.notes {
+            writeln!(f, "NOTE: {}", crate::text::sanitize_line(n))?;
+        }
+        for c in &self.checked {
+            writeln!(f, "OK: {}", crate::text::sanitize_line(c))?;
         }
         for p in &self.problems {
             writeln!(
@@ -89,34 +95,18 @@ impl fmt::Display for BundleReport {
         match &self.log {
             None => write!(
                 f,
-                "Not checked against the evidence log; pass --db <log> (or set RUNSHEET_DB) to prove every event is still in it."
+                "Not checked against the evidence log; pass --db <log> (or set RUNSHEET_DB) to prove the log still holds this export and every event."
             ),
-            Some(l) => {
-                let log_bad = self.problems.iter().any(|p| p.file == "evidence log");
-                if l.events_checked > 0 && !self.problems.iter().any(|p| p.file == "evidence.json")
-                {
-                    writeln!(
-                        f,
-                        "OK: all {} exported events are in {} with the same hashes.",
-                        l.events_checked,
-                        l.log.display()
-                    )?;
-                }
-                if l.verify.is_ok() {
-                    writeln!(
-                        f,
-                        "OK: the log's chain is intact and still reaches the bundle's checkpoint (event {}).",
-                        l.checkpoint_seq
-                    )?;
-                } else {
-                    writeln!(f, "FAILED: evidence log: {}", l.verify)?;
-                }
-                match l.export_seq {
-                    Some(seq) => write!(f, "OK: the log recorded this export (event {seq})."),
-                    None if log_bad => Ok(()),
-                    None => write!(f, "FAILED: the log has no record of this export."),
-                }
-            }
+            Some(l) if l.verify.is_ok() => write!(
+                f,
+                "OK: the log verifies and still reaches the bundle's checkpoint (event {}).",
+                l.checkpoint_seq
+            ),
+            Some(l) => write!(
+                f,
+                "FAILED: evidence log: {}",
+                crate::text::sanitize_terminal(&l.verify.to_string())
+            ),
         }
     }
 }
@@ -193,11 +183,12 @@ pub fn verify_bundle(dir: &Path, store: Option<&Store>) -> Result<BundleReport, 
         events: 0,
         created_at: None,
         exported_by: None,
+        checked: Vec::new(),
+        notes: Vec::new(),
         problems: Vec::new(),
         log: None,
     };
-    let manifest_path = dir.join(manifest::FILE);
-    let text = match fs::read(&manifest_path) {
+    let text = match fs::read(dir.join(manifest::FILE)) {
         Ok(bytes) => bytes,
         Err(e) => {
             report
@@ -206,7 +197,6 @@ pub fn verify_bundle(dir: &Path, store: Option<&Store>) -> Result<BundleReport, 
             return Ok(report);
         }
     };
-    let manifest_sha = sha256_hex(&text);
     let m = match String::from_utf8(text)
         .map_err(|_| "is not UTF-8 text; it was changed after export".to_string())
         .and_then(|t| Manifest::from_text(&t))
@@ -223,38 +213,80 @@ pub fn verify_bundle(dir: &Path, store: Option<&Store>) -> Result<BundleReport, 
     report.created_at = Some(m.created_at.clone());
     report.exported_by = Some(m.exported_by.clone());
 
-    // Every listed file: present, same size, same SHA-256.
-    let mut changed: BTreeSet<&str> = BTreeSet::new();
+    let changed = check_files(dir, &m, &mut report);
+    let intact = |name: &str| m.files.iter().any(|f| f.path == name) && !changed.contains(name);
+    let checkpoint = check_checkpoint(dir, &m, &intact, &mut report);
+    check_export_record(dir, &m, checkpoint.as_ref(), &intact, &mut report);
+    check_verdict(&m, &mut report);
+    if intact("evidence.json") {
+        check_evidence(dir, &m, &mut report)?;
+    }
+    for name in ["runs.csv", "events.csv"] {
+        if intact(name) {
+            check_csv_rows(dir, name, &m, &mut report);
+        }
+    }
+
+    let Some(store) = store else {
+        return Ok(report);
+    };
+    let Some(cp) = checkpoint else {
+        report.problems.push(problem(
+            "checkpoint.json",
+            "cannot be read, so the bundle cannot be checked against the log",
+        ));
+        return Ok(report);
+    };
+    let mut log = LogCheck {
+        log: store.path().to_path_buf(),
+        events_checked: 0,
+        checkpoint_seq: cp.head_seq,
+        verify: store.verify_checkpoint(&cp)?,
+    };
+    if intact("evidence.json") {
+        let (checked, problems) =
+            compare_events(&dir.join("evidence.json"), store, data_head(&m).0)?;
+        log.events_checked = checked;
+        if problems.is_empty() && checked > 0 {
+            report.checked.push(format!(
+                "all {checked} exported events are in {} with the same hashes",
+                store.path().display()
+            ));
+        }
+        report.problems.extend(problems);
+    }
+    report.log = Some(log);
+    Ok(report)
+}
+
+/// Every listed file present with its size and SHA-256, no file unlisted,
+/// procedure sources named by their hash. Returns the files that differ.
+fn check_files(dir: &Path, m: &Manifest, report: &mut BundleReport) -> BTreeSet<String> {
+    let mut changed = BTreeSet::new();
     for f in &m.files {
-        let path = dir.join(&f.path);
-        match hash_file(&path) {
+        match hash_file(&dir.join(&f.path)) {
+            Ok((sha, bytes)) if sha == f.sha256 && bytes == f.bytes => {}
             Ok((sha, bytes)) => {
-                if sha != f.sha256 || bytes != f.bytes {
-                    changed.insert(&f.path);
-                    report.problems.push(problem(
-                        &f.path,
-                        format!(
-                            "changed after export: SHA-256 {sha} ({bytes} bytes), the manifest says {} ({} bytes)",
-                            f.sha256, f.bytes
-                        ),
-                    ));
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                changed.insert(&f.path);
-                report
-                    .problems
-                    .push(problem(&f.path, "is listed in manifest.json but missing"));
+                changed.insert(f.path.clone());
+                report.problems.push(problem(
+                    &f.path,
+                    format!(
+                        "changed after export: SHA-256 {sha} ({bytes} bytes), the manifest says {} ({} bytes)",
+                        f.sha256, f.bytes
+                    ),
+                ));
             }
             Err(e) => {
-                changed.insert(&f.path);
-                report
-                    .problems
-                    .push(problem(&f.path, format!("cannot be read: {e}")));
+                changed.insert(f.path.clone());
+                let msg = if e.kind() == io::ErrorKind::NotFound {
+                    "is listed in manifest.json but missing".to_string()
+                } else {
+                    format!("cannot be read: {e}")
+                };
+                report.problems.push(problem(&f.path, msg));
             }
         }
     }
-    // No file the manifest does not list.
     let mut present = BTreeSet::new();
     walk(dir, "", &mut present, &mut report.problems);
     let listed: BTreeSet<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
@@ -266,191 +298,679 @@ pub fn verify_bundle(dir: &Path, store: Option<&Store>) -> Result<BundleReport, 
             ));
         }
     }
-    // Cross-checks of unchanged files: procedure sources are named by their hash;
-    // checkpoint.json is the manifest's checkpoint.
     for f in &m.files {
-        if changed.contains(f.path.as_str()) {
-            continue;
+        if let Some(name) = f.path.strip_prefix("procedures/")
+            && !changed.contains(&f.path)
+            && name.rsplit_once('.').map_or(name, |(s, _)| s) != f.sha256
+        {
+            report.problems.push(problem(
+                &f.path,
+                "its SHA-256 is not the one its name says; this is not the procedure source the runs used",
+            ));
         }
-        if let Some(name) = f.path.strip_prefix("procedures/") {
-            let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
-            if stem != f.sha256 {
-                report.problems.push(problem(
-                    &f.path,
-                    "its SHA-256 is not the one its name says; this is not the procedure source the runs used",
+    }
+    if changed.is_empty() && !report.problems.iter().any(|p| p.file != "evidence log") {
+        report.checked.push(format!(
+            "all {} files match manifest.json, and no file is missing or added ({} runs, {} events; exported {} by {})",
+            m.files.len(),
+            m.runs,
+            m.events,
+            m.created_at,
+            m.exported_by
+        ));
+    }
+    changed
+}
+
+/// checkpoint.json, which must be the manifest's checkpoint.
+fn check_checkpoint(
+    dir: &Path,
+    m: &Manifest,
+    intact: &dyn Fn(&str) -> bool,
+    report: &mut BundleReport,
+) -> Option<Checkpoint> {
+    if !intact("checkpoint.json") {
+        return None;
+    }
+    let text = fs::read_to_string(dir.join("checkpoint.json")).ok()?;
+    let as_value: Option<Value> = serde_json::from_str(&text).ok();
+    if as_value.as_ref() != Some(&m.checkpoint) {
+        report.problems.push(problem(
+            "checkpoint.json",
+            "differs from the checkpoint embedded in manifest.json",
+        ));
+        return None;
+    }
+    match Checkpoint::from_json(&text) {
+        Ok(cp) => Some(cp),
+        Err(e) => {
+            report
+                .problems
+                .push(problem("checkpoint.json", e.to_string()));
+            None
+        }
+    }
+}
+
+/// The data head the manifest names: (seq, hash).
+fn data_head(m: &Manifest) -> (i64, String) {
+    (
+        m.data_head["seq"].as_i64().unwrap_or(-1),
+        m.data_head["hash"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// export.json: the log's record of the export. Its own hashes hold, it is
+/// checkpoint.json's head, and it lists exactly the bundle's data files, the
+/// data head, the verdict and the counts the manifest gives. Unrecorded:
+/// checkpoint.json is the data head, and that is said.
+fn check_export_record(
+    dir: &Path,
+    m: &Manifest,
+    cp: Option<&Checkpoint>,
+    intact: &dyn Fn(&str) -> bool,
+    report: &mut BundleReport,
+) {
+    let (head_seq, head_hash) = data_head(m);
+    if m.export["recorded"] != true {
+        report.notes.push(
+            "this export is recorded in no log: the log it came from could not be written (read-only), so its files are bound only by manifest.json".into(),
+        );
+        if cp.is_some_and(|cp| cp.head_seq != head_seq || cp.head_hash != head_hash) {
+            report.problems.push(problem(
+                "checkpoint.json",
+                "an unrecorded export's checkpoint must be its data head, and it is not",
+            ));
+        }
+        return;
+    }
+    if !intact(EXPORT_FILE) {
+        if !m.files.iter().any(|f| f.path == EXPORT_FILE) {
+            report.problems.push(problem(
+                manifest::FILE,
+                "says the export was recorded but lists no export.json",
+            ));
+        }
+        return;
+    }
+    let bad =
+        |report: &mut BundleReport, msg: String| report.problems.push(problem(EXPORT_FILE, msg));
+    let Ok(text) = fs::read_to_string(dir.join(EXPORT_FILE)) else {
+        return bad(report, "cannot be read".into());
+    };
+    #[derive(serde::Deserialize)]
+    struct Head {
+        format: String,
+        record_format: u8,
+    }
+    // (`flatten` cannot carry the payload's raw text: read the record twice.)
+    let (head, e) = match (
+        serde_json::from_str::<Head>(&text),
+        serde_json::from_str::<BundleEvent>(&text),
+    ) {
+        (Ok(h), Ok(e)) => (h, e),
+        (Err(err), _) | (_, Err(err)) => {
+            return bad(report, format!("is not an export record: {err}"));
+        }
+    };
+    let e = &e;
+    if head.format != "runsheet-export-record"
+        || head.record_format != 2
+        || e.kind != KIND_EXPORT
+        || e.run_id.is_some()
+        || e.step.is_some()
+    {
+        return bad(report, "is not a runsheet export record".into());
+    }
+    if let Some(msg) = record_problem(e, RecordFormat::V2) {
+        return bad(report, msg);
+    }
+    if let Some(cp) = cp
+        && (cp.head_seq != e.seq || cp.head_hash != e.hash)
+    {
+        return bad(
+            report,
+            format!(
+                "is seq {} with hash {}, but checkpoint.json's head is seq {} with hash {}: the checkpoint does not cover this export",
+                e.seq, e.hash, cp.head_seq, cp.head_hash
+            ),
+        );
+    }
+    if m.export["seq"] != e.seq || m.export["hash"] != e.hash.as_str() {
+        return bad(report, "differs from the export the manifest names".into());
+    }
+    let payload: Value = match serde_json::from_str(e.payload.get()) {
+        Ok(p) => p,
+        Err(err) => return bad(report, format!("has an unreadable payload: {err}")),
+    };
+    let data_files: Vec<&manifest::FileEntry> = m
+        .files
+        .iter()
+        .filter(|f| f.path != EXPORT_FILE && f.path != "checkpoint.json")
+        .collect();
+    let listed = serde_json::to_value(&data_files).unwrap_or_default();
+    let same = [
+        ("files", listed),
+        ("data_head_seq", Value::from(head_seq)),
+        ("data_head_hash", Value::from(head_hash)),
+        ("verification", m.verification.clone()),
+        ("runs", Value::from(m.runs)),
+        ("events", Value::from(m.events)),
+    ];
+    for (name, want) in same {
+        if payload[name] != want {
+            return bad(
+                report,
+                format!(
+                    "its {name} differ from manifest.json's: a file or the manifest was changed after the export was recorded"
+                ),
+            );
+        }
+    }
+    if e.seq <= head_seq {
+        return bad(
+            report,
+            format!("is seq {}, not after the data head (seq {head_seq})", e.seq),
+        );
+    }
+    report.checked.push(format!(
+        "export.json is the log's record of this export (seq {}, its hashes hold), it lists every data file's SHA-256, and checkpoint.json's head is that record",
+        e.seq
+    ));
+}
+
+/// The bundle's verdict: a bundle of a log that failed verification, or of
+/// generated test data, says so.
+fn check_verdict(m: &Manifest, report: &mut BundleReport) {
+    let v = &m.verification;
+    if v["verified"] != true {
+        report.problems.push(problem(
+            manifest::FILE,
+            format!(
+                "the evidence log FAILED verification when this bundle was exported ({}: {}); it was written with --allow-unverified and is not evidence to rely on",
+                v["problem"].as_str().unwrap_or("?"),
+                v["message"].as_str().unwrap_or("?")
+            ),
+        ));
+        if !m.files.iter().any(|f| f.path == UNVERIFIED_FILE) {
+            report.problems.push(problem(
+                manifest::FILE,
+                "an unverified bundle must carry UNVERIFIED.txt, and this one does not",
+            ));
+        }
+    }
+    if v["test_data"] == true {
+        report.notes.push(TEST_DATA_NOTICE.into());
+    }
+}
+
+/// What is wrong with an exported event's own hashes, if anything.
+fn record_problem(e: &BundleEvent, format: RecordFormat) -> Option<String> {
+    let payload = e.payload.get();
+    if sha256_hex(payload.as_bytes()) != e.payload_sha256 {
+        return Some(format!(
+            "event seq {}'s payload no longer matches its payload_sha256",
+            e.seq
+        ));
+    }
+    let hash = Record {
+        format,
+        seq: e.seq,
+        run_id: e.run_id.as_deref().map(str::as_bytes),
+        run_seq: e.run_seq,
+        at: e.at.as_bytes(),
+        actor: e.actor.as_bytes(),
+        kind: e.kind.as_bytes(),
+        step: e.step.as_deref().map(str::as_bytes),
+        payload_sha256: e.payload_sha256.as_bytes(),
+        prev_hash: e.prev_hash.as_bytes(),
+    }
+    .hash();
+    (hash != e.hash).then(|| {
+        format!(
+            "event seq {}'s fields no longer match its hash (record format {})",
+            e.seq,
+            format.number()
+        )
+    })
+}
+
+/// How many of a kind of problem are listed before the rest are counted.
+const LIST_AT_MOST: usize = 5;
+
+/// A run as evidence.json lists it, and what its events showed.
+struct RunSeen {
+    row: Value,
+    events: u64,
+    last_run_seq: i64,
+}
+
+/// The evidence.json checks that need only the bundle.
+struct EvidenceCheck<'m> {
+    m: &'m Manifest,
+    head_seq: i64,
+    head_hash: String,
+    format_2_from: Option<i64>,
+    runs: HashMap<String, RunSeen>,
+    run_count: u64,
+    /// (seq, hash, prev_hash) of every event, for the links between them.
+    links: Vec<(i64, [u8; 32], [u8; 32])>,
+    events: u64,
+    procedures: Vec<String>,
+    problems: Vec<String>,
+    more: usize,
+}
+
+impl EvidenceCheck<'_> {
+    fn found(&mut self, msg: String) {
+        if self.problems.len() < LIST_AT_MOST {
+            self.problems.push(msg);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn check_event(&mut self, e: &BundleEvent) {
+        let format = match self.format_2_from {
+            Some(from) if e.seq >= from => RecordFormat::V2,
+            _ => RecordFormat::V1,
+        };
+        if let Some(msg) = record_problem(e, format) {
+            self.found(msg);
+        }
+        if e.seq > self.head_seq || (e.seq == self.head_seq && e.hash != self.head_hash) {
+            self.found(format!(
+                "event seq {} is not in the log up to the data head (seq {})",
+                e.seq, self.head_seq
+            ));
+        }
+        let Some(run_id) = e.run_id.clone() else {
+            self.found(format!(
+                "event seq {} belongs to no run; a bundle holds only runs' events",
+                e.seq
+            ));
+            return;
+        };
+        let Some(run) = self.runs.get_mut(&run_id) else {
+            self.found(format!(
+                "event seq {} belongs to run {run_id}, which the bundle does not list",
+                e.seq
+            ));
+            return;
+        };
+        run.events += 1;
+        let order = e.run_seq == run.last_run_seq + 1;
+        run.last_run_seq = e.run_seq;
+        let row = run.row.clone();
+        if !order {
+            self.found(format!(
+                "run {run_id}'s events are not complete and in order (event {} after {})",
+                e.run_seq,
+                e.run_seq - 1
+            ));
+        }
+        let payload: Value = serde_json::from_str(e.payload.get()).unwrap_or(Value::Null);
+        if e.kind == KIND_RUN_STARTED {
+            let fields = [
+                "procedure_id",
+                "procedure_version",
+                "procedure_sha256",
+                "operator",
+                "host",
+                "runsheet_version",
+            ];
+            let differs = fields
+                .iter()
+                .find(|f| payload[**f] != row[**f])
+                .copied()
+                .or_else(|| (row["started_at"] != e.at.as_str()).then_some("started_at"))
+                .or_else(|| {
+                    let name = payload.get("operator_name").cloned().unwrap_or(Value::Null);
+                    (name != row["operator_name"]).then_some("operator_name")
+                });
+            if let Some(f) = differs {
+                self.found(format!(
+                    "run {run_id}'s {f} differs from its run-started event (seq {})",
+                    e.seq
                 ));
             }
         }
-    }
-    // checkpoint.json must be the manifest's checkpoint; the manifest's (covered
-    // by its self-hash and, in the log, by the export event) is the one used.
-    if !changed.contains("checkpoint.json") && listed.contains("checkpoint.json") {
-        let as_value: Option<serde_json::Value> = fs::read_to_string(dir.join("checkpoint.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        if as_value.as_ref() != Some(&m.checkpoint) {
-            report.problems.push(problem(
-                "checkpoint.json",
-                "differs from the checkpoint embedded in manifest.json",
+        if e.kind == KIND_RUN_ENDED
+            && (payload["outcome"] != row["outcome"] || row["ended_at"] != e.at.as_str())
+        {
+            self.found(format!(
+                "run {run_id}'s outcome or end differs from its run-ended event (seq {})",
+                e.seq
             ));
         }
+        let hash = |h: &str| {
+            let mut out = [0u8; 32];
+            let _ = hex::decode_to_slice(h, &mut out);
+            out
+        };
+        self.links.push((e.seq, hash(&e.hash), hash(&e.prev_hash)));
+        self.events += 1;
     }
-    let checkpoint = serde_json::to_string(&m.checkpoint)
-        .ok()
-        .and_then(|t| Checkpoint::from_json(&t).ok());
 
-    let Some(store) = store else {
-        return Ok(report);
-    };
-    let Some(cp) = checkpoint else {
-        report.problems.push(problem(
-            manifest::FILE,
-            "its checkpoint cannot be read, so the bundle cannot be checked against the log",
-        ));
-        return Ok(report);
-    };
-    let mut log = LogCheck {
-        log: store.path().to_path_buf(),
-        events_checked: 0,
-        checkpoint_seq: cp.head_seq,
-        verify: store.verify_checkpoint(&cp)?,
-        export_seq: None,
-    };
-    let evidence = dir.join("evidence.json");
-    if listed.contains("evidence.json") && !changed.contains("evidence.json") {
-        let (checked, problems) = compare_events(&evidence, store, cp.head_seq)?;
-        log.events_checked = checked;
-        if problems.is_empty() && checked != m.events {
-            report.problems.push(problem(
-                "evidence.json",
-                format!("holds {checked} events, the manifest says {}", m.events),
+    fn finish(mut self) -> (Vec<String>, usize) {
+        self.links.sort_unstable_by_key(|l| l.0);
+        let mut broken = Vec::new();
+        for pair in self.links.windows(2) {
+            let ((a, ha, _), (b, _, pb)) = (pair[0], pair[1]);
+            if a == b {
+                broken.push(format!("event seq {a} appears twice"));
+            } else if b == a + 1 && pb != ha {
+                broken.push(format!(
+                    "event seq {b}'s prev_hash is not the hash of event seq {a}: the chain between them is broken"
+                ));
+            }
+        }
+        for msg in broken {
+            self.found(msg);
+        }
+        if self.run_count != self.m.runs {
+            let msg = format!(
+                "lists {} runs, the manifest says {}",
+                self.run_count, self.m.runs
+            );
+            self.found(msg);
+        }
+        if self.events != self.m.events {
+            let msg = format!(
+                "holds {} events, the manifest says {}",
+                self.events, self.m.events
+            );
+            self.found(msg);
+        }
+        let mut short: Vec<String> = self
+            .runs
+            .iter()
+            .filter(|(_, r)| Some(r.events) != r.row["events"].as_u64() || r.events == 0)
+            .map(|(id, r)| {
+                format!(
+                    "run {id} has {} events in the bundle, its row says {}",
+                    r.events, r.row["events"]
+                )
+            })
+            .collect();
+        short.sort();
+        for msg in short {
+            self.found(msg);
+        }
+        let mut missing: Vec<String> = self
+            .runs
+            .values()
+            .filter_map(|r| r.row["procedure_sha256"].as_str())
+            .filter(|sha| !self.procedures.iter().any(|p| p == sha))
+            .map(|sha| format!("no procedure source {sha}, which a run used"))
+            .collect();
+        missing.sort();
+        missing.dedup();
+        for msg in missing {
+            self.found(msg);
+        }
+        (self.problems, self.more)
+    }
+}
+
+impl EvidenceVisitor for EvidenceCheck<'_> {
+    fn header(&mut self, name: &str, value: Value) -> Result<(), String> {
+        match name {
+            "format" if value != json::FORMAT => self.found(format!("has format {value}")),
+            "version" if value != json::VERSION => self.found(format!(
+                "is version {value}; this runsheet reads version {}",
+                json::VERSION
+            )),
+            "verification" if value != self.m.verification => {
+                self.found("its verification differs from manifest.json's".into())
+            }
+            "checkpoint"
+                if value["head_seq"] != self.head_seq
+                    || value["head_hash"] != self.head_hash.as_str() =>
+            {
+                self.found(
+                    "its checkpoint (the data head) differs from manifest.json's data_head".into(),
+                )
+            }
+            "record_format_2_from" => self.format_2_from = value.as_i64(),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, row: Value) -> Result<(), String> {
+        self.run_count += 1;
+        let id = row["id"].as_str().unwrap_or_default().to_string();
+        if self.runs.contains_key(&id) {
+            self.found(format!("run {id} is listed twice"));
+        }
+        self.runs.insert(
+            id,
+            RunSeen {
+                row,
+                events: 0,
+                last_run_seq: 0,
+            },
+        );
+        Ok(())
+    }
+
+    fn event(&mut self, event: BundleEvent) -> Result<(), String> {
+        self.check_event(&event);
+        Ok(())
+    }
+
+    fn procedure(&mut self, p: Value) -> Result<(), String> {
+        let sha = p["sha256"].as_str().unwrap_or_default().to_string();
+        let text = p["text"].as_str().unwrap_or_default();
+        if sha256_hex(text.as_bytes()) != sha {
+            self.found(format!(
+                "procedure source {sha}'s text no longer has that hash"
             ));
         }
-        report.problems.extend(problems);
+        self.procedures.push(sha);
+        Ok(())
     }
-    log.export_seq = find_export(store, cp.head_seq, &manifest_sha)?;
-    if log.export_seq.is_none() {
+}
+
+/// evidence.json on its own: every event's hashes, the chain between
+/// contiguous events, runs against their events, counts, the data head.
+/// Memory: about 72 bytes per event (for the links) and one row per run.
+fn check_evidence(dir: &Path, m: &Manifest, report: &mut BundleReport) -> Result<(), Error> {
+    let path = dir.join("evidence.json");
+    let file = File::open(&path).map_err(|e| Error::io(&path, &e))?;
+    let (head_seq, head_hash) = data_head(m);
+    let mut check = EvidenceCheck {
+        m,
+        head_seq,
+        head_hash,
+        format_2_from: None,
+        runs: HashMap::new(),
+        run_count: 0,
+        links: Vec::new(),
+        events: 0,
+        procedures: Vec::new(),
+        problems: Vec::new(),
+        more: 0,
+    };
+    let read = read_evidence(file, &mut check);
+    let events = check.events;
+    let (problems, more) = check.finish();
+    if let Err(msg) = read {
+        report.problems.push(problem("evidence.json", msg));
+        return Ok(());
+    }
+    let clean = problems.is_empty();
+    for msg in problems {
+        report.problems.push(problem("evidence.json", msg));
+    }
+    if more > 0 {
         report.problems.push(problem(
-            "evidence log",
-            format!(
-                "no `export` event after the checkpoint records manifest SHA-256 {manifest_sha}: this bundle was not exported from this log, or manifest.json was replaced"
-            ),
+            "evidence.json",
+            format!("and {more} more problems"),
         ));
     }
-    report.log = Some(log);
-    Ok(report)
+    if clean {
+        report.checked.push(format!(
+            "evidence.json: all {events} events' payload and record hashes hold, contiguous events link, every run's events are complete and agree with its row, and none lies after the data head (seq {})",
+            data_head(m).0
+        ));
+    }
+    Ok(())
+}
+
+/// RFC 4180 records in a CSV file, the header not counted.
+fn csv_records(path: &Path) -> io::Result<u64> {
+    let mut f = io::BufReader::new(File::open(path)?);
+    let mut buf = [0u8; 64 * 1024];
+    let (mut quoted, mut records, mut any) = (false, 0u64, false);
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        for &b in &buf[..n] {
+            match b {
+                b'"' => quoted = !quoted,
+                b'\n' if !quoted => {
+                    records += 1;
+                    any = false;
+                    continue;
+                }
+                _ => {}
+            }
+            any = true;
+        }
+    }
+    Ok((records + u64::from(any)).saturating_sub(1))
+}
+
+/// runs.csv has a row per run, events.csv a row per event.
+fn check_csv_rows(dir: &Path, name: &str, m: &Manifest, report: &mut BundleReport) {
+    let want = if name == "runs.csv" { m.runs } else { m.events };
+    match csv_records(&dir.join(name)) {
+        Ok(n) if n == want => {}
+        Ok(n) => report.problems.push(problem(
+            name,
+            format!("holds {n} rows, the manifest says {want}"),
+        )),
+        Err(e) => report
+            .problems
+            .push(problem(name, format!("cannot be read: {e}"))),
+    }
 }
 
 /// Compare evidence.json's events with the log, one at a time: each must be
 /// in the log at its `seq` with the same run, `run_seq` and hash, at or before
-/// the checkpoint, and each run's events in order. Memory stays constant.
+/// the data head. Memory stays constant.
 fn compare_events(
     evidence: &Path,
     store: &Store,
     head: i64,
 ) -> Result<(u64, Vec<BundleProblem>), Error> {
+    struct Compare<'s> {
+        store: &'s Store,
+        head: i64,
+        checked: u64,
+        missing: Vec<i64>,
+        missing_count: u64,
+        differing: Vec<BundleProblem>,
+        differing_count: u64,
+        failure: Option<StoreError>,
+    }
+    impl EvidenceVisitor for Compare<'_> {
+        fn header(&mut self, _: &str, _: Value) -> Result<(), String> {
+            Ok(())
+        }
+        fn run(&mut self, _: Value) -> Result<(), String> {
+            Ok(())
+        }
+        fn procedure(&mut self, _: Value) -> Result<(), String> {
+            Ok(())
+        }
+        fn event(&mut self, k: BundleEvent) -> Result<(), String> {
+            self.checked += 1;
+            let found = if k.seq > self.head {
+                None
+            } else {
+                match self.store.event_key(k.seq) {
+                    Ok(found) => found,
+                    Err(e) => {
+                        self.failure = Some(e);
+                        return Err("the log could not be read".into());
+                    }
+                }
+            };
+            match found {
+                None => {
+                    self.missing_count += 1;
+                    if self.missing.len() < LIST_AT_MOST {
+                        self.missing.push(k.seq);
+                    }
+                }
+                Some(log)
+                    if log.hash != k.hash || log.run_id != k.run_id || log.run_seq != k.run_seq =>
+                {
+                    self.differing_count += 1;
+                    if self.differing.len() < LIST_AT_MOST {
+                        self.differing.push(problem(
+                            "evidence.json",
+                            format!(
+                                "event seq {} differs from the log (bundle hash {}, log hash {})",
+                                k.seq, k.hash, log.hash
+                            ),
+                        ));
+                    }
+                }
+                Some(_) => {}
+            }
+            Ok(())
+        }
+    }
     let file = File::open(evidence).map_err(|e| Error::io(evidence, &e))?;
-    let mut problems = Vec::new();
-    let mut checked = 0u64;
-    let mut missing: Vec<i64> = Vec::new();
-    let mut missing_count = 0u64;
-    let mut differing = 0u64;
-    let mut previous: Option<(Option<String>, i64)> = None;
-    let mut failure: Option<StoreError> = None;
-    let read = for_each_event_key(file, &mut |k| {
-        checked += 1;
-        if let Some((run, run_seq)) = &previous
-            && *run == k.run_id
-            && *run_seq >= k.run_seq
-        {
-            return Err(format!(
-                "its events are not in order (run {} event {} after event {run_seq}); it was changed after export",
-                k.run_id.as_deref().unwrap_or("-"),
-                k.run_seq
-            ));
-        }
-        previous = Some((k.run_id.clone(), k.run_seq));
-        let found = if k.seq > head {
-            None
-        } else {
-            match store.event_key(k.seq) {
-                Ok(found) => found,
-                Err(e) => {
-                    failure = Some(e);
-                    return Err("the log could not be read".into());
-                }
-            }
-        };
-        match found {
-            None => {
-                missing_count += 1;
-                if missing.len() < 5 {
-                    missing.push(k.seq);
-                }
-            }
-            Some(log)
-                if log.hash != k.hash || log.run_id != k.run_id || log.run_seq != k.run_seq =>
-            {
-                differing += 1;
-                if differing <= 5 {
-                    problems.push(problem(
-                        "evidence.json",
-                        format!(
-                            "event seq {} differs from the log (bundle hash {}, log hash {})",
-                            k.seq, k.hash, log.hash
-                        ),
-                    ));
-                }
-            }
-            Some(_) => {}
-        }
-        Ok(())
-    });
-    if let Some(e) = failure {
+    let mut c = Compare {
+        store,
+        head,
+        checked: 0,
+        missing: Vec::new(),
+        missing_count: 0,
+        differing: Vec::new(),
+        differing_count: 0,
+        failure: None,
+    };
+    let read = read_evidence(file, &mut c);
+    if let Some(e) = c.failure {
         return Err(e.into());
     }
+    let mut problems = c.differing;
     if let Err(msg) = read {
         problems.push(problem("evidence.json", msg));
-        return Ok((checked, problems));
+        return Ok((c.checked, problems));
     }
-    if differing > 5 {
-        problems.push(problem(
-            "evidence.json",
-            format!("{} more events differ from the log", differing - 5),
-        ));
-    }
-    if missing_count > 0 {
-        let seqs: Vec<String> = missing.iter().map(i64::to_string).collect();
+    if c.differing_count > LIST_AT_MOST as u64 {
         problems.push(problem(
             "evidence.json",
             format!(
-                "{missing_count} exported event(s) are not in the log up to the bundle's checkpoint (seq {}{})",
-                seqs.join(", "),
-                if missing_count > 5 { ", ..." } else { "" }
+                "{} more events differ from the log",
+                c.differing_count - LIST_AT_MOST as u64
             ),
         ));
     }
-    Ok((checked, problems))
-}
-
-/// The seq of the `export` event (after the checkpoint) that names this manifest.
-fn find_export(store: &Store, head: i64, manifest_sha: &str) -> Result<Option<i64>, Error> {
-    let mut found = None;
-    let walked = store.for_each_event(head + 1, |e| {
-        let names_it = e.kind == KIND_EXPORT
-            && e.payload
-                .get("manifest_sha256")
-                .and_then(serde_json::Value::as_str)
-                == Some(manifest_sha);
-        if names_it {
-            found = Some(e.seq);
-            return Err(StoreError::Invalid("found".into()));
-        }
-        Ok(())
-    });
-    match (walked, found) {
-        (_, Some(seq)) => Ok(Some(seq)),
-        (Ok(()), None) => Ok(None),
-        (Err(e), None) => Err(e.into()),
+    if c.missing_count > 0 {
+        let seqs: Vec<String> = c.missing.iter().map(i64::to_string).collect();
+        problems.push(problem(
+            "evidence.json",
+            format!(
+                "{} exported event(s) are not in the log up to the bundle's data head (seq {}{})",
+                c.missing_count,
+                seqs.join(", "),
+                if c.missing_count > LIST_AT_MOST as u64 {
+                    ", ..."
+                } else {
+                    ""
+                }
+            ),
+        ));
     }
+    Ok((c.checked, problems))
 }

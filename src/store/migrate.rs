@@ -68,6 +68,9 @@ pub(super) struct LogIdentity {
     pub actor: String,
     /// Mark a log created now as generated test data, not evidence.
     pub test_data: bool,
+    /// The log id and time of a `log-created` event written now (reproducible
+    /// test logs); `None`: a fresh UUID and the clock.
+    pub created: Option<(uuid::Uuid, chrono::DateTime<Utc>)>,
 }
 
 /// How a connection opens the log.
@@ -308,10 +311,13 @@ fn migrate(conn: &mut Connection, path: &Path, identity: &LogIdentity) -> Result
     tx.pragma_update(None, "application_id", APPLICATION_ID)
         .map_err(sql)?;
     let runsheet_version = env!("CARGO_PKG_VERSION");
+    let (log_id, at) = identity
+        .created
+        .unwrap_or_else(|| (uuid::Uuid::now_v7(), Utc::now()));
     let payload = if version == 0 {
         json!({
             "kind": KIND_LOG_CREATED,
-            "log_id": uuid::Uuid::now_v7().hyphenated().to_string(),
+            "log_id": log_id.hyphenated().to_string(),
             "schema": SCHEMA_VERSION,
             "record_hash": RecordFormat::V2.number(),
             "runsheet_version": runsheet_version,
@@ -327,7 +333,7 @@ fn migrate(conn: &mut Connection, path: &Path, identity: &LogIdentity) -> Result
         })
     };
     let event = NewEvent {
-        at: Utc::now(),
+        at,
         actor: identity.actor.clone(),
         kind: payload["kind"].as_str().unwrap_or_default().to_string(),
         step: None,

@@ -108,8 +108,7 @@ pub struct VerifyReport {
 }
 
 /// What every command that shows a generated log says about it.
-pub const TEST_DATA_NOTICE: &str =
-    "NOTE: this log holds generated test data — not evidence (its log-created event says so).";
+pub const TEST_DATA_NOTICE: &str = "GENERATED TEST DATA — NOT EVIDENCE: this log was written by runsheet's development-only generator (its log-created event says so).";
 
 impl VerifyReport {
     /// True when nothing is wrong.
@@ -140,7 +139,7 @@ impl VerifyReport {
 impl std::fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.test_data {
-            writeln!(f, "{TEST_DATA_NOTICE}")?;
+            writeln!(f, "NOTE: {TEST_DATA_NOTICE}")?;
         }
         match &self.finding {
             None => {
@@ -447,6 +446,19 @@ impl Store {
                 ),
             }),
         }
+    }
+
+    /// The seq of the first record hashed with record format 2 (the log's
+    /// first `log-created` or `schema-migrated` event), if any.
+    pub fn record_format_2_from(&self) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT min(seq) FROM events WHERE run_id IS NULL \
+                 AND kind IN ('log-created', 'schema-migrated')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| StoreError::sqlite(&self.path, e))
     }
 
     /// Does the log's first event say it holds generated test data?

@@ -21,12 +21,7 @@ struct Log {
 fn generated_log() -> Log {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("log.sqlite3");
-    let out = runsheet(&db)
-        .args(["generate-log", "--runs", "30", "--days", "21"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
+    let text = crate::common::generate_log(&db, &["--runs", "30", "--days", "21"]);
     let days_without_run = text
         .lines()
         .find_map(|l| l.strip_prefix("Days with no run: "))
@@ -149,6 +144,12 @@ fn runs_filters_and_show_work_on_a_generated_log() {
     );
 
     let table = ok(&runsheet(&log.db).arg("runs").output().unwrap());
+    // A generated log says so before anything else.
+    let (notice, table) = table.split_once('\n').unwrap();
+    assert!(
+        notice.starts_with("NOTE: GENERATED TEST DATA — NOT EVIDENCE"),
+        "{notice}"
+    );
     assert!(table.starts_with("RUN ID"), "{table}");
     assert!(table.contains("31 runs."), "{table}");
 
@@ -267,7 +268,7 @@ fn export_verifies_and_any_changed_byte_is_named() {
         .unwrap();
     let report = ok(&verify);
     assert!(
-        report.contains("OK: the log recorded this export"),
+        report.contains("OK: export.json is the log's record of this export"),
         "{report}"
     );
     // The log still verifies, with the export event in it.

@@ -9,6 +9,25 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_runsheet"))
 }
 
+/// The development-only `runsheet-testdata` binary (built for the tests).
+pub fn testdata_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_runsheet-testdata"))
+}
+
+/// Write a new generated test-data log at `db` with `runsheet-testdata
+/// generate-log` and these extra arguments; returns its standard output.
+pub fn generate_log(db: &Path, args: &[&str]) -> String {
+    let out = Command::new(testdata_bin())
+        .arg("generate-log")
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("runsheet-testdata");
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
 /// The repository root (where `procedures/` lives).
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

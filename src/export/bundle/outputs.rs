@@ -261,6 +261,8 @@ struct Plan {
     reports: Vec<&'static Syntax>,
     catalog: Catalog,
     log: PathBuf,
+    /// Each CSV row's `log_verification`.
+    mark: String,
 }
 
 impl RunOutput {
@@ -285,8 +287,14 @@ impl Plan {
         for e in batch.events() {
             let (entry, exit_code) = described(&e, &self.catalog, &batch.row, &self.log)?;
             if self.csv {
-                let _ =
-                    csv::write_event(&mut out.csv, &e, &batch.row.procedure_id, &entry, exit_code);
+                let _ = csv::write_event(
+                    &mut out.csv,
+                    &e,
+                    &batch.row.procedure_id,
+                    &entry,
+                    exit_code,
+                    &self.mark,
+                );
             }
             if self.json {
                 if !out.json.is_empty() {
@@ -447,6 +455,8 @@ impl Drop for Pipeline {
 pub struct Outputs {
     runs_csv: Option<BundleFile>,
     files: EventFiles,
+    /// Each CSV row's `log_verification` (the verdict's mark).
+    mark: String,
 }
 
 impl Outputs {
@@ -459,6 +469,7 @@ impl Outputs {
                 evidence: None,
                 reports: Vec::new(),
             },
+            mark: meta.verdict.mark(),
         };
         if formats.csv {
             let mut runs = BundleFile::create(dir, "runs.csv")?;
@@ -486,7 +497,7 @@ impl Outputs {
     /// Run pass: one run's row.
     pub fn run(&mut self, r: &RunRow, stats: &RunStats) -> Result<(), Error> {
         if let Some(f) = self.runs_csv.as_mut() {
-            csv::write_run(f, r, stats).map_err(|e| f.err(&e))?;
+            csv::write_run(f, r, stats, &self.mark).map_err(|e| f.err(&e))?;
         }
         if let Some(ev) = self.files.evidence.as_mut() {
             ev.run(r).map_err(|e| ev.get().err(&e))?;
@@ -518,13 +529,18 @@ impl Outputs {
         log: &Path,
         read: impl FnOnce(&mut dyn FnMut(RunBatch) -> Result<(), Error>) -> Result<T, Error>,
     ) -> Result<(Outputs, T), Error> {
-        let Outputs { runs_csv, files } = self;
+        let Outputs {
+            runs_csv,
+            files,
+            mark,
+        } = self;
         let plan = Plan {
             csv: files.events_csv.is_some(),
             json: files.evidence.is_some(),
             reports: files.reports.iter().map(|r| r.syntax).collect(),
             catalog,
             log: log.to_path_buf(),
+            mark: mark.clone(),
         };
         let mut pipeline = Pipeline::start(plan, files)?;
         let mut send = |batch: RunBatch| {
@@ -541,7 +557,14 @@ impl Outputs {
             (Err(e), _) | (Ok(_), Err(e)) => return Err(e),
             (Ok(f), Ok(v)) => (f, v),
         };
-        Ok((Outputs { runs_csv, files }, value))
+        Ok((
+            Outputs {
+                runs_csv,
+                files,
+                mark,
+            },
+            value,
+        ))
     }
 
     /// Close every file; `procedures` go into evidence.json (sha256, format, text).

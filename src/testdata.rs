@@ -1,12 +1,19 @@
-//! The hidden `generate-log` command: a realistic evidence log of N runs of the
-//! shipped nightly-backup procedure, written through the real store path
-//! (`create_run` + `append`) with events the real engine decides. A fixed-seed
-//! pseudo-random mix of clean runs, runs with warnings, skipped and failed
-//! steps (retried), escalated, failed, aborted and open runs, spread over the
-//! last N days with a few days that have no run at all. Deterministic for a
-//! given `now` and seed. Used by the benchmark and the `status` demo.
+//! Generated test data, for tests, benchmarks and demos — never evidence. A
+//! realistic evidence log of N runs of the shipped nightly-backup procedure,
+//! written through the real store path (`create_run` + `append`) with events
+//! the real engine decides: a fixed-seed pseudo-random mix of clean runs,
+//! runs with warnings, skipped and failed steps (retried), escalated, failed,
+//! aborted and open runs, spread over the last N days with a few days that
+//! have no run at all. Deterministic for a given `now` and seed.
 //!
-//! May not depend on the front ends, the session or the app.
+//! It writes back-dated runs by invented operators, so it is compiled only
+//! for tests and with the `test-data` feature (the `runsheet-testdata`
+//! development binary), never into `runsheet`; and every log it writes is
+//! marked: its `log-created` event says `test_data`, which `verify`, `runs`,
+//! `show`, `status` and `export` display. It writes only into a log it
+//! created.
+//!
+//! May not depend on the front ends or the app.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +26,7 @@ use crate::procedure::{Procedure, Step, StepKind, ValueKind};
 use crate::store::{NewEvent, NewRun, Store, sha256_hex};
 
 /// The procedure every generated run uses (the shipped file, byte for byte).
-pub const BACKUP_SOURCE: &str = include_str!("../../procedures/backup-customer-data.toml");
+pub const BACKUP_SOURCE: &str = include_str!("../procedures/backup-customer-data.toml");
 /// Where the generated runs say the procedure came from.
 pub const BACKUP_PATH: &str = "procedures/backup-customer-data.toml";
 
@@ -122,7 +129,34 @@ pub fn backup_procedure() -> Result<Procedure, Error> {
 }
 
 /// Write the generated runs into `store`.
+/// A new evidence log at `path` marked as generated test data (its
+/// `log-created` event names a log id from `seed` and the time `now`, so the
+/// same arguments give the same log). Refused when a file is there already:
+/// test data never goes into an existing log.
+pub fn new_log(path: &std::path::Path, now: DateTime<Utc>, seed: u64) -> Result<Store, Error> {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+        return Err(Error::Input(format!(
+            "{} exists; generated test data goes only into a new log, never into an existing one (evidence or not)",
+            path.display()
+        )));
+    }
+    let log_id = uuid::Uuid::from_u64_pair(0x7e57_da7a_0000_4000, seed);
+    Ok(Store::options()
+        .actor("runsheet-testdata")
+        .test_data(true)
+        .created_as(log_id, now)
+        .open(path)?)
+}
+
+/// Write generated runs into `store`, a log [`new_log`] created (any other
+/// log is refused).
 pub fn generate(store: &mut Store, opts: &GenerateOptions) -> Result<GenerateSummary, Error> {
+    if !store.is_test_data()? {
+        return Err(Error::Input(format!(
+            "{} is not a generated test-data log; generated runs go only into a log made for them (runsheet-testdata generate-log)",
+            store.path().display()
+        )));
+    }
     let procedure = backup_procedure()?;
     let sha = sha256_hex(BACKUP_SOURCE.as_bytes());
     let mut rng = Rng(opts.seed);
@@ -505,7 +539,8 @@ mod tests {
     #[test]
     fn generated_logs_verify_and_leave_days_without_runs() {
         let dir = tempfile::tempdir().expect("dir");
-        let mut store = Store::open(&dir.path().join("log.sqlite3")).expect("store");
+        let mut store =
+            new_log(&dir.path().join("log.sqlite3"), opts(40, 21).now, 1).expect("store");
         let summary = generate(&mut store, &opts(40, 21)).expect("generate");
         assert_eq!(summary.runs, 40);
         assert!(!summary.days_without_run.is_empty());
@@ -520,7 +555,8 @@ mod tests {
         }
         // Deterministic: the same options give the same chain head.
         let dir2 = tempfile::tempdir().expect("dir");
-        let mut store2 = Store::open(&dir2.path().join("log.sqlite3")).expect("store");
+        let mut store2 =
+            new_log(&dir2.path().join("log.sqlite3"), opts(40, 21).now, 1).expect("store");
         generate(&mut store2, &opts(40, 21)).expect("generate");
         assert_eq!(
             store.checkpoint().expect("cp").head_hash,
