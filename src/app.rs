@@ -18,7 +18,7 @@ use crate::procedure::lint::{self, Severity};
 use crate::procedure::parse::{self, Loaded, Source};
 use crate::procedure::{render, template};
 use crate::session::{Session, StoreSink, SystemClock, new_event, new_run};
-use crate::store::{NewEvent, RunQuery, RunRow, Store};
+use crate::store::{Holder, NewEvent, RunQuery, RunRow, Store};
 use crate::{errln, outln};
 
 /// Run one CLI invocation; returns the exit code.
@@ -335,6 +335,7 @@ fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<i32> {
     let events = engine::start(p, &info);
     let run_id = uuid::Uuid::now_v7();
     let new_run = new_run(run_id, p, &info, &loaded.source.text, now);
+    let lease = store.lease_run(run_id, &Holder::this_process(&actor, &info.host, now))?;
     let meta = Meta {
         at: now,
         actor: actor.clone(),
@@ -346,7 +347,7 @@ fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<i32> {
         run,
         run_id.to_string(),
         actor,
-        Box::new(StoreSink::new(store, run_id)),
+        Box::new(StoreSink::new(store, run_id).leased(lease)),
         Box::new(SystemClock),
     )
     .resumed_after(now);
@@ -366,6 +367,13 @@ fn resume_cmd(ctx: &Context, a: cli::ResumeArgs) -> Result<i32> {
             ))
         })?,
     };
+    // One session per run: take its lease, then read the run as it is now
+    // (the session that held it may have ended it meanwhile).
+    let lease = store.lease_run(
+        row.id,
+        &Holder::this_process(&actor, &host_name(), Utc::now()),
+    )?;
+    let row = store.run(row.id)?.unwrap_or(row);
     if let Some(outcome) = &row.outcome {
         return Err(Error::Input(format!(
             "run {} has already ended ({outcome}); only open runs can be resumed",
@@ -426,7 +434,7 @@ fn resume_cmd(ctx: &Context, a: cli::ResumeArgs) -> Result<i32> {
         run,
         row.id.to_string(),
         actor,
-        Box::new(StoreSink::new(store, row.id)),
+        Box::new(StoreSink::new(store, row.id).leased(lease)),
         Box::new(SystemClock),
     )
     .resumed_after(last_at);

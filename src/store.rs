@@ -13,6 +13,7 @@
 mod chain;
 mod error;
 pub mod kinds;
+mod lease;
 mod migrate;
 mod read;
 mod scan;
@@ -38,6 +39,7 @@ pub use error::StoreError;
 pub use kinds::{
     KIND_EXPORT, KIND_LOG_CREATED, KIND_RUN_ENDED, KIND_RUN_STARTED, KIND_SCHEMA_MIGRATED,
 };
+pub use lease::{Holder, RunLease};
 pub use scan::{EventKeyRow, EventRef, Visit};
 pub use schema::{DEVIATION_KINDS, SCHEMA_VERSION};
 pub use verify::{Checkpoint, Finding, Problem, TEST_DATA_NOTICE, VerifyReport, verify_log};

@@ -10,19 +10,32 @@ use uuid::Uuid;
 use super::EventSink;
 use crate::engine::{Event, Meta, Outcome, StartInfo};
 use crate::procedure::Procedure;
-use crate::store::{NewEvent, NewRun, Store};
+use crate::store::{NewEvent, NewRun, RunLease, Store};
 
 /// Persists a session's events into the evidence log.
 #[derive(Debug)]
 pub struct StoreSink {
     store: Store,
     run_id: Uuid,
+    /// This session's lease on the run (see `store::RunLease`), when it holds one.
+    lease: Option<RunLease>,
 }
 
 impl StoreSink {
     /// A sink appending to the open run `run_id` of `store`.
     pub fn new(store: Store, run_id: Uuid) -> StoreSink {
-        StoreSink { store, run_id }
+        StoreSink {
+            store,
+            run_id,
+            lease: None,
+        }
+    }
+
+    /// The sink holds `lease` on the run for as long as it lives; when the
+    /// run ends, the lease's lock file goes.
+    pub fn leased(mut self, lease: RunLease) -> StoreSink {
+        self.lease = Some(lease);
+        self
     }
 
     /// The log the sink writes to.
@@ -40,8 +53,13 @@ impl EventSink for StoreSink {
         let new: Vec<NewEvent> = events.iter().map(|(m, e)| new_event(m, e)).collect();
         self.store
             .append(self.run_id, &new, ended.map(|(o, at)| (o.as_str(), at)))
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if ended.is_some()
+            && let Some(lease) = self.lease.take()
+        {
+            lease.release_ended();
+        }
+        Ok(())
     }
 }
 

@@ -31,6 +31,15 @@ pub enum StoreError {
         "the file is damaged or is not a runsheet evidence log ({detail}); restore it from a backup or pass another --db"
     )]
     Corrupt { path: PathBuf, detail: String },
+    /// Another live session drives this run.
+    #[error(
+        "run {run} is being driven by another runsheet session: {holder}. Only one session may drive a run; nothing was written. Continue it there, or wait until that session ends or is suspended and then resume"
+    )]
+    RunBusy {
+        path: PathBuf,
+        run: uuid::Uuid,
+        holder: String,
+    },
     /// A log read without locks kept changing under the reader.
     #[error(
         "the evidence log changed several times while it was being read; nothing is shown. Retry when the runs writing to it are idle"
@@ -91,6 +100,7 @@ impl StoreError {
             | StoreError::Corrupt { path, .. }
             | StoreError::Foreign { path }
             | StoreError::Busy { path }
+            | StoreError::RunBusy { path, .. }
             | StoreError::NeedsUpgrade { path, .. }
             | StoreError::NewerSchema { path, .. }
             | StoreError::NoLog { path }

@@ -825,6 +825,39 @@ fn two_writers_interleave_and_the_chain_holds() {
     drop(dir);
 }
 
+#[test]
+fn event_times_are_assigned_under_the_write_lock_so_two_writers_cannot_go_backwards() {
+    // Two handles on one run, as two sessions would have: the second one's
+    // clock is behind (its time was taken before the first one committed).
+    let (_dir, path, mut store, ids) = sample_log();
+    let mut other = Store::open(&path).expect("second handle");
+    store
+        .append(ids[2], &[note("first writer", at(300))], None)
+        .expect("append");
+    let late = other
+        .append(
+            ids[2],
+            &[note("second writer", at(250)), note("and again", at(240))],
+            None,
+        )
+        .expect("append");
+    assert_eq!(
+        late.iter().map(|e| e.at).collect::<Vec<_>>(),
+        [at(300), at(300)]
+    );
+    let end = other
+        .append(
+            ids[2],
+            &[ended(Outcome::Completed, at(260))],
+            Some(("completed", at(260))),
+        )
+        .expect("end");
+    let row = other.run(ids[2]).expect("run").expect("row");
+    assert_eq!((row.ended_at, end[0].at), (Some(at(300)), at(300)));
+    let report = store.verify().expect("verify");
+    assert!(report.is_ok(), "{report}");
+}
+
 // --------------------------------------------------------- failure injection
 
 #[test]

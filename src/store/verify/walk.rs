@@ -356,7 +356,7 @@ impl<'c> Walk<'c> {
                 Err(e) => break Err(e),
             }
             n = n.wrapping_add(1);
-            if n % CANCEL_EVERY == 0 && cancel.load(Ordering::Relaxed) {
+            if n.is_multiple_of(CANCEL_EVERY) && cancel.load(Ordering::Relaxed) {
                 break Ok(());
             }
         };
