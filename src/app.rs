@@ -367,6 +367,17 @@ fn resume_cmd(ctx: &Context, a: cli::ResumeArgs) -> Result<i32> {
             ))
         })?,
     };
+    let ended = |row: &RunRow| {
+        row.outcome.as_ref().map(|outcome| {
+            Error::Input(format!(
+                "run {} has already ended ({outcome}); only open runs can be resumed",
+                row.id
+            ))
+        })
+    };
+    if let Some(e) = ended(&row) {
+        return Err(e);
+    }
     // One session per run: take its lease, then read the run as it is now
     // (the session that held it may have ended it meanwhile).
     let lease = store.lease_run(
@@ -374,11 +385,9 @@ fn resume_cmd(ctx: &Context, a: cli::ResumeArgs) -> Result<i32> {
         &Holder::this_process(&actor, &host_name(), Utc::now()),
     )?;
     let row = store.run(row.id)?.unwrap_or(row);
-    if let Some(outcome) = &row.outcome {
-        return Err(Error::Input(format!(
-            "run {} has already ended ({outcome}); only open runs can be resumed",
-            row.id
-        )));
+    if let Some(e) = ended(&row) {
+        lease.release_ended();
+        return Err(e);
     }
     let (text, format) = store
         .procedure_source(&row.procedure_sha256)?

@@ -1,0 +1,266 @@
+//! A forger's tools, for the tests that check what verify and verify-bundle
+//! catch: recompute hashes in a log (as anyone who reads
+//! docs/evidence-schema.md can) and reseal a bundle after changing it.
+
+use std::path::Path;
+
+use runsheet::store::{Record, RecordFormat, sha256_hex};
+use rusqlite::Connection;
+use serde_json::Value;
+
+/// Recompute the payload hash and record hash of every event from `seq` on
+/// (record format 2, as in a log created by this runsheet), so the chain is
+/// consistent again after an edit.
+pub fn rechain_from(conn: &Connection, seq: i64) {
+    let prev: String = conn
+        .query_row(
+            "SELECT coalesce((SELECT hash FROM events WHERE seq = ?1 - 1), ?2)",
+            rusqlite::params![seq, "0".repeat(64)],
+            |r| r.get(0),
+        )
+        .unwrap();
+    type Row = (
+        i64,
+        Option<String>,
+        i64,
+        String,
+        String,
+        String,
+        Option<String>,
+        String,
+    );
+    let rows: Vec<Row> = conn
+        .prepare(
+            "SELECT seq, run_id, run_seq, at, actor, kind, step, payload FROM events \
+             WHERE seq >= ?1 ORDER BY seq",
+        )
+        .unwrap()
+        .query_map([seq], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut prev = prev;
+    for (seq, run, run_seq, at, actor, kind, step, payload) in rows {
+        let sha = sha256_hex(payload.as_bytes());
+        let hash = Record {
+            format: RecordFormat::V2,
+            seq,
+            run_id: run.as_deref().map(str::as_bytes),
+            run_seq,
+            at: at.as_bytes(),
+            actor: actor.as_bytes(),
+            kind: kind.as_bytes(),
+            step: step.as_deref().map(str::as_bytes),
+            payload_sha256: sha.as_bytes(),
+            prev_hash: prev.as_bytes(),
+        }
+        .hash();
+        conn.execute(
+            "UPDATE events SET payload_sha256 = ?2, prev_hash = ?3, hash = ?4 WHERE seq = ?1",
+            rusqlite::params![seq, sha, prev, hash],
+        )
+        .unwrap();
+        prev = hash;
+    }
+}
+
+/// Append a log event at the chain head with correct hashes (format 2).
+pub fn append_log_event(conn: &Connection, payload: &Value) -> i64 {
+    let (seq, run_seq): (i64, i64) = conn
+        .query_row(
+            "SELECT max(seq), (SELECT max(run_seq) FROM events WHERE run_id IS NULL) FROM events",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let kind = payload["kind"].as_str().unwrap().to_string();
+    conn.execute(
+        "INSERT INTO events VALUES (?1, NULL, ?2, '2026-12-01T00:00:00.000Z', 'mallory', ?3, NULL, ?4, '', '', '')",
+        rusqlite::params![seq + 1, run_seq + 1, kind, runsheet::store::canonical_json(payload)],
+    )
+    .unwrap();
+    rechain_from(conn, seq + 1);
+    seq + 1
+}
+
+fn sha_file(path: &Path) -> (String, u64) {
+    let bytes = std::fs::read(path).unwrap();
+    (sha256_hex(&bytes), bytes.len() as u64)
+}
+
+/// Reseal a bundle after its files were changed, as a forger who also
+/// controls the log would: every file's hash in the manifest, export.json's
+/// list of files and its hashes (the record is rewritten in `log` at its
+/// seq and the log re-chained from there), checkpoint.json and the
+/// manifest's copies of it, and the manifest's self-hash.
+pub fn reseal_bundle(dir: &Path, log: Option<&Path>) {
+    let manifest_path = dir.join("manifest.json");
+    let mut m: Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    // Data files first.
+    let mut data = Vec::new();
+    for f in m["files"].as_array_mut().unwrap() {
+        let path = f["path"].as_str().unwrap().to_string();
+        if path == "export.json" || path == "checkpoint.json" {
+            continue;
+        }
+        let (sha, bytes) = sha_file(&dir.join(&path));
+        f["sha256"] = sha.into();
+        f["bytes"] = bytes.into();
+        data.push(f.clone());
+    }
+    // The export record: its payload lists the data files.
+    let export_path = dir.join("export.json");
+    let text = std::fs::read_to_string(&export_path).unwrap();
+    let mut record: Value = serde_json::from_str(&text).unwrap();
+    let mut payload = record["payload"].clone();
+    payload["files"] = Value::Array(data);
+    payload["runs"] = m["runs"].clone();
+    payload["events"] = m["events"].clone();
+    let payload_text = runsheet::store::canonical_json(&payload);
+    let seq = record["seq"].as_i64().unwrap();
+    let hash = match log {
+        Some(log) => {
+            let conn = crate::tamper::attacker(log);
+            conn.execute(
+                "UPDATE events SET payload = ?2 WHERE seq = ?1",
+                rusqlite::params![seq, payload_text],
+            )
+            .unwrap();
+            rechain_from(&conn, seq);
+            conn.query_row("SELECT hash FROM events WHERE seq = ?1", [seq], |r| {
+                r.get::<_, String>(0)
+            })
+            .unwrap()
+        }
+        None => {
+            let sha = sha256_hex(payload_text.as_bytes());
+            Record {
+                format: RecordFormat::V2,
+                seq,
+                run_id: None,
+                run_seq: record["run_seq"].as_i64().unwrap(),
+                at: record["at"].as_str().unwrap().as_bytes(),
+                actor: record["actor"].as_str().unwrap().as_bytes(),
+                kind: b"export",
+                step: None,
+                payload_sha256: sha.as_bytes(),
+                prev_hash: record["prev_hash"].as_str().unwrap().as_bytes(),
+            }
+            .hash()
+        }
+    };
+    let payload_sha = sha256_hex(payload_text.as_bytes());
+    let q = |v: &Value| serde_json::to_string(v).unwrap();
+    let out = format!(
+        "{{\"format\":\"runsheet-export-record\",\"record_format\":2,\"seq\":{seq},\"run_id\":null,\
+         \"run_seq\":{},\"at\":{},\"actor\":{},\"kind\":\"export\",\"step\":null,\"payload\":{payload_text},\
+         \"payload_sha256\":\"{payload_sha}\",\"prev_hash\":{},\"hash\":\"{hash}\"}}\n",
+        record["run_seq"],
+        q(&record["at"]),
+        q(&record["actor"]),
+        q(&record["prev_hash"]),
+    );
+    record["hash"] = hash.clone().into();
+    std::fs::write(&export_path, out).unwrap();
+    // checkpoint.json at the rewritten record.
+    let cp_path = dir.join("checkpoint.json");
+    let mut cp: Value = serde_json::from_str(&std::fs::read_to_string(&cp_path).unwrap()).unwrap();
+    cp["head_hash"] = hash.clone().into();
+    let mut cp_text = serde_json::to_string_pretty(&cp).unwrap();
+    cp_text.push('\n');
+    std::fs::write(&cp_path, &cp_text).unwrap();
+    m["checkpoint"] = cp;
+    m["export"]["hash"] = hash.into();
+    for f in m["files"].as_array_mut().unwrap() {
+        let path = f["path"].as_str().unwrap().to_string();
+        if path == "export.json" || path == "checkpoint.json" {
+            let (sha, bytes) = sha_file(&dir.join(&path));
+            f["sha256"] = sha.into();
+            f["bytes"] = bytes.into();
+        }
+    }
+    // The manifest's self-hash: over the text with the value as 64 zeros.
+    let zeros = format!("\"self_sha256\": \"{}\"", "0".repeat(64));
+    m["self_sha256"] = "0".repeat(64).into();
+    let mut text = serde_json::to_string_pretty(&m).unwrap();
+    text.push('\n');
+    let hash = sha256_hex(text.as_bytes());
+    let text = text.replacen(&zeros, &format!("\"self_sha256\": \"{hash}\""), 1);
+    std::fs::write(&manifest_path, text).unwrap();
+}
+
+/// Recompute one record's payload hash and record hash (format 2) from its
+/// fields and its stored prev_hash, leaving every other record as it is.
+pub fn rehash_one(conn: &Connection, seq: i64) {
+    let (run, run_seq, at, actor, kind, step, payload, prev): (
+        Option<String>,
+        i64,
+        String,
+        String,
+        String,
+        Option<String>,
+        String,
+        String,
+    ) = conn
+        .query_row(
+            "SELECT run_id, run_seq, at, actor, kind, step, payload, prev_hash FROM events WHERE seq = ?1",
+            [seq],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            },
+        )
+        .unwrap();
+    let sha = sha256_hex(payload.as_bytes());
+    let hash = Record {
+        format: RecordFormat::V2,
+        seq,
+        run_id: run.as_deref().map(str::as_bytes),
+        run_seq,
+        at: at.as_bytes(),
+        actor: actor.as_bytes(),
+        kind: kind.as_bytes(),
+        step: step.as_deref().map(str::as_bytes),
+        payload_sha256: sha.as_bytes(),
+        prev_hash: prev.as_bytes(),
+    }
+    .hash();
+    conn.execute(
+        "UPDATE events SET payload_sha256 = ?2, hash = ?3 WHERE seq = ?1",
+        rusqlite::params![seq, sha, hash],
+    )
+    .unwrap();
+}
+
+/// Copy a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
