@@ -782,3 +782,72 @@ fn diagnoses_name_the_record_that_was_changed() {
     assert!(message.contains("re-chained"), "{message}");
     assert!(!message.contains(" to {} were removed"), "{message}");
 }
+
+#[test]
+fn an_older_log_is_read_as_it_is_and_upgraded_only_by_a_write_that_records_it() {
+    // A log written by the previous runsheet (schema 2, record format 1):
+    // one completed run and one suspended.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.sqlite3");
+    std::fs::copy(repo().join("tests/fixtures/logs/schema2.sqlite3"), &db).unwrap();
+    let before = std::fs::read(&db).unwrap();
+    for args in [
+        vec!["verify"],
+        vec!["runs"],
+        vec!["status"],
+        vec!["checkpoint"],
+    ] {
+        let out = runsheet(&db).args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "reading changed nothing"
+    );
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["old.sqlite3"], "and created no file");
+
+    // Resuming the open run writes: the upgrade is recorded first, and the
+    // run goes on across the switch to record format 2.
+    let open: String = Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT id FROM runs WHERE outcome IS NULL", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let waiting = Waiting::resume(&db, &open);
+    assert_eq!(waiting.finish(&DRILL_SCRIPT[1..]), Some(0));
+    let conn = Connection::open(&db).unwrap();
+    let (version, migrated): (i64, String) = conn
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version), payload FROM events \
+             WHERE kind = 'schema-migrated'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(version, 3);
+    assert!(
+        migrated.contains(r#""from":2"#) && migrated.contains(r#""record_hash":2"#),
+        "{migrated}"
+    );
+    let (code, v) = verify_json(&db, None);
+    assert_eq!(code, Some(0), "{v:#}");
+    // And the mixed log exports and verifies as a bundle.
+    let bundle = dir.path().join("bundle");
+    let out = runsheet(&db)
+        .arg("export")
+        .arg("--out")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (code, text) = verify_bundle(&bundle, Some(&db));
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = verify_bundle(&bundle, None);
+    assert_eq!(code, Some(0), "{text}");
+}
