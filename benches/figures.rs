@@ -45,11 +45,19 @@ const SECTIONS: &[&str] = &["durable", "startup", "scale", "lint"];
 const GENERATOR_VERSION: u32 = 1;
 /// The argument that turns this binary into the child-measuring helper.
 const MEASURE_CHILD: &str = "--measure-child";
+/// The argument that turns this binary into `PRAGMA quick_check` alone on a
+/// log, opened as runsheet's read commands open a quiescent log (read-only,
+/// immutable): the baseline verify is compared with.
+const QUICK_CHECK: &str = "--quick-check";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some(MEASURE_CHILD) {
         measure_child_helper(&args[1..]);
+        return;
+    }
+    if args.first().map(String::as_str) == Some(QUICK_CHECK) {
+        quick_check_alone(Path::new(&args[1]));
         return;
     }
     let wanted: Vec<&str> = args
@@ -794,9 +802,30 @@ type ScaleOp = fn(&Path) -> Measured;
 
 /// The operations timed at every size, with their targets (time, RSS).
 const SCALE_OPS: &[(&str, ScaleOp)] = &[
+    ("PRAGMA quick_check alone (baseline)", quick_check_op),
     ("runsheet verify", verify_op),
     ("runsheet export (all formats)", export_op),
 ];
+
+/// `PRAGMA quick_check` on `path` and nothing else; exits 0 when "ok".
+fn quick_check_alone(path: &Path) {
+    let uri = format!("file:{}?mode=ro&immutable=1", path.display());
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(uri, flags).unwrap();
+    let answer: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .unwrap();
+    println!("{answer}");
+    std::process::exit(i32::from(answer != "ok"));
+}
+
+fn quick_check_op(db: &Path) -> Measured {
+    let mut c = Process::new(std::env::current_exe().unwrap());
+    c.arg(QUICK_CHECK).arg(db);
+    let m = measure(&c);
+    assert_eq!(m.code, Some(0), "quick_check failed: {}", m.stdout);
+    m
+}
 
 fn verify_op(db: &Path) -> Measured {
     let mut c = runsheet();
@@ -865,6 +894,22 @@ fn scale_section() {
             time.as_secs_f64() * 1e6 / *size as f64,
             *rss as f64 * 1024.0 / *size as f64
         );
+    }
+    // Verify (page check and chain) against the page check alone, same file, same run.
+    for &size in &sizes {
+        let at = |name: &str| {
+            per_event
+                .iter()
+                .find(|(n, s, ..)| **n == name && *s == size)
+                .map(|(_, _, t, _)| *t)
+        };
+        if let (Some(v), Some(q)) = (at("runsheet verify"), at("PRAGMA quick_check alone (baseline)")) {
+            let ratio = v.as_secs_f64() / q.as_secs_f64();
+            println!(
+                "verify / quick_check alone at {size} events: {ratio:.2}× (target ≤ 1.5× at 1M) — {}",
+                met(ratio <= 1.5)
+            );
+        }
     }
     for (op, target) in [("runsheet verify", 2), ("runsheet export (all formats)", 5)] {
         if let Some((_, size, time, rss)) = per_event

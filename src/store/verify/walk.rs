@@ -795,7 +795,7 @@ impl<'c> Walk<'c> {
         let seq = rec.seq;
         let Some(id_text) = rec.run_id else {
             let here = place(seq, None, Some(rec.run_seq));
-            if let Some(f) = run_seq_finding(rec, self.p.log_run_seq, "the log's", &here) {
+            if let Some(f) = run_seq_finding(rec, self.p.log_run_seq, None, &here) {
                 return Ok(Some(f));
             }
             self.p.log_run_seq = rec.run_seq;
@@ -808,8 +808,7 @@ impl<'c> Walk<'c> {
         let info = self.runs.get_mut(slot, seq);
         let id = info.id;
         let here = place(seq, Some(id), Some(rec.run_seq));
-        let whose = format!("run {id}'s");
-        if let Some(f) = run_seq_finding(rec, info.last_run_seq, &whose, &here) {
+        if let Some(f) = run_seq_finding(rec, info.last_run_seq, Some(id), &here) {
             return Ok(Some(f));
         }
         if let Some(end) = info.ended_seq {
@@ -939,11 +938,16 @@ impl<'c> Walk<'c> {
 /// `run_seq` must be the previous one's + 1 (in the run, or among log
 /// events): a jump means events were deleted (and the chain recomputed over
 /// the gap), a step back or a repeat that events were reordered.
-fn run_seq_finding(rec: &Rec<'_>, last: i64, whose: &str, here: &Place) -> Option<Finding> {
+fn run_seq_finding(rec: &Rec<'_>, last: i64, run: Option<Uuid>, here: &Place) -> Option<Finding> {
     let n = rec.run_seq;
-    let (problem, message) = if n == last + 1 {
+    if n == last + 1 {
         return None;
-    } else if n > last + 1 {
+    }
+    let whose = match run {
+        Some(id) => format!("run {id}'s"),
+        None => "the log's".to_string(),
+    };
+    let (problem, message) = if n > last + 1 {
         let gone = if n == last + 2 {
             format!("event {} is missing", last + 1)
         } else {
