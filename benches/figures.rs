@@ -903,7 +903,10 @@ fn scale_section() {
                 .find(|(n, s, ..)| **n == name && *s == size)
                 .map(|(_, _, t, _)| *t)
         };
-        if let (Some(v), Some(q)) = (at("runsheet verify"), at("PRAGMA quick_check alone (baseline)")) {
+        if let (Some(v), Some(q)) = (
+            at("runsheet verify"),
+            at("PRAGMA quick_check alone (baseline)"),
+        ) {
             let ratio = v.as_secs_f64() / q.as_secs_f64();
             println!(
                 "verify / quick_check alone at {size} events: {ratio:.2}× (target ≤ 1.5× at 1M) — {}",

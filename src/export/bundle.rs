@@ -40,7 +40,7 @@ use super::{
 };
 use crate::error::Error;
 use crate::store::{
-    Checkpoint, NewEvent, RunQuery, RunRow, Store, StoredEvent, Visit, canonical_json,
+    Checkpoint, NewEvent, Problem, RunQuery, RunRow, Store, StoredEvent, Visit, canonical_json,
 };
 
 /// Which optional files to write (the manifest, checkpoint and procedures are always written).
@@ -133,6 +133,16 @@ pub fn export(store: &mut Store, req: &ExportRequest) -> Result<ExportSummary, E
     let (tmp, written) = store.read_snapshot(|s| {
         let report = s.verify()?;
         let verdict = Verdict::of(&report);
+        if let Some(f) = report.finding.as_ref().filter(|f| f.problem == Problem::Damaged) {
+            // Not even --allow-unverified: a damaged file cannot be read whole.
+            return Err(Error::Store {
+                path: s.path().to_path_buf(),
+                message: format!(
+                    "the file is damaged ({}); nothing was exported, since part of the log could be taken for all of it. Restore it from a backup",
+                    f.message
+                ),
+            });
+        }
         if !verdict.verified && !req.allow_unverified {
             return Err(Error::CheckFailed(format!(
                 "the evidence log failed verification, so nothing was exported:\n{report}\n\

@@ -261,7 +261,14 @@ fn connect_write(
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags).map_err(sql)?;
     conn.busy_timeout(busy_timeout).map_err(sql)?;
-    let version = user_version(&conn).map_err(sql)?;
+    // The first read of a WAL log creates its -wal and -shm files: in a
+    // directory that cannot be written (a read-only mount, say) it cannot open.
+    let version = user_version(&conn).map_err(|e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::CannotOpen) => StoreError::ReadOnly {
+            path: path.to_path_buf(),
+        },
+        _ => sql(e),
+    })?;
     check_version(&conn, path, version)?;
     if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
         return Err(StoreError::ReadOnly {

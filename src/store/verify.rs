@@ -514,6 +514,9 @@ impl Store {
             Ok(w) => w,
             Err(e) => match is_damage(&e) {
                 Some(detail) => (VerifyReport::damaged(detail), false),
+                // Any error reading a file the page check found damaged (SQLite
+                // reports some damage as other errors) is the damage.
+                None if pages.is_some() => (VerifyReport::damaged(e.to_string()), false),
                 None => return Err(e),
             },
         };
