@@ -231,4 +231,113 @@ title = "One"
         s.execute(Command::Confirm { step: "one".into() }).unwrap();
         assert!(sink.events.borrow().iter().all(|(m, _)| m.at == started));
     }
+
+    /// The store accepts exactly the engine's event kinds (`store::kinds`):
+    /// one event of each variant (the match below fails to compile when a
+    /// variant is added) has a kind the store lists, and the list is no longer.
+    #[test]
+    fn every_engine_event_kind_is_one_the_store_accepts() {
+        use crate::engine::{CommandResult, Outcome};
+        use crate::procedure::BranchEnd;
+        let step = || "s".to_string();
+        let events = vec![
+            Event::RunStarted {
+                procedure_id: step(),
+                procedure_version: step(),
+                procedure_sha256: step(),
+                procedure_title: step(),
+                procedure_controls: vec![],
+                procedure_format: "toml".into(),
+                source_path: step(),
+                operator: step(),
+                operator_name: None,
+                host: step(),
+                runsheet_version: step(),
+                warnings: vec![],
+            },
+            Event::WarningsAcknowledged { warnings: vec![] },
+            Event::StepStarted { step: step() },
+            Event::StepConfirmed { step: step() },
+            Event::DecisionAnswered {
+                step: step(),
+                answer: true,
+            },
+            Event::ValueRecorded {
+                step: step(),
+                value: step(),
+            },
+            Event::EvidenceRecorded {
+                step: step(),
+                evidence: step(),
+            },
+            Event::CommandRan {
+                step: step(),
+                result: CommandResult {
+                    command: step(),
+                    exit_code: Some(0),
+                    duration_ms: 1,
+                    output: String::new(),
+                    output_sha256: step(),
+                    output_bytes: 0,
+                    truncated: false,
+                },
+            },
+            Event::NoteAdded {
+                step: step(),
+                text: step(),
+            },
+            Event::SignedOff {
+                step: step(),
+                by: step(),
+            },
+            Event::StepSkipped {
+                step: step(),
+                justification: step(),
+            },
+            Event::StepFailed {
+                step: step(),
+                reason: step(),
+                branch: None,
+            },
+            Event::BranchEnded {
+                branch: step(),
+                failed_step: step(),
+                then: BranchEnd::Retry,
+            },
+            Event::Suspended,
+            Event::Resumed,
+            Event::RunEnded {
+                outcome: Outcome::Completed,
+                reason: None,
+            },
+        ];
+        for e in &events {
+            // Exhaustive on purpose: a new variant must be added above.
+            match e {
+                Event::RunStarted { .. }
+                | Event::WarningsAcknowledged { .. }
+                | Event::StepStarted { .. }
+                | Event::StepConfirmed { .. }
+                | Event::DecisionAnswered { .. }
+                | Event::ValueRecorded { .. }
+                | Event::EvidenceRecorded { .. }
+                | Event::CommandRan { .. }
+                | Event::NoteAdded { .. }
+                | Event::SignedOff { .. }
+                | Event::StepSkipped { .. }
+                | Event::StepFailed { .. }
+                | Event::BranchEnded { .. }
+                | Event::Suspended
+                | Event::Resumed
+                | Event::RunEnded { .. } => {}
+            }
+            assert!(
+                crate::store::kinds::RUN_KINDS.contains(&e.kind())
+                    && crate::store::kinds::is_known(e.kind().as_bytes(), true),
+                "{}",
+                e.kind()
+            );
+        }
+        assert_eq!(events.len(), crate::store::kinds::RUN_KINDS.len());
+    }
 }

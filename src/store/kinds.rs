@@ -40,7 +40,56 @@ pub const RUN_KINDS: &[&str] = &[
 pub const LOG_KINDS: &[&str] = &[KIND_LOG_CREATED, KIND_SCHEMA_MIGRATED, KIND_EXPORT];
 
 /// Is `kind` one runsheet writes for a run's event (`in_run`) or a log event?
+/// (Called for every record verify walks: a match, not a search.)
 pub fn is_known(kind: &[u8], in_run: bool) -> bool {
-    let list = if in_run { RUN_KINDS } else { LOG_KINDS };
-    list.iter().any(|k| k.as_bytes() == kind)
+    if in_run {
+        matches!(
+            kind,
+            b"run-started"
+                | b"warnings-acknowledged"
+                | b"step-started"
+                | b"step-confirmed"
+                | b"decision-answered"
+                | b"value-recorded"
+                | b"evidence-recorded"
+                | b"command-ran"
+                | b"note-added"
+                | b"signed-off"
+                | b"step-skipped"
+                | b"step-failed"
+                | b"branch-ended"
+                | b"suspended"
+                | b"resumed"
+                | b"run-ended"
+        )
+    } else {
+        matches!(kind, b"log-created" | b"schema-migrated" | b"export")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_match_knows_exactly_the_listed_kinds() {
+        for k in RUN_KINDS {
+            assert!(
+                is_known(k.as_bytes(), true) && !is_known(k.as_bytes(), false),
+                "{k}"
+            );
+        }
+        for k in LOG_KINDS {
+            assert!(
+                is_known(k.as_bytes(), false) && !is_known(k.as_bytes(), true),
+                "{k}"
+            );
+        }
+        for k in ["redaction", "", "run-started ", "Run-started"] {
+            assert!(
+                !is_known(k.as_bytes(), true) && !is_known(k.as_bytes(), false),
+                "{k}"
+            );
+        }
+    }
 }
