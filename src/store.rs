@@ -16,6 +16,8 @@ pub mod kinds;
 mod lease;
 mod migrate;
 mod read;
+#[cfg(test)]
+mod reference;
 mod scan;
 mod schema;
 mod verify;
