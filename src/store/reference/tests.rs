@@ -698,12 +698,10 @@ fn event_edits(column: &str) -> Vec<String> {
     v
 }
 
-/// Known bug, kept out of the generator until it is fixed: a BLOB or text
-/// that is not UTF-8 in any column of `runs` but `id` makes the real verify
-/// fail with an SQLite error ("Invalid type", "invalid utf-8 sequence")
-/// instead of reporting *run-row-mismatch* or *source-mismatch*
-/// (`known_bug_a_run_row_that_is_not_text_is_an_error_not_a_finding`).
-const NON_TEXT_RUN_COLUMNS: bool = false;
+/// A BLOB or text that is not UTF-8 in any column of `runs` (it once made
+/// the real verify fail with an SQLite error instead of a finding; see
+/// `a_run_row_that_is_not_text_is_a_finding_not_an_error`).
+const NON_TEXT_RUN_COLUMNS: bool = true;
 
 const RUN_COLUMNS: [&str; 15] = [
     "id",
@@ -1003,12 +1001,11 @@ fn tamper(conn: &Connection, t: &Tamper) {
     }
 }
 
-/// Known bug, kept out of the generator until it is fixed: a record inserted
-/// (with the rest renumbered up) just before a `log-created` or
-/// `schema-migrated` record is named *edited*, not *inserted* by D3: verify
-/// hashes the moved-up record in the format before the switch
-/// (`known_bug_d3_hashes_a_moved_switch_record_in_the_old_format`).
-const INSERT_BEFORE_SWITCH: bool = false;
+/// A record inserted (with the rest renumbered up) just before a
+/// `log-created` or `schema-migrated` record (D3 once hashed the moved-up
+/// record in the format before the switch; see
+/// `d3_hashes_a_moved_switch_record_in_its_own_format`).
+const INSERT_BEFORE_SWITCH: bool = true;
 
 /// Is the record at `seq` a log event that switches the format to 2?
 fn is_switch(conn: &Connection, seq: i64) -> bool {
@@ -1960,11 +1957,10 @@ fn a_check_constraint_broken_by_hand_is_damaged_only_to_a_writable_connection() 
     );
 }
 
-/// Known bug (docs: verify reports tampering as a finding, never as an
-/// error): a run row column that is not text makes verify fail.
+/// Docs: verify reports tampering as a finding, never as an error — also a
+/// run row column that is not text (this was a bug).
 #[test]
-#[ignore = "known bug in verify: a run row that is not text is an error, not a finding"]
-fn known_bug_a_run_row_that_is_not_text_is_an_error_not_a_finding() {
+fn a_run_row_that_is_not_text_is_a_finding_not_an_error() {
     assert_fixed(&[
         fixed(
             "run 1's operator stored as a BLOB",
@@ -1983,11 +1979,10 @@ fn known_bug_a_run_row_that_is_not_text_is_an_error_not_a_finding() {
     ]);
 }
 
-/// Known bug (docs, D3 and "which format a record uses"): the record moved up
-/// from seq 1 is a `log-created`, format 2 by its kind, and hashes at seq 1.
+/// Docs, D3 and "which format a record uses": the record moved up from seq 1
+/// is a `log-created`, format 2 by its kind, and hashes at seq 1 (this was a bug).
 #[test]
-#[ignore = "known bug in verify: D3 hashes a moved-up log-created in format 1"]
-fn known_bug_d3_hashes_a_moved_switch_record_in_the_old_format() {
+fn d3_hashes_a_moved_switch_record_in_its_own_format() {
     assert_fixed(&[Fixed {
         rule: "D3",
         ..fixed(

@@ -197,14 +197,30 @@ pub(super) enum Looked {
     NoRow,
 }
 
+/// What a run-row column reads as when it holds something runsheet never
+/// writes there (not UTF-8 text): it then equals nothing an event says, so
+/// the row is reported as not matching its events.
+pub(super) const NOT_TEXT: &str = "\u{0}(not text: a value runsheet never writes)";
+
+fn as_text(v: ValueRef<'_>) -> Option<Option<&str>> {
+    match v {
+        ValueRef::Null => Some(None),
+        ValueRef::Text(t) => std::str::from_utf8(t).ok().map(Some),
+        _ => None,
+    }
+}
+
 fn text_col(row: &rusqlite::Row<'_>, i: usize, into: &mut String) -> rusqlite::Result<()> {
     into.clear();
-    into.push_str(row.get_ref(i)?.as_str()?);
+    into.push_str(as_text(row.get_ref(i)?).flatten().unwrap_or(NOT_TEXT));
     Ok(())
 }
 
 fn opt_text_col(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<String>> {
-    Ok(row.get_ref(i)?.as_str_or_null()?.map(str::to_string))
+    Ok(match as_text(row.get_ref(i)?) {
+        Some(v) => v.map(str::to_string),
+        None => Some(NOT_TEXT.to_string()),
+    })
 }
 
 /// The row columns from `at` on, in [`ROW_COLUMNS`] order, into `row`;
@@ -427,8 +443,11 @@ pub(super) fn row_findings(
     )?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        let text: String = r.get(0)?;
-        let outcome: Option<String> = r.get(1)?;
+        let text = match as_text(r.get_ref(0)?) {
+            Some(Some(t)) => t.to_string(),
+            _ => NOT_TEXT.to_string(),
+        };
+        let outcome = opt_text_col(r, 1)?;
         let Ok(id) = uuid::Uuid::try_parse(&text) else {
             bad_row.get_or_insert(Finding {
                 seq: None,

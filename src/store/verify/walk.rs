@@ -711,7 +711,16 @@ impl<'c> Walk<'c> {
             return Ok(false);
         };
         Ok(match read_rec(row)? {
-            Ok(next) => next.prev_hash == self.p.head.as_slice() && next.hashes_at(format, seq),
+            Ok(next) => {
+                // The moved record keeps its own format: a log-created or
+                // schema-migrated record is format 2 whatever came before it.
+                let format = if next.starts_format_two() {
+                    RecordFormat::V2
+                } else {
+                    format
+                };
+                next.prev_hash == self.p.head.as_slice() && next.hashes_at(format, seq)
+            }
             Err(_) => false,
         })
     }
