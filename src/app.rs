@@ -341,7 +341,11 @@ fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<i32> {
         actor: actor.clone(),
     };
     let first: Vec<NewEvent> = events.iter().map(|e| new_event(&meta, e)).collect();
-    store.create_run(&new_run, &first)?;
+    if let Err(e) = store.create_run(&new_run, &first) {
+        // The run never existed: nobody will lease it again.
+        lease.release_ended();
+        return Err(e.into());
+    }
     let run = Run::replay(loaded.procedure.clone(), &events);
     let session = Session::new(
         run,
@@ -629,7 +633,11 @@ fn verify_cmd(ctx: &Context, a: cli::VerifyArgs) -> Result<i32> {
 }
 
 fn checkpoint_cmd(ctx: &Context, a: cli::CheckpointArgs) -> Result<i32> {
-    let (cp, _) = ctx.read_checked(|store| Ok(store.checkpoint()?))?;
+    let (cp, test_data) = ctx.read_checked(|store| Ok(store.checkpoint()?))?;
+    if test_data {
+        // On stderr: the checkpoint itself is the output.
+        errln!("runsheet: {}", crate::store::TEST_DATA_NOTICE);
+    }
     let text = cp.to_json();
     match a.out {
         Some(path) => {

@@ -244,8 +244,8 @@ impl StoreOptions {
         if self.read_only {
             return self.open_existing(path);
         }
-        migrate::create_file(path)?;
-        self.connect(path)
+        let created = migrate::create_file(path)?;
+        self.connect(path, created)
     }
 
     /// Open a log that must already exist.
@@ -255,7 +255,7 @@ impl StoreOptions {
                 path: path.to_path_buf(),
             });
         }
-        self.connect(path)
+        self.connect(path, false)
     }
 
     fn mode(&self) -> migrate::Mode {
@@ -266,9 +266,9 @@ impl StoreOptions {
         }
     }
 
-    fn connect(self, path: &Path) -> Result<Store, StoreError> {
+    fn connect(self, path: &Path, created: bool) -> Result<Store, StoreError> {
         let mode = self.mode();
-        let opened = migrate::connect(path, self.busy_timeout, &mode)?;
+        let opened = migrate::connect(path, self.busy_timeout, &mode, created)?;
         Ok(Store {
             conn: opened.conn,
             path: path.to_path_buf(),

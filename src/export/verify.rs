@@ -540,9 +540,50 @@ const LIST_AT_MOST: usize = 5;
 
 /// A run as evidence.json lists it, and what its events showed.
 struct RunSeen {
-    row: Value,
+    /// The row's text fields, in [`ROW_FIELDS`] order (`None`: null or absent).
+    fields: [Option<Box<str>>; ROW_FIELDS.len()],
+    controls: Option<Vec<String>>,
+    /// The row's `events`.
+    listed_events: Option<u64>,
     events: u64,
     last_run_seq: i64,
+    /// The source format its run-started event names (checked against the
+    /// procedures once they are read).
+    claimed_format: Option<Box<str>>,
+}
+
+/// The run-row fields verify-bundle compares with the run's events.
+const ROW_FIELDS: [&str; 12] = [
+    "procedure_id",
+    "procedure_version",
+    "procedure_sha256",
+    "operator",
+    "host",
+    "runsheet_version",
+    "operator_name",
+    "procedure_title",
+    "source_path",
+    "started_at",
+    "ended_at",
+    "outcome",
+];
+
+impl RunSeen {
+    fn of(row: &Value) -> RunSeen {
+        RunSeen {
+            fields: ROW_FIELDS.map(|f| row[f].as_str().map(Box::from)),
+            controls: serde_json::from_value(row["controls"].clone()).ok(),
+            listed_events: row["events"].as_u64(),
+            events: 0,
+            last_run_seq: 0,
+            claimed_format: None,
+        }
+    }
+
+    fn field(&self, name: &str) -> Option<&str> {
+        let i = ROW_FIELDS.iter().position(|f| *f == name)?;
+        self.fields[i].as_deref()
+    }
 }
 
 /// The evidence.json checks that need only the bundle.
@@ -556,7 +597,8 @@ struct EvidenceCheck<'m> {
     /// (seq, hash, prev_hash) of every event, for the links between them.
     links: Vec<(i64, [u8; 32], [u8; 32])>,
     events: u64,
-    procedures: Vec<String>,
+    /// (sha256, format) of each procedure source.
+    procedures: Vec<(String, String)>,
     problems: Vec<String>,
     more: usize,
 }
@@ -599,49 +641,72 @@ impl EvidenceCheck<'_> {
             return;
         };
         run.events += 1;
-        let order = e.run_seq == run.last_run_seq + 1;
+        let previous = run.last_run_seq;
         run.last_run_seq = e.run_seq;
-        let row = run.row.clone();
-        if !order {
-            self.found(format!(
-                "run {run_id}'s events are not complete and in order (event {} after {})",
-                e.run_seq,
-                e.run_seq - 1
+        let mut found = Vec::new();
+        if e.run_seq != previous + 1 {
+            found.push(format!(
+                "run {run_id}'s events are not complete and in order (event {} after {previous})",
+                e.run_seq
             ));
         }
         let payload: Value = serde_json::from_str(e.payload.get()).unwrap_or(Value::Null);
         if e.kind == KIND_RUN_STARTED {
-            let fields = [
+            // The fields every run-started event carries, then those a
+            // format-2 one must carry (and a format-1 one may).
+            let always = [
                 "procedure_id",
                 "procedure_version",
                 "procedure_sha256",
                 "operator",
                 "host",
                 "runsheet_version",
+                "operator_name",
             ];
-            let differs = fields
+            let since_v2 = ["procedure_title", "source_path"];
+            let differs = always
                 .iter()
-                .find(|f| payload[**f] != row[**f])
+                .chain(
+                    since_v2
+                        .iter()
+                        .filter(|f| format == RecordFormat::V2 || payload.get(**f).is_some()),
+                )
+                .find(|f| payload[**f].as_str() != run.field(f))
                 .copied()
-                .or_else(|| (row["started_at"] != e.at.as_str()).then_some("started_at"))
                 .or_else(|| {
-                    let name = payload.get("operator_name").cloned().unwrap_or(Value::Null);
-                    (name != row["operator_name"]).then_some("operator_name")
+                    (run.field("started_at") != Some(e.at.as_str())).then_some("started_at")
+                })
+                .or_else(|| {
+                    let controls: Option<Vec<String>> =
+                        serde_json::from_value(payload["procedure_controls"].clone()).ok();
+                    let compared = format == RecordFormat::V2 || controls.is_some();
+                    (compared && controls != run.controls).then_some("controls")
                 });
             if let Some(f) = differs {
-                self.found(format!(
+                found.push(format!(
                     "run {run_id}'s {f} differs from its run-started event (seq {})",
+                    e.seq
+                ));
+            }
+            run.claimed_format = payload["procedure_format"].as_str().map(Box::from);
+            if format == RecordFormat::V2 && run.claimed_format.is_none() {
+                found.push(format!(
+                    "run {run_id}'s run-started event (seq {}) names no procedure_format",
                     e.seq
                 ));
             }
         }
         if e.kind == KIND_RUN_ENDED
-            && (payload["outcome"] != row["outcome"] || row["ended_at"] != e.at.as_str())
+            && (payload["outcome"].as_str() != run.field("outcome")
+                || run.field("ended_at") != Some(e.at.as_str()))
         {
-            self.found(format!(
+            found.push(format!(
                 "run {run_id}'s outcome or end differs from its run-ended event (seq {})",
                 e.seq
             ));
+        }
+        for msg in found {
+            self.found(msg);
         }
         let hash = |h: &str| {
             let mut out = [0u8; 32];
@@ -685,11 +750,13 @@ impl EvidenceCheck<'_> {
         let mut short: Vec<String> = self
             .runs
             .iter()
-            .filter(|(_, r)| Some(r.events) != r.row["events"].as_u64() || r.events == 0)
+            .filter(|(_, r)| Some(r.events) != r.listed_events || r.events == 0)
             .map(|(id, r)| {
                 format!(
                     "run {id} has {} events in the bundle, its row says {}",
-                    r.events, r.row["events"]
+                    r.events,
+                    r.listed_events
+                        .map_or_else(|| "nothing".to_string(), |n| n.to_string())
                 )
             })
             .collect();
@@ -699,10 +766,22 @@ impl EvidenceCheck<'_> {
         }
         let mut missing: Vec<String> = self
             .runs
-            .values()
-            .filter_map(|r| r.row["procedure_sha256"].as_str())
-            .filter(|sha| !self.procedures.iter().any(|p| p == sha))
-            .map(|sha| format!("no procedure source {sha}, which a run used"))
+            .iter()
+            .filter_map(|(id, r)| {
+                let sha = r.field("procedure_sha256")?;
+                match self.procedures.iter().find(|(p, _)| p == sha) {
+                    None => Some(format!("no procedure source {sha}, which a run used")),
+                    Some((_, format)) => r
+                        .claimed_format
+                        .as_deref()
+                        .filter(|claimed| claimed != format)
+                        .map(|claimed| {
+                            format!(
+                                "run {id}'s run-started event says its source is {claimed}, the bundle's source {sha} is {format}"
+                            )
+                        }),
+                }
+            })
             .collect();
         missing.sort();
         missing.dedup();
@@ -744,14 +823,7 @@ impl EvidenceVisitor for EvidenceCheck<'_> {
         if self.runs.contains_key(&id) {
             self.found(format!("run {id} is listed twice"));
         }
-        self.runs.insert(
-            id,
-            RunSeen {
-                row,
-                events: 0,
-                last_run_seq: 0,
-            },
-        );
+        self.runs.insert(id, RunSeen::of(&row));
         Ok(())
     }
 
@@ -768,7 +840,8 @@ impl EvidenceVisitor for EvidenceCheck<'_> {
                 "procedure source {sha}'s text no longer has that hash"
             ));
         }
-        self.procedures.push(sha);
+        let format = p["format"].as_str().unwrap_or_default().to_string();
+        self.procedures.push((sha, format));
         Ok(())
     }
 }

@@ -21,7 +21,8 @@ use super::{NewEvent, RecordFormat};
 
 /// Create the log's parent directories (0700) and the file itself (0600) when
 /// they do not exist yet. Existing files and directories are left as they are.
-pub(super) fn create_file(path: &Path) -> Result<(), StoreError> {
+/// True when this call created the file.
+pub(super) fn create_file(path: &Path) -> Result<bool, StoreError> {
     let io = |what: &str, at: &Path, err: std::io::Error| StoreError::Io {
         path: path.to_path_buf(),
         message: format!(
@@ -52,13 +53,13 @@ pub(super) fn create_file(path: &Path) -> Result<(), StoreError> {
             options.mode(0o600);
         }
         match options.open(path) {
-            Ok(_) => {}
+            Ok(_) => return Ok(true),
             // Another process created it first: fine.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(io("the file", path, e)),
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 /// What a writing connection records when it creates or migrates the log.
@@ -122,10 +123,30 @@ pub(super) fn connect(
     path: &Path,
     busy_timeout: Duration,
     mode: &Mode,
+    created: bool,
 ) -> Result<Opened, StoreError> {
     match mode {
         Mode::Read => connect_read(path, busy_timeout),
-        Mode::Write(identity) => connect_write(path, busy_timeout, identity),
+        Mode::Write(identity) => connect_write(path, busy_timeout, identity, created),
+    }
+}
+
+/// An existing empty file may be a log another runsheet process is creating
+/// this instant (it writes the header within milliseconds): wait for that,
+/// up to the busy timeout; still empty, it is a log truncated to nothing.
+fn wait_for_creator(path: &Path, busy_timeout: Duration) -> Result<(), StoreError> {
+    let until = std::time::Instant::now() + busy_timeout.min(Duration::from_secs(2));
+    loop {
+        if header(path)?.is_some() {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= until {
+            return Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail: "the file is empty (0 bytes): a runsheet log is never empty, so it was truncated or is not a log, and nothing was written to it. If runsheet was interrupted while creating this very log, delete the empty file and try again".into(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -252,9 +273,12 @@ fn connect_write(
     path: &Path,
     busy_timeout: Duration,
     identity: &LogIdentity,
+    created: bool,
 ) -> Result<Opened, StoreError> {
     let sql = |e| StoreError::sqlite(path, e);
-    header(path)?;
+    if header(path)?.is_none() && !created {
+        wait_for_creator(path, busy_timeout)?;
+    }
     // No SQLITE_OPEN_CREATE: the file was created (with its mode) beforehand, or
     // the caller wants an error when it is missing. No SQLITE_OPEN_URI: a path
     // is always a path.

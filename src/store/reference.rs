@@ -266,9 +266,17 @@ struct Log {
 /// Verify the log on `conn` as the docs say, optionally against a
 /// checkpoint; the first finding, or `None` for OK.
 pub fn verify(conn: &Connection, checkpoint: Option<&Head>) -> rusqlite::Result<Option<Finding>> {
-    // SQLite's page check (which also checks CHECK and NOT NULL
-    // constraints) comes first, whatever the walk finds.
-    let page_check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+    // SQLite's page check comes first, whatever the walk finds; on a
+    // read-only connection, as the docs say (a writable one would also
+    // check CHECK constraints).
+    let page_check: String = match conn.path() {
+        Some(path) if !path.is_empty() => {
+            let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+            Connection::open_with_flags(path, flags)?
+                .query_row("PRAGMA quick_check", [], |r| r.get(0))?
+        }
+        _ => conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?,
+    };
     if page_check != "ok" {
         return Ok(Some(unnamed("damaged", "page check")));
     }

@@ -71,14 +71,19 @@ pub(super) fn filter_params(filter: &RunQuery, extra: Option<Value>) -> ParamsFr
     params_from_iter(values)
 }
 
+/// Column `i` as text; otherwise an error naming the column and what it holds.
 fn text<'a>(row: &'a Row<'_>, i: usize) -> rusqlite::Result<&'a str> {
-    row.get_ref(i)?.as_str().map_err(Into::into)
+    let v = row.get_ref(i)?;
+    v.as_str().map_err(|_| {
+        let name = row.as_ref().column_name(i).unwrap_or("?").to_string();
+        rusqlite::Error::InvalidColumnType(i, name, v.data_type())
+    })
 }
 
 fn opt_text<'a>(row: &'a Row<'_>, i: usize) -> rusqlite::Result<Option<&'a str>> {
     match row.get_ref(i)? {
         ValueRef::Null => Ok(None),
-        v => v.as_str().map(Some).map_err(Into::into),
+        _ => text(row, i).map(Some),
     }
 }
 
@@ -217,7 +222,10 @@ impl Store {
         };
         let mut current: Option<(RunRow, String)> = None;
         while let Some(row) = events.next().map_err(sql)? {
-            let event = event_ref(row).map_err(|e| self.unreadable_event(&e))?;
+            let event = event_ref(row).map_err(|e| {
+                let seq = row.get_ref(0).ok().and_then(|v| v.as_i64().ok());
+                self.unreadable_event(seq, &e)
+            })?;
             if current.as_ref().map(|(_, id)| id.as_str()) != Some(event.run_id) {
                 if let Some((run, _)) = current.take() {
                     f(Visit::End(&run))?;
@@ -250,10 +258,20 @@ impl Store {
         Ok(())
     }
 
-    fn unreadable_event(&self, e: &rusqlite::Error) -> StoreError {
+    fn unreadable_event(&self, seq: Option<i64>, e: &rusqlite::Error) -> StoreError {
+        let which = seq.map_or_else(|| "an event".to_string(), |s| format!("event seq {s}"));
+        let why = match e {
+            rusqlite::Error::InvalidColumnType(_, name, rusqlite::types::Type::Null) => {
+                format!("its {name} is missing")
+            }
+            rusqlite::Error::InvalidColumnType(_, name, _) => {
+                format!("its {name} holds a value runsheet never writes")
+            }
+            other => other.to_string(),
+        };
         StoreError::Corrupt {
             path: self.path.clone(),
-            detail: format!("an event cannot be read ({e}); run `runsheet verify`"),
+            detail: format!("{which} cannot be read ({why}); run `runsheet verify`"),
         }
     }
 

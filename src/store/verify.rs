@@ -228,7 +228,7 @@ fn second_half(
 ) -> Option<(Progress, Progress)> {
     // Short: the second half is optional, and without WAL a writer waiting to
     // commit (behind the first connection's read lock) keeps new readers out.
-    let conn = migrate::connect(path, SECOND_HALF_BUSY_TIMEOUT, mode)
+    let conn = migrate::connect(path, SECOND_HALF_BUSY_TIMEOUT, mode, false)
         .ok()?
         .conn;
     let tx = conn.unchecked_transaction().ok()?;
@@ -408,9 +408,11 @@ fn page_check(conn: &rusqlite::Connection) -> rusqlite::Result<Option<String>> {
     })
 }
 
-/// The page check on its own connection (run beside the walk).
-fn page_check_on(path: &Path, mode: &Mode) -> Result<Option<String>, StoreError> {
-    let conn = migrate::connect(path, SECOND_HALF_BUSY_TIMEOUT, mode)?.conn;
+/// The page check on its own connection (run beside the walk), always a
+/// read-only one: SQLite checks CHECK constraints only on a writable
+/// connection, and the verdict must not depend on who asks.
+fn page_check_on(path: &Path) -> Result<Option<String>, StoreError> {
+    let conn = migrate::connect(path, SECOND_HALF_BUSY_TIMEOUT, &Mode::Read, false)?.conn;
     page_check(&conn).map_err(|e| StoreError::sqlite(path, e))
 }
 
@@ -496,9 +498,8 @@ impl Store {
         watch: Option<&Checkpoint>,
     ) -> Result<(VerifyReport, bool), StoreError> {
         let path = self.path.as_path();
-        let mode = &self.mode;
         let (pages, walked) = std::thread::scope(|scope| {
-            let pages = scope.spawn(|| page_check_on(path, mode));
+            let pages = scope.spawn(|| page_check_on(path));
             let walked = self.walk_all(plan, watch);
             (pages.join(), walked)
         });

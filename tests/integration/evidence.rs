@@ -343,6 +343,30 @@ fn verify_bundle_without_the_log_checks_every_event_the_chain_and_the_counts() {
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("lists 2 runs, the manifest says 3"), "{text}");
 
+    // A run's title and controls changed in its row (every run-row field is
+    // covered by its run-started event).
+    let b4 = f.dir.join("b4");
+    crate::forge::copy_dir(&bundle, &b4);
+    let ev = b4.join("evidence.json");
+    let text = std::fs::read_to_string(&ev).unwrap();
+    assert!(text.contains("\"procedure_title\":\"Test drill\""));
+    std::fs::write(
+        &ev,
+        text.replacen(
+            "\"procedure_title\":\"Test drill\"",
+            "\"procedure_title\":\"Drill of another kind\"",
+            1,
+        ),
+    )
+    .unwrap();
+    reseal_bundle(&b4, None);
+    let (code, text) = verify_bundle(&b4, None);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("procedure_title differs from its run-started event"),
+        "{text}"
+    );
+
     // An event's hash rewritten to match its edited fields: the link to the
     // next event breaks.
     let b3 = f.dir.join("b3");
@@ -850,4 +874,44 @@ fn an_older_log_is_read_as_it_is_and_upgraded_only_by_a_write_that_records_it() 
     assert_eq!(code, Some(0), "{text}");
     let (code, text) = verify_bundle(&bundle, None);
     assert_eq!(code, Some(0), "{text}");
+}
+
+#[test]
+fn a_log_truncated_to_nothing_is_not_silently_started_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    std::fs::write(&db, b"").unwrap();
+    let drill = repo().join("tests/fixtures/run/drill.toml");
+    let out = runsheet(&db)
+        .args(["run", "--plain"])
+        .arg(&drill)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("the file is empty"),
+        "{}",
+        stderr(&out)
+    );
+    let out = runsheet(&db)
+        .arg("export")
+        .arg("--out")
+        .arg(dir.path().join("b"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
+    assert_eq!(std::fs::metadata(&db).unwrap().len(), 0, "left as it was");
+    let (code, v) = verify_json(&db, None);
+    assert_eq!(
+        (code, v["finding"]["problem"].as_str()),
+        (Some(1), Some("damaged"))
+    );
+    // No lease was left for the run that could not be recorded.
+    let leases = dir.path().join("log.sqlite3.leases");
+    assert!(!leases.exists() || std::fs::read_dir(&leases).unwrap().count() == 0);
+    // A new log (no file yet) is created as always.
+    let fresh = dir.path().join("fresh.sqlite3");
+    drill_run(&fresh);
+    assert_eq!(verify_json(&fresh, None).0, Some(0));
 }

@@ -125,6 +125,8 @@ struct Place {
     seq: i64,
     run: Option<Uuid>,
     run_seq: Option<i64>,
+    /// The record names a run, but not by a readable run id.
+    unreadable_run: bool,
 }
 
 impl std::fmt::Display for Place {
@@ -133,6 +135,9 @@ impl std::fmt::Display for Place {
         match (self.run, self.run_seq) {
             (Some(run), Some(n)) => write!(f, "seq {seq} (run {run}, event {n} of the run)"),
             (Some(run), None) => write!(f, "seq {seq} (run {run})"),
+            (None, Some(n)) if self.unreadable_run => {
+                write!(f, "seq {seq} (event {n} of a run whose id is not a UUID)")
+            }
             (None, Some(n)) => write!(f, "seq {seq} (log event {n})"),
             (None, None) => write!(f, "seq {seq}"),
         }
@@ -140,7 +145,21 @@ impl std::fmt::Display for Place {
 }
 
 fn place(seq: i64, run: Option<Uuid>, run_seq: Option<i64>) -> Place {
-    Place { seq, run, run_seq }
+    Place {
+        seq,
+        run,
+        run_seq,
+        unreadable_run: false,
+    }
+}
+
+/// Where `rec` is, as its own columns say.
+fn rec_place(rec: &Rec<'_>) -> Place {
+    let run = rec.run();
+    Place {
+        unreadable_run: run.is_none() && rec.run_id.is_some(),
+        ..place(rec.seq, run, Some(rec.run_seq))
+    }
 }
 
 fn lossy(b: &[u8]) -> String {
@@ -424,7 +443,7 @@ impl<'c> Walk<'c> {
                 }));
             }
         };
-        let here = || place(seq, rec.run(), Some(rec.run_seq));
+        let here = || rec_place(&rec);
 
         // The payload against its hash. Every event has one: nothing in
         // runsheet removes a payload, so a missing one was removed by hand.
@@ -524,7 +543,7 @@ impl<'c> Walk<'c> {
     ) -> rusqlite::Result<Finding> {
         let seq = rec.seq;
         let run = rec.run();
-        let here = place(seq, run, Some(rec.run_seq));
+        let here = rec_place(rec);
         let found = |problem, seq, run, run_seq, message| Finding {
             seq: Some(seq),
             run_id: run,
@@ -1050,9 +1069,11 @@ fn started_mismatch(
     let [.., event_name] = &event;
     let event_name = event_name.as_deref();
     if event_name != row.operator_name.as_deref() {
+        let said = |v: Option<&str>| v.map_or_else(|| "none".to_string(), |n| format!("{n:?}"));
         return Some(format!(
-            "the run row's operator_name is {:?} but its {KIND_RUN_STARTED} event says {:?}",
-            row.operator_name, event_name
+            "the run row's operator_name is {} but its {KIND_RUN_STARTED} event says {}",
+            said(row.operator_name.as_deref()),
+            said(event_name)
         ));
     }
     let row_controls: Option<Vec<String>> = serde_json::from_str(&row.controls).ok();
