@@ -484,6 +484,9 @@ impl Log {
         if rec.kind == KIND_LOG_CREATED.as_bytes() && e != 1 {
             return Err(finding("inserted", e, "5"));
         }
+        if !well_formed(&rec) {
+            return Err(finding("inserted", e, "5"));
+        }
         // Rule 6.
         let Some(id) = rec.run_id else {
             let next = state.last_log_run_seq + 1;
@@ -813,3 +816,23 @@ impl Walk {
 
 #[cfg(test)]
 mod tests;
+
+/// Rule 5's last part, the plain way: the time is `YYYY-MM-DDTHH:MM:SS.mmmZ`
+/// and chrono reads it, actor, step and payload are UTF-8, and the payload is
+/// a JSON object whose `kind` is the record's kind.
+fn well_formed(rec: &Record<'_>) -> bool {
+    let Ok(at) = std::str::from_utf8(rec.at) else {
+        return false;
+    };
+    let shape = at.len() == 24
+        && at.ends_with('Z')
+        && at.as_bytes()[19] == b'.'
+        && chrono::NaiveDateTime::parse_from_str(&at[..23], "%Y-%m-%dT%H:%M:%S%.3f").is_ok();
+    let texts = std::str::from_utf8(rec.actor).is_ok()
+        && rec.step.is_none_or(|s| std::str::from_utf8(s).is_ok());
+    let kind = rec.payload.and_then(|p| {
+        let v: serde_json::Value = serde_json::from_slice(p).ok()?;
+        v.as_object()?.get("kind")?.as_str().map(str::to_string)
+    });
+    shape && texts && kind.as_deref().map(str::as_bytes) == Some(rec.kind)
+}

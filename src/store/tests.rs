@@ -1561,10 +1561,10 @@ fn every_way_of_walking_gives_the_same_report() {
             Some(Problem::OutOfOrder),
         ),
         (
-            "first event not run-started",
+            "first event not run-started (its kind column no longer its payload's)",
             "UPDATE events SET kind = 'note-added' WHERE seq = 9",
             true,
-            Some(Problem::RunRowMismatch),
+            Some(Problem::Inserted),
         ),
         (
             "run-ended removed",

@@ -413,6 +413,9 @@ fn page_check(conn: &rusqlite::Connection) -> rusqlite::Result<Option<String>> {
 /// connection, and the verdict must not depend on who asks.
 fn page_check_on(path: &Path) -> Result<Option<String>, StoreError> {
     let conn = migrate::connect(path, SECOND_HALF_BUSY_TIMEOUT, &Mode::Read, false)?.conn;
+    // It reads every page once, in order: a page cache would only hold memory.
+    conn.execute_batch("PRAGMA cache_size = -256")
+        .map_err(|e| StoreError::sqlite(path, e))?;
     page_check(&conn).map_err(|e| StoreError::sqlite(path, e))
 }
 

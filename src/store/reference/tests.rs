@@ -1785,13 +1785,13 @@ fn sources_and_times_are_read_as_the_docs_say() {
             Some(("source-mismatch", Some(2))),
         ),
         fixed(
-            "run 1's note at the instant of its start, spelled +00:00 (earlier as text), re-chained",
+            "run 1's note at the instant of its start, spelled +00:00, re-chained: not a time runsheet writes",
             "UPDATE events SET at = (SELECT replace(at, 'Z', '+00:00') FROM events WHERE seq = 2) \
              WHERE seq = 3"
                 .into(),
             Forge::Chain,
-            Some(("out-of-order", Some(3))),
-            Some(("out-of-order", Some(3))),
+            Some(("inserted", Some(3))),
+            Some(("inserted", Some(3))),
         ),
         Fixed {
             cp_edit: 1,

@@ -196,3 +196,157 @@ mod tests {
         assert_eq!(operator.as_deref(), Some("al\"ice"));
     }
 }
+
+/// Why a record whose hashes hold is still not one runsheet wrote: its time
+/// is not a stored time, a text is not UTF-8, or its payload is not a JSON
+/// object whose `kind` is the record's kind. `None` when it is well formed.
+/// (What every reader of the log then reads without a complaint.)
+pub(super) fn malformed(
+    at: &[u8],
+    actor: &[u8],
+    step: Option<&[u8]>,
+    kind: &[u8],
+    payload: &[u8],
+) -> Option<String> {
+    if !is_stored_time(at) {
+        return Some(format!(
+            "its time {:?} is not one runsheet writes (UTC, milliseconds, e.g. 2026-11-28T02:14:05.123Z)",
+            String::from_utf8_lossy(at)
+        ));
+    }
+    for (name, text) in [
+        ("actor", Some(actor)),
+        ("step", step),
+        ("payload", Some(payload)),
+    ] {
+        if text.is_some_and(|t| std::str::from_utf8(t).is_err()) {
+            return Some(format!("its {name} is not UTF-8 text"));
+        }
+    }
+    match top_level_kind(payload) {
+        Ok(Some(k)) if k.as_bytes() == kind => None,
+        Ok(Some(k)) => Some(format!(
+            "its payload is a {k:?} event but the record says {:?}",
+            String::from_utf8_lossy(kind)
+        )),
+        Ok(None) => Some("its payload is not a JSON object with a kind".into()),
+        Err(e) => Some(format!("its payload is not JSON ({e})")),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` with the numbers in range.
+fn is_stored_time(t: &[u8]) -> bool {
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        let mut n = 0u32;
+        for &b in t.get(r)? {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + u32::from(b - b'0');
+        }
+        Some(n)
+    };
+    let sep = |i: usize, c: u8| t.get(i) == Some(&c);
+    t.len() == 24
+        && sep(4, b'-')
+        && sep(7, b'-')
+        && sep(10, b'T')
+        && sep(13, b':')
+        && sep(16, b':')
+        && sep(19, b'.')
+        && sep(23, b'Z')
+        && digits(0..4).is_some()
+        && digits(5..7).is_some_and(|m| (1..=12).contains(&m))
+        && digits(8..10).is_some_and(|d| (1..=31).contains(&d))
+        && digits(11..13).is_some_and(|h| h <= 23)
+        && digits(14..16).is_some_and(|m| m <= 59)
+        && digits(17..19).is_some_and(|s| s <= 60)
+        && digits(20..23).is_some()
+}
+
+/// The top-level `kind` string of a JSON object, every other value checked
+/// as JSON and skipped without being built. `Ok(None)`: JSON, but not an
+/// object with a string `kind`.
+fn top_level_kind(json: &[u8]) -> Result<Option<String>, serde_json::Error> {
+    struct Kind;
+    impl<'de> Visitor<'de> for Kind {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut kind = None;
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                if key == "kind" {
+                    kind = map.next_value_seed(MaybeStr)?.map(Cow::into_owned);
+                } else {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+            Ok(kind)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let kind = de.deserialize_any(Kind)?;
+    de.end()?;
+    Ok(kind)
+}
+
+#[cfg(test)]
+mod malformed_tests {
+    use super::*;
+
+    #[test]
+    fn well_formed_records_pass_and_each_flaw_is_named() {
+        let ok = br#"{"kind":"note-added","step":"s","text":"x \" y"}"#;
+        let at = b"2026-11-28T02:14:05.123Z";
+        assert_eq!(malformed(at, b"alice", Some(b"s"), b"note-added", ok), None);
+        for bad_at in [
+            &b"yesterday"[..],
+            b"2026-11-28T02:14:05.123+01:00",
+            b"2026-13-28T02:14:05.123Z",
+            b"2026-11-28 02:14:05.123Z",
+            b"2026-11-28T02:14:05Z",
+        ] {
+            assert!(malformed(bad_at, b"a", None, b"note-added", ok).is_some());
+        }
+        assert!(malformed(at, b"\xc0\xff", None, b"note-added", ok).is_some());
+        assert!(malformed(at, b"a", None, b"note-added", b"not json").is_some());
+        assert!(malformed(at, b"a", None, b"note-added", br#"["kind","note-added"]"#).is_some());
+        assert!(malformed(at, b"a", None, b"run-ended", ok).is_some());
+        assert!(malformed(at, b"a", None, b"note-added", br#"{"kind":"note-added"} x"#).is_some());
+        // Nested objects with their own kind do not count.
+        assert!(
+            malformed(
+                at,
+                b"a",
+                None,
+                b"note-added",
+                br#"{"x":{"kind":"note-added"}}"#
+            )
+            .is_some()
+        );
+    }
+}

@@ -12,7 +12,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension};
 use uuid::Uuid;
 
-use super::payload::{controls_field, string_fields};
+use super::payload::{controls_field, malformed, string_fields};
 use super::runs::{self, IdText, Looked, OpenRuns, RowCursor, RowFields, RunState};
 use super::{Finding, Problem};
 use crate::store::chain::{GENESIS, Record, RecordFormat, sha256_hex, sha256_hex_into};
@@ -498,6 +498,13 @@ impl<'c> Walk<'c> {
                     here(),
                     lossy(rec.kind)
                 ),
+            ));
+        }
+        if let Some(why) = malformed(rec.at, rec.actor, rec.step, rec.kind, payload) {
+            return Ok(Self::finding(
+                &rec,
+                Problem::Inserted,
+                format!("{} was not written by runsheet: {why}", here()),
             ));
         }
         if rec.kind == KIND_LOG_CREATED.as_bytes() {
