@@ -214,24 +214,29 @@ pub(super) fn malformed(
             String::from_utf8_lossy(at)
         ));
     }
-    for (name, text) in [
-        ("actor", Some(actor)),
-        ("step", step),
-        ("payload", Some(payload)),
-    ] {
+    // (The payload's UTF-8 is checked by parsing it: JSON outside strings is
+    // ASCII, and the parser checks every string.)
+    for (name, text) in [("actor", Some(actor)), ("step", step)] {
         if text.is_some_and(|t| std::str::from_utf8(t).is_err()) {
             return Some(format!("its {name} is not UTF-8 text"));
         }
     }
-    match top_level_kind(payload) {
-        Ok(Some(k)) if k.as_bytes() == kind => None,
-        Ok(Some(k)) => Some(format!(
+    match top_level_kind_is(payload, kind) {
+        Ok(Kind::Same) => None,
+        Ok(Kind::Other(k)) => Some(format!(
             "its payload is a {k:?} event but the record says {:?}",
             String::from_utf8_lossy(kind)
         )),
-        Ok(None) => Some("its payload is not a JSON object with a kind".into()),
+        Ok(Kind::Missing) => Some("its payload is not a JSON object with a kind".into()),
         Err(e) => Some(format!("its payload is not JSON ({e})")),
     }
+}
+
+/// What a payload's top-level `kind` is, against the record's.
+enum Kind {
+    Same,
+    Other(String),
+    Missing,
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` with the numbers in range.
@@ -264,52 +269,104 @@ fn is_stored_time(t: &[u8]) -> bool {
         && digits(20..23).is_some()
 }
 
-/// The top-level `kind` string of a JSON object, every other value checked
-/// as JSON and skipped without being built. `Ok(None)`: JSON, but not an
-/// object with a string `kind`.
-fn top_level_kind(json: &[u8]) -> Result<Option<String>, serde_json::Error> {
-    struct Kind;
-    impl<'de> Visitor<'de> for Kind {
-        type Value = Option<String>;
+/// A visitor's answer for a JSON value that is not what is looked for.
+macro_rules! not_this {
+    ($v:ty, $answer:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<$v, E> {
+            Ok($answer)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<$v, E> {
+            Ok($answer)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<$v, E> {
+            Ok($answer)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<$v, E> {
+            Ok($answer)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<$v, E> {
+            Ok($answer)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<$v, A::Error> {
+            while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+            Ok($answer)
+        }
+    };
+}
+
+/// Is the top-level `kind` of the JSON object `json` the text `want`? Every
+/// other value is checked as JSON and skipped without being built; nothing
+/// is allocated unless the kind differs.
+fn top_level_kind_is(json: &[u8], want: &[u8]) -> Result<Kind, serde_json::Error> {
+    struct Object<'w>(&'w [u8]);
+    struct KindValue<'w>(&'w [u8]);
+    struct IsKind;
+
+    impl<'de> DeserializeSeed<'de> for KindValue<'_> {
+        type Value = Kind;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Kind, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for KindValue<'_> {
+        type Value = Kind;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Kind, E> {
+            Ok(if v.as_bytes() == self.0 {
+                Kind::Same
+            } else {
+                Kind::Other(v.to_string())
+            })
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Kind, A::Error> {
+            while map
+                .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                .is_some()
+            {}
+            Ok(Kind::Missing)
+        }
+        not_this!(Kind, Kind::Missing);
+    }
+    impl<'de> DeserializeSeed<'de> for IsKind {
+        type Value = bool;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+    impl<'de> Visitor<'de> for IsKind {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a key")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+            Ok(v == "kind")
+        }
+    }
+    impl<'de> Visitor<'de> for Object<'_> {
+        type Value = Kind;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a JSON object")
         }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut kind = None;
-            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                if key == "kind" {
-                    kind = map.next_value_seed(MaybeStr)?.map(Cow::into_owned);
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Kind, A::Error> {
+            let mut kind = Kind::Missing;
+            while let Some(is_kind) = map.next_key_seed(IsKind)? {
+                if is_kind {
+                    kind = map.next_value_seed(KindValue(self.0))?;
                 } else {
-                    map.next_value::<serde::de::IgnoredAny>()?;
+                    map.next_value::<de::IgnoredAny>()?;
                 }
             }
             Ok(kind)
         }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-            Ok(None)
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Kind, E> {
+            Ok(Kind::Missing)
         }
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
+        not_this!(Kind, Kind::Missing);
     }
     let mut de = serde_json::Deserializer::from_slice(json);
-    let kind = de.deserialize_any(Kind)?;
+    let kind = de.deserialize_any(Object(want))?;
     de.end()?;
     Ok(kind)
 }
