@@ -52,6 +52,8 @@ fuzz_target!(|data: &[u8]| {
     let loaded = parse::parse(Source::from_text("t.toml", PROC, Format::Toml)).expect("parses");
     let info = StartInfo {
         procedure_sha256: "x".into(),
+        procedure_format: "toml".into(),
+        source_path: "fuzz.toml".into(),
         operator: "alice".into(),
         operator_name: None,
         host: "h".into(),
