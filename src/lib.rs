@@ -4,6 +4,8 @@
 //! Layers, from the bottom up (a layer may use the ones above it in this list, never below):
 //! - [`procedure`]: the procedure model, parsing with spans, lint, render. No IO beyond reading files.
 //! - [`engine`]: a run as a pure state machine (commands in, events out). No IO, clock or terminal.
+//! - [`custody`]: the RFC 9162 tree, C2SP signed notes, checkpoints, cosignatures and proof
+//!   texts, as pure functions over bytes. No IO.
 //! - [`store`]: the SQLite evidence log: schema, migrations, hash-chained append, verify.
 //! - [`export`]: audit bundle writers (HTML, CSV, JSON, Markdown, manifest) over the store.
 //! - [`session`]: decide, persist, then apply — the one path front ends act through.
@@ -16,6 +18,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod custody;
 pub mod engine;
 pub mod error;
 pub mod export;
