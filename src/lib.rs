@@ -4,6 +4,7 @@
 //! Layers, from the bottom up (a layer may use the ones above it in this list, never below):
 //! - [`procedure`]: the procedure model, parsing with spans, lint, render. No IO beyond reading files.
 //! - [`engine`]: a run as a pure state machine (commands in, events out). No IO, clock or terminal.
+//! - [`clock`]: the kernel's clock synchronisation state (one read-only `adjtimex` call).
 //! - [`custody`]: the RFC 9162 tree, C2SP signed notes, checkpoints, cosignatures and proof
 //!   texts, as pure functions over bytes. No IO.
 //! - [`store`]: the SQLite evidence log: schema, migrations, hash-chained append, verify.
@@ -18,6 +19,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod custody;
 pub mod engine;
 pub mod error;
