@@ -7,7 +7,7 @@
 //!
 //! # Hashes (exact bytes)
 //!
-//! Every hash is SHA-256, 32 bytes ([`Hash`]):
+//! Every hash is SHA-256, 32 bytes ([`Hash`](type@Hash)):
 //! - a leaf: `SHA-256(0x00 ‖ leaf input)` ([`leaf_hash`]);
 //! - an interior node: `SHA-256(0x01 ‖ left ‖ right)`, 65 bytes hashed: the
 //!   byte 0x01 and the two 32-byte child hashes ([`node_hash`]);
