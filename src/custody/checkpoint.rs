@@ -326,3 +326,6 @@ impl SignedCheckpoint {
         Ok(CheckpointVerification { log, cosignatures })
     }
 }
+
+#[cfg(test)]
+mod tests;
