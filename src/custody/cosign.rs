@@ -215,3 +215,6 @@ pub fn verify_cosignature(
         Err(reason) => Err(bad(reason)),
     }
 }
+
+#[cfg(test)]
+mod tests;
