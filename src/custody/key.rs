@@ -478,3 +478,6 @@ fn read_key_file(path: &Path) -> Result<String, KeyFileError> {
     }
     Ok(line.to_owned())
 }
+
+#[cfg(test)]
+mod tests;
