@@ -77,7 +77,7 @@ pub enum CosignError {
     NotCheckpoint(CheckpointError),
     #[error("the note text: {0}")]
     Text(NoteError),
-    #[error("the timestamp {timestamp} is larger than 2^63-1, which a cosignature may not carry")]
+    #[error("the timestamp {timestamp} is larger than 2^63-1, the largest a cosignature may carry")]
     Timestamp { timestamp: u64 },
     #[error(
         "the key {name} (key ID {key_id:08x}) is a note signing key (type 0x01), not a cosigner key (type 0x04)"

@@ -353,7 +353,9 @@ impl Verifier {
     }
 
     /// The verifier for `name`, `kind` and a 32-byte Ed25519 public key; the
-    /// key ID is computed.
+    /// key ID is computed. Refuses an invalid name, bytes that are not an
+    /// Ed25519 point, and small-order points (under which `verify_strict`
+    /// accepts nothing).
     pub fn new(name: &str, kind: KeyKind, public_key: &[u8; 32]) -> Result<Verifier, VkeyError> {
         check_key_name(name).map_err(|problem| VkeyError::BadName {
             name: name.to_owned(),
@@ -491,7 +493,7 @@ pub enum SignatureFailure {
         kind.signature_len()
     )]
     Length { kind: KeyKind, len: usize },
-    #[error("its timestamp {timestamp} is larger than 2^63-1, which a cosignature may not be")]
+    #[error("its timestamp {timestamp} is larger than 2^63-1, the largest a cosignature may carry")]
     Timestamp { timestamp: u64 },
     #[error(
         "the note was changed after it was signed, or it was signed by another key with the same name and key ID"
@@ -505,9 +507,10 @@ pub enum SignatureLineProblem {
     #[error("a signature line must start with \"— \" (an em dash, U+2014, then a space)")]
     NoEmDash,
     #[error(
-        "the line starts with a hyphen; a signature line must start with an em dash (U+2014, \"—\"), then a space"
+        "the line starts with {:?} (U+{:04X}); a signature line must start with an em dash (U+2014, \"—\"), then a space",
+        .0, code(&.0)
     )]
-    Hyphen,
+    WrongDash(char),
     #[error("a signature line is one line, but this one contains a newline")]
     Newline,
     #[error(
@@ -655,10 +658,12 @@ impl NoteSignature {
             return Err(SignatureLineProblem::Newline);
         }
         let Some(rest) = body.strip_prefix(SIGNATURE_LINE_PREFIX) else {
-            return Err(if body.starts_with('-') {
-                SignatureLineProblem::Hyphen
-            } else {
-                SignatureLineProblem::NoEmDash
+            return Err(match body.chars().next() {
+                // Hyphen-minus, hyphen, en dash, figure dash, minus sign.
+                Some(c @ ('-' | '\u{2010}' | '\u{2013}' | '\u{2012}' | '\u{2212}')) => {
+                    SignatureLineProblem::WrongDash(c)
+                }
+                _ => SignatureLineProblem::NoEmDash,
             });
         };
         let Some((name, encoded)) = rest.split_once(' ') else {

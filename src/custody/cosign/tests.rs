@@ -212,7 +212,7 @@ fn cosigning_refuses_what_is_not_a_checkpoint_and_huge_timestamps() {
             .cosign(SPEC_TEXT, MAX_TIMESTAMP + 1)
             .expect_err("too late")
             .to_string(),
-        "the timestamp 9223372036854775808 is larger than 2^63-1, which a cosignature may not carry"
+        "the timestamp 9223372036854775808 is larger than 2^63-1, the largest a cosignature may carry"
     );
     assert!(cosigner.cosign(SPEC_TEXT, MAX_TIMESTAMP).is_ok());
     assert!(cosigner.cosign(SPEC_TEXT, 0).is_ok());
@@ -229,7 +229,7 @@ fn a_timestamp_above_the_limit_is_refused_on_verification() {
             .expect_err("too large")
             .to_string(),
         format!(
-            "the cosignature by w (key ID {:08x}) does not verify: its timestamp 9223372036854775808 is larger than 2^63-1, which a cosignature may not be",
+            "the cosignature by w (key ID {:08x}) does not verify: its timestamp 9223372036854775808 is larger than 2^63-1, the largest a cosignature may carry",
             cosigner.key_id()
         )
     );

@@ -424,7 +424,7 @@ fn malformed_notes_are_refused_with_the_right_message() {
         ),
         (
             format!("{text}\n{}", sig.replacen('—', "--", 1)),
-            "line 4: the line starts with a hyphen; a signature line must start with an em dash (U+2014, \"—\"), then a space",
+            "line 4: the line starts with '-' (U+002D); a signature line must start with an em dash (U+2014, \"—\"), then a space",
         ),
         (
             format!("{text}\n—PeterNeumann x08go=\n"),
@@ -616,7 +616,7 @@ fn adding_a_signature_replaces_the_same_keys_line() {
         note.add_signature("- a AAAAAAA=")
             .expect_err("hyphen")
             .to_string(),
-        "line 5: the line starts with a hyphen; a signature line must start with an em dash (U+2014, \"—\"), then a space"
+        "line 5: the line starts with '-' (U+002D); a signature line must start with an em dash (U+2014, \"—\"), then a space"
     );
     assert_eq!(note, before);
 
