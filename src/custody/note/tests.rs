@@ -865,3 +865,110 @@ proptest! {
         prop_assert_eq!(Verifier::parse(&v.to_vkey()), Ok(v));
     }
 }
+
+/// `x mod L` for a little-endian number, bit by bit (tests only).
+fn mod_l(x: &[u8]) -> [u8; 32] {
+    // L = 2^252 + 27742317777372353535851937790883648493, little-endian.
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let ge = |a: &[u8; 33], b: &[u8; 33]| {
+        for i in (0..33).rev() {
+            if a[i] != b[i] {
+                return a[i] > b[i];
+            }
+        }
+        true
+    };
+    let mut l = [0u8; 33];
+    l[..32].copy_from_slice(&L);
+    let mut r = [0u8; 33];
+    for bit in (0..x.len() * 8).rev() {
+        // r = 2r + bit
+        let mut carry = (x[bit / 8] >> (bit % 8)) & 1;
+        for byte in r.iter_mut() {
+            let next = *byte >> 7;
+            *byte = (*byte << 1) | carry;
+            carry = next;
+        }
+        if ge(&r, &l) {
+            let mut borrow = 0i16;
+            for (a, b) in r.iter_mut().zip(l) {
+                let d = i16::from(*a) - i16::from(b) - borrow;
+                borrow = i16::from(d < 0);
+                *a = (d + 256 * borrow) as u8;
+            }
+        }
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&r[..32]);
+    out
+}
+
+/// Little-endian product (tests only).
+fn mul(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut acc = vec![0u32; a.len() + b.len() + 1];
+    for (i, &x) in a.iter().enumerate() {
+        let mut carry = 0u32;
+        for (j, &y) in b.iter().enumerate() {
+            let t = acc[i + j] + u32::from(x) * u32::from(y) + carry;
+            acc[i + j] = t & 0xff;
+            carry = t >> 8;
+        }
+        let mut k = i + b.len();
+        while carry > 0 {
+            let t = acc[k] + carry;
+            acc[k] = t & 0xff;
+            carry = t >> 8;
+            k += 1;
+        }
+    }
+    acc.into_iter().map(|v| v as u8).collect()
+}
+
+#[test]
+fn verification_is_strict_about_a_small_order_r() {
+    // A signature whose R is the identity point: [S]B = R + [k]A holds with
+    // S = k·a, so a lax (cofactorless) verifier accepts it; verify_strict
+    // refuses small-order R. Built from the private scalar a.
+    use sha2::Sha512;
+    let seed = [42u8; 32];
+    let signing = SigningKey::from_bytes(&seed);
+    let public = signing.verifying_key();
+    let mut a: [u8; 32] = Sha512::digest(seed)[..32].try_into().expect("32 bytes");
+    a[0] &= 248;
+    a[31] &= 127;
+    a[31] |= 64;
+    let text = "small order R\n";
+    let mut r = [0u8; 32];
+    r[0] = 1; // the identity point, compressed
+    let mut hash = Sha512::new();
+    hash.update(r);
+    hash.update(public.as_bytes());
+    hash.update(text.as_bytes());
+    let k = mod_l(&hash.finalize());
+    let s = mod_l(&mul(&k, &a));
+    let mut sig = [0u8; 64];
+    sig[..32].copy_from_slice(&r);
+    sig[32..].copy_from_slice(&s);
+    let signature = ed25519_dalek::Signature::from_bytes(&sig);
+    use ed25519_dalek::Verifier as _;
+    assert!(
+        public.verify(text.as_bytes(), &signature).is_ok(),
+        "the lax check accepts it, so this test shows strictness"
+    );
+    assert!(public.verify_strict(text.as_bytes(), &signature).is_err());
+
+    let signer = Signer::from_seed("k", &seed).expect("valid");
+    let note = Note::with_signatures(text, [signature_line("k", signer.key_id(), &sig)])
+        .expect("well-formed");
+    assert!(matches!(
+        note.verify(&[signer.verifier()]),
+        Err(NoteError::BadSignature {
+            reason: SignatureFailure::Mismatch,
+            line: 3,
+            ..
+        })
+    ));
+}
