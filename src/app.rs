@@ -606,17 +606,34 @@ fn show_cmd(ctx: &Context, a: cli::ShowArgs) -> Result<i32> {
 }
 
 fn verify_cmd(ctx: &Context, a: cli::VerifyArgs) -> Result<i32> {
-    let checkpoint = match &a.checkpoint {
-        None => None,
-        Some(file) => {
-            let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, &e))?;
-            Some(
+    let mut trust = crate::store::Trust {
+        key: a.key.as_deref().map(|k| read_vkey(k, "--key")).transpose()?,
+        ..Default::default()
+    };
+    for w in &a.witnesses {
+        trust.witnesses.push(read_vkey(w, "--witness")?);
+    }
+    if let Some(file) = &a.trusted {
+        let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, &e))?;
+        if text.trim_start().starts_with('{') {
+            trust.checkpoint = Some(
                 crate::store::Checkpoint::from_json(&text)
                     .map_err(|e| Error::Input(format!("{}: {e}", file.display())))?,
-            )
+            );
+        } else {
+            // A file may end in extra blank lines (copied, or printed by a tool).
+            let note = format!("{}\n", text.trim_end_matches(['\n', ' ', '\t']));
+            trust.trusted = Some(
+                crate::custody::checkpoint::SignedCheckpoint::parse(&note).map_err(|e| {
+                    Error::Input(format!(
+                        "{}: not a signed checkpoint: {e}; use a file written by `runsheet checkpoint` or `runsheet anchor`, or a bundle's checkpoint",
+                        file.display()
+                    ))
+                })?,
+            );
         }
-    };
-    let report = crate::store::verify_log(&ctx.db_path()?, checkpoint.as_ref())?;
+    }
+    let report = crate::store::verify_log(&ctx.db_path()?, &trust)?;
     if ctx.global.json {
         outln!(
             "{}",
@@ -647,6 +664,28 @@ fn checkpoint_cmd(ctx: &Context, a: cli::CheckpointArgs) -> Result<i32> {
         None => out::rendered(&out::escape_json_controls(&text))?,
     }
     Ok(code::OK)
+}
+
+/// A verifier key given on the command line: the key itself
+/// (`name+id+base64`), or the path of a file holding one.
+fn read_vkey(arg: &str, flag: &str) -> Result<crate::custody::note::Verifier> {
+    use crate::custody::note::Verifier;
+    if let Ok(v) = Verifier::parse(arg.trim()) {
+        return Ok(v);
+    }
+    let path = Path::new(arg);
+    if !path.exists() {
+        return Err(Error::Input(format!(
+            "{flag} {arg:?} is neither a verifier key (<name>+<key id>+<key>, as `runsheet key` prints it) nor a file holding one"
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, &e))?;
+    Verifier::parse(text.trim()).map_err(|e| {
+        Error::Input(format!(
+            "{flag} {}: the file does not hold a verifier key: {e}",
+            path.display()
+        ))
+    })
 }
 
 // ---------------------------------------------------------------- audit

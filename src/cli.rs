@@ -171,9 +171,19 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Also prove the log still holds everything up to this checkpoint file
-    #[arg(long, value_name = "FILE")]
-    pub checkpoint: Option<PathBuf>,
+    /// Also prove the log is an append-only extension of this checkpoint kept
+    /// outside it: a signed checkpoint (from `checkpoint`, `anchor`, a witness
+    /// or a bundle), or an older runsheet's JSON checkpoint file
+    #[arg(long, visible_alias = "checkpoint", value_name = "FILE")]
+    pub trusted: Option<PathBuf>,
+    /// The log's public key as you hold it (a verifier key, or a file with one);
+    /// without it, signatures are checked with the key the log itself records
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+    /// A witness you trust (its verifier key, or a file with one): its
+    /// cosignatures must verify and it must have cosigned (repeatable)
+    #[arg(long = "witness", value_name = "KEY")]
+    pub witnesses: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@
 //! - [`engine`]: a run as a pure state machine (commands in, events out). No IO, clock or terminal.
 //! - [`clock`]: the kernel's clock synchronisation state (one read-only `adjtimex` call).
 //! - [`custody`]: the RFC 9162 tree, C2SP signed notes, checkpoints, cosignatures and proof
-//!   texts, as pure functions over bytes. No IO.
+//!   texts, as pure functions over bytes; private key files are its only IO.
 //! - [`store`]: the SQLite evidence log: schema, migrations, hash-chained append, verify.
 //! - [`export`]: audit bundle writers (HTML, CSV, JSON, Markdown, manifest) over the store.
 //! - [`session`]: decide, persist, then apply — the one path front ends act through.

@@ -20,6 +20,8 @@ mod read;
 mod reference;
 mod scan;
 mod schema;
+mod signing;
+mod tree;
 mod verify;
 mod write;
 
@@ -34,17 +36,24 @@ use rusqlite::Connection;
 use serde::{Serialize, Serializer};
 use uuid::Uuid;
 
+use crate::custody;
+
 pub use chain::{
     CHAIN_TAG, CHAIN_TAG_V2, GENESIS, NULL_LENGTH, Record, RecordFormat, canonical_json, sha256_hex,
 };
 pub use error::StoreError;
 pub use kinds::{
-    KIND_EXPORT, KIND_LOG_CREATED, KIND_RUN_ENDED, KIND_RUN_STARTED, KIND_SCHEMA_MIGRATED,
+    KIND_EXPORT, KIND_LOG_CREATED, KIND_LOG_KEY, KIND_RUN_ENDED, KIND_RUN_STARTED,
+    KIND_SCHEMA_MIGRATED,
 };
 pub use lease::{Holder, RunLease};
 pub use scan::{EventKeyRow, EventRef, Visit};
 pub use schema::{DEVIATION_KINDS, SCHEMA_VERSION};
-pub use verify::{Checkpoint, Finding, Problem, TEST_DATA_NOTICE, VerifyReport, verify_log};
+pub use signing::{KEY_SUFFIX, LogKey, StoredCheckpoint, default_key_path, origin_for};
+pub use verify::{
+    Checkpoint, CustodyReport, Finding, Problem, TEST_DATA_NOTICE, Trust, VerifyReport,
+    WitnessReport, verify_log,
+};
 pub use write::time_text;
 
 /// A run to create: its row, plus the procedure source it runs.
@@ -184,6 +193,7 @@ impl Default for StoreOptions {
                 actor: whoami::username().unwrap_or_else(|_| "unknown".into()),
                 test_data: false,
                 created: None,
+                key_file: None,
             },
         }
     }
@@ -219,6 +229,15 @@ impl StoreOptions {
     /// Who is recorded as creating or upgrading the log (default: the OS user).
     pub fn actor(mut self, actor: &str) -> Self {
         self.identity.actor = actor.to_string();
+        self
+    }
+
+    /// The log's signing key file (default: the log's path with `.key`
+    /// added, see [`default_key_path`]). A writer needs it; a new log (or
+    /// one upgraded to schema 4) gets a new key there, or adopts the key
+    /// already there.
+    pub fn key_file(mut self, path: Option<PathBuf>) -> Self {
+        self.identity.key_file = path;
         self
     }
 
@@ -269,11 +288,22 @@ impl StoreOptions {
     fn connect(self, path: &Path, created: bool) -> Result<Store, StoreError> {
         let mode = self.mode();
         let opened = migrate::connect(path, self.busy_timeout, &mode, created)?;
+        let custodian = match &mode {
+            migrate::Mode::Read => None,
+            migrate::Mode::Write(identity) => Some(signing::open_custodian(
+                &opened.conn,
+                path,
+                &identity.key_path(path),
+            )?),
+        };
         Ok(Store {
             conn: opened.conn,
             path: path.to_path_buf(),
             mode,
             stamp: opened.stamp,
+            tree: None,
+            custodian,
+            custody_warning: None,
         })
     }
 }
@@ -287,6 +317,13 @@ pub struct Store {
     mode: migrate::Mode,
     /// For a read without locks (see `migrate::FileStamp`): the file as it was.
     stamp: Option<migrate::FileStamp>,
+    /// The Merkle tree's frontier after this handle's last committed write
+    /// (reused while nobody else appended; see `write::frontier_at`).
+    tree: Option<custody::merkle::Frontier>,
+    /// A writer's key and signing state (`None` when read-only).
+    custodian: Option<signing::Custodian>,
+    /// Why the last write that should have made a checkpoint made none.
+    custody_warning: Option<String>,
 }
 
 impl Store {
@@ -405,6 +442,46 @@ impl Store {
     /// The exact procedure text and its format (`toml`/`json`) by SHA-256.
     pub fn procedure_source(&self, sha256: &str) -> Result<Option<(String, String)>, StoreError> {
         self.procedure_source_impl(sha256)
+    }
+
+    /// The log's identity and public key (its `log-key` event), if it has one.
+    pub fn log_key(&self) -> Result<Option<LogKey>, StoreError> {
+        signing::read_log_key(&self.conn).map_err(|message| StoreError::Key {
+            path: self.path.clone(),
+            message,
+        })
+    }
+
+    /// The latest signed checkpoint stored in the log (none before schema 4).
+    pub fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        if !self.has_custody_tables()? {
+            return Ok(None);
+        }
+        signing::latest_checkpoint(&self.conn).map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
+    /// Does the log have the chain-of-custody tables (schema 4 and later)?
+    fn has_custody_tables(&self) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'checkpoints'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
+    /// A signed checkpoint of the whole log as it is now: the stored one when
+    /// it covers the head, else a new one, signed and stored (a writer only).
+    pub fn make_checkpoint(&mut self, reason: &str) -> Result<StoredCheckpoint, StoreError> {
+        self.make_checkpoint_impl(reason)
+    }
+
+    /// Why the last write that should have made a signed checkpoint (a run
+    /// end, suspension or export) made none, once. The write itself stands.
+    pub fn take_custody_warning(&mut self) -> Option<String> {
+        self.custody_warning.take()
     }
 
     /// Recompute the chain and cross-check runs and sources. Tampering is

@@ -42,8 +42,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::note::{self, Note, NoteError, Signer, Verified, Verifier, quote};
 
-/// A 32-byte hash: the RFC 6962 tree's root.
-pub type Hash = [u8; 32];
+pub use super::merkle::Hash;
 
 /// Why a checkpoint could not be read, made or verified. Line numbers count
 /// from 1.

@@ -82,6 +82,9 @@ pub enum StoreError {
     /// runsheet asked the store to write something inconsistent (a bug); nothing was written.
     #[error("{0}")]
     Invalid(String),
+    /// The log's signing key cannot be used (missing, another log's, unreadable).
+    #[error("{message}")]
+    Key { path: PathBuf, message: String },
     /// A file-system operation around the log failed (creating its directory or file).
     #[error("{message}")]
     Io { path: PathBuf, message: String },
@@ -105,6 +108,7 @@ impl StoreError {
             | StoreError::NewerSchema { path, .. }
             | StoreError::NoLog { path }
             | StoreError::Io { path, .. }
+            | StoreError::Key { path, .. }
             | StoreError::Sqlite { path, .. } => Some(path),
             StoreError::NotFound(_)
             | StoreError::Ambiguous(_)

@@ -14,6 +14,9 @@ pub const KIND_LOG_CREATED: &str = "log-created";
 pub const KIND_SCHEMA_MIGRATED: &str = "schema-migrated";
 /// An audit bundle export: who exported what, when, with every file's hash.
 pub const KIND_EXPORT: &str = "export";
+/// The log's origin and the public key its checkpoints are signed with
+/// (docs/custody.md): written once, when the log is created or migrated to schema 4.
+pub const KIND_LOG_KEY: &str = "log-key";
 
 /// Every kind a run's events have, as the engine names them (a test in
 /// `session` checks this list against the engine's events).
@@ -37,7 +40,12 @@ pub const RUN_KINDS: &[&str] = &[
 ];
 
 /// Every kind a log event (one that belongs to no run) has.
-pub const LOG_KINDS: &[&str] = &[KIND_LOG_CREATED, KIND_SCHEMA_MIGRATED, KIND_EXPORT];
+pub const LOG_KINDS: &[&str] = &[
+    KIND_LOG_CREATED,
+    KIND_SCHEMA_MIGRATED,
+    KIND_EXPORT,
+    KIND_LOG_KEY,
+];
 
 /// Is `kind` one runsheet writes for a run's event (`in_run`) or a log event?
 /// (Called for every record verify walks: a match, not a search.)
@@ -63,7 +71,10 @@ pub fn is_known(kind: &[u8], in_run: bool) -> bool {
                 | b"run-ended"
         )
     } else {
-        matches!(kind, b"log-created" | b"schema-migrated" | b"export")
+        matches!(
+            kind,
+            b"log-created" | b"schema-migrated" | b"export" | b"log-key"
+        )
     }
 }
 

@@ -16,7 +16,9 @@ use serde_json::json;
 use super::StoreError;
 use super::kinds::{KIND_LOG_CREATED, KIND_SCHEMA_MIGRATED};
 use super::schema::{APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION};
-use super::write::insert_log_event;
+use super::signing;
+use super::write::{WriteError, insert_log_event};
+use crate::custody::merkle::Frontier;
 use super::{NewEvent, RecordFormat};
 
 /// Create the log's parent directories (0700) and the file itself (0600) when
@@ -72,6 +74,17 @@ pub(super) struct LogIdentity {
     /// The log id and time of a `log-created` event written now (reproducible
     /// test logs); `None`: a fresh UUID and the clock.
     pub created: Option<(uuid::Uuid, chrono::DateTime<Utc>)>,
+    /// The signing key's file; `None`: beside the log (`signing::default_key_path`).
+    pub key_file: Option<PathBuf>,
+}
+
+impl LogIdentity {
+    /// Where the key of the log at `db` is.
+    pub fn key_path(&self, db: &Path) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| signing::default_key_path(db))
+    }
 }
 
 /// How a connection opens the log.
@@ -370,7 +383,36 @@ fn migrate(conn: &mut Connection, path: &Path, identity: &LogIdentity) -> Result
         step: None,
         payload,
     };
-    insert_log_event(&tx, &event).map_err(sql)?;
+    // A log older than schema 4 gets its tree over every record first.
+    let tree = if version == 0 {
+        Frontier::new()
+    } else {
+        super::tree::build(&tx).map_err(|e| WriteError::from(e).into_store(path))?
+    };
+    let (_, mut tree) =
+        insert_log_event(&tx, Some(tree), &event).map_err(|e| e.into_store(path))?;
+    if version < 4 {
+        // The log's key: its origin names the host and the log.
+        let origin_id = if version == 0 { log_id } else { uuid::Uuid::now_v7() };
+        let host = whoami::hostname().unwrap_or_else(|_| "host".into());
+        let origin = signing::origin_for(&host, &origin_id);
+        let signer = signing::obtain_key(path, &identity.key_path(path), &origin)?;
+        let key_event = signing::log_key_event(&signer, &identity.actor, at);
+        (_, tree) =
+            insert_log_event(&tx, Some(tree), &key_event).map_err(|e| e.into_store(path))?;
+        let mut custodian = signing::Custodian::new(signer);
+        let reason = if version == 0 {
+            KIND_LOG_CREATED
+        } else {
+            KIND_SCHEMA_MIGRATED
+        };
+        signing::sign_in_tx(&tx, &mut custodian, &tree, reason, at).map_err(|message| {
+            StoreError::Key {
+                path: path.to_path_buf(),
+                message,
+            }
+        })?;
+    }
     tx.commit().map_err(sql)
 }
 

@@ -29,6 +29,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: V3,
         readers_need: false,
     },
+    Migration {
+        sql: V4,
+        readers_need: false,
+    },
 ];
 
 /// The event kinds that count as deviations from the documented path (a
@@ -226,6 +230,67 @@ SELECT e.seq,
        e.payload
 FROM events e
 LEFT JOIN runs r ON r.id = e.run_id;
+"#;
+
+/// Chain of custody (docs/custody.md): the Merkle tree over the records, the
+/// log's signed checkpoints and the witnesses' cosignatures of them. The
+/// migration also builds the tree over every existing record and records the
+/// log's key (see `migrate`). Readers can do without it: verify recomputes the
+/// tree from the records, and a log without these tables has no checkpoints.
+const V4: &str = r#"
+-- The RFC 9162 Merkle tree over the records: leaf i (from 0) is the event
+-- with seq i + 1, its leaf hash SHA-256(0x00 || the record hash's 32 bytes).
+-- Leaf hashes are not stored. Each complete subtree of two or more leaves is
+-- stored in the row of the event that completes it: event seq s completes the
+-- subtrees at levels 1 .. (number of trailing zero bits of s), and their
+-- hashes are concatenated here, level 1 first, 32 bytes each.
+CREATE TABLE tree_nodes (
+    seq    INTEGER PRIMARY KEY,    -- the completing event (an even seq)
+    hashes BLOB NOT NULL CHECK (length(hashes) % 32 = 0 AND length(hashes) > 0)
+);
+
+-- Signed checkpoints (C2SP tlog-checkpoint notes signed with the log's key):
+-- one at every run end, suspension and export, and on request.
+CREATE TABLE checkpoints (
+    tree_size INTEGER PRIMARY KEY,  -- leaves covered: events 1 .. tree_size
+    note      TEXT NOT NULL,        -- the signed note, verbatim
+    made_at   TEXT NOT NULL,        -- RFC 3339 UTC, milliseconds, 'Z'
+    reason    TEXT NOT NULL         -- what made it: run-ended, suspended, export, ...
+);
+
+-- Witnesses' cosignatures (C2SP tlog-cosignature) of stored checkpoints.
+CREATE TABLE cosignatures (
+    tree_size INTEGER NOT NULL REFERENCES checkpoints(tree_size),
+    witness   TEXT NOT NULL,        -- the witness's verifier key (vkey)
+    line      TEXT NOT NULL,        -- the signature line, verbatim, with its newline
+    added_at  TEXT NOT NULL,
+    PRIMARY KEY (tree_size, witness)
+);
+
+CREATE TRIGGER tree_nodes_no_update BEFORE UPDATE ON tree_nodes
+BEGIN
+    SELECT RAISE(ABORT, 'runsheet evidence log: the Merkle tree is append-only');
+END;
+CREATE TRIGGER tree_nodes_no_delete BEFORE DELETE ON tree_nodes
+BEGIN
+    SELECT RAISE(ABORT, 'runsheet evidence log: the Merkle tree is append-only');
+END;
+CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'runsheet evidence log: checkpoints cannot be changed');
+END;
+CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'runsheet evidence log: checkpoints cannot be deleted');
+END;
+CREATE TRIGGER cosignatures_no_update BEFORE UPDATE ON cosignatures
+BEGIN
+    SELECT RAISE(ABORT, 'runsheet evidence log: cosignatures cannot be changed');
+END;
+CREATE TRIGGER cosignatures_no_delete BEFORE DELETE ON cosignatures
+BEGIN
+    SELECT RAISE(ABORT, 'runsheet evidence log: cosignatures cannot be deleted');
+END;
 "#;
 
 #[cfg(test)]

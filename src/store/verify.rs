@@ -7,9 +7,11 @@
 //!
 //! May not depend on the engine, tui, export or app.
 
+mod custody_check;
 mod payload;
 mod runs;
 mod schema_check;
+mod tree_check;
 mod walk;
 
 use std::path::Path;
@@ -22,6 +24,10 @@ use serde::{Deserialize, Serialize, Serializer};
 use uuid::Uuid;
 
 use super::chain::{GENESIS, hex_text};
+use crate::custody::checkpoint::SignedCheckpoint;
+use crate::custody::note::Verifier;
+pub use custody_check::{CustodyReport, WitnessReport};
+use custody_check::Stored;
 use super::{Store, StoreError, migrate};
 use migrate::Mode;
 use runs::RunCounts;
@@ -53,6 +59,13 @@ pub enum Problem {
     /// The schema differs from the one runsheet's migrations create (e.g. the
     /// append-only triggers were dropped).
     SchemaChanged,
+    /// The Merkle tree stored in the log does not match the records.
+    TreeChanged,
+    /// A signed checkpoint or cosignature does not verify with the key it
+    /// claims, or the log's key is not the one the caller trusts.
+    BadSignature,
+    /// A witness the caller trusts cosigned none of the log's checkpoints.
+    Unwitnessed,
 }
 
 impl Problem {
@@ -68,6 +81,9 @@ impl Problem {
             Problem::Truncated => "truncated",
             Problem::Damaged => "damaged",
             Problem::SchemaChanged => "schema-changed",
+            Problem::TreeChanged => "tree-changed",
+            Problem::BadSignature => "bad-signature",
+            Problem::Unwitnessed => "unwitnessed",
         }
     }
 }
@@ -105,6 +121,24 @@ pub struct VerifyReport {
     /// Problems of other kinds found beside it (e.g. dropped triggers beside
     /// an edited record).
     pub also: Vec<Finding>,
+    /// Signed checkpoints and cosignatures (a log of schema 4 or later).
+    pub custody: Option<CustodyReport>,
+}
+
+/// What a verify is to prove beyond the log itself: checkpoints kept outside
+/// it, and the keys the caller trusts.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    /// An unsigned checkpoint file of an older runsheet (JSON).
+    pub checkpoint: Option<Checkpoint>,
+    /// A signed checkpoint kept outside the log (an anchor, a witness's copy,
+    /// a bundle's): the log must be an extension of its tree.
+    pub trusted: Option<SignedCheckpoint>,
+    /// The log's public key as the caller knows it; without it, signatures
+    /// are checked with the key the log itself records.
+    pub key: Option<Verifier>,
+    /// Witnesses the caller trusts: each must have cosigned a checkpoint.
+    pub witnesses: Vec<Verifier>,
 }
 
 /// What every command that shows a generated log says about it.
@@ -132,6 +166,7 @@ impl VerifyReport {
                 message: detail,
             }),
             also: Vec::new(),
+            custody: None,
         }
     }
 }
@@ -148,7 +183,11 @@ impl std::fmt::Display for VerifyReport {
                     "OK: the evidence log is intact: every page reads, and the hash chain holds every record ({} runs, {} events).",
                     self.runs, self.events
                 )?;
-                write!(f, "Chain head: seq {} {}", self.head_seq, self.head_hash)
+                write!(f, "Chain head: seq {} {}", self.head_seq, self.head_hash)?;
+                if let Some(c) = &self.custody {
+                    write_custody(f, c, self.head_seq)?;
+                }
+                Ok(())
             }
             Some(finding) => {
                 writeln!(
@@ -175,6 +214,58 @@ impl std::fmt::Display for VerifyReport {
             }
         }
     }
+}
+
+/// The chain-of-custody lines of a clean report.
+fn write_custody(
+    f: &mut std::fmt::Formatter<'_>,
+    c: &CustodyReport,
+    head: i64,
+) -> std::fmt::Result {
+    let whose = if c.key_trusted {
+        "the trusted key"
+    } else {
+        "the key the log records (pass --key to check with a key you hold)"
+    };
+    match (c.latest_checkpoint, &c.vkey) {
+        (Some(latest), Some(vkey)) => {
+            writeln!(f)?;
+            write!(
+                f,
+                "Signed checkpoints: {}, the latest of {latest} records; every signature verifies with {whose}: {vkey}",
+                c.checkpoints
+            )?;
+            if u64::try_from(head).is_ok_and(|h| h > latest) {
+                write!(
+                    f,
+                    "\nNot yet in a signed checkpoint: seq {} to {head} (`runsheet checkpoint` signs them)",
+                    latest + 1
+                )?;
+            }
+        }
+        _ => {
+            writeln!(f)?;
+            write!(f, "Signed checkpoints: none")?;
+        }
+    }
+    if let Some(n) = c.trusted_checkpoint {
+        write!(
+            f,
+            "\nTrusted checkpoint: the log is an append-only extension of it ({n} records): nothing up to seq {n} was changed or removed"
+        )?;
+    }
+    for w in &c.witnesses {
+        let trusted = if w.trusted { "trusted " } else { "" };
+        match w.latest_size {
+            Some(size) => write!(
+                f,
+                "\nWitness {}: {trusted}cosignatures {}, the latest of {size} records",
+                w.vkey, w.cosignatures
+            )?,
+            None => write!(f, "\nWitness {}: no cosignatures", w.vkey)?,
+        }
+    }
+    Ok(())
 }
 
 /// How [`Store::verify_planned`] walks the chain.
@@ -224,6 +315,7 @@ fn second_half(
     last: i64,
     cache: usize,
     watch: Option<i64>,
+    tree: (bool, &[u64]),
     cancel: &AtomicBool,
 ) -> Option<(Progress, Progress)> {
     // Short: the second half is optional, and without WAL a writer waiting to
@@ -232,7 +324,9 @@ fn second_half(
         .ok()?
         .conn;
     let tx = conn.unchecked_transaction().ok()?;
-    let mut walk = Walk::resume(&tx, last, cache, from).ok()??;
+    let mut walk = Walk::resume(&tx, last, cache, from)
+        .ok()??
+        .with_tree(tree.0, tree.1.to_vec());
     walk.p.watch = watch;
     let start = walk.p.clone();
     walk.run(last, cancel).ok()?;
@@ -369,10 +463,7 @@ const VERIFY_ATTEMPTS: usize = 3;
 /// empty fails verification (a report with a `damaged` finding); a missing
 /// file, another program's database or a newer schema is an error, not a
 /// verdict.
-pub fn verify_log(
-    path: &Path,
-    checkpoint: Option<&Checkpoint>,
-) -> Result<VerifyReport, StoreError> {
+pub fn verify_log(path: &Path, trust: &Trust) -> Result<VerifyReport, StoreError> {
     for _ in 0..VERIFY_ATTEMPTS {
         let store = match Store::options().read_only(true).open_existing(path) {
             Ok(store) => store,
@@ -383,10 +474,7 @@ pub fn verify_log(
             }
             Err(e) => return Err(e),
         };
-        let report = match checkpoint {
-            None => store.verify()?,
-            Some(cp) => store.verify_checkpoint(cp)?,
-        };
+        let report = store.verify_trusting(trust)?;
         if !store.changed_since_open() {
             return Ok(report);
         }
@@ -394,6 +482,38 @@ pub fn verify_log(
     Err(StoreError::Busy {
         path: path.to_path_buf(),
     })
+}
+
+/// Does the log store a Merkle tree (schema 4 and later)?
+fn has_tree(conn: &rusqlite::Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'tree_nodes'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+/// After a clean walk to `head`: the tree holds no row beyond the head (the
+/// walk checked every row up to it, and that each of them is where it must be).
+fn tree_rows_finding(
+    conn: &rusqlite::Connection,
+    head: i64,
+) -> rusqlite::Result<Option<Finding>> {
+    let beyond: Option<i64> = conn.query_row(
+        "SELECT min(seq) FROM tree_nodes WHERE seq > ?1",
+        [head],
+        |r| r.get(0),
+    )?;
+    Ok(beyond.map(|b| Finding {
+        seq: Some(head + 1),
+        run_id: None,
+        run_seq: None,
+        problem: Problem::Truncated,
+        message: format!(
+            "the log was cut short: it ends at seq {head}, but its Merkle tree holds the nodes completed by seq {b}, so records after seq {head} were removed"
+        ),
+    }))
 }
 
 /// The page check's answer: `None` when SQLite says "ok", else its first lines.
@@ -486,7 +606,13 @@ impl Store {
     }
 
     pub(super) fn verify_impl(&self) -> Result<VerifyReport, StoreError> {
-        self.verify_planned(Plan::default(), None)
+        self.verify_planned(Plan::default(), &Trust::default())
+            .map(|(report, _)| report)
+    }
+
+    /// [`Store::verify`], also proving what `trust` holds.
+    pub fn verify_trusting(&self, trust: &Trust) -> Result<VerifyReport, StoreError> {
+        self.verify_planned(Plan::default(), trust)
             .map(|(report, _)| report)
     }
 
@@ -498,12 +624,12 @@ impl Store {
     pub(super) fn verify_planned(
         &self,
         plan: Plan,
-        watch: Option<&Checkpoint>,
+        trust: &Trust,
     ) -> Result<(VerifyReport, bool), StoreError> {
         let path = self.path.as_path();
         let (pages, walked) = std::thread::scope(|scope| {
             let pages = scope.spawn(|| page_check_on(path));
-            let walked = self.walk_all(plan, watch);
+            let walked = self.walk_all(plan, trust);
             (pages.join(), walked)
         });
         let pages = match pages {
@@ -541,11 +667,7 @@ impl Store {
 
     /// The walk and every check that reads the log through this connection,
     /// in one read transaction (or the caller's).
-    fn walk_all(
-        &self,
-        plan: Plan,
-        watch: Option<&Checkpoint>,
-    ) -> Result<(VerifyReport, bool), StoreError> {
+    fn walk_all(&self, plan: Plan, trust: &Trust) -> Result<(VerifyReport, bool), StoreError> {
         let sql = |e| StoreError::sqlite(&self.path, e);
         // One read transaction: runs, sources and events from the same snapshot
         // while other processes keep appending. Its head bounds every read.
@@ -553,7 +675,7 @@ impl Store {
         if own {
             self.conn.execute_batch("BEGIN DEFERRED").map_err(sql)?;
         }
-        let result = self.walk_in_snapshot(plan, watch);
+        let result = self.walk_in_snapshot(plan, trust);
         if own {
             // Nothing was written: ending the transaction only releases the snapshot.
             let end = self.conn.execute_batch("ROLLBACK").map_err(sql);
@@ -567,10 +689,11 @@ impl Store {
     fn walk_in_snapshot(
         &self,
         plan: Plan,
-        watch: Option<&Checkpoint>,
+        trust: &Trust,
     ) -> Result<(VerifyReport, bool), StoreError> {
         let sql = |e| StoreError::sqlite(&self.path, e);
         let tx = &self.conn;
+        let watch = trust.checkpoint.as_ref();
         let head: Option<(i64, Option<Vec<u8>>)> = tx
             .query_row(
                 "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
@@ -600,24 +723,35 @@ impl Store {
             .map_err(sql)?;
 
         let watch_seq = watch.map(|cp| cp.head_seq).filter(|&s| s > 0);
-        let mut walk = Walk::new(tx, last, plan.cache);
+        let stored_tree = has_tree(tx).map_err(sql)?;
+        let stored = if stored_tree {
+            Stored::read(tx).map_err(sql)?
+        } else {
+            Stored::default()
+        };
+        let sizes = stored.watch_sizes(trust);
+        let mut walk = Walk::new(tx, last, plan.cache).with_tree(stored_tree, sizes.clone());
         walk.p.watch = watch_seq;
-        let joined = match plan.split_point(last) {
-            None => {
-                walk.run(last, &AtomicBool::new(false)).map_err(sql)?;
-                false
-            }
-            Some(at) => self
-                .walk_split(
+        // The signatures are checked beside the walk (Ed25519 is the costly part).
+        let (walked, sigs) = std::thread::scope(|scope| {
+            let sigs = scope.spawn(|| custody_check::check_signatures(&stored, trust));
+            let walked = match plan.split_point(last) {
+                None => walk.run(last, &AtomicBool::new(false)).map(|()| false),
+                Some(at) => self.walk_split(
                     &mut walk,
                     at,
                     last,
                     last_hash.as_deref(),
                     plan.cache,
                     watch_seq,
-                )
-                .map_err(sql)?,
-        };
+                    (stored_tree, &sizes),
+                ),
+            };
+            (walked, sigs.join())
+        });
+        let joined = walked.map_err(sql)?;
+        let sigs =
+            sigs.map_err(|_| StoreError::Invalid("the signature check stopped".into()))?;
         let mut p = walk.p;
 
         let head_seq = p.expected - 1;
@@ -632,6 +766,9 @@ impl Store {
                     p.events
                 )));
             }
+        }
+        if finding.is_none() && stored_tree {
+            finding = tree_rows_finding(tx, head_seq).map_err(sql)?;
         }
         if finding.is_none() {
             // The whole chain is sound: now every row against it.
@@ -651,6 +788,22 @@ impl Store {
         {
             also.push(later);
         }
+        let custody = if stored_tree || trust.trusted.is_some() {
+            let (found, report) = custody_check::findings(
+                &stored,
+                &sigs,
+                trust,
+                &p.roots,
+                head_seq,
+                p.log_key.as_ref().map(|k| k.0),
+            );
+            for f in found {
+                merge_finding(&mut finding, &mut also, f);
+            }
+            Some(report)
+        } else {
+            None
+        };
         if let Some(f) = schema_check::finding(tx).map_err(sql)? {
             match finding {
                 None => finding = Some(f),
@@ -665,6 +818,7 @@ impl Store {
             test_data: p.test_data,
             finding,
             also,
+            custody,
         };
         Ok((report, joined))
     }
@@ -682,13 +836,15 @@ impl Store {
         last_hash: Option<&[u8]>,
         cache: usize,
         watch: Option<i64>,
+        tree: (bool, &[u64]),
     ) -> rusqlite::Result<bool> {
         let cancel = AtomicBool::new(false);
         let never = AtomicBool::new(false);
         let mode = &self.mode;
         let path = self.path.as_path();
         let (first, tail) = std::thread::scope(|scope| {
-            let tail = scope.spawn(|| second_half(path, mode, at, last, cache, watch, &cancel));
+            let tail = scope
+                .spawn(|| second_half(path, mode, at, last, cache, watch, tree, &cancel));
             let first = walk.run(at - 1, &never);
             if first.is_err() || walk.p.finding.is_some() {
                 cancel.store(true, Ordering::Relaxed);
@@ -748,8 +904,31 @@ impl Store {
         &self,
         cp: &Checkpoint,
     ) -> Result<VerifyReport, StoreError> {
-        self.verify_planned(Plan::default(), Some(cp))
+        let trust = Trust {
+            checkpoint: Some(cp.clone()),
+            ..Trust::default()
+        };
+        self.verify_planned(Plan::default(), &trust)
             .map(|(report, _)| report)
+    }
+}
+
+/// Put a chain-of-custody finding in its place: first when it names an
+/// earlier record than the finding so far (or there is none), else beside it.
+/// Damage always stays first.
+fn merge_finding(finding: &mut Option<Finding>, also: &mut Vec<Finding>, f: Finding) {
+    match finding {
+        None => *finding = Some(f),
+        Some(cur)
+            if cur.problem != Problem::Damaged
+                && f.seq.is_some()
+                && cur.seq.is_none_or(|s| f.seq.is_some_and(|n| n < s)) =>
+        {
+            if let Some(prev) = finding.replace(f) {
+                also.insert(0, prev);
+            }
+        }
+        Some(_) => also.push(f),
     }
 }
 

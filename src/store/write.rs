@@ -14,8 +14,72 @@ use super::chain::{
 use super::kinds::{
     self, KIND_LOG_CREATED, KIND_RUN_ENDED, KIND_RUN_STARTED, KIND_SCHEMA_MIGRATED,
 };
+use super::signing::{StoredCheckpoint, sign_in_tx};
+use super::tree::{self, NodeError};
 use super::{NewEvent, NewRun, Store};
 use super::{StoreError, StoredEvent};
+use crate::custody::merkle::Frontier;
+
+/// Why an insert at the chain head failed.
+#[derive(Debug)]
+pub(super) enum WriteError {
+    Sql(rusqlite::Error),
+    /// The stored Merkle tree cannot be extended (it is damaged or was edited).
+    Tree(String),
+}
+
+impl From<rusqlite::Error> for WriteError {
+    fn from(e: rusqlite::Error) -> Self {
+        WriteError::Sql(e)
+    }
+}
+
+impl From<NodeError> for WriteError {
+    fn from(e: NodeError) -> Self {
+        match e {
+            NodeError::Sql(e) => WriteError::Sql(e),
+            other => WriteError::Tree(other.to_string()),
+        }
+    }
+}
+
+impl WriteError {
+    pub(super) fn into_store(self, path: &std::path::Path) -> StoreError {
+        match self {
+            WriteError::Sql(e) => StoreError::sqlite(path, e),
+            WriteError::Tree(detail) => StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail: format!("{detail}; nothing was written"),
+            },
+        }
+    }
+}
+
+/// The tree's frontier at the chain head `head`: the cached one when it is at
+/// that size (this handle wrote the head), else read from the stored tree.
+pub(super) fn frontier_at(
+    conn: &Connection,
+    cached: Option<Frontier>,
+    head: i64,
+) -> Result<Frontier, WriteError> {
+    let size = u64::try_from(head).unwrap_or(0);
+    match cached {
+        Some(f) if f.size() == size => Ok(f),
+        _ => {
+            // Nothing of the tree may lie beyond the head: the records it
+            // was built over are gone, and the log must not grow over the gap.
+            let beyond: Option<i64> = conn
+                .prepare_cached("SELECT max(seq) FROM tree_nodes")?
+                .query_row([], |r| r.get(0))?;
+            if let Some(b) = beyond.filter(|&b| b > head) {
+                return Err(WriteError::Tree(format!(
+                    "the log was cut short: it ends at seq {head}, but its Merkle tree holds nodes completed by seq {b}, so records after seq {head} were removed; run `runsheet verify`"
+                )));
+            }
+            Ok(tree::load(conn, size)?)
+        }
+    }
+}
 
 /// A timestamp as stored: RFC 3339, UTC, milliseconds, `Z`.
 pub fn time_text(at: DateTime<Utc>) -> String {
@@ -27,6 +91,10 @@ fn stored_time(at: DateTime<Utc>) -> DateTime<Utc> {
     let ms = at.timestamp_millis();
     DateTime::from_timestamp_millis(ms).unwrap_or(at)
 }
+
+/// The events whose write also makes a signed checkpoint (in the same
+/// transaction): a run's end and suspension, and an export.
+pub(super) const CHECKPOINT_KINDS: [&str; 3] = [KIND_RUN_ENDED, "suspended", kinds::KIND_EXPORT];
 
 const HEAD_SQL: &str = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1";
 const INSERT_SQL: &str = "INSERT INTO events \
@@ -45,7 +113,9 @@ impl Store {
         check_kinds(first_events, true)?;
         let controls = serde_json::to_string(&run.procedure_controls)
             .map_err(|e| StoreError::Invalid(format!("controls of run {}: {e}", run.id)))?;
-        let Store { conn, path, .. } = self;
+        let Store {
+            conn, path, tree, ..
+        } = self;
         let sql = |e| StoreError::sqlite(path, e);
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -87,8 +157,11 @@ impl Store {
                 "run {id} already exists in the evidence log; nothing was written"
             )));
         }
-        let stored = insert_events(&tx, Some((run.id, &id)), 1, None, first_events).map_err(sql)?;
+        let (stored, frontier) =
+            insert_events(&tx, tree.take(), Some((run.id, &id)), 1, None, first_events)
+                .map_err(|e| e.into_store(path))?;
         tx.commit().map_err(sql)?;
+        *tree = Some(frontier);
         Ok(stored)
     }
 
@@ -109,7 +182,14 @@ impl Store {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let Store { conn, path, .. } = self;
+        let Store {
+            conn,
+            path,
+            tree,
+            custodian,
+            custody_warning,
+            ..
+        } = self;
         let sql = |e| StoreError::sqlite(path, e);
         let id = run_id.hyphenated().to_string();
         let tx = conn
@@ -160,14 +240,15 @@ impl Store {
             .as_deref()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc));
-        let stored = insert_events(
+        let (stored, frontier) = insert_events(
             &tx,
+            tree.take(),
             Some((run_id, &id)),
             last_run_seq + 1,
             not_before,
             events,
         )
-        .map_err(sql)?;
+        .map_err(|e| e.into_store(path))?;
         if outcome.is_some()
             && let Some(end) = stored.last()
         {
@@ -177,7 +258,20 @@ impl Store {
                 .and_then(|mut s| s.execute(params![id, outcome, time_text(end.at)]))
                 .map_err(sql)?;
         }
+        let sign_reason = events
+            .iter()
+            .rev()
+            .find_map(|e| CHECKPOINT_KINDS.iter().find(|k| **k == e.kind))
+            .copied();
+        let warning = match (sign_reason, custodian.as_mut()) {
+            (Some(reason), Some(c)) => {
+                sign_in_tx(&tx, c, &frontier, reason, Utc::now()).err()
+            }
+            _ => None,
+        };
         tx.commit().map_err(sql)?;
+        *tree = Some(frontier);
+        *custody_warning = warning;
         Ok(stored)
     }
 
@@ -192,28 +286,81 @@ impl Store {
             )));
         }
         check_kinds(std::slice::from_ref(event), false)?;
-        let Store { conn, path, .. } = self;
+        let Store {
+            conn,
+            path,
+            tree,
+            custodian,
+            custody_warning,
+            ..
+        } = self;
         let sql = |e| StoreError::sqlite(path, e);
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql)?;
-        let stored = insert_log_event(&tx, event).map_err(sql)?;
+        let (stored, frontier) =
+            insert_log_event(&tx, tree.take(), event).map_err(|e| e.into_store(path))?;
+        let warning = match (CHECKPOINT_KINDS.contains(&event.kind.as_str()), custodian.as_mut()) {
+            (true, Some(c)) => sign_in_tx(&tx, c, &frontier, &event.kind, Utc::now()).err(),
+            _ => None,
+        };
         tx.commit().map_err(sql)?;
+        *tree = Some(frontier);
+        *custody_warning = warning;
+        Ok(stored)
+    }
+
+    pub(super) fn make_checkpoint_impl(
+        &mut self,
+        reason: &str,
+    ) -> Result<StoredCheckpoint, StoreError> {
+        let Store {
+            conn,
+            path,
+            tree,
+            custodian,
+            ..
+        } = self;
+        let Some(custodian) = custodian.as_mut() else {
+            return Err(StoreError::ReadOnly { path: path.clone() });
+        };
+        let sql = |e| StoreError::sqlite(path, e);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let head: i64 = tx
+            .prepare_cached("SELECT coalesce(max(seq), 0) FROM events")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(sql)?;
+        let frontier = frontier_at(&tx, tree.take(), head).map_err(|e| e.into_store(path))?;
+        let stored = sign_in_tx(&tx, custodian, &frontier, reason, Utc::now()).map_err(
+            |message| StoreError::Key {
+                path: path.clone(),
+                message,
+            },
+        )?;
+        tx.commit().map_err(sql)?;
+        *tree = Some(frontier);
         Ok(stored)
     }
 }
 
 /// Append one log event (no run) at the chain head; the caller owns the
-/// (`BEGIN IMMEDIATE`) transaction.
+/// (`BEGIN IMMEDIATE`) transaction. `tree` as for `insert_events`.
 pub(super) fn insert_log_event(
     conn: &Connection,
+    tree: Option<Frontier>,
     event: &NewEvent,
-) -> rusqlite::Result<StoredEvent> {
+) -> Result<(StoredEvent, Frontier), WriteError> {
     let last: i64 = conn
         .prepare_cached("SELECT coalesce(max(run_seq), 0) FROM events WHERE run_id IS NULL")?
         .query_row([], |r| r.get(0))?;
-    let mut stored = insert_events(conn, None, last + 1, None, std::slice::from_ref(event))?;
-    stored.pop().ok_or(rusqlite::Error::QueryReturnedNoRows)
+    let (mut stored, frontier) =
+        insert_events(conn, tree, None, last + 1, None, std::slice::from_ref(event))?;
+    let stored = stored
+        .pop()
+        .ok_or(WriteError::Sql(rusqlite::Error::QueryReturnedNoRows))?;
+    Ok((stored, frontier))
 }
 
 /// Every event's kind is one runsheet writes for a run (`in_run`) or for the
@@ -238,21 +385,27 @@ fn check_kinds(events: &[NewEvent], in_run: bool) -> Result<(), StoreError> {
 }
 
 /// Insert `events` at the chain head: read the head once, hash in Rust (record
-/// format 2), insert with one cached statement. Times are kept to the
-/// millisecond and, with `not_before`, never earlier than it or than the
-/// previous event of the batch. The caller owns the transaction.
+/// format 2), insert with one cached statement, and extend the Merkle tree
+/// (the nodes each record completes). Times are kept to the millisecond and,
+/// with `not_before`, never earlier than it or than the previous event of the
+/// batch. The caller owns the transaction. `tree` is the frontier a previous
+/// insert returned (used when it is still at the head); the frontier after
+/// these events is returned, for the caller to keep once it has committed.
 fn insert_events(
     conn: &Connection,
+    tree: Option<Frontier>,
     run: Option<(Uuid, &str)>,
     first_run_seq: i64,
     not_before: Option<DateTime<Utc>>,
     events: &[NewEvent],
-) -> rusqlite::Result<Vec<StoredEvent>> {
+) -> Result<(Vec<StoredEvent>, Frontier), WriteError> {
     let (mut seq, mut prev): (i64, String) = conn
         .prepare_cached(HEAD_SQL)?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .unwrap_or_else(|| (0, GENESIS.to_string()));
+    let mut frontier = frontier_at(conn, tree, seq)?;
+    let mut closed = Vec::new();
     let mut insert = conn.prepare_cached(INSERT_SQL)?;
     let mut stored = Vec::with_capacity(events.len());
     let run_text = run.map(|(_, text)| text);
@@ -282,7 +435,13 @@ fn insert_events(
             payload_sha256: payload_sha256.as_bytes(),
             prev_hash: prev.as_bytes(),
         };
-        let hash = record.hash();
+        let mut hash_hex = [0u8; 64];
+        record.hash_into(&mut hash_hex);
+        let hash = hex_text(&hash_hex);
+        let leaf = tree::record_leaf(&hash_hex)
+            .ok_or_else(|| WriteError::Tree("a record hash is not hex".into()))?;
+        frontier.push(leaf, &mut closed);
+        tree::insert_nodes(conn, seq, &closed)?;
         insert.execute(params![
             seq,
             run_text,
@@ -311,7 +470,7 @@ fn insert_events(
             hash,
         });
     }
-    Ok(stored)
+    Ok((stored, frontier))
 }
 
 fn field<'a>(payload: &'a Value, name: &str) -> Option<&'a str> {

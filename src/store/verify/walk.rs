@@ -13,11 +13,14 @@ use rusqlite::{Connection, OptionalExtension};
 use uuid::Uuid;
 
 use super::payload::{controls_field, malformed, string_fields};
+use super::tree_check::{NODE_ROWS_SQL, NodeCursor};
+use crate::custody::merkle::{Frontier, Hash};
+use crate::store::tree;
 use super::runs::{self, IdText, Looked, OpenRuns, RowCursor, RowFields, RunState};
 use super::{Finding, Problem};
 use crate::store::chain::{GENESIS, Record, RecordFormat, sha256_hex, sha256_hex_into};
 use crate::store::kinds::{
-    self, KIND_LOG_CREATED, KIND_RUN_ENDED, KIND_RUN_STARTED, KIND_SCHEMA_MIGRATED,
+    self, KIND_LOG_CREATED, KIND_LOG_KEY, KIND_RUN_ENDED, KIND_RUN_STARTED, KIND_SCHEMA_MIGRATED,
 };
 
 /// One event row, borrowed from SQLite.
@@ -194,6 +197,12 @@ pub(super) struct Progress {
     pub max_rowid: i64,
     /// The rowid the row cursor goes on from.
     pub cursor_from: i64,
+    /// The Merkle tree over the verified records.
+    pub tree: Frontier,
+    /// The tree's root at each watched size the walk reached, in order.
+    pub roots: Vec<(u64, Hash)>,
+    /// The log's `log-key` event, once verified: its seq and payload.
+    pub log_key: Option<(i64, Vec<u8>)>,
     /// The first bad record; the walk stopped there.
     pub finding: Option<Finding>,
 }
@@ -216,6 +225,9 @@ impl Default for Progress {
             ended: 0,
             max_rowid: i64::MIN,
             cursor_from: i64::MIN,
+            tree: Frontier::new(),
+            roots: Vec::new(),
+            log_key: None,
             finding: None,
         }
     }
@@ -232,6 +244,8 @@ impl Progress {
             && self.log_run_seq == next.log_run_seq
             && self.format == next.format
             && self.max_rowid < next.cursor_from
+            && self.tree == next.tree
+            && self.log_key.as_ref().map(|k| k.0) == next.log_key.as_ref().map(|k| k.0)
     }
 
     /// Add the walk over the following range (which [`Progress::joins`] this one).
@@ -247,6 +261,9 @@ impl Progress {
         self.ended += next.ended;
         self.max_rowid = self.max_rowid.max(next.max_rowid);
         self.cursor_from = next.cursor_from;
+        self.tree = next.tree;
+        self.roots.extend(next.roots);
+        self.log_key = self.log_key.take().or(next.log_key);
         self.finding = next.finding;
     }
 }
@@ -261,6 +278,12 @@ pub(super) struct Walk<'c> {
     runs: OpenRuns,
     row: RowFields,
     sources: HashMap<String, Result<String, String>>,
+    /// The log stores a Merkle tree (schema 4): check its rows.
+    stored_tree: bool,
+    /// Tree sizes whose roots to record (sorted, ascending).
+    watch_sizes: Vec<u64>,
+    /// Scratch for the nodes one record completes.
+    closed: Vec<Hash>,
 }
 
 type Step = Result<Option<Finding>, rusqlite::Error>;
@@ -278,7 +301,20 @@ impl<'c> Walk<'c> {
             runs: OpenRuns::new(cache),
             row: RowFields::default(),
             sources: HashMap::new(),
+            stored_tree: false,
+            watch_sizes: Vec::new(),
+            closed: Vec::new(),
         }
+    }
+
+    /// Check the stored tree's rows (a schema 4 log), and record the tree's
+    /// root at each of `sizes` the walk reaches.
+    pub fn with_tree(mut self, stored: bool, mut sizes: Vec<u64>) -> Walk<'c> {
+        sizes.sort_unstable();
+        sizes.dedup();
+        self.stored_tree = stored;
+        self.watch_sizes = sizes;
+        self
     }
 
     /// A walk from seq `from` (> 1), its state read from the records before
@@ -329,7 +365,23 @@ impl<'c> Walk<'c> {
                 |r| r.get(0),
             )
             .optional()?;
+        // The tree at from - 1 as stored: it only counts if the first walk
+        // computed the same (`joins`).
+        let Ok(tree) = tree::load(conn, u64::try_from(from - 1).unwrap_or(0)) else {
+            return Ok(None);
+        };
+        let log_key: Option<(i64, Vec<u8>)> = conn
+            .query_row(
+                "SELECT seq, payload FROM events WHERE seq < ?1 AND run_id IS NULL \
+                 AND kind = 'log-key' ORDER BY seq LIMIT 1",
+                [from],
+                |r| Ok((r.get(0)?, r.get_ref(1)?.as_bytes().ok().map(<[u8]>::to_vec))),
+            )
+            .optional()?
+            .map(|(seq, p)| (seq, p.unwrap_or_default()));
         let mut walk = Walk::new(conn, last, cache);
+        walk.p.tree = tree;
+        walk.p.log_key = log_key;
         walk.p.expected = from;
         walk.p.head.copy_from_slice(&prev);
         walk.p.log_run_seq = log_run_seq;
@@ -359,6 +411,13 @@ impl<'c> Walk<'c> {
         let mut rows = stmt.query([from, to])?;
         let mut runs_stmt = conn.prepare_cached(&runs::cursor_sql())?;
         let mut cursor = RowCursor::new(runs_stmt.query([self.p.cursor_from])?)?;
+        let mut nodes_stmt;
+        let mut nodes = if self.stored_tree {
+            nodes_stmt = conn.prepare_cached(NODE_ROWS_SQL)?;
+            Some(NodeCursor::new(nodes_stmt.query([from, to])?)?)
+        } else {
+            None
+        };
         let mut n: u32 = 0;
         let walked = loop {
             let row = match rows.next() {
@@ -366,7 +425,7 @@ impl<'c> Walk<'c> {
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(e),
             };
-            match self.check(row, &mut cursor) {
+            match self.check(row, &mut cursor, nodes.as_mut()) {
                 Ok(None) => {}
                 Ok(Some(f)) => {
                     self.p.finding = Some(f);
@@ -394,7 +453,12 @@ impl<'c> Walk<'c> {
     }
 
     /// Check one event. `Ok(Some(finding))` stops the walk.
-    fn check(&mut self, row: &rusqlite::Row<'_>, cursor: &mut RowCursor<'_>) -> Step {
+    fn check(
+        &mut self,
+        row: &rusqlite::Row<'_>,
+        cursor: &mut RowCursor<'_>,
+        nodes: Option<&mut NodeCursor<'_>>,
+    ) -> Step {
         let seq = row.get_ref(0)?.as_i64().unwrap_or(i64::MIN);
         if seq != self.p.expected {
             let e = self.p.expected;
@@ -520,10 +584,42 @@ impl<'c> Walk<'c> {
             }
             self.p.test_data = log_says_test_data(payload);
         }
+        if rec.kind == KIND_LOG_KEY.as_bytes() {
+            if let Some((first, _)) = &self.p.log_key {
+                return Ok(Self::finding(
+                    &rec,
+                    Problem::Inserted,
+                    format!(
+                        "{} was inserted: a log has one key, recorded once (seq {first})",
+                        here()
+                    ),
+                ));
+            }
+            self.p.log_key = Some((seq, payload.to_vec()));
+        }
 
         // The run the event belongs to.
         if let Some(f) = self.check_run(&rec, format, cursor)? {
             return Ok(Some(f));
+        }
+
+        // The tree: this record's leaf, and the nodes it completes as stored.
+        let Some(leaf) = tree::record_leaf(rec.hash) else {
+            return Ok(Self::finding(
+                &rec,
+                Problem::Edited,
+                format!("{} was edited: its hash is not 64 hex digits", here()),
+            ));
+        };
+        self.p.tree.push(leaf, &mut self.closed);
+        if let Some(nodes) = nodes
+            && let Some(why) = nodes.check(seq, &self.closed)?
+        {
+            return Ok(Self::finding(&rec, Problem::TreeChanged, why));
+        }
+        let size = self.p.tree.size();
+        if self.watch_sizes.binary_search(&size).is_ok() {
+            self.p.roots.push((size, self.p.tree.root()));
         }
 
         self.p.format = format;
