@@ -39,6 +39,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::Show(a) => show_cmd(&ctx, a),
         Cmd::Verify(a) => verify_cmd(&ctx, a),
         Cmd::Checkpoint(a) => checkpoint_cmd(&ctx, a),
+        Cmd::Key => key_cmd(&ctx),
         Cmd::Export(a) => export_cmd(&ctx, a),
         Cmd::VerifyBundle(a) => verify_bundle_cmd(&ctx, a),
         Cmd::Status(a) => status_cmd(&ctx, a),
@@ -107,13 +108,18 @@ impl Context {
 
     fn open_store(&self) -> Result<Store> {
         let path = self.db_path()?;
-        Ok(Store::open(&path)?)
+        Ok(self.store_options().open(&path)?)
     }
 
     /// The log, which must exist, opened to be written (resume).
     fn open_existing_store(&self) -> Result<Store> {
         let path = self.db_path()?;
-        Ok(Store::open_existing(&path)?)
+        Ok(self.store_options().open_existing(&path)?)
+    }
+
+    /// How a command that writes opens the log: with `--key-file`.
+    fn store_options(&self) -> crate::store::StoreOptions {
+        Store::options().key_file(self.global.key_file.clone())
     }
 
     /// The log opened read-only for a read command: nothing is created,
@@ -510,6 +516,9 @@ fn front_end(
             }
         }
     };
+    if let Some(n) = session.take_notice() {
+        errln!("runsheet: WARNING: {n}");
+    }
     Ok(match outcome {
         None => code::SUSPENDED,
         Some(Outcome::Completed) => code::OK,
@@ -607,7 +616,11 @@ fn show_cmd(ctx: &Context, a: cli::ShowArgs) -> Result<i32> {
 
 fn verify_cmd(ctx: &Context, a: cli::VerifyArgs) -> Result<i32> {
     let mut trust = crate::store::Trust {
-        key: a.key.as_deref().map(|k| read_vkey(k, "--key")).transpose()?,
+        key: a
+            .key
+            .as_deref()
+            .map(|k| read_vkey(k, "--key"))
+            .transpose()?,
         ..Default::default()
     };
     for w in &a.witnesses {
@@ -650,18 +663,95 @@ fn verify_cmd(ctx: &Context, a: cli::VerifyArgs) -> Result<i32> {
 }
 
 fn checkpoint_cmd(ctx: &Context, a: cli::CheckpointArgs) -> Result<i32> {
-    let (cp, test_data) = ctx.read_checked(|store| Ok(store.checkpoint()?))?;
+    let (note, size, head, test_data) = latest_signed_checkpoint(ctx)?;
     if test_data {
         // On stderr: the checkpoint itself is the output.
         errln!("runsheet: {}", crate::store::TEST_DATA_NOTICE);
     }
-    let text = cp.to_json();
+    if size < head {
+        errln!(
+            "runsheet: the log cannot be written here, so this is its latest stored checkpoint ({size} records); records {} to {head} are in none yet",
+            size + 1
+        );
+    }
     match a.out {
         Some(path) => {
-            write_new_file(&path, text.as_bytes())?;
-            errln!("Wrote checkpoint to {}", path.display());
+            write_new_file(&path, note.as_bytes())?;
+            errln!(
+                "Wrote the signed checkpoint of {size} records to {}",
+                path.display()
+            );
         }
-        None => out::rendered(&out::escape_json_controls(&text))?,
+        None => out::rendered(&note)?,
+    }
+    Ok(code::OK)
+}
+
+/// The latest signed checkpoint with its cosignatures, making one first when
+/// none covers the log's head (a log that cannot be written gives its latest
+/// stored one): the note, its tree size, the head, and whether the log is
+/// generated test data. A damaged log is refused before anything is signed.
+fn latest_signed_checkpoint(ctx: &Context) -> Result<(String, u64, u64, bool)> {
+    let path = ctx.db_path()?;
+    let (_, _, actor) = operator_identity(std::env::var("RUNSHEET_OPERATOR").ok().as_deref());
+    match ctx.store_options().actor(&actor).open_existing(&path) {
+        Ok(mut store) => {
+            store.check_pages()?;
+            let test_data = store.is_test_data()?;
+            let cp = store.make_checkpoint("requested")?;
+            let note = store.cosigned_note(&cp)?;
+            Ok((note, cp.tree_size, cp.tree_size, test_data))
+        }
+        Err(crate::store::StoreError::ReadOnly { .. }) => {
+            let ((note, size, head), test_data) = ctx.read_checked(|store| {
+                let head = u64::try_from(store.checkpoint()?.head_seq).unwrap_or(0);
+                let cp = store.latest_checkpoint()?.ok_or_else(|| {
+                    Error::Input(format!(
+                        "{} holds no signed checkpoint (it is older than schema 4 and cannot be written here to upgrade it); copy it somewhere writable, or use `runsheet verify`",
+                        path.display()
+                    ))
+                })?;
+                Ok((store.cosigned_note(&cp)?, cp.tree_size, head))
+            })?;
+            Ok((note, size, head, test_data))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn key_cmd(ctx: &Context) -> Result<i32> {
+    let path = ctx.db_path()?;
+    let (key, _) = ctx.read_checked(|store| Ok(store.log_key()?))?;
+    let Some(key) = key else {
+        return Err(Error::Input(format!(
+            "{} records no signing key yet: it is older than schema 4; the next command that writes to it (run, resume, export, checkpoint) upgrades it and makes one",
+            path.display()
+        )));
+    };
+    let key_file = ctx
+        .global
+        .key_file
+        .clone()
+        .unwrap_or_else(|| crate::store::default_key_path(&path));
+    let present = key_file.exists();
+    if ctx.global.json {
+        outln!(
+            "{}",
+            pretty(&serde_json::json!({
+                "origin": key.origin,
+                "vkey": key.vkey,
+                "key_file": key_file.display().to_string(),
+                "key_file_present": present,
+            }))
+        )?;
+    } else {
+        outln!("{}", key.vkey)?;
+        errln!(
+            "The log's verifier key (origin {}); its private key is {} {}.",
+            key.origin,
+            if present { "in" } else { "NOT at" },
+            key_file.display()
+        );
     }
     Ok(code::OK)
 }
@@ -695,7 +785,7 @@ fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<i32> {
     // The export is recorded in the log; a log that cannot be written (an
     // archived copy on a read-only mount) is exported without that record.
     let path = ctx.db_path()?;
-    let mut store = match Store::options().actor(&actor).open_existing(&path) {
+    let mut store = match ctx.store_options().actor(&actor).open_existing(&path) {
         Err(crate::store::StoreError::ReadOnly { .. }) => {
             Store::options().read_only(true).open_existing(&path)?
         }

@@ -26,6 +26,9 @@ pub struct GlobalArgs {
     /// Folder of procedure files [default: ./procedures if it exists, else the platform config directory]
     #[arg(long, global = true, env = "RUNSHEET_PROCEDURES", value_name = "DIR")]
     pub procedures: Option<PathBuf>,
+    /// The log's signing key file [default: the log's path with .key added]
+    #[arg(long, global = true, env = "RUNSHEET_KEY_FILE", value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
     /// Print data as JSON instead of a table or text
     #[arg(long, global = true)]
     pub json: bool,
@@ -56,8 +59,10 @@ pub enum Command {
     Show(ShowArgs),
     /// Recompute the evidence log's hash chain and report the first bad record
     Verify(VerifyArgs),
-    /// Write the evidence log's chain head, to detect truncation later
+    /// Print the log's latest signed checkpoint (signing one if none covers the head yet)
     Checkpoint(CheckpointArgs),
+    /// Print the log's public key (C2SP verifier key) that its checkpoints verify with
+    Key,
     /// Export an audit bundle (HTML, CSV, JSON, Markdown, manifest)
     Export(ExportArgs),
     /// Check an exported audit bundle against its manifest (and the log with --db)
@@ -188,7 +193,7 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckpointArgs {
-    /// Write the checkpoint here instead of standard output (refuses to overwrite)
+    /// Write the signed checkpoint here instead of standard output (refuses to overwrite)
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }

@@ -21,6 +21,12 @@ pub trait EventSink {
         events: &[(Meta, Event)],
         ended: Option<(Outcome, DateTime<Utc>)>,
     ) -> Result<(), String>;
+
+    /// Something the operator should know about the last persist that does
+    /// not undo it (e.g. no signed checkpoint could be made), once.
+    fn take_notice(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// The time source (the system clock in the binary, a fixed one in tests).
@@ -98,6 +104,12 @@ impl Session {
     /// The operator acting in this session.
     pub fn actor(&self) -> &str {
         &self.actor
+    }
+
+    /// What the sink said about the evidence it saved (see
+    /// [`EventSink::take_notice`]), once.
+    pub fn take_notice(&mut self) -> Option<String> {
+        self.sink.take_notice()
     }
 
     /// The current time from the session's clock.

@@ -472,6 +472,15 @@ impl Store {
             .map_err(|e| StoreError::sqlite(&self.path, e))
     }
 
+    /// The checkpoint's signed note with every cosignature the log holds for
+    /// it appended (what `checkpoint`, `anchor` and bundles show).
+    pub fn cosigned_note(&self, cp: &StoredCheckpoint) -> Result<String, StoreError> {
+        if !self.has_custody_tables()? {
+            return Ok(cp.note.clone());
+        }
+        signing::with_cosignatures(&self.conn, cp).map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
     /// A signed checkpoint of the whole log as it is now: the stored one when
     /// it covers the head, else a new one, signed and stored (a writer only).
     pub fn make_checkpoint(&mut self, reason: &str) -> Result<StoredCheckpoint, StoreError> {

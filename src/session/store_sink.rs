@@ -19,6 +19,8 @@ pub struct StoreSink {
     run_id: Uuid,
     /// This session's lease on the run (see `store::RunLease`), when it holds one.
     lease: Option<RunLease>,
+    /// Why the last persist made no signed checkpoint where it should have.
+    notice: Option<String>,
 }
 
 impl StoreSink {
@@ -28,6 +30,7 @@ impl StoreSink {
             store,
             run_id,
             lease: None,
+            notice: None,
         }
     }
 
@@ -54,12 +57,19 @@ impl EventSink for StoreSink {
         self.store
             .append(self.run_id, &new, ended.map(|(o, at)| (o.as_str(), at)))
             .map_err(|e| e.to_string())?;
+        if let Some(w) = self.store.take_custody_warning() {
+            self.notice = Some(format!("no signed checkpoint was made: {w}"));
+        }
         if ended.is_some()
             && let Some(lease) = self.lease.take()
         {
             lease.release_ended();
         }
         Ok(())
+    }
+
+    fn take_notice(&mut self) -> Option<String> {
+        self.notice.take()
     }
 }
 

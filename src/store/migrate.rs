@@ -18,8 +18,8 @@ use super::kinds::{KIND_LOG_CREATED, KIND_SCHEMA_MIGRATED};
 use super::schema::{APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION};
 use super::signing;
 use super::write::{WriteError, insert_log_event};
-use crate::custody::merkle::Frontier;
 use super::{NewEvent, RecordFormat};
+use crate::custody::merkle::Frontier;
 
 /// Create the log's parent directories (0700) and the file itself (0600) when
 /// they do not exist yet. Existing files and directories are left as they are.
@@ -393,7 +393,11 @@ fn migrate(conn: &mut Connection, path: &Path, identity: &LogIdentity) -> Result
         insert_log_event(&tx, Some(tree), &event).map_err(|e| e.into_store(path))?;
     if version < 4 {
         // The log's key: its origin names the host and the log.
-        let origin_id = if version == 0 { log_id } else { uuid::Uuid::now_v7() };
+        let origin_id = if version == 0 {
+            log_id
+        } else {
+            uuid::Uuid::now_v7()
+        };
         let host = whoami::hostname().unwrap_or_else(|_| "host".into());
         let origin = signing::origin_for(&host, &origin_id);
         let signer = signing::obtain_key(path, &identity.key_path(path), &origin)?;

@@ -104,11 +104,13 @@ pub(super) fn read_log_key(conn: &Connection) -> Result<Option<LogKey>, String> 
         .map_err(|e| e.to_string())?;
     match row {
         None => Ok(None),
-        Some((seq, payload)) => {
-            parse_log_key(seq, &payload.unwrap_or_default()).map(Some).map_err(|why| {
-                format!("the log's key event (seq {seq}) cannot be read: {why}; run `runsheet verify`")
-            })
-        }
+        Some((seq, payload)) => parse_log_key(seq, &payload.unwrap_or_default())
+            .map(Some)
+            .map_err(|why| {
+                format!(
+                    "the log's key event (seq {seq}) cannot be read: {why}; run `runsheet verify`"
+                )
+            }),
     }
 }
 
@@ -275,6 +277,24 @@ pub(super) fn checkpoint_at(
         .optional()
 }
 
+/// A stored checkpoint's note with the cosignatures the log holds for it
+/// appended (each a signature line; a note's signature lines are its end).
+pub(super) fn with_cosignatures(
+    conn: &Connection,
+    cp: &StoredCheckpoint,
+) -> rusqlite::Result<String> {
+    let mut note = cp.note.clone();
+    let size = i64::try_from(cp.tree_size).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(
+        "SELECT line FROM cosignatures WHERE tree_size = ?1 ORDER BY added_at, witness",
+    )?;
+    let lines = stmt.query_map([size], |r| r.get::<_, String>(0))?;
+    for line in lines {
+        note.push_str(&line?);
+    }
+    Ok(note)
+}
+
 /// Sign the tree at `frontier` (the head of the caller's write transaction)
 /// and store the checkpoint, unless one of that size is stored already.
 /// First the tree is checked to have only grown since the latest stored
@@ -345,9 +365,7 @@ fn check_grew(
 ) -> Result<(), String> {
     let cp = latest.checkpoint();
     let refuse = |why: String| {
-        format!(
-            "nothing was signed: {why}. The log may have been rewritten; run `runsheet verify`"
-        )
+        format!("nothing was signed: {why}. The log may have been rewritten; run `runsheet verify`")
     };
     latest.verify(&custodian.verifier()).map_err(|e| {
         refuse(format!(

@@ -1617,7 +1617,9 @@ fn every_way_of_walking_gives_the_same_report() {
                 rechain(&conn);
             }
         }
-        let (base, _) = store.verify_planned(one_walk(), &crate::store::Trust::default()).expect(what);
+        let (base, _) = store
+            .verify_planned(one_walk(), &crate::store::Trust::default())
+            .expect(what);
         assert_eq!(
             base.finding.as_ref().map(|f| f.problem),
             expected,
@@ -1629,7 +1631,9 @@ fn every_way_of_walking_gives_the_same_report() {
                 cache,
                 ..one_walk()
             };
-            let (report, _) = store.verify_planned(plan, &crate::store::Trust::default()).expect(what);
+            let (report, _) = store
+                .verify_planned(plan, &crate::store::Trust::default())
+                .expect(what);
             assert_eq!(report, base, "{what}: cache {cache}");
         }
         for at in 2..=base.head_seq.max(21) + 1 {
@@ -1639,7 +1643,9 @@ fn every_way_of_walking_gives_the_same_report() {
                     cache,
                     ..one_walk()
                 };
-                let (report, joined) = store.verify_planned(plan, &crate::store::Trust::default()).expect(what);
+                let (report, joined) = store
+                    .verify_planned(plan, &crate::store::Trust::default())
+                    .expect(what);
                 assert_eq!(report, base, "{what}: split at {at}, cache {cache}");
                 if what == "untouched" && at <= 21 {
                     assert!(joined, "{what}: split at {at}: the halves did not join");

@@ -34,7 +34,11 @@ pub(crate) fn record_hash_bytes(hash_hex: &[u8]) -> Option<[u8; 32]> {
 pub(crate) enum NodeError {
     Sql(rusqlite::Error),
     /// The node should be stored but is not, or its bytes cannot be a node.
-    Missing { level: u32, index: u64, why: String },
+    Missing {
+        level: u32,
+        index: u64,
+        why: String,
+    },
 }
 
 impl From<rusqlite::Error> for NodeError {
@@ -78,7 +82,9 @@ impl Nodes for SqlNodes<'_> {
             let hash: Option<Vec<u8>> = self
                 .conn
                 .prepare_cached("SELECT hash FROM events WHERE seq = ?1")?
-                .query_row([seq], |r| Ok(r.get_ref(0)?.as_bytes().ok().map(<[u8]>::to_vec)))
+                .query_row([seq], |r| {
+                    Ok(r.get_ref(0)?.as_bytes().ok().map(<[u8]>::to_vec))
+                })
                 .optional()?
                 .flatten();
             let Some(hash) = hash else {
@@ -98,7 +104,9 @@ impl Nodes for SqlNodes<'_> {
         let blob: Option<Vec<u8>> = self
             .conn
             .prepare_cached("SELECT hashes FROM tree_nodes WHERE seq = ?1")?
-            .query_row([seq], |r| Ok(r.get_ref(0)?.as_blob().ok().map(<[u8]>::to_vec)))
+            .query_row([seq], |r| {
+                Ok(r.get_ref(0)?.as_blob().ok().map(<[u8]>::to_vec))
+            })
             .optional()?
             .flatten();
         let Some(blob) = blob else {

@@ -24,11 +24,11 @@ use serde::{Deserialize, Serialize, Serializer};
 use uuid::Uuid;
 
 use super::chain::{GENESIS, hex_text};
+use super::{Store, StoreError, migrate};
 use crate::custody::checkpoint::SignedCheckpoint;
 use crate::custody::note::Verifier;
-pub use custody_check::{CustodyReport, WitnessReport};
 use custody_check::Stored;
-use super::{Store, StoreError, migrate};
+pub use custody_check::{CustodyReport, WitnessReport};
 use migrate::Mode;
 use runs::RunCounts;
 use walk::{Progress, Walk};
@@ -496,10 +496,7 @@ fn has_tree(conn: &rusqlite::Connection) -> rusqlite::Result<bool> {
 
 /// After a clean walk to `head`: the tree holds no row beyond the head (the
 /// walk checked every row up to it, and that each of them is where it must be).
-fn tree_rows_finding(
-    conn: &rusqlite::Connection,
-    head: i64,
-) -> rusqlite::Result<Option<Finding>> {
+fn tree_rows_finding(conn: &rusqlite::Connection, head: i64) -> rusqlite::Result<Option<Finding>> {
     let beyond: Option<i64> = conn.query_row(
         "SELECT min(seq) FROM tree_nodes WHERE seq > ?1",
         [head],
@@ -750,8 +747,7 @@ impl Store {
             (walked, sigs.join())
         });
         let joined = walked.map_err(sql)?;
-        let sigs =
-            sigs.map_err(|_| StoreError::Invalid("the signature check stopped".into()))?;
+        let sigs = sigs.map_err(|_| StoreError::Invalid("the signature check stopped".into()))?;
         let mut p = walk.p;
 
         let head_seq = p.expected - 1;
@@ -843,8 +839,8 @@ impl Store {
         let mode = &self.mode;
         let path = self.path.as_path();
         let (first, tail) = std::thread::scope(|scope| {
-            let tail = scope
-                .spawn(|| second_half(path, mode, at, last, cache, watch, tree, &cancel));
+            let tail =
+                scope.spawn(|| second_half(path, mode, at, last, cache, watch, tree, &cancel));
             let first = walk.run(at - 1, &never);
             if first.is_err() || walk.p.finding.is_some() {
                 cancel.store(true, Ordering::Relaxed);

@@ -264,9 +264,7 @@ impl Store {
             .find_map(|e| CHECKPOINT_KINDS.iter().find(|k| **k == e.kind))
             .copied();
         let warning = match (sign_reason, custodian.as_mut()) {
-            (Some(reason), Some(c)) => {
-                sign_in_tx(&tx, c, &frontier, reason, Utc::now()).err()
-            }
+            (Some(reason), Some(c)) => sign_in_tx(&tx, c, &frontier, reason, Utc::now()).err(),
             _ => None,
         };
         tx.commit().map_err(sql)?;
@@ -300,7 +298,10 @@ impl Store {
             .map_err(sql)?;
         let (stored, frontier) =
             insert_log_event(&tx, tree.take(), event).map_err(|e| e.into_store(path))?;
-        let warning = match (CHECKPOINT_KINDS.contains(&event.kind.as_str()), custodian.as_mut()) {
+        let warning = match (
+            CHECKPOINT_KINDS.contains(&event.kind.as_str()),
+            custodian.as_mut(),
+        ) {
             (true, Some(c)) => sign_in_tx(&tx, c, &frontier, &event.kind, Utc::now()).err(),
             _ => None,
         };
@@ -333,12 +334,13 @@ impl Store {
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(sql)?;
         let frontier = frontier_at(&tx, tree.take(), head).map_err(|e| e.into_store(path))?;
-        let stored = sign_in_tx(&tx, custodian, &frontier, reason, Utc::now()).map_err(
-            |message| StoreError::Key {
-                path: path.clone(),
-                message,
-            },
-        )?;
+        let stored =
+            sign_in_tx(&tx, custodian, &frontier, reason, Utc::now()).map_err(|message| {
+                StoreError::Key {
+                    path: path.clone(),
+                    message,
+                }
+            })?;
         tx.commit().map_err(sql)?;
         *tree = Some(frontier);
         Ok(stored)
@@ -355,8 +357,14 @@ pub(super) fn insert_log_event(
     let last: i64 = conn
         .prepare_cached("SELECT coalesce(max(run_seq), 0) FROM events WHERE run_id IS NULL")?
         .query_row([], |r| r.get(0))?;
-    let (mut stored, frontier) =
-        insert_events(conn, tree, None, last + 1, None, std::slice::from_ref(event))?;
+    let (mut stored, frontier) = insert_events(
+        conn,
+        tree,
+        None,
+        last + 1,
+        None,
+        std::slice::from_ref(event),
+    )?;
     let stored = stored
         .pop()
         .ok_or(WriteError::Sql(rusqlite::Error::QueryReturnedNoRows))?;

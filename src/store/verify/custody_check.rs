@@ -124,7 +124,9 @@ pub(super) fn check_signatures(stored: &Stored, trust: &Trust) -> Signatures {
                 .iter()
                 .find(|(c, _)| c.tree_size == row.tree_size)
                 .and_then(|(_, p)| p.as_ref().ok())
-                .ok_or_else(|| format!("there is no readable checkpoint of size {}", row.tree_size))?;
+                .ok_or_else(|| {
+                    format!("there is no readable checkpoint of size {}", row.tree_size)
+                })?;
             let mut with = cp.clone();
             with.add_signature(&row.line).map_err(|e| e.to_string())?;
             let verified = with
@@ -338,7 +340,10 @@ pub(super) fn findings(
             }
         }
     }
-    for w in witnesses.iter().filter(|w| w.trusted && w.cosignatures == 0) {
+    for w in witnesses
+        .iter()
+        .filter(|w| w.trusted && w.cosignatures == 0)
+    {
         found.push(finding(
             None,
             Problem::Unwitnessed,

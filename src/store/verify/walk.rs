@@ -13,15 +13,15 @@ use rusqlite::{Connection, OptionalExtension};
 use uuid::Uuid;
 
 use super::payload::{controls_field, malformed, string_fields};
-use super::tree_check::{NODE_ROWS_SQL, NodeCursor};
-use crate::custody::merkle::{Frontier, Hash};
-use crate::store::tree;
 use super::runs::{self, IdText, Looked, OpenRuns, RowCursor, RowFields, RunState};
+use super::tree_check::{NODE_ROWS_SQL, NodeCursor};
 use super::{Finding, Problem};
+use crate::custody::merkle::{Frontier, Hash};
 use crate::store::chain::{GENESIS, Record, RecordFormat, sha256_hex, sha256_hex_into};
 use crate::store::kinds::{
     self, KIND_LOG_CREATED, KIND_LOG_KEY, KIND_RUN_ENDED, KIND_RUN_STARTED, KIND_SCHEMA_MIGRATED,
 };
+use crate::store::tree;
 
 /// One event row, borrowed from SQLite.
 struct Rec<'a> {
