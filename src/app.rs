@@ -40,6 +40,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::Verify(a) => verify_cmd(&ctx, a),
         Cmd::Checkpoint(a) => checkpoint_cmd(&ctx, a),
         Cmd::Key => key_cmd(&ctx),
+        Cmd::Prove(a) => prove_cmd(&ctx, a),
         Cmd::Export(a) => export_cmd(&ctx, a),
         Cmd::VerifyBundle(a) => verify_bundle_cmd(&ctx, a),
         Cmd::Status(a) => status_cmd(&ctx, a),
@@ -634,16 +635,7 @@ fn verify_cmd(ctx: &Context, a: cli::VerifyArgs) -> Result<i32> {
                     .map_err(|e| Error::Input(format!("{}: {e}", file.display())))?,
             );
         } else {
-            // A file may end in extra blank lines (copied, or printed by a tool).
-            let note = format!("{}\n", text.trim_end_matches(['\n', ' ', '\t']));
-            trust.trusted = Some(
-                crate::custody::checkpoint::SignedCheckpoint::parse(&note).map_err(|e| {
-                    Error::Input(format!(
-                        "{}: not a signed checkpoint: {e}; use a file written by `runsheet checkpoint` or `runsheet anchor`, or a bundle's checkpoint",
-                        file.display()
-                    ))
-                })?,
-            );
+            trust.trusted = Some(read_signed_checkpoint(file)?);
         }
     }
     let report = crate::store::verify_log(&ctx.db_path()?, &trust)?;
@@ -754,6 +746,97 @@ fn key_cmd(ctx: &Context) -> Result<i32> {
         );
     }
     Ok(code::OK)
+}
+
+/// A signed checkpoint read from a file (which may end in extra blank lines).
+fn read_signed_checkpoint(file: &Path) -> Result<crate::custody::checkpoint::SignedCheckpoint> {
+    let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, &e))?;
+    let note = format!("{}\n", text.trim_end_matches(['\n', ' ', '\t']));
+    crate::custody::checkpoint::SignedCheckpoint::parse(&note).map_err(|e| {
+        Error::Input(format!(
+            "{}: not a signed checkpoint: {e}; use a file written by `runsheet checkpoint` or `runsheet anchor`, or a bundle's checkpoint",
+            file.display()
+        ))
+    })
+}
+
+fn prove_cmd(ctx: &Context, a: cli::ProveArgs) -> Result<i32> {
+    use crate::custody::checkpoint::SignedCheckpoint;
+    let old = a.from.as_deref().map(read_signed_checkpoint).transpose()?;
+    let (note, size, _head, test_data) = latest_signed_checkpoint(ctx)?;
+    if test_data {
+        errln!("runsheet: {}", crate::store::TEST_DATA_NOTICE);
+    }
+    let latest = SignedCheckpoint::parse(&note)
+        .map_err(|e| Error::Internal(format!("the log's own checkpoint: {e}")))?;
+    let path = ctx.db_path()?;
+    let store = Store::options().read_only(true).open_existing(&path)?;
+    if let Some(old) = old {
+        let key = store
+            .log_key()?
+            .and_then(|k| k.verifier())
+            .ok_or_else(|| Error::Input(format!("{} records no signing key", path.display())))?;
+        old.verify(&key).map_err(|e| {
+            Error::CheckFailed(format!(
+                "{}: not signed by this log's key ({e}); it is another log's checkpoint, or forged",
+                a.from.as_deref().unwrap_or(Path::new("")).display()
+            ))
+        })?;
+        let body = export::proofs::consistency(&store, &old, &latest, &note)?;
+        match &a.out {
+            Some(file) => {
+                write_new_file(file, body.as_bytes())?;
+                errln!(
+                    "Wrote the consistency proof from {} to {size} records to {}",
+                    old.checkpoint().size(),
+                    file.display()
+                );
+            }
+            None => out::rendered(&body)?,
+        }
+        return Ok(code::OK);
+    }
+    let (Some(run), Some(dir)) = (&a.run, &a.out) else {
+        return Err(Error::Input(
+            "give --run ID --out DIR, or --from FILE".into(),
+        ));
+    };
+    let row = store.find_run(run)?;
+    let proofs = export::proofs::run_proofs(&store, row.id, &latest, &note)?;
+    create_new_dir(dir)?;
+    write_new_file(&dir.join("checkpoint"), note.as_bytes())?;
+    for p in &proofs {
+        write_new_file(
+            &dir.join(format!("seq-{}.tlog-proof", p.seq)),
+            p.text.as_bytes(),
+        )?;
+    }
+    errln!(
+        "Wrote {} inclusion proofs of run {}'s events against the signed checkpoint of {size} records to {}",
+        proofs.len(),
+        row.id,
+        dir.display()
+    );
+    Ok(code::OK)
+}
+
+/// Create a directory that must not exist yet, or be empty.
+fn create_new_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)
+            .map_err(|e| Error::io(dir, &e))?
+            .next()
+            .is_none();
+        if !empty {
+            return Err(Error::Io {
+                path: dir.to_path_buf(),
+                message: "exists and is not empty; nothing was written. Choose a new directory"
+                    .into(),
+            });
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, &e))
 }
 
 /// A verifier key given on the command line: the key itself

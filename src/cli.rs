@@ -63,6 +63,8 @@ pub enum Command {
     Checkpoint(CheckpointArgs),
     /// Print the log's public key (C2SP verifier key) that its checkpoints verify with
     Key,
+    /// Prove a run's events are in the log, or that the log only grew since a checkpoint
+    Prove(ProveArgs),
     /// Export an audit bundle (HTML, CSV, JSON, Markdown, manifest)
     Export(ExportArgs),
     /// Check an exported audit bundle against its manifest (and the log with --db)
@@ -195,6 +197,22 @@ pub struct VerifyArgs {
 pub struct CheckpointArgs {
     /// Write the signed checkpoint here instead of standard output (refuses to overwrite)
     #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["run", "from"])))]
+pub struct ProveArgs {
+    /// Inclusion proofs (C2SP tlog-proof) of this run's events against the latest signed checkpoint
+    #[arg(long, value_name = "ID", requires = "out")]
+    pub run: Option<String>,
+    /// A consistency proof from this earlier signed checkpoint to the latest
+    /// (the body of a tlog-witness add-checkpoint request)
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// Where to write: a new directory for --run (one .tlog-proof file per
+    /// event, and the checkpoint); a new file for --from [default: standard output]
+    #[arg(long, short, value_name = "PATH")]
     pub out: Option<PathBuf>,
 }
 

@@ -15,6 +15,7 @@ pub mod html;
 pub mod json;
 pub mod manifest;
 pub mod markdown;
+pub mod proofs;
 pub mod status;
 pub mod timeline;
 pub mod verify;

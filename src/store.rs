@@ -487,6 +487,66 @@ impl Store {
         self.make_checkpoint_impl(reason)
     }
 
+    /// The RFC 9162 inclusion proof of the record `seq` in the tree of the
+    /// first `tree_size` records, read from the stored tree (a schema-4 log).
+    pub fn inclusion_proof(
+        &self,
+        seq: i64,
+        tree_size: u64,
+    ) -> Result<Vec<custody::merkle::Hash>, StoreError> {
+        self.require_tree()?;
+        let index = u64::try_from(seq - 1)
+            .map_err(|_| StoreError::NotFound(format!("there is no record seq {seq} to prove")))?;
+        custody::merkle::inclusion_proof(&tree::SqlNodes { conn: &self.conn }, index, tree_size)
+            .map_err(|e| self.tree_error(e))
+    }
+
+    /// The RFC 9162 consistency proof from the tree of `old` records to the
+    /// tree of `new`.
+    pub fn consistency_proof(
+        &self,
+        old: u64,
+        new: u64,
+    ) -> Result<Vec<custody::merkle::Hash>, StoreError> {
+        self.require_tree()?;
+        custody::merkle::consistency_proof(&tree::SqlNodes { conn: &self.conn }, old, new)
+            .map_err(|e| self.tree_error(e))
+    }
+
+    /// The tree's root over the first `size` records.
+    pub fn tree_root(&self, size: u64) -> Result<custody::merkle::Hash, StoreError> {
+        self.require_tree()?;
+        custody::merkle::root(&tree::SqlNodes { conn: &self.conn }, size)
+            .map_err(|e| self.tree_error(custody::merkle::ProofError::Nodes(e)))
+    }
+
+    fn require_tree(&self) -> Result<(), StoreError> {
+        if self.has_custody_tables()? {
+            Ok(())
+        } else {
+            Err(StoreError::NeedsUpgrade {
+                path: self.path.clone(),
+                found: self
+                    .conn
+                    .query_row("PRAGMA user_version", [], |r| r.get(0))
+                    .unwrap_or(0),
+            })
+        }
+    }
+
+    fn tree_error(&self, e: custody::merkle::ProofError<tree::NodeError>) -> StoreError {
+        match e {
+            custody::merkle::ProofError::Nodes(tree::NodeError::Sql(e)) => {
+                StoreError::sqlite(&self.path, e)
+            }
+            custody::merkle::ProofError::Nodes(missing) => StoreError::Corrupt {
+                path: self.path.clone(),
+                detail: missing.to_string(),
+            },
+            other => StoreError::NotFound(other.to_string()),
+        }
+    }
+
     /// Why the last write that should have made a signed checkpoint (a run
     /// end, suspension or export) made none, once. The write itself stands.
     pub fn take_custody_warning(&mut self) -> Option<String> {

@@ -275,6 +275,31 @@ impl Store {
         }
     }
 
+    /// One run's events in order, each borrowed from SQLite for the call.
+    pub fn for_each_event_of_run<E: From<StoreError>>(
+        &self,
+        run_id: uuid::Uuid,
+        mut f: impl FnMut(&EventRef<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, run_id, run_seq, at, actor, kind, step, payload, \
+                 payload_sha256, prev_hash, hash FROM events WHERE run_id = ?1 ORDER BY run_seq",
+            )
+            .map_err(sql)?;
+        let mut rows = stmt.query([run_id.hyphenated().to_string()]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let event = event_ref(row).map_err(|e| {
+                let seq = row.get_ref(0).ok().and_then(|v| v.as_i64().ok());
+                self.unreadable_event(seq, &e)
+            })?;
+            f(&event)?;
+        }
+        Ok(())
+    }
+
     /// The run, run_seq and hash of the event at `seq`, if there is one.
     pub fn event_key(&self, seq: i64) -> Result<Option<EventKeyRow>, StoreError> {
         let sql = |e| StoreError::sqlite(&self.path, e);
