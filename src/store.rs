@@ -481,6 +481,53 @@ impl Store {
         signing::with_cosignatures(&self.conn, cp).map_err(|e| StoreError::sqlite(&self.path, e))
     }
 
+    /// The stored signed checkpoint of exactly `tree_size` records.
+    pub fn checkpoint_of_size(
+        &self,
+        tree_size: u64,
+    ) -> Result<Option<StoredCheckpoint>, StoreError> {
+        if !self.has_custody_tables()? {
+            return Ok(None);
+        }
+        signing::checkpoint_at(&self.conn, tree_size).map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
+    /// Store a witness's cosignature (a C2SP tlog-cosignature line) of the
+    /// stored checkpoint of `tree_size` records, once it verifies with
+    /// `witness`. False when the log already had it.
+    pub fn add_cosignature(
+        &mut self,
+        tree_size: u64,
+        witness: &custody::note::Verifier,
+        line: &str,
+    ) -> Result<bool, StoreError> {
+        if self.custodian.is_none() {
+            return Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+            });
+        }
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let added = signing::add_cosignature(&tx, tree_size, witness, line, Utc::now())
+            .map_err(StoreError::BadCheckpoint)?;
+        tx.commit().map_err(sql)?;
+        Ok(added)
+    }
+
+    /// The largest tree `witness` cosigned in this log (0 when none): where
+    /// the next consistency proof to it starts.
+    pub fn witnessed_size(&self, witness: &custody::note::Verifier) -> Result<u64, StoreError> {
+        if !self.has_custody_tables()? {
+            return Ok(0);
+        }
+        signing::witnessed_size(&self.conn, witness)
+            .map(|n| n.unwrap_or(0))
+            .map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
     /// A signed checkpoint of the whole log as it is now: the stored one when
     /// it covers the head, else a new one, signed and stored (a writer only).
     pub fn make_checkpoint(&mut self, reason: &str) -> Result<StoredCheckpoint, StoreError> {

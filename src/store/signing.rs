@@ -295,6 +295,64 @@ pub(super) fn with_cosignatures(
     Ok(note)
 }
 
+/// Add a witness's cosignature of the stored checkpoint of `tree_size`
+/// records, after checking that it verifies (a type-0x04 line by `witness`
+/// over that checkpoint's text). Adding the same witness's cosignature of
+/// the same checkpoint again replaces nothing and is not an error.
+pub(super) fn add_cosignature(
+    conn: &Connection,
+    tree_size: u64,
+    witness: &Verifier,
+    line: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, String> {
+    let cp = checkpoint_at(conn, tree_size)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("the log holds no signed checkpoint of {tree_size} records"))?;
+    let mut signed = SignedCheckpoint::parse(&cp.note).map_err(|e| e.to_string())?;
+    let line = if line.ends_with('\n') {
+        line.to_string()
+    } else {
+        format!("{line}\n")
+    };
+    signed.add_signature(&line).map_err(|e| e.to_string())?;
+    let verified = signed
+        .note()
+        .verify(std::slice::from_ref(witness))
+        .map_err(|e| format!("the cosignature does not verify: {e}"))?;
+    if verified.first().and_then(|v| v.timestamp).is_none() {
+        return Err(format!(
+            "the line is not a cosignature by the witness {}",
+            witness.to_vkey()
+        ));
+    }
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO cosignatures (tree_size, witness, line, added_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (tree_size, witness) DO NOTHING",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                i64::try_from(tree_size).unwrap_or(i64::MAX),
+                witness.to_vkey(),
+                line,
+                time_text(at)
+            ])
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(n > 0)
+}
+
+/// The largest tree `witness` cosigned in this log, if any.
+pub(super) fn witnessed_size(
+    conn: &Connection,
+    witness: &Verifier,
+) -> rusqlite::Result<Option<u64>> {
+    conn.prepare_cached("SELECT max(tree_size) FROM cosignatures WHERE witness = ?1")?
+        .query_row([witness.to_vkey()], |r| r.get::<_, Option<i64>>(0))
+        .map(|n| n.and_then(|n| u64::try_from(n).ok()))
+}
+
 /// Sign the tree at `frontier` (the head of the caller's write transaction)
 /// and store the checkpoint, unless one of that size is stored already.
 /// First the tree is checked to have only grown since the latest stored
