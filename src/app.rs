@@ -41,6 +41,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::Checkpoint(a) => checkpoint_cmd(&ctx, a),
         Cmd::Key => key_cmd(&ctx),
         Cmd::Prove(a) => prove_cmd(&ctx, a),
+        Cmd::Anchor(a) => anchor_cmd(&ctx, a),
         Cmd::Export(a) => export_cmd(&ctx, a),
         Cmd::VerifyBundle(a) => verify_bundle_cmd(&ctx, a),
         Cmd::Status(a) => status_cmd(&ctx, a),
@@ -817,6 +818,49 @@ fn prove_cmd(ctx: &Context, a: cli::ProveArgs) -> Result<i32> {
         row.id,
         dir.display()
     );
+    Ok(code::OK)
+}
+
+fn anchor_cmd(ctx: &Context, a: cli::AnchorArgs) -> Result<i32> {
+    let (note, size, head, test_data) = latest_signed_checkpoint(ctx)?;
+    if test_data {
+        errln!("runsheet: {}", crate::store::TEST_DATA_NOTICE);
+    }
+    if size < head {
+        errln!(
+            "runsheet: the log cannot be written here, so this is its latest stored checkpoint ({size} records); records {} to {head} are in none yet",
+            size + 1
+        );
+    }
+    let signed = crate::custody::checkpoint::SignedCheckpoint::parse(&note)
+        .map_err(|e| Error::Internal(format!("the log's own checkpoint: {e}")))?;
+    let origin = signed.checkpoint().origin().to_string();
+    out::rendered(&note)?;
+    let qr = a.qr || (!a.no_qr && std::io::stdout().is_terminal());
+    if qr {
+        outln!("")?;
+        out::rendered(&crate::anchor::qr_text(&note)?)?;
+    }
+    if let Some(file) = &a.append {
+        crate::anchor::append(file, &note)?;
+        errln!(
+            "Appended the checkpoint of {size} records to {}",
+            file.display()
+        );
+    }
+    if let Some(dir) = &a.git {
+        match crate::anchor::commit_to_git(dir, &origin, size, &note)? {
+            Some(file) => errln!(
+                "Committed the checkpoint of {size} records to {} in the git repository {}",
+                file,
+                dir.display()
+            ),
+            None => errln!(
+                "The git repository {} already holds this checkpoint ({size} records); nothing to commit",
+                dir.display()
+            ),
+        }
+    }
     Ok(code::OK)
 }
 

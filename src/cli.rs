@@ -65,6 +65,9 @@ pub enum Command {
     Key,
     /// Prove a run's events are in the log, or that the log only grew since a checkpoint
     Prove(ProveArgs),
+    /// Put the latest signed checkpoint somewhere the log's writers cannot reach:
+    /// on screen as text and a QR code, into a file, or into a git repository
+    Anchor(AnchorArgs),
     /// Export an audit bundle (HTML, CSV, JSON, Markdown, manifest)
     Export(ExportArgs),
     /// Check an exported audit bundle against its manifest (and the log with --db)
@@ -214,6 +217,23 @@ pub struct ProveArgs {
     /// event, and the checkpoint); a new file for --from [default: standard output]
     #[arg(long, short, value_name = "PATH")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AnchorArgs {
+    /// Append the checkpoint to this text file (created if missing)
+    #[arg(long, value_name = "FILE")]
+    pub append: Option<PathBuf>,
+    /// Commit the checkpoint into the git repository at DIR (a file named
+    /// after the log's origin, replaced and committed; the history keeps every anchor)
+    #[arg(long, value_name = "DIR")]
+    pub git: Option<PathBuf>,
+    /// Show the QR code even when standard output is not a terminal
+    #[arg(long, conflicts_with = "no_qr")]
+    pub qr: bool,
+    /// Do not show the QR code
+    #[arg(long)]
+    pub no_qr: bool,
 }
 
 #[derive(Debug, Args)]

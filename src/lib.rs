@@ -13,10 +13,12 @@
 //! - [`runner`]: running a step's command as a child process, output capped and hashed.
 //! - [`tui`] and [`plain`]: the two front ends over a session.
 //! - [`out`]: the one path to stdout and stderr (sanitized, quiet on a closed pipe) and the panic hook.
+//! - [`anchor`]: a signed checkpoint put out of the log writers' reach (QR text, a file, git).
 //! - [`app`]: the one place that wires paths, store, engine, front ends and exports to the CLI.
 //! - `testdata` (tests and the `test-data` feature only, never in `runsheet`):
 //!   generated logs, marked as test data, for tests, benchmarks and demos.
 
+pub mod anchor;
 pub mod app;
 pub mod cli;
 pub mod clock;

@@ -1,0 +1,135 @@
+//! Anchoring (docs/custody.md#anchoring-runsheet-anchor): a signed checkpoint
+//! put where the log's writers cannot change it — a QR code for a paper
+//! logbook or a phone photo, a text file, a commit in another git repository.
+//!
+//! May not depend on the store, the engine, the front ends or the exports.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+use qrcode::QrCode;
+use qrcode::render::unicode::Dense1x2;
+
+use crate::error::{Error, Result};
+
+/// The note as a QR code drawn with Unicode half blocks (two rows of modules
+/// per line), dark on light, with the quiet zone around it.
+pub fn qr_text(note: &str) -> Result<String> {
+    let code = QrCode::new(note.as_bytes())
+        .map_err(|e| Error::Internal(format!("the checkpoint does not fit a QR code: {e}")))?;
+    let mut text = code
+        .render::<Dense1x2>()
+        .dark_color(Dense1x2::Light)
+        .light_color(Dense1x2::Dark)
+        .quiet_zone(true)
+        .build();
+    text.push('\n');
+    Ok(text)
+}
+
+/// Append `note` and a blank line to `file` (created, 0644, if missing), and
+/// make it durable.
+pub fn append(file: &Path, note: &str) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    let mut f = options.open(file).map_err(|e| Error::io(file, &e))?;
+    f.write_all(format!("{note}\n").as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io(file, &e))
+}
+
+/// The file an origin's anchors go to in a git repository: the origin with
+/// every `/` (and anything but letters, digits, `.`, `-`, `_`) as `_`.
+pub fn file_name(origin: &str) -> String {
+    let safe: String = origin
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}.checkpoint")
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<std::process::Output> {
+    Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .map_err(|e| Error::Io {
+            path: dir.to_path_buf(),
+            message: format!("cannot run git: {e}; install git or anchor with --append instead"),
+        })
+}
+
+fn git_failed(dir: &Path, what: &str, out: &std::process::Output) -> Error {
+    Error::Io {
+        path: dir.to_path_buf(),
+        message: format!(
+            "git {what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+    }
+}
+
+/// Write the checkpoint into the repository's file for `origin` and commit
+/// it (that file only). `None` when the repository already holds exactly it.
+pub fn commit_to_git(dir: &Path, origin: &str, size: u64, note: &str) -> Result<Option<String>> {
+    let inside = git(dir, &["rev-parse", "--is-inside-work-tree"])?;
+    if !inside.status.success() || !String::from_utf8_lossy(&inside.stdout).starts_with("true") {
+        return Err(Error::Input(format!(
+            "{} is not a git work tree; create one with `git init {}` (ideally somewhere the log's writers cannot push to)",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    let name = file_name(origin);
+    let path = dir.join(&name);
+    if std::fs::read_to_string(&path).is_ok_and(|old| old == note) {
+        return Ok(None);
+    }
+    std::fs::write(&path, note).map_err(|e| Error::io(&path, &e))?;
+    let add = git(dir, &["add", "--", &name])?;
+    if !add.status.success() {
+        return Err(git_failed(dir, "add", &add));
+    }
+    let message = format!("runsheet anchor: {origin} at {size} records");
+    let commit = git(dir, &["commit", "--quiet", "-m", &message, "--", &name])?;
+    if !commit.status.success() {
+        return Err(git_failed(dir, "commit", &commit));
+    }
+    Ok(Some(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_become_safe_file_names() {
+        assert_eq!(
+            file_name("runsheet/host-1/0190a0b1-0000-7000-8000-000000000001"),
+            "runsheet_host-1_0190a0b1-0000-7000-8000-000000000001.checkpoint"
+        );
+        assert_eq!(file_name("a b/../c"), "a_b_.._c.checkpoint");
+    }
+
+    #[test]
+    fn a_checkpoint_fits_a_qr_code_of_half_blocks() {
+        let note = "runsheet/example/0190\n3\nePfQdaAwau5EG4349LgUJpxg/d8buiXdbeXxky64mGc=\n\n— runsheet/example/0190 SK9ujUmznESTYhRBaEVYZEa3+k01dbMQI5WjfysNeXaNGRezGBkkzeMZ0voWXh4x+aZg7gTt2Jpi5p+11VIiz+dx9Aw=\n";
+        let qr = qr_text(note).expect("qr");
+        let lines: Vec<&str> = qr.lines().collect();
+        assert!(lines.len() > 20, "{qr}");
+        assert!(
+            lines.iter().all(|l| l.chars().all(|c| " ▀▄█".contains(c))),
+            "{qr}"
+        );
+        let width = lines[0].chars().count();
+        assert!(lines.iter().all(|l| l.chars().count() == width));
+    }
+}
