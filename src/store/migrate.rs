@@ -398,9 +398,15 @@ fn migrate(conn: &mut Connection, path: &Path, identity: &LogIdentity) -> Result
         } else {
             uuid::Uuid::now_v7()
         };
-        let host = whoami::hostname().unwrap_or_else(|_| "host".into());
+        // A reproducible test log (generated, marked as not evidence) gets
+        // the same origin and key on every machine: the host "testdata" and
+        // a key derived from its log id. Nothing else does.
+        let (host, seed) = match identity.created {
+            Some((id, _)) => ("testdata".to_string(), Some(signing::test_log_seed(&id))),
+            None => (whoami::hostname().unwrap_or_else(|_| "host".into()), None),
+        };
         let origin = signing::origin_for(&host, &origin_id);
-        let signer = signing::obtain_key(path, &identity.key_path(path), &origin)?;
+        let signer = signing::obtain_key(path, &identity.key_path(path), &origin, seed)?;
         let key_event = signing::log_key_event(&signer, &identity.actor, at);
         (_, tree) =
             insert_log_event(&tx, Some(tree), &key_event).map_err(|e| e.into_store(path))?;

@@ -141,11 +141,19 @@ fn key_error(db: &Path, e: impl std::fmt::Display) -> StoreError {
 /// the key file at `key_path` when it exists (a key prepared beforehand; its
 /// name becomes the origin), else a new key named `origin`, written there
 /// (mode 0600, never over an existing file).
-pub(super) fn obtain_key(db: &Path, key_path: &Path, origin: &str) -> Result<Signer, StoreError> {
+pub(super) fn obtain_key(
+    db: &Path,
+    key_path: &Path,
+    origin: &str,
+    seed: Option<[u8; 32]>,
+) -> Result<Signer, StoreError> {
     match key::load_signer(key_path) {
         Ok(signer) => Ok(signer),
         Err(KeyFileError::Open { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            let signer = Signer::generate(origin).map_err(|e| key_error(db, e))?;
+            let signer = match seed {
+                Some(seed) => Signer::from_seed(origin, &seed).map_err(|e| key_error(db, e))?,
+                None => Signer::generate(origin).map_err(|e| key_error(db, e))?,
+            };
             let mut text = signer.private_key_text();
             text.push('\n');
             key::create_key_file(key_path, &text).map_err(|e| key_error(db, e))?;
@@ -153,6 +161,17 @@ pub(super) fn obtain_key(db: &Path, key_path: &Path, origin: &str) -> Result<Sig
         }
         Err(e) => Err(key_error(db, e)),
     }
+}
+
+/// The key seed of a reproducible test log (development-only generator; its
+/// log-created event marks it as not evidence): public by construction.
+pub(super) fn test_log_seed(log_id: &uuid::Uuid) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::new()
+        .chain_update(b"runsheet generated test log key\n")
+        .chain_update(log_id.as_bytes())
+        .finalize()
+        .into()
 }
 
 /// A writer's signing state: the log's key, and the latest checkpoint it

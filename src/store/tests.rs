@@ -139,7 +139,8 @@ fn add_run(store: &mut Store, id: Uuid, start: i64, end: bool) -> Vec<StoredEven
     stored
 }
 
-/// Three runs A (seq 1-5), B (6-10), C (11-15); C stays open.
+/// After the log's log-created (seq 1) and log-key (seq 2) events, three
+/// runs A (seq 3-7), B (8-12), C (13-17); C stays open.
 fn sample_log() -> (TempDir, PathBuf, Store, [Uuid; 3]) {
     let (dir, path, mut store) = new_log();
     let ids = [run_id(1), run_id(2), run_id(3)];
@@ -180,6 +181,12 @@ const DROPPED: &[&str] = &[
     "runs_no_delete",
     "runs_end_once",
     "sources_no_update",
+    "tree_nodes_no_update",
+    "tree_nodes_no_delete",
+    "checkpoints_no_update",
+    "checkpoints_no_delete",
+    "cosignatures_no_update",
+    "cosignatures_no_delete",
     "events_by_run",
 ];
 
@@ -201,6 +208,21 @@ fn attacker(path: &Path) -> Attacker {
     conn.execute_batch("PRAGMA foreign_keys = OFF;")
         .expect("fk off");
     Attacker { conn, restore }
+}
+
+impl Attacker {
+    /// Cover the tracks custody would show, as an attacker without the log's
+    /// key can: rebuild the Merkle tree over the records as they now are (up
+    /// to a gap, if any) and delete the signed checkpoints and cosignatures.
+    /// What verify finds then is what the records alone give away.
+    fn cover_custody(&self) {
+        self.conn
+            .execute_batch(
+                "DELETE FROM tree_nodes; DELETE FROM checkpoints; DELETE FROM cosignatures;",
+            )
+            .expect("wipe custody");
+        let _ = super::tree::build(&self.conn);
+    }
 }
 
 fn finding(store: &Store) -> Finding {
@@ -244,16 +266,19 @@ fn a_new_log_holds_its_log_created_event_and_verifies() {
     let (_dir, _path, store) = new_log();
     let report = store.verify().expect("verify");
     assert!(report.is_ok(), "{report:?}");
-    assert_eq!((report.runs, report.events, report.head_seq), (0, 1, 1));
+    assert_eq!((report.runs, report.events, report.head_seq), (0, 2, 2));
     assert!(!report.test_data);
-    let mut first = None;
+    let mut events = Vec::new();
     store
         .for_each_event(1, |e| {
-            first.get_or_insert(e);
+            events.push(e);
             Ok(())
         })
         .expect("events");
-    let first = first.expect("log-created");
+    let [first, key] = <[_; 2]>::try_from(events).expect("two log events");
+    assert_eq!((key.kind.as_str(), key.run_seq), (KIND_LOG_KEY, 2));
+    assert_eq!(key.prev_hash, first.hash);
+    let at_key = key.at;
     assert_eq!(
         (first.kind.as_str(), first.run_id, first.run_seq),
         (KIND_LOG_CREATED, None, 1)
@@ -261,9 +286,9 @@ fn a_new_log_holds_its_log_created_event_and_verifies() {
     assert_eq!(first.prev_hash, GENESIS);
     assert_eq!(first.payload["record_hash"], 2);
     assert_eq!(first.payload["test_data"], false);
-    assert_eq!(report.head_hash, first.hash);
+    assert_eq!(report.head_hash, key.hash);
     let cp = store.checkpoint().expect("checkpoint");
-    assert_eq!((cp.events, cp.head_seq, cp.at), (1, 1, Some(first.at)));
+    assert_eq!((cp.events, cp.head_seq, cp.at), (2, 2, Some(at_key)));
     assert!(store.verify_checkpoint(&cp).expect("verify cp").is_ok());
 }
 
@@ -283,18 +308,18 @@ fn chain_round_trip() {
         .expect("log event");
 
     // Sequence numbers, links and per-run numbering.
-    assert_eq!(a.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3, 4, 5, 6]);
+    assert_eq!(a.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4, 5, 6, 7]);
     assert_eq!(
         b.iter().map(|e| e.run_seq).collect::<Vec<_>>(),
         [1, 2, 3, 4, 5]
     );
     let created: String = Connection::open(&path)
         .expect("raw")
-        .query_row("SELECT hash FROM events WHERE seq = 1", [], |r| r.get(0))
+        .query_row("SELECT hash FROM events WHERE seq = 2", [], |r| r.get(0))
         .expect("log-created");
     assert_eq!(a[0].prev_hash, created);
     assert_eq!(b[0].prev_hash, a[4].hash);
-    assert_eq!((log.seq, log.run_id, log.run_seq), (12, None, 2));
+    assert_eq!((log.seq, log.run_id, log.run_seq), (13, None, 3));
     assert_eq!(log.prev_hash, b[4].hash);
 
     // What was returned is what is read back.
@@ -302,17 +327,17 @@ fn chain_round_trip() {
     assert_eq!(store.events(run_id(2)).expect("events"), b);
     let mut streamed = Vec::new();
     store
-        .for_each_event(5, |e| {
+        .for_each_event(6, |e| {
             streamed.push(e.seq);
             Ok(())
         })
         .expect("stream");
-    assert_eq!(streamed, (5..=12).collect::<Vec<_>>());
+    assert_eq!(streamed, (6..=13).collect::<Vec<_>>());
 
     // Payloads are stored as canonical JSON and hashed as those bytes.
     let text: String = Connection::open(&path)
         .expect("raw")
-        .query_row("SELECT payload FROM events WHERE seq = 4", [], |r| r.get(0))
+        .query_row("SELECT payload FROM events WHERE seq = 5", [], |r| r.get(0))
         .expect("payload");
     assert_eq!(
         text,
@@ -340,12 +365,12 @@ fn chain_round_trip() {
 
     let report = store.verify().expect("verify");
     assert!(report.is_ok(), "{report:?}");
-    assert_eq!((report.runs, report.events, report.head_seq), (2, 12, 12));
+    assert_eq!((report.runs, report.events, report.head_seq), (2, 13, 13));
     assert_eq!(report.head_hash, log.hash);
     let cp = store.checkpoint().expect("checkpoint");
     assert_eq!(
         (cp.events, cp.head_seq, cp.head_hash.as_str()),
-        (12, 12, log.hash.as_str())
+        (13, 13, log.hash.as_str())
     );
     assert_eq!(cp.at, Some(at(300)));
     assert!(store.verify_checkpoint(&cp).expect("verify cp").is_ok());
@@ -358,7 +383,7 @@ fn a_reopened_log_continues_the_chain() {
     drop(store);
     let mut store = Store::open_existing(&path).expect("reopen");
     let b = add_run(&mut store, run_id(2), 100, true);
-    assert_eq!(b[0].seq, 7);
+    assert_eq!(b[0].seq, 8);
     assert!(store.verify().expect("verify").is_ok());
 }
 
@@ -369,17 +394,17 @@ fn tamper_edited_payload_is_named() {
     let (_dir, path, store, ids) = sample_log();
     attacker(&path)
         .execute(
-            "UPDATE events SET payload = replace(payload, 'looks fine', 'looks bad') WHERE seq = 9",
+            "UPDATE events SET payload = replace(payload, 'looks fine', 'looks bad') WHERE seq = 10",
             [],
         )
         .expect("tamper");
     let f = finding(&store);
     assert_eq!(
         (f.problem, f.seq, f.run_id, f.run_seq),
-        (Problem::PayloadMismatch, Some(9), Some(ids[1]), Some(3))
+        (Problem::PayloadMismatch, Some(10), Some(ids[1]), Some(3))
     );
     assert!(
-        f.message.contains("seq 9") && f.message.contains(&ids[1].to_string()),
+        f.message.contains("seq 10") && f.message.contains(&ids[1].to_string()),
         "{}",
         f.message
     );
@@ -439,12 +464,12 @@ fn tamper_deleted_event_names_the_missing_seq() {
 
 #[test]
 fn tamper_inserted_event_is_named() {
-    // A forged note with a correct-looking hash that links to seq 7.
+    // A forged note with a correct-looking hash that links to seq 8.
     let (_dir, path, store, ids) = sample_log();
     let conn = attacker(&path);
-    shift_up(&conn, 8);
+    shift_up(&conn, 9);
     let prev: String = conn
-        .query_row("SELECT hash FROM events WHERE seq = 7", [], |r| r.get(0))
+        .query_row("SELECT hash FROM events WHERE seq = 8", [], |r| r.get(0))
         .expect("prev");
     let payload = canonical_json(&json!({"kind": "note-added", "step": "check", "text": "forged"}));
     let payload_sha = sha256_hex(payload.as_bytes());
@@ -452,7 +477,7 @@ fn tamper_inserted_event_is_named() {
     let at_text = "2025-06-15T15:08:21.123Z";
     let hash = chain::Record {
         format: RecordFormat::V2,
-        seq: 8,
+        seq: 9,
         run_id: Some(id.as_bytes()),
         run_seq: 2,
         at: at_text.as_bytes(),
@@ -464,38 +489,38 @@ fn tamper_inserted_event_is_named() {
     }
     .hash();
     conn.execute(
-        "INSERT INTO events VALUES (8, ?1, 2, ?2, 'mallory', 'note-added', 'check', ?3, ?4, ?5, ?6)",
+        "INSERT INTO events VALUES (9, ?1, 2, ?2, 'mallory', 'note-added', 'check', ?3, ?4, ?5, ?6)",
         rusqlite::params![id, at_text, payload, payload_sha, prev, hash],
     )
     .expect("insert");
     let f = finding(&store);
     assert_eq!(
         (f.problem, f.seq, f.run_id),
-        (Problem::Inserted, Some(8), Some(ids[1])),
+        (Problem::Inserted, Some(9), Some(ids[1])),
         "{f:?}"
     );
-    assert!(f.message.contains("seq 8"), "{}", f.message);
+    assert!(f.message.contains("seq 9"), "{}", f.message);
 
-    // A clumsy insert: a copy of seq 7 with a made-up hash.
+    // A clumsy insert: a copy of seq 8 with a made-up hash.
     let (_dir, path, store, _ids) = sample_log();
     let conn = attacker(&path);
-    shift_up(&conn, 8);
+    shift_up(&conn, 9);
     conn.execute_batch(
-        "INSERT INTO events SELECT 8, run_id, run_seq, at, actor, kind, step, payload, payload_sha256, hash, 'ff' FROM events WHERE seq = 7;",
+        "INSERT INTO events SELECT 9, run_id, run_seq, at, actor, kind, step, payload, payload_sha256, hash, 'ff' FROM events WHERE seq = 8;",
     )
     .expect("insert");
     let f = finding(&store);
-    assert_eq!((f.problem, f.seq), (Problem::Inserted, Some(8)), "{f:?}");
+    assert_eq!((f.problem, f.seq), (Problem::Inserted, Some(9)), "{f:?}");
 
     // An extra record appended at the end that does not link.
     let (_dir, path, store, _ids) = sample_log();
     let conn = attacker(&path);
     conn.execute_batch(
-        "INSERT INTO events SELECT 17, run_id, 6, at, actor, kind, step, payload, payload_sha256, 'ab', 'cd' FROM events WHERE seq = 16;",
+        "INSERT INTO events SELECT 18, run_id, 6, at, actor, kind, step, payload, payload_sha256, 'ab', 'cd' FROM events WHERE seq = 17;",
     )
     .expect("insert");
     let f = finding(&store);
-    assert_eq!(f.seq, Some(17), "{f:?}");
+    assert_eq!(f.seq, Some(18), "{f:?}");
     assert!(
         matches!(f.problem, Problem::Edited | Problem::Inserted),
         "{f:?}"
@@ -528,9 +553,9 @@ fn tamper_deleted_run_is_named() {
         ))
         .expect("tamper");
     let f = finding(&store);
-    assert_eq!((f.problem, f.seq), (Problem::Missing, Some(7)), "{f:?}");
+    assert_eq!((f.problem, f.seq), (Problem::Missing, Some(8)), "{f:?}");
     assert!(
-        f.message.contains("seq 7 to 11 are missing"),
+        f.message.contains("seq 8 to 12 are missing"),
         "{}",
         f.message
     );
@@ -543,7 +568,7 @@ fn tamper_deleted_run_is_named() {
     let f = finding(&store);
     assert_eq!(
         (f.problem, f.seq, f.run_id),
-        (Problem::Missing, Some(7), Some(ids[1])),
+        (Problem::Missing, Some(8), Some(ids[1])),
         "{f:?}"
     );
     assert!(
@@ -552,14 +577,20 @@ fn tamper_deleted_run_is_named() {
         f.message
     );
 
-    // The last run's events gone but its row kept.
+    // The last run's events gone but its row kept: the tree shows the cut...
     let (_dir, path, store, ids) = sample_log();
-    attacker(&path)
-        .execute(
-            &format!("DELETE FROM events WHERE run_id = '{}'", ids[2]),
-            [],
-        )
-        .expect("tamper");
+    let conn = attacker(&path);
+    conn.execute(
+        &format!("DELETE FROM events WHERE run_id = '{}'", ids[2]),
+        [],
+    )
+    .expect("tamper");
+    let f = finding(&store);
+    assert_eq!((f.problem, f.seq), (Problem::Truncated, Some(13)), "{f:?}");
+    assert!(f.message.contains("cut short"), "{}", f.message);
+    // ...and with the tree rebuilt and the checkpoints gone, the row does.
+    conn.cover_custody();
+    drop(conn);
     let f = finding(&store);
     assert_eq!(
         (f.problem, f.seq, f.run_id),
@@ -571,26 +602,36 @@ fn tamper_deleted_run_is_named() {
 
 #[test]
 fn tamper_truncated_tail_needs_a_checkpoint() {
+    // Cut off the tail: the Merkle tree's rows and the signed checkpoints
+    // beyond the new head show it.
     let (_dir, path, store, _ids) = sample_log();
     let cp = store.checkpoint().expect("checkpoint");
-    assert_eq!(cp.head_seq, 16);
-    attacker(&path)
-        .execute("DELETE FROM events WHERE seq >= 15", [])
+    assert_eq!(cp.head_seq, 17);
+    let conn = attacker(&path);
+    conn.execute("DELETE FROM events WHERE seq >= 16", [])
         .expect("tamper");
-    // The chain that is left is intact...
+    let f = finding(&store);
+    assert_eq!((f.problem, f.seq), (Problem::Truncated, Some(16)), "{f:?}");
+    // With the tree rebuilt and the checkpoints deleted, the chain that is
+    // left is intact...
+    conn.cover_custody();
+    drop(conn);
     assert!(store.verify().expect("verify").is_ok());
-    // ...but the checkpoint proves events are gone.
+    // ...but a checkpoint kept elsewhere proves events are gone.
     let report = store.verify_checkpoint(&cp).expect("verify cp");
     let f = report.finding.expect("truncation found");
-    assert_eq!((f.problem, f.seq), (Problem::Truncated, Some(15)), "{f:?}");
-    assert!(f.message.contains("seq 15 to 16 are gone"), "{}", f.message);
+    assert_eq!((f.problem, f.seq), (Problem::Truncated, Some(16)), "{f:?}");
+    assert!(f.message.contains("seq 16 to 17 are gone"), "{}", f.message);
 
     // Truncated and new events appended since: the head no longer matches.
     let (_dir, path, mut store, ids) = sample_log();
     let cp = store.checkpoint().expect("checkpoint");
-    attacker(&path)
-        .execute("DELETE FROM events WHERE seq = 16", [])
-        .expect("tamper");
+    {
+        let conn = attacker(&path);
+        conn.execute("DELETE FROM events WHERE seq = 17", [])
+            .expect("tamper");
+        conn.cover_custody();
+    }
     store
         .append(ids[2], &[note("rewritten", at(210))], None)
         .expect("append");
@@ -600,7 +641,7 @@ fn tamper_truncated_tail_needs_a_checkpoint() {
         .expect("verify cp")
         .finding
         .expect("rewrite found");
-    assert_eq!((f.problem, f.seq), (Problem::Edited, Some(16)), "{f:?}");
+    assert_eq!((f.problem, f.seq), (Problem::Edited, Some(17)), "{f:?}");
 }
 
 #[test]
@@ -615,7 +656,7 @@ fn tamper_swapped_run_ids_break_the_chain() {
     let f = finding(&store);
     assert_eq!(
         (f.problem, f.seq, f.run_id),
-        (Problem::Edited, Some(2), Some(ids[1])),
+        (Problem::Edited, Some(3), Some(ids[1])),
         "{f:?}"
     );
 }
@@ -633,7 +674,7 @@ fn tamper_run_rows_and_sources_are_cross_checked() {
     let f = finding(&store);
     assert_eq!(
         (f.problem, f.seq, f.run_id),
-        (Problem::RunRowMismatch, Some(6), Some(ids[0])),
+        (Problem::RunRowMismatch, Some(7), Some(ids[0])),
         "{f:?}"
     );
     assert!(f.message.contains("failed"), "{}", f.message);
@@ -664,7 +705,7 @@ fn tamper_run_rows_and_sources_are_cross_checked() {
     let f = finding(&store);
     assert_eq!(
         (f.problem, f.seq, f.run_id),
-        (Problem::RunRowMismatch, Some(7), Some(ids[1])),
+        (Problem::RunRowMismatch, Some(8), Some(ids[1])),
         "{f:?}"
     );
     assert!(f.message.contains("operator"), "{}", f.message);
@@ -680,7 +721,7 @@ fn tamper_run_rows_and_sources_are_cross_checked() {
     let f = finding(&store);
     assert_eq!(
         (f.problem, f.seq, f.run_id),
-        (Problem::RunRowMismatch, Some(7), Some(ids[1])),
+        (Problem::RunRowMismatch, Some(8), Some(ids[1])),
         "{f:?}"
     );
     assert!(f.message.contains("operator_name"), "{}", f.message);
@@ -696,7 +737,7 @@ fn tamper_run_rows_and_sources_are_cross_checked() {
     let f = finding(&store);
     assert_eq!(
         (f.problem, f.seq, f.run_id),
-        (Problem::SourceMismatch, Some(2), Some(ids[0])),
+        (Problem::SourceMismatch, Some(3), Some(ids[0])),
         "{f:?}"
     );
 }
@@ -707,12 +748,12 @@ fn tamper_run_rows_and_sources_are_cross_checked() {
 fn a_removed_payload_or_a_redaction_event_is_tampering() {
     let (_dir, path, mut store, ids) = sample_log();
     attacker(&path)
-        .execute("UPDATE events SET payload = NULL WHERE seq = 9", [])
+        .execute("UPDATE events SET payload = NULL WHERE seq = 10", [])
         .expect("tamper");
     let f = finding(&store);
     assert_eq!(
         (f.problem, f.seq),
-        (Problem::PayloadMismatch, Some(9)),
+        (Problem::PayloadMismatch, Some(10)),
         "{f:?}"
     );
     assert!(f.message.contains("removed"), "{}", f.message);
@@ -726,7 +767,7 @@ fn a_removed_payload_or_a_redaction_event_is_tampering() {
         actor: "security-officer".into(),
         kind: "redaction".into(),
         step: None,
-        payload: json!({"kind": "redaction", "seqs": [9]}),
+        payload: json!({"kind": "redaction", "seqs": [10]}),
     });
     assert!(
         matches!(refused, Err(StoreError::Invalid(_))),
@@ -736,10 +777,10 @@ fn a_removed_payload_or_a_redaction_event_is_tampering() {
     let (_dir, path, store, _ids) = sample_log();
     {
         let conn = attacker(&path);
-        forge_log_event(&conn, json!({"kind": "redaction", "seqs": [9]}));
+        forge_log_event(&conn, json!({"kind": "redaction", "seqs": [10]}));
     }
     let f = finding(&store);
-    assert_eq!((f.problem, f.seq), (Problem::Inserted, Some(17)), "{f:?}");
+    assert_eq!((f.problem, f.seq), (Problem::Inserted, Some(18)), "{f:?}");
     assert!(f.message.contains("redaction"), "{}", f.message);
 }
 
@@ -821,7 +862,7 @@ fn two_writers_interleave_and_the_chain_holds() {
     let store = Store::open_existing(&path).expect("open");
     let report = store.verify().expect("verify");
     assert!(report.is_ok(), "{report:?}");
-    assert_eq!((report.runs, report.events), (8, 8 * 5 + 1));
+    assert_eq!((report.runs, report.events), (8, 8 * 5 + 2));
     drop(dir);
 }
 
@@ -882,7 +923,7 @@ fn read_only_log_refuses_writes_and_keeps_nothing() {
     assert!(matches!(err, StoreError::ReadOnly { .. }), "{err:?}");
     // Reading still works, and nothing was written.
     assert!(ro.verify().expect("verify").is_ok());
-    assert_eq!(count(&path, "SELECT count(*) FROM events"), 16);
+    assert_eq!(count(&path, "SELECT count(*) FROM events"), 17);
     assert_eq!(count(&path, "SELECT count(*) FROM runs"), 3);
     // The writable connection is unaffected.
     store
@@ -908,7 +949,7 @@ fn locked_log_fails_after_the_busy_timeout_and_keeps_nothing() {
         "{err}"
     );
     holder.execute_batch("ROLLBACK").expect("release");
-    assert_eq!(count(&path, "SELECT count(*) FROM events"), 16);
+    assert_eq!(count(&path, "SELECT count(*) FROM events"), 17);
     // Once released, the same store writes again.
     store
         .append(ids[2], &[note("x", at(300))], None)
@@ -933,7 +974,7 @@ fn full_log_fails_cleanly_and_keeps_nothing() {
         .expect_err("must fail");
     assert!(matches!(err, StoreError::Full { .. }), "{err:?}");
     assert!(err.to_string().contains("full"), "{err}");
-    assert_eq!(count(&path, "SELECT count(*) FROM events"), 16);
+    assert_eq!(count(&path, "SELECT count(*) FROM events"), 17);
     assert!(store.verify().expect("verify").is_ok());
 }
 
@@ -1130,7 +1171,7 @@ fn inconsistent_writes_are_refused_and_keep_nothing() {
         .expect_err("duplicate");
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
 
-    assert_eq!(count(&path, "SELECT count(*) FROM events"), 16);
+    assert_eq!(count(&path, "SELECT count(*) FROM events"), 17);
     assert_eq!(count(&path, "SELECT count(*) FROM runs"), 3);
     assert!(store.verify().expect("verify").is_ok());
 }
@@ -1302,8 +1343,9 @@ fn checkpoint_file_round_trip() {
 /// Five runs that overlap, two log events: the walk meets runs out of step
 /// with their rows, ends some and leaves one open.
 ///
-/// seq: 1 A+, 2 B+, 3 A, 4 B, 5 log, 6 A, 7 B., 8 C+, 9 A, 10 C, 11 A., 12 log,
-/// 13 D+, 14 C, 15 D, 16 C., 17 E+, 18 E, 19 D, 20 E.   (+ started, . ended)
+/// seq after log-created (1) and log-key (2): 3 A+, 4 B+, 5 A, 6 B, 7 log, 8 A,
+/// 9 B., 10 C+, 11 A, 12 C, 13 A., 14 log, 15 D+, 16 C, 17 D, 18 C., 19 E+,
+/// 20 E, 21 D, 22 E.   (+ started, . ended)
 fn busy_log() -> (TempDir, PathBuf, Store, [Uuid; 5]) {
     fn start(store: &mut Store, id: Uuid, t: i64) {
         let run = new_run(id, at(t));
@@ -1452,13 +1494,13 @@ fn every_way_of_walking_gives_the_same_report() {
         ("untouched", "", false, None),
         (
             "edited actor",
-            "UPDATE events SET actor = 'mallory' WHERE seq = 10",
+            "UPDATE events SET actor = 'mallory' WHERE seq = 11",
             false,
             Some(Problem::Edited),
         ),
         (
             "deleted event",
-            "DELETE FROM events WHERE seq = 15",
+            "DELETE FROM events WHERE seq = 16",
             false,
             Some(Problem::Missing),
         ),
@@ -1510,15 +1552,15 @@ fn every_way_of_walking_gives_the_same_report() {
         ),
         (
             "payload removed",
-            "UPDATE events SET payload = NULL WHERE seq = 11",
+            "UPDATE events SET payload = NULL WHERE seq = 12",
             false,
             Some(Problem::PayloadMismatch),
         ),
         (
             "payload removed and a redaction recorded",
-            "UPDATE events SET payload = NULL WHERE seq = 11;
-             INSERT INTO events VALUES (22, NULL, 4, '2025-06-15T15:06:59.123Z', 'alice', 'redaction', NULL,
-               '{\"kind\":\"redaction\",\"seqs\":[11]}', '', '', '')",
+            "UPDATE events SET payload = NULL WHERE seq = 12;
+             INSERT INTO events VALUES (23, NULL, 5, '2025-06-15T15:06:59.123Z', 'alice', 'redaction', NULL,
+               '{\"kind\":\"redaction\",\"seqs\":[12]}', '', '', '')",
             true,
             Some(Problem::PayloadMismatch),
         ),
@@ -1530,51 +1572,51 @@ fn every_way_of_walking_gives_the_same_report() {
         ),
         (
             "event after the run ended",
-            "INSERT INTO events SELECT 22, run_id, 6, '2025-06-15T15:06:59.123Z', actor, 'note-added', step,
-               payload, payload_sha256, '', '' FROM events WHERE seq = 10",
+            "INSERT INTO events SELECT 23, run_id, 6, '2025-06-15T15:06:59.123Z', actor, 'note-added', step,
+               payload, payload_sha256, '', '' FROM events WHERE seq = 11",
             true,
             Some(Problem::OutOfOrder),
         ),
         (
             "second run-started",
-            "INSERT INTO events SELECT 22, run_id, 1, '2025-06-15T15:06:59.123Z', actor, kind, step,
-               payload, payload_sha256, '', '' FROM events WHERE seq = 3",
+            "INSERT INTO events SELECT 23, run_id, 1, '2025-06-15T15:06:59.123Z', actor, kind, step,
+               payload, payload_sha256, '', '' FROM events WHERE seq = 4",
             true,
             Some(Problem::OutOfOrder),
         ),
         (
             "run id upper-cased in an event",
-            "UPDATE events SET run_id = upper(run_id) WHERE seq = 15",
+            "UPDATE events SET run_id = upper(run_id) WHERE seq = 16",
             true,
             Some(Problem::Edited),
         ),
         (
             "run_seq skips",
-            "UPDATE events SET run_seq = 9 WHERE seq = 16",
+            "UPDATE events SET run_seq = 9 WHERE seq = 17",
             true,
             Some(Problem::Missing),
         ),
         (
             "time goes backwards",
-            "UPDATE events SET at = '2000-01-01T00:00:00.000Z' WHERE seq = 19",
+            "UPDATE events SET at = '2000-01-01T00:00:00.000Z' WHERE seq = 20",
             true,
             Some(Problem::OutOfOrder),
         ),
         (
             "first event not run-started (its kind column no longer its payload's)",
-            "UPDATE events SET kind = 'note-added' WHERE seq = 9",
+            "UPDATE events SET kind = 'note-added' WHERE seq = 10",
             true,
             Some(Problem::Inserted),
         ),
         (
             "run-ended removed",
-            "DELETE FROM events WHERE seq = 12",
+            "DELETE FROM events WHERE seq = 13",
             true,
             Some(Problem::RunRowMismatch),
         ),
         (
             "a run's events removed",
-            "DELETE FROM events WHERE seq IN (18, 19, 21)",
+            "DELETE FROM events WHERE seq IN (19, 20, 22)",
             true,
             Some(Problem::Missing),
         ),
@@ -1591,8 +1633,8 @@ fn every_way_of_walking_gives_the_same_report() {
             "CREATE TEMP TABLE t AS SELECT * FROM runs WHERE id = '{A}';
              DELETE FROM runs WHERE id = '{A}';
              INSERT INTO runs SELECT * FROM t; DROP TABLE t;
-             INSERT INTO events SELECT 22, run_id, 1, '2025-06-15T15:06:59.123Z', actor, kind, step,
-               payload, payload_sha256, '', '' FROM events WHERE seq = 2",
+             INSERT INTO events SELECT 23, run_id, 1, '2025-06-15T15:06:59.123Z', actor, kind, step,
+               payload, payload_sha256, '', '' FROM events WHERE seq = 3",
             true,
             Some(Problem::OutOfOrder),
         ),
@@ -1608,13 +1650,14 @@ fn every_way_of_walking_gives_the_same_report() {
             let conn = attacker(&path);
             conn.execute_batch(&sql).expect(what);
             if what == "run-ended removed" {
-                renumber_from(&conn, 12);
+                renumber_from(&conn, 13);
             }
             if what == "a run's events removed" {
-                renumber_from(&conn, 17);
+                renumber_from(&conn, 18);
             }
             if forge {
                 rechain(&conn);
+                conn.cover_custody();
             }
         }
         let (base, _) = store
