@@ -656,17 +656,12 @@ fn verify_cmd(ctx: &Context, a: cli::VerifyArgs) -> Result<i32> {
 }
 
 fn checkpoint_cmd(ctx: &Context, a: cli::CheckpointArgs) -> Result<i32> {
-    let (note, size, head, test_data) = latest_signed_checkpoint(ctx)?;
+    let (note, size, head, test_data) = latest_signed_checkpoint(ctx, a.sign)?;
     if test_data {
         // On stderr: the checkpoint itself is the output.
         errln!("runsheet: {}", crate::store::TEST_DATA_NOTICE);
     }
-    if size < head {
-        errln!(
-            "runsheet: the log cannot be written here, so this is its latest stored checkpoint ({size} records); records {} to {head} are in none yet",
-            size + 1
-        );
-    }
+    uncovered_notice(size, head, a.sign);
     match a.out {
         Some(path) => {
             write_new_file(&path, note.as_bytes())?;
@@ -680,14 +675,19 @@ fn checkpoint_cmd(ctx: &Context, a: cli::CheckpointArgs) -> Result<i32> {
     Ok(code::OK)
 }
 
-/// The latest signed checkpoint with its cosignatures, making one first when
-/// none covers the log's head (a log that cannot be written gives its latest
-/// stored one): the note, its tree size, the head, and whether the log is
+/// The latest signed checkpoint with its cosignatures; with `sign`, making one
+/// first when none covers the log's head (a log that cannot be written gives
+/// its latest stored one); without, read-only: the note, its tree size, the head, and whether the log is
 /// generated test data. A damaged log is refused before anything is signed.
-fn latest_signed_checkpoint(ctx: &Context) -> Result<(String, u64, u64, bool)> {
+fn latest_signed_checkpoint(ctx: &Context, sign: bool) -> Result<(String, u64, u64, bool)> {
     let path = ctx.db_path()?;
     let (_, _, actor) = operator_identity(std::env::var("RUNSHEET_OPERATOR").ok().as_deref());
-    match ctx.store_options().actor(&actor).open_existing(&path) {
+    let opened = if sign {
+        ctx.store_options().actor(&actor).open_existing(&path)
+    } else {
+        Err(crate::store::StoreError::ReadOnly { path: path.clone() })
+    };
+    match opened {
         Ok(mut store) => {
             store.check_pages()?;
             let test_data = store.is_test_data()?;
@@ -699,8 +699,13 @@ fn latest_signed_checkpoint(ctx: &Context) -> Result<(String, u64, u64, bool)> {
             let ((note, size, head), test_data) = ctx.read_checked(|store| {
                 let head = u64::try_from(store.checkpoint()?.head_seq).unwrap_or(0);
                 let cp = store.latest_checkpoint()?.ok_or_else(|| {
+                    let fix = if sign {
+                        "it cannot be written here to upgrade it; copy it somewhere writable, or use `runsheet verify`"
+                    } else {
+                        "`runsheet checkpoint --sign` upgrades it (recorded) and signs one"
+                    };
                     Error::Input(format!(
-                        "{} holds no signed checkpoint (it is older than schema 4 and cannot be written here to upgrade it); copy it somewhere writable, or use `runsheet verify`",
+                        "{} holds no signed checkpoint: it is older than schema 4; {fix}",
                         path.display()
                     ))
                 })?;
@@ -710,6 +715,27 @@ fn latest_signed_checkpoint(ctx: &Context) -> Result<(String, u64, u64, bool)> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Say on stderr when the checkpoint given does not cover the log's head.
+fn uncovered_notice(size: u64, head: u64, tried_to_sign: bool) {
+    if size >= head {
+        return;
+    }
+    let why = if tried_to_sign {
+        "the log cannot be written here, so this is its latest stored checkpoint"
+    } else {
+        "this is its latest stored checkpoint"
+    };
+    let fix = if tried_to_sign {
+        ""
+    } else {
+        "; `runsheet checkpoint --sign` signs one that covers them"
+    };
+    errln!(
+        "runsheet: {why} ({size} records); records {} to {head} are in none yet{fix}",
+        size + 1
+    );
 }
 
 fn key_cmd(ctx: &Context) -> Result<i32> {
@@ -764,7 +790,7 @@ fn read_signed_checkpoint(file: &Path) -> Result<crate::custody::checkpoint::Sig
 fn prove_cmd(ctx: &Context, a: cli::ProveArgs) -> Result<i32> {
     use crate::custody::checkpoint::SignedCheckpoint;
     let old = a.from.as_deref().map(read_signed_checkpoint).transpose()?;
-    let (note, size, _head, test_data) = latest_signed_checkpoint(ctx)?;
+    let (note, size, _head, test_data) = latest_signed_checkpoint(ctx, false)?;
     if test_data {
         errln!("runsheet: {}", crate::store::TEST_DATA_NOTICE);
     }
@@ -822,16 +848,11 @@ fn prove_cmd(ctx: &Context, a: cli::ProveArgs) -> Result<i32> {
 }
 
 fn anchor_cmd(ctx: &Context, a: cli::AnchorArgs) -> Result<i32> {
-    let (note, size, head, test_data) = latest_signed_checkpoint(ctx)?;
+    let (note, size, head, test_data) = latest_signed_checkpoint(ctx, true)?;
     if test_data {
         errln!("runsheet: {}", crate::store::TEST_DATA_NOTICE);
     }
-    if size < head {
-        errln!(
-            "runsheet: the log cannot be written here, so this is its latest stored checkpoint ({size} records); records {} to {head} are in none yet",
-            size + 1
-        );
-    }
+    uncovered_notice(size, head, true);
     let signed = crate::custody::checkpoint::SignedCheckpoint::parse(&note)
         .map_err(|e| Error::Internal(format!("the log's own checkpoint: {e}")))?;
     let origin = signed.checkpoint().origin().to_string();

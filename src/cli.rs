@@ -59,7 +59,7 @@ pub enum Command {
     Show(ShowArgs),
     /// Recompute the evidence log's hash chain and report the first bad record
     Verify(VerifyArgs),
-    /// Print the log's latest signed checkpoint (signing one if none covers the head yet)
+    /// Print the log's latest signed checkpoint (--sign: sign one that covers the head first)
     Checkpoint(CheckpointArgs),
     /// Print the log's public key (C2SP verifier key) that its checkpoints verify with
     Key,
@@ -201,6 +201,11 @@ pub struct CheckpointArgs {
     /// Write the signed checkpoint here instead of standard output (refuses to overwrite)
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Sign a checkpoint of the log as it is now when the latest one does not
+    /// cover every record (writes to the log; needs its key). Without it the
+    /// command only reads
+    #[arg(long)]
+    pub sign: bool,
 }
 
 #[derive(Debug, Args)]

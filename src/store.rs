@@ -446,10 +446,12 @@ impl Store {
 
     /// The log's identity and public key (its `log-key` event), if it has one.
     pub fn log_key(&self) -> Result<Option<LogKey>, StoreError> {
-        signing::read_log_key(&self.conn).map_err(|message| StoreError::Key {
-            path: self.path.clone(),
-            message,
-        })
+        signing::read_log_key(&self.conn)
+            .map_err(|e| StoreError::sqlite(&self.path, e))?
+            .map_err(|message| StoreError::Key {
+                path: self.path.clone(),
+                message,
+            })
     }
 
     /// The latest signed checkpoint stored in the log (none before schema 4).

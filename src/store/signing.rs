@@ -93,16 +93,17 @@ pub fn parse_log_key(seq: i64, payload: &[u8]) -> Result<LogKey, String> {
 }
 
 /// The log's first `log-key` event, when it has one.
-pub(super) fn read_log_key(conn: &Connection) -> Result<Option<LogKey>, String> {
+/// The log's key event: an SQL failure outside (so a damaged file is named
+/// as such), a key event that cannot be read inside.
+pub(super) fn read_log_key(conn: &Connection) -> rusqlite::Result<Result<Option<LogKey>, String>> {
     let row: Option<(i64, Option<Vec<u8>>)> = conn
         .query_row(
             "SELECT seq, payload FROM events WHERE run_id IS NULL AND kind = ?1 ORDER BY seq LIMIT 1",
             [KIND_LOG_KEY],
             |r| Ok((r.get(0)?, r.get_ref(1)?.as_bytes().ok().map(<[u8]>::to_vec))),
         )
-        .optional()
-        .map_err(|e| e.to_string())?;
-    match row {
+        .optional()?;
+    Ok(match row {
         None => Ok(None),
         Some((seq, payload)) => parse_log_key(seq, &payload.unwrap_or_default())
             .map(Some)
@@ -111,7 +112,7 @@ pub(super) fn read_log_key(conn: &Connection) -> Result<Option<LogKey>, String> 
                     "the log's key event (seq {seq}) cannot be read: {why}; run `runsheet verify`"
                 )
             }),
-    }
+    })
 }
 
 /// The `log-key` event recording `signer`'s public key.
@@ -209,7 +210,10 @@ pub(super) fn open_custodian(
     db: &Path,
     key_path: &Path,
 ) -> Result<Custodian, StoreError> {
-    let Some(log_key) = read_log_key(conn).map_err(|e| key_error(db, e))? else {
+    let Some(log_key) = read_log_key(conn)
+        .map_err(|e| StoreError::sqlite(db, e))?
+        .map_err(|e| key_error(db, e))?
+    else {
         return Err(key_error(
             db,
             "the evidence log records no signing key (no log-key event), so nothing can be signed; run `runsheet verify`",

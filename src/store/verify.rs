@@ -301,6 +301,16 @@ impl Plan {
     }
 }
 
+/// What both halves of a split walk share: the page cache size, the seq
+/// whose head is watched, and (whether `tree_nodes` is checked, the tree
+/// sizes whose roots are kept).
+#[derive(Clone, Copy)]
+struct HalfWalk<'a> {
+    cache: usize,
+    watch: Option<i64>,
+    tree: (bool, &'a [u64]),
+}
+
 /// How long the second half's connection waits for a lock before the first
 /// walk goes on alone.
 const SECOND_HALF_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(200);
@@ -313,11 +323,10 @@ fn second_half(
     mode: &Mode,
     from: i64,
     last: i64,
-    cache: usize,
-    watch: Option<i64>,
-    tree: (bool, &[u64]),
+    how: HalfWalk<'_>,
     cancel: &AtomicBool,
 ) -> Option<(Progress, Progress)> {
+    let HalfWalk { cache, watch, tree } = how;
     // Short: the second half is optional, and without WAL a writer waiting to
     // commit (behind the first connection's read lock) keeps new readers out.
     let conn = migrate::connect(path, SECOND_HALF_BUSY_TIMEOUT, mode, false)
@@ -739,9 +748,11 @@ impl Store {
                     at,
                     last,
                     last_hash.as_deref(),
-                    plan.cache,
-                    watch_seq,
-                    (stored_tree, &sizes),
+                    HalfWalk {
+                        cache: plan.cache,
+                        watch: watch_seq,
+                        tree: (stored_tree, &sizes),
+                    },
                 ),
             };
             (walked, sigs.join())
@@ -830,17 +841,14 @@ impl Store {
         at: i64,
         last: i64,
         last_hash: Option<&[u8]>,
-        cache: usize,
-        watch: Option<i64>,
-        tree: (bool, &[u64]),
+        how: HalfWalk<'_>,
     ) -> rusqlite::Result<bool> {
         let cancel = AtomicBool::new(false);
         let never = AtomicBool::new(false);
         let mode = &self.mode;
         let path = self.path.as_path();
         let (first, tail) = std::thread::scope(|scope| {
-            let tail =
-                scope.spawn(|| second_half(path, mode, at, last, cache, watch, tree, &cancel));
+            let tail = scope.spawn(|| second_half(path, mode, at, last, how, &cancel));
             let first = walk.run(at - 1, &never);
             if first.is_err() || walk.p.finding.is_some() {
                 cancel.store(true, Ordering::Relaxed);

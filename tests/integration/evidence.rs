@@ -298,7 +298,14 @@ fn every_file_of_a_bundle_is_bound_by_its_checkpoint_and_a_rewrite_after_the_exp
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("FAILED"), "{text}");
 
-    // A complete forgery (bundle and log rewritten together) is consistent...
+    // A complete forgery (bundle and log rewritten together) no longer gives
+    // the roots the log's own signed checkpoints hold...
+    let (code, text) = verify_bundle(&bundle, Some(&f.db));
+    assert_eq!(code, Some(1), "the log's checkpoints: {text}");
+    assert!(text.contains("signed checkpoint"), "{text}");
+    // ...and with the tree rebuilt and the log's checkpoints re-signed by
+    // the key holder, it is consistent...
+    crate::forge::resign(&attacker(&f.db), &f.dir.join("log.sqlite3.key"));
     let (code, text) = verify_bundle(&bundle, Some(&f.db));
     assert_eq!(code, Some(0), "the consistent rewrite: {text}");
     // ...and a checkpoint kept out of the forger's reach catches it.
@@ -571,6 +578,26 @@ fn a_second_session_on_a_run_is_refused_with_who_holds_it_and_the_log_stays_veri
     assert_eq!(verify_json(&db, None).0, Some(0));
 }
 
+/// Write the unsigned JSON checkpoint an earlier runsheet's `checkpoint`
+/// printed (format runsheet-checkpoint 1) for the log's head.
+fn legacy_checkpoint(db: &Path, out: &Path) {
+    let (seq, hash, at): (i64, String, String) = Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT seq, hash, at FROM events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    let cp = json!({
+        "format": "runsheet-checkpoint", "version": 1, "events": seq,
+        "head_seq": seq, "head_hash": hash, "at": at,
+    });
+    let mut text = serde_json::to_string_pretty(&cp).unwrap();
+    text.push('\n');
+    std::fs::write(out, text).unwrap();
+}
+
 #[test]
 fn the_encoding_gaps_are_closed() {
     // A NULL step changed to '' (format 2 tells them apart).
@@ -629,8 +656,9 @@ fn the_encoding_gaps_are_closed() {
         "{v:#}"
     );
 
-    // A checkpoint's `at` and `events` are checked.
+    // An old (unsigned JSON) checkpoint's `at` and `events` are checked.
     let f = two_runs();
+    legacy_checkpoint(&f.db, &f.cp);
     let text = std::fs::read_to_string(&f.cp).unwrap();
     let cp: Value = serde_json::from_str(&text).unwrap();
     let at = cp["at"].as_str().unwrap();
@@ -797,6 +825,13 @@ fn diagnoses_name_the_record_that_was_changed() {
         .unwrap();
         rechain_from(&conn, gone);
     }
+    // The Merkle tree still holds the old records: the rewrite shows.
+    let (code, v) = verify_json(&f.db, None);
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(v["finding"]["problem"], "tree-changed", "{v:#}");
+    // With the tree rebuilt and the log's checkpoints deleted too, only a
+    // checkpoint kept elsewhere catches it.
+    crate::forge::cover_custody(&attacker(&f.db));
     let (code, v) = verify_json(&f.db, None);
     assert_eq!(code, Some(0), "undetectable without a checkpoint: {v:#}");
     let (code, v) = verify_json(&f.db, Some(&f.cp));
@@ -815,15 +850,14 @@ fn an_older_log_is_read_as_it_is_and_upgraded_only_by_a_write_that_records_it() 
     let db = dir.path().join("old.sqlite3");
     std::fs::copy(repo().join("tests/fixtures/logs/schema2.sqlite3"), &db).unwrap();
     let before = std::fs::read(&db).unwrap();
-    for args in [
-        vec!["verify"],
-        vec!["runs"],
-        vec!["status"],
-        vec!["checkpoint"],
-    ] {
+    for args in [vec!["verify"], vec!["runs"], vec!["status"]] {
         let out = runsheet(&db).args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     }
+    // It holds no signed checkpoint; `checkpoint` says how to get one.
+    let out = runsheet(&db).arg("checkpoint").output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--sign"), "{}", stderr(&out));
     assert_eq!(
         std::fs::read(&db).unwrap(),
         before,
@@ -854,13 +888,33 @@ fn an_older_log_is_read_as_it_is_and_upgraded_only_by_a_write_that_records_it() 
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     assert!(
         migrated.contains(r#""from":2"#) && migrated.contains(r#""record_hash":2"#),
         "{migrated}"
     );
+    // The upgrade built the tree over the old records, recorded the log's
+    // key right after the migration, and the run's end was signed.
+    let (key_seq, tree_rows, signed): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT seq FROM events WHERE kind = 'log-key'),              (SELECT count(*) FROM tree_nodes), (SELECT count(*) FROM checkpoints)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    let migrated_seq: i64 = conn
+        .query_row(
+            "SELECT seq FROM events WHERE kind = 'schema-migrated'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(key_seq, migrated_seq + 1);
+    assert!(tree_rows > 0 && signed >= 2, "{tree_rows} {signed}");
+    assert!(dir.path().join("old.sqlite3.key").exists());
     let (code, v) = verify_json(&db, None);
     assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(v["custody"]["checkpoints"], signed, "{v:#}");
     // And the mixed log exports and verifies as a bundle.
     let bundle = dir.path().join("bundle");
     let out = runsheet(&db)

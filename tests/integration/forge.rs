@@ -264,3 +264,66 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Rebuild the Merkle tree's rows over the records as they now are, as the
+/// documented algorithm says (docs/custody.md): every record's completed
+/// nodes, levels 1 up, for seq 1 to the first gap. Returns the tree's size
+/// and root.
+fn rebuild_tree(conn: &Connection) -> (u64, [u8; 32]) {
+    use runsheet::custody::merkle::{Frontier, leaf_hash};
+    conn.execute_batch("DELETE FROM tree_nodes").unwrap();
+    let hashes: Vec<(i64, String)> = conn
+        .prepare("SELECT seq, hash FROM events ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut frontier = Frontier::new();
+    let mut closed = Vec::new();
+    for (seq, hash) in hashes {
+        if u64::try_from(seq).ok() != Some(frontier.size() + 1) {
+            break;
+        }
+        let raw = hex::decode(&hash).unwrap_or_else(|_| vec![0; 32]);
+        frontier.push(leaf_hash(&raw), &mut closed);
+        if !closed.is_empty() {
+            let blob: Vec<u8> = closed.iter().flatten().copied().collect();
+            conn.execute(
+                "INSERT INTO tree_nodes (seq, hashes) VALUES (?1, ?2)",
+                rusqlite::params![seq, blob],
+            )
+            .unwrap();
+        }
+    }
+    (frontier.size(), frontier.root())
+}
+
+/// Cover the tracks custody shows, as an attacker without the log's key can:
+/// rebuild the tree over the records as they now are and delete every signed
+/// checkpoint and cosignature. What verify finds then is what the records
+/// alone give away (and what an earlier checkpoint kept elsewhere shows).
+pub fn cover_custody(conn: &Connection) {
+    rebuild_tree(conn);
+    conn.execute_batch("DELETE FROM checkpoints; DELETE FROM cosignatures;")
+        .unwrap();
+}
+
+/// What the holder of the log's key can do after a rewrite: rebuild the
+/// tree, delete every checkpoint and cosignature, and sign one checkpoint of
+/// the rewritten log with the key in `key_file`. Only a checkpoint kept
+/// elsewhere (`verify --trusted`) or a witness catches it.
+pub fn resign(conn: &Connection, key_file: &Path) {
+    use runsheet::custody::checkpoint::{Checkpoint, SignedCheckpoint};
+    let (size, root) = rebuild_tree(conn);
+    conn.execute_batch("DELETE FROM checkpoints; DELETE FROM cosignatures;")
+        .unwrap();
+    let signer = runsheet::custody::key::load_signer(key_file).unwrap();
+    let cp = Checkpoint::new(signer.name(), size, root).unwrap();
+    let note = SignedCheckpoint::sign(cp, &signer).unwrap().format();
+    conn.execute(
+        "INSERT INTO checkpoints (tree_size, note, made_at, reason) VALUES (?1, ?2, '2026-12-01T00:00:00.000Z', 'run-ended')",
+        rusqlite::params![i64::try_from(size).unwrap(), note],
+    )
+    .unwrap();
+}

@@ -36,7 +36,7 @@ pub(super) struct Stored {
 
 impl Stored {
     pub fn read(conn: &Connection) -> rusqlite::Result<Stored> {
-        let (log_key, log_key_error) = match signing::read_log_key(conn) {
+        let (log_key, log_key_error) = match signing::read_log_key(conn)? {
             Ok(k) => (k, None),
             Err(e) => (None, Some(e)),
         };
@@ -377,7 +377,8 @@ pub(super) fn findings(
                 seq_of(head + 1),
                 Problem::Truncated,
                 format!(
-                    "the log does not reach the trusted checkpoint: it ends at seq {head}, but the checkpoint shows {n} records; events were cut from the end (or removed anywhere and the rest re-chained)"
+                    "the log does not reach the trusted checkpoint: it ends at seq {head}, but the checkpoint shows {n} records, so seq {} to {n} are gone; events were cut from the end (or removed anywhere and the rest re-chained)",
+                    head + 1
                 ),
             )),
             _ => match root_at(n) {

@@ -615,6 +615,30 @@ impl<'c> Walk<'c> {
         if let Some(nodes) = nodes
             && let Some(why) = nodes.check(seq, &self.closed)?
         {
+            // A record changed and its own hash recomputed changes the tree
+            // at once, before the next record shows it no longer links (D7):
+            // look at that one, and name the record rather than the tree.
+            let next_prev: Option<Vec<u8>> = self
+                .conn
+                .prepare_cached("SELECT prev_hash FROM events WHERE seq = ?1")?
+                .query_row([seq + 1], |r| {
+                    Ok(r.get_ref(0)?
+                        .as_bytes()
+                        .map(<[u8]>::to_vec)
+                        .unwrap_or_default())
+                })
+                .optional()?;
+            if next_prev.is_some_and(|p| p != rec.hash) {
+                return Ok(Self::finding(
+                    &rec,
+                    Problem::Edited,
+                    format!(
+                        "{} was edited: its contents were changed and its hash recomputed, so seq {}, which links to what it was, no longer links to it",
+                        here(),
+                        seq + 1
+                    ),
+                ));
+            }
             return Ok(Self::finding(&rec, Problem::TreeChanged, why));
         }
         let size = self.p.tree.size();
