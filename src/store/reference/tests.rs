@@ -1,7 +1,11 @@
 //! The reference verifier against the documented test vectors, and against
 //! the real `verify`: on random logs and random tampering (a property test,
 //! `RUNSHEET_FUZZ_CASES` cases, 64 by default), on hand-made cases with the
-//! answer the docs give, and on two known bugs of `verify` (ignored tests).
+//! answer the docs give, and on known bugs of `verify` (ignored tests).
+//! Since schema 4 the generator also cosigns checkpoints, tampers with
+//! `tree_nodes`, `checkpoints` and `cosignatures`, rebuilds the tree or
+//! re-signs every checkpoint with the key file (a key holder), and verifies
+//! with a signed `--trusted` checkpoint, `--key` and `--witness`.
 //!
 //! Logs are built through the real store API (`Store::open`, `create_run`,
 //! `append`, `append_log_event`) with the engine's events as payloads, some
