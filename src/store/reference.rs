@@ -1,9 +1,22 @@
 //! A deliberately simple second verifier of the evidence log, written from
 //! docs/evidence-schema.md alone ("Tables", "Log events", "The hash chain",
 //! rules 1-14 of "What verify checks, in order", D1-D8 of "Which record a
-//! finding names" and "Checkpoints"): an oracle for the tuned `verify`,
+//! finding names" and "Checkpoints"), and docs/custody.md ("The tree",
+//! "The log's identity and key", "Signed checkpoints", "Cosignatures" and
+//! rules 15-18 of "What verify checks"): an oracle for the tuned `verify`,
 //! which the property test in `reference/tests.rs` holds it against on
 //! random logs and random tampering.
+//!
+//! The Merkle tree is RFC 9162's recursive MTH over a `Vec` of leaf hashes,
+//! recomputed for every stored node (no stored-node arithmetic beyond which
+//! nodes a seq completes). Signed notes, verifier keys, checkpoints and
+//! cosignatures are parsed here too, with `base64`, `sha2` and
+//! `ed25519-dalek` directly (`verify_strict`, as custody.md's RFC 8032
+//! reading needs), not with `custody::note` or `custody::checkpoint`: the
+//! few formats the docs use are a handful of lines each (a note is its text
+//! up to the last blank line, then `— <name> <base64>` lines; a key is
+//! `<name>+<8 hex>+<base64>`), and sharing the crate's parser would let a
+//! parsing bug hide on both sides.
 //!
 //! Test-only. It loads `events`, `runs` and `procedure_sources` into memory
 //! with plain queries and applies the documented rules in order with plain
@@ -18,8 +31,9 @@
 //! Where the page is open to more than one reading, the reading taken is
 //! marked `Reading:` below; where it is wrong, `Docs:`.
 //!
-//! May not depend on `chain` or `verify` (independence is the point), nor on
-//! anything in the crate but the kind names in `kinds`.
+//! May not depend on `chain`, `verify`, `tree`, `signing` or `custody`
+//! (independence is the point), nor on anything in the crate but the kind
+//! names in `kinds`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -29,7 +43,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::kinds::{
-    KIND_LOG_CREATED, KIND_RUN_ENDED, KIND_RUN_STARTED, KIND_SCHEMA_MIGRATED, LOG_KINDS, RUN_KINDS,
+    KIND_LOG_CREATED, KIND_LOG_KEY, KIND_RUN_ENDED, KIND_RUN_STARTED, KIND_SCHEMA_MIGRATED,
+    LOG_KINDS, RUN_KINDS,
 };
 
 /// `prev_hash` of seq 1, and the hash before any record was verified.
@@ -255,17 +270,36 @@ struct Source {
     text: Cell,
 }
 
-/// The three tables, whole.
+/// The tables, whole.
 struct Log {
     events: Vec<Row>,
     /// In `started_at, id` order (rule 12's order).
     runs: Vec<RunRow>,
     sources: Vec<Source>,
+    /// A schema-4 log (`user_version` 4 or more): the tree and rules 15-18.
+    custody: bool,
+    /// `tree_nodes`: seq to `hashes`.
+    tree_nodes: BTreeMap<i64, Cell>,
+    /// `checkpoints` in `tree_size` order: (tree_size, note).
+    checkpoints: Vec<(i64, Cell)>,
+    /// `cosignatures`: (tree_size, witness, line).
+    cosignatures: Vec<(Cell, Cell, Cell)>,
 }
 
-/// Verify the log on `conn` as the docs say, optionally against a
-/// checkpoint; the first finding, or `None` for OK.
-pub fn verify(conn: &Connection, checkpoint: Option<&Head>) -> rusqlite::Result<Option<Finding>> {
+/// What a verify is to prove beyond the log itself: `--checkpoint`/`--trusted`
+/// with an unsigned JSON checkpoint (`head`) or a signed one (`trusted`, the
+/// note's text), `--key` (a vkey) and `--witness` (vkeys).
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    pub head: Option<Head>,
+    pub trusted: Option<String>,
+    pub key: Option<String>,
+    pub witnesses: Vec<String>,
+}
+
+/// Verify the log on `conn` as the docs say, with what the caller trusts;
+/// the first finding, or `None` for OK.
+pub fn verify_trusting(conn: &Connection, trust: &Trust) -> rusqlite::Result<Option<Finding>> {
     // SQLite's page check comes first, whatever the walk finds; on a
     // read-only connection, as the docs say (a writable one would also
     // check CHECK constraints).
@@ -282,62 +316,105 @@ pub fn verify(conn: &Connection, checkpoint: Option<&Head>) -> rusqlite::Result<
     }
     let log = Log::load(conn)?;
     let walk = log.walk();
-    if let Some(found) = &walk.failure {
-        // Rule 13 still applies when the walk failed after the head: the
-        // checkpoint's finding comes first (it names a lower seq).
+    let main = match log.after_walk(conn, &walk, trust.head.as_ref())? {
+        Some(f) if f.problem == "damaged" => return Ok(Some(f)),
+        main => main,
+    };
+    if !log.custody {
+        return Ok(main);
+    }
+    // Rules 15-18 "take their place by the seq they name: before the walk's
+    // or the run-row rules' finding when they name an earlier record (or
+    // that one names none), beside it otherwise".
+    //
+    // Reading: among themselves the same way, by the seq they name (one
+    // that names none last), in rule order where they name the same. Docs:
+    // the page does not say how they are ordered among themselves, nor where
+    // one that names no seq (15's *missing*, 17's *unwitnessed*) goes.
+    let custody = log.custody(&walk, trust);
+    let first = custody
+        .into_iter()
+        .min_by_key(|f| f.seq.unwrap_or(i64::MAX));
+    let earlier = |f: &Finding, than: &Finding| match (f.seq, than.seq) {
+        (Some(a), Some(b)) => a < b,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    Ok(match (main, first) {
+        (Some(m), Some(c)) if earlier(&c, &m) => Some(c),
+        (Some(m), _) => Some(m),
+        (None, c) => c,
+    })
+}
+
+impl Log {
+    /// The walk's finding (with rule 13's place), or rules 11-13 after it.
+    fn after_walk(
+        &self,
+        conn: &Connection,
+        walk: &Walk,
+        checkpoint: Option<&Head>,
+    ) -> rusqlite::Result<Option<Finding>> {
+        if let Some(found) = &walk.failure {
+            // Rule 13 still applies when the walk failed after the head: the
+            // checkpoint's finding comes first (it names a lower seq).
+            //
+            // Reading: "failed at or before head_seq" means the seq the finding
+            // names, not the one the walk was at (E): D2, D4 and D7 name earlier
+            // ones.
+            if let Some(cp) = checkpoint
+                && found.seq.is_some_and(|s| s > cp.seq)
+                && let Some(f) = walk.against(cp)
+            {
+                return Ok(Some(f));
+            }
+            return Ok(Some(found.clone()));
+        }
+        // Rule 11: the walk read every record.
+        let (count, max, min): (i64, Option<i64>, Option<i64>) =
+            conn.query_row("SELECT count(*), max(seq), min(seq) FROM events", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+        let walked = walk.verified.len() as i64;
+        let last = walk.verified.last().map(|v| v.seq);
+        if count != walked || max != last || min.is_some_and(|m| m < 1) {
+            return Ok(Some(unnamed("damaged", "11")));
+        }
+        // Rule 13, before rule 12.
         //
-        // Reading: "failed at or before head_seq" means the seq the finding
-        // names, not the one the walk was at (E): D2, D4 and D7 name earlier
-        // ones.
-        if let Some(cp) = checkpoint
-            && found.seq.is_some_and(|s| s > cp.seq)
-            && let Some(f) = walk.against(cp)
-        {
+        // Docs: numbered the other way round, but verify reports the checkpoint's
+        // finding first, and rightly: a truncated tail explains the run rows whose
+        // events it took. The page should say so.
+        if let Some(f) = checkpoint.and_then(|cp| walk.against(cp)) {
             return Ok(Some(f));
         }
-        return Ok(Some(found.clone()));
+        // Rule 12: every run row was covered by the walk.
+        //
+        // Reading: the first two checks row by row in `started_at, id` order (the
+        // first row that fails either), then the third, as verify does. Docs: a
+        // row whose id is no UUID can never have its run-started verified, so
+        // taken literally the third check could never apply; verify leaves such
+        // rows to it. The page should say both.
+        let is_uuid =
+            |id: Option<&[u8]>| id.is_some_and(|id| uuid::Uuid::try_parse_ascii(id).is_ok());
+        for row in self.runs.iter().filter(|r| is_uuid(row_id(r))) {
+            let id = row_id(row).unwrap_or_default();
+            let problem = if !walk.started.contains(id) {
+                "missing"
+            } else if row.get("outcome").is_some_and(|c| *c != Cell::Null)
+                && !walk.ended.contains(id)
+            {
+                "run-row-mismatch"
+            } else {
+                continue;
+            };
+            return Ok(Some(unnamed(problem, "12")));
+        }
+        if self.runs.iter().any(|r| !is_uuid(row_id(r))) {
+            return Ok(Some(unnamed("run-row-mismatch", "12")));
+        }
+        Ok(None)
     }
-    // Rule 11: the walk read every record.
-    let (count, max, min): (i64, Option<i64>, Option<i64>) =
-        conn.query_row("SELECT count(*), max(seq), min(seq) FROM events", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?;
-    let walked = walk.verified.len() as i64;
-    let last = walk.verified.last().map(|v| v.seq);
-    if count != walked || max != last || min.is_some_and(|m| m < 1) {
-        return Ok(Some(unnamed("damaged", "11")));
-    }
-    // Rule 13, before rule 12.
-    //
-    // Docs: numbered the other way round, but verify reports the checkpoint's
-    // finding first, and rightly: a truncated tail explains the run rows whose
-    // events it took. The page should say so.
-    if let Some(f) = checkpoint.and_then(|cp| walk.against(cp)) {
-        return Ok(Some(f));
-    }
-    // Rule 12: every run row was covered by the walk.
-    //
-    // Reading: the first two checks row by row in `started_at, id` order (the
-    // first row that fails either), then the third, as verify does. Docs: a
-    // row whose id is no UUID can never have its run-started verified, so
-    // taken literally the third check could never apply; verify leaves such
-    // rows to it. The page should say both.
-    let is_uuid = |id: Option<&[u8]>| id.is_some_and(|id| uuid::Uuid::try_parse_ascii(id).is_ok());
-    for row in log.runs.iter().filter(|r| is_uuid(row_id(r))) {
-        let id = row_id(row).unwrap_or_default();
-        let problem = if !walk.started.contains(id) {
-            "missing"
-        } else if row.get("outcome").is_some_and(|c| *c != Cell::Null) && !walk.ended.contains(id) {
-            "run-row-mismatch"
-        } else {
-            continue;
-        };
-        return Ok(Some(unnamed(problem, "12")));
-    }
-    if log.runs.iter().any(|r| !is_uuid(row_id(r))) {
-        return Ok(Some(unnamed("run-row-mismatch", "12")));
-    }
-    Ok(None)
 }
 
 fn row_id(row: &RunRow) -> Option<&[u8]> {
@@ -393,10 +470,43 @@ impl Log {
                 text: Cell::read(r.get_ref(2)?),
             });
         }
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let custody = version >= 4;
+        let mut tree_nodes = BTreeMap::new();
+        let mut checkpoints = Vec::new();
+        let mut cosignatures = Vec::new();
+        if custody {
+            let mut stmt = conn.prepare("SELECT seq, hashes FROM tree_nodes ORDER BY seq")?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                tree_nodes.insert(r.get(0)?, Cell::read(r.get_ref(1)?));
+            }
+            let mut stmt =
+                conn.prepare("SELECT tree_size, note FROM checkpoints ORDER BY tree_size")?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                checkpoints.push((r.get(0)?, Cell::read(r.get_ref(1)?)));
+            }
+            let mut stmt = conn.prepare(
+                "SELECT tree_size, witness, line FROM cosignatures ORDER BY tree_size, witness",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                cosignatures.push((
+                    Cell::read(r.get_ref(0)?),
+                    Cell::read(r.get_ref(1)?),
+                    Cell::read(r.get_ref(2)?),
+                ));
+            }
+        }
         Ok(Log {
             events,
             runs,
             sources,
+            custody,
+            tree_nodes,
+            checkpoints,
+            cosignatures,
         })
     }
 
@@ -412,11 +522,26 @@ impl Log {
             format: 1,
             last_log_run_seq: 0,
             runs: HashMap::new(),
+            log_key_seen: false,
         };
         let mut walk = Walk::default();
         for (i, row) in self.events.iter().enumerate() {
             match self.check(i, row, &mut state) {
                 Ok(rec) => {
+                    // Rule 10: the leaf joins the tree, and the record's
+                    // tree_nodes row holds exactly the nodes it completes.
+                    walk.leaves.push(leaf_hash(rec.hash));
+                    if self.custody && !self.tree_row_ok(rec.seq, &walk.leaves) {
+                        walk.leaves.pop();
+                        walk.failure = Some(finding("tree-changed", rec.seq, "10"));
+                        break;
+                    }
+                    if walk.log_key.is_none()
+                        && rec.run_id.is_none()
+                        && rec.kind == KIND_LOG_KEY.as_bytes()
+                    {
+                        walk.log_key = Some((rec.seq, rec.payload.unwrap_or_default().to_vec()));
+                    }
                     if rec.kind == KIND_RUN_STARTED.as_bytes() {
                         walk.started.insert(rec.run_id.unwrap_or_default().to_vec());
                     }
@@ -487,6 +612,13 @@ impl Log {
         if !well_formed(&rec) {
             return Err(finding("inserted", e, "5"));
         }
+        // Docs: custody.md says "A log has exactly one `log-key` event", but
+        // rule 5 does not list a second one; verify reports it as
+        // *inserted* here, before rule 6, which is the only sensible place
+        // (rule 15 reads "the" log-key event). The page should say so.
+        if rec.run_id.is_none() && rec.kind == KIND_LOG_KEY.as_bytes() && state.log_key_seen {
+            return Err(finding("inserted", e, "5"));
+        }
         // Rule 6.
         let Some(id) = rec.run_id else {
             let next = state.last_log_run_seq + 1;
@@ -497,6 +629,7 @@ impl Log {
                 return Err(finding("out-of-order", e, "6"));
             }
             state.last_log_run_seq = rec.run_seq;
+            state.log_key_seen |= rec.kind == KIND_LOG_KEY.as_bytes();
             state.verified(&rec, format);
             return Ok(rec);
         };
@@ -758,6 +891,8 @@ struct State {
     format: u8,
     last_log_run_seq: i64,
     runs: HashMap<Vec<u8>, RunState>,
+    /// A `log-key` record was verified.
+    log_key_seen: bool,
 }
 
 impl State {
@@ -790,6 +925,14 @@ struct Walk {
     /// Run ids whose `run-started` / `run-ended` was verified.
     started: HashSet<Vec<u8>>,
     ended: HashSet<Vec<u8>>,
+    /// The leaf hashes of the verified records, leaf i for seq i + 1.
+    leaves: Vec<[u8; 32]>,
+    /// The first verified `log-key` event: its seq and payload.
+    ///
+    /// Reading: "the `log-key` event" is the one the walk verified (a second
+    /// one is *inserted*, see rule 5), wherever it stands: no rule says where
+    /// it must be.
+    log_key: Option<(i64, Vec<u8>)>,
     /// The walk's finding.
     failure: Option<Finding>,
 }
@@ -835,4 +978,338 @@ fn well_formed(rec: &Record<'_>) -> bool {
         v.as_object()?.get("kind")?.as_str().map(str::to_string)
     });
     shape && texts && kind.as_deref().map(str::as_bytes) == Some(rec.kind)
+}
+
+// ------------------------------------------------------- chain of custody
+
+/// SHA-256 of the concatenated parts.
+fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// Leaf hash: SHA-256(0x00 ‖ the record hash's 32 bytes). The walk only
+/// verifies records whose `hash` is 64 lower-case hex digits.
+pub fn leaf_hash(record_hash: &[u8]) -> [u8; 32] {
+    let bytes = hex::decode(record_hash).unwrap_or_default();
+    sha256(&[&[0], &bytes])
+}
+
+/// RFC 9162's MTH, recursively: k is the largest power of two below n.
+pub fn mth(leaves: &[[u8; 32]]) -> [u8; 32] {
+    match leaves.len() {
+        0 => sha256(&[]),
+        1 => leaves[0],
+        n => {
+            let mut k = 1;
+            while k * 2 < n {
+                k *= 2;
+            }
+            sha256(&[&[1], &mth(&leaves[..k]), &mth(&leaves[k..])])
+        }
+    }
+}
+
+/// The `hashes` the record with seq `s` must have in `tree_nodes` (empty:
+/// no row), with `leaves` the leaves of seq 1 ..= s: node (L, (s >> L) - 1)
+/// for L = 1 ..= tz(s), level 1 first.
+pub fn completed_nodes(s: i64, leaves: &[[u8; 32]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for level in 1..=s.trailing_zeros() {
+        let j = ((s >> level) - 1) as usize;
+        let width = 1usize << level;
+        out.extend_from_slice(&mth(&leaves[j * width..(j + 1) * width]));
+    }
+    out
+}
+
+impl Log {
+    /// Rule 10's tree part for the record `seq`, whose leaf is the last of
+    /// `leaves`.
+    ///
+    /// Reading: `hashes` is a BLOB (the column's type); the same bytes as
+    /// TEXT are not the nodes.
+    fn tree_row_ok(&self, seq: i64, leaves: &[[u8; 32]]) -> bool {
+        let want = completed_nodes(seq, leaves);
+        match self.tree_nodes.get(&seq) {
+            None => want.is_empty(),
+            Some(Cell::Blob(b)) => !want.is_empty() && *b == want,
+            Some(_) => false,
+        }
+    }
+
+    /// Rules 15-18, every finding they make.
+    fn custody(&self, walk: &Walk, trust: &Trust) -> Vec<Finding> {
+        let mut found = Vec::new();
+        let last = walk.leaves.len() as i64;
+        // Rule 11's last part: no tree_nodes row beyond the last record.
+        //
+        // Docs: evidence-schema.md lists this under rule 11, before rule 13,
+        // but custody.md describes it with rules 15-18, whose findings "take
+        // their place by the seq they name", and verify places it so (after
+        // rule 13's *edited* at an earlier seq). Reading: custody.md's. The
+        // last record is the last one the walk verified (when the walk
+        // failed, this names a seq no earlier than its finding).
+        if self.tree_nodes.keys().any(|s| *s > last) {
+            found.push(finding("truncated", last + 1, "11"));
+        }
+        // Rule 15: the log's key.
+        let mut own: Option<Vkey> = None;
+        match &walk.log_key {
+            Some((seq, payload)) => {
+                let parsed = serde_json::from_slice::<Value>(payload).ok().and_then(|j| {
+                    let origin = j.get("origin")?.as_str()?.to_string();
+                    let vkey = j.get("vkey")?.as_str()?.to_string();
+                    let key = Vkey::parse(&vkey).filter(|k| k.kind == 0x01 && k.name == origin)?;
+                    Some((vkey, key))
+                });
+                match parsed {
+                    None => found.push(finding("bad-signature", *seq, "15")),
+                    Some((vkey, key)) => {
+                        if trust.key.as_ref().is_some_and(|k| *k != vkey) {
+                            found.push(finding("bad-signature", *seq, "15"));
+                        }
+                        own = Some(key);
+                    }
+                }
+            }
+            None if !self.checkpoints.is_empty() => found.push(unnamed("missing", "15")),
+            None => {}
+        }
+        // The key signatures are checked with, and the log's origin.
+        //
+        // Reading: without a usable log-key event, the log's origin is the
+        // `--key` one's name.
+        let given = trust.key.as_deref().and_then(Vkey::parse);
+        let origin = own.as_ref().or(given.as_ref()).map(|k| k.name.clone());
+        let key = given.or(own);
+        // A signed checkpoint against the key, the origin and the walk's
+        // tree: the finding, if any, naming `size` or the seq after the last.
+        //
+        // Docs: "else *bad-signature*" follows "signed by the key"; the page
+        // does not say what a checkpoint that does not parse, or has another
+        // size or origin, is. Reading: *bad-signature* too (it is not one the
+        // log's key signed), named at the tree size it is stored under.
+        let check = |note: Option<&str>, size: Option<i64>, rule: &'static str| {
+            let parsed = note.and_then(SignedNote::parse);
+            let Some((note, cp)) = parsed.and_then(|n| Some((n.clone(), n.checkpoint()?))) else {
+                return Some(finding("bad-signature", size.unwrap_or(0), rule));
+            };
+            let at = size.unwrap_or(cp.size);
+            let signed = key.as_ref().is_some_and(|k| note.signed_by(k));
+            if cp.size != at || !signed || Some(&cp.origin) != origin.as_ref() {
+                // Docs: rule 18 does not say what seq its *bad-signature*
+                // names. Reading: none, as verify does (the checkpoint is
+                // not the log's).
+                return Some(match size {
+                    Some(_) => finding("bad-signature", at, rule),
+                    None => unnamed("bad-signature", rule),
+                });
+            }
+            if cp.size > last {
+                return Some(finding("truncated", last + 1, rule));
+            }
+            if mth(&walk.leaves[..cp.size as usize]) != cp.root {
+                return Some(finding("edited", cp.size, rule));
+            }
+            None
+        };
+        // Rule 16: every stored checkpoint.
+        for (size, note) in &self.checkpoints {
+            let text = note.text().and_then(|t| std::str::from_utf8(t).ok());
+            found.extend(check(text, Some(*size), "16"));
+        }
+        // Rule 17: every stored cosignature; which witnesses cosigned.
+        let mut cosigned: HashSet<String> = HashSet::new();
+        for (size, witness, line) in &self.cosignatures {
+            let Cell::Int(size) = size else {
+                found.push(unnamed("bad-signature", "17"));
+                continue;
+            };
+            let text = |c: &Cell| {
+                c.text()
+                    .and_then(|t| std::str::from_utf8(t).ok())
+                    .map(str::to_string)
+            };
+            let note = self
+                .checkpoints
+                .iter()
+                .find(|(s, _)| s == size)
+                .and_then(|(_, n)| text(n))
+                .and_then(|n| SignedNote::parse(&n));
+            let ok = match (note, text(witness), text(line)) {
+                (Some(note), Some(w), Some(l)) => Vkey::parse(&w)
+                    .filter(|k| k.kind == 0x04)
+                    .is_some_and(|k| cosignature_ok(&k, &note.text, &l))
+                    .then_some(w),
+                _ => None,
+            };
+            match ok {
+                Some(w) => {
+                    cosigned.insert(w);
+                }
+                None => found.push(finding("bad-signature", *size, "17")),
+            }
+        }
+        // Reading: a witness is "the same" when its vkey is the same text.
+        for w in &trust.witnesses {
+            if !cosigned.contains(w) {
+                found.push(unnamed("unwitnessed", "17"));
+            }
+        }
+        // Rule 18: the trusted checkpoint.
+        if let Some(note) = &trust.trusted {
+            found.extend(check(Some(note), None, "18"));
+        }
+        found
+    }
+}
+
+/// A C2SP verifier key: `<name>+<key id, 8 hex>+<base64(type ‖ 32 bytes)>`.
+#[derive(Debug, Clone)]
+struct Vkey {
+    name: String,
+    kind: u8,
+    key: [u8; 32],
+    id: [u8; 4],
+}
+
+impl Vkey {
+    /// Reading: the key id must be the one the name and key give (custody.md
+    /// defines it so), in lower-case hex.
+    fn parse(vkey: &str) -> Option<Vkey> {
+        // The name has no `+`; the base64 may.
+        let mut parts = vkey.splitn(3, '+');
+        let (name, id, b64) = (parts.next()?, parts.next()?, parts.next()?);
+        if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '+') {
+            return None;
+        }
+        let bytes = base64_decode(b64)?;
+        let (kind, key) = bytes.split_first()?;
+        let key: [u8; 32] = key.try_into().ok()?;
+        let want = key_id(name, *kind, &key);
+        (id == hex::encode(want)).then(|| Vkey {
+            name: name.to_string(),
+            kind: *kind,
+            key,
+            id: want,
+        })
+    }
+}
+
+/// First 4 bytes of SHA-256(name ‖ 0x0A ‖ type ‖ public key).
+pub fn key_id(name: &str, kind: u8, key: &[u8; 32]) -> [u8; 4] {
+    let h = sha256(&[name.as_bytes(), b"\n", &[kind], key]);
+    [h[0], h[1], h[2], h[3]]
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
+
+/// RFC 8032 Ed25519, strictly (no small-order keys or R).
+fn ed25519_ok(key: &[u8; 32], message: &[u8], signature: &[u8]) -> bool {
+    let Ok(signature) = <[u8; 64]>::try_from(signature) else {
+        return false;
+    };
+    ed25519_dalek::VerifyingKey::from_bytes(key).is_ok_and(|k| {
+        k.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&signature))
+            .is_ok()
+    })
+}
+
+/// A signature line `— <name> <base64>` (no newline): name and bytes.
+fn signature_line(line: &str) -> Option<(&str, Vec<u8>)> {
+    let rest = line.strip_prefix("\u{2014} ")?;
+    let (name, b64) = rest.split_once(' ')?;
+    Some((name, base64_decode(b64)?))
+}
+
+/// A signed note: its text (ending in a newline) and signature lines.
+#[derive(Debug, Clone)]
+struct SignedNote {
+    text: String,
+    signatures: Vec<String>,
+}
+
+/// A checkpoint's body.
+struct Body {
+    origin: String,
+    size: i64,
+    root: [u8; 32],
+}
+
+impl SignedNote {
+    /// The text is everything up to the last blank line; after it, one or
+    /// more signature lines, each ending in a newline.
+    fn parse(note: &str) -> Option<SignedNote> {
+        let split = note.rfind("\n\n")?;
+        let (text, sigs) = (&note[..=split], &note[split + 2..]);
+        let lines = sigs.strip_suffix('\n')?;
+        let signatures: Vec<String> = lines.split('\n').map(str::to_string).collect();
+        if text.len() < 2 || signatures.iter().any(|l| signature_line(l).is_none()) {
+            return None;
+        }
+        Some(SignedNote {
+            text: text.to_string(),
+            signatures,
+        })
+    }
+
+    /// Some signature line with the key's name and id verifies with it.
+    fn signed_by(&self, key: &Vkey) -> bool {
+        key.kind == 0x01
+            && self.signatures.iter().any(|l| {
+                signature_line(l).is_some_and(|(name, bytes)| {
+                    name == key.name
+                        && bytes.len() == 68
+                        && bytes[..4] == key.id
+                        && ed25519_ok(&key.key, self.text.as_bytes(), &bytes[4..])
+                })
+            })
+    }
+
+    /// The text as a checkpoint: origin, size (decimal, no leading zeros),
+    /// root (standard base64 of 32 bytes).
+    ///
+    /// Reading: extension lines after the root are allowed (C2SP
+    /// tlog-checkpoint), though runsheet writes none.
+    fn checkpoint(&self) -> Option<Body> {
+        let mut lines = self.text.strip_suffix('\n')?.split('\n');
+        let origin = lines.next().filter(|o| !o.is_empty())?.to_string();
+        let size = lines.next()?;
+        if size.is_empty()
+            || !size.bytes().all(|b| b.is_ascii_digit())
+            || (size.len() > 1 && size.starts_with('0'))
+        {
+            return None;
+        }
+        let size: i64 = size.parse().ok()?;
+        let root = base64_decode(lines.next()?)?.try_into().ok()?;
+        Some(Body { origin, size, root })
+    }
+}
+
+/// A witness's cosignature `line` (with its newline) of a checkpoint whose
+/// text is `text`: `— <name> <base64(key id ‖ 8-byte timestamp ‖ 64-byte
+/// signature)>` over `cosignature/v1\ntime <timestamp>\n` ‖ text.
+///
+/// Docs: the `line` column holds the line "with its newline", but rule 17
+/// only asks that the cosignature verify. Reading: as verify does, a line
+/// stored without its newline still verifies (the signature is intact).
+fn cosignature_ok(key: &Vkey, text: &str, line: &str) -> bool {
+    let line = line.strip_suffix('\n').unwrap_or(line);
+    let Some((name, bytes)) = signature_line(line) else {
+        return false;
+    };
+    if name != key.name || bytes.len() != 76 || bytes[..4] != key.id {
+        return false;
+    }
+    let time = u64::from_be_bytes(bytes[4..12].try_into().unwrap_or_default());
+    let message = format!("cosignature/v1\ntime {time}\n{text}");
+    ed25519_ok(&key.key, message.as_bytes(), &bytes[12..])
 }
