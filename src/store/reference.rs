@@ -533,7 +533,25 @@ impl Log {
                     walk.leaves.push(leaf_hash(rec.hash));
                     if self.custody && !self.tree_row_ok(rec.seq, &walk.leaves) {
                         walk.leaves.pop();
-                        walk.failure = Some(finding("tree-changed", rec.seq, "10"));
+                        // Unless the next record no longer links to this
+                        // one: then this one was edited and rehashed.
+                        let next_breaks = self
+                            .events
+                            .iter()
+                            .find(|n| n.seq == rec.seq + 1)
+                            .is_some_and(|n| {
+                                let prev: &[u8] = match &n.cells[8] {
+                                    Cell::Text(b) | Cell::Blob(b) => b,
+                                    _ => &[],
+                                };
+                                prev != rec.hash
+                            });
+                        let problem = if next_breaks {
+                            "edited"
+                        } else {
+                            "tree-changed"
+                        };
+                        walk.failure = Some(finding(problem, rec.seq, "10"));
                         break;
                     }
                     if walk.log_key.is_none()
@@ -1056,9 +1074,15 @@ impl Log {
         if self.tree_nodes.keys().any(|s| *s > last) {
             found.push(finding("truncated", last + 1, "11"));
         }
-        // Rule 15: the log's key.
+        // Rule 15: the log's key: the first log-key record, whether or not
+        // the walk got as far (its own finding then comes in its place).
         let mut own: Option<Vkey> = None;
-        match &walk.log_key {
+        let first_key: Option<(i64, Vec<u8>)> = self.events.iter().find_map(|row| {
+            let rec = row.record()?;
+            (rec.run_id.is_none() && rec.kind == KIND_LOG_KEY.as_bytes())
+                .then(|| (rec.seq, rec.payload.unwrap_or_default().to_vec()))
+        });
+        match &first_key {
             Some((seq, payload)) => {
                 let parsed = serde_json::from_slice::<Value>(payload).ok().and_then(|j| {
                     let origin = j.get("origin")?.as_str()?.to_string();

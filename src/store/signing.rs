@@ -201,6 +201,16 @@ impl Custodian {
     pub fn verifier(&self) -> Verifier {
         self.signer.verifier()
     }
+
+    /// `text` signed with the log's key: the signed note (text, a blank
+    /// line, the signature line).
+    pub fn sign_note(&self, text: &str) -> Result<String, String> {
+        let line = self
+            .signer
+            .sign(text)
+            .map_err(|e| format!("the note could not be signed: {e}"))?;
+        Ok(format!("{text}\n{line}"))
+    }
 }
 
 /// The signing state of a writer on the log at `db`: its `log-key` event and
@@ -265,9 +275,15 @@ pub struct StoredCheckpoint {
 const CHECKPOINT_COLUMNS: &str = "SELECT tree_size, note, made_at, reason FROM checkpoints";
 
 fn checkpoint_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredCheckpoint> {
+    // runsheet stores the note as text; anything else (a BLOB, a number)
+    // is no note it wrote, and is read as an empty one, which no check passes.
+    let note = match r.get_ref(1)? {
+        rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+        _ => String::new(),
+    };
     Ok(StoredCheckpoint {
         tree_size: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-        note: r.get(1)?,
+        note,
         made_at: r.get(2)?,
         reason: r.get(3)?,
     })

@@ -719,9 +719,9 @@ const NODE_EDITS: [&str; 6] = [
     "seq = seq + 2",
 ];
 
-/// A checkpoint's note stored as a BLOB (the real verify fails with an
-/// SQLite error instead of a finding).
-const NON_TEXT_CHECKPOINT_NOTE: bool = false;
+/// A checkpoint's note stored as a BLOB (once an SQLite error in the real
+/// verify, now a finding).
+const NON_TEXT_CHECKPOINT_NOTE: bool = true;
 
 /// `SET` clauses for a `checkpoints` row.
 fn checkpoint_edits() -> Vec<String> {
@@ -739,7 +739,7 @@ fn checkpoint_edits() -> Vec<String> {
         "note = substr(note, 1, length(note) - 3) || CASE substr(note, length(note) - 2, 1) WHEN 'A' THEN 'B' ELSE 'A' END || substr(note, length(note) - 1)".into(),
         // The signature line removed.
         "note = substr(note, 1, instr(note, char(10) || char(10)))".into(),
-        // Known bug of verify: an SQLite error, not a finding (see
+        // Once an SQLite error in verify, not a finding (see
         // `a_checkpoint_note_that_is_not_text_is_a_finding_not_an_error`).
         if NON_TEXT_CHECKPOINT_NOTE {
             "note = CAST(note AS BLOB)"
@@ -2378,8 +2378,8 @@ fn the_diagnosis_rules_name_these_records() {
                 "a log event forged at seq 8, every own hash recomputed, the tree left",
                 String::new(),
                 Forge::OwnHashes,
-                Some(("tree-changed", Some(8))),
-                Some(("tree-changed", Some(8))),
+                Some(("edited", Some(8))),
+                Some(("edited", Some(8))),
             )
         },
         Fixed {
@@ -2552,11 +2552,10 @@ fn a_key_holder_rewriting_the_log_is_caught_only_by_a_trusted_checkpoint() {
 }
 
 /// Docs: verify reports tampering as a finding, never as an error. A stored
-/// checkpoint's note made a BLOB (the same bytes) makes the real verify fail
-/// with "SQLite error: Invalid column type Blob at index: 1, name: note";
+/// checkpoint's note made a BLOB (the same bytes) once made the real verify
+/// fail with "SQLite error: Invalid column type Blob at index: 1, name: note";
 /// the reference reports *bad-signature* at its tree size.
 #[test]
-#[ignore = "known bug of verify: a BLOB checkpoint note is an SQLite error, not a finding"]
 fn a_checkpoint_note_that_is_not_text_is_a_finding_not_an_error() {
     assert_fixed(&[fixed(
         "the checkpoint of 5 records stored as a BLOB",
