@@ -940,9 +940,16 @@ fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<i32> {
         other => other?,
     };
     let has = |f: cli::ExportFormat| a.format.contains(&f);
+    let mut query = run_query(&a.filter)?;
+    for id in &a.runs {
+        let row = store.find_run(id)?;
+        if !query.ids.contains(&row.id) {
+            query.ids.push(row.id);
+        }
+    }
     let req = export::ExportRequest {
         out: a.out,
-        query: run_query(&a.filter)?,
+        query,
         formats: export::Formats {
             html: has(cli::ExportFormat::Html),
             csv: has(cli::ExportFormat::Csv),
@@ -1040,7 +1047,19 @@ fn verify_bundle_cmd(ctx: &Context, a: cli::VerifyBundleArgs) -> Result<i32> {
         ),
         None => None,
     };
-    let report = export::verify_bundle(&a.dir, store.as_ref())?;
+    let trust = export::BundleTrust {
+        key: a
+            .key
+            .as_deref()
+            .map(|k| read_vkey(k, "--key"))
+            .transpose()?,
+        witnesses: a
+            .witnesses
+            .iter()
+            .map(|w| read_vkey(w, "--witness"))
+            .collect::<Result<_>>()?,
+    };
+    let report = export::verify_bundle(&a.dir, store.as_ref(), &trust)?;
     if ctx.global.json {
         outln!(
             "{}",

@@ -257,6 +257,10 @@ pub struct ExportArgs {
     /// Write the bundle even when the log fails verification (every file then says so)
     #[arg(long)]
     pub allow_unverified: bool,
+    /// A sample packet: only this run (id or unique prefix; repeat for more),
+    /// with an inclusion proof of each of its events in proofs/
+    #[arg(long = "run", value_name = "ID")]
+    pub runs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -271,6 +275,13 @@ pub enum ExportFormat {
 pub struct VerifyBundleArgs {
     /// The bundle directory
     pub dir: PathBuf,
+    /// The log's public key (as `runsheet key` prints it, or a file holding
+    /// it): the bundle's checkpoint, proofs and manifest must be signed by it
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+    /// A witness's public key (repeatable): it must have cosigned the bundle's checkpoint
+    #[arg(long = "witness", value_name = "KEY")]
+    pub witnesses: Vec<String>,
 }
 
 #[derive(Debug, Args)]

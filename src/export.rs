@@ -19,6 +19,7 @@ pub mod proofs;
 pub mod status;
 pub mod timeline;
 pub mod verify;
+pub mod verify_custody;
 
 #[cfg(test)]
 mod tests;
@@ -63,6 +64,7 @@ use crate::store::{
 
 pub use bundle::{ExportRequest, ExportSummary, Formats, export};
 pub use verify::{BundleReport, verify_bundle};
+pub use verify_custody::BundleTrust;
 
 /// Kind of the log event that records an export.
 pub use crate::store::KIND_EXPORT;
@@ -118,14 +120,19 @@ pub fn outcome_text(row: &RunRow) -> &str {
 /// evidence.json and the export event.
 pub fn filters_json(q: &RunQuery) -> Value {
     let day = |d: Option<NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
-    json!({
+    let mut v = json!({
         "procedure": q.procedure,
         "status": q.outcome,
         "operator": q.operator,
         "since": day(q.since),
         "until": day(q.until),
         "control": q.control,
-    })
+    });
+    if !q.ids.is_empty() {
+        let ids: Vec<String> = q.ids.iter().map(|id| id.hyphenated().to_string()).collect();
+        v["runs"] = json!(ids);
+    }
+    v
 }
 
 /// The filters in words, e.g. `control A.8.13; started 2026-11-01 to 2026-11-30`.
@@ -145,6 +152,10 @@ pub fn filters_text(q: &RunQuery) -> String {
     }
     if q.since.is_some() || q.until.is_some() {
         parts.push(period_text(q));
+    }
+    if !q.ids.is_empty() {
+        let ids: Vec<String> = q.ids.iter().map(|id| id.hyphenated().to_string()).collect();
+        parts.push(format!("sample of the runs {}", ids.join(", ")));
     }
     if parts.is_empty() {
         "none (every run in the log)".into()

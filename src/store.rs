@@ -159,6 +159,8 @@ pub struct RunQuery {
     pub control: Option<String>,
     /// At most this many runs (newest first).
     pub limit: Option<usize>,
+    /// Only these runs (a sample packet); empty: no such filter.
+    pub ids: Vec<Uuid>,
 }
 
 fn uuid_text<S: Serializer>(id: &Uuid, s: S) -> Result<S::Ok, S::Error> {
@@ -598,6 +600,23 @@ impl Store {
 
     /// Why the last write that should have made a signed checkpoint (a run
     /// end, suspension or export) made none, once. The write itself stands.
+    /// Sign `text` (a C2SP signed-note text, ending in a newline) with the
+    /// log's key: the note with its signature line. Only a writer holds the
+    /// key; a read-only handle is refused.
+    pub fn sign_note(&self, text: &str) -> Result<String, StoreError> {
+        let Some(custodian) = &self.custodian else {
+            return Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+            });
+        };
+        custodian
+            .sign_note(text)
+            .map_err(|message| StoreError::Key {
+                path: self.path.clone(),
+                message,
+            })
+    }
+
     pub fn take_custody_warning(&mut self) -> Option<String> {
         self.custody_warning.take()
     }

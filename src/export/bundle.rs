@@ -22,6 +22,7 @@
 
 mod file;
 mod outputs;
+pub mod signed;
 mod target;
 
 use std::collections::BTreeMap;
@@ -118,6 +119,11 @@ pub struct ExportSummary {
     pub verdict: Verdict,
     /// The `export` event's seq in the log; `None` when the log could not be written.
     pub export_seq: Option<i64>,
+    /// The tree size of the signed checkpoint the bundle carries; `None`
+    /// when it carries none (the log could not be written, or signing failed).
+    pub signed_size: Option<u64>,
+    /// Inclusion proofs written (a sample packet's).
+    pub proofs: usize,
 }
 
 /// Export an audit bundle (see the module docs for the order of things).
@@ -239,12 +245,58 @@ pub fn export(store: &mut Store, req: &ExportRequest) -> Result<ExportSummary, E
     };
 
     let mut all = files.clone();
-    if let Some(r) = &recorded {
-        all.push(write_text(&tmp.path, EXPORT_FILE, &export_record_json(r)).map_err(after_record)?);
+    let export_text = recorded.as_ref().map(export_record_json);
+    if let Some(text) = &export_text {
+        all.push(write_text(&tmp.path, EXPORT_FILE, text).map_err(after_record)?);
     }
     all.push(
         write_text(&tmp.path, "checkpoint.json", &checkpoint.to_json()).map_err(after_record)?,
     );
+    // The signed part: the checkpoint made with the export record, its
+    // proof, and a sample packet's proofs.
+    let signed_cp = match &recorded {
+        Some(r) => signed::checkpoint_at(store, r.seq).map_err(after_record)?,
+        None => Err("the evidence log could not be written (read-only), so no checkpoint was signed for this export".into()),
+    };
+    let mut proofs = 0;
+    let custody = match (&signed_cp, &recorded, &export_text) {
+        (Ok(cp), Some(r), Some(text)) => {
+            all.push(
+                write_text(&tmp.path, signed::CHECKPOINT_FILE, &cp.note).map_err(after_record)?,
+            );
+            let proof = signed::export_proof(store, r, text, cp).map_err(after_record)?;
+            all.push(
+                write_text(&tmp.path, signed::EXPORT_PROOF_FILE, &proof).map_err(after_record)?,
+            );
+            let sample = signed::sample_proofs(store, &req.query.ids, cp, &tmp.path, write_text)
+                .map_err(after_record)?;
+            proofs = sample.len();
+            all.extend(sample);
+            let vkey = store.log_key()?.map(|k| k.vkey);
+            let c = cp.signed.checkpoint();
+            serde_json::json!({
+                "signed": true,
+                "checkpoint": signed::CHECKPOINT_FILE,
+                "origin": c.origin(),
+                "vkey": vkey,
+                "tree_size": c.size(),
+                "export_proof": signed::EXPORT_PROOF_FILE,
+                "manifest_signature": signed::MANIFEST_SIG_FILE,
+                "sample": req.query.ids.iter().map(|id| id.hyphenated().to_string()).collect::<Vec<_>>(),
+                "proofs": proofs,
+            })
+        }
+        (Err(why), _, _) if !req.query.ids.is_empty() => {
+            return Err(after_record(Error::Store {
+                path: store.path().to_path_buf(),
+                message: format!(
+                    "a sample packet needs the log's signed checkpoint for its proofs, and there is none: {why}"
+                ),
+            }));
+        }
+        (Err(why), _, _) => serde_json::json!({"signed": false, "why": why}),
+        _ => serde_json::json!({"signed": false, "why": "the export is in no log"}),
+    };
     all.sort_by(|a, b| a.path.cmp(&b.path));
     let checkpoint_value: serde_json::Value = serde_json::from_str(&checkpoint.to_json())
         .map_err(|e| Error::Internal(format!("checkpoint JSON: {e}")))?;
@@ -270,6 +322,7 @@ pub fn export(store: &mut Store, req: &ExportRequest) -> Result<ExportSummary, E
             }),
         },
         checkpoint: checkpoint_value,
+        custody,
         files: all.clone(),
         self_sha256: String::new(),
     };
@@ -278,6 +331,17 @@ pub fn export(store: &mut Store, req: &ExportRequest) -> Result<ExportSummary, E
         .map_err(|e| Error::Internal(format!("manifest JSON: {e}")))?;
     let manifest_sha256 = crate::store::sha256_hex(text.as_bytes());
     write_text(&tmp.path, manifest::FILE, &text).map_err(after_record)?;
+    // The manifest's signature, by the log's key (not listed in the manifest
+    // it signs).
+    if let Ok(cp) = &signed_cp {
+        let note = store
+            .sign_note(&signed::manifest_note_text(
+                cp.signed.checkpoint().origin(),
+                &manifest_sha256,
+            ))
+            .map_err(|e| after_record(e.into()))?;
+        write_text(&tmp.path, signed::MANIFEST_SIG_FILE, &note).map_err(after_record)?;
+    }
     sync_dir(&tmp.path.join("procedures"));
     sync_dir(&tmp.path);
 
@@ -304,6 +368,8 @@ pub fn export(store: &mut Store, req: &ExportRequest) -> Result<ExportSummary, E
         data_head,
         verdict,
         export_seq: recorded.map(|r| r.seq),
+        signed_size: signed_cp.ok().map(|cp| cp.signed.checkpoint().size()),
+        proofs,
     })
 }
 

@@ -14,8 +14,12 @@ use crate::store::sha256_hex;
 /// `format` of manifest.json.
 pub const FORMAT: &str = "runsheet-audit-bundle";
 /// `version` of manifest.json (2: the verdict, the data head, and the
-/// log's record of the export, which checkpoint.json's head is).
-pub const VERSION: u32 = 2;
+/// log's record of the export, which checkpoint.json's head is; 3: and the
+/// signed part, `custody`).
+pub const VERSION: u32 = 3;
+/// The oldest version verify-bundle reads (a version-2 bundle has no
+/// signed part).
+pub const OLDEST_VERSION: u32 = 2;
 /// The manifest's own file name (it does not list itself).
 pub const FILE: &str = "manifest.json";
 
@@ -56,6 +60,12 @@ pub struct Manifest {
     /// checkpoint.json's content: the chain head at the export record (or
     /// the data head when the export could not be recorded).
     pub checkpoint: Value,
+    /// The signed part (version 3): `{"signed": true, "checkpoint":
+    /// "checkpoint", "origin", "vkey", "tree_size", "export_proof",
+    /// "manifest_signature", "sample": [run ids], "proofs": n}`, or
+    /// `{"signed": false, "why": ...}`. Null in a version-2 manifest.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub custody: Value,
     /// Sorted by path.
     pub files: Vec<FileEntry>,
     /// SHA-256 of this file's text with this value written as 64 zeros.
@@ -89,11 +99,17 @@ impl Manifest {
         if v["format"] != FORMAT {
             return Err(format!("has format {}, expected {FORMAT:?}", v["format"]));
         }
-        if v["version"] != VERSION {
+        let version = v["version"].as_u64().unwrap_or(0);
+        if !(u64::from(OLDEST_VERSION)..=u64::from(VERSION)).contains(&version) {
             return Err(format!(
-                "is version {}; this runsheet reads version {VERSION} (a version-1 bundle's files are not bound by a checkpoint: export it again)",
+                "is version {}; this runsheet reads versions {OLDEST_VERSION} to {VERSION} (a version-1 bundle's files are not bound by a checkpoint: export it again)",
                 v["version"]
             ));
+        }
+        if version >= 3 && !v["custody"].is_object() {
+            return Err(
+                "is version 3 but has no `custody` object; it was changed after export".into(),
+            );
         }
         let m: Manifest = serde_json::from_value(v).map_err(unreadable)?;
         if !self_hash_ok(text) {
@@ -156,6 +172,7 @@ mod tests {
             data_head: serde_json::json!({"seq": 2}),
             export: serde_json::json!({"recorded": true, "seq": 3}),
             checkpoint: serde_json::json!({"head_seq": 3}),
+            custody: serde_json::json!({"signed": false, "why": "test"}),
             files: vec![FileEntry {
                 path: "runs.csv".into(),
                 sha256: ZEROS.into(),

@@ -264,7 +264,12 @@ fn golden_bundle_files() {
     // differ from run to run; the rest is fixed.
     let mut manifest = read(&out, "manifest.json")
         .replace(&summary.checkpoint.head_hash, "<hash of the export record>");
-    for name in ["export.json", "checkpoint.json"] {
+    for name in [
+        "export.json",
+        "checkpoint.json",
+        "checkpoint",
+        "export.tlog-proof",
+    ] {
         let entry = summary.files.iter().find(|f| f.path == name).expect(name);
         manifest = manifest
             .replace(&entry.sha256, &format!("<sha256 of {name}>"))
@@ -450,7 +455,11 @@ fn the_export_record_lists_every_data_file_and_the_checkpoint_is_at_it() {
         .files
         .iter()
         .map(|f| f.path.as_str())
-        .filter(|p| *p != "checkpoint.json" && *p != "export.json")
+        .filter(|p| {
+            *p != "checkpoint.json"
+                && *p != "export.json"
+                && !crate::export::verify_custody::is_signed_part(p)
+        })
         .collect();
     let listed: Vec<&str> = p["files"]
         .as_array()
@@ -532,7 +541,8 @@ fn a_read_only_log_is_exported_without_a_record_and_the_bundle_says_so() {
     assert!(!out.join("export.json").exists());
     let m: serde_json::Value = serde_json::from_str(&read(&out, "manifest.json")).expect("json");
     assert_eq!(m["export"]["recorded"], false);
-    let report = verify_bundle(&out, Some(&ro)).expect("verify");
+    let report =
+        verify_bundle(&out, Some(&ro), &crate::export::BundleTrust::default()).expect("verify");
     assert!(report.is_ok(), "{report}");
     assert!(
         report.to_string().contains("recorded in no log"),
@@ -647,7 +657,8 @@ fn interleaved_runs_are_exported_run_by_run_and_verify() {
     let json_runs: Vec<String> = order.iter().map(|(r, ..)| r.clone()).collect();
     assert_eq!(csv_runs, json_runs, "events.csv in the same order");
 
-    let report = verify_bundle(&out, Some(&store)).expect("verify-bundle");
+    let report = verify_bundle(&out, Some(&store), &crate::export::BundleTrust::default())
+        .expect("verify-bundle");
     assert!(report.is_ok(), "{report}");
 }
 
@@ -712,7 +723,8 @@ fn non_empty_directories_are_refused_and_force_replaces_only_bundles() {
     export(&mut store, &request(out.clone())).expect("into an empty dir");
     export(&mut store, &request(out.clone())).expect_err("now it is not empty");
     let again = export(&mut store, &forced).expect("replaced");
-    let report = verify_bundle(&out, Some(&store)).expect("verify");
+    let report =
+        verify_bundle(&out, Some(&store), &crate::export::BundleTrust::default()).expect("verify");
     assert!(report.is_ok(), "{report}");
     assert_eq!(
         report.log.as_ref().map(|l| l.checkpoint_seq),
@@ -727,7 +739,8 @@ fn verify_bundle_names_every_changed_file() {
     let mut store = fixed_log(dir.path());
     let out = dir.path().join("bundle");
     let summary = export(&mut store, &request(out.clone())).expect("export");
-    let ok = verify_bundle(&out, Some(&store)).expect("verify");
+    let ok =
+        verify_bundle(&out, Some(&store), &crate::export::BundleTrust::default()).expect("verify");
     assert!(ok.is_ok(), "{ok}");
     assert_eq!(
         ok.log.as_ref().map(|l| l.events_checked),
@@ -746,7 +759,12 @@ fn verify_bundle_names_every_changed_file() {
         bytes[i] ^= 0x01;
         fs::write(&path, bytes).expect("write");
         for with_log in [false, true] {
-            let report = verify_bundle(&copy, with_log.then_some(&store)).expect("verify");
+            let report = verify_bundle(
+                &copy,
+                with_log.then_some(&store),
+                &crate::export::BundleTrust::default(),
+            )
+            .expect("verify");
             assert!(!report.is_ok(), "{name}: a changed byte went unnoticed");
             assert!(
                 report.problems.iter().any(|p| &p.file == name),
@@ -759,7 +777,8 @@ fn verify_bundle_names_every_changed_file() {
     copy_dir(&out, &copy);
     fs::write(copy.join("procedures/extra.toml"), "x").expect("extra");
     fs::remove_file(copy.join("report.md")).expect("rm");
-    let report = verify_bundle(&copy, None).expect("verify");
+    let report =
+        verify_bundle(&copy, None, &crate::export::BundleTrust::default()).expect("verify");
     let named: Vec<&str> = report.problems.iter().map(|p| p.file.as_str()).collect();
     assert!(
         named.contains(&"procedures/extra.toml") && named.contains(&"report.md"),
@@ -786,7 +805,8 @@ fn a_bundle_from_another_log_fails_against_this_one() {
         },
     )
     .expect("generate");
-    let report = verify_bundle(&out, Some(&other)).expect("verify");
+    let report =
+        verify_bundle(&out, Some(&other), &crate::export::BundleTrust::default()).expect("verify");
     assert!(!report.is_ok());
     assert!(
         report.log.as_ref().is_some_and(|l| !l.verify.is_ok()),

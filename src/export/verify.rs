@@ -10,7 +10,7 @@
 //!
 //! May not depend on the front ends or the app.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -20,9 +20,11 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::bundle::signed::MANIFEST_SIG_FILE;
 use super::bundle::{EXPORT_FILE, UNVERIFIED_FILE};
 use super::json::{BundleEvent, EvidenceVisitor, read_evidence};
 use super::manifest::{self, Manifest};
+use super::verify_custody::{BundleTrust, check_custody, is_signed_part};
 use super::{KIND_EXPORT, json};
 use crate::error::Error;
 use crate::store::{
@@ -167,7 +169,11 @@ fn walk(dir: &Path, rel: &str, out: &mut BTreeSet<String>, problems: &mut Vec<Bu
 /// Check a bundle; with `store`, also check it against the evidence log.
 /// Problems are reported in the [`BundleReport`]; an `Err` means the check
 /// itself could not run (no such directory, the log cannot be read).
-pub fn verify_bundle(dir: &Path, store: Option<&Store>) -> Result<BundleReport, Error> {
+pub fn verify_bundle(
+    dir: &Path,
+    store: Option<&Store>,
+    trust: &BundleTrust,
+) -> Result<BundleReport, Error> {
     let meta = fs::metadata(dir).map_err(|e| Error::io(dir, &e))?;
     if !meta.is_dir() {
         return Err(Error::Io {
@@ -221,6 +227,16 @@ pub fn verify_bundle(dir: &Path, store: Option<&Store>) -> Result<BundleReport, 
     if intact("evidence.json") {
         check_evidence(dir, &m, &mut report)?;
     }
+    let sampled = sampled_events(dir, &m, &intact);
+    check_custody(
+        dir,
+        &m,
+        trust,
+        &intact,
+        &record_problem,
+        sampled.as_ref(),
+        &mut report,
+    );
     for name in ["runs.csv", "events.csv"] {
         if intact(name) {
             check_csv_rows(dir, name, &m, &mut report);
@@ -291,7 +307,7 @@ fn check_files(dir: &Path, m: &Manifest, report: &mut BundleReport) -> BTreeSet<
     walk(dir, "", &mut present, &mut report.problems);
     let listed: BTreeSet<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
     for p in &present {
-        if p != manifest::FILE && !listed.contains(p.as_str()) {
+        if p != manifest::FILE && p != MANIFEST_SIG_FILE && !listed.contains(p.as_str()) {
             report.problems.push(problem(
                 p,
                 "is not listed in manifest.json (added after export)",
@@ -446,7 +462,9 @@ fn check_export_record(
     let data_files: Vec<&manifest::FileEntry> = m
         .files
         .iter()
-        .filter(|f| f.path != EXPORT_FILE && f.path != "checkpoint.json")
+        .filter(|f| {
+            f.path != EXPORT_FILE && f.path != "checkpoint.json" && !is_signed_part(&f.path)
+        })
         .collect();
     let listed = serde_json::to_value(&data_files).unwrap_or_default();
     let same = [
@@ -502,6 +520,51 @@ fn check_verdict(m: &Manifest, report: &mut BundleReport) {
     if v["test_data"] == true {
         report.notes.push(TEST_DATA_NOTICE.into());
     }
+}
+
+/// The events of a sample packet's sampled runs in evidence.json (seq →
+/// run id, hash); `None` without an intact evidence.json or a sample.
+fn sampled_events(
+    dir: &Path,
+    m: &Manifest,
+    intact: &dyn Fn(&str) -> bool,
+) -> Option<BTreeMap<i64, (Option<String>, String)>> {
+    struct Collect<'a> {
+        sample: &'a BTreeSet<String>,
+        events: BTreeMap<i64, (Option<String>, String)>,
+    }
+    impl EvidenceVisitor for Collect<'_> {
+        fn header(&mut self, _: &str, _: Value) -> Result<(), String> {
+            Ok(())
+        }
+        fn run(&mut self, _: Value) -> Result<(), String> {
+            Ok(())
+        }
+        fn procedure(&mut self, _: Value) -> Result<(), String> {
+            Ok(())
+        }
+        fn event(&mut self, e: BundleEvent) -> Result<(), String> {
+            if e.run_id.as_ref().is_some_and(|r| self.sample.contains(r)) {
+                self.events.insert(e.seq, (e.run_id, e.hash));
+            }
+            Ok(())
+        }
+    }
+    let sample: BTreeSet<String> = m.custody["sample"]
+        .as_array()?
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    if sample.is_empty() || !intact("evidence.json") {
+        return None;
+    }
+    let mut c = Collect {
+        sample: &sample,
+        events: BTreeMap::new(),
+    };
+    let file = File::open(dir.join("evidence.json")).ok()?;
+    read_evidence(io::BufReader::new(file), &mut c).ok()?;
+    Some(c.events)
 }
 
 /// What is wrong with an exported event's own hashes, if anything.

@@ -247,7 +247,7 @@ impl Store {
             .conn
             .prepare_cached(&format!(
                 "{RUN_COLUMNS} FROM runs r WHERE {RUN_FILTER} \
-                 ORDER BY r.started_at DESC, r.id DESC LIMIT ?7"
+                 ORDER BY r.started_at DESC, r.id DESC LIMIT ?8"
             ))
             .map_err(sql)?;
         let raws = stmt

@@ -41,16 +41,17 @@ pub struct EventKeyRow {
     pub hash: String,
 }
 
-/// The filter clause shared by run listings: parameters ?1..?6.
+/// The filter clause shared by run listings: parameters ?1..?7.
 pub(super) const RUN_FILTER: &str = "(?1 IS NULL OR r.procedure_id = ?1) \
      AND (?2 IS NULL OR (?2 = 'open' AND r.outcome IS NULL) OR r.outcome = ?2) \
      AND (?3 IS NULL OR r.operator = ?3 COLLATE NOCASE OR r.operator_name = ?3 COLLATE NOCASE) \
      AND (?4 IS NULL OR r.started_at >= ?4) \
      AND (?5 IS NULL OR r.started_at < ?5) \
      AND (?6 IS NULL OR EXISTS (SELECT 1 FROM json_each(r.controls) j \
-          WHERE j.value = ?6 COLLATE NOCASE))";
+          WHERE j.value = ?6 COLLATE NOCASE)) \
+     AND (?7 IS NULL OR r.id IN (SELECT value FROM json_each(?7)))";
 
-/// The values of `RUN_FILTER`'s ?1..?6, then `extra` as ?7 if given.
+/// The values of `RUN_FILTER`'s ?1..?7, then `extra` as ?8 if given.
 pub(super) fn filter_params(filter: &RunQuery, extra: Option<Value>) -> ParamsFromIter<Vec<Value>> {
     let day = |d: NaiveDate| format!("{}T00:00:00.000Z", d.format("%Y-%m-%d"));
     let since = filter.since.map(day);
@@ -66,6 +67,14 @@ pub(super) fn filter_params(filter: &RunQuery, extra: Option<Value>) -> ParamsFr
         text(since),
         text(until),
         text(filter.control.as_deref().map(|c| c.trim().to_string())),
+        text((!filter.ids.is_empty()).then(|| {
+            let ids: Vec<String> = filter
+                .ids
+                .iter()
+                .map(|id| id.hyphenated().to_string())
+                .collect();
+            serde_json::Value::from(ids).to_string()
+        })),
     ];
     values.extend(extra);
     params_from_iter(values)
@@ -154,7 +163,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "{RUN_COLUMNS}, CASE WHEN ?7 THEN \
+                "{RUN_COLUMNS}, CASE WHEN ?8 THEN \
                  (SELECT group_concat(e.kind, char(31)) FROM events e \
                   WHERE e.run_id = r.id AND e.{DEVIATION_CONDITION}) END \
                  FROM runs r WHERE {RUN_FILTER} ORDER BY {RUN_ORDER}"
