@@ -233,7 +233,16 @@ fn request_and_add_carry_a_cosignature_by_hand() {
     )
     .stdout;
     assert!(text(&body).starts_with("old 0\n\n"), "{}", text(&body));
-    let lines = run_with_input(witness_cmd(&s.state).arg("cosign"), &body, 0).stdout;
+    // RUNSHEET_KEY_FILE is the log's key: a witness command never reads it.
+    let log_key = format!("{}.key", s.db.display());
+    let lines = run_with_input(
+        witness_cmd(&s.state)
+            .env("RUNSHEET_KEY_FILE", &log_key)
+            .arg("cosign"),
+        &body,
+        0,
+    )
+    .stdout;
     let file = s.dir.path().join("cosignature");
     std::fs::write(&file, &lines).unwrap();
     let out = run(
