@@ -1167,7 +1167,7 @@ fn cosign_cmd(ctx: &Context, a: cli::CosignArgs) -> Result<i32> {
     Ok(code::OK)
 }
 
-fn witness_cmd(_ctx: &Context, a: cli::WitnessArgs) -> Result<i32> {
+fn witness_cmd(ctx: &Context, a: cli::WitnessArgs) -> Result<i32> {
     use crate::cli::WitnessCommand as W;
     use crate::witness::{CosignOutcome, WitnessState};
     let state = match a.state {
@@ -1257,7 +1257,7 @@ fn witness_cmd(_ctx: &Context, a: cli::WitnessArgs) -> Result<i32> {
         }
         W::Status => {
             let logs = WitnessState::open_read_only(&state)?.status()?;
-            if _ctx.global.json {
+            if ctx.global.json {
                 outln!(
                     "{}",
                     pretty(&serde_json::to_value(&logs).unwrap_or_default())

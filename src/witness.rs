@@ -6,7 +6,7 @@
 //! from a file, and the answer comes back on standard output with an exit
 //! code standing for the protocol's status code (so ssh is the transport).
 //!
-//! May use `custody`, `store`, `error` and `out`; may not depend on the
+//! May use `custody`, `store`, `error` and `text`; may not depend on the
 //! engine, the front ends, `cli` or `app`.
 
 use std::path::{Path, PathBuf};

@@ -638,6 +638,22 @@ fn bad_input_is_refused_with_a_message_and_changes_nothing() {
     );
     assert!(text(&out.stderr).contains("cosigner key"), "{}", show(&out));
 
+    // A witness command that fails: its messages shown, exit 1, nothing stored.
+    let out = run(
+        log_cmd(&s.db)
+            .arg("cosign")
+            .arg("--witness")
+            .arg(&s.witness_vkey)
+            .arg("--via")
+            .arg("cat >/dev/null; echo unreachable >&2; exit 3"),
+        1,
+    );
+    assert!(
+        text(&out.stderr).contains("witness: unreachable"),
+        "{}",
+        show(&out)
+    );
+
     // A witness state that does not exist.
     let out = run(
         witness_cmd(&s.dir.path().join("missing.sqlite3")).arg("status"),

@@ -5,7 +5,7 @@
 //! checked against the witness's key and a stored checkpoint before they are
 //! stored.
 //!
-//! May use the store, `custody` and `error`; may not depend on the engine,
+//! May use the store, `custody`, `error` and `text`; may not depend on the engine,
 //! the front ends, `cli` or `app`.
 
 use std::io::{Read as _, Write as _};

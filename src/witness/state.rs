@@ -4,8 +4,8 @@
 //! triggers. [`WitnessState::cosign`] is tlog-witness's `add-checkpoint`:
 //! check, store and cosign in one immediate transaction.
 //!
-//! May use `custody` only (and rusqlite); may not depend on the store, the
-//! engine, the front ends, `cli` or `app`.
+//! May use `custody` and `text` only (and rusqlite); may not depend on the
+//! store, the engine, the front ends, `cli` or `app`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
