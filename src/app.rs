@@ -42,6 +42,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::Key => key_cmd(&ctx),
         Cmd::Prove(a) => prove_cmd(&ctx, a),
         Cmd::Anchor(a) => anchor_cmd(&ctx, a),
+        Cmd::Cosign(a) => cosign_cmd(&ctx, a),
+        Cmd::Witness(a) => witness_cmd(&ctx, a),
         Cmd::Export(a) => export_cmd(&ctx, a),
         Cmd::VerifyBundle(a) => verify_bundle_cmd(&ctx, a),
         Cmd::Status(a) => status_cmd(&ctx, a),
@@ -1120,4 +1122,203 @@ fn status_cmd(ctx: &Context, a: cli::StatusArgs) -> Result<i32> {
     } else {
         code::OK
     })
+}
+
+// ---------------------------------------------------------------- witnesses
+
+/// A request body or cosignature lines: a file, or standard input for `-` or none.
+fn read_input(file: Option<&Path>) -> Result<String> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    match file.filter(|f| *f != Path::new("-")) {
+        Some(f) => std::fs::File::open(f)
+            .and_then(|h| h.take(2 << 20).read_to_end(&mut bytes))
+            .map_err(|e| Error::io(f, &e))?,
+        None => std::io::stdin()
+            .lock()
+            .take(2 << 20)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io("<stdin>", &e))?,
+    };
+    String::from_utf8(bytes).map_err(|_| {
+        Error::Input(format!(
+            "{}: not UTF-8 text",
+            file.map_or("<stdin>".into(), |f| f.display().to_string())
+        ))
+    })
+}
+
+fn cosign_cmd(ctx: &Context, a: cli::CosignArgs) -> Result<i32> {
+    use crate::witness::client::{self, ViaOutcome};
+    let witness = read_vkey(&a.witness, "--witness")?;
+    client::check_witness_key(&witness)?;
+    let (_, _, actor) = operator_identity(std::env::var("RUNSHEET_OPERATOR").ok().as_deref());
+    let mut store = ctx
+        .store_options()
+        .actor(&actor)
+        .open_existing(&ctx.db_path()?)?;
+    store.check_pages()?;
+    if a.request {
+        let old = match a.from_size {
+            Some(n) => n,
+            None => store.witnessed_size(&witness)?,
+        };
+        out::rendered(&client::request(&mut store, old)?.body)?;
+        return Ok(code::OK);
+    }
+    let added = match (&a.add, &a.via) {
+        (Some(file), _) => {
+            client::add_lines(&mut store, &witness, &read_input(Some(file))?, None, true)?
+        }
+        (None, Some(cmd)) => {
+            match client::via(&mut store, &witness, cmd, |l| errln!("witness: {l}"))? {
+                ViaOutcome::Cosigned { added, .. } => added,
+                ViaOutcome::Fork { request, .. } => {
+                    errln!(
+                        "runsheet: the witness {} REFUSED this log's checkpoint of {} records as a FORK: it is not consistent with the tree of {} records the witness cosigned before. The log was rewritten since (see `runsheet verify --witness {}`); the witness keeps the request as evidence",
+                        witness.to_vkey(),
+                        request.new,
+                        request.old,
+                        witness.to_vkey()
+                    );
+                    return Ok(code::WITNESS_FORK);
+                }
+            }
+        }
+        (None, None) => {
+            return Err(Error::Input(
+                "give --via CMD, --request or --add FILE".into(),
+            ));
+        }
+    };
+    for (size, new) in &added.stored {
+        outln!(
+            "{} the cosignature by {} of the checkpoint of {size} records",
+            if *new { "Stored" } else { "Already had" },
+            witness.name()
+        )?;
+    }
+    if added.ignored > 0 {
+        errln!(
+            "runsheet: ignored {} signature line(s) by other keys",
+            added.ignored
+        );
+    }
+    Ok(code::OK)
+}
+
+fn witness_cmd(ctx: &Context, a: cli::WitnessArgs) -> Result<i32> {
+    use crate::cli::WitnessCommand as W;
+    use crate::witness::{CosignOutcome, WitnessState};
+    let state = match a.state {
+        Some(p) => p,
+        None => crate::witness::default_state_path().ok_or_else(|| {
+            Error::Input("cannot find a data directory for the witness state (no HOME?); pass --state PATH or set RUNSHEET_WITNESS_STATE".into())
+        })?,
+    };
+    // The global --key-file is the log's (RUNSHEET_KEY_FILE): never read it here.
+    let leaked = std::env::var_os("RUNSHEET_WITNESS_KEY_FILE").is_none()
+        && a.key_file.as_ref().map(|k| k.as_os_str())
+            == std::env::var_os("RUNSHEET_KEY_FILE").as_deref();
+    let key_file = a
+        .key_file
+        .filter(|_| !leaked)
+        .unwrap_or_else(|| crate::witness::default_key_path(&state));
+    match a.command {
+        W::Init { name } => {
+            let (_, vkey) = WitnessState::init(&state, &key_file, &name)?;
+            outln!("{vkey}")?;
+            errln!(
+                "Created the witness state {} with the cosigner key {} (mode 0600). Give the logs this verifier key for `runsheet cosign --witness`; add each log with `runsheet witness add-log`.",
+                state.display(),
+                key_file.display()
+            );
+        }
+        W::Key => {
+            let vkey = WitnessState::open_read_only(&state)?
+                .identity()?
+                .unwrap_or_default();
+            outln!("{vkey}")?;
+        }
+        W::AddLog { origin, vkey } => {
+            let log = read_vkey(&vkey, "--vkey")?;
+            let added = WitnessState::open(&state)?.add_log(&origin, &log)?;
+            outln!(
+                "{} the log {origin} with the key {}",
+                if added {
+                    "Witnessing"
+                } else {
+                    "Already witnessing"
+                },
+                log.to_vkey()
+            )?;
+        }
+        W::Cosign { file } => {
+            let body = read_input(file.as_deref())?;
+            let mut st = WitnessState::open(&state)?;
+            let cosigner = st.cosigner(&key_file)?;
+            match st.cosign(&cosigner, &body, crate::witness::state::unix_now())? {
+                CosignOutcome::Cosigned {
+                    origin,
+                    size,
+                    lines,
+                    again,
+                } => {
+                    out::text(&lines)?;
+                    errln!(
+                        "{} the checkpoint of {size} records of {origin}",
+                        if again {
+                            "Already cosigned; the cosignature again for"
+                        } else {
+                            "Cosigned"
+                        }
+                    );
+                }
+                CosignOutcome::Conflict { origin, sent, size } => {
+                    out::text(&crate::custody::proof_text::format_size_line(size))?;
+                    errln!(
+                        "runsheet: the request is from {sent} records, but this witness last cosigned {size} of {origin}; nothing was cosigned. Send a consistency proof from {size} (`runsheet cosign --via` does so itself)"
+                    );
+                    return Ok(code::WITNESS_CONFLICT);
+                }
+                CosignOutcome::Fork {
+                    origin,
+                    state_size,
+                    new_size,
+                    reason,
+                } => {
+                    errln!(
+                        "runsheet: FORK: the checkpoint of {new_size} records of {origin} is not consistent with the tree of {state_size} records this witness cosigned ({reason}); it was refused and kept as evidence in {}",
+                        state.display()
+                    );
+                    return Ok(code::WITNESS_FORK);
+                }
+            }
+        }
+        W::Status => {
+            let logs = WitnessState::open_read_only(&state)?.status()?;
+            if ctx.global.json {
+                outln!(
+                    "{}",
+                    pretty(&serde_json::to_value(&logs).unwrap_or_default())
+                )?;
+            } else if logs.is_empty() {
+                outln!(
+                    "No logs yet; add one with `runsheet witness add-log --origin ORIGIN --vkey VKEY`."
+                )?;
+            } else {
+                for l in &logs {
+                    outln!(
+                        "{}  size {}  root {}  cosigned {}  forks {}",
+                        l.origin,
+                        l.size,
+                        l.root.as_deref().unwrap_or("-"),
+                        l.cosigned_at.as_deref().unwrap_or("never"),
+                        l.forks
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(code::OK)
 }

@@ -68,6 +68,10 @@ pub enum Command {
     /// Put the latest signed checkpoint somewhere the log's writers cannot reach:
     /// on screen as text and a QR code, into a file, or into a git repository
     Anchor(AnchorArgs),
+    /// Have a witness cosign the log's latest checkpoint, and store its cosignatures
+    Cosign(CosignArgs),
+    /// Be a witness for other runsheet logs: check their checkpoints only grow, and cosign them
+    Witness(WitnessArgs),
     /// Export an audit bundle (HTML, CSV, JSON, Markdown, manifest)
     Export(ExportArgs),
     /// Check an exported audit bundle against its manifest (and the log with --db)
@@ -239,6 +243,83 @@ pub struct AnchorArgs {
     /// Do not show the QR code
     #[arg(long)]
     pub no_qr: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("how").required(true).args(["via", "request", "add"])))]
+pub struct CosignArgs {
+    /// The witness's cosigner key (its verifier key, or a file with one)
+    #[arg(long, value_name = "KEY")]
+    pub witness: String,
+    /// Reach the witness through this shell command (`sh -c`): it gets the
+    /// add-checkpoint request on stdin and answers with cosignature lines, e.g.
+    /// 'ssh sec@host runsheet witness cosign -'
+    #[arg(long, value_name = "CMD")]
+    pub via: Option<String>,
+    /// Print the add-checkpoint request for the witness (to carry to it by hand)
+    #[arg(long)]
+    pub request: bool,
+    /// With --request: the size the witness last cosigned [default: the largest this log holds a cosignature of]
+    #[arg(long, value_name = "N", requires = "request")]
+    pub from_size: Option<u64>,
+    /// Store the cosignature lines the witness returned (a file, or - for stdin)
+    #[arg(long, value_name = "FILE")]
+    pub add: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WitnessArgs {
+    /// The witness's state file [default: runsheet/witness.sqlite3 in the platform data directory]
+    #[arg(
+        long,
+        global = true,
+        env = "RUNSHEET_WITNESS_STATE",
+        value_name = "PATH"
+    )]
+    pub state: Option<PathBuf>,
+    /// The witness's cosigner key file [default: the state file's path with .key
+    /// added]; RUNSHEET_KEY_FILE (the log's key) is never read here
+    #[arg(
+        long = "key-file",
+        global = true,
+        env = "RUNSHEET_WITNESS_KEY_FILE",
+        value_name = "PATH"
+    )]
+    pub key_file: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: WitnessCommand,
+}
+
+/// Exit codes of `witness cosign`: 0 cosigned, 9 conflict (the witness's size
+/// on stdout), 8 fork (refused and kept), 1 bad signature, 3 bad request or
+/// unknown log, 4 state or key unusable.
+#[derive(Debug, Subcommand)]
+pub enum WitnessCommand {
+    /// Create the witness's state and cosigner key; prints its verifier key
+    Init {
+        /// The witness's name (a key name, e.g. sec.example.com/witness)
+        #[arg(long, value_name = "NAME")]
+        name: String,
+    },
+    /// Print the witness's verifier key (for the logs' `cosign --witness`)
+    Key,
+    /// Witness a log: its origin and its verifier key (`runsheet key` on its machine)
+    AddLog {
+        #[arg(long, value_name = "ORIGIN")]
+        origin: String,
+        /// The log's verifier key, or a file with one
+        #[arg(long, value_name = "VKEY")]
+        vkey: String,
+    },
+    /// Answer a tlog-witness add-checkpoint request (a file, or - / nothing for
+    /// stdin): cosignature lines on stdout; exit 9 and the witness's size on a
+    /// conflict, exit 8 on a fork
+    Cosign {
+        /// The request body [default: standard input]
+        file: Option<PathBuf>,
+    },
+    /// List the witnessed logs: latest cosigned size, root and time, and forks refused
+    Status,
 }
 
 #[derive(Debug, Args)]

@@ -27,6 +27,12 @@ pub mod code {
     pub const FAILED: i32 = 12;
     /// `run`/`resume`: the run was aborted.
     pub const ABORTED: i32 = 13;
+    /// `witness cosign`/`cosign`: the witness refused a checkpoint that is not
+    /// consistent with the one it cosigned before (a fork; kept as evidence).
+    pub const WITNESS_FORK: i32 = 8;
+    /// `witness cosign`: the request's old size is not the size the witness
+    /// last cosigned, which is printed on stdout (tlog-witness's 409).
+    pub const WITNESS_CONFLICT: i32 = 9;
     /// A bug in runsheet.
     pub const INTERNAL: i32 = 70;
 }
@@ -46,6 +52,9 @@ pub enum Error {
     /// File-system trouble outside the log.
     #[error("{path}: {message}")]
     Io { path: PathBuf, message: String },
+    /// A witness's state file or key cannot be used (the message names it).
+    #[error("{0}")]
+    Witness(String),
     /// Something that should not happen.
     #[error("internal error: {0}")]
     Internal(String),
@@ -59,6 +68,7 @@ impl Error {
             Error::CheckFailed(_) => code::CHECK_FAILED,
             Error::Store { .. } => code::STORE,
             Error::Io { .. } => code::IO,
+            Error::Witness(_) => code::STORE,
             Error::Internal(_) => code::INTERNAL,
         }
     }

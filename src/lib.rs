@@ -14,6 +14,8 @@
 //! - [`tui`] and [`plain`]: the two front ends over a session.
 //! - [`out`]: the one path to stdout and stderr (sanitized, quiet on a closed pipe) and the panic hook.
 //! - [`anchor`]: a signed checkpoint put out of the log writers' reach (QR text, a file, git).
+//! - [`witness`]: a witness's state and `add-checkpoint` (cosigning other logs), and the
+//!   log's side that sends its checkpoints to witnesses and stores their cosignatures.
 //! - [`app`]: the one place that wires paths, store, engine, front ends and exports to the CLI.
 //! - `testdata` (tests and the `test-data` feature only, never in `runsheet`):
 //!   generated logs, marked as test data, for tests, benchmarks and demos.
@@ -37,3 +39,4 @@ pub mod store;
 pub mod testdata;
 pub mod text;
 pub mod tui;
+pub mod witness;

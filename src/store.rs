@@ -485,6 +485,14 @@ impl Store {
         signing::with_cosignatures(&self.conn, cp).map_err(|e| StoreError::sqlite(&self.path, e))
     }
 
+    /// Every stored signed checkpoint, smallest tree first (none before schema 4).
+    pub fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        if !self.has_custody_tables()? {
+            return Ok(Vec::new());
+        }
+        signing::all_checkpoints(&self.conn).map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
     /// The stored signed checkpoint of exactly `tree_size` records.
     pub fn checkpoint_of_size(
         &self,

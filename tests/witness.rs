@@ -1,0 +1,675 @@
+//! Witnesses through the real binary: a log's `runsheet cosign` reaching a
+//! `runsheet witness` on a second state (through `--via`, or by hand with
+//! `--request` and `--add`), the conflict and its retry, a key holder's
+//! consistent rewrite refused as a fork and kept, `verify --witness`, and bad
+//! input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use runsheet::custody::checkpoint::{Checkpoint, SignedCheckpoint};
+use runsheet::custody::merkle::{self, Frontier};
+use runsheet::store::{Record, RecordFormat, sha256_hex};
+use rusqlite::Connection;
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_runsheet"))
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn clean(cmd: &mut Command) -> &mut Command {
+    for var in [
+        "RUNSHEET_DB",
+        "RUNSHEET_PROCEDURES",
+        "RUNSHEET_OPERATOR",
+        "RUNSHEET_KEY_FILE",
+        "RUNSHEET_WITNESS_STATE",
+        "RUNSHEET_WITNESS_KEY_FILE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("NO_COLOR", "1")
+}
+
+/// `runsheet --db DB …`.
+fn log_cmd(db: &Path) -> Command {
+    let mut cmd = Command::new(bin());
+    clean(&mut cmd)
+        .arg("--db")
+        .arg(db)
+        .arg("--procedures")
+        .arg(repo().join("procedures"));
+    cmd
+}
+
+/// `runsheet witness --state STATE …`.
+fn witness_cmd(state: &Path) -> Command {
+    let mut cmd = Command::new(bin());
+    clean(&mut cmd).arg("witness").arg("--state").arg(state);
+    cmd
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+fn run(cmd: &mut Command, code: i32) -> Output {
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(code), "{}", show(&out));
+    out
+}
+
+fn run_with_input(cmd: &mut Command, input: &[u8], code: i32) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(code), "{}", show(&out));
+    out
+}
+
+/// One more run on the log, suspended at once (its input ends): records and
+/// a signed checkpoint.
+fn suspended_run(db: &Path) {
+    let drill = repo().join("tests/fixtures/run/drill.toml");
+    run_with_input(log_cmd(db).arg("run").arg("--plain").arg(&drill), b"", 10);
+}
+
+/// A log with one run, and a witness configured for it.
+struct Setup {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+    state: PathBuf,
+    /// The witness's vkey, in a file.
+    witness_vkey: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("log.sqlite3");
+        suspended_run(&db);
+        let state = dir.path().join("witness").join("state.sqlite3");
+        let out = run(
+            witness_cmd(&state)
+                .arg("init")
+                .arg("--name")
+                .arg("sec.example/witness"),
+            0,
+        );
+        let witness_vkey = dir.path().join("witness.vkey");
+        std::fs::write(&witness_vkey, &out.stdout).unwrap();
+        let log_vkey = text(&run(log_cmd(&db).arg("key"), 0).stdout)
+            .trim()
+            .to_string();
+        let origin = log_vkey.split('+').next().unwrap().to_string();
+        run(
+            witness_cmd(&state)
+                .arg("add-log")
+                .arg("--origin")
+                .arg(&origin)
+                .arg("--vkey")
+                .arg(&log_vkey),
+            0,
+        );
+        Setup {
+            dir,
+            db,
+            state,
+            witness_vkey,
+        }
+    }
+
+    /// The --via command that runs the witness on its state.
+    fn via(&self) -> String {
+        format!(
+            "'{}' witness --state '{}' cosign -",
+            bin().display(),
+            self.state.display()
+        )
+    }
+
+    fn cosign_via(&self, db: &Path, code: i32) -> Output {
+        run(
+            log_cmd(db)
+                .arg("cosign")
+                .arg("--witness")
+                .arg(&self.witness_vkey)
+                .arg("--via")
+                .arg(self.via()),
+            code,
+        )
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let out = run(witness_cmd(&self.state).arg("status").arg("--json"), 0);
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn verify_witnessed(&self, db: &Path) -> Output {
+        log_cmd(db)
+            .arg("verify")
+            .arg("--witness")
+            .arg(&self.witness_vkey)
+            .output()
+            .unwrap()
+    }
+}
+
+fn head(db: &Path) -> u64 {
+    let conn = Connection::open(db).unwrap();
+    conn.query_row("SELECT max(seq) FROM events", [], |r| r.get::<_, i64>(0))
+        .unwrap() as u64
+}
+
+#[test]
+fn a_log_is_cosigned_through_via_and_then_verifies_witnessed() {
+    let s = Setup::new();
+    let out = s.verify_witnessed(&s.db);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(text(&out.stdout).contains("unwitnessed"), "{}", show(&out));
+
+    let size = head(&s.db);
+    let out = s.cosign_via(&s.db, 0);
+    assert!(
+        text(&out.stdout).contains(&format!(
+            "Stored the cosignature by sec.example/witness of the checkpoint of {size} records"
+        )),
+        "{}",
+        show(&out)
+    );
+    let out = s.verify_witnessed(&s.db);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    // The checkpoint now carries the cosignature.
+    let cp = text(&run(log_cmd(&s.db).arg("checkpoint"), 0).stdout);
+    assert!(cp.contains("\n\u{2014} sec.example/witness "), "{cp}");
+
+    // The log grows; the next cosign goes on from the witnessed size.
+    suspended_run(&s.db);
+    let bigger = head(&s.db);
+    assert!(bigger > size);
+    let out = s.cosign_via(&s.db, 0);
+    assert!(
+        text(&out.stdout).contains(&format!("of the checkpoint of {bigger} records")),
+        "{}",
+        show(&out)
+    );
+    let status = s.status();
+    assert_eq!(status[0]["size"], bigger);
+    assert_eq!(status[0]["forks"], 0);
+    // Again: the same cosignature, nothing new stored.
+    let out = s.cosign_via(&s.db, 0);
+    assert!(text(&out.stdout).contains("Already had"), "{}", show(&out));
+}
+
+#[test]
+fn request_and_add_carry_a_cosignature_by_hand() {
+    let s = Setup::new();
+    let body = run(
+        log_cmd(&s.db)
+            .arg("cosign")
+            .arg("--witness")
+            .arg(&s.witness_vkey)
+            .arg("--request"),
+        0,
+    )
+    .stdout;
+    assert!(text(&body).starts_with("old 0\n\n"), "{}", text(&body));
+    // RUNSHEET_KEY_FILE is the log's key: a witness command never reads it.
+    let log_key = format!("{}.key", s.db.display());
+    let lines = run_with_input(
+        witness_cmd(&s.state)
+            .env("RUNSHEET_KEY_FILE", &log_key)
+            .arg("cosign"),
+        &body,
+        0,
+    )
+    .stdout;
+    let file = s.dir.path().join("cosignature");
+    std::fs::write(&file, &lines).unwrap();
+    let out = run(
+        log_cmd(&s.db)
+            .arg("cosign")
+            .arg("--witness")
+            .arg(&s.witness_vkey)
+            .arg("--add")
+            .arg(&file),
+        0,
+    );
+    assert!(text(&out.stdout).contains("Stored"), "{}", show(&out));
+    assert_eq!(s.verify_witnessed(&s.db).status.code(), Some(0));
+}
+
+#[test]
+fn a_stale_old_size_is_a_conflict_and_via_retries_from_the_witnesses_size() {
+    let s = Setup::new();
+    // The witness cosigns, but the log never stores the answer.
+    let body = run(
+        log_cmd(&s.db)
+            .arg("cosign")
+            .arg("--witness")
+            .arg(&s.witness_vkey)
+            .arg("--request"),
+        0,
+    )
+    .stdout;
+    run_with_input(witness_cmd(&s.state).arg("cosign").arg("-"), &body, 0);
+    let witnessed = head(&s.db);
+    suspended_run(&s.db);
+    let size = head(&s.db);
+
+    // Sent from 0 again: refused with the witness's size on stdout, exit 9.
+    let stale = run(
+        log_cmd(&s.db)
+            .arg("cosign")
+            .arg("--witness")
+            .arg(&s.witness_vkey)
+            .arg("--request"),
+        0,
+    )
+    .stdout;
+    assert!(text(&stale).starts_with("old 0\n"));
+    let out = run_with_input(witness_cmd(&s.state).arg("cosign"), &stale, 9);
+    assert_eq!(text(&out.stdout), format!("{witnessed}\n"));
+
+    // --via reads that size and resends a proof from it (a size the log
+    // holds no cosignature for).
+    let out = s.cosign_via(&s.db, 0);
+    assert!(
+        text(&out.stdout).contains(&format!("of the checkpoint of {size} records")),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(s.status()[0]["size"], size);
+    assert_eq!(s.verify_witnessed(&s.db).status.code(), Some(0));
+}
+
+/// What someone holding the log's key can do: change a record in a copy of
+/// the log, recompute the chain and the tree, and sign the rewritten tree
+/// with the log's own key. The copy verifies on its own.
+fn rewrite_with_the_key(db: &Path, copy: &Path) {
+    Connection::open(db)
+        .unwrap()
+        .execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
+        .unwrap();
+    let key = PathBuf::from(format!("{}.key", copy.display()));
+    std::fs::copy(format!("{}.key", db.display()), &key).unwrap();
+    let conn = Connection::open(copy).unwrap();
+    let triggers = [
+        "events_no_update",
+        "tree_nodes_no_delete",
+        "checkpoints_no_delete",
+        "cosignatures_no_delete",
+    ];
+    let mut restore = Vec::new();
+    for t in triggers {
+        let sql: String = conn
+            .query_row("SELECT sql FROM sqlite_schema WHERE name = ?1", [t], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        restore.push(sql);
+        conn.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
+    }
+    conn.execute_batch(
+        "UPDATE events SET actor = 'mallory' WHERE seq = 3; \
+         DELETE FROM cosignatures; DELETE FROM checkpoints; DELETE FROM tree_nodes;",
+    )
+    .unwrap();
+    rechain_from(&conn, 3);
+    let mut frontier = Frontier::new();
+    let mut closed = Vec::new();
+    let rows: Vec<(i64, String)> = conn
+        .prepare("SELECT seq, hash FROM events ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for (seq, hash) in rows {
+        let mut raw = [0u8; 32];
+        hex_decode(&hash, &mut raw);
+        frontier.push(merkle::leaf_hash(&raw), &mut closed);
+        if !closed.is_empty() {
+            let blob: Vec<u8> = closed.iter().flatten().copied().collect();
+            conn.execute(
+                "INSERT INTO tree_nodes (seq, hashes) VALUES (?1, ?2)",
+                rusqlite::params![seq, blob],
+            )
+            .unwrap();
+        }
+    }
+    let signer = runsheet::custody::key::load_signer(&key).unwrap();
+    let cp = Checkpoint::new(signer.name(), frontier.size(), frontier.root()).unwrap();
+    let note = SignedCheckpoint::sign(cp, &signer).unwrap().format();
+    conn.execute(
+        "INSERT INTO checkpoints (tree_size, note, made_at, reason) VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', 'requested')",
+        rusqlite::params![frontier.size() as i64, note],
+    )
+    .unwrap();
+    for sql in restore {
+        conn.execute_batch(&sql).unwrap();
+    }
+}
+
+fn hex_decode(hex: &str, out: &mut [u8; 32]) {
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+    }
+}
+
+/// Recompute the payload and record hashes from `seq` on (record format 2).
+fn rechain_from(conn: &Connection, seq: i64) {
+    let mut prev: String = conn
+        .query_row("SELECT hash FROM events WHERE seq = ?1 - 1", [seq], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    type Row = (
+        i64,
+        Option<String>,
+        i64,
+        String,
+        String,
+        String,
+        Option<String>,
+        String,
+    );
+    let rows: Vec<Row> = conn
+        .prepare(
+            "SELECT seq, run_id, run_seq, at, actor, kind, step, payload FROM events \
+             WHERE seq >= ?1 ORDER BY seq",
+        )
+        .unwrap()
+        .query_map([seq], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for (seq, run, run_seq, at, actor, kind, step, payload) in rows {
+        let sha = sha256_hex(payload.as_bytes());
+        let hash = Record {
+            format: RecordFormat::V2,
+            seq,
+            run_id: run.as_deref().map(str::as_bytes),
+            run_seq,
+            at: at.as_bytes(),
+            actor: actor.as_bytes(),
+            kind: kind.as_bytes(),
+            step: step.as_deref().map(str::as_bytes),
+            payload_sha256: sha.as_bytes(),
+            prev_hash: prev.as_bytes(),
+        }
+        .hash();
+        conn.execute(
+            "UPDATE events SET payload_sha256 = ?2, prev_hash = ?3, hash = ?4 WHERE seq = ?1",
+            rusqlite::params![seq, sha, prev, hash],
+        )
+        .unwrap();
+        prev = hash;
+    }
+}
+
+fn forks_kept(state: &Path) -> Vec<(u64, u64, String)> {
+    let conn = Connection::open(state).unwrap();
+    conn.prepare("SELECT state_size, new_size, request FROM forks ORDER BY id")
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                r.get::<_, i64>(1)? as u64,
+                r.get(2)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn a_consistent_rewrite_by_the_key_holder_is_refused_as_a_fork_and_kept() {
+    let s = Setup::new();
+    s.cosign_via(&s.db, 0);
+    let size = head(&s.db);
+    let forged = s.dir.path().join("forged.sqlite3");
+    rewrite_with_the_key(&s.db, &forged);
+    // The rewrite agrees with itself: verify alone cannot see it.
+    let out = run(log_cmd(&forged).arg("verify"), 0);
+    assert!(!text(&out.stdout).contains("FAIL"), "{}", show(&out));
+
+    // Same size, another root.
+    let out = s.cosign_via(&forged, 8);
+    assert!(text(&out.stderr).contains("FORK"), "{}", show(&out));
+    let forks = forks_kept(&s.state);
+    assert_eq!(forks.len(), 1);
+    assert_eq!((forks[0].0, forks[0].1), (size, size));
+    assert!(
+        forks[0].2.starts_with(&format!("old {size}\n\n")),
+        "{}",
+        forks[0].2
+    );
+
+    // Grown further: the proof from the witnessed size fails.
+    suspended_run(&forged);
+    let bigger = head(&forged);
+    s.cosign_via(&forged, 8);
+    let forks = forks_kept(&s.state);
+    assert_eq!(forks.len(), 2);
+    assert_eq!((forks[1].0, forks[1].1), (size, bigger));
+    let status = s.status();
+    assert_eq!(status[0]["forks"], 2);
+    assert_eq!(status[0]["size"], size);
+    // The rewritten copy never got the witness's cosignature.
+    assert_eq!(s.verify_witnessed(&forged).status.code(), Some(1));
+
+    // The honest log goes on being cosigned.
+    suspended_run(&s.db);
+    s.cosign_via(&s.db, 0);
+    assert_eq!(s.status()[0]["size"], head(&s.db));
+}
+
+#[test]
+fn bad_input_is_refused_with_a_message_and_changes_nothing() {
+    let s = Setup::new();
+    let before = std::fs::read(&s.state).unwrap();
+
+    // Garbage body: exit 3, the line named.
+    let out = run_with_input(witness_cmd(&s.state).arg("cosign"), b"hello\n", 3);
+    assert!(text(&out.stderr).contains("line 1"), "{}", show(&out));
+
+    // A log the witness does not know: exit 3.
+    let other = s.dir.path().join("other.sqlite3");
+    suspended_run(&other);
+    let body = run(
+        log_cmd(&other)
+            .arg("cosign")
+            .arg("--witness")
+            .arg(&s.witness_vkey)
+            .arg("--request"),
+        0,
+    )
+    .stdout;
+    let out = run_with_input(witness_cmd(&s.state).arg("cosign"), &body, 3);
+    assert!(
+        text(&out.stderr).contains("does not know the log"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(std::fs::read(&s.state).unwrap(), before);
+
+    // add-log with a vkey named after another origin.
+    let other_vkey = text(&run(log_cmd(&other).arg("key"), 0).stdout)
+        .trim()
+        .to_string();
+    let out = run(
+        witness_cmd(&s.state)
+            .arg("add-log")
+            .arg("--origin")
+            .arg("runsheet/somewhere/else")
+            .arg("--vkey")
+            .arg(&other_vkey),
+        3,
+    );
+    assert!(
+        text(&out.stderr).contains("named after its origin"),
+        "{}",
+        show(&out)
+    );
+
+    // A cosignature line by another witness, stored with --add: refused.
+    let state2 = s.dir.path().join("w2.sqlite3");
+    let w2 = run(
+        witness_cmd(&state2)
+            .arg("init")
+            .arg("--name")
+            .arg("other.example/witness"),
+        0,
+    );
+    let log_vkey = text(&run(log_cmd(&s.db).arg("key"), 0).stdout)
+        .trim()
+        .to_string();
+    run(
+        witness_cmd(&state2)
+            .arg("add-log")
+            .arg("--origin")
+            .arg(log_vkey.split('+').next().unwrap())
+            .arg("--vkey")
+            .arg(&log_vkey),
+        0,
+    );
+    let body = run(
+        log_cmd(&s.db)
+            .arg("cosign")
+            .arg("--witness")
+            .arg(&s.witness_vkey)
+            .arg("--request"),
+        0,
+    )
+    .stdout;
+    let lines = run_with_input(witness_cmd(&state2).arg("cosign"), &body, 0).stdout;
+    let file = s.dir.path().join("lines");
+    std::fs::write(&file, &lines).unwrap();
+    let out = run(
+        log_cmd(&s.db)
+            .arg("cosign")
+            .arg("--witness")
+            .arg(&s.witness_vkey)
+            .arg("--add")
+            .arg(&file),
+        3,
+    );
+    assert!(
+        text(&out.stderr).contains("not by the witness"),
+        "{}",
+        show(&out)
+    );
+    // With that witness's own key it is stored; a changed line is not.
+    let w2_vkey = text(&w2.stdout).trim().to_string();
+    let mut changed = text(&lines);
+    let at = changed.len() - 5;
+    let c = if &changed[at..at + 1] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    changed.replace_range(at..at + 1, c);
+    std::fs::write(&file, changed).unwrap();
+    let out = run(
+        log_cmd(&s.db)
+            .arg("cosign")
+            .arg("--witness")
+            .arg(&w2_vkey)
+            .arg("--add")
+            .arg(&file),
+        1,
+    );
+    assert!(
+        text(&out.stderr).contains("verifies against none"),
+        "{}",
+        show(&out)
+    );
+    std::fs::write(&file, &lines).unwrap();
+    run(
+        log_cmd(&s.db)
+            .arg("cosign")
+            .arg("--witness")
+            .arg(&w2_vkey)
+            .arg("--add")
+            .arg(&file),
+        0,
+    );
+
+    // A log key given as the witness's key.
+    let out = run(
+        log_cmd(&s.db)
+            .arg("cosign")
+            .arg("--witness")
+            .arg(&log_vkey)
+            .arg("--request"),
+        3,
+    );
+    assert!(text(&out.stderr).contains("cosigner key"), "{}", show(&out));
+
+    // A witness command that fails: its messages shown, exit 1, nothing stored.
+    let out = run(
+        log_cmd(&s.db)
+            .arg("cosign")
+            .arg("--witness")
+            .arg(&s.witness_vkey)
+            .arg("--via")
+            .arg("cat >/dev/null; echo unreachable >&2; exit 3"),
+        1,
+    );
+    assert!(
+        text(&out.stderr).contains("witness: unreachable"),
+        "{}",
+        show(&out)
+    );
+
+    // A witness state that does not exist.
+    let out = run(
+        witness_cmd(&s.dir.path().join("missing.sqlite3")).arg("status"),
+        4,
+    );
+    assert!(text(&out.stderr).contains("witness init"), "{}", show(&out));
+}
+
+#[test]
+fn witness_read_commands_change_no_byte() {
+    let s = Setup::new();
+    s.cosign_via(&s.db, 0);
+    let before = std::fs::read(&s.state).unwrap();
+    let key = text(&run(witness_cmd(&s.state).arg("key"), 0).stdout);
+    assert_eq!(key, std::fs::read_to_string(&s.witness_vkey).unwrap());
+    run(witness_cmd(&s.state).arg("status"), 0);
+    s.status();
+    assert_eq!(std::fs::read(&s.state).unwrap(), before);
+}
