@@ -298,15 +298,24 @@ fn every_file_of_a_bundle_is_bound_by_its_checkpoint_and_a_rewrite_after_the_exp
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("FAILED"), "{text}");
 
-    // A complete forgery (bundle and log rewritten together) no longer gives
-    // the roots the log's own signed checkpoints hold...
+    // Resealed without the log's key, the bundle's signed part no longer
+    // matches, even with no log at hand...
+    let (code, text) = verify_bundle(&bundle, None);
+    assert_eq!(code, Some(1), "the signed part: {text}");
+    assert!(
+        text.contains("FAILED: manifest.sig") && text.contains("FAILED: export.tlog-proof"),
+        "{text}"
+    );
+    // ...and the rewritten log no longer gives the roots its own signed
+    // checkpoints hold.
     let (code, text) = verify_bundle(&bundle, Some(&f.db));
     assert_eq!(code, Some(1), "the log's checkpoints: {text}");
     assert!(text.contains("signed checkpoint"), "{text}");
-    // ...and with the tree rebuilt and the log's checkpoints re-signed by
-    // the key holder, it is consistent...
+    // The key holder re-signs the rewritten log (tree rebuilt, checkpoints
+    // re-signed) and exports it again: a consistent forgery...
     crate::forge::resign(&attacker(&f.db), &f.dir.join("log.sqlite3.key"));
-    let (code, text) = verify_bundle(&bundle, Some(&f.db));
+    let forged = export(&f, "forged");
+    let (code, text) = verify_bundle(&forged, Some(&f.db));
     assert_eq!(code, Some(0), "the consistent rewrite: {text}");
     // ...and a checkpoint kept out of the forger's reach catches it.
     let (code, v) = verify_json(&f.db, Some(&kept));

@@ -94,6 +94,12 @@ pub fn append_log_event(conn: &Connection, payload: &Value) -> i64 {
     seq + 1
 }
 
+/// A file of a bundle's signed part, written after its export record (the
+/// forger cannot re-sign it without the log's key).
+fn signed_part(path: &str) -> bool {
+    path == "checkpoint" || path == "export.tlog-proof" || path.starts_with("proofs/")
+}
+
 fn sha_file(path: &Path) -> (String, u64) {
     let bytes = std::fs::read(path).unwrap();
     (sha256_hex(&bytes), bytes.len() as u64)
@@ -112,7 +118,7 @@ pub fn reseal_bundle(dir: &Path, log: Option<&Path>) {
     let mut data = Vec::new();
     for f in m["files"].as_array_mut().unwrap() {
         let path = f["path"].as_str().unwrap().to_string();
-        if path == "export.json" || path == "checkpoint.json" {
+        if path == "export.json" || path == "checkpoint.json" || signed_part(&path) {
             continue;
         }
         let (sha, bytes) = sha_file(&dir.join(&path));
