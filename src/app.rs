@@ -962,6 +962,13 @@ fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<i32> {
         allow_unverified: a.allow_unverified,
         actor,
         now: Utc::now(),
+        cosign: match (&a.witness, &a.witness_via) {
+            (Some(w), Some(via)) => vec![export::CosignWith {
+                witness: read_vkey(w, "--witness")?,
+                via: via.clone(),
+            }],
+            _ => Vec::new(),
+        },
     };
     let summary = export::export(&mut store, &req)?;
     if !summary.verdict.verified {

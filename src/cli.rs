@@ -342,6 +342,14 @@ pub struct ExportArgs {
     /// with an inclusion proof of each of its events in proofs/
     #[arg(long = "run", value_name = "ID")]
     pub runs: Vec<String>,
+    /// Have this witness (its verifier key, or a file with one) cosign the
+    /// export's checkpoint before the bundle is written; with --witness-via
+    #[arg(long = "witness", value_name = "KEY", requires = "witness_via")]
+    pub witness: Option<String>,
+    /// The shell command that reaches the witness (as `cosign --via`), e.g.
+    /// 'ssh sec@host runsheet witness cosign -'
+    #[arg(long = "witness-via", value_name = "CMD", requires = "witness")]
+    pub witness_via: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -62,7 +62,7 @@ use crate::store::{
     VerifyReport,
 };
 
-pub use bundle::{ExportRequest, ExportSummary, Formats, export};
+pub use bundle::{CosignWith, ExportRequest, ExportSummary, Formats, export};
 pub use verify::{BundleReport, verify_bundle};
 pub use verify_custody::BundleTrust;
 

@@ -100,6 +100,16 @@ pub struct ExportRequest {
     pub actor: String,
     /// Export time (injected for reproducible tests).
     pub now: DateTime<Utc>,
+    /// Witnesses to cosign the export's checkpoint before the bundle is
+    /// written, each reached through a shell command (as `cosign --via`).
+    pub cosign: Vec<CosignWith>,
+}
+
+/// A witness and the command that reaches it.
+#[derive(Debug, Clone)]
+pub struct CosignWith {
+    pub witness: crate::custody::note::Verifier,
+    pub via: String,
 }
 
 /// What an export wrote.
@@ -255,7 +265,18 @@ pub fn export(store: &mut Store, req: &ExportRequest) -> Result<ExportSummary, E
     // The signed part: the checkpoint made with the export record, its
     // proof, and a sample packet's proofs.
     let signed_cp = match &recorded {
-        Some(r) => signed::checkpoint_at(store, r.seq).map_err(after_record)?,
+        Some(r) => {
+            let cp = signed::checkpoint_at(store, r.seq).map_err(after_record)?;
+            if cp.is_ok() {
+                for w in &req.cosign {
+                    signed::cosign(store, w, r.seq).map_err(after_record)?;
+                }
+                // Again, now with the cosignatures.
+                signed::checkpoint_at(store, r.seq).map_err(after_record)?
+            } else {
+                cp
+            }
+        }
         None => Err("the evidence log could not be written (read-only), so no checkpoint was signed for this export".into()),
     };
     let mut proofs = 0;

@@ -236,6 +236,7 @@ fn request(out: PathBuf) -> ExportRequest {
         allow_unverified: false,
         actor: "auditor".into(),
         now: now(),
+        cosign: Vec::new(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! Each area has its own module below.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod anchor;
 mod audit;
 mod cli;
 mod common;
@@ -13,6 +14,7 @@ mod forge;
 mod injection;
 mod lint;
 mod output;
+mod packet;
 mod reliability;
 mod tamper;
 mod tui_e2e;

@@ -60,6 +60,36 @@ pub fn checkpoint_at(
     Ok(Ok(BundleCheckpoint { note, signed }))
 }
 
+/// Have `w` cosign the checkpoint of `size` records (the latest: the one
+/// made with the export record), as `runsheet cosign --via` does. A witness
+/// that refuses it (a fork) or fails stops the export.
+pub fn cosign(store: &mut Store, w: &super::CosignWith, size: i64) -> Result<()> {
+    use crate::witness::client::{self, ViaOutcome};
+    client::check_witness_key(&w.witness)?;
+    match client::via(store, &w.witness, &w.via, |l| {
+        eprintln!("witness: {}", crate::text::sanitize_line(l));
+    })? {
+        ViaOutcome::Cosigned { added, .. }
+            if added
+                .stored
+                .iter()
+                .any(|(s, _)| i64::try_from(*s).ok() == Some(size)) =>
+        {
+            Ok(())
+        }
+        ViaOutcome::Cosigned { .. } => Err(Error::CheckFailed(format!(
+            "the witness {} returned no cosignature of the export's checkpoint ({size} records)",
+            w.witness.to_vkey()
+        ))),
+        ViaOutcome::Fork { request, .. } => Err(Error::CheckFailed(format!(
+            "the witness {} REFUSED the export's checkpoint of {} records as a FORK of the tree of {} records it cosigned before: the log was rewritten (see `runsheet verify --witness`)",
+            w.witness.to_vkey(),
+            request.new,
+            request.old
+        ))),
+    }
+}
+
 /// `export.tlog-proof`: the export record (the text of export.json as
 /// `extra`) is leaf `seq − 1` of the checkpoint's tree. Verified first.
 pub fn export_proof(

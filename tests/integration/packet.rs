@@ -1,0 +1,286 @@
+//! Sample packets through the binary: `export --run` with a witness's
+//! cosignature, checked offline by `verify-bundle --key --witness` and by the
+//! openssl + Python recipe in docs/audit-bundle.md (the script taken from the
+//! page itself), on the packet as written and on copies with any byte
+//! changed, a proof removed, or the wrong keys.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::common::{bin, repo, runsheet, stderr, stdout};
+use crate::tamper::drill_run;
+
+/// The ```python block of docs/audit-bundle.md's openssl + Python recipe.
+fn recipe() -> String {
+    let page = std::fs::read_to_string(repo().join("docs/audit-bundle.md")).unwrap();
+    let at = page
+        .find("### Checking a packet without runsheet")
+        .expect("the recipe's heading");
+    let rest = &page[at..];
+    let start = rest.find("```python\n").expect("a python block") + "```python\n".len();
+    let end = rest[start..].find("\n```").expect("its end");
+    rest[start..start + end + 1].to_string()
+}
+
+struct Packet {
+    dir: tempfile::TempDir,
+    packet: PathBuf,
+    log_key: String,
+    witness_key: String,
+    script: PathBuf,
+    sampled: String,
+}
+
+fn key_of(out: &Output) -> String {
+    assert!(out.status.success(), "{}", stderr(out));
+    stdout(out).trim().to_string()
+}
+
+fn witness(state: &Path) -> Command {
+    let mut c = Command::new(bin());
+    c.env_remove("RUNSHEET_KEY_FILE")
+        .arg("witness")
+        .arg("--state")
+        .arg(state);
+    c
+}
+
+/// Three drill runs; a witness; a packet of the middle run, cosigned.
+fn packet() -> Packet {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    for _ in 0..3 {
+        drill_run(&db);
+    }
+    let log_key = key_of(&runsheet(&db).arg("key").output().unwrap());
+    let state = dir.path().join("witness.sqlite3");
+    let witness_key = key_of(
+        &witness(&state)
+            .args(["init", "--name", "sec.example/witness"])
+            .output()
+            .unwrap(),
+    );
+    let origin = log_key.split('+').next().unwrap().to_string();
+    let out = witness(&state)
+        .args(["add-log", "--origin", &origin, "--vkey", &log_key])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let runs: serde_json::Value = serde_json::from_slice(
+        &runsheet(&db)
+            .args(["--json", "runs"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let sampled = runs[1]["id"].as_str().unwrap().to_string();
+    let packet = dir.path().join("packet");
+    let via = format!(
+        "'{}' witness --state '{}' cosign -",
+        bin().display(),
+        state.display()
+    );
+    let out = runsheet(&db)
+        .args(["export", "--run", &sampled[..13], "--out"])
+        .arg(&packet)
+        .args(["--witness", &witness_key, "--witness-via", &via])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let script = dir.path().join("verify_packet.py");
+    std::fs::write(&script, recipe()).unwrap();
+    Packet {
+        dir,
+        packet,
+        log_key,
+        witness_key,
+        script,
+        sampled,
+    }
+}
+
+fn verify_bundle(dir: &Path, key: &str, witness: Option<&str>) -> Output {
+    let mut c = Command::new(bin());
+    c.env_remove("RUNSHEET_DB")
+        .arg("verify-bundle")
+        .arg(dir)
+        .args(["--key", key]);
+    if let Some(w) = witness {
+        c.args(["--witness", w]);
+    }
+    c.output().unwrap()
+}
+
+fn python(p: &Packet, dir: &Path, keys: &[&str]) -> Output {
+    Command::new("python3")
+        .arg(&p.script)
+        .arg(dir)
+        .args(keys)
+        .output()
+        .expect("python3 runs (installed by .ci/run)")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    crate::forge::copy_dir(from, to);
+}
+
+/// Every file of the packet, relative paths.
+fn files(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push(p.strip_prefix(base).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn a_sample_packet_verifies_offline_with_runsheet_and_with_openssl_and_python() {
+    let p = packet();
+    let names = files(&p.packet);
+    for must in [
+        "checkpoint",
+        "export.tlog-proof",
+        "manifest.sig",
+        "manifest.json",
+        "evidence.json",
+    ] {
+        assert!(names.iter().any(|n| n == must), "{must} in {names:?}");
+    }
+    let proofs = names.iter().filter(|n| n.starts_with("proofs/")).count();
+    assert!(
+        proofs >= 5,
+        "one proof per event of the sampled run: {names:?}"
+    );
+
+    let out = verify_bundle(&p.packet, &p.log_key, Some(&p.witness_key));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = stdout(&out);
+    for says in [
+        "verifies with the key you gave",
+        "cosigned by the witness",
+        "export.tlog-proof",
+        "manifest.sig",
+        &format!("{proofs} events of 1 sampled runs"),
+    ] {
+        assert!(text.contains(says), "{says}: {text}");
+    }
+    let out = python(&p, &p.packet, &[&p.log_key, &p.witness_key]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("OK: the packet verifies"));
+    assert!(stdout(&out).contains(&p.sampled), "{}", stdout(&out));
+
+    // The wrong keys: the witness's as the log's, the log's as a witness's,
+    // and a witness that never cosigned.
+    let out = verify_bundle(&p.packet, &p.witness_key, None);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let out = python(&p, &p.packet, &[&p.witness_key]);
+    assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+    let other = p.dir.path().join("other.sqlite3");
+    let other_witness = key_of(
+        &witness(&other)
+            .args(["init", "--name", "other/witness"])
+            .output()
+            .unwrap(),
+    );
+    let out = verify_bundle(&p.packet, &p.log_key, Some(&other_witness));
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("unwitnessed"), "{}", stdout(&out));
+    let out = python(&p, &p.packet, &[&p.log_key, &other_witness]);
+    assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn a_sample_packet_fails_when_any_byte_changes_or_a_proof_goes() {
+    let p = packet();
+    let mut tried = 0;
+    for name in files(&p.packet) {
+        let len = std::fs::metadata(p.packet.join(&name)).unwrap().len() as usize;
+        let mut at: Vec<usize> = vec![0, len / 3, len / 2, len.saturating_sub(2)];
+        at.dedup();
+        for i in at {
+            let copy = p.dir.path().join(format!("t{tried}"));
+            copy_dir(&p.packet, &copy);
+            let path = copy.join(&name);
+            let mut bytes = std::fs::read(&path).unwrap();
+            bytes[i] ^= 0x01;
+            std::fs::write(&path, &bytes).unwrap();
+            let out = verify_bundle(&copy, &p.log_key, Some(&p.witness_key));
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{name} byte {i} changed, verify-bundle: {}",
+                stdout(&out)
+            );
+            // The recipe (slower: openssl per signature) on one byte a file.
+            if i == len / 2 {
+                let out = python(&p, &copy, &[&p.log_key, &p.witness_key]);
+                assert_ne!(
+                    out.status.code(),
+                    Some(0),
+                    "{name} byte {i} changed, the recipe: {}",
+                    stdout(&out)
+                );
+            }
+            std::fs::remove_dir_all(&copy).unwrap();
+            tried += 1;
+        }
+    }
+    assert!(tried >= 40, "{tried}");
+
+    // A proof removed, and the manifest resealed to match without the key:
+    // the manifest's signature no longer holds.
+    let copy = p.dir.path().join("gone");
+    copy_dir(&p.packet, &copy);
+    let victim = files(&copy)
+        .into_iter()
+        .find(|n| n.starts_with("proofs/"))
+        .unwrap();
+    std::fs::remove_file(copy.join(&victim)).unwrap();
+    let out = verify_bundle(&copy, &p.log_key, None);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("missing"), "{}", stdout(&out));
+    let manifest = copy.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["files"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|f| f["path"] != victim.as_str());
+    let zeros = "0".repeat(64);
+    m["self_sha256"] = zeros.clone().into();
+    let mut text = serde_json::to_string_pretty(&m).unwrap();
+    text.push('\n');
+    let hash = runsheet::store::sha256_hex(text.as_bytes());
+    let text = text.replacen(
+        &format!("\"self_sha256\": \"{zeros}\""),
+        &format!("\"self_sha256\": \"{hash}\""),
+        1,
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let out = verify_bundle(&copy, &p.log_key, None);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("FAILED: manifest.sig") && text.contains("not all proved"),
+        "{text}"
+    );
+    let out = python(&p, &copy, &[&p.log_key]);
+    assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+}
