@@ -341,6 +341,7 @@ fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<i32> {
         host,
         runsheet_version: env!("CARGO_PKG_VERSION").into(),
         today: ctx.today,
+        clock: Some(crate::clock::kernel_state()),
     };
     let events = engine::start(p, &info);
     let run_id = uuid::Uuid::now_v7();
@@ -350,7 +351,17 @@ fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<i32> {
         at: now,
         actor: actor.clone(),
     };
-    let first: Vec<NewEvent> = events.iter().map(|e| new_event(&meta, e)).collect();
+    // The session's first events: 0 ms into it on the monotonic clock.
+    let first: Vec<NewEvent> = events
+        .iter()
+        .map(|e| {
+            let mut n = new_event(&meta, e);
+            if let Some(obj) = n.payload.as_object_mut() {
+                obj.insert("elapsed_ms".into(), 0.into());
+            }
+            n
+        })
+        .collect();
     if let Err(e) = store.create_run(&new_run, &first) {
         // The run never existed: nobody will lease it again.
         lease.release_ended();
@@ -361,7 +372,7 @@ fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<i32> {
         run,
         run_id.to_string(),
         actor,
-        Box::new(StoreSink::new(store, run_id).leased(lease)),
+        Box::new(StoreSink::new(store, run_id).leased(lease).timed()),
         Box::new(SystemClock),
     )
     .resumed_after(now);
@@ -457,10 +468,11 @@ fn resume_cmd(ctx: &Context, a: cli::ResumeArgs) -> Result<i32> {
         run,
         row.id.to_string(),
         actor,
-        Box::new(StoreSink::new(store, row.id).leased(lease)),
+        Box::new(StoreSink::new(store, row.id).leased(lease).timed()),
         Box::new(SystemClock),
     )
-    .resumed_after(last_at);
+    .resumed_after(last_at)
+    .with_clock_state(crate::clock::kernel_state());
     front_end(ctx, session, a.plain, notice, row.started_at)
 }
 

@@ -342,7 +342,7 @@ fn describe(run: &Run, e: &Event) -> Option<String> {
         },
         Event::BranchEnded { then, .. } => format!("escalation ended: {}", then_words(*then)),
         Event::Suspended => "suspended".into(),
-        Event::Resumed => "resumed".into(),
+        Event::Resumed { .. } => "resumed".into(),
         Event::RunEnded { outcome, .. } => format!("run ended: {}", outcome.as_str()),
     })
 }
@@ -609,6 +609,7 @@ note = "Who did you call?"
             host: "h".into(),
             runsheet_version: "0".into(),
             today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            clock: None,
         };
         let run = Run::replay(p.clone(), &start(&p, &info));
         let clock = SteppingClock::starting_at(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap());
@@ -748,6 +749,7 @@ note = "Who did you call?"
                 host: "h".into(),
                 runsheet_version: "0".into(),
                 today: NaiveDate::from_ymd_opt(2026, 11, 1).expect("date"),
+                clock: None,
             };
             let mut all = start(&p, &info);
             all.extend(events);

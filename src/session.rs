@@ -64,6 +64,9 @@ pub struct Session {
     /// Time of the last durable event: times never go backwards within a run,
     /// even if the system clock is stepped back (verify checks the order).
     last_at: Option<DateTime<Utc>>,
+    /// The clock's synchronisation state when this session began, recorded
+    /// in the `resumed` event when it takes a suspended run up again.
+    clock_state: Option<crate::clock::ClockState>,
 }
 
 impl Session {
@@ -82,7 +85,15 @@ impl Session {
             sink,
             clock,
             last_at: None,
+            clock_state: None,
         }
+    }
+
+    /// Record `state` (what the kernel says of the clock now) when this
+    /// session resumes the run.
+    pub fn with_clock_state(mut self, state: crate::clock::ClockState) -> Session {
+        self.clock_state = Some(state);
+        self
     }
 
     /// A resumed run: its last stored event was at `t`; later events are never earlier.
@@ -124,7 +135,15 @@ impl Session {
             at: self.last_at.map_or(now, |last| now.max(last)),
             actor: self.actor.clone(),
         };
-        let events = self.run.decide(&command, &meta)?;
+        let mut events = self.run.decide(&command, &meta)?;
+        // The engine cannot know the clock's state: the session adds it.
+        for e in &mut events {
+            if let Event::Resumed { clock } = e
+                && clock.is_none()
+            {
+                clock.clone_from(&self.clock_state);
+            }
+        }
         let ended = events.iter().find_map(|e| match e {
             Event::RunEnded { outcome, .. } => Some((*outcome, meta.at)),
             _ => None,
@@ -228,6 +247,7 @@ title = "One"
             host: "h".into(),
             runsheet_version: "0".into(),
             today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            clock: None,
         };
         let run = Run::replay(p.clone(), &start(&p, &info));
         let started = Utc.with_ymd_and_hms(2026, 11, 1, 2, 0, 0).unwrap();
@@ -266,6 +286,7 @@ title = "One"
                 host: step(),
                 runsheet_version: step(),
                 warnings: vec![],
+                clock: None,
             },
             Event::WarningsAcknowledged { warnings: vec![] },
             Event::StepStarted { step: step() },
@@ -317,7 +338,7 @@ title = "One"
                 then: BranchEnd::Retry,
             },
             Event::Suspended,
-            Event::Resumed,
+            Event::Resumed { clock: None },
             Event::RunEnded {
                 outcome: Outcome::Completed,
                 reason: None,
@@ -340,7 +361,7 @@ title = "One"
                 | Event::StepFailed { .. }
                 | Event::BranchEnded { .. }
                 | Event::Suspended
-                | Event::Resumed
+                | Event::Resumed { .. }
                 | Event::RunEnded { .. } => {}
             }
             assert!(

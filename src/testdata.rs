@@ -294,6 +294,7 @@ fn simulate(p: &Procedure, plan: &Plan, rng: &mut Rng, mut pad: u64) -> Result<S
         host: "backup01".into(),
         runsheet_version: env!("CARGO_PKG_VERSION").into(),
         today: plan.day,
+        clock: None,
     };
     let start_meta = Meta {
         at: plan.start,

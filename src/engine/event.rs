@@ -118,6 +118,10 @@ pub enum Event {
         /// Warnings (review overdue, no approval) the operator must acknowledge first.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         warnings: Vec<String>,
+        /// The system clock's synchronisation state as the kernel reported it
+        /// when the run started (clock provenance, docs/evidence-schema.md).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        clock: Option<Box<crate::clock::ClockState>>,
     },
     /// The operator chose to go ahead despite the warnings.
     WarningsAcknowledged {
@@ -172,7 +176,11 @@ pub enum Event {
         then: BranchEnd,
     },
     Suspended,
-    Resumed,
+    Resumed {
+        /// The clock's state when this session took the run up again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        clock: Option<crate::clock::ClockState>,
+    },
     RunEnded {
         outcome: Outcome,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -198,7 +206,7 @@ impl Event {
             Event::StepFailed { .. } => "step-failed",
             Event::BranchEnded { .. } => "branch-ended",
             Event::Suspended => "suspended",
-            Event::Resumed => "resumed",
+            Event::Resumed { .. } => "resumed",
             Event::RunEnded { .. } => "run-ended",
         }
     }
@@ -220,7 +228,7 @@ impl Event {
             Event::RunStarted { .. }
             | Event::WarningsAcknowledged { .. }
             | Event::Suspended
-            | Event::Resumed
+            | Event::Resumed { .. }
             | Event::RunEnded { .. } => None,
         }
     }

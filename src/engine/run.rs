@@ -161,6 +161,8 @@ pub struct StartInfo {
     pub runsheet_version: String,
     /// Today's date (UTC), for the review-overdue warning.
     pub today: NaiveDate,
+    /// The clock's synchronisation state at the start (recorded as is).
+    pub clock: Option<crate::clock::ClockState>,
 }
 
 /// Warnings about the procedure's document control that the operator must acknowledge.
@@ -203,6 +205,7 @@ pub fn start(p: &Procedure, info: &StartInfo) -> Vec<Event> {
         host: info.host.clone(),
         runsheet_version: info.runsheet_version.clone(),
         warnings: warnings.clone(),
+        clock: info.clock.clone().map(Box::new),
     }];
     if warnings.is_empty() {
         events.extend(first_step(p));
@@ -374,7 +377,7 @@ impl Run {
         match command {
             Command::Resume => {
                 return if self.suspended {
-                    Ok(vec![Event::Resumed])
+                    Ok(vec![Event::Resumed { clock: None }])
                 } else {
                     reject("the run is not suspended")
                 };
@@ -773,7 +776,7 @@ impl Run {
                 self.current = None;
             }
             Event::Suspended => self.suspended = true,
-            Event::Resumed => self.suspended = false,
+            Event::Resumed { .. } => self.suspended = false,
             Event::RunEnded { outcome, reason } => {
                 self.outcome = Some(*outcome);
                 self.end_reason = reason.clone();

@@ -91,6 +91,7 @@ fn info(today: NaiveDate) -> StartInfo {
         host: "h".into(),
         runsheet_version: "0".into(),
         today,
+        clock: None,
     }
 }
 

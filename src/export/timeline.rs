@@ -274,11 +274,15 @@ fn describe_parts<'a>(
             host,
             runsheet_version,
             warnings,
+            clock,
             ..
         } => {
             let mut w = format!(
                 "Run started: {procedure_id} v{procedure_version} on {host} (runsheet {runsheet_version})"
             );
+            if let Some(c) = clock {
+                let _ = write!(w, "\nClock: {}", c.describe());
+            }
             for warning in warnings {
                 let _ = write!(w, "\nWarning: {warning}");
             }
@@ -398,7 +402,13 @@ fn describe_parts<'a>(
             )
         }
         Event::Suspended => ("Suspended (the run stays open)".into(), Tone::Plain),
-        Event::Resumed => ("Resumed".into(), Tone::Plain),
+        Event::Resumed { clock } => (
+            match clock {
+                Some(c) => format!("Resumed; clock {}", c.describe()),
+                None => "Resumed".into(),
+            },
+            Tone::Plain,
+        ),
         Event::RunEnded { outcome, reason } => {
             let tone = match outcome {
                 crate::engine::Outcome::Completed => Tone::Good,

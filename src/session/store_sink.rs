@@ -21,6 +21,10 @@ pub struct StoreSink {
     lease: Option<RunLease>,
     /// Why the last persist made no signed checkpoint where it should have.
     notice: Option<String>,
+    /// With [`StoreSink::timed`]: when this session began, on the monotonic
+    /// clock; each event then records `elapsed_ms` since it (clock provenance:
+    /// a stepped wall clock shows against it).
+    started: Option<std::time::Instant>,
 }
 
 impl StoreSink {
@@ -31,7 +35,15 @@ impl StoreSink {
             run_id,
             lease: None,
             notice: None,
+            started: None,
         }
+    }
+
+    /// Record in every event's payload the milliseconds since now on the
+    /// monotonic clock (`elapsed_ms`).
+    pub fn timed(mut self) -> StoreSink {
+        self.started = Some(std::time::Instant::now());
+        self
     }
 
     /// The sink holds `lease` on the run for as long as it lives; when the
@@ -53,7 +65,19 @@ impl EventSink for StoreSink {
         events: &[(Meta, Event)],
         ended: Option<(Outcome, DateTime<Utc>)>,
     ) -> Result<(), String> {
-        let new: Vec<NewEvent> = events.iter().map(|(m, e)| new_event(m, e)).collect();
+        let elapsed = self
+            .started
+            .map(|t| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX));
+        let new: Vec<NewEvent> = events
+            .iter()
+            .map(|(m, e)| {
+                let mut n = new_event(m, e);
+                if let (Some(ms), Some(obj)) = (elapsed, n.payload.as_object_mut()) {
+                    obj.insert("elapsed_ms".into(), ms.into());
+                }
+                n
+            })
+            .collect();
         self.store
             .append(self.run_id, &new, ended.map(|(o, at)| (o.as_str(), at)))
             .map_err(|e| e.to_string())?;

@@ -69,6 +69,7 @@ fn started(run: &NewRun) -> NewEvent {
         host: run.host.clone(),
         runsheet_version: run.runsheet_version.clone(),
         warnings: vec![],
+        clock: None,
     };
     event(&e, run.started_at, &run.operator)
 }

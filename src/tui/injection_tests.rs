@@ -93,6 +93,7 @@ fn session(text: &str) -> Session {
         host: "h".into(),
         runsheet_version: "0".into(),
         today: NaiveDate::from_ymd_opt(2026, 11, 1).expect("date"),
+        clock: None,
     };
     let events = engine::start(&loaded.procedure, &info);
     let run = Run::replay(loaded.procedure, &events);

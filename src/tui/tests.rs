@@ -102,6 +102,7 @@ fn fixture_with(source: &str) -> Fixture {
         host: "h".into(),
         runsheet_version: "0".into(),
         today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        clock: None,
     };
     let events = engine::start(&p, &info);
     let run = Run::replay(p, &events);
@@ -580,7 +581,7 @@ fn a_suspended_run_is_resumed_when_the_runner_starts() {
     assert!(!f.session.run().suspended);
     assert!(matches!(
         f.sink.events.borrow().last(),
-        Some((_, Event::Resumed))
+        Some((_, Event::Resumed { .. }))
     ));
 }
 

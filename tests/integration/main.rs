@@ -5,6 +5,7 @@
 mod anchor;
 mod audit;
 mod cli;
+mod clock;
 mod common;
 mod crash;
 mod damage;

@@ -153,6 +153,7 @@ fn run_started(run: &NewRun) -> Event {
         host: run.host.clone(),
         runsheet_version: run.runsheet_version.clone(),
         warnings: vec![],
+        clock: None,
     }
 }
 
@@ -201,7 +202,7 @@ fn action(what: u8, text: u8) -> Event {
             then: BranchEnd::Retry,
         },
         12 => Event::Suspended,
-        _ => Event::Resumed,
+        _ => Event::Resumed { clock: None },
     }
 }
 
