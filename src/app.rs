@@ -745,7 +745,7 @@ fn key_cmd(ctx: &Context) -> Result<i32> {
     let (key, _) = ctx.read_checked(|store| Ok(store.log_key()?))?;
     let Some(key) = key else {
         return Err(Error::Input(format!(
-            "{} records no signing key yet: it is older than schema 4; the next command that writes to it (run, resume, export, checkpoint) upgrades it and makes one",
+            "{} records no signing key yet: it is older than schema 4; the next command that writes to it (run, resume, export, checkpoint --sign, anchor) upgrades it and makes one",
             path.display()
         )));
     };

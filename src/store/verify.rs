@@ -238,7 +238,7 @@ fn write_custody(
             if u64::try_from(head).is_ok_and(|h| h > latest) {
                 write!(
                     f,
-                    "\nNot yet in a signed checkpoint: seq {} to {head} (`runsheet checkpoint` signs them)",
+                    "\nNot yet in a signed checkpoint: seq {} to {head} (`runsheet checkpoint --sign` signs them)",
                     latest + 1
                 )?;
             }
@@ -796,14 +796,14 @@ impl Store {
             also.push(later);
         }
         let custody = if stored_tree || trust.trusted.is_some() {
-            let (found, report) = custody_check::findings(
-                &stored,
-                &sigs,
-                trust,
-                &p.roots,
-                head_seq,
-                p.log_key.as_ref().map(|k| k.0),
-            );
+            let walked = custody_check::Walked {
+                stored_tree,
+                roots: &p.roots,
+                last,
+                log_key_seen: p.log_key.as_ref().map(|k| k.0),
+                own_checkpoints: &p.own_checkpoints,
+            };
+            let (found, report) = custody_check::findings(&stored, &sigs, trust, &walked);
             for f in found {
                 merge_finding(&mut finding, &mut also, f);
             }
