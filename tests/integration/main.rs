@@ -6,6 +6,7 @@ mod audit;
 mod cli;
 mod common;
 mod crash;
+mod custody;
 mod damage;
 mod evidence;
 mod faults;
