@@ -5,7 +5,7 @@
 //! May not depend on the store, the engine, the front ends or the exports.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use qrcode::QrCode;
@@ -26,6 +26,73 @@ pub fn qr_text(note: &str) -> Result<String> {
         .build();
     text.push('\n');
     Ok(text)
+}
+
+/// The path `p` names, with symbolic links resolved, when it exists; else
+/// its directory resolved and its name (following a dangling link's target),
+/// so a file about to be created is compared where it will be.
+fn resolved(p: &Path) -> PathBuf {
+    let mut p = p.to_path_buf();
+    for _ in 0..40 {
+        if let Ok(real) = std::fs::canonicalize(&p) {
+            return real;
+        }
+        match std::fs::read_link(&p) {
+            Ok(target) => {
+                p = match p.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            Err(_) => break,
+        }
+    }
+    match (p.parent(), p.file_name()) {
+        (Some(dir), Some(name)) => {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            std::fs::canonicalize(dir)
+                .map(|d| d.join(name))
+                .unwrap_or(p.clone())
+        }
+        _ => p,
+    }
+}
+
+/// May `anchor --append` write to `file`? Not if it is one of the log's own
+/// files (`own`: the log, its -wal/-shm/-journal, its key file), by any
+/// path or link, nor an existing non-empty file that does not already hold
+/// anchors of this log (its first line is not the log's `origin`; with no
+/// origin known yet, any non-empty file is refused).
+pub fn check_append_target(file: &Path, own: &[PathBuf], origin: Option<&str>) -> Result<()> {
+    let target = resolved(file);
+    if let Some(hit) = own.iter().find(|p| resolved(p) == target) {
+        return Err(Error::Input(format!(
+            "{}: it is the evidence log's own file ({}); an anchor belongs somewhere the log's writers cannot reach, and appending there would break the log. Nothing was written; choose another file",
+            file.display(),
+            hit.display()
+        )));
+    }
+    let text = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(file, &e)),
+    };
+    if text.is_empty() {
+        return Ok(());
+    }
+    let first = text.split(|b| *b == b'\n').next().unwrap_or_default();
+    if origin.is_some_and(|o| first == o.as_bytes()) {
+        return Ok(());
+    }
+    Err(Error::Input(format!(
+        "{}: it exists and does not hold this log's anchors (its first line is not the log's origin{}); nothing was written. Append to a file of this log's anchors, or name a new file",
+        file.display(),
+        origin.map(|o| format!(" {o}")).unwrap_or_default()
+    )))
 }
 
 /// Append `note` and a blank line to `file` (created, 0644, if missing), and

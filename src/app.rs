@@ -757,7 +757,7 @@ fn key_cmd(ctx: &Context) -> Result<i32> {
     let (key, _) = ctx.read_checked(|store| Ok(store.log_key()?))?;
     let Some(key) = key else {
         return Err(Error::Input(format!(
-            "{} records no signing key yet: it is older than schema 4; the next command that writes to it (run, resume, export, checkpoint) upgrades it and makes one",
+            "{} records no signing key yet: it is older than schema 4; the next command that writes to it (run, resume, export, checkpoint --sign, anchor) upgrades it and makes one",
             path.display()
         )));
     };
@@ -790,15 +790,66 @@ fn key_cmd(ctx: &Context) -> Result<i32> {
 }
 
 /// A signed checkpoint read from a file (which may end in extra blank lines).
+/// A file `anchor --append` wrote holds several, one after another: the last
+/// one (the latest anchor) is used, and stderr says which.
 fn read_signed_checkpoint(file: &Path) -> Result<crate::custody::checkpoint::SignedCheckpoint> {
+    use crate::custody::checkpoint::SignedCheckpoint;
     let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, &e))?;
-    let note = format!("{}\n", text.trim_end_matches(['\n', ' ', '\t']));
-    crate::custody::checkpoint::SignedCheckpoint::parse(&note).map_err(|e| {
+    let bad = |e: String| {
         Error::Input(format!(
             "{}: not a signed checkpoint: {e}; use a file written by `runsheet checkpoint` or `runsheet anchor`, or a bundle's checkpoint",
             file.display()
         ))
-    })
+    };
+    let notes = split_notes(&text);
+    if notes.len() <= 1 {
+        let note = format!("{}\n", text.trim_end_matches(['\n', ' ', '\t']));
+        return SignedCheckpoint::parse(&note).map_err(|e| bad(e.to_string()));
+    }
+    let count = notes.len();
+    let mut last = None;
+    for (i, note) in notes.iter().enumerate() {
+        let parsed = SignedCheckpoint::parse(note)
+            .map_err(|e| bad(format!("checkpoint {} of the {count} in it: {e}", i + 1)))?;
+        last = Some(parsed);
+    }
+    let last = last.ok_or_else(|| bad("it is empty".into()))?;
+    errln!(
+        "runsheet: {} holds {count} signed checkpoints (appended anchors); using the last one, of {} records",
+        file.display(),
+        last.checkpoint().size()
+    );
+    Ok(last)
+}
+
+/// The signed notes in a file of notes appended one after another (each its
+/// text, a blank line, its signature lines, and a blank line), each with its
+/// final newline. Blocks of text without signature lines after them stay
+/// joined to the next, so a malformed file still fails to parse.
+fn split_notes(text: &str) -> Vec<String> {
+    let blocks: Vec<&str> = text
+        .split("\n\n")
+        .map(|b| b.trim_matches('\n'))
+        .filter(|b| !b.trim().is_empty())
+        .collect();
+    let is_signatures = |b: &str| b.lines().all(|l| l.starts_with("\u{2014} "));
+    let mut notes = Vec::new();
+    let mut pending: Option<String> = None;
+    for block in blocks {
+        match (pending.take(), is_signatures(block)) {
+            (Some(body), true) => notes.push(format!("{body}\n\n{block}\n")),
+            (Some(body), false) => {
+                notes.push(format!("{body}\n"));
+                pending = Some(block.to_string());
+            }
+            (None, true) => notes.push(format!("{block}\n")),
+            (None, false) => pending = Some(block.to_string()),
+        }
+    }
+    if let Some(body) = pending {
+        notes.push(format!("{body}\n"));
+    }
+    notes
 }
 
 fn prove_cmd(ctx: &Context, a: cli::ProveArgs) -> Result<i32> {
@@ -862,6 +913,28 @@ fn prove_cmd(ctx: &Context, a: cli::ProveArgs) -> Result<i32> {
 }
 
 fn anchor_cmd(ctx: &Context, a: cli::AnchorArgs) -> Result<i32> {
+    if let Some(file) = &a.append {
+        // Before anything is signed: a refused target leaves the log as it was.
+        let db = ctx.db_path()?;
+        let key_file = ctx
+            .global
+            .key_file
+            .clone()
+            .unwrap_or_else(|| crate::store::default_key_path(&db));
+        let mut own = vec![db.clone(), key_file];
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut name = db.as_os_str().to_os_string();
+            name.push(suffix);
+            own.push(PathBuf::from(name));
+        }
+        let origin = Store::options()
+            .read_only(true)
+            .open_existing(&db)
+            .ok()
+            .and_then(|store| store.log_key().ok().flatten())
+            .map(|k| k.origin);
+        crate::anchor::check_append_target(file, &own, origin.as_deref())?;
+    }
     let (note, size, head, test_data) = latest_signed_checkpoint(ctx, true)?;
     if test_data {
         errln!("runsheet: {}", crate::store::TEST_DATA_NOTICE);

@@ -303,8 +303,9 @@ fn a_stale_old_size_is_a_conflict_and_via_retries_from_the_witnesses_size() {
 }
 
 /// What someone holding the log's key can do: change a record in a copy of
-/// the log, recompute the chain and the tree, and sign the rewritten tree
-/// with the log's own key. The copy verifies on its own.
+/// the log, recompute the chain and the tree, and re-sign every checkpoint
+/// the log had (each size, with the root the records now give) with the
+/// log's own key. The copy verifies on its own.
 fn rewrite_with_the_key(db: &Path, copy: &Path) {
     Connection::open(db)
         .unwrap()
@@ -329,6 +330,13 @@ fn rewrite_with_the_key(db: &Path, copy: &Path) {
         restore.push(sql);
         conn.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
     }
+    let sizes: Vec<(i64, String)> = conn
+        .prepare("SELECT tree_size, reason FROM checkpoints ORDER BY tree_size")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
     conn.execute_batch(
         "UPDATE events SET actor = 'mallory' WHERE seq = 3; \
          DELETE FROM cosignatures; DELETE FROM checkpoints; DELETE FROM tree_nodes;",
@@ -344,10 +352,23 @@ fn rewrite_with_the_key(db: &Path, copy: &Path) {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
+    let signer = runsheet::custody::key::load_signer(&key).unwrap();
+    let sign = |size: u64, root, reason: &str| {
+        let cp = Checkpoint::new(signer.name(), size, root).unwrap();
+        let note = SignedCheckpoint::sign(cp, &signer).unwrap().format();
+        conn.execute(
+            "INSERT OR REPLACE INTO checkpoints (tree_size, note, made_at, reason) VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', ?3)",
+            rusqlite::params![size as i64, note, reason],
+        )
+        .unwrap();
+    };
     for (seq, hash) in rows {
         let mut raw = [0u8; 32];
         hex_decode(&hash, &mut raw);
         frontier.push(merkle::leaf_hash(&raw), &mut closed);
+        if let Some((_, reason)) = sizes.iter().find(|(s, _)| *s == seq) {
+            sign(frontier.size(), frontier.root(), reason);
+        }
         if !closed.is_empty() {
             let blob: Vec<u8> = closed.iter().flatten().copied().collect();
             conn.execute(
@@ -357,14 +378,7 @@ fn rewrite_with_the_key(db: &Path, copy: &Path) {
             .unwrap();
         }
     }
-    let signer = runsheet::custody::key::load_signer(&key).unwrap();
-    let cp = Checkpoint::new(signer.name(), frontier.size(), frontier.root()).unwrap();
-    let note = SignedCheckpoint::sign(cp, &signer).unwrap().format();
-    conn.execute(
-        "INSERT INTO checkpoints (tree_size, note, made_at, reason) VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', 'requested')",
-        rusqlite::params![frontier.size() as i64, note],
-    )
-    .unwrap();
+    sign(frontier.size(), frontier.root(), "requested");
     for sql in restore {
         conn.execute_batch(&sql).unwrap();
     }

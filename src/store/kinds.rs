@@ -34,7 +34,7 @@ pub const RUN_KINDS: &[&str] = &[
     "step-skipped",
     "step-failed",
     "branch-ended",
-    "suspended",
+    KIND_SUSPENDED,
     "resumed",
     KIND_RUN_ENDED,
 ];
@@ -46,6 +46,31 @@ pub const LOG_KINDS: &[&str] = &[
     KIND_EXPORT,
     KIND_LOG_KEY,
 ];
+
+/// The events whose write also makes a signed checkpoint, in the same
+/// transaction (docs/custody.md, "Signed checkpoints"): a run's end and
+/// suspension, and an export. Each is the last record of its transaction,
+/// so that checkpoint's tree size is the record's seq.
+pub const CHECKPOINT_KINDS: [&str; 3] = [KIND_RUN_ENDED, KIND_SUSPENDED, KIND_EXPORT];
+
+/// A run's suspension (the operator stopped; the run can be resumed).
+pub const KIND_SUSPENDED: &str = "suspended";
+
+/// Is a verified record of `kind` (a run's event when `in_run`) one the log
+/// always holds a signed checkpoint of exactly its seq for, once it has a
+/// key (docs/custody.md rule 16): the kinds in [`CHECKPOINT_KINDS`] and the
+/// `log-key` event itself (signed when the log was created or upgraded).
+/// Its name when it is. (Called for every record verify walks: a match, not
+/// a search.)
+pub fn own_checkpoint_kind(kind: &[u8], in_run: bool) -> Option<&'static str> {
+    match (in_run, kind) {
+        (true, b"run-ended") => Some(KIND_RUN_ENDED),
+        (true, b"suspended") => Some(KIND_SUSPENDED),
+        (false, b"export") => Some(KIND_EXPORT),
+        (false, b"log-key") => Some(KIND_LOG_KEY),
+        _ => None,
+    }
+}
 
 /// Is `kind` one runsheet writes for a run's event (`in_run`) or a log event?
 /// (Called for every record verify walks: a match, not a search.)
@@ -93,6 +118,21 @@ mod tests {
         for k in LOG_KINDS {
             assert!(
                 is_known(k.as_bytes(), false) && !is_known(k.as_bytes(), true),
+                "{k}"
+            );
+        }
+        for k in CHECKPOINT_KINDS {
+            let in_run = RUN_KINDS.contains(&k);
+            assert!(in_run || LOG_KINDS.contains(&k), "{k}");
+            assert!(own_checkpoint_kind(k.as_bytes(), in_run) == Some(k), "{k}");
+        }
+        assert!(own_checkpoint_kind(KIND_LOG_KEY.as_bytes(), false).is_some());
+        for k in RUN_KINDS.iter().chain(LOG_KINDS) {
+            let listed = CHECKPOINT_KINDS.contains(k) || *k == KIND_LOG_KEY;
+            let in_run = RUN_KINDS.contains(k);
+            assert_eq!(
+                own_checkpoint_kind(k.as_bytes(), in_run).is_some(),
+                listed,
                 "{k}"
             );
         }

@@ -416,10 +416,10 @@ fn migrate(conn: &mut Connection, path: &Path, identity: &LogIdentity) -> Result
         } else {
             KIND_SCHEMA_MIGRATED
         };
-        signing::sign_in_tx(&tx, &mut custodian, &tree, reason, at).map_err(|message| {
+        signing::sign_in_tx(&tx, &mut custodian, &tree, reason, at).map_err(|e| {
             StoreError::Key {
                 path: path.to_path_buf(),
-                message,
+                message: e.message(),
             }
         })?;
     }

@@ -570,6 +570,8 @@ impl Log {
                         seq: rec.seq,
                         hash: rec.hash.to_vec(),
                         at: rec.at.to_vec(),
+                        kind: rec.kind.to_vec(),
+                        in_run: rec.run_id.is_some(),
                     });
                 }
                 Err(f) => {
@@ -934,6 +936,9 @@ struct Verified {
     seq: i64,
     hash: Vec<u8>,
     at: Vec<u8>,
+    kind: Vec<u8>,
+    /// It is a run's event (`run_id` is set).
+    in_run: bool,
 }
 
 /// What the walk saw.
@@ -1062,15 +1067,17 @@ impl Log {
     /// Rules 15-18, every finding they make.
     fn custody(&self, walk: &Walk, trust: &Trust) -> Vec<Finding> {
         let mut found = Vec::new();
-        let last = walk.leaves.len() as i64;
+        // "The last record": the log's, `max(seq)`, whether or not the walk
+        // got there (rules 16 and 18 say so; the walk's own finding names
+        // where it stopped).
+        let last = self.events.iter().map(|row| row.seq).max().unwrap_or(0);
+        let walked = walk.leaves.len() as i64;
         // Rule 11's last part: no tree_nodes row beyond the last record.
         //
         // Docs: evidence-schema.md lists this under rule 11, before rule 13,
         // but custody.md describes it with rules 15-18, whose findings "take
         // their place by the seq they name", and verify places it so (after
-        // rule 13's *edited* at an earlier seq). Reading: custody.md's. The
-        // last record is the last one the walk verified (when the walk
-        // failed, this names a seq no earlier than its finding).
+        // rule 13's *edited* at an earlier seq). Reading: custody.md's.
         if self.tree_nodes.keys().any(|s| *s > last) {
             found.push(finding("truncated", last + 1, "11"));
         }
@@ -1100,8 +1107,26 @@ impl Log {
                     }
                 }
             }
-            None if !self.checkpoints.is_empty() => found.push(unnamed("missing", "15")),
-            None => {}
+            // "A schema-4 log with no log-key event": this is one (custody).
+            None => found.push(unnamed("missing", "15")),
+        }
+        // Rule 16's second part: from the log-key event on, every verified
+        // record of a kind the writer signs with (run-ended, suspended,
+        // export; the log-key event itself) has a stored checkpoint whose
+        // tree_size is its seq.
+        if let Some((key_seq, _)) = &first_key {
+            let stored: HashSet<i64> = self.checkpoints.iter().map(|(s, _)| *s).collect();
+            let signs_with = |v: &Verified| match v.in_run {
+                true => v.kind == KIND_RUN_ENDED.as_bytes() || v.kind == b"suspended",
+                false => v.kind == b"export" || v.kind == KIND_LOG_KEY.as_bytes(),
+            };
+            if let Some(v) = walk
+                .verified
+                .iter()
+                .find(|v| v.seq >= *key_seq && signs_with(v) && !stored.contains(&v.seq))
+            {
+                found.push(finding("missing", v.seq, "16"));
+            }
         }
         // The key signatures are checked with, and the log's origin.
         //
@@ -1136,7 +1161,9 @@ impl Log {
             if cp.size > last {
                 return Some(finding("truncated", last + 1, rule));
             }
-            if mth(&walk.leaves[..cp.size as usize]) != cp.root {
+            // Reading: a size the walk did not reach cannot be compared; the
+            // walk's finding stands.
+            if cp.size <= walked && mth(&walk.leaves[..cp.size as usize]) != cp.root {
                 return Some(finding("edited", cp.size, rule));
             }
             None

@@ -392,33 +392,58 @@ pub(super) fn witnessed_size(
         .map(|n| n.and_then(|n| u64::try_from(n).ok()))
 }
 
+/// Why [`sign_in_tx`] signed nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum SignError {
+    /// The log was tampered with: its latest stored checkpoint cannot be
+    /// read, is not signed by the log's key, or the tree is not an extension
+    /// of it. `verify` names that earlier damage; the caller's records may
+    /// still commit (the operator's evidence is kept, with a warning).
+    Refused(String),
+    /// The checkpoint could not be made, signed or stored (an SQLite error,
+    /// say): the caller must not commit its records without it, since a
+    /// record of a kind in `CHECKPOINT_KINDS` without its checkpoint is what
+    /// `verify` reports as a deleted checkpoint.
+    Failed(String),
+}
+
+impl SignError {
+    /// The message, whichever it is.
+    pub fn message(self) -> String {
+        match self {
+            SignError::Refused(m) | SignError::Failed(m) => m,
+        }
+    }
+}
+
 /// Sign the tree at `frontier` (the head of the caller's write transaction)
 /// and store the checkpoint, unless one of that size is stored already.
 /// First the tree is checked to have only grown since the latest stored
 /// checkpoint (a consistency proof from it, verified): a log never signs a
-/// tree that is not an extension of what it signed before. `Err(why)` when
-/// nothing was signed; the caller's records stand either way.
+/// tree that is not an extension of what it signed before. `Err` when
+/// nothing was signed (see [`SignError`] for what the caller does then).
 pub(super) fn sign_in_tx(
     conn: &Connection,
     custodian: &mut Custodian,
     frontier: &Frontier,
     reason: &str,
     at: DateTime<Utc>,
-) -> Result<StoredCheckpoint, String> {
+) -> Result<StoredCheckpoint, SignError> {
     let size = frontier.size();
     let root = frontier.root();
-    let sql = |e: rusqlite::Error| format!("the checkpoint could not be stored: {e}");
+    let sql =
+        |e: rusqlite::Error| SignError::Failed(format!("the checkpoint could not be stored: {e}"));
     if let Some(latest) = latest_checkpoint(conn).map_err(sql)? {
         let signed = SignedCheckpoint::parse(&latest.note).map_err(|e| {
-            format!(
+            SignError::Refused(format!(
                 "the log's latest checkpoint (tree size {}) cannot be read: {e}; nothing new was signed. Run `runsheet verify`",
                 latest.tree_size
-            )
+            ))
         })?;
         let cp = signed.checkpoint();
         let old = (cp.size(), *cp.root());
         if custodian.known_good != Some(old) {
-            check_grew(conn, custodian, &signed, size, &root)?;
+            check_grew(conn, custodian, &signed, size, &root).map_err(SignError::Refused)?;
             custodian.known_good = Some(old);
         }
         if cp.size() == size {
@@ -426,9 +451,9 @@ pub(super) fn sign_in_tx(
         }
     }
     let checkpoint = Checkpoint::new(custodian.origin(), size, root)
-        .map_err(|e| format!("the checkpoint could not be made: {e}"))?;
+        .map_err(|e| SignError::Failed(format!("the checkpoint could not be made: {e}")))?;
     let signed = SignedCheckpoint::sign(checkpoint, &custodian.signer)
-        .map_err(|e| format!("the checkpoint could not be signed: {e}"))?;
+        .map_err(|e| SignError::Failed(format!("the checkpoint could not be signed: {e}")))?;
     let stored = StoredCheckpoint {
         tree_size: size,
         note: signed.format(),

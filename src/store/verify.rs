@@ -118,6 +118,10 @@ pub struct VerifyReport {
     pub test_data: bool,
     /// The first problem found (see docs/evidence-schema.md for the order).
     pub finding: Option<Finding>,
+    /// A `--trusted` checkpoint (signed, or an older runsheet's unsigned
+    /// JSON one) that was proved: its size (head seq). The log is an
+    /// append-only extension of it.
+    pub trusted_checkpoint: Option<i64>,
     /// Problems of other kinds found beside it (e.g. dropped triggers beside
     /// an edited record).
     pub also: Vec<Finding>,
@@ -165,6 +169,7 @@ impl VerifyReport {
                 problem: Problem::Damaged,
                 message: detail,
             }),
+            trusted_checkpoint: None,
             also: Vec::new(),
             custody: None,
         }
@@ -186,6 +191,12 @@ impl std::fmt::Display for VerifyReport {
                 write!(f, "Chain head: seq {} {}", self.head_seq, self.head_hash)?;
                 if let Some(c) = &self.custody {
                     write_custody(f, c, self.head_seq)?;
+                }
+                if let Some(n) = self.trusted_checkpoint {
+                    write!(
+                        f,
+                        "\nTrusted checkpoint: the log is an append-only extension of it (head seq {n}): nothing up to seq {n} was changed or removed"
+                    )?;
                 }
                 Ok(())
             }
@@ -238,7 +249,7 @@ fn write_custody(
             if u64::try_from(head).is_ok_and(|h| h > latest) {
                 write!(
                     f,
-                    "\nNot yet in a signed checkpoint: seq {} to {head} (`runsheet checkpoint` signs them)",
+                    "\nNot yet in a signed checkpoint: seq {} to {head} (`runsheet checkpoint --sign` signs them)",
                     latest + 1
                 )?;
             }
@@ -247,12 +258,6 @@ fn write_custody(
             writeln!(f)?;
             write!(f, "Signed checkpoints: none")?;
         }
-    }
-    if let Some(n) = c.trusted_checkpoint {
-        write!(
-            f,
-            "\nTrusted checkpoint: the log is an append-only extension of it ({n} records): nothing up to seq {n} was changed or removed"
-        )?;
     }
     for w in &c.witnesses {
         let trusted = if w.trusted { "trusted " } else { "" };
@@ -789,25 +794,45 @@ impl Store {
             finding = run_level.or(bad_row);
         }
         let mut also = Vec::new();
-        if let Some(cp) = watch
-            && let Some(f) = checkpoint_finding(cp, &p, head_seq, finding.as_ref())
-            && let Some(later) = finding.replace(f)
-        {
-            also.push(later);
+        // An unsigned JSON checkpoint is proved when the walk reached its head
+        // with its hash and time (checkpoint_finding says nothing then).
+        let mut json_proved = None;
+        if let Some(cp) = watch {
+            match checkpoint_finding(cp, &p, head_seq, finding.as_ref()) {
+                Some(f) => {
+                    if let Some(later) = finding.replace(f) {
+                        also.push(later);
+                    }
+                }
+                None => {
+                    let reached = cp.head_seq == 0
+                        || p.watched
+                            .as_ref()
+                            .is_some_and(|(hash, _)| hash.as_slice() == cp.head_hash.as_bytes());
+                    if reached {
+                        json_proved = Some(cp.head_seq);
+                    }
+                }
+            }
         }
         let custody = if stored_tree || trust.trusted.is_some() {
-            let (found, report) = custody_check::findings(
-                &stored,
-                &sigs,
-                trust,
-                &p.roots,
-                head_seq,
-                p.log_key.as_ref().map(|k| k.0),
-            );
+            let walked = custody_check::Walked {
+                stored_tree,
+                roots: &p.roots,
+                last,
+                log_key_seen: p.log_key.as_ref().map(|k| k.0),
+                own_checkpoints: &p.own_checkpoints,
+            };
+            let (found, report) = custody_check::findings(&stored, &sigs, trust, &walked);
             for f in found {
                 merge_finding(&mut finding, &mut also, f);
             }
-            Some(report)
+            Some(CustodyReport {
+                trusted_checkpoint: report
+                    .trusted_checkpoint
+                    .or(json_proved.and_then(|n| u64::try_from(n).ok())),
+                ..report
+            })
         } else {
             None
         };
@@ -823,6 +848,11 @@ impl Store {
             head_seq,
             head_hash,
             test_data: p.test_data,
+            trusted_checkpoint: custody
+                .as_ref()
+                .and_then(|c| c.trusted_checkpoint)
+                .and_then(|n| i64::try_from(n).ok())
+                .or(json_proved),
             finding,
             also,
             custody,

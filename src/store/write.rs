@@ -12,9 +12,10 @@ use super::chain::{
     GENESIS, Record, RecordFormat, canonical_json, hex_text, sha256_hex, sha256_hex_into,
 };
 use super::kinds::{
-    self, KIND_LOG_CREATED, KIND_RUN_ENDED, KIND_RUN_STARTED, KIND_SCHEMA_MIGRATED,
+    self, CHECKPOINT_KINDS, KIND_LOG_CREATED, KIND_RUN_ENDED, KIND_RUN_STARTED,
+    KIND_SCHEMA_MIGRATED,
 };
-use super::signing::{StoredCheckpoint, sign_in_tx};
+use super::signing::{Custodian, SignError, StoredCheckpoint, sign_in_tx};
 use super::tree::{self, NodeError};
 use super::{NewEvent, NewRun, Store};
 use super::{StoreError, StoredEvent};
@@ -92,10 +93,6 @@ fn stored_time(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or(at)
 }
 
-/// The events whose write also makes a signed checkpoint (in the same
-/// transaction): a run's end and suspension, and an export.
-pub(super) const CHECKPOINT_KINDS: [&str; 3] = [KIND_RUN_ENDED, "suspended", kinds::KIND_EXPORT];
-
 const HEAD_SQL: &str = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1";
 const INSERT_SQL: &str = "INSERT INTO events \
     (seq, run_id, run_seq, at, actor, kind, step, payload, payload_sha256, prev_hash, hash) \
@@ -114,7 +111,12 @@ impl Store {
         let controls = serde_json::to_string(&run.procedure_controls)
             .map_err(|e| StoreError::Invalid(format!("controls of run {}: {e}", run.id)))?;
         let Store {
-            conn, path, tree, ..
+            conn,
+            path,
+            tree,
+            custodian,
+            custody_warning,
+            ..
         } = self;
         let sql = |e| StoreError::sqlite(path, e);
         let tx = conn
@@ -160,8 +162,10 @@ impl Store {
         let (stored, frontier) =
             insert_events(&tx, tree.take(), Some((run.id, &id)), 1, None, first_events)
                 .map_err(|e| e.into_store(path))?;
+        let warning = sign_for(&tx, custodian.as_mut(), &frontier, first_events, path)?;
         tx.commit().map_err(sql)?;
         *tree = Some(frontier);
+        *custody_warning = warning;
         Ok(stored)
     }
 
@@ -258,15 +262,7 @@ impl Store {
                 .and_then(|mut s| s.execute(params![id, outcome, time_text(end.at)]))
                 .map_err(sql)?;
         }
-        let sign_reason = events
-            .iter()
-            .rev()
-            .find_map(|e| CHECKPOINT_KINDS.iter().find(|k| **k == e.kind))
-            .copied();
-        let warning = match (sign_reason, custodian.as_mut()) {
-            (Some(reason), Some(c)) => sign_in_tx(&tx, c, &frontier, reason, Utc::now()).err(),
-            _ => None,
-        };
+        let warning = sign_for(&tx, custodian.as_mut(), &frontier, events, path)?;
         tx.commit().map_err(sql)?;
         *tree = Some(frontier);
         *custody_warning = warning;
@@ -298,13 +294,13 @@ impl Store {
             .map_err(sql)?;
         let (stored, frontier) =
             insert_log_event(&tx, tree.take(), event).map_err(|e| e.into_store(path))?;
-        let warning = match (
-            CHECKPOINT_KINDS.contains(&event.kind.as_str()),
+        let warning = sign_for(
+            &tx,
             custodian.as_mut(),
-        ) {
-            (true, Some(c)) => sign_in_tx(&tx, c, &frontier, &event.kind, Utc::now()).err(),
-            _ => None,
-        };
+            &frontier,
+            std::slice::from_ref(event),
+            path,
+        )?;
         tx.commit().map_err(sql)?;
         *tree = Some(frontier);
         *custody_warning = warning;
@@ -334,13 +330,12 @@ impl Store {
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(sql)?;
         let frontier = frontier_at(&tx, tree.take(), head).map_err(|e| e.into_store(path))?;
-        let stored =
-            sign_in_tx(&tx, custodian, &frontier, reason, Utc::now()).map_err(|message| {
-                StoreError::Key {
-                    path: path.clone(),
-                    message,
-                }
-            })?;
+        let stored = sign_in_tx(&tx, custodian, &frontier, reason, Utc::now()).map_err(|e| {
+            StoreError::Key {
+                path: path.clone(),
+                message: e.message(),
+            }
+        })?;
         tx.commit().map_err(sql)?;
         *tree = Some(frontier);
         Ok(stored)
@@ -371,9 +366,52 @@ pub(super) fn insert_log_event(
     Ok((stored, frontier))
 }
 
+/// Sign the checkpoint a batch of `events` (just inserted, ending at
+/// `frontier`) makes necessary, if any: `Ok(Some(why))` when the log's
+/// custody refused it (the log was tampered with; the records still commit,
+/// and the caller is told why), `Err` when it could not be made or stored
+/// (nothing may commit: a record of a kind in `CHECKPOINT_KINDS` is never
+/// committed without its checkpoint but by that refusal, and verify holds
+/// the log to it).
+fn sign_for(
+    tx: &Connection,
+    custodian: Option<&mut Custodian>,
+    frontier: &Frontier,
+    events: &[NewEvent],
+    path: &std::path::Path,
+) -> Result<Option<String>, StoreError> {
+    let reason = events
+        .iter()
+        .rev()
+        .find_map(|e| CHECKPOINT_KINDS.iter().find(|k| **k == e.kind));
+    let (Some(reason), Some(c)) = (reason, custodian) else {
+        return Ok(None);
+    };
+    match sign_in_tx(tx, c, frontier, reason, Utc::now()) {
+        Ok(_) => Ok(None),
+        Err(SignError::Refused(why)) => Ok(Some(why)),
+        Err(SignError::Failed(why)) => Err(StoreError::Key {
+            path: path.to_path_buf(),
+            message: format!("{why}; nothing was written"),
+        }),
+    }
+}
+
 /// Every event's kind is one runsheet writes for a run (`in_run`) or for the
 /// log (see `kinds`), and a payload that names its kind names the event's kind.
+/// An event of a kind in `CHECKPOINT_KINDS` is the last of its batch: the
+/// checkpoint signed with it covers exactly up to its seq (verify rule 16).
 fn check_kinds(events: &[NewEvent], in_run: bool) -> Result<(), StoreError> {
+    if let Some((_, e)) = events
+        .iter()
+        .enumerate()
+        .find(|(i, e)| i + 1 < events.len() && CHECKPOINT_KINDS.contains(&e.kind.as_str()))
+    {
+        return Err(StoreError::Invalid(format!(
+            "a {} event must be the last of its batch (its signed checkpoint covers up to it); nothing was written",
+            e.kind
+        )));
+    }
     for e in events {
         if !kinds::is_known(e.kind.as_bytes(), in_run) {
             let whose = if in_run { "a run's" } else { "a log" };

@@ -849,15 +849,29 @@ fn diagnoses_name_the_record_that_was_changed() {
     let (code, v) = verify_json(&f.db, None);
     assert_eq!(code, Some(1), "{v:#}");
     assert_eq!(v["finding"]["problem"], "tree-changed", "{v:#}");
-    // With the tree rebuilt and the log's checkpoints deleted too, only a
-    // checkpoint kept elsewhere catches it.
+    // With the tree rebuilt and the checkpoints it invalidated deleted too,
+    // the run's end (written with a checkpoint of its own) shows that one
+    // was deleted (custody.md rule 16); a checkpoint kept elsewhere also
+    // shows the log no longer reaches it.
     crate::forge::cover_custody(&attacker(&f.db));
     let (code, v) = verify_json(&f.db, None);
-    assert_eq!(code, Some(0), "undetectable without a checkpoint: {v:#}");
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(v["finding"]["problem"], "missing", "{v:#}");
+    let message = v["finding"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("its signed checkpoint was deleted"),
+        "{message}"
+    );
     let (code, v) = verify_json(&f.db, Some(&f.cp));
     assert_eq!(code, Some(1), "{v:#}");
-    assert_eq!(v["finding"]["problem"], "truncated", "{v:#}");
-    let message = v["finding"]["message"].as_str().unwrap();
+    let truncated = v["also"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain([&v["finding"]])
+        .find(|f| f["problem"] == "truncated")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    let message = truncated["message"].as_str().unwrap();
     assert!(message.contains("re-chained"), "{message}");
     assert!(!message.contains(" to {} were removed"), "{message}");
 }

@@ -273,9 +273,9 @@ pub fn copy_dir(from: &Path, to: &Path) {
 
 /// Rebuild the Merkle tree's rows over the records as they now are, as the
 /// documented algorithm says (docs/custody.md): every record's completed
-/// nodes, levels 1 up, for seq 1 to the first gap. Returns the tree's size
-/// and root.
-fn rebuild_tree(conn: &Connection) -> (u64, [u8; 32]) {
+/// nodes, levels 1 up, for seq 1 to the first gap. Returns the tree's root
+/// at every size: `roots[n - 1]` is the root of the first `n` records.
+fn rebuild_tree(conn: &Connection) -> Vec<[u8; 32]> {
     use runsheet::custody::merkle::{Frontier, leaf_hash};
     conn.execute_batch("DELETE FROM tree_nodes").unwrap();
     let hashes: Vec<(i64, String)> = conn
@@ -287,12 +287,14 @@ fn rebuild_tree(conn: &Connection) -> (u64, [u8; 32]) {
         .unwrap();
     let mut frontier = Frontier::new();
     let mut closed = Vec::new();
+    let mut roots = Vec::new();
     for (seq, hash) in hashes {
         if u64::try_from(seq).ok() != Some(frontier.size() + 1) {
             break;
         }
         let raw = hex::decode(&hash).unwrap_or_else(|_| vec![0; 32]);
         frontier.push(leaf_hash(&raw), &mut closed);
+        roots.push(frontier.root());
         if !closed.is_empty() {
             let blob: Vec<u8> = closed.iter().flatten().copied().collect();
             conn.execute(
@@ -302,34 +304,77 @@ fn rebuild_tree(conn: &Connection) -> (u64, [u8; 32]) {
             .unwrap();
         }
     }
-    (frontier.size(), frontier.root())
+    roots
 }
 
-/// Cover the tracks custody shows, as an attacker without the log's key can:
-/// rebuild the tree over the records as they now are and delete every signed
-/// checkpoint and cosignature. What verify finds then is what the records
-/// alone give away (and what an earlier checkpoint kept elsewhere shows).
-pub fn cover_custody(conn: &Connection) {
-    rebuild_tree(conn);
-    conn.execute_batch("DELETE FROM checkpoints; DELETE FROM cosignatures;")
+/// The stored checkpoints: (tree size, note, made_at, reason).
+fn checkpoints(conn: &Connection) -> Vec<(i64, String, String, String)> {
+    conn.prepare("SELECT tree_size, note, made_at, reason FROM checkpoints ORDER BY tree_size")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn delete_checkpoint(conn: &Connection, size: i64) {
+    conn.execute("DELETE FROM cosignatures WHERE tree_size = ?1", [size])
         .unwrap();
+    conn.execute("DELETE FROM checkpoints WHERE tree_size = ?1", [size])
+        .unwrap();
+}
+
+/// Cover the tracks custody shows, as well as an attacker without the log's
+/// key can: rebuild the tree over the records as they now are and delete
+/// every signed checkpoint (with its cosignatures) the change invalidated —
+/// those beyond the head and those whose root the records no longer give.
+/// What verify finds then is what the records alone give away, and the
+/// records the writer signed a checkpoint with whose checkpoint is now gone
+/// (custody.md rule 16); and what an earlier checkpoint kept elsewhere shows.
+pub fn cover_custody(conn: &Connection) {
+    use runsheet::custody::checkpoint::SignedCheckpoint;
+    let roots = rebuild_tree(conn);
+    for (size, note, ..) in checkpoints(conn) {
+        let now = usize::try_from(size)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| roots.get(i));
+        let signed = SignedCheckpoint::parse(&note).ok();
+        if signed.is_none_or(|s| Some(s.checkpoint().root()) != now) {
+            delete_checkpoint(conn, size);
+        }
+    }
 }
 
 /// What the holder of the log's key can do after a rewrite: rebuild the
-/// tree, delete every checkpoint and cosignature, and sign one checkpoint of
-/// the rewritten log with the key in `key_file`. Only a checkpoint kept
-/// elsewhere (`verify --trusted`) or a witness catches it.
+/// tree, delete every checkpoint and cosignature, and re-sign every
+/// checkpoint the log had (each size up to the new head, with the root the
+/// records now give) with the key in `key_file`, plus one at the head. Only
+/// a checkpoint kept elsewhere (`verify --trusted`) or a witness catches it.
 pub fn resign(conn: &Connection, key_file: &Path) {
     use runsheet::custody::checkpoint::{Checkpoint, SignedCheckpoint};
-    let (size, root) = rebuild_tree(conn);
+    let roots = rebuild_tree(conn);
+    let old = checkpoints(conn);
     conn.execute_batch("DELETE FROM checkpoints; DELETE FROM cosignatures;")
         .unwrap();
     let signer = runsheet::custody::key::load_signer(key_file).unwrap();
-    let cp = Checkpoint::new(signer.name(), size, root).unwrap();
-    let note = SignedCheckpoint::sign(cp, &signer).unwrap().format();
-    conn.execute(
-        "INSERT INTO checkpoints (tree_size, note, made_at, reason) VALUES (?1, ?2, '2026-12-01T00:00:00.000Z', 'run-ended')",
-        rusqlite::params![i64::try_from(size).unwrap(), note],
-    )
-    .unwrap();
+    let head = i64::try_from(roots.len()).unwrap();
+    let mut sizes: Vec<(i64, String, String)> = old
+        .into_iter()
+        .filter(|(size, ..)| (1..=head).contains(size))
+        .map(|(size, _, made_at, reason)| (size, made_at, reason))
+        .collect();
+    if sizes.last().is_none_or(|(s, ..)| *s < head) && head > 0 {
+        sizes.push((head, "2026-12-01T00:00:00.000Z".into(), "requested".into()));
+    }
+    for (size, made_at, reason) in sizes {
+        let root = roots[usize::try_from(size - 1).unwrap()];
+        let cp = Checkpoint::new(signer.name(), u64::try_from(size).unwrap(), root).unwrap();
+        let note = SignedCheckpoint::sign(cp, &signer).unwrap().format();
+        conn.execute(
+            "INSERT INTO checkpoints (tree_size, note, made_at, reason) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![size, note, made_at, reason],
+        )
+        .unwrap();
+    }
 }

@@ -8,6 +8,7 @@ mod cli;
 mod clock;
 mod common;
 mod crash;
+mod custody;
 mod damage;
 mod evidence;
 mod faults;

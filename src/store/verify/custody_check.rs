@@ -181,15 +181,28 @@ pub struct CustodyReport {
     pub witnesses: Vec<WitnessReport>,
 }
 
+/// What the walk found that the custody checks need.
+pub(super) struct Walked<'a> {
+    /// The log stores a Merkle tree (schema 4).
+    pub stored_tree: bool,
+    /// The tree's root at each stored or trusted checkpoint's size the walk reached.
+    pub roots: &'a [(u64, Hash)],
+    /// The log's last record (`max(seq)` of the snapshot), whether or not
+    /// the walk reached it.
+    pub last: i64,
+    /// The seq of the `log-key` event, when the walk verified it.
+    pub log_key_seen: Option<i64>,
+    /// The verified records that must have a checkpoint of their own (seq, kind).
+    pub own_checkpoints: &'a [(i64, &'static str)],
+}
+
 /// Everything verify checks about the signed checkpoints and cosignatures,
 /// given the walk's roots; findings in the order of the records they name.
 pub(super) fn findings(
     stored: &Stored,
     sigs: &Signatures,
     trust: &Trust,
-    roots: &[(u64, Hash)],
-    walked_to: i64,
-    log_key_seen: Option<i64>,
+    walked: &Walked<'_>,
 ) -> (Vec<Finding>, CustodyReport) {
     let mut found = Vec::new();
     let finding = |seq: Option<i64>, problem, message: String| Finding {
@@ -199,7 +212,12 @@ pub(super) fn findings(
         problem,
         message,
     };
-    let head = u64::try_from(walked_to).unwrap_or(0);
+    let log_key_seen = walked.log_key_seen;
+    // Rule 16 and 18 compare a size with the log's last record, not the last
+    // one the walk verified: a walk that stopped early says why itself, and a
+    // checkpoint beyond where it stopped cannot be compared at all.
+    let head = u64::try_from(walked.last).unwrap_or(0);
+    let roots = walked.roots;
     let root_at = |size: u64| roots.iter().find(|(s, _)| *s == size).map(|(_, r)| r);
     let seq_of = |size: u64| i64::try_from(size).ok();
 
@@ -220,12 +238,53 @@ pub(super) fn findings(
             ),
         ));
     }
-    if !stored.checkpoints.is_empty() && log_key_seen.is_none() && stored.log_key.is_none() {
+    let no_key = log_key_seen.is_none() && stored.log_key.is_none();
+    if no_key && !stored.checkpoints.is_empty() {
         found.push(finding(
             None,
             Problem::Missing,
             "the log holds signed checkpoints but no log-key event: the record of its key was removed".into(),
         ));
+    } else if no_key && walked.stored_tree && stored.log_key_error.is_none() {
+        found.push(finding(
+            None,
+            Problem::Missing,
+            "the log is of schema 4 but holds no log-key event, which the command that made it schema 4 wrote: the record of its key was removed, with every signed checkpoint".into(),
+        ));
+    }
+    // Rule 16's second part: every record the writer signs a checkpoint with
+    // (from the log-key event on) still has that checkpoint, of its seq.
+    if let Some(key_seq) = stored.log_key.as_ref().map(|k| k.seq).or(log_key_seen) {
+        let lacking: Vec<&(i64, &str)> = walked
+            .own_checkpoints
+            .iter()
+            .filter(|(seq, _)| *seq >= key_seq)
+            // `checkpoints` is in tree-size order.
+            .filter(|(seq, _)| {
+                let size = u64::try_from(*seq).unwrap_or(0);
+                stored
+                    .checkpoints
+                    .binary_search_by_key(&size, |(c, _)| c.tree_size)
+                    .is_err()
+            })
+            .collect();
+        if let Some(&&(seq, kind)) = lacking.first() {
+            let more = match lacking.len() {
+                1 => String::new(),
+                n => format!(
+                    "; so do {} more such records, up to seq {}",
+                    n - 1,
+                    lacking[n - 1].0
+                ),
+            };
+            found.push(finding(
+                Some(seq),
+                Problem::Missing,
+                format!(
+                    "seq {seq} ({kind}) was written with a signed checkpoint of {seq} records, but the log no longer holds it: its signed checkpoint was deleted, which covers up a rewrite or a cut from there on{more}"
+                ),
+            ));
+        }
     }
     let origin = stored.log_key.as_ref().map(|k| k.origin.clone());
     for ((row, parsed), sig) in stored.checkpoints.iter().zip(&sigs.checkpoints) {
@@ -284,6 +343,7 @@ pub(super) fn findings(
                 ),
             ));
         } else if let Some(root) = root_at(n)
+            // None: the walk stopped before n, and its finding stands.
             && root != cp.root()
         {
             found.push(finding(

@@ -203,6 +203,10 @@ pub(super) struct Progress {
     pub roots: Vec<(u64, Hash)>,
     /// The log's `log-key` event, once verified: its seq and payload.
     pub log_key: Option<(i64, Vec<u8>)>,
+    /// In a log with a stored tree: the verified records (seq, kind) the log
+    /// must hold a signed checkpoint of exactly that size for, once it has a
+    /// key (`kinds::own_checkpoint_kind`), in order.
+    pub own_checkpoints: Vec<(i64, &'static str)>,
     /// The first bad record; the walk stopped there.
     pub finding: Option<Finding>,
 }
@@ -228,6 +232,7 @@ impl Default for Progress {
             tree: Frontier::new(),
             roots: Vec::new(),
             log_key: None,
+            own_checkpoints: Vec::new(),
             finding: None,
         }
     }
@@ -264,6 +269,7 @@ impl Progress {
         self.tree = next.tree;
         self.roots.extend(next.roots);
         self.log_key = self.log_key.take().or(next.log_key);
+        self.own_checkpoints.extend(next.own_checkpoints);
         self.finding = next.finding;
     }
 }
@@ -646,6 +652,11 @@ impl<'c> Walk<'c> {
             self.p.roots.push((size, self.p.tree.root()));
         }
 
+        if self.stored_tree
+            && let Some(kind) = kinds::own_checkpoint_kind(rec.kind, rec.run_id.is_some())
+        {
+            self.p.own_checkpoints.push((seq, kind));
+        }
         self.p.format = format;
         self.p.head.copy_from_slice(rec.hash);
         if self.p.watch == Some(seq) {
