@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo bench --bench figures                       # every section
 //! cargo bench --bench figures -- durable startup   # some sections
+//! cargo bench --bench figures -- custody-verify     # one custody part
 //! ```
 //!
 //! Sections: `durable` (one operator action through the real store path next
@@ -11,7 +12,9 @@
 //! whole processes, the first TUI frame of a 200-step procedure), `scale`
 //! (`runsheet verify` and `runsheet export` over 100k/300k/1M-event logs: time
 //! and peak RSS), `lint`
-//! (`runsheet lint` over 1,000 generated procedures).
+//! (`runsheet lint` over 1,000 generated procedures), `custody` (the
+//! chain-of-custody targets; alone: `custody-action`, `custody-end`,
+//! `custody-proofs`, `custody-verify`; see `figures/custody.rs`).
 //!
 //! Environment: `RUNSHEET_BENCH_SIZES=100000,300000` overrides the scale sizes;
 //! `RUNSHEET_BENCH_REPEAT=N` the repeats of whole-process measurements.
@@ -40,7 +43,10 @@ use runsheet::procedure::{StepKind, ValueKind};
 use runsheet::session::{Clock, MemorySink, Session, StoreSink, new_event};
 use runsheet::store::{NewEvent, SCHEMA_VERSION, Store};
 
-const SECTIONS: &[&str] = &["durable", "startup", "scale", "lint"];
+#[path = "figures/custody.rs"]
+mod custody;
+
+const SECTIONS: &[&str] = &["durable", "startup", "scale", "lint", "custody"];
 /// Bump when the scale-log generator changes, so old cached logs are not reused.
 const GENERATOR_VERSION: u32 = 1;
 /// The argument that turns this binary into the child-measuring helper.
@@ -67,12 +73,19 @@ fn main() {
         .collect();
     for w in &wanted {
         assert!(
-            SECTIONS.contains(w),
-            "unknown section {w:?}; sections: {}",
-            SECTIONS.join(", ")
+            SECTIONS.contains(w) || custody::PARTS.contains(w),
+            "unknown section {w:?}; sections: {}, {}",
+            SECTIONS.join(", "),
+            custody::PARTS.join(", ")
         );
     }
-    let run = |s: &str| wanted.is_empty() || wanted.contains(&s);
+    // A sub-section `custody-end` runs with its section `custody`.
+    let run = |s: &str| {
+        wanted.is_empty()
+            || wanted.contains(&s)
+            || s.split_once('-')
+                .is_some_and(|(section, _)| wanted.contains(&section))
+    };
     println!("{}", machine());
     if run("durable") {
         durable_section();
@@ -85,6 +98,9 @@ fn main() {
     }
     if run("lint") {
         lint_section();
+    }
+    if custody::PARTS.iter().any(|p| run(p)) {
+        custody::section(run);
     }
 }
 
@@ -959,8 +975,12 @@ fn scale_log(size: u64) -> (PathBuf, Option<Duration>) {
                 .then_some(n)
         })
         .max();
+    // The log's signing key lives beside it (`<log>.key`): it moves with it.
+    let key = |db: &Path| runsheet::store::default_key_path(db);
+    let _ = std::fs::remove_file(key(&partial));
     if let Some(b) = base {
         std::fs::copy(name(b), &partial).unwrap();
+        std::fs::copy(key(&name(b)), key(&partial)).unwrap();
     }
     eprintln!(
         "generating a {size}-event log (from {} events)…",
@@ -970,6 +990,7 @@ fn scale_log(size: u64) -> (PathBuf, Option<Duration>) {
         let mut store = Store::open(&partial).unwrap();
         extend_log(&mut store, size);
     }
+    std::fs::rename(key(&partial), key(&path)).unwrap();
     std::fs::rename(&partial, &path).unwrap();
     (path, Some(start.elapsed()))
 }
