@@ -640,7 +640,9 @@ fn verify_cmd(ctx: &Context, a: cli::VerifyArgs) -> Result<i32> {
         ..Default::default()
     };
     for w in &a.witnesses {
-        trust.witnesses.push(read_vkey(w, "--witness")?);
+        let w = read_vkey(w, "--witness")?;
+        crate::witness::client::check_witness_key(&w)?;
+        trust.witnesses.push(w);
     }
     if let Some(file) = &a.trusted {
         let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, &e))?;
@@ -1049,7 +1051,11 @@ fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<i32> {
         now: Utc::now(),
         cosign: match (&a.witness, &a.witness_via) {
             (Some(w), Some(via)) => vec![export::CosignWith {
-                witness: read_vkey(w, "--witness")?,
+                witness: {
+                    let w = read_vkey(w, "--witness")?;
+                    crate::witness::client::check_witness_key(&w)?;
+                    w
+                },
                 via: via.clone(),
             }],
             _ => Vec::new(),
@@ -1150,7 +1156,11 @@ fn verify_bundle_cmd(ctx: &Context, a: cli::VerifyBundleArgs) -> Result<i32> {
         witnesses: a
             .witnesses
             .iter()
-            .map(|w| read_vkey(w, "--witness"))
+            .map(|w| {
+                let w = read_vkey(w, "--witness")?;
+                crate::witness::client::check_witness_key(&w)?;
+                Ok(w)
+            })
             .collect::<Result<_>>()?,
     };
     let report = export::verify_bundle(&a.dir, store.as_ref(), &trust)?;

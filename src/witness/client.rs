@@ -56,7 +56,7 @@ pub enum ViaOutcome {
 pub fn check_witness_key(witness: &Verifier) -> Result<()> {
     if witness.kind() != KeyKind::CosignatureEd25519 {
         return Err(Error::Input(format!(
-            "--witness {}: it is a {} key, not a witness's cosigner key (type 0x04); pass the key `runsheet witness key` prints on the witness's machine",
+            "--witness {}: not a witness's cosigner key (type 0x04) but a key of kind {}, such as a log's; pass the key `runsheet witness key` prints on the witness's machine",
             witness.to_vkey(),
             witness.kind()
         )));

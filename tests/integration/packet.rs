@@ -192,6 +192,14 @@ fn a_sample_packet_verifies_offline_with_runsheet_and_with_openssl_and_python() 
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let out = python(&p, &p.packet, &[&p.witness_key]);
     assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+    // The log's key passed as a witness's is refused as such.
+    let out = verify_bundle(&p.packet, &p.log_key, Some(&p.log_key));
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("not a witness's cosigner key"),
+        "{}",
+        stderr(&out)
+    );
     let other = p.dir.path().join("other.sqlite3");
     let other_witness = key_of(
         &witness(&other)
