@@ -1119,17 +1119,28 @@ fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<i32> {
             "it FAILED verification"
         }
     )?;
-    match summary.export_seq {
-        Some(seq) => outln!(
-            "The export is recorded in the log as event {seq}, which lists every file's SHA-256 (export.json); checkpoint.json is the chain head at that event."
+    match (summary.export_seq, summary.signed_size) {
+        (Some(seq), Some(size)) => outln!(
+            "The export is recorded in the log as event {seq}, which lists every file's SHA-256 (export.json); the bundle carries the log's signed checkpoint of {size} records made with it (checkpoint), the proof that event is in it, and manifest.json's signature{}.",
+            if summary.proofs > 0 {
+                format!(
+                    ", and {} inclusion proofs of the sampled runs' events (proofs/)",
+                    summary.proofs
+                )
+            } else {
+                String::new()
+            }
         )?,
-        None => outln!(
+        (Some(seq), None) => outln!(
+            "The export is recorded in the log as event {seq}, which lists every file's SHA-256 (export.json); checkpoint.json is the chain head at that event. No checkpoint could be signed for it, so nothing in the bundle is signed."
+        )?,
+        (None, _) => outln!(
             "The export is NOT recorded in the log: the log is read-only here. Its files are bound only by manifest.json."
         )?,
     }
     let db = ctx.db_path()?;
     outln!(
-        "Check it any time with: runsheet verify-bundle {} --db {}",
+        "Check it any time with: runsheet verify-bundle {} --key <the log's key: runsheet key> [--db {}]",
         summary.out.display(),
         db.display()
     )?;

@@ -187,10 +187,12 @@ pub fn write_head(w: &mut impl Write, meta: &ReportMeta, summary: &Summary) -> i
     )?;
     fact(
         "How to verify",
-        "<code>runsheet verify-bundle &lt;this folder&gt;</code> checks every file against manifest.json \
-         and every exported event's hashes; with <code>--db &lt;evidence log&gt;</code> it also checks the \
-         log against checkpoint.json, whose head is the log's record of this export (export.json), \
-         which lists every file's SHA-256. See docs/audit-bundle.md."
+        "<code>runsheet verify-bundle &lt;this folder&gt; --key &lt;the log's key&gt;</code> checks every \
+         file against manifest.json (signed with the log's key), the log's signed checkpoint, that the \
+         log's record of this export (export.json, which lists every file's SHA-256) is in it, and every \
+         exported event's hashes; <code>--witness &lt;key&gt;</code> checks a witness's cosignature, \
+         <code>--db &lt;evidence log&gt;</code> the log itself. docs/audit-bundle.md also shows how to \
+         check it with only openssl and Python."
             .into(),
     )?;
     writeln!(w, "</table>\n</header>")?;

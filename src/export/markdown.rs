@@ -76,7 +76,7 @@ pub fn write_head(w: &mut impl Write, meta: &ReportMeta, summary: &Summary) -> i
     )?;
     writeln!(
         w,
-        "| How to verify | `runsheet verify-bundle THIS_FOLDER` checks every file against manifest.json and every exported event's hashes; with `--db EVIDENCE_LOG` it also checks the log against checkpoint.json, whose head is the log's record of this export (export.json), which lists every file's SHA-256. See docs/audit-bundle.md. |\n"
+        "| How to verify | `runsheet verify-bundle THIS_FOLDER --key LOG_KEY` checks every file against manifest.json (signed with the log's key), the log's signed checkpoint, that the log's record of this export (export.json, which lists every file's SHA-256) is in it, and every exported event's hashes; `--witness KEY` checks a witness's cosignature, `--db EVIDENCE_LOG` the log itself. docs/audit-bundle.md also shows how to check it with only openssl and Python. |\n"
     )?;
 
     writeln!(w, "## Summary by control\n")?;
