@@ -57,7 +57,8 @@ pub enum Command {
     Runs(RunsArgs),
     /// Show one run's timeline
     Show(ShowArgs),
-    /// Recompute the evidence log's hash chain and report the first bad record
+    /// Check the evidence log: every page, the hash chain, the Merkle tree, every signed
+    /// checkpoint and cosignature (and a checkpoint kept elsewhere); report the first bad record
     Verify(VerifyArgs),
     /// Print the log's latest signed checkpoint (--sign: sign one that covers the head first)
     Checkpoint(CheckpointArgs),
@@ -72,9 +73,11 @@ pub enum Command {
     Cosign(CosignArgs),
     /// Be a witness for other runsheet logs: check their checkpoints only grow, and cosign them
     Witness(WitnessArgs),
-    /// Export an audit bundle (HTML, CSV, JSON, Markdown, manifest)
+    /// Export an audit bundle (HTML, CSV, JSON, Markdown, manifest, signed checkpoint), or a
+    /// sample packet of some runs with inclusion proofs
     Export(ExportArgs),
-    /// Check an exported audit bundle against its manifest (and the log with --db)
+    /// Check an exported audit bundle or sample packet: files, signatures and proofs with
+    /// --key/--witness (and the log with --db)
     VerifyBundle(VerifyBundleArgs),
     /// Per procedure: last run, cadence adherence, open runs, review due
     Status(StatusArgs),
