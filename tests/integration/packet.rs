@@ -292,3 +292,57 @@ fn a_sample_packet_fails_when_any_byte_changes_or_a_proof_goes() {
     let out = python(&p, &copy, &[&p.log_key]);
     assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
 }
+
+#[test]
+fn a_witness_that_refuses_or_fails_stops_the_export_and_leaves_no_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    drill_run(&db);
+    let state = dir.path().join("witness.sqlite3");
+    let witness_key = key_of(
+        &witness(&state)
+            .args(["init", "--name", "sec.example/witness"])
+            .output()
+            .unwrap(),
+    );
+    let exports = || -> i64 {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM events WHERE kind = 'export'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    // A witness that answers "fork" (exit 8), and one that fails (exit 1).
+    for (via, says) in [
+        ("echo 'a fork' >&2; exit 8", "FORK"),
+        ("echo 'down' >&2; exit 1", "exited 1"),
+    ] {
+        let before = exports();
+        let out_dir = dir.path().join("bundle");
+        let out = runsheet(&db)
+            .args(["export", "--out"])
+            .arg(&out_dir)
+            .args(["--witness", &witness_key, "--witness-via", via])
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0), "{via}: {}", stdout(&out));
+        assert!(stderr(&out).contains(says), "{via}: {}", stderr(&out));
+        assert!(!out_dir.exists(), "{via}: no bundle is left");
+        // The export stays recorded (the log is append-only), and says so.
+        assert_eq!(exports(), before + 1, "{via}");
+        assert!(
+            stderr(&out).contains("nothing was left at the target"),
+            "{via}: {}",
+            stderr(&out)
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("bundle"))
+            .collect();
+        assert!(leftovers.is_empty(), "{via}: {leftovers:?}");
+    }
+}
