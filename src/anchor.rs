@@ -68,6 +68,14 @@ fn resolved(p: &Path) -> PathBuf {
 /// anchors of this log (its first line is not the log's `origin`; with no
 /// origin known yet, any non-empty file is refused).
 pub fn check_append_target(file: &Path, own: &[PathBuf], origin: Option<&str>) -> Result<()> {
+    if let Ok(meta) = std::fs::metadata(file)
+        && !meta.is_file()
+    {
+        return Err(Error::Input(format!(
+            "{}: not a regular file (a directory, FIFO or device); nothing was written. Name a text file for the anchors",
+            file.display()
+        )));
+    }
     let target = resolved(file);
     if let Some(hit) = own.iter().find(|p| resolved(p) == target) {
         return Err(Error::Input(format!(
@@ -122,10 +130,19 @@ pub fn file_name(origin: &str) -> String {
     format!("{safe}.checkpoint")
 }
 
+/// git in `dir`, with the repository's hooks off (an anchor commit runs no
+/// code the repository brings) and none of runsheet's variables (the key
+/// file's path) in its environment.
 fn git(dir: &Path, args: &[&str]) -> Result<std::process::Output> {
-    Command::new("git")
-        .arg("-C")
+    let mut cmd = Command::new("git");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("RUNSHEET_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.arg("-C")
         .arg(dir)
+        .args(["-c", "core.hooksPath=/dev/null"])
         .args(args)
         .output()
         .map_err(|e| Error::Io {
@@ -138,29 +155,51 @@ fn git_failed(dir: &Path, what: &str, out: &std::process::Output) -> Error {
     Error::Io {
         path: dir.to_path_buf(),
         message: format!(
-            "git {what} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            "git {what} failed: {}{}",
+            String::from_utf8_lossy(&out.stderr).trim(),
+            String::from_utf8_lossy(&out.stdout).trim()
         ),
     }
 }
 
 /// Write the checkpoint into the repository's file for `origin` and commit
 /// it (that file only). `None` when the repository already holds exactly it.
-pub fn commit_to_git(dir: &Path, origin: &str, size: u64, note: &str) -> Result<Option<String>> {
+/// The file is replaced by a rename, never written through: a link the
+/// repository holds under that name (to the log, its key, anything) is
+/// refused, and nothing is written anywhere else.
+pub fn commit_to_git(
+    dir: &Path,
+    origin: &str,
+    size: u64,
+    note: &str,
+    own: &[PathBuf],
+) -> Result<Option<String>> {
     let inside = git(dir, &["rev-parse", "--is-inside-work-tree"])?;
     if !inside.status.success() || !String::from_utf8_lossy(&inside.stdout).starts_with("true") {
         return Err(Error::Input(format!(
-            "{} is not a git work tree; create one with `git init {}` (ideally somewhere the log's writers cannot push to)",
+            "{} is not a git work tree git will use ({}); create one with `git init {}` (ideally somewhere the log's writers cannot push to), owned by the user who anchors",
             dir.display(),
+            String::from_utf8_lossy(&inside.stderr).trim(),
             dir.display()
         )));
     }
     let name = file_name(origin);
     let path = dir.join(&name);
+    check_git_target(&path, own)?;
     if std::fs::read_to_string(&path).is_ok_and(|old| old == note) {
         return Ok(None);
     }
-    std::fs::write(&path, note).map_err(|e| Error::io(&path, &e))?;
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(note.as_bytes()).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(&path, &e));
+    }
     let add = git(dir, &["add", "--", &name])?;
     if !add.status.success() {
         return Err(git_failed(dir, "add", &add));
@@ -171,6 +210,41 @@ pub fn commit_to_git(dir: &Path, origin: &str, size: u64, note: &str) -> Result<
         return Err(git_failed(dir, "commit", &commit));
     }
     Ok(Some(name))
+}
+
+/// The anchor file in a repository must be a plain file of its own (or not
+/// exist yet): not a link (symbolic, or hard with another name), not the
+/// log's own files.
+pub fn check_git_target(path: &Path, own: &[PathBuf]) -> Result<()> {
+    let refuse = |why: &str| {
+        Err(Error::Input(format!(
+            "{}: {why}; an anchor replaces only a plain file of its own. Nothing was written; remove it from the repository, or anchor into another one",
+            path.display()
+        )))
+    };
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(path, &e)),
+    };
+    if meta.file_type().is_symlink() {
+        return refuse("it is a symbolic link");
+    }
+    if !meta.is_file() {
+        return refuse("it is not a regular file");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.nlink() > 1 {
+            return refuse("it is a hard link to another file");
+        }
+    }
+    let target = resolved(path);
+    if own.iter().any(|p| resolved(p) == target) {
+        return refuse("it is the evidence log's own file");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -914,28 +914,37 @@ fn prove_cmd(ctx: &Context, a: cli::ProveArgs) -> Result<i32> {
     Ok(code::OK)
 }
 
+/// The log's own files: the log, its -wal/-shm/-journal, its key file.
+fn own_files(ctx: &Context) -> Result<Vec<PathBuf>> {
+    let db = ctx.db_path()?;
+    let key_file = ctx
+        .global
+        .key_file
+        .clone()
+        .unwrap_or_else(|| crate::store::default_key_path(&db));
+    let mut own = vec![db.clone(), key_file];
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut name = db.as_os_str().to_os_string();
+        name.push(suffix);
+        own.push(PathBuf::from(name));
+    }
+    Ok(own)
+}
+
 fn anchor_cmd(ctx: &Context, a: cli::AnchorArgs) -> Result<i32> {
+    // Before anything is signed: a refused target leaves the log as it was.
+    let own = own_files(ctx)?;
+    let origin = Store::options()
+        .read_only(true)
+        .open_existing(&ctx.db_path()?)
+        .ok()
+        .and_then(|store| store.log_key().ok().flatten())
+        .map(|k| k.origin);
     if let Some(file) = &a.append {
-        // Before anything is signed: a refused target leaves the log as it was.
-        let db = ctx.db_path()?;
-        let key_file = ctx
-            .global
-            .key_file
-            .clone()
-            .unwrap_or_else(|| crate::store::default_key_path(&db));
-        let mut own = vec![db.clone(), key_file];
-        for suffix in ["-wal", "-shm", "-journal"] {
-            let mut name = db.as_os_str().to_os_string();
-            name.push(suffix);
-            own.push(PathBuf::from(name));
-        }
-        let origin = Store::options()
-            .read_only(true)
-            .open_existing(&db)
-            .ok()
-            .and_then(|store| store.log_key().ok().flatten())
-            .map(|k| k.origin);
         crate::anchor::check_append_target(file, &own, origin.as_deref())?;
+    }
+    if let (Some(dir), Some(origin)) = (&a.git, &origin) {
+        crate::anchor::check_git_target(&dir.join(crate::anchor::file_name(origin)), &own)?;
     }
     let (note, size, head, test_data) = latest_signed_checkpoint(ctx, true)?;
     if test_data {
@@ -959,7 +968,7 @@ fn anchor_cmd(ctx: &Context, a: cli::AnchorArgs) -> Result<i32> {
         );
     }
     if let Some(dir) = &a.git {
-        match crate::anchor::commit_to_git(dir, &origin, size, &note)? {
+        match crate::anchor::commit_to_git(dir, &origin, size, &note, &own)? {
             Some(file) => errln!(
                 "Committed the checkpoint of {size} records to {} in the git repository {}",
                 file,

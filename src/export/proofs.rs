@@ -92,7 +92,7 @@ pub fn run_proofs(
     store.for_each_event_of_run(run, |e| {
         if u64::try_from(e.seq).unwrap_or(u64::MAX) > size {
             return Err(Error::Input(format!(
-                "event seq {} of run {run} is not in the signed checkpoint of {size} records; make a newer one with `runsheet checkpoint`",
+                "event seq {} of run {run} is not in the signed checkpoint of {size} records; sign a newer one with `runsheet checkpoint --sign`",
                 e.seq
             )));
         }

@@ -28,6 +28,21 @@ use crate::custody::note::{Note, Verifier};
 use crate::custody::proof_text::TlogProof;
 use crate::store::{RecordFormat, sha256_hex};
 
+/// The fields of an event as evidence.json (and a proof's `extra`) holds it.
+const EVENT_FIELDS: [&str; 11] = [
+    "seq",
+    "run_id",
+    "run_seq",
+    "at",
+    "actor",
+    "kind",
+    "step",
+    "payload",
+    "payload_sha256",
+    "prev_hash",
+    "hash",
+];
+
 /// The keys an auditor brings to verify-bundle.
 #[derive(Debug, Clone, Default)]
 pub struct BundleTrust {
@@ -68,6 +83,20 @@ pub fn check_custody(
 ) {
     let wanted = trust.key.is_some() || !trust.witnesses.is_empty();
     let c = &m.custody;
+    // A verified export this runsheet recorded is always signed (its
+    // checkpoint is made in the export record's transaction, or nothing is
+    // written): an unsigned one had its signed part removed.
+    if !c.is_null()
+        && c["signed"] != true
+        && m.export["recorded"] == true
+        && m.verification["verified"] == true
+    {
+        report.problems.push(problem(
+            manifest::FILE,
+            "says the bundle is not signed, but its export was recorded in a log that verified, and such an export is always signed: the signed part was removed",
+        ));
+        return;
+    }
     if c.is_null() || c["signed"] != true {
         let why = if c.is_null() {
             "it is an older bundle (manifest version 2), which carries no signed checkpoint"
@@ -348,12 +377,23 @@ fn sample_proofs(
             bad(report, "embeds another checkpoint than the bundle's".into());
             continue;
         }
+        // The event's fields as evidence.json writes them, and no other (a
+        // field no hash covers is not carried along).
+        let fields_ok = proof.extra.as_deref().is_some_and(|x| {
+            serde_json::from_slice::<serde_json::Map<String, Value>>(x).is_ok_and(|m| {
+                m.len() == EVENT_FIELDS.len() && EVENT_FIELDS.iter().all(|f| m.contains_key(*f))
+            })
+        });
         let Some(e) = proof
             .extra
             .as_deref()
+            .filter(|_| fields_ok)
             .and_then(|x| serde_json::from_slice::<BundleEvent>(x).ok())
         else {
-            bad(report, "its extra data is not an exported event".into());
+            bad(
+                report,
+                "its extra data is not an exported event (evidence.json's fields, no other)".into(),
+            );
             continue;
         };
         if *name != format!("{PROOFS_DIR}/seq-{}.tlog-proof", e.seq) {

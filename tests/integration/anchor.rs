@@ -172,3 +172,110 @@ fn an_anchored_checkpoint_catches_a_rewrite_with_the_key_and_a_cut_tail() {
     assert_eq!(code, Some(1), "{v:#}");
     assert_eq!(v["finding"]["problem"], "truncated", "{v:#}");
 }
+
+#[test]
+fn anchor_git_never_writes_through_a_link_and_runs_no_hook() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    drill_run(&db);
+    let key = stdout(&runsheet(&db).arg("key").output().unwrap())
+        .trim()
+        .to_string();
+    let origin = key.split('+').next().unwrap().to_string();
+    let name = format!("{}.checkpoint", origin.replace('/', "_"));
+    let snapshot = |paths: &[&Path]| -> Vec<Vec<u8>> {
+        paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    };
+    let key_file = dir.path().join("log.sqlite3.key");
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "keep me\n").unwrap();
+    for (i, (what, target)) in [
+        ("a symbolic link to the log", Some(db.clone())),
+        ("a symbolic link to the key", Some(key_file.clone())),
+        ("a symbolic link to another file", Some(victim.clone())),
+        ("a hard link to the key", None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let repo = dir.path().join(format!("repo-{i}"));
+        std::fs::create_dir(&repo).unwrap();
+        assert!(git(&repo, &["init", "-q"]).status.success());
+        match &target {
+            Some(t) => std::os::unix::fs::symlink(t, repo.join(&name)).unwrap(),
+            None => std::fs::hard_link(&key_file, repo.join(&name)).unwrap(),
+        }
+        let before = snapshot(&[&db, &key_file, &victim]);
+        let checkpoints = rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("SELECT count(*) FROM checkpoints", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap();
+        let out = anchor(&db, &["--no-qr", "--git", repo.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(3), "{what}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("Nothing was written"),
+            "{what}: {}",
+            stderr(&out)
+        );
+        assert_eq!(snapshot(&[&db, &key_file, &victim]), before, "{what}");
+        let after = rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("SELECT count(*) FROM checkpoints", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap();
+        assert_eq!(after, checkpoints, "{what}: nothing signed before refusing");
+    }
+
+    // --append to a FIFO (or anything not a regular file) is refused, not blocked on.
+    let fifo = dir.path().join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = anchor(&db, &["--no-qr", "--append", fifo.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A repository's hooks do not run, and see no key path if they did.
+    let repo = dir.path().join("hooked");
+    std::fs::create_dir(&repo).unwrap();
+    assert!(git(&repo, &["init", "-q"]).status.success());
+    let marker = dir.path().join("hook-ran");
+    let hook = repo.join(".git/hooks/pre-commit");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\necho \"$RUNSHEET_KEY_FILE\" > '{}'\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&hook).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&hook, perms).unwrap();
+    let out = runsheet(&db)
+        .args(["anchor", "--no-qr", "--git", repo.to_str().unwrap()])
+        .env("RUNSHEET_KEY_FILE", &key_file)
+        .env("GIT_AUTHOR_NAME", "auditor")
+        .env("GIT_AUTHOR_EMAIL", "auditor@example.com")
+        .env("GIT_COMMITTER_NAME", "auditor")
+        .env("GIT_COMMITTER_EMAIL", "auditor@example.com")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!marker.exists(), "the repository's pre-commit hook ran");
+    assert_eq!(
+        stdout(&git(&repo, &["log", "--format=%s"])).lines().count(),
+        1
+    );
+}
