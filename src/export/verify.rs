@@ -246,6 +246,22 @@ pub fn verify_bundle(
     let Some(store) = store else {
         return Ok(report);
     };
+    // A signed bundle names its log: another log's is not compared record
+    // by record as if it were this one's.
+    if let (Some(theirs), Some(ours)) = (
+        m.custody["origin"].as_str(),
+        store.log_key()?.map(|k| k.origin),
+    ) && theirs != ours
+    {
+        report.problems.push(problem(
+            "evidence log",
+            format!(
+                "the bundle is of the log {theirs:?}, not of {} ({ours:?}); pass the log it was exported from",
+                store.path().display()
+            ),
+        ));
+        return Ok(report);
+    }
     let Some(cp) = checkpoint else {
         report.problems.push(problem(
             "checkpoint.json",

@@ -200,12 +200,20 @@ fn checkpoint(
             "the manifest names no readable log key; pass --key with the log's key".into(),
         );
     };
-    match cp.verify_cosigned(&key, &trust.witnesses) {
-        Err(e) => bad(
+    if let Err(e) = cp.verify(&key) {
+        return bad(
             report,
             format!(
                 "is not signed by {} ({e}): forged, or another log's",
                 key.to_vkey()
+            ),
+        );
+    }
+    match cp.verify_cosigned(&key, &trust.witnesses) {
+        Err(e) => bad(
+            report,
+            format!(
+                "the log's signature holds, but a witness's cosignature on it does not verify ({e}): it was forged or changed"
             ),
         ),
         Ok(v) => {

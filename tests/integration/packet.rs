@@ -192,6 +192,24 @@ fn a_sample_packet_verifies_offline_with_runsheet_and_with_openssl_and_python() 
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let out = python(&p, &p.packet, &[&p.witness_key]);
     assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+    // Checked against another log, it says so rather than listing differences.
+    let other_log = p.dir.path().join("other-log.sqlite3");
+    drill_run(&other_log);
+    let out = Command::new(bin())
+        .env_remove("RUNSHEET_DB")
+        .arg("--db")
+        .arg(&other_log)
+        .arg("verify-bundle")
+        .arg(&p.packet)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("the bundle is of the log"),
+        "{}",
+        stdout(&out)
+    );
+
     // The log's key passed as a witness's is refused as such.
     let out = verify_bundle(&p.packet, &p.log_key, Some(&p.log_key));
     assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
