@@ -198,7 +198,17 @@ pub fn via(
         }
         match status {
             Some(code::OK) => {
-                let added = add_lines(store, witness, &stdout, Some(request.new), false)?;
+                // An answer that cannot be stored is the witness's failure
+                // (exit 1, as any other), not bad input of the operator's.
+                let added =
+                    add_lines(store, witness, &stdout, Some(request.new), false).map_err(|e| {
+                        match e {
+                            Error::Input(m) => Error::CheckFailed(format!(
+                                "the witness's answer cannot be stored: {m}"
+                            )),
+                            other => other,
+                        }
+                    })?;
                 return Ok(ViaOutcome::Cosigned { request, added });
             }
             Some(code::WITNESS_CONFLICT) if attempt == 0 => {

@@ -399,6 +399,23 @@ fn a_witness_that_refuses_or_fails_stops_the_export_and_leaves_no_bundle() {
             )
             .unwrap()
     };
+    // `cosign --via` a witness that answers a malformed line: exit 1, nothing stored.
+    let out = runsheet(&db)
+        .args([
+            "cosign",
+            "--witness",
+            &witness_key,
+            "--via",
+            "echo '\u{2014} sec.example/witness AAAA'",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the witness's answer cannot be stored"),
+        "{}",
+        stderr(&out)
+    );
     // A witness that answers "fork" (exit 8), and one that fails (exit 1).
     for (via, says) in [
         ("echo 'a fork' >&2; exit 8", "FORK"),
