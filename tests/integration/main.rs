@@ -20,3 +20,4 @@ mod packet;
 mod reliability;
 mod tamper;
 mod tui_e2e;
+mod witness;

@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 
 use crate::common::{bin, repo, runsheet, stderr, stdout};
 use crate::tamper::drill_run;
+use crate::witness::witness_cmd as witness;
 
 /// The ```python block of docs/audit-bundle.md's openssl + Python recipe.
 fn recipe() -> String {
@@ -35,15 +36,6 @@ struct Packet {
 fn key_of(out: &Output) -> String {
     assert!(out.status.success(), "{}", stderr(out));
     stdout(out).trim().to_string()
-}
-
-fn witness(state: &Path) -> Command {
-    let mut c = Command::new(bin());
-    c.env_remove("RUNSHEET_KEY_FILE")
-        .arg("witness")
-        .arg("--state")
-        .arg(state);
-    c
 }
 
 /// Three drill runs; a witness; a packet of the middle run, cosigned.

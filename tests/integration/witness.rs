@@ -3,24 +3,16 @@
 //! `--request` and `--add`), the conflict and its retry, a key holder's
 //! consistent rewrite refused as a fork and kept, `verify --witness`, and bad
 //! input.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use runsheet::custody::checkpoint::{Checkpoint, SignedCheckpoint};
-use runsheet::custody::merkle::{self, Frontier};
-use runsheet::store::{Record, RecordFormat, sha256_hex};
 use rusqlite::Connection;
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_runsheet"))
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::common::{bin, repo};
+use crate::forge::{rechain_from, resign};
+use crate::tamper::attacker;
 
 fn clean(cmd: &mut Command) -> &mut Command {
     for var in [
@@ -48,7 +40,7 @@ fn log_cmd(db: &Path) -> Command {
 }
 
 /// `runsheet witness --state STATE …`.
-fn witness_cmd(state: &Path) -> Command {
+pub fn witness_cmd(state: &Path) -> Command {
     let mut cmd = Command::new(bin());
     clean(&mut cmd).arg("witness").arg("--state").arg(state);
     cmd
@@ -313,143 +305,11 @@ fn rewrite_with_the_key(db: &Path, copy: &Path) {
         .unwrap();
     let key = PathBuf::from(format!("{}.key", copy.display()));
     std::fs::copy(format!("{}.key", db.display()), &key).unwrap();
-    let conn = Connection::open(copy).unwrap();
-    let triggers = [
-        "events_no_update",
-        "tree_nodes_no_delete",
-        "checkpoints_no_delete",
-        "cosignatures_no_delete",
-    ];
-    let mut restore = Vec::new();
-    for t in triggers {
-        let sql: String = conn
-            .query_row("SELECT sql FROM sqlite_schema WHERE name = ?1", [t], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        restore.push(sql);
-        conn.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
-    }
-    let sizes: Vec<(i64, String)> = conn
-        .prepare("SELECT tree_size, reason FROM checkpoints ORDER BY tree_size")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
+    let conn = attacker(copy);
+    conn.execute("UPDATE events SET actor = 'mallory' WHERE seq = 3", [])
         .unwrap();
-    conn.execute_batch(
-        "UPDATE events SET actor = 'mallory' WHERE seq = 3; \
-         DELETE FROM cosignatures; DELETE FROM checkpoints; DELETE FROM tree_nodes;",
-    )
-    .unwrap();
     rechain_from(&conn, 3);
-    let mut frontier = Frontier::new();
-    let mut closed = Vec::new();
-    let rows: Vec<(i64, String)> = conn
-        .prepare("SELECT seq, hash FROM events ORDER BY seq")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let signer = runsheet::custody::key::load_signer(&key).unwrap();
-    let sign = |size: u64, root, reason: &str| {
-        let cp = Checkpoint::new(signer.name(), size, root).unwrap();
-        let note = SignedCheckpoint::sign(cp, &signer).unwrap().format();
-        conn.execute(
-            "INSERT OR REPLACE INTO checkpoints (tree_size, note, made_at, reason) VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', ?3)",
-            rusqlite::params![size as i64, note, reason],
-        )
-        .unwrap();
-    };
-    for (seq, hash) in rows {
-        let mut raw = [0u8; 32];
-        hex_decode(&hash, &mut raw);
-        frontier.push(merkle::leaf_hash(&raw), &mut closed);
-        if let Some((_, reason)) = sizes.iter().find(|(s, _)| *s == seq) {
-            sign(frontier.size(), frontier.root(), reason);
-        }
-        if !closed.is_empty() {
-            let blob: Vec<u8> = closed.iter().flatten().copied().collect();
-            conn.execute(
-                "INSERT INTO tree_nodes (seq, hashes) VALUES (?1, ?2)",
-                rusqlite::params![seq, blob],
-            )
-            .unwrap();
-        }
-    }
-    sign(frontier.size(), frontier.root(), "requested");
-    for sql in restore {
-        conn.execute_batch(&sql).unwrap();
-    }
-}
-
-fn hex_decode(hex: &str, out: &mut [u8; 32]) {
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
-    }
-}
-
-/// Recompute the payload and record hashes from `seq` on (record format 2).
-fn rechain_from(conn: &Connection, seq: i64) {
-    let mut prev: String = conn
-        .query_row("SELECT hash FROM events WHERE seq = ?1 - 1", [seq], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    type Row = (
-        i64,
-        Option<String>,
-        i64,
-        String,
-        String,
-        String,
-        Option<String>,
-        String,
-    );
-    let rows: Vec<Row> = conn
-        .prepare(
-            "SELECT seq, run_id, run_seq, at, actor, kind, step, payload FROM events \
-             WHERE seq >= ?1 ORDER BY seq",
-        )
-        .unwrap()
-        .query_map([seq], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-            ))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    for (seq, run, run_seq, at, actor, kind, step, payload) in rows {
-        let sha = sha256_hex(payload.as_bytes());
-        let hash = Record {
-            format: RecordFormat::V2,
-            seq,
-            run_id: run.as_deref().map(str::as_bytes),
-            run_seq,
-            at: at.as_bytes(),
-            actor: actor.as_bytes(),
-            kind: kind.as_bytes(),
-            step: step.as_deref().map(str::as_bytes),
-            payload_sha256: sha.as_bytes(),
-            prev_hash: prev.as_bytes(),
-        }
-        .hash();
-        conn.execute(
-            "UPDATE events SET payload_sha256 = ?2, prev_hash = ?3, hash = ?4 WHERE seq = ?1",
-            rusqlite::params![seq, sha, prev, hash],
-        )
-        .unwrap();
-        prev = hash;
-    }
+    resign(&conn, &key);
 }
 
 fn forks_kept(state: &Path) -> Vec<(u64, u64, String)> {
