@@ -197,14 +197,27 @@ pub fn reseal_bundle(dir: &Path, log: Option<&Path>) {
             f["bytes"] = bytes.into();
         }
     }
-    // The manifest's self-hash: over the text with the value as 64 zeros.
+    write_manifest(&manifest_path, &mut m);
+}
+
+/// Write `m` as the manifest at `path` with its self-hash recomputed (over
+/// the text with the value as 64 zeros), as a forger without the log's key
+/// can.
+pub fn write_manifest(path: &Path, m: &mut Value) {
     let zeros = format!("\"self_sha256\": \"{}\"", "0".repeat(64));
     m["self_sha256"] = "0".repeat(64).into();
     let mut text = serde_json::to_string_pretty(&m).unwrap();
     text.push('\n');
     let hash = sha256_hex(text.as_bytes());
     let text = text.replacen(&zeros, &format!("\"self_sha256\": \"{hash}\""), 1);
-    std::fs::write(&manifest_path, text).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// Edit the manifest at `path` and reseal its self-hash.
+pub fn edit_manifest(path: &Path, edit: impl FnOnce(&mut Value)) {
+    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut m);
+    write_manifest(path, &mut m);
 }
 
 /// Recompute one record's payload hash and record hash (format 2) from its

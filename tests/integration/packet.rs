@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::common::{bin, repo, runsheet, stderr, stdout};
+use crate::forge::edit_manifest;
 use crate::tamper::drill_run;
 use crate::witness::witness_cmd as witness;
 
@@ -275,23 +276,12 @@ fn a_sample_packet_fails_when_any_byte_changes_or_a_proof_goes() {
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).contains("missing"), "{}", stdout(&out));
     let manifest = copy.join("manifest.json");
-    let mut m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
-    m["files"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|f| f["path"] != victim.as_str());
-    let zeros = "0".repeat(64);
-    m["self_sha256"] = zeros.clone().into();
-    let mut text = serde_json::to_string_pretty(&m).unwrap();
-    text.push('\n');
-    let hash = runsheet::store::sha256_hex(text.as_bytes());
-    let text = text.replacen(
-        &format!("\"self_sha256\": \"{zeros}\""),
-        &format!("\"self_sha256\": \"{hash}\""),
-        1,
-    );
-    std::fs::write(&manifest, text).unwrap();
+    edit_manifest(&manifest, |m| {
+        m["files"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|f| f["path"] != victim.as_str());
+    });
     let out = verify_bundle(&copy, &p.log_key, None);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let text = stdout(&out);
@@ -334,27 +324,13 @@ fn a_sample_packet_fails_when_any_byte_changes_or_a_proof_goes() {
         std::fs::remove_file(bare.join(f)).unwrap();
     }
     std::fs::remove_dir_all(bare.join("proofs")).unwrap();
-    let manifest = bare.join("manifest.json");
-    let mut m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
-    m["files"].as_array_mut().unwrap().retain(|f| {
-        let path = f["path"].as_str().unwrap();
-        path != "checkpoint" && path != "export.tlog-proof" && !path.starts_with("proofs/")
+    edit_manifest(&bare.join("manifest.json"), |m| {
+        m["files"].as_array_mut().unwrap().retain(|f| {
+            let path = f["path"].as_str().unwrap();
+            path != "checkpoint" && path != "export.tlog-proof" && !path.starts_with("proofs/")
+        });
+        m["custody"] = serde_json::json!({"signed": false, "why": "trust me"});
     });
-    m["custody"] = serde_json::json!({"signed": false, "why": "trust me"});
-    m["self_sha256"] = zeros.clone().into();
-    let mut text = serde_json::to_string_pretty(&m).unwrap();
-    text.push('\n');
-    let hash = runsheet::store::sha256_hex(text.as_bytes());
-    std::fs::write(
-        &manifest,
-        text.replacen(
-            &format!("\"self_sha256\": \"{zeros}\""),
-            &format!("\"self_sha256\": \"{hash}\""),
-            1,
-        ),
-    )
-    .unwrap();
     let out = Command::new(bin())
         .env_remove("RUNSHEET_DB")
         .arg("verify-bundle")
