@@ -640,9 +640,7 @@ fn verify_cmd(ctx: &Context, a: cli::VerifyArgs) -> Result<i32> {
         ..Default::default()
     };
     for w in &a.witnesses {
-        let w = read_vkey(w, "--witness")?;
-        crate::witness::client::check_witness_key(&w)?;
-        trust.witnesses.push(w);
+        trust.witnesses.push(read_witness_key(w)?);
     }
     if let Some(file) = &a.trusted {
         let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, &e))?;
@@ -1004,6 +1002,14 @@ fn create_new_dir(dir: &Path) -> Result<()> {
 
 /// A verifier key given on the command line: the key itself
 /// (`name+id+base64`), or the path of a file holding one.
+/// A `--witness` key: a verifier key (or a file with one) of a witness's
+/// cosigner key, not a log's.
+fn read_witness_key(arg: &str) -> Result<crate::custody::note::Verifier> {
+    let w = read_vkey(arg, "--witness")?;
+    crate::witness::client::check_witness_key(&w)?;
+    Ok(w)
+}
+
 fn read_vkey(arg: &str, flag: &str) -> Result<crate::custody::note::Verifier> {
     use crate::custody::note::Verifier;
     if let Ok(v) = Verifier::parse(arg.trim()) {
@@ -1060,11 +1066,7 @@ fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<i32> {
         now: Utc::now(),
         cosign: match (&a.witness, &a.witness_via) {
             (Some(w), Some(via)) => vec![export::CosignWith {
-                witness: {
-                    let w = read_vkey(w, "--witness")?;
-                    crate::witness::client::check_witness_key(&w)?;
-                    w
-                },
+                witness: read_witness_key(w)?,
                 via: via.clone(),
             }],
             _ => Vec::new(),
@@ -1176,11 +1178,7 @@ fn verify_bundle_cmd(ctx: &Context, a: cli::VerifyBundleArgs) -> Result<i32> {
         witnesses: a
             .witnesses
             .iter()
-            .map(|w| {
-                let w = read_vkey(w, "--witness")?;
-                crate::witness::client::check_witness_key(&w)?;
-                Ok(w)
-            })
+            .map(|w| read_witness_key(w))
             .collect::<Result<_>>()?,
     };
     let report = export::verify_bundle(&a.dir, store.as_ref(), &trust)?;
@@ -1272,8 +1270,7 @@ fn read_input(file: Option<&Path>) -> Result<String> {
 
 fn cosign_cmd(ctx: &Context, a: cli::CosignArgs) -> Result<i32> {
     use crate::witness::client::{self, ViaOutcome};
-    let witness = read_vkey(&a.witness, "--witness")?;
-    client::check_witness_key(&witness)?;
+    let witness = read_witness_key(&a.witness)?;
     let (_, _, actor) = operator_identity(std::env::var("RUNSHEET_OPERATOR").ok().as_deref());
     let mut store = ctx
         .store_options()
