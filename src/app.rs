@@ -21,6 +21,8 @@ use crate::session::{Session, StoreSink, SystemClock, new_event, new_run};
 use crate::store::{Holder, NewEvent, RunQuery, RunRow, Store};
 use crate::{errln, outln};
 
+mod redact;
+
 /// Run one CLI invocation; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     let ctx = Context::new(cli.global);
@@ -44,6 +46,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::Anchor(a) => anchor_cmd(&ctx, a),
         Cmd::Cosign(a) => cosign_cmd(&ctx, a),
         Cmd::Witness(a) => witness_cmd(&ctx, a),
+        Cmd::Custodian(a) => redact::custodian_cmd(&ctx, a),
+        Cmd::Redact(a) => redact::redact_cmd(&ctx, a),
         Cmd::Export(a) => export_cmd(&ctx, a),
         Cmd::VerifyBundle(a) => verify_bundle_cmd(&ctx, a),
         Cmd::Status(a) => status_cmd(&ctx, a),
@@ -379,6 +383,33 @@ fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<i32> {
     front_end(ctx, session, a.plain, None, now)
 }
 
+/// The exact procedure a run used, parsed from the source the log holds.
+fn stored_procedure(store: &Store, row: &RunRow, db: &Path) -> Result<Loaded> {
+    let (text, format) = store
+        .procedure_source(&row.procedure_sha256)?
+        .ok_or_else(|| Error::Store {
+            path: db.to_path_buf(),
+            message: format!(
+                "the procedure source of run {} is missing; run `runsheet verify`",
+                row.id
+            ),
+        })?;
+    let fmt = if format == "json" {
+        parse::Format::Json
+    } else {
+        parse::Format::Toml
+    };
+    let source = Source::from_text(
+        PathBuf::from(format!(
+            "<stored procedure {}>",
+            &row.procedure_sha256[..12.min(row.procedure_sha256.len())]
+        )),
+        text,
+        fmt,
+    );
+    parse::parse(source).map_err(|d| Error::Input(d.to_string()))
+}
+
 fn resume_cmd(ctx: &Context, a: cli::ResumeArgs) -> Result<i32> {
     let db = ctx.db_path()?;
     let store = ctx.open_existing_store()?;
@@ -414,33 +445,11 @@ fn resume_cmd(ctx: &Context, a: cli::ResumeArgs) -> Result<i32> {
         lease.release_ended();
         return Err(e);
     }
-    let (text, format) = store
-        .procedure_source(&row.procedure_sha256)?
-        .ok_or_else(|| Error::Store {
-            path: db.clone(),
-            message: format!(
-                "the procedure source of run {} is missing; run `runsheet verify`",
-                row.id
-            ),
-        })?;
-    let fmt = if format == "json" {
-        parse::Format::Json
-    } else {
-        parse::Format::Toml
-    };
-    let source = Source::from_text(
-        PathBuf::from(format!(
-            "<stored procedure {}>",
-            &row.procedure_sha256[..12.min(row.procedure_sha256.len())]
-        )),
-        text,
-        fmt,
-    );
-    let loaded = parse::parse(source).map_err(|d| Error::Input(d.to_string()))?;
+    let loaded = stored_procedure(&store, &row, &db)?;
     let stored = store.events(row.id)?;
     let mut events = Vec::with_capacity(stored.len());
     for ev in &stored {
-        let event = Event::from_payload(&ev.payload).map_err(|e| Error::Store {
+        let event = Event::from_payload(&ev.event_payload()).map_err(|e| Error::Store {
             path: db.clone(),
             message: format!(
                 "event {} of run {} cannot be read: {e}; run `runsheet verify`",

@@ -73,6 +73,11 @@ pub enum Command {
     Cosign(CosignArgs),
     /// Be a witness for other runsheet logs: check their checkpoints only grow, and cosign them
     Witness(WitnessArgs),
+    /// Make a custodian's key, or register one in the log: custodians sign redactions
+    Custodian(CustodianArgs),
+    /// Erase one record's content (note text, value, evidence, command output), signed by a
+    /// registered custodian; or, with --due, all content past its procedure's retention
+    Redact(RedactArgs),
     /// Export an audit bundle (HTML, CSV, JSON, Markdown, manifest, signed checkpoint), or a
     /// sample packet of some runs with inclusion proofs
     Export(ExportArgs),
@@ -85,6 +90,57 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff)
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CustodianArgs {
+    #[command(subcommand)]
+    pub command: CustodianCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CustodianCommand {
+    /// Create a custodian key file (mode 0600; refuses to overwrite) and print its
+    /// verifier key. Touches no log: keep the key away from the log's writers
+    Init {
+        /// Where to write the custodian's private key
+        #[arg(long, value_name = "FILE")]
+        custodian_key: PathBuf,
+        /// The key's name (e.g. security-officer@example.com)
+        #[arg(long)]
+        name: String,
+    },
+    /// Register a custodian's verifier key in the log (a recorded custodian-added event)
+    Add {
+        /// The custodian's verifier key (as `custodian init` printed it), or a file with one
+        vkey: String,
+    },
+    /// List the custodians registered in the log
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct RedactArgs {
+    /// The record (its seq, as `show` and `verify` print it) whose content to erase
+    #[arg(
+        long,
+        value_name = "SEQ",
+        required_unless_present = "due",
+        conflicts_with = "due"
+    )]
+    pub seq: Option<i64>,
+    /// Why (recorded and signed with the redaction)
+    #[arg(long, value_name = "TEXT", required_unless_present = "due")]
+    pub reason: Option<String>,
+    /// Erase all content of ended runs older than their procedure's content_retention_days
+    #[arg(long)]
+    pub due: bool,
+    /// With --due: list what would be erased, erase nothing
+    #[arg(long, requires = "due")]
+    pub dry_run: bool,
+    /// The custodian's private key file (from `custodian init`)
+    #[arg(long, env = "RUNSHEET_CUSTODIAN_KEY", value_name = "FILE")]
+    pub custodian_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -11,11 +11,13 @@
 //! behind.
 
 mod chain;
+mod content;
 mod error;
 pub mod kinds;
 mod lease;
 mod migrate;
 mod read;
+mod redact;
 #[cfg(test)]
 mod reference;
 mod scan;
@@ -41,17 +43,21 @@ use crate::custody;
 pub use chain::{
     CHAIN_TAG, CHAIN_TAG_V2, GENESIS, NULL_LENGTH, Record, RecordFormat, canonical_json, sha256_hex,
 };
+pub use content::{
+    Content, Mismatch as ContentMismatch, check as check_content, merged as merged_payload,
+};
 pub use error::StoreError;
 pub use kinds::{
-    KIND_EXPORT, KIND_LOG_CREATED, KIND_LOG_KEY, KIND_RUN_ENDED, KIND_RUN_STARTED,
+    CONTENT_SHA256, KIND_EXPORT, KIND_LOG_CREATED, KIND_LOG_KEY, KIND_RUN_ENDED, KIND_RUN_STARTED,
     KIND_SCHEMA_MIGRATED,
 };
 pub use lease::{Holder, RunLease};
-pub use scan::{EventKeyRow, EventRef, Visit};
+pub use redact::HeldContent;
+pub use scan::{ContentRef, EventKeyRow, EventRef, Visit};
 pub use schema::{DEVIATION_KINDS, SCHEMA_VERSION};
 pub use signing::{KEY_SUFFIX, LogKey, StoredCheckpoint, default_key_path, origin_for};
 pub use verify::{
-    Checkpoint, CustodyReport, Finding, Problem, TEST_DATA_NOTICE, Trust, VerifyReport,
+    Checkpoint, CustodyReport, Finding, Problem, Redaction, TEST_DATA_NOTICE, Trust, VerifyReport,
     WitnessReport, verify_log,
 };
 pub use write::time_text;
@@ -110,11 +116,42 @@ pub struct StoredEvent {
     pub actor: String,
     pub kind: String,
     pub step: Option<String>,
-    /// The payload (always present: a missing one is refused on reading).
+    /// The payload as stored, the text `payload_sha256` covers (always
+    /// present: a missing one is refused on reading). Since schema 5 a
+    /// note's, value's, evidence's or command output's content is not in it
+    /// but in `content`, committed to by its `content_sha256` member; use
+    /// [`StoredEvent::event_payload`] for the event as it happened.
     pub payload: serde_json::Value,
     pub payload_sha256: String,
     pub prev_hash: String,
     pub hash: String,
+    /// The event's redactable content, when its payload commits to one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
+}
+
+impl StoredEvent {
+    /// The event's payload with its content put back, or with its content
+    /// members reading `[redacted by seq N]` and `redacted_by` set when a
+    /// custodian redacted it.
+    pub fn event_payload(&self) -> std::borrow::Cow<'_, serde_json::Value> {
+        if self.content.is_none() {
+            return std::borrow::Cow::Borrowed(&self.payload);
+        }
+        std::borrow::Cow::Owned(content::merged(
+            &self.kind,
+            &self.payload,
+            self.content.as_ref(),
+        ))
+    }
+
+    /// The seq of the redaction that erased this event's content, if any.
+    pub fn redacted_by(&self) -> Option<i64> {
+        match self.content {
+            Some(Content::Redacted { by }) => Some(by),
+            _ => None,
+        }
+    }
 }
 
 /// A run's row, with its event count and last activity.
@@ -306,6 +343,7 @@ impl StoreOptions {
             tree: None,
             custodian,
             custody_warning: None,
+            salt_seed: self.identity.created.map(|(id, _)| id),
         })
     }
 }
@@ -326,6 +364,10 @@ pub struct Store {
     custodian: Option<signing::Custodian>,
     /// Why the last write that should have made a checkpoint made none.
     custody_warning: Option<String>,
+    /// A reproducible generated test log (`created_as`): content salts are
+    /// derived from its log id and the record's seq, not random, so the same
+    /// options give the same log. Never set for evidence.
+    salt_seed: Option<Uuid>,
 }
 
 impl Store {
@@ -402,7 +444,20 @@ impl Store {
     }
 
     /// Append an event that belongs to no run (e.g. `export`: who exported what, when).
+    /// A `redaction` or `custodian-added` event is refused here: only
+    /// [`Store::redact`] and [`Store::add_custodian`] write those, checked.
     pub fn append_log_event(&mut self, event: &NewEvent) -> Result<StoredEvent, StoreError> {
+        if event.kind == kinds::KIND_REDACTION || event.kind == kinds::KIND_CUSTODIAN_ADDED {
+            return Err(StoreError::Invalid(format!(
+                "a {} event is written only by `runsheet {}`; nothing was written",
+                event.kind,
+                if event.kind == kinds::KIND_REDACTION {
+                    "redact"
+                } else {
+                    "custodian add"
+                }
+            )));
+        }
         self.append_log_event_impl(event)
     }
 
@@ -465,6 +520,18 @@ impl Store {
     }
 
     /// Does the log have the chain-of-custody tables (schema 4 and later)?
+    /// Does the log keep redactable content apart (schema 5 and later)?
+    pub(crate) fn has_contents(&self) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'contents'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
     fn has_custody_tables(&self) -> Result<bool, StoreError> {
         self.conn
             .query_row(

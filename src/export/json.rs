@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::escape;
 use super::{ReportMeta, filters_json, outcome_text, time_text};
-use crate::store::{EventRef, RunRow};
+use crate::store::{ContentRef, EventRef, RunRow};
 
 /// `format` of evidence.json.
 pub const FORMAT: &str = "runsheet-evidence";
@@ -231,6 +231,16 @@ pub fn write_event(w: &mut impl Write, e: &EventRef<'_>) -> io::Result<()> {
     w.write_all(e.payload.as_bytes())?;
     w.write_all(b",\"payload_sha256\":")?;
     escape::json(w, e.payload_sha256)?;
+    match e.content {
+        Some(ContentRef::Held { salt, content }) => {
+            w.write_all(b",\"content_salt\":")?;
+            escape::json(w, salt)?;
+            w.write_all(b",\"content\":")?;
+            escape::json(w, content)?;
+        }
+        Some(ContentRef::Redacted { by }) => write!(w, ",\"content\":null,\"redacted_by\":{by}")?,
+        None => {}
+    }
     w.write_all(b",\"prev_hash\":")?;
     escape::json(w, e.prev_hash)?;
     w.write_all(b",\"hash\":")?;
@@ -251,6 +261,15 @@ pub struct BundleEvent {
     pub step: Option<String>,
     pub payload: Box<serde_json::value::RawValue>,
     pub payload_sha256: String,
+    /// Schema 5: the salt (hex) and the exact content text the payload's
+    /// `content_sha256` commits to, or `redacted_by` (and a null content)
+    /// once a custodian erased it.
+    #[serde(default)]
+    pub content_salt: Option<String>,
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default)]
+    pub redacted_by: Option<i64>,
     pub prev_hash: String,
     pub hash: String,
 }

@@ -212,6 +212,24 @@ impl Payload {
         }
     }
 
+    /// Read an event's payload with its content (or the mark of its
+    /// redaction) put back; `None` when the payload is not JSON at all.
+    pub fn read_ref(e: &EventRef<'_>) -> Option<Payload> {
+        let Some(content) = e.content else {
+            return Payload::read(e.kind, e.step, e.payload);
+        };
+        let stored: Value = serde_json::from_str(e.payload).ok()?;
+        let merged = crate::store::merged_payload(e.kind, &stored, Some(&content.to_content()));
+        Some(Payload::from_value(merged))
+    }
+
+    fn from_value(v: Value) -> Payload {
+        match Event::deserialize(&v) {
+            Ok(event) => Payload::Known(event),
+            Err(_) => Payload::Other(v),
+        }
+    }
+
     /// Read a stored payload's text; `None` when it is not JSON at all.
     pub fn parse(text: &str) -> Option<Payload> {
         match serde_json::from_str::<Event>(text) {
@@ -223,10 +241,7 @@ impl Payload {
 
 /// Describe a stored event. `p` is the procedure the run used, for titles.
 pub fn describe<'a>(e: &'a StoredEvent, p: Option<&'a Procedure>) -> Entry<'a> {
-    let payload = match Event::deserialize(&e.payload) {
-        Ok(event) => Payload::Known(event),
-        Err(_) => Payload::Other(e.payload.clone()),
-    };
+    let payload = Payload::from_value(e.event_payload().into_owned());
     describe_parts(
         Cow::Owned(time_text(e.at)),
         &e.actor,
@@ -490,6 +505,7 @@ pub fn event_json(e: &StoredEvent, entry: &Entry) -> Value {
         "what": entry.what,
         "payload": e.payload,
         "payload_sha256": e.payload_sha256,
+        "content": e.content,
         "prev_hash": e.prev_hash,
         "hash": e.hash,
     })

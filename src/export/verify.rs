@@ -28,8 +28,8 @@ use super::verify_custody::{BundleTrust, check_custody, is_signed_part};
 use super::{KIND_EXPORT, json};
 use crate::error::Error;
 use crate::store::{
-    Checkpoint, KIND_RUN_ENDED, KIND_RUN_STARTED, Record, RecordFormat, Store, StoreError,
-    TEST_DATA_NOTICE, VerifyReport, sha256_hex,
+    CONTENT_SHA256, Checkpoint, KIND_RUN_ENDED, KIND_RUN_STARTED, Record, RecordFormat, Store,
+    StoreError, TEST_DATA_NOTICE, VerifyReport, sha256_hex,
 };
 
 /// One thing wrong with a bundle, naming the file.
@@ -592,6 +592,9 @@ fn record_problem(e: &BundleEvent, format: RecordFormat) -> Option<String> {
             e.seq
         ));
     }
+    if let Some(why) = content_problem(e) {
+        return Some(format!("event seq {}'s content {why}", e.seq));
+    }
     let hash = Record {
         format,
         seq: e.seq,
@@ -612,6 +615,34 @@ fn record_problem(e: &BundleEvent, format: RecordFormat) -> Option<String> {
             format.number()
         )
     })
+}
+
+/// What is wrong with an exported event's content (schema 5), if anything:
+/// a payload that commits to content carries it (salt and exact text, which
+/// must hash to the commitment) or says which redaction erased it; one that
+/// commits to none carries none.
+fn content_problem(e: &BundleEvent) -> Option<String> {
+    let payload = e.payload.get();
+    let want = if payload.contains(CONTENT_SHA256) {
+        serde_json::from_str::<Value>(payload)
+            .ok()
+            .and_then(|v| v.get(CONTENT_SHA256)?.as_str().map(str::to_string))
+    } else {
+        None
+    };
+    match (want, &e.content_salt, &e.content, e.redacted_by) {
+        (None, None, None, None) => None,
+        (None, ..) => Some("is there, but its payload commits to no content".into()),
+        (Some(want), Some(salt), Some(content), None) => {
+            crate::store::check_content(&e.kind, &want, salt, content)
+                .err()
+                .map(|m| format!("does not match its payload's commitment: {m}"))
+        }
+        (Some(_), None, None, Some(_)) => None,
+        (Some(_), ..) => {
+            Some("is missing: the bundle holds neither it nor the redaction that erased it".into())
+        }
+    }
 }
 
 /// How many of a kind of problem are listed before the rest are counted.

@@ -43,6 +43,10 @@ const EVENT_FIELDS: [&str; 11] = [
     "hash",
 ];
 
+/// The fields an event with content adds (schema 5): its salt and content
+/// text, or (once redacted) a null content and the redaction's seq.
+const CONTENT_FIELDS: [[&str; 2]; 2] = [["content_salt", "content"], ["content", "redacted_by"]];
+
 /// The keys an auditor brings to verify-bundle.
 #[derive(Debug, Clone, Default)]
 pub struct BundleTrust {
@@ -389,7 +393,12 @@ fn sample_proofs(
         // field no hash covers is not carried along).
         let fields_ok = proof.extra.as_deref().is_some_and(|x| {
             serde_json::from_slice::<serde_json::Map<String, Value>>(x).is_ok_and(|m| {
-                m.len() == EVENT_FIELDS.len() && EVENT_FIELDS.iter().all(|f| m.contains_key(*f))
+                let content = CONTENT_FIELDS
+                    .iter()
+                    .find(|set| set.iter().all(|f| m.contains_key(*f)))
+                    .map_or(0, |set| set.len());
+                m.len() == EVENT_FIELDS.len() + content
+                    && EVENT_FIELDS.iter().all(|f| m.contains_key(*f))
             })
         });
         let Some(e) = proof

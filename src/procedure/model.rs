@@ -45,6 +45,12 @@ pub struct Procedure {
     pub classification: Option<String>,
     /// How often the procedure is expected to run.
     pub cadence: Cadence,
+    /// Days to keep the content of this procedure's runs (note text,
+    /// recorded values, evidence, command output) after a run ended, when it
+    /// may hold personal data: `runsheet redact --due` erases older content
+    /// (signed by a custodian). Absent: kept until redacted by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_retention_days: Option<u32>,
     /// Annex A controls the procedure implements (e.g. `A.8.13`).
     pub controls: Vec<String>,
     /// Roles that steps are assigned to.

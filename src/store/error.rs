@@ -82,6 +82,10 @@ pub enum StoreError {
     /// runsheet asked the store to write something inconsistent (a bug); nothing was written.
     #[error("{0}")]
     Invalid(String),
+    /// The user asked for a change the log does not allow as asked (the
+    /// message says why and what to do); nothing was written.
+    #[error("{0}")]
+    Refused(String),
     /// The log's signing key cannot be used (missing, another log's, unreadable).
     #[error("{message}")]
     Key { path: PathBuf, message: String },
@@ -113,6 +117,7 @@ impl StoreError {
             StoreError::NotFound(_)
             | StoreError::Ambiguous(_)
             | StoreError::BadCheckpoint(_)
+            | StoreError::Refused(_)
             | StoreError::Invalid(_) => None,
         }
     }
@@ -157,9 +162,10 @@ impl From<StoreError> for crate::error::Error {
     fn from(err: StoreError) -> Self {
         use crate::error::Error;
         match err {
-            StoreError::NotFound(m) | StoreError::Ambiguous(m) | StoreError::BadCheckpoint(m) => {
-                Error::Input(m)
-            }
+            StoreError::NotFound(m)
+            | StoreError::Ambiguous(m)
+            | StoreError::BadCheckpoint(m)
+            | StoreError::Refused(m) => Error::Input(m),
             StoreError::Invalid(m) => Error::Internal(m),
             other => {
                 let path = other.path().map(Path::to_path_buf).unwrap_or_default();

@@ -17,6 +17,31 @@ pub const KIND_EXPORT: &str = "export";
 /// The log's origin and the public key its checkpoints are signed with
 /// (docs/custody.md): written once, when the log is created or migrated to schema 4.
 pub const KIND_LOG_KEY: &str = "log-key";
+/// A custodian's verifier key, registered for signing redactions
+/// (`runsheet custodian add`; docs/evidence-schema.md, "Content and redaction").
+pub const KIND_CUSTODIAN_ADDED: &str = "custodian-added";
+/// A signed, recorded redaction: one event's content was erased (`runsheet redact`).
+pub const KIND_REDACTION: &str = "redaction";
+
+/// The payload member that commits to an event's content kept in `contents`.
+pub const CONTENT_SHA256: &str = "content_sha256";
+
+/// The members of a run event's payload that are its *content* (what a
+/// redaction may erase): note text, recorded values, evidence and command
+/// output, never identity, kind, step, time, outcome or procedure source.
+/// `None` for a kind with no redactable content. Since schema 5 runsheet
+/// keeps these members in `contents`, committed to by a salted hash.
+pub fn content_fields(kind: &[u8]) -> Option<&'static [&'static str]> {
+    match kind {
+        b"note-added" => Some(&["text"]),
+        b"value-recorded" => Some(&["value"]),
+        b"evidence-recorded" => Some(&["evidence"]),
+        // The output's own SHA-256 goes with it: a short output could be
+        // guessed back from an unsalted hash.
+        b"command-ran" => Some(&["output", "output_sha256"]),
+        _ => None,
+    }
+}
 
 /// Every kind a run's events have, as the engine names them (a test in
 /// `session` checks this list against the engine's events).
@@ -45,13 +70,23 @@ pub const LOG_KINDS: &[&str] = &[
     KIND_SCHEMA_MIGRATED,
     KIND_EXPORT,
     KIND_LOG_KEY,
+    KIND_CUSTODIAN_ADDED,
+    KIND_REDACTION,
 ];
 
 /// The events whose write also makes a signed checkpoint, in the same
 /// transaction (docs/custody.md, "Signed checkpoints"): a run's end and
-/// suspension, and an export. Each is the last record of its transaction,
+/// suspension, an export, a custodian's registration and a redaction. Each is the last record of its transaction,
 /// so that checkpoint's tree size is the record's seq.
-pub const CHECKPOINT_KINDS: [&str; 3] = [KIND_RUN_ENDED, KIND_SUSPENDED, KIND_EXPORT];
+/// A custodian's registration and a redaction are signed too: without the
+/// log's key neither can be forged into the log (rule 16 asks for it).
+pub const CHECKPOINT_KINDS: [&str; 5] = [
+    KIND_RUN_ENDED,
+    KIND_SUSPENDED,
+    KIND_EXPORT,
+    KIND_CUSTODIAN_ADDED,
+    KIND_REDACTION,
+];
 
 /// A run's suspension (the operator stopped; the run can be resumed).
 pub const KIND_SUSPENDED: &str = "suspended";
@@ -67,6 +102,8 @@ pub fn own_checkpoint_kind(kind: &[u8], in_run: bool) -> Option<&'static str> {
         (true, b"run-ended") => Some(KIND_RUN_ENDED),
         (true, b"suspended") => Some(KIND_SUSPENDED),
         (false, b"export") => Some(KIND_EXPORT),
+        (false, b"custodian-added") => Some(KIND_CUSTODIAN_ADDED),
+        (false, b"redaction") => Some(KIND_REDACTION),
         (false, b"log-key") => Some(KIND_LOG_KEY),
         _ => None,
     }
@@ -98,7 +135,12 @@ pub fn is_known(kind: &[u8], in_run: bool) -> bool {
     } else {
         matches!(
             kind,
-            b"log-created" | b"schema-migrated" | b"export" | b"log-key"
+            b"log-created"
+                | b"schema-migrated"
+                | b"export"
+                | b"log-key"
+                | b"custodian-added"
+                | b"redaction"
         )
     }
 }
@@ -136,7 +178,7 @@ mod tests {
                 "{k}"
             );
         }
-        for k in ["redaction", "", "run-started ", "Run-started"] {
+        for k in ["redactions", "", "run-started ", "Run-started"] {
             assert!(
                 !is_known(k.as_bytes(), true) && !is_known(k.as_bytes(), false),
                 "{k}"

@@ -8,8 +8,9 @@ use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row};
 use uuid::Uuid;
 
+use super::kinds::CONTENT_SHA256;
 use super::scan::{RUN_FILTER, filter_params};
-use super::{RunQuery, RunRow, Store, StoreError, StoredEvent};
+use super::{Content, RunQuery, RunRow, Store, StoreError, StoredEvent};
 
 /// A run row's own columns, as a literal so the selections below can extend it.
 macro_rules! run_row_columns {
@@ -34,8 +35,13 @@ pub(super) const RUN_COLUMNS: &str = concat!(
 pub(super) const RUN_COLUMNS_WITHOUT_EVENTS: &str =
     concat!(run_row_columns!(), ", 0, r.started_at");
 
-const EVENT_COLUMNS: &str = "SELECT seq, run_id, run_seq, at, actor, kind, step, payload, \
-    payload_sha256, prev_hash, hash FROM events";
+/// Events with their content (schema 5): `e` is the events table.
+const EVENT_COLUMNS: &str = "SELECT e.seq, e.run_id, e.run_seq, e.at, e.actor, e.kind, e.step, \
+    e.payload, e.payload_sha256, e.prev_hash, e.hash, c.salt, c.content, c.redacted_by \
+    FROM events e LEFT JOIN contents c ON c.seq = e.seq";
+/// The same for a log older than schema 5, which has no `contents`.
+const EVENT_COLUMNS_V4: &str = "SELECT e.seq, e.run_id, e.run_seq, e.at, e.actor, e.kind, \
+    e.step, e.payload, e.payload_sha256, e.prev_hash, e.hash, NULL, NULL, NULL FROM events e";
 
 /// A run row as text, before parsing (parsing errors become `Corrupt`).
 pub(super) struct RawRun {
@@ -91,6 +97,9 @@ struct RawEvent {
     payload_sha256: String,
     prev_hash: String,
     hash: String,
+    salt: Option<String>,
+    content: Option<String>,
+    redacted_by: Option<i64>,
 }
 
 fn raw_event(r: &Row<'_>) -> rusqlite::Result<RawEvent> {
@@ -106,10 +115,22 @@ fn raw_event(r: &Row<'_>) -> rusqlite::Result<RawEvent> {
         payload_sha256: r.get(8)?,
         prev_hash: r.get(9)?,
         hash: r.get(10)?,
+        salt: r.get(11)?,
+        content: r.get(12)?,
+        redacted_by: r.get(13)?,
     })
 }
 
 impl Store {
+    /// The event query for this log: with content from schema 5.
+    fn event_columns(&self) -> Result<&'static str, StoreError> {
+        Ok(if self.has_contents()? {
+            EVENT_COLUMNS
+        } else {
+            EVENT_COLUMNS_V4
+        })
+    }
+
     fn corrupt(&self, detail: String) -> StoreError {
         StoreError::Corrupt {
             path: self.path.clone(),
@@ -162,8 +183,28 @@ impl Store {
                 "{what} has no payload: it was removed by hand (runsheet never removes one)"
             )));
         };
-        let payload = serde_json::from_str(text)
+        let payload: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| self.corrupt(format!("{what} has an unreadable payload: {e}")))?;
+        let content = match (
+            payload.get(CONTENT_SHA256).is_some(),
+            raw.salt,
+            raw.content,
+            raw.redacted_by,
+        ) {
+            (false, None, None, None) => None,
+            (true, Some(salt), Some(content), None) => Some(Content::Held { salt, content }),
+            (true, None, None, Some(by)) => Some(Content::Redacted { by }),
+            (true, ..) => {
+                return Err(self.corrupt(format!(
+                    "{what}'s content is missing, or neither kept nor redacted"
+                )));
+            }
+            (false, ..) => {
+                return Err(self.corrupt(format!(
+                    "{what} has a content row but its payload commits to none"
+                )));
+            }
+        };
         Ok(StoredEvent {
             seq: raw.seq,
             run_id: match &raw.run_id {
@@ -179,6 +220,7 @@ impl Store {
             payload_sha256: raw.payload_sha256,
             prev_hash: raw.prev_hash,
             hash: raw.hash,
+            content,
         })
     }
 
@@ -278,7 +320,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "{EVENT_COLUMNS} WHERE run_id = ?1 ORDER BY run_seq"
+                "{} WHERE e.run_id = ?1 ORDER BY e.run_seq",
+                self.event_columns()?
             ))
             .map_err(sql)?;
         let raws = stmt
@@ -296,7 +339,10 @@ impl Store {
         let sql = |e| StoreError::sqlite(&self.path, e);
         let mut stmt = self
             .conn
-            .prepare_cached(&format!("{EVENT_COLUMNS} WHERE seq >= ?1 ORDER BY seq"))
+            .prepare_cached(&format!(
+                "{} WHERE e.seq >= ?1 ORDER BY e.seq",
+                self.event_columns()?
+            ))
             .map_err(sql)?;
         let mut rows = stmt.query([from_seq]).map_err(sql)?;
         while let Some(row) = rows.next().map_err(sql)? {

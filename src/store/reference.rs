@@ -3,7 +3,8 @@
 //! rules 1-14 of "What verify checks, in order", D1-D8 of "Which record a
 //! finding names" and "Checkpoints"), and docs/custody.md ("The tree",
 //! "The log's identity and key", "Signed checkpoints", "Cosignatures" and
-//! rules 15-18 of "What verify checks"): an oracle for the tuned `verify`,
+//! rules 15-18 of "What verify checks"; rules 19-21 and "Content and
+//! redaction" of evidence-schema.md in `reference/content.rs`): an oracle for the tuned `verify`,
 //! which the property test in `reference/tests.rs` holds it against on
 //! random logs and random tampering.
 //!
@@ -34,6 +35,8 @@
 //! May not depend on `chain`, `verify`, `tree`, `signing` or `custody`
 //! (independence is the point), nor on anything in the crate but the kind
 //! names in `kinds`.
+
+mod content;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -413,7 +416,8 @@ impl Log {
         if self.runs.iter().any(|r| !is_uuid(row_id(r))) {
             return Ok(Some(unnamed("run-row-mismatch", "12")));
         }
-        Ok(None)
+        // Rules 19-21: content and redactions.
+        self.content(conn, walk)
     }
 }
 
@@ -1118,7 +1122,12 @@ impl Log {
             let stored: HashSet<i64> = self.checkpoints.iter().map(|(s, _)| *s).collect();
             let signs_with = |v: &Verified| match v.in_run {
                 true => v.kind == KIND_RUN_ENDED.as_bytes() || v.kind == b"suspended",
-                false => v.kind == b"export" || v.kind == KIND_LOG_KEY.as_bytes(),
+                false => {
+                    v.kind == b"export"
+                        || v.kind == KIND_LOG_KEY.as_bytes()
+                        || v.kind == b"custodian-added"
+                        || v.kind == b"redaction"
+                }
             };
             if let Some(v) = walk
                 .verified

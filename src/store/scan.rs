@@ -31,6 +31,43 @@ pub struct EventRef<'a> {
     pub payload_sha256: &'a str,
     pub prev_hash: &'a str,
     pub hash: &'a str,
+    /// The event's content (schema 5), when its payload commits to one.
+    pub content: Option<ContentRef<'a>>,
+}
+
+/// An event's redactable content as stored, borrowed (see [`super::Content`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentRef<'a> {
+    /// The salt (hex) and the content (canonical JSON) the payload commits to.
+    Held { salt: &'a str, content: &'a str },
+    /// Erased by the `redaction` event at this seq.
+    Redacted { by: i64 },
+}
+
+impl ContentRef<'_> {
+    /// The owned form.
+    pub fn to_content(self) -> super::Content {
+        match self {
+            ContentRef::Held { salt, content } => super::Content::Held {
+                salt: salt.into(),
+                content: content.into(),
+            },
+            ContentRef::Redacted { by } => super::Content::Redacted { by },
+        }
+    }
+}
+
+/// The content columns a scan of `events e` selects after the event's own:
+/// from `contents c` (schema 5), or three NULLs for an older log.
+fn content_columns(has_contents: bool) -> (&'static str, &'static str) {
+    if has_contents {
+        (
+            ", c.salt, c.content, c.redacted_by",
+            " LEFT JOIN contents c ON c.seq = e.seq",
+        )
+    } else {
+        (", NULL, NULL, NULL", "")
+    }
 }
 
 /// Where an event sits in the log and its hash (for comparing a bundle with the log).
@@ -123,6 +160,22 @@ fn event_ref<'a>(row: &'a Row<'_>) -> rusqlite::Result<EventRef<'a>> {
         payload_sha256: text(row, 8)?,
         prev_hash: text(row, 9)?,
         hash: text(row, 10)?,
+        content: match (
+            opt_text(row, 11)?,
+            opt_text(row, 12)?,
+            row.get::<_, Option<i64>>(13)?,
+        ) {
+            (Some(salt), Some(content), None) => Some(ContentRef::Held { salt, content }),
+            (None, None, Some(by)) => Some(ContentRef::Redacted { by }),
+            (None, None, None) => None,
+            _ => {
+                return Err(rusqlite::Error::InvalidColumnType(
+                    12,
+                    "content".into(),
+                    rusqlite::types::Type::Null,
+                ));
+            }
+        },
     })
 }
 
@@ -209,12 +262,13 @@ impl Store {
             ))
             .map_err(sql)?;
         let mut runs = run_stmt.query(filter_params(filter, None)).map_err(sql)?;
+        let (content_cols, content_join) = content_columns(self.has_contents()?);
         let mut event_stmt = self
             .conn
             .prepare_cached(&format!(
                 "SELECT e.seq, e.run_id, e.run_seq, e.at, e.actor, e.kind, e.step, e.payload, \
-                 e.payload_sha256, e.prev_hash, e.hash \
-                 FROM runs r CROSS JOIN events e ON e.run_id = r.id \
+                 e.payload_sha256, e.prev_hash, e.hash{content_cols} \
+                 FROM runs r CROSS JOIN events e ON e.run_id = r.id{content_join} \
                  WHERE {RUN_FILTER} ORDER BY {RUN_ORDER}, e.run_seq"
             ))
             .map_err(sql)?;
@@ -291,12 +345,14 @@ impl Store {
         mut f: impl FnMut(&EventRef<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
         let sql = |e| StoreError::sqlite(&self.path, e);
+        let (content_cols, content_join) = content_columns(self.has_contents()?);
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT seq, run_id, run_seq, at, actor, kind, step, payload, \
-                 payload_sha256, prev_hash, hash FROM events WHERE run_id = ?1 ORDER BY run_seq",
-            )
+            .prepare_cached(&format!(
+                "SELECT e.seq, e.run_id, e.run_seq, e.at, e.actor, e.kind, e.step, e.payload, \
+                 e.payload_sha256, e.prev_hash, e.hash{content_cols} FROM events e{content_join} \
+                 WHERE e.run_id = ?1 ORDER BY e.run_seq"
+            ))
             .map_err(sql)?;
         let mut rows = stmt.query([run_id.hyphenated().to_string()]).map_err(sql)?;
         while let Some(row) = rows.next().map_err(sql)? {

@@ -33,6 +33,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: V4,
         readers_need: false,
     },
+    Migration {
+        sql: V5,
+        readers_need: false,
+    },
 ];
 
 /// The event kinds that count as deviations from the documented path (a
@@ -291,6 +295,77 @@ CREATE TRIGGER cosignatures_no_delete BEFORE DELETE ON cosignatures
 BEGIN
     SELECT RAISE(ABORT, 'runsheet evidence log: cosignatures cannot be deleted');
 END;
+"#;
+
+/// Redactable content (docs/evidence-schema.md, "Content and redaction"):
+/// the content of a note, recorded value, evidence or command output is kept
+/// here beside a random salt, and the event's payload holds only
+/// `content_sha256` = SHA-256(salt || content). `runsheet redact` erases a
+/// row's salt and content (never the row) and names the signed `redaction`
+/// event that did it. `events_v` shows the content, or that it was redacted.
+/// Readers can do without it: an older log holds no such payloads.
+const V5: &str = r#"
+CREATE TABLE contents (
+    seq         INTEGER PRIMARY KEY REFERENCES events(seq), -- the event whose content this is
+    salt        TEXT,     -- 64 hex digits (32 random bytes); NULL once redacted
+    content     TEXT,     -- canonical JSON object of the content fields; NULL once redacted
+    redacted_by INTEGER REFERENCES events(seq), -- the redaction event; NULL until redacted
+    CHECK ((salt IS NULL) = (content IS NULL)),
+    CHECK ((content IS NULL) = (redacted_by IS NOT NULL))
+);
+
+CREATE TRIGGER contents_no_delete BEFORE DELETE ON contents
+BEGIN
+    SELECT RAISE(ABORT, 'runsheet evidence log: content is erased only by runsheet redact, never deleted');
+END;
+CREATE TRIGGER contents_erase_only BEFORE UPDATE ON contents
+WHEN OLD.redacted_by IS NOT NULL OR NEW.seq IS NOT OLD.seq
+     OR NEW.salt IS NOT NULL OR NEW.content IS NOT NULL OR NEW.redacted_by IS NULL
+BEGIN
+    SELECT RAISE(ABORT, 'runsheet evidence log: content can only be erased, once, by runsheet redact');
+END;
+
+DROP VIEW events_v;
+CREATE VIEW events_v AS
+SELECT e.seq,
+       e.run_id,
+       e.run_seq,
+       e.at,
+       r.procedure_id,
+       e.actor,
+       e.kind,
+       e.step,
+       CASE
+         WHEN e.payload IS NULL THEN '(payload missing: run runsheet verify)'
+         WHEN NOT json_valid(e.payload) THEN '(unreadable payload)'
+         WHEN c.redacted_by IS NOT NULL THEN '(redacted by seq ' || c.redacted_by || ')'
+         WHEN e.kind = 'decision-answered' THEN
+              CASE json_extract(e.payload, '$.answer') WHEN 1 THEN 'yes' ELSE 'no' END
+         WHEN e.kind = 'run-ended' THEN
+              json_extract(e.payload, '$.outcome') ||
+              coalesce(': ' || json_extract(e.payload, '$.reason'), '')
+         WHEN e.kind = 'command-ran' THEN
+              json_extract(e.payload, '$.command') || ' (exit ' ||
+              coalesce(json_extract(e.payload, '$.exit_code'), 'none') || ')'
+         WHEN e.kind = 'redaction' THEN
+              'seq ' || json_extract(e.payload, '$.seq') || ': ' || json_extract(e.payload, '$.reason')
+         ELSE coalesce(json_extract(c.content, '$.text'),
+                       json_extract(c.content, '$.value'),
+                       json_extract(c.content, '$.evidence'),
+                       json_extract(e.payload, '$.text'),
+                       json_extract(e.payload, '$.value'),
+                       json_extract(e.payload, '$.evidence'),
+                       json_extract(e.payload, '$.reason'),
+                       json_extract(e.payload, '$.justification'),
+                       json_extract(e.payload, '$.by'),
+                       json_extract(e.payload, '$.outcome'),
+                       json_extract(e.payload, '$.procedure_id'))
+       END AS detail,
+       e.payload,
+       c.content
+FROM events e
+LEFT JOIN runs r ON r.id = e.run_id
+LEFT JOIN contents c ON c.seq = e.seq;
 "#;
 
 #[cfg(test)]

@@ -188,6 +188,8 @@ const DROPPED: &[&str] = &[
     "checkpoints_no_delete",
     "cosignatures_no_update",
     "cosignatures_no_delete",
+    "contents_no_delete",
+    "contents_erase_only",
     "events_by_run",
 ];
 
@@ -221,8 +223,11 @@ impl Attacker {
     /// checkpoint whose checkpoint is gone).
     fn cover_custody(&self) {
         self.conn
-            .execute_batch("DELETE FROM tree_nodes;")
-            .expect("wipe the tree");
+            .execute_batch(
+                "DELETE FROM tree_nodes; \
+                 DELETE FROM contents WHERE seq NOT IN (SELECT seq FROM events);",
+            )
+            .expect("wipe the tree and the removed records' content");
         let _ = super::tree::build(&self.conn);
         let head: i64 = self
             .conn
@@ -369,11 +374,26 @@ fn chain_round_trip() {
         .expect("raw")
         .query_row("SELECT payload FROM events WHERE seq = 5", [], |r| r.get(0))
         .expect("payload");
+    // A note's text is content: kept in `contents` beside a random salt, the
+    // payload holding SHA-256(salt || content) instead (schema 5).
+    let (salt, content): (String, String) = Connection::open(&path)
+        .expect("raw")
+        .query_row(
+            "SELECT salt, content FROM contents WHERE seq = 5",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("content");
+    assert_eq!(content, r#"{"text":"looks fine"}"#);
+    let salt_bytes = hex::decode(&salt).expect("hex salt");
+    assert_eq!(salt_bytes.len(), 32);
+    let commitment = sha256_hex(&[salt_bytes.as_slice(), content.as_bytes()].concat());
     assert_eq!(
         text,
-        r#"{"kind":"note-added","step":"check","text":"looks fine"}"#
+        format!(r#"{{"content_sha256":"{commitment}","kind":"note-added","step":"check"}}"#)
     );
     assert_eq!(a[2].payload_sha256, sha256_hex(text.as_bytes()));
+    assert_eq!(a[2].event_payload()["text"], "looks fine");
     assert_eq!(a[0].at, at(0));
 
     // The run rows.
@@ -422,9 +442,11 @@ fn a_reopened_log_continues_the_chain() {
 #[test]
 fn tamper_edited_payload_is_named() {
     let (_dir, path, store, ids) = sample_log();
+    // The note's text is content, kept apart and committed to: an edit of
+    // it no longer matches the payload's content_sha256...
     attacker(&path)
         .execute(
-            "UPDATE events SET payload = replace(payload, 'looks fine', 'looks bad') WHERE seq = 10",
+            "UPDATE contents SET content = replace(content, 'looks fine', 'looks bad') WHERE seq = 10",
             [],
         )
         .expect("tamper");
@@ -437,6 +459,19 @@ fn tamper_edited_payload_is_named() {
         f.message.contains("seq 10") && f.message.contains(&ids[1].to_string()),
         "{}",
         f.message
+    );
+    // ...and an edit of the payload itself no longer matches its payload_sha256.
+    let (_dir, path, store, ids) = sample_log();
+    attacker(&path)
+        .execute(
+            "UPDATE events SET payload = replace(payload, '\"step\":\"check\"', '\"step\":\"other\"') WHERE seq = 10",
+            [],
+        )
+        .expect("tamper");
+    let f = finding(&store);
+    assert_eq!(
+        (f.problem, f.seq, f.run_id, f.run_seq),
+        (Problem::PayloadMismatch, Some(10), Some(ids[1]), Some(3))
     );
 }
 
@@ -808,6 +843,7 @@ fn a_removed_payload_or_a_redaction_event_is_tampering() {
     {
         let conn = attacker(&path);
         forge_log_event(&conn, json!({"kind": "redaction", "seqs": [10]}));
+        conn.cover_custody();
     }
     let f = finding(&store);
     assert_eq!((f.problem, f.seq), (Problem::Inserted, Some(18)), "{f:?}");

@@ -7,6 +7,7 @@
 //!
 //! May not depend on the engine, tui, export or app.
 
+mod content_check;
 mod custody_check;
 mod payload;
 mod runs;
@@ -27,6 +28,7 @@ use super::chain::{GENESIS, hex_text};
 use super::{Store, StoreError, migrate};
 use crate::custody::checkpoint::SignedCheckpoint;
 use crate::custody::note::Verifier;
+pub use content_check::Redaction;
 use custody_check::Stored;
 pub use custody_check::{CustodyReport, WitnessReport};
 use migrate::Mode;
@@ -127,6 +129,9 @@ pub struct VerifyReport {
     pub also: Vec<Finding>,
     /// Signed checkpoints and cosignatures (a log of schema 4 or later).
     pub custody: Option<CustodyReport>,
+    /// The redactions verify accepted (signed by a registered custodian), in
+    /// log order (schema 5).
+    pub redactions: Vec<Redaction>,
 }
 
 /// What a verify is to prove beyond the log itself: checkpoints kept outside
@@ -172,6 +177,7 @@ impl VerifyReport {
             trusted_checkpoint: None,
             also: Vec::new(),
             custody: None,
+            redactions: Vec::new(),
         }
     }
 }
@@ -197,6 +203,20 @@ impl std::fmt::Display for VerifyReport {
                         f,
                         "\nTrusted checkpoint: the log is an append-only extension of it (head seq {n}): nothing up to seq {n} was changed or removed"
                     )?;
+                }
+                if !self.redactions.is_empty() {
+                    write!(
+                        f,
+                        "\nRedactions: {}, each signed by a registered custodian (content only: identity, times, outcomes and sources stay)",
+                        self.redactions.len()
+                    )?;
+                    for r in &self.redactions {
+                        write!(
+                            f,
+                            "\n  seq {} erased the content of seq {} at {} ({}): {} — custodian {}",
+                            r.seq, r.of_seq, r.at, r.actor, r.reason, r.custodian
+                        )?;
+                    }
                 }
                 Ok(())
             }
@@ -500,9 +520,13 @@ pub fn verify_log(path: &Path, trust: &Trust) -> Result<VerifyReport, StoreError
 
 /// Does the log store a Merkle tree (schema 4 and later)?
 fn has_tree(conn: &rusqlite::Connection) -> rusqlite::Result<bool> {
+    has_table(conn, "tree_nodes")
+}
+
+fn has_table(conn: &rusqlite::Connection, name: &str) -> rusqlite::Result<bool> {
     conn.query_row(
-        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'tree_nodes'",
-        [],
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+        [name],
         |r| r.get::<_, i64>(0),
     )
     .map(|n| n > 0)
@@ -794,6 +818,15 @@ impl Store {
             finding = run_level.or(bad_row);
         }
         let mut also = Vec::new();
+        let mut redactions = Vec::new();
+        if finding.is_none() {
+            let has_contents = has_table(tx, "contents").map_err(sql)?;
+            let checked =
+                content_check::check(tx, head_seq, p.committed, has_contents).map_err(sql)?;
+            finding = checked.finding;
+            also.extend(checked.also);
+            redactions = checked.redactions;
+        }
         // An unsigned JSON checkpoint is proved when the walk reached its head
         // with its hash and time (checkpoint_finding says nothing then).
         let mut json_proved = None;
@@ -856,6 +889,7 @@ impl Store {
             finding,
             also,
             custody,
+            redactions,
         };
         Ok((report, joined))
     }

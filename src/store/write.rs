@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::chain::{
     GENESIS, Record, RecordFormat, canonical_json, hex_text, sha256_hex, sha256_hex_into,
 };
+use super::content::{self, Content};
 use super::kinds::{
     self, CHECKPOINT_KINDS, KIND_LOG_CREATED, KIND_RUN_ENDED, KIND_RUN_STARTED,
     KIND_SCHEMA_MIGRATED,
@@ -27,6 +28,8 @@ pub(super) enum WriteError {
     Sql(rusqlite::Error),
     /// The stored Merkle tree cannot be extended (it is damaged or was edited).
     Tree(String),
+    /// The OS gave no random bytes (for a content salt).
+    Random(String),
 }
 
 impl From<rusqlite::Error> for WriteError {
@@ -52,6 +55,9 @@ impl WriteError {
                 path: path.to_path_buf(),
                 detail: format!("{detail}; nothing was written"),
             },
+            WriteError::Random(detail) => {
+                StoreError::Invalid(format!("{detail}; nothing was written"))
+            }
         }
     }
 }
@@ -116,6 +122,7 @@ impl Store {
             tree,
             custodian,
             custody_warning,
+            salt_seed,
             ..
         } = self;
         let sql = |e| StoreError::sqlite(path, e);
@@ -159,9 +166,16 @@ impl Store {
                 "run {id} already exists in the evidence log; nothing was written"
             )));
         }
-        let (stored, frontier) =
-            insert_events(&tx, tree.take(), Some((run.id, &id)), 1, None, first_events)
-                .map_err(|e| e.into_store(path))?;
+        let (stored, frontier) = insert_events(
+            &tx,
+            *salt_seed,
+            tree.take(),
+            Some((run.id, &id)),
+            1,
+            None,
+            first_events,
+        )
+        .map_err(|e| e.into_store(path))?;
         let warning = sign_for(&tx, custodian.as_mut(), &frontier, first_events, path)?;
         tx.commit().map_err(sql)?;
         *tree = Some(frontier);
@@ -192,6 +206,7 @@ impl Store {
             tree,
             custodian,
             custody_warning,
+            salt_seed,
             ..
         } = self;
         let sql = |e| StoreError::sqlite(path, e);
@@ -246,6 +261,7 @@ impl Store {
             .map(|t| t.with_timezone(&Utc));
         let (stored, frontier) = insert_events(
             &tx,
+            *salt_seed,
             tree.take(),
             Some((run_id, &id)),
             last_run_seq + 1,
@@ -354,6 +370,7 @@ pub(super) fn insert_log_event(
         .query_row([], |r| r.get(0))?;
     let (mut stored, frontier) = insert_events(
         conn,
+        None,
         tree,
         None,
         last + 1,
@@ -373,7 +390,7 @@ pub(super) fn insert_log_event(
 /// (nothing may commit: a record of a kind in `CHECKPOINT_KINDS` is never
 /// committed without its checkpoint but by that refusal, and verify holds
 /// the log to it).
-fn sign_for(
+pub(super) fn sign_for(
     tx: &Connection,
     custodian: Option<&mut Custodian>,
     frontier: &Frontier,
@@ -439,6 +456,7 @@ fn check_kinds(events: &[NewEvent], in_run: bool) -> Result<(), StoreError> {
 /// these events is returned, for the caller to keep once it has committed.
 fn insert_events(
     conn: &Connection,
+    salt_seed: Option<Uuid>,
     tree: Option<Frontier>,
     run: Option<(Uuid, &str)>,
     first_run_seq: i64,
@@ -466,7 +484,20 @@ fn insert_events(
         };
         floor = Some(when);
         let at = time_text(when);
-        let payload = canonical_json(&event.payload);
+        // A run event's content goes to `contents`, the payload keeps its
+        // salted commitment (schema 5).
+        let split = match run {
+            Some(_) if kinds::content_fields(event.kind.as_bytes()).is_some() => {
+                let salt = match salt_seed {
+                    Some(id) => content::derived_salt(&id, seq),
+                    None => content::random_salt().map_err(WriteError::Random)?,
+                };
+                content::split(&event.kind, &event.payload, &salt)
+            }
+            _ => None,
+        };
+        let payload_value = split.as_ref().map_or(&event.payload, |s| &s.payload);
+        let payload = canonical_json(payload_value);
         sha256_hex_into(payload.as_bytes(), &mut buf);
         let payload_sha256 = hex_text(&buf);
         let record = Record {
@@ -501,6 +532,10 @@ fn insert_events(
             prev,
             hash,
         ])?;
+        if let Some(s) = &split {
+            conn.prepare_cached("INSERT INTO contents (seq, salt, content) VALUES (?1, ?2, ?3)")?
+                .execute(params![seq, s.salt, s.content])?;
+        }
         let prev_hash = std::mem::replace(&mut prev, hash.clone());
         stored.push(StoredEvent {
             seq,
@@ -510,10 +545,14 @@ fn insert_events(
             actor: event.actor.clone(),
             kind: event.kind.clone(),
             step: event.step.clone(),
-            payload: event.payload.clone(),
+            payload: payload_value.clone(),
             payload_sha256,
             prev_hash,
             hash,
+            content: split.map(|s| Content::Held {
+                salt: s.salt,
+                content: s.content,
+            }),
         });
     }
     Ok((stored, frontier))

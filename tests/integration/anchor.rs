@@ -128,11 +128,7 @@ fn an_anchored_checkpoint_catches_a_rewrite_with_the_key_and_a_cut_tail() {
                 |r| r.get(0),
             )
             .unwrap();
-        conn.execute(
-            "UPDATE events SET payload = replace(payload, '\"text\":\"', '\"text\":\"(rewritten) ') WHERE seq = ?1",
-            [seq],
-        )
-        .unwrap();
+        crate::forge::rewrite_content(&conn, seq, "\"text\":\"", "\"text\":\"(rewritten) ");
         rechain_from(&conn, seq);
         resign(&conn, &dir.path().join("log.sqlite3.key"));
     }

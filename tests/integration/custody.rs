@@ -132,6 +132,7 @@ fn a_keyless_rewrite_of_the_middle_that_deletes_its_checkpoints_is_missing() {
             "UPDATE events SET seq = -(seq - 1) WHERE seq > {gone}; UPDATE events SET seq = -seq WHERE seq < 0;"
         ))
         .unwrap();
+        crate::forge::renumber_contents_after(&conn, gone);
         crate::forge::rechain_from(&conn, gone);
         crate::forge::cover_custody(&conn);
     }
@@ -160,7 +161,7 @@ fn a_walk_finding_adds_no_false_truncated_line() {
     rusqlite::Connection::open(&db)
         .unwrap()
         .execute_batch(&format!(
-            "DROP TRIGGER events_no_update; UPDATE events SET payload = replace(payload, 'all good', 'all bad') WHERE seq = {middle};"
+            "DROP TRIGGER contents_erase_only; UPDATE contents SET content = replace(content, 'all good', 'all bad') WHERE seq = {middle};"
         ))
         .unwrap();
     let (code, v, text) = verify(&db, &[]);

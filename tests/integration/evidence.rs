@@ -162,11 +162,7 @@ fn export_of_a_log_that_fails_verify_writes_nothing_unless_allowed_and_then_says
     {
         let conn = attacker(&f.db);
         let seq = seq_of(&conn, &f.runs[1], "value-recorded");
-        conn.execute(
-            "UPDATE events SET payload = replace(payload, '\"12\"', '\"120\"') WHERE seq = ?1",
-            [seq],
-        )
-        .unwrap();
+        crate::forge::rewrite_content(&conn, seq, "\"12\"", "\"120\"");
     }
     let out_dir = f.dir.join("bundle");
     let out = runsheet(&f.db)
@@ -345,14 +341,29 @@ fn verify_bundle_without_the_log_checks_every_event_the_chain_and_the_counts() {
     crate::forge::copy_dir(&bundle, &b1);
     let ev = b1.join("evidence.json");
     let text = std::fs::read_to_string(&ev).unwrap();
-    assert!(text.contains("\"value\":\"12\""));
-    std::fs::write(
-        &ev,
-        text.replacen("\"value\":\"12\"", "\"value\":\"120\"", 1),
-    )
-    .unwrap();
+    // The value is content: evidence.json carries its exact text and salt.
+    let value = r#"{\"value\":\"12\"}"#;
+    assert!(text.contains(value), "{text}");
+    std::fs::write(&ev, text.replacen(value, r#"{\"value\":\"120\"}"#, 1)).unwrap();
     reseal_bundle(&b1, None);
     let (code, text) = verify_bundle(&b1, None);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("content does not match its payload's commitment"),
+        "{text}"
+    );
+    // A payload changed (its commitment), the whole bundle resealed.
+    let b5 = f.dir.join("b5");
+    crate::forge::copy_dir(&bundle, &b5);
+    let ev = b5.join("evidence.json");
+    let text = std::fs::read_to_string(&ev).unwrap();
+    std::fs::write(
+        &ev,
+        text.replacen("\"content_sha256\":\"", "\"content_sha256\":\"0", 1),
+    )
+    .unwrap();
+    reseal_bundle(&b5, None);
+    let (code, text) = verify_bundle(&b5, None);
     assert_eq!(code, Some(1), "{text}");
     assert!(
         text.contains("payload no longer matches its payload_sha256"),
@@ -716,11 +727,7 @@ fn diagnoses_name_the_record_that_was_changed() {
     let seq = {
         let conn = attacker(&f.db);
         let seq = seq_of(&conn, &f.runs[1], "note-added");
-        conn.execute(
-            "UPDATE events SET payload = replace(payload, 'all good', 'all bad') WHERE seq = ?1",
-            [seq],
-        )
-        .unwrap();
+        crate::forge::rewrite_content(&conn, seq, "all good", "all bad");
         rehash_one(&conn, seq);
         seq
     };
@@ -843,6 +850,7 @@ fn diagnoses_name_the_record_that_was_changed() {
             "UPDATE events SET seq = -(seq - 1) WHERE seq > {gone}; UPDATE events SET seq = -seq WHERE seq < 0;"
         ))
         .unwrap();
+        crate::forge::renumber_contents_after(&conn, gone);
         rechain_from(&conn, gone);
     }
     // The Merkle tree still holds the old records: the rewrite shows.
@@ -922,7 +930,7 @@ fn an_older_log_is_read_as_it_is_and_upgraded_only_by_a_write_that_records_it() 
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     assert!(
         migrated.contains(r#""from":2"#) && migrated.contains(r#""record_hash":2"#),
         "{migrated}"

@@ -271,6 +271,35 @@ pub fn rehash_one(conn: &Connection, seq: i64) {
     .unwrap();
 }
 
+/// Rewrite the content of the record at `seq` (`from` replaced by `to` in
+/// its `contents` row), as a forger who read docs/evidence-schema.md would:
+/// the payload's `content_sha256` recomputed over the stored salt and the
+/// new content, so the record still matches its content. The record's own
+/// hashes are left to the caller (`rehash_one`, `rechain_from`).
+pub fn rewrite_content(conn: &Connection, seq: i64, from: &str, to: &str) {
+    let (salt, content): (String, String) = conn
+        .query_row(
+            "SELECT salt, content FROM contents WHERE seq = ?1",
+            [seq],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let new = content.replace(from, to);
+    assert_ne!(new, content, "seq {seq}'s content holds no {from:?}");
+    let salt = hex::decode(salt).unwrap();
+    let commitment = sha256_hex(&[salt.as_slice(), new.as_bytes()].concat());
+    conn.execute(
+        "UPDATE contents SET content = ?2 WHERE seq = ?1",
+        rusqlite::params![seq, new],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE events SET payload = json_set(payload, '$.content_sha256', ?2) WHERE seq = ?1",
+        rusqlite::params![seq, commitment],
+    )
+    .unwrap();
+}
+
 /// Copy a directory tree.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -346,6 +375,7 @@ fn delete_checkpoint(conn: &Connection, size: i64) {
 /// (custody.md rule 16); and what an earlier checkpoint kept elsewhere shows.
 pub fn cover_custody(conn: &Connection) {
     use runsheet::custody::checkpoint::SignedCheckpoint;
+    drop_orphan_contents(conn);
     let roots = rebuild_tree(conn);
     for (size, note, ..) in checkpoints(conn) {
         let now = usize::try_from(size)
@@ -359,6 +389,26 @@ pub fn cover_custody(conn: &Connection) {
     }
 }
 
+/// The content rows of records the forger removed go too.
+fn drop_orphan_contents(conn: &Connection) {
+    conn.execute(
+        "DELETE FROM contents WHERE seq NOT IN (SELECT seq FROM events)",
+        [],
+    )
+    .unwrap();
+}
+
+/// Shift the content rows above `seq` down by one, after the record at
+/// `seq` was deleted and the records after it renumbered.
+pub fn renumber_contents_after(conn: &Connection, seq: i64) {
+    conn.execute_batch(&format!(
+        "DELETE FROM contents WHERE seq = {seq}; \
+         UPDATE contents SET seq = -(seq - 1) WHERE seq > {seq}; \
+         UPDATE contents SET seq = -seq WHERE seq < 0;"
+    ))
+    .unwrap();
+}
+
 /// What the holder of the log's key can do after a rewrite: rebuild the
 /// tree, delete every checkpoint and cosignature, and re-sign every
 /// checkpoint the log had (each size up to the new head, with the root the
@@ -366,6 +416,7 @@ pub fn cover_custody(conn: &Connection) {
 /// a checkpoint kept elsewhere (`verify --trusted`) or a witness catches it.
 pub fn resign(conn: &Connection, key_file: &Path) {
     use runsheet::custody::checkpoint::{Checkpoint, SignedCheckpoint};
+    drop_orphan_contents(conn);
     let roots = rebuild_tree(conn);
     let old = checkpoints(conn);
     conn.execute_batch("DELETE FROM checkpoints; DELETE FROM cosignatures;")

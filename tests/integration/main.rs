@@ -17,6 +17,7 @@ mod injection;
 mod lint;
 mod output;
 mod packet;
+mod redaction;
 mod reliability;
 mod tamper;
 mod tui_e2e;

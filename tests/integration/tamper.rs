@@ -116,6 +116,15 @@ pub fn attacker(db: &Path) -> Attacker {
     }
 }
 
+fn seq_of_kind(conn: &Connection, run: &str, kind: &str) -> i64 {
+    conn.query_row(
+        "SELECT seq FROM events WHERE run_id = ?1 AND kind = ?2 ORDER BY seq LIMIT 1",
+        [run, kind],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
 pub fn first_seq(conn: &Connection, run: &str) -> i64 {
     conn.query_row(
         "SELECT min(seq) FROM events WHERE run_id = ?1",
@@ -173,20 +182,49 @@ fn cases() -> Vec<Case> {
             with_checkpoint: false,
         },
         Case {
-            name: "edit a recorded value (payload)",
+            name: "edit a recorded value (its content, kept apart)",
             tamper: |c, runs| {
-                let seq: i64 = c
-                    .query_row(
-                        "SELECT seq FROM events WHERE run_id = ?1 AND kind = 'value-recorded' ORDER BY seq LIMIT 1",
-                        [&runs[1]],
-                        |r| r.get(0),
-                    )
-                    .unwrap();
+                let seq = seq_of_kind(c, &runs[1], "value-recorded");
                 c.execute(
-                    "UPDATE events SET payload = replace(payload, '\"12\"', '\"120\"') WHERE seq = ?1",
+                    "UPDATE contents SET content = replace(content, '\"12\"', '\"120\"') WHERE seq = ?1",
                     [seq],
                 )
                 .unwrap();
+                (seq, Some(runs[1].clone()))
+            },
+            problem: "payload-mismatch",
+            with_checkpoint: false,
+        },
+        Case {
+            name: "edit a recorded value and its commitment in the payload",
+            tamper: |c, runs| {
+                let seq = seq_of_kind(c, &runs[1], "value-recorded");
+                crate::forge::rewrite_content(c, seq, "\"12\"", "\"120\"");
+                (seq, Some(runs[1].clone()))
+            },
+            problem: "payload-mismatch",
+            with_checkpoint: false,
+        },
+        Case {
+            name: "erase a note's content by hand, naming a redaction that is not there",
+            tamper: |c, runs| {
+                let seq = seq_of_kind(c, &runs[1], "note-added");
+                c.execute(
+                    "UPDATE contents SET salt = NULL, content = NULL, redacted_by = 2 WHERE seq = ?1",
+                    [seq],
+                )
+                .unwrap();
+                (seq, Some(runs[1].clone()))
+            },
+            problem: "payload-mismatch",
+            with_checkpoint: false,
+        },
+        Case {
+            name: "delete a command output's content row",
+            tamper: |c, runs| {
+                let seq = seq_of_kind(c, &runs[1], "command-ran");
+                c.execute("DELETE FROM contents WHERE seq = ?1", [seq])
+                    .unwrap();
                 (seq, Some(runs[1].clone()))
             },
             problem: "payload-mismatch",
@@ -337,11 +375,7 @@ fn cases() -> Vec<Case> {
                         |r| r.get(0),
                     )
                     .unwrap();
-                c.execute(
-                    "UPDATE events SET payload = replace(payload, 'all good', 'all bad') WHERE seq = ?1",
-                    [seq],
-                )
-                .unwrap();
+                crate::forge::rewrite_content(c, seq, "all good", "all bad");
                 crate::forge::rehash_one(c, seq);
                 (seq, Some(runs[1].clone()))
             },

@@ -24,7 +24,7 @@ use super::Formats;
 use super::file::{BundleFile, Spool};
 use crate::engine::Event;
 use crate::error::Error;
-use crate::store::{EventRef, RunRow};
+use crate::store::{ContentRef, EventRef, RunRow};
 
 /// The pieces of one report format (HTML or Markdown).
 struct Syntax {
@@ -128,6 +128,16 @@ struct Slots {
     texts: [Range<usize>; 7],
     step: Option<Range<usize>>,
     payload: Range<usize>,
+    content: Option<SlotContent>,
+}
+
+/// Where an event's content is in [`RunBatch::text`], or which redaction erased it.
+enum SlotContent {
+    Held {
+        salt: Range<usize>,
+        content: Range<usize>,
+    },
+    Redacted(i64),
 }
 
 impl RunBatch {
@@ -162,12 +172,20 @@ impl RunBatch {
         ];
         let step = e.step.map(|s| self.keep(s));
         let payload = self.keep(e.payload);
+        let content = e.content.map(|c| match c {
+            ContentRef::Held { salt, content } => SlotContent::Held {
+                salt: self.keep(salt),
+                content: self.keep(content),
+            },
+            ContentRef::Redacted { by } => SlotContent::Redacted(by),
+        });
         self.events.push(Slots {
             seq: e.seq,
             run_seq: e.run_seq,
             texts,
             step,
             payload,
+            content,
         });
     }
 
@@ -205,6 +223,13 @@ impl RunBatch {
                 payload_sha256: t(payload_sha256),
                 prev_hash: t(prev_hash),
                 hash: t(hash),
+                content: s.content.as_ref().map(|c| match c {
+                    SlotContent::Held { salt, content } => ContentRef::Held {
+                        salt: t(salt),
+                        content: t(content),
+                    },
+                    SlotContent::Redacted(by) => ContentRef::Redacted { by: *by },
+                }),
             }
         })
     }
@@ -233,7 +258,7 @@ fn described<'a>(
             &format!("an unreadable time {:?}", e.at),
         ));
     }
-    let Some(payload) = Payload::read(e.kind, e.step, e.payload) else {
+    let Some(payload) = Payload::read_ref(e) else {
         return Err(corrupt(log, e.seq, "a payload that is not JSON"));
     };
     let exit_code = match &payload {

@@ -165,6 +165,12 @@ fn rec_place(rec: &Rec<'_>) -> Place {
     }
 }
 
+/// Does a (verified, canonical) payload name a content commitment?
+pub(super) fn commits_to_content(payload: &[u8]) -> bool {
+    const MEMBER: &[u8] = b"\"content_sha256\":";
+    payload.windows(MEMBER.len()).any(|w| w == MEMBER)
+}
+
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -207,6 +213,9 @@ pub(super) struct Progress {
     /// must hold a signed checkpoint of exactly that size for, once it has a
     /// key (`kinds::own_checkpoint_kind`), in order.
     pub own_checkpoints: Vec<(i64, &'static str)>,
+    /// Verified run records whose payload commits to content kept in
+    /// `contents` (schema 5): each must have its row there (`content_check`).
+    pub committed: i64,
     /// The first bad record; the walk stopped there.
     pub finding: Option<Finding>,
 }
@@ -233,6 +242,7 @@ impl Default for Progress {
             roots: Vec::new(),
             log_key: None,
             own_checkpoints: Vec::new(),
+            committed: 0,
             finding: None,
         }
     }
@@ -270,6 +280,7 @@ impl Progress {
         self.roots.extend(next.roots);
         self.log_key = self.log_key.take().or(next.log_key);
         self.own_checkpoints.extend(next.own_checkpoints);
+        self.committed += next.committed;
         self.finding = next.finding;
     }
 }
@@ -656,6 +667,12 @@ impl<'c> Walk<'c> {
             && let Some(kind) = kinds::own_checkpoint_kind(rec.kind, rec.run_id.is_some())
         {
             self.p.own_checkpoints.push((seq, kind));
+        }
+        if rec.run_id.is_some()
+            && kinds::content_fields(rec.kind).is_some()
+            && rec.payload.is_some_and(commits_to_content)
+        {
+            self.p.committed += 1;
         }
         self.p.format = format;
         self.p.head.copy_from_slice(rec.hash);

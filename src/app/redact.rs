@@ -1,0 +1,211 @@
+//! `runsheet custodian` and `runsheet redact`: the custodian's key, its
+//! registration in the log, and redactions by seq or by retention.
+//!
+//! Part of `app` (wiring only): the rules live in `store` (`redact`, and
+//! verify's content check). May not depend on the front ends.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::{Duration, Utc};
+
+use super::{Context, operator_identity, read_vkey, stored_procedure};
+use crate::cli::{self, CustodianCommand};
+use crate::custody::key;
+use crate::custody::note::Signer;
+use crate::error::{Error, Result, code};
+use crate::store::RunQuery;
+use crate::{out, outln};
+
+pub(super) fn custodian_cmd(ctx: &Context, a: cli::CustodianArgs) -> Result<i32> {
+    match a.command {
+        CustodianCommand::Init {
+            custodian_key,
+            name,
+        } => {
+            let signer = Signer::generate(&name)
+                .map_err(|e| Error::Input(format!("--name {name:?}: {e}")))?;
+            let mut text = signer.private_key_text();
+            text.push('\n');
+            key::create_key_file(&custodian_key, &text).map_err(|e| Error::Input(e.to_string()))?;
+            let vkey = signer.verifier().to_vkey();
+            if ctx.global.json {
+                outln!(
+                    "{}",
+                    out::json(&serde_json::json!({
+                        "vkey": vkey,
+                        "key_file": custodian_key.display().to_string(),
+                    }))
+                )?;
+            } else {
+                outln!("{vkey}")?;
+                crate::errln!(
+                    "runsheet: custodian key written to {} (keep it away from the log's writers); register it in a log with: runsheet custodian add '{vkey}'",
+                    custodian_key.display()
+                );
+            }
+            Ok(code::OK)
+        }
+        CustodianCommand::Add { vkey } => {
+            let verifier = read_vkey(&vkey, "custodian add")?;
+            if verifier.kind() != crate::custody::note::KeyKind::Ed25519 {
+                return Err(Error::Input(format!(
+                    "custodian add {vkey:?}: a custodian's key is an Ed25519 note-signing key (as `runsheet custodian init` makes), not a witness's cosigner key"
+                )));
+            }
+            let mut store = ctx.open_existing_store()?;
+            let (_, _, actor) =
+                operator_identity(std::env::var("RUNSHEET_OPERATOR").ok().as_deref());
+            let e = store.add_custodian(&verifier, &actor, Utc::now())?;
+            outln!(
+                "Registered custodian {} (seq {}): redactions signed with its key now verify",
+                verifier.to_vkey(),
+                e.seq
+            )?;
+            Ok(code::OK)
+        }
+        CustodianCommand::List => {
+            let list = ctx.read_log(|store| Ok(store.custodians()?))?;
+            if ctx.global.json {
+                let items: Vec<_> = list
+                    .iter()
+                    .map(|(seq, vkey)| serde_json::json!({"seq": seq, "vkey": vkey}))
+                    .collect();
+                outln!("{}", out::json(&serde_json::Value::Array(items)))?;
+            } else if list.is_empty() {
+                outln!("No custodian is registered in this log (`runsheet custodian add VKEY`).")?;
+            } else {
+                for (seq, vkey) in &list {
+                    outln!("seq {seq}\t{vkey}")?;
+                }
+            }
+            Ok(code::OK)
+        }
+    }
+}
+
+fn load_custodian(path: Option<&Path>) -> Result<Signer> {
+    let Some(path) = path else {
+        return Err(Error::Input(
+            "a redaction is signed by a custodian: pass --custodian-key FILE (or set RUNSHEET_CUSTODIAN_KEY), a key made with `runsheet custodian init` and registered with `runsheet custodian add`".into(),
+        ));
+    };
+    key::load_signer(path).map_err(|e| Error::Input(format!("--custodian-key: {e}")))
+}
+
+/// One content a `redact --due` erases.
+struct Due {
+    seq: i64,
+    kind: String,
+    run: uuid::Uuid,
+    reason: String,
+}
+
+pub(super) fn redact_cmd(ctx: &Context, a: cli::RedactArgs) -> Result<i32> {
+    let db = ctx.db_path()?;
+    let (_, _, actor) = operator_identity(std::env::var("RUNSHEET_OPERATOR").ok().as_deref());
+    if !a.due {
+        let (Some(seq), Some(reason)) = (a.seq, a.reason.as_deref()) else {
+            return Err(Error::Input(
+                "redact needs --seq N --reason TEXT, or --due".into(),
+            ));
+        };
+        let custodian = load_custodian(a.custodian_key.as_deref())?;
+        let mut store = ctx.open_existing_store()?;
+        let e = store.redact(seq, reason, &custodian, &actor, Utc::now())?;
+        outln!(
+            "Redacted the content of seq {seq}: recorded as seq {}, signed by custodian {}",
+            e.seq,
+            custodian.verifier().to_vkey()
+        )?;
+        return Ok(code::OK);
+    }
+    let custodian = if a.dry_run {
+        None
+    } else {
+        Some(load_custodian(a.custodian_key.as_deref())?)
+    };
+    let now = Utc::now();
+    let due = ctx.read_log(|store| due_contents(store, &db, now))?;
+    if a.dry_run || due.is_empty() {
+        for d in &due {
+            outln!("seq {}\t{}\trun {}\t{}", d.seq, d.kind, d.run, d.reason)?;
+        }
+        outln!(
+            "{} content(s) past their procedure's retention{}",
+            due.len(),
+            if a.dry_run && !due.is_empty() {
+                " (dry run: nothing was erased)"
+            } else {
+                ""
+            }
+        )?;
+        return Ok(code::OK);
+    }
+    let Some(custodian) = custodian else {
+        return Ok(code::OK);
+    };
+    let mut store = ctx.open_existing_store()?;
+    for (i, d) in due.iter().enumerate() {
+        match store.redact(d.seq, &d.reason, &custodian, &actor, now) {
+            Ok(e) => outln!("seq {}\t{}\tredacted as seq {}", d.seq, d.kind, e.seq)?,
+            Err(e) => {
+                crate::errln!(
+                    "runsheet: {} of {} redacted before this failed",
+                    i,
+                    due.len()
+                );
+                return Err(e.into());
+            }
+        }
+    }
+    outln!(
+        "Redacted {} content(s) past their procedure's retention",
+        due.len()
+    )?;
+    Ok(code::OK)
+}
+
+/// Every held content of an ended run whose procedure (as the run used it)
+/// keeps content fewer days than have passed since the run ended.
+fn due_contents(
+    store: &crate::store::Store,
+    db: &Path,
+    now: chrono::DateTime<Utc>,
+) -> Result<Vec<Due>> {
+    let mut retention: HashMap<String, Option<u32>> = HashMap::new();
+    let mut due = Vec::new();
+    let mut runs = store.runs(&RunQuery::default())?;
+    runs.reverse(); // oldest first
+    for row in runs {
+        let Some(ended) = row.ended_at else { continue };
+        let days = match retention.get(&row.procedure_sha256) {
+            Some(d) => *d,
+            None => {
+                let d = stored_procedure(store, &row, db)?
+                    .procedure
+                    .content_retention_days;
+                retention.insert(row.procedure_sha256.clone(), d);
+                d
+            }
+        };
+        let Some(days) = days else { continue };
+        if ended + Duration::days(i64::from(days)) > now {
+            continue;
+        }
+        for h in store.held_contents(row.id)? {
+            due.push(Due {
+                seq: h.seq,
+                kind: h.kind,
+                run: row.id,
+                reason: format!(
+                    "retention: procedure {} v{} keeps run content {days} days after the run ended ({})",
+                    row.procedure_id,
+                    row.procedure_version,
+                    crate::store::time_text(ended)
+                ),
+            });
+        }
+    }
+    Ok(due)
+}
