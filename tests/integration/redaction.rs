@@ -425,3 +425,115 @@ fn content_erased_without_a_valid_signed_redaction_fails_verify() {
     assert_eq!(code, Some(1), "{v:#}");
     assert_eq!(v["finding"]["problem"], "missing", "{v:#}");
 }
+
+/// The drill, run once from `path` (a copy of the fixture, edited).
+fn drill_run_from(db: &Path, path: &Path) {
+    use std::io::Write;
+    let mut child = runsheet(db)
+        .arg("run")
+        .arg("--plain")
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(crate::crash::DRILL_SCRIPT.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn redact_due_erases_the_content_past_its_procedures_retention_and_nothing_else() {
+    let l = log_with_custodian(); // one run of the drill, which keeps content
+    let drill =
+        std::fs::read_to_string(crate::common::repo().join("tests/fixtures/run/drill.toml"))
+            .unwrap();
+    let short = l.dir.join("drill-short.toml");
+    std::fs::write(
+        &short,
+        drill.replacen(
+            "cadence = \"on-demand\"",
+            "cadence = \"on-demand\"\ncontent_retention_days = 0",
+            1,
+        ),
+    )
+    .unwrap();
+    let lint = runsheet(&l.db).arg("lint").arg(&short).output().unwrap();
+    assert!(lint.status.success(), "{}{}", stdout(&lint), stderr(&lint));
+    drill_run_from(&l.db, &short);
+    let conn = Connection::open(&l.db).unwrap();
+    let runs: Vec<String> = conn
+        .prepare("SELECT id FROM runs ORDER BY started_at, id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let held = |run: &str| -> i64 {
+        Connection::open(&l.db)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM contents c JOIN events e ON e.seq = c.seq \
+                 WHERE e.run_id = ?1 AND c.content IS NOT NULL",
+                [run],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let due = held(&runs[1]);
+    assert!(due >= 3, "a value, a command's output and a note: {due}");
+
+    // --dry-run lists them and erases nothing (and needs no key).
+    let out = runsheet(&l.db)
+        .args(["redact", "--due", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "{due} content(s) past their procedure's retention (dry run"
+        )),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(held(&runs[1]), due);
+
+    let out = runsheet(&l.db)
+        .args(["redact", "--due", "--custodian-key"])
+        .arg(&l.key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        held(&runs[1]),
+        0,
+        "the short-retention run's content is gone"
+    );
+    assert!(
+        held(&runs[0]) >= 3,
+        "the run without retention keeps its content"
+    );
+    let (code, v) = verify_json(&l.db);
+    assert_eq!(code, Some(0), "{v:#}");
+    let listed = v["redactions"].as_array().unwrap();
+    assert_eq!(listed.len() as i64, due, "{v:#}");
+    assert!(
+        listed[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("retention: procedure drill"),
+        "{v:#}"
+    );
+    // Nothing more is due.
+    let out = runsheet(&l.db)
+        .args(["redact", "--due", "--custodian-key"])
+        .arg(&l.key)
+        .output()
+        .unwrap();
+    assert!(stdout(&out).contains("0 content(s)"), "{}", stdout(&out));
+}
