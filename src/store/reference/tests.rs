@@ -237,6 +237,14 @@ enum Build {
     Export,
     /// A witness (`WITNESSES[.0 % 2]`) cosigns the latest stored checkpoint.
     Cosign(u8),
+    /// The custodian (registered the first time) redacts the held content
+    /// `.0 % n` of the log.
+    Redact(u8),
+}
+
+/// The custodian's signing key (seed), not the log's.
+fn custodian() -> crate::custody::note::Signer {
+    crate::custody::note::Signer::from_seed("custodian/officer", &[11; 32]).expect("custodian key")
 }
 
 /// The witnesses' cosigning keys (seeds).
@@ -528,6 +536,28 @@ fn build_signed(
                     })
                     .expect("export");
             }
+            Build::Redact(i) => {
+                let held: Vec<i64> = store
+                    .runs(&Default::default())
+                    .expect("runs")
+                    .iter()
+                    .flat_map(|r| store.held_contents(r.id).expect("held"))
+                    .map(|h| h.seq)
+                    .collect();
+                if held.is_empty() {
+                    continue;
+                }
+                let signer = custodian();
+                if store.custodians().expect("custodians").is_empty() {
+                    store
+                        .add_custodian(&signer.verifier(), "officer", time(clock))
+                        .expect("add custodian");
+                }
+                let seq = held[usize::from(*i) % held.len()];
+                store
+                    .redact(seq, "personal data", &signer, "officer", time(clock))
+                    .expect("redact");
+            }
             Build::Cosign(w) => {
                 let Some(cp) = store.latest_checkpoint().expect("latest") else {
                     continue;
@@ -601,6 +631,8 @@ const DROPPED: &[&str] = &[
     "checkpoints_no_delete",
     "cosignatures_no_update",
     "cosignatures_no_delete",
+    "contents_no_delete",
+    "contents_erase_only",
     "events_by_run",
 ];
 
@@ -705,6 +737,14 @@ enum Tamper {
         all: bool,
         tree: bool,
     },
+    /// One of `CONTENT_EDITS` on a `contents` row.
+    EditContent {
+        row: usize,
+        how: usize,
+    },
+    DeleteContent {
+        row: usize,
+    },
     /// One of `COSIGNATURE_EDITS` on a stored cosignature.
     EditCosignature {
         cosig: usize,
@@ -755,6 +795,21 @@ fn checkpoint_edits() -> Vec<String> {
         "tree_size = tree_size - 1".into(),
     ]
 }
+
+/// `SET` clauses for a `contents` row (some break its CHECK constraints,
+/// and the attacker's statement then fails: no change).
+const CONTENT_EDITS: &[&str] = &[
+    "content = replace(content, '\"', '\"x')",
+    "content = content || ' '",
+    "content = '{}'",
+    "salt = upper(salt)",
+    "salt = '00' || substr(salt, 3)",
+    "salt = NULL, content = NULL, redacted_by = 1",
+    "salt = NULL, content = NULL, redacted_by = seq",
+    "seq = seq + 1",
+    "redacted_by = NULL, salt = '00', content = '{\"text\":\"\"}'",
+    "redacted_by = redacted_by + 1",
+];
 
 /// `SET` clauses for a `cosignatures` row.
 const COSIGNATURE_EDITS: [&str; 5] = [
@@ -1216,6 +1271,19 @@ fn tamper(conn: &Connection, t: &Tamper) {
                 let _ = conn.execute("DELETE FROM tree_nodes WHERE seq >= ?1", [cut]);
             }
         }
+        Tamper::EditContent { row, how } => {
+            let Some(seq) = pick_row(conn, "SELECT seq FROM contents ORDER BY seq", *row) else {
+                return;
+            };
+            let set = CONTENT_EDITS[how % CONTENT_EDITS.len()];
+            let _ = conn.execute(&format!("UPDATE contents SET {set} WHERE seq = ?1"), [seq]);
+        }
+        Tamper::DeleteContent { row } => {
+            let Some(seq) = pick_row(conn, "SELECT seq FROM contents ORDER BY seq", *row) else {
+                return;
+            };
+            let _ = conn.execute("DELETE FROM contents WHERE seq = ?1", [seq]);
+        }
         Tamper::EditCosignature { cosig, how } => {
             let sql = "SELECT rowid FROM cosignatures ORDER BY tree_size, witness";
             let Some(rowid) = pick_row(conn, sql, *cosig) else {
@@ -1659,6 +1727,7 @@ fn build_step() -> impl Strategy<Value = Build> {
         ),
         1 => Just(Build::Export),
         1 => any::<u8>().prop_map(Build::Cosign),
+        1 => any::<u8>().prop_map(Build::Redact),
     ]
 }
 
@@ -1705,6 +1774,9 @@ fn one_tamper() -> impl Strategy<Value = Tamper> {
             .prop_map(|(from, all, tree)| Tamper::DropLatestCheckpoint { from, all, tree }),
         1 => (any::<usize>(), any::<usize>())
             .prop_map(|(cosig, how)| Tamper::EditCosignature { cosig, how }),
+        2 => (any::<usize>(), any::<usize>())
+            .prop_map(|(row, how)| Tamper::EditContent { row, how }),
+        1 => any::<usize>().prop_map(|row| Tamper::DeleteContent { row }),
     ]
 }
 
