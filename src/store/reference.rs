@@ -430,9 +430,9 @@ impl Log {
         // events it took. The page should say so.
         if let Some(cp) = checkpoint
             && let Some(f) = walk.against(cp)
-            && !main
+            && main
                 .as_ref()
-                .is_some_and(|m| m.seq.is_some_and(|s| s <= cp.seq))
+                .is_none_or(|m| m.seq.is_none_or(|s| s > cp.seq))
         {
             return Ok(Some(f));
         }
