@@ -28,20 +28,7 @@ fn log_with_custodian() -> Log {
     let dir = tmp.path().to_path_buf();
     let db = dir.join("log.sqlite3");
     drill_run(&db);
-    let key = dir.join("custodian.key");
-    let out = runsheet(&db)
-        .args([
-            "custodian",
-            "init",
-            "--name",
-            "security-officer",
-            "--custodian-key",
-        ])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let vkey = stdout(&out).trim().to_string();
+    let (key, vkey) = custodian_key(&db, &dir, "security-officer");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
@@ -57,6 +44,18 @@ fn log_with_custodian() -> Log {
         key,
         vkey,
     }
+}
+
+/// `runsheet custodian init` of a key named `name` in `dir`: its file and verifier key.
+fn custodian_key(db: &Path, dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(format!("{name}.key"));
+    let out = runsheet(db)
+        .args(["custodian", "init", "--name", name, "--custodian-key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    (key, stdout(&out).trim().to_string())
 }
 
 fn log_key(l: &Log) -> PathBuf {
@@ -200,13 +199,7 @@ fn a_custodians_redaction_erases_only_the_content_and_verify_lists_it() {
         assert_eq!(out.status.code(), Some(3), "{why}: {}", stderr(&out));
         assert!(stderr(&out).contains(why), "{why}: {}", stderr(&out));
     }
-    let other = l.dir.join("other.key");
-    let out = runsheet(&l.db)
-        .args(["custodian", "init", "--name", "mallory", "--custodian-key"])
-        .arg(&other)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let (other, _) = custodian_key(&l.db, &l.dir, "mallory");
     let out = runsheet(&l.db)
         .args([
             "redact",
@@ -340,13 +333,7 @@ fn content_erased_without_a_valid_signed_redaction_fails_verify() {
             name: "redaction signed by a key no custodian-added registers",
             problem: "bad-signature",
             forge: |l, conn, note| {
-                let key = l.dir.join("mallory.key");
-                let out = runsheet(&l.db)
-                    .args(["custodian", "init", "--name", "mallory", "--custodian-key"])
-                    .arg(&key)
-                    .output()
-                    .unwrap();
-                let vkey = stdout(&out).trim().to_string();
+                let (key, vkey) = custodian_key(&l.db, &l.dir, "mallory");
                 Some(claim(l, conn, note, Some(&key), &vkey))
             },
             names_redaction: true,
@@ -410,13 +397,7 @@ fn content_erased_without_a_valid_signed_redaction_fails_verify() {
     let note = seq_of(&l.db, "note-added");
     {
         let conn = attacker(&l.db);
-        let key = l.dir.join("mallory.key");
-        let out = runsheet(&l.db)
-            .args(["custodian", "init", "--name", "mallory", "--custodian-key"])
-            .arg(&key)
-            .output()
-            .unwrap();
-        let vkey = stdout(&out).trim().to_string();
+        let (key, vkey) = custodian_key(&l.db, &l.dir, "mallory");
         append_log_event(&conn, &json!({"kind": "custodian-added", "vkey": vkey}));
         claim(&l, &conn, note, Some(&key), &vkey);
         cover_custody(&conn);
@@ -424,27 +405,6 @@ fn content_erased_without_a_valid_signed_redaction_fails_verify() {
     let (code, v) = verify_json(&l.db);
     assert_eq!(code, Some(1), "{v:#}");
     assert_eq!(v["finding"]["problem"], "missing", "{v:#}");
-}
-
-/// The drill, run once from `path` (a copy of the fixture, edited).
-fn drill_run_from(db: &Path, path: &Path) {
-    use std::io::Write;
-    let mut child = runsheet(db)
-        .arg("run")
-        .arg("--plain")
-        .arg(path)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(crate::crash::DRILL_SCRIPT.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 
 #[test]
@@ -465,7 +425,7 @@ fn redact_due_erases_the_content_past_its_procedures_retention_and_nothing_else(
     .unwrap();
     let lint = runsheet(&l.db).arg("lint").arg(&short).output().unwrap();
     assert!(lint.status.success(), "{}{}", stdout(&lint), stderr(&lint));
-    drill_run_from(&l.db, &short);
+    crate::tamper::drill_run_from(&l.db, &short);
     let conn = Connection::open(&l.db).unwrap();
     let runs: Vec<String> = conn
         .prepare("SELECT id FROM runs ORDER BY started_at, id")

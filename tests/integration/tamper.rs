@@ -21,11 +21,15 @@ struct Log {
 }
 
 pub fn drill_run(db: &Path) {
-    let drill = repo().join("tests/fixtures/run/drill.toml");
+    drill_run_from(db, &repo().join("tests/fixtures/run/drill.toml"));
+}
+
+/// The drill's script, run in plain mode on the procedure at `path`.
+pub fn drill_run_from(db: &Path, path: &Path) {
     let mut child = runsheet(db)
         .arg("run")
         .arg("--plain")
-        .arg(&drill)
+        .arg(path)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

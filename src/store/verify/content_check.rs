@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::{Finding, Problem};
 use crate::custody::note::{KeyKind, Note, Verifier};
 use crate::store::content::{self, RedactionClaim, redaction_statement};
-use crate::store::kinds::{CONTENT_SHA256, content_fields};
+use crate::store::kinds::{CONTENT_SHA256, KIND_CUSTODIAN_ADDED, KIND_REDACTION, content_fields};
 use crate::store::signing;
 
 /// A redaction verify accepted: which record's content it erased, when, by
@@ -72,8 +72,10 @@ pub(super) fn check(
     has_contents: bool,
 ) -> rusqlite::Result<Checked> {
     let mut found: Vec<Finding> = Vec::new();
-    let custodians = custodians(conn, head, &mut found)?;
-    let claims = claims(conn, head, &custodians, &mut found)?;
+    let log_key = signing::read_log_key(conn)?.ok().flatten();
+    let custodians = custodians(conn, head, log_key.as_ref(), &mut found)?;
+    let origin = log_key.map(|k| k.origin);
+    let claims = claims(conn, head, origin.as_deref(), &custodians, &mut found)?;
     let mut used: BTreeMap<i64, bool> = claims.keys().map(|k| (*k, false)).collect();
     let mut rows = 0i64;
     if has_contents {
@@ -237,28 +239,50 @@ pub(super) fn check(
 }
 
 /// The custodians registered up to `head`: vkey text → (seq, verifier).
+/// A log event of one kind, up to `head`, in order.
+struct LogEvent {
+    seq: i64,
+    at: String,
+    actor: String,
+    payload: Option<String>,
+}
+
+fn log_events(conn: &Connection, kind: &str, head: i64) -> rusqlite::Result<Vec<LogEvent>> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, at, actor, payload FROM events WHERE run_id IS NULL AND kind = ?1 \
+         AND seq <= ?2 ORDER BY seq",
+    )?;
+    let mut q = stmt.query(rusqlite::params![kind, head])?;
+    let mut out = Vec::new();
+    while let Some(r) = q.next()? {
+        out.push(LogEvent {
+            seq: r.get(0)?,
+            at: text(r.get_ref(1)?).unwrap_or_default(),
+            actor: text(r.get_ref(2)?).unwrap_or_default(),
+            payload: text(r.get_ref(3)?),
+        });
+    }
+    Ok(out)
+}
+
 fn custodians(
     conn: &Connection,
     head: i64,
+    log_key: Option<&signing::LogKey>,
     found: &mut Vec<Finding>,
 ) -> rusqlite::Result<BTreeMap<String, (i64, Verifier)>> {
-    let log_key = signing::read_log_key(conn)?.ok().flatten();
-    let mut stmt = conn.prepare(
-        "SELECT seq, payload FROM events WHERE run_id IS NULL AND kind = 'custodian-added' \
-         AND seq <= ?1 ORDER BY seq",
-    )?;
-    let mut q = stmt.query([head])?;
     let mut out = BTreeMap::new();
-    while let Some(r) = q.next()? {
-        let seq: i64 = r.get(0)?;
-        let vkey = text(r.get_ref(1)?)
-            .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
+    for e in log_events(conn, KIND_CUSTODIAN_ADDED, head)? {
+        let seq = e.seq;
+        let vkey = e
+            .payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
             .and_then(|v| v.get("vkey")?.as_str().map(str::to_string));
         let verifier = vkey.as_deref().map(Verifier::parse);
         match (vkey, verifier) {
             (Some(vkey), Some(Ok(v))) if v.kind() == KeyKind::Ed25519 => {
                 let is_log_key = log_key
-                    .as_ref()
                     .and_then(|k| k.verifier())
                     .is_some_and(|k| k.public_key() == v.public_key());
                 if is_log_key {
@@ -287,22 +311,18 @@ fn custodians(
 fn claims(
     conn: &Connection,
     head: i64,
+    origin: Option<&str>,
     custodians: &BTreeMap<String, (i64, Verifier)>,
     found: &mut Vec<Finding>,
 ) -> rusqlite::Result<BTreeMap<i64, (i64, Claim)>> {
-    let origin = signing::read_log_key(conn)?
-        .ok()
-        .flatten()
-        .map(|k| k.origin);
-    let mut stmt = conn.prepare(
-        "SELECT seq, at, actor, payload FROM events WHERE run_id IS NULL AND kind = 'redaction' \
-         AND seq <= ?1 ORDER BY seq",
-    )?;
-    let mut q = stmt.query([head])?;
     let mut out = BTreeMap::new();
-    while let Some(r) = q.next()? {
-        let seq: i64 = r.get(0)?;
-        let claim = match text(r.get_ref(3)?).map(|p| RedactionClaim::parse(p.as_bytes())) {
+    for e in log_events(conn, KIND_REDACTION, head)? {
+        let seq = e.seq;
+        let claim = match e
+            .payload
+            .as_deref()
+            .map(|p| RedactionClaim::parse(p.as_bytes()))
+        {
             Some(Ok(c)) => c,
             Some(Err(why)) => {
                 found.push(at(seq, Problem::Inserted, format!("the redaction at seq {seq} cannot be read ({why}): runsheet did not write it")));
@@ -330,7 +350,7 @@ fn claims(
             )));
             continue;
         }
-        let Some(origin) = &origin else {
+        let Some(origin) = origin else {
             found.push(bad(
                 "names a log with no key: the log's origin is unknown".into()
             ));
@@ -372,8 +392,8 @@ fn claims(
         let listed = Redaction {
             seq,
             of_seq: claim.seq,
-            at: text(r.get_ref(1)?).unwrap_or_default(),
-            actor: text(r.get_ref(2)?).unwrap_or_default(),
+            at: e.at.clone(),
+            actor: e.actor.clone(),
             reason: claim.reason.clone(),
             custodian: claim.custodian.clone(),
         };
