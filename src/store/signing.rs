@@ -428,8 +428,10 @@ impl SignError {
 /// and store the checkpoint, unless one of that size is stored already.
 /// First the tree is checked to have only grown since the latest stored
 /// checkpoint (a consistency proof from it, verified): a log never signs a
-/// tree that is not an extension of what it signed before. `Err` when
-/// nothing was signed (see [`SignError`] for what the caller does then).
+/// tree that is not an extension of what it signed before (the latest is
+/// not read again when this handle stored it and nothing else has written
+/// since: see `Custodian::mine`). `Err` when nothing was signed (see
+/// [`SignError`] for what the caller does then).
 pub(super) fn sign_in_tx(
     conn: &Connection,
     custodian: &mut Custodian,
