@@ -52,7 +52,8 @@ pub(crate) fn sha256_hex_into(bytes: &[u8], out: &mut [u8; 64]) {
     hex_into(digest.as_slice(), out);
 }
 
-fn hex_into(digest: &[u8], out: &mut [u8; 64]) {
+/// `digest` (32 bytes) as 64 lower-case hex digits in `out`.
+pub(crate) fn hex_into(digest: &[u8], out: &mut [u8; 64]) {
     // 32 bytes always fit 64 hex digits, so this cannot fail.
     let _ = hex::encode_to_slice(digest, out);
 }
@@ -86,6 +87,12 @@ impl Record<'_> {
     /// text. A NULL field is empty in format 1 and [`NULL_LENGTH`] with no
     /// bytes in format 2.
     pub fn hash_into(&self, out: &mut [u8; 64]) {
+        hex_into(&self.digest(), out);
+    }
+
+    /// The record hash's 32 bytes (what [`Record::hash_into`] writes as hex,
+    /// and what the record's Merkle leaf hashes).
+    pub fn digest(&self) -> [u8; 32] {
         let mut h = Sha256::new();
         let mut seq = IntText::default();
         let mut run_seq = IntText::default();
@@ -116,7 +123,7 @@ impl Record<'_> {
                 (None, RecordFormat::V2) => h.update(NULL_LENGTH.to_be_bytes()),
             }
         }
-        hex_into(h.finalize().as_slice(), out);
+        h.finalize().into()
     }
 
     /// The record hash as hex text.

@@ -183,6 +183,12 @@ pub(super) struct Custodian {
     /// `(size, root)` of the latest checkpoint this handle signed or checked
     /// the tree against.
     known_good: Option<(u64, Hash)>,
+    /// The checkpoint this handle stored last, with the connection's
+    /// `PRAGMA data_version` in that transaction: while no other connection
+    /// has committed since (the version is the same) and the table's largest
+    /// tree is still its size (the transaction was not rolled back), it is
+    /// the latest stored checkpoint, and need not be read and parsed again.
+    mine: Option<(i64, StoredCheckpoint)>,
 }
 
 impl Custodian {
@@ -191,6 +197,7 @@ impl Custodian {
         Custodian {
             signer,
             known_good: None,
+            mine: None,
         }
     }
 
@@ -256,6 +263,7 @@ pub(super) fn open_custodian(
     Ok(Custodian {
         signer,
         known_good: None,
+        mine: None,
     })
 }
 
@@ -420,8 +428,10 @@ impl SignError {
 /// and store the checkpoint, unless one of that size is stored already.
 /// First the tree is checked to have only grown since the latest stored
 /// checkpoint (a consistency proof from it, verified): a log never signs a
-/// tree that is not an extension of what it signed before. `Err` when
-/// nothing was signed (see [`SignError`] for what the caller does then).
+/// tree that is not an extension of what it signed before (the latest is
+/// not read again when this handle stored it and nothing else has written
+/// since: see `Custodian::mine`). `Err` when nothing was signed (see
+/// [`SignError`] for what the caller does then).
 pub(super) fn sign_in_tx(
     conn: &Connection,
     custodian: &mut Custodian,
@@ -433,7 +443,23 @@ pub(super) fn sign_in_tx(
     let root = frontier.root();
     let sql =
         |e: rusqlite::Error| SignError::Failed(format!("the checkpoint could not be stored: {e}"));
-    if let Some(latest) = latest_checkpoint(conn).map_err(sql)? {
+    let version = data_version(conn).map_err(sql)?;
+    let mine = custodian.mine.take();
+    let latest = match mine {
+        // Nothing else wrote since this handle stored its checkpoint, and it
+        // is still the largest: it is the latest, and `known_good`.
+        Some((v, cp))
+            if v == version && max_tree_size(conn).map_err(sql)? == Some(cp.tree_size) =>
+        {
+            if cp.tree_size == size {
+                custodian.mine = Some((v, cp.clone()));
+                return Ok(cp);
+            }
+            None
+        }
+        _ => latest_checkpoint(conn).map_err(sql)?,
+    };
+    if let Some(latest) = latest {
         let signed = SignedCheckpoint::parse(&latest.note).map_err(|e| {
             SignError::Refused(format!(
                 "the log's latest checkpoint (tree size {}) cannot be read: {e}; nothing new was signed. Run `runsheet verify`",
@@ -473,7 +499,22 @@ pub(super) fn sign_in_tx(
     })
     .map_err(sql)?;
     custodian.known_good = Some((size, root));
+    custodian.mine = Some((version, stored.clone()));
     Ok(stored)
+}
+
+/// The connection's `PRAGMA data_version`: it changes when another
+/// connection (of any process) commits to the database, and only then.
+fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("PRAGMA data_version")?
+        .query_row([], |r| r.get(0))
+}
+
+/// The largest stored checkpoint's tree size.
+fn max_tree_size(conn: &Connection) -> rusqlite::Result<Option<u64>> {
+    conn.prepare_cached("SELECT max(tree_size) FROM checkpoints")?
+        .query_row([], |r| r.get::<_, Option<i64>>(0))
+        .map(|n| n.and_then(|n| u64::try_from(n).ok()))
 }
 
 /// The latest checkpoint is the log's own, and the tree at `size` (root

@@ -1769,3 +1769,37 @@ fn every_way_of_walking_gives_the_same_report() {
     }
     assert!(joined_somewhere > 0);
 }
+
+/// A writer skips reading back the checkpoint it signed last only while no
+/// other connection has written: one replaced behind its back (same size) is
+/// read again and refused, by a checkpoint request and by a run end.
+#[test]
+fn signing_rereads_the_latest_checkpoint_after_another_connection_wrote() {
+    let (_dir, path, mut store) = new_log();
+    add_run(&mut store, run_id(1), 100, true);
+    assert!(store.take_custody_warning().is_none());
+    let size = store
+        .latest_checkpoint()
+        .expect("read")
+        .expect("signed")
+        .tree_size;
+    // Asked again at the same size, nothing new is signed.
+    assert_eq!(
+        store.make_checkpoint("requested").expect("same").tree_size,
+        size
+    );
+    let conn = Connection::open(&path).expect("raw open");
+    conn.execute_batch("DROP TRIGGER checkpoints_no_update;")
+        .expect("drop trigger");
+    conn.execute(
+        "UPDATE checkpoints SET note = 'forged' WHERE tree_size = ?1",
+        [i64::try_from(size).expect("size")],
+    )
+    .expect("forge");
+    drop(conn);
+    let err = store.make_checkpoint("requested").expect_err("refused");
+    assert!(err.to_string().contains("cannot be read"), "{err}");
+    add_run(&mut store, run_id(2), 200, true);
+    let warning = store.take_custody_warning().expect("a warning");
+    assert!(warning.contains("cannot be read"), "{warning}");
+}

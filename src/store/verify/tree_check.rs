@@ -11,7 +11,10 @@ use crate::custody::merkle::Hash;
 /// `tree_nodes` rows in seq order, beside the walk.
 pub(super) struct NodeCursor<'s> {
     rows: rusqlite::Rows<'s>,
-    next: Option<(i64, Option<Vec<u8>>)>,
+    /// The next row's seq, and whether its `hashes` is a BLOB (held in `blob`).
+    next: Option<(i64, bool)>,
+    /// The next row's hashes, in a buffer kept across rows.
+    blob: Vec<u8>,
 }
 
 pub(super) const NODE_ROWS_SQL: &str =
@@ -19,8 +22,9 @@ pub(super) const NODE_ROWS_SQL: &str =
 
 impl<'s> NodeCursor<'s> {
     pub fn new(mut rows: rusqlite::Rows<'s>) -> rusqlite::Result<NodeCursor<'s>> {
-        let next = read(&mut rows)?;
-        Ok(NodeCursor { rows, next })
+        let mut blob = Vec::new();
+        let next = read(&mut rows, &mut blob)?;
+        Ok(NodeCursor { rows, next, blob })
     }
 
     /// The record `seq` completed the nodes `closed` (lowest level first):
@@ -43,16 +47,17 @@ impl<'s> NodeCursor<'s> {
             }
             return Ok(None);
         }
-        let Some((row, hashes)) = self.next.take().filter(|(row, _)| *row == seq) else {
+        let Some((row, is_blob)) = self.next.take().filter(|(row, _)| *row == seq) else {
             return Ok(Some(format!(
                 "the Merkle tree's nodes completed by seq {seq} are missing: they were deleted"
             )));
         };
         debug_assert_eq!(row, seq);
-        self.next = read(&mut self.rows)?;
-        let matches = hashes.as_deref().is_some_and(|h| {
-            h.len() == closed.len() * 32 && h.chunks_exact(32).zip(closed).all(|(a, b)| a == b)
-        });
+        let h = self.blob.as_slice();
+        let matches = is_blob
+            && h.len() == closed.len() * 32
+            && h.chunks_exact(32).zip(closed).all(|(a, b)| a == b);
+        self.next = read(&mut self.rows, &mut self.blob)?;
         Ok((!matches).then(|| {
             format!(
                 "the Merkle tree's nodes completed by seq {seq} do not match the records: they were edited"
@@ -61,14 +66,22 @@ impl<'s> NodeCursor<'s> {
     }
 }
 
-fn read(rows: &mut rusqlite::Rows<'_>) -> rusqlite::Result<Option<(i64, Option<Vec<u8>>)>> {
+/// The next row: its seq, and whether its hashes are a BLOB (copied into `blob`).
+fn read(
+    rows: &mut rusqlite::Rows<'_>,
+    blob: &mut Vec<u8>,
+) -> rusqlite::Result<Option<(i64, bool)>> {
     let Some(row) = rows.next()? else {
         return Ok(None);
     };
     let seq = row.get_ref(0)?.as_i64().unwrap_or(i64::MIN);
-    let hashes = match row.get_ref(1)? {
-        ValueRef::Blob(b) => Some(b.to_vec()),
-        _ => None,
+    blob.clear();
+    let is_blob = match row.get_ref(1)? {
+        ValueRef::Blob(b) => {
+            blob.extend_from_slice(b);
+            true
+        }
+        _ => false,
     };
-    Ok(Some((seq, hashes)))
+    Ok(Some((seq, is_blob)))
 }

@@ -16,8 +16,8 @@ use super::payload::{controls_field, malformed, string_fields};
 use super::runs::{self, IdText, Looked, OpenRuns, RowCursor, RowFields, RunState};
 use super::tree_check::{NODE_ROWS_SQL, NodeCursor};
 use super::{Finding, Problem};
-use crate::custody::merkle::{Frontier, Hash};
-use crate::store::chain::{GENESIS, Record, RecordFormat, sha256_hex, sha256_hex_into};
+use crate::custody::merkle::{self, Frontier, Hash};
+use crate::store::chain::{GENESIS, Record, RecordFormat, hex_into, sha256_hex, sha256_hex_into};
 use crate::store::kinds::{
     self, KIND_LOG_CREATED, KIND_LOG_KEY, KIND_RUN_ENDED, KIND_RUN_STARTED, KIND_SCHEMA_MIGRATED,
 };
@@ -557,7 +557,8 @@ impl<'c> Walk<'c> {
         } else {
             self.p.format
         };
-        rec.record(format, seq).hash_into(&mut buf);
+        let digest = rec.record(format, seq).digest();
+        hex_into(&digest, &mut buf);
         let self_ok = buf.as_slice() == rec.hash;
         let links = rec.prev_hash == self.p.head.as_slice();
         if !(self_ok && links) {
@@ -621,14 +622,12 @@ impl<'c> Walk<'c> {
         }
 
         // The tree: this record's leaf, and the nodes it completes as stored.
-        let Some(leaf) = tree::record_leaf(rec.hash) else {
-            return Ok(Self::finding(
-                &rec,
-                Problem::Edited,
-                format!("{} was edited: its hash is not 64 hex digits", here()),
-            ));
-        };
-        self.p.tree.push(leaf, &mut self.closed);
+        // The stored hash is `buf`, the lower-case hex of `digest` (checked
+        // above), so the leaf is hashed from `digest` without decoding it
+        // again (`tree::record_leaf` of the stored hash gives the same).
+        self.p
+            .tree
+            .push(merkle::leaf_hash(&digest), &mut self.closed);
         if let Some(nodes) = nodes
             && let Some(why) = nodes.check(seq, &self.closed)?
         {
