@@ -106,15 +106,18 @@ pub fn check(kind: &str, want: &str, salt: &str, content: &str) -> Result<(), Mi
         return Err(Mismatch::Hash);
     }
     let fields = content_fields(kind.as_bytes()).unwrap_or(&[]);
-    match serde_json::from_str::<Value>(content) {
-        Ok(Value::Object(m)) if m.is_empty() => Err(Mismatch::Shape("is empty".into())),
-        Ok(Value::Object(m)) => match m.keys().find(|k| !fields.contains(&k.as_str())) {
+    type Members<'a> = std::collections::BTreeMap<std::borrow::Cow<'a, str>, serde::de::IgnoredAny>;
+    match serde_json::from_str::<Members<'_>>(content) {
+        Ok(m) if m.is_empty() => Err(Mismatch::Shape("is empty".into())),
+        Ok(m) => match m.keys().find(|k| !fields.contains(&k.as_ref())) {
             Some(k) => Err(Mismatch::Shape(format!(
                 "holds {k:?}, which is not content of a {kind} event"
             ))),
             None => Ok(()),
         },
-        Ok(_) => Err(Mismatch::Shape("is not a JSON object".into())),
+        Err(_) if serde_json::from_str::<Value>(content).is_ok() => {
+            Err(Mismatch::Shape("is not a JSON object".into()))
+        }
         Err(e) => Err(Mismatch::Shape(format!("is not JSON: {e}"))),
     }
 }

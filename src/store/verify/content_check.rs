@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::{Finding, Problem};
 use crate::custody::note::{KeyKind, Note, Verifier};
 use crate::store::content::{self, RedactionClaim, redaction_statement};
-use crate::store::kinds::{CONTENT_SHA256, KIND_CUSTODIAN_ADDED, KIND_REDACTION, content_fields};
+use crate::store::kinds::{KIND_CUSTODIAN_ADDED, KIND_REDACTION, content_fields};
 use crate::store::signing;
 
 /// A redaction verify accepted: which record's content it erased, when, by
@@ -49,6 +49,39 @@ fn at(seq: i64, problem: Problem, message: String) -> Finding {
         run_seq: None,
         problem,
         message,
+    }
+}
+
+fn utf8(v: ValueRef<'_>) -> Option<&str> {
+    match v {
+        ValueRef::Text(b) => std::str::from_utf8(b).ok(),
+        _ => None,
+    }
+}
+
+/// What the content check reads of a payload: its commitment, and whether
+/// it holds any content member inline (read without building the payload).
+#[derive(serde::Deserialize)]
+struct CommittedPayload<'a> {
+    #[serde(borrow)]
+    content_sha256: Option<&'a str>,
+    text: Option<serde::de::IgnoredAny>,
+    value: Option<serde::de::IgnoredAny>,
+    evidence: Option<serde::de::IgnoredAny>,
+    output: Option<serde::de::IgnoredAny>,
+    output_sha256: Option<serde::de::IgnoredAny>,
+}
+
+impl CommittedPayload<'_> {
+    fn holds(&self, member: &str) -> bool {
+        match member {
+            "text" => self.text.is_some(),
+            "value" => self.value.is_some(),
+            "evidence" => self.evidence.is_some(),
+            "output" => self.output.is_some(),
+            "output_sha256" => self.output_sha256.is_some(),
+            _ => false,
+        }
     }
 }
 
@@ -93,27 +126,46 @@ pub(super) fn check(
                 ));
                 break;
             };
-            let kind = text(r.get_ref(6)?).unwrap_or_default();
-            let run_id = text(r.get_ref(5)?).and_then(|t| uuid::Uuid::try_parse(&t).ok());
-            let run_seq = r.get_ref(9)?.as_i64().ok();
-            let here = match (run_id, run_seq) {
-                (Some(run), Some(n)) => format!("seq {seq} (run {run}, event {n} of the run)"),
-                _ => format!("seq {seq}"),
+            // Borrowed from the row; words are made only for a finding.
+            let kind = utf8(r.get_ref(6)?).unwrap_or_default();
+            let place = || -> (Option<uuid::Uuid>, Option<i64>, String) {
+                let run_id = r
+                    .get_ref(5)
+                    .ok()
+                    .and_then(utf8)
+                    .and_then(|t| uuid::Uuid::try_parse(t).ok());
+                let run_seq = r.get_ref(9).ok().and_then(|v| v.as_i64().ok());
+                let here = match (run_id, run_seq) {
+                    (Some(run), Some(n)) => {
+                        format!("seq {seq} (run {run}, event {n} of the run)")
+                    }
+                    _ => format!("seq {seq}"),
+                };
+                (run_id, run_seq, here)
             };
-            let in_run = |mut f: Finding| {
-                f.run_id = run_id;
-                f.run_seq = run_seq;
-                f
+            let in_run = |problem, message: &dyn Fn(&str) -> String| {
+                let (run_id, run_seq, here) = place();
+                Finding {
+                    run_id,
+                    run_seq,
+                    ..at(seq, problem, message(&here))
+                }
             };
+            let fields = content_fields(kind.as_bytes());
             let is_record = r.get_ref(4)?.as_i64().is_ok()
                 && !matches!(r.get_ref(5)?, ValueRef::Null)
-                && content_fields(kind.as_bytes()).is_some();
-            let payload: Option<serde_json::Value> =
-                text(r.get_ref(7)?).and_then(|p| serde_json::from_str(&p).ok());
-            let want = payload
-                .as_ref()
-                .and_then(|p| p.get(CONTENT_SHA256)?.as_str().map(str::to_string));
-            let (true, Some(want), Some(payload)) = (is_record, want, payload) else {
+                && fields.is_some();
+            let payload = utf8(r.get_ref(7)?)
+                .and_then(|p| serde_json::from_str::<CommittedPayload<'_>>(p).ok());
+            let (true, Some(payload), Some(fields)) = (is_record, payload, fields) else {
+                found.push(at(
+                    seq,
+                    Problem::Inserted,
+                    format!("the log holds content for seq {seq}, which is no record that commits to content: runsheet did not write it"),
+                ));
+                continue;
+            };
+            let Some(want) = payload.content_sha256 else {
                 found.push(at(
                     seq,
                     Problem::Inserted,
@@ -125,11 +177,7 @@ pub(super) fn check(
             // each such record once, so fewer of these rows than records
             // means one lost its row (wherever another row was moved).
             rows += 1;
-            if let Some(inline) = content_fields(kind.as_bytes())
-                .unwrap_or(&[])
-                .iter()
-                .find(|f| payload.get(**f).is_some())
-            {
+            if let Some(inline) = fields.iter().find(|f| payload.holds(f)) {
                 found.push(at(
                     seq,
                     Problem::Inserted,
@@ -137,39 +185,31 @@ pub(super) fn check(
                 ));
                 continue;
             }
-            let salt = r.get_ref(1)?;
-            let body = r.get_ref(2)?;
-            let by = r.get_ref(3)?;
-            match (salt, body, by) {
-                (ValueRef::Text(_), ValueRef::Text(_), ValueRef::Null) => {
-                    let (salt, body) = (text(salt), text(body));
-                    let problem = match (&salt, &body) {
-                        (Some(s), Some(b)) => content::check(&kind, &want, s, b)
+            match (r.get_ref(1)?, r.get_ref(2)?, r.get_ref(3)?) {
+                (salt @ ValueRef::Text(_), body @ ValueRef::Text(_), ValueRef::Null) => {
+                    let problem = match (utf8(salt), utf8(body)) {
+                        (Some(s), Some(b)) => content::check(kind, want, s, b)
                             .err()
                             .map(|m| m.to_string()),
                         _ => Some("its salt or content is not UTF-8 text".into()),
                     };
                     if let Some(why) = problem {
-                        found.push(in_run(at(
-                            seq,
-                            Problem::PayloadMismatch,
-                            format!("the content of {here} ({kind}) was changed: {why}"),
-                        )));
+                        found.push(in_run(Problem::PayloadMismatch, &|here| {
+                            format!("the content of {here} ({kind}) was changed: {why}")
+                        }));
                     }
                 }
                 (ValueRef::Null, ValueRef::Null, ValueRef::Integer(by)) => {
-                    let hash = text(r.get_ref(8)?).unwrap_or_default();
+                    let hash = utf8(r.get_ref(8)?).unwrap_or_default();
                     let ok = claims.get(&seq).is_some_and(|(r_seq, c)| {
                         *r_seq == by && c.record_hash == hash && c.content_sha256 == want
                     });
                     if ok {
                         used.insert(seq, true);
                     } else {
-                        found.push(in_run(at(
-                            seq,
-                            Problem::PayloadMismatch,
-                            format!("the content of {here} ({kind}) was erased, and no redaction signed by a registered custodian at seq {by} names it: only `runsheet redact` erases content, and it records a signed redaction"),
-                        )));
+                        found.push(in_run(Problem::PayloadMismatch, &|here| {
+                            format!("the content of {here} ({kind}) was erased, and no redaction signed by a registered custodian at seq {by} names it: only `runsheet redact` erases content, and it records a signed redaction")
+                        }));
                     }
                 }
                 _ => found.push(at(
