@@ -43,6 +43,7 @@ use crate::custody;
 pub use chain::{
     CHAIN_TAG, CHAIN_TAG_V2, GENESIS, NULL_LENGTH, Record, RecordFormat, canonical_json, sha256_hex,
 };
+pub use content::merged_text as merged_payload_text;
 pub use content::{
     Content, Mismatch as ContentMismatch, check as check_content, merged as merged_payload,
 };

@@ -218,6 +218,11 @@ impl Payload {
         let Some(content) = e.content else {
             return Payload::read(e.kind, e.step, e.payload);
         };
+        if let crate::store::ContentRef::Held { content, .. } = content
+            && let Some(text) = crate::store::merged_payload_text(e.payload, content)
+        {
+            return Payload::parse(&text);
+        }
         let stored: Value = serde_json::from_str(e.payload).ok()?;
         let merged = crate::store::merged_payload(e.kind, &stored, Some(&content.to_content()));
         Some(Payload::from_value(merged))

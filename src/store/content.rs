@@ -164,6 +164,37 @@ pub fn merged(kind: &str, payload: &Value, content: Option<&Content>) -> Value {
     Value::Object(out)
 }
 
+/// [`merged`] on the stored texts of a held content, without building either
+/// as JSON values (the export's hot path): the payload's `content_sha256`
+/// member taken out and the content's members put in. `None` when the texts
+/// are not the canonical objects runsheet writes (the caller then merges
+/// the parsed values).
+pub fn merged_text(payload: &str, content: &str) -> Option<String> {
+    const MEMBER: &str = "\"content_sha256\":\"";
+    let inner = content.strip_prefix('{')?.strip_suffix('}')?;
+    let body = payload.strip_prefix('{')?.strip_suffix('}')?;
+    let at = body.find(MEMBER)?;
+    let end = at + MEMBER.len() + 64 + 1; // 64 hex digits and the closing quote
+    if body.get(end - 1..end)? != "\"" {
+        return None;
+    }
+    let before = body[..at].strip_suffix(',').unwrap_or(&body[..at]);
+    let after = body[end..].strip_prefix(',').unwrap_or(&body[end..]);
+    let mut out = String::with_capacity(payload.len() + content.len());
+    out.push('{');
+    for part in [inner, before, after] {
+        if part.is_empty() {
+            continue;
+        }
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str(part);
+    }
+    out.push('}');
+    Some(out)
+}
+
 /// What a redacted content member reads as: `[redacted by seq N]`.
 pub fn redacted_text(by: i64) -> String {
     format!("[redacted by seq {by}]")
@@ -298,6 +329,23 @@ mod tests {
         assert_eq!(gone["text"], "[redacted by seq 9]");
         assert_eq!(gone["redacted_by"], 9);
         assert_eq!(gone["step"], "s");
+    }
+
+    #[test]
+    fn merging_the_texts_gives_the_merged_value() {
+        for p in [
+            json!({"kind": "note-added", "step": "s", "text": "a \"quoted\", {x}"}),
+            json!({"command": "ls", "duration_ms": 3, "exit_code": 0, "kind": "command-ran",
+                   "output": "}{,", "output_bytes": 3, "output_sha256": "ab", "step": "s", "truncated": false}),
+            json!({"evidence": "T-1", "kind": "evidence-recorded", "step": "s"}),
+        ] {
+            let kind = p["kind"].as_str().expect("kind").to_string();
+            let s = split(&kind, &p, &[5u8; 32]).expect("split");
+            let text = merged_text(&canonical_json(&s.payload), &s.content).expect("merged");
+            let v: Value = serde_json::from_str(&text).expect("json");
+            assert_eq!(v, p, "{text}");
+        }
+        assert_eq!(merged_text("{\"kind\":\"x\"}", "{\"text\":\"a\"}"), None);
     }
 
     #[test]

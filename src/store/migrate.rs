@@ -383,14 +383,14 @@ fn migrate(conn: &mut Connection, path: &Path, identity: &LogIdentity) -> Result
         step: None,
         payload,
     };
-    // A log older than schema 4 gets its tree over every record first.
-    let tree = if version == 0 {
-        Frontier::new()
-    } else {
-        super::tree::build(&tx).map_err(|e| WriteError::from(e).into_store(path))?
+    // A log older than schema 4 gets its tree over every record first; a
+    // schema-4 log has one, which the migration event extends.
+    let tree = match version {
+        0 => Some(Frontier::new()),
+        1..4 => Some(super::tree::build(&tx).map_err(|e| WriteError::from(e).into_store(path))?),
+        _ => None,
     };
-    let (_, mut tree) =
-        insert_log_event(&tx, Some(tree), &event).map_err(|e| e.into_store(path))?;
+    let (_, mut tree) = insert_log_event(&tx, tree, &event).map_err(|e| e.into_store(path))?;
     if version < 4 {
         // The log's key: its origin names the host and the log.
         let origin_id = if version == 0 {

@@ -1803,3 +1803,53 @@ fn signing_rereads_the_latest_checkpoint_after_another_connection_wrote() {
     let warning = store.take_custody_warning().expect("a warning");
     assert!(warning.contains("cannot be read"), "{warning}");
 }
+
+/// A schema-4 log: this runsheet's log with the schema-5 objects taken back
+/// out, and `user_version` 4, as an older runsheet left it (its runs keep
+/// their content inline: schema 4 kept no content apart).
+fn downgrade_to_schema_4(path: &Path) {
+    let conn = Connection::open(path).expect("raw open");
+    assert_eq!(
+        conn.query_row("SELECT count(*) FROM contents", [], |r| r.get::<_, i64>(0))
+            .expect("contents"),
+        0,
+        "a log without content to move back"
+    );
+    let v3 = schema::MIGRATIONS[2].sql;
+    let view = &v3[v3.find("CREATE VIEW events_v").expect("the V3 view")..];
+    conn.execute_batch(&format!(
+        "DROP TRIGGER contents_no_delete; DROP TRIGGER contents_erase_only; DROP TABLE contents; \
+         DROP VIEW events_v; {view} PRAGMA user_version = 4;"
+    ))
+    .expect("downgrade");
+}
+
+#[test]
+fn a_schema_4_log_upgrades_to_5_with_its_tree_extended_not_rebuilt() {
+    // A v4 log already has its Merkle tree: the migration extends it (an
+    // earlier build rebuilt it and failed on its own rows: UNIQUE
+    // constraint failed: tree_nodes.seq).
+    let (_dir, path, store) = new_log();
+    drop(store);
+    downgrade_to_schema_4(&path);
+    let mut store = Store::open(&path).expect("upgrade from schema 4");
+    let (version, migrated): (i64, String) = Connection::open(&path)
+        .expect("raw")
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version), payload FROM events \
+             WHERE kind = 'schema-migrated'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("migrated");
+    assert_eq!(version, SCHEMA_VERSION);
+    assert!(migrated.contains(r#""from":4"#), "{migrated}");
+    add_run(&mut store, run_id(1), 0, true);
+    let report = store.verify().expect("verify");
+    assert!(report.is_ok(), "{report}");
+    let held: i64 = Connection::open(&path)
+        .expect("raw")
+        .query_row("SELECT count(*) FROM contents", [], |r| r.get(0))
+        .expect("contents");
+    assert!(held > 0, "the new run's note is kept apart");
+}
