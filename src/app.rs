@@ -651,6 +651,9 @@ fn verify_cmd(ctx: &Context, a: cli::VerifyArgs) -> Result<i32> {
     for w in &a.witnesses {
         trust.witnesses.push(read_witness_key(w)?);
     }
+    for c in &a.custodians {
+        trust.custodians.push(read_vkey(c, "--custodian")?);
+    }
     if let Some(file) = &a.trusted {
         let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, &e))?;
         if text.trim_start().starts_with('{') {

@@ -257,6 +257,10 @@ pub struct VerifyArgs {
     /// cosignatures must verify and it must have cosigned (repeatable)
     #[arg(long = "witness", value_name = "KEY")]
     pub witnesses: Vec<String>,
+    /// A custodian you trust (its verifier key, or a file with one): every
+    /// redaction must be signed by one of these (repeatable)
+    #[arg(long = "custodian", value_name = "KEY")]
+    pub custodians: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -148,6 +148,9 @@ pub struct Trust {
     pub key: Option<Verifier>,
     /// Witnesses the caller trusts: each must have cosigned a checkpoint.
     pub witnesses: Vec<Verifier>,
+    /// Custodians the caller trusts: when given, every redaction must be
+    /// signed by one of them (not only by a custodian the log registered).
+    pub custodians: Vec<Verifier>,
 }
 
 /// What every command that shows a generated log says about it.
@@ -822,7 +825,8 @@ impl Store {
         if finding.is_none() {
             let has_contents = has_table(tx, "contents").map_err(sql)?;
             let checked =
-                content_check::check(tx, head_seq, p.committed, has_contents).map_err(sql)?;
+                content_check::check(tx, head_seq, p.committed, has_contents, &trust.custodians)
+                    .map_err(sql)?;
             finding = checked.finding;
             also.extend(checked.also);
             redactions = checked.redactions;

@@ -168,6 +168,36 @@ fn a_custodians_redaction_erases_only_the_content_and_verify_lists_it() {
     assert_eq!(v["redactions"][0]["custodian"], l.vkey.as_str());
     let text = stdout(&runsheet(&l.db).arg("verify").output().unwrap());
     assert!(text.contains("Redactions: 1"), "{text}");
+    // Pinned to the custodian the auditor knows, it still verifies; pinned
+    // to another, the redaction is not trusted and the erased note shows.
+    let out = runsheet(&l.db)
+        .args(["verify", "--custodian", &l.vkey])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let (_, stranger) = custodian_key(&l.db, &l.dir, "stranger");
+    let out = runsheet(&l.db)
+        .args(["--json", "verify", "--custodian", &stranger])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (
+            v["finding"]["problem"].as_str(),
+            v["finding"]["seq"].as_i64()
+        ),
+        (Some("payload-mismatch"), Some(note)),
+        "{v:#}"
+    );
+    assert_eq!(v["also"][0]["problem"], "bad-signature", "{v:#}");
+    assert!(
+        v["also"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not one you trust"),
+        "{v:#}"
+    );
 
     // show says it was redacted; the other content is still there.
     let run: String = Connection::open(&l.db)

@@ -1911,6 +1911,8 @@ fn trusts(
             .iter()
             .map(|w| Verifier::parse(w).expect("witness vkey"))
             .collect(),
+        // The oracle has no --custodian pin (tested through the binary).
+        custodians: Vec::new(),
     };
     let mine = super::Trust {
         head: head.map(head_of),

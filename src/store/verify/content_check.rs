@@ -103,12 +103,20 @@ pub(super) fn check(
     head: i64,
     committed: i64,
     has_contents: bool,
+    pinned: &[Verifier],
 ) -> rusqlite::Result<Checked> {
     let mut found: Vec<Finding> = Vec::new();
     let log_key = signing::read_log_key(conn)?.ok().flatten();
     let custodians = custodians(conn, head, log_key.as_ref(), &mut found)?;
     let origin = log_key.map(|k| k.origin);
-    let claims = claims(conn, head, origin.as_deref(), &custodians, &mut found)?;
+    let claims = claims(
+        conn,
+        head,
+        origin.as_deref(),
+        &custodians,
+        pinned,
+        &mut found,
+    )?;
     let mut used: BTreeMap<i64, bool> = claims.keys().map(|k| (*k, false)).collect();
     let mut rows = 0i64;
     if has_contents {
@@ -353,6 +361,7 @@ fn claims(
     head: i64,
     origin: Option<&str>,
     custodians: &BTreeMap<String, (i64, Verifier)>,
+    pinned: &[Verifier],
     found: &mut Vec<Finding>,
 ) -> rusqlite::Result<BTreeMap<i64, (i64, Claim)>> {
     let mut out = BTreeMap::new();
@@ -412,6 +421,17 @@ fn claims(
             found.push(bad(
                 "has no valid signature: its signed statement does not verify with the custodian's key, or says something else than the event".into(),
             ));
+            continue;
+        }
+        if !pinned.is_empty()
+            && !pinned
+                .iter()
+                .any(|k| k.public_key() == verifier.public_key())
+        {
+            found.push(bad(format!(
+                "is signed by the custodian {}, which is not one you trust (--custodian)",
+                claim.custodian
+            )));
             continue;
         }
         if claim.seq >= seq || claim.seq < 1 {
