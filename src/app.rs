@@ -188,6 +188,12 @@ fn operator_identity(display: Option<&str>) -> (String, Option<String>, String) 
     (user, name, actor)
 }
 
+/// Who a log event of this command is recorded as: the OS user, with
+/// `RUNSHEET_OPERATOR` as display name when set (as a run's events say it).
+fn recorded_actor() -> String {
+    operator_identity(std::env::var("RUNSHEET_OPERATOR").ok().as_deref()).2
+}
+
 fn host_name() -> String {
     whoami::hostname().unwrap_or_else(|_| "unknown".into())
 }
@@ -707,7 +713,7 @@ fn checkpoint_cmd(ctx: &Context, a: cli::CheckpointArgs) -> Result<i32> {
 /// generated test data. A damaged log is refused before anything is signed.
 fn latest_signed_checkpoint(ctx: &Context, sign: bool) -> Result<(String, u64, u64, bool)> {
     let path = ctx.db_path()?;
-    let (_, _, actor) = operator_identity(std::env::var("RUNSHEET_OPERATOR").ok().as_deref());
+    let actor = recorded_actor();
     let opened = if sign {
         ctx.store_options().actor(&actor).open_existing(&path)
     } else {
@@ -1045,7 +1051,7 @@ fn read_vkey(arg: &str, flag: &str) -> Result<crate::custody::note::Verifier> {
 // ---------------------------------------------------------------- audit
 
 fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<i32> {
-    let (_, _, actor) = operator_identity(std::env::var("RUNSHEET_OPERATOR").ok().as_deref());
+    let actor = recorded_actor();
     // The export is recorded in the log; a log that cannot be written (an
     // archived copy on a read-only mount) is exported without that record.
     let path = ctx.db_path()?;
@@ -1283,7 +1289,7 @@ fn read_input(file: Option<&Path>) -> Result<String> {
 fn cosign_cmd(ctx: &Context, a: cli::CosignArgs) -> Result<i32> {
     use crate::witness::client::{self, ViaOutcome};
     let witness = read_witness_key(&a.witness)?;
-    let (_, _, actor) = operator_identity(std::env::var("RUNSHEET_OPERATOR").ok().as_deref());
+    let actor = recorded_actor();
     let mut store = ctx
         .store_options()
         .actor(&actor)

@@ -349,6 +349,17 @@ impl StoreOptions {
     }
 }
 
+/// Does the log's schema hold the table `name` (tables come with schema
+/// versions: `tree_nodes` and `checkpoints` with 4, `contents` with 5)?
+pub(crate) fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
 /// The evidence log: one SQLite connection.
 #[derive(Debug)]
 pub struct Store {
@@ -523,25 +534,12 @@ impl Store {
     /// Does the log have the chain-of-custody tables (schema 4 and later)?
     /// Does the log keep redactable content apart (schema 5 and later)?
     pub(crate) fn has_contents(&self) -> Result<bool, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'contents'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n > 0)
-            .map_err(|e| StoreError::sqlite(&self.path, e))
+        has_table(&self.conn, "contents").map_err(|e| StoreError::sqlite(&self.path, e))
     }
 
+    /// Does the log have the chain-of-custody tables (schema 4 and later)?
     fn has_custody_tables(&self) -> Result<bool, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'checkpoints'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n > 0)
-            .map_err(|e| StoreError::sqlite(&self.path, e))
+        has_table(&self.conn, "checkpoints").map_err(|e| StoreError::sqlite(&self.path, e))
     }
 
     /// The checkpoint's signed note with every cosignature the log holds for

@@ -9,12 +9,12 @@ use std::path::Path;
 
 use chrono::{Duration, Utc};
 
-use super::{Context, operator_identity, read_vkey, stored_procedure};
+use super::{Context, read_vkey, recorded_actor, stored_procedure};
 use crate::cli::{self, CustodianCommand};
 use crate::custody::key;
 use crate::custody::note::Signer;
 use crate::error::{Error, Result, code};
-use crate::store::RunQuery;
+use crate::store::{HeldContent, RunQuery};
 use crate::{out, outln};
 
 pub(super) fn custodian_cmd(ctx: &Context, a: cli::CustodianArgs) -> Result<i32> {
@@ -54,8 +54,7 @@ pub(super) fn custodian_cmd(ctx: &Context, a: cli::CustodianArgs) -> Result<i32>
                 )));
             }
             let mut store = ctx.open_existing_store()?;
-            let (_, _, actor) =
-                operator_identity(std::env::var("RUNSHEET_OPERATOR").ok().as_deref());
+            let actor = recorded_actor();
             let e = store.add_custodian(&verifier, &actor, Utc::now())?;
             outln!(
                 "Registered custodian {} (seq {}): redactions signed with its key now verify",
@@ -93,68 +92,72 @@ fn load_custodian(path: Option<&Path>) -> Result<Signer> {
     key::load_signer(path).map_err(|e| Error::Input(format!("--custodian-key: {e}")))
 }
 
-/// One content a `redact --due` erases.
+/// One content a `redact --due` erases, and why.
 struct Due {
-    seq: i64,
-    kind: String,
-    run: uuid::Uuid,
+    held: HeldContent,
     reason: String,
 }
 
 pub(super) fn redact_cmd(ctx: &Context, a: cli::RedactArgs) -> Result<i32> {
-    let db = ctx.db_path()?;
-    let (_, _, actor) = operator_identity(std::env::var("RUNSHEET_OPERATOR").ok().as_deref());
-    if !a.due {
-        let (Some(seq), Some(reason)) = (a.seq, a.reason.as_deref()) else {
-            return Err(Error::Input(
-                "redact needs --seq N --reason TEXT, or --due".into(),
-            ));
-        };
-        let custodian = load_custodian(a.custodian_key.as_deref())?;
-        let mut store = ctx.open_existing_store()?;
-        let e = store.redact(seq, reason, &custodian, &actor, Utc::now())?;
-        outln!(
-            "Redacted the content of seq {seq}: recorded as seq {}, signed by custodian {}",
-            e.seq,
-            custodian.verifier().to_vkey()
-        )?;
-        return Ok(code::OK);
+    match (a.due, a.seq, a.reason.as_deref()) {
+        (true, ..) => redact_due(ctx, a.dry_run, a.custodian_key.as_deref()),
+        (false, Some(seq), Some(reason)) => {
+            let custodian = load_custodian(a.custodian_key.as_deref())?;
+            let mut store = ctx.open_existing_store()?;
+            let e = store.redact(seq, reason, &custodian, &recorded_actor(), Utc::now())?;
+            outln!(
+                "Redacted the content of seq {seq}: recorded as seq {}, signed by custodian {}",
+                e.seq,
+                custodian.verifier().to_vkey()
+            )?;
+            Ok(code::OK)
+        }
+        _ => Err(Error::Input(
+            "redact needs --seq N --reason TEXT, or --due".into(),
+        )),
     }
-    let custodian = if a.dry_run {
-        None
-    } else {
-        Some(load_custodian(a.custodian_key.as_deref())?)
-    };
+}
+
+/// `redact --due [--dry-run]`: list, or erase, what is past its retention.
+fn redact_due(ctx: &Context, dry_run: bool, key: Option<&Path>) -> Result<i32> {
+    let db = ctx.db_path()?;
+    // The key first: a redaction that cannot be signed erases nothing.
+    let custodian = (!dry_run).then(|| load_custodian(key)).transpose()?;
     let now = Utc::now();
     let due = ctx.read_log(|store| due_contents(store, &db, now))?;
-    if a.dry_run || due.is_empty() {
+    let Some(custodian) = custodian.filter(|_| !due.is_empty()) else {
         for d in &due {
-            outln!("seq {}\t{}\trun {}\t{}", d.seq, d.kind, d.run, d.reason)?;
+            outln!(
+                "seq {}\t{}\trun {}\t{}",
+                d.held.seq,
+                d.held.kind,
+                d.held.run_id,
+                d.reason
+            )?;
         }
+        let dry = if due.is_empty() {
+            ""
+        } else {
+            " (dry run: nothing was erased)"
+        };
         outln!(
-            "{} content(s) past their procedure's retention{}",
-            due.len(),
-            if a.dry_run && !due.is_empty() {
-                " (dry run: nothing was erased)"
-            } else {
-                ""
-            }
+            "{} content(s) past their procedure's retention{dry}",
+            due.len()
         )?;
         return Ok(code::OK);
-    }
-    let Some(custodian) = custodian else {
-        return Ok(code::OK);
     };
+    let actor = recorded_actor();
     let mut store = ctx.open_existing_store()?;
     for (i, d) in due.iter().enumerate() {
-        match store.redact(d.seq, &d.reason, &custodian, &actor, now) {
-            Ok(e) => outln!("seq {}\t{}\tredacted as seq {}", d.seq, d.kind, e.seq)?,
+        match store.redact(d.held.seq, &d.reason, &custodian, &actor, now) {
+            Ok(e) => outln!(
+                "seq {}\t{}\tredacted as seq {}",
+                d.held.seq,
+                d.held.kind,
+                e.seq
+            )?,
             Err(e) => {
-                crate::errln!(
-                    "runsheet: {} of {} redacted before this failed",
-                    i,
-                    due.len()
-                );
+                crate::errln!("runsheet: {i} of {} redacted before this failed", due.len());
                 return Err(e.into());
             }
         }
@@ -193,11 +196,9 @@ fn due_contents(
         if ended + Duration::days(i64::from(days)) > now {
             continue;
         }
-        for h in store.held_contents(row.id)? {
+        for held in store.held_contents(row.id)? {
             due.push(Due {
-                seq: h.seq,
-                kind: h.kind,
-                run: row.id,
+                held,
                 reason: format!(
                     "retention: procedure {} v{} keeps run content {days} days after the run ended ({})",
                     row.procedure_id,

@@ -26,6 +26,14 @@ pub const KIND_REDACTION: &str = "redaction";
 /// The payload member that commits to an event's content kept in `contents`.
 pub const CONTENT_SHA256: &str = "content_sha256";
 
+/// The run event kinds that have redactable content (see [`content_fields`]).
+pub const CONTENT_KINDS: [&str; 4] = [
+    "note-added",
+    "value-recorded",
+    "evidence-recorded",
+    "command-ran",
+];
+
 /// The members of a run event's payload that are its *content* (what a
 /// redaction may erase): note text, recorded values, evidence and command
 /// output, never identity, kind, step, time, outcome or procedure source.
@@ -175,6 +183,13 @@ mod tests {
             assert_eq!(
                 own_checkpoint_kind(k.as_bytes(), in_run).is_some(),
                 listed,
+                "{k}"
+            );
+        }
+        for k in RUN_KINDS.iter().chain(LOG_KINDS) {
+            assert_eq!(
+                content_fields(k.as_bytes()).is_some(),
+                CONTENT_KINDS.contains(k) && RUN_KINDS.contains(k),
                 "{k}"
             );
         }

@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::kinds::CONTENT_SHA256;
-use super::scan::{RUN_FILTER, filter_params};
+use super::scan::{RUN_FILTER, content_columns, filter_params};
 use super::{Content, RunQuery, RunRow, Store, StoreError, StoredEvent};
 
 /// A run row's own columns, as a literal so the selections below can extend it.
@@ -35,13 +35,9 @@ pub(super) const RUN_COLUMNS: &str = concat!(
 pub(super) const RUN_COLUMNS_WITHOUT_EVENTS: &str =
     concat!(run_row_columns!(), ", 0, r.started_at");
 
-/// Events with their content (schema 5): `e` is the events table.
+/// An event's columns (`e` is the events table), then its content's.
 const EVENT_COLUMNS: &str = "SELECT e.seq, e.run_id, e.run_seq, e.at, e.actor, e.kind, e.step, \
-    e.payload, e.payload_sha256, e.prev_hash, e.hash, c.salt, c.content, c.redacted_by \
-    FROM events e LEFT JOIN contents c ON c.seq = e.seq";
-/// The same for a log older than schema 5, which has no `contents`.
-const EVENT_COLUMNS_V4: &str = "SELECT e.seq, e.run_id, e.run_seq, e.at, e.actor, e.kind, \
-    e.step, e.payload, e.payload_sha256, e.prev_hash, e.hash, NULL, NULL, NULL FROM events e";
+    e.payload, e.payload_sha256, e.prev_hash, e.hash";
 
 /// A run row as text, before parsing (parsing errors become `Corrupt`).
 pub(super) struct RawRun {
@@ -122,13 +118,10 @@ fn raw_event(r: &Row<'_>) -> rusqlite::Result<RawEvent> {
 }
 
 impl Store {
-    /// The event query for this log: with content from schema 5.
-    fn event_columns(&self) -> Result<&'static str, StoreError> {
-        Ok(if self.has_contents()? {
-            EVENT_COLUMNS
-        } else {
-            EVENT_COLUMNS_V4
-        })
+    /// The event query for this log, up to its WHERE: with content from schema 5.
+    fn event_columns(&self) -> Result<String, StoreError> {
+        let (content, join) = content_columns(self.has_contents()?);
+        Ok(format!("{EVENT_COLUMNS}{content} FROM events e{join}"))
     }
 
     fn corrupt(&self, detail: String) -> StoreError {

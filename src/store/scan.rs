@@ -59,7 +59,7 @@ impl ContentRef<'_> {
 
 /// The content columns a scan of `events e` selects after the event's own:
 /// from `contents c` (schema 5), or three NULLs for an older log.
-fn content_columns(has_contents: bool) -> (&'static str, &'static str) {
+pub(super) fn content_columns(has_contents: bool) -> (&'static str, &'static str) {
     if has_contents {
         (
             ", c.salt, c.content, c.redacted_by",

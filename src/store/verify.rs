@@ -523,16 +523,7 @@ pub fn verify_log(path: &Path, trust: &Trust) -> Result<VerifyReport, StoreError
 
 /// Does the log store a Merkle tree (schema 4 and later)?
 fn has_tree(conn: &rusqlite::Connection) -> rusqlite::Result<bool> {
-    has_table(conn, "tree_nodes")
-}
-
-fn has_table(conn: &rusqlite::Connection, name: &str) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-        [name],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| n > 0)
+    super::has_table(conn, "tree_nodes")
 }
 
 /// After a clean walk to `head`: the tree holds no row beyond the head (the
@@ -823,7 +814,7 @@ impl Store {
         let mut also = Vec::new();
         let mut redactions = Vec::new();
         if finding.is_none() {
-            let has_contents = has_table(tx, "contents").map_err(sql)?;
+            let has_contents = super::has_table(tx, "contents").map_err(sql)?;
             let checked =
                 content_check::check(tx, head_seq, p.committed, has_contents, &trust.custodians)
                     .map_err(sql)?;

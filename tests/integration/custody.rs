@@ -114,25 +114,7 @@ fn a_keyless_rewrite_of_the_middle_that_deletes_its_checkpoints_is_missing() {
     let gone = seq_of(&db, "SELECT min(seq) FROM events WHERE kind = 'note-added'");
     {
         let conn = attacker(&db);
-        let (run, n): (String, i64) = conn
-            .query_row(
-                "SELECT run_id, run_seq FROM events WHERE seq = ?1",
-                [gone],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
-        conn.execute("DELETE FROM events WHERE seq = ?1", [gone])
-            .unwrap();
-        conn.execute(
-            "UPDATE events SET run_seq = run_seq - 1 WHERE run_id = ?1 AND run_seq > ?2",
-            rusqlite::params![run, n],
-        )
-        .unwrap();
-        conn.execute_batch(&format!(
-            "UPDATE events SET seq = -(seq - 1) WHERE seq > {gone}; UPDATE events SET seq = -seq WHERE seq < 0;"
-        ))
-        .unwrap();
-        crate::forge::renumber_contents_after(&conn, gone);
+        crate::forge::delete_and_renumber(&conn, gone);
         crate::forge::rechain_from(&conn, gone);
         crate::forge::cover_custody(&conn);
     }

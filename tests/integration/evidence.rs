@@ -832,25 +832,7 @@ fn diagnoses_name_the_record_that_was_changed() {
     {
         let conn = attacker(&f.db);
         let gone = seq_of(&conn, &f.runs[0], "note-added");
-        let (run, n): (String, i64) = conn
-            .query_row(
-                "SELECT run_id, run_seq FROM events WHERE seq = ?1",
-                [gone],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
-        conn.execute("DELETE FROM events WHERE seq = ?1", [gone])
-            .unwrap();
-        conn.execute(
-            "UPDATE events SET run_seq = run_seq - 1 WHERE run_id = ?1 AND run_seq > ?2",
-            rusqlite::params![run, n],
-        )
-        .unwrap();
-        conn.execute_batch(&format!(
-            "UPDATE events SET seq = -(seq - 1) WHERE seq > {gone}; UPDATE events SET seq = -seq WHERE seq < 0;"
-        ))
-        .unwrap();
-        crate::forge::renumber_contents_after(&conn, gone);
+        crate::forge::delete_and_renumber(&conn, gone);
         rechain_from(&conn, gone);
     }
     // The Merkle tree still holds the old records: the rewrite shows.

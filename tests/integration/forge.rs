@@ -398,12 +398,28 @@ fn drop_orphan_contents(conn: &Connection) {
     .unwrap();
 }
 
-/// Shift the content rows above `seq` down by one, after the record at
-/// `seq` was deleted and the records after it renumbered.
-pub fn renumber_contents_after(conn: &Connection, seq: i64) {
+/// Delete the run event at `gone` as a careful forger would: the run's
+/// later events and every later record renumbered down by one, content rows
+/// with them. Hashes are left to the caller (`rechain_from`).
+pub fn delete_and_renumber(conn: &Connection, gone: i64) {
+    let (run, n): (String, i64) = conn
+        .query_row(
+            "SELECT run_id, run_seq FROM events WHERE seq = ?1",
+            [gone],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    conn.execute("DELETE FROM events WHERE seq = ?1", [gone])
+        .unwrap();
+    conn.execute(
+        "UPDATE events SET run_seq = run_seq - 1 WHERE run_id = ?1 AND run_seq > ?2",
+        rusqlite::params![run, n],
+    )
+    .unwrap();
     conn.execute_batch(&format!(
-        "DELETE FROM contents WHERE seq = {seq}; \
-         UPDATE contents SET seq = -(seq - 1) WHERE seq > {seq}; \
+        "UPDATE events SET seq = -(seq - 1) WHERE seq > {gone}; UPDATE events SET seq = -seq WHERE seq < 0; \
+         DELETE FROM contents WHERE seq = {gone}; \
+         UPDATE contents SET seq = -(seq - 1) WHERE seq > {gone}; \
          UPDATE contents SET seq = -seq WHERE seq < 0;"
     ))
     .unwrap();

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::{Finding, Problem};
 use crate::custody::note::{KeyKind, Note, Verifier};
 use crate::store::content::{self, RedactionClaim, redaction_statement};
-use crate::store::kinds::{KIND_CUSTODIAN_ADDED, KIND_REDACTION, content_fields};
+use crate::store::kinds::{CONTENT_KINDS, KIND_CUSTODIAN_ADDED, KIND_REDACTION, content_fields};
 use crate::store::signing;
 
 /// A redaction verify accepted: which record's content it erased, when, by
@@ -84,17 +84,6 @@ impl CommittedPayload<'_> {
         }
     }
 }
-
-fn text(v: ValueRef<'_>) -> Option<String> {
-    match v {
-        ValueRef::Text(b) => std::str::from_utf8(b).ok().map(str::to_string),
-        _ => None,
-    }
-}
-
-/// The content kinds, as SQL.
-const CONTENT_KINDS_SQL: &str =
-    "('note-added', 'value-recorded', 'evidence-recorded', 'command-ran')";
 
 /// Check the log's content and redactions up to `head`, after a clean walk
 /// that verified `committed` records committing to content.
@@ -244,9 +233,10 @@ pub(super) fn check(
             conn.query_row(
                 &format!(
                     "SELECT e.seq, e.run_id, e.run_seq FROM events e LEFT JOIN contents c ON c.seq = e.seq \
-                     WHERE c.seq IS NULL AND e.run_id IS NOT NULL AND e.kind IN {CONTENT_KINDS_SQL} \
+                     WHERE c.seq IS NULL AND e.run_id IS NOT NULL AND e.kind IN ({}) \
                      AND instr(e.payload, '\"content_sha256\":') > 0 AND e.seq <= ?1 \
-                     ORDER BY e.seq LIMIT 1"
+                     ORDER BY e.seq LIMIT 1",
+                    CONTENT_KINDS.map(|k| format!("'{k}'")).join(", ")
                 ),
                 [head],
                 |r| Ok((r.get(0)?, r.get(1).ok().flatten(), r.get(2).ok())),
@@ -305,9 +295,9 @@ fn log_events(conn: &Connection, kind: &str, head: i64) -> rusqlite::Result<Vec<
     while let Some(r) = q.next()? {
         out.push(LogEvent {
             seq: r.get(0)?,
-            at: text(r.get_ref(1)?).unwrap_or_default(),
-            actor: text(r.get_ref(2)?).unwrap_or_default(),
-            payload: text(r.get_ref(3)?),
+            at: utf8(r.get_ref(1)?).unwrap_or_default().to_string(),
+            actor: utf8(r.get_ref(2)?).unwrap_or_default().to_string(),
+            payload: utf8(r.get_ref(3)?).map(str::to_string),
         });
     }
     Ok(out)
