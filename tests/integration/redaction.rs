@@ -527,3 +527,38 @@ fn redact_due_erases_the_content_past_its_procedures_retention_and_nothing_else(
         .unwrap();
     assert!(stdout(&out).contains("0 content(s)"), "{}", stdout(&out));
 }
+
+#[test]
+fn a_hostile_reason_is_recorded_exactly_and_shown_harmlessly_and_custodians_are_listed() {
+    let l = log_with_custodian();
+    let listed = runsheet(&l.db)
+        .args(["custodian", "list"])
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert!(stdout(&listed).contains(&l.vkey), "{}", stdout(&listed));
+    let reason = "erase\u{1b}[2J\u{1b}]0;pwned\u{7}\nline two \u{202e}";
+    let out = redact(&l, seq_of(&l.db, "note-added"), reason);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Recorded (and signed) exactly as given...
+    let (code, v) = verify_json(&l.db);
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(v["redactions"][0]["reason"], reason.trim(), "{v:#}");
+    // ...and never reaches the terminal as control sequences.
+    let text = runsheet(&l.db).arg("verify").output().unwrap();
+    assert!(text.status.success());
+    assert!(
+        !text.stdout.contains(&0x1b) && !text.stdout.contains(&0x07),
+        "{}",
+        stdout(&text)
+    );
+    let events_v: String = Connection::open(&l.db)
+        .unwrap()
+        .query_row(
+            "SELECT detail FROM events_v WHERE kind = 'redaction'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(events_v.contains("line two"), "{events_v}");
+}
