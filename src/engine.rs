@@ -4,9 +4,11 @@
 //!
 //! May not depend on rusqlite, ratatui, crossterm, the system clock or any IO.
 
+mod action;
 mod event;
 mod run;
 
+pub use action::{Action, Refusal};
 pub use event::*;
 pub use run::*;
 

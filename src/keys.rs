@@ -4,8 +4,7 @@
 //!
 //! May not depend on the store, the terminal libraries or the front ends.
 
-use crate::engine::Run;
-use crate::procedure::StepKind;
+use crate::engine::{Action, Refusal, Run};
 
 /// A key, independent of the terminal library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -193,35 +192,79 @@ pub fn binding(intent: Intent) -> Option<&'static Binding> {
     BINDINGS.iter().find(|b| b.intent == intent)
 }
 
-/// The step actions that make sense for the run right now (footer, plain prompt).
-/// Scrolling, help and close are always available and not listed.
+/// The keymap intent that carries out an engine action (going ahead past
+/// warnings, confirming and typing a value are all the confirm key).
+pub fn intent_of(action: Action) -> Option<Intent> {
+    Some(match action {
+        Action::GoAhead | Action::Confirm | Action::Value => Intent::Confirm,
+        Action::Yes => Intent::Yes,
+        Action::No => Intent::No,
+        Action::RunCommand => Intent::RunCommand,
+        Action::Note => Intent::Note,
+        Action::Evidence => Intent::Evidence,
+        Action::SignOff => Intent::SignOff,
+        Action::Fail => Intent::Fail,
+        Action::Skip => Intent::Skip,
+        Action::Abort => Intent::Abort,
+        Action::Suspend => Intent::Suspend,
+        // Resuming is opening the run again: no key.
+        Action::Resume => return None,
+    })
+}
+
+/// The engine action an intent asks for on the run as it is: the one the
+/// run offers for that key (the confirm key goes ahead past warnings, types
+/// a value step's value, or confirms), else the plain mapping, so that the
+/// engine says why it is refused. `None` for screen intents (help, scroll).
+pub fn action_of(run: &Run, intent: Intent) -> Option<Action> {
+    if let Some(a) = run
+        .offered()
+        .into_iter()
+        .find(|a| intent_of(*a) == Some(intent))
+    {
+        return Some(a);
+    }
+    Some(match intent {
+        Intent::Confirm => Action::Confirm,
+        Intent::Yes => Action::Yes,
+        Intent::No => Action::No,
+        Intent::Fail => Action::Fail,
+        Intent::Skip => Action::Skip,
+        Intent::Note => Action::Note,
+        Intent::Evidence => Action::Evidence,
+        Intent::SignOff => Action::SignOff,
+        Intent::RunCommand => Action::RunCommand,
+        Intent::Abort => Action::Abort,
+        Intent::Suspend => Action::Suspend,
+        Intent::Help
+        | Intent::ScrollUp
+        | Intent::ScrollDown
+        | Intent::PageUp
+        | Intent::PageDown
+        | Intent::Close => return None,
+    })
+}
+
+/// The label of the key that carries out `action`, if one does.
+pub fn key_for(action: Action) -> Option<&'static str> {
+    intent_of(action).and_then(binding).map(|b| b.label)
+}
+
+/// A refusal in words, naming the keys of this keymap.
+pub fn refusal_words(refusal: &Refusal) -> String {
+    refusal.words(&|a| key_for(a).map(str::to_string))
+}
+
+/// The step actions that make sense for the run right now (footer, plain
+/// prompt): the engine's [`Run::offered`] as intents. Scrolling, help and
+/// close are always available and not listed.
 pub fn available(run: &Run) -> Vec<Intent> {
-    let mut out = Vec::new();
-    if run.is_ended() {
-        return out;
-    }
-    if !run.pending_warnings.is_empty() {
-        return vec![Intent::Confirm, Intent::Abort, Intent::Suspend];
-    }
-    if let Some(step) = run.current_step() {
-        match step.kind() {
-            StepKind::Decision(_) => out.extend([Intent::Yes, Intent::No]),
-            StepKind::Command(_) => out.extend([Intent::RunCommand, Intent::Confirm]),
-            StepKind::Confirm | StepKind::Value(_) => out.push(Intent::Confirm),
-        }
-        out.push(Intent::Note);
-        if step.evidence.is_some() {
-            out.push(Intent::Evidence);
-        }
-        if step.signoff.is_some() {
-            out.push(Intent::SignOff);
-        }
-        out.push(Intent::Fail);
-        if !step.critical {
-            out.push(Intent::Skip);
+    let mut out: Vec<Intent> = Vec::new();
+    for intent in run.offered().into_iter().filter_map(intent_of) {
+        if !out.contains(&intent) {
+            out.push(intent);
         }
     }
-    out.extend([Intent::Abort, Intent::Suspend]);
     out
 }
 

@@ -6,11 +6,12 @@
 
 use std::io::{BufRead, Write};
 
-use crate::engine::{Command, Event, Outcome, RequirementKind, Run, StepStatus};
+use crate::engine::{Action, Event, Outcome, RequirementKind, Run, StepStatus};
 use crate::keys::{self, Intent, Key};
 use crate::procedure::{BranchEnd, StepKind};
 use crate::runner::RunningCommand;
-use crate::session::{ActionError, Session};
+use crate::session::Session;
+use crate::session::flow::{self, Ask, CommandToRun, Next, Question, Reply, TextRequest};
 use crate::text::{sanitize_line, sanitize_terminal};
 
 /// How a plain-mode session ended.
@@ -38,7 +39,8 @@ pub fn run(
             // A suspended run is continued by opening it again. When that cannot
             // be recorded (a read-only, full or locked log), stop instead of
             // retrying forever: the run stays suspended and resumable.
-            if !act(session, Command::Resume, out)? {
+            let reply = flow::open(session);
+            if !report(session.run(), &reply, out)? {
                 writeln!(
                     out,
                     "Stopped: the run cannot continue until its resumption is recorded; it stays suspended: runsheet resume {}",
@@ -55,7 +57,10 @@ pub fn run(
             }
             writeln!(
                 out,
-                "Enter = go ahead anyway (recorded) · X = abort · q = suspend"
+                "{} = go ahead anyway (recorded) · {} = abort · {} = suspend",
+                key(Action::GoAhead),
+                key(Action::Abort),
+                key(Action::Suspend)
             )?;
         } else {
             let key = session
@@ -94,128 +99,137 @@ fn handle(
     input: &mut dyn BufRead,
     out: &mut dyn Write,
 ) -> std::io::Result<Option<PlainExit>> {
-    let run = session.run();
-    if !run.pending_warnings.is_empty() && intent == Intent::Confirm {
-        act(session, Command::AcknowledgeWarnings, out)?;
-        return Ok(None);
-    }
-    let step = run.current_step().map(|s| s.id.clone()).unwrap_or_default();
-    let kind_is_value = run
-        .current_step()
-        .is_some_and(|s| matches!(s.kind(), StepKind::Value(_)));
     match intent {
-        Intent::Confirm if kind_is_value && run.state(&step).value.is_none() => {
-            let label = match run.current_step().map(|s| s.kind()) {
-                Some(StepKind::Value(v)) => v.label.clone(),
-                _ => "value".into(),
-            };
-            let Some(value) = ask(input, out, &sanitize_line(&label))? else {
-                return suspend(session, out, "end of input").map(Some);
-            };
-            if act(
-                session,
-                Command::RecordValue {
-                    step: step.clone(),
-                    value,
-                },
-                out,
-            )? {
-                act(session, Command::Confirm { step }, out)?;
-            }
+        Intent::Help => {
+            print_help(out)?;
+            return Ok(None);
         }
-        Intent::Confirm => {
-            act(session, Command::Confirm { step }, out)?;
-        }
-        Intent::Yes | Intent::No => {
-            let yes = intent == Intent::Yes;
-            act(session, Command::Answer { step, yes }, out)?;
-        }
-        Intent::Fail => {
-            let Some(reason) = ask(input, out, "Reason for the failure")? else {
-                return suspend(session, out, "end of input").map(Some);
-            };
-            act(session, Command::Fail { step, reason }, out)?;
-        }
-        Intent::Skip => {
-            let Some(justification) = ask(input, out, "Justification for skipping")? else {
-                return suspend(session, out, "end of input").map(Some);
-            };
-            act(
-                session,
-                Command::Skip {
-                    step,
-                    justification,
-                },
-                out,
-            )?;
-        }
-        Intent::Note => {
-            let Some(text) = ask(input, out, "Note")? else {
-                return suspend(session, out, "end of input").map(Some);
-            };
-            act(session, Command::AddNote { step, text }, out)?;
-        }
-        Intent::Evidence => {
-            let prompt = run
-                .current_step()
-                .and_then(|s| s.evidence.clone())
-                .unwrap_or_else(|| "Evidence".into());
-            let Some(evidence) = ask(input, out, &sanitize_line(&prompt))? else {
-                return suspend(session, out, "end of input").map(Some);
-            };
-            act(session, Command::RecordEvidence { step, evidence }, out)?;
-        }
-        Intent::SignOff => {
-            let Some(by) = ask(input, out, "Name of the second person signing off")? else {
-                return suspend(session, out, "end of input").map(Some);
-            };
-            act(session, Command::SignOff { step, by }, out)?;
-        }
-        Intent::RunCommand => run_command(session, step, input, out)?,
-        Intent::Abort => {
-            let Some(reason) = ask(input, out, "Reason for aborting the run")? else {
-                return suspend(session, out, "end of input").map(Some);
-            };
-            act(session, Command::Abort { reason }, out)?;
-        }
-        Intent::Suspend => return suspend(session, out, "operator").map(Some),
-        Intent::Help => print_help(out)?,
         Intent::ScrollUp
         | Intent::ScrollDown
         | Intent::PageUp
         | Intent::PageDown
         | Intent::Close => {
             writeln!(out, "  (scrolling is for the full-screen mode)")?;
+            return Ok(None);
         }
+        _ => {}
     }
-    Ok(None)
+    let Some(action) = keys::action_of(session.run(), intent) else {
+        return Ok(None);
+    };
+    let reply = flow::begin(session, action);
+    drive(session, reply, input, out)
 }
 
-fn run_command(
+/// Follow the operator flow from `reply` until it asks nothing more: print
+/// what was recorded, ask for what it needs, and say why when it is refused.
+fn drive(
     session: &mut Session,
-    step: String,
+    mut reply: Reply,
     input: &mut dyn BufRead,
     out: &mut dyn Write,
-) -> std::io::Result<()> {
-    let Some(StepKind::Command(spec)) = session.run().current_step().map(|s| s.kind()) else {
-        writeln!(out, "  ✘ this step has no command to run")?;
-        return Ok(());
-    };
-    let line = spec.run.clone();
-    let expect = spec.expect_exit.unwrap_or(0);
-    writeln!(out, "  Command: {}", sanitize_line(&line))?;
-    let Some(answer) = ask(input, out, "Run it now? (y/n)")? else {
-        return Ok(());
-    };
-    if !answer.trim().eq_ignore_ascii_case("y") {
-        writeln!(out, "  not run")?;
-        return Ok(());
+) -> std::io::Result<Option<PlainExit>> {
+    loop {
+        print_recorded(session.run(), &reply.recorded, out)?;
+        reply = match reply.next {
+            Next::Done => return Ok(None),
+            Next::Refused(_) | Next::NotRecorded { .. } => {
+                print_failure(&reply.next, out)?;
+                return Ok(None);
+            }
+            Next::Suspended => {
+                print_suspended(session, out, "operator")?;
+                return Ok(Some(PlainExit::Suspended));
+            }
+            Next::Text(request) => {
+                let prompt = text_prompt(session.run(), &request);
+                let Some(mut text) = ask(input, out, &prompt)? else {
+                    return suspend(session, out, "end of input").map(Some);
+                };
+                // An empty line keeps the value already recorded.
+                if request.ask == Ask::Value && text.trim().is_empty() {
+                    text.clone_from(&request.initial);
+                }
+                flow::submit(session, &request, text)
+            }
+            Next::Question(question) => {
+                let prompt = match &question {
+                    Question::RunCommand { command, .. } => {
+                        writeln!(out, "  Command: {}", sanitize_line(command))?;
+                        "Run it now? (y/n)"
+                    }
+                    Question::Suspend => "Suspend and quit? (y/n)",
+                };
+                let Some(line) = ask(input, out, prompt)? else {
+                    return match question {
+                        // Not run; the end of input is seen at the prompt.
+                        Question::RunCommand { .. } => Ok(None),
+                        Question::Suspend => suspend(session, out, "end of input").map(Some),
+                    };
+                };
+                let yes = line.trim().eq_ignore_ascii_case("y");
+                if !yes {
+                    match question {
+                        Question::RunCommand { .. } => writeln!(out, "  not run")?,
+                        Question::Suspend => writeln!(out, "  not suspended")?,
+                    }
+                }
+                flow::answer(session, &question, yes)
+            }
+            Next::Start(command) => {
+                let Some(result) = run_command(&command, out)? else {
+                    return Ok(None);
+                };
+                flow::command_finished(session, command.step, result)
+            }
+            Next::Then(command) => flow::execute(session, command),
+        };
     }
-    let child = match RunningCommand::spawn(&line) {
+}
+
+/// What plain mode asks for a text request.
+fn text_prompt(run: &Run, request: &TextRequest) -> String {
+    let step = run.procedure.step(&request.step).map(|(s, _)| s);
+    match request.ask {
+        Ask::Value => {
+            let label = match step.map(|s| s.kind()) {
+                Some(StepKind::Value(v)) => v.label.clone(),
+                _ => "value".into(),
+            };
+            if request.initial.is_empty() {
+                sanitize_line(&label)
+            } else {
+                format!(
+                    "{} [{}]",
+                    sanitize_line(&label),
+                    sanitize_line(&request.initial)
+                )
+            }
+        }
+        Ask::Fail => "Reason for the failure".into(),
+        Ask::Skip => "Justification for skipping".into(),
+        Ask::Note => "Note".into(),
+        Ask::Evidence => sanitize_line(
+            &step
+                .and_then(|s| s.evidence.clone())
+                .unwrap_or_else(|| "Evidence".into()),
+        ),
+        Ask::SignOff => "Name of the second person signing off".into(),
+        Ask::Abort => "Reason for aborting the run".into(),
+    }
+}
+
+/// Run a command the operator agreed to, its output streamed to `out`;
+/// `None` when it could not be started (nothing is recorded then).
+fn run_command(
+    command: &CommandToRun,
+    out: &mut dyn Write,
+) -> std::io::Result<Option<crate::engine::CommandResult>> {
+    let child = match RunningCommand::spawn(&command.command) {
         Ok(c) => c,
         Err(e) => {
             writeln!(out, "  ✘ could not start the command: {e}")?;
-            return Ok(());
+            return Ok(None);
         }
     };
     writeln!(out, "  --- output ---")?;
@@ -237,54 +251,72 @@ fn run_command(
         .map(|c| c.to_string())
         .unwrap_or_else(|| "none (stopped)".into());
     writeln!(out, "  exit code {code} after {} ms", result.duration_ms)?;
+    let expect = command.expect_exit;
     if result.exit_code != Some(expect) {
         writeln!(
             out,
-            "  ! expected exit code {expect}: type f to fail the step and escalate, or r to run it again"
+            "  ! expected exit code {expect}: type {} to fail the step and escalate, or {} to run it again",
+            key(Action::Fail),
+            key(Action::RunCommand)
         )?;
     }
-    act(session, Command::RecordCommand { step, result }, out)?;
+    Ok(Some(result))
+}
+
+/// The key of an action, for a hint.
+fn key(action: Action) -> &'static str {
+    keys::key_for(action).unwrap_or("?")
+}
+
+/// The "recorded" lines of events just made durable.
+fn print_recorded(run: &Run, events: &[Event], out: &mut dyn Write) -> std::io::Result<()> {
+    for e in events {
+        if let Some(text) = describe(run, e) {
+            writeln!(out, "  ✔ recorded: {}", sanitize_line(&text))?;
+        }
+    }
     Ok(())
 }
 
-/// Execute a command; print what was recorded, or why not. True when recorded.
-fn act(session: &mut Session, command: Command, out: &mut dyn Write) -> std::io::Result<bool> {
-    match session.execute(command) {
-        Ok(events) => {
-            for e in &events {
-                if let Some(text) = describe(session.run(), e) {
-                    writeln!(out, "  ✔ recorded: {}", sanitize_line(&text))?;
-                }
-            }
-            Ok(true)
-        }
-        Err(ActionError::Rejected(r)) => {
-            writeln!(out, "  ✘ {}", sanitize_line(&r.0))?;
-            Ok(false)
-        }
-        Err(ActionError::NotSaved(msg)) => {
-            writeln!(
-                out,
-                "  ✘ NOT RECORDED — the evidence log could not be written: {}\n    Nothing changed; try again, or q to suspend.",
-                sanitize_line(&msg)
-            )?;
-            Ok(false)
-        }
+/// Why an input did not go through.
+fn print_failure(next: &Next, out: &mut dyn Write) -> std::io::Result<()> {
+    match next {
+        Next::Refused(r) => writeln!(out, "  ✘ {}", sanitize_line(&keys::refusal_words(r))),
+        Next::NotRecorded { message, .. } => writeln!(
+            out,
+            "  ✘ NOT RECORDED — the evidence log could not be written: {}\n    Nothing changed; try again, or {} to suspend.",
+            sanitize_line(message),
+            key(Action::Suspend)
+        ),
+        _ => Ok(()),
     }
 }
 
+/// Print a reply's recorded lines and failure; true when it went through.
+fn report(run: &Run, reply: &Reply, out: &mut dyn Write) -> std::io::Result<bool> {
+    print_recorded(run, &reply.recorded, out)?;
+    print_failure(&reply.next, out)?;
+    Ok(!reply.failed())
+}
+
+fn print_suspended(session: &Session, out: &mut dyn Write, why: &str) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "Suspended ({why}). Continue with: runsheet resume {}",
+        session.run_id()
+    )
+}
+
+/// Suspend without asking (input ended).
 fn suspend(session: &mut Session, out: &mut dyn Write, why: &str) -> std::io::Result<PlainExit> {
     if session.run().is_ended() {
         return Ok(PlainExit::Ended(
             session.run().outcome.unwrap_or(Outcome::Aborted),
         ));
     }
-    if session.run().suspended || act(session, Command::Suspend, out)? {
-        writeln!(
-            out,
-            "Suspended ({why}). Continue with: runsheet resume {}",
-            session.run_id()
-        )?;
+    let reply = flow::suspend(session);
+    if report(session.run(), &reply, out)? {
+        print_suspended(session, out, why)?;
     } else {
         writeln!(
             out,
@@ -448,15 +480,20 @@ fn print_step(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
         let text = match &r.what {
             RequirementKind::Answer(q) => format!("answer: {q} (y/n)"),
             RequirementKind::Value { label, required } => format!(
-                "value: {label}{} (Enter to type it)",
-                if *required { "" } else { " (optional)" }
+                "value: {label}{} ({} to type it)",
+                if *required { "" } else { " (optional)" },
+                key(Action::Value)
             ),
-            RequirementKind::Command { run, expect_exit } => {
-                format!("run command (r): {run} — expect exit {expect_exit}")
-            }
-            RequirementKind::Note(p) => format!("note (a): {p}"),
-            RequirementKind::Evidence(p) => format!("evidence (e): {p}"),
-            RequirementKind::SignOff(role) => format!("sign-off by a second person (o): {role}"),
+            RequirementKind::Command { run, expect_exit } => format!(
+                "run command ({}): {run} — expect exit {expect_exit}",
+                key(Action::RunCommand)
+            ),
+            RequirementKind::Note(p) => format!("note ({}): {p}", key(Action::Note)),
+            RequirementKind::Evidence(p) => format!("evidence ({}): {p}", key(Action::Evidence)),
+            RequirementKind::SignOff(role) => format!(
+                "sign-off by a second person ({}): {role}",
+                key(Action::SignOff)
+            ),
         };
         writeln!(out, "    [{mark}] {}", sanitize_line(&text))?;
     }

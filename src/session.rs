@@ -4,11 +4,12 @@
 //! May not depend on rusqlite, ratatui or crossterm: persistence comes in through
 //! [`EventSink`] and time through [`Clock`].
 
+pub mod flow;
 mod store_sink;
 
 use chrono::{DateTime, Utc};
 
-use crate::engine::{Command, Event, Meta, Outcome, Rejected, Run};
+use crate::engine::{Command, Event, Meta, Outcome, Refusal, Run};
 
 pub use store_sink::{StoreSink, new_event, new_run};
 
@@ -48,10 +49,10 @@ impl Clock for SystemClock {
 pub enum ActionError {
     /// The engine refused it; nothing was recorded.
     #[error("{0}")]
-    Rejected(#[from] Rejected),
+    Refused(#[from] Refusal),
     /// The evidence could not be written; nothing was applied.
     #[error("NOT RECORDED: {0}")]
-    NotSaved(String),
+    NotRecorded(String),
 }
 
 /// A run being worked on by one operator.
@@ -152,7 +153,7 @@ impl Session {
             events.iter().map(|e| (meta.clone(), e.clone())).collect();
         self.sink
             .persist(&stamped, ended)
-            .map_err(ActionError::NotSaved)?;
+            .map_err(ActionError::NotRecorded)?;
         self.last_at = Some(meta.at);
         for e in &events {
             self.run.apply(e);

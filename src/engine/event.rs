@@ -86,6 +86,29 @@ pub enum Command {
     Abort { reason: String },
 }
 
+impl Command {
+    /// The operator action this command carries out.
+    pub fn action(&self) -> super::Action {
+        use super::Action;
+        match self {
+            Command::AcknowledgeWarnings => Action::GoAhead,
+            Command::Confirm { .. } => Action::Confirm,
+            Command::Answer { yes: true, .. } => Action::Yes,
+            Command::Answer { yes: false, .. } => Action::No,
+            Command::RecordValue { .. } => Action::Value,
+            Command::RecordEvidence { .. } => Action::Evidence,
+            Command::RecordCommand { .. } => Action::RunCommand,
+            Command::AddNote { .. } => Action::Note,
+            Command::SignOff { .. } => Action::SignOff,
+            Command::Fail { .. } => Action::Fail,
+            Command::Skip { .. } => Action::Skip,
+            Command::Suspend => Action::Suspend,
+            Command::Resume => Action::Resume,
+            Command::Abort { .. } => Action::Abort,
+        }
+    }
+}
+
 /// What happened. Stored in the evidence log as `kind` + JSON payload; the state
 /// of a run is a fold of its events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

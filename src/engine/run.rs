@@ -8,19 +8,11 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use regex::Regex;
 
+use super::action::{Action, Refusal};
 use super::event::{Command, CommandResult, Event, Meta, Outcome};
 use crate::procedure::{
     Branch, BranchEnd, Procedure, Step, StepKind, StepPlace, Target, ValueKind, ValueSpec,
 };
-
-/// Why a command was refused. Nothing was recorded and the state is unchanged.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Rejected(pub String);
-
-fn reject<T>(msg: impl Into<String>) -> Result<T, Rejected> {
-    Err(Rejected(msg.into()))
-}
 
 /// Identity of the run, from its `run-started` event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -366,22 +358,113 @@ impl Run {
         reqs
     }
 
-    /// Turn a command into the events it causes, or refuse it. Pure: the state is not changed.
-    pub fn decide(&self, command: &Command, meta: &Meta) -> Result<Vec<Event>, Rejected> {
+    /// Whether `action` is possible now, before any text it needs is typed:
+    /// everything [`Run::decide`] checks that does not depend on that text
+    /// (or on which step a stale screen names). A front end asks this before
+    /// it asks the operator for a reason or a note.
+    pub fn allows(&self, action: Action) -> Result<(), Refusal> {
+        self.check(action, None)
+    }
+
+    /// The actions that belong on the screen for the run as it is (the
+    /// footer, the plain prompt), in the order they are shown. An action
+    /// listed may still be refused (a requirement not met yet): the refusal
+    /// says why.
+    pub fn offered(&self) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.is_ended() {
+            return out;
+        }
+        if !self.pending_warnings.is_empty() {
+            return vec![Action::GoAhead, Action::Abort, Action::Suspend];
+        }
+        if let Some(step) = self.current_step() {
+            match step.kind() {
+                StepKind::Decision(_) => out.extend([Action::Yes, Action::No]),
+                StepKind::Command(_) => out.extend([Action::RunCommand, Action::Confirm]),
+                StepKind::Value(_) => out.push(Action::Value),
+                StepKind::Confirm => out.push(Action::Confirm),
+            }
+            out.push(Action::Note);
+            if step.evidence.is_some() {
+                out.push(Action::Evidence);
+            }
+            if step.signoff.is_some() {
+                out.push(Action::SignOff);
+            }
+            out.push(Action::Fail);
+            if !step.critical {
+                out.push(Action::Skip);
+            }
+        }
+        out.extend([Action::Abort, Action::Suspend]);
+        out
+    }
+
+    /// The checks of `action` that need no text, in the order `decide` makes
+    /// them; `named` is the step a command names (checked to be current).
+    fn check(&self, action: Action, named: Option<&str>) -> Result<(), Refusal> {
         if let Some(outcome) = self.outcome {
-            return reject(format!("this run has already ended ({})", outcome.as_str()));
+            return Err(Refusal::Ended(outcome));
         }
         if self.info.is_none() {
-            return reject("this run has not started");
+            return Err(Refusal::NotStarted);
         }
-        match command {
-            Command::Resume => {
-                return if self.suspended {
-                    Ok(vec![Event::Resumed { clock: None }])
-                } else {
-                    reject("the run is not suspended")
-                };
+        match action {
+            Action::Resume if self.suspended => return Ok(()),
+            Action::Resume => return Err(Refusal::NotSuspended),
+            Action::Abort => return Ok(()),
+            _ if self.suspended => return Err(Refusal::Suspended),
+            Action::Suspend => return Ok(()),
+            Action::GoAhead if self.pending_warnings.is_empty() => {
+                return Err(Refusal::NoWarnings);
             }
+            Action::GoAhead => return Ok(()),
+            _ if !self.pending_warnings.is_empty() => return Err(Refusal::WarningsPending),
+            _ => {}
+        }
+        let Some(step) = self.current_step() else {
+            return Err(Refusal::NoCurrentStep);
+        };
+        if let Some(named) = named
+            && named != step.id
+        {
+            return Err(Refusal::NotCurrent {
+                step: named.to_string(),
+                current: step.id.clone(),
+            });
+        }
+        let kind = step.kind();
+        match action {
+            Action::Confirm if matches!(kind, StepKind::Decision(_)) => Err(Refusal::IsQuestion),
+            Action::Confirm => self.check_requirements(),
+            Action::Yes | Action::No => {
+                if !matches!(kind, StepKind::Decision(_)) {
+                    return Err(Refusal::NotQuestion);
+                }
+                self.check_requirements_except_answer()
+            }
+            Action::Value if !matches!(kind, StepKind::Value(_)) => Err(Refusal::NoValue),
+            Action::Evidence if step.evidence.is_none() => Err(Refusal::NoEvidence),
+            Action::RunCommand if !matches!(kind, StepKind::Command(_)) => Err(Refusal::NoCommand),
+            Action::SignOff => match &step.signoff {
+                None => Err(Refusal::NoSignOff),
+                Some(_) if self.state(&step.id).signed_off_by.is_some() => {
+                    Err(Refusal::AlreadySignedOff)
+                }
+                Some(_) => Ok(()),
+            },
+            Action::Skip if step.critical => Err(Refusal::Critical),
+            _ => Ok(()),
+        }
+    }
+
+    /// Turn a command into the events it causes, or refuse it. Pure: the state is not changed.
+    pub fn decide(&self, command: &Command, meta: &Meta) -> Result<Vec<Event>, Refusal> {
+        let (named, rest) = step_of(command);
+        self.check(command.action(), named)?;
+        match command {
+            Command::Resume => return Ok(vec![Event::Resumed { clock: None }]),
             Command::Abort { reason } => {
                 let reason = non_empty(reason, "say why the run is aborted")?;
                 return Ok(vec![Event::RunEnded {
@@ -389,62 +472,40 @@ impl Run {
                     reason: Some(reason),
                 }]);
             }
-            _ if self.suspended => return reject("the run is suspended; resume it first"),
             Command::Suspend => return Ok(vec![Event::Suspended]),
             Command::AcknowledgeWarnings => {
-                if self.pending_warnings.is_empty() {
-                    return reject("there are no warnings to acknowledge");
-                }
                 let mut events = vec![Event::WarningsAcknowledged {
                     warnings: self.pending_warnings.clone(),
                 }];
                 events.extend(first_step(&self.procedure));
                 return Ok(events);
             }
-            _ if !self.pending_warnings.is_empty() => {
-                return reject(
-                    "acknowledge the procedure's document-control warnings before the first step",
-                );
-            }
             _ => {}
         }
-        let (step_id, rest) = step_of(command);
         let Some(current) = self.current_step() else {
-            return reject("there is no current step");
+            return Err(Refusal::NoCurrentStep);
         };
-        if step_id != Some(current.id.as_str()) {
-            return reject(format!(
-                "step `{}` is not the current step (`{}` is)",
-                step_id.unwrap_or("?"),
-                current.id
-            ));
-        }
         self.decide_step(current, rest, meta)
     }
 
+    /// The events of a step command whose text-free checks (`check`) passed.
     fn decide_step(
         &self,
         step: &Step,
         cmd: StepCmd<'_>,
         meta: &Meta,
-    ) -> Result<Vec<Event>, Rejected> {
-        let st = self.state(&step.id);
+    ) -> Result<Vec<Event>, Refusal> {
         let id = step.id.clone();
         match cmd {
             StepCmd::Confirm => {
-                if let StepKind::Decision(_) = step.kind() {
-                    return reject("this step is a question: answer it with y (yes) or n (no)");
-                }
-                self.check_requirements()?;
                 let mut events = vec![Event::StepConfirmed { step: id }];
                 events.extend(self.route(step, step.next.clone(), None)?);
                 Ok(events)
             }
             StepCmd::Answer(yes) => {
                 let StepKind::Decision(d) = step.kind() else {
-                    return reject("this step is not a question; confirm it with Enter");
+                    return Err(Refusal::NotQuestion);
                 };
-                self.check_requirements_except_answer()?;
                 let target = if yes { d.yes.clone() } else { d.no.clone() };
                 let mut events = vec![Event::DecisionAnswered {
                     step: id,
@@ -460,24 +521,21 @@ impl Run {
             }
             StepCmd::Value(value) => {
                 let StepKind::Value(spec) = step.kind() else {
-                    return reject("this step does not record a value");
+                    return Err(Refusal::NoValue);
                 };
                 let value = validate_value(spec, value)?;
                 Ok(vec![Event::ValueRecorded { step: id, value }])
             }
             StepCmd::Evidence(text) => {
-                if step.evidence.is_none() {
-                    return reject("this step does not ask for evidence; add a note instead");
-                }
                 let evidence = non_empty(text, "the evidence cannot be empty")?;
                 Ok(vec![Event::EvidenceRecorded { step: id, evidence }])
             }
             StepCmd::CommandRan(result) => {
                 let StepKind::Command(c) = step.kind() else {
-                    return reject("this step has no command to run");
+                    return Err(Refusal::NoCommand);
                 };
                 if result.command != c.run {
-                    return reject("the command that ran is not the step's command");
+                    return Err(Refusal::WrongCommand);
                 }
                 Ok(vec![Event::CommandRan {
                     step: id,
@@ -489,9 +547,7 @@ impl Run {
                 Ok(vec![Event::NoteAdded { step: id, text }])
             }
             StepCmd::SignOff(by) => {
-                let Some(role) = &step.signoff else {
-                    return reject("this step needs no sign-off");
-                };
+                let role = step.signoff.clone().unwrap_or_default();
                 let by = non_empty(by, "type the name of the person signing off")?;
                 if same_person(&by, &meta.actor)
                     || self.info.as_ref().is_some_and(|i| {
@@ -501,12 +557,7 @@ impl Run {
                                 .is_some_and(|n| same_person(&by, n))
                     })
                 {
-                    return reject(format!(
-                        "sign-off needs a second person ({role}); the operator cannot sign off their own step"
-                    ));
-                }
-                if st.signed_off_by.is_some() {
-                    return reject("this step is already signed off");
+                    return Err(Refusal::OwnSignOff { role });
                 }
                 Ok(vec![Event::SignedOff { step: id, by }])
             }
@@ -515,11 +566,6 @@ impl Run {
                 Ok(self.fail(step, reason))
             }
             StepCmd::Skip(justification) => {
-                if step.critical {
-                    return reject(
-                        "this step is critical and cannot be skipped; fail it (f) to escalate instead",
-                    );
-                }
                 let justification = non_empty(justification, "a skip needs a justification")?;
                 let mut events = vec![Event::StepSkipped {
                     step: id,
@@ -531,21 +577,21 @@ impl Run {
         }
     }
 
-    fn check_requirements(&self) -> Result<(), Rejected> {
+    fn check_requirements(&self) -> Result<(), Refusal> {
         match self.requirements().into_iter().find(|r| !r.met) {
             None => Ok(()),
-            Some(r) => reject(unmet_message(&r.what, self.current_step())),
+            Some(r) => Err(Refusal::Unmet(r.what)),
         }
     }
 
-    fn check_requirements_except_answer(&self) -> Result<(), Rejected> {
+    fn check_requirements_except_answer(&self) -> Result<(), Refusal> {
         match self
             .requirements()
             .into_iter()
             .find(|r| !r.met && !matches!(r.what, RequirementKind::Answer(_)))
         {
             None => Ok(()),
-            Some(r) => reject(unmet_message(&r.what, self.current_step())),
+            Some(r) => Err(Refusal::Unmet(r.what)),
         }
     }
 
@@ -587,19 +633,19 @@ impl Run {
         step: &Step,
         target: Option<Target>,
         fail_reason: Option<String>,
-    ) -> Result<Vec<Event>, Rejected> {
+    ) -> Result<Vec<Event>, Refusal> {
         let place = self
             .procedure
             .step(&step.id)
             .map(|(_, p)| p)
-            .ok_or_else(|| Rejected(format!("unknown step `{}`", step.id)))?;
+            .ok_or_else(|| Refusal::Procedure(format!("unknown step `{}`", step.id)))?;
         let target = target.unwrap_or_else(|| self.following(place));
         Ok(match target {
             Target::Step(id) => {
                 if self.procedure.step(&id).is_none() {
-                    return reject(format!(
+                    return Err(Refusal::Procedure(format!(
                         "the procedure sends the run to unknown step `{id}`"
-                    ));
+                    )));
                 }
                 vec![Event::StepStarted { step: id }]
             }
@@ -628,12 +674,12 @@ impl Run {
             .unwrap_or(Target::End)
     }
 
-    fn end_branch(&self, then: BranchEnd) -> Result<Vec<Event>, Rejected> {
+    fn end_branch(&self, then: BranchEnd) -> Result<Vec<Event>, Refusal> {
         let Some(esc) = &self.escalation else {
-            return reject(format!(
+            return Err(Refusal::Procedure(format!(
                 "`{}` is only possible inside an escalation branch",
                 then.as_str()
-            ));
+            )));
         };
         let mut events = vec![Event::BranchEnded {
             branch: esc.branch.clone(),
@@ -645,10 +691,9 @@ impl Run {
                 step: esc.failed_step.clone(),
             }),
             BranchEnd::Continue => {
-                let (failed, place) = self
-                    .procedure
-                    .step(&esc.failed_step)
-                    .ok_or_else(|| Rejected(format!("unknown step `{}`", esc.failed_step)))?;
+                let (failed, place) = self.procedure.step(&esc.failed_step).ok_or_else(|| {
+                    Refusal::Procedure(format!("unknown step `{}`", esc.failed_step))
+                })?;
                 let target = failed.next.clone().unwrap_or_else(|| self.following(place));
                 match target {
                     Target::Step(id) => events.push(Event::StepStarted { step: id }),
@@ -826,28 +871,10 @@ fn step_of(c: &Command) -> (Option<&str>, StepCmd<'_>) {
     }
 }
 
-fn unmet_message(what: &RequirementKind, step: Option<&Step>) -> String {
-    let _ = step;
-    match what {
-        RequirementKind::Answer(q) => format!("answer the question first: {q}"),
-        RequirementKind::Value { label, .. } => {
-            format!("record the value first ({label}): press Enter to type it")
-        }
-        RequirementKind::Command { run, expect_exit } => format!(
-            "run the command first (r) and get exit code {expect_exit}: {run} — or fail (f) / skip (s) the step"
-        ),
-        RequirementKind::Note(p) => format!("this step needs a note (a): {p}"),
-        RequirementKind::Evidence(p) => format!("this step needs evidence (e): {p}"),
-        RequirementKind::SignOff(role) => {
-            format!("this step needs a second person's sign-off (o): {role}")
-        }
-    }
-}
-
-fn non_empty(s: &str, msg: &str) -> Result<String, Rejected> {
+fn non_empty(s: &str, msg: &'static str) -> Result<String, Refusal> {
     let t = s.trim();
     if t.is_empty() {
-        reject(msg)
+        Err(Refusal::Empty(msg))
     } else {
         Ok(t.to_string())
     }
@@ -871,11 +898,11 @@ pub fn same_person(by: &str, operator: &str) -> bool {
 
 /// Check a value against its spec; returns the value to record (trimmed; a
 /// choice in its canonical spelling).
-pub fn validate_value(spec: &ValueSpec, raw: &str) -> Result<String, Rejected> {
+pub fn validate_value(spec: &ValueSpec, raw: &str) -> Result<String, Refusal> {
     let v = raw.trim();
     if v.is_empty() {
         return if spec.required {
-            reject(format!("{} is required", spec.label))
+            invalid(format!("{} is required", spec.label))
         } else {
             Ok(String::new())
         };
@@ -887,16 +914,16 @@ pub fn validate_value(spec: &ValueSpec, raw: &str) -> Result<String, Rejected> {
                 .parse()
                 .ok()
                 .filter(|n: &f64| n.is_finite())
-                .ok_or_else(|| Rejected(format!("`{v}` is not a number")))?;
+                .ok_or_else(|| Refusal::Invalid(format!("`{v}` is not a number")))?;
             if let Some(min) = spec.min
                 && n < min
             {
-                return reject(format!("{v} is below the minimum {min}"));
+                return invalid(format!("{v} is below the minimum {min}"));
             }
             if let Some(max) = spec.max
                 && n > max
             {
-                return reject(format!("{v} is above the maximum {max}"));
+                return invalid(format!("{v} is above the maximum {max}"));
             }
             Ok(v.to_string())
         }
@@ -905,11 +932,14 @@ pub fn validate_value(spec: &ValueSpec, raw: &str) -> Result<String, Rejected> {
             .iter()
             .find(|c| c.eq_ignore_ascii_case(v))
             .cloned()
-            .ok_or_else(|| Rejected(format!("`{v}` is not one of: {}", spec.choices.join(", ")))),
+            .ok_or_else(|| {
+                Refusal::Invalid(format!("`{v}` is not one of: {}", spec.choices.join(", ")))
+            }),
         ValueKind::Pattern => {
             let pat = spec.pattern.as_deref().unwrap_or(".*");
-            let re = Regex::new(&format!("^(?:{pat})$"))
-                .map_err(|_| Rejected(format!("the procedure's pattern `{pat}` is invalid")))?;
+            let re = Regex::new(&format!("^(?:{pat})$")).map_err(|_| {
+                Refusal::Invalid(format!("the procedure's pattern `{pat}` is invalid"))
+            })?;
             if re.is_match(v) {
                 Ok(v.to_string())
             } else {
@@ -918,8 +948,12 @@ pub fn validate_value(spec: &ValueSpec, raw: &str) -> Result<String, Rejected> {
                     .as_deref()
                     .map(|h| format!(" ({h})"))
                     .unwrap_or_default();
-                reject(format!("`{v}` does not match the expected format{hint}"))
+                invalid(format!("`{v}` does not match the expected format{hint}"))
             }
         }
     }
+}
+
+fn invalid<T>(words: String) -> Result<T, Refusal> {
+    Err(Refusal::Invalid(words))
 }

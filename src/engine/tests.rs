@@ -150,7 +150,7 @@ fn requirements_block_confirmation_until_met() {
     let err = run
         .decide(&Command::Confirm { step: "one".into() }, &meta())
         .unwrap_err();
-    assert!(err.0.contains("needs a note"), "{err}");
+    assert!(err.to_string().contains("needs a note"), "{err}");
     act(
         &mut run,
         Command::AddNote {
@@ -177,7 +177,7 @@ fn invalid_values_are_refused_and_change_nothing() {
             &meta(),
         )
         .unwrap_err();
-    assert!(err.0.contains("does not match"), "{err}");
+    assert!(err.to_string().contains("does not match"), "{err}");
     assert_eq!(run, before);
 }
 
@@ -187,7 +187,7 @@ fn a_stale_step_id_is_refused() {
     let err = run
         .decide(&Command::Confirm { step: "two".into() }, &meta())
         .unwrap_err();
-    assert!(err.0.contains("not the current step"), "{err}");
+    assert!(err.to_string().contains("not the current step"), "{err}");
 }
 
 #[test]
@@ -203,7 +203,7 @@ fn critical_steps_cannot_be_skipped() {
             &meta(),
         )
         .unwrap_err();
-    assert!(err.0.contains("critical"), "{err}");
+    assert!(err.to_string().contains("critical"), "{err}");
 }
 
 #[test]
@@ -312,7 +312,7 @@ fn commands_need_the_expected_exit_and_sign_off_needs_a_second_person() {
             &meta(),
         )
         .unwrap_err();
-    assert!(err.0.contains("exit code 0"), "{err}");
+    assert!(err.to_string().contains("exit code 0"), "{err}");
     act(
         &mut run,
         Command::RecordCommand {
@@ -330,7 +330,7 @@ fn commands_need_the_expected_exit_and_sign_off_needs_a_second_person() {
                 &meta(),
             )
             .unwrap_err();
-        assert!(err.0.contains("second person"), "{me}: {err}");
+        assert!(err.to_string().contains("second person"), "{me}: {err}");
     }
     act(
         &mut run,

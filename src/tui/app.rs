@@ -3,21 +3,21 @@
 //! scroll and command-pane state live here; nothing about the run itself does.
 //!
 //! May not depend on the store or the terminal (keys arrive as `ratatui::crossterm`
-//! events), and holds no procedure rules: whether an action is allowed is asked of
-//! the engine (`Run::decide` as a dry run, or the real command), and its
-//! rejection is what the operator sees.
+//! events), and holds no procedure rules: what an intent leads to (a command,
+//! a dialog, a question) is the operator flow's (`session::flow`), and whether
+//! it is allowed the engine's; its refusal is what the operator sees.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui_textarea::{TextArea, WrapMode};
 
 use super::TuiExit;
 use super::view;
-use crate::engine::{Command, CommandResult, Meta, RequirementKind, Run};
+use crate::engine::{Command, CommandResult, Run};
 use crate::keys::{self, Intent, Key};
-use crate::procedure::StepKind;
 use crate::runner::{Poll, RunningCommand};
-use crate::session::{ActionError, Session};
+use crate::session::Session;
+use crate::session::flow::{self, Ask, CommandToRun, Next, Question, Reply, TextRequest};
 
 /// Smallest usable terminal.
 pub(crate) const MIN_WIDTH: u16 = 80;
@@ -25,9 +25,6 @@ pub(crate) const MIN_HEIGHT: u16 = 24;
 
 /// Command output kept for the screen (the tail); the log keeps its own capped copy.
 const DISPLAY_CAP: usize = 256 * 1024;
-
-/// Text used to ask the engine whether an action is possible before opening its dialog.
-const PROBE: &str = "\u{0}";
 
 /// Something that happened to the runner.
 #[derive(Debug)]
@@ -59,17 +56,6 @@ pub(crate) enum Saved {
 pub(crate) struct Message {
     pub text: String,
     pub error: bool,
-}
-
-/// What a single-line input is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LinePurpose {
-    Value,
-    Fail,
-    Skip,
-    Evidence,
-    SignOff,
-    Abort,
 }
 
 /// A single-line text input with a cursor.
@@ -136,9 +122,8 @@ impl LineInput {
 /// A single-line input dialog.
 #[derive(Debug)]
 pub(crate) struct LineDialog {
-    pub purpose: LinePurpose,
-    /// The step it acts on (empty for abort).
-    pub step: String,
+    /// What the flow asked for (never a note: that is the note editor).
+    pub request: TextRequest,
     pub input: LineInput,
     /// The engine's answer to the last submit, shown inline.
     pub error: Option<String>,
@@ -150,7 +135,7 @@ pub(crate) struct LineDialog {
 pub(crate) enum Dialog {
     Line(LineDialog),
     Note {
-        step: String,
+        request: TextRequest,
         editor: Box<TextArea<'static>>,
         error: Option<String>,
     },
@@ -161,7 +146,7 @@ pub(crate) enum Dialog {
     ConfirmSuspend {
         back: Option<Box<Dialog>>,
     },
-    /// The evidence log could not be written; `retry` is the action that was not recorded.
+    /// The evidence log could not be written; `retry` is the command that was not recorded.
     NotSaved {
         message: String,
         retry: Command,
@@ -289,9 +274,8 @@ impl App {
             command: None,
             size,
         };
-        if session.run().suspended {
-            app.act(session, Command::Resume);
-        }
+        let reply = flow::open(session);
+        app.follow_or_show(session, reply);
         app
     }
 
@@ -313,52 +297,71 @@ impl App {
         });
     }
 
-    /// Decide, persist, apply. A failed write opens the NOT RECORDED dialog.
-    fn execute(&mut self, session: &mut Session, command: Command) -> Result<(), Refused> {
-        match session.execute(command.clone()) {
-            Ok(_) => {
-                let t = session.now();
-                self.saved = Saved::At(t);
-                self.now = self.now.max(t);
-                self.after_change(session.run());
-                Ok(())
+    /// Take a reply of the operator flow: show what was recorded as saved,
+    /// then open what it asks for. A refusal is handed back (a dialog keeps
+    /// its input for correcting); the refusal of a command the flow goes on
+    /// with (`Next::Then`) shows on the message line, since what was typed
+    /// is recorded.
+    fn follow(&mut self, session: &mut Session, reply: Reply) -> Followed {
+        if !reply.recorded.is_empty() {
+            let t = session.now();
+            self.saved = Saved::At(t);
+            self.now = self.now.max(t);
+            self.after_change(session.run());
+        }
+        match reply.next {
+            Next::Done => {}
+            Next::Refused(r) => return Followed::Refused(keys::refusal_words(&r)),
+            Next::Then(command) => {
+                let reply = flow::execute(session, command);
+                return match self.follow(session, reply) {
+                    Followed::Refused(m) => {
+                        self.error(m);
+                        Followed::Done
+                    }
+                    other => other,
+                };
             }
-            Err(ActionError::Rejected(r)) => Err(Refused::Rejected(r.0)),
-            Err(ActionError::NotSaved(message)) => {
+            Next::NotRecorded { message, retry } => {
                 self.saved = Saved::NotSaved;
-                self.dialog = Some(Dialog::NotSaved {
-                    message,
-                    retry: command,
+                self.dialog = Some(Dialog::NotSaved { message, retry });
+            }
+            Next::Text(request) if request.ask == Ask::Note => {
+                self.dialog = Some(Dialog::Note {
+                    request,
+                    editor: Box::new(note_editor()),
+                    error: None,
                 });
-                Err(Refused::NotSaved)
             }
+            Next::Text(request) => {
+                let input = LineInput::with_text(&request.initial);
+                self.dialog = Some(Dialog::Line(LineDialog {
+                    request,
+                    input,
+                    error: None,
+                }));
+            }
+            Next::Question(Question::RunCommand { step, command }) => {
+                self.dialog = Some(Dialog::ConfirmRun { step, command });
+            }
+            Next::Question(Question::Suspend) => {
+                self.dialog = Some(Dialog::ConfirmSuspend { back: None });
+            }
+            Next::Start(command) => self.start_command(command),
+            Next::Suspended => return Followed::Exit,
         }
+        Followed::Done
     }
 
-    /// Execute and show a rejection as the message line.
-    fn act(&mut self, session: &mut Session, command: Command) -> bool {
-        match self.execute(session, command) {
-            Ok(()) => true,
-            Err(Refused::Rejected(m)) => {
+    /// [`App::follow`], showing any refusal on the message line.
+    fn follow_or_show(&mut self, session: &mut Session, reply: Reply) -> Flow {
+        match self.follow(session, reply) {
+            Followed::Done => Flow::Continue,
+            Followed::Refused(m) => {
                 self.error(m);
-                false
+                Flow::Continue
             }
-            Err(Refused::NotSaved) => false,
-        }
-    }
-
-    /// Ask the engine, without recording anything, whether `command` would be accepted.
-    fn probe(&mut self, session: &Session, command: &Command) -> bool {
-        let meta = Meta {
-            at: Utc.timestamp_opt(0, 0).single().unwrap_or(self.now),
-            actor: session.actor().to_string(),
-        };
-        match session.run().decide(command, &meta) {
-            Ok(_) => true,
-            Err(r) => {
-                self.error(r.0);
-                false
-            }
+            Followed::Exit => Flow::Exit(TuiExit::Suspended),
         }
     }
 
@@ -387,123 +390,20 @@ impl App {
             rc.stop();
             let result = rc.finish();
             let step = pane.step.clone();
-            let _ = session.execute(Command::RecordCommand { step, result });
+            let _ = flow::command_finished(session, step, result);
         }
         if let Some(outcome) = session.run().outcome {
             return TuiExit::Ended(outcome);
         }
-        // A refusal (already suspended) or a failed write leaves the run open and resumable.
-        let _ = session.execute(Command::Suspend);
+        // A refusal or a failed write leaves the run open and resumable.
+        let _ = flow::suspend(session);
         TuiExit::Suspended
     }
 
-    fn current_step_id(session: &Session) -> String {
-        session.run().current.clone().unwrap_or_default()
-    }
-
-    fn open_line(&mut self, purpose: LinePurpose, step: String, text: &str) {
-        self.dialog = Some(Dialog::Line(LineDialog {
-            purpose,
-            step,
-            input: LineInput::with_text(text),
-            error: None,
-        }));
-    }
-
     /// Step mode: one keymap intent.
-    fn intent(&mut self, session: &mut Session, intent: Intent) {
-        let step = Self::current_step_id(session);
-        let run = session.run();
+    fn intent(&mut self, session: &mut Session, intent: Intent) -> Flow {
         match intent {
-            Intent::Confirm => {
-                if !run.pending_warnings.is_empty() {
-                    self.act(session, Command::AcknowledgeWarnings);
-                } else if let Some(s) = run.current_step()
-                    && let StepKind::Value(_) = s.kind()
-                {
-                    let recorded = run.state(&step).value.unwrap_or_default();
-                    self.open_line(LinePurpose::Value, step, &recorded);
-                } else {
-                    self.act(session, Command::Confirm { step });
-                }
-            }
-            Intent::Yes | Intent::No => {
-                let yes = intent == Intent::Yes;
-                self.act(session, Command::Answer { step, yes });
-            }
-            Intent::RunCommand => {
-                let command = run
-                    .current_step()
-                    .and_then(|s| s.command.as_ref())
-                    .map(|c| c.run.clone())
-                    .unwrap_or_default();
-                let probe = Command::RecordCommand {
-                    step: step.clone(),
-                    result: placeholder_result(&command),
-                };
-                if self.probe(session, &probe) {
-                    self.dialog = Some(Dialog::ConfirmRun { step, command });
-                }
-            }
-            Intent::Note => {
-                let probe = Command::AddNote {
-                    step: step.clone(),
-                    text: PROBE.into(),
-                };
-                if self.probe(session, &probe) {
-                    self.dialog = Some(Dialog::Note {
-                        step,
-                        editor: Box::new(note_editor()),
-                        error: None,
-                    });
-                }
-            }
-            Intent::Evidence => {
-                let probe = Command::RecordEvidence {
-                    step: step.clone(),
-                    evidence: PROBE.into(),
-                };
-                if self.probe(session, &probe) {
-                    self.open_line(LinePurpose::Evidence, step, "");
-                }
-            }
-            Intent::SignOff => {
-                let probe = Command::SignOff {
-                    step: step.clone(),
-                    by: PROBE.into(),
-                };
-                if self.probe(session, &probe) {
-                    self.open_line(LinePurpose::SignOff, step, "");
-                }
-            }
-            Intent::Fail => {
-                let probe = Command::Fail {
-                    step: step.clone(),
-                    reason: PROBE.into(),
-                };
-                if self.probe(session, &probe) {
-                    self.open_line(LinePurpose::Fail, step, "");
-                }
-            }
-            Intent::Skip => {
-                let probe = Command::Skip {
-                    step: step.clone(),
-                    justification: PROBE.into(),
-                };
-                if self.probe(session, &probe) {
-                    self.open_line(LinePurpose::Skip, step, "");
-                }
-            }
-            Intent::Abort => {
-                let probe = Command::Abort {
-                    reason: PROBE.into(),
-                };
-                if self.probe(session, &probe) {
-                    self.open_line(LinePurpose::Abort, String::new(), "");
-                }
-            }
             Intent::Help => self.help = Some(0),
-            Intent::Suspend => self.dialog = Some(Dialog::ConfirmSuspend { back: None }),
             Intent::ScrollUp | Intent::ScrollDown | Intent::PageUp | Intent::PageDown => {
                 self.scroll(session.run(), intent);
             }
@@ -514,7 +414,14 @@ impl App {
                     self.message = None;
                 }
             }
+            _ => {
+                if let Some(action) = keys::action_of(session.run(), intent) {
+                    let reply = flow::begin(session, action);
+                    return self.follow_or_show(session, reply);
+                }
+            }
         }
+        Flow::Continue
     }
 
     /// Scroll the command output when its pane is open, else the step pane.
@@ -580,8 +487,7 @@ impl App {
             ));
             return Flow::Unhandled;
         };
-        self.intent(session, intent);
-        Flow::Continue
+        self.intent(session, intent)
     }
 
     fn running_key(&mut self, session: &mut Session, k: KeyEvent) -> Flow {
@@ -595,7 +501,8 @@ impl App {
                     pane.finish_with(&result);
                     let step = pane.step.clone();
                     self.info("command stopped; its output so far is recorded");
-                    self.act(session, Command::RecordCommand { step, result });
+                    let reply = flow::command_finished(session, step, result);
+                    return self.follow_or_show(session, reply);
                 }
             }
             Some(key) => match keys::intent_for(key) {
@@ -617,20 +524,25 @@ impl App {
         match dialog {
             Dialog::ConfirmSuspend { back } => match key {
                 Some(Key::Char('y') | Key::CtrlC) => {
-                    match self.execute(session, Command::Suspend) {
-                        Ok(()) => return Flow::Exit(TuiExit::Suspended),
-                        Err(Refused::Rejected(m)) => {
+                    let reply = flow::answer(session, &Question::Suspend, true);
+                    match self.follow(session, reply) {
+                        Followed::Exit => return Flow::Exit(TuiExit::Suspended),
+                        Followed::Refused(m) => {
                             self.error(m);
                             self.dialog = back.map(|b| *b);
                         }
-                        Err(Refused::NotSaved) => {}
+                        Followed::Done => {}
                     }
                 }
                 Some(Key::Char('n') | Key::Esc) => self.dialog = back.map(|b| *b),
                 _ => self.dialog = Some(Dialog::ConfirmSuspend { back }),
             },
             Dialog::ConfirmRun { step, command } => match key {
-                Some(Key::Char('y')) => self.start_command(session, step, command),
+                Some(Key::Char('y')) => {
+                    let question = Question::RunCommand { step, command };
+                    let reply = flow::answer(session, &question, true);
+                    return self.follow_or_show(session, reply);
+                }
                 Some(Key::Char('n') | Key::Esc) => {}
                 Some(Key::CtrlC) => {
                     self.dialog = Some(Dialog::ConfirmSuspend {
@@ -641,13 +553,13 @@ impl App {
             },
             Dialog::NotSaved { message, retry } => match key {
                 Some(Key::Char('r')) => {
-                    let suspend = retry == Command::Suspend;
-                    match self.execute(session, retry) {
-                        Ok(()) if suspend => return Flow::Exit(TuiExit::Suspended),
-                        Ok(()) => self.info("recorded"),
-                        Err(Refused::Rejected(m)) => self.error(m),
-                        Err(Refused::NotSaved) => {}
+                    let reply = flow::retry(session, retry);
+                    let recorded = !reply.failed();
+                    let flow = self.follow_or_show(session, reply);
+                    if recorded && flow == Flow::Continue {
+                        self.info("recorded");
                     }
+                    return flow;
                 }
                 Some(Key::Char('q') | Key::CtrlC) => {
                     // Nothing unrecorded is shown as done; the run stays open either way.
@@ -656,7 +568,7 @@ impl App {
                 _ => self.dialog = Some(Dialog::NotSaved { message, retry }),
             },
             Dialog::Note {
-                step,
+                request,
                 mut editor,
                 error,
             } => {
@@ -664,23 +576,24 @@ impl App {
                 match k.code {
                     KeyCode::Char('s') if ctrl => {
                         let text = editor.lines().join("\n");
-                        let command = Command::AddNote {
-                            step: step.clone(),
-                            text,
-                        };
-                        if let Err(Refused::Rejected(m)) = self.execute(session, command) {
-                            self.dialog = Some(Dialog::Note {
-                                step,
-                                editor,
-                                error: Some(m),
-                            });
+                        let reply = flow::submit(session, &request, text);
+                        match self.follow(session, reply) {
+                            Followed::Refused(m) => {
+                                self.dialog = Some(Dialog::Note {
+                                    request,
+                                    editor,
+                                    error: Some(m),
+                                });
+                            }
+                            Followed::Exit => return Flow::Exit(TuiExit::Suspended),
+                            Followed::Done => {}
                         }
                     }
                     KeyCode::Esc => {}
                     KeyCode::Char('c') if ctrl => {
                         self.dialog = Some(Dialog::ConfirmSuspend {
                             back: Some(Box::new(Dialog::Note {
-                                step,
+                                request,
                                 editor,
                                 error,
                             })),
@@ -689,7 +602,7 @@ impl App {
                     _ => {
                         editor.input(k);
                         self.dialog = Some(Dialog::Note {
-                            step,
+                            request,
                             editor,
                             error,
                         });
@@ -697,7 +610,17 @@ impl App {
                 }
             }
             Dialog::Line(mut d) => match key {
-                Some(Key::Enter) => self.submit_line(session, d),
+                Some(Key::Enter) => {
+                    let reply = flow::submit(session, &d.request, d.input.text.clone());
+                    match self.follow(session, reply) {
+                        Followed::Refused(m) => {
+                            d.error = Some(m);
+                            self.dialog = Some(Dialog::Line(d));
+                        }
+                        Followed::Exit => return Flow::Exit(TuiExit::Suspended),
+                        Followed::Done => {}
+                    }
+                }
                 Some(Key::Esc) => {}
                 Some(Key::CtrlC) => {
                     self.dialog = Some(Dialog::ConfirmSuspend {
@@ -713,68 +636,11 @@ impl App {
         Flow::Continue
     }
 
-    fn submit_line(&mut self, session: &mut Session, mut d: LineDialog) {
-        let text = d.input.text.clone();
-        let step = d.step.clone();
-        let command = match d.purpose {
-            LinePurpose::Value => {
-                let recorded = session.run().state(&step).value;
-                if recorded.as_deref() != Some(text.trim()) {
-                    let record = Command::RecordValue {
-                        step: step.clone(),
-                        value: text,
-                    };
-                    match self.execute(session, record) {
-                        Ok(()) => {}
-                        Err(Refused::Rejected(m)) => {
-                            d.error = Some(m);
-                            self.dialog = Some(Dialog::Line(d));
-                            return;
-                        }
-                        Err(Refused::NotSaved) => return,
-                    }
-                }
-                // The value is recorded; confirming may still need something else,
-                // which the engine says on the message line.
-                self.act(session, Command::Confirm { step });
-                return;
-            }
-            LinePurpose::Fail => Command::Fail { step, reason: text },
-            LinePurpose::Skip => Command::Skip {
-                step,
-                justification: text,
-            },
-            LinePurpose::Evidence => Command::RecordEvidence {
-                step,
-                evidence: text,
-            },
-            LinePurpose::SignOff => Command::SignOff { step, by: text },
-            LinePurpose::Abort => Command::Abort { reason: text },
-        };
-        if let Err(Refused::Rejected(m)) = self.execute(session, command) {
-            d.error = Some(m);
-            self.dialog = Some(Dialog::Line(d));
-        }
-    }
-
-    fn start_command(&mut self, session: &mut Session, step: String, command: String) {
-        let run = session.run();
-        let expect_exit = run
-            .requirements()
-            .into_iter()
-            .find_map(|r| match r.what {
-                RequirementKind::Command { expect_exit, .. } => Some(expect_exit),
-                _ => None,
-            })
-            .unwrap_or(0);
-        let timeout_secs = run
-            .current_step()
-            .and_then(|s| s.command.as_ref())
-            .and_then(|c| c.timeout_secs);
-        match RunningCommand::spawn(&command) {
+    fn start_command(&mut self, command: CommandToRun) {
+        match RunningCommand::spawn(&command.command) {
             Ok(rc) => {
-                let mut pane = CommandPane::new(step, command, expect_exit);
-                pane.timeout_secs = timeout_secs;
+                let mut pane = CommandPane::new(command.step, command.command, command.expect_exit);
+                pane.timeout_secs = command.timeout_secs;
                 pane.running = Some(rc);
                 self.command = Some(pane);
             }
@@ -812,14 +678,18 @@ impl App {
         };
         pane.finish_with(&result);
         let step = pane.step.clone();
-        self.act(session, Command::RecordCommand { step, result });
+        let reply = flow::command_finished(session, step, result);
+        self.follow_or_show(session, reply);
     }
 }
 
-/// Why `App::execute` did not go through.
-enum Refused {
-    Rejected(String),
-    NotSaved,
+/// What became of a flow reply in the TUI.
+enum Followed {
+    Done,
+    /// Refused with nothing recorded: the words, for the dialog to keep.
+    Refused(String),
+    /// The run is suspended: leave the runner.
+    Exit,
 }
 
 /// Advance the UI by one input.
@@ -843,19 +713,6 @@ fn note_editor() -> TextArea<'static> {
     editor.set_wrap_mode(WrapMode::WordOrGlyph);
     editor.set_cursor_line_style(ratatui::style::Style::default());
     editor
-}
-
-/// A command result used only to ask the engine whether recording one would be accepted.
-fn placeholder_result(command: &str) -> CommandResult {
-    CommandResult {
-        command: command.to_string(),
-        exit_code: None,
-        duration_ms: 0,
-        output: String::new(),
-        output_sha256: String::new(),
-        output_bytes: 0,
-        truncated: false,
-    }
 }
 
 /// The keymap's key for a terminal key event.

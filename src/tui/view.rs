@@ -13,10 +13,11 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use super::app::{App, CommandPane, Dialog, LineDialog, LinePurpose, MIN_HEIGHT, MIN_WIDTH, Saved};
+use super::app::{App, CommandPane, Dialog, LineDialog, MIN_HEIGHT, MIN_WIDTH, Saved};
 use crate::engine::{RequirementKind, Run, StepStatus};
 use crate::keys::{self, Intent, Key};
 use crate::procedure::{BranchEnd, StepKind, StepPlace, ValueKind};
+use crate::session::flow::Ask;
 use crate::text::{reflow, sanitize_line, sanitize_terminal};
 
 /// Untrusted multi-line text made harmless for the terminal (tabs become spaces).
@@ -1012,13 +1013,13 @@ fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, run: &Run, th: Theme) {
     match d {
         Dialog::Line(ld) => line_dialog(frame, area, ld, run, th),
         Dialog::Note {
-            step,
+            request,
             editor,
             error,
         } => {
             let prompt = run
                 .procedure
-                .step(step)
+                .step(&request.step)
                 .and_then(|(s, _)| s.note.clone())
                 .map(|p| format!("This step asks: {}", clean_line(&p)))
                 .unwrap_or_else(|| "Write what happened; it is kept as evidence.".into());
@@ -1121,11 +1122,11 @@ fn error_lines(error: Option<&str>, th: Theme, width: u16) -> Vec<Line<'static>>
 }
 
 fn line_dialog(frame: &mut Frame, area: Rect, d: &LineDialog, run: &Run, th: Theme) {
-    let step = run.procedure.step(&d.step).map(|(s, _)| s);
+    let step = run.procedure.step(&d.request.step).map(|(s, _)| s);
     let step_title = step.map(|s| clean_line(&s.title)).unwrap_or_default();
     let mut head: Vec<Line<'static>> = Vec::new();
-    let title = match d.purpose {
-        LinePurpose::Value => {
+    let title = match d.request.ask {
+        Ask::Value => {
             if let Some(StepKind::Value(v)) = step.map(|s| s.kind()) {
                 let mut what = kind_name(v.kind).to_string();
                 if let Some(u) = &v.unit {
@@ -1147,7 +1148,7 @@ fn line_dialog(frame: &mut Frame, area: Rect, d: &LineDialog, run: &Run, th: The
             }
             " Record the value "
         }
-        LinePurpose::Fail => {
+        Ask::Fail => {
             head.push(Line::from(format!("Why did “{step_title}” fail?")));
             let branch = step.and_then(|s| {
                 if run.escalation.is_some() {
@@ -1168,20 +1169,20 @@ fn line_dialog(frame: &mut Frame, area: Rect, d: &LineDialog, run: &Run, th: The
             ));
             " Fail the step "
         }
-        LinePurpose::Skip => {
+        Ask::Skip => {
             head.push(Line::from(format!(
                 "Why is it right to skip “{step_title}”?"
             )));
             " Skip the step "
         }
-        LinePurpose::Evidence => {
+        Ask::Evidence => {
             let prompt = step
                 .and_then(|s| s.evidence.clone())
                 .unwrap_or_else(|| "Evidence".into());
             head.push(Line::styled(clean_line(&prompt), th.bold()));
             " Evidence "
         }
-        LinePurpose::SignOff => {
+        Ask::SignOff => {
             let role = step
                 .and_then(|s| s.signoff.as_deref())
                 .map(|r| {
@@ -1200,13 +1201,15 @@ fn line_dialog(frame: &mut Frame, area: Rect, d: &LineDialog, run: &Run, th: The
             ));
             " Sign-off "
         }
-        LinePurpose::Abort => {
+        Ask::Abort => {
             head.push(Line::from(
                 "Abort the whole run: it ends as aborted and cannot be resumed.",
             ));
             head.push(Line::from("Why?"));
             " Abort the run "
         }
+        // A note is written in the note editor, never in a one-line input.
+        Ask::Note => " Note ",
     };
     let width = popup(area, 1).width.saturating_sub(2);
     let head = wrap(head, width);

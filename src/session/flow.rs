@@ -1,0 +1,408 @@
+//! The operator flow both front ends drive. An action becomes a command
+//! executed now, a request for text, or a yes/no question; the text or the
+//! answer then becomes the command. Whether an action may start is asked of
+//! the engine (`Run::allows`) before anything is asked of the operator, so
+//! the full-screen and the plain front ends cannot disagree about what is
+//! allowed: they only render the requests and read keys or lines.
+//!
+//! May not depend on the keymap (key letters), the terminal, the command
+//! runner or the store.
+
+use super::{ActionError, Session};
+use crate::engine::{Action, Command, CommandResult, Event, Refusal};
+use crate::procedure::StepKind;
+
+/// What a text the operator types is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    /// The step's value (recorded, then the step is confirmed).
+    Value,
+    /// Why the step failed.
+    Fail,
+    /// Why skipping the step is right.
+    Skip,
+    /// A note on the step (several lines).
+    Note,
+    /// The evidence the step asks for.
+    Evidence,
+    /// The name of the second person signing the step off.
+    SignOff,
+    /// Why the run is aborted.
+    Abort,
+}
+
+/// A request for text, answered with [`submit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextRequest {
+    pub ask: Ask,
+    /// The step it acts on (empty for abort).
+    pub step: String,
+    /// What the input starts with: the recorded value on a value step.
+    pub initial: String,
+}
+
+/// A yes/no question, answered with [`answer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Question {
+    /// Run the step's command (the front end shows it first)?
+    RunCommand { step: String, command: String },
+    /// Suspend the run and quit?
+    Suspend,
+}
+
+/// A command the operator agreed to run: the front end starts it, shows
+/// its output, and hands the result to [`command_finished`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandToRun {
+    pub step: String,
+    pub command: String,
+    /// The exit code the step expects.
+    pub expect_exit: i32,
+    pub timeout_secs: Option<u64>,
+}
+
+/// What comes after an operator's input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    /// Nothing more to ask.
+    Done,
+    /// The engine refused; nothing was recorded.
+    Refused(Refusal),
+    /// The evidence log could not be written: nothing of `retry` is
+    /// recorded or shown as done; [`retry`] tries the same command again.
+    NotRecorded { message: String, retry: Command },
+    /// Ask for text.
+    Text(TextRequest),
+    /// Ask yes or no.
+    Question(Question),
+    /// Start this command.
+    Start(CommandToRun),
+    /// Go on with this command ([`execute`]): a value's step is confirmed
+    /// once the value is recorded. Its refusal is not the input's: what
+    /// was typed is recorded.
+    Then(Command),
+    /// The run is suspended: the front end stops.
+    Suspended,
+}
+
+/// The answer to one input: the events made durable by it (one write at
+/// most), and what comes next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub recorded: Vec<Event>,
+    pub next: Next,
+}
+
+impl Reply {
+    fn next(next: Next) -> Reply {
+        Reply {
+            recorded: Vec::new(),
+            next,
+        }
+    }
+
+    /// True when the command was refused or could not be recorded.
+    pub fn failed(&self) -> bool {
+        matches!(self.next, Next::Refused(_) | Next::NotRecorded { .. })
+    }
+}
+
+/// Execute `command` now: one write.
+pub fn execute(session: &mut Session, command: Command) -> Reply {
+    match session.execute(command.clone()) {
+        Ok(events) => Reply {
+            recorded: events,
+            next: Next::Done,
+        },
+        Err(ActionError::Refused(r)) => Reply::next(Next::Refused(r)),
+        Err(ActionError::NotRecorded(message)) => Reply::next(Next::NotRecorded {
+            message,
+            retry: command,
+        }),
+    }
+}
+
+/// Take up a run the front end has just opened: a suspended run is resumed
+/// (recorded). `Done` with nothing recorded when there is nothing to resume.
+pub fn open(session: &mut Session) -> Reply {
+    if session.run().suspended {
+        execute(session, Command::Resume)
+    } else {
+        Reply::next(Next::Done)
+    }
+}
+
+/// The operator asked for `action` on the current step.
+pub fn begin(session: &mut Session, action: Action) -> Reply {
+    let run = session.run();
+    let step = run.current.clone().unwrap_or_default();
+    // Actions that need text or a yes first are refused before anything is
+    // asked, exactly as the engine would refuse the command.
+    let asks = !matches!(
+        action,
+        Action::GoAhead
+            | Action::Confirm
+            | Action::Yes
+            | Action::No
+            | Action::Suspend
+            | Action::Resume
+    );
+    if asks && let Err(r) = run.allows(action) {
+        return Reply::next(Next::Refused(r));
+    }
+    let text = |ask: Ask, initial: String| {
+        Reply::next(Next::Text(TextRequest {
+            ask,
+            step: step.clone(),
+            initial,
+        }))
+    };
+    match action {
+        Action::GoAhead => execute(session, Command::AcknowledgeWarnings),
+        Action::Confirm => execute(session, Command::Confirm { step }),
+        Action::Yes | Action::No => execute(
+            session,
+            Command::Answer {
+                step,
+                yes: action == Action::Yes,
+            },
+        ),
+        Action::Value => text(Ask::Value, run.state(&step).value.unwrap_or_default()),
+        Action::RunCommand => {
+            let command = run
+                .current_step()
+                .and_then(|s| s.command.as_ref())
+                .map(|c| c.run.clone())
+                .unwrap_or_default();
+            Reply::next(Next::Question(Question::RunCommand { step, command }))
+        }
+        Action::Note => text(Ask::Note, String::new()),
+        Action::Evidence => text(Ask::Evidence, String::new()),
+        Action::SignOff => text(Ask::SignOff, String::new()),
+        Action::Fail => text(Ask::Fail, String::new()),
+        Action::Skip => text(Ask::Skip, String::new()),
+        Action::Abort => Reply::next(Next::Text(TextRequest {
+            ask: Ask::Abort,
+            step: String::new(),
+            initial: String::new(),
+        })),
+        Action::Suspend => Reply::next(Next::Question(Question::Suspend)),
+        Action::Resume => execute(session, Command::Resume),
+    }
+}
+
+/// The operator typed `text` for `request`. A refusal with nothing recorded
+/// leaves the request open for correcting.
+pub fn submit(session: &mut Session, request: &TextRequest, text: String) -> Reply {
+    let step = request.step.clone();
+    let command = match request.ask {
+        Ask::Value => {
+            // An unchanged value is not recorded again; then the step is
+            // confirmed, which may still need something else.
+            let confirm = Next::Then(Command::Confirm { step: step.clone() });
+            let recorded = session.run().state(&step).value;
+            if recorded.as_deref() == Some(text.trim()) {
+                return Reply::next(confirm);
+            }
+            let mut reply = execute(session, Command::RecordValue { step, value: text });
+            if matches!(reply.next, Next::Done) {
+                reply.next = confirm;
+            }
+            return reply;
+        }
+        Ask::Fail => Command::Fail { step, reason: text },
+        Ask::Skip => Command::Skip {
+            step,
+            justification: text,
+        },
+        Ask::Note => Command::AddNote { step, text },
+        Ask::Evidence => Command::RecordEvidence {
+            step,
+            evidence: text,
+        },
+        Ask::SignOff => Command::SignOff { step, by: text },
+        Ask::Abort => Command::Abort { reason: text },
+    };
+    execute(session, command)
+}
+
+/// The operator answered `question`.
+pub fn answer(session: &mut Session, question: &Question, yes: bool) -> Reply {
+    if !yes {
+        return Reply::next(Next::Done);
+    }
+    match question {
+        Question::RunCommand { step, command } => {
+            let spec = session
+                .run()
+                .current_step()
+                .filter(|s| &s.id == step)
+                .and_then(|s| match s.kind() {
+                    StepKind::Command(c) => Some(c.clone()),
+                    _ => None,
+                });
+            match spec {
+                Some(c) if &c.run == command => Reply::next(Next::Start(CommandToRun {
+                    step: step.clone(),
+                    command: command.clone(),
+                    expect_exit: c.expect_exit.unwrap_or(0),
+                    timeout_secs: c.timeout_secs,
+                })),
+                // The screen was stale: the engine's refusal says why.
+                _ => match session.run().allows(Action::RunCommand) {
+                    Err(r) => Reply::next(Next::Refused(r)),
+                    Ok(()) => Reply::next(Next::Refused(Refusal::WrongCommand)),
+                },
+            }
+        }
+        Question::Suspend => suspend(session),
+    }
+}
+
+/// Suspend now (the operator said yes, input ended, or a signal came).
+/// An already suspended run is left as it is.
+pub fn suspend(session: &mut Session) -> Reply {
+    if session.run().suspended {
+        return Reply::next(Next::Suspended);
+    }
+    let mut reply = execute(session, Command::Suspend);
+    if matches!(reply.next, Next::Done) {
+        reply.next = Next::Suspended;
+    }
+    reply
+}
+
+/// A command the operator ran has finished (or was stopped): record it.
+pub fn command_finished(session: &mut Session, step: String, result: CommandResult) -> Reply {
+    execute(session, Command::RecordCommand { step, result })
+}
+
+/// Try a command that could not be recorded again.
+pub fn retry(session: &mut Session, command: Command) -> Reply {
+    let suspend = command == Command::Suspend;
+    let mut reply = execute(session, command);
+    if suspend && matches!(reply.next, Next::Done) {
+        reply.next = Next::Suspended;
+    }
+    reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Run, StartInfo, start};
+    use crate::session::{MemorySink, SteppingClock};
+    use chrono::{NaiveDate, TimeZone, Utc};
+
+    const PROC: &str = r#"
+id = "t"
+title = "Test"
+version = "1"
+owner = "o"
+approver = "a"
+approved = 2026-01-01
+review_every_months = 12
+purpose = "p"
+cadence = "daily"
+controls = ["A.8.13"]
+[[steps]]
+id = "size"
+title = "Size"
+critical = true
+note = "Where did you read it?"
+value = { type = "number", label = "Size", min = 1 }
+[[steps]]
+id = "two"
+title = "Two"
+"#;
+
+    fn session(sink: MemorySink) -> Session {
+        let p: crate::procedure::Procedure = toml::from_str(PROC).unwrap();
+        let info = StartInfo {
+            procedure_sha256: "x".into(),
+            procedure_format: "toml".into(),
+            source_path: "test.toml".into(),
+            operator: "alice".into(),
+            operator_name: None,
+            host: "h".into(),
+            runsheet_version: "0".into(),
+            today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            clock: None,
+        };
+        let run = Run::replay(p.clone(), &start(&p, &info));
+        let clock = SteppingClock::starting_at(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap());
+        Session::new(
+            run,
+            "r".into(),
+            "alice".into(),
+            Box::new(sink),
+            Box::new(clock),
+        )
+    }
+
+    #[test]
+    fn a_critical_step_refuses_the_skip_before_asking_why() {
+        let mut s = session(MemorySink::default());
+        let reply = begin(&mut s, Action::Skip);
+        assert_eq!(reply.next, Next::Refused(Refusal::Critical));
+        assert!(reply.recorded.is_empty());
+    }
+
+    #[test]
+    fn the_value_is_always_asked_for_with_the_recorded_one_to_start_from() {
+        let sink = MemorySink::default();
+        let mut s = session(sink.clone());
+        let Next::Text(request) = begin(&mut s, Action::Value).next else {
+            panic!("a value step asks for its value");
+        };
+        assert_eq!(request.initial, "");
+        // Recorded, then confirming is refused: the note is missing.
+        let reply = submit(&mut s, &request, "12".into());
+        assert_eq!(reply.recorded.len(), 1, "{reply:?}");
+        let Next::Then(confirm) = reply.next else {
+            panic!("the step is confirmed next: {reply:?}");
+        };
+        assert!(matches!(
+            execute(&mut s, confirm).next,
+            Next::Refused(Refusal::Unmet(crate::engine::RequirementKind::Note(_)))
+        ));
+        let Next::Text(again) = begin(&mut s, Action::Value).next else {
+            panic!("asked again");
+        };
+        assert_eq!(again.initial, "12");
+        // The same value is not recorded twice.
+        let n = sink.events.borrow().len();
+        let reply = submit(&mut s, &again, "12".into());
+        assert!(reply.recorded.is_empty());
+        assert!(matches!(reply.next, Next::Then(Command::Confirm { .. })));
+        assert_eq!(sink.events.borrow().len(), n);
+    }
+
+    #[test]
+    fn an_invalid_value_records_nothing_and_keeps_the_request() {
+        let sink = MemorySink::default();
+        let mut s = session(sink.clone());
+        let Next::Text(request) = begin(&mut s, Action::Value).next else {
+            panic!("asked");
+        };
+        let reply = submit(&mut s, &request, "0".into());
+        assert!(reply.recorded.is_empty());
+        assert!(matches!(reply.next, Next::Refused(Refusal::Invalid(_))));
+        assert!(sink.events.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_write_that_fails_is_not_recorded_and_can_be_retried() {
+        let sink = MemorySink::default();
+        let mut s = session(sink.clone());
+        *sink.fail_with.borrow_mut() = Some("disk full".into());
+        let reply = suspend(&mut s);
+        let Next::NotRecorded { retry: command, .. } = reply.next else {
+            panic!("not recorded: {reply:?}");
+        };
+        assert!(!s.run().suspended);
+        *sink.fail_with.borrow_mut() = None;
+        assert_eq!(retry(&mut s, command).next, Next::Suspended);
+        assert!(s.run().suspended);
+    }
+}
