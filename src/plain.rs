@@ -624,6 +624,7 @@ command = { run = "echo checked" }
 [[steps]]
 id = "ticket"
 title = "Ticket"
+critical = true
 value = { type = "pattern", label = "Ticket", pattern = "INC-[0-9]+" }
 [[branches]]
 id = "oncall"
@@ -686,6 +687,42 @@ note = "Who did you call?"
         let kinds: Vec<&str> = sink.events.borrow().iter().map(|(_, e)| e.kind()).collect();
         assert!(kinds.contains(&"command-ran") && kinds.contains(&"branch-ended"));
         assert_eq!(kinds.last(), Some(&"run-ended"));
+    }
+
+    /// Plain mode asks the engine first, as the full-screen mode does: an
+    /// action the engine would refuse is refused before any text is asked.
+    #[test]
+    fn a_refused_action_is_refused_before_its_text_is_asked() {
+        let sink = MemorySink::default();
+        let mut s = session(sink.clone());
+        let (_, out) = play(&mut s, "e\nr\ny\n\ns\n");
+        assert!(
+            out.contains("✘ this step does not ask for evidence"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "✘ this step is critical and cannot be skipped; fail it (f) to escalate instead"
+            ),
+            "{out}"
+        );
+        assert!(!out.contains("Justification for skipping"), "{out}");
+        assert!(!out.contains("  Evidence:"), "{out}");
+        let kinds: Vec<&str> = sink.events.borrow().iter().map(|(_, e)| e.kind()).collect();
+        assert!(!kinds.contains(&"step-skipped"), "{kinds:?}");
+    }
+
+    /// `q` asks first, as the full-screen mode does; `n` keeps the run going.
+    #[test]
+    fn suspend_asks_first() {
+        let sink = MemorySink::default();
+        let mut s = session(sink.clone());
+        let (exit, out) = play(&mut s, "q\nn\nq\ny\n");
+        assert_eq!(exit, PlainExit::Suspended);
+        assert_eq!(out.matches("Suspend and quit? (y/n)").count(), 2, "{out}");
+        assert!(out.contains("not suspended"), "{out}");
+        assert!(out.contains("Suspended (operator)"), "{out}");
+        assert!(s.run().suspended);
     }
 
     #[test]

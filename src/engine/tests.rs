@@ -468,4 +468,39 @@ proptest! {
             }
         }
     }
+
+    /// `allows` is exactly `decide` without the text: when it refuses, every
+    /// command of that action is refused with the same reason whatever its
+    /// text; when it allows, a refusal can only be about the text (or the
+    /// command result), so a front end that asks `allows` before asking for
+    /// text never asks for text the engine refuses anyway.
+    #[test]
+    fn allows_is_decide_without_the_text(cmds in proptest::collection::vec(any_command(), 0..60), overdue in any::<bool>()) {
+        let p = procedure();
+        let today = if overdue { NaiveDate::from_ymd_opt(2028, 1, 1).unwrap() } else { NaiveDate::from_ymd_opt(2026, 11, 1).unwrap() };
+        let mut live = Run::replay(p, &start(&procedure(), &info(today)));
+        for c in cmds {
+            for probe_kind in 0u8..12 {
+                for text in 0u8..4 {
+                    let probe = make(&live, (probe_kind, text, true));
+                    let allowed = live.allows(probe.action());
+                    match (allowed, live.decide(&probe, &meta())) {
+                        (Err(a), Err(d)) => prop_assert_eq!(a, d),
+                        (Err(a), Ok(_)) => prop_assert!(false, "allows refused {probe:?} ({a}) but decide accepts it"),
+                        (Ok(()), Err(d)) => prop_assert!(
+                            matches!(d, Refusal::Empty(_) | Refusal::Invalid(_) | Refusal::OwnSignOff { .. } | Refusal::WrongCommand),
+                            "allows accepted {probe:?} but decide refused it for a reason that is not its text: {d}"
+                        ),
+                        (Ok(()), Ok(_)) => {}
+                    }
+                }
+            }
+            let c = make(&live, c);
+            if let Ok(events) = live.decide(&c, &meta()) {
+                for e in &events {
+                    live.apply(e);
+                }
+            }
+        }
+    }
 }
