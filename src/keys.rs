@@ -1,6 +1,9 @@
-//! The one keymap table: which key does what, when. The TUI's handlers, its
-//! footer and help overlay, and the plain mode's prompt all read this table,
-//! so hints can never drift from the keys.
+//! The one keymap: which key does what, in each mode (the step screen, a
+//! one-line input, the note editor, a question, a running command, the NOT
+//! RECORDED dialog, the help). The TUI's handlers, its footers and help
+//! overlay, the plain mode's prompt and help, the key hints in refusals and
+//! the tables of docs/keys.md (checked by a test) all read these tables, so
+//! a hint cannot name a key that does something else.
 //!
 //! May not depend on the store, the terminal libraries or the front ends.
 
@@ -16,7 +19,25 @@ pub enum Key {
     PageUp,
     PageDown,
     CtrlC,
+    CtrlS,
     Char(char),
+}
+
+impl Key {
+    /// How the key is written in help, footers and docs.
+    pub fn name(self) -> String {
+        match self {
+            Key::Enter => "Enter".into(),
+            Key::Esc => "Esc".into(),
+            Key::Up => "↑".into(),
+            Key::Down => "↓".into(),
+            Key::PageUp => "PgUp".into(),
+            Key::PageDown => "PgDn".into(),
+            Key::CtrlC => "Ctrl-C".into(),
+            Key::CtrlS => "Ctrl-S".into(),
+            Key::Char(c) => c.to_string(),
+        }
+    }
 }
 
 /// What the operator wants.
@@ -42,6 +63,20 @@ pub enum Intent {
     Close,
 }
 
+impl Intent {
+    /// Scrolling and closing: for the full-screen mode only.
+    pub fn is_screen_only(self) -> bool {
+        matches!(
+            self,
+            Intent::ScrollUp
+                | Intent::ScrollDown
+                | Intent::PageUp
+                | Intent::PageDown
+                | Intent::Close
+        )
+    }
+}
+
 /// One row of the keymap.
 #[derive(Debug, Clone, Copy)]
 pub struct Binding {
@@ -54,6 +89,8 @@ pub struct Binding {
     pub short: &'static str,
     /// Help text.
     pub help: &'static str,
+    /// What docs/keys.md says it does.
+    pub doc: &'static str,
 }
 
 /// The keymap.
@@ -64,6 +101,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "Enter",
         short: "confirm",
         help: "Confirm the step is done (or enter its value); go ahead past warnings",
+        doc: "Confirm the step is done. On a value step: open the value input. On the document-control warnings screen: go ahead (recorded).",
     },
     Binding {
         intent: Intent::Yes,
@@ -71,6 +109,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "y",
         short: "yes",
         help: "Answer yes to the step's question",
+        doc: "Answer yes to the step's question.",
     },
     Binding {
         intent: Intent::No,
@@ -78,6 +117,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "n",
         short: "no",
         help: "Answer no to the step's question",
+        doc: "Answer no to the step's question.",
     },
     Binding {
         intent: Intent::RunCommand,
@@ -85,6 +125,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "r",
         short: "run command",
         help: "Run the step's command (shows it and asks first); output is kept as evidence",
+        doc: "Run the step's command: shows the exact command and asks `Run this command? y/n` first. Output streams into the command pane; exit code, duration, output (first 1 MiB) and the SHA-256 of all output are recorded.",
     },
     Binding {
         intent: Intent::Note,
@@ -92,6 +133,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "a",
         short: "note",
         help: "Add a note to the step",
+        doc: "Add a note (multi-line editor).",
     },
     Binding {
         intent: Intent::Evidence,
@@ -99,6 +141,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "e",
         short: "evidence",
         help: "Give the evidence the step asks for (e.g. a ticket id)",
+        doc: "Give the evidence the step asks for (e.g. a change ticket id).",
     },
     Binding {
         intent: Intent::SignOff,
@@ -106,6 +149,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "o",
         short: "sign-off",
         help: "Second person signs the step off (not the operator)",
+        doc: "A second person signs the step off: type their name (not the operator's).",
     },
     Binding {
         intent: Intent::Fail,
@@ -113,6 +157,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "f",
         short: "fail",
         help: "The step failed: give the reason, then follow the escalation branch",
+        doc: "The step failed: type the reason; the run enters the step's escalation branch (or ends as failed when there is none).",
     },
     Binding {
         intent: Intent::Skip,
@@ -120,6 +165,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "s",
         short: "skip",
         help: "Skip the step with a justification (not allowed for critical steps)",
+        doc: "Skip the step: type a justification (refused for critical steps, before it is asked for).",
     },
     Binding {
         intent: Intent::Abort,
@@ -127,6 +173,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "X",
         short: "abort",
         help: "Abort the whole run (asks for a reason; the run ends as aborted)",
+        doc: "Abort the whole run: type a reason; the run ends as aborted.",
     },
     Binding {
         intent: Intent::Help,
@@ -134,6 +181,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "?",
         short: "help",
         help: "Show or hide this help",
+        doc: "Show or hide the help overlay (lists every key).",
     },
     Binding {
         intent: Intent::Suspend,
@@ -141,6 +189,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "q",
         short: "suspend",
         help: "Suspend and quit (asks first); `runsheet resume` continues at this step",
+        doc: "Suspend and quit: asks `Suspend and quit? y/n`. `runsheet resume` continues at the same step.",
     },
     Binding {
         intent: Intent::ScrollUp,
@@ -148,6 +197,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "↑/k",
         short: "scroll",
         help: "Scroll up",
+        doc: "Scroll the step text up (or the command output while the command pane is open).",
     },
     Binding {
         intent: Intent::ScrollDown,
@@ -155,6 +205,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "↓/j",
         short: "scroll",
         help: "Scroll down",
+        doc: "Scroll the step text down (or the command output).",
     },
     Binding {
         intent: Intent::PageUp,
@@ -162,6 +213,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "PgUp",
         short: "page",
         help: "Scroll up a page",
+        doc: "Scroll up a page.",
     },
     Binding {
         intent: Intent::PageDown,
@@ -169,6 +221,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "PgDn",
         short: "page",
         help: "Scroll down a page",
+        doc: "Scroll down a page.",
     },
     Binding {
         intent: Intent::Close,
@@ -176,8 +229,344 @@ pub const BINDINGS: &[Binding] = &[
         label: "Esc",
         short: "close",
         help: "Close a dialog or the help",
+        doc: "Close the command pane (after the command ended), a dialog or the help.",
     },
 ];
+
+/// Where the operator is, for the keys that are not the step screen's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// A one-line input: a value, a reason, evidence, a name.
+    LineInput,
+    NoteEditor,
+    /// A yes/no question: run this command? suspend and quit?
+    Question,
+    /// A step's command is running.
+    CommandRunning,
+    /// The evidence log could not be written.
+    NotRecorded,
+    /// The help overlay.
+    Help,
+    /// The run has ended.
+    Ended,
+}
+
+/// What a key does in a [`Mode`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Does {
+    Submit,
+    Cancel,
+    /// Moving the cursor (the input's own keys).
+    MoveCursor,
+    /// Erasing (the input's own keys).
+    Erase,
+    NewLine,
+    Save,
+    /// Ask `Suspend and quit?` (or, on that question, mean yes).
+    AskSuspend,
+    Yes,
+    No,
+    Retry,
+    SuspendAndQuit,
+    StopCommand,
+    Scroll,
+    ShowHelp,
+    Close,
+    Exit,
+}
+
+/// One row of a mode's keymap.
+#[derive(Debug, Clone, Copy)]
+pub struct ModeBinding {
+    pub does: Does,
+    /// The keys that do it; empty for an editor's own keys, which `label`
+    /// names (the editor handles them, not this table).
+    pub keys: &'static [Key],
+    /// The keys as the footer writes them.
+    pub label: &'static str,
+    /// Footer text; empty when the footer does not show it.
+    pub short: &'static str,
+    /// The keys as the help overlay writes them, and its text; empty when
+    /// the help does not show it.
+    pub help_label: &'static str,
+    pub help: &'static str,
+    /// What docs/keys.md says it does.
+    pub doc: &'static str,
+}
+
+/// The keys of one mode.
+#[derive(Debug, Clone, Copy)]
+pub struct ModeKeys {
+    pub mode: Mode,
+    /// The help overlay's heading for the mode; empty: not in the help.
+    pub help_title: &'static str,
+    pub rows: &'static [ModeBinding],
+}
+
+const fn row(
+    does: Does,
+    keys: &'static [Key],
+    label: &'static str,
+    short: &'static str,
+    help: (&'static str, &'static str),
+    doc: &'static str,
+) -> ModeBinding {
+    ModeBinding {
+        does,
+        keys,
+        label,
+        short,
+        help_label: help.0,
+        help: help.1,
+        doc,
+    }
+}
+
+const SCROLL_KEYS: &[Key] = &[
+    Key::Up,
+    Key::Char('k'),
+    Key::Down,
+    Key::Char('j'),
+    Key::PageUp,
+    Key::PageDown,
+];
+
+/// The keymap of every mode but the step screen ([`BINDINGS`]).
+pub const MODES: &[ModeKeys] = &[
+    ModeKeys {
+        mode: Mode::LineInput,
+        help_title: "In a one-line input (value, reason, evidence, name)",
+        rows: &[
+            row(
+                Does::Submit,
+                &[Key::Enter],
+                "Enter",
+                "submit",
+                (
+                    "Enter",
+                    "Submit; the engine's answer shows in red if it is refused",
+                ),
+                "Submit. If the engine refuses (e.g. `9000 is above the maximum 5000`), the reason shows in the dialog and the input is kept for correcting. A value is recorded, then the step is confirmed.",
+            ),
+            row(
+                Does::Cancel,
+                &[Key::Esc],
+                "Esc",
+                "cancel",
+                ("Esc", "Cancel"),
+                "Cancel; nothing is recorded.",
+            ),
+            row(
+                Does::MoveCursor,
+                &[],
+                "← → Home End",
+                "",
+                ("← → Home End", "Move the cursor; Backspace / Delete erase"),
+                "Move the cursor (`Ctrl-A`/`Ctrl-E` too).",
+            ),
+            row(
+                Does::Erase,
+                &[],
+                "Backspace Delete",
+                "",
+                ("", ""),
+                "Erase; `Ctrl-U` erases to the start.",
+            ),
+            row(
+                Does::AskSuspend,
+                &[Key::CtrlC],
+                "Ctrl-C",
+                "",
+                ("", ""),
+                "Ask `Suspend and quit? y/n`; `n` returns to the input.",
+            ),
+        ],
+    },
+    ModeKeys {
+        mode: Mode::NoteEditor,
+        help_title: "In the note editor",
+        rows: &[
+            row(
+                Does::Save,
+                &[Key::CtrlS],
+                "Ctrl-S",
+                "save",
+                ("Ctrl-S", "Save the note (recorded)"),
+                "Save the note (recorded).",
+            ),
+            row(
+                Does::NewLine,
+                &[],
+                "Enter",
+                "new line",
+                ("Enter", "New line"),
+                "New line. Other editing keys (arrows, `Home`/`End`, `Backspace`, `Ctrl-U` undo, `Ctrl-R` redo …) work as in the `ratatui-textarea` editor.",
+            ),
+            row(
+                Does::Cancel,
+                &[Key::Esc],
+                "Esc",
+                "cancel",
+                ("Esc", "Cancel"),
+                "Cancel; nothing is recorded.",
+            ),
+            row(
+                Does::AskSuspend,
+                &[Key::CtrlC],
+                "Ctrl-C",
+                "",
+                ("", ""),
+                "Ask `Suspend and quit? y/n`; `n` returns to the note.",
+            ),
+        ],
+    },
+    ModeKeys {
+        mode: Mode::CommandRunning,
+        help_title: "While a command runs",
+        rows: &[
+            row(
+                Does::StopCommand,
+                &[Key::CtrlC],
+                "Ctrl-C",
+                "stop the command",
+                ("Ctrl-C", "Stop the command (recorded as stopped)"),
+                "While the command runs: stop it (only the command, not the runner). It is recorded as stopped, with its output so far.",
+            ),
+            row(
+                Does::Scroll,
+                SCROLL_KEYS,
+                "↑/k ↓/j PgUp PgDn",
+                "scroll output",
+                (
+                    "↑ ↓ PgUp PgDn",
+                    "Scroll its output; Esc closes the pane when it ended",
+                ),
+                "Scroll the output (it follows the end until you scroll up).",
+            ),
+            row(
+                Does::ShowHelp,
+                &[Key::Char('?')],
+                "?",
+                "help",
+                ("", ""),
+                "Help.",
+            ),
+        ],
+    },
+    ModeKeys {
+        mode: Mode::Question,
+        help_title: "Questions (run a command, suspend)",
+        rows: &[
+            row(
+                Does::Yes,
+                &[Key::Char('y')],
+                "y",
+                "yes",
+                ("y / n", "Yes / no"),
+                "Yes.",
+            ),
+            row(
+                Does::No,
+                &[Key::Char('n'), Key::Esc],
+                "n",
+                "no",
+                ("", ""),
+                "No.",
+            ),
+            row(
+                Does::AskSuspend,
+                &[Key::CtrlC],
+                "Ctrl-C",
+                "",
+                ("", ""),
+                "On `Suspend and quit?`: yes. On `Run this command?`: ask `Suspend and quit? y/n` (`n` returns to the question).",
+            ),
+        ],
+    },
+    ModeKeys {
+        mode: Mode::NotRecorded,
+        help_title: "",
+        rows: &[
+            row(
+                Does::Retry,
+                &[Key::Char('r')],
+                "r",
+                "retry",
+                ("", ""),
+                "Retry the same action.",
+            ),
+            row(
+                Does::SuspendAndQuit,
+                &[Key::Char('q'), Key::CtrlC],
+                "q",
+                "suspend and quit",
+                ("", ""),
+                "Suspend (if that can still be written) and quit; the run stays open and resumable from the last recorded action.",
+            ),
+        ],
+    },
+    ModeKeys {
+        mode: Mode::Help,
+        help_title: "",
+        rows: &[
+            row(
+                Does::Scroll,
+                SCROLL_KEYS,
+                "↑/k ↓/j PgUp PgDn",
+                "scroll",
+                ("", ""),
+                "Scroll.",
+            ),
+            row(
+                Does::Close,
+                &[Key::Esc],
+                "Esc",
+                "close",
+                ("", ""),
+                "Close the help (so does any other key, `?` too).",
+            ),
+        ],
+    },
+    ModeKeys {
+        mode: Mode::Ended,
+        help_title: "",
+        rows: &[row(Does::Exit, &[], "any key", "exit", ("", ""), "Exit.")],
+    },
+];
+
+/// The keys of a mode.
+pub fn mode(mode: Mode) -> &'static ModeKeys {
+    MODES.iter().find(|m| m.mode == mode).unwrap_or(&MODES[0])
+}
+
+/// What `key` does in `mode`, if anything.
+pub fn does(mode_: Mode, key: Key) -> Option<Does> {
+    mode(mode_)
+        .rows
+        .iter()
+        .find(|r| r.keys.contains(&key))
+        .map(|r| r.does)
+}
+
+/// The footer label of what `does` in `mode` (its keys), or `?` when the
+/// mode has no such row.
+pub fn label(mode_: Mode, does: Does) -> &'static str {
+    mode(mode_)
+        .rows
+        .iter()
+        .find(|r| r.does == does)
+        .map_or("?", |r| r.label)
+}
+
+/// The footer of a mode: (keys, what), for the rows the footer shows.
+pub fn footer(mode_: Mode) -> Vec<(&'static str, &'static str)> {
+    mode(mode_)
+        .rows
+        .iter()
+        .filter(|r| !r.short.is_empty())
+        .map(|r| (r.label, r.short))
+        .collect()
+}
 
 /// The intent bound to a key, if any.
 pub fn intent_for(key: Key) -> Option<Intent> {
@@ -268,6 +657,102 @@ pub fn available(run: &Run) -> Vec<Intent> {
     out
 }
 
+/// The tables of docs/keys.md, each under its name (the `<!-- keys:NAME -->`
+/// marker it replaces): `step` and `plain` from [`BINDINGS`], one per
+/// [`Mode`] from [`MODES`].
+pub fn doc_tables() -> Vec<(&'static str, String)> {
+    let head = "| key | what it does |\n| --- | --- |\n";
+    let ticks = |keys: &[Key]| {
+        keys.iter()
+            .map(|k| format!("`{}`", k.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = Vec::new();
+    let mut step = head.to_string();
+    for b in BINDINGS {
+        step.push_str(&format!("| {} | {} |\n", ticks(b.keys), b.doc));
+    }
+    out.push(("step", step));
+    for m in MODES {
+        let mut t = head.to_string();
+        for r in m.rows {
+            let keys = if !r.keys.is_empty() {
+                ticks(r.keys)
+            } else if r.label.starts_with("any") {
+                r.label.to_string()
+            } else {
+                r.label
+                    .split(' ')
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            t.push_str(&format!("| {keys} | {} |\n", r.doc));
+        }
+        out.push((mode_doc_name(m.mode), t));
+    }
+    let mut plain = "| line | what it does |\n| --- | --- |\n".to_string();
+    for b in BINDINGS.iter().filter(|b| !b.intent.is_screen_only()) {
+        let lines: Vec<String> = b
+            .keys
+            .iter()
+            .filter_map(|k| match k {
+                Key::Enter => Some("(empty line)".to_string()),
+                Key::Char(c) => Some(format!("`{c}`")),
+                _ => None,
+            })
+            .collect();
+        plain.push_str(&format!("| {} | {} |\n", lines.join(", "), b.help));
+    }
+    out.push(("plain", plain));
+    out
+}
+
+/// The marker name of a mode's table in docs/keys.md.
+fn mode_doc_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::LineInput => "line-input",
+        Mode::NoteEditor => "note-editor",
+        Mode::Question => "question",
+        Mode::CommandRunning => "command-running",
+        Mode::NotRecorded => "not-recorded",
+        Mode::Help => "help",
+        Mode::Ended => "ended",
+    }
+}
+
+/// `text` with every `<!-- keys:NAME -->` … `<!-- /keys -->` block filled
+/// with its generated table; an error names a marker with no table or a
+/// table with no marker.
+pub fn fill_doc(text: &str) -> Result<String, String> {
+    let tables = doc_tables();
+    let mut out = String::new();
+    let mut rest = text;
+    let mut used = Vec::new();
+    while let Some(at) = rest.find("<!-- keys:") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + "<!-- keys:".len()..];
+        let name_end = after.find(" -->").ok_or("a keys marker is not closed")?;
+        let name = &after[..name_end];
+        let end = after
+            .find("<!-- /keys -->")
+            .ok_or_else(|| format!("the keys:{name} block has no end marker"))?;
+        let table = tables
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| format!("no keymap table is called {name}"))?;
+        out.push_str(&format!("<!-- keys:{name} -->\n{}<!-- /keys -->", table.1));
+        used.push(name.to_string());
+        rest = &after[end + "<!-- /keys -->".len()..];
+    }
+    out.push_str(rest);
+    if let Some((missing, _)) = tables.iter().find(|(n, _)| !used.iter().any(|u| u == n)) {
+        return Err(format!("docs/keys.md has no keys:{missing} block"));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,7 +773,88 @@ mod tests {
     fn every_intent_has_one_binding() {
         let mut intents: Vec<_> = BINDINGS.iter().map(|b| b.intent).collect();
         let n = intents.len();
+        intents.sort_by_key(|i| format!("{i:?}"));
         intents.dedup();
         assert_eq!(intents.len(), n);
+    }
+
+    /// Each mode binds a key once, and each row's labels name its first key
+    /// (the one the footer shows), so a remapped key cannot leave its old
+    /// name on the screen.
+    #[test]
+    fn every_mode_binds_a_key_once_and_labels_name_their_keys() {
+        for b in BINDINGS {
+            let first = b.keys[0].name();
+            assert!(b.label.contains(&first), "{:?}: {}", b.intent, b.label);
+        }
+        for m in MODES {
+            let mut seen = std::collections::HashSet::new();
+            for r in m.rows {
+                for k in r.keys {
+                    assert!(seen.insert(*k), "{k:?} is bound twice in {:?}", m.mode);
+                    assert_eq!(does(m.mode, *k), Some(r.does));
+                }
+                if let Some(first) = r.keys.first() {
+                    assert!(
+                        r.label.contains(&first.name()),
+                        "{:?} {:?}: {}",
+                        m.mode,
+                        r.does,
+                        r.label
+                    );
+                    if !r.help_label.is_empty() {
+                        assert!(r.help_label.contains(&first.name()), "{}", r.help_label);
+                    }
+                }
+            }
+        }
+    }
+
+    /// docs/keys.md's tables are the keymap's (regenerate with
+    /// `RUNSHEET_BLESS=1 cargo test --lib keys`).
+    #[test]
+    fn docs_keys_md_is_generated_from_the_keymap() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/keys.md");
+        let text = std::fs::read_to_string(path).expect("docs/keys.md");
+        let filled = fill_doc(&text).expect("markers");
+        if std::env::var_os("RUNSHEET_BLESS").is_some() {
+            std::fs::write(path, &filled).expect("write docs/keys.md");
+        }
+        assert!(
+            text == filled,
+            "docs/keys.md is stale: run RUNSHEET_BLESS=1 cargo test --lib keys"
+        );
+    }
+
+    /// Every engine action an operator can take has a key, and refusals
+    /// name the key the keymap binds.
+    #[test]
+    fn refusal_hints_come_from_the_keymap() {
+        let words = refusal_words(&Refusal::Critical);
+        assert!(
+            words.ends_with("fail it (f) to escalate instead"),
+            "{words}"
+        );
+        assert_eq!(
+            Refusal::Critical.to_string(),
+            "this step is critical and cannot be skipped; fail it to escalate instead"
+        );
+        for a in [
+            Action::GoAhead,
+            Action::Confirm,
+            Action::Value,
+            Action::Yes,
+            Action::No,
+            Action::RunCommand,
+            Action::Note,
+            Action::Evidence,
+            Action::SignOff,
+            Action::Fail,
+            Action::Skip,
+            Action::Abort,
+            Action::Suspend,
+        ] {
+            assert!(key_for(a).is_some(), "{a:?} has no key");
+        }
     }
 }

@@ -7,7 +7,7 @@
 use std::io::{BufRead, Write};
 
 use crate::engine::{Action, Event, Outcome, RequirementKind, Run, StepStatus};
-use crate::keys::{self, Intent, Key};
+use crate::keys::{self, Does, Intent, Key, Mode};
 use crate::procedure::{BranchEnd, StepKind};
 use crate::runner::RunningCommand;
 use crate::session::Session;
@@ -153,21 +153,26 @@ fn drive(
                 flow::submit(session, &request, text)
             }
             Next::Question(question) => {
+                let yes_no = format!(
+                    "({}/{})",
+                    keys::label(Mode::Question, Does::Yes),
+                    keys::label(Mode::Question, Does::No)
+                );
                 let prompt = match &question {
                     Question::RunCommand { command, .. } => {
                         writeln!(out, "  Command: {}", sanitize_line(command))?;
-                        "Run it now? (y/n)"
+                        format!("Run it now? {yes_no}")
                     }
-                    Question::Suspend => "Suspend and quit? (y/n)",
+                    Question::Suspend => format!("Suspend and quit? {yes_no}"),
                 };
-                let Some(line) = ask(input, out, prompt)? else {
+                let Some(line) = ask(input, out, &prompt)? else {
                     return match question {
                         // Not run; the end of input is seen at the prompt.
                         Question::RunCommand { .. } => Ok(None),
                         Question::Suspend => suspend(session, out, "end of input").map(Some),
                     };
                 };
-                let yes = line.trim().eq_ignore_ascii_case("y");
+                let yes = answer_is_yes(&line);
                 if !yes {
                     match question {
                         Question::RunCommand { .. } => writeln!(out, "  not run")?,
@@ -478,7 +483,9 @@ fn print_step(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
     for r in run.requirements() {
         let mark = if r.met { "x" } else { " " };
         let text = match &r.what {
-            RequirementKind::Answer(q) => format!("answer: {q} (y/n)"),
+            RequirementKind::Answer(q) => {
+                format!("answer: {q} ({}/{})", key(Action::Yes), key(Action::No))
+            }
             RequirementKind::Value { label, required } => format!(
                 "value: {label}{} ({} to type it)",
                 if *required { "" } else { " (optional)" },
@@ -530,14 +537,7 @@ fn print_end(session: &Session, out: &mut dyn Write) -> std::io::Result<()> {
 fn print_help(out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "  Type one key per line (an empty line is Enter):")?;
     for b in keys::BINDINGS {
-        if matches!(
-            b.intent,
-            Intent::ScrollUp
-                | Intent::ScrollDown
-                | Intent::PageUp
-                | Intent::PageDown
-                | Intent::Close
-        ) {
+        if b.intent.is_screen_only() {
             continue;
         }
         writeln!(out, "  {:<6} {}", b.label, b.help)?;
@@ -574,6 +574,18 @@ fn parse_intent(line: &str) -> Option<Intent> {
                 .filter(|i| matches!(i, Intent::Yes | Intent::No))
         }),
         _ => None,
+    }
+}
+
+/// A line answering a yes/no question: the question mode's yes key, in
+/// either case.
+fn answer_is_yes(line: &str) -> bool {
+    let mut chars = line.trim().chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => {
+            keys::does(Mode::Question, Key::Char(c.to_ascii_lowercase())) == Some(Does::Yes)
+        }
+        _ => false,
     }
 }
 

@@ -14,7 +14,7 @@ use ratatui_textarea::{TextArea, WrapMode};
 use super::TuiExit;
 use super::view;
 use crate::engine::{Command, CommandResult, Run};
-use crate::keys::{self, Intent, Key};
+use crate::keys::{self, Does, Intent, Key, Mode};
 use crate::runner::{Poll, RunningCommand};
 use crate::session::Session;
 use crate::session::flow::{self, Ask, CommandToRun, Next, Question, Reply, TextRequest};
@@ -279,6 +279,28 @@ impl App {
         app
     }
 
+    /// The keymap mode the screen is in; `None` on the step screen.
+    pub(crate) fn mode(&self, run: &Run) -> Option<Mode> {
+        if run.is_ended() {
+            return Some(Mode::Ended);
+        }
+        if let Some(d) = &self.dialog {
+            return Some(match d {
+                Dialog::Line(_) => Mode::LineInput,
+                Dialog::Note { .. } => Mode::NoteEditor,
+                Dialog::ConfirmRun { .. } | Dialog::ConfirmSuspend { .. } => Mode::Question,
+                Dialog::NotSaved { .. } => Mode::NotRecorded,
+            });
+        }
+        if self.help.is_some() {
+            return Some(Mode::Help);
+        }
+        if self.command.as_ref().is_some_and(|p| p.running.is_some()) {
+            return Some(Mode::CommandRunning);
+        }
+        None
+    }
+
     pub(crate) fn too_small(&self) -> bool {
         self.size.0 < MIN_WIDTH || self.size.1 < MIN_HEIGHT
     }
@@ -455,7 +477,7 @@ impl App {
         }
         if self.too_small() {
             // The screen cannot be read: only suspend-and-quit works.
-            if matches!(to_key(k), Some(Key::Char('q') | Key::CtrlC)) {
+            if to_key(k).and_then(keys::intent_for) == Some(Intent::Suspend) {
                 return Flow::Exit(self.terminate(session));
             }
             return Flow::Continue;
@@ -491,8 +513,12 @@ impl App {
     }
 
     fn running_key(&mut self, session: &mut Session, k: KeyEvent) -> Flow {
-        match to_key(k) {
-            Some(Key::CtrlC) => {
+        let Some(key) = to_key(k) else {
+            self.busy();
+            return Flow::Continue;
+        };
+        match keys::does(Mode::CommandRunning, key) {
+            Some(Does::StopCommand) => {
                 if let Some(pane) = self.command.as_mut()
                     && let Some(mut rc) = pane.running.take()
                 {
@@ -505,25 +531,31 @@ impl App {
                     return self.follow_or_show(session, reply);
                 }
             }
-            Some(key) => match keys::intent_for(key) {
-                Some(
-                    i @ (Intent::ScrollUp | Intent::ScrollDown | Intent::PageUp | Intent::PageDown),
-                ) => self.scroll(session.run(), i),
-                Some(Intent::Help) => self.help = Some(0),
-                _ => {
-                    self.error("a command is running: wait for it to finish, or Ctrl-C to stop it")
+            Some(Does::Scroll) => {
+                if let Some(i) = keys::intent_for(key) {
+                    self.scroll(session.run(), i);
                 }
-            },
-            None => self.error("a command is running: wait for it to finish, or Ctrl-C to stop it"),
+            }
+            Some(Does::ShowHelp) => self.help = Some(0),
+            _ => self.busy(),
         }
         Flow::Continue
     }
 
+    /// A key that waits for the running command.
+    fn busy(&mut self) {
+        self.error(format!(
+            "a command is running: wait for it to finish, or {} to stop it",
+            keys::label(Mode::CommandRunning, Does::StopCommand)
+        ));
+    }
+
     fn dialog_key(&mut self, session: &mut Session, dialog: Dialog, k: KeyEvent) -> Flow {
         let key = to_key(k);
+        let does = |mode: Mode| key.and_then(|key| keys::does(mode, key));
         match dialog {
-            Dialog::ConfirmSuspend { back } => match key {
-                Some(Key::Char('y') | Key::CtrlC) => {
+            Dialog::ConfirmSuspend { back } => match does(Mode::Question) {
+                Some(Does::Yes | Does::AskSuspend) => {
                     let reply = flow::answer(session, &Question::Suspend, true);
                     match self.follow(session, reply) {
                         Followed::Exit => return Flow::Exit(TuiExit::Suspended),
@@ -534,25 +566,25 @@ impl App {
                         Followed::Done => {}
                     }
                 }
-                Some(Key::Char('n') | Key::Esc) => self.dialog = back.map(|b| *b),
+                Some(Does::No) => self.dialog = back.map(|b| *b),
                 _ => self.dialog = Some(Dialog::ConfirmSuspend { back }),
             },
-            Dialog::ConfirmRun { step, command } => match key {
-                Some(Key::Char('y')) => {
+            Dialog::ConfirmRun { step, command } => match does(Mode::Question) {
+                Some(Does::Yes) => {
                     let question = Question::RunCommand { step, command };
                     let reply = flow::answer(session, &question, true);
                     return self.follow_or_show(session, reply);
                 }
-                Some(Key::Char('n') | Key::Esc) => {}
-                Some(Key::CtrlC) => {
+                Some(Does::No) => {}
+                Some(Does::AskSuspend) => {
                     self.dialog = Some(Dialog::ConfirmSuspend {
                         back: Some(Box::new(Dialog::ConfirmRun { step, command })),
                     })
                 }
                 _ => self.dialog = Some(Dialog::ConfirmRun { step, command }),
             },
-            Dialog::NotSaved { message, retry } => match key {
-                Some(Key::Char('r')) => {
+            Dialog::NotSaved { message, retry } => match does(Mode::NotRecorded) {
+                Some(Does::Retry) => {
                     let reply = flow::retry(session, retry);
                     let recorded = !reply.failed();
                     let flow = self.follow_or_show(session, reply);
@@ -561,7 +593,7 @@ impl App {
                     }
                     return flow;
                 }
-                Some(Key::Char('q') | Key::CtrlC) => {
+                Some(Does::SuspendAndQuit) => {
                     // Nothing unrecorded is shown as done; the run stays open either way.
                     return Flow::Exit(self.terminate(session));
                 }
@@ -571,46 +603,43 @@ impl App {
                 request,
                 mut editor,
                 error,
-            } => {
-                let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
-                match k.code {
-                    KeyCode::Char('s') if ctrl => {
-                        let text = editor.lines().join("\n");
-                        let reply = flow::submit(session, &request, text);
-                        match self.follow(session, reply) {
-                            Followed::Refused(m) => {
-                                self.dialog = Some(Dialog::Note {
-                                    request,
-                                    editor,
-                                    error: Some(m),
-                                });
-                            }
-                            Followed::Exit => return Flow::Exit(TuiExit::Suspended),
-                            Followed::Done => {}
-                        }
-                    }
-                    KeyCode::Esc => {}
-                    KeyCode::Char('c') if ctrl => {
-                        self.dialog = Some(Dialog::ConfirmSuspend {
-                            back: Some(Box::new(Dialog::Note {
+            } => match does(Mode::NoteEditor) {
+                Some(Does::Save) => {
+                    let text = editor.lines().join("\n");
+                    let reply = flow::submit(session, &request, text);
+                    match self.follow(session, reply) {
+                        Followed::Refused(m) => {
+                            self.dialog = Some(Dialog::Note {
                                 request,
                                 editor,
-                                error,
-                            })),
-                        })
+                                error: Some(m),
+                            });
+                        }
+                        Followed::Exit => return Flow::Exit(TuiExit::Suspended),
+                        Followed::Done => {}
                     }
-                    _ => {
-                        editor.input(k);
-                        self.dialog = Some(Dialog::Note {
+                }
+                Some(Does::Cancel) => {}
+                Some(Does::AskSuspend) => {
+                    self.dialog = Some(Dialog::ConfirmSuspend {
+                        back: Some(Box::new(Dialog::Note {
                             request,
                             editor,
                             error,
-                        });
-                    }
+                        })),
+                    })
                 }
-            }
-            Dialog::Line(mut d) => match key {
-                Some(Key::Enter) => {
+                _ => {
+                    editor.input(k);
+                    self.dialog = Some(Dialog::Note {
+                        request,
+                        editor,
+                        error,
+                    });
+                }
+            },
+            Dialog::Line(mut d) => match does(Mode::LineInput) {
+                Some(Does::Submit) => {
                     let reply = flow::submit(session, &d.request, d.input.text.clone());
                     match self.follow(session, reply) {
                         Followed::Refused(m) => {
@@ -621,8 +650,8 @@ impl App {
                         Followed::Done => {}
                     }
                 }
-                Some(Key::Esc) => {}
-                Some(Key::CtrlC) => {
+                Some(Does::Cancel) => {}
+                Some(Does::AskSuspend) => {
                     self.dialog = Some(Dialog::ConfirmSuspend {
                         back: Some(Box::new(Dialog::Line(d))),
                     })
@@ -727,6 +756,7 @@ pub(crate) fn to_key(k: KeyEvent) -> Option<Key> {
         KeyCode::PageUp => Key::PageUp,
         KeyCode::PageDown => Key::PageDown,
         KeyCode::Char('c') if ctrl => Key::CtrlC,
+        KeyCode::Char('s') if ctrl => Key::CtrlS,
         KeyCode::Char(c) if !ctrl && !alt => Key::Char(c),
         _ => return None,
     })

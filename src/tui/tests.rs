@@ -522,6 +522,7 @@ fn keymap_every_bound_key_is_handled_and_every_handled_key_is_bound() {
                 Key::PageUp => KeyEvent::new(C::PageUp, KeyModifiers::NONE),
                 Key::PageDown => KeyEvent::new(C::PageDown, KeyModifiers::NONE),
                 Key::CtrlC => KeyEvent::new(C::Char('c'), KeyModifiers::CONTROL),
+                Key::CtrlS => KeyEvent::new(C::Char('s'), KeyModifiers::CONTROL),
                 Key::Char(c) => KeyEvent::new(C::Char(*c), KeyModifiers::NONE),
             };
             assert_eq!(

@@ -14,8 +14,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::app::{App, CommandPane, Dialog, LineDialog, MIN_HEIGHT, MIN_WIDTH, Saved};
-use crate::engine::{RequirementKind, Run, StepStatus};
-use crate::keys::{self, Intent, Key};
+use crate::engine::{Action, RequirementKind, Run, StepStatus};
+use crate::keys::{self, Does, Intent, Mode};
 use crate::procedure::{BranchEnd, StepKind, StepPlace, ValueKind};
 use crate::session::flow::Ask;
 use crate::text::{reflow, sanitize_line, sanitize_terminal};
@@ -513,7 +513,11 @@ fn step_lines(run: &Run, th: Theme, width: u16) -> Vec<Line<'static>> {
         StepKind::Decision(d) => out.push(Line::from(vec![
             Span::styled("Question: ", th.accent()),
             Span::styled(clean_line(&d.question), th.bold()),
-            Span::raw("  (y yes · n no)"),
+            Span::raw(format!(
+                "  ({} yes · {} no)",
+                key(Action::Yes),
+                key(Action::No)
+            )),
         ])),
         StepKind::Value(v) => {
             let mut what = kind_name(v.kind).to_string();
@@ -526,7 +530,7 @@ fn step_lines(run: &Run, th: Theme, width: u16) -> Vec<Line<'static>> {
             out.push(Line::from(vec![
                 Span::styled("Value: ", th.accent()),
                 Span::styled(clean_line(&v.label), th.bold()),
-                Span::raw(format!(" ({what}) — Enter to type it")),
+                Span::raw(format!(" ({what}) — {} to type it", key(Action::Value))),
             ]));
             if !v.choices.is_empty() {
                 out.push(Line::from(format!(
@@ -544,7 +548,8 @@ fn step_lines(run: &Run, th: Theme, width: u16) -> Vec<Line<'static>> {
                 Span::styled(format!("$ {}", clean_line(&c.run)), th.bold()),
             ]));
             out.push(Line::from(format!(
-                "  r runs it (asks first); expected exit code {}",
+                "  {} runs it (asks first); expected exit code {}",
+                key(Action::RunCommand),
                 c.expect_exit.unwrap_or(0)
             )));
         }
@@ -664,11 +669,12 @@ fn output_rows(pane: &CommandPane) -> Vec<&str> {
 fn command_status(pane: &CommandPane, th: Theme) -> Line<'static> {
     if let Some(rc) = &pane.running {
         let secs = rc.elapsed().as_secs();
-        let mut text = format!("running {secs} s · Ctrl-C stops it");
+        let stop = keys::label(Mode::CommandRunning, Does::StopCommand);
+        let mut text = format!("running {secs} s · {stop} stops it");
         if let Some(t) = pane.timeout_secs
             && secs >= t
         {
-            text = format!("running {secs} s — past its {t} s time limit; Ctrl-C stops it");
+            text = format!("running {secs} s — past its {t} s time limit; {stop} stops it");
         }
         return Line::styled(text, th.warn());
     }
@@ -686,8 +692,9 @@ fn command_status(pane: &CommandPane, th: Theme) -> Line<'static> {
     match f.exit_code {
         Some(code) if code == pane.expect_exit => Line::styled(
             format!(
-                "✔ exit {code} in {} — as expected; Enter confirms the step{extra}",
-                seconds(f.duration_ms)
+                "✔ exit {code} in {} — as expected; {} confirms the step{extra}",
+                seconds(f.duration_ms),
+                key(Action::Confirm)
             ),
             th.ok(),
         ),
@@ -697,8 +704,10 @@ fn command_status(pane: &CommandPane, th: Theme) -> Line<'static> {
             });
             Line::styled(
                 format!(
-                    "✘ {got}, expected {} — press f to fail and escalate, r to run again{extra}",
-                    pane.expect_exit
+                    "✘ {got}, expected {} — press {} to fail and escalate, {} to run again{extra}",
+                    pane.expect_exit,
+                    key(Action::Fail),
+                    key(Action::RunCommand)
                 ),
                 th.err(),
             )
@@ -710,7 +719,9 @@ fn output_pane(frame: &mut Frame, area: Rect, pane: &CommandPane, th: Theme) {
     let title = format!(" Output: $ {} ", clean_line(&pane.command));
     let mut block = Block::bordered().title(title);
     if pane.running.is_none() {
-        block = block.title_bottom(Line::from(" Esc closes ").right_aligned());
+        block = block.title_bottom(
+            Line::from(format!(" {} closes ", intent_key(Intent::Close))).right_aligned(),
+        );
     }
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -753,19 +764,17 @@ fn warnings(frame: &mut Frame, area: Rect, run: &Run, th: Theme) {
         Line::default(),
         Line::from("Going ahead is recorded in the evidence log together with these warnings."),
         Line::default(),
-        Line::from(vec![
-            Span::styled("  Enter ", th.bold()),
-            Span::raw("go ahead (recorded)"),
-        ]),
-        Line::from(vec![
-            Span::styled("  X     ", th.bold()),
-            Span::raw("abort the run"),
-        ]),
-        Line::from(vec![
-            Span::styled("  q     ", th.bold()),
-            Span::raw("suspend and quit"),
-        ]),
     ]);
+    for (action, what) in [
+        (Action::GoAhead, "go ahead (recorded)"),
+        (Action::Abort, "abort the run"),
+        (Action::Suspend, "suspend and quit"),
+    ] {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {:<6}", key(action)), th.bold()),
+            Span::raw(what),
+        ]));
+    }
     frame.render_widget(block, area);
     frame.render_widget(Paragraph::new(wrap(lines, inner.width)), inner);
 }
@@ -831,32 +840,11 @@ fn plural(n: usize, word: &str) -> String {
 /// The footer's key hints for the current mode.
 fn footer_items(app: &App, run: &Run) -> Vec<(String, String)> {
     let item = |k: &str, v: &str| (k.to_string(), v.to_string());
-    if run.is_ended() {
-        return vec![item("any key", "exit")];
-    }
-    if let Some(d) = &app.dialog {
-        return match d {
-            Dialog::Line(_) => vec![item("Enter", "submit"), item("Esc", "cancel")],
-            Dialog::Note { .. } => vec![
-                item("Ctrl-S", "save"),
-                item("Enter", "new line"),
-                item("Esc", "cancel"),
-            ],
-            Dialog::ConfirmRun { .. } | Dialog::ConfirmSuspend { .. } => {
-                vec![item("y", "yes"), item("n", "no")]
-            }
-            Dialog::NotSaved { .. } => vec![item("r", "retry"), item("q", "suspend and quit")],
-        };
-    }
-    if app.help.is_some() {
-        return vec![item("↑/k ↓/j PgUp PgDn", "scroll"), item("Esc", "close")];
-    }
-    if app.command.as_ref().is_some_and(|p| p.running.is_some()) {
-        return vec![
-            item("Ctrl-C", "stop the command"),
-            item("↑/k ↓/j PgUp PgDn", "scroll output"),
-            item("?", "help"),
-        ];
+    if let Some(mode) = app.mode(run) {
+        return keys::footer(mode)
+            .into_iter()
+            .map(|(k, v)| item(k, v))
+            .collect();
     }
     let warnings = !run.pending_warnings.is_empty();
     let mut items: Vec<(String, String)> = keys::available(run)
@@ -906,18 +894,23 @@ fn footer_lines(app: &App, run: &Run, th: Theme, width: u16) -> Vec<Line<'static
     lines
 }
 
-/// How a key is written in the help.
-fn key_label(k: Key) -> String {
-    match k {
-        Key::Enter => "Enter".into(),
-        Key::Esc => "Esc".into(),
-        Key::Up => "↑".into(),
-        Key::Down => "↓".into(),
-        Key::PageUp => "PgUp".into(),
-        Key::PageDown => "PgDn".into(),
-        Key::CtrlC => "Ctrl-C".into(),
-        Key::Char(c) => c.to_string(),
-    }
+/// The key of an engine action, for a hint.
+fn key(action: Action) -> &'static str {
+    keys::key_for(action).unwrap_or("?")
+}
+
+/// The key of a keymap intent, for a hint.
+fn intent_key(intent: Intent) -> &'static str {
+    keys::binding(intent).map_or("?", |b| b.label)
+}
+
+/// `y/n` as the question mode binds them.
+fn yes_no() -> String {
+    format!(
+        "{}/{}",
+        keys::label(Mode::Question, Does::Yes),
+        keys::label(Mode::Question, Does::No)
+    )
 }
 
 fn help_area(area: Rect) -> Rect {
@@ -927,55 +920,22 @@ fn help_area(area: Rect) -> Rect {
 fn help_lines(th: Theme, width: u16) -> Vec<Line<'static>> {
     let mut lines = vec![Line::styled("On a step", th.bold())];
     for b in keys::BINDINGS {
-        let keys: Vec<String> = b.keys.iter().map(|k| key_label(*k)).collect();
+        let keys: Vec<String> = b.keys.iter().map(|k| k.name()).collect();
         lines.push(Line::from(vec![
             Span::styled(format!("  {:<14}", keys.join(" / ")), th.accent()),
             Span::raw(b.help),
         ]));
     }
-    let section = |title: &str, rows: &[(&str, &str)]| {
-        let mut l = vec![Line::default(), Line::styled(title.to_string(), th.bold())];
-        for (k, v) in rows {
-            l.push(Line::from(vec![
-                Span::styled(format!("  {k:<14}"), th.accent()),
-                Span::raw(v.to_string()),
+    for m in keys::MODES.iter().filter(|m| !m.help_title.is_empty()) {
+        lines.push(Line::default());
+        lines.push(Line::styled(m.help_title.to_string(), th.bold()));
+        for r in m.rows.iter().filter(|r| !r.help.is_empty()) {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {:<14}", r.help_label), th.accent()),
+                Span::raw(r.help),
             ]));
         }
-        l
-    };
-    lines.extend(section(
-        "In a one-line input (value, reason, evidence, name)",
-        &[
-            (
-                "Enter",
-                "Submit; the engine's answer shows in red if it is refused",
-            ),
-            ("Esc", "Cancel"),
-            ("← → Home End", "Move the cursor; Backspace / Delete erase"),
-        ],
-    ));
-    lines.extend(section(
-        "In the note editor",
-        &[
-            ("Ctrl-S", "Save the note (recorded)"),
-            ("Enter", "New line"),
-            ("Esc", "Cancel"),
-        ],
-    ));
-    lines.extend(section(
-        "While a command runs",
-        &[
-            ("Ctrl-C", "Stop the command (recorded as stopped)"),
-            (
-                "↑ ↓ PgUp PgDn",
-                "Scroll its output; Esc closes the pane when it ended",
-            ),
-        ],
-    ));
-    lines.extend(section(
-        "Questions (run a command, suspend)",
-        &[("y / n", "Yes / no")],
-    ));
+    }
     lines.push(Line::default());
     lines.push(Line::from(
         "Every action is written to the evidence log before the screen moves on.",
@@ -987,7 +947,14 @@ fn help(frame: &mut Frame, area: Rect, offset: usize, th: Theme) {
     let rect = help_area(area);
     let block = Block::bordered()
         .border_style(th.accent())
-        .title(Span::styled(" Help: keys (? or Esc closes) ", th.bold()));
+        .title(Span::styled(
+            format!(
+                " Help: keys ({} or {} closes) ",
+                intent_key(Intent::Help),
+                intent_key(Intent::Close)
+            ),
+            th.bold(),
+        ));
     let inner = block.inner(rect);
     let lines = help_lines(th, inner.width);
     let max = lines.len().saturating_sub(usize::from(inner.height));
@@ -1048,7 +1015,12 @@ fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, run: &Run, th: Theme) {
             frame.render_widget(Paragraph::new(err), err_a);
             frame.render_widget(
                 Paragraph::new(Line::styled(
-                    "Ctrl-S save · Esc cancel · Enter new line",
+                    format!(
+                        "{} save · {} cancel · {} new line",
+                        keys::label(Mode::NoteEditor, Does::Save),
+                        keys::label(Mode::NoteEditor, Does::Cancel),
+                        keys::label(Mode::NoteEditor, Does::NewLine)
+                    ),
                     th.dim(),
                 )),
                 hint_a,
@@ -1060,13 +1032,13 @@ fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, run: &Run, th: Theme) {
                 Line::default(),
                 Line::from("It runs with sh -c; its output and exit code are kept as evidence."),
                 Line::default(),
-                Line::styled("Run this command? y/n", th.accent()),
+                Line::styled(format!("Run this command? {}", yes_no()), th.accent()),
             ];
             simple_dialog(frame, area, " Run this command? ", lines, th.accent(), th);
         }
         Dialog::ConfirmSuspend { .. } => {
             let lines = vec![
-                Line::styled("Suspend and quit? y/n", th.accent()),
+                Line::styled(format!("Suspend and quit? {}", yes_no()), th.accent()),
                 Line::default(),
                 Line::from("The run stays open: `runsheet resume` brings you back to this step."),
             ];
@@ -1086,7 +1058,14 @@ fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, run: &Run, th: Theme) {
                     "The last action did not happen; the screen shows only what is on disk.",
                 ),
                 Line::default(),
-                Line::styled("r retry · q suspend and quit", th.bold()),
+                Line::styled(
+                    format!(
+                        "{} retry · {} suspend and quit",
+                        keys::label(Mode::NotRecorded, Does::Retry),
+                        keys::label(Mode::NotRecorded, Does::SuspendAndQuit)
+                    ),
+                    th.bold(),
+                ),
             ];
             simple_dialog(frame, area, " ✘ NOT RECORDED ", lines, th.err(), th);
         }
@@ -1247,7 +1226,14 @@ fn line_dialog(frame: &mut Frame, area: Rect, d: &LineDialog, run: &Run, th: The
     frame.set_cursor_position((cx.min(input_a.right().saturating_sub(1)), input_a.y));
     frame.render_widget(Paragraph::new(err), err_a);
     frame.render_widget(
-        Paragraph::new(Line::styled("Enter submit · Esc cancel", th.dim())),
+        Paragraph::new(Line::styled(
+            format!(
+                "{} submit · {} cancel",
+                keys::label(Mode::LineInput, Does::Submit),
+                keys::label(Mode::LineInput, Does::Cancel)
+            ),
+            th.dim(),
+        )),
         hint_a,
     );
 }
