@@ -12,11 +12,12 @@ use clap::CommandFactory;
 use crate::cli::{self, Cli, Command as Cmd, GlobalArgs};
 use crate::engine::{self, Event, Meta, Outcome, Run, StartInfo};
 use crate::error::{Error, Result, code};
-use crate::export::{self, status, timeline};
+use crate::export;
 use crate::out;
 use crate::procedure::lint::{self, Severity};
 use crate::procedure::parse::{self, Loaded, Source};
 use crate::procedure::{render, template};
+use crate::report::{self, runs, status, timeline};
 use crate::session::{Session, StoreSink, SystemClock, new_event, new_run};
 use crate::store::{Holder, NewEvent, RunQuery, RunRow, Store};
 use crate::{errln, outln};
@@ -567,12 +568,12 @@ fn runs_cmd(ctx: &Context, a: cli::RunsArgs) -> Result<i32> {
     let (rows, test_data) = ctx.read_checked(|store| Ok(store.runs(&q)?))?;
     test_data_notice(ctx, test_data)?;
     if ctx.global.json {
-        let v: Vec<serde_json::Value> = rows.iter().map(timeline::run_json).collect();
+        let v: Vec<serde_json::Value> = rows.iter().map(runs::run_json).collect();
         outln!("{}", pretty(&serde_json::Value::Array(v)))?;
     } else if rows.is_empty() {
         outln!("No runs match.")?;
     } else {
-        out::rendered(&timeline::runs_table(&rows, ctx.color))?;
+        out::rendered(&runs::runs_table(&rows, ctx.color))?;
     }
     Ok(code::OK)
 }
@@ -625,7 +626,7 @@ fn show_cmd(ctx: &Context, a: cli::ShowArgs) -> Result<i32> {
     let ((row, events, catalog), test_data) = ctx.read_checked(|store| {
         let row = store.find_run(&a.run_id)?;
         let events = store.events(row.id)?;
-        let mut catalog = export::Catalog::new();
+        let mut catalog = report::Catalog::new();
         catalog.get(store, &row.procedure_sha256)?;
         Ok((row, events, catalog))
     })?;
@@ -634,13 +635,13 @@ fn show_cmd(ctx: &Context, a: cli::ShowArgs) -> Result<i32> {
     if ctx.global.json {
         let evs: Vec<serde_json::Value> = events
             .iter()
-            .map(|e| timeline::event_json(e, &timeline::describe(e, procedure)))
+            .map(|e| runs::event_json(e, &timeline::describe(e, procedure)))
             .collect();
-        let mut v = timeline::run_json(&row);
+        let mut v = runs::run_json(&row);
         v["events"] = serde_json::Value::Array(evs);
         outln!("{}", pretty(&v))?;
     } else {
-        out::rendered(&timeline::show_text(&row, &events, procedure, ctx.color))?;
+        out::rendered(&runs::show_text(&row, &events, procedure, ctx.color))?;
     }
     Ok(code::OK)
 }

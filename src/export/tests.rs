@@ -11,7 +11,8 @@ use uuid::Uuid;
 use super::*;
 use crate::engine::{self, Command, CommandResult, Event, Meta, Run, StartInfo};
 use crate::procedure::parse::{Format, Source};
-use crate::store::{NewEvent, Store, sha256_hex};
+use crate::report::Catalog;
+use crate::store::{NewEvent, Store, StoreError, sha256_hex};
 use crate::testdata::{GenerateOptions, generate, new_log};
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -460,7 +461,7 @@ fn the_export_record_lists_every_data_file_and_the_checkpoint_is_at_it() {
         .filter(|p| {
             *p != "checkpoint.json"
                 && *p != "export.json"
-                && !crate::export::verify_custody::is_signed_part(p)
+                && !crate::export::verify::custody::is_signed_part(p)
         })
         .collect();
     let listed: Vec<&str> = p["files"]
@@ -840,7 +841,7 @@ fn show_text_has_titles_outcomes_and_both_names() {
     let events = store.events(row.id).expect("events");
     let mut catalog = Catalog::new();
     let p = catalog.get(&store, &row.procedure_sha256).expect("catalog");
-    let text = timeline::show_text(&row, &events, p, false);
+    let text = crate::report::runs::show_text(&row, &events, p, false);
     assert!(
         text.contains("▶ Check <img src=x onerror=alert(1)> (check)"),
         "{text}"
