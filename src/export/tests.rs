@@ -1,5 +1,5 @@
-//! Export tests on a fixed log (fixed run ids and times): golden CSV, JSON and
-//! Markdown; hostile text coming out inert; failed exports leaving nothing
+//! Export tests on a fixed log (fixed run ids and times): golden CSV, JSON,
+//! Markdown and HTML; hostile text coming out inert; failed exports leaving nothing
 //! behind; verify-bundle catching every changed byte; bounded memory.
 
 use std::fs;
@@ -291,6 +291,15 @@ fn golden_bundle_files() {
         assert_eq!(sha256_hex(text.as_bytes()), e["payload_sha256"], "{e}");
     }
     assert_eq!(v["procedures"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn golden_report_html() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = fixed_log(dir.path());
+    let out = dir.path().join("bundle");
+    export(&mut store, &request(out.clone())).expect("export");
+    insta::assert_snapshot!("report_html", read(&out, "report.html"));
 }
 
 /// A minimal RFC 4180 reader for the tests (the product only writes CSV).
