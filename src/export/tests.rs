@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::engine::{self, Command, CommandResult, Event, Meta, Run, StartInfo};
+use crate::error::exit_code;
 use crate::procedure::parse::{Format, Source};
 use crate::report::Catalog;
 use crate::store::{NewEvent, Store, StoreError, sha256_hex};
@@ -530,8 +531,9 @@ fn a_failure_after_writing_removes_the_temporary_bundle() {
     holder.execute_batch("BEGIN IMMEDIATE").expect("lock");
     let out = dir.path().join("bundle");
     let err = export(&mut store, &request(out.clone())).expect_err("must fail");
-    assert_eq!(err.code(), crate::error::code::STORE, "{err}");
-    assert!(err.to_string().contains("no bundle was left"), "{err}");
+    let text = err.to_string();
+    assert_eq!(exit_code(&Err(err)), crate::error::code::STORE, "{text}");
+    assert!(text.contains("no bundle was left"), "{text}");
     assert_nothing_left(dir.path(), &out);
 }
 
@@ -584,8 +586,12 @@ fn an_unreadable_payload_stops_the_export_and_leaves_nothing() {
     let out = dir.path().join("bundle");
     // verify finds it first: nothing is exported, and the finding is shown.
     let err = export(&mut store, &request(out.clone())).expect_err("must fail");
-    assert_eq!(err.code(), crate::error::code::CHECK_FAILED, "{err}");
     let text = err.to_string();
+    assert_eq!(
+        exit_code(&Err(err)),
+        crate::error::code::CHECK_FAILED,
+        "{text}"
+    );
     assert!(
         text.contains("failed verification") && text.contains("seq 3"),
         "{text}"
