@@ -10,21 +10,23 @@ use chrono::{NaiveDate, Utc};
 use clap::CommandFactory;
 
 use crate::cli::{self, Cli, Command as Cmd, GlobalArgs};
-use crate::engine::{self, Event, Meta, Outcome, Run, StartInfo};
-use crate::error::{Error, Result, code};
-use crate::export::{self, status, timeline};
+use crate::engine::{self, Event, Meta, Run, StartInfo};
+use crate::error::{Error, Exit, Result};
+use crate::export;
 use crate::out;
 use crate::procedure::lint::{self, Severity};
 use crate::procedure::parse::{self, Loaded, Source};
 use crate::procedure::{render, template};
+use crate::report::{self, runs, status, timeline};
 use crate::session::{Session, StoreSink, SystemClock, new_event, new_run};
 use crate::store::{Holder, NewEvent, RunQuery, RunRow, Store};
 use crate::{errln, outln};
 
 mod redact;
 
-/// Run one CLI invocation; returns the exit code.
-pub fn run(cli: Cli) -> Result<i32> {
+/// Run one CLI invocation; returns what it found, which
+/// [`crate::error::exit_code`] turns into the exit code.
+pub fn run(cli: Cli) -> Result<Exit> {
     let ctx = Context::new(cli.global);
     match cli.command {
         Cmd::Lint(a) => lint_cmd(&ctx, a),
@@ -33,7 +35,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::New(a) => new_cmd(&ctx, a),
         Cmd::Schema => {
             out::text(&parse::json_schema())?;
-            Ok(code::OK)
+            Ok(Exit::Success)
         }
         Cmd::Run(a) => run_cmd(&ctx, a),
         Cmd::Resume(a) => resume_cmd(&ctx, a),
@@ -56,7 +58,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             let mut script = Vec::new();
             clap_complete::generate(a.shell, &mut cmd, "runsheet", &mut script);
             out::bytes(&script)?;
-            Ok(code::OK)
+            Ok(Exit::Success)
         }
         Cmd::Man => {
             let man = clap_mangen::Man::new(Cli::command());
@@ -64,7 +66,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             man.render(&mut page)
                 .map_err(|e| Error::Internal(format!("man page: {e}")))?;
             out::bytes(&page)?;
-            Ok(code::OK)
+            Ok(Exit::Success)
         }
     }
 }
@@ -200,7 +202,7 @@ fn host_name() -> String {
 
 // ---------------------------------------------------------------- procedures
 
-fn lint_cmd(ctx: &Context, a: cli::LintArgs) -> Result<i32> {
+fn lint_cmd(ctx: &Context, a: cli::LintArgs) -> Result<Exit> {
     let paths = if a.paths.is_empty() {
         vec![ctx.procedures_dir()]
     } else {
@@ -213,10 +215,10 @@ fn lint_cmd(ctx: &Context, a: cli::LintArgs) -> Result<i32> {
         out::text(&report.render_text())?;
     }
     let failed = report.errors() > 0 || (a.strict && report.warnings() > 0);
-    Ok(if failed { code::CHECK_FAILED } else { code::OK })
+    Ok(Exit::checked(!failed))
 }
 
-fn list_cmd(ctx: &Context) -> Result<i32> {
+fn list_cmd(ctx: &Context) -> Result<Exit> {
     let dir = ctx.procedures_dir();
     let mut entries = Vec::new();
     let mut broken = 0;
@@ -244,9 +246,9 @@ fn list_cmd(ctx: &Context) -> Result<i32> {
     }
     if broken > 0 {
         errln!("{broken} file(s) could not be read; run `runsheet lint` for details");
-        return Ok(code::INPUT);
+        return Ok(Exit::UnreadableInput);
     }
-    Ok(code::OK)
+    Ok(Exit::Success)
 }
 
 /// Find, parse and lint a procedure; lint errors refuse it.
@@ -271,7 +273,7 @@ fn load_procedure(ctx: &Context, name: &str) -> Result<Loaded> {
     Ok(loaded)
 }
 
-fn render_cmd(ctx: &Context, a: cli::RenderArgs) -> Result<i32> {
+fn render_cmd(ctx: &Context, a: cli::RenderArgs) -> Result<Exit> {
     let loaded = load_procedure(ctx, &a.procedure)?;
     let p = &loaded.procedure;
     let text = match a.format {
@@ -283,10 +285,10 @@ fn render_cmd(ctx: &Context, a: cli::RenderArgs) -> Result<i32> {
         Some(path) => write_new_file(&path, text.as_bytes())?,
         None => out::text(&text)?,
     }
-    Ok(code::OK)
+    Ok(Exit::Success)
 }
 
-fn new_cmd(ctx: &Context, a: cli::NewArgs) -> Result<i32> {
+fn new_cmd(ctx: &Context, a: cli::NewArgs) -> Result<Exit> {
     if !lint::is_valid_id(&a.id) {
         return Err(Error::Input(format!(
             "`{}` is not a valid procedure id: use lower-case letters, digits and -, e.g. `vendor-review`",
@@ -305,7 +307,7 @@ fn new_cmd(ctx: &Context, a: cli::NewArgs) -> Result<i32> {
         path.display(),
         path.display()
     )?;
-    Ok(code::OK)
+    Ok(Exit::Success)
 }
 
 /// Write a file that must not exist yet (no silent overwrite).
@@ -334,7 +336,7 @@ fn pretty(v: &serde_json::Value) -> String {
 
 // ---------------------------------------------------------------- runs
 
-fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<i32> {
+fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<Exit> {
     let loaded = load_procedure(ctx, &a.procedure)?;
     let mut store = ctx.open_store()?;
     let (user, name, actor) = operator_identity(a.operator.as_deref());
@@ -416,7 +418,7 @@ fn stored_procedure(store: &Store, row: &RunRow, db: &Path) -> Result<Loaded> {
     parse::parse(source).map_err(|d| Error::Input(d.to_string()))
 }
 
-fn resume_cmd(ctx: &Context, a: cli::ResumeArgs) -> Result<i32> {
+fn resume_cmd(ctx: &Context, a: cli::ResumeArgs) -> Result<Exit> {
     let db = ctx.db_path()?;
     let store = ctx.open_existing_store()?;
     let (user, _name, actor) = operator_identity(a.operator.as_deref());
@@ -510,7 +512,7 @@ fn front_end(
     plain: bool,
     notice: Option<String>,
     started_at: chrono::DateTime<Utc>,
-) -> Result<i32> {
+) -> Result<Exit> {
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let outcome = if plain || !tty {
         let stdin = std::io::stdin();
@@ -550,16 +552,10 @@ fn front_end(
     if let Some(n) = session.take_notice() {
         errln!("runsheet: WARNING: {n}");
     }
-    Ok(match outcome {
-        None => code::SUSPENDED,
-        Some(Outcome::Completed) => code::OK,
-        Some(Outcome::Escalated) => code::ESCALATED,
-        Some(Outcome::Failed) => code::FAILED,
-        Some(Outcome::Aborted) => code::ABORTED,
-    })
+    Ok(outcome.map_or(Exit::RunSuspended, Exit::RunEnded))
 }
 
-fn runs_cmd(ctx: &Context, a: cli::RunsArgs) -> Result<i32> {
+fn runs_cmd(ctx: &Context, a: cli::RunsArgs) -> Result<Exit> {
     let mut q = run_query(&a.filter)?;
     if a.open {
         q.outcome = Some("open".into());
@@ -567,14 +563,14 @@ fn runs_cmd(ctx: &Context, a: cli::RunsArgs) -> Result<i32> {
     let (rows, test_data) = ctx.read_checked(|store| Ok(store.runs(&q)?))?;
     test_data_notice(ctx, test_data)?;
     if ctx.global.json {
-        let v: Vec<serde_json::Value> = rows.iter().map(timeline::run_json).collect();
+        let v: Vec<serde_json::Value> = rows.iter().map(runs::run_json).collect();
         outln!("{}", pretty(&serde_json::Value::Array(v)))?;
     } else if rows.is_empty() {
         outln!("No runs match.")?;
     } else {
-        out::rendered(&timeline::runs_table(&rows, ctx.color))?;
+        out::rendered(&runs::runs_table(&rows, ctx.color))?;
     }
-    Ok(code::OK)
+    Ok(Exit::Success)
 }
 
 fn parse_date(s: &str, flag: &str) -> Result<NaiveDate> {
@@ -621,11 +617,11 @@ fn run_query(f: &cli::RunFilter) -> Result<RunQuery> {
     })
 }
 
-fn show_cmd(ctx: &Context, a: cli::ShowArgs) -> Result<i32> {
+fn show_cmd(ctx: &Context, a: cli::ShowArgs) -> Result<Exit> {
     let ((row, events, catalog), test_data) = ctx.read_checked(|store| {
         let row = store.find_run(&a.run_id)?;
         let events = store.events(row.id)?;
-        let mut catalog = export::Catalog::new();
+        let mut catalog = report::Catalog::new();
         catalog.get(store, &row.procedure_sha256)?;
         Ok((row, events, catalog))
     })?;
@@ -634,18 +630,18 @@ fn show_cmd(ctx: &Context, a: cli::ShowArgs) -> Result<i32> {
     if ctx.global.json {
         let evs: Vec<serde_json::Value> = events
             .iter()
-            .map(|e| timeline::event_json(e, &timeline::describe(e, procedure)))
+            .map(|e| runs::event_json(e, &timeline::describe(e, procedure)))
             .collect();
-        let mut v = timeline::run_json(&row);
+        let mut v = runs::run_json(&row);
         v["events"] = serde_json::Value::Array(evs);
         outln!("{}", pretty(&v))?;
     } else {
-        out::rendered(&timeline::show_text(&row, &events, procedure, ctx.color))?;
+        out::rendered(&runs::show_text(&row, &events, procedure, ctx.color))?;
     }
-    Ok(code::OK)
+    Ok(Exit::Success)
 }
 
-fn verify_cmd(ctx: &Context, a: cli::VerifyArgs) -> Result<i32> {
+fn verify_cmd(ctx: &Context, a: cli::VerifyArgs) -> Result<Exit> {
     let mut trust = crate::store::Trust {
         key: a
             .key
@@ -680,14 +676,10 @@ fn verify_cmd(ctx: &Context, a: cli::VerifyArgs) -> Result<i32> {
     } else {
         outln!("{report}")?;
     }
-    Ok(if report.is_ok() {
-        code::OK
-    } else {
-        code::CHECK_FAILED
-    })
+    Ok(Exit::checked(report.is_ok()))
 }
 
-fn checkpoint_cmd(ctx: &Context, a: cli::CheckpointArgs) -> Result<i32> {
+fn checkpoint_cmd(ctx: &Context, a: cli::CheckpointArgs) -> Result<Exit> {
     let (note, size, head, test_data) = latest_signed_checkpoint(ctx, a.sign)?;
     if test_data {
         // On stderr: the checkpoint itself is the output.
@@ -704,7 +696,7 @@ fn checkpoint_cmd(ctx: &Context, a: cli::CheckpointArgs) -> Result<i32> {
         }
         None => out::rendered(&note)?,
     }
-    Ok(code::OK)
+    Ok(Exit::Success)
 }
 
 /// The latest signed checkpoint with its cosignatures; with `sign`, making one
@@ -770,7 +762,7 @@ fn uncovered_notice(size: u64, head: u64, tried_to_sign: bool) {
     );
 }
 
-fn key_cmd(ctx: &Context) -> Result<i32> {
+fn key_cmd(ctx: &Context) -> Result<Exit> {
     let path = ctx.db_path()?;
     let (key, _) = ctx.read_checked(|store| Ok(store.log_key()?))?;
     let Some(key) = key else {
@@ -804,7 +796,7 @@ fn key_cmd(ctx: &Context) -> Result<i32> {
             key_file.display()
         );
     }
-    Ok(code::OK)
+    Ok(Exit::Success)
 }
 
 /// A signed checkpoint read from a file (which may end in extra blank lines).
@@ -870,7 +862,7 @@ fn split_notes(text: &str) -> Vec<String> {
     notes
 }
 
-fn prove_cmd(ctx: &Context, a: cli::ProveArgs) -> Result<i32> {
+fn prove_cmd(ctx: &Context, a: cli::ProveArgs) -> Result<Exit> {
     use crate::custody::checkpoint::SignedCheckpoint;
     let old = a.from.as_deref().map(read_signed_checkpoint).transpose()?;
     let (note, size, _head, test_data) = latest_signed_checkpoint(ctx, false)?;
@@ -904,7 +896,7 @@ fn prove_cmd(ctx: &Context, a: cli::ProveArgs) -> Result<i32> {
             }
             None => out::rendered(&body)?,
         }
-        return Ok(code::OK);
+        return Ok(Exit::Success);
     }
     let (Some(run), Some(dir)) = (&a.run, &a.out) else {
         return Err(Error::Input(
@@ -927,7 +919,7 @@ fn prove_cmd(ctx: &Context, a: cli::ProveArgs) -> Result<i32> {
         row.id,
         dir.display()
     );
-    Ok(code::OK)
+    Ok(Exit::Success)
 }
 
 /// The log's own files: the log, its -wal/-shm/-journal, its key file.
@@ -947,7 +939,7 @@ fn own_files(ctx: &Context) -> Result<Vec<PathBuf>> {
     Ok(own)
 }
 
-fn anchor_cmd(ctx: &Context, a: cli::AnchorArgs) -> Result<i32> {
+fn anchor_cmd(ctx: &Context, a: cli::AnchorArgs) -> Result<Exit> {
     // Before anything is signed: a refused target leaves the log as it was.
     let own = own_files(ctx)?;
     let origin = Store::options()
@@ -996,7 +988,7 @@ fn anchor_cmd(ctx: &Context, a: cli::AnchorArgs) -> Result<i32> {
             ),
         }
     }
-    Ok(code::OK)
+    Ok(Exit::Success)
 }
 
 /// Create a directory that must not exist yet, or be empty.
@@ -1050,7 +1042,7 @@ fn read_vkey(arg: &str, flag: &str) -> Result<crate::custody::note::Verifier> {
 
 // ---------------------------------------------------------------- audit
 
-fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<i32> {
+fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<Exit> {
     let actor = recorded_actor();
     // The export is recorded in the log; a log that cannot be written (an
     // archived copy on a read-only mount) is exported without that record.
@@ -1120,7 +1112,7 @@ fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<i32> {
                 "verification": summary.verdict.to_json(),
             }))
         )?;
-        return Ok(code::OK);
+        return Ok(Exit::Success);
     }
     outln!(
         "Wrote the audit bundle {}: {} runs, {} events (filters: {}).",
@@ -1173,10 +1165,10 @@ fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<i32> {
         summary.out.display(),
         db.display()
     )?;
-    Ok(code::OK)
+    Ok(Exit::Success)
 }
 
-fn verify_bundle_cmd(ctx: &Context, a: cli::VerifyBundleArgs) -> Result<i32> {
+fn verify_bundle_cmd(ctx: &Context, a: cli::VerifyBundleArgs) -> Result<Exit> {
     // Only an explicitly given log (--db or RUNSHEET_DB) is checked: the default
     // log may not be the one the bundle came from.
     let store = match &ctx.global.db {
@@ -1208,14 +1200,10 @@ fn verify_bundle_cmd(ctx: &Context, a: cli::VerifyBundleArgs) -> Result<i32> {
     } else {
         outln!("{report}")?;
     }
-    Ok(if report.is_ok() {
-        code::OK
-    } else {
-        code::CHECK_FAILED
-    })
+    Ok(Exit::checked(report.is_ok()))
 }
 
-fn status_cmd(ctx: &Context, a: cli::StatusArgs) -> Result<i32> {
+fn status_cmd(ctx: &Context, a: cli::StatusArgs) -> Result<Exit> {
     let dir = ctx.procedures_dir();
     let mut procedures = Vec::new();
     let mut broken = 0;
@@ -1256,9 +1244,9 @@ fn status_cmd(ctx: &Context, a: cli::StatusArgs) -> Result<i32> {
         errln!("{broken} procedure file(s) could not be read; run `runsheet lint` for details");
     }
     Ok(if a.strict && report.attention() > 0 {
-        code::CHECK_FAILED
+        Exit::ChecksFailed
     } else {
-        code::OK
+        Exit::Success
     })
 }
 
@@ -1286,7 +1274,7 @@ fn read_input(file: Option<&Path>) -> Result<String> {
     })
 }
 
-fn cosign_cmd(ctx: &Context, a: cli::CosignArgs) -> Result<i32> {
+fn cosign_cmd(ctx: &Context, a: cli::CosignArgs) -> Result<Exit> {
     use crate::witness::client::{self, ViaOutcome};
     let witness = read_witness_key(&a.witness)?;
     let actor = recorded_actor();
@@ -1301,7 +1289,7 @@ fn cosign_cmd(ctx: &Context, a: cli::CosignArgs) -> Result<i32> {
             None => store.witnessed_size(&witness)?,
         };
         out::rendered(&client::request(&mut store, old)?.body)?;
-        return Ok(code::OK);
+        return Ok(Exit::Success);
     }
     let added = match (&a.add, &a.via) {
         (Some(file), _) => {
@@ -1318,7 +1306,7 @@ fn cosign_cmd(ctx: &Context, a: cli::CosignArgs) -> Result<i32> {
                         request.old,
                         witness.to_vkey()
                     );
-                    return Ok(code::WITNESS_FORK);
+                    return Ok(Exit::WitnessFork);
                 }
             }
         }
@@ -1341,10 +1329,10 @@ fn cosign_cmd(ctx: &Context, a: cli::CosignArgs) -> Result<i32> {
             added.ignored
         );
     }
-    Ok(code::OK)
+    Ok(Exit::Success)
 }
 
-fn witness_cmd(ctx: &Context, a: cli::WitnessArgs) -> Result<i32> {
+fn witness_cmd(ctx: &Context, a: cli::WitnessArgs) -> Result<Exit> {
     use crate::cli::WitnessCommand as W;
     use crate::witness::{CosignOutcome, WitnessState};
     let state = match a.state {
@@ -1416,7 +1404,7 @@ fn witness_cmd(ctx: &Context, a: cli::WitnessArgs) -> Result<i32> {
                     errln!(
                         "runsheet: the request is from {sent} records, but this witness last cosigned {size} of {origin}; nothing was cosigned. Send a consistency proof from {size} (`runsheet cosign --via` does so itself)"
                     );
-                    return Ok(code::WITNESS_CONFLICT);
+                    return Ok(Exit::WitnessConflict);
                 }
                 CosignOutcome::Fork {
                     origin,
@@ -1428,7 +1416,7 @@ fn witness_cmd(ctx: &Context, a: cli::WitnessArgs) -> Result<i32> {
                         "runsheet: FORK: the checkpoint of {new_size} records of {origin} is not consistent with the tree of {state_size} records this witness cosigned ({reason}); it was refused and kept as evidence in {}",
                         state.display()
                     );
-                    return Ok(code::WITNESS_FORK);
+                    return Ok(Exit::WitnessFork);
                 }
             }
         }
@@ -1457,5 +1445,5 @@ fn witness_cmd(ctx: &Context, a: cli::WitnessArgs) -> Result<i32> {
             }
         }
     }
-    Ok(code::OK)
+    Ok(Exit::Success)
 }

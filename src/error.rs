@@ -1,11 +1,16 @@
-//! The crate's error type and the one function that maps errors and outcomes
-//! to exit codes (documented in docs/exit-codes.md).
+//! The crate's error type, what a command found when it ran to its end
+//! ([`Exit`]), and the one function that maps both to the process exit code
+//! ([`exit_code`], documented in docs/exit-codes.md).
 //!
-//! May not depend on the TUI or the front ends.
+//! May not depend on anything in the crate but the engine's [`Outcome`] (a
+//! run's ending is its exit code); never on the front ends.
 
 use std::path::PathBuf;
 
-/// Exit codes. Keep in sync with docs/exit-codes.md.
+use crate::engine::Outcome;
+
+/// Exit codes, by name; [`exit_code`] decides which one a command exits
+/// with. Keep in sync with docs/exit-codes.md.
 pub mod code {
     /// Success; for `run`/`resume`: the run completed.
     pub const OK: i32 = 0;
@@ -37,9 +42,71 @@ pub mod code {
     pub const INTERNAL: i32 = 70;
 }
 
+/// What a command found when it ran to its end; the other way a command
+/// ends is an [`Error`]. [`exit_code`] maps both to the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Done, nothing to report (exit 0).
+    Success,
+    /// A check found problems, and its report is printed: lint errors (or
+    /// warnings with `--strict`), a log that fails `verify`, a bundle that
+    /// does not check out, something missed or overdue with `status --strict`.
+    ChecksFailed,
+    /// The output is written, but input files named on stderr could not be
+    /// read (`list`).
+    UnreadableInput,
+    /// `run`/`resume`: the run ended with this outcome (completed is success).
+    RunEnded(Outcome),
+    /// `run`/`resume`: the run was suspended, or its input ended; it can be resumed.
+    RunSuspended,
+    /// A witness refused the log's checkpoint as a fork (`witness cosign`
+    /// itself, or `cosign --via` passing on its answer).
+    WitnessFork,
+    /// `witness cosign`: the request's old size is not the size the witness
+    /// last cosigned (which is printed on stdout).
+    WitnessConflict,
+}
+
+impl Exit {
+    /// [`Exit::Success`] when the check passed, else [`Exit::ChecksFailed`].
+    pub fn checked(passed: bool) -> Exit {
+        if passed {
+            Exit::Success
+        } else {
+            Exit::ChecksFailed
+        }
+    }
+}
+
+/// The process exit code of a command's result: the one place where codes
+/// are decided (docs/exit-codes.md). `main` and the development binaries
+/// exit with it; the panic hook with that of [`Error::Internal`].
+pub fn exit_code(result: &Result<Exit>) -> i32 {
+    match result {
+        Ok(Exit::Success | Exit::RunEnded(Outcome::Completed)) => code::OK,
+        Ok(Exit::ChecksFailed) => code::CHECK_FAILED,
+        Ok(Exit::UnreadableInput) => code::INPUT,
+        Ok(Exit::RunEnded(Outcome::Escalated)) => code::ESCALATED,
+        Ok(Exit::RunEnded(Outcome::Failed)) => code::FAILED,
+        Ok(Exit::RunEnded(Outcome::Aborted)) => code::ABORTED,
+        Ok(Exit::RunSuspended) => code::SUSPENDED,
+        Ok(Exit::WitnessFork) => code::WITNESS_FORK,
+        Ok(Exit::WitnessConflict) => code::WITNESS_CONFLICT,
+        Err(Error::Usage(_)) => code::USAGE,
+        Err(Error::Input(_)) => code::INPUT,
+        Err(Error::CheckFailed(_)) => code::CHECK_FAILED,
+        Err(Error::Store { .. } | Error::Witness(_)) => code::STORE,
+        Err(Error::Io { .. }) => code::IO,
+        Err(Error::Internal(_)) => code::INTERNAL,
+    }
+}
+
 /// Errors every layer can return to the CLI.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The command line is wrong: clap's message, with its usage line.
+    #[error("{0}")]
+    Usage(String),
     /// Input the user can fix: message already says what, where and what to do.
     #[error("{0}")]
     Input(String),
@@ -61,18 +128,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// The process exit code for this error.
-    pub fn code(&self) -> i32 {
-        match self {
-            Error::Input(_) => code::INPUT,
-            Error::CheckFailed(_) => code::CHECK_FAILED,
-            Error::Store { .. } => code::STORE,
-            Error::Io { .. } => code::IO,
-            Error::Witness(_) => code::STORE,
-            Error::Internal(_) => code::INTERNAL,
-        }
-    }
-
     /// An I/O error on a path, with the OS message.
     pub fn io(path: impl Into<PathBuf>, err: &std::io::Error) -> Error {
         Error::Io {
@@ -83,3 +138,88 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each line: an example, the pattern of the variant it stands for, and
+    /// the code docs/exit-codes.md gives it. The patterns make one match with
+    /// no wildcard, so a new `Exit`, `Error` or `Outcome` variant does not
+    /// compile until a line here gives it an example and its documented code.
+    macro_rules! documented {
+        ($($example:expr, $variant:pat => $code:expr;)*) => {{
+            fn listed(r: &Result<Exit>) {
+                match r {
+                    $($variant => {})*
+                }
+            }
+            let cases: Vec<Case> = vec![$((
+                $example,
+                |r: &Result<Exit>| matches!(r, $variant),
+                $code,
+            )),*];
+            for (example, _, _) in &cases {
+                listed(example);
+            }
+            cases
+        }};
+    }
+
+    /// An example, a test that a result is of the example's variant, and the
+    /// documented code.
+    type Case = (Result<Exit>, fn(&Result<Exit>) -> bool, i32);
+
+    /// Every `Exit` and `Error` variant (every run outcome too), an example of
+    /// each, and its documented code.
+    fn cases() -> Vec<Case> {
+        let s = String::new;
+        documented! {
+            Ok(Exit::Success), Ok(Exit::Success) => 0;
+            Ok(Exit::ChecksFailed), Ok(Exit::ChecksFailed) => 1;
+            Ok(Exit::UnreadableInput), Ok(Exit::UnreadableInput) => 3;
+            Ok(Exit::RunEnded(Outcome::Completed)), Ok(Exit::RunEnded(Outcome::Completed)) => 0;
+            Ok(Exit::RunEnded(Outcome::Escalated)), Ok(Exit::RunEnded(Outcome::Escalated)) => 11;
+            Ok(Exit::RunEnded(Outcome::Failed)), Ok(Exit::RunEnded(Outcome::Failed)) => 12;
+            Ok(Exit::RunEnded(Outcome::Aborted)), Ok(Exit::RunEnded(Outcome::Aborted)) => 13;
+            Ok(Exit::RunSuspended), Ok(Exit::RunSuspended) => 10;
+            Ok(Exit::WitnessFork), Ok(Exit::WitnessFork) => 8;
+            Ok(Exit::WitnessConflict), Ok(Exit::WitnessConflict) => 9;
+            Err(Error::Usage(s())), Err(Error::Usage(_)) => 2;
+            Err(Error::Input(s())), Err(Error::Input(_)) => 3;
+            Err(Error::CheckFailed(s())), Err(Error::CheckFailed(_)) => 1;
+            Err(Error::Store { path: PathBuf::new(), message: s() }), Err(Error::Store { .. }) => 4;
+            Err(Error::Io { path: PathBuf::new(), message: s() }), Err(Error::Io { .. }) => 5;
+            Err(Error::Witness(s())), Err(Error::Witness(_)) => 4;
+            Err(Error::Internal(s())), Err(Error::Internal(_)) => 70;
+        }
+    }
+
+    #[test]
+    fn every_exit_and_every_error_has_its_documented_code() {
+        let cases = cases();
+        for (example, is_variant, documented) in &cases {
+            assert!(
+                is_variant(example),
+                "{example:?} is not the variant of its line"
+            );
+            assert_eq!(exit_code(example), *documented, "{example:?}");
+        }
+        assert_eq!(Exit::checked(true), Exit::Success);
+        assert_eq!(Exit::checked(false), Exit::ChecksFailed);
+    }
+
+    #[test]
+    fn docs_exit_codes_lists_exactly_the_codes_runsheet_exits_with() {
+        const DOC: &str = include_str!("../docs/exit-codes.md");
+        let listed: std::collections::BTreeSet<i32> = DOC
+            .lines()
+            .filter_map(|l| l.strip_prefix("| ")?.split(" |").next()?.parse().ok())
+            .collect();
+        let used: std::collections::BTreeSet<i32> = cases()
+            .iter()
+            .map(|(example, _, _)| exit_code(example))
+            .collect();
+        assert_eq!(listed, used, "docs/exit-codes.md's table");
+    }
+}

@@ -1,12 +1,16 @@
-//! Audit exports over the evidence log: the run list and run timelines for
-//! people, the audit bundle (HTML, CSV, JSON, Markdown, procedures, manifest,
-//! checkpoint) written through a temporary directory, its verification, the
-//! per-procedure status (cadence adherence), and the generated benchmark log.
+//! Audit bundles over the evidence log: the bundle written through a
+//! temporary directory (`bundle`: HTML, CSV, JSON and Markdown by streaming
+//! writers that escape through `escape`, the procedures, a self-hashed
+//! `manifest`, the export record and the signed part), its verification
+//! (`verify`, with `verify/custody` for the signed part), and inclusion and
+//! consistency proofs out of the log (`proofs`). The reports' timelines are
+//! written in the words of [`crate::report`].
 //!
-//! May use the store, the procedure model, the engine's event types and
-//! `text`; may not depend on the front ends (`tui`, `plain`), the session,
-//! `cli` or `app`. Bundle writers stream: memory does not grow with the size of
-//! the log (nothing per exported run is held).
+//! May use the store, `custody`, the report side (`report`), the procedure
+//! model, the engine's event types and `text`; may not depend on the front
+//! ends (`tui`, `plain`), the session, `cli` or `app`. Bundle writers stream:
+//! memory does not grow with the size of the log (nothing per exported run is
+//! held).
 
 pub mod bundle;
 pub mod csv;
@@ -16,55 +20,22 @@ pub mod json;
 pub mod manifest;
 pub mod markdown;
 pub mod proofs;
-pub mod status;
-pub mod timeline;
 pub mod verify;
-pub mod verify_custody;
 
 #[cfg(test)]
 mod tests;
 
-#[cfg(test)]
-mod time_tests {
-    use super::*;
-    use chrono::SecondsFormat;
+use std::collections::BTreeMap;
 
-    #[test]
-    fn times_are_written_as_chrono_writes_them() {
-        for text in [
-            "2026-11-28T02:14:05.123Z",
-            "2026-01-01T00:00:00.000Z",
-            "0999-12-31T23:59:59.999Z",
-        ] {
-            let at = DateTime::parse_from_rfc3339(text)
-                .expect("time")
-                .with_timezone(&Utc);
-            assert_eq!(
-                time_text(at),
-                at.to_rfc3339_opts(SecondsFormat::Millis, true)
-            );
-            assert_eq!(clock(at, false), at.format("%Y-%m-%d %H:%M").to_string());
-            assert_eq!(clock(at, true), at.format("%Y-%m-%d %H:%M:%S").to_string());
-        }
-    }
-}
-
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
-
-use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
 
-use crate::procedure::Procedure;
-use crate::procedure::parse::{self, Source};
-use crate::store::{
-    Checkpoint, DEVIATION_KINDS, Finding, RunQuery, RunRow, Store, StoreError, StoredEvent,
-    VerifyReport,
-};
+use crate::report::RunStats;
+use crate::store::{Checkpoint, Finding, RunQuery, RunRow, VerifyReport};
 
 pub use bundle::{CosignWith, ExportRequest, ExportSummary, Formats, export};
+pub use verify::custody::BundleTrust;
 pub use verify::{BundleReport, verify_bundle};
-pub use verify_custody::BundleTrust;
 
 /// Kind of the log event that records an export.
 pub use crate::store::KIND_EXPORT;
@@ -72,48 +43,6 @@ pub use crate::store::KIND_EXPORT;
 /// `runsheet <version>`, as written into bundles.
 pub fn generator() -> String {
     format!("runsheet {}", env!("CARGO_PKG_VERSION"))
-}
-
-/// A time as the log stores it: RFC 3339, UTC, milliseconds, `Z`.
-pub use crate::store::time_text;
-
-/// A time as the reports show it, UTC: `2026-11-28 02:14`, or with seconds
-/// `2026-11-28 02:14:05`.
-pub fn clock(at: DateTime<Utc>, seconds: bool) -> String {
-    match (four_digit_year(at), seconds) {
-        (Some(y), false) => format!(
-            "{y:04}-{:02}-{:02} {:02}:{:02}",
-            at.month(),
-            at.day(),
-            at.hour(),
-            at.minute()
-        ),
-        (Some(y), true) => format!(
-            "{y:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-            at.month(),
-            at.day(),
-            at.hour(),
-            at.minute(),
-            at.second()
-        ),
-        (None, false) => at.format("%Y-%m-%d %H:%M").to_string(),
-        (None, true) => at.format("%Y-%m-%d %H:%M:%S").to_string(),
-    }
-}
-
-/// [`clock`] with ` UTC` after it.
-pub fn clock_utc(at: DateTime<Utc>, seconds: bool) -> String {
-    format!("{} UTC", clock(at, seconds))
-}
-
-/// The year when it has four digits (chrono formats others its own way).
-fn four_digit_year(at: DateTime<Utc>) -> Option<i32> {
-    Some(at.year()).filter(|y| (0..=9999).contains(y))
-}
-
-/// The outcome of a run as shown everywhere: `open` while it has none.
-pub fn outcome_text(row: &RunRow) -> &str {
-    row.outcome.as_deref().unwrap_or("open")
 }
 
 /// The filters as data (every field, `null` when not given), for the manifest,
@@ -172,55 +101,6 @@ pub fn period_text(q: &RunQuery) -> String {
         (Some(s), None) => format!("runs started on or after {} (UTC)", d(s)),
         (None, Some(u)) => format!("runs started on or before {} (UTC)", d(u)),
         (None, None) => "all runs in the log".into(),
-    }
-}
-
-/// Per-run counts gathered while streaming its events.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RunStats {
-    pub events: u64,
-    pub skips: u64,
-    pub failures: u64,
-    pub warnings_acknowledged: u64,
-}
-
-impl RunStats {
-    /// Count one event.
-    pub fn add(&mut self, kind: &str) {
-        self.events += 1;
-        match DEVIATION_KINDS.iter().position(|k| *k == kind) {
-            Some(0) => self.skips += 1,
-            Some(1) => self.failures += 1,
-            Some(2) => self.warnings_acknowledged += 1,
-            _ => {}
-        }
-    }
-
-    /// Stats from a run's event count and its counts of [`DEVIATION_KINDS`].
-    pub fn from_counts(
-        events: u64,
-        [skips, failures, warnings_acknowledged]: [u64; 3],
-    ) -> RunStats {
-        RunStats {
-            events,
-            skips,
-            failures,
-            warnings_acknowledged,
-        }
-    }
-
-    /// Departures from the documented path: skips, failures and acknowledged warnings.
-    pub fn deviations(&self) -> u64 {
-        self.skips + self.failures + self.warnings_acknowledged
-    }
-
-    /// Stats of a run's events.
-    pub fn of(events: &[StoredEvent]) -> RunStats {
-        let mut s = RunStats::default();
-        for e in events {
-            s.add(&e.kind);
-        }
-        s
     }
 }
 
@@ -381,60 +261,4 @@ impl Verdict {
             "test_data": self.test_data,
         })
     }
-}
-
-/// The procedures runs used, parsed from the stored sources (for step titles,
-/// questions and labels). A source that does not parse any more maps to `None`
-/// and timelines fall back to step ids.
-#[derive(Debug, Default)]
-pub struct Catalog {
-    procedures: HashMap<String, Option<Procedure>>,
-}
-
-impl Catalog {
-    /// An empty catalog.
-    pub fn new() -> Catalog {
-        Catalog::default()
-    }
-
-    /// The procedure with this source SHA-256, loaded from the store once.
-    pub fn get(&mut self, store: &Store, sha256: &str) -> Result<Option<&Procedure>, StoreError> {
-        if !self.procedures.contains_key(sha256) {
-            let parsed = store
-                .procedure_source(sha256)?
-                .and_then(|(text, format)| parse_stored(sha256, text, &format));
-            self.procedures.insert(sha256.to_string(), parsed);
-        }
-        Ok(self.loaded(sha256))
-    }
-
-    /// Add a source the caller has read already (parsed here).
-    pub fn add(&mut self, sha256: &str, text: &str, format: &str) {
-        if !self.procedures.contains_key(sha256) {
-            let parsed = parse_stored(sha256, text.to_string(), format);
-            self.procedures.insert(sha256.to_string(), parsed);
-        }
-    }
-
-    /// The procedure if it was loaded already.
-    pub fn loaded(&self, sha256: &str) -> Option<&Procedure> {
-        self.procedures.get(sha256).and_then(Option::as_ref)
-    }
-}
-
-/// Parse a stored procedure source (`format` is `toml` or `json`).
-pub fn parse_stored(sha256: &str, text: String, format: &str) -> Option<Procedure> {
-    let fmt = if format == "json" {
-        parse::Format::Json
-    } else {
-        parse::Format::Toml
-    };
-    let short = &sha256[..12.min(sha256.len())];
-    parse::parse(Source::from_text(
-        PathBuf::from(format!("<stored procedure {short}>")),
-        text,
-        fmt,
-    ))
-    .ok()
-    .map(|l| l.procedure)
 }

@@ -8,7 +8,10 @@
 //! - [`custody`]: the RFC 9162 tree, C2SP signed notes, checkpoints, cosignatures and proof
 //!   texts, as pure functions over bytes; private key files are its only IO.
 //! - [`store`]: the SQLite evidence log: schema, migrations, hash-chained append, verify.
-//! - [`export`]: audit bundle writers (HTML, CSV, JSON, Markdown, manifest) over the store.
+//! - [`report`]: runs and events for people: the `runs` table, `show` timelines, `status` with
+//!   its cadence calendar, and the words for each event that the bundle's reports use too.
+//! - [`export`]: audit bundles (HTML, CSV, JSON, Markdown, manifest, signed part) over the store,
+//!   `verify-bundle`, and proofs out of the log.
 //! - [`session`]: decide, persist, then apply — the one path front ends act through.
 //! - [`runner`]: running a step's command as a child process, output capped and hashed.
 //! - [`tui`] and [`plain`]: the two front ends over a session.
@@ -32,6 +35,7 @@ pub mod keys;
 pub mod out;
 pub mod plain;
 pub mod procedure;
+pub mod report;
 pub mod runner;
 pub mod session;
 pub mod store;

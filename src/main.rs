@@ -1,6 +1,7 @@
 //! The `runsheet` binary: parse arguments, call the library, map the result to an exit code.
 
 use clap::Parser;
+use runsheet::error::{Error, exit_code};
 
 fn main() {
     // First, so that the full-screen runner's hook (which restores the
@@ -20,17 +21,15 @@ fn main() {
         // A usage error quotes the arguments, which can hold anything (a file
         // name from a glob): printed sanitized, without clap's colours.
         Err(e) => {
-            runsheet::errln!("{}", e.render().to_string().trim_end());
-            std::process::exit(e.exit_code());
+            let usage = Error::Usage(e.render().to_string().trim_end().to_string());
+            runsheet::errln!("{usage}");
+            std::process::exit(exit_code(&Err(usage)));
         }
     };
-    let code = match runsheet::app::run(cli) {
-        Ok(code) => code,
-        Err(err) => {
-            // Messages quote user input (names, paths, file contents): kept inert.
-            runsheet::errln!("runsheet: {err}");
-            err.code()
-        }
-    };
-    std::process::exit(code);
+    let result = runsheet::app::run(cli);
+    if let Err(err) = &result {
+        // Messages quote user input (names, paths, file contents): kept inert.
+        runsheet::errln!("runsheet: {err}");
+    }
+    std::process::exit(exit_code(&result));
 }

@@ -22,7 +22,7 @@
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::error::{Error, Result, code};
+use crate::error::{Error, Result, exit_code};
 use crate::text::{control_at, sanitize_line, sanitize_terminal};
 
 /// Set once a write to stdout found it closed; later writes are dropped.
@@ -148,7 +148,8 @@ pub fn escape_json_controls(json: &str) -> String {
 }
 
 /// Install the panic hook: one sanitized line on stderr, no backtrace (even
-/// with `RUST_BACKTRACE` set), then exit with [`code::INTERNAL`]. Call it
+/// with `RUST_BACKTRACE` set), then exit with the code of [`Error::Internal`]
+/// (70, from [`exit_code`]). Call it
 /// first in `main`, so the full-screen runner's hook (`ratatui::try_init`,
 /// which restores the terminal and then calls the hook it found) runs it
 /// after the terminal is restored. A panic on any thread ends the process.
@@ -167,7 +168,7 @@ pub fn install_panic_hook() {
         error_line(&sanitize_line(&format!(
             "runsheet: internal error (a bug in runsheet, please report it): {message}{at}"
         )));
-        std::process::exit(code::INTERNAL);
+        std::process::exit(exit_code(&Err(Error::Internal(message.to_string()))));
     }));
 }
 

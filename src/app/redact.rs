@@ -13,11 +13,11 @@ use super::{Context, read_vkey, recorded_actor, stored_procedure};
 use crate::cli::{self, CustodianCommand};
 use crate::custody::key;
 use crate::custody::note::Signer;
-use crate::error::{Error, Result, code};
+use crate::error::{Error, Exit, Result};
 use crate::store::{HeldContent, RunQuery};
 use crate::{out, outln};
 
-pub(super) fn custodian_cmd(ctx: &Context, a: cli::CustodianArgs) -> Result<i32> {
+pub(super) fn custodian_cmd(ctx: &Context, a: cli::CustodianArgs) -> Result<Exit> {
     match a.command {
         CustodianCommand::Init {
             custodian_key,
@@ -44,7 +44,7 @@ pub(super) fn custodian_cmd(ctx: &Context, a: cli::CustodianArgs) -> Result<i32>
                     custodian_key.display()
                 );
             }
-            Ok(code::OK)
+            Ok(Exit::Success)
         }
         CustodianCommand::Add { vkey } => {
             let verifier = read_vkey(&vkey, "custodian add")?;
@@ -61,7 +61,7 @@ pub(super) fn custodian_cmd(ctx: &Context, a: cli::CustodianArgs) -> Result<i32>
                 verifier.to_vkey(),
                 e.seq
             )?;
-            Ok(code::OK)
+            Ok(Exit::Success)
         }
         CustodianCommand::List => {
             let list = ctx.read_log(|store| Ok(store.custodians()?))?;
@@ -78,7 +78,7 @@ pub(super) fn custodian_cmd(ctx: &Context, a: cli::CustodianArgs) -> Result<i32>
                     outln!("seq {seq}\t{vkey}")?;
                 }
             }
-            Ok(code::OK)
+            Ok(Exit::Success)
         }
     }
 }
@@ -98,7 +98,7 @@ struct Due {
     reason: String,
 }
 
-pub(super) fn redact_cmd(ctx: &Context, a: cli::RedactArgs) -> Result<i32> {
+pub(super) fn redact_cmd(ctx: &Context, a: cli::RedactArgs) -> Result<Exit> {
     match (a.due, a.seq, a.reason.as_deref()) {
         (true, ..) => redact_due(ctx, a.dry_run, a.custodian_key.as_deref()),
         (false, Some(seq), Some(reason)) => {
@@ -110,7 +110,7 @@ pub(super) fn redact_cmd(ctx: &Context, a: cli::RedactArgs) -> Result<i32> {
                 e.seq,
                 custodian.verifier().to_vkey()
             )?;
-            Ok(code::OK)
+            Ok(Exit::Success)
         }
         _ => Err(Error::Input(
             "redact needs --seq N --reason TEXT, or --due".into(),
@@ -119,7 +119,7 @@ pub(super) fn redact_cmd(ctx: &Context, a: cli::RedactArgs) -> Result<i32> {
 }
 
 /// `redact --due [--dry-run]`: list, or erase, what is past its retention.
-fn redact_due(ctx: &Context, dry_run: bool, key: Option<&Path>) -> Result<i32> {
+fn redact_due(ctx: &Context, dry_run: bool, key: Option<&Path>) -> Result<Exit> {
     let db = ctx.db_path()?;
     // The key first: a redaction that cannot be signed erases nothing.
     let custodian = (!dry_run).then(|| load_custodian(key)).transpose()?;
@@ -144,7 +144,7 @@ fn redact_due(ctx: &Context, dry_run: bool, key: Option<&Path>) -> Result<i32> {
             "{} content(s) past their procedure's retention{dry}",
             due.len()
         )?;
-        return Ok(code::OK);
+        return Ok(Exit::Success);
     };
     let actor = recorded_actor();
     let mut store = ctx.open_existing_store()?;
@@ -166,7 +166,7 @@ fn redact_due(ctx: &Context, dry_run: bool, key: Option<&Path>) -> Result<i32> {
         "Redacted {} content(s) past their procedure's retention",
         due.len()
     )?;
-    Ok(code::OK)
+    Ok(Exit::Success)
 }
 
 /// Every held content of an ended run whose procedure (as the run used it)

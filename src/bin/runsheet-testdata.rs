@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use runsheet::error::exit_code;
 use runsheet::testdata::{GenerateOptions, generate, new_log};
 
 /// Write generated test data (never evidence) for benchmarks and demos
@@ -73,7 +74,7 @@ fn main() {
         }
         Err(e) => {
             eprintln!("runsheet-testdata: {e}");
-            std::process::exit(e.code());
+            std::process::exit(exit_code(&Err(e)));
         }
     }
 }

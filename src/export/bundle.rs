@@ -36,12 +36,12 @@ use self::file::BundleFile;
 use self::outputs::{Outputs, RunBatch};
 use self::target::{TempDir, check_target, parent_dir, place, sync_dir};
 use super::manifest::{self, FileEntry, Manifest};
-use super::{
-    Catalog, KIND_EXPORT, ReportMeta, RunStats, Summary, Verdict, filters_json, time_text,
-};
+use super::{KIND_EXPORT, ReportMeta, Summary, Verdict, filters_json};
 use crate::error::Error;
+use crate::report::{Catalog, RunStats};
 use crate::store::{
     Checkpoint, NewEvent, Problem, RunQuery, RunRow, Store, StoredEvent, Visit, canonical_json,
+    time_text,
 };
 
 /// Which optional files to write (the manifest, checkpoint and procedures are always written).

@@ -10,9 +10,9 @@
 use std::io::{self, Write};
 
 use super::escape;
-use super::timeline::Entry;
-use super::{RunStats, outcome_text, time_text};
-use crate::store::{EventRef, RunRow};
+use crate::report::timeline::Entry;
+use crate::report::{RunStats, outcome_text};
+use crate::store::{EventRef, RunRow, time_text};
 
 /// Columns of `runs.csv` (documented in docs/audit-bundle.md; keep in sync).
 pub const RUNS_COLUMNS: &[&str] = &[

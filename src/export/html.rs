@@ -11,11 +11,9 @@
 use std::io::{self, Write};
 
 use super::escape;
-use super::timeline::{Entry, Tone, operator_text, run_duration};
-use super::{
-    Counts, ReportMeta, RunStats, Summary, clock, clock_utc, filters_text, outcome_text,
-    period_text,
-};
+use super::{Counts, ReportMeta, Summary, filters_text, period_text};
+use crate::report::timeline::{Entry, Tone, operator_text, run_duration};
+use crate::report::{RunStats, clock, clock_utc, outcome_text};
 use crate::store::RunRow;
 
 const CSS: &str = "\

@@ -13,8 +13,9 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::escape;
-use super::{ReportMeta, filters_json, outcome_text, time_text};
-use crate::store::{ContentRef, EventRef, RunRow};
+use super::{ReportMeta, filters_json};
+use crate::report::outcome_text;
+use crate::store::{ContentRef, EventRef, RunRow, time_text};
 
 /// `format` of evidence.json.
 pub const FORMAT: &str = "runsheet-evidence";
@@ -116,7 +117,7 @@ impl<W: Write> EvidenceWriter<W> {
         &self.w
     }
 
-    /// One run (the object [`super::timeline::run_json`] describes, written field by field).
+    /// One run (the object [`crate::report::runs::run_json`] describes, written field by field).
     pub fn run(&mut self, r: &RunRow) -> io::Result<()> {
         self.start_item(Part::Runs)?;
         write_run(&mut self.w, r)
@@ -169,7 +170,7 @@ fn opt(w: &mut impl Write, name: &str, value: Option<&str>) -> io::Result<()> {
     }
 }
 
-/// A run's JSON object: [`super::timeline::run_json`]'s fields in its order,
+/// A run's JSON object: [`crate::report::runs::run_json`]'s fields in its order,
 /// without building it.
 pub fn write_run(w: &mut impl Write, r: &RunRow) -> io::Result<()> {
     w.write_all(b"{")?;

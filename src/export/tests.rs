@@ -1,5 +1,5 @@
-//! Export tests on a fixed log (fixed run ids and times): golden CSV, JSON and
-//! Markdown; hostile text coming out inert; failed exports leaving nothing
+//! Export tests on a fixed log (fixed run ids and times): golden CSV, JSON,
+//! Markdown and HTML; hostile text coming out inert; failed exports leaving nothing
 //! behind; verify-bundle catching every changed byte; bounded memory.
 
 use std::fs;
@@ -10,8 +10,10 @@ use uuid::Uuid;
 
 use super::*;
 use crate::engine::{self, Command, CommandResult, Event, Meta, Run, StartInfo};
+use crate::error::exit_code;
 use crate::procedure::parse::{Format, Source};
-use crate::store::{NewEvent, Store, sha256_hex};
+use crate::report::Catalog;
+use crate::store::{NewEvent, Store, StoreError, sha256_hex};
 use crate::testdata::{GenerateOptions, generate, new_log};
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -292,6 +294,15 @@ fn golden_bundle_files() {
     assert_eq!(v["procedures"].as_array().map(Vec::len), Some(2));
 }
 
+#[test]
+fn golden_report_html() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = fixed_log(dir.path());
+    let out = dir.path().join("bundle");
+    export(&mut store, &request(out.clone())).expect("export");
+    insta::assert_snapshot!("report_html", read(&out, "report.html"));
+}
+
 /// A minimal RFC 4180 reader for the tests (the product only writes CSV).
 fn parse_csv(text: &str) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
@@ -460,7 +471,7 @@ fn the_export_record_lists_every_data_file_and_the_checkpoint_is_at_it() {
         .filter(|p| {
             *p != "checkpoint.json"
                 && *p != "export.json"
-                && !crate::export::verify_custody::is_signed_part(p)
+                && !crate::export::verify::custody::is_signed_part(p)
         })
         .collect();
     let listed: Vec<&str> = p["files"]
@@ -520,8 +531,9 @@ fn a_failure_after_writing_removes_the_temporary_bundle() {
     holder.execute_batch("BEGIN IMMEDIATE").expect("lock");
     let out = dir.path().join("bundle");
     let err = export(&mut store, &request(out.clone())).expect_err("must fail");
-    assert_eq!(err.code(), crate::error::code::STORE, "{err}");
-    assert!(err.to_string().contains("no bundle was left"), "{err}");
+    let text = err.to_string();
+    assert_eq!(exit_code(&Err(err)), crate::error::code::STORE, "{text}");
+    assert!(text.contains("no bundle was left"), "{text}");
     assert_nothing_left(dir.path(), &out);
 }
 
@@ -574,8 +586,12 @@ fn an_unreadable_payload_stops_the_export_and_leaves_nothing() {
     let out = dir.path().join("bundle");
     // verify finds it first: nothing is exported, and the finding is shown.
     let err = export(&mut store, &request(out.clone())).expect_err("must fail");
-    assert_eq!(err.code(), crate::error::code::CHECK_FAILED, "{err}");
     let text = err.to_string();
+    assert_eq!(
+        exit_code(&Err(err)),
+        crate::error::code::CHECK_FAILED,
+        "{text}"
+    );
     assert!(
         text.contains("failed verification") && text.contains("seq 3"),
         "{text}"
@@ -840,7 +856,7 @@ fn show_text_has_titles_outcomes_and_both_names() {
     let events = store.events(row.id).expect("events");
     let mut catalog = Catalog::new();
     let p = catalog.get(&store, &row.procedure_sha256).expect("catalog");
-    let text = timeline::show_text(&row, &events, p, false);
+    let text = crate::report::runs::show_text(&row, &events, p, false);
     assert!(
         text.contains("▶ Check <img src=x onerror=alert(1)> (check)"),
         "{text}"

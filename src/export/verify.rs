@@ -6,9 +6,12 @@
 //! against the manifest, every event within the data head — and, given the
 //! evidence log, that the log still verifies up to the bundle's checkpoint
 //! (whose head is the log's record of this export) and holds every exported
-//! event with the same hash.
+//! event with the same hash. The bundle's signed part is checked in
+//! [`custody`].
 //!
 //! May not depend on the front ends or the app.
+
+pub mod custody;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -20,11 +23,11 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use self::custody::{BundleTrust, check_custody, is_signed_part};
 use super::bundle::signed::MANIFEST_SIG_FILE;
 use super::bundle::{EXPORT_FILE, UNVERIFIED_FILE};
 use super::json::{BundleEvent, EvidenceVisitor, read_evidence};
 use super::manifest::{self, Manifest};
-use super::verify_custody::{BundleTrust, check_custody, is_signed_part};
 use super::{KIND_EXPORT, json};
 use crate::error::Error;
 use crate::store::{

@@ -365,6 +365,19 @@ impl BranchEnd {
             BranchEnd::EndFailed => "end-failed",
         }
     }
+
+    /// What the ending does, in words, as procedure documents (`render`) and
+    /// the runner's escalation banner say it: `retry the failed step`,
+    /// `continue with the step after the failed one`, `end the run as
+    /// escalated`, `end the run as failed`.
+    pub fn words(self) -> &'static str {
+        match self {
+            BranchEnd::Retry => "retry the failed step",
+            BranchEnd::Continue => "continue with the step after the failed one",
+            BranchEnd::EndEscalated => "end the run as escalated",
+            BranchEnd::EndFailed => "end the run as failed",
+        }
+    }
 }
 
 impl Cadence {

@@ -28,7 +28,7 @@ pub use list::{ListEntry, list_json, list_table};
 pub use markdown::markdown;
 pub use mermaid::mermaid;
 
-use super::{BranchEnd, Procedure, Step, StepKind, StepPlace, Target, ValueKind};
+use super::{Procedure, Step, StepKind, StepPlace, Target, ValueKind};
 
 /// The number a step is shown with: `3` on the main path, `E1.2` for the second
 /// step of the first escalation branch.
@@ -68,16 +68,6 @@ fn role_ref(p: &Procedure, id: &str) -> String {
     }
 }
 
-/// What a branch ending does, in words.
-fn then_words(end: BranchEnd) -> &'static str {
-    match end {
-        BranchEnd::Retry => "retry the failed step",
-        BranchEnd::Continue => "continue with the step after the failed one",
-        BranchEnd::EndEscalated => "end the run as escalated",
-        BranchEnd::EndFailed => "end the run as failed",
-    }
-}
-
 /// What happens when `step` fails, in words.
 fn fail_words(p: &Procedure, place: StepPlace, step: &Step) -> String {
     if let StepPlace::Branch(..) = place {
@@ -104,15 +94,14 @@ fn target_words(p: &Procedure, place: StepPlace, step: &Step, target: &Target) -
         (Target::Step(id), _) => format!("go to {}", step_ref(p, id)),
         (Target::End, StepPlace::Main(_)) => "the end: the run is completed".into(),
         (Target::End, StepPlace::Branch(b, _)) => match p.branches.get(b) {
-            Some(br) => format!("end of the branch, then {}", then_words(br.then)),
+            Some(br) => format!("end of the branch, then {}", br.then.words()),
             None => "end of the branch".into(),
         },
         (Target::Fail, _) => format!("the step fails: {}", fail_words(p, place, step)),
-        (Target::Branch(end), StepPlace::Branch(..)) => then_words(*end).into(),
-        (Target::Branch(end), StepPlace::Main(_)) => format!(
-            "{} (only valid inside an escalation branch)",
-            then_words(*end)
-        ),
+        (Target::Branch(end), StepPlace::Branch(..)) => end.words().into(),
+        (Target::Branch(end), StepPlace::Main(_)) => {
+            format!("{} (only valid inside an escalation branch)", end.words())
+        }
     }
 }
 
@@ -226,6 +215,7 @@ mod tests {
     use chrono::NaiveDate;
 
     use super::*;
+    use crate::procedure::BranchEnd;
 
     /// A procedure that uses every step kind, a decision, `next`, `fail`, its own
     /// and the default escalation, and two branches that end differently.

@@ -181,7 +181,7 @@ impl From<StoreError> for crate::error::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{Error, code};
+    use crate::error::{Error, code, exit_code};
 
     #[test]
     fn store_errors_map_to_exit_codes_with_the_path() {
@@ -189,8 +189,8 @@ mod tests {
             path: PathBuf::from("/x/evidence.sqlite3"),
         }
         .into();
-        assert_eq!(e.code(), code::STORE);
         let text = e.to_string();
+        assert_eq!(exit_code(&Err(e)), code::STORE);
         assert!(
             text.starts_with("evidence log /x/evidence.sqlite3: "),
             "{text}"
@@ -201,8 +201,8 @@ mod tests {
         );
 
         let e: Error = StoreError::NotFound("no run matches \"abc\"".into()).into();
-        assert_eq!(e.code(), code::INPUT);
+        assert_eq!(exit_code(&Err(e)), code::INPUT);
         let e: Error = StoreError::Invalid("bug".into()).into();
-        assert_eq!(e.code(), code::INTERNAL);
+        assert_eq!(exit_code(&Err(e)), code::INTERNAL);
     }
 }

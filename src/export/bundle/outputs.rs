@@ -18,12 +18,13 @@ use std::thread::JoinHandle;
 
 use super::super::json::EvidenceWriter;
 use super::super::manifest::FileEntry;
-use super::super::timeline::{Entry, Payload, describe_ref, is_stored_time};
-use super::super::{Catalog, ReportMeta, RunStats, Summary, csv, html, json, markdown};
+use super::super::{ReportMeta, Summary, csv, html, json, markdown};
 use super::Formats;
 use super::file::{BundleFile, Spool};
 use crate::engine::Event;
 use crate::error::Error;
+use crate::report::timeline::{Entry, Payload, describe_ref, is_stored_time};
+use crate::report::{Catalog, RunStats};
 use crate::store::{ContentRef, EventRef, RunRow};
 
 /// The pieces of one report format (HTML or Markdown).

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use super::flow::{self, Style};
 use super::{
     Procedure, Step, StepKind, StepPlace, branch_number, document_control, fail_words, following,
-    heading, mermaid::mermaid, role_ref, steps_entering, target_words, then_words, value_rules,
+    heading, mermaid::mermaid, role_ref, steps_entering, target_words, value_rules,
 };
 use crate::text::{escape_html, sanitize_terminal};
 
@@ -132,11 +132,7 @@ pub fn html(p: &Procedure) -> String {
                 h(&entering.join(", "))
             }
         );
-        let _ = writeln!(
-            out,
-            "<dt>Then</dt><dd>{}</dd>\n</dl>",
-            then_words(branch.then)
-        );
+        let _ = writeln!(out, "<dt>Then</dt><dd>{}</dd>\n</dl>", branch.then.words());
         if branch.steps.is_empty() {
             out.push_str("<p>The branch has no steps.</p>\n");
         }

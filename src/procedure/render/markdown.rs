@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::{
     Procedure, Step, StepKind, StepPlace, branch_number, document_control, fail_words, following,
-    heading, mermaid::mermaid, role_ref, steps_entering, target_words, then_words, value_rules,
+    heading, mermaid::mermaid, role_ref, steps_entering, target_words, value_rules,
 };
 use crate::text::sanitize_terminal;
 
@@ -82,7 +82,7 @@ pub fn markdown(p: &Procedure) -> String {
                 entering.join(", ")
             }
         );
-        let _ = writeln!(out, "- **Then:** {}\n", then_words(branch.then));
+        let _ = writeln!(out, "- **Then:** {}\n", branch.then.words());
         if branch.steps.is_empty() {
             out.push_str("The branch has no steps.\n\n");
         }

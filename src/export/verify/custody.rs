@@ -14,14 +14,14 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::bundle::EXPORT_FILE;
-use super::bundle::signed::{
+use super::super::bundle::EXPORT_FILE;
+use super::super::bundle::signed::{
     CHECKPOINT_FILE, EXPORT_PROOF_FILE, MANIFEST_SIG_FILE, PROOFS_DIR, manifest_note_text,
 };
-use super::json::BundleEvent;
-use super::manifest::{self, Manifest};
-use super::proofs::event_leaf;
-use super::verify::{BundleProblem, BundleReport};
+use super::super::json::BundleEvent;
+use super::super::manifest::{self, Manifest};
+use super::super::proofs::event_leaf;
+use super::{BundleProblem, BundleReport};
 use crate::custody::checkpoint::SignedCheckpoint;
 use crate::custody::merkle;
 use crate::custody::note::{Note, Verifier};

@@ -1,0 +1,339 @@
+//! The calendar of a cadence and adherence to it, pure: the period (day,
+//! weekday, ISO week, month, quarter, year) a date falls in, the one before
+//! it, how people name it, and which periods of a look-back window had no
+//! completed run ([`adherence`], with `today` injected). `status` shows it.
+//!
+//! May not depend on the store, the clock, the bundle side (`export`), the
+//! front ends or the app.
+
+use std::collections::BTreeSet;
+
+use chrono::{Datelike, Days, NaiveDate, Weekday};
+
+use crate::procedure::Cadence;
+
+/// One calendar period of a cadence, both ends inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Period {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+}
+
+pub(super) fn day_before(d: NaiveDate) -> NaiveDate {
+    d.pred_opt().unwrap_or(d)
+}
+
+fn is_weekday(d: NaiveDate) -> bool {
+    !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+fn month_end(year: i32, month: u32) -> Option<NaiveDate> {
+    let (y, m) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
+    NaiveDate::from_ymd_opt(y, m, 1).map(day_before)
+}
+
+impl Period {
+    /// The period of `cadence` that contains `date`; `None` for on-demand, and
+    /// for a weekend day when the cadence is weekdays.
+    pub fn containing(cadence: Cadence, date: NaiveDate) -> Option<Period> {
+        let (start, end) = match cadence {
+            Cadence::OnDemand => return None,
+            Cadence::Daily => (date, date),
+            Cadence::Weekdays => {
+                if !is_weekday(date) {
+                    return None;
+                }
+                (date, date)
+            }
+            Cadence::Weekly => {
+                let back = u64::from(date.weekday().num_days_from_monday());
+                let start = date.checked_sub_days(Days::new(back))?;
+                (start, start.checked_add_days(Days::new(6))?)
+            }
+            Cadence::Monthly => (date.with_day(1)?, month_end(date.year(), date.month())?),
+            Cadence::Quarterly => {
+                let first = (date.month0() / 3) * 3 + 1;
+                (
+                    NaiveDate::from_ymd_opt(date.year(), first, 1)?,
+                    month_end(date.year(), first + 2)?,
+                )
+            }
+            Cadence::Yearly => (
+                NaiveDate::from_ymd_opt(date.year(), 1, 1)?,
+                NaiveDate::from_ymd_opt(date.year(), 12, 31)?,
+            ),
+        };
+        Some(Period { start, end })
+    }
+
+    /// The period of `cadence` before this one (weekdays: the previous Mon–Fri day).
+    pub fn previous(&self, cadence: Cadence) -> Option<Period> {
+        let mut d = self.start.pred_opt()?;
+        for _ in 0..3 {
+            if let Some(p) = Period::containing(cadence, d) {
+                return Some(p);
+            }
+            d = d.pred_opt()?;
+        }
+        None
+    }
+
+    /// How people name it: `2026-11-03`, `2026-W45`, `2026-11`, `2026-Q4`, `2026`.
+    pub fn label(&self, cadence: Cadence) -> String {
+        match cadence {
+            Cadence::Daily | Cadence::Weekdays | Cadence::OnDemand => {
+                self.start.format("%Y-%m-%d").to_string()
+            }
+            Cadence::Weekly => {
+                let w = self.start.iso_week();
+                format!("{}-W{:02}", w.year(), w.week())
+            }
+            Cadence::Monthly => self.start.format("%Y-%m").to_string(),
+            Cadence::Quarterly => format!("{}-Q{}", self.start.year(), self.start.month0() / 3 + 1),
+            Cadence::Yearly => self.start.year().to_string(),
+        }
+    }
+
+    /// The cadence's period in words (singular, plural).
+    pub fn unit(cadence: Cadence) -> (&'static str, &'static str) {
+        match cadence {
+            Cadence::Daily => ("day", "days"),
+            Cadence::Weekdays => ("weekday", "weekdays"),
+            Cadence::Weekly => ("week", "weeks"),
+            Cadence::Monthly => ("month", "months"),
+            Cadence::Quarterly => ("quarter", "quarters"),
+            Cadence::Yearly => ("year", "years"),
+            Cadence::OnDemand => ("run", "runs"),
+        }
+    }
+}
+
+/// Cadence adherence over the look-back period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adherence {
+    pub cadence: Cadence,
+    /// Periods that ended before today and were checked, oldest first.
+    pub checked: Vec<Period>,
+    /// The checked periods with no completed run, oldest first.
+    pub missed: Vec<Period>,
+    /// The period today is in (not yet over, so never counted as missed).
+    pub current: Option<Period>,
+    /// Whether the current period already has a completed run.
+    pub current_done: bool,
+}
+
+/// Which periods of `cadence` had no completed run. Checked are the periods
+/// that are over (ended before `today`) and overlap the `days` before today —
+/// at least the latest one, so a quarterly or yearly procedure is always
+/// checked — except periods that ended before `not_before` (the procedure did
+/// not exist yet). `completed` are the UTC dates of completed runs. `None` for
+/// on-demand procedures (no expected cadence).
+pub fn adherence(
+    cadence: Cadence,
+    completed: &BTreeSet<NaiveDate>,
+    today: NaiveDate,
+    days: u32,
+    not_before: Option<NaiveDate>,
+) -> Option<Adherence> {
+    if cadence == Cadence::OnDemand {
+        return None;
+    }
+    let done = |p: &Period| completed.range(p.start..=p.end).next().is_some();
+    let window_start = today
+        .checked_sub_days(Days::new(u64::from(days)))
+        .unwrap_or(NaiveDate::MIN);
+    let current = Period::containing(cadence, today);
+    let mut cursor = match current {
+        Some(c) => c.previous(cadence),
+        None => day_before_period(cadence, today),
+    };
+    let mut checked = Vec::new();
+    while let Some(p) = cursor {
+        let in_window = p.end >= window_start || checked.is_empty();
+        let exists = not_before.is_none_or(|nb| p.end >= nb);
+        if !in_window || !exists {
+            break;
+        }
+        checked.push(p);
+        cursor = p.previous(cadence);
+    }
+    checked.reverse();
+    let missed = checked.iter().copied().filter(|p| !done(p)).collect();
+    Some(Adherence {
+        cadence,
+        checked,
+        missed,
+        current,
+        current_done: current.as_ref().is_some_and(done),
+    })
+}
+
+/// The latest period that ended before `today` when today is in none (a weekend for weekdays).
+fn day_before_period(cadence: Cadence, today: NaiveDate) -> Option<Period> {
+    let mut d = today.pred_opt()?;
+    for _ in 0..3 {
+        if let Some(p) = Period::containing(cadence, d) {
+            return Some(p);
+        }
+        d = d.pred_opt()?;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+    }
+
+    fn set(days: &[&str]) -> BTreeSet<NaiveDate> {
+        days.iter().map(|s| d(s)).collect()
+    }
+
+    fn labels(a: &Adherence, v: &[Period]) -> Vec<String> {
+        v.iter().map(|p| p.label(a.cadence)).collect()
+    }
+
+    #[test]
+    fn daily_lists_the_days_without_a_completed_run() {
+        // 2026-11-29 is a Sunday; look back 7 days: 11-22 .. 11-28.
+        let done = set(&[
+            "2026-11-22",
+            "2026-11-23",
+            "2026-11-25",
+            "2026-11-26",
+            "2026-11-28",
+        ]);
+        let a = adherence(Cadence::Daily, &done, d("2026-11-29"), 7, None).expect("daily");
+        assert_eq!(a.checked.len(), 7);
+        assert_eq!(labels(&a, &a.missed), ["2026-11-24", "2026-11-27"]);
+        assert_eq!(
+            a.current.map(|c| c.label(a.cadence)).as_deref(),
+            Some("2026-11-29")
+        );
+        assert!(!a.current_done, "today is never counted as missed");
+    }
+
+    #[test]
+    fn weekdays_skip_weekends() {
+        // Mon 2026-11-23 .. Sun 11-29; nothing run at all.
+        let a =
+            adherence(Cadence::Weekdays, &set(&[]), d("2026-11-29"), 7, None).expect("weekdays");
+        assert_eq!(
+            labels(&a, &a.missed),
+            [
+                "2026-11-23",
+                "2026-11-24",
+                "2026-11-25",
+                "2026-11-26",
+                "2026-11-27"
+            ]
+        );
+        assert_eq!(a.current, None, "Sunday is not a weekday period");
+        // On a Monday, Friday is the latest period checked.
+        let a = adherence(
+            Cadence::Weekdays,
+            &set(&["2026-11-27"]),
+            d("2026-11-30"),
+            3,
+            None,
+        )
+        .expect("weekdays");
+        assert_eq!(labels(&a, &a.checked), ["2026-11-27"]);
+        assert!(a.missed.is_empty());
+    }
+
+    #[test]
+    fn weekly_uses_iso_weeks() {
+        // Today Wed 2026-12-02 (W49). Look back 21 days → W46, W47, W48 checked.
+        let done = set(&["2026-11-10", "2026-11-29"]); // W46 (Tue), W48 (Sun)
+        let a = adherence(Cadence::Weekly, &done, d("2026-12-02"), 21, None).expect("weekly");
+        assert_eq!(labels(&a, &a.checked), ["2026-W46", "2026-W47", "2026-W48"]);
+        assert_eq!(labels(&a, &a.missed), ["2026-W47"]);
+        assert_eq!(
+            a.current.map(|c| c.label(a.cadence)).as_deref(),
+            Some("2026-W49")
+        );
+    }
+
+    #[test]
+    fn iso_week_labels_cross_the_year() {
+        let p = Period::containing(Cadence::Weekly, d("2027-01-01")).expect("week");
+        assert_eq!(p.start, d("2026-12-28"));
+        assert_eq!(p.label(Cadence::Weekly), "2026-W53");
+    }
+
+    #[test]
+    fn monthly_quarterly_yearly_always_check_the_latest_period() {
+        let today = d("2026-11-29");
+        let a = adherence(Cadence::Monthly, &set(&["2026-10-31"]), today, 30, None).expect("m");
+        assert_eq!(labels(&a, &a.checked), ["2026-10"]);
+        assert!(a.missed.is_empty());
+        let a = adherence(Cadence::Quarterly, &set(&["2026-06-30"]), today, 30, None).expect("q");
+        assert_eq!(
+            labels(&a, &a.checked),
+            ["2026-Q3"],
+            "Q3 ended before the window, still checked"
+        );
+        assert_eq!(labels(&a, &a.missed), ["2026-Q3"]);
+        assert_eq!(
+            a.current.map(|c| c.label(a.cadence)).as_deref(),
+            Some("2026-Q4")
+        );
+        let a = adherence(
+            Cadence::Yearly,
+            &set(&["2025-02-01", "2026-01-05"]),
+            today,
+            30,
+            None,
+        )
+        .expect("y");
+        assert_eq!(labels(&a, &a.checked), ["2025"]);
+        assert!(a.missed.is_empty());
+        assert!(a.current_done);
+    }
+
+    #[test]
+    fn periods_before_the_procedure_existed_are_not_missed() {
+        let a = adherence(
+            Cadence::Daily,
+            &set(&[]),
+            d("2026-11-29"),
+            30,
+            Some(d("2026-11-26")),
+        )
+        .expect("daily");
+        assert_eq!(
+            labels(&a, &a.missed),
+            ["2026-11-26", "2026-11-27", "2026-11-28"]
+        );
+    }
+
+    #[test]
+    fn on_demand_has_no_adherence() {
+        assert_eq!(
+            adherence(Cadence::OnDemand, &set(&[]), d("2026-11-29"), 30, None),
+            None
+        );
+    }
+
+    #[test]
+    fn quarter_and_month_ends_are_right() {
+        let q = Period::containing(Cadence::Quarterly, d("2026-02-14")).expect("q");
+        assert_eq!((q.start, q.end), (d("2026-01-01"), d("2026-03-31")));
+        let m = Period::containing(Cadence::Monthly, d("2026-12-05")).expect("m");
+        assert_eq!((m.start, m.end), (d("2026-12-01"), d("2026-12-31")));
+        assert_eq!(
+            q.previous(Cadence::Quarterly)
+                .map(|p| p.label(Cadence::Quarterly))
+                .as_deref(),
+            Some("2025-Q4")
+        );
+    }
+}
