@@ -384,14 +384,9 @@ fn describe(run: &Run, e: &Event) -> Option<String> {
     })
 }
 
-/// How a branch ends, in words.
-pub fn then_words(then: BranchEnd) -> &'static str {
-    match then {
-        BranchEnd::Retry => "then retry the failed step",
-        BranchEnd::Continue => "then continue after the failed step",
-        BranchEnd::EndEscalated => "then end the run as escalated",
-        BranchEnd::EndFailed => "then end the run as failed",
-    }
+/// How a branch ends, in words ("then …").
+fn then_words(then: BranchEnd) -> String {
+    format!("then {}", then.words())
 }
 
 /// On resume: what is already recorded, step by step, so the operator sees where they are.

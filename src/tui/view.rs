@@ -16,7 +16,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use super::app::{App, CommandPane, Dialog, LineDialog, MIN_HEIGHT, MIN_WIDTH, Saved};
 use crate::engine::{Action, RequirementKind, Run, StepStatus};
 use crate::keys::{self, Does, Intent, Mode};
-use crate::procedure::{BranchEnd, StepKind, StepPlace, ValueKind};
+use crate::procedure::{StepKind, StepPlace, ValueKind};
 use crate::session::flow::Ask;
 use crate::text::{reflow, sanitize_line, sanitize_terminal};
 
@@ -286,15 +286,6 @@ fn elapsed(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
     format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
 }
 
-fn branch_end_text(end: BranchEnd) -> &'static str {
-    match end {
-        BranchEnd::Retry => "retry the failed step",
-        BranchEnd::Continue => "continue with the step after the failed one",
-        BranchEnd::EndEscalated => "end the run as escalated",
-        BranchEnd::EndFailed => "end the run as failed",
-    }
-}
-
 fn banner(frame: &mut Frame, area: Rect, run: &Run, th: Theme) {
     let Some(esc) = &run.escalation else {
         return;
@@ -331,7 +322,7 @@ fn banner(frame: &mut Frame, area: Rect, run: &Run, th: Theme) {
     lines.extend(contact);
     lines.push(Line::from(vec![
         Span::styled("Then: ", th.bold()),
-        Span::raw(branch.map_or("", |b| branch_end_text(b.then))),
+        Span::raw(branch.map_or("", |b| b.then.words())),
     ]));
     let block = Block::bordered()
         .border_style(th.err())
