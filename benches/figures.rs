@@ -36,7 +36,7 @@ use ratatui::backend::TestBackend;
 use rusqlite::{Connection, TransactionBehavior, params};
 use uuid::Uuid;
 
-use runsheet::engine::{self, Command, CommandResult, Meta, RequirementKind, Run, StartInfo};
+use runsheet::engine::{self, Command, CommandResult, RequirementKind, Run, StartInfo};
 use runsheet::procedure::lint::{self, Severity};
 use runsheet::procedure::parse::{self, Format, Loaded, Source};
 use runsheet::procedure::{StepKind, ValueKind};
@@ -428,19 +428,17 @@ fn start_info(sha: &str) -> StartInfo {
 
 /// Create a run in `store` the way `runsheet run` does; returns its id and the replayed run.
 fn create_run(store: &mut Store, loaded: &Loaded, at: DateTime<Utc>) -> (Uuid, Run) {
-    let sha = loaded.source.sha256();
-    let info = start_info(&sha);
-    let p = &loaded.procedure;
-    let events = engine::start(p, &info);
-    let id = Uuid::now_v7();
-    let new_run = runsheet::session::new_run(id, p, &info, &loaded.source.text, at);
-    let meta = Meta {
+    let info = start_info(&loaded.source.sha256());
+    let created = runsheet::session::lifecycle::create(
+        store,
+        Uuid::now_v7(),
+        loaded,
+        &info,
+        "Alice Admin (alice)",
         at,
-        actor: "Alice Admin (alice)".into(),
-    };
-    let first: Vec<NewEvent> = events.iter().map(|e| new_event(&meta, e)).collect();
-    store.create_run(&new_run, &first).unwrap();
-    (id, Run::replay(p.clone(), &events))
+    )
+    .unwrap();
+    (created.id, created.run)
 }
 
 // ------------------------------------------------------------ durable action
@@ -762,13 +760,12 @@ fn first_frame_times(steps: usize, n: usize) -> FrameTimes {
         let t2 = Instant::now();
         assert_eq!(errors, 0, "generated procedure has lint errors");
         let sha = loaded.source.sha256();
-        let events = engine::start(&loaded.procedure, &start_info(&sha));
-        let run = Run::replay(loaded.procedure, &events);
         let now = Utc.with_ymd_and_hms(2026, 11, 29, 2, 0, 0).unwrap();
-        let mut session = Session::new(
-            run,
-            "0190f3a2-7c1d-7e4b-9a55-1234567890ab".into(),
-            "alice".into(),
+        let mut session = Session::begin(
+            loaded.procedure,
+            &start_info(&sha),
+            "0190f3a2-7c1d-7e4b-9a55-1234567890ab",
+            "alice",
             Box::new(MemorySink::default()),
             Box::new(FixedClock(now)),
         );

@@ -10,7 +10,6 @@ use chrono::{NaiveDate, Utc};
 use clap::CommandFactory;
 
 use crate::cli::{self, Cli, Command as Cmd, GlobalArgs};
-use crate::engine::{self, Event, Meta, Run, StartInfo};
 use crate::error::{Error, Exit, Result};
 use crate::export;
 use crate::out;
@@ -18,8 +17,8 @@ use crate::procedure::lint::{self, Severity};
 use crate::procedure::parse::{self, Loaded, Source};
 use crate::procedure::{render, template};
 use crate::report::{self, runs, status, timeline};
-use crate::session::{Session, StoreSink, SystemClock, new_event, new_run};
-use crate::store::{Holder, NewEvent, RunQuery, RunRow, Store};
+use crate::session::{Session, lifecycle};
+use crate::store::{RunQuery, Store};
 use crate::{errln, outln};
 
 mod redact;
@@ -176,24 +175,17 @@ fn test_data_notice(ctx: &Context, test_data: bool) -> Result<()> {
     Ok(())
 }
 
-/// The operator as recorded: OS user, with the display name if given.
-fn operator_identity(display: Option<&str>) -> (String, Option<String>, String) {
+/// The operator at this process: the OS user on this host, with the display
+/// name if given.
+fn operator(display: Option<&str>) -> lifecycle::Operator {
     let user = whoami::username().unwrap_or_else(|_| "unknown".into());
-    let name = display
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from);
-    let actor = match &name {
-        Some(n) => format!("{n} ({user})"),
-        None => user.clone(),
-    };
-    (user, name, actor)
+    lifecycle::Operator::new(&user, display, &host_name())
 }
 
 /// Who a log event of this command is recorded as: the OS user, with
 /// `RUNSHEET_OPERATOR` as display name when set (as a run's events say it).
 fn recorded_actor() -> String {
-    operator_identity(std::env::var("RUNSHEET_OPERATOR").ok().as_deref()).2
+    operator(std::env::var("RUNSHEET_OPERATOR").ok().as_deref()).actor()
 }
 
 fn host_name() -> String {
@@ -338,172 +330,35 @@ fn pretty(v: &serde_json::Value) -> String {
 
 fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<Exit> {
     let loaded = load_procedure(ctx, &a.procedure)?;
-    let mut store = ctx.open_store()?;
-    let (user, name, actor) = operator_identity(a.operator.as_deref());
-    let now = Utc::now();
-    let sha = loaded.source.sha256();
-    let host = host_name();
-    let p = &loaded.procedure;
-    let info = StartInfo {
-        procedure_sha256: sha,
-        procedure_format: loaded.source.format.name().into(),
-        source_path: loaded.source.path.display().to_string(),
-        operator: user,
-        operator_name: name,
-        host,
-        runsheet_version: env!("CARGO_PKG_VERSION").into(),
-        today: ctx.today,
-        clock: Some(crate::clock::kernel_state()),
-    };
-    let events = engine::start(p, &info);
-    let run_id = uuid::Uuid::now_v7();
-    let new_run = new_run(run_id, p, &info, &loaded.source.text, now);
-    let lease = store.lease_run(run_id, &Holder::this_process(&actor, &info.host, now))?;
-    let meta = Meta {
-        at: now,
-        actor: actor.clone(),
-    };
-    // The session's first events: 0 ms into it on the monotonic clock.
-    let first: Vec<NewEvent> = events
-        .iter()
-        .map(|e| {
-            let mut n = new_event(&meta, e);
-            if let Some(obj) = n.payload.as_object_mut() {
-                obj.insert("elapsed_ms".into(), 0.into());
-            }
-            n
-        })
-        .collect();
-    if let Err(e) = store.create_run(&new_run, &first) {
-        // The run never existed: nobody will lease it again.
-        lease.release_ended();
-        return Err(e.into());
-    }
-    let run = Run::replay(loaded.procedure.clone(), &events);
-    let session = Session::new(
-        run,
-        run_id.to_string(),
-        actor,
-        Box::new(StoreSink::new(store, run_id).leased(lease).timed()),
-        Box::new(SystemClock),
-    )
-    .resumed_after(now);
-    front_end(ctx, session, a.plain, None, now)
-}
-
-/// The exact procedure a run used, parsed from the source the log holds.
-fn stored_procedure(store: &Store, row: &RunRow, db: &Path) -> Result<Loaded> {
-    let (text, format) = store
-        .procedure_source(&row.procedure_sha256)?
-        .ok_or_else(|| Error::Store {
-            path: db.to_path_buf(),
-            message: format!(
-                "the procedure source of run {} is missing; run `runsheet verify`",
-                row.id
-            ),
-        })?;
-    let fmt = if format == "json" {
-        parse::Format::Json
-    } else {
-        parse::Format::Toml
-    };
-    let source = Source::from_text(
-        PathBuf::from(format!(
-            "<stored procedure {}>",
-            &row.procedure_sha256[..12.min(row.procedure_sha256.len())]
-        )),
-        text,
-        fmt,
-    );
-    parse::parse(source).map_err(|d| Error::Input(d.to_string()))
+    let store = ctx.open_store()?;
+    let who = operator(a.operator.as_deref());
+    let clock = Some(crate::clock::kernel_state());
+    let session = lifecycle::start(store, &loaded, &who, ctx.today, clock)?;
+    let started_at = session.last_event_at().unwrap_or_else(Utc::now);
+    front_end(ctx, session, a.plain, None, started_at)
 }
 
 fn resume_cmd(ctx: &Context, a: cli::ResumeArgs) -> Result<Exit> {
     let db = ctx.db_path()?;
     let store = ctx.open_existing_store()?;
-    let (user, _name, actor) = operator_identity(a.operator.as_deref());
-    let row: RunRow = match &a.run_id {
-        Some(prefix) => store.find_run(prefix)?,
-        None => store.latest_open_run(&user)?.ok_or_else(|| {
-            Error::Input(format!(
-                "{user} has no open run in {}; see `runsheet runs --open`",
-                db.display()
-            ))
-        })?,
-    };
-    let ended = |row: &RunRow| {
-        row.outcome.as_ref().map(|outcome| {
-            Error::Input(format!(
-                "run {} has already ended ({outcome}); only open runs can be resumed",
-                row.id
-            ))
-        })
-    };
-    if let Some(e) = ended(&row) {
-        return Err(e);
-    }
-    // One session per run: take its lease, then read the run as it is now
-    // (the session that held it may have ended it meanwhile).
-    let lease = store.lease_run(
-        row.id,
-        &Holder::this_process(&actor, &host_name(), Utc::now()),
-    )?;
-    let row = store.run(row.id)?.unwrap_or(row);
-    if let Some(e) = ended(&row) {
-        lease.release_ended();
-        return Err(e);
-    }
-    let loaded = stored_procedure(&store, &row, &db)?;
-    let stored = store.events(row.id)?;
-    let mut events = Vec::with_capacity(stored.len());
-    for ev in &stored {
-        let event = Event::from_payload(&ev.event_payload()).map_err(|e| Error::Store {
-            path: db.clone(),
-            message: format!(
-                "event {} of run {} cannot be read: {e}; run `runsheet verify`",
-                ev.seq, row.id
-            ),
-        })?;
-        if event.kind() != ev.kind {
-            return Err(Error::Store {
-                path: db.clone(),
-                message: format!(
-                    "event {} of run {} is recorded as {} but its payload is a {} event: the log was edited; run `runsheet verify`",
-                    ev.seq,
-                    row.id,
-                    ev.kind,
-                    event.kind()
-                ),
-            });
-        }
-        events.push(event);
-    }
-    let run = Run::replay(loaded.procedure.clone(), &events);
-    let notice = changed_file_notice(ctx, &row);
-    let last_at = stored.last().map_or(row.started_at, |e| e.at);
-    let session = Session::new(
-        run,
-        row.id.to_string(),
-        actor,
-        Box::new(StoreSink::new(store, row.id).leased(lease).timed()),
-        Box::new(SystemClock),
+    let who = operator(a.operator.as_deref());
+    let which = a
+        .run_id
+        .as_deref()
+        .map_or(lifecycle::Which::Latest, lifecycle::Which::Prefix);
+    let resumed = lifecycle::resume(store, &db, which, &who, crate::clock::kernel_state())?;
+    // The file the run was started from, if it changed since.
+    let notice = parse::resolve(&resumed.row.procedure_id, &ctx.procedures_dir())
+        .ok()
+        .and_then(|path| Source::read(&path).ok())
+        .and_then(|now| lifecycle::changed_notice(&resumed.row, &now));
+    front_end(
+        ctx,
+        resumed.session,
+        a.plain,
+        notice,
+        resumed.row.started_at,
     )
-    .resumed_after(last_at)
-    .with_clock_state(crate::clock::kernel_state());
-    front_end(ctx, session, a.plain, notice, row.started_at)
-}
-
-/// Points out that the procedure file changed since the run started.
-fn changed_file_notice(ctx: &Context, row: &RunRow) -> Option<String> {
-    let path = parse::resolve(&row.procedure_id, &ctx.procedures_dir()).ok()?;
-    let now = Source::read(&path).ok()?;
-    (now.sha256() != row.procedure_sha256).then(|| {
-        format!(
-            "{} has changed since this run started; the run continues with the version it started with (v{})",
-            path.display(),
-            row.procedure_version
-        )
-    })
 }
 
 fn front_end(

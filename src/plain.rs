@@ -656,15 +656,8 @@ note = "Who did you call?"
             today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
             clock: None,
         };
-        let run = Run::replay(p.clone(), &start(&p, &info));
         let clock = SteppingClock::starting_at(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap());
-        Session::new(
-            run,
-            "run-1".into(),
-            "alice".into(),
-            Box::new(sink),
-            Box::new(clock),
-        )
+        Session::begin(p, &info, "run-1", "alice", Box::new(sink), Box::new(clock))
     }
 
     fn play(session: &mut Session, script: &str) -> (PlainExit, String) {

@@ -15,12 +15,11 @@ pub mod status;
 pub mod timeline;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
 use crate::procedure::Procedure;
-use crate::procedure::parse::{self, Source};
+use crate::procedure::parse;
 use crate::store::{DEVIATION_KINDS, RunRow, Store, StoreError, StoredEvent};
 
 /// A time as the reports show it, UTC: `2026-11-28 02:14`, or with seconds
@@ -152,19 +151,9 @@ impl Catalog {
 
 /// Parse a stored procedure source (`format` is `toml` or `json`).
 pub fn parse_stored(sha256: &str, text: String, format: &str) -> Option<Procedure> {
-    let fmt = if format == "json" {
-        parse::Format::Json
-    } else {
-        parse::Format::Toml
-    };
-    let short = &sha256[..12.min(sha256.len())];
-    parse::parse(Source::from_text(
-        PathBuf::from(format!("<stored procedure {short}>")),
-        text,
-        fmt,
-    ))
-    .ok()
-    .map(|l| l.procedure)
+    parse::stored(sha256, text, format)
+        .ok()
+        .map(|l| l.procedure)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! [`EventSink`] and time through [`Clock`].
 
 pub mod flow;
+pub mod lifecycle;
 mod store_sink;
 
 use chrono::{DateTime, Utc};
@@ -90,6 +91,23 @@ impl Session {
         }
     }
 
+    /// A new run of `procedure` begun with `info`, in memory: the engine's
+    /// first events applied and not persisted (the evidence log's runs begin
+    /// in [`lifecycle::create`], which persists them with the run's row);
+    /// later events go to `sink`. For tests, benches and previews.
+    pub fn begin(
+        procedure: crate::procedure::Procedure,
+        info: &crate::engine::StartInfo,
+        run_id: &str,
+        actor: &str,
+        sink: Box<dyn EventSink>,
+        clock: Box<dyn Clock>,
+    ) -> Session {
+        let events = crate::engine::start(&procedure, info);
+        let run = Run::replay(procedure, &events);
+        Session::new(run, run_id.to_string(), actor.to_string(), sink, clock)
+    }
+
     /// Record `state` (what the kernel says of the clock now) when this
     /// session resumes the run.
     pub fn with_clock_state(mut self, state: crate::clock::ClockState) -> Session {
@@ -101,6 +119,11 @@ impl Session {
     pub fn resumed_after(mut self, t: DateTime<Utc>) -> Session {
         self.last_at = Some(t);
         self
+    }
+
+    /// The time of the run's last durable event, as far as this session knows.
+    pub fn last_event_at(&self) -> Option<DateTime<Utc>> {
+        self.last_at
     }
 
     /// The run as it is on disk.
@@ -208,7 +231,7 @@ impl Clock for SteppingClock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{StartInfo, start};
+    use crate::engine::StartInfo;
     use chrono::TimeZone;
 
     /// A clock that was stepped back by an hour after the run started.
@@ -250,13 +273,13 @@ title = "One"
             today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
             clock: None,
         };
-        let run = Run::replay(p.clone(), &start(&p, &info));
         let started = Utc.with_ymd_and_hms(2026, 11, 1, 2, 0, 0).unwrap();
         let sink = MemorySink::default();
-        let mut s = Session::new(
-            run,
-            "r".into(),
-            "alice".into(),
+        let mut s = Session::begin(
+            p,
+            &info,
+            "r",
+            "alice",
             Box::new(sink.clone()),
             Box::new(SteppedBack),
         )

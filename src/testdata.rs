@@ -19,10 +19,11 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Days, Duration, NaiveDate, Utc};
 
-use crate::engine::{self, Command, CommandResult, Event, Meta, Run, StartInfo};
+use crate::engine::{self, Command, CommandResult, Meta, Run, StartInfo};
 use crate::error::Error;
 use crate::procedure::parse::{self, Format, Source};
 use crate::procedure::{Procedure, Step, StepKind, ValueKind};
+use crate::session::new_event;
 use crate::store::{NewEvent, NewRun, Store, sha256_hex};
 
 /// The procedure every generated run uses (the shipped file, byte for byte).
@@ -270,16 +271,6 @@ type Simulated = (
     Vec<NewEvent>,
     Option<(engine::Outcome, DateTime<Utc>)>,
 );
-
-fn new_event(m: &Meta, e: &Event) -> NewEvent {
-    NewEvent {
-        at: m.at,
-        actor: m.actor.clone(),
-        kind: e.kind().to_string(),
-        step: e.step().map(String::from),
-        payload: e.to_payload(),
-    }
-}
 
 /// Drive the engine through one run; returns the `create_run` events, the
 /// rest, and the outcome if the run ended.

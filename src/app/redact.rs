@@ -9,11 +9,12 @@ use std::path::Path;
 
 use chrono::{Duration, Utc};
 
-use super::{Context, read_vkey, recorded_actor, stored_procedure};
+use super::{Context, read_vkey, recorded_actor};
 use crate::cli::{self, CustodianCommand};
 use crate::custody::key;
 use crate::custody::note::Signer;
 use crate::error::{Error, Exit, Result};
+use crate::session::lifecycle::stored_procedure;
 use crate::store::{HeldContent, RunQuery};
 use crate::{out, outln};
 

@@ -570,7 +570,9 @@ fn read_source(store: &Store, r: &RunRow) -> Result<(String, String), Error> {
             ),
         });
     }
-    let format = if format == "json" { "json" } else { "toml" };
+    let format = crate::procedure::parse::Format::from_name(&format)
+        .unwrap_or(crate::procedure::parse::Format::Toml)
+        .name();
     Ok((format.to_string(), text))
 }
 

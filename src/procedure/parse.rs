@@ -159,6 +159,18 @@ impl Loaded {
     }
 }
 
+/// The exact procedure a run used, from the source text and format name the
+/// evidence log holds under its SHA-256 (named `<stored procedure …>` in
+/// diagnostics). The log holds only `toml` and `json`; verify checks that.
+pub fn stored(sha256: &str, text: String, format: &str) -> Result<Loaded, Diagnostic> {
+    let short = sha256.get(..12).unwrap_or(sha256);
+    parse(Source::from_text(
+        PathBuf::from(format!("<stored procedure {short}>")),
+        text,
+        Format::from_name(format).unwrap_or(Format::Toml),
+    ))
+}
+
 /// Parse a source into a procedure. Syntax errors and data errors (unknown
 /// keys, wrong types, missing fields, bad values) come back as one diagnostic
 /// with line:column and a hint.

@@ -290,7 +290,7 @@ pub fn retry(session: &mut Session, command: Command) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Run, StartInfo, start};
+    use crate::engine::StartInfo;
     use crate::session::{MemorySink, SteppingClock};
     use chrono::{NaiveDate, TimeZone, Utc};
 
@@ -329,15 +329,8 @@ title = "Two"
             today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
             clock: None,
         };
-        let run = Run::replay(p.clone(), &start(&p, &info));
         let clock = SteppingClock::starting_at(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap());
-        Session::new(
-            run,
-            "r".into(),
-            "alice".into(),
-            Box::new(sink),
-            Box::new(clock),
-        )
+        Session::begin(p, &info, "r", "alice", Box::new(sink), Box::new(clock))
     }
 
     #[test]

@@ -12,7 +12,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::app::{App, CommandPane, Input, update};
 use super::{TuiOptions, first_frame, view};
-use crate::engine::{self, Command, CommandResult, Run, StartInfo};
+use crate::engine::{Command, CommandResult, StartInfo};
 use crate::procedure::parse::{self, Format, Source};
 use crate::session::{MemorySink, Session, SteppingClock};
 
@@ -95,13 +95,12 @@ fn session(text: &str) -> Session {
         today: NaiveDate::from_ymd_opt(2026, 11, 1).expect("date"),
         clock: None,
     };
-    let events = engine::start(&loaded.procedure, &info);
-    let run = Run::replay(loaded.procedure, &events);
     let clock = SteppingClock::starting_at(Utc.with_ymd_and_hms(2026, 11, 1, 2, 0, 0).unwrap());
-    Session::new(
-        run,
-        "0190f3a2-7c1d-7e4b-9a55-1234567890ab".into(),
-        "alice".into(),
+    Session::begin(
+        loaded.procedure,
+        &info,
+        "0190f3a2-7c1d-7e4b-9a55-1234567890ab",
+        "alice",
         Box::new(MemorySink::default()),
         Box::new(clock),
     )

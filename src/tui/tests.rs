@@ -12,7 +12,7 @@ use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifi
 
 use super::app::{App, CommandPane, Dialog, Flow, Input, update};
 use super::{EventSource, TuiExit, TuiOptions, run_loop, view};
-use crate::engine::{self, CommandResult, Event, Outcome, Run, StartInfo, StepStatus};
+use crate::engine::{self, CommandResult, Event, Outcome, StartInfo, StepStatus};
 use crate::keys::{self, Key};
 use crate::procedure::Procedure;
 use crate::session::{MemorySink, Session, SteppingClock};
@@ -104,14 +104,13 @@ fn fixture_with(source: &str) -> Fixture {
         today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
         clock: None,
     };
-    let events = engine::start(&p, &info);
-    let run = Run::replay(p, &events);
     let sink = MemorySink::default();
     let clock = SteppingClock::starting_at(t0());
-    let mut session = Session::new(
-        run,
-        RUN_ID.into(),
-        "alice".into(),
+    let mut session = Session::begin(
+        p,
+        &info,
+        RUN_ID,
+        "alice",
         Box::new(sink.clone()),
         Box::new(clock),
     );

@@ -1,0 +1,279 @@
+//! Where a run's life begins and where it is taken up again, in the evidence
+//! log: starting a run of a procedure (its identity, its document-control
+//! warnings, its row and first events durable together, its lease) and
+//! resuming an open one (its lease, the exact source it started with,
+//! parsed, its events decoded and replayed). `app`, the benches, the tests
+//! and the test-data generator all start runs through here.
+//!
+//! May not depend on the terminal, the front ends or `app`; it knows the
+//! store only through its public API.
+
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use super::{Session, StoreSink, SystemClock, new_event, new_run};
+use crate::clock::ClockState;
+use crate::engine::{self, Event, Meta, Run, StartInfo};
+use crate::error::{Error, Result};
+use crate::procedure::parse::{self, Loaded, Source};
+use crate::store::{Holder, NewEvent, RunRow, Store};
+
+/// Who is at the keyboard, and where: the identity every run and its events
+/// record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    /// The OS user.
+    pub user: String,
+    /// A display name, if given.
+    pub name: Option<String>,
+    pub host: String,
+}
+
+impl Operator {
+    /// An operator; a blank display name counts as none.
+    pub fn new(user: &str, name: Option<&str>, host: &str) -> Operator {
+        Operator {
+            user: user.to_string(),
+            name: name
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+            host: host.to_string(),
+        }
+    }
+
+    /// How events name the operator: `Name (user)`, or the user.
+    pub fn actor(&self) -> String {
+        match &self.name {
+            Some(n) => format!("{n} ({})", self.user),
+            None => self.user.clone(),
+        }
+    }
+
+    /// What the engine is told at the start of a run of `source`.
+    pub fn start_info(
+        &self,
+        source: &Source,
+        today: NaiveDate,
+        clock: Option<ClockState>,
+    ) -> StartInfo {
+        StartInfo {
+            procedure_sha256: source.sha256(),
+            procedure_format: source.format.name().into(),
+            source_path: source.path.display().to_string(),
+            operator: self.user.clone(),
+            operator_name: self.name.clone(),
+            host: self.host.clone(),
+            runsheet_version: env!("CARGO_PKG_VERSION").into(),
+            today,
+            clock,
+        }
+    }
+}
+
+/// A run made in the log: its id and its state after the first events.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub id: Uuid,
+    pub run: Run,
+}
+
+/// Create a run of `loaded` in `store` at `at`: its row and its first events
+/// (`run-started`, then the first step unless warnings come first) in one
+/// transaction, each 0 ms into the session on the monotonic clock.
+pub fn create(
+    store: &mut Store,
+    id: Uuid,
+    loaded: &Loaded,
+    info: &StartInfo,
+    actor: &str,
+    at: DateTime<Utc>,
+) -> Result<Created> {
+    let p = &loaded.procedure;
+    let events = engine::start(p, info);
+    let row = new_run(id, p, info, &loaded.source.text, at);
+    let meta = Meta {
+        at,
+        actor: actor.to_string(),
+    };
+    let first: Vec<NewEvent> = events
+        .iter()
+        .map(|e| {
+            let mut n = new_event(&meta, e);
+            if let Some(obj) = n.payload.as_object_mut() {
+                obj.insert("elapsed_ms".into(), 0.into());
+            }
+            n
+        })
+        .collect();
+    store.create_run(&row, &first)?;
+    Ok(Created {
+        id,
+        run: Run::replay(p.clone(), &events),
+    })
+}
+
+/// Start a new run of `loaded` for `who` and hand back its live session,
+/// which holds the run's lease and writes to `store`.
+pub fn start(
+    mut store: Store,
+    loaded: &Loaded,
+    who: &Operator,
+    today: NaiveDate,
+    clock: Option<ClockState>,
+) -> Result<Session> {
+    let now = Utc::now();
+    let actor = who.actor();
+    let info = who.start_info(&loaded.source, today, clock);
+    let id = Uuid::now_v7();
+    let lease = store.lease_run(id, &Holder::this_process(&actor, &who.host, now))?;
+    let created = match create(&mut store, id, loaded, &info, &actor, now) {
+        Ok(c) => c,
+        Err(e) => {
+            // The run never existed: nobody will lease it again.
+            lease.release_ended();
+            return Err(e);
+        }
+    };
+    Ok(Session::new(
+        created.run,
+        id.to_string(),
+        actor,
+        Box::new(StoreSink::new(store, id).leased(lease).timed()),
+        Box::new(SystemClock),
+    )
+    .resumed_after(now))
+}
+
+/// Which open run to resume.
+#[derive(Debug, Clone, Copy)]
+pub enum Which<'a> {
+    /// The run whose id starts with this.
+    Prefix(&'a str),
+    /// The operator's latest open run.
+    Latest,
+}
+
+/// A run taken up again: the session and the run's row as it was read.
+pub struct Resumed {
+    pub session: Session,
+    pub row: RunRow,
+}
+
+/// Resume an open run for `who`: take its lease, read it as it is now (the
+/// session that held it may have ended it meanwhile), parse the exact
+/// source it started with and replay its events. The session records
+/// `clock` in its `resumed` event.
+pub fn resume(
+    store: Store,
+    db: &Path,
+    which: Which<'_>,
+    who: &Operator,
+    clock: ClockState,
+) -> Result<Resumed> {
+    let row = match which {
+        Which::Prefix(prefix) => store.find_run(prefix)?,
+        Which::Latest => store.latest_open_run(&who.user)?.ok_or_else(|| {
+            Error::Input(format!(
+                "{} has no open run in {}; see `runsheet runs --open`",
+                who.user,
+                db.display()
+            ))
+        })?,
+    };
+    refuse_ended(&row)?;
+    let actor = who.actor();
+    let lease = store.lease_run(row.id, &Holder::this_process(&actor, &who.host, Utc::now()))?;
+    let row = store.run(row.id)?.unwrap_or(row);
+    if let Err(e) = refuse_ended(&row) {
+        lease.release_ended();
+        return Err(e);
+    }
+    let (loaded, events, last_at) = stored_run(&store, &row, db)?;
+    let run = Run::replay(loaded.procedure, &events);
+    let session = Session::new(
+        run,
+        row.id.to_string(),
+        actor,
+        Box::new(StoreSink::new(store, row.id).leased(lease).timed()),
+        Box::new(SystemClock),
+    )
+    .resumed_after(last_at)
+    .with_clock_state(clock);
+    Ok(Resumed { session, row })
+}
+
+fn refuse_ended(row: &RunRow) -> Result<()> {
+    match &row.outcome {
+        Some(outcome) => Err(Error::Input(format!(
+            "run {} has already ended ({outcome}); only open runs can be resumed",
+            row.id
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The run as the log holds it: the exact procedure it started with, its
+/// events decoded (each one's kind checked against its payload), and the
+/// time of its last event.
+pub fn stored_run(
+    store: &Store,
+    row: &RunRow,
+    db: &Path,
+) -> Result<(Loaded, Vec<Event>, DateTime<Utc>)> {
+    let damaged = |message: String| Error::Store {
+        path: db.to_path_buf(),
+        message,
+    };
+    let loaded = stored_procedure(store, row, db)?;
+    let stored = store.events(row.id)?;
+    let mut events = Vec::with_capacity(stored.len());
+    for ev in &stored {
+        let event = Event::from_payload(&ev.event_payload()).map_err(|e| {
+            damaged(format!(
+                "event {} of run {} cannot be read: {e}; run `runsheet verify`",
+                ev.seq, row.id
+            ))
+        })?;
+        if event.kind() != ev.kind {
+            return Err(damaged(format!(
+                "event {} of run {} is recorded as {} but its payload is a {} event: the log was edited; run `runsheet verify`",
+                ev.seq,
+                row.id,
+                ev.kind,
+                event.kind()
+            )));
+        }
+        events.push(event);
+    }
+    let last_at = stored.last().map_or(row.started_at, |e| e.at);
+    Ok((loaded, events, last_at))
+}
+
+/// The exact procedure a run started with, parsed from the source the log holds.
+pub fn stored_procedure(store: &Store, row: &RunRow, db: &Path) -> Result<Loaded> {
+    let (text, format) = store
+        .procedure_source(&row.procedure_sha256)?
+        .ok_or_else(|| Error::Store {
+            path: db.to_path_buf(),
+            message: format!(
+                "the procedure source of run {} is missing; run `runsheet verify`",
+                row.id
+            ),
+        })?;
+    parse::stored(&row.procedure_sha256, text, &format).map_err(|d| Error::Input(d.to_string()))
+}
+
+/// What to tell the operator when the procedure file `now` is not the
+/// source the run started with (the run goes on with the one it started with).
+pub fn changed_notice(row: &RunRow, now: &Source) -> Option<String> {
+    (now.sha256() != row.procedure_sha256).then(|| {
+        format!(
+            "{} has changed since this run started; the run continues with the version it started with (v{})",
+            now.path.display(),
+            row.procedure_version
+        )
+    })
+}
