@@ -19,6 +19,7 @@ use crate::procedure::{render, template};
 use crate::report::{self, runs, status, timeline};
 use crate::session::{Session, lifecycle};
 use crate::store::{RunQuery, Store};
+use crate::vocab;
 use crate::{errln, outln};
 
 mod redact;
@@ -438,10 +439,15 @@ fn parse_date(s: &str, flag: &str) -> Result<NaiveDate> {
 
 fn run_query(f: &cli::RunFilter) -> Result<RunQuery> {
     if let Some(s) = &f.status
-        && !["open", "completed", "escalated", "failed", "aborted"].contains(&s.as_str())
+        && s != vocab::OPEN
+        && vocab::Outcome::parse(s).is_none()
     {
+        let words: Vec<&str> = vocab::Outcome::ALL.iter().map(|o| o.as_str()).collect();
         return Err(Error::Input(format!(
-            "--status `{s}` is not an outcome; use open, completed, escalated, failed or aborted"
+            "--status `{s}` is not an outcome; use {}, {} or {}",
+            vocab::OPEN,
+            words[..words.len() - 1].join(", "),
+            words[words.len() - 1]
         )));
     }
     let since = f

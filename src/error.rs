@@ -2,12 +2,12 @@
 //! ([`Exit`]), and the one function that maps both to the process exit code
 //! ([`exit_code`], documented in docs/exit-codes.md).
 //!
-//! May not depend on anything in the crate but the engine's [`Outcome`] (a
-//! run's ending is its exit code); never on the front ends.
+//! May not depend on anything in the crate but the run's vocabulary
+//! ([`Outcome`]: a run's ending is its exit code); never on the front ends.
 
 use std::path::PathBuf;
 
-use crate::engine::Outcome;
+use crate::vocab::Outcome;
 
 /// Exit codes, by name; [`exit_code`] decides which one a command exits
 /// with. Keep in sync with docs/exit-codes.md.

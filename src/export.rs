@@ -32,6 +32,7 @@ use serde_json::{Value, json};
 
 use crate::report::RunStats;
 use crate::store::{Checkpoint, Finding, RunQuery, RunRow, VerifyReport};
+use crate::vocab::Outcome;
 
 pub use bundle::{CosignWith, ExportRequest, ExportSummary, Formats, export};
 pub use verify::custody::BundleTrust;
@@ -120,12 +121,12 @@ impl Counts {
     /// Count one run.
     pub fn add(&mut self, row: &RunRow, stats: &RunStats) {
         self.runs += 1;
-        match row.outcome.as_deref() {
-            Some("completed") => self.completed += 1,
-            Some("escalated") => self.escalated += 1,
-            Some("failed") => self.failed += 1,
-            Some("aborted") => self.aborted += 1,
-            _ => self.open += 1,
+        match row.outcome.as_deref().and_then(Outcome::parse) {
+            Some(Outcome::Completed) => self.completed += 1,
+            Some(Outcome::Escalated) => self.escalated += 1,
+            Some(Outcome::Failed) => self.failed += 1,
+            Some(Outcome::Aborted) => self.aborted += 1,
+            None => self.open += 1,
         }
         self.deviations += stats.deviations();
     }

@@ -2,6 +2,8 @@
 //! tamper-evident evidence that it was followed (ISO/IEC 27001:2022 A.5.37).
 //!
 //! Layers, from the bottom up (a layer may use the ones above it in this list, never below):
+//! - [`vocab`]: the run's words with one string form each: event kinds, outcomes, deviations,
+//!   the operator's identity. Depends on nothing in the crate.
 //! - [`procedure`]: the procedure model, parsing with spans, lint, render. No IO beyond reading files.
 //! - [`engine`]: a run as a pure state machine (commands in, events out). No IO, clock or terminal.
 //! - [`clock`]: the kernel's clock synchronisation state (one read-only `adjtimex` call).
@@ -43,4 +45,5 @@ pub mod store;
 pub mod testdata;
 pub mod text;
 pub mod tui;
+pub mod vocab;
 pub mod witness;

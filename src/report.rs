@@ -20,7 +20,8 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 
 use crate::procedure::Procedure;
 use crate::procedure::parse;
-use crate::store::{DEVIATION_KINDS, RunRow, Store, StoreError, StoredEvent};
+use crate::store::{RunRow, Store, StoreError, StoredEvent};
+use crate::vocab::DeviationCounts;
 
 /// A time as the reports show it, UTC: `2026-11-28 02:14`, or with seconds
 /// `2026-11-28 02:14:05`.
@@ -65,39 +66,24 @@ pub fn outcome_text(row: &RunRow) -> &str {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RunStats {
     pub events: u64,
-    pub skips: u64,
-    pub failures: u64,
-    pub warnings_acknowledged: u64,
+    pub deviations: DeviationCounts,
 }
 
 impl RunStats {
     /// Count one event.
     pub fn add(&mut self, kind: &str) {
         self.events += 1;
-        match DEVIATION_KINDS.iter().position(|k| *k == kind) {
-            Some(0) => self.skips += 1,
-            Some(1) => self.failures += 1,
-            Some(2) => self.warnings_acknowledged += 1,
-            _ => {}
-        }
+        self.deviations.count(kind);
     }
 
-    /// Stats from a run's event count and its counts of [`DEVIATION_KINDS`].
-    pub fn from_counts(
-        events: u64,
-        [skips, failures, warnings_acknowledged]: [u64; 3],
-    ) -> RunStats {
-        RunStats {
-            events,
-            skips,
-            failures,
-            warnings_acknowledged,
-        }
+    /// Stats from a run's event count and its deviations.
+    pub fn from_counts(events: u64, deviations: DeviationCounts) -> RunStats {
+        RunStats { events, deviations }
     }
 
     /// Departures from the documented path: skips, failures and acknowledged warnings.
     pub fn deviations(&self) -> u64 {
-        self.skips + self.failures + self.warnings_acknowledged
+        self.deviations.skipped + self.deviations.failed + self.deviations.warnings_acknowledged
     }
 
     /// Stats of a run's events.

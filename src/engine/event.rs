@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::procedure::BranchEnd;
+use crate::vocab::EventKind;
 
 /// Who and when, supplied with every command (the engine has no clock).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,26 +16,8 @@ pub struct Meta {
     pub actor: String,
 }
 
-/// Final outcome of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    Completed,
-    Escalated,
-    Failed,
-    Aborted,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Completed => "completed",
-            Outcome::Escalated => "escalated",
-            Outcome::Failed => "failed",
-            Outcome::Aborted => "aborted",
-        }
-    }
-}
+/// Final outcome of a run (the run's vocabulary: [`crate::vocab`]).
+pub use crate::vocab::Outcome;
 
 /// Output of a command run from the runner, already capped by the caller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,23 +197,28 @@ pub enum Event {
 impl Event {
     /// The `kind` as stored (kebab-case).
     pub fn kind(&self) -> &'static str {
+        self.event_kind().as_str()
+    }
+
+    /// The event's kind in the run's vocabulary.
+    pub fn event_kind(&self) -> EventKind {
         match self {
-            Event::RunStarted { .. } => "run-started",
-            Event::WarningsAcknowledged { .. } => "warnings-acknowledged",
-            Event::StepStarted { .. } => "step-started",
-            Event::StepConfirmed { .. } => "step-confirmed",
-            Event::DecisionAnswered { .. } => "decision-answered",
-            Event::ValueRecorded { .. } => "value-recorded",
-            Event::EvidenceRecorded { .. } => "evidence-recorded",
-            Event::CommandRan { .. } => "command-ran",
-            Event::NoteAdded { .. } => "note-added",
-            Event::SignedOff { .. } => "signed-off",
-            Event::StepSkipped { .. } => "step-skipped",
-            Event::StepFailed { .. } => "step-failed",
-            Event::BranchEnded { .. } => "branch-ended",
-            Event::Suspended => "suspended",
-            Event::Resumed { .. } => "resumed",
-            Event::RunEnded { .. } => "run-ended",
+            Event::RunStarted { .. } => EventKind::RunStarted,
+            Event::WarningsAcknowledged { .. } => EventKind::WarningsAcknowledged,
+            Event::StepStarted { .. } => EventKind::StepStarted,
+            Event::StepConfirmed { .. } => EventKind::StepConfirmed,
+            Event::DecisionAnswered { .. } => EventKind::DecisionAnswered,
+            Event::ValueRecorded { .. } => EventKind::ValueRecorded,
+            Event::EvidenceRecorded { .. } => EventKind::EvidenceRecorded,
+            Event::CommandRan { .. } => EventKind::CommandRan,
+            Event::NoteAdded { .. } => EventKind::NoteAdded,
+            Event::SignedOff { .. } => EventKind::SignedOff,
+            Event::StepSkipped { .. } => EventKind::StepSkipped,
+            Event::StepFailed { .. } => EventKind::StepFailed,
+            Event::BranchEnded { .. } => EventKind::BranchEnded,
+            Event::Suspended => EventKind::Suspended,
+            Event::Resumed { .. } => EventKind::Resumed,
+            Event::RunEnded { .. } => EventKind::RunEnded,
         }
     }
 

@@ -15,6 +15,7 @@ use super::{Counts, ReportMeta, Summary, filters_text, period_text};
 use crate::report::timeline::{Entry, Tone, operator_text, run_duration};
 use crate::report::{RunStats, clock, clock_utc, outcome_text};
 use crate::store::RunRow;
+use crate::vocab::{EventKind, Outcome};
 
 const CSS: &str = "\
 :root{color-scheme:light;--ink:#1a1a1a;--muted:#5a5a5a;--line:#cfcfcf;--bad:#a4161a;--warn:#8a5a00;--good:#1b6e20}
@@ -76,12 +77,12 @@ fn tone_class(t: Tone) -> &'static str {
 
 /// A CSS class name for an outcome (only known words; anything else is `open`).
 fn outcome_class(outcome: &str) -> &'static str {
-    match outcome {
-        "completed" => "o-completed",
-        "escalated" => "o-escalated",
-        "failed" => "o-failed",
-        "aborted" => "o-aborted",
-        _ => "o-open",
+    match Outcome::parse(outcome) {
+        Some(Outcome::Completed) => "o-completed",
+        Some(Outcome::Escalated) => "o-escalated",
+        Some(Outcome::Failed) => "o-failed",
+        Some(Outcome::Aborted) => "o-aborted",
+        None => "o-open",
     }
 }
 
@@ -333,9 +334,9 @@ pub fn write_run_head(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::R
         format!(
             "<span class=\"{}\">{dev}</span>: {} skipped, {} failed, {} warning acknowledgement(s)",
             if dev > 0 { "warn" } else { "" },
-            stats.skips,
-            stats.failures,
-            stats.warnings_acknowledged
+            stats.deviations.skipped,
+            stats.deviations.failed,
+            stats.deviations.warnings_acknowledged
         ),
     )?;
     writeln!(w, "</table>")?;
@@ -347,7 +348,7 @@ pub fn write_run_head(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::R
 
 /// One timeline row.
 pub fn write_entry(w: &mut impl Write, e: &Entry<'_>) -> io::Result<()> {
-    let start = e.kind == "step-started";
+    let start = e.kind == EventKind::StepStarted.as_str();
     w.write_all(if start {
         b"<tr class=\"start\"><td class=\"time\">"
     } else {

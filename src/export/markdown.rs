@@ -13,6 +13,7 @@ use super::{Counts, ReportMeta, Summary, filters_text, period_text};
 use crate::report::timeline::{Entry, operator_text, run_duration};
 use crate::report::{RunStats, clock, clock_utc, outcome_text};
 use crate::store::RunRow;
+use crate::vocab::EventKind;
 
 /// Untrusted text for one Markdown table cell or heading: control characters
 /// visible, markup characters escaped, line breaks as `<br>`.
@@ -190,9 +191,9 @@ pub fn write_run_head(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::R
         w,
         "| Deviations | {}: {} skipped, {} failed, {} warning acknowledgement(s) |\n",
         stats.deviations(),
-        stats.skips,
-        stats.failures,
-        stats.warnings_acknowledged
+        stats.deviations.skipped,
+        stats.deviations.failed,
+        stats.deviations.warnings_acknowledged
     )?;
     writeln!(
         w,
@@ -230,7 +231,7 @@ pub fn write_entry(w: &mut impl Write, e: &Entry<'_>) -> io::Result<()> {
         }
     }
     w.write_all(b" | ")?;
-    let strong = e.kind == "step-started";
+    let strong = e.kind == EventKind::StepStarted.as_str();
     if strong {
         w.write_all(b"**")?;
     }

@@ -15,6 +15,7 @@ use super::{RunStats, clock, clock_utc, outcome_text};
 use crate::procedure::Procedure;
 use crate::store::{RunRow, StoredEvent, time_text};
 use crate::text::{sanitize_line, sanitize_terminal};
+use crate::vocab::{EventKind, OPEN, Outcome};
 
 /// A run as JSON (`runs --json`, `show --json`, evidence.json): every column of
 /// its row, times as stored, `outcome` `open` while open.
@@ -75,9 +76,10 @@ fn paint(text: &str, tone: Tone, color: bool) -> String {
 }
 
 fn outcome_tone(outcome: &str) -> Tone {
-    match outcome {
-        "completed" => Tone::Good,
-        "escalated" | "aborted" | "open" => Tone::Warn,
+    match Outcome::parse(outcome) {
+        Some(Outcome::Completed) => Tone::Good,
+        Some(Outcome::Escalated | Outcome::Aborted) => Tone::Warn,
+        None if outcome == OPEN => Tone::Warn,
         _ => Tone::Bad,
     }
 }
@@ -210,10 +212,10 @@ pub fn show_text(
         paint(&outcome, outcome_tone(outcome_text(row)), color),
         stats.deviations(),
         if stats.deviations() == 1 { "" } else { "s" },
-        stats.skips,
-        stats.failures,
-        stats.warnings_acknowledged,
-        if stats.warnings_acknowledged == 1 {
+        stats.deviations.skipped,
+        stats.deviations.failed,
+        stats.deviations.warnings_acknowledged,
+        if stats.deviations.warnings_acknowledged == 1 {
             ""
         } else {
             "s"
@@ -241,8 +243,8 @@ pub fn show_text(
         let time = entry.seconds().to_string();
         let who = pad(&fit(&s(entry.actor), 24), who_width);
         let mut lines: Vec<String> = Vec::new();
-        match (&entry.step, entry.kind) {
-            (Some(step), "step-started") => {
+        match (&entry.step, EventKind::parse(entry.kind)) {
+            (Some(step), Some(EventKind::StepStarted)) => {
                 current = Some(step.id.to_string());
                 lines.push(format!("▶ {}", s(&step.label())));
                 if entry.tone == Tone::Warn {

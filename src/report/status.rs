@@ -20,6 +20,7 @@ use super::timeline::operator_text;
 use crate::procedure::{Cadence, Procedure};
 use crate::store::{RunQuery, RunRow, Store, StoreError, time_text};
 use crate::text::sanitize_line;
+use crate::vocab::Outcome;
 
 /// Days before the review date when it shows as due soon.
 pub const REVIEW_SOON_DAYS: i64 = 30;
@@ -38,12 +39,12 @@ pub struct OutcomeCounts {
 impl OutcomeCounts {
     fn add(&mut self, r: &RunRow) {
         self.runs += 1;
-        match r.outcome.as_deref() {
-            Some("completed") => self.completed += 1,
-            Some("escalated") => self.escalated += 1,
-            Some("failed") => self.failed += 1,
-            Some("aborted") => self.aborted += 1,
-            _ => self.open += 1,
+        match r.outcome.as_deref().and_then(Outcome::parse) {
+            Some(Outcome::Completed) => self.completed += 1,
+            Some(Outcome::Escalated) => self.escalated += 1,
+            Some(Outcome::Failed) => self.failed += 1,
+            Some(Outcome::Aborted) => self.aborted += 1,
+            None => self.open += 1,
         }
     }
 
@@ -112,7 +113,7 @@ impl ProcedureStatus {
             if day >= window_start && day <= today {
                 recent.add(r);
             }
-            if r.outcome.as_deref() == Some("completed") {
+            if r.outcome.as_deref() == Some(Outcome::Completed.as_str()) {
                 completed.insert(day);
             }
         }

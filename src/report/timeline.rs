@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::engine::Event;
 use crate::procedure::{BranchEnd, Procedure, StepKind, StepPlace};
 use crate::store::{EventRef, RunRow, StoredEvent, time_text};
+use crate::vocab::EventKind;
 
 /// Lines of command output kept in timelines (the evidence keeps it all).
 pub const OUTPUT_LINES: usize = 12;
@@ -199,9 +200,13 @@ impl Payload {
     /// holds too: their payload is only checked to be JSON, not built.
     /// `None` when the payload is not JSON at all.
     pub fn read(kind: &str, step: Option<&str>, text: &str) -> Option<Payload> {
-        let simple = match (kind, step) {
-            ("step-started", Some(step)) => Some(Event::StepStarted { step: step.into() }),
-            ("step-confirmed", Some(step)) => Some(Event::StepConfirmed { step: step.into() }),
+        let simple = match (EventKind::parse(kind), step) {
+            (Some(EventKind::StepStarted), Some(step)) => {
+                Some(Event::StepStarted { step: step.into() })
+            }
+            (Some(EventKind::StepConfirmed), Some(step)) => {
+                Some(Event::StepConfirmed { step: step.into() })
+            }
             _ => None,
         };
         match simple {

@@ -20,38 +20,9 @@ use crate::error::{Error, Result};
 use crate::procedure::parse::{self, Loaded, Source};
 use crate::store::{Holder, NewEvent, RunRow, Store};
 
-/// Who is at the keyboard, and where: the identity every run and its events
-/// record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Operator {
-    /// The OS user.
-    pub user: String,
-    /// A display name, if given.
-    pub name: Option<String>,
-    pub host: String,
-}
+pub use crate::vocab::Operator;
 
 impl Operator {
-    /// An operator; a blank display name counts as none.
-    pub fn new(user: &str, name: Option<&str>, host: &str) -> Operator {
-        Operator {
-            user: user.to_string(),
-            name: name
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from),
-            host: host.to_string(),
-        }
-    }
-
-    /// How events name the operator: `Name (user)`, or the user.
-    pub fn actor(&self) -> String {
-        match &self.name {
-            Some(n) => format!("{n} ({})", self.user),
-            None => self.user.clone(),
-        }
-    }
-
     /// What the engine is told at the start of a run of `source`.
     pub fn start_info(
         &self,

@@ -2,36 +2,40 @@
 //! engine through the session) and those of the log itself. Verify refuses a
 //! record of any other kind: nothing but runsheet writes to the log.
 //!
-//! Plain constants. May not depend on anything.
+//! The names come from the run's vocabulary ([`crate::vocab::EventKind`]);
+//! this module says which of them the log treats how. May not depend on
+//! anything but `vocab`.
+
+use crate::vocab::EventKind;
 
 /// First event of every run (the engine's `Event::RunStarted`).
-pub const KIND_RUN_STARTED: &str = "run-started";
+pub const KIND_RUN_STARTED: &str = EventKind::RunStarted.as_str();
 /// Last event of an ended run (the engine's `Event::RunEnded`).
-pub const KIND_RUN_ENDED: &str = "run-ended";
+pub const KIND_RUN_ENDED: &str = EventKind::RunEnded.as_str();
 /// First event of a log created by schema 3 or later: the log's identity.
-pub const KIND_LOG_CREATED: &str = "log-created";
+pub const KIND_LOG_CREATED: &str = EventKind::LogCreated.as_str();
 /// A recorded schema migration (the only way a log's schema changes).
-pub const KIND_SCHEMA_MIGRATED: &str = "schema-migrated";
+pub const KIND_SCHEMA_MIGRATED: &str = EventKind::SchemaMigrated.as_str();
 /// An audit bundle export: who exported what, when, with every file's hash.
-pub const KIND_EXPORT: &str = "export";
+pub const KIND_EXPORT: &str = EventKind::Export.as_str();
 /// The log's origin and the public key its checkpoints are signed with
 /// (docs/custody.md): written once, when the log is created or migrated to schema 4.
-pub const KIND_LOG_KEY: &str = "log-key";
+pub const KIND_LOG_KEY: &str = EventKind::LogKey.as_str();
 /// A custodian's verifier key, registered for signing redactions
 /// (`runsheet custodian add`; docs/evidence-schema.md, "Content and redaction").
-pub const KIND_CUSTODIAN_ADDED: &str = "custodian-added";
+pub const KIND_CUSTODIAN_ADDED: &str = EventKind::CustodianAdded.as_str();
 /// A signed, recorded redaction: one event's content was erased (`runsheet redact`).
-pub const KIND_REDACTION: &str = "redaction";
+pub const KIND_REDACTION: &str = EventKind::Redaction.as_str();
 
 /// The payload member that commits to an event's content kept in `contents`.
 pub const CONTENT_SHA256: &str = "content_sha256";
 
 /// The run event kinds that have redactable content (see [`content_fields`]).
 pub const CONTENT_KINDS: [&str; 4] = [
-    "note-added",
-    "value-recorded",
-    "evidence-recorded",
-    "command-ran",
+    EventKind::NoteAdded.as_str(),
+    EventKind::ValueRecorded.as_str(),
+    EventKind::EvidenceRecorded.as_str(),
+    EventKind::CommandRan.as_str(),
 ];
 
 /// The members of a run event's payload that are its *content* (what a
@@ -40,47 +44,33 @@ pub const CONTENT_KINDS: [&str; 4] = [
 /// `None` for a kind with no redactable content. Since schema 5 runsheet
 /// keeps these members in `contents`, committed to by a salted hash.
 pub fn content_fields(kind: &[u8]) -> Option<&'static [&'static str]> {
-    match kind {
-        b"note-added" => Some(&["text"]),
-        b"value-recorded" => Some(&["value"]),
-        b"evidence-recorded" => Some(&["evidence"]),
+    match EventKind::from_bytes(kind)? {
+        EventKind::NoteAdded => Some(&["text"]),
+        EventKind::ValueRecorded => Some(&["value"]),
+        EventKind::EvidenceRecorded => Some(&["evidence"]),
         // The output's own SHA-256 goes with it: a short output could be
         // guessed back from an unsalted hash.
-        b"command-ran" => Some(&["output", "output_sha256"]),
+        EventKind::CommandRan => Some(&["output", "output_sha256"]),
         _ => None,
     }
 }
 
 /// Every kind a run's events have, as the engine names them (a test in
 /// `session` checks this list against the engine's events).
-pub const RUN_KINDS: &[&str] = &[
-    KIND_RUN_STARTED,
-    "warnings-acknowledged",
-    "step-started",
-    "step-confirmed",
-    "decision-answered",
-    "value-recorded",
-    "evidence-recorded",
-    "command-ran",
-    "note-added",
-    "signed-off",
-    "step-skipped",
-    "step-failed",
-    "branch-ended",
-    KIND_SUSPENDED,
-    "resumed",
-    KIND_RUN_ENDED,
-];
+pub const RUN_KINDS: [&str; 16] = names(EventKind::RUN);
 
 /// Every kind a log event (one that belongs to no run) has.
-pub const LOG_KINDS: &[&str] = &[
-    KIND_LOG_CREATED,
-    KIND_SCHEMA_MIGRATED,
-    KIND_EXPORT,
-    KIND_LOG_KEY,
-    KIND_CUSTODIAN_ADDED,
-    KIND_REDACTION,
-];
+pub const LOG_KINDS: [&str; 6] = names(EventKind::LOG);
+
+const fn names<const N: usize>(kinds: [EventKind; N]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = kinds[i].as_str();
+        i += 1;
+    }
+    out
+}
 
 /// The events whose write also makes a signed checkpoint, in the same
 /// transaction (docs/custody.md, "Signed checkpoints"): a run's end and
@@ -97,7 +87,7 @@ pub const CHECKPOINT_KINDS: [&str; 5] = [
 ];
 
 /// A run's suspension (the operator stopped; the run can be resumed).
-pub const KIND_SUSPENDED: &str = "suspended";
+pub const KIND_SUSPENDED: &str = EventKind::Suspended.as_str();
 
 /// Is a verified record of `kind` (a run's event when `in_run`) one the log
 /// always holds a signed checkpoint of exactly its seq for, once it has a
@@ -106,51 +96,23 @@ pub const KIND_SUSPENDED: &str = "suspended";
 /// Its name when it is. (Called for every record verify walks: a match, not
 /// a search.)
 pub fn own_checkpoint_kind(kind: &[u8], in_run: bool) -> Option<&'static str> {
-    match (in_run, kind) {
-        (true, b"run-ended") => Some(KIND_RUN_ENDED),
-        (true, b"suspended") => Some(KIND_SUSPENDED),
-        (false, b"export") => Some(KIND_EXPORT),
-        (false, b"custodian-added") => Some(KIND_CUSTODIAN_ADDED),
-        (false, b"redaction") => Some(KIND_REDACTION),
-        (false, b"log-key") => Some(KIND_LOG_KEY),
-        _ => None,
-    }
+    let k = EventKind::from_bytes(kind).filter(|k| k.in_run() == in_run)?;
+    matches!(
+        k,
+        EventKind::RunEnded
+            | EventKind::Suspended
+            | EventKind::Export
+            | EventKind::CustodianAdded
+            | EventKind::Redaction
+            | EventKind::LogKey
+    )
+    .then(|| k.as_str())
 }
 
 /// Is `kind` one runsheet writes for a run's event (`in_run`) or a log event?
 /// (Called for every record verify walks: a match, not a search.)
 pub fn is_known(kind: &[u8], in_run: bool) -> bool {
-    if in_run {
-        matches!(
-            kind,
-            b"run-started"
-                | b"warnings-acknowledged"
-                | b"step-started"
-                | b"step-confirmed"
-                | b"decision-answered"
-                | b"value-recorded"
-                | b"evidence-recorded"
-                | b"command-ran"
-                | b"note-added"
-                | b"signed-off"
-                | b"step-skipped"
-                | b"step-failed"
-                | b"branch-ended"
-                | b"suspended"
-                | b"resumed"
-                | b"run-ended"
-        )
-    } else {
-        matches!(
-            kind,
-            b"log-created"
-                | b"schema-migrated"
-                | b"export"
-                | b"log-key"
-                | b"custodian-added"
-                | b"redaction"
-        )
-    }
+    EventKind::from_bytes(kind).is_some_and(|k| k.in_run() == in_run)
 }
 
 #[cfg(test)]
@@ -177,7 +139,7 @@ mod tests {
             assert!(own_checkpoint_kind(k.as_bytes(), in_run) == Some(k), "{k}");
         }
         assert!(own_checkpoint_kind(KIND_LOG_KEY.as_bytes(), false).is_some());
-        for k in RUN_KINDS.iter().chain(LOG_KINDS) {
+        for k in RUN_KINDS.iter().chain(&LOG_KINDS) {
             let listed = CHECKPOINT_KINDS.contains(k) || *k == KIND_LOG_KEY;
             let in_run = RUN_KINDS.contains(k);
             assert_eq!(
@@ -186,7 +148,7 @@ mod tests {
                 "{k}"
             );
         }
-        for k in RUN_KINDS.iter().chain(LOG_KINDS) {
+        for k in RUN_KINDS.iter().chain(&LOG_KINDS) {
             assert_eq!(
                 content_fields(k.as_bytes()).is_some(),
                 CONTENT_KINDS.contains(k) && RUN_KINDS.contains(k),

@@ -641,10 +641,10 @@ impl Log {
             return Err(self.diagnose(i, &rec, format, state, self_ok, links));
         }
         // Rule 5.
-        let known = if rec.run_id.is_some() {
-            RUN_KINDS
+        let known: &[&str] = if rec.run_id.is_some() {
+            &RUN_KINDS
         } else {
-            LOG_KINDS
+            &LOG_KINDS
         };
         if !known.iter().any(|k| k.as_bytes() == rec.kind) {
             return Err(finding("inserted", e, "5"));

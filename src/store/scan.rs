@@ -11,8 +11,9 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{OptionalExtension, ParamsFromIter, Row, params_from_iter};
 
 use super::read::{RUN_COLUMNS, RUN_COLUMNS_WITHOUT_EVENTS, raw_run};
-use super::schema::{DEVIATION_CONDITION, DEVIATION_KINDS};
+use super::schema::DEVIATION_CONDITION;
 use super::{RunQuery, RunRow, Store, StoreError};
+use crate::vocab::DeviationCounts;
 
 /// One event as stored, borrowed from the current row (valid during the callback).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,7 +211,7 @@ impl Store {
         &self,
         filter: &RunQuery,
         deviations: bool,
-        mut f: impl FnMut(RunRow, [u64; 3]) -> Result<(), E>,
+        mut f: impl FnMut(RunRow, DeviationCounts) -> Result<(), E>,
     ) -> Result<(), E> {
         let sql = |e| StoreError::sqlite(&self.path, e);
         let mut stmt = self
@@ -230,12 +231,10 @@ impl Store {
             .map_err(sql)?;
         while let Some(row) = rows.next().map_err(sql)? {
             let raw = raw_run(row).map_err(sql)?;
-            let mut counts = [0u64; 3];
+            let mut counts = DeviationCounts::default();
             if let Some(found) = opt_text(row, 16).map_err(sql)? {
                 for kind in found.split(KIND_SEP) {
-                    if let Some(i) = DEVIATION_KINDS.iter().position(|k| *k == kind) {
-                        counts[i] += 1;
-                    }
+                    counts.count(kind);
                 }
             }
             f(self.run_row(raw)?, counts)?;

@@ -1,7 +1,9 @@
 //! The evidence log's schema as numbered migrations (documented in
 //! docs/evidence-schema.md; keep them in sync).
 //!
-//! Plain SQL text only. May not depend on anything.
+//! Plain SQL text only. May not depend on anything but the run's vocabulary.
+
+use crate::vocab::Deviation;
 
 /// `PRAGMA application_id` of a runsheet evidence log ("RSHT").
 pub const APPLICATION_ID: i64 = 0x5253_4854;
@@ -42,7 +44,11 @@ pub const MIGRATIONS: &[Migration] = &[
 /// The event kinds that count as deviations from the documented path (a
 /// skipped step, a failed step, going ahead despite document-control
 /// warnings), in the order counts are reported. V2 indexes exactly these.
-pub const DEVIATION_KINDS: [&str; 3] = ["step-skipped", "step-failed", "warnings-acknowledged"];
+pub const DEVIATION_KINDS: [&str; 3] = [
+    Deviation::Skipped.kind().as_str(),
+    Deviation::Failed.kind().as_str(),
+    Deviation::WarningsAcknowledged.kind().as_str(),
+];
 
 /// `kind IN (...)` over [`DEVIATION_KINDS`], exactly as V2's partial index says
 /// it (SQLite uses a partial index only for a query that repeats its condition).
