@@ -79,11 +79,8 @@ pub struct NewRun {
     pub source_format: String,
     /// Where it was loaded from (informational).
     pub source_path: String,
-    /// OS user.
-    pub operator: String,
-    /// Optional display name.
-    pub operator_name: Option<String>,
-    pub host: String,
+    /// Who started it, and where.
+    pub operator: crate::vocab::Operator,
     pub runsheet_version: String,
     /// Must equal the first (`run-started`) event's time, to the millisecond.
     pub started_at: DateTime<Utc>,

@@ -13,6 +13,7 @@ use super::event::{Command, CommandResult, Event, Meta, Outcome};
 use crate::procedure::{
     Branch, BranchEnd, Procedure, Step, StepKind, StepPlace, Target, ValueKind, ValueSpec,
 };
+use crate::vocab::Operator;
 
 /// Identity of the run, from its `run-started` event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,10 +21,8 @@ pub struct RunInfo {
     pub procedure_id: String,
     pub procedure_version: String,
     pub procedure_sha256: String,
-    /// OS user name.
-    pub operator: String,
-    pub operator_name: Option<String>,
-    pub host: String,
+    /// Who started it, and where.
+    pub operator: Operator,
     pub runsheet_version: String,
 }
 
@@ -145,11 +144,8 @@ pub struct StartInfo {
     pub procedure_format: String,
     /// Where the procedure was loaded from (informational).
     pub source_path: String,
-    /// OS user name.
-    pub operator: String,
-    /// Display name, if given.
-    pub operator_name: Option<String>,
-    pub host: String,
+    /// Who starts it, and where.
+    pub operator: Operator,
     pub runsheet_version: String,
     /// Today's date (UTC), for the review-overdue warning.
     pub today: NaiveDate,
@@ -192,9 +188,9 @@ pub fn start(p: &Procedure, info: &StartInfo) -> Vec<Event> {
         procedure_controls: p.controls.clone(),
         procedure_format: info.procedure_format.clone(),
         source_path: info.source_path.clone(),
-        operator: info.operator.clone(),
-        operator_name: info.operator_name.clone(),
-        host: info.host.clone(),
+        operator: info.operator.user.clone(),
+        operator_name: info.operator.name.clone(),
+        host: info.operator.host.clone(),
         runsheet_version: info.runsheet_version.clone(),
         warnings: warnings.clone(),
         clock: info.clock.clone().map(Box::new),
@@ -551,8 +547,9 @@ impl Run {
                 let by = non_empty(by, "type the name of the person signing off")?;
                 if same_person(&by, &meta.actor)
                     || self.info.as_ref().is_some_and(|i| {
-                        same_person(&by, &i.operator)
-                            || i.operator_name
+                        same_person(&by, &i.operator.user)
+                            || i.operator
+                                .name
                                 .as_deref()
                                 .is_some_and(|n| same_person(&by, n))
                     })
@@ -737,9 +734,11 @@ impl Run {
                     procedure_id: procedure_id.clone(),
                     procedure_version: procedure_version.clone(),
                     procedure_sha256: procedure_sha256.clone(),
-                    operator: operator.clone(),
-                    operator_name: operator_name.clone(),
-                    host: host.clone(),
+                    operator: Operator {
+                        user: operator.clone(),
+                        name: operator_name.clone(),
+                        host: host.clone(),
+                    },
                     runsheet_version: runsheet_version.clone(),
                 });
                 self.pending_warnings = warnings.clone();

@@ -481,10 +481,8 @@ fn generic(kind: &str, payload: &Value) -> String {
 
 /// The operator as shown: `Display Name (user)` or `user`.
 pub fn operator_text(r: &RunRow) -> String {
-    match &r.operator_name {
-        Some(n) if !n.trim().is_empty() => format!("{n} ({})", r.operator),
-        _ => r.operator.clone(),
-    }
+    let name = r.operator_name.as_deref().filter(|n| !n.trim().is_empty());
+    crate::vocab::actor(&r.operator, name)
 }
 
 /// How long a run took, or `open` facts.

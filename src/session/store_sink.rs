@@ -128,8 +128,6 @@ pub fn new_run(
         source_format: info.procedure_format.clone(),
         source_path: info.source_path.clone(),
         operator: info.operator.clone(),
-        operator_name: info.operator_name.clone(),
-        host: info.host.clone(),
         runsheet_version: info.runsheet_version.clone(),
         started_at,
     }

@@ -37,9 +37,7 @@ fn new_run(id: Uuid, start: DateTime<Utc>) -> NewRun {
         source_text: SOURCE.into(),
         source_format: "toml".into(),
         source_path: "procedures/backup.toml".into(),
-        operator: "alice".into(),
-        operator_name: Some("Alice Admin".into()),
-        host: "host1".into(),
+        operator: crate::vocab::Operator::new("alice", Some("Alice Admin"), "host1"),
         runsheet_version: "0.1.0".into(),
         started_at: start,
     }
@@ -64,14 +62,14 @@ fn started(run: &NewRun) -> NewEvent {
         procedure_controls: run.procedure_controls.clone(),
         procedure_format: run.source_format.clone(),
         source_path: run.source_path.clone(),
-        operator: run.operator.clone(),
-        operator_name: run.operator_name.clone(),
-        host: run.host.clone(),
+        operator: run.operator.user.clone(),
+        operator_name: run.operator.name.clone(),
+        host: run.operator.host.clone(),
         runsheet_version: run.runsheet_version.clone(),
         warnings: vec![],
         clock: None,
     };
-    event(&e, run.started_at, &run.operator)
+    event(&e, run.started_at, &run.operator.user)
 }
 
 fn note(text: &str, when: DateTime<Utc>) -> NewEvent {
@@ -1275,8 +1273,7 @@ fn runs_filters_and_latest_open_run() {
     let mut other = new_run(run_id(3), at(2 * 86_400)); // 2025-06-17
     other.procedure_id = "restore".into();
     other.procedure_controls = vec!["A.8.13".into()];
-    other.operator = "bob".into();
-    other.operator_name = Some("Bob Builder".into());
+    other.operator = crate::vocab::Operator::new("bob", Some("Bob Builder"), &other.operator.host);
     let first = started(&other);
     store.create_run(&other, &[first]).expect("create");
 

@@ -153,9 +153,9 @@ impl Store {
                     source_sha,
                     controls,
                     run.source_path,
-                    run.operator,
-                    run.operator_name,
-                    run.host,
+                    run.operator.user,
+                    run.operator.name,
+                    run.operator.host,
                     run.runsheet_version,
                     time_text(run.started_at),
                 ])
@@ -594,8 +594,8 @@ fn check_run_started(
         ("procedure_title", run.procedure_title.as_str()),
         ("procedure_format", run.source_format.as_str()),
         ("source_path", run.source_path.as_str()),
-        ("operator", run.operator.as_str()),
-        ("host", run.host.as_str()),
+        ("operator", run.operator.user.as_str()),
+        ("host", run.operator.host.as_str()),
         ("runsheet_version", run.runsheet_version.as_str()),
     ];
     for (name, want) in expected {
@@ -617,7 +617,7 @@ fn check_run_started(
             "run {id}: the {KIND_RUN_STARTED} payload's procedure_controls differ from the run's; nothing was written"
         )));
     }
-    if field(&first.payload, "operator_name") != run.operator_name.as_deref() {
+    if field(&first.payload, "operator_name") != run.operator.name.as_deref() {
         return Err(StoreError::Invalid(format!(
             "run {id}: the {KIND_RUN_STARTED} payload's operator_name differs from the run's; nothing was written"
         )));

@@ -264,10 +264,7 @@ fn header(frame: &mut Frame, area: Rect, app: &App, run: &Run, th: Theme) {
     let operator = run
         .info
         .as_ref()
-        .map(|i| match &i.operator_name {
-            Some(name) => clean_line(&format!("{name} ({})", i.operator)),
-            None => clean_line(&i.operator),
-        })
+        .map(|i| clean_line(&i.operator.actor()))
         .unwrap_or_default();
     let short: String = app.run_id.chars().take(8).collect();
     let info = Line::from(vec![
