@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 
 use crate::report::RunStats;
 use crate::store::{Checkpoint, Finding, RunQuery, RunRow, VerifyReport};
-use crate::vocab::Outcome;
+use crate::vocab::OutcomeCounts;
 
 pub use bundle::{CosignWith, ExportRequest, ExportSummary, Formats, export};
 pub use verify::custody::BundleTrust;
@@ -108,26 +108,14 @@ pub fn period_text(q: &RunQuery) -> String {
 /// Runs per outcome, and deviations, for one summary row.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
-    pub runs: u64,
-    pub completed: u64,
-    pub escalated: u64,
-    pub failed: u64,
-    pub aborted: u64,
-    pub open: u64,
+    pub outcomes: OutcomeCounts,
     pub deviations: u64,
 }
 
 impl Counts {
     /// Count one run.
     pub fn add(&mut self, row: &RunRow, stats: &RunStats) {
-        self.runs += 1;
-        match row.outcome.as_deref().and_then(Outcome::parse) {
-            Some(Outcome::Completed) => self.completed += 1,
-            Some(Outcome::Escalated) => self.escalated += 1,
-            Some(Outcome::Failed) => self.failed += 1,
-            Some(Outcome::Aborted) => self.aborted += 1,
-            None => self.open += 1,
-        }
+        self.outcomes.count(row.outcome.as_deref());
         self.deviations += stats.deviations();
     }
 }

@@ -194,6 +194,31 @@ impl Outcome {
     }
 }
 
+/// Runs per outcome (`open`: no outcome yet, or one runsheet does not write).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OutcomeCounts {
+    pub runs: u64,
+    pub completed: u64,
+    pub escalated: u64,
+    pub failed: u64,
+    pub aborted: u64,
+    pub open: u64,
+}
+
+impl OutcomeCounts {
+    /// Count one run with this stored outcome.
+    pub fn count(&mut self, outcome: Option<&str>) {
+        self.runs += 1;
+        match outcome.and_then(Outcome::parse) {
+            Some(Outcome::Completed) => self.completed += 1,
+            Some(Outcome::Escalated) => self.escalated += 1,
+            Some(Outcome::Failed) => self.failed += 1,
+            Some(Outcome::Aborted) => self.aborted += 1,
+            None => self.open += 1,
+        }
+    }
+}
+
 /// What in a run departs from its procedure's happy path, counted per run
 /// (the `runs` table, the reports; a partial index of the log lists them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -305,13 +330,28 @@ mod tests {
         for k in ["redactions", "", "run-started ", "Run-started"] {
             assert_eq!(EventKind::parse(k), None, "{k:?}");
         }
+        let mut runs = OutcomeCounts::default();
         for o in Outcome::ALL {
+            runs.count(Some(o.as_str()));
             assert_eq!(Outcome::parse(o.as_str()), Some(o));
             assert_eq!(
                 serde_json::to_value(o).expect("json"),
                 serde_json::json!(o.as_str())
             );
         }
+        runs.count(None);
+        runs.count(Some("lost"));
+        assert_eq!(
+            runs,
+            OutcomeCounts {
+                runs: 6,
+                completed: 1,
+                escalated: 1,
+                failed: 1,
+                aborted: 1,
+                open: 2
+            }
+        );
         let mut counts = DeviationCounts::default();
         for d in Deviation::ALL {
             assert_eq!(Deviation::of_kind(d.kind().as_str()), Some(d));

@@ -100,13 +100,14 @@ fn write_badge(w: &mut impl Write, outcome: &str) -> io::Result<()> {
 }
 
 fn counts_cells(w: &mut impl Write, c: &Counts) -> io::Result<()> {
+    let o = &c.outcomes;
     for n in [
-        c.runs,
-        c.completed,
-        c.escalated,
-        c.failed,
-        c.aborted,
-        c.open,
+        o.runs,
+        o.completed,
+        o.escalated,
+        o.failed,
+        o.aborted,
+        o.open,
     ] {
         write!(w, "<td class=\"n\">{n}</td>")?;
     }

@@ -24,7 +24,13 @@ pub fn md(s: &str) -> String {
 fn counts_cells(c: &Counts) -> String {
     format!(
         "{} | {} | {} | {} | {} | {} | {}",
-        c.runs, c.completed, c.escalated, c.failed, c.aborted, c.open, c.deviations
+        c.outcomes.runs,
+        c.outcomes.completed,
+        c.outcomes.escalated,
+        c.outcomes.failed,
+        c.outcomes.aborted,
+        c.outcomes.open,
+        c.deviations
     )
 }
 

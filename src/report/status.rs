@@ -25,43 +25,23 @@ use crate::vocab::Outcome;
 /// Days before the review date when it shows as due soon.
 pub const REVIEW_SOON_DAYS: i64 = 30;
 
-/// Runs per outcome.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct OutcomeCounts {
-    pub runs: u64,
-    pub completed: u64,
-    pub escalated: u64,
-    pub failed: u64,
-    pub aborted: u64,
-    pub open: u64,
-}
+/// Runs per outcome (the run's vocabulary).
+pub use crate::vocab::OutcomeCounts;
 
-impl OutcomeCounts {
-    fn add(&mut self, r: &RunRow) {
-        self.runs += 1;
-        match r.outcome.as_deref().and_then(Outcome::parse) {
-            Some(Outcome::Completed) => self.completed += 1,
-            Some(Outcome::Escalated) => self.escalated += 1,
-            Some(Outcome::Failed) => self.failed += 1,
-            Some(Outcome::Aborted) => self.aborted += 1,
-            None => self.open += 1,
+/// "N runs: 3 completed, 1 failed" for the status table.
+fn counts_text(c: &OutcomeCounts) -> String {
+    let mut parts = vec![format!("{} {}", c.completed, Outcome::Completed.as_str())];
+    for (n, w) in [
+        (c.escalated, Outcome::Escalated.as_str()),
+        (c.failed, Outcome::Failed.as_str()),
+        (c.aborted, Outcome::Aborted.as_str()),
+        (c.open, crate::vocab::OPEN),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {w}"));
         }
     }
-
-    fn text(&self) -> String {
-        let mut parts = vec![format!("{} completed", self.completed)];
-        for (n, w) in [
-            (self.escalated, "escalated"),
-            (self.failed, "failed"),
-            (self.aborted, "aborted"),
-            (self.open, "open"),
-        ] {
-            if n > 0 {
-                parts.push(format!("{n} {w}"));
-            }
-        }
-        format!("{} runs: {}", self.runs, parts.join(", "))
-    }
+    format!("{} runs: {}", c.runs, parts.join(", "))
 }
 
 /// Where the procedure's review stands.
@@ -111,7 +91,7 @@ impl ProcedureStatus {
             let day = r.started_at.date_naive();
             first_run = Some(first_run.map_or(day, |f| f.min(day)));
             if day >= window_start && day <= today {
-                recent.add(r);
+                recent.count(r.outcome.as_deref());
             }
             if r.outcome.as_deref() == Some(Outcome::Completed.as_str()) {
                 completed.insert(day);
@@ -428,7 +408,7 @@ impl StatusReport {
                     sanitize_line(outcome_text(r))
                 );
             }
-            let _ = writeln!(out, "  recent      {}", p.recent.text());
+            let _ = writeln!(out, "  recent      {}", counts_text(&p.recent));
             if let Some(a) = &p.adherence {
                 if !a.missed.is_empty() {
                     let (_, many) = Period::unit(a.cadence);
