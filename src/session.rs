@@ -14,6 +14,12 @@ use crate::engine::{Command, Event, Meta, Outcome, Refusal, Run};
 
 pub use store_sink::{StoreSink, new_event, new_run};
 
+/// Why events could not be made durable: the sink's words (what, where,
+/// what to do). Nothing of the action was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct WriteFailed(pub String);
+
 /// Where events are made durable (the evidence log, or memory in tests).
 pub trait EventSink {
     /// Persist `events` for this run in one transaction; `ended` is set when
@@ -22,7 +28,7 @@ pub trait EventSink {
         &mut self,
         events: &[(Meta, Event)],
         ended: Option<(Outcome, DateTime<Utc>)>,
-    ) -> Result<(), String>;
+    ) -> Result<(), WriteFailed>;
 
     /// Something the operator should know about the last persist that does
     /// not undo it (e.g. no signed checkpoint could be made), once.
@@ -53,7 +59,7 @@ pub enum ActionError {
     Refused(#[from] Refusal),
     /// The evidence could not be written; nothing was applied.
     #[error("NOT RECORDED: {0}")]
-    NotRecorded(String),
+    NotRecorded(#[from] WriteFailed),
 }
 
 /// A run being worked on by one operator.
@@ -197,9 +203,9 @@ impl EventSink for MemorySink {
         &mut self,
         events: &[(Meta, Event)],
         _ended: Option<(Outcome, DateTime<Utc>)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), WriteFailed> {
         if let Some(msg) = self.fail_with.borrow().clone() {
-            return Err(msg);
+            return Err(WriteFailed(msg));
         }
         self.events.borrow_mut().extend(events.iter().cloned());
         Ok(())

@@ -115,8 +115,8 @@ pub fn execute(session: &mut Session, command: Command) -> Reply {
             next: Next::Done,
         },
         Err(ActionError::Refused(r)) => Reply::next(Next::Refused(r)),
-        Err(ActionError::NotRecorded(message)) => Reply::next(Next::NotRecorded {
-            message,
+        Err(ActionError::NotRecorded(failed)) => Reply::next(Next::NotRecorded {
+            message: failed.0,
             retry: command,
         }),
     }

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::EventSink;
+use super::{EventSink, WriteFailed};
 use crate::engine::{Event, Meta, Outcome, StartInfo};
 use crate::procedure::Procedure;
 use crate::store::{NewEvent, NewRun, RunLease, Store};
@@ -64,7 +64,7 @@ impl EventSink for StoreSink {
         &mut self,
         events: &[(Meta, Event)],
         ended: Option<(Outcome, DateTime<Utc>)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), WriteFailed> {
         let elapsed = self
             .started
             .map(|t| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX));
@@ -80,7 +80,7 @@ impl EventSink for StoreSink {
             .collect();
         self.store
             .append(self.run_id, &new, ended.map(|(o, at)| (o.as_str(), at)))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| WriteFailed(e.to_string()))?;
         if let Some(w) = self.store.take_custody_warning() {
             self.notice = Some(format!("no signed checkpoint was made: {w}"));
         }
