@@ -541,18 +541,13 @@ fn print_help(out: &mut dyn Write) -> std::io::Result<()> {
 }
 
 fn prompt_keys(run: &Run) -> String {
-    let labels: Vec<&str> = keys::available(run)
+    let mut labels: Vec<&str> = keys::available(run)
         .into_iter()
         .filter_map(keys::binding)
-        .map(|b| {
-            if b.intent == Intent::Confirm {
-                "Enter"
-            } else {
-                b.label
-            }
-        })
+        .map(|b| b.label)
         .collect();
-    format!("[{} ?]", labels.join(" "))
+    labels.extend(keys::binding(Intent::Help).map(|b| b.label));
+    format!("[{}]", labels.join(" "))
 }
 
 /// An input line to an intent: empty = Enter, otherwise one key letter.
