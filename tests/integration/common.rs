@@ -1,10 +1,11 @@
 //! Helpers shared by the integration tests: the binaries and a clean
-//! `runsheet` command (here), processes fed input on stdin (`process`), and
-//! the drill and plain-mode runs of it (`drill`).
+//! `runsheet` command (here), processes fed input on stdin (`process`), the
+//! drill and plain-mode runs of it (`drill`), and one seeded RNG (`rng`).
 #![allow(dead_code)]
 
 mod drill;
 mod process;
+mod rng;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -14,6 +15,7 @@ pub use drill::{
     suspended_drill_run,
 };
 pub use process::{Input, LIVE_TIMEOUT, Live, run_with_input};
+pub use rng::Rng;
 
 /// The `runsheet` binary built for this test run.
 pub fn bin() -> PathBuf {

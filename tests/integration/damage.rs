@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::common::{
-    DRILL_SCRIPT, Input, drill, drill_run, repo, runsheet, stderr, stdout, suspended_drill_run,
+    DRILL_SCRIPT, Input, Rng, drill, drill_run, repo, runsheet, stderr, stdout, suspended_drill_run,
 };
 
 // ------------------------------------------------------------------ helpers
@@ -619,19 +619,8 @@ fn not_logs() -> Vec<NotALog> {
         },
         NotALog {
             name: "a file of random bytes",
-            make: |path| {
-                // A fixed xorshift sequence: random-looking, the same every time.
-                let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-                let bytes: Vec<u8> = (0..16384)
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        x.to_le_bytes()[0]
-                    })
-                    .collect();
-                std::fs::write(path, bytes).unwrap();
-            },
+            // A fixed seed: random-looking, the same every time.
+            make: |path| std::fs::write(path, Rng(0x9e37_79b9_7f4a_7c15).bytes(16384)).unwrap(),
             verify_exit: 1,
             says: "damaged",
         },

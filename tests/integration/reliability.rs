@@ -12,24 +12,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::common::{
-    DRILL_ACKS, DRILL_SCRIPT, LIVE_TIMEOUT, Live, drill, printed_run_id, runsheet, stderr, stdout,
+    DRILL_ACKS, DRILL_SCRIPT, LIVE_TIMEOUT, Live, Rng, drill, printed_run_id, runsheet, stderr,
+    stdout,
 };
-
-/// Deterministic pseudo-random numbers (splitmix64), so a failure can be replayed.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Titles of the drill's steps, as plain mode prints them.
 fn title(step: &str) -> &'static str {
