@@ -7,5 +7,7 @@ pub mod model;
 pub mod parse;
 pub mod render;
 pub mod template;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 pub use model::*;

@@ -8,9 +8,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::common::{runsheet, stderr, stdout};
+use crate::common::{drill_run, runsheet, stderr, stdout};
 use crate::forge::{cover_custody, rechain_from, resign};
-use crate::tamper::{attacker, drill_run, first_seq};
+use crate::tamper::{attacker, first_seq};
 
 fn git(dir: &Path, args: &[&str]) -> Output {
     Command::new("git")

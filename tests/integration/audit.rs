@@ -2,11 +2,10 @@
 //! filters, `show`, `status` (a missed day), `export` → `verify-bundle`, one
 //! changed byte in any file fails naming it, non-empty targets refused.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 
-use crate::common::{runsheet, stderr, stdout};
+use crate::common::{run_with_input, runsheet, stderr, stdout};
 
 /// A plain-mode run of the shipped backup procedure that completes.
 const BACKUP_SCRIPT: &str = "\nr\ny\n\n\n3f9c2a1b\ny\ne\nXFER-1\n\ny\n\n412.6\n\n";
@@ -33,25 +32,16 @@ fn generated_log() -> Log {
         })
         .unwrap_or_default();
     // And one real run, typed line by line.
-    let mut child = runsheet(&db)
-        .args([
+    let run = run_with_input(
+        runsheet(&db).args([
             "run",
             "--plain",
             "backup-customer-data",
             "--operator",
             "Real Person",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(BACKUP_SCRIPT.as_bytes())
-        .unwrap();
-    let run = child.wait_with_output().unwrap();
+        ]),
+        BACKUP_SCRIPT,
+    );
     assert_eq!(run.status.code(), Some(0), "{}", stdout(&run));
     Log {
         root: dir.path().to_path_buf(),

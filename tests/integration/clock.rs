@@ -9,18 +9,17 @@ use std::process::Stdio;
 use rusqlite::Connection;
 use serde_json::Value;
 
-use crate::common::{repo, runsheet, stdout};
+use crate::common::{drill, runsheet, stdout};
 use crate::tamper::attacker;
 
 #[test]
 fn run_and_resume_record_the_clock_and_each_event_its_elapsed_time() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("log.sqlite3");
-    let drill = repo().join("tests/fixtures/run/drill.toml");
     // Start, confirm nothing, suspend at end of input; then resume and suspend.
     let out = runsheet(&db)
         .args(["run", "--plain"])
-        .arg(&drill)
+        .arg(drill())
         .stdin(Stdio::null())
         .output()
         .unwrap();

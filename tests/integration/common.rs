@@ -1,8 +1,21 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: the binaries and a clean
+//! `runsheet` command (here), processes fed input on stdin (`process`), the
+//! drill and plain-mode runs of it (`drill`), and one seeded RNG (`rng`).
 #![allow(dead_code)]
+
+mod drill;
+mod process;
+mod rng;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+pub use drill::{
+    DRILL_ACKS, DRILL_SCRIPT, drill, drill_run, drill_run_from, plain_run, printed_run_id,
+    suspended_drill_run,
+};
+pub use process::{Input, LIVE_TIMEOUT, Live, run_with_input};
+pub use rng::Rng;
 
 /// The `runsheet` binary built for this test run.
 pub fn bin() -> PathBuf {
@@ -42,15 +55,27 @@ pub fn runsheet(db: &Path) -> Command {
 /// [`runsheet`] with another procedures folder (`--procedures` may be given once).
 pub fn runsheet_with(db: &Path, procedures: &Path) -> Command {
     let mut cmd = Command::new(bin());
-    cmd.env_remove("RUNSHEET_DB")
-        .env_remove("RUNSHEET_PROCEDURES")
-        .env_remove("RUNSHEET_OPERATOR")
-        .env("NO_COLOR", "1")
+    isolated(&mut cmd)
         .arg("--db")
         .arg(db)
         .arg("--procedures")
         .arg(procedures);
     cmd
+}
+
+/// `cmd` with none of the user's `RUNSHEET_*` settings and no colour.
+pub fn isolated(cmd: &mut Command) -> &mut Command {
+    for var in [
+        "RUNSHEET_DB",
+        "RUNSHEET_PROCEDURES",
+        "RUNSHEET_OPERATOR",
+        "RUNSHEET_KEY_FILE",
+        "RUNSHEET_WITNESS_STATE",
+        "RUNSHEET_WITNESS_KEY_FILE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("NO_COLOR", "1")
 }
 
 /// Standard output as text.

@@ -1,21 +1,12 @@
 //! Kill test: a plain-mode run killed with SIGKILL after N acknowledged actions
 //! loses none of them; `resume` continues and the chain verifies.
 
-use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 
-use crate::common::{repo, runsheet, stdout};
-
-/// The whole drill, one line per key or answer; 14 "recorded" lines in all.
-pub const DRILL_SCRIPT: &str = "\n\n12\nr\ny\n\nn\n\nBob\ny\na\nall good\n\n";
-pub const DRILL_ACKS: usize = 14;
-
-fn drill() -> String {
-    repo()
-        .join("tests/fixtures/run/drill.toml")
-        .display()
-        .to_string()
-}
+use crate::common::{
+    DRILL_ACKS, DRILL_SCRIPT, LIVE_TIMEOUT, Live, drill, plain_run, printed_run_id, runsheet,
+    stdout,
+};
 
 /// Count the DB events that plain mode acknowledges with a "recorded" line.
 fn recorded_events(db: &std::path::Path, run_id: &str) -> usize {
@@ -41,19 +32,7 @@ fn recorded_events(db: &std::path::Path, run_id: &str) -> usize {
 fn the_whole_drill_completes_from_a_script() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("log.sqlite3");
-    let mut child = runsheet(&db)
-        .args(["run", "--plain", &drill()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(DRILL_SCRIPT.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = plain_run(&db, drill(), DRILL_SCRIPT);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert_eq!(text.matches("✔ recorded").count(), DRILL_ACKS, "{text}");
@@ -71,31 +50,15 @@ fn killed_runs_lose_no_acknowledged_action_and_resume() {
     for n in 1..DRILL_ACKS {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("log.sqlite3");
-        let mut child = runsheet(&db)
-            .args(["run", "--plain", &drill()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(DRILL_SCRIPT.as_bytes()).unwrap();
-        let mut reader = BufReader::new(child.stdout.take().unwrap());
-        let mut run_id = String::new();
-        let mut acks = 0;
-        let mut line = String::new();
-        while acks < n {
-            line.clear();
-            if reader.read_line(&mut line).unwrap() == 0 {
-                break;
-            }
-            if let Some(rest) = line.trim().rsplit_once("— run ") {
-                run_id = rest.1.to_string();
-            }
-            acks += line.matches("✔ recorded").count();
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        drop(stdin);
+        let mut live = Live::spawn(runsheet(&db).arg("run").arg("--plain").arg(drill()));
+        live.send(DRILL_SCRIPT);
+        let acks_in = |text: &str| text.matches("✔ recorded").count();
+        live.wait_until(LIVE_TIMEOUT, |text| acks_in(text) >= n);
+        // What the operator had seen when the kill was decided.
+        let seen = live.text();
+        live.kill(); // SIGKILL
+        let acks = acks_in(&seen);
+        let run_id = printed_run_id(&seen).unwrap_or_default();
         assert!(
             acks >= n,
             "only {acks} acknowledgements before the output ended"

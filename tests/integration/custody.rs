@@ -5,40 +5,13 @@
 //! appended anchors (the last one) and an older JSON checkpoint is confirmed,
 //! and `anchor --append` refuses the log's own files and foreign files.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
 
-use crate::common::{repo, runsheet, stderr, stdout};
-use crate::crash::DRILL_SCRIPT;
+use crate::common::{DRILL_SCRIPT, drill, plain_run, repo, runsheet, stderr, stdout};
 use crate::tamper::attacker;
-
-fn drill() -> String {
-    repo()
-        .join("tests/fixtures/run/drill.toml")
-        .display()
-        .to_string()
-}
-
-/// A plain run of the drill fed `script`; its exit code.
-fn plain_run(db: &Path, script: &str) -> Option<i32> {
-    let mut child = runsheet(db)
-        .args(["run", "--plain", &drill()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap().status.code()
-}
 
 fn verify(db: &Path, args: &[&str]) -> (Option<i32>, Value, Output) {
     let out = runsheet(db)
@@ -56,9 +29,9 @@ fn verify(db: &Path, args: &[&str]) -> (Option<i32>, Value, Output) {
 /// completed run (the kinds the writer signs a checkpoint with).
 fn honest_log(dir: &Path) -> PathBuf {
     let db = dir.join("log.sqlite3");
-    assert_eq!(plain_run(&db, DRILL_SCRIPT), Some(0));
+    assert_eq!(plain_run(&db, drill(), DRILL_SCRIPT).status.code(), Some(0));
     assert_eq!(
-        plain_run(&db, "\n\n12\n"),
+        plain_run(&db, drill(), "\n\n12\n").status.code(),
         Some(10),
         "suspended at end of input"
     );
@@ -69,7 +42,7 @@ fn honest_log(dir: &Path) -> PathBuf {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(plain_run(&db, DRILL_SCRIPT), Some(0));
+    assert_eq!(plain_run(&db, drill(), DRILL_SCRIPT).status.code(), Some(0));
     db
 }
 
@@ -98,8 +71,11 @@ fn an_honest_log_keeps_a_checkpoint_for_every_record_signed_with_one() {
     // A schema-2 log: its records before the upgrade have no checkpoints.
     let old = dir.path().join("old.sqlite3");
     std::fs::copy(repo().join("tests/fixtures/logs/schema2.sqlite3"), &old).unwrap();
-    assert_eq!(plain_run(&old, "\n\n12\n"), Some(10));
-    assert_eq!(plain_run(&old, DRILL_SCRIPT), Some(0));
+    assert_eq!(plain_run(&old, drill(), "\n\n12\n").status.code(), Some(10));
+    assert_eq!(
+        plain_run(&old, drill(), DRILL_SCRIPT).status.code(),
+        Some(0)
+    );
     let (code, v, _) = verify(&old, &[]);
     assert_eq!(code, Some(0), "{v:#}");
 }
@@ -129,7 +105,7 @@ fn a_keyless_rewrite_of_the_middle_that_deletes_its_checkpoints_is_missing() {
         stdout(&text)
     );
     // The next honest run signs on top of it, but the hole stays visible.
-    assert_eq!(plain_run(&db, DRILL_SCRIPT), Some(0));
+    assert_eq!(plain_run(&db, drill(), DRILL_SCRIPT).status.code(), Some(0));
     let (code, v, _) = verify(&db, &[]);
     assert_eq!(code, Some(1), "{v:#}");
     assert_eq!(v["finding"]["seq"], ended, "{v:#}");
@@ -191,7 +167,7 @@ fn trusted_takes_the_last_of_several_appended_anchors() {
     let db = honest_log(dir.path());
     let anchors = dir.path().join("anchors.txt");
     assert!(anchor(&db, &anchors).status.success());
-    assert_eq!(plain_run(&db, "\n\n12\n"), Some(10));
+    assert_eq!(plain_run(&db, drill(), "\n\n12\n").status.code(), Some(10));
     assert!(anchor(&db, &anchors).status.success());
     let head = seq_of(&db, "SELECT max(seq) FROM events");
     let file = anchors.display().to_string();

@@ -8,22 +8,17 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::SystemTime;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::common::{repo, runsheet, stderr, stdout};
-use crate::crash::DRILL_SCRIPT;
-use crate::tamper::drill_run;
+use crate::common::{
+    DRILL_SCRIPT, Input, Rng, drill, drill_run, repo, runsheet, stderr, stdout, suspended_drill_run,
+};
 
 // ------------------------------------------------------------------ helpers
-
-fn drill() -> PathBuf {
-    repo().join("tests/fixtures/run/drill.toml")
-}
 
 /// `runsheet <args>` on `db` with no input.
 fn cmd(db: &Path, args: &[&str]) -> Output {
@@ -34,30 +29,12 @@ fn cmd(db: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// `runsheet run --plain drill` on `db`, answering with `script`.
-fn plain_run(db: &Path, script: &str) -> Output {
-    let mut child = runsheet(db)
-        .arg("run")
-        .arg("--plain")
-        .arg(drill())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The child may refuse before it reads its input: a closed pipe is fine.
-    let _ = child.stdin.take().unwrap().write_all(script.as_bytes());
-    child.wait_with_output().unwrap()
-}
-
-/// A suspended drill run on `db`; returns its id.
-fn open_run(db: &Path) -> String {
-    let out = plain_run(db, "\nq\n");
-    assert_eq!(out.status.code(), Some(10), "{}", stdout(&out));
-    stdout(&out)
-        .lines()
-        .find_map(|l| l.trim().rsplit_once("— run ").map(|(_, id)| id.to_string()))
-        .expect("run id printed")
+/// `runsheet run --plain drill` on `db`, answering with `script`. The child
+/// may refuse before it reads its input: a closed pipe is fine.
+fn plain_run_may_refuse(db: &Path, script: &str) -> Output {
+    Input::new(script)
+        .may_exit_unread()
+        .run(runsheet(db).arg("run").arg("--plain").arg(drill()))
 }
 
 /// Run ids in the log, oldest first (read without touching the file).
@@ -368,7 +345,7 @@ fn damageable() -> Damageable {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("log.sqlite3");
     drill_run(&db);
-    let out = plain_run(&db, &DRILL_SCRIPT.replace("all good", &long_note()));
+    let out = plain_run_may_refuse(&db, &DRILL_SCRIPT.replace("all good", &long_note()));
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     for _ in 0..40 {
         let pages = Pages::read(&db);
@@ -482,7 +459,7 @@ fn damaged_pages_fail_verify_and_every_read_command_refuses_to_show_them() {
             problems.check(left.is_empty(), || format!("{label}: export left {left:?}"));
 
             // Writing on: whatever a run manages to append, the file stays damaged.
-            let run = plain_run(&db, DRILL_SCRIPT);
+            let run = plain_run_may_refuse(&db, DRILL_SCRIPT);
             codes.push(run.status.code());
             if let Some(err) = panicked(&run) {
                 problems.0.push(format!("{label}: run panicked: {err}"));
@@ -552,7 +529,7 @@ fn intact() -> Intact {
     let db = dir.path().join("log.sqlite3");
     drill_run(&db);
     drill_run(&db);
-    let run = open_run(&db);
+    let run = suspended_drill_run(&db);
     let bundle_dir = tempfile::tempdir().unwrap();
     let bundle = bundle_dir.path().join("bundle");
     let out = cmd(&db, &["export", "--out", bundle.to_str().unwrap()]);
@@ -642,19 +619,8 @@ fn not_logs() -> Vec<NotALog> {
         },
         NotALog {
             name: "a file of random bytes",
-            make: |path| {
-                // A fixed xorshift sequence: random-looking, the same every time.
-                let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-                let bytes: Vec<u8> = (0..16384)
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        x.to_le_bytes()[0]
-                    })
-                    .collect();
-                std::fs::write(path, bytes).unwrap();
-            },
+            // A fixed seed: random-looking, the same every time.
+            make: |path| std::fs::write(path, Rng(0x9e37_79b9_7f4a_7c15).bytes(16384)).unwrap(),
             verify_exit: 1,
             says: "damaged",
         },
@@ -848,7 +814,7 @@ impl Drop for ReadOnlyDir {
 fn log_with_open_run(db: &Path) -> (String, String) {
     drill_run(db);
     drill_run(db);
-    let open = open_run(db);
+    let open = suspended_drill_run(db);
     let done = run_ids(db).remove(0);
     (open, done)
 }
@@ -906,17 +872,11 @@ fn read_only_log_serves_readers(label: &str, ro: &ReadOnlyDir, db: &Path, runs: 
     );
 
     // Writing is refused before anything is shown or recorded.
-    let mut child = runsheet(db)
-        .args(["resume", "--plain", open])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(b"\n\n12\n");
-    let out = child.wait_with_output().unwrap();
+    let out = Input::new("\n\n12\n")
+        .may_exit_unread()
+        .run(runsheet(db).args(["resume", "--plain", open]));
     problems.refused(&format!("{label}: resume"), &out, 4, "read-only");
-    let out = plain_run(db, DRILL_SCRIPT);
+    let out = plain_run_may_refuse(db, DRILL_SCRIPT);
     problems.refused(&format!("{label}: run"), &out, 4, "read-only");
 
     let changed = changes(&before, &snapshot(&[ro.path()]));

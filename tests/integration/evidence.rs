@@ -1,17 +1,18 @@
 //! "Evidence you can trust", through the real binary: each way a forged or
 //! damaged log or bundle used to pass now fails, naming what is wrong.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
-use crate::common::{generate_log, repo, runsheet, stderr, stdout};
-use crate::crash::DRILL_SCRIPT;
+use crate::common::{
+    DRILL_SCRIPT, LIVE_TIMEOUT, Live, drill, drill_run, generate_log, plain_run, repo, runsheet,
+    stderr, stdout,
+};
 use crate::forge::{append_log_event, rechain_from, rehash_one, reseal_bundle};
-use crate::tamper::{attacker, drill_run};
+use crate::tamper::attacker;
 
 fn run_ids(db: &Path) -> Vec<String> {
     let conn = Connection::open(db).unwrap();
@@ -504,43 +505,21 @@ fn the_runsheet_binary_has_no_log_generator_and_generated_logs_say_they_are_test
     );
 }
 
-/// A plain-mode `resume` left waiting for input on a pipe.
-struct Waiting {
-    child: std::process::Child,
+/// A plain-mode `resume` left waiting for input on a pipe, once it holds the
+/// run (it prints its first line then).
+fn waiting_resume(db: &Path, run: &str) -> Live {
+    let live = Live::spawn(runsheet(db).args(["resume", "--plain", run]));
+    live.wait_until(LIVE_TIMEOUT, |text| text.contains('\n'));
+    let text = live.text();
+    let first = text.lines().next().unwrap_or_default();
+    assert!(first.contains("run"), "{first}");
+    live
 }
 
-impl Waiting {
-    fn resume(db: &Path, run: &str) -> Waiting {
-        let mut child = runsheet(db)
-            .args(["resume", "--plain", run])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Its first line is printed once it holds the run.
-        let mut first = String::new();
-        let mut reader = BufReader::new(child.stdout.take().unwrap());
-        reader.read_line(&mut first).unwrap();
-        assert!(first.contains("run"), "{first}");
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            while reader.read_line(&mut sink).unwrap_or(0) > 0 {
-                sink.clear();
-            }
-        });
-        Waiting { child }
-    }
-
-    fn finish(mut self, input: &str) -> Option<i32> {
-        self.child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        self.child.wait().unwrap().code()
-    }
+/// Send the waiting session the rest of its input and let it end; its exit code.
+fn finish(mut live: Live, input: &str) -> Option<i32> {
+    live.send(input);
+    live.finish().0
 }
 
 #[test]
@@ -548,19 +527,11 @@ fn a_second_session_on_a_run_is_refused_with_who_holds_it_and_the_log_stays_veri
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("log.sqlite3");
     // A run suspended after its first steps (input ends).
-    let drill = repo().join("tests/fixtures/run/drill.toml");
-    let mut child = runsheet(&db)
-        .args(["run", "--plain"])
-        .arg(&drill)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"\n\n").unwrap();
-    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(10));
+    let out = plain_run(&db, drill(), "\n\n");
+    assert_eq!(out.status.code(), Some(10));
     let run = run_ids(&db)[0].clone();
 
-    let first = Waiting::resume(&db, &run);
+    let first = waiting_resume(&db, &run);
     let second = runsheet(&db)
         .args(["resume", "--plain", &run])
         .stdin(Stdio::null())
@@ -577,7 +548,7 @@ fn a_second_session_on_a_run_is_refused_with_who_holds_it_and_the_log_stays_veri
     assert!(!stdout(&second).contains("recorded"), "{}", stdout(&second));
     // The first session goes on to the end; the log verifies.
     let rest = &DRILL_SCRIPT[1..];
-    assert_eq!(first.finish(rest), Some(0));
+    assert_eq!(finish(first, rest), Some(0));
     let (code, v) = verify_json(&db, None);
     assert_eq!(code, Some(0), "{v:#}");
     // Once it has ended, resuming says so (no lease file is left behind).
@@ -591,21 +562,12 @@ fn a_second_session_on_a_run_is_refused_with_who_holds_it_and_the_log_stays_veri
     assert_eq!(std::fs::read_dir(&leases).unwrap().count(), 0);
 
     // A holder that died (kill -9) leaves the run free for the next resume.
-    let mut child = runsheet(&db)
-        .args(["run", "--plain"])
-        .arg(&drill)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"\n\n").unwrap();
-    child.wait().unwrap();
+    plain_run(&db, drill(), "\n\n");
     let run = run_ids(&db)[1].clone();
-    let mut holder = Waiting::resume(&db, &run);
-    holder.child.kill().unwrap();
-    holder.child.wait().unwrap();
-    let again = Waiting::resume(&db, &run);
-    assert_eq!(again.finish(rest), Some(0));
+    let holder = waiting_resume(&db, &run);
+    holder.kill();
+    let again = waiting_resume(&db, &run);
+    assert_eq!(finish(again, rest), Some(0));
     assert_eq!(verify_json(&db, None).0, Some(0));
 }
 
@@ -901,8 +863,8 @@ fn an_older_log_is_read_as_it_is_and_upgraded_only_by_a_write_that_records_it() 
             r.get(0)
         })
         .unwrap();
-    let waiting = Waiting::resume(&db, &open);
-    assert_eq!(waiting.finish(&DRILL_SCRIPT[1..]), Some(0));
+    let waiting = waiting_resume(&db, &open);
+    assert_eq!(finish(waiting, &DRILL_SCRIPT[1..]), Some(0));
     let conn = Connection::open(&db).unwrap();
     let (version, migrated): (i64, String) = conn
         .query_row(
@@ -959,10 +921,9 @@ fn a_log_truncated_to_nothing_is_not_silently_started_again() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("log.sqlite3");
     std::fs::write(&db, b"").unwrap();
-    let drill = repo().join("tests/fixtures/run/drill.toml");
     let out = runsheet(&db)
         .args(["run", "--plain"])
-        .arg(&drill)
+        .arg(drill())
         .stdin(Stdio::null())
         .output()
         .unwrap();

@@ -4,20 +4,15 @@
 //! record nothing it did not acknowledge, never panic, and leave `verify` and
 //! `PRAGMA integrity_check` telling the truth.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use rusqlite::Connection;
 
-use crate::common::{bin, repo, runsheet, stderr, stdout};
-use crate::crash::DRILL_SCRIPT;
-
-fn drill() -> PathBuf {
-    repo().join("tests/fixtures/run/drill.toml")
-}
+use crate::common::{
+    Live, bin, drill, drill_run, plain_run, run_with_input, runsheet, stderr, stdout,
+    suspended_drill_run,
+};
 
 fn events(db: &Path) -> i64 {
     Connection::open(db)
@@ -32,36 +27,10 @@ fn no_panic(out: &std::process::Output) {
     assert_ne!(out.status.code(), Some(70), "internal error: {err}");
 }
 
-/// Run `runsheet run --plain drill` with `input`; returns the output.
-fn plain_run(db: &Path, input: &str) -> std::process::Output {
-    let mut child = runsheet(db)
-        .arg("run")
-        .arg("--plain")
-        .arg(drill())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
 /// A log with one completed drill and one suspended run; returns the suspended run's id.
 fn log_with_suspended_run(db: &Path) -> String {
-    let out = plain_run(db, DRILL_SCRIPT);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let out = plain_run(db, "\nq\n");
-    assert_eq!(out.status.code(), Some(10), "{}", stdout(&out));
-    let text = stdout(&out);
-    text.lines()
-        .find_map(|l| l.trim().rsplit_once("— run ").map(|(_, id)| id.to_string()))
-        .expect("run id printed")
+    drill_run(db);
+    suspended_drill_run(db)
 }
 
 fn verify_ok(db: &Path) {
@@ -87,27 +56,18 @@ fn a_full_disk_mid_run_records_nothing_unacknowledged_and_says_so() {
     let notes: String = (0..60)
         .map(|i| format!("a\n{i:03}{}\n", "x".repeat(3000)))
         .collect();
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -f 64 && trap '' XFSZ && exec \"$@\"")
-        .arg("sh")
-        .arg(bin())
-        .env("NO_COLOR", "1")
-        .arg("--db")
-        .arg(&db)
-        .args(["resume", "--plain", &run_id])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(notes.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_input(
+        Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -f 64 && trap '' XFSZ && exec \"$@\"")
+            .arg("sh")
+            .arg(bin())
+            .env("NO_COLOR", "1")
+            .arg("--db")
+            .arg(&db)
+            .args(["resume", "--plain", &run_id]),
+        notes,
+    );
     no_panic(&out);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(10), "{text}");
@@ -187,23 +147,13 @@ fn a_read_only_log_refuses_writes_clearly_and_still_verifies() {
         return;
     };
     // A new run: refused before anything happens.
-    let out = plain_run(&db, "\n\n");
+    let out = plain_run(&db, drill(), "\n\n");
     no_panic(&out);
     assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
     assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
     // Resuming: refused before the run is shown, since its resumption could
     // not be recorded.
-    let out = runsheet(&db)
-        .args(["resume", "--plain", &run_id])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            c.stdin.take().unwrap().write_all(b"\n\n\n")?;
-            c.wait_with_output()
-        })
-        .unwrap();
+    let out = run_with_input(runsheet(&db).args(["resume", "--plain", &run_id]), "\n\n\n");
     no_panic(&out);
     assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
     assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
@@ -217,84 +167,17 @@ fn a_read_only_log_refuses_writes_clearly_and_still_verifies() {
     verify_ok(&db);
 }
 
-/// A plain-mode runsheet whose output is read as it comes.
-struct Live {
-    child: Child,
-    out: Arc<Mutex<Vec<u8>>>,
-    reader: std::thread::JoinHandle<()>,
-}
-
-impl Live {
-    fn spawn(mut cmd: Command) -> Live {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&out);
-        let mut pipe = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        Live { child, out, reader }
-    }
-
-    /// Close stdin, wait for the exit: (exit code, all of stdout, stderr).
-    fn finish(mut self) -> (Option<i32>, String, String) {
-        drop(self.child.stdin.take());
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            e.read_to_string(&mut err).unwrap();
-        }
-        let status = self.child.wait().unwrap();
-        let Live { out, reader, .. } = self;
-        reader.join().unwrap();
-        let text = String::from_utf8_lossy(&out.lock().unwrap()).into_owned();
-        (status.code(), text, err)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
-    }
-
-    fn send(&mut self, s: &str) {
-        let stdin = self.child.stdin.as_mut().unwrap();
-        stdin.write_all(s.as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// Wait until `what` appears `n` times in the output.
-    fn wait_for(&self, what: &str, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.text().matches(what).count() < n {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {n}× {what:?}:\n{}",
-                self.text()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
 #[test]
 fn a_locked_log_fails_after_the_busy_timeout_applies_nothing_then_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("log.sqlite3");
-    let mut cmd = runsheet(&db);
-    cmd.env("RUNSHEET_BUSY_TIMEOUT_MS", "300")
-        .arg("run")
-        .arg("--plain")
-        .arg(drill());
-    let mut live = Live::spawn(cmd);
+    let mut live = Live::spawn(
+        runsheet(&db)
+            .env("RUNSHEET_BUSY_TIMEOUT_MS", "300")
+            .arg("run")
+            .arg("--plain")
+            .arg(drill()),
+    );
     live.wait_for("> ", 1);
     live.send("\n");
     live.wait_for("✔ recorded", 1);
@@ -398,7 +281,7 @@ fn corrupted_pages_give_a_clear_error_and_verify_tells_the_truth() {
         );
         assert!(stdout(&out).is_empty(), "{args:?}: {}", stdout(&out));
     }
-    let out = plain_run(&broken, "\n\n");
+    let out = plain_run(&broken, drill(), "\n\n");
     no_panic(&out);
     assert_eq!(out.status.code(), Some(4), "run: {}", stdout(&out));
     assert!(!stdout(&out).contains("✔ recorded"), "{}", stdout(&out));

@@ -6,11 +6,10 @@
 //! inert, broken files must be refused with a message, never a panic.
 //! (The full-screen runner's side is in src/tui/injection_tests.rs.)
 
-use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 
-use crate::common::{repo, runsheet, runsheet_with, stderr, stdout};
+use crate::common::{plain_run, printed_run_id, repo, runsheet, runsheet_with, stderr, stdout};
 
 /// Hostile text, as a TOML basic string body (escapes spelled out).
 const HOSTILE_TOML: &str = r#"\u001b]0;pwned\u0007\u001b[2J\u001b[31mred\u0000nul\u009b31m <script>alert(1)</script> =HYPERLINK(\"http://x\") @SUM(1) \u202eevil"#;
@@ -147,20 +146,8 @@ fn hostile_procedure_notes_values_and_output_stay_inert_in_plain_mode() {
     input.extend_from_slice(b"\n\x1b[31m<img src=x onerror=alert(1)> \x00\n");
     input.extend_from_slice(b"r\ny\n");
     input.extend_from_slice(b"q\n");
-    let mut child = runsheet(&db)
-        .arg("run")
-        .arg("--plain")
-        .arg(&file)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Written on a thread: the output (the long body) fills the pipe meanwhile.
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
+    // The output (the long body) fills its pipe while this is still being written.
+    let out = plain_run(&db, &file, &input);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(10), "{text}");
     assert_inert("run --plain", &out);
@@ -170,10 +157,7 @@ fn hostile_procedure_notes_values_and_output_stay_inert_in_plain_mode() {
     );
     assert!(text.contains("out"), "command output is shown: {text}");
     assert_eq!(text.matches("✔ recorded").count(), 7, "{text}");
-    let run_id = text
-        .lines()
-        .find_map(|l| l.trim().rsplit_once("— run ").map(|(_, id)| id.to_string()))
-        .unwrap();
+    let run_id = printed_run_id(&text).unwrap();
 
     for args in [
         vec!["show", run_id.as_str()],
@@ -384,7 +368,7 @@ fn hostile_file_names_ids_keys_and_dates_stay_inert_in_lint_list_status_render_a
 fn a_tampered_log_with_a_hostile_outcome_and_actor_stays_inert() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("log.sqlite3");
-    crate::tamper::drill_run(&db);
+    crate::common::drill_run(&db);
     let conn = crate::tamper::attacker(&db);
     conn.execute("UPDATE runs SET outcome = ?1", [ATTACK])
         .unwrap();

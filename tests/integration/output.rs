@@ -3,11 +3,11 @@
 //! is a quiet exit with the code the command decided; a panic is one line on
 //! stderr and exit 70, with no backtrace.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::common::{repo, runsheet, stderr, stdout};
+use crate::common::{DRILL_SCRIPT, Input, drill, drill_run, repo, runsheet, stderr, stdout};
 
 /// The write end of a pipe nobody reads: its read end belonged to a process
 /// that has exited, so the first write to it fails with EPIPE.
@@ -33,7 +33,7 @@ fn a_closed_stdout_is_a_quiet_exit_with_the_code_the_command_decided() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("log.sqlite3");
     for _ in 0..3 {
-        crate::tamper::drill_run(&db);
+        drill_run(&db);
     }
     let run_id = {
         let out = runsheet(&db).args(["--json", "runs"]).output().unwrap();
@@ -42,7 +42,7 @@ fn a_closed_stdout_is_a_quiet_exit_with_the_code_the_command_decided() {
     };
     // A second log with an edited event: verify decides 1.
     let broken = dir.path().join("broken.sqlite3");
-    crate::tamper::drill_run(&broken);
+    drill_run(&broken);
     crate::tamper::attacker(&broken)
         .execute(
             "UPDATE events SET actor = 'mallory' WHERE seq = (SELECT max(seq) FROM events)",
@@ -97,30 +97,18 @@ fn commands_that_record_or_write_finish_their_work_with_a_closed_stdout() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("log.sqlite3");
     let quiet = |args: &[&str], stdin: &str| {
-        let mut child = runsheet(&db)
-            .args(args)
-            .env("RUST_BACKTRACE", "1")
-            .stdin(Stdio::piped())
+        let out = Input::new(stdin)
             .stdout(closed_pipe())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+            .run(runsheet(&db).args(args).env("RUST_BACKTRACE", "1"));
         let err = stderr(&out);
         assert_no_panic(&format!("{args:?}"), &err);
         (out.status.code(), err)
     };
     // A plain-mode run nobody watches still follows its script to the end.
-    let drill = repo().join("tests/fixtures/run/drill.toml");
+    let drill = drill();
     let drill = drill.to_str().unwrap();
     assert_eq!(
-        quiet(&["run", "--plain", drill], crate::crash::DRILL_SCRIPT),
+        quiet(&["run", "--plain", drill], DRILL_SCRIPT),
         (Some(0), String::new())
     );
     let out = runsheet(&db).args(["--json", "runs"]).output().unwrap();

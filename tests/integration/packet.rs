@@ -8,9 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::common::{bin, repo, runsheet, stderr, stdout};
+use crate::common::{bin, drill_run, repo, runsheet, stderr, stdout};
 use crate::forge::edit_manifest;
-use crate::tamper::drill_run;
 use crate::witness::witness_cmd as witness;
 
 /// The ```python block of docs/audit-bundle.md's openssl + Python recipe.

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
-use crate::common::{runsheet, stderr, stdout};
+use crate::common::{drill, drill_run, drill_run_from, runsheet, stderr, stdout};
 use crate::forge::{append_log_event, cover_custody, resign};
-use crate::tamper::{attacker, drill_run};
+use crate::tamper::attacker;
 
 struct Log {
     _dir: tempfile::TempDir,
@@ -440,13 +440,11 @@ fn content_erased_without_a_valid_signed_redaction_fails_verify() {
 #[test]
 fn redact_due_erases_the_content_past_its_procedures_retention_and_nothing_else() {
     let l = log_with_custodian(); // one run of the drill, which keeps content
-    let drill =
-        std::fs::read_to_string(crate::common::repo().join("tests/fixtures/run/drill.toml"))
-            .unwrap();
+    let source = std::fs::read_to_string(drill()).unwrap();
     let short = l.dir.join("drill-short.toml");
     std::fs::write(
         &short,
-        drill.replacen(
+        source.replacen(
             "cadence = \"on-demand\"",
             "cadence = \"on-demand\"\ncontent_retention_days = 0",
             1,
@@ -455,7 +453,7 @@ fn redact_due_erases_the_content_past_its_procedures_retention_and_nothing_else(
     .unwrap();
     let lint = runsheet(&l.db).arg("lint").arg(&short).output().unwrap();
     assert!(lint.status.success(), "{}{}", stdout(&lint), stderr(&lint));
-    crate::tamper::drill_run_from(&l.db, &short);
+    drill_run_from(&l.db, &short);
     let conn = Connection::open(&l.db).unwrap();
     let runs: Vec<String> = conn
         .prepare("SELECT id FROM runs ORDER BY started_at, id")

@@ -7,37 +7,14 @@
 //! for docs/reliability.md:
 //! `cargo test --release --test integration reliability -- --ignored --nocapture`
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::common::{repo, runsheet, stderr, stdout};
-use crate::crash::{DRILL_ACKS, DRILL_SCRIPT};
-
-/// Deterministic pseudo-random numbers (splitmix64), so a failure can be replayed.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn drill() -> String {
-    repo()
-        .join("tests/fixtures/run/drill.toml")
-        .display()
-        .to_string()
-}
+use crate::common::{
+    DRILL_ACKS, DRILL_SCRIPT, LIVE_TIMEOUT, Live, Rng, drill, printed_run_id, runsheet, stderr,
+    stdout,
+};
 
 /// Titles of the drill's steps, as plain mode prints them.
 fn title(step: &str) -> &'static str {
@@ -99,54 +76,17 @@ fn verify_ok(db: &Path) -> bool {
 fn kill_once(after_acks: usize, delay_us: u64) -> Kill {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("log.sqlite3");
-    let mut child = runsheet(&db)
-        .args(["run", "--plain", &drill()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(DRILL_SCRIPT.as_bytes()).unwrap();
-    // Lines are read on a thread, so the kill happens on time even mid-line.
-    let (tx, rx) = mpsc::channel::<String>();
-    let out = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut r = BufReader::new(out);
-        loop {
-            let mut line = String::new();
-            match r.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {
-                    if tx.send(line).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    });
-    let mut lines = Vec::new();
-    let count = |lines: &[String]| lines.iter().filter(|l| l.contains("✔ recorded")).count();
-    while count(&lines) < after_acks {
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(l) => lines.push(l),
-            Err(_) => break,
-        }
-    }
+    let mut live = Live::spawn(runsheet(&db).arg("run").arg("--plain").arg(drill()));
+    live.send(DRILL_SCRIPT);
+    let count = |text: &str| text.lines().filter(|l| l.contains("✔ recorded")).count();
+    live.wait_until(LIVE_TIMEOUT, |text| count(text) >= after_acks);
     if delay_us > 0 {
         std::thread::sleep(Duration::from_micros(delay_us));
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    drop(stdin);
-    reader.join().unwrap();
     // Everything the process wrote before it died was seen by the operator.
-    lines.extend(rx.try_iter());
-    let acked = count(&lines);
-    let run_id = lines
-        .iter()
-        .find_map(|l| l.trim().rsplit_once("— run ").map(|(_, id)| id.to_string()))
-        .unwrap_or_default();
+    let text = live.kill(); // SIGKILL
+    let acked = count(&text);
+    let run_id = printed_run_id(&text).unwrap_or_default();
     if run_id.is_empty() {
         // Killed before the run was created: nothing was acknowledged.
         return Kill {

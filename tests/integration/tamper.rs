@@ -2,14 +2,11 @@
 //! edited behind runsheet's back with rusqlite (triggers dropped, as an attacker
 //! with the file would), then `runsheet verify` must exit 1 and name the record.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use rusqlite::Connection;
 
-use crate::common::{repo, runsheet, stderr, stdout};
-use crate::crash::DRILL_SCRIPT;
+use crate::common::{drill_run, runsheet, stderr, stdout};
 
 /// A log with three completed drill runs and a checkpoint taken after them.
 struct Log {
@@ -18,30 +15,6 @@ struct Log {
     checkpoint: PathBuf,
     /// Run ids in the order they were run.
     runs: Vec<String>,
-}
-
-pub fn drill_run(db: &Path) {
-    drill_run_from(db, &repo().join("tests/fixtures/run/drill.toml"));
-}
-
-/// The drill's script, run in plain mode on the procedure at `path`.
-pub fn drill_run_from(db: &Path, path: &Path) {
-    let mut child = runsheet(db)
-        .arg("run")
-        .arg("--plain")
-        .arg(path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(DRILL_SCRIPT.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 
 fn log() -> Log {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
-use crate::common::{bin, repo, runsheet, stdout};
+use crate::common::{bin, drill, repo, runsheet, stdout};
 
 /// A runsheet process on a 100x30 pseudo-terminal.
 struct Term {
@@ -112,7 +112,7 @@ const CTRL_S: &str = "\x13";
 fn operator_fails_a_step_escalates_retries_suspends_and_resumes_in_a_real_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("log.sqlite3");
-    let drill = repo().join("tests/fixtures/run/drill.toml");
+    let drill = drill();
     let mut t = Term::spawn(&db, &["run", drill.to_str().unwrap()]);
 
     t.wait_for("Prepare the workspace");

@@ -4,45 +4,24 @@
 //! consistent rewrite refused as a fork and kept, `verify --witness`, and bad
 //! input.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use rusqlite::Connection;
 
-use crate::common::{bin, repo};
+use crate::common::{Input, bin, drill, isolated};
 use crate::forge::{rechain_from, resign};
 use crate::tamper::attacker;
 
-fn clean(cmd: &mut Command) -> &mut Command {
-    for var in [
-        "RUNSHEET_DB",
-        "RUNSHEET_PROCEDURES",
-        "RUNSHEET_OPERATOR",
-        "RUNSHEET_KEY_FILE",
-        "RUNSHEET_WITNESS_STATE",
-        "RUNSHEET_WITNESS_KEY_FILE",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("NO_COLOR", "1")
-}
-
 /// `runsheet --db DB …`.
 fn log_cmd(db: &Path) -> Command {
-    let mut cmd = Command::new(bin());
-    clean(&mut cmd)
-        .arg("--db")
-        .arg(db)
-        .arg("--procedures")
-        .arg(repo().join("procedures"));
-    cmd
+    crate::common::runsheet(db)
 }
 
 /// `runsheet witness --state STATE …`.
 pub fn witness_cmd(state: &Path) -> Command {
     let mut cmd = Command::new(bin());
-    clean(&mut cmd).arg("witness").arg("--state").arg(state);
+    isolated(&mut cmd).arg("witness").arg("--state").arg(state);
     cmd
 }
 
@@ -66,14 +45,7 @@ fn run(cmd: &mut Command, code: i32) -> Output {
 }
 
 fn run_with_input(cmd: &mut Command, input: &[u8], code: i32) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = Input::new(input).run(cmd);
     assert_eq!(out.status.code(), Some(code), "{}", show(&out));
     out
 }
@@ -81,8 +53,7 @@ fn run_with_input(cmd: &mut Command, input: &[u8], code: i32) -> Output {
 /// One more run on the log, suspended at once (its input ends): records and
 /// a signed checkpoint.
 fn suspended_run(db: &Path) {
-    let drill = repo().join("tests/fixtures/run/drill.toml");
-    run_with_input(log_cmd(db).arg("run").arg("--plain").arg(&drill), b"", 10);
+    run_with_input(log_cmd(db).arg("run").arg("--plain").arg(drill()), b"", 10);
 }
 
 /// A log with one run, and a witness configured for it.

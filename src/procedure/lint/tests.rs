@@ -2,13 +2,28 @@
 
 use super::*;
 use crate::procedure::parse::Format;
+use crate::procedure::test_support::procedure_header;
 use proptest::prelude::*;
 
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 3, 1).expect("date")
 }
 
-const HEAD: &str = r#"id = "p"
+/// The shared test header, the escalation branch's id and the one role (the
+/// steps start on line 16).
+const HEAD: &str = concat!(
+    procedure_header!(),
+    r#"default_escalation = "esc"
+
+[[roles]]
+id = "op"
+title = "Operator"
+"#
+);
+
+/// The tests of header fields (document control, review dates, controls)
+/// spell their header out: what they change is here to read.
+const DOC_CONTROL: &str = r#"id = "p"
 title = "P"
 version = "1"
 owner = "IT"
@@ -108,29 +123,28 @@ fn display_has_location_code_and_hint() {
 
 #[test]
 fn document_control_is_required() {
-    let text = format!("{HEAD}{TWO}{ESC}")
+    let text = format!("{DOC_CONTROL}{TWO}{ESC}")
         .replace("approver = \"CISO\"\n", "")
         .replace("review_every_months = 12\n", "");
     let d = run(&text);
     assert_eq!(codes(&d), ["no-approval", "no-review-date"], "{d:#?}");
     assert_eq!(d[0].line, 5, "at `approved`");
-    let d =
-        run(&format!("{HEAD}{TWO}{ESC}")
-            .replace("review_every_months = 12", "review_every_months = 0"));
+    let d = run(&format!("{DOC_CONTROL}{TWO}{ESC}")
+        .replace("review_every_months = 12", "review_every_months = 0"));
     assert_eq!(codes(&d), ["no-review-date"]);
-    let d = run(&format!("{HEAD}{TWO}{ESC}").replace("owner = \"IT\"", "owner = \"  \""));
+    let d = run(&format!("{DOC_CONTROL}{TWO}{ESC}").replace("owner = \"IT\"", "owner = \"  \""));
     assert_eq!(only(&d, "empty-field").line, 4);
 }
 
 #[test]
 fn overdue_review_is_a_warning_at_the_review_key() {
-    let text = format!("{HEAD}{TWO}{ESC}").replace("2026-01-05", "2024-01-05");
+    let text = format!("{DOC_CONTROL}{TWO}{ESC}").replace("2026-01-05", "2024-01-05");
     let d = run(&text);
     let w = only(&d, "review-overdue");
     assert_eq!(w.severity, Severity::Warning);
     assert_eq!(w.line, 7);
     assert!(w.message.contains("2025-01-05"), "{w}");
-    let text = format!("{HEAD}{TWO}{ESC}").replace(
+    let text = format!("{DOC_CONTROL}{TWO}{ESC}").replace(
         "review_every_months = 12",
         "review_every_months = 12\nnext_review = 2026-02-28",
     );
@@ -216,8 +230,8 @@ fn roles_must_exist() {
 
 #[test]
 fn controls_are_annex_a_2022() {
-    let text =
-        format!("{HEAD}{TWO}{ESC}").replace("[\"A.8.13\"]", "[\"A.8.35\", \"8.13\", \"A.12.3\"]");
+    let text = format!("{DOC_CONTROL}{TWO}{ESC}")
+        .replace("[\"A.8.13\"]", "[\"A.8.35\", \"8.13\", \"A.12.3\"]");
     let d = run(&text);
     assert_eq!(
         codes(&d),
@@ -225,7 +239,7 @@ fn controls_are_annex_a_2022() {
         "{d:#?}"
     );
     assert!(d[1].hint.as_deref().unwrap_or_default().contains("A.8.13"));
-    let d = run(&format!("{HEAD}{TWO}{ESC}").replace("[\"A.8.13\"]", "[]"));
+    let d = run(&format!("{DOC_CONTROL}{TWO}{ESC}").replace("[\"A.8.13\"]", "[]"));
     assert_eq!(codes(&d), ["no-controls"]);
 }
 
@@ -335,7 +349,7 @@ fn empty_lists_are_errors() {
 #[test]
 fn report_counts_and_renders() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let good = format!("{HEAD}{TWO}{ESC}");
+    let good = format!("{DOC_CONTROL}{TWO}{ESC}");
     std::fs::write(dir.path().join("a.toml"), &good).expect("write");
     std::fs::write(
         dir.path().join("b.toml"),
