@@ -42,6 +42,7 @@ use runsheet::procedure::parse::{self, Format, Loaded, Source};
 use runsheet::procedure::{StepKind, ValueKind};
 use runsheet::session::{Clock, MemorySink, Session, StoreSink, new_event};
 use runsheet::store::{NewEvent, SCHEMA_VERSION, Store};
+use runsheet::testdata::Rng;
 
 #[path = "figures/custody.rs"]
 mod custody;
@@ -302,22 +303,6 @@ fn processes(n: usize, make: impl Fn() -> Process, expect_code: i32) -> (Stats, 
 }
 
 // ------------------------------------------------------- procedure generator
-
-/// Deterministic pseudo-random numbers (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// A lint-clean procedure with `steps` main-path steps of every kind, roles,
 /// multi-line bodies and an escalation branch.

@@ -604,21 +604,13 @@ fn ask(
 mod tests {
     use super::*;
     use crate::engine::{Run, StartInfo, start};
+    use crate::procedure::test_support::procedure_header;
     use crate::session::{MemorySink, SteppingClock};
     use chrono::{NaiveDate, TimeZone, Utc};
 
-    const PROC: &str = r#"
-id = "t"
-title = "Test"
-version = "1"
-owner = "o"
-approver = "a"
-approved = 2026-01-01
-review_every_months = 12
-purpose = "p"
-cadence = "daily"
-controls = ["A.8.13"]
-default_escalation = "oncall"
+    const PROC: &str = concat!(
+        procedure_header!(),
+        r#"default_escalation = "oncall"
 [[steps]]
 id = "check"
 title = "Check \u001b[31mred\u001b[0m"
@@ -636,7 +628,8 @@ then = "retry"
 id = "call"
 title = "Call"
 note = "Who did you call?"
-"#;
+"#
+    );
 
     fn session(sink: MemorySink) -> Session {
         let p: crate::procedure::Procedure = toml::from_str(PROC).unwrap();

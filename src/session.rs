@@ -250,24 +250,8 @@ mod tests {
 
     #[test]
     fn event_times_never_go_backwards_when_the_clock_is_stepped_back() {
-        let p: crate::procedure::Procedure = toml::from_str(
-            r#"
-id = "t"
-title = "T"
-version = "1"
-owner = "o"
-approver = "a"
-approved = 2026-01-01
-review_every_months = 12
-purpose = "p"
-cadence = "daily"
-controls = ["A.5.37"]
-[[steps]]
-id = "one"
-title = "One"
-"#,
-        )
-        .unwrap();
+        let p =
+            crate::procedure::test_support::procedure("[[steps]]\nid = \"one\"\ntitle = \"One\"\n");
         let info = StartInfo {
             procedure_sha256: "x".into(),
             procedure_format: "toml".into(),

@@ -57,11 +57,17 @@ pub struct GenerateSummary {
     pub last: Option<NaiveDate>,
 }
 
-/// SplitMix64: small, fast, deterministic; plenty for test data.
-struct Rng(u64);
+/// Deterministic pseudo-random numbers (SplitMix64): the same seed gives the
+/// same sequence on every machine, so generated logs, benchmarks and the
+/// integration tests' random choices can be replayed. The one such generator
+/// of the tests, the benches and the generator.
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    /// The next number. (Not an `Iterator`: the sequence never ends, and an
+    /// `Option` at every call would say it might.)
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -69,15 +75,25 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: u64) -> u64 {
+    /// In `0..n` (0 for n = 0).
+    pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 
+    /// `len` random-looking bytes: each draw gives 8, little-endian.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len + 8);
+        while out.len() < len {
+            out.extend_from_slice(&self.next().to_le_bytes());
+        }
+        out.truncate(len);
+        out
+    }
+
     fn bytes10(&mut self) -> [u8; 10] {
-        let a = self.next().to_le_bytes();
-        let b = self.next().to_le_bytes();
-        [a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], b[0], b[1]]
+        let mut out = [0u8; 10];
+        out.copy_from_slice(&self.bytes(10));
+        out
     }
 }
 

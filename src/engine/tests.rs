@@ -5,19 +5,11 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::procedure::Procedure;
+use crate::procedure::test_support::procedure_header;
 
-const PROC: &str = r#"
-id = "t"
-title = "Test"
-version = "1"
-owner = "o"
-approver = "a"
-approved = 2026-01-01
-review_every_months = 12
-purpose = "p"
-cadence = "daily"
-controls = ["A.8.13"]
-default_escalation = "lead"
+const PROC: &str = concat!(
+    procedure_header!(),
+    r#"default_escalation = "lead"
 [[roles]]
 id = "op"
 title = "Operator"
@@ -64,7 +56,8 @@ then = "end-escalated"
 [[branches.steps]]
 id = "tell-lead"
 title = "Tell the lead"
-"#;
+"#
+);
 
 fn procedure() -> Procedure {
     toml::from_str(PROC).expect("test procedure parses")

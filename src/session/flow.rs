@@ -291,21 +291,13 @@ pub fn retry(session: &mut Session, command: Command) -> Reply {
 mod tests {
     use super::*;
     use crate::engine::StartInfo;
+    use crate::procedure::test_support::procedure_header;
     use crate::session::{MemorySink, SteppingClock};
     use chrono::{NaiveDate, TimeZone, Utc};
 
-    const PROC: &str = r#"
-id = "t"
-title = "Test"
-version = "1"
-owner = "o"
-approver = "a"
-approved = 2026-01-01
-review_every_months = 12
-purpose = "p"
-cadence = "daily"
-controls = ["A.8.13"]
-[[steps]]
+    const PROC: &str = concat!(
+        procedure_header!(),
+        r#"[[steps]]
 id = "size"
 title = "Size"
 critical = true
@@ -314,7 +306,8 @@ value = { type = "number", label = "Size", min = 1 }
 [[steps]]
 id = "two"
 title = "Two"
-"#;
+"#
+    );
 
     fn session(sink: MemorySink) -> Session {
         let p: crate::procedure::Procedure = toml::from_str(PROC).unwrap();
