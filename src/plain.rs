@@ -606,7 +606,7 @@ mod tests {
     use crate::engine::{Run, StartInfo, start};
     use crate::procedure::test_support::procedure_header;
     use crate::session::{MemorySink, SteppingClock};
-    use chrono::{NaiveDate, TimeZone, Utc};
+    use chrono::{TimeZone, Utc};
 
     const PROC: &str = concat!(
         procedure_header!(),
@@ -633,15 +633,7 @@ note = "Who did you call?"
 
     fn session(sink: MemorySink) -> Session {
         let p: crate::procedure::Procedure = toml::from_str(PROC).unwrap();
-        let info = StartInfo {
-            procedure_sha256: "x".into(),
-            procedure_format: "toml".into(),
-            source_path: "test.toml".into(),
-            operator: crate::vocab::Operator::new("alice", None, "h"),
-            runsheet_version: "0".into(),
-            today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
-            clock: None,
-        };
+        let info = StartInfo::for_tests();
         let clock = SteppingClock::starting_at(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap());
         Session::begin(p, &info, "run-1", "alice", Box::new(sink), Box::new(clock))
     }
@@ -800,15 +792,7 @@ note = "Who did you call?"
             proptest::prop_assert!(!out.contains(&0x1b), "escape byte in output");
             let events: Vec<Event> = sink.events.borrow().iter().map(|(_, e)| e.clone()).collect();
             let p: crate::procedure::Procedure = toml::from_str(PROC).expect("parses");
-            let info = StartInfo {
-                procedure_sha256: "x".into(),
-                procedure_format: "toml".into(),
-                source_path: "test.toml".into(),
-                operator: crate::vocab::Operator::new("alice", None, "h"),
-                runsheet_version: "0".into(),
-                today: NaiveDate::from_ymd_opt(2026, 11, 1).expect("date"),
-                clock: None,
-            };
+            let info = StartInfo::for_tests();
             let mut all = start(&p, &info);
             all.extend(events);
             let replayed = Run::replay(p, &all);

@@ -252,15 +252,7 @@ mod tests {
     fn event_times_never_go_backwards_when_the_clock_is_stepped_back() {
         let p =
             crate::procedure::test_support::procedure("[[steps]]\nid = \"one\"\ntitle = \"One\"\n");
-        let info = StartInfo {
-            procedure_sha256: "x".into(),
-            procedure_format: "toml".into(),
-            source_path: "test.toml".into(),
-            operator: crate::vocab::Operator::new("alice", None, "h"),
-            runsheet_version: "0".into(),
-            today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
-            clock: None,
-        };
+        let info = StartInfo::for_tests();
         let started = Utc.with_ymd_and_hms(2026, 11, 1, 2, 0, 0).unwrap();
         let sink = MemorySink::default();
         let mut s = Session::begin(

@@ -153,6 +153,23 @@ pub struct StartInfo {
     pub clock: Option<crate::clock::ClockState>,
 }
 
+#[cfg(test)]
+impl StartInfo {
+    /// A start by `alice` on host `h` of a `test.toml` whose hash is `x`,
+    /// on 2026-11-01, with no clock state (unit tests).
+    pub(crate) fn for_tests() -> StartInfo {
+        StartInfo {
+            procedure_sha256: "x".into(),
+            procedure_format: "toml".into(),
+            source_path: "test.toml".into(),
+            operator: Operator::new("alice", None, "h"),
+            runsheet_version: "0".into(),
+            today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default(),
+            clock: None,
+        }
+    }
+}
+
 /// Warnings about the procedure's document control that the operator must acknowledge.
 pub fn document_warnings(p: &Procedure, today: NaiveDate) -> Vec<String> {
     let mut w = Vec::new();

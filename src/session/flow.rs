@@ -293,7 +293,7 @@ mod tests {
     use crate::engine::StartInfo;
     use crate::procedure::test_support::procedure_header;
     use crate::session::{MemorySink, SteppingClock};
-    use chrono::{NaiveDate, TimeZone, Utc};
+    use chrono::{TimeZone, Utc};
 
     const PROC: &str = concat!(
         procedure_header!(),
@@ -311,15 +311,7 @@ title = "Two"
 
     fn session(sink: MemorySink) -> Session {
         let p: crate::procedure::Procedure = toml::from_str(PROC).unwrap();
-        let info = StartInfo {
-            procedure_sha256: "x".into(),
-            procedure_format: "toml".into(),
-            source_path: "test.toml".into(),
-            operator: crate::vocab::Operator::new("alice", None, "h"),
-            runsheet_version: "0".into(),
-            today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
-            clock: None,
-        };
+        let info = StartInfo::for_tests();
         let clock = SteppingClock::starting_at(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap());
         Session::begin(p, &info, "r", "alice", Box::new(sink), Box::new(clock))
     }
