@@ -24,7 +24,8 @@ use crate::error::Error;
 use crate::procedure::parse::{self, Format, Source};
 use crate::procedure::{Procedure, Step, StepKind, ValueKind};
 use crate::session::new_event;
-use crate::store::{NewEvent, NewRun, Store, sha256_hex};
+use crate::store::{NewEvent, Store, sha256_hex};
+use crate::vocab::actor;
 
 /// The procedure every generated run uses (the shipped file, byte for byte).
 pub const BACKUP_SOURCE: &str = include_str!("../procedures/backup-customer-data.toml");
@@ -131,13 +132,6 @@ const OPERATORS: &[(&str, Option<&str>)] = &[
     ("chen", None),
 ];
 
-fn actor(user: &str, name: Option<&str>) -> String {
-    match name {
-        Some(n) => format!("{n} ({user})"),
-        None => user.to_string(),
-    }
-}
-
 /// The shipped backup procedure, parsed.
 pub fn backup_procedure() -> Result<Procedure, Error> {
     parse::parse(Source::from_text(BACKUP_PATH, BACKUP_SOURCE, Format::Toml))
@@ -242,19 +236,8 @@ pub fn generate(store: &mut Store, opts: &GenerateOptions) -> Result<GenerateSum
                 &rng.bytes10(),
             )
             .into_uuid();
-            let new_run = NewRun {
-                id,
-                procedure_id: procedure.id.clone(),
-                procedure_version: procedure.version.clone(),
-                procedure_title: procedure.title.clone(),
-                procedure_controls: procedure.controls.clone(),
-                source_text: BACKUP_SOURCE.to_string(),
-                source_format: "toml".into(),
-                source_path: BACKUP_PATH.into(),
-                operator: crate::vocab::Operator::new(user, name, "backup01"),
-                runsheet_version: env!("CARGO_PKG_VERSION").into(),
-                started_at: start,
-            };
+            let new_run =
+                crate::session::new_run(id, &procedure, &plan.start_info(), BACKUP_SOURCE, start);
             store.create_run(&new_run, &first)?;
             if !rest.is_empty() {
                 let end = outcome.map(|(o, at)| (o.as_str(), at));
@@ -280,6 +263,21 @@ struct Plan {
     sha: String,
 }
 
+impl Plan {
+    /// What the engine is told at the start of the planned run.
+    fn start_info(&self) -> StartInfo {
+        StartInfo {
+            procedure_sha256: self.sha.clone(),
+            procedure_format: "toml".into(),
+            source_path: BACKUP_PATH.into(),
+            operator: crate::vocab::Operator::new(self.user, self.name, "backup01"),
+            runsheet_version: env!("CARGO_PKG_VERSION").into(),
+            today: self.day,
+            clock: None,
+        }
+    }
+}
+
 type Simulated = (
     Vec<NewEvent>,
     Vec<NewEvent>,
@@ -290,15 +288,7 @@ type Simulated = (
 /// rest, and the outcome if the run ended.
 fn simulate(p: &Procedure, plan: &Plan, rng: &mut Rng, mut pad: u64) -> Result<Simulated, Error> {
     let who = actor(plan.user, plan.name);
-    let info = StartInfo {
-        procedure_sha256: plan.sha.clone(),
-        procedure_format: "toml".into(),
-        source_path: BACKUP_PATH.into(),
-        operator: crate::vocab::Operator::new(plan.user, plan.name, "backup01"),
-        runsheet_version: env!("CARGO_PKG_VERSION").into(),
-        today: plan.day,
-        clock: None,
-    };
+    let info = plan.start_info();
     let start_meta = Meta {
         at: plan.start,
         actor: who.clone(),
