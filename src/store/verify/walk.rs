@@ -748,8 +748,11 @@ impl<'c> Walk<'c> {
                 ),
             ));
         }
-        // D3: the next record is the original of this seq.
-        if self.next_is_original(format, seq)? {
+        // D3: the next record is the original of this seq. It is hashed in
+        // the format the chain is in before this seq (or 2 if it starts
+        // format 2 itself), not in this record's: the record here is the
+        // intruder, and its own format says nothing about the original's.
+        if self.next_is_original(self.p.format, seq)? {
             return Ok(found(
                 Problem::Inserted,
                 seq,
@@ -871,7 +874,8 @@ impl<'c> Walk<'c> {
         Ok(place(seq, run, run_seq).to_string())
     }
 
-    /// Is the record after `seq` the original record `seq` (so `seq` was inserted)?
+    /// Is the record after `seq` the original record `seq` (so `seq` was
+    /// inserted)? `format` is the chain's format before `seq`.
     fn next_is_original(&self, format: RecordFormat, seq: i64) -> rusqlite::Result<bool> {
         if seq >= self.last {
             return Ok(false);
