@@ -529,15 +529,23 @@ fn verify_cmd(ctx: &Context, a: cli::VerifyArgs) -> Result<Exit> {
         }
     }
     let report = crate::store::verify_log(&ctx.db_path()?, &trust)?;
+    let ok = report.is_ok();
+    print_report(ctx, &report)?;
+    Ok(Exit::checked(ok))
+}
+
+/// A check's report, as JSON with `--json`, else as text; the caller says
+/// whether it passed.
+fn print_report(ctx: &Context, report: &(impl serde::Serialize + std::fmt::Display)) -> Result<()> {
     if ctx.global.json {
         outln!(
             "{}",
-            pretty(&serde_json::to_value(&report).unwrap_or_default())
+            pretty(&serde_json::to_value(report).unwrap_or_default())
         )?;
     } else {
         outln!("{report}")?;
     }
-    Ok(Exit::checked(report.is_ok()))
+    Ok(())
 }
 
 fn checkpoint_cmd(ctx: &Context, a: cli::CheckpointArgs) -> Result<Exit> {
@@ -1053,14 +1061,7 @@ fn verify_bundle_cmd(ctx: &Context, a: cli::VerifyBundleArgs) -> Result<Exit> {
             .collect::<Result<_>>()?,
     };
     let report = export::verify_bundle(&a.dir, store.as_ref(), &trust)?;
-    if ctx.global.json {
-        outln!(
-            "{}",
-            pretty(&serde_json::to_value(&report).unwrap_or_default())
-        )?;
-    } else {
-        outln!("{report}")?;
-    }
+    print_report(ctx, &report)?;
     Ok(Exit::checked(report.is_ok()))
 }
 

@@ -1,8 +1,11 @@
-//! A live run: decide, persist, then apply. The one path every front end uses
-//! to act on a run, so the screen only ever shows what is durable.
+//! The application core. A live run: decide, persist, then apply — the one
+//! path every front end uses to act on a run, so the screen only ever shows
+//! what is durable; the operator flow both front ends drive ([`flow`]); and
+//! where runs begin and are resumed ([`lifecycle`]).
 //!
-//! May not depend on rusqlite, ratatui or crossterm: persistence comes in through
-//! [`EventSink`] and time through [`Clock`].
+//! May not depend on rusqlite, ratatui, crossterm, the front ends or `app`:
+//! persistence comes in through [`EventSink`] (the evidence log's is
+//! [`StoreSink`], over the store's API) and time through [`Clock`].
 
 pub mod flow;
 pub mod lifecycle;
