@@ -165,7 +165,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "s",
         short: "skip",
         help: "Skip the step with a justification (not allowed for critical steps)",
-        doc: "Skip the step: type a justification (refused for critical steps, before it is asked for).",
+        doc: "Skip the step: type a justification. Refused, before it is asked for, for critical steps and for escalation steps the procedure does not mark `skippable`.",
     },
     Binding {
         intent: Intent::Abort,

@@ -71,6 +71,9 @@ pub enum Refusal {
     AlreadySignedOff,
     /// A skip of a critical step.
     Critical,
+    /// A skip of an escalation branch's step the procedure does not mark
+    /// `skippable`.
+    EscalationStep,
     /// A requirement of the current step is not met yet.
     Unmet(RequirementKind),
     /// A text the command needs is empty; the words say which.
@@ -123,6 +126,10 @@ impl Refusal {
             Refusal::AlreadySignedOff => "this step is already signed off".into(),
             Refusal::Critical => format!(
                 "this step is critical and cannot be skipped; fail it{} to escalate instead",
+                hint(Action::Fail)
+            ),
+            Refusal::EscalationStep => format!(
+                "this is an escalation step and the procedure does not let it be skipped; do it, or fail it{} (the run then ends as failed)",
                 hint(Action::Fail)
             ),
             Refusal::Unmet(what) => unmet_words(what, &hint, key),

@@ -406,12 +406,28 @@ impl Run {
                 out.push(Action::SignOff);
             }
             out.push(Action::Fail);
-            if !step.critical {
+            if self.may_skip(step).is_ok() {
                 out.push(Action::Skip);
             }
         }
         out.extend([Action::Abort, Action::Suspend]);
         out
+    }
+
+    /// Whether `step` may be skipped: not when critical, nor when it is an
+    /// escalation branch's step the procedure does not mark `skippable`.
+    fn may_skip(&self, step: &Step) -> Result<(), Refusal> {
+        if step.critical {
+            return Err(Refusal::Critical);
+        }
+        let in_branch = matches!(
+            self.procedure.step(&step.id),
+            Some((_, StepPlace::Branch(..)))
+        );
+        if in_branch && !step.skippable {
+            return Err(Refusal::EscalationStep);
+        }
+        Ok(())
     }
 
     /// The checks of `action` that need no text, in the order `decide` makes
@@ -467,7 +483,7 @@ impl Run {
                 }
                 Some(_) => Ok(()),
             },
-            Action::Skip if step.critical => Err(Refusal::Critical),
+            Action::Skip => self.may_skip(step),
             _ => Ok(()),
         }
     }

@@ -197,6 +197,51 @@ fn critical_steps_cannot_be_skipped() {
     assert!(err.to_string().contains("critical"), "{err}");
 }
 
+/// An escalation is not optional: a branch's steps cannot be skipped (and
+/// are not offered for it) unless the procedure marks them `skippable`.
+#[test]
+fn escalation_steps_cannot_be_skipped_unless_the_procedure_says_so() {
+    let skip = |run: &Run| {
+        run.decide(
+            &Command::Skip {
+                step: "call".into(),
+                justification: "no answer".into(),
+            },
+            &meta(),
+        )
+    };
+    let fail_two = |run: &mut Run| {
+        finish_step_one(run);
+        act(
+            run,
+            Command::Fail {
+                step: "two".into(),
+                reason: "no ticket system".into(),
+            },
+        );
+        assert_eq!(run.current.as_deref(), Some("call"));
+    };
+    let mut run = started();
+    fail_two(&mut run);
+    assert_eq!(skip(&run), Err(Refusal::EscalationStep));
+    assert_eq!(run.allows(Action::Skip), Err(Refusal::EscalationStep));
+    assert!(!run.offered().contains(&Action::Skip));
+
+    let text = PROC.replace(
+        "id = \"call\"\ntitle = \"Call on-call\"",
+        "id = \"call\"\ntitle = \"Call on-call\"\nskippable = true",
+    );
+    assert_ne!(text, PROC);
+    let p: Procedure = toml::from_str(&text).expect("parses");
+    let mut run = Run::replay(
+        p.clone(),
+        &start(&p, &info(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap())),
+    );
+    fail_two(&mut run);
+    assert!(run.offered().contains(&Action::Skip));
+    assert!(skip(&run).is_ok());
+}
+
 #[test]
 fn failure_enters_the_branch_and_retry_returns_to_the_failed_step() {
     let mut run = started();

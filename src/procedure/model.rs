@@ -115,6 +115,11 @@ pub struct Step {
     /// A critical step cannot be skipped.
     #[serde(default, skip_serializing_if = "is_false")]
     pub critical: bool,
+    /// An escalation branch's step may be skipped only when this says so
+    /// (the contact, the incident ticket: an escalation is not optional).
+    /// Main-path steps are skippable unless critical; this changes nothing there.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub skippable: bool,
     /// A yes/no question with where each answer goes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,

@@ -19,6 +19,7 @@ mod output;
 mod packet;
 mod redaction;
 mod reliability;
+mod safe_runs;
 mod tamper;
 mod tui_e2e;
 mod witness;
