@@ -418,6 +418,7 @@ fn step_commands(step: &Step, s: Scenario, failed_once: &mut bool, rng: &mut Rng
                     format!("Sam Patel, 0{}:{:02} UTC", 2 + rng.below(3), rng.below(60))
                 }
                 (_, ValueKind::Number) => format!("{}.{}", 380 + rng.below(60), rng.below(10)),
+                (_, ValueKind::Integer) => format!("{}", 1 + rng.below(60)),
                 (_, ValueKind::Pattern) => format!("INC-{}", 4000 + rng.below(6000)),
                 (_, ValueKind::Choice) => v.choices.first().cloned().unwrap_or_default(),
                 (_, ValueKind::Text) => "recorded by the generator".into(),

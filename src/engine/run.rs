@@ -941,12 +941,21 @@ pub fn validate_value(spec: &ValueSpec, raw: &str) -> Result<String, Refusal> {
     }
     match spec.kind {
         ValueKind::Text => Ok(v.to_string()),
-        ValueKind::Number => {
-            let n: f64 = v
-                .parse()
-                .ok()
-                .filter(|n: &f64| n.is_finite())
-                .ok_or_else(|| Refusal::Invalid(format!("`{v}` is not a number")))?;
+        ValueKind::Number | ValueKind::Integer => {
+            let n: f64 = if spec.kind == ValueKind::Integer {
+                let whole = v.strip_prefix(['+', '-']).unwrap_or(v);
+                if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+                    return invalid(format!("`{v}` is not a whole number"));
+                }
+                v.parse::<i64>()
+                    .map_err(|_| Refusal::Invalid(format!("`{v}` is too large")))?
+                    as f64
+            } else {
+                v.parse()
+                    .ok()
+                    .filter(|n: &f64| n.is_finite())
+                    .ok_or_else(|| Refusal::Invalid(format!("`{v}` is not a number")))?
+            };
             if let Some(min) = spec.min
                 && n < min
             {

@@ -4,8 +4,8 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use proptest::prelude::*;
 
 use super::*;
-use crate::procedure::Procedure;
 use crate::procedure::test_support::procedure_header;
+use crate::procedure::{Procedure, ValueSpec};
 
 const PROC: &str = concat!(
     procedure_header!(),
@@ -538,5 +538,32 @@ proptest! {
                 }
             }
         }
+    }
+}
+
+/// A whole-number value takes whole numbers only ("whole hours" once took 2.5).
+#[test]
+fn an_integer_value_takes_whole_numbers_only() {
+    let spec: ValueSpec = toml::from_str(
+        r#"type = "integer"
+label = "Duration"
+min = 1
+max = 72"#,
+    )
+    .expect("spec");
+    for ok in ["1", "72", "+4", " 12 "] {
+        assert!(validate_value(&spec, ok).is_ok(), "{ok}");
+    }
+    for (bad, why) in [
+        ("2.5", "not a whole number"),
+        ("1e3", "not a whole number"),
+        ("0x10", "not a whole number"),
+        ("-", "not a whole number"),
+        ("0", "below the minimum 1"),
+        ("73", "above the maximum 72"),
+        ("99999999999999999999", "too large"),
+    ] {
+        let err = validate_value(&spec, bad).expect_err(bad).to_string();
+        assert!(err.contains(why), "{bad}: {err}");
     }
 }

@@ -197,8 +197,28 @@ pub struct ValueSpec {
 pub enum ValueKind {
     Text,
     Number,
+    /// A whole number (`min`, `max` and `unit` apply as to a number).
+    Integer,
     Choice,
     Pattern,
+}
+
+impl ValueKind {
+    /// The kind as procedure files write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueKind::Text => "text",
+            ValueKind::Number => "number",
+            ValueKind::Integer => "integer",
+            ValueKind::Choice => "choice",
+            ValueKind::Pattern => "pattern",
+        }
+    }
+
+    /// A number (`number` or `integer`): `min`, `max` and `unit` apply.
+    pub fn is_numeric(self) -> bool {
+        matches!(self, ValueKind::Number | ValueKind::Integer)
+    }
 }
 
 /// A command the operator may run (never without confirmation).

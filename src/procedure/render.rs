@@ -139,6 +139,7 @@ fn value_rules(v: &super::ValueSpec) -> String {
         match v.kind {
             ValueKind::Text => "text".to_string(),
             ValueKind::Number => "number".to_string(),
+            ValueKind::Integer => "whole number".to_string(),
             ValueKind::Choice => "choice".to_string(),
             ValueKind::Pattern => "text in a set format".to_string(),
         },

@@ -436,10 +436,8 @@ fn requirement_text(what: &RequirementKind) -> String {
 
 fn kind_name(k: ValueKind) -> &'static str {
     match k {
-        ValueKind::Text => "text",
-        ValueKind::Number => "number",
-        ValueKind::Choice => "choice",
-        ValueKind::Pattern => "pattern",
+        ValueKind::Integer => "whole number",
+        other => other.as_str(),
     }
 }
 

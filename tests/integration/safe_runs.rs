@@ -39,3 +39,39 @@ fn an_escalation_step_cannot_be_skipped() {
         .unwrap();
     assert_eq!(skipped, 0);
 }
+
+/// A whole-number value refuses 2.5 through the binary and keeps asking;
+/// the whole number is recorded and the run completes.
+#[test]
+fn an_integer_value_refuses_a_fraction() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    let procedure = dir.path().join("grant.toml");
+    std::fs::write(
+        &procedure,
+        r#"id = "grant"
+title = "Grant"
+version = "1"
+owner = "o"
+approver = "a"
+approved = 2026-11-01
+review_every_months = 12
+purpose = "p"
+cadence = "on-demand"
+controls = ["A.8.2"]
+[[steps]]
+id = "duration"
+title = "Record the duration"
+value = { type = "integer", label = "Duration", unit = "hours", min = 1, max = 72 }
+"#,
+    )
+    .unwrap();
+    let out = plain_run(&db, &procedure, "\n2.5\n\n4\n");
+    let text = stdout(&out);
+    assert!(text.contains("✘ `2.5` is not a whole number"), "{text}");
+    assert!(
+        text.contains("✔ recorded: Record the duration = 4"),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+}

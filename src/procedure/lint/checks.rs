@@ -266,12 +266,7 @@ fn normalised_control(s: &str) -> Option<String> {
 }
 
 fn kind_name(kind: ValueKind) -> &'static str {
-    match kind {
-        ValueKind::Text => "text",
-        ValueKind::Number => "number",
-        ValueKind::Choice => "choice",
-        ValueKind::Pattern => "pattern",
-    }
+    kind.as_str()
 }
 
 /// Step kinds, required texts, value specs and role references.
@@ -389,7 +384,7 @@ fn value_spec(ctx: &mut Ctx<'_>, path: &str, step: &str, v: &ValueSpec) {
     if v.kind != ValueKind::Pattern && v.pattern.is_some() {
         not_applicable(ctx, "pattern", "pattern");
     }
-    if v.kind != ValueKind::Number {
+    if !v.kind.is_numeric() {
         for (key, present) in [
             ("min", v.min.is_some()),
             ("max", v.max.is_some()),
@@ -456,7 +451,7 @@ fn value_spec(ctx: &mut Ctx<'_>, path: &str, step: &str, v: &ValueSpec) {
                 }
             }
         },
-        ValueKind::Number => {
+        ValueKind::Number | ValueKind::Integer => {
             for (key, n) in [("min", v.min), ("max", v.max)] {
                 if n.is_some_and(|n| !n.is_finite()) {
                     ctx.error(
@@ -464,6 +459,13 @@ fn value_spec(ctx: &mut Ctx<'_>, path: &str, step: &str, v: &ValueSpec) {
                         "value-spec",
                         format!("step `{step}`: `{key}` must be a finite number"),
                         "write a number such as 0 or 100",
+                    );
+                } else if v.kind == ValueKind::Integer && n.is_some_and(|n| n.fract() != 0.0) {
+                    ctx.error(
+                        &format!("{path}.{key}"),
+                        "value-spec",
+                        format!("step `{step}`: `{key}` of an integer value must be a whole number"),
+                        "write a whole number such as 1 or 72, or use type = \"number\"",
                     );
                 }
             }

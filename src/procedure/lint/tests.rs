@@ -539,3 +539,26 @@ proptest! {
         let _ = with_steps(&steps);
     }
 }
+
+#[test]
+fn an_integer_value_needs_whole_bounds_and_takes_unit_min_and_max() {
+    let d = with_steps(
+        r#"[[steps]]
+id = "duration"
+title = "Duration"
+value = { type = "integer", label = "Hours", unit = "hours", min = 1.5, max = 72 }
+"#,
+    );
+    let e = only(&d, "value-spec");
+    assert!(e.message.contains("must be a whole number"), "{e}");
+    assert!(
+        with_steps(
+            r#"[[steps]]
+id = "duration"
+title = "Duration"
+value = { type = "integer", label = "Hours", unit = "hours", min = 1, max = 72 }
+"#
+        )
+        .is_empty()
+    );
+}
