@@ -436,7 +436,11 @@ fn print_step(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
         )?;
         if let Some(b) = branch {
             if let Some(c) = &b.contact {
-                writeln!(out, "    Contact: {}", sanitize_line(c))?;
+                writeln!(
+                    out,
+                    "    Contact: {}",
+                    sanitize_line(&crate::text::one_line(c))
+                )?;
             }
             writeln!(out, "    {}", then_words(b.then))?;
         }

@@ -108,6 +108,12 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
+/// A multi-line text from a procedure (a contact, a note prompt) as one
+/// line: its paragraphs reflowed and joined with spaces.
+pub fn one_line(s: &str) -> String {
+    reflow(s).replace('\n', " ")
+}
+
 /// Reflow hard-wrapped prose for a pane that wraps by itself: lines of one
 /// paragraph are joined with spaces; blank lines, list items (`- `, `* `, `1. `)
 /// and indented lines keep their line breaks.

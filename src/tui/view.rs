@@ -334,7 +334,7 @@ fn banner(frame: &mut Frame, area: Rect, run: &Run, th: Theme) {
 
 /// A branch's contact as one (wrapping) line: hard line breaks become spaces.
 fn contact_text(c: &str) -> String {
-    clean_line(&reflow(c).replace('\n', " "))
+    clean_line(&crate::text::one_line(c))
 }
 
 fn status_mark(s: StepStatus) -> &'static str {

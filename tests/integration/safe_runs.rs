@@ -17,6 +17,15 @@ fn an_escalation_step_cannot_be_skipped() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(10), "{text}");
     assert!(text.contains("ESCALATION"), "{text}");
+    // Whom to contact, on one line: the procedure's line breaks are not
+    // shown as escapes.
+    assert!(
+        text.contains(
+            "    Contact: Head of IT Operations (mobile in the on-call rota); deputy: Information Security Officer.\n"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("\\n"), "an escaped line break: {text}");
     assert!(
         text.contains(
             "✘ this is an escalation step and the procedure does not let it be skipped; do it, or fail it (f) (the run then ends as failed)"
