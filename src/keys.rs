@@ -164,7 +164,7 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[Key::Char('s')],
         label: "s",
         short: "skip",
-        help: "Skip the step with a justification (not allowed for critical steps)",
+        help: "Skip the step with a justification (not critical or escalation steps)",
         doc: "Skip the step: type a justification. Refused, before it is asked for, for critical steps and for escalation steps the procedure does not mark `skippable`.",
     },
     Binding {
