@@ -78,6 +78,8 @@ pub struct Session {
     /// The clock's synchronisation state when this session began, recorded
     /// in the `resumed` event when it takes a suspended run up again.
     clock_state: Option<crate::clock::ClockState>,
+    /// The start of the run id people are shown (unique in the log).
+    label: Option<String>,
 }
 
 impl Session {
@@ -97,7 +99,23 @@ impl Session {
             clock,
             last_at: None,
             clock_state: None,
+            label: None,
         }
+    }
+
+    /// Show the run as `label`: the shortest start of its id no other run
+    /// of the log shares (see `Store::unique_prefix`).
+    pub fn labelled(mut self, label: String) -> Session {
+        self.label = Some(label);
+        self
+    }
+
+    /// The run id as people are shown it: its label, or its first 8
+    /// characters when the session knows no other runs.
+    pub fn run_label(&self) -> String {
+        self.label
+            .clone()
+            .unwrap_or_else(|| self.run_id.chars().take(8).collect())
     }
 
     /// A new run of `procedure` begun with `info`, in memory: the engine's

@@ -481,6 +481,13 @@ impl Store {
         self.find_run_impl(prefix)
     }
 
+    /// The shortest start of run `id`'s id, at least `min` characters, that
+    /// no other run in the log shares: what people are shown, and what
+    /// [`Store::find_run`] takes back.
+    pub fn unique_prefix(&self, id: Uuid, min: usize) -> Result<String, StoreError> {
+        self.unique_prefix_impl(id, min)
+    }
+
     /// Runs matching `filter`, newest first.
     pub fn runs(&self, filter: &RunQuery) -> Result<Vec<RunRow>, StoreError> {
         self.runs_impl(filter)

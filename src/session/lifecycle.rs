@@ -42,6 +42,10 @@ impl Operator {
     }
 }
 
+/// The fewest characters of a run id shown to people: two runs started in
+/// the same minute share 8, so the label grows until it is unique.
+const LABEL_MIN: usize = 8;
+
 /// A run made in the log: its id and its state after the first events.
 #[derive(Debug, Clone)]
 pub struct Created {
@@ -106,6 +110,7 @@ pub fn start(
             return Err(e);
         }
     };
+    let label = store.unique_prefix(id, LABEL_MIN)?;
     Ok(Session::new(
         created.run,
         id.to_string(),
@@ -113,7 +118,8 @@ pub fn start(
         Box::new(StoreSink::new(store, id).leased(lease).timed()),
         Box::new(SystemClock),
     )
-    .resumed_after(now))
+    .resumed_after(now)
+    .labelled(label))
 }
 
 /// Which open run to resume.
@@ -162,6 +168,7 @@ pub fn resume(
     }
     let (loaded, events, last_at) = stored_run(&store, &row, db)?;
     let run = Run::replay(loaded.procedure, &events);
+    let label = store.unique_prefix(row.id, LABEL_MIN)?;
     let session = Session::new(
         run,
         row.id.to_string(),
@@ -170,7 +177,8 @@ pub fn resume(
         Box::new(SystemClock),
     )
     .resumed_after(last_at)
-    .with_clock_state(clock);
+    .with_clock_state(clock)
+    .labelled(label);
     Ok(Resumed { session, row })
 }
 

@@ -217,6 +217,36 @@ impl Store {
         })
     }
 
+    pub(super) fn unique_prefix_impl(&self, id: Uuid, min: usize) -> Result<String, StoreError> {
+        let text = id.hyphenated().to_string();
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        let mut longest = 0;
+        for query in [
+            "SELECT id FROM runs WHERE id < ?1 ORDER BY id DESC LIMIT 1",
+            "SELECT id FROM runs WHERE id > ?1 ORDER BY id LIMIT 1",
+        ] {
+            let neighbour: Option<String> = self
+                .conn
+                .prepare_cached(query)
+                .and_then(|mut s| s.query_row([&text], |r| r.get(0)).optional())
+                .map_err(sql)?;
+            if let Some(n) = neighbour {
+                let shared = text
+                    .bytes()
+                    .zip(n.bytes())
+                    .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
+                    .count();
+                longest = longest.max(shared);
+            }
+        }
+        let mut len = (longest + 1).max(min).min(text.len());
+        // Never end on a dash: it tells nothing apart.
+        if text.as_bytes().get(len - 1) == Some(&b'-') {
+            len += 1;
+        }
+        Ok(text[..len.min(text.len())].to_string())
+    }
+
     pub(super) fn run_impl(&self, id: Uuid) -> Result<Option<RunRow>, StoreError> {
         let sql = |e| StoreError::sqlite(&self.path, e);
         let raw = self

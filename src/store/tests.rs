@@ -1850,3 +1850,31 @@ fn a_schema_4_log_upgrades_to_5_with_its_tree_extended_not_rebuilt() {
         .expect("contents");
     assert!(held > 0, "the new run's note is kept apart");
 }
+
+/// The run id people are shown is the shortest start no other run shares,
+/// at least 8 characters and never ending on a dash; `find_run` takes it back.
+#[test]
+fn a_run_label_is_the_shortest_unique_start_of_its_id() {
+    let (_dir, _path, mut store) = new_log();
+    let add = |store: &mut Store, id: &str| {
+        let id = Uuid::parse_str(id).expect("uuid");
+        let run = new_run(id, at(0));
+        let first = started(&run);
+        store.create_run(&run, &[first]).expect("create");
+        id
+    };
+    let alone = add(&mut store, "01a20000-0000-7000-8000-000000000001");
+    assert_eq!(store.unique_prefix(alone, 8).expect("label"), "01a20000");
+    // Two runs of the same minute share the first 8 characters and more.
+    let a = add(&mut store, "01a23454-7b93-76ee-a983-148d72e93741");
+    let b = add(&mut store, "01a23454-7b95-7000-8000-000000000002");
+    let c = add(&mut store, "01a23454-8000-7000-8000-000000000003");
+    assert_eq!(store.unique_prefix(a, 8).expect("label"), "01a23454-7b93");
+    assert_eq!(store.unique_prefix(b, 8).expect("label"), "01a23454-7b95");
+    // Sharing exactly "01a23454-" with its neighbour: not cut at the dash.
+    assert_eq!(store.unique_prefix(c, 8).expect("label"), "01a23454-8");
+    for id in [alone, a, b, c] {
+        let label = store.unique_prefix(id, 8).expect("label");
+        assert_eq!(store.find_run(&label).expect("found").id, id, "{label}");
+    }
+}

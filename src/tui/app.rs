@@ -240,6 +240,8 @@ pub(crate) struct App {
     pub color: bool,
     pub notice: Option<String>,
     pub run_id: String,
+    /// The start of the run id shown in the header (unique in the log).
+    pub run_label: String,
     pub started_at: DateTime<Utc>,
     pub now: DateTime<Utc>,
     pub saved: Saved,
@@ -263,6 +265,7 @@ impl App {
             color: opts.color,
             notice: opts.notice.clone(),
             run_id: session.run_id().to_string(),
+            run_label: session.run_label(),
             started_at: opts.started_at.unwrap_or(now),
             now,
             saved: Saved::At(now),

@@ -266,10 +266,10 @@ fn header(frame: &mut Frame, area: Rect, app: &App, run: &Run, th: Theme) {
         .as_ref()
         .map(|i| clean_line(&i.operator.actor()))
         .unwrap_or_default();
-    let short: String = app.run_id.chars().take(8).collect();
+    let short = &app.run_label;
     let info = Line::from(vec![
         Span::styled("run ", th.dim()),
-        Span::raw(clean_line(&short)),
+        Span::raw(clean_line(short)),
         Span::styled(" · operator ", th.dim()),
         Span::raw(operator),
         Span::styled(" · elapsed ", th.dim()),

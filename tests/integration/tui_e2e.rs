@@ -195,3 +195,37 @@ fn operator_fails_a_step_escalates_retries_suspends_and_resumes_in_a_real_termin
     let verify = runsheet(&db).arg("verify").output().unwrap();
     assert!(verify.status.success(), "{}", stdout(&verify));
 }
+
+/// Two runs started within the same minute share their first 8 characters:
+/// the header shows as much of the id as tells the run apart in this log,
+/// and that label finds the run again.
+#[test]
+fn the_header_shows_a_run_id_no_other_run_shares() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    let first = crate::common::suspended_drill_run(&db);
+    let second = crate::common::suspended_drill_run(&db);
+    let mut t = Term::spawn(&db, &["resume", &second]);
+    t.wait_for("· operator");
+    let screen = t.screen();
+    let label = screen
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("run ")?.split(' ').next())
+        .expect("the header names the run")
+        .to_string();
+    assert!(label.len() >= 8, "{label}");
+    assert!(
+        second.starts_with(&label),
+        "{label} is not {second}'s start"
+    );
+    assert!(
+        !first.starts_with(&label),
+        "{label} is also {first}'s start"
+    );
+    t.keys("q");
+    t.keys("y");
+    assert_eq!(t.exit_code(), 10);
+    let shown = runsheet(&db).args(["show", &label]).output().unwrap();
+    assert!(shown.status.success());
+    assert!(stdout(&shown).contains(&second), "{}", stdout(&shown));
+}
