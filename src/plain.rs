@@ -368,6 +368,7 @@ fn describe(run: &Run, e: &Event) -> Option<String> {
             step,
             reason,
             branch,
+            ..
         } => match branch.as_deref().and_then(|b| run.procedure.branch(b)) {
             Some(b) => format!(
                 "FAILED {}: {reason} — ESCALATION: {} ({})",

@@ -356,6 +356,7 @@ mod tests {
                 step: step(),
                 reason: step(),
                 branch: None,
+                contact: None,
             },
             Event::BranchEnded {
                 branch: step(),

@@ -174,6 +174,11 @@ pub enum Event {
         step: String,
         reason: String,
         branch: Option<String>,
+        /// Whom the branch says to contact, as the procedure had it when the
+        /// step failed (absent without a branch or a contact, and in events
+        /// recorded before it was kept).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        contact: Option<String>,
     },
     /// An escalation branch ended, sending the run to `then`.
     BranchEnded {

@@ -637,6 +637,7 @@ impl Run {
             step: step.id.clone(),
             reason: reason.clone(),
             branch: branch.map(|b| b.id.clone()),
+            contact: branch.and_then(|b| b.contact.clone()),
         }];
         match branch.and_then(|b| b.steps.first()) {
             Some(first) => events.push(Event::StepStarted {
@@ -830,6 +831,7 @@ impl Run {
                 step,
                 reason,
                 branch,
+                ..
             } => {
                 let st = self.entry(step);
                 st.failures.push(reason.clone());

@@ -399,11 +399,19 @@ fn describe_parts<'a>(
             format!("SKIPPED — justification: {justification}"),
             Tone::Warn,
         ),
-        Event::StepFailed { reason, branch, .. } => {
-            let next = match branch {
+        Event::StepFailed {
+            reason,
+            branch,
+            contact,
+            ..
+        } => {
+            let mut next = match branch {
                 Some(b) => format!("; escalation branch {} entered", branch_title(p, b)),
                 None => String::new(),
             };
+            if let Some(c) = contact {
+                let _ = write!(next, "; contact: {}", crate::text::one_line(c));
+            }
             (format!("FAILED — reason: {reason}{next}"), Tone::Bad)
         }
         Event::BranchEnded {

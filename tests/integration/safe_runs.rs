@@ -47,6 +47,19 @@ fn an_escalation_step_cannot_be_skipped() {
         )
         .unwrap();
     assert_eq!(skipped, 0);
+    // The failure records whom the branch says to contact, and `show` says it.
+    let id = crate::common::printed_run_id(&text).expect("run id");
+    let shown = crate::common::runsheet(&db)
+        .args(["show", &id])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&shown).contains(
+            "contact: Head of IT Operations (mobile in the on-call rota); deputy: Information Security Officer."
+        ),
+        "{}",
+        stdout(&shown)
+    );
 }
 
 /// A whole-number value refuses 2.5 through the binary and keeps asking;

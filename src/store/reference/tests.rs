@@ -193,6 +193,9 @@ fn action(what: u8, text: u8) -> Event {
             step,
             reason: t,
             branch: text.is_multiple_of(2).then(|| "escalate".into()),
+            contact: text
+                .is_multiple_of(4)
+                .then(|| "On-call: +00 000 000".into()),
         },
         11 => Event::BranchEnded {
             branch: "escalate".into(),
