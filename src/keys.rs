@@ -606,37 +606,29 @@ pub fn intent_of(action: Action) -> Option<Intent> {
 /// a value step's value, or confirms), else the plain mapping, so that the
 /// engine says why it is refused. `None` for screen intents (help, scroll).
 pub fn action_of(run: &Run, intent: Intent) -> Option<Action> {
-    if let Some(a) = run
-        .offered()
+    run.offered()
         .into_iter()
+        .chain(Action::ALL)
         .find(|a| intent_of(*a) == Some(intent))
-    {
-        return Some(a);
-    }
-    Some(match intent {
-        Intent::Confirm => Action::Confirm,
-        Intent::Yes => Action::Yes,
-        Intent::No => Action::No,
-        Intent::Fail => Action::Fail,
-        Intent::Skip => Action::Skip,
-        Intent::Note => Action::Note,
-        Intent::Evidence => Action::Evidence,
-        Intent::SignOff => Action::SignOff,
-        Intent::RunCommand => Action::RunCommand,
-        Intent::Abort => Action::Abort,
-        Intent::Suspend => Action::Suspend,
-        Intent::Help
-        | Intent::ScrollUp
-        | Intent::ScrollDown
-        | Intent::PageUp
-        | Intent::PageDown
-        | Intent::Close => return None,
-    })
 }
 
 /// The label of the key that carries out `action`, if one does.
 pub fn key_for(action: Action) -> Option<&'static str> {
     intent_of(action).and_then(binding).map(|b| b.label)
+}
+
+/// The key of `action` for a hint in a message (`?` if none is bound).
+pub fn hint(action: Action) -> &'static str {
+    key_for(action).unwrap_or("?")
+}
+
+/// The yes and no keys of a question, as `y/n`.
+pub fn yes_no() -> String {
+    format!(
+        "{}/{}",
+        label(Mode::Question, Does::Yes),
+        label(Mode::Question, Does::No)
+    )
 }
 
 /// A refusal in words, naming the keys of this keymap.
@@ -839,21 +831,8 @@ mod tests {
             Refusal::Critical.to_string(),
             "this step is critical and cannot be skipped; fail it to escalate instead"
         );
-        for a in [
-            Action::GoAhead,
-            Action::Confirm,
-            Action::Value,
-            Action::Yes,
-            Action::No,
-            Action::RunCommand,
-            Action::Note,
-            Action::Evidence,
-            Action::SignOff,
-            Action::Fail,
-            Action::Skip,
-            Action::Abort,
-            Action::Suspend,
-        ] {
+        // Every action but resuming (opening the run again) has a key.
+        for a in Action::ALL.into_iter().filter(|a| *a != Action::Resume) {
             assert!(key_for(a).is_some(), "{a:?} has no key");
         }
     }

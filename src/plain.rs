@@ -58,9 +58,9 @@ pub fn run(
             writeln!(
                 out,
                 "{} = go ahead anyway (recorded) · {} = abort · {} = suspend",
-                key(Action::GoAhead),
-                key(Action::Abort),
-                key(Action::Suspend)
+                keys::hint(Action::GoAhead),
+                keys::hint(Action::Abort),
+                keys::hint(Action::Suspend)
             )?;
         } else {
             let key = session
@@ -153,11 +153,7 @@ fn drive(
                 flow::submit(session, &request, text)
             }
             Next::Question(question) => {
-                let yes_no = format!(
-                    "({}/{})",
-                    keys::label(Mode::Question, Does::Yes),
-                    keys::label(Mode::Question, Does::No)
-                );
+                let yes_no = format!("({})", keys::yes_no());
                 let prompt = match &question {
                     Question::RunCommand { command, .. } => {
                         writeln!(out, "  Command: {}", sanitize_line(command))?;
@@ -261,16 +257,11 @@ fn run_command(
         writeln!(
             out,
             "  ! expected exit code {expect}: type {} to fail the step and escalate, or {} to run it again",
-            key(Action::Fail),
-            key(Action::RunCommand)
+            keys::hint(Action::Fail),
+            keys::hint(Action::RunCommand)
         )?;
     }
     Ok(Some(result))
-}
-
-/// The key of an action, for a hint.
-fn key(action: Action) -> &'static str {
-    keys::key_for(action).unwrap_or("?")
 }
 
 /// The "recorded" lines of events just made durable.
@@ -291,7 +282,7 @@ fn print_failure(next: &Next, out: &mut dyn Write) -> std::io::Result<()> {
             out,
             "  ✘ NOT RECORDED — the evidence log could not be written: {}\n    Nothing changed; try again, or {} to suspend.",
             sanitize_line(message),
-            key(Action::Suspend)
+            keys::hint(Action::Suspend)
         ),
         _ => Ok(()),
     }
@@ -484,22 +475,28 @@ fn print_step(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
         let mark = if r.met { "x" } else { " " };
         let text = match &r.what {
             RequirementKind::Answer(q) => {
-                format!("answer: {q} ({}/{})", key(Action::Yes), key(Action::No))
+                format!(
+                    "answer: {q} ({}/{})",
+                    keys::hint(Action::Yes),
+                    keys::hint(Action::No)
+                )
             }
             RequirementKind::Value { label, required } => format!(
                 "value: {label}{} ({} to type it)",
                 if *required { "" } else { " (optional)" },
-                key(Action::Value)
+                keys::hint(Action::Value)
             ),
             RequirementKind::Command { run, expect_exit } => format!(
                 "run command ({}): {run} — expect exit {expect_exit}",
-                key(Action::RunCommand)
+                keys::hint(Action::RunCommand)
             ),
-            RequirementKind::Note(p) => format!("note ({}): {p}", key(Action::Note)),
-            RequirementKind::Evidence(p) => format!("evidence ({}): {p}", key(Action::Evidence)),
+            RequirementKind::Note(p) => format!("note ({}): {p}", keys::hint(Action::Note)),
+            RequirementKind::Evidence(p) => {
+                format!("evidence ({}): {p}", keys::hint(Action::Evidence))
+            }
             RequirementKind::SignOff(role) => format!(
                 "sign-off by a second person ({}): {role}",
-                key(Action::SignOff)
+                keys::hint(Action::SignOff)
             ),
         };
         writeln!(out, "    [{mark}] {}", sanitize_line(&text))?;
@@ -557,30 +554,31 @@ fn prompt_keys(run: &Run) -> String {
 
 /// An input line to an intent: empty = Enter, otherwise one key letter.
 fn parse_intent(line: &str) -> Option<Intent> {
-    let t = line.trim_end_matches(['\n', '\r']).trim();
-    if t.is_empty() {
+    if line.trim().is_empty() {
         return keys::intent_for(Key::Enter);
     }
-    let mut chars = t.chars();
-    match (chars.next(), chars.next()) {
-        (Some(c), None) => keys::intent_for(Key::Char(c)).or_else(|| {
-            // Accept Y/N typed in capitals.
-            keys::intent_for(Key::Char(c.to_ascii_lowercase()))
-                .filter(|i| matches!(i, Intent::Yes | Intent::No))
-        }),
-        _ => None,
-    }
+    let c = single_char(line)?;
+    keys::intent_for(Key::Char(c)).or_else(|| {
+        // Accept Y/N typed in capitals.
+        keys::intent_for(Key::Char(c.to_ascii_lowercase()))
+            .filter(|i| matches!(i, Intent::Yes | Intent::No))
+    })
 }
 
 /// A line answering a yes/no question: the question mode's yes key, in
 /// either case.
 fn answer_is_yes(line: &str) -> bool {
+    single_char(line).is_some_and(|c| {
+        keys::does(Mode::Question, Key::Char(c.to_ascii_lowercase())) == Some(Does::Yes)
+    })
+}
+
+/// The one character a line holds (surrounding blanks aside), if it holds one.
+fn single_char(line: &str) -> Option<char> {
     let mut chars = line.trim().chars();
     match (chars.next(), chars.next()) {
-        (Some(c), None) => {
-            keys::does(Mode::Question, Key::Char(c.to_ascii_lowercase())) == Some(Does::Yes)
-        }
-        _ => false,
+        (Some(c), None) => Some(c),
+        _ => None,
     }
 }
 

@@ -32,6 +32,27 @@ pub enum Action {
     Resume,
 }
 
+impl Action {
+    /// Every action, in the order a key's plain meaning is looked up (the
+    /// confirm key's plain meaning is `Confirm`, before `GoAhead` and `Value`).
+    pub const ALL: [Action; 14] = [
+        Action::Confirm,
+        Action::GoAhead,
+        Action::Value,
+        Action::Yes,
+        Action::No,
+        Action::RunCommand,
+        Action::Note,
+        Action::Evidence,
+        Action::SignOff,
+        Action::Fail,
+        Action::Skip,
+        Action::Abort,
+        Action::Suspend,
+        Action::Resume,
+    ];
+}
+
 /// Why a command was refused. Nothing was recorded and the state is unchanged.
 ///
 /// `Display` gives the words without key hints; front ends use

@@ -279,12 +279,10 @@ pub fn command_finished(session: &mut Session, step: String, result: CommandResu
 
 /// Try a command that could not be recorded again.
 pub fn retry(session: &mut Session, command: Command) -> Reply {
-    let suspend = command == Command::Suspend;
-    let mut reply = execute(session, command);
-    if suspend && matches!(reply.next, Next::Done) {
-        reply.next = Next::Suspended;
+    if command == Command::Suspend {
+        return suspend(session);
     }
-    reply
+    execute(session, command)
 }
 
 #[cfg(test)]

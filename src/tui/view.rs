@@ -501,8 +501,8 @@ fn step_lines(run: &Run, th: Theme, width: u16) -> Vec<Line<'static>> {
             Span::styled(clean_line(&d.question), th.bold()),
             Span::raw(format!(
                 "  ({} yes · {} no)",
-                key(Action::Yes),
-                key(Action::No)
+                keys::hint(Action::Yes),
+                keys::hint(Action::No)
             )),
         ])),
         StepKind::Value(v) => {
@@ -516,7 +516,10 @@ fn step_lines(run: &Run, th: Theme, width: u16) -> Vec<Line<'static>> {
             out.push(Line::from(vec![
                 Span::styled("Value: ", th.accent()),
                 Span::styled(clean_line(&v.label), th.bold()),
-                Span::raw(format!(" ({what}) — {} to type it", key(Action::Value))),
+                Span::raw(format!(
+                    " ({what}) — {} to type it",
+                    keys::hint(Action::Value)
+                )),
             ]));
             if !v.choices.is_empty() {
                 out.push(Line::from(format!(
@@ -535,7 +538,7 @@ fn step_lines(run: &Run, th: Theme, width: u16) -> Vec<Line<'static>> {
             ]));
             out.push(Line::from(format!(
                 "  {} runs it (asks first); expected exit code {}",
-                key(Action::RunCommand),
+                keys::hint(Action::RunCommand),
                 c.expect_exit.unwrap_or(0)
             )));
         }
@@ -680,7 +683,7 @@ fn command_status(pane: &CommandPane, th: Theme) -> Line<'static> {
             format!(
                 "✔ exit {code} in {} — as expected; {} confirms the step{extra}",
                 seconds(f.duration_ms),
-                key(Action::Confirm)
+                keys::hint(Action::Confirm)
             ),
             th.ok(),
         ),
@@ -692,8 +695,8 @@ fn command_status(pane: &CommandPane, th: Theme) -> Line<'static> {
                 format!(
                     "✘ {got}, expected {} — press {} to fail and escalate, {} to run again{extra}",
                     pane.expect_exit,
-                    key(Action::Fail),
-                    key(Action::RunCommand)
+                    keys::hint(Action::Fail),
+                    keys::hint(Action::RunCommand)
                 ),
                 th.err(),
             )
@@ -757,7 +760,7 @@ fn warnings(frame: &mut Frame, area: Rect, run: &Run, th: Theme) {
         (Action::Suspend, "suspend and quit"),
     ] {
         lines.push(Line::from(vec![
-            Span::styled(format!("  {:<6}", key(action)), th.bold()),
+            Span::styled(format!("  {:<6}", keys::hint(action)), th.bold()),
             Span::raw(what),
         ]));
     }
@@ -880,23 +883,9 @@ fn footer_lines(app: &App, run: &Run, th: Theme, width: u16) -> Vec<Line<'static
     lines
 }
 
-/// The key of an engine action, for a hint.
-fn key(action: Action) -> &'static str {
-    keys::key_for(action).unwrap_or("?")
-}
-
 /// The key of a keymap intent, for a hint.
 fn intent_key(intent: Intent) -> &'static str {
     keys::binding(intent).map_or("?", |b| b.label)
-}
-
-/// `y/n` as the question mode binds them.
-fn yes_no() -> String {
-    format!(
-        "{}/{}",
-        keys::label(Mode::Question, Does::Yes),
-        keys::label(Mode::Question, Does::No)
-    )
 }
 
 fn help_area(area: Rect) -> Rect {
@@ -1018,13 +1007,13 @@ fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, run: &Run, th: Theme) {
                 Line::default(),
                 Line::from("It runs with sh -c; its output and exit code are kept as evidence."),
                 Line::default(),
-                Line::styled(format!("Run this command? {}", yes_no()), th.accent()),
+                Line::styled(format!("Run this command? {}", keys::yes_no()), th.accent()),
             ];
             simple_dialog(frame, area, " Run this command? ", lines, th.accent(), th);
         }
         Dialog::ConfirmSuspend { .. } => {
             let lines = vec![
-                Line::styled(format!("Suspend and quit? {}", yes_no()), th.accent()),
+                Line::styled(format!("Suspend and quit? {}", keys::yes_no()), th.accent()),
                 Line::default(),
                 Line::from("The run stays open: `runsheet resume` brings you back to this step."),
             ];
