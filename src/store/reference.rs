@@ -555,9 +555,9 @@ impl Log {
                     // tree_nodes row holds exactly the nodes it completes.
                     walk.leaves.push(leaf_hash(rec.hash));
                     if self.custody && !self.tree_row_ok(rec.seq, &walk.leaves) {
-                        walk.leaves.pop();
-                        // Unless the next record no longer links to this
-                        // one: then this one was edited and rehashed.
+                        // Unless the next record (up to the head) no longer
+                        // links to this one: then the chain names the
+                        // finding there (rule 5), this record accepted.
                         let next_breaks = self
                             .events
                             .iter()
@@ -569,13 +569,11 @@ impl Log {
                                 };
                                 prev != rec.hash
                             });
-                        let problem = if next_breaks {
-                            "edited"
-                        } else {
-                            "tree-changed"
-                        };
-                        walk.failure = Some(finding(problem, rec.seq, "10"));
-                        break;
+                        if !next_breaks {
+                            walk.leaves.pop();
+                            walk.failure = Some(finding("tree-changed", rec.seq, "10"));
+                            break;
+                        }
                     }
                     if walk.log_key.is_none()
                         && rec.run_id.is_none()

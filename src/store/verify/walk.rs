@@ -631,9 +631,10 @@ impl<'c> Walk<'c> {
         if let Some(nodes) = nodes
             && let Some(why) = nodes.check(seq, &self.closed)?
         {
-            // A record changed and its own hash recomputed changes the tree
-            // at once, before the next record shows it no longer links (D7):
-            // look at that one, and name the record rather than the tree.
+            // A record changed (or inserted) with its own hash recomputed
+            // changes the tree at once, before the next record shows it
+            // no longer links: then the chain names it, by rule 5 at the
+            // next record (this one accepted), as it would without a tree.
             let next_prev: Option<Vec<u8>> = self
                 .conn
                 .prepare_cached("SELECT prev_hash FROM events WHERE seq = ?1")?
@@ -644,18 +645,10 @@ impl<'c> Walk<'c> {
                         .unwrap_or_default())
                 })
                 .optional()?;
-            if next_prev.is_some_and(|p| p != rec.hash) {
-                return Ok(Self::finding(
-                    &rec,
-                    Problem::Edited,
-                    format!(
-                        "{} was edited: its contents were changed and its hash recomputed, so seq {}, which links to what it was, no longer links to it",
-                        here(),
-                        seq + 1
-                    ),
-                ));
+            let chain_names_it = seq < self.last && next_prev.is_some_and(|p| p != rec.hash);
+            if !chain_names_it {
+                return Ok(Self::finding(&rec, Problem::TreeChanged, why));
             }
-            return Ok(Self::finding(&rec, Problem::TreeChanged, why));
         }
         let size = self.p.tree.size();
         if self.watch_sizes.binary_search(&size).is_ok() {
