@@ -406,6 +406,7 @@ fn start_info(sha: &str) -> StartInfo {
         runsheet_version: env!("CARGO_PKG_VERSION").into(),
         today: today(),
         clock: None,
+        pid: None,
     }
 }
 

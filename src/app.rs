@@ -333,10 +333,79 @@ fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<Exit> {
     let loaded = load_procedure(ctx, &a.procedure)?;
     let store = ctx.open_store()?;
     let who = operator(a.operator.as_deref());
+    if !a.new
+        && let Some(open) = store.latest_open_run(&who.user, Some(&loaded.procedure.id))?
+    {
+        match offer_resume(&open, &who, a.plain)? {
+            Offer::Resume => {
+                return resume_cmd(
+                    ctx,
+                    cli::ResumeArgs {
+                        run_id: Some(open.id.to_string()),
+                        plain: a.plain,
+                        operator: a.operator,
+                        take_over: false,
+                        reason: None,
+                    },
+                );
+            }
+            Offer::New => {}
+            Offer::Quit => return Ok(Exit::Success),
+        }
+    }
     let clock = Some(crate::clock::kernel_state());
     let session = lifecycle::start(store, &loaded, &who, ctx.today, clock)?;
     let started_at = session.last_event_at().unwrap_or_else(Utc::now);
     front_end(ctx, session, a.plain, None, started_at)
+}
+
+/// What the operator chose when `run` found an open run of theirs.
+enum Offer {
+    Resume,
+    New,
+    Quit,
+}
+
+/// `who` has `open`, an open run of the procedure they asked to run: in a
+/// terminal, ask whether to resume it; in plain mode (a script) say so and
+/// stop, since starting a second run is rarely what was meant.
+fn offer_resume(
+    open: &crate::store::RunRow,
+    who: &lifecycle::Operator,
+    plain: bool,
+) -> Result<Offer> {
+    let what = format!(
+        "{} has an open run of {} v{}: {} (started {})",
+        who.user,
+        open.procedure_id,
+        open.procedure_version,
+        open.id,
+        crate::vocab::time_text(open.started_at)
+    );
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if plain || !tty {
+        return Err(Error::Input(format!(
+            "{what}. Continue it with `runsheet resume {}`, or start another with `runsheet run {} --new`",
+            open.id, open.procedure_id
+        )));
+    }
+    outln!("{}.", crate::text::sanitize_line(&what))?;
+    loop {
+        let mut stdout = std::io::stdout();
+        write!(stdout, "r = resume it · n = start a new run · q = quit: ")
+            .and_then(|()| stdout.flush())
+            .map_err(|e| Error::io("<terminal>", &e))?;
+        let mut line = String::new();
+        let read = std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| Error::io("<terminal>", &e))?;
+        match (read, line.trim()) {
+            (0, _) | (_, "q") => return Ok(Offer::Quit),
+            (_, "r") => return Ok(Offer::Resume),
+            (_, "n") => return Ok(Offer::New),
+            _ => {}
+        }
+    }
 }
 
 fn resume_cmd(ctx: &Context, a: cli::ResumeArgs) -> Result<Exit> {
@@ -347,7 +416,15 @@ fn resume_cmd(ctx: &Context, a: cli::ResumeArgs) -> Result<Exit> {
         .run_id
         .as_deref()
         .map_or(lifecycle::Which::Latest, lifecycle::Which::Prefix);
-    let resumed = lifecycle::resume(store, &db, which, &who, crate::clock::kernel_state())?;
+    let take_over = a.reason.as_deref().filter(|_| a.take_over);
+    let resumed = lifecycle::resume(
+        store,
+        &db,
+        which,
+        &who,
+        crate::clock::kernel_state(),
+        take_over,
+    )?;
     // The file the run was started from, if it changed since.
     let notice = parse::resolve(&resumed.row.procedure_id, &ctx.procedures_dir())
         .ok()

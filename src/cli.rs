@@ -190,6 +190,9 @@ pub struct RunArgs {
     /// Your display name, recorded next to your OS user name
     #[arg(long, env = "RUNSHEET_OPERATOR", value_name = "NAME")]
     pub operator: Option<String>,
+    /// Start a new run even though you have an open run of this procedure
+    #[arg(long)]
+    pub new: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -202,6 +205,12 @@ pub struct ResumeArgs {
     /// Your display name, recorded next to your OS user name
     #[arg(long, env = "RUNSHEET_OPERATOR", value_name = "NAME")]
     pub operator: Option<String>,
+    /// Take over a run another operator drove last (recorded as a handover; needs --reason)
+    #[arg(long, requires = "reason")]
+    pub take_over: bool,
+    /// Why you take the run over (recorded with the handover)
+    #[arg(long, value_name = "TEXT", requires = "take_over")]
+    pub reason: Option<String>,
 }
 
 /// Filters shared by `runs` and `export`.

@@ -588,7 +588,9 @@ pub fn intent_of(action: Action) -> Option<Intent> {
         Action::GoAhead | Action::Confirm | Action::Value => Intent::Confirm,
         Action::Yes => Intent::Yes,
         Action::No => Intent::No,
-        Action::RunCommand => Intent::RunCommand,
+        // Saying what became of a command that was never recorded is asked
+        // on the command's own key.
+        Action::RunCommand | Action::AccountForCommand => Intent::RunCommand,
         Action::Note => Intent::Note,
         Action::Evidence => Intent::Evidence,
         Action::SignOff => Intent::SignOff,
@@ -597,7 +599,7 @@ pub fn intent_of(action: Action) -> Option<Intent> {
         Action::Abort => Intent::Abort,
         Action::Suspend => Intent::Suspend,
         // Resuming is opening the run again: no key.
-        Action::Resume => return None,
+        Action::Resume | Action::TakeUp => return None,
     })
 }
 
@@ -831,8 +833,12 @@ mod tests {
             Refusal::Critical.to_string(),
             "this step is critical and cannot be skipped; fail it to escalate instead"
         );
-        // Every action but resuming (opening the run again) has a key.
-        for a in Action::ALL.into_iter().filter(|a| *a != Action::Resume) {
+        // Every action but resuming and taking up (opening the run again)
+        // has a key.
+        for a in Action::ALL
+            .into_iter()
+            .filter(|a| !matches!(a, Action::Resume | Action::TakeUp))
+        {
             assert!(key_for(a).is_some(), "{a:?} has no key");
         }
     }

@@ -142,6 +142,9 @@ fn drive(
                 return Ok(Some(PlainExit::Suspended));
             }
             Next::Text(request) => {
+                if let Some(words) = &request.about {
+                    writeln!(out, "\n  ! {}", sanitize_line(words))?;
+                }
                 let prompt = text_prompt(session.run(), &request);
                 let Some(mut text) = ask(input, out, &prompt)? else {
                     return suspend(session, out, "end of input").map(Some);
@@ -217,6 +220,7 @@ fn text_prompt(run: &Run, request: &TextRequest) -> String {
         ),
         Ask::SignOff => "Name of the second person signing off".into(),
         Ask::Abort => "Reason for aborting the run".into(),
+        Ask::CommandAccount => "What became of it".into(),
     }
 }
 
@@ -372,6 +376,23 @@ fn describe(run: &Run, e: &Event) -> Option<String> {
         Event::BranchEnded { then, .. } => format!("escalation ended: {}", then_words(*then)),
         Event::Suspended => "suspended".into(),
         Event::Resumed { .. } => "resumed".into(),
+        // The output follows at once.
+        Event::CommandStarted { .. } => return None,
+        Event::CommandInterrupted {
+            command, account, ..
+        } => format!("what became of `{command}`: {account}"),
+        Event::Recovered {
+            previous,
+            previous_last_event_at,
+            ..
+        } => format!(
+            "taken up after the previous session{} ended without suspending (its last event: {previous_last_event_at})",
+            previous
+                .as_ref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default()
+        ),
+        Event::HandedOver { from, reason } => format!("handed over from {from}: {reason}"),
         Event::RunEnded { outcome, .. } => format!("run ended: {}", outcome.as_str()),
     })
 }

@@ -1,9 +1,13 @@
 //! Running a step's shell command: a child process whose combined output is
 //! streamed to the caller, capped for the evidence log, and hashed in full.
+//! A running command dies with runsheet on every exit path, `kill -9`
+//! included: the shell gets the kernel's parent-death signal, and a guard
+//! process kills the command's whole process group when runsheet's end of
+//! a pipe closes (which the kernel does however runsheet ends).
 //!
 //! May not depend on the store or the front ends. Uses only std process IO.
 
-use std::io::Read;
+use std::io::{PipeWriter, Read};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
@@ -29,6 +33,8 @@ pub struct RunningCommand {
     total: u64,
     stopped_by_operator: bool,
     exited_at: Option<Instant>,
+    /// The guard (see the module doc) and runsheet's end of its pipe.
+    guard: Option<(Child, PipeWriter)>,
 }
 
 /// How long output may keep arriving after the command exited (a background
@@ -47,15 +53,31 @@ pub enum Poll {
 impl RunningCommand {
     /// Start `sh -c command` with stdin closed and stdout+stderr captured.
     pub fn spawn(command: &str) -> std::io::Result<RunningCommand> {
-        let mut child = Command::new("sh")
+        let mut child = Command::new("sh");
+        child
             .arg("-c")
             .arg(command)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             // Its own process group, so stopping it stops what it started too.
-            .process_group(0)
-            .spawn()?;
+            .process_group(0);
+        // The kernel kills the shell when the thread that spawned it ends
+        // (so spawn from the thread that lives as long as the run: the main
+        // one). SAFETY: between fork and exec the closure makes one
+        // async-signal-safe system call (prctl) and allocates nothing.
+        #[cfg(target_os = "linux")]
+        #[allow(unsafe_code)]
+        unsafe {
+            child.pre_exec(|| {
+                rustix::process::set_parent_process_death_signal(Some(
+                    rustix::process::Signal::KILL,
+                ))
+                .map_err(std::io::Error::from)
+            });
+        }
+        let mut child = child.spawn()?;
+        let guard = spawn_guard(child.id()).ok();
         let (tx, rx) = mpsc::channel();
         let mut readers = 0;
         if let Some(out) = child.stdout.take() {
@@ -77,6 +99,7 @@ impl RunningCommand {
             total: 0,
             stopped_by_operator: false,
             exited_at: None,
+            guard,
         })
     }
 
@@ -142,6 +165,13 @@ impl RunningCommand {
     /// The evidence for a finished (or stopped) command.
     pub fn finish(mut self) -> CommandResult {
         let status = self.child.wait().ok();
+        // The command ended: what it left running in the background is its
+        // own business now, so the guard goes first, quietly.
+        if let Some((mut guard, pipe)) = self.guard.take() {
+            let _ = guard.kill();
+            let _ = guard.wait();
+            drop(pipe);
+        }
         // Drain anything left after the exit.
         while let Ok(bytes) = self.rx.recv_timeout(DRAIN_GRACE) {
             if bytes.is_empty() {
@@ -160,11 +190,11 @@ impl RunningCommand {
         };
         let truncated = self.total > self.kept.len() as u64;
         CommandResult {
-            command: self.command,
+            command: std::mem::take(&mut self.command),
             exit_code,
             duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             output: String::from_utf8_lossy(&self.kept).into_owned(),
-            output_sha256: hex::encode(self.hasher.finalize()),
+            output_sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
             output_bytes: self.total,
             truncated,
         }
@@ -176,6 +206,34 @@ impl RunningCommand {
         let room = OUTPUT_CAP.saturating_sub(self.kept.len());
         self.kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
+}
+
+impl Drop for RunningCommand {
+    /// A command dropped before it finished (an early return, a panic) is
+    /// killed with its process group: closing the guard's pipe does it.
+    fn drop(&mut self) {
+        if let Some((mut guard, pipe)) = self.guard.take() {
+            drop(pipe);
+            let _ = guard.wait();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The guard of the command whose process group is `pgid`: a shell in a
+/// process group of its own that waits for the end of its standard input
+/// (a pipe only runsheet writes to) and then kills the group.
+fn spawn_guard(pgid: u32) -> std::io::Result<(Child, PipeWriter)> {
+    let (reader, writer) = std::io::pipe()?;
+    let guard = Command::new("sh")
+        .arg("-c")
+        .arg(format!("read _ignored; kill -KILL -- -{pgid} 2>/dev/null"))
+        .stdin(reader)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()?;
+    Ok((guard, writer))
 }
 
 /// Read a pipe to its end, sending chunks; an empty chunk means "done".

@@ -14,6 +14,7 @@ mod store_sink;
 use chrono::{DateTime, Utc};
 
 use crate::engine::{Command, Event, Meta, Outcome, Refusal, Run};
+use crate::vocab::SessionMark;
 
 pub use store_sink::{StoreSink, new_event, new_run};
 
@@ -80,6 +81,23 @@ pub struct Session {
     clock_state: Option<crate::clock::ClockState>,
     /// The start of the run id people are shown (unique in the log).
     label: Option<String>,
+    /// This session, as the events that take the run up record it.
+    mark: Option<SessionMark>,
+    /// How this session takes up the run it opened from the log, until
+    /// that is recorded.
+    opening: Option<Opening>,
+    /// When the command the run started and never recorded was started.
+    command_started_at: Option<DateTime<Utc>>,
+}
+
+/// How a session opened from the log takes the run up (see
+/// [`flow::open`]): the time of the run's last event before it, and the
+/// reason for a handover when this session's operator is not the last
+/// session's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opening {
+    pub previous_last_event_at: DateTime<Utc>,
+    pub handover: Option<String>,
 }
 
 impl Session {
@@ -100,7 +118,43 @@ impl Session {
             last_at: None,
             clock_state: None,
             label: None,
+            mark: None,
+            opening: None,
+            command_started_at: None,
         }
+    }
+
+    /// This session is `mark` (recorded when it takes the run up).
+    pub fn marked(mut self, mark: SessionMark) -> Session {
+        self.mark = Some(mark);
+        self
+    }
+
+    /// The session was opened from the log and takes the run up as
+    /// `opening` says, first thing ([`flow::open`]).
+    pub fn opened(mut self, opening: Opening) -> Session {
+        self.opening = Some(opening);
+        self
+    }
+
+    /// The command the run started and never recorded was started at `at`.
+    pub fn command_started(mut self, at: Option<DateTime<Utc>>) -> Session {
+        self.command_started_at = at;
+        self
+    }
+
+    /// The command that takes the run up, until it is recorded.
+    pub fn take_up_command(&self) -> Option<Command> {
+        self.opening.as_ref().map(|o| Command::TakeUp {
+            previous_last_event_at: crate::vocab::time_text(o.previous_last_event_at),
+            handover: o.handover.clone(),
+        })
+    }
+
+    /// When the command the run started and never recorded was started (as
+    /// the log writes times), if the session knows.
+    pub fn command_started_at(&self) -> Option<String> {
+        self.command_started_at.map(crate::vocab::time_text)
     }
 
     /// Show the run as `label`: the shortest start of its id no other run
@@ -187,12 +241,16 @@ impl Session {
             actor: self.actor.clone(),
         };
         let mut events = self.run.decide(&command, &meta)?;
-        // The engine cannot know the clock's state: the session adds it.
+        // The engine cannot know the clock's state or which session this
+        // is: the session adds them.
         for e in &mut events {
-            if let Event::Resumed { clock } = e
-                && clock.is_none()
-            {
-                clock.clone_from(&self.clock_state);
+            if let Event::Resumed { clock, session } | Event::Recovered { clock, session, .. } = e {
+                if clock.is_none() {
+                    clock.clone_from(&self.clock_state);
+                }
+                if session.is_none() {
+                    session.clone_from(&self.mark);
+                }
             }
         }
         let ended = events.iter().find_map(|e| match e {
@@ -205,6 +263,15 @@ impl Session {
             .persist(&stamped, ended)
             .map_err(ActionError::NotRecorded)?;
         self.last_at = Some(meta.at);
+        if matches!(command, Command::TakeUp { .. }) {
+            self.opening = None;
+        }
+        if events
+            .iter()
+            .any(|e| matches!(e, Event::CommandStarted { .. }))
+        {
+            self.command_started_at = Some(meta.at);
+        }
         for e in &events {
             self.run.apply(e);
         }
@@ -309,6 +376,7 @@ mod tests {
                 operator: step(),
                 operator_name: None,
                 host: step(),
+                pid: None,
                 runsheet_version: step(),
                 warnings: vec![],
                 clock: None,
@@ -364,7 +432,30 @@ mod tests {
                 then: BranchEnd::Retry,
             },
             Event::Suspended,
-            Event::Resumed { clock: None },
+            Event::Resumed {
+                clock: None,
+                session: None,
+            },
+            Event::Recovered {
+                previous: None,
+                previous_last_event_at: step(),
+                clock: None,
+                session: None,
+            },
+            Event::HandedOver {
+                from: step(),
+                reason: step(),
+            },
+            Event::CommandStarted {
+                step: step(),
+                command: step(),
+            },
+            Event::CommandInterrupted {
+                step: step(),
+                command: step(),
+                started_at: step(),
+                account: step(),
+            },
             Event::RunEnded {
                 outcome: Outcome::Completed,
                 reason: None,
@@ -388,6 +479,10 @@ mod tests {
                 | Event::BranchEnded { .. }
                 | Event::Suspended
                 | Event::Resumed { .. }
+                | Event::Recovered { .. }
+                | Event::HandedOver { .. }
+                | Event::CommandStarted { .. }
+                | Event::CommandInterrupted { .. }
                 | Event::RunEnded { .. } => {}
             }
             assert!(

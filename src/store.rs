@@ -493,9 +493,14 @@ impl Store {
         self.runs_impl(filter)
     }
 
-    /// The most recently started open run of this OS user.
-    pub fn latest_open_run(&self, operator: &str) -> Result<Option<RunRow>, StoreError> {
-        self.latest_open_run_impl(operator)
+    /// The most recently started open run of this OS user (of `procedure`
+    /// only, when given).
+    pub fn latest_open_run(
+        &self,
+        operator: &str,
+        procedure: Option<&str>,
+    ) -> Result<Option<RunRow>, StoreError> {
+        self.latest_open_run_impl(operator, procedure)
     }
 
     /// A run's events in order (empty for an unknown run).

@@ -274,6 +274,7 @@ impl Plan {
             runsheet_version: env!("CARGO_PKG_VERSION").into(),
             today: self.day,
             clock: None,
+            pid: None,
         }
     }
 }

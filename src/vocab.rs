@@ -18,7 +18,12 @@ pub enum EventKind {
     DecisionAnswered,
     ValueRecorded,
     EvidenceRecorded,
+    /// A step's command is about to start (durable before the process is).
+    CommandStarted,
     CommandRan,
+    /// What the operator says became of a command whose result was never
+    /// recorded (its session ended while it ran).
+    CommandInterrupted,
     NoteAdded,
     SignedOff,
     StepSkipped,
@@ -26,6 +31,11 @@ pub enum EventKind {
     BranchEnded,
     Suspended,
     Resumed,
+    /// A session took up a run whose previous session ended without
+    /// suspending it (a crash, a kill, a lost connection).
+    Recovered,
+    /// Another operator took the run over, saying why.
+    HandedOver,
     RunEnded,
     /// The log's identity: first event of a log created by schema 3 or later.
     LogCreated,
@@ -43,7 +53,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind a run's events have, in the order a run meets them.
-    pub const RUN: [EventKind; 16] = [
+    pub const RUN: [EventKind; 20] = [
         EventKind::RunStarted,
         EventKind::WarningsAcknowledged,
         EventKind::StepStarted,
@@ -51,7 +61,9 @@ impl EventKind {
         EventKind::DecisionAnswered,
         EventKind::ValueRecorded,
         EventKind::EvidenceRecorded,
+        EventKind::CommandStarted,
         EventKind::CommandRan,
+        EventKind::CommandInterrupted,
         EventKind::NoteAdded,
         EventKind::SignedOff,
         EventKind::StepSkipped,
@@ -59,6 +71,8 @@ impl EventKind {
         EventKind::BranchEnded,
         EventKind::Suspended,
         EventKind::Resumed,
+        EventKind::Recovered,
+        EventKind::HandedOver,
         EventKind::RunEnded,
     ];
 
@@ -82,7 +96,9 @@ impl EventKind {
             EventKind::DecisionAnswered => "decision-answered",
             EventKind::ValueRecorded => "value-recorded",
             EventKind::EvidenceRecorded => "evidence-recorded",
+            EventKind::CommandStarted => "command-started",
             EventKind::CommandRan => "command-ran",
+            EventKind::CommandInterrupted => "command-interrupted",
             EventKind::NoteAdded => "note-added",
             EventKind::SignedOff => "signed-off",
             EventKind::StepSkipped => "step-skipped",
@@ -90,6 +106,8 @@ impl EventKind {
             EventKind::BranchEnded => "branch-ended",
             EventKind::Suspended => "suspended",
             EventKind::Resumed => "resumed",
+            EventKind::Recovered => "recovered",
+            EventKind::HandedOver => "handed-over",
             EventKind::RunEnded => "run-ended",
             EventKind::LogCreated => "log-created",
             EventKind::SchemaMigrated => "schema-migrated",
@@ -112,7 +130,9 @@ impl EventKind {
             b"decision-answered" => EventKind::DecisionAnswered,
             b"value-recorded" => EventKind::ValueRecorded,
             b"evidence-recorded" => EventKind::EvidenceRecorded,
+            b"command-started" => EventKind::CommandStarted,
             b"command-ran" => EventKind::CommandRan,
+            b"command-interrupted" => EventKind::CommandInterrupted,
             b"note-added" => EventKind::NoteAdded,
             b"signed-off" => EventKind::SignedOff,
             b"step-skipped" => EventKind::StepSkipped,
@@ -120,6 +140,8 @@ impl EventKind {
             b"branch-ended" => EventKind::BranchEnded,
             b"suspended" => EventKind::Suspended,
             b"resumed" => EventKind::Resumed,
+            b"recovered" => EventKind::Recovered,
+            b"handed-over" => EventKind::HandedOver,
             b"run-ended" => EventKind::RunEnded,
             b"log-created" => EventKind::LogCreated,
             b"schema-migrated" => EventKind::SchemaMigrated,
@@ -305,6 +327,55 @@ impl Operator {
     }
 }
 
+/// One session's hold on a run, as the log records it when the session
+/// takes the run up (`run-started`, `resumed`, `recovered`): who, on which
+/// host, in which process. The event's time says since when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionMark {
+    /// The operator's OS user.
+    pub operator: String,
+    /// The operator's display name, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_name: Option<String>,
+    pub host: String,
+    /// The process id of the runsheet that drove the run (absent when the
+    /// log does not say: a run started before sessions were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+impl SessionMark {
+    /// The session of this process for `who`.
+    pub fn this_process(who: &Operator) -> SessionMark {
+        SessionMark {
+            operator: who.user.clone(),
+            operator_name: who.name.clone(),
+            host: who.host.clone(),
+            pid: Some(std::process::id()),
+        }
+    }
+}
+
+impl std::fmt::Display for SessionMark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} on host {}",
+            actor(&self.operator, self.operator_name.as_deref()),
+            self.host
+        )?;
+        match self.pid {
+            Some(pid) => write!(f, " (process {pid})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A time as the log writes it: RFC 3339 in UTC, to the millisecond.
+pub fn time_text(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// How events name an operator: `Name (user)`, or the user.
 pub fn actor(user: &str, name: Option<&str>) -> String {
     match name {
@@ -326,7 +397,7 @@ mod tests {
             assert_eq!(EventKind::from_bytes(k.as_str().as_bytes()), Some(*k));
             assert_eq!(k.in_run(), EventKind::RUN.contains(k));
         }
-        assert_eq!(all.len(), 22);
+        assert_eq!(all.len(), 26);
         for k in ["redactions", "", "run-started ", "Run-started"] {
             assert_eq!(EventKind::parse(k), None, "{k:?}");
         }

@@ -30,12 +30,18 @@ pub enum Action {
     Abort,
     Suspend,
     Resume,
+    /// A new session takes the run up (resumed or recovered, perhaps
+    /// handed over): the session does this on opening a run, no key does.
+    TakeUp,
+    /// Say what became of a command whose result was never recorded: asked
+    /// when a session opens such a run, no key does.
+    AccountForCommand,
 }
 
 impl Action {
     /// Every action, in the order a key's plain meaning is looked up (the
     /// confirm key's plain meaning is `Confirm`, before `GoAhead` and `Value`).
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 16] = [
         Action::Confirm,
         Action::GoAhead,
         Action::Value,
@@ -50,6 +56,8 @@ impl Action {
         Action::Abort,
         Action::Suspend,
         Action::Resume,
+        Action::TakeUp,
+        Action::AccountForCommand,
     ];
 }
 
@@ -95,6 +103,13 @@ pub enum Refusal {
     /// A skip of an escalation branch's step the procedure does not mark
     /// `skippable`.
     EscalationStep,
+    /// A step's command was started and its result never recorded: the
+    /// operator says what became of it first.
+    CommandUnaccounted {
+        command: String,
+    },
+    /// There is no command whose result went unrecorded.
+    NoInterruptedCommand,
     /// A requirement of the current step is not met yet.
     Unmet(RequirementKind),
     /// A text the command needs is empty; the words say which.
@@ -153,6 +168,12 @@ impl Refusal {
                 "this is an escalation step and the procedure does not let it be skipped; do it, or fail it{} (the run then ends as failed)",
                 hint(Action::Fail)
             ),
+            Refusal::CommandUnaccounted { command } => format!(
+                "the command `{command}` was started and its result was never recorded: say what became of it first"
+            ),
+            Refusal::NoInterruptedCommand => {
+                "no command of this run is waiting to be accounted for".into()
+            }
             Refusal::Unmet(what) => unmet_words(what, &hint, key),
             Refusal::Empty(words) => (*words).to_string(),
             Refusal::Invalid(words) | Refusal::Procedure(words) => words.clone(),

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::procedure::BranchEnd;
-use crate::vocab::EventKind;
+use crate::vocab::{EventKind, SessionMark};
 
 /// Who and when, supplied with every command (the engine has no clock).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,8 +51,18 @@ pub enum Command {
     RecordValue { step: String, value: String },
     /// Record the evidence the current step asks for (e.g. a ticket id).
     RecordEvidence { step: String, evidence: String },
+    /// The current step's command is about to start: made durable before
+    /// the process is, so a crash while it runs is known.
+    StartCommand { step: String, command: String },
     /// Record the result of running the current step's command.
     RecordCommand { step: String, result: CommandResult },
+    /// Say what became of a command whose session ended while it ran (its
+    /// result was never recorded); `started_at` is when it was started.
+    AccountForCommand {
+        step: String,
+        started_at: String,
+        account: String,
+    },
     /// Add a note to the current step.
     AddNote { step: String, text: String },
     /// A second person signs the current step off.
@@ -65,6 +75,14 @@ pub enum Command {
     Suspend,
     /// Continue a suspended run.
     Resume,
+    /// A new session takes the run up: a suspended run is resumed, an open
+    /// one whose session ended without suspending it is recovered (its last
+    /// event was at `previous_last_event_at`); `handover` is the reason when
+    /// this session's operator is not the previous session's.
+    TakeUp {
+        previous_last_event_at: String,
+        handover: Option<String>,
+    },
     /// End the run as aborted.
     Abort { reason: String },
 }
@@ -80,13 +98,15 @@ impl Command {
             Command::Answer { yes: false, .. } => Action::No,
             Command::RecordValue { .. } => Action::Value,
             Command::RecordEvidence { .. } => Action::Evidence,
-            Command::RecordCommand { .. } => Action::RunCommand,
+            Command::StartCommand { .. } | Command::RecordCommand { .. } => Action::RunCommand,
+            Command::AccountForCommand { .. } => Action::AccountForCommand,
             Command::AddNote { .. } => Action::Note,
             Command::SignOff { .. } => Action::SignOff,
             Command::Fail { .. } => Action::Fail,
             Command::Skip { .. } => Action::Skip,
             Command::Suspend => Action::Suspend,
             Command::Resume => Action::Resume,
+            Command::TakeUp { .. } => Action::TakeUp,
             Command::Abort { .. } => Action::Abort,
         }
     }
@@ -120,6 +140,10 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         operator_name: Option<String>,
         host: String,
+        /// The process id of the session that started the run (absent in
+        /// runs recorded before sessions were recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<u32>,
         runsheet_version: String,
         /// Warnings (review overdue, no approval) the operator must acknowledge first.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -152,10 +176,24 @@ pub enum Event {
         step: String,
         evidence: String,
     },
+    /// The step's command is about to start (durable before the process).
+    CommandStarted {
+        step: String,
+        command: String,
+    },
     CommandRan {
         step: String,
         #[serde(flatten)]
         result: CommandResult,
+    },
+    /// What the operator says became of a command that was started (at
+    /// `started_at`, the time of its `command-started`) and whose result was
+    /// never recorded because its session ended.
+    CommandInterrupted {
+        step: String,
+        command: String,
+        started_at: String,
+        account: String,
     },
     NoteAdded {
         step: String,
@@ -191,6 +229,29 @@ pub enum Event {
         /// The clock's state when this session took the run up again.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         clock: Option<crate::clock::ClockState>,
+        /// The session that took it up (absent in events recorded before
+        /// sessions were recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<SessionMark>,
+    },
+    /// A session took up a run whose previous session ended without
+    /// suspending it: `previous` is that session as the log knew it (absent
+    /// when the log does not say), `previous_last_event_at` the time of the
+    /// run's last event before this one.
+    Recovered {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous: Option<SessionMark>,
+        previous_last_event_at: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        clock: Option<crate::clock::ClockState>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<SessionMark>,
+    },
+    /// Another operator took the run over from `from` (how events named
+    /// the previous session's operator), saying why.
+    HandedOver {
+        from: String,
+        reason: String,
     },
     RunEnded {
         outcome: Outcome,
@@ -215,7 +276,9 @@ impl Event {
             Event::DecisionAnswered { .. } => EventKind::DecisionAnswered,
             Event::ValueRecorded { .. } => EventKind::ValueRecorded,
             Event::EvidenceRecorded { .. } => EventKind::EvidenceRecorded,
+            Event::CommandStarted { .. } => EventKind::CommandStarted,
             Event::CommandRan { .. } => EventKind::CommandRan,
+            Event::CommandInterrupted { .. } => EventKind::CommandInterrupted,
             Event::NoteAdded { .. } => EventKind::NoteAdded,
             Event::SignedOff { .. } => EventKind::SignedOff,
             Event::StepSkipped { .. } => EventKind::StepSkipped,
@@ -223,6 +286,8 @@ impl Event {
             Event::BranchEnded { .. } => EventKind::BranchEnded,
             Event::Suspended => EventKind::Suspended,
             Event::Resumed { .. } => EventKind::Resumed,
+            Event::Recovered { .. } => EventKind::Recovered,
+            Event::HandedOver { .. } => EventKind::HandedOver,
             Event::RunEnded { .. } => EventKind::RunEnded,
         }
     }
@@ -235,7 +300,9 @@ impl Event {
             | Event::DecisionAnswered { step, .. }
             | Event::ValueRecorded { step, .. }
             | Event::EvidenceRecorded { step, .. }
+            | Event::CommandStarted { step, .. }
             | Event::CommandRan { step, .. }
+            | Event::CommandInterrupted { step, .. }
             | Event::NoteAdded { step, .. }
             | Event::SignedOff { step, .. }
             | Event::StepSkipped { step, .. }
@@ -245,6 +312,8 @@ impl Event {
             | Event::WarningsAcknowledged { .. }
             | Event::Suspended
             | Event::Resumed { .. }
+            | Event::Recovered { .. }
+            | Event::HandedOver { .. }
             | Event::RunEnded { .. } => None,
         }
     }

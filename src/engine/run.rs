@@ -13,7 +13,7 @@ use super::event::{Command, CommandResult, Event, Meta, Outcome};
 use crate::procedure::{
     Branch, BranchEnd, Procedure, Step, StepKind, StepPlace, Target, ValueKind, ValueSpec,
 };
-use crate::vocab::Operator;
+use crate::vocab::{Operator, SessionMark};
 
 /// Identity of the run, from its `run-started` event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +134,19 @@ pub struct Run {
     pub end_reason: Option<String>,
     /// Number of events applied.
     pub events: u64,
+    /// The session that took the run up last, as the log records it
+    /// (`run-started`, `resumed`, `recovered`).
+    pub session: Option<SessionMark>,
+    /// A step command that was started and whose result is not recorded:
+    /// while one runs, or after its session ended while it ran.
+    pub started_command: Option<StartedCommand>,
+}
+
+/// A step's command whose `command-started` is recorded and whose result is not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartedCommand {
+    pub step: String,
+    pub command: String,
 }
 
 /// What the front end knows when it starts a run.
@@ -151,6 +164,8 @@ pub struct StartInfo {
     pub today: NaiveDate,
     /// The clock's synchronisation state at the start (recorded as is).
     pub clock: Option<crate::clock::ClockState>,
+    /// The process id of the session starting it (recorded as is).
+    pub pid: Option<u32>,
 }
 
 #[cfg(test)]
@@ -166,6 +181,7 @@ impl StartInfo {
             runsheet_version: "0".into(),
             today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default(),
             clock: None,
+            pid: None,
         }
     }
 }
@@ -208,6 +224,7 @@ pub fn start(p: &Procedure, info: &StartInfo) -> Vec<Event> {
         operator: info.operator.user.clone(),
         operator_name: info.operator.name.clone(),
         host: info.operator.host.clone(),
+        pid: info.pid,
         runsheet_version: info.runsheet_version.clone(),
         warnings: warnings.clone(),
         clock: info.clock.clone().map(Box::new),
@@ -243,6 +260,8 @@ impl Run {
             outcome: None,
             end_reason: None,
             events: 0,
+            session: None,
+            started_command: None,
         }
     }
 
@@ -376,7 +395,7 @@ impl Run {
     /// (or on which step a stale screen names). A front end asks this before
     /// it asks the operator for a reason or a note.
     pub fn allows(&self, action: Action) -> Result<(), Refusal> {
-        self.check(action, None)
+        self.check(action, None, false)
     }
 
     /// The actions that belong on the screen for the run as it is (the
@@ -390,6 +409,9 @@ impl Run {
         }
         if !self.pending_warnings.is_empty() {
             return vec![Action::GoAhead, Action::Abort, Action::Suspend];
+        }
+        if self.started_command.is_some() {
+            return vec![Action::AccountForCommand, Action::Abort, Action::Suspend];
         }
         if let Some(step) = self.current_step() {
             match step.kind() {
@@ -431,8 +453,15 @@ impl Run {
     }
 
     /// The checks of `action` that need no text, in the order `decide` makes
-    /// them; `named` is the step a command names (checked to be current).
-    fn check(&self, action: Action, named: Option<&str>) -> Result<(), Refusal> {
+    /// them; `named` is the step a command names (checked to be current);
+    /// `result_of_started` when the command records the result of the
+    /// command that was started (the one thing that may follow it).
+    fn check(
+        &self,
+        action: Action,
+        named: Option<&str>,
+        result_of_started: bool,
+    ) -> Result<(), Refusal> {
         if let Some(outcome) = self.outcome {
             return Err(Refusal::Ended(outcome));
         }
@@ -440,11 +469,23 @@ impl Run {
             return Err(Refusal::NotStarted);
         }
         match action {
+            Action::TakeUp => return Ok(()),
             Action::Resume if self.suspended => return Ok(()),
             Action::Resume => return Err(Refusal::NotSuspended),
             Action::Abort => return Ok(()),
             _ if self.suspended => return Err(Refusal::Suspended),
             Action::Suspend => return Ok(()),
+            Action::AccountForCommand if self.started_command.is_some() => return Ok(()),
+            Action::AccountForCommand => return Err(Refusal::NoInterruptedCommand),
+            _ if self.started_command.is_some() && !result_of_started => {
+                return Err(Refusal::CommandUnaccounted {
+                    command: self
+                        .started_command
+                        .as_ref()
+                        .map(|c| c.command.clone())
+                        .unwrap_or_default(),
+                });
+            }
             Action::GoAhead if self.pending_warnings.is_empty() => {
                 return Err(Refusal::NoWarnings);
             }
@@ -491,9 +532,44 @@ impl Run {
     /// Turn a command into the events it causes, or refuse it. Pure: the state is not changed.
     pub fn decide(&self, command: &Command, meta: &Meta) -> Result<Vec<Event>, Refusal> {
         let (named, rest) = step_of(command);
-        self.check(command.action(), named)?;
+        let result_of_started = matches!(
+            (command, &self.started_command),
+            (Command::RecordCommand { step, .. }, Some(started)) if *step == started.step
+        );
+        self.check(command.action(), named, result_of_started)?;
         match command {
-            Command::Resume => return Ok(vec![Event::Resumed { clock: None }]),
+            Command::Resume => {
+                return Ok(vec![Event::Resumed {
+                    clock: None,
+                    session: None,
+                }]);
+            }
+            Command::TakeUp {
+                previous_last_event_at,
+                handover,
+            } => return self.take_up(previous_last_event_at, handover.as_deref()),
+            Command::AccountForCommand {
+                step,
+                started_at,
+                account,
+            } => {
+                let Some(started) = &self.started_command else {
+                    return Err(Refusal::NoInterruptedCommand);
+                };
+                if &started.step != step {
+                    return Err(Refusal::NotCurrent {
+                        step: step.clone(),
+                        current: started.step.clone(),
+                    });
+                }
+                let account = non_empty(account, "say what became of the command")?;
+                return Ok(vec![Event::CommandInterrupted {
+                    step: step.clone(),
+                    command: started.command.clone(),
+                    started_at: started_at.clone(),
+                    account,
+                }]);
+            }
             Command::Abort { reason } => {
                 let reason = non_empty(reason, "say why the run is aborted")?;
                 return Ok(vec![Event::RunEnded {
@@ -515,6 +591,46 @@ impl Run {
             return Err(Refusal::NoCurrentStep);
         };
         self.decide_step(current, rest, meta)
+    }
+
+    /// A new session takes the run up: resumed when suspended, else
+    /// recovered from a session that ended without suspending; handed over
+    /// when a reason is given.
+    fn take_up(
+        &self,
+        previous_last_event_at: &str,
+        handover: Option<&str>,
+    ) -> Result<Vec<Event>, Refusal> {
+        let mut events = vec![if self.suspended {
+            Event::Resumed {
+                clock: None,
+                session: None,
+            }
+        } else {
+            Event::Recovered {
+                previous: self.session.clone(),
+                previous_last_event_at: previous_last_event_at.to_string(),
+                clock: None,
+                session: None,
+            }
+        }];
+        if let Some(reason) = handover {
+            let reason = non_empty(reason, "say why you take the run over")?;
+            events.push(Event::HandedOver {
+                from: self.last_operator(),
+                reason,
+            });
+        }
+        Ok(events)
+    }
+
+    /// How events name the operator of the session that took the run up last.
+    pub fn last_operator(&self) -> String {
+        match (&self.session, &self.info) {
+            (Some(s), _) => crate::vocab::actor(&s.operator, s.operator_name.as_deref()),
+            (None, Some(i)) => i.operator.actor(),
+            (None, None) => String::new(),
+        }
     }
 
     /// The events of a step command whose text-free checks (`check`) passed.
@@ -558,6 +674,18 @@ impl Run {
             StepCmd::Evidence(text) => {
                 let evidence = non_empty(text, "the evidence cannot be empty")?;
                 Ok(vec![Event::EvidenceRecorded { step: id, evidence }])
+            }
+            StepCmd::Started(command) => {
+                let StepKind::Command(c) = step.kind() else {
+                    return Err(Refusal::NoCommand);
+                };
+                if command != c.run {
+                    return Err(Refusal::WrongCommand);
+                }
+                Ok(vec![Event::CommandStarted {
+                    step: id,
+                    command: command.to_string(),
+                }])
             }
             StepCmd::CommandRan(result) => {
                 let StepKind::Command(c) = step.kind() else {
@@ -760,10 +888,17 @@ impl Run {
                 operator,
                 operator_name,
                 host,
+                pid,
                 runsheet_version,
                 warnings,
                 ..
             } => {
+                self.session = Some(SessionMark {
+                    operator: operator.clone(),
+                    operator_name: operator_name.clone(),
+                    host: host.clone(),
+                    pid: *pid,
+                });
                 self.info = Some(RunInfo {
                     procedure_id: procedure_id.clone(),
                     procedure_version: procedure_version.clone(),
@@ -808,6 +943,7 @@ impl Run {
                 self.entry(step).evidence = Some(evidence.clone())
             }
             Event::CommandRan { step, result } => {
+                self.started_command = None;
                 let st = self.entry(step);
                 st.commands.push(result.clone());
                 st.last_command = Some(result.clone());
@@ -855,10 +991,24 @@ impl Run {
                 self.current = None;
             }
             Event::Suspended => self.suspended = true,
-            Event::Resumed { .. } => self.suspended = false,
+            Event::Resumed { session, .. } | Event::Recovered { session, .. } => {
+                self.suspended = false;
+                if session.is_some() {
+                    self.session.clone_from(session);
+                }
+            }
+            Event::HandedOver { .. } => {}
+            Event::CommandStarted { step, command } => {
+                self.started_command = Some(StartedCommand {
+                    step: step.clone(),
+                    command: command.clone(),
+                });
+            }
+            Event::CommandInterrupted { .. } => self.started_command = None,
             Event::RunEnded { outcome, reason } => {
                 self.outcome = Some(*outcome);
                 self.end_reason = reason.clone();
+                self.started_command = None;
                 self.current = None;
                 self.suspended = false;
             }
@@ -876,6 +1026,7 @@ enum StepCmd<'a> {
     Answer(bool),
     Value(&'a str),
     Evidence(&'a str),
+    Started(&'a str),
     CommandRan(&'a CommandResult),
     Note(&'a str),
     SignOff(&'a str),
@@ -889,6 +1040,7 @@ fn step_of(c: &Command) -> (Option<&str>, StepCmd<'_>) {
         Command::Answer { step, yes } => (Some(step), StepCmd::Answer(*yes)),
         Command::RecordValue { step, value } => (Some(step), StepCmd::Value(value)),
         Command::RecordEvidence { step, evidence } => (Some(step), StepCmd::Evidence(evidence)),
+        Command::StartCommand { step, command } => (Some(step), StepCmd::Started(command)),
         Command::RecordCommand { step, result } => (Some(step), StepCmd::CommandRan(result)),
         Command::AddNote { step, text } => (Some(step), StepCmd::Note(text)),
         Command::SignOff { step, by } => (Some(step), StepCmd::SignOff(by)),
@@ -901,6 +1053,8 @@ fn step_of(c: &Command) -> (Option<&str>, StepCmd<'_>) {
         Command::AcknowledgeWarnings
         | Command::Suspend
         | Command::Resume
+        | Command::TakeUp { .. }
+        | Command::AccountForCommand { .. }
         | Command::Abort { .. } => (None, StepCmd::Confirm),
     }
 }

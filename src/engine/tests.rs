@@ -83,6 +83,7 @@ fn info(today: NaiveDate) -> StartInfo {
         runsheet_version: "0".into(),
         today,
         clock: None,
+        pid: None,
     }
 }
 
@@ -566,4 +567,192 @@ max = 72"#,
         let err = validate_value(&spec, bad).expect_err(bad).to_string();
         assert!(err.contains(why), "{bad}: {err}");
     }
+}
+
+/// A run on step `four` (the command step), its first three steps done.
+fn on_command_step() -> Run {
+    let mut run = started();
+    finish_step_one(&mut run);
+    act(
+        &mut run,
+        Command::RecordValue {
+            step: "two".into(),
+            value: "INC-1".into(),
+        },
+    );
+    act(&mut run, Command::Confirm { step: "two".into() });
+    act(
+        &mut run,
+        Command::Answer {
+            step: "three".into(),
+            yes: true,
+        },
+    );
+    assert_eq!(run.current.as_deref(), Some("four"));
+    run
+}
+
+#[test]
+fn a_started_command_must_be_accounted_for_before_anything_else_but_its_result() {
+    let mut run = on_command_step();
+    // Only the step's own command line may be started.
+    assert_eq!(
+        run.decide(
+            &Command::StartCommand {
+                step: "four".into(),
+                command: "rm -rf /".into()
+            },
+            &meta()
+        ),
+        Err(Refusal::WrongCommand)
+    );
+    let started = act(
+        &mut run,
+        Command::StartCommand {
+            step: "four".into(),
+            command: "true".into(),
+        },
+    );
+    assert_eq!(
+        started,
+        vec![Event::CommandStarted {
+            step: "four".into(),
+            command: "true".into()
+        }]
+    );
+    // Its result is what may follow (the live path) ...
+    let mut live = run.clone();
+    act(
+        &mut live,
+        Command::RecordCommand {
+            step: "four".into(),
+            result: cmd_result(0),
+        },
+    );
+    assert_eq!(live.started_command, None);
+    // ... and after a crash nothing else but saying what became of it,
+    // suspending or aborting.
+    let unaccounted = Refusal::CommandUnaccounted {
+        command: "true".into(),
+    };
+    for c in [
+        Command::AddNote {
+            step: "four".into(),
+            text: "x".into(),
+        },
+        Command::StartCommand {
+            step: "four".into(),
+            command: "true".into(),
+        },
+        Command::Fail {
+            step: "four".into(),
+            reason: "x".into(),
+        },
+    ] {
+        assert_eq!(run.decide(&c, &meta()), Err(unaccounted.clone()), "{c:?}");
+    }
+    assert_eq!(run.allows(Action::RunCommand), Err(unaccounted));
+    assert_eq!(
+        run.offered(),
+        vec![Action::AccountForCommand, Action::Abort, Action::Suspend]
+    );
+    assert!(run.allows(Action::Suspend).is_ok() && run.allows(Action::Abort).is_ok());
+    let account = |text: &str| Command::AccountForCommand {
+        step: "four".into(),
+        started_at: "2026-11-01T02:00:00.000Z".into(),
+        account: text.into(),
+    };
+    assert_eq!(
+        run.decide(&account("  "), &meta()),
+        Err(Refusal::Empty("say what became of the command"))
+    );
+    let events = act(&mut run, account("it finished; the backup is there"));
+    assert_eq!(
+        events,
+        vec![Event::CommandInterrupted {
+            step: "four".into(),
+            command: "true".into(),
+            started_at: "2026-11-01T02:00:00.000Z".into(),
+            account: "it finished; the backup is there".into(),
+        }]
+    );
+    // Accounted for: the step goes on, its command still to be run.
+    assert_eq!(run.started_command, None);
+    assert_eq!(
+        run.decide(&account("again"), &meta()),
+        Err(Refusal::NoInterruptedCommand)
+    );
+    assert!(matches!(
+        run.allows(Action::Confirm),
+        Err(Refusal::Unmet(RequirementKind::Command { .. }))
+    ));
+    assert!(run.allows(Action::RunCommand).is_ok());
+}
+
+#[test]
+fn taking_a_run_up_resumes_or_recovers_it_and_records_a_handover() {
+    let mut run = started();
+    // The first session is named from run-started.
+    assert_eq!(run.last_operator(), "Alice (alice)");
+    let take_up = |handover: Option<&str>| Command::TakeUp {
+        previous_last_event_at: "2026-11-01T02:00:00.000Z".into(),
+        handover: handover.map(str::to_string),
+    };
+    // Not suspended: its session ended without suspending it.
+    let events = run.decide(&take_up(None), &meta()).expect("take up");
+    assert_eq!(
+        events,
+        vec![Event::Recovered {
+            previous: run.session.clone(),
+            previous_last_event_at: "2026-11-01T02:00:00.000Z".into(),
+            clock: None,
+            session: None,
+        }]
+    );
+    assert_eq!(run.session.as_ref().map(|s| s.host.as_str()), Some("h"));
+    // Suspended: resumed, and handed over with a reason.
+    act(&mut run, Command::Suspend);
+    assert_eq!(
+        run.decide(&take_up(Some(" ")), &meta()),
+        Err(Refusal::Empty("say why you take the run over"))
+    );
+    let events = act(&mut run, take_up(Some("Alice is off sick")));
+    assert_eq!(
+        events,
+        vec![
+            Event::Resumed {
+                clock: None,
+                session: None
+            },
+            Event::HandedOver {
+                from: "Alice (alice)".into(),
+                reason: "Alice is off sick".into()
+            }
+        ]
+    );
+    assert!(!run.suspended);
+    // The session recorded by the taking-up event is the last one now.
+    run.apply(&Event::Recovered {
+        previous: None,
+        previous_last_event_at: String::new(),
+        clock: None,
+        session: Some(crate::vocab::SessionMark {
+            operator: "bob".into(),
+            operator_name: Some("Bob".into()),
+            host: "h2".into(),
+            pid: Some(7),
+        }),
+    });
+    assert_eq!(run.last_operator(), "Bob (bob)");
+    // An ended run is not taken up.
+    act(
+        &mut run,
+        Command::Abort {
+            reason: "done".into(),
+        },
+    );
+    assert!(matches!(
+        run.decide(&take_up(None), &meta()),
+        Err(Refusal::Ended(_))
+    ));
 }

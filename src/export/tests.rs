@@ -144,6 +144,7 @@ fn begin_run(store: &mut Store, text: &str, id: Uuid, start: DateTime<Utc>) -> D
         runsheet_version: "0.1.0".into(),
         today: start.date_naive(),
         clock: None,
+        pid: None,
     };
     let actor = "=Ops <Team> (ops)".to_string();
     let started = engine::start(&p, &info);

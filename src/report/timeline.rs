@@ -435,12 +435,46 @@ fn describe_parts<'a>(
             )
         }
         Event::Suspended => ("Suspended (the run stays open)".into(), Tone::Plain),
-        Event::Resumed { clock } => (
-            match clock {
-                Some(c) => format!("Resumed; clock {}", c.describe()),
-                None => "Resumed".into(),
-            },
+        Event::Resumed { clock, session } => (
+            format!(
+                "Resumed{}{}",
+                by_session(session.as_ref()),
+                clock_words(clock.as_ref())
+            ),
             Tone::Plain,
+        ),
+        Event::Recovered {
+            previous,
+            previous_last_event_at,
+            clock,
+            session,
+        } => (
+            format!(
+                "Taken up{} after the previous session{} ended without suspending; its last event was at {previous_last_event_at}{}",
+                by_session(session.as_ref()),
+                previous
+                    .as_ref()
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default(),
+                clock_words(clock.as_ref())
+            ),
+            Tone::Warn,
+        ),
+        Event::HandedOver { from, reason } => (
+            format!("Handed over from {from} to {actor} — reason: {reason}"),
+            Tone::Warn,
+        ),
+        Event::CommandStarted { command, .. } => (format!("Started `{command}`"), Tone::Plain),
+        Event::CommandInterrupted {
+            command,
+            started_at,
+            account,
+            ..
+        } => (
+            format!(
+                "Command `{command}` started at {started_at}: its result was never recorded (its session ended); the operator says: {account}"
+            ),
+            Tone::Warn,
         ),
         Event::RunEnded { outcome, reason } => {
             let tone = match outcome {
@@ -464,6 +498,18 @@ fn describe_parts<'a>(
     entry.what = what;
     entry.tone = tone;
     entry
+}
+
+/// " by <session>" when the event names the session that took the run up.
+fn by_session(session: Option<&crate::vocab::SessionMark>) -> String {
+    session.map(|s| format!(" by {s}")).unwrap_or_default()
+}
+
+/// "; clock <state>" when the event records the clock's state.
+fn clock_words(clock: Option<&crate::clock::ClockState>) -> String {
+    clock
+        .map(|c| format!("; clock {}", c.describe()))
+        .unwrap_or_default()
 }
 
 /// An event runsheet does not describe specially: its kind and payload fields.

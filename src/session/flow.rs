@@ -29,6 +29,9 @@ pub enum Ask {
     SignOff,
     /// Why the run is aborted.
     Abort,
+    /// What became of a command that was started and whose result was
+    /// never recorded (its session ended while it ran).
+    CommandAccount,
 }
 
 /// A request for text, answered with [`submit`].
@@ -39,6 +42,9 @@ pub struct TextRequest {
     pub step: String,
     /// What the input starts with: the recorded value on a value step.
     pub initial: String,
+    /// What the operator must be told before they answer, if anything
+    /// (both front ends show it as it is).
+    pub about: Option<String>,
 }
 
 /// A yes/no question, answered with [`answer`].
@@ -122,14 +128,56 @@ pub fn execute(session: &mut Session, command: Command) -> Reply {
     }
 }
 
-/// Take up a run the front end has just opened: a suspended run is resumed
-/// (recorded). `Done` with nothing recorded when there is nothing to resume.
+/// Take up a run the front end has just opened. A session that resumed it
+/// from the log records how it took it up (resumed, or recovered from a
+/// session that ended without suspending, perhaps handed over); an
+/// in-memory suspended run is resumed. Then, if a command was started and
+/// its result never recorded, the operator is asked what became of it.
+/// `Done` with nothing recorded when there is nothing to do.
 pub fn open(session: &mut Session) -> Reply {
-    if session.run().suspended {
-        execute(session, Command::Resume)
-    } else {
-        Reply::next(Next::Done)
+    let reply = match session.take_up_command() {
+        Some(command) => execute(session, command),
+        None if session.run().suspended => execute(session, Command::Resume),
+        None => Reply::next(Next::Done),
+    };
+    if matches!(reply.next, Next::Done) {
+        return Reply {
+            next: account_request(session).unwrap_or(Next::Done),
+            ..reply
+        };
     }
+    reply
+}
+
+/// What the operator is told when a command of the run was started and
+/// its result never recorded, if one was.
+fn interrupted_words(session: &Session) -> Option<String> {
+    let started = session.run().started_command.as_ref()?;
+    let title = session
+        .run()
+        .procedure
+        .step(&started.step)
+        .map_or(started.step.clone(), |(s, _)| s.title.clone());
+    let at = session
+        .command_started_at()
+        .map(|t| format!(" at {t}"))
+        .unwrap_or_default();
+    Some(format!(
+        "The command `{}` of step “{title}” was started{at} and its result was never recorded: the session running it ended (a crash, a kill or a lost connection). Say what became of it; that is recorded, then the step goes on (run the command again, or fail the step).",
+        started.command
+    ))
+}
+
+/// The request for what became of the command the run started and never
+/// recorded, if there is one.
+fn account_request(session: &Session) -> Option<Next> {
+    let started = session.run().started_command.as_ref()?;
+    Some(Next::Text(TextRequest {
+        ask: Ask::CommandAccount,
+        step: started.step.clone(),
+        initial: String::new(),
+        about: interrupted_words(session),
+    }))
 }
 
 /// The operator asked for `action` on the current step.
@@ -155,6 +203,7 @@ pub fn begin(session: &mut Session, action: Action) -> Reply {
             ask,
             step: step.clone(),
             initial,
+            about: None,
         }))
     };
     match action {
@@ -185,9 +234,17 @@ pub fn begin(session: &mut Session, action: Action) -> Reply {
             ask: Ask::Abort,
             step: String::new(),
             initial: String::new(),
+            about: None,
         })),
         Action::Suspend => Reply::next(Next::Question(Question::Suspend)),
         Action::Resume => execute(session, Command::Resume),
+        Action::TakeUp => match session.take_up_command() {
+            Some(command) => execute(session, command),
+            None => Reply::next(Next::Done),
+        },
+        Action::AccountForCommand => {
+            account_request(session).map_or_else(|| Reply::next(Next::Done), Reply::next)
+        }
     }
 }
 
@@ -222,6 +279,11 @@ pub fn submit(session: &mut Session, request: &TextRequest, text: String) -> Rep
         },
         Ask::SignOff => Command::SignOff { step, by: text },
         Ask::Abort => Command::Abort { reason: text },
+        Ask::CommandAccount => Command::AccountForCommand {
+            step,
+            started_at: session.command_started_at().unwrap_or_default(),
+            account: text,
+        },
     };
     execute(session, command)
 }
@@ -233,29 +295,46 @@ pub fn answer(session: &mut Session, question: &Question, yes: bool) -> Reply {
     }
     match question {
         Question::RunCommand { step, command } => {
-            let spec = session
-                .run()
-                .current_step()
-                .filter(|s| &s.id == step)
-                .and_then(|s| match s.kind() {
-                    StepKind::Command(c) => Some(c.clone()),
-                    _ => None,
-                });
-            match spec {
-                Some(c) if &c.run == command => Reply::next(Next::Start(CommandToRun {
-                    step: step.clone(),
-                    command: command.clone(),
-                    expect_exit: c.expect_exit.unwrap_or(0),
-                    timeout_secs: c.timeout_secs,
-                })),
+            let current = session.run().current.as_deref() == Some(step.as_str());
+            match to_run(session, step).filter(|c| current && &c.command == command) {
+                Some(c) => start_command(session, c),
                 // The screen was stale: the engine's refusal says why.
-                _ => match session.run().allows(Action::RunCommand) {
+                None => match session.run().allows(Action::RunCommand) {
                     Err(r) => Reply::next(Next::Refused(r)),
                     Ok(()) => Reply::next(Next::Refused(Refusal::WrongCommand)),
                 },
             }
         }
         Question::Suspend => suspend(session),
+    }
+}
+
+/// Record that `to_run` starts (durable before the process is), then start it.
+fn start_command(session: &mut Session, to_run: CommandToRun) -> Reply {
+    let mut reply = execute(
+        session,
+        Command::StartCommand {
+            step: to_run.step.clone(),
+            command: to_run.command.clone(),
+        },
+    );
+    if matches!(reply.next, Next::Done) {
+        reply.next = Next::Start(to_run);
+    }
+    reply
+}
+
+/// The step's command as it runs, for a `command-started` that is recorded.
+fn to_run(session: &Session, step: &str) -> Option<CommandToRun> {
+    let s = session.run().procedure.step(step)?.0;
+    match s.kind() {
+        StepKind::Command(c) => Some(CommandToRun {
+            step: step.to_string(),
+            command: c.run.clone(),
+            expect_exit: c.expect_exit.unwrap_or(0),
+            timeout_secs: c.timeout_secs,
+        }),
+        _ => None,
     }
 }
 
@@ -282,7 +361,20 @@ pub fn retry(session: &mut Session, command: Command) -> Reply {
     if command == Command::Suspend {
         return suspend(session);
     }
-    execute(session, command)
+    if let Command::StartCommand { step, .. } = &command
+        && let Some(to_run) = to_run(session, step)
+    {
+        return start_command(session, to_run);
+    }
+    let taking_up = matches!(command, Command::TakeUp { .. });
+    let reply = execute(session, command);
+    if taking_up && matches!(reply.next, Next::Done) {
+        return Reply {
+            next: account_request(session).unwrap_or(Next::Done),
+            ..reply
+        };
+    }
+    reply
 }
 
 #[cfg(test)]

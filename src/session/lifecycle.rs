@@ -13,7 +13,7 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use super::{Session, StoreSink, SystemClock, new_event, new_run};
+use super::{Opening, Session, StoreSink, SystemClock, new_event, new_run};
 use crate::clock::ClockState;
 use crate::engine::{self, Event, Meta, Run, StartInfo};
 use crate::error::{Error, Result};
@@ -21,6 +21,7 @@ use crate::procedure::parse::{self, Loaded, Source};
 use crate::store::{Holder, NewEvent, RunRow, Store};
 
 pub use crate::vocab::Operator;
+use crate::vocab::SessionMark;
 
 impl Operator {
     /// What the engine is told at the start of a run of `source`.
@@ -38,6 +39,7 @@ impl Operator {
             runsheet_version: env!("CARGO_PKG_VERSION").into(),
             today,
             clock,
+            pid: Some(std::process::id()),
         }
     }
 }
@@ -119,7 +121,8 @@ pub fn start(
         Box::new(SystemClock),
     )
     .resumed_after(now)
-    .labelled(label))
+    .labelled(label)
+    .marked(SessionMark::this_process(who)))
 }
 
 /// Which open run to resume.
@@ -139,18 +142,22 @@ pub struct Resumed {
 
 /// Resume an open run for `who`: take its lease, read it as it is now (the
 /// session that held it may have ended it meanwhile), parse the exact
-/// source it started with and replay its events. The session records
-/// `clock` in its `resumed` event.
+/// source it started with and replay its events. The session records how
+/// it takes the run up ([`super::flow::open`]): resumed after a suspension,
+/// or recovered from a session that ended without suspending; and, when
+/// `who` is not the operator who drove the run last, handed over for the
+/// reason `take_over` gives (refused without one). It records `clock` too.
 pub fn resume(
     store: Store,
     db: &Path,
     which: Which<'_>,
     who: &Operator,
     clock: ClockState,
+    take_over: Option<&str>,
 ) -> Result<Resumed> {
     let row = match which {
         Which::Prefix(prefix) => store.find_run(prefix)?,
-        Which::Latest => store.latest_open_run(&who.user)?.ok_or_else(|| {
+        Which::Latest => store.latest_open_run(&who.user, None)?.ok_or_else(|| {
             Error::Input(format!(
                 "{} has no open run in {}; see `runsheet runs --open`",
                 who.user,
@@ -166,8 +173,9 @@ pub fn resume(
         lease.release_ended();
         return Err(e);
     }
-    let (loaded, events, last_at) = stored_run(&store, &row, db)?;
-    let run = Run::replay(loaded.procedure, &events);
+    let stored = stored_run(&store, &row, db)?;
+    let run = Run::replay(stored.loaded.procedure, &stored.events);
+    check_take_over(&run, &row, who, take_over)?;
     let label = store.unique_prefix(row.id, LABEL_MIN)?;
     let session = Session::new(
         run,
@@ -176,10 +184,42 @@ pub fn resume(
         Box::new(StoreSink::new(store, row.id).leased(lease).timed()),
         Box::new(SystemClock),
     )
-    .resumed_after(last_at)
+    .resumed_after(stored.last_at)
     .with_clock_state(clock)
-    .labelled(label);
+    .labelled(label)
+    .marked(SessionMark::this_process(who))
+    .opened(Opening {
+        previous_last_event_at: stored.last_at,
+        handover: take_over.map(str::to_string),
+    })
+    .command_started(stored.command_started_at);
     Ok(Resumed { session, row })
+}
+
+/// Another operator takes a run over only saying why; the operator who
+/// drove it last needs no handover.
+fn check_take_over(run: &Run, row: &RunRow, who: &Operator, take_over: Option<&str>) -> Result<()> {
+    let last_user = run
+        .session
+        .as_ref()
+        .map(|s| s.operator.clone())
+        .or_else(|| run.info.as_ref().map(|i| i.operator.user.clone()))
+        .unwrap_or_default();
+    let last = run.last_operator();
+    match take_over {
+        None if last_user != who.user => Err(Error::Input(format!(
+            "run {} was last driven by {last}, not by {}; to take it over, say why: runsheet resume {} --take-over --reason \"…\" (the handover is recorded)",
+            row.id, who.user, row.id
+        ))),
+        Some(_) if last_user == who.user => Err(Error::Input(format!(
+            "--take-over is for taking a run over from another operator, and {} drove run {} last; resume it without --take-over",
+            who.user, row.id
+        ))),
+        Some(reason) if reason.trim().is_empty() => Err(Error::Input(
+            "--reason is empty: say why you take the run over (it is recorded)".into(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn refuse_ended(row: &RunRow) -> Result<()> {
@@ -192,14 +232,22 @@ fn refuse_ended(row: &RunRow) -> Result<()> {
     }
 }
 
+/// A run as the log holds it.
+pub struct StoredRun {
+    /// The exact procedure it started with.
+    pub loaded: Loaded,
+    /// Its events, decoded (each one's kind checked against its payload).
+    pub events: Vec<Event>,
+    /// The time of its last event.
+    pub last_at: DateTime<Utc>,
+    /// When the command it started and never recorded was started, if any.
+    pub command_started_at: Option<DateTime<Utc>>,
+}
+
 /// The run as the log holds it: the exact procedure it started with, its
-/// events decoded (each one's kind checked against its payload), and the
-/// time of its last event.
-pub fn stored_run(
-    store: &Store,
-    row: &RunRow,
-    db: &Path,
-) -> Result<(Loaded, Vec<Event>, DateTime<Utc>)> {
+/// events decoded, the time of its last event, and when a command it
+/// started and never recorded was started.
+pub fn stored_run(store: &Store, row: &RunRow, db: &Path) -> Result<StoredRun> {
     let damaged = |message: String| Error::Store {
         path: db.to_path_buf(),
         message,
@@ -207,6 +255,7 @@ pub fn stored_run(
     let loaded = stored_procedure(store, row, db)?;
     let stored = store.events(row.id)?;
     let mut events = Vec::with_capacity(stored.len());
+    let mut command_started_at = None;
     for ev in &stored {
         let event = Event::from_payload(&ev.event_payload()).map_err(|e| {
             damaged(format!(
@@ -223,10 +272,21 @@ pub fn stored_run(
                 event.kind()
             )));
         }
+        match event {
+            Event::CommandStarted { .. } => command_started_at = Some(ev.at),
+            Event::CommandRan { .. } | Event::CommandInterrupted { .. } => {
+                command_started_at = None;
+            }
+            _ => {}
+        }
         events.push(event);
     }
-    let last_at = stored.last().map_or(row.started_at, |e| e.at);
-    Ok((loaded, events, last_at))
+    Ok(StoredRun {
+        loaded,
+        events,
+        last_at: stored.last().map_or(row.started_at, |e| e.at),
+        command_started_at,
+    })
 }
 
 /// The exact procedure a run started with, parsed from the source the log holds.

@@ -33,7 +33,7 @@ pub enum StoreError {
     Corrupt { path: PathBuf, detail: String },
     /// Another live session drives this run.
     #[error(
-        "run {run} is being driven by another runsheet session: {holder}. Only one session may drive a run; nothing was written. Continue it there, or wait until that session ends or is suspended and then resume"
+        "run {run} is being driven by another runsheet session: {holder}. Only one session may drive a run at a time; nothing was written. Continue or suspend it there; if that session is stuck, end its process: the next `runsheet resume {run}` then takes the run up and records the recovery"
     )]
     RunBusy {
         path: PathBuf,

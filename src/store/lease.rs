@@ -3,8 +3,9 @@
 //! released by the operating system when that process ends for any reason
 //! (kill -9 and power loss included). The file says who holds it, so a
 //! second session is refused with who and where. Taking over from a dead
-//! holder is simply taking the lock; recording takeovers and handovers is
-//! the "Safe runs" work.
+//! holder is simply taking the lock; the session records how it took the
+//! run up (`resumed`, `recovered`, `handed-over`) in the log itself. The
+//! lease files are as accessible as the log file.
 //!
 //! May not depend on the engine, tui, export or app.
 
@@ -84,23 +85,22 @@ impl Store {
             ),
         };
         let dir = lease_dir(&self.path);
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            builder.mode(0o700);
+        // Whoever may write the log may lease its runs: the lease files are
+        // exactly as accessible as the log file (a log shared by a group of
+        // operators shares its leases with them, for handovers).
+        let file_mode = log_mode(&self.path);
+        if !dir.exists() {
+            fs::create_dir_all(&dir).map_err(|e| io("create", e))?;
+            set_mode(&dir, file_mode | ((file_mode & 0o444) >> 2)).map_err(|e| io("create", e))?;
         }
-        builder.create(&dir).map_err(|e| io("create", e))?;
         let path = dir.join(format!("{}.lock", run.hyphenated()));
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
+        let fresh = !path.exists();
         let mut file = options.open(&path).map_err(|e| io("open", e))?;
+        if fresh {
+            set_mode(&path, file_mode).map_err(|e| io("open", e))?;
+        }
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -119,6 +119,33 @@ impl Store {
             .and_then(|()| file.sync_data())
             .map_err(|e| io("write", e))?;
         Ok(RunLease { file, path })
+    }
+}
+
+/// The permission bits of the log file (0600 when they cannot be read).
+fn log_mode(log: &Path) -> u32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(log).map_or(0o600, |m| m.permissions().mode() & 0o666)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = log;
+        0o600
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
     }
 }
 

@@ -325,15 +325,20 @@ impl Store {
     pub(super) fn latest_open_run_impl(
         &self,
         operator: &str,
+        procedure: Option<&str>,
     ) -> Result<Option<RunRow>, StoreError> {
         let sql = |e| StoreError::sqlite(&self.path, e);
         let raw = self
             .conn
             .prepare_cached(&format!(
                 "{RUN_COLUMNS} FROM runs r WHERE r.outcome IS NULL AND r.operator = ?1 \
+                 AND (?2 IS NULL OR r.procedure_id = ?2) \
                  ORDER BY r.started_at DESC, r.id DESC LIMIT 1"
             ))
-            .and_then(|mut s| s.query_row([operator], raw_run).optional())
+            .and_then(|mut s| {
+                s.query_row(rusqlite::params![operator, procedure], raw_run)
+                    .optional()
+            })
             .map_err(sql)?;
         raw.map(|r| self.run_row(r)).transpose()
     }

@@ -65,6 +65,7 @@ fn started(run: &NewRun) -> NewEvent {
         operator: run.operator.user.clone(),
         operator_name: run.operator.name.clone(),
         host: run.operator.host.clone(),
+        pid: None,
         runsheet_version: run.runsheet_version.clone(),
         warnings: vec![],
         clock: None,
@@ -1327,15 +1328,18 @@ fn runs_filters_and_latest_open_run() {
     assert_eq!(ids(q(|q| q.limit = Some(1))), [run_id(3)]);
 
     let open = store
-        .latest_open_run("alice")
+        .latest_open_run("alice", None)
         .expect("query")
         .expect("open run");
     assert_eq!(open.id, run_id(2));
     assert_eq!(
-        store.latest_open_run("bob").expect("query").map(|r| r.id),
+        store
+            .latest_open_run("bob", None)
+            .expect("query")
+            .map(|r| r.id),
         Some(run_id(3))
     );
-    assert_eq!(store.latest_open_run("carol").expect("query"), None);
+    assert_eq!(store.latest_open_run("carol", None).expect("query"), None);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //!
 //! May not depend on the engine (payloads arrive as JSON), tui, export or app.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 use uuid::Uuid;
@@ -90,7 +90,7 @@ pub(super) fn frontier_at(
 
 /// A timestamp as stored: RFC 3339, UTC, milliseconds, `Z`.
 pub fn time_text(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+    crate::vocab::time_text(at)
 }
 
 /// Truncate to what the log keeps (milliseconds).

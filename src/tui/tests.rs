@@ -101,6 +101,7 @@ fn fixture_with(source: &str) -> Fixture {
         runsheet_version: "0".into(),
         today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
         clock: None,
+        pid: None,
     };
     let sink = MemorySink::default();
     let clock = SteppingClock::starting_at(t0());

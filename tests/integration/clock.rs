@@ -66,7 +66,10 @@ fn run_and_resume_record_the_clock_and_each_event_its_elapsed_time() {
     assert!(events.iter().any(|(k, _)| k == "resumed"), "{events:?}");
     let shown = stdout(&runsheet(&db).args(["show", &run]).output().unwrap());
     assert!(shown.contains("Clock: "), "{shown}");
-    assert!(shown.contains("Resumed; clock "), "{shown}");
+    assert!(
+        shown.contains("Resumed by ") && shown.contains("; clock "),
+        "{shown}"
+    );
 
     // The clock's state is evidence like the rest: claiming a better clock
     // than the kernel reported is caught.

@@ -53,7 +53,11 @@ fn run_with_input(cmd: &mut Command, input: &[u8], code: i32) -> Output {
 /// One more run on the log, suspended at once (its input ends): records and
 /// a signed checkpoint.
 fn suspended_run(db: &Path) {
-    run_with_input(log_cmd(db).arg("run").arg("--plain").arg(drill()), b"", 10);
+    run_with_input(
+        log_cmd(db).args(["run", "--plain", "--new"]).arg(drill()),
+        b"",
+        10,
+    );
 }
 
 /// A log with one run, and a witness configured for it.

@@ -149,6 +149,7 @@ fn run_started(run: &NewRun) -> Event {
         operator: run.operator.user.clone(),
         operator_name: run.operator.name.clone(),
         host: run.operator.host.clone(),
+        pid: None,
         runsheet_version: run.runsheet_version.clone(),
         warnings: vec![],
         clock: None,
@@ -159,7 +160,13 @@ fn run_started(run: &NewRun) -> Event {
 fn action(what: u8, text: u8) -> Event {
     let t = TEXTS[usize::from(text) % TEXTS.len()].to_string();
     let step = "check".to_string();
-    match what % 14 {
+    let mark = || crate::vocab::SessionMark {
+        operator: "ops".into(),
+        operator_name: text.is_multiple_of(2).then(|| t.clone()),
+        host: "host-1".into(),
+        pid: text.is_multiple_of(3).then_some(4242),
+    };
+    match what % 18 {
         0 => Event::WarningsAcknowledged {
             warnings: vec!["review overdue".into(), t],
         },
@@ -203,7 +210,30 @@ fn action(what: u8, text: u8) -> Event {
             then: BranchEnd::Retry,
         },
         12 => Event::Suspended,
-        _ => Event::Resumed { clock: None },
+        13 => Event::CommandStarted {
+            step,
+            command: "echo ok".into(),
+        },
+        14 => Event::CommandInterrupted {
+            step,
+            command: "echo ok".into(),
+            started_at: "2026-11-01T02:00:00.000Z".into(),
+            account: t,
+        },
+        15 => Event::Recovered {
+            previous: text.is_multiple_of(2).then(mark),
+            previous_last_event_at: "2026-11-01T02:00:00.000Z".into(),
+            clock: None,
+            session: Some(mark()),
+        },
+        16 => Event::HandedOver {
+            from: "ops".into(),
+            reason: t,
+        },
+        _ => Event::Resumed {
+            clock: None,
+            session: text.is_multiple_of(2).then(mark),
+        },
     }
 }
 
@@ -2454,15 +2484,30 @@ fn the_diagnosis_rules_name_these_records() {
         },
         Fixed {
             // Without the tree rebuilt, the forged record's tree row is
-            // wrong: the walk stops there.
+            // wrong; but seq 9 no longer links to it, so the chain names
+            // it (D2 at seq 9), as with the tree rebuilt: inserted, not
+            // edited (it used to say edited, which misnamed an insertion).
             tampers: vec![insert(7, 7, 2, 0, 0)],
-            rule: "10",
+            rule: "D2",
             ..fixed(
                 "a log event forged at seq 8, every own hash recomputed, the tree left",
                 String::new(),
                 Forge::OwnHashes,
-                Some(("edited", Some(8))),
-                Some(("edited", Some(8))),
+                Some(("inserted", Some(8))),
+                Some(("inserted", Some(8))),
+            )
+        },
+        Fixed {
+            // An edit at a seq that completes tree nodes, its own hash
+            // recomputed: the tree row is wrong and seq 5 no longer links
+            // to it, so the chain names it (D7 at seq 5): edited at 4.
+            rule: "D7",
+            ..fixed(
+                "seq 4 edited and its own hash recomputed, the tree left",
+                "UPDATE events SET actor = 'mallory' WHERE seq = 4".into(),
+                Forge::OwnHashes,
+                Some(("edited", Some(4))),
+                Some(("edited", Some(4))),
             )
         },
         Fixed {

@@ -17,11 +17,17 @@ pub fn drill() -> PathBuf {
     repo().join("tests/fixtures/run/drill.toml")
 }
 
-/// `runsheet run --plain <procedure>` on `db` (a file or an id), answering
-/// with `script` (see [`run_with_input`]).
+/// `runsheet run --plain --new <procedure>` on `db` (a file or an id),
+/// answering with `script` (see [`run_with_input`]): always a new run, even
+/// when the log holds an open run of the procedure (without `--new`, plain
+/// mode then refuses; safe_runs.rs tests that).
 pub fn plain_run(db: &Path, procedure: impl AsRef<OsStr>, script: impl AsRef<[u8]>) -> Output {
     run_with_input(
-        runsheet(db).arg("run").arg("--plain").arg(procedure),
+        runsheet(db)
+            .arg("run")
+            .arg("--plain")
+            .arg("--new")
+            .arg(procedure),
         script,
     )
 }
