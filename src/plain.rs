@@ -30,6 +30,26 @@ pub fn run(
 ) -> std::io::Result<PlainExit> {
     let mut shown: Option<(String, u32)> = None;
     print_so_far(session.run(), out)?;
+    // Take the run up as the session opened it (resumed, recovered, handed
+    // over), then say what became of a command that was never recorded.
+    let opened = flow::open(session);
+    if opened.failed() {
+        report(session.run(), &opened, out)?;
+        writeln!(
+            out,
+            "Stopped: the run cannot continue until its resumption is recorded; it stays {}: runsheet resume {}",
+            if session.run().suspended {
+                "suspended"
+            } else {
+                "open"
+            },
+            session.run_id()
+        )?;
+        return Ok(PlainExit::Suspended);
+    }
+    if let Some(exit) = drive(session, opened, input, out)? {
+        return Ok(exit);
+    }
     loop {
         if let Some(outcome) = session.run().outcome {
             print_end(session, out)?;
@@ -389,7 +409,7 @@ fn describe(run: &Run, e: &Event) -> Option<String> {
             "taken up after the previous session{} ended without suspending (its last event: {previous_last_event_at})",
             previous
                 .as_ref()
-                .map(|s| format!(" ({s})"))
+                .map(|s| format!(", {s},"))
                 .unwrap_or_default()
         ),
         Event::HandedOver { from, reason } => format!("handed over from {from}: {reason}"),

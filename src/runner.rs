@@ -227,7 +227,7 @@ fn spawn_guard(pgid: u32) -> std::io::Result<(Child, PipeWriter)> {
     let (reader, writer) = std::io::pipe()?;
     let guard = Command::new("sh")
         .arg("-c")
-        .arg(format!("read _ignored; kill -KILL -- -{pgid} 2>/dev/null"))
+        .arg(format!("read _ignored; kill -9 -{pgid} 2>/dev/null"))
         .stdin(reader)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -304,6 +304,41 @@ mod tests {
             t.elapsed() < Duration::from_secs(5),
             "stop waited for the children"
         );
+    }
+
+    #[test]
+    fn a_dropped_command_is_killed_with_what_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bg.pid");
+        let cmd = RunningCommand::spawn(&format!(
+            "sleep 300 & echo $! > {}; wait",
+            file.display()
+        ))
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let pid: u32 = loop {
+            if let Some(pid) = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+            {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "the command did not start");
+            thread::sleep(Duration::from_millis(10));
+        };
+        // Gone, or a zombie nobody reaped (the stat's state after the name).
+        let ended = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+                s.rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+        };
+        assert!(!ended());
+        drop(cmd);
+        while !ended() {
+            assert!(Instant::now() < deadline, "the background child outlived its command");
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     #[test]

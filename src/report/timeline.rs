@@ -454,7 +454,7 @@ fn describe_parts<'a>(
                 by_session(session.as_ref()),
                 previous
                     .as_ref()
-                    .map(|s| format!(" ({s})"))
+                    .map(|s| format!(", {s},"))
                     .unwrap_or_default(),
                 clock_words(clock.as_ref())
             ),

@@ -197,23 +197,32 @@ pub fn resume(
 }
 
 /// Another operator takes a run over only saying why; the operator who
-/// drove it last needs no handover.
+/// drove it last needs no handover. The same operator is the same OS user
+/// with the same display name, or no display name on either side (so the
+/// operators of a log run through one service user, docs/custody.md, are
+/// told apart by their names).
 fn check_take_over(run: &Run, row: &RunRow, who: &Operator, take_over: Option<&str>) -> Result<()> {
-    let last_user = run
-        .session
-        .as_ref()
-        .map(|s| s.operator.clone())
-        .or_else(|| run.info.as_ref().map(|i| i.operator.user.clone()))
-        .unwrap_or_default();
+    let (last_user, last_name) = match (&run.session, &run.info) {
+        (Some(s), _) => (s.operator.clone(), s.operator_name.clone()),
+        (None, Some(i)) => (i.operator.user.clone(), i.operator.name.clone()),
+        (None, None) => (who.user.clone(), None),
+    };
+    let same = last_user == who.user
+        && match (&last_name, &who.name) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
     let last = run.last_operator();
     match take_over {
-        None if last_user != who.user => Err(Error::Input(format!(
+        None if !same => Err(Error::Input(format!(
             "run {} was last driven by {last}, not by {}; to take it over, say why: runsheet resume {} --take-over --reason \"…\" (the handover is recorded)",
-            row.id, who.user, row.id
+            row.id,
+            who.actor(),
+            row.id
         ))),
-        Some(_) if last_user == who.user => Err(Error::Input(format!(
-            "--take-over is for taking a run over from another operator, and {} drove run {} last; resume it without --take-over",
-            who.user, row.id
+        Some(_) if same => Err(Error::Input(format!(
+            "--take-over is for taking a run over from another operator, and {last} drove run {} last; resume it without --take-over",
+            row.id
         ))),
         Some(reason) if reason.trim().is_empty() => Err(Error::Input(
             "--reason is empty: say why you take the run over (it is recorded)".into(),

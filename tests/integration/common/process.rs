@@ -112,6 +112,11 @@ impl Live {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Write `input` to the process's stdin and flush it.
     pub fn send(&mut self, input: impl AsRef<[u8]>) {
         let stdin = self.stdin.as_mut().expect("stdin is still open");
