@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, Write};
 
-use crate::engine::{Action, Event, Outcome, RequirementKind, Run, StepStatus};
+use crate::engine::{Action, Command, Event, Outcome, RequirementKind, Run, StepStatus};
 use crate::keys::{self, Does, Intent, Key, Mode};
 use crate::procedure::{BranchEnd, StepKind};
 use crate::runner::RunningCommand;
@@ -153,6 +153,15 @@ fn drive(
         print_recorded(session.run(), &reply.recorded, out)?;
         reply = match reply.next {
             Next::Done => return Ok(None),
+            // A command's result is kept and recording retried, never the
+            // command run again (its output is not in the log yet).
+            Next::NotRecorded {
+                message,
+                retry: retry @ Command::RecordCommand { .. },
+            } => match retry_result(session, &message, retry, input, out)? {
+                Some(reply) => reply,
+                None => return Ok(Some(PlainExit::Suspended)),
+            },
             Next::Refused(_) | Next::NotRecorded { .. } => {
                 print_failure(&reply.next, out)?;
                 return Ok(None);
@@ -208,6 +217,52 @@ fn drive(
             }
             Next::Then(command) => flow::execute(session, command),
         };
+    }
+}
+
+/// A command's result could not be recorded: keep it and retry recording
+/// on the retry key until it is recorded (`Some(reply)`), or stop on the
+/// quit key or the end of input (`None`: the result is lost, and resume
+/// asks what became of the command, whose start is recorded).
+fn retry_result(
+    session: &mut Session,
+    message: &str,
+    retry: Command,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> std::io::Result<Option<Reply>> {
+    let mut message = message.to_string();
+    loop {
+        writeln!(
+            out,
+            "  ✘ NOT RECORDED — the evidence log could not be written: {}\n    The command's result is kept: {} = try recording it again · {} = stop (the result is then lost; resume asks what became of the command)",
+            sanitize_line(&message),
+            keys::label(Mode::NotRecorded, Does::Retry),
+            keys::label(Mode::NotRecorded, Does::SuspendAndQuit),
+        )?;
+        let line = ask(input, out, "Result")?;
+        let does = line
+            .as_deref()
+            .and_then(single_char)
+            .and_then(|c| keys::does(Mode::NotRecorded, Key::Char(c)));
+        match (line, does) {
+            (None, _) | (_, Some(Does::SuspendAndQuit)) => {
+                writeln!(
+                    out,
+                    "Stopped without recording the command's result; the run is still open: runsheet resume {}",
+                    session.run_id()
+                )?;
+                return Ok(None);
+            }
+            (_, Some(Does::Retry)) => {
+                let reply = flow::retry(session, retry.clone());
+                match &reply.next {
+                    Next::NotRecorded { message: m, .. } => message.clone_from(m),
+                    _ => return Ok(Some(reply)),
+                }
+            }
+            _ => {}
+        }
     }
 }
 
