@@ -1,5 +1,5 @@
 //! Runner tests: whole screens rendered into a `TestBackend` (insta snapshots at
-//! 100x30), driven through `update` with a session over a `MemorySink` and a
+//! 100x30, and 80x24 where the smallest screen matters), driven through `update` with a session over a `MemorySink` and a
 //! `SteppingClock`; the keymap contract; failed writes; real commands.
 
 use std::sync::atomic::AtomicBool;
@@ -681,4 +681,115 @@ fn command_output_is_decoded_across_chunks_and_capped_for_the_screen() {
     assert!(pane.dropped);
     assert!(pane.text.len() <= 256 * 1024);
     assert!(pane.text.starts_with('x'), "cut at a line start");
+}
+
+/// A failure reason of 200 characters, as an operator may type it.
+const LONG_REASON: &str = "the backup console shows the job as Succeeded, but it ended at 04:12, two hours after the window closed, and its log lists 3 files under /srv/customer/exports that it could not read: permission denied";
+
+/// A contact written over several lines in the procedure.
+const LONG_CONTACT: &str =
+    "On-call storage engineer: +1 555 0100 (24/7), or page #storage-oncall in chat.
+If nobody answers within 15 minutes, call the Head of IT Operations on
++1 555 0199, then the service desk duty manager on extension 4242.";
+
+/// The fixture's procedure with [`LONG_CONTACT`], its first step failed with `reason`.
+fn failed_with(reason: &str) -> Fixture {
+    let source = PROC.replace(
+        "contact = \"On-call storage engineer, +1 555 0100\"",
+        &format!("contact = \"\"\"\n{LONG_CONTACT}\"\"\""),
+    );
+    let mut f = fixture_with(&source);
+    f.ch('f');
+    f.typed(reason);
+    f.enter();
+    assert_eq!(f.current().as_deref(), Some("open-ticket"));
+    assert_eq!(f.session.run().escalation.as_ref().unwrap().reason, reason);
+    f
+}
+
+/// The escalation banner's text, its rows joined and blanks collapsed.
+fn banner_text(screen: &str) -> String {
+    let rows: Vec<&str> = screen
+        .lines()
+        .skip_while(|l| !l.contains("⚠ ESCALATION"))
+        .skip(1)
+        .take_while(|l| !l.starts_with('└'))
+        .map(|l| l.trim_start_matches('│').trim_end_matches('│'))
+        .collect();
+    collapse(&rows.join(" "))
+}
+
+fn collapse(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whom to contact and what happens next are on screen in full, and so is
+/// the step the operator is on (its title and what it needs).
+fn assert_escalation_complete(f: &mut Fixture, w: u16, h: u16) -> String {
+    f.send(Input::Resize(w, h));
+    let s = f.screen_at(w, h);
+    let banner = banner_text(&s);
+    let contact = collapse(&crate::text::one_line(LONG_CONTACT));
+    assert!(banner.contains("Follow: Backup failed"), "{w}x{h}:\n{s}");
+    assert!(
+        banner.contains(&format!("Contact: {contact}")),
+        "{w}x{h}: the whole contact:\n{s}"
+    );
+    assert!(
+        banner.contains("Then: retry the failed step"),
+        "{w}x{h}:\n{s}"
+    );
+    assert!(s.contains("Open an incident ticket"), "{w}x{h}:\n{s}");
+    assert!(
+        s.contains("[ ] evidence: Incident ticket id"),
+        "{w}x{h}:\n{s}"
+    );
+    s
+}
+
+#[test]
+fn snapshot_escalation_with_a_long_reason_and_contact_at_80x24() {
+    let mut f = failed_with(LONG_REASON);
+    assert_eq!(LONG_REASON.chars().count(), 200);
+    let s = assert_escalation_complete(&mut f, 80, 24);
+    // There is room for the whole reason too.
+    assert!(banner_text(&s).contains(&format!("— {LONG_REASON}")), "{s}");
+    insta::assert_snapshot!("escalation_long_80x24", s);
+}
+
+#[test]
+fn snapshot_escalation_with_a_long_reason_and_contact_at_100x30() {
+    let mut f = failed_with(LONG_REASON);
+    let s = assert_escalation_complete(&mut f, 100, 30);
+    assert!(banner_text(&s).contains(&format!("— {LONG_REASON}")), "{s}");
+    insta::assert_snapshot!("escalation_long_100x30", s);
+}
+
+#[test]
+fn a_reason_too_long_for_the_banner_is_cut_and_the_contact_still_shows() {
+    let reason = [LONG_REASON; 6].join("; ");
+    let mut f = failed_with(&reason);
+    for (w, h) in [(80, 24), (100, 30)] {
+        let s = assert_escalation_complete(&mut f, w, h);
+        let banner = banner_text(&s);
+        let shown = banner
+            .split_once("— ")
+            .and_then(|(_, r)| r.split_once(" Follow: "))
+            .map(|(r, _)| r.to_string())
+            .unwrap_or_else(|| panic!("{w}x{h}: no reason in the banner:\n{s}"));
+        assert!(shown.ends_with('…'), "{w}x{h}: {shown:?}\n{s}");
+        assert!(
+            collapse(&reason).starts_with(shown.trim_end_matches('…').trim_end()),
+            "{w}x{h}: {shown:?}"
+        );
+        // The step pane keeps its rows: its bottom border is below the banner
+        // by at least six rows of step text.
+        let rows: Vec<&str> = s.lines().collect();
+        let banner_end = rows.iter().position(|l| l.starts_with('└')).unwrap();
+        let body_end = rows.iter().rposition(|l| l.starts_with('└')).unwrap();
+        assert!(body_end - banner_end >= 8, "{w}x{h}:\n{s}");
+        if w == 80 {
+            insta::assert_snapshot!("escalation_cut_80x24", s);
+        }
+    }
 }
