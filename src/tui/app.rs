@@ -242,6 +242,8 @@ pub(crate) struct App {
     pub run_id: String,
     /// The start of the run id shown in the header (unique in the log).
     pub run_label: String,
+    /// Who is at the keys in this session (`Name (user)`), as events name them.
+    pub operator: String,
     pub started_at: DateTime<Utc>,
     pub now: DateTime<Utc>,
     pub saved: Saved,
@@ -266,6 +268,7 @@ impl App {
             notice: opts.notice.clone(),
             run_id: session.run_id().to_string(),
             run_label: session.run_label(),
+            operator: session.actor().to_string(),
             started_at: opts.started_at.unwrap_or(now),
             now,
             saved: Saved::At(now),

@@ -9,6 +9,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
+use ratatui::text::Span;
 
 use super::app::{App, CommandPane, Dialog, Flow, Input, update};
 use super::{EventSource, TuiExit, TuiOptions, run_loop, view};
@@ -92,12 +93,23 @@ struct Fixture {
 }
 
 fn fixture_with(source: &str) -> Fixture {
+    fixture_as(
+        source,
+        crate::vocab::Operator::new("alice", Some("Alice"), "h"),
+        None,
+    )
+}
+
+/// A fixture whose run was started by `starter`; `actor` is at the keys
+/// (the starter when `None`).
+fn fixture_as(source: &str, starter: crate::vocab::Operator, actor: Option<&str>) -> Fixture {
     let p: Procedure = toml::from_str(source).expect("test procedure parses");
+    let actor = actor.map_or_else(|| starter.actor(), str::to_string);
     let info = StartInfo {
         procedure_sha256: "00".into(),
         procedure_format: "toml".into(),
         source_path: "test.toml".into(),
-        operator: crate::vocab::Operator::new("Alice (alice)", None, "h"),
+        operator: starter,
         runsheet_version: "0".into(),
         today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
         clock: None,
@@ -108,7 +120,7 @@ fn fixture_with(source: &str) -> Fixture {
         p,
         &info,
         RUN_ID,
-        "alice",
+        &actor,
         Box::new(sink.clone()),
         Box::new(clock),
     );
@@ -792,4 +804,68 @@ fn a_reason_too_long_for_the_banner_is_cut_and_the_contact_still_shows() {
             insta::assert_snapshot!("escalation_cut_80x24", s);
         }
     }
+}
+
+/// The header's second row at `w` columns.
+fn run_row(f: &Fixture, w: u16) -> String {
+    f.screen_at(w, 30)
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn the_header_names_the_operator_at_the_keys() {
+    let f = fixture();
+    for w in [80, 100] {
+        let row = run_row(&f, w);
+        assert!(
+            row.starts_with("run 0190f3a2 · operator Alice (alice) · elapsed 00:00:"),
+            "{row}"
+        );
+    }
+}
+
+#[test]
+fn the_header_names_who_started_the_run_when_someone_else_is_at_the_keys() {
+    let alice = crate::vocab::Operator::new("alice", Some("Alice Admin"), "h");
+    let f = fixture_as(PROC, alice, Some("Bob Builder (bob)"));
+    let row = run_row(&f, 100);
+    assert!(
+        row.starts_with(
+            "run 0190f3a2 · operator Bob Builder (bob) · started by Alice Admin (alice) · elapsed 00:00:"
+        ),
+        "{row}"
+    );
+    // At 80 columns the starter is named by their user name.
+    let row = run_row(&f, 80);
+    assert!(
+        row.starts_with(
+            "run 0190f3a2 · operator Bob Builder (bob) · started by alice · elapsed 00:00:"
+        ),
+        "{row}"
+    );
+    insta::assert_snapshot!("other_operator_80x24", f.screen_at(80, 24));
+}
+
+#[test]
+fn a_long_operator_name_is_cut_and_the_elapsed_time_stays() {
+    let long = "Maximiliane Alexandra von Hohenzollern-Sigmaringen (mvonhohenzollern)";
+    let alice = crate::vocab::Operator::new("alice", Some("Alice Admin"), "h");
+    let f = fixture_as(PROC, alice, Some(long));
+    let row = run_row(&f, 80);
+    assert!(
+        row.starts_with("run 0190f3a2 · operator Maximiliane"),
+        "{row}"
+    );
+    assert!(row.contains("… · elapsed 00:00:"), "{row}");
+    assert!(!row.contains("started by"), "{row}");
+    assert_eq!(Span::raw(row.as_str()).width(), 80, "{row}");
+    let row = run_row(&f, 100);
+    assert!(row.contains("… · elapsed 00:00:"), "{row}");
+    assert_eq!(Span::raw(row.as_str()).width(), 100, "{row}");
+    // Where there is room, the whole name.
+    let row = run_row(&f, 120);
+    assert!(row.contains(&format!("operator {long} · elapsed")), "{row}");
 }

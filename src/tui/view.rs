@@ -261,21 +261,50 @@ fn header(frame: &mut Frame, area: Rect, app: &App, run: &Run, th: Theme) {
     ]);
     frame.render_widget(Paragraph::new(title), left);
     frame.render_widget(Paragraph::new(Line::from(saved)), right);
-    let operator = run
+    frame.render_widget(Paragraph::new(run_line(app, run, th, area.width)), bottom);
+}
+
+/// The header's second row: the run, who is at the keys in this session,
+/// who started the run when that was someone else, and the time since it
+/// started. Made to fit `width`: the starter shrinks to their user name,
+/// then goes; then the operator's name is cut with `…`. The run and the
+/// elapsed time always stay.
+fn run_line(app: &App, run: &Run, th: Theme, width: u16) -> Line<'static> {
+    let width = usize::from(width);
+    let label = clean_line(&app.run_label);
+    let operator = clean_line(&app.operator);
+    let elapsed = elapsed(app.started_at, app.now);
+    let starter = run
         .info
         .as_ref()
-        .map(|i| clean_line(&i.operator.actor()))
-        .unwrap_or_default();
-    let short = &app.run_label;
-    let info = Line::from(vec![
+        .filter(|i| i.operator.actor() != app.operator)
+        .map(|i| {
+            (
+                clean_line(&i.operator.actor()),
+                clean_line(&i.operator.user),
+            )
+        });
+    let cols = |s: &str| Span::raw(s).width();
+    let fixed = cols("run ") + cols(&label) + cols(" · operator ") + cols(" · elapsed ");
+    let fixed = fixed + cols(&elapsed);
+    let by = starter.and_then(|(full, user)| {
+        let left = width.saturating_sub(fixed + cols(&operator) + cols(" · started by "));
+        [full, user].into_iter().find(|s| cols(s) <= left)
+    });
+    let operator = truncate(&operator, width.saturating_sub(fixed).max(8));
+    let mut spans = vec![
         Span::styled("run ", th.dim()),
-        Span::raw(clean_line(short)),
+        Span::raw(label),
         Span::styled(" · operator ", th.dim()),
-        Span::raw(operator),
-        Span::styled(" · elapsed ", th.dim()),
-        Span::raw(elapsed(app.started_at, app.now)),
-    ]);
-    frame.render_widget(Paragraph::new(info), bottom);
+        Span::styled(operator, th.bold()),
+    ];
+    if let Some(by) = by {
+        spans.push(Span::styled(" · started by ", th.dim()));
+        spans.push(Span::raw(by));
+    }
+    spans.push(Span::styled(" · elapsed ", th.dim()));
+    spans.push(Span::raw(elapsed));
+    Line::from(spans)
 }
 
 fn elapsed(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
