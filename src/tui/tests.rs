@@ -1,17 +1,23 @@
 //! Runner tests: whole screens rendered into a `TestBackend` (insta snapshots at
-//! 100x30, and 80x24 where the smallest screen matters), driven through `update` with a session over a `MemorySink` and a
-//! `SteppingClock`; the keymap contract; failed writes; real commands.
+//! 100x30, and 80x24 where the smallest screen matters), driven through `update`
+//! with a session over a `MemorySink` and a `SteppingClock`, and the settle
+//! time on a hand-driven monotonic clock; the keymap contract; failed writes;
+//! real commands.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
+use ratatui::crossterm::event::{
+    Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers,
+};
 use ratatui::text::Span;
 
-use super::app::{App, CommandPane, Dialog, Flow, Input, update};
+use super::app::{App, CommandPane, Dialog, Flow, Input, Instants, SETTLE, update};
 use super::{EventSource, TuiExit, TuiOptions, run_loop, view};
 use crate::engine::{self, CommandResult, Event, Outcome, StartInfo, StepStatus};
 use crate::keys::{self, Key};
@@ -90,6 +96,18 @@ struct Fixture {
     app: App,
     session: Session,
     sink: MemorySink,
+    /// The monotonic clock the app measures the settle time with.
+    instant: Rc<Cell<Instant>>,
+}
+
+/// A monotonic clock that is one second later at every reading (for tests
+/// that are not about the settle time).
+pub(super) fn stepping_instants() -> Instants {
+    let t = Cell::new(Instant::now());
+    Box::new(move || {
+        t.set(t.get() + Duration::from_secs(1));
+        t.get()
+    })
 }
 
 fn fixture_with(source: &str) -> Fixture {
@@ -129,8 +147,15 @@ fn fixture_as(source: &str, starter: crate::vocab::Operator, actor: Option<&str>
         notice: None,
         started_at: Some(t0()),
     };
-    let app = App::new(&mut session, &opts, (100, 30));
-    Fixture { app, session, sink }
+    let instant = Rc::new(Cell::new(Instant::now()));
+    let now = Rc::clone(&instant);
+    let app = App::with_clock(&mut session, &opts, (100, 30), Box::new(move || now.get()));
+    Fixture {
+        app,
+        session,
+        sink,
+        instant,
+    }
 }
 
 fn fixture() -> Fixture {
@@ -142,7 +167,13 @@ fn ev(code: KeyCode, mods: KeyModifiers) -> Input {
 }
 
 impl Fixture {
+    /// `input` a second after the last one: past any settle time.
     fn send(&mut self, input: Input) -> Flow {
+        self.send_after(Duration::from_secs(1), input)
+    }
+    /// `input` when `wait` has passed since the last one.
+    fn send_after(&mut self, wait: Duration, input: Input) -> Flow {
+        self.instant.set(self.instant.get() + wait);
         update(&mut self.app, &mut self.session, input)
     }
     fn ch(&mut self, c: char) -> Flow {
@@ -868,4 +899,206 @@ fn a_long_operator_name_is_cut_and_the_elapsed_time_stays() {
     // Where there is room, the whole name.
     let row = run_row(&f, 120);
     assert!(row.contains(&format!("operator {long} · elapsed")), "{row}");
+}
+
+/// The fixture's header and branch with three plain confirm steps.
+fn confirm_steps() -> String {
+    let (head, _) = PROC.split_once("[[steps]]").unwrap();
+    let (_, branches) = PROC.split_once("[[branches]]").unwrap();
+    let steps: String = ["one", "two", "three"]
+        .iter()
+        .map(|id| format!("[[steps]]\nid = \"{id}\"\ntitle = \"Step {id}\"\n\n"))
+        .collect();
+    format!("{head}{steps}[[branches]]{branches}")
+}
+
+/// The steps confirmed so far, in order.
+fn confirmed(f: &Fixture) -> Vec<String> {
+    f.sink
+        .events
+        .borrow()
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::StepConfirmed { step } => Some(step.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn enter_key() -> Input {
+    ev(KeyCode::Enter, KeyModifiers::NONE)
+}
+
+#[test]
+fn enter_right_after_a_step_appears_does_nothing() {
+    // The first step appeared as the runner started.
+    let mut f = fixture_with(&confirm_steps());
+    f.send_after(Duration::ZERO, enter_key());
+    assert_eq!(f.current().as_deref(), Some("one"));
+    assert!(confirmed(&f).is_empty());
+    assert!(
+        f.screen()
+            .contains("✘ Enter ignored: this step has just appeared; read, then press it again"),
+        "{}",
+        f.screen()
+    );
+    // A double Enter confirms the step it was meant for, not the next.
+    f.send_after(Duration::from_secs(1), enter_key());
+    f.send_after(Duration::from_millis(80), enter_key());
+    assert_eq!(f.current().as_deref(), Some("two"));
+    assert_eq!(confirmed(&f), ["one"]);
+}
+
+#[test]
+fn enter_once_the_settle_time_has_passed_confirms() {
+    let mut f = fixture_with(&confirm_steps());
+    f.send_after(SETTLE - Duration::from_millis(1), enter_key());
+    assert!(confirmed(&f).is_empty(), "still settling");
+    let mut f = fixture_with(&confirm_steps());
+    f.send_after(SETTLE, enter_key());
+    assert_eq!(confirmed(&f), ["one"]);
+    f.send_after(SETTLE, enter_key());
+    assert_eq!(confirmed(&f), ["one", "two"]);
+}
+
+#[test]
+fn a_repeated_enter_never_confirms() {
+    let mut f = fixture_with(&confirm_steps());
+    let repeat = KeyEvent::new_with_kind(KeyCode::Enter, KeyModifiers::NONE, KeyEventKind::Repeat);
+    for _ in 0..3 {
+        f.send_after(Duration::from_secs(10), Input::Key(repeat));
+    }
+    assert!(confirmed(&f).is_empty());
+    assert!(f.screen().contains("Enter is held down"), "{}", f.screen());
+    // Pressed again, it confirms.
+    f.enter();
+    assert_eq!(confirmed(&f), ["one"]);
+}
+
+#[test]
+fn a_held_key_repeating_as_presses_acts_once_until_it_is_let_go() {
+    // Without the kitty keyboard protocol a terminal's auto-repeat arrives as
+    // plain presses, here 30 a second for two seconds.
+    let mut f = fixture_with(&confirm_steps());
+    f.enter();
+    for _ in 0..60 {
+        f.send_after(Duration::from_millis(33), enter_key());
+    }
+    assert_eq!(confirmed(&f), ["one"]);
+    // Let go, and pressed again once the step has settled.
+    f.send_after(SETTLE, enter_key());
+    assert_eq!(confirmed(&f), ["one", "two"]);
+}
+
+#[test]
+fn every_key_that_acts_on_a_step_waits_and_help_suspend_and_scrolling_do_not() {
+    for b in keys::BINDINGS {
+        let mut f = fixture_with(&confirm_steps());
+        let before = f.session.run().clone();
+        let key = match b.keys[0] {
+            Key::Enter => KeyCode::Enter,
+            Key::Esc => KeyCode::Esc,
+            Key::Up => KeyCode::Up,
+            Key::Down => KeyCode::Down,
+            Key::PageUp => KeyCode::PageUp,
+            Key::PageDown => KeyCode::PageDown,
+            Key::Char(c) => KeyCode::Char(c),
+            Key::CtrlC | Key::CtrlS => unreachable!("a step key's first key is not a Ctrl key"),
+        };
+        f.send_after(Duration::ZERO, ev(key, KeyModifiers::NONE));
+        let waited = f
+            .app
+            .message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("has just appeared"));
+        assert_eq!(
+            waited,
+            super::app::acts_on_step(b.intent),
+            "{:?} ({})",
+            b.intent,
+            b.label
+        );
+        if waited {
+            assert!(f.app.dialog.is_none(), "{:?} opened a dialog", b.intent);
+            assert_eq!(f.session.run(), &before, "{:?} changed the run", b.intent);
+        }
+    }
+    // Help and suspend at once, for example.
+    let mut f = fixture_with(&confirm_steps());
+    f.send_after(Duration::ZERO, ev(KeyCode::Char('?'), KeyModifiers::NONE));
+    assert!(f.app.help.is_some());
+    f.send_after(Duration::ZERO, ev(KeyCode::Esc, KeyModifiers::NONE));
+    f.send_after(Duration::ZERO, ev(KeyCode::Char('q'), KeyModifiers::NONE));
+    assert!(matches!(f.app.dialog, Some(Dialog::ConfirmSuspend { .. })));
+}
+
+#[test]
+fn the_first_step_after_the_warnings_settles_too() {
+    let source = confirm_steps().replace("approver = \"CISO\"\n", "");
+    let mut f = fixture_with(&source);
+    assert!(!f.session.run().pending_warnings.is_empty());
+    f.send_after(Duration::ZERO, enter_key());
+    assert!(
+        !f.session.run().pending_warnings.is_empty(),
+        "the warnings settle"
+    );
+    assert!(
+        f.screen()
+            .contains("Enter ignored: the warnings have just appeared")
+    );
+    f.send_after(SETTLE, enter_key());
+    assert!(f.session.run().pending_warnings.is_empty());
+    // A double press on the warnings does not confirm the first step.
+    f.send_after(Duration::from_millis(80), enter_key());
+    assert!(confirmed(&f).is_empty());
+    f.send_after(SETTLE, enter_key());
+    assert_eq!(confirmed(&f), ["one"]);
+}
+
+#[test]
+fn a_retried_step_settles_again() {
+    // "no" on the decision enters the branch; its last step done, the
+    // decision is back (attempt 2) and waits before it takes y or n.
+    let mut f = fixture();
+    f.past_first();
+    f.past_size();
+    f.ch('n');
+    f.ch('e');
+    f.typed("INC-1\n");
+    f.enter();
+    assert_eq!(f.current().as_deref(), Some("call-oncall"));
+    f.enter();
+    assert_eq!(f.current().as_deref(), Some("offsite"));
+    assert_eq!(f.session.run().state("offsite").attempts, 2);
+    f.send_after(
+        Duration::from_millis(100),
+        ev(KeyCode::Char('y'), KeyModifiers::NONE),
+    );
+    assert_eq!(f.current().as_deref(), Some("offsite"));
+    f.send_after(SETTLE, ev(KeyCode::Char('y'), KeyModifiers::NONE));
+    assert_eq!(f.current().as_deref(), Some("verify"));
+}
+
+#[test]
+fn the_footer_dims_the_keys_that_wait() {
+    let mut f = fixture_with(&confirm_steps());
+    let enter_cell = |f: &Fixture| {
+        let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+        terminal
+            .draw(|fr| view::view(fr, &f.app, f.session.run()))
+            .unwrap();
+        let buf = terminal.backend().buffer();
+        let y = (0..30)
+            .rev()
+            .find(|&y| buf[(0, y)].symbol() == "E")
+            .expect("the footer starts with Enter");
+        (buf[(0, y)].modifier, buf[(0, y)].fg)
+    };
+    assert!(f.app.settling);
+    let (modifier, _) = enter_cell(&f);
+    assert!(!modifier.contains(ratatui::style::Modifier::REVERSED));
+    f.send_after(SETTLE, Input::Tick);
+    assert!(!f.app.settling);
+    let (modifier, _) = enter_cell(&f);
+    assert!(modifier.contains(ratatui::style::Modifier::REVERSED));
 }

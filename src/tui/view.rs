@@ -13,7 +13,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
-use super::app::{App, CommandPane, Dialog, LineDialog, MIN_HEIGHT, MIN_WIDTH, Saved};
+use super::app::{
+    App, CommandPane, Dialog, LineDialog, MIN_HEIGHT, MIN_WIDTH, Saved, acts_on_step,
+};
 use crate::engine::{Action, RequirementKind, Run, StepStatus};
 use crate::keys::{self, Does, Intent, Mode};
 use crate::procedure::{StepKind, StepPlace, ValueKind};
@@ -899,17 +901,17 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
-/// The footer's key hints for the current mode.
-fn footer_items(app: &App, run: &Run) -> Vec<(String, String)> {
-    let item = |k: &str, v: &str| (k.to_string(), v.to_string());
+/// The footer's key hints for the current mode: key, what it does, and
+/// whether it waits out the settle time right now (shown dimmed).
+fn footer_items(app: &App, run: &Run) -> Vec<(String, String, bool)> {
     if let Some(mode) = app.mode(run) {
         return keys::footer(mode)
             .into_iter()
-            .map(|(k, v)| item(k, v))
+            .map(|(k, v)| (k.to_string(), v.to_string(), false))
             .collect();
     }
     let warnings = !run.pending_warnings.is_empty();
-    let mut items: Vec<(String, String)> = keys::available(run)
+    let mut items: Vec<(String, String, bool)> = keys::available(run)
         .into_iter()
         .filter_map(keys::binding)
         .map(|b| {
@@ -918,16 +920,17 @@ fn footer_items(app: &App, run: &Run) -> Vec<(String, String)> {
             } else {
                 b.short
             };
-            item(b.label, short)
+            let waits = app.settling && acts_on_step(b.intent);
+            (b.label.to_string(), short.to_string(), waits)
         })
         .collect();
     if app.command.is_some()
         && let Some(b) = keys::binding(Intent::Close)
     {
-        items.push(item(b.label, "close output"));
+        items.push((b.label.to_string(), "close output".to_string(), false));
     }
     if let Some(b) = keys::binding(Intent::Help) {
-        items.push(item(b.label, b.short));
+        items.push((b.label.to_string(), b.short.to_string(), false));
     }
     items
 }
@@ -937,17 +940,19 @@ fn footer_lines(app: &App, run: &Run, th: Theme, width: u16) -> Vec<Line<'static
     let mut lines: Vec<Line<'static>> = Vec::new();
     let mut spans: Vec<Span<'static>> = Vec::new();
     let mut used = 0;
-    for (k, v) in footer_items(app, run) {
+    for (k, v, waits) in footer_items(app, run) {
         let w = Span::raw(format!("{k} {v}  ")).width();
         if used + w > width && !spans.is_empty() {
             lines.push(Line::from(std::mem::take(&mut spans)));
             used = 0;
         }
-        spans.push(Span::styled(
-            k,
-            th.accent().add_modifier(Modifier::REVERSED),
-        ));
-        spans.push(Span::raw(format!(" {v}  ")));
+        let (key_style, text_style) = if waits {
+            (th.dim(), th.dim())
+        } else {
+            (th.accent().add_modifier(Modifier::REVERSED), Style::new())
+        };
+        spans.push(Span::styled(k, key_style));
+        spans.push(Span::styled(format!(" {v}  "), text_style));
         used += w;
     }
     if !spans.is_empty() {
