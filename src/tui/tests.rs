@@ -901,6 +901,50 @@ fn a_long_operator_name_is_cut_and_the_elapsed_time_stays() {
     assert!(row.contains(&format!("operator {long} · elapsed")), "{row}");
 }
 
+#[test]
+fn a_long_title_gives_way_to_the_saved_mark() {
+    let saved = |row: &str| {
+        row.split_once("✔ saved")
+            .map(|(before, _)| before.to_string())
+    };
+    // The id goes first.
+    let source = PROC.replace(
+        "title = \"Nightly backup check\"",
+        "title = \"Nightly backup of customer data, checked\"",
+    );
+    let row = fixture_with(&source)
+        .screen_at(80, 24)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let before = saved(&row).unwrap_or_else(|| panic!("{row}"));
+    assert_eq!(
+        before.trim_end(),
+        "Nightly backup of customer data, checked v1.2",
+        "{row}"
+    );
+    assert!(before.ends_with(' '), "{row}");
+    // Then the title is cut.
+    let source = PROC.replace(
+        "title = \"Nightly backup check\"",
+        "title = \"Nightly backup of customer data and of its off-site copy, checked\"",
+    );
+    let row = fixture_with(&source)
+        .screen_at(80, 24)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let before = saved(&row).unwrap_or_else(|| panic!("{row}"));
+    assert!(
+        before.starts_with("Nightly backup of customer data"),
+        "{row}"
+    );
+    assert!(before.trim_end().ends_with("… v1.2"), "{row}");
+    assert!(before.ends_with(' '), "{row}");
+}
+
 /// The fixture's header and branch with three plain confirm steps.
 fn confirm_steps() -> String {
     let (head, _) = PROC.split_once("[[steps]]").unwrap();

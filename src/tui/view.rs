@@ -256,12 +256,26 @@ fn header(frame: &mut Frame, area: Rect, app: &App, run: &Run, th: Theme) {
     let saved_w = saved.width() as u16 + 1;
     let [left, right] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(saved_w)]).areas(top);
-    let title = Line::from(vec![
-        Span::styled(clean_line(&p.title), th.bold()),
-        Span::raw(format!(" v{}", clean_line(&p.version))),
-        Span::styled(format!("  ({})", clean_line(&p.id)), th.dim()),
-    ]);
-    frame.render_widget(Paragraph::new(title), left);
+    // The title keeps a blank before the saved mark: the procedure id goes
+    // first, then the title is cut with `…`.
+    let room = usize::from(left.width).saturating_sub(1);
+    let (name, version, id) = (
+        clean_line(&p.title),
+        format!(" v{}", clean_line(&p.version)),
+        format!("  ({})", clean_line(&p.id)),
+    );
+    let cols = |s: &str| Span::raw(s).width();
+    let mut title = vec![
+        Span::styled(
+            truncate(&name, room.saturating_sub(cols(&version))),
+            th.bold(),
+        ),
+        Span::raw(version.clone()),
+    ];
+    if cols(&name) + cols(&version) + cols(&id) <= room {
+        title.push(Span::styled(id, th.dim()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(title)), left);
     frame.render_widget(Paragraph::new(Line::from(saved)), right);
     frame.render_widget(Paragraph::new(run_line(app, run, th, area.width)), bottom);
 }
