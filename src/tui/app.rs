@@ -7,8 +7,10 @@
 //! a dialog, a question) is the operator flow's (`session::flow`), and whether
 //! it is allowed the engine's; its refusal is what the operator sees.
 
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, Utc};
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui_textarea::{TextArea, WrapMode};
 
 use super::TuiExit;
@@ -25,6 +27,22 @@ pub(crate) const MIN_HEIGHT: u16 = 24;
 
 /// Command output kept for the screen (the tail); the log keeps its own capped copy.
 const DISPLAY_CAP: usize = 256 * 1024;
+
+/// How long a step that has just appeared ignores the keys that act on it
+/// ([`acts_on_step`]), so that a double press, or a key still down from the
+/// step before, cannot act on a step the operator has not seen. 400 ms is
+/// longer than the gap inside a double press (about 100–250 ms; desktops
+/// take presses up to 400–500 ms apart as a double click) and shorter than
+/// anyone takes to read a new step's title and decide, so a deliberate key
+/// is not held up. A key ignored meanwhile starts the wait again: terminals
+/// send a held key's auto-repeat as plain presses (crossterm reports
+/// [`KeyEventKind::Repeat`] only under the kitty keyboard protocol), so a
+/// held key acts once and then not again until it has been let go.
+pub(crate) const SETTLE: Duration = Duration::from_millis(400);
+
+/// The monotonic clock the settle time is measured with (`Instant::now`;
+/// a hand-driven one in tests).
+pub(crate) type Instants = Box<dyn Fn() -> Instant>;
 
 /// Something that happened to the runner.
 #[derive(Debug)]
@@ -242,6 +260,8 @@ pub(crate) struct App {
     pub run_id: String,
     /// The start of the run id shown in the header (unique in the log).
     pub run_label: String,
+    /// Who is at the keys in this session (`Name (user)`), as events name them.
+    pub operator: String,
     pub started_at: DateTime<Utc>,
     pub now: DateTime<Utc>,
     pub saved: Saved,
@@ -255,17 +275,82 @@ pub(crate) struct App {
     pub command: Option<CommandPane>,
     /// Terminal size (columns, rows).
     pub size: (u16, u16),
+    /// What the step screen shows; when it changes, the settle time starts.
+    shown: Shown,
+    /// Until when keys that act on the step are ignored (see [`SETTLE`]).
+    settle_until: Instant,
+    /// True while the settle time runs, as of the last update (the footer dims).
+    pub settling: bool,
+    clock: Instants,
+}
+
+/// What the step screen shows, as far as the settle time cares: the step,
+/// its attempt, and whether the document-control warnings come first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Shown {
+    step: Option<String>,
+    attempt: u32,
+    warnings: bool,
+}
+
+impl Shown {
+    fn of(run: &Run) -> Shown {
+        Shown {
+            step: run.current.clone(),
+            attempt: run
+                .current
+                .as_deref()
+                .map_or(0, |id| run.state(id).attempts),
+            warnings: !run.pending_warnings.is_empty(),
+        }
+    }
+}
+
+/// Keys that act on the step or the run wait out the settle time; help,
+/// suspend (it asks first), scrolling and closing never wait.
+pub(crate) fn acts_on_step(intent: Intent) -> bool {
+    match intent {
+        Intent::Confirm
+        | Intent::Yes
+        | Intent::No
+        | Intent::Fail
+        | Intent::Skip
+        | Intent::Note
+        | Intent::Evidence
+        | Intent::SignOff
+        | Intent::RunCommand
+        | Intent::Abort => true,
+        Intent::Help
+        | Intent::Suspend
+        | Intent::ScrollUp
+        | Intent::ScrollDown
+        | Intent::PageUp
+        | Intent::PageDown
+        | Intent::Close => false,
+    }
 }
 
 impl App {
     /// Start the runner on a session; a suspended run is resumed (recorded).
     pub(crate) fn new(session: &mut Session, opts: &super::TuiOptions, size: (u16, u16)) -> App {
+        App::with_clock(session, opts, size, Box::new(Instant::now))
+    }
+
+    /// [`App::new`], measuring the settle time with `clock`.
+    pub(crate) fn with_clock(
+        session: &mut Session,
+        opts: &super::TuiOptions,
+        size: (u16, u16),
+        clock: Instants,
+    ) -> App {
         let now = session.now();
+        let settle_until = clock() + SETTLE;
         let mut app = App {
             color: opts.color,
             notice: opts.notice.clone(),
             run_id: session.run_id().to_string(),
             run_label: session.run_label(),
+            operator: session.actor().to_string(),
             started_at: opts.started_at.unwrap_or(now),
             now,
             saved: Saved::At(now),
@@ -276,6 +361,10 @@ impl App {
             shown_step: session.run().current.clone(),
             command: None,
             size,
+            shown: Shown::of(session.run()),
+            settle_until,
+            settling: true,
+            clock,
         };
         let reply = flow::open(session);
         app.follow_or_show(session, reply);
@@ -390,9 +479,16 @@ impl App {
         }
     }
 
-    /// The run changed: a new current step starts at the top, and a finished
-    /// command pane of another step is closed.
+    /// The run changed: a new current step starts at the top, a finished
+    /// command pane of another step is closed, and a new step (or attempt,
+    /// or the first step after the warnings) starts the settle time.
     fn after_change(&mut self, run: &Run) {
+        let shown = Shown::of(run);
+        if shown != self.shown {
+            self.shown = shown;
+            self.settle_until = (self.clock)() + SETTLE;
+            self.settling = true;
+        }
         if run.current != self.shown_step {
             self.shown_step = run.current.clone();
             self.step_scroll = 0;
@@ -512,7 +608,39 @@ impl App {
             ));
             return Flow::Unhandled;
         };
+        if acts_on_step(intent) && self.waits(k) {
+            return Flow::Continue;
+        }
         self.intent(session, intent)
+    }
+
+    /// A key that acts on the step is ignored when it is an auto-repeat, or
+    /// while the step has just appeared (which starts the wait again); the
+    /// message line says so.
+    fn waits(&mut self, k: KeyEvent) -> bool {
+        if k.kind == KeyEventKind::Repeat {
+            self.error(format!(
+                "{} is held down: a held key does not act on a step; press it again",
+                key_name(k)
+            ));
+            return true;
+        }
+        let now = (self.clock)();
+        if now < self.settle_until {
+            self.settle_until = now + SETTLE;
+            self.settling = true;
+            let what = if self.shown.warnings {
+                "the warnings have"
+            } else {
+                "this step has"
+            };
+            self.error(format!(
+                "{} ignored: {what} just appeared; read, then press it again",
+                key_name(k)
+            ));
+            return true;
+        }
+        false
     }
 
     fn running_key(&mut self, session: &mut Session, k: KeyEvent) -> Flow {
@@ -726,7 +854,7 @@ enum Followed {
 
 /// Advance the UI by one input.
 pub(crate) fn update(app: &mut App, session: &mut Session, input: Input) -> Flow {
-    match input {
+    let flow = match input {
         Input::Tick => {
             app.now = app.now.max(session.now());
             app.poll_command(session);
@@ -737,7 +865,9 @@ pub(crate) fn update(app: &mut App, session: &mut Session, input: Input) -> Flow
             Flow::Continue
         }
         Input::Key(k) => app.key(session, k),
-    }
+    };
+    app.settling = (app.clock)() < app.settle_until;
+    flow
 }
 
 fn note_editor() -> TextArea<'static> {

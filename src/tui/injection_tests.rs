@@ -160,7 +160,12 @@ fn hostile_notes_values_and_command_output_never_reach_the_terminal() {
     for h in corpus() {
         let text = procedure(&h);
         let mut s = session(&text);
-        let mut app = App::new(&mut s, &opts(), (100, 30));
+        let mut app = App::with_clock(
+            &mut s,
+            &opts(),
+            (100, 30),
+            super::tests::stepping_instants(),
+        );
         // Typed into the note editor (a control character typed as a key), then saved.
         update(&mut app, &mut s, key(KeyCode::Char('a')));
         for c in h.chars().take(200) {

@@ -1,16 +1,23 @@
 //! Runner tests: whole screens rendered into a `TestBackend` (insta snapshots at
-//! 100x30), driven through `update` with a session over a `MemorySink` and a
-//! `SteppingClock`; the keymap contract; failed writes; real commands.
+//! 100x30, and 80x24 where the smallest screen matters), driven through `update`
+//! with a session over a `MemorySink` and a `SteppingClock`, and the settle
+//! time on a hand-driven monotonic clock; the keymap contract; failed writes;
+//! real commands.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
+use ratatui::crossterm::event::{
+    Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers,
+};
+use ratatui::text::Span;
 
-use super::app::{App, CommandPane, Dialog, Flow, Input, update};
+use super::app::{App, CommandPane, Dialog, Flow, Input, Instants, SETTLE, update};
 use super::{EventSource, TuiExit, TuiOptions, run_loop, view};
 use crate::engine::{self, CommandResult, Event, Outcome, StartInfo, StepStatus};
 use crate::keys::{self, Key};
@@ -89,15 +96,38 @@ struct Fixture {
     app: App,
     session: Session,
     sink: MemorySink,
+    /// The monotonic clock the app measures the settle time with.
+    instant: Rc<Cell<Instant>>,
+}
+
+/// A monotonic clock that is one second later at every reading (for tests
+/// that are not about the settle time).
+pub(super) fn stepping_instants() -> Instants {
+    let t = Cell::new(Instant::now());
+    Box::new(move || {
+        t.set(t.get() + Duration::from_secs(1));
+        t.get()
+    })
 }
 
 fn fixture_with(source: &str) -> Fixture {
+    fixture_as(
+        source,
+        crate::vocab::Operator::new("alice", Some("Alice"), "h"),
+        None,
+    )
+}
+
+/// A fixture whose run was started by `starter`; `actor` is at the keys
+/// (the starter when `None`).
+fn fixture_as(source: &str, starter: crate::vocab::Operator, actor: Option<&str>) -> Fixture {
     let p: Procedure = toml::from_str(source).expect("test procedure parses");
+    let actor = actor.map_or_else(|| starter.actor(), str::to_string);
     let info = StartInfo {
         procedure_sha256: "00".into(),
         procedure_format: "toml".into(),
         source_path: "test.toml".into(),
-        operator: crate::vocab::Operator::new("Alice (alice)", None, "h"),
+        operator: starter,
         runsheet_version: "0".into(),
         today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
         clock: None,
@@ -109,7 +139,7 @@ fn fixture_with(source: &str) -> Fixture {
         p,
         &info,
         RUN_ID,
-        "alice",
+        &actor,
         Box::new(sink.clone()),
         Box::new(clock),
     );
@@ -118,8 +148,15 @@ fn fixture_with(source: &str) -> Fixture {
         notice: None,
         started_at: Some(t0()),
     };
-    let app = App::new(&mut session, &opts, (100, 30));
-    Fixture { app, session, sink }
+    let instant = Rc::new(Cell::new(Instant::now()));
+    let now = Rc::clone(&instant);
+    let app = App::with_clock(&mut session, &opts, (100, 30), Box::new(move || now.get()));
+    Fixture {
+        app,
+        session,
+        sink,
+        instant,
+    }
 }
 
 fn fixture() -> Fixture {
@@ -131,7 +168,13 @@ fn ev(code: KeyCode, mods: KeyModifiers) -> Input {
 }
 
 impl Fixture {
+    /// `input` a second after the last one: past any settle time.
     fn send(&mut self, input: Input) -> Flow {
+        self.send_after(Duration::from_secs(1), input)
+    }
+    /// `input` when `wait` has passed since the last one.
+    fn send_after(&mut self, wait: Duration, input: Input) -> Flow {
+        self.instant.set(self.instant.get() + wait);
         update(&mut self.app, &mut self.session, input)
     }
     fn ch(&mut self, c: char) -> Flow {
@@ -682,4 +725,425 @@ fn command_output_is_decoded_across_chunks_and_capped_for_the_screen() {
     assert!(pane.dropped);
     assert!(pane.text.len() <= 256 * 1024);
     assert!(pane.text.starts_with('x'), "cut at a line start");
+}
+
+/// A failure reason of 200 characters, as an operator may type it.
+const LONG_REASON: &str = "the backup console shows the job as Succeeded, but it ended at 04:12, two hours after the window closed, and its log lists 3 files under /srv/customer/exports that it could not read: permission denied";
+
+/// A contact written over several lines in the procedure.
+const LONG_CONTACT: &str =
+    "On-call storage engineer: +1 555 0100 (24/7), or page #storage-oncall in chat.
+If nobody answers within 15 minutes, call the Head of IT Operations on
++1 555 0199, then the service desk duty manager on extension 4242.";
+
+/// The fixture's procedure with [`LONG_CONTACT`], its first step failed with `reason`.
+fn failed_with(reason: &str) -> Fixture {
+    let source = PROC.replace(
+        "contact = \"On-call storage engineer, +1 555 0100\"",
+        &format!("contact = \"\"\"\n{LONG_CONTACT}\"\"\""),
+    );
+    let mut f = fixture_with(&source);
+    f.ch('f');
+    f.typed(reason);
+    f.enter();
+    assert_eq!(f.current().as_deref(), Some("open-ticket"));
+    assert_eq!(f.session.run().escalation.as_ref().unwrap().reason, reason);
+    f
+}
+
+/// The escalation banner's text, its rows joined and blanks collapsed.
+fn banner_text(screen: &str) -> String {
+    let rows: Vec<&str> = screen
+        .lines()
+        .skip_while(|l| !l.contains("⚠ ESCALATION"))
+        .skip(1)
+        .take_while(|l| !l.starts_with('└'))
+        .map(|l| l.trim_start_matches('│').trim_end_matches('│'))
+        .collect();
+    collapse(&rows.join(" "))
+}
+
+fn collapse(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whom to contact and what happens next are on screen in full, and so is
+/// the step the operator is on (its title and what it needs).
+fn assert_escalation_complete(f: &mut Fixture, w: u16, h: u16) -> String {
+    f.send(Input::Resize(w, h));
+    let s = f.screen_at(w, h);
+    let banner = banner_text(&s);
+    let contact = collapse(&crate::text::one_line(LONG_CONTACT));
+    assert!(banner.contains("Follow: Backup failed"), "{w}x{h}:\n{s}");
+    assert!(
+        banner.contains(&format!("Contact: {contact}")),
+        "{w}x{h}: the whole contact:\n{s}"
+    );
+    assert!(
+        banner.contains("Then: retry the failed step"),
+        "{w}x{h}:\n{s}"
+    );
+    assert!(s.contains("Open an incident ticket"), "{w}x{h}:\n{s}");
+    assert!(
+        s.contains("[ ] evidence: Incident ticket id"),
+        "{w}x{h}:\n{s}"
+    );
+    s
+}
+
+#[test]
+fn snapshot_escalation_with_a_long_reason_and_contact_at_80x24() {
+    let mut f = failed_with(LONG_REASON);
+    assert_eq!(LONG_REASON.chars().count(), 200);
+    let s = assert_escalation_complete(&mut f, 80, 24);
+    // There is room for the whole reason too.
+    assert!(banner_text(&s).contains(&format!("— {LONG_REASON}")), "{s}");
+    insta::assert_snapshot!("escalation_long_80x24", s);
+}
+
+#[test]
+fn snapshot_escalation_with_a_long_reason_and_contact_at_100x30() {
+    let mut f = failed_with(LONG_REASON);
+    let s = assert_escalation_complete(&mut f, 100, 30);
+    assert!(banner_text(&s).contains(&format!("— {LONG_REASON}")), "{s}");
+    insta::assert_snapshot!("escalation_long_100x30", s);
+}
+
+#[test]
+fn a_reason_too_long_for_the_banner_is_cut_and_the_contact_still_shows() {
+    let reason = [LONG_REASON; 6].join("; ");
+    let mut f = failed_with(&reason);
+    for (w, h) in [(80, 24), (100, 30)] {
+        let s = assert_escalation_complete(&mut f, w, h);
+        let banner = banner_text(&s);
+        let shown = banner
+            .split_once("— ")
+            .and_then(|(_, r)| r.split_once(" Follow: "))
+            .map(|(r, _)| r.to_string())
+            .unwrap_or_else(|| panic!("{w}x{h}: no reason in the banner:\n{s}"));
+        assert!(shown.ends_with('…'), "{w}x{h}: {shown:?}\n{s}");
+        assert!(
+            collapse(&reason).starts_with(shown.trim_end_matches('…').trim_end()),
+            "{w}x{h}: {shown:?}"
+        );
+        // The step pane keeps its rows: its bottom border is below the banner
+        // by at least six rows of step text.
+        let rows: Vec<&str> = s.lines().collect();
+        let banner_end = rows.iter().position(|l| l.starts_with('└')).unwrap();
+        let body_end = rows.iter().rposition(|l| l.starts_with('└')).unwrap();
+        assert!(body_end - banner_end >= 8, "{w}x{h}:\n{s}");
+        if w == 80 {
+            insta::assert_snapshot!("escalation_cut_80x24", s);
+        }
+    }
+}
+
+/// The header's second row at `w` columns.
+fn run_row(f: &Fixture, w: u16) -> String {
+    f.screen_at(w, 30)
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn the_header_names_the_operator_at_the_keys() {
+    let f = fixture();
+    for w in [80, 100] {
+        let row = run_row(&f, w);
+        assert!(
+            row.starts_with("run 0190f3a2 · operator Alice (alice) · elapsed 00:00:"),
+            "{row}"
+        );
+    }
+}
+
+#[test]
+fn the_header_names_who_started_the_run_when_someone_else_is_at_the_keys() {
+    let alice = crate::vocab::Operator::new("alice", Some("Alice Admin"), "h");
+    let f = fixture_as(PROC, alice, Some("Bob Builder (bob)"));
+    let row = run_row(&f, 100);
+    assert!(
+        row.starts_with(
+            "run 0190f3a2 · operator Bob Builder (bob) · started by Alice Admin (alice) · elapsed 00:00:"
+        ),
+        "{row}"
+    );
+    // At 80 columns the starter is named by their user name.
+    let row = run_row(&f, 80);
+    assert!(
+        row.starts_with(
+            "run 0190f3a2 · operator Bob Builder (bob) · started by alice · elapsed 00:00:"
+        ),
+        "{row}"
+    );
+    insta::assert_snapshot!("other_operator_80x24", f.screen_at(80, 24));
+}
+
+#[test]
+fn a_long_operator_name_is_cut_and_the_elapsed_time_stays() {
+    let long = "Maximiliane Alexandra von Hohenzollern-Sigmaringen (mvonhohenzollern)";
+    let alice = crate::vocab::Operator::new("alice", Some("Alice Admin"), "h");
+    let f = fixture_as(PROC, alice, Some(long));
+    let row = run_row(&f, 80);
+    assert!(
+        row.starts_with("run 0190f3a2 · operator Maximiliane"),
+        "{row}"
+    );
+    assert!(row.contains("… · elapsed 00:00:"), "{row}");
+    assert!(!row.contains("started by"), "{row}");
+    assert_eq!(Span::raw(row.as_str()).width(), 80, "{row}");
+    let row = run_row(&f, 100);
+    assert!(row.contains("… · elapsed 00:00:"), "{row}");
+    assert_eq!(Span::raw(row.as_str()).width(), 100, "{row}");
+    // Where there is room, the whole name.
+    let row = run_row(&f, 120);
+    assert!(row.contains(&format!("operator {long} · elapsed")), "{row}");
+}
+
+#[test]
+fn a_long_title_gives_way_to_the_saved_mark() {
+    let saved = |row: &str| {
+        row.split_once("✔ saved")
+            .map(|(before, _)| before.to_string())
+    };
+    // The id goes first.
+    let source = PROC.replace(
+        "title = \"Nightly backup check\"",
+        "title = \"Nightly backup of customer data, checked\"",
+    );
+    let row = fixture_with(&source)
+        .screen_at(80, 24)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let before = saved(&row).unwrap_or_else(|| panic!("{row}"));
+    assert_eq!(
+        before.trim_end(),
+        "Nightly backup of customer data, checked v1.2",
+        "{row}"
+    );
+    assert!(before.ends_with(' '), "{row}");
+    // Then the title is cut.
+    let source = PROC.replace(
+        "title = \"Nightly backup check\"",
+        "title = \"Nightly backup of customer data and of its off-site copy, checked\"",
+    );
+    let row = fixture_with(&source)
+        .screen_at(80, 24)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let before = saved(&row).unwrap_or_else(|| panic!("{row}"));
+    assert!(
+        before.starts_with("Nightly backup of customer data"),
+        "{row}"
+    );
+    assert!(before.trim_end().ends_with("… v1.2"), "{row}");
+    assert!(before.ends_with(' '), "{row}");
+}
+
+/// The fixture's header and branch with three plain confirm steps.
+fn confirm_steps() -> String {
+    let (head, _) = PROC.split_once("[[steps]]").unwrap();
+    let (_, branches) = PROC.split_once("[[branches]]").unwrap();
+    let steps: String = ["one", "two", "three"]
+        .iter()
+        .map(|id| format!("[[steps]]\nid = \"{id}\"\ntitle = \"Step {id}\"\n\n"))
+        .collect();
+    format!("{head}{steps}[[branches]]{branches}")
+}
+
+/// The steps confirmed so far, in order.
+fn confirmed(f: &Fixture) -> Vec<String> {
+    f.sink
+        .events
+        .borrow()
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::StepConfirmed { step } => Some(step.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn enter_key() -> Input {
+    ev(KeyCode::Enter, KeyModifiers::NONE)
+}
+
+#[test]
+fn enter_right_after_a_step_appears_does_nothing() {
+    // The first step appeared as the runner started.
+    let mut f = fixture_with(&confirm_steps());
+    f.send_after(Duration::ZERO, enter_key());
+    assert_eq!(f.current().as_deref(), Some("one"));
+    assert!(confirmed(&f).is_empty());
+    assert!(
+        f.screen()
+            .contains("✘ Enter ignored: this step has just appeared; read, then press it again"),
+        "{}",
+        f.screen()
+    );
+    // A double Enter confirms the step it was meant for, not the next.
+    f.send_after(Duration::from_secs(1), enter_key());
+    f.send_after(Duration::from_millis(80), enter_key());
+    assert_eq!(f.current().as_deref(), Some("two"));
+    assert_eq!(confirmed(&f), ["one"]);
+}
+
+#[test]
+fn enter_once_the_settle_time_has_passed_confirms() {
+    let mut f = fixture_with(&confirm_steps());
+    f.send_after(SETTLE - Duration::from_millis(1), enter_key());
+    assert!(confirmed(&f).is_empty(), "still settling");
+    let mut f = fixture_with(&confirm_steps());
+    f.send_after(SETTLE, enter_key());
+    assert_eq!(confirmed(&f), ["one"]);
+    f.send_after(SETTLE, enter_key());
+    assert_eq!(confirmed(&f), ["one", "two"]);
+}
+
+#[test]
+fn a_repeated_enter_never_confirms() {
+    let mut f = fixture_with(&confirm_steps());
+    let repeat = KeyEvent::new_with_kind(KeyCode::Enter, KeyModifiers::NONE, KeyEventKind::Repeat);
+    for _ in 0..3 {
+        f.send_after(Duration::from_secs(10), Input::Key(repeat));
+    }
+    assert!(confirmed(&f).is_empty());
+    assert!(f.screen().contains("Enter is held down"), "{}", f.screen());
+    // Pressed again, it confirms.
+    f.enter();
+    assert_eq!(confirmed(&f), ["one"]);
+}
+
+#[test]
+fn a_held_key_repeating_as_presses_acts_once_until_it_is_let_go() {
+    // Without the kitty keyboard protocol a terminal's auto-repeat arrives as
+    // plain presses, here 30 a second for two seconds.
+    let mut f = fixture_with(&confirm_steps());
+    f.enter();
+    for _ in 0..60 {
+        f.send_after(Duration::from_millis(33), enter_key());
+    }
+    assert_eq!(confirmed(&f), ["one"]);
+    // Let go, and pressed again once the step has settled.
+    f.send_after(SETTLE, enter_key());
+    assert_eq!(confirmed(&f), ["one", "two"]);
+}
+
+#[test]
+fn every_key_that_acts_on_a_step_waits_and_help_suspend_and_scrolling_do_not() {
+    for b in keys::BINDINGS {
+        let mut f = fixture_with(&confirm_steps());
+        let before = f.session.run().clone();
+        let key = match b.keys[0] {
+            Key::Enter => KeyCode::Enter,
+            Key::Esc => KeyCode::Esc,
+            Key::Up => KeyCode::Up,
+            Key::Down => KeyCode::Down,
+            Key::PageUp => KeyCode::PageUp,
+            Key::PageDown => KeyCode::PageDown,
+            Key::Char(c) => KeyCode::Char(c),
+            Key::CtrlC | Key::CtrlS => unreachable!("a step key's first key is not a Ctrl key"),
+        };
+        f.send_after(Duration::ZERO, ev(key, KeyModifiers::NONE));
+        let waited = f
+            .app
+            .message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("has just appeared"));
+        assert_eq!(
+            waited,
+            super::app::acts_on_step(b.intent),
+            "{:?} ({})",
+            b.intent,
+            b.label
+        );
+        if waited {
+            assert!(f.app.dialog.is_none(), "{:?} opened a dialog", b.intent);
+            assert_eq!(f.session.run(), &before, "{:?} changed the run", b.intent);
+        }
+    }
+    // Help and suspend at once, for example.
+    let mut f = fixture_with(&confirm_steps());
+    f.send_after(Duration::ZERO, ev(KeyCode::Char('?'), KeyModifiers::NONE));
+    assert!(f.app.help.is_some());
+    f.send_after(Duration::ZERO, ev(KeyCode::Esc, KeyModifiers::NONE));
+    f.send_after(Duration::ZERO, ev(KeyCode::Char('q'), KeyModifiers::NONE));
+    assert!(matches!(f.app.dialog, Some(Dialog::ConfirmSuspend { .. })));
+}
+
+#[test]
+fn the_first_step_after_the_warnings_settles_too() {
+    let source = confirm_steps().replace("approver = \"CISO\"\n", "");
+    let mut f = fixture_with(&source);
+    assert!(!f.session.run().pending_warnings.is_empty());
+    f.send_after(Duration::ZERO, enter_key());
+    assert!(
+        !f.session.run().pending_warnings.is_empty(),
+        "the warnings settle"
+    );
+    assert!(
+        f.screen()
+            .contains("Enter ignored: the warnings have just appeared")
+    );
+    f.send_after(SETTLE, enter_key());
+    assert!(f.session.run().pending_warnings.is_empty());
+    // A double press on the warnings does not confirm the first step.
+    f.send_after(Duration::from_millis(80), enter_key());
+    assert!(confirmed(&f).is_empty());
+    f.send_after(SETTLE, enter_key());
+    assert_eq!(confirmed(&f), ["one"]);
+}
+
+#[test]
+fn a_retried_step_settles_again() {
+    // "no" on the decision enters the branch; its last step done, the
+    // decision is back (attempt 2) and waits before it takes y or n.
+    let mut f = fixture();
+    f.past_first();
+    f.past_size();
+    f.ch('n');
+    f.ch('e');
+    f.typed("INC-1\n");
+    f.enter();
+    assert_eq!(f.current().as_deref(), Some("call-oncall"));
+    f.enter();
+    assert_eq!(f.current().as_deref(), Some("offsite"));
+    assert_eq!(f.session.run().state("offsite").attempts, 2);
+    f.send_after(
+        Duration::from_millis(100),
+        ev(KeyCode::Char('y'), KeyModifiers::NONE),
+    );
+    assert_eq!(f.current().as_deref(), Some("offsite"));
+    f.send_after(SETTLE, ev(KeyCode::Char('y'), KeyModifiers::NONE));
+    assert_eq!(f.current().as_deref(), Some("verify"));
+}
+
+#[test]
+fn the_footer_dims_the_keys_that_wait() {
+    let mut f = fixture_with(&confirm_steps());
+    let enter_cell = |f: &Fixture| {
+        let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+        terminal
+            .draw(|fr| view::view(fr, &f.app, f.session.run()))
+            .unwrap();
+        let buf = terminal.backend().buffer();
+        let y = (0..30)
+            .rev()
+            .find(|&y| buf[(0, y)].symbol() == "E")
+            .expect("the footer starts with Enter");
+        (buf[(0, y)].modifier, buf[(0, y)].fg)
+    };
+    assert!(f.app.settling);
+    let (modifier, _) = enter_cell(&f);
+    assert!(!modifier.contains(ratatui::style::Modifier::REVERSED));
+    f.send_after(SETTLE, Input::Tick);
+    assert!(!f.app.settling);
+    let (modifier, _) = enter_cell(&f);
+    assert!(modifier.contains(ratatui::style::Modifier::REVERSED));
 }

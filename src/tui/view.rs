@@ -11,9 +11,11 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Clear, Paragraph};
 
-use super::app::{App, CommandPane, Dialog, LineDialog, MIN_HEIGHT, MIN_WIDTH, Saved};
+use super::app::{
+    App, CommandPane, Dialog, LineDialog, MIN_HEIGHT, MIN_WIDTH, Saved, acts_on_step,
+};
 use crate::engine::{Action, RequirementKind, Run, StepStatus};
 use crate::keys::{self, Does, Intent, Mode};
 use crate::procedure::{StepKind, StepPlace, ValueKind};
@@ -86,22 +88,22 @@ struct Areas {
     footer: Rect,
 }
 
+/// Rows the step screen's body (outline and step pane, borders included) keeps
+/// under an escalation banner: a long failure reason gives way before it does.
+const MIN_BODY: u16 = 8;
+
 fn areas(area: Rect, app: &App, run: &Run) -> Areas {
     let notice_h = u16::from(app.notice.is_some());
+    let footer_h = footer_lines(app, run, Theme { color: false }, area.width).len() as u16;
+    // Header (2 rows) and message line (1) are fixed; the banner and the body share the rest.
+    let shared = area.height.saturating_sub(2 + notice_h + 1 + footer_h);
     let banner_h = if run.escalation.is_some() && !run.is_ended() {
-        // The contact wraps; give it the lines it needs inside the borders.
-        let inner = usize::from(area.width.saturating_sub(2)).max(1);
-        let contact = run
-            .active_branch()
-            .and_then(|b| b.contact.as_deref())
-            .map_or(0, |c| {
-                ("Contact: ".chars().count() + contact_text(c).chars().count()).div_ceil(inner)
-            });
-        5 + u16::try_from(contact).unwrap_or(u16::MAX)
+        let room = shared.saturating_sub(MIN_BODY).saturating_sub(2);
+        let lines = banner_lines(run, Theme { color: false }, area.width, room).len();
+        u16::try_from(lines).unwrap_or(u16::MAX).saturating_add(2)
     } else {
         0
     };
-    let footer_h = footer_lines(app, run, Theme { color: false }, area.width).len() as u16;
     let [header, notice, banner, body, message, footer] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Length(notice_h),
@@ -254,28 +256,71 @@ fn header(frame: &mut Frame, area: Rect, app: &App, run: &Run, th: Theme) {
     let saved_w = saved.width() as u16 + 1;
     let [left, right] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(saved_w)]).areas(top);
-    let title = Line::from(vec![
-        Span::styled(clean_line(&p.title), th.bold()),
-        Span::raw(format!(" v{}", clean_line(&p.version))),
-        Span::styled(format!("  ({})", clean_line(&p.id)), th.dim()),
-    ]);
-    frame.render_widget(Paragraph::new(title), left);
+    // The title keeps a blank before the saved mark: the procedure id goes
+    // first, then the title is cut with `…`.
+    let room = usize::from(left.width).saturating_sub(1);
+    let (name, version, id) = (
+        clean_line(&p.title),
+        format!(" v{}", clean_line(&p.version)),
+        format!("  ({})", clean_line(&p.id)),
+    );
+    let cols = |s: &str| Span::raw(s).width();
+    let mut title = vec![
+        Span::styled(
+            truncate(&name, room.saturating_sub(cols(&version))),
+            th.bold(),
+        ),
+        Span::raw(version.clone()),
+    ];
+    if cols(&name) + cols(&version) + cols(&id) <= room {
+        title.push(Span::styled(id, th.dim()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(title)), left);
     frame.render_widget(Paragraph::new(Line::from(saved)), right);
-    let operator = run
+    frame.render_widget(Paragraph::new(run_line(app, run, th, area.width)), bottom);
+}
+
+/// The header's second row: the run, who is at the keys in this session,
+/// who started the run when that was someone else, and the time since it
+/// started. Made to fit `width`: the starter shrinks to their user name,
+/// then goes; then the operator's name is cut with `…`. The run and the
+/// elapsed time always stay.
+fn run_line(app: &App, run: &Run, th: Theme, width: u16) -> Line<'static> {
+    let width = usize::from(width);
+    let label = clean_line(&app.run_label);
+    let operator = clean_line(&app.operator);
+    let elapsed = elapsed(app.started_at, app.now);
+    let starter = run
         .info
         .as_ref()
-        .map(|i| clean_line(&i.operator.actor()))
-        .unwrap_or_default();
-    let short = &app.run_label;
-    let info = Line::from(vec![
+        .filter(|i| i.operator.actor() != app.operator)
+        .map(|i| {
+            (
+                clean_line(&i.operator.actor()),
+                clean_line(&i.operator.user),
+            )
+        });
+    let cols = |s: &str| Span::raw(s).width();
+    let fixed = cols("run ") + cols(&label) + cols(" · operator ") + cols(" · elapsed ");
+    let fixed = fixed + cols(&elapsed);
+    let by = starter.and_then(|(full, user)| {
+        let left = width.saturating_sub(fixed + cols(&operator) + cols(" · started by "));
+        [full, user].into_iter().find(|s| cols(s) <= left)
+    });
+    let operator = truncate(&operator, width.saturating_sub(fixed).max(8));
+    let mut spans = vec![
         Span::styled("run ", th.dim()),
-        Span::raw(clean_line(short)),
+        Span::raw(label),
         Span::styled(" · operator ", th.dim()),
-        Span::raw(operator),
-        Span::styled(" · elapsed ", th.dim()),
-        Span::raw(elapsed(app.started_at, app.now)),
-    ]);
-    frame.render_widget(Paragraph::new(info), bottom);
+        Span::styled(operator, th.bold()),
+    ];
+    if let Some(by) = by {
+        spans.push(Span::styled(" · started by ", th.dim()));
+        spans.push(Span::raw(by));
+    }
+    spans.push(Span::styled(" · elapsed ", th.dim()));
+    spans.push(Span::raw(elapsed));
+    Line::from(spans)
 }
 
 fn elapsed(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
@@ -284,52 +329,96 @@ fn elapsed(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
 }
 
 fn banner(frame: &mut Frame, area: Rect, run: &Run, th: Theme) {
+    let lines = banner_lines(run, th, area.width, area.height.saturating_sub(2));
+    let block = Block::bordered()
+        .border_style(th.err())
+        .title(Span::styled(" ⚠ ESCALATION ", th.banner()));
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// The escalation banner's rows inside its borders, wrapped to a banner
+/// `width` columns wide with at most `room` rows. Whom to contact, the branch
+/// to follow and what happens next are always shown in full; the failure
+/// (step and reason) gets the rows that remain, at least one, and ends with
+/// `…` when it is cut (`runsheet show` has the whole reason).
+fn banner_lines(run: &Run, th: Theme, width: u16, room: u16) -> Vec<Line<'static>> {
     let Some(esc) = &run.escalation else {
-        return;
+        return Vec::new();
     };
+    let inner = width.saturating_sub(2);
     let failed = run
         .procedure
         .step(&esc.failed_step)
         .map(|(s, _)| s.title.clone())
         .unwrap_or_else(|| esc.failed_step.clone());
     let branch = run.active_branch();
-    let follow = vec![
-        Span::styled("Follow: ", th.bold()),
-        Span::raw(clean_line(
-            branch.map_or(esc.branch.as_str(), |b| b.title.as_str()),
-        )),
-    ];
-    let contact = branch.and_then(|b| b.contact.as_deref()).map(|c| {
-        Line::from(vec![
-            Span::styled("Contact: ", th.bold()),
-            Span::raw(contact_text(c)),
-        ])
-    });
-    let mut lines = vec![
-        Line::from(vec![
-            Span::styled("Step failed: ", th.bold()),
-            Span::raw(format!(
-                "“{}” — {}",
-                clean_line(&failed),
-                clean_line(&esc.reason)
-            )),
-        ]),
-        Line::from(follow),
-    ];
-    lines.extend(contact);
-    lines.push(Line::from(vec![
-        Span::styled("Then: ", th.bold()),
-        Span::raw(branch.map_or("", |b| b.then.words())),
-    ]));
-    let block = Block::bordered()
-        .border_style(th.err())
-        .title(Span::styled(" ⚠ ESCALATION ", th.banner()));
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false }),
-        area,
+    let field = |label: &'static str, value: String| {
+        Line::from(vec![Span::styled(label, th.bold()), Span::raw(value)])
+    };
+    let failure = wrap_under_label(
+        field(
+            "Step failed: ",
+            format!("“{}” — {}", clean_line(&failed), clean_line(&esc.reason)),
+        ),
+        inner,
     );
+    let mut rest = vec![field(
+        "Follow: ",
+        clean_line(branch.map_or(esc.branch.as_str(), |b| b.title.as_str())),
+    )];
+    if let Some(c) = branch.and_then(|b| b.contact.as_deref()) {
+        rest.push(field("Contact: ", contact_text(c)));
+    }
+    rest.push(field(
+        "Then: ",
+        branch.map_or("", |b| b.then.words()).to_string(),
+    ));
+    let rest: Vec<Line<'static>> = rest
+        .into_iter()
+        .flat_map(|l| wrap_under_label(l, inner))
+        .collect();
+    let rows = usize::from(room).saturating_sub(rest.len()).max(1);
+    let mut lines = cut(failure, rows, inner);
+    lines.extend(rest);
+    lines
+}
+
+/// One `Label: value` line wrapped to `width`, its continuation rows under the value.
+fn wrap_under_label(line: Line<'static>, width: u16) -> Vec<Line<'static>> {
+    let label = line.spans.first().map_or(0, Span::width);
+    wrap_indented(vec![line], width, |_| label)
+}
+
+/// The first `rows` of wrapped `lines`; when some are left out, the last row
+/// kept ends with `…` (within `width` columns).
+fn cut(mut lines: Vec<Line<'static>>, rows: usize, width: u16) -> Vec<Line<'static>> {
+    if lines.len() <= rows {
+        return lines;
+    }
+    lines.truncate(rows);
+    if let Some(last) = lines.last_mut() {
+        let width = usize::from(width);
+        // Drop trailing blanks, then characters, until the mark fits.
+        loop {
+            let over = last.width() + 1 > width;
+            let Some(span) = last.spans.last_mut() else {
+                break;
+            };
+            let trimmed = span.content.trim_end().len();
+            if trimmed < span.content.len() {
+                span.content.to_mut().truncate(trimmed);
+            } else if over {
+                span.content.to_mut().pop();
+            } else {
+                break;
+            }
+            if last.spans.last().is_some_and(|s| s.content.is_empty()) {
+                last.spans.pop();
+            }
+        }
+        last.spans.push(Span::raw("…"));
+    }
+    lines
 }
 
 /// A branch's contact as one (wrapping) line: hard line breaks become spaces.
@@ -826,17 +915,17 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
-/// The footer's key hints for the current mode.
-fn footer_items(app: &App, run: &Run) -> Vec<(String, String)> {
-    let item = |k: &str, v: &str| (k.to_string(), v.to_string());
+/// The footer's key hints for the current mode: key, what it does, and
+/// whether it waits out the settle time right now (shown dimmed).
+fn footer_items(app: &App, run: &Run) -> Vec<(String, String, bool)> {
     if let Some(mode) = app.mode(run) {
         return keys::footer(mode)
             .into_iter()
-            .map(|(k, v)| item(k, v))
+            .map(|(k, v)| (k.to_string(), v.to_string(), false))
             .collect();
     }
     let warnings = !run.pending_warnings.is_empty();
-    let mut items: Vec<(String, String)> = keys::available(run)
+    let mut items: Vec<(String, String, bool)> = keys::available(run)
         .into_iter()
         .filter_map(keys::binding)
         .map(|b| {
@@ -845,16 +934,17 @@ fn footer_items(app: &App, run: &Run) -> Vec<(String, String)> {
             } else {
                 b.short
             };
-            item(b.label, short)
+            let waits = app.settling && acts_on_step(b.intent);
+            (b.label.to_string(), short.to_string(), waits)
         })
         .collect();
     if app.command.is_some()
         && let Some(b) = keys::binding(Intent::Close)
     {
-        items.push(item(b.label, "close output"));
+        items.push((b.label.to_string(), "close output".to_string(), false));
     }
     if let Some(b) = keys::binding(Intent::Help) {
-        items.push(item(b.label, b.short));
+        items.push((b.label.to_string(), b.short.to_string(), false));
     }
     items
 }
@@ -864,17 +954,19 @@ fn footer_lines(app: &App, run: &Run, th: Theme, width: u16) -> Vec<Line<'static
     let mut lines: Vec<Line<'static>> = Vec::new();
     let mut spans: Vec<Span<'static>> = Vec::new();
     let mut used = 0;
-    for (k, v) in footer_items(app, run) {
+    for (k, v, waits) in footer_items(app, run) {
         let w = Span::raw(format!("{k} {v}  ")).width();
         if used + w > width && !spans.is_empty() {
             lines.push(Line::from(std::mem::take(&mut spans)));
             used = 0;
         }
-        spans.push(Span::styled(
-            k,
-            th.accent().add_modifier(Modifier::REVERSED),
-        ));
-        spans.push(Span::raw(format!(" {v}  ")));
+        let (key_style, text_style) = if waits {
+            (th.dim(), th.dim())
+        } else {
+            (th.accent().add_modifier(Modifier::REVERSED), Style::new())
+        };
+        spans.push(Span::styled(k, key_style));
+        spans.push(Span::styled(format!(" {v}  "), text_style));
         used += w;
     }
     if !spans.is_empty() {
@@ -1220,13 +1312,24 @@ fn line_dialog(frame: &mut Frame, area: Rect, d: &LineDialog, run: &Run, th: The
     );
 }
 
-/// Word-wrap styled lines to `width` columns (long words are split).
+/// Word-wrap styled lines to `width` columns (long words are split);
+/// continuation rows line up under the text (see [`hanging_indent`]).
 fn wrap(lines: Vec<Line<'static>>, width: u16) -> Vec<Line<'static>> {
+    wrap_indented(lines, width, hanging_indent)
+}
+
+/// [`wrap`], with each line's continuation rows indented by `indent(line)`
+/// columns (at most half the width).
+fn wrap_indented(
+    lines: Vec<Line<'static>>,
+    width: u16,
+    indent: impl Fn(&Line) -> usize,
+) -> Vec<Line<'static>> {
     let width = usize::from(width).max(1);
     let mut out = Vec::new();
     for line in lines {
         let line_style = line.style;
-        let indent = hanging_indent(&line).min(width / 2);
+        let indent = indent(&line).min(width / 2);
         let mut row: Vec<Span<'static>> = Vec::new();
         let mut used = 0usize;
         let mut pushed_any = false;

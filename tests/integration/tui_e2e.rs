@@ -72,11 +72,13 @@ impl Term {
         self.parser.lock().unwrap().screen().contents()
     }
 
-    /// Wait until the screen shows `text`; fail with the screen if it never does.
+    /// Wait until the screen shows `text`, then as an operator reads it
+    /// ([`READ`]); fail with the screen if it never shows it.
     fn wait_for(&self, text: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if self.screen().contains(text) {
+                std::thread::sleep(READ);
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -104,6 +106,10 @@ impl Term {
         }
     }
 }
+
+/// How long the tests look at a screen before they press a key: longer than
+/// the 0.4 s a step that has just appeared ignores the keys that act on it.
+const READ: Duration = Duration::from_millis(600);
 
 const ENTER: &str = "\r";
 const CTRL_S: &str = "\x13";
@@ -228,4 +234,53 @@ fn the_header_shows_a_run_id_no_other_run_shares() {
     let shown = runsheet(&db).args(["show", &label]).output().unwrap();
     assert!(shown.status.success());
     assert!(stdout(&shown).contains(&second), "{}", stdout(&shown));
+}
+
+/// Enter pressed twice in quick succession (one write, as a bouncing key or
+/// a double press sends it) confirms the step on screen, and not the next
+/// one, which the operator has not seen yet.
+#[test]
+fn a_double_enter_confirms_one_step_in_a_real_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    // The drill with three plain confirm steps.
+    let drill = std::fs::read_to_string(drill()).unwrap();
+    let (head, _) = drill.split_once("[[steps]]").unwrap();
+    let (_, branches) = drill.split_once("[[branches]]").unwrap();
+    let steps: String = ["one", "two", "three"]
+        .iter()
+        .map(|id| format!("[[steps]]\nid = \"{id}\"\ntitle = \"Step {id}\"\n\n"))
+        .collect();
+    let procedure = dir.path().join("confirm-steps.toml");
+    std::fs::write(&procedure, format!("{head}{steps}[[branches]]{branches}")).unwrap();
+
+    let mut t = Term::spawn(&db, &["run", procedure.to_str().unwrap()]);
+    t.wait_for("Step 1 of 3");
+    t.keys(&ENTER.repeat(2));
+    t.wait_for("Step 2 of 3");
+    t.wait_for("Enter ignored: this step has just appeared");
+    assert!(t.screen().contains("Step 2 of 3"), "{}", t.screen());
+    t.keys("q");
+    t.keys("y");
+    assert_eq!(t.exit_code(), 10, "suspend exits with 10");
+
+    let runs = runsheet(&db)
+        .args(["--json", "runs", "--open"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&stdout(&runs)).unwrap();
+    let run_id = v[0]["id"].as_str().expect("an open run").to_string();
+    let show = runsheet(&db)
+        .args(["--json", "show", &run_id])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&stdout(&show)).unwrap();
+    let confirmed: Vec<&serde_json::Value> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "step-confirmed")
+        .collect();
+    assert_eq!(confirmed.len(), 1, "{confirmed:#?}");
+    assert_eq!(confirmed[0]["payload"]["step"], "one");
 }
