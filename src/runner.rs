@@ -310,11 +310,8 @@ mod tests {
     fn a_dropped_command_is_killed_with_what_it_started() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("bg.pid");
-        let cmd = RunningCommand::spawn(&format!(
-            "sleep 300 & echo $! > {}; wait",
-            file.display()
-        ))
-        .unwrap();
+        let cmd = RunningCommand::spawn(&format!("sleep 300 & echo $! > {}; wait", file.display()))
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         let pid: u32 = loop {
             if let Some(pid) = std::fs::read_to_string(&file)
@@ -336,7 +333,10 @@ mod tests {
         assert!(!ended());
         drop(cmd);
         while !ended() {
-            assert!(Instant::now() < deadline, "the background child outlived its command");
+            assert!(
+                Instant::now() < deadline,
+                "the background child outlived its command"
+            );
             thread::sleep(Duration::from_millis(10));
         }
     }

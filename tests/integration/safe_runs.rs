@@ -455,3 +455,60 @@ value = { type = "integer", label = "Duration", unit = "hours", min = 1, max = 7
     );
     assert_eq!(out.status.code(), Some(0), "{text}");
 }
+
+/// Plain mode: a command's result that cannot be recorded (the log is
+/// locked) is kept and recording is retried on `r`, without running the
+/// command again.
+#[test]
+fn plain_mode_retries_recording_a_result_without_running_the_command_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    let procedure = long_command_procedure(dir.path());
+    let d = dir.path().display();
+    // The command runs until `go` exists and counts its runs in `ran`.
+    let text = std::fs::read_to_string(&procedure).unwrap().replace(
+        &format!("echo $$ > {d}/sh.pid; sleep 300 & echo $! > {d}/bg.pid; echo started; wait"),
+        &format!("echo once >> {d}/ran; while [ ! -e {d}/go ]; do sleep 0.02; done; echo finished"),
+    );
+    std::fs::write(&procedure, text).unwrap();
+    let mut live = Live::spawn(
+        runsheet(&db)
+            .env("RUNSHEET_BUSY_TIMEOUT_MS", "300")
+            .args(["run", "--plain"])
+            .arg(&procedure),
+    );
+    live.wait_for("> ", 1);
+    live.send("r\ny\n");
+    let ran = dir.path().join("ran");
+    assert!(eventually(|| ran.exists()));
+    assert_eq!(payloads(&db, "command-started").len(), 1);
+    // Another process holds the write lock when the command finishes.
+    let holder = Connection::open(&db).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    live.wait_for("NOT RECORDED", 1);
+    assert!(
+        live.text()
+            .contains("The command's result is kept: r = try recording it again"),
+        "{}",
+        live.text()
+    );
+    live.send("r\n");
+    live.wait_for("NOT RECORDED", 2);
+    holder.execute_batch("ROLLBACK").unwrap();
+    live.send("r\n");
+    live.wait_for("✔ recorded: command output", 1);
+    live.send("q\ny\n");
+    let (code, text, _) = live.finish();
+    assert_eq!(code, Some(10), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(&ran).unwrap(),
+        "once\n",
+        "run once: {text}"
+    );
+    let results = payloads(&db, "command-ran");
+    assert_eq!(results.len(), 1, "{text}");
+    assert_eq!(results[0]["exit_code"], 0);
+    let verify = runsheet(&db).arg("verify").output().unwrap();
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+}
