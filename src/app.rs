@@ -41,6 +41,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Cmd::Resume(a) => resume_cmd(&ctx, a),
         Cmd::Runs(a) => runs_cmd(&ctx, a),
         Cmd::Show(a) => show_cmd(&ctx, a),
+        Cmd::SignOffText(a) => sign_off_text_cmd(&ctx, a),
         Cmd::Verify(a) => verify_cmd(&ctx, a),
         Cmd::Checkpoint(a) => checkpoint_cmd(&ctx, a),
         Cmd::Key => key_cmd(&ctx),
@@ -150,6 +151,14 @@ impl Context {
 
     /// [`Context::read_log`] after SQLite's page check: a damaged log says so
     /// instead of showing part of itself. Also whether it is test data.
+    /// How this command checks SSH sign-offs: against `flag`'s file, or
+    /// `allowed_signers` in the procedures folder.
+    fn allowed_signers(&self, flag: Option<PathBuf>) -> Box<crate::signoff::AllowedSigners> {
+        Box::new(crate::signoff::AllowedSigners {
+            path: flag.unwrap_or_else(|| self.procedures_dir().join("allowed_signers")),
+        })
+    }
+
     fn read_checked<T>(&self, f: impl Fn(&Store) -> Result<T>) -> Result<(T, bool)> {
         self.read_log(|store| {
             store.check_pages()?;
@@ -346,6 +355,7 @@ fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<Exit> {
                         operator: a.operator,
                         take_over: false,
                         reason: None,
+                        allowed_signers: a.allowed_signers,
                     },
                 );
             }
@@ -354,7 +364,8 @@ fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<Exit> {
         }
     }
     let clock = Some(crate::clock::kernel_state());
-    let session = lifecycle::start(store, &loaded, &who, ctx.today, clock)?;
+    let session = lifecycle::start(store, &loaded, &who, ctx.today, clock)?
+        .checking_sign_offs(ctx.allowed_signers(a.allowed_signers));
     let started_at = session.last_event_at().unwrap_or_else(Utc::now);
     front_end(ctx, session, a.plain, None, started_at)
 }
@@ -432,7 +443,9 @@ fn resume_cmd(ctx: &Context, a: cli::ResumeArgs) -> Result<Exit> {
         .and_then(|now| lifecycle::changed_notice(&resumed.row, &now));
     front_end(
         ctx,
-        resumed.session,
+        resumed
+            .session
+            .checking_sign_offs(ctx.allowed_signers(a.allowed_signers)),
         a.plain,
         notice,
         resumed.row.started_at,
@@ -576,6 +589,59 @@ fn show_cmd(ctx: &Context, a: cli::ShowArgs) -> Result<Exit> {
     } else {
         out::rendered(&runs::show_text(&row, &events, procedure, ctx.color))?;
     }
+    Ok(Exit::Success)
+}
+
+fn sign_off_text_cmd(ctx: &Context, a: cli::SignOffTextArgs) -> Result<Exit> {
+    let db = ctx.db_path()?;
+    let ((row, stored), test_data) = ctx.read_checked(|store| {
+        let row = store.find_run(&a.run_id)?;
+        let stored = lifecycle::stored_run(store, &row, &db)?;
+        Ok((row, stored))
+    })?;
+    test_data_notice(ctx, test_data)?;
+    let run = crate::engine::Run::replay(stored.loaded.procedure, &stored.events);
+    if let Some(outcome) = run.outcome {
+        return Err(Error::Input(format!(
+            "run {} has already ended ({}); only an open run's step can be signed off",
+            row.id,
+            outcome.as_str()
+        )));
+    }
+    let step = a.step.or_else(|| run.current.clone()).ok_or_else(|| {
+        Error::Input(format!(
+            "run {} has no current step; name the step with --step",
+            row.id
+        ))
+    })?;
+    let role = run
+        .procedure
+        .step(&step)
+        .and_then(|(s, _)| s.signoff.clone())
+        .ok_or_else(|| {
+            Error::Input(format!(
+                "step `{step}` of run {} needs no sign-off (or is not a step of its procedure)",
+                row.id
+            ))
+        })?;
+    let sha = run
+        .info
+        .as_ref()
+        .map(|i| i.procedure_sha256.clone())
+        .unwrap_or_default();
+    let message = crate::signoff::message(
+        &row.id.to_string(),
+        &step,
+        run.state(&step).attempts,
+        &sha,
+        &role,
+    );
+    out::text(&message)?;
+    errln!(
+        "runsheet: the second person ({role}) signs this with their SSH key: runsheet sign-off-text {} | ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n {} > signoff.sig",
+        row.id,
+        crate::signoff::namespace(&role)
+    );
     Ok(Exit::Success)
 }
 

@@ -57,6 +57,9 @@ pub enum Command {
     Runs(RunsArgs),
     /// Show one run's timeline
     Show(ShowArgs),
+    /// Print the exact text a second person signs with their SSH key to sign off
+    /// a run's step (pipe it to `ssh-keygen -Y sign`; docs/signoff.md)
+    SignOffText(SignOffTextArgs),
     /// Check the evidence log: every page, the hash chain, the Merkle tree, every signed
     /// checkpoint and cosignature (and a checkpoint kept elsewhere); report the first bad record
     Verify(VerifyArgs),
@@ -193,6 +196,9 @@ pub struct RunArgs {
     /// Start a new run even though you have an open run of this procedure
     #[arg(long)]
     pub new: bool,
+    /// The allowed-signers file SSH sign-offs are checked against [default: allowed_signers in the procedures folder]
+    #[arg(long, env = "RUNSHEET_ALLOWED_SIGNERS", value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -211,6 +217,9 @@ pub struct ResumeArgs {
     /// Why you take the run over (recorded with the handover)
     #[arg(long, value_name = "TEXT", requires = "take_over")]
     pub reason: Option<String>,
+    /// The allowed-signers file SSH sign-offs are checked against [default: allowed_signers in the procedures folder]
+    #[arg(long, env = "RUNSHEET_ALLOWED_SIGNERS", value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
 }
 
 /// Filters shared by `runs` and `export`.
@@ -249,6 +258,15 @@ pub struct RunsArgs {
 pub struct ShowArgs {
     /// Run id or a unique prefix
     pub run_id: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SignOffTextArgs {
+    /// Run id or a unique prefix
+    pub run_id: String,
+    /// The step to sign off [default: the run's current step]
+    #[arg(long, value_name = "STEP")]
+    pub step: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -40,6 +40,7 @@ pub mod procedure;
 pub mod report;
 pub mod runner;
 pub mod session;
+pub mod signoff;
 pub mod store;
 #[cfg(any(test, feature = "test-data"))]
 pub mod testdata;

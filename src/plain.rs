@@ -293,7 +293,10 @@ fn text_prompt(run: &Run, request: &TextRequest) -> String {
                 .and_then(|s| s.evidence.clone())
                 .unwrap_or_else(|| "Evidence".into()),
         ),
-        Ask::SignOff => "Name of the second person signing off".into(),
+        Ask::SignOff if step.is_some_and(|s| s.typed_signoff) => {
+            "Second person's signature file, or their name".into()
+        }
+        Ask::SignOff => "Second person's signature file".into(),
         Ask::Abort => "Reason for aborting the run".into(),
         Ask::CommandAccount => "What became of it".into(),
     }
@@ -429,7 +432,16 @@ fn describe(run: &Run, e: &Event) -> Option<String> {
                 .unwrap_or_else(|| "none".into())
         ),
         Event::NoteAdded { text, .. } => format!("note: {text}"),
-        Event::SignedOff { step, by } => format!("{} signed off by {by}", title(step)),
+        Event::SignedOff {
+            step, by, method, ..
+        } => format!(
+            "{} signed off by {by}{}",
+            title(step),
+            crate::report::timeline::sign_off_how(*method)
+        ),
+        Event::SignOffRefused { by, reason, .. } => {
+            format!("sign-off by {by} refused: {reason}")
+        }
         Event::StepSkipped {
             step,
             justification,

@@ -41,6 +41,19 @@ pub trait EventSink {
     }
 }
 
+/// Checks a second person's SSH sign-off (the binary's is
+/// `signoff::AllowedSigners`): `typed` is what the operator typed. `None`
+/// when it is not a signature file (a typed name); else who signed
+/// `message` in `namespace`, or why the signature does not do.
+pub trait SignOffCheck {
+    fn check(
+        &self,
+        typed: &str,
+        message: &str,
+        namespace: &str,
+    ) -> Option<Result<crate::engine::SshSignOff, String>>;
+}
+
 /// The time source (the system clock in the binary, a fixed one in tests).
 pub trait Clock {
     fn now(&self) -> DateTime<Utc>;
@@ -88,6 +101,8 @@ pub struct Session {
     opening: Option<Opening>,
     /// When the command the run started and never recorded was started.
     command_started_at: Option<DateTime<Utc>>,
+    /// How SSH sign-offs are checked (none: only typed names).
+    sign_off_check: Option<Box<dyn SignOffCheck>>,
 }
 
 /// How a session opened from the log takes the run up (see
@@ -121,7 +136,43 @@ impl Session {
             mark: None,
             opening: None,
             command_started_at: None,
+            sign_off_check: None,
         }
+    }
+
+    /// Check SSH sign-offs with `check`.
+    pub fn checking_sign_offs(mut self, check: Box<dyn SignOffCheck>) -> Session {
+        self.sign_off_check = Some(check);
+        self
+    }
+
+    /// What `typed` means as the sign-off of `step`: a signature checked
+    /// over the step's sign-off text (`Some(Ok)`), a signature that does
+    /// not do (`Some(Err)`), or a name (`None`).
+    pub fn check_sign_off(
+        &self,
+        step: &str,
+        typed: &str,
+    ) -> Option<Result<crate::engine::SshSignOff, String>> {
+        let check = self.sign_off_check.as_ref()?;
+        let (message, namespace) = self.sign_off_text(step)?;
+        check.check(typed, &message, &namespace)
+    }
+
+    /// The text a second person signs to sign off `step` (its current
+    /// attempt) and the namespace they sign it in, if the step has a sign-off.
+    pub fn sign_off_text(&self, step: &str) -> Option<(String, String)> {
+        let run = &self.run;
+        let role = run.procedure.step(step)?.0.signoff.clone()?;
+        let sha = run
+            .info
+            .as_ref()
+            .map(|i| i.procedure_sha256.clone())
+            .unwrap_or_default();
+        Some((
+            crate::signoff::message(&self.run_id, step, run.state(step).attempts, &sha, &role),
+            crate::signoff::namespace(&role),
+        ))
     }
 
     /// This session is `mark` (recorded when it takes the run up).
@@ -257,8 +308,17 @@ impl Session {
             Event::RunEnded { outcome, .. } => Some((*outcome, meta.at)),
             _ => None,
         });
-        let stamped: Vec<(Meta, Event)> =
-            events.iter().map(|e| (meta.clone(), e.clone())).collect();
+        // An SSH-signed sign-off is the signer's act: they are its actor.
+        let stamped: Vec<(Meta, Event)> = events
+            .iter()
+            .map(|e| {
+                let mut m = meta.clone();
+                if let Event::SignedOff { ssh: Some(s), .. } = e {
+                    m.actor.clone_from(&s.principal);
+                }
+                (m, e.clone())
+            })
+            .collect();
         self.sink
             .persist(&stamped, ended)
             .map_err(ActionError::NotRecorded)?;
@@ -415,6 +475,13 @@ mod tests {
             Event::SignedOff {
                 step: step(),
                 by: step(),
+                method: None,
+                ssh: None,
+            },
+            Event::SignOffRefused {
+                step: step(),
+                by: step(),
+                reason: step(),
             },
             Event::StepSkipped {
                 step: step(),
@@ -474,6 +541,7 @@ mod tests {
                 | Event::CommandRan { .. }
                 | Event::NoteAdded { .. }
                 | Event::SignedOff { .. }
+                | Event::SignOffRefused { .. }
                 | Event::StepSkipped { .. }
                 | Event::StepFailed { .. }
                 | Event::BranchEnded { .. }

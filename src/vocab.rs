@@ -26,6 +26,8 @@ pub enum EventKind {
     CommandInterrupted,
     NoteAdded,
     SignedOff,
+    /// A sign-off refused because the operator named themself.
+    SignOffRefused,
     StepSkipped,
     StepFailed,
     BranchEnded,
@@ -53,7 +55,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind a run's events have, in the order a run meets them.
-    pub const RUN: [EventKind; 20] = [
+    pub const RUN: [EventKind; 21] = [
         EventKind::RunStarted,
         EventKind::WarningsAcknowledged,
         EventKind::StepStarted,
@@ -66,6 +68,7 @@ impl EventKind {
         EventKind::CommandInterrupted,
         EventKind::NoteAdded,
         EventKind::SignedOff,
+        EventKind::SignOffRefused,
         EventKind::StepSkipped,
         EventKind::StepFailed,
         EventKind::BranchEnded,
@@ -101,6 +104,7 @@ impl EventKind {
             EventKind::CommandInterrupted => "command-interrupted",
             EventKind::NoteAdded => "note-added",
             EventKind::SignedOff => "signed-off",
+            EventKind::SignOffRefused => "sign-off-refused",
             EventKind::StepSkipped => "step-skipped",
             EventKind::StepFailed => "step-failed",
             EventKind::BranchEnded => "branch-ended",
@@ -135,6 +139,7 @@ impl EventKind {
             b"command-interrupted" => EventKind::CommandInterrupted,
             b"note-added" => EventKind::NoteAdded,
             b"signed-off" => EventKind::SignedOff,
+            b"sign-off-refused" => EventKind::SignOffRefused,
             b"step-skipped" => EventKind::StepSkipped,
             b"step-failed" => EventKind::StepFailed,
             b"branch-ended" => EventKind::BranchEnded,
@@ -397,7 +402,7 @@ mod tests {
             assert_eq!(EventKind::from_bytes(k.as_str().as_bytes()), Some(*k));
             assert_eq!(k.in_run(), EventKind::RUN.contains(k));
         }
-        assert_eq!(all.len(), 26);
+        assert_eq!(all.len(), 27);
         for k in ["redactions", "", "run-started ", "Run-started"] {
             assert_eq!(EventKind::parse(k), None, "{k:?}");
         }

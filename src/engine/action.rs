@@ -98,6 +98,8 @@ pub enum Refusal {
         role: String,
     },
     AlreadySignedOff,
+    /// A typed name where the step needs the second person's SSH signature.
+    TypedSignOff,
     /// A skip of a critical step.
     Critical,
     /// A skip of an escalation branch's step the procedure does not mark
@@ -160,6 +162,7 @@ impl Refusal {
                 "sign-off needs a second person ({role}); the operator cannot sign off their own step"
             ),
             Refusal::AlreadySignedOff => "this step is already signed off".into(),
+            Refusal::TypedSignOff => "this step needs the second person's SSH signature, not a typed name: give the path of their signature file (`runsheet sign-off-text` prints what they sign and how)".into(),
             Refusal::Critical => format!(
                 "this step is critical and cannot be skipped; fail it{} to escalate instead",
                 hint(Action::Fail)

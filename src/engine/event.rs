@@ -37,6 +37,31 @@ pub struct CommandResult {
     pub truncated: bool,
 }
 
+/// How a sign-off was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignOffMethod {
+    /// A name typed at the operator's keyboard: unauthenticated.
+    Typed,
+    /// An SSH signature checked against the allowed-signers file.
+    Ssh,
+}
+
+/// An SSH-signed sign-off, as checked (docs/signoff.md): who signed
+/// (the principal the allowed-signers file gives the key), with which key,
+/// in which namespace, over which message, and the signature itself, so
+/// anyone can check it again with `ssh-keygen -Y verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshSignOff {
+    pub principal: String,
+    /// The key's fingerprint as ssh-keygen prints it (`SHA256:…`).
+    pub key: String,
+    pub namespace: String,
+    pub message: String,
+    /// The armored signature (`-----BEGIN SSH SIGNATURE-----` …).
+    pub signature: String,
+}
+
 /// What the operator asks the engine to do. Commands about a step name it, so a
 /// stale screen can never act on a step that is no longer current.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,8 +90,18 @@ pub enum Command {
     },
     /// Add a note to the current step.
     AddNote { step: String, text: String },
-    /// A second person signs the current step off.
+    /// A second person signs the current step off by a typed name (only
+    /// where the step allows it: it proves nobody).
     SignOff { step: String, by: String },
+    /// A second person signs the current step off with their SSH key: the
+    /// signature was checked against the allowed signers before this.
+    SignOffSigned { step: String, ssh: SshSignOff },
+    /// Record a sign-off that was refused (the operator named themself).
+    RefuseSignOff {
+        step: String,
+        by: String,
+        reason: String,
+    },
     /// The current step failed; enter its escalation branch.
     Fail { step: String, reason: String },
     /// Skip the current step (refused for critical steps).
@@ -101,7 +136,9 @@ impl Command {
             Command::StartCommand { .. } | Command::RecordCommand { .. } => Action::RunCommand,
             Command::AccountForCommand { .. } => Action::AccountForCommand,
             Command::AddNote { .. } => Action::Note,
-            Command::SignOff { .. } => Action::SignOff,
+            Command::SignOff { .. }
+            | Command::SignOffSigned { .. }
+            | Command::RefuseSignOff { .. } => Action::SignOff,
             Command::Fail { .. } => Action::Fail,
             Command::Skip { .. } => Action::Skip,
             Command::Suspend => Action::Suspend,
@@ -199,9 +236,24 @@ pub enum Event {
         step: String,
         text: String,
     },
+    /// A second person signed the step off: `by` is the name typed
+    /// (`method` typed, or absent in events recorded before methods were)
+    /// or the signer's principal in the allowed-signers file (`method` ssh,
+    /// with the signature in `ssh`; the event's actor is then the signer).
     SignedOff {
         step: String,
         by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        method: Option<SignOffMethod>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ssh: Option<SshSignOff>,
+    },
+    /// A sign-off was refused and nothing signed: the operator named
+    /// themself (or their key signed).
+    SignOffRefused {
+        step: String,
+        by: String,
+        reason: String,
     },
     StepSkipped {
         step: String,
@@ -281,6 +333,7 @@ impl Event {
             Event::CommandInterrupted { .. } => EventKind::CommandInterrupted,
             Event::NoteAdded { .. } => EventKind::NoteAdded,
             Event::SignedOff { .. } => EventKind::SignedOff,
+            Event::SignOffRefused { .. } => EventKind::SignOffRefused,
             Event::StepSkipped { .. } => EventKind::StepSkipped,
             Event::StepFailed { .. } => EventKind::StepFailed,
             Event::BranchEnded { .. } => EventKind::BranchEnded,
@@ -305,6 +358,7 @@ impl Event {
             | Event::CommandInterrupted { step, .. }
             | Event::NoteAdded { step, .. }
             | Event::SignedOff { step, .. }
+            | Event::SignOffRefused { step, .. }
             | Event::StepSkipped { step, .. }
             | Event::StepFailed { step, .. } => Some(step),
             Event::BranchEnded { failed_step, .. } => Some(failed_step),

@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use regex::Regex;
 
 use super::action::{Action, Refusal};
-use super::event::{Command, CommandResult, Event, Meta, Outcome};
+use super::event::{Command, CommandResult, Event, Meta, Outcome, SignOffMethod, SshSignOff};
 use crate::procedure::{
     Branch, BranchEnd, Procedure, Step, StepKind, StepPlace, Target, ValueKind, ValueSpec,
 };
@@ -633,6 +633,24 @@ impl Run {
         }
     }
 
+    /// A sign-off by the operator of the run or of this session is refused.
+    fn refuse_own_sign_off(&self, step: &Step, by: &str, meta: &Meta) -> Result<(), Refusal> {
+        let own = same_person(by, &meta.actor)
+            || self.info.as_ref().is_some_and(|i| {
+                same_person(by, &i.operator.user)
+                    || i.operator
+                        .name
+                        .as_deref()
+                        .is_some_and(|n| same_person(by, n))
+            });
+        if own {
+            return Err(Refusal::OwnSignOff {
+                role: step.signoff.clone().unwrap_or_default(),
+            });
+        }
+        Ok(())
+    }
+
     /// The events of a step command whose text-free checks (`check`) passed.
     fn decide_step(
         &self,
@@ -704,21 +722,32 @@ impl Run {
                 Ok(vec![Event::NoteAdded { step: id, text }])
             }
             StepCmd::SignOff(by) => {
-                let role = step.signoff.clone().unwrap_or_default();
                 let by = non_empty(by, "type the name of the person signing off")?;
-                if same_person(&by, &meta.actor)
-                    || self.info.as_ref().is_some_and(|i| {
-                        same_person(&by, &i.operator.user)
-                            || i.operator
-                                .name
-                                .as_deref()
-                                .is_some_and(|n| same_person(&by, n))
-                    })
-                {
-                    return Err(Refusal::OwnSignOff { role });
+                if !step.typed_signoff {
+                    return Err(Refusal::TypedSignOff);
                 }
-                Ok(vec![Event::SignedOff { step: id, by }])
+                self.refuse_own_sign_off(step, &by, meta)?;
+                Ok(vec![Event::SignedOff {
+                    step: id,
+                    by,
+                    method: Some(SignOffMethod::Typed),
+                    ssh: None,
+                }])
             }
+            StepCmd::Signed(ssh) => {
+                self.refuse_own_sign_off(step, &ssh.principal, meta)?;
+                Ok(vec![Event::SignedOff {
+                    step: id,
+                    by: ssh.principal.clone(),
+                    method: Some(SignOffMethod::Ssh),
+                    ssh: Some(ssh.clone()),
+                }])
+            }
+            StepCmd::RefusedSignOff(by, reason) => Ok(vec![Event::SignOffRefused {
+                step: id,
+                by: by.to_string(),
+                reason: non_empty(reason, "say why the sign-off was refused")?,
+            }]),
             StepCmd::Fail(reason) => {
                 let reason = non_empty(reason, "say why the step failed")?;
                 Ok(self.fail(step, reason))
@@ -953,7 +982,10 @@ impl Run {
                 st.notes.push(text.clone());
                 st.attempt_notes += 1;
             }
-            Event::SignedOff { step, by } => self.entry(step).signed_off_by = Some(by.clone()),
+            Event::SignedOff { step, by, .. } => {
+                self.entry(step).signed_off_by = Some(by.clone());
+            }
+            Event::SignOffRefused { .. } => {}
             Event::StepSkipped {
                 step,
                 justification,
@@ -1030,6 +1062,8 @@ enum StepCmd<'a> {
     CommandRan(&'a CommandResult),
     Note(&'a str),
     SignOff(&'a str),
+    Signed(&'a SshSignOff),
+    RefusedSignOff(&'a str, &'a str),
     Fail(&'a str),
     Skip(&'a str),
 }
@@ -1044,6 +1078,10 @@ fn step_of(c: &Command) -> (Option<&str>, StepCmd<'_>) {
         Command::RecordCommand { step, result } => (Some(step), StepCmd::CommandRan(result)),
         Command::AddNote { step, text } => (Some(step), StepCmd::Note(text)),
         Command::SignOff { step, by } => (Some(step), StepCmd::SignOff(by)),
+        Command::SignOffSigned { step, ssh } => (Some(step), StepCmd::Signed(ssh)),
+        Command::RefuseSignOff { step, by, reason } => {
+            (Some(step), StepCmd::RefusedSignOff(by, reason))
+        }
         Command::Fail { step, reason } => (Some(step), StepCmd::Fail(reason)),
         Command::Skip {
             step,
@@ -1071,17 +1109,26 @@ fn non_empty(s: &str, msg: &'static str) -> Result<String, Refusal> {
 /// True when `by` names the same person as `operator`, which may be
 /// `user` or `Display Name (user)`.
 pub fn same_person(by: &str, operator: &str) -> bool {
-    let norm = |s: &str| s.trim().to_lowercase();
-    let by = norm(by);
-    let op = norm(operator);
-    if by == op {
-        return true;
+    // Case, spaces and punctuation do not make another person (`Root.` is
+    // `root`), nor does a mail domain (`root@example.com`).
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let mut names = vec![norm(by)];
+    if let Some((local, _)) = by.split_once('@') {
+        names.push(norm(local));
     }
-    if let Some((name, rest)) = op.split_once(" (") {
-        let user = rest.trim_end_matches(')');
-        return by == name.trim() || by == user.trim();
+    let mut ops = vec![norm(operator)];
+    if let Some((name, rest)) = operator.split_once(" (") {
+        ops.push(norm(name));
+        ops.push(norm(rest.trim_end_matches(')')));
     }
-    false
+    names
+        .iter()
+        .any(|n| !n.is_empty() && ops.iter().any(|o| o == n))
 }
 
 /// Check a value against its spec; returns the value to record (trimmed; a

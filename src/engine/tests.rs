@@ -39,6 +39,7 @@ id = "four"
 title = "Command"
 command = { run = "true" }
 signoff = "lead"
+typed_signoff = true
 
 [[branches]]
 id = "oncall"
@@ -755,4 +756,84 @@ fn taking_a_run_up_resumes_or_recovers_it_and_records_a_handover() {
         run.decide(&take_up(None), &meta()),
         Err(Refusal::Ended(_))
     ));
+}
+
+#[test]
+fn a_typed_sign_off_needs_the_step_to_allow_it_and_names_nobody_the_operator_is() {
+    // The operator, however spelt, is not a second person.
+    for by in [
+        "Root.",
+        " ROOT ",
+        "root@example.com",
+        "Alice Admin",
+        "alice",
+    ] {
+        assert!(
+            same_person(by, "Alice Admin (alice)") || same_person(by, "root"),
+            "{by}"
+        );
+    }
+    assert!(!same_person("Bob", "Alice Admin (alice)"));
+    assert!(!same_person("...", "root"));
+    // A step that does not allow a typed name refuses one, whatever it is.
+    let p: Procedure =
+        toml::from_str(&PROC.replace("typed_signoff = true\n", "")).expect("test procedure parses");
+    let mut run = on_command_step();
+    run.procedure = p;
+    act(
+        &mut run,
+        Command::RecordCommand {
+            step: "four".into(),
+            result: cmd_result(0),
+        },
+    );
+    assert_eq!(
+        run.decide(
+            &Command::SignOff {
+                step: "four".into(),
+                by: "Bob".into()
+            },
+            &meta()
+        ),
+        Err(Refusal::TypedSignOff)
+    );
+    // An SSH sign-off by the operator's principal is refused; another's is
+    // recorded with its signature, by its principal.
+    let ssh = |principal: &str| SshSignOff {
+        principal: principal.into(),
+        key: "SHA256:x".into(),
+        namespace: "runsheet-signoff@lead".into(),
+        message: "m".into(),
+        signature: "s".into(),
+    };
+    assert!(matches!(
+        run.decide(
+            &Command::SignOffSigned {
+                step: "four".into(),
+                ssh: ssh("alice@example.com")
+            },
+            &meta()
+        ),
+        Err(Refusal::OwnSignOff { .. })
+    ));
+    let events = act(
+        &mut run,
+        Command::SignOffSigned {
+            step: "four".into(),
+            ssh: ssh("bob@example.com"),
+        },
+    );
+    assert_eq!(
+        events,
+        vec![Event::SignedOff {
+            step: "four".into(),
+            by: "bob@example.com".into(),
+            method: Some(SignOffMethod::Ssh),
+            ssh: Some(ssh("bob@example.com")),
+        }]
+    );
+    assert_eq!(
+        run.state("four").signed_off_by.as_deref(),
+        Some("bob@example.com")
+    );
 }

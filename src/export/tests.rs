@@ -65,6 +65,7 @@ no = "record"
 id = "record"
 title = "Record"
 signoff = "lead"
+typed_signoff = true
 note = "Why?"
 [steps.value]
 type = "text"
@@ -874,7 +875,7 @@ fn show_text_has_titles_outcomes_and_both_names() {
         "{text}"
     );
     assert!(
-        text.contains("Signed off by +Eve \"the second\" <eve@example.com> (second person; recorded by =Ops <Team> (ops))"),
+        text.contains("Signed off by +Eve \"the second\" <eve@example.com> — typed name, unauthenticated (second person; recorded by =Ops <Team> (ops))"),
         "{text}"
     );
     assert!(text.contains("SKIPPED — justification:"), "{text}");

@@ -138,6 +138,10 @@ pub struct Step {
     /// Role id of a second person who must sign the step off (not the operator).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signoff: Option<String>,
+    /// The sign-off may be a typed name (unauthenticated, and marked so in
+    /// show and exports) instead of the second person's SSH signature.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub typed_signoff: bool,
     /// Where the run goes after this step (default: the next step in the list,
     /// or the end of the branch). A [`Target`].
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -391,9 +391,27 @@ fn describe_parts<'a>(
             )
         }
         Event::NoteAdded { text, .. } => (format!("Note: {text}"), Tone::Plain),
-        Event::SignedOff { by, .. } => (
-            format!("Signed off by {by} (second person; recorded by {actor})"),
-            Tone::Good,
+        Event::SignedOff {
+            by, method, ssh, ..
+        } => match ssh {
+            Some(s) => (
+                format!(
+                    "Signed off by {by} (second person, SSH signature by key {} in namespace {})",
+                    s.key, s.namespace
+                ),
+                Tone::Good,
+            ),
+            None => (
+                format!(
+                    "Signed off by {by}{} (second person; recorded by {actor})",
+                    sign_off_how(*method)
+                ),
+                Tone::Warn,
+            ),
+        },
+        Event::SignOffRefused { by, reason, .. } => (
+            format!("Sign-off by {by} REFUSED: {reason} (recorded by {actor})"),
+            Tone::Bad,
         ),
         Event::StepSkipped { justification, .. } => (
             format!("SKIPPED — justification: {justification}"),
@@ -498,6 +516,15 @@ fn describe_parts<'a>(
     entry.what = what;
     entry.tone = tone;
     entry
+}
+
+/// How a sign-off that is not SSH-signed was given, in words: a typed name
+/// proves nobody, and says so.
+pub fn sign_off_how(method: Option<crate::engine::SignOffMethod>) -> &'static str {
+    match method {
+        Some(crate::engine::SignOffMethod::Ssh) => " — SSH signature",
+        Some(crate::engine::SignOffMethod::Typed) | None => " — typed name, unauthenticated",
+    }
 }
 
 /// " by <session>" when the event names the session that took the run up.

@@ -227,7 +227,12 @@ pub fn begin(session: &mut Session, action: Action) -> Reply {
         }
         Action::Note => text(Ask::Note, String::new()),
         Action::Evidence => text(Ask::Evidence, String::new()),
-        Action::SignOff => text(Ask::SignOff, String::new()),
+        Action::SignOff => Reply::next(Next::Text(TextRequest {
+            ask: Ask::SignOff,
+            about: sign_off_words(session, &step),
+            step,
+            initial: String::new(),
+        })),
         Action::Fail => text(Ask::Fail, String::new()),
         Action::Skip => text(Ask::Skip, String::new()),
         Action::Abort => Reply::next(Next::Text(TextRequest {
@@ -277,7 +282,7 @@ pub fn submit(session: &mut Session, request: &TextRequest, text: String) -> Rep
             step,
             evidence: text,
         },
-        Ask::SignOff => Command::SignOff { step, by: text },
+        Ask::SignOff => return sign_off(session, step, text),
         Ask::Abort => Command::Abort { reason: text },
         Ask::CommandAccount => Command::AccountForCommand {
             step,
@@ -286,6 +291,69 @@ pub fn submit(session: &mut Session, request: &TextRequest, text: String) -> Rep
         },
     };
     execute(session, command)
+}
+
+/// What the operator is told when asked for a sign-off: what the second
+/// person signs and how, and whether a typed name does.
+fn sign_off_words(session: &Session, step: &str) -> Option<String> {
+    let (_, namespace) = session.sign_off_text(step)?;
+    let typed = session
+        .run()
+        .procedure
+        .step(step)
+        .is_some_and(|(s, _)| s.typed_signoff);
+    Some(format!(
+        "The second person signs this step's sign-off text with their SSH key: `runsheet sign-off-text {} | ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n {namespace} > signoff.sig`. Give the path of that signature file{}.",
+        session.run_label(),
+        if typed {
+            ", or type their name (recorded as a typed, unauthenticated sign-off)"
+        } else {
+            " (a typed name is not accepted for this step)"
+        }
+    ))
+}
+
+/// Sign `step` off with what the operator typed: a second person's SSH
+/// signature file, checked, or a name where the step allows one. A sign-off
+/// refused because the operator named themself (or their own key signed)
+/// is recorded as refused.
+fn sign_off(session: &mut Session, step: String, text: String) -> Reply {
+    let (by, command) = match session.check_sign_off(&step, &text) {
+        Some(Err(words)) => return Reply::next(Next::Refused(Refusal::Invalid(words))),
+        Some(Ok(ssh)) => (
+            ssh.principal.clone(),
+            Command::SignOffSigned {
+                step: step.clone(),
+                ssh,
+            },
+        ),
+        None => (
+            text.trim().to_string(),
+            Command::SignOff {
+                step: step.clone(),
+                by: text,
+            },
+        ),
+    };
+    let reply = execute(session, command);
+    if let Next::Refused(refusal @ Refusal::OwnSignOff { .. }) = &reply.next {
+        let recorded = execute(
+            session,
+            Command::RefuseSignOff {
+                step,
+                by,
+                reason: "the operator cannot sign off their own step".into(),
+            },
+        );
+        return Reply {
+            recorded: recorded.recorded,
+            next: match recorded.next {
+                Next::Done => Next::Refused(refusal.clone()),
+                other => other,
+            },
+        };
+    }
+    reply
 }
 
 /// The operator answered `question`.

@@ -71,6 +71,7 @@ id = "verify"
 title = "Verify the archive"
 command = { run = "printf 'checking\\n'; exit 3" }
 signoff = "lead"
+typed_signoff = true
 
 [[branches]]
 id = "backup-failed"

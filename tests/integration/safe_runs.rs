@@ -512,3 +512,199 @@ fn plain_mode_retries_recording_a_result_without_running_the_command_again() {
     let verify = runsheet(&db).arg("verify").output().unwrap();
     assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
 }
+
+/// An SSH key made by ssh-keygen in `dir` for `name` (no passphrase): the
+/// private key's path and the public key's `type base64` part.
+fn ssh_key(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
+    let key = dir.join(name);
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen (OpenSSH's client tools) is installed");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let public = public
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    (key, public)
+}
+
+/// `runsheet sign-off-text RUN` piped to `ssh-keygen -Y sign` with `key`
+/// in `namespace`: the signature file's path.
+fn sign(db: &Path, run: &str, key: &Path, namespace: &str, out: &Path) -> std::path::PathBuf {
+    let text = runsheet(db).args(["sign-off-text", run]).output().unwrap();
+    assert_eq!(text.status.code(), Some(0), "{}", stderr(&text));
+    let signed = run_with_input(
+        std::process::Command::new("ssh-keygen")
+            .args(["-Y", "sign", "-n", namespace, "-f"])
+            .arg(key),
+        text.stdout,
+    );
+    assert!(signed.status.success(), "{}", stderr(&signed));
+    std::fs::write(out, &signed.stdout).unwrap();
+    out.to_path_buf()
+}
+
+/// The new-hire procedure completes with its team lead's sign-off signed by
+/// the lead's SSH key (made here by ssh-keygen) and checked against an
+/// allowed-signers file that lets that key sign for the team-lead role
+/// only. Before that, on the same step: a typed name is refused (the step
+/// does not allow one), the operator's own key is refused and the refusal
+/// recorded, and a signature in another role's namespace does not do. The signer is the event's actor; `show` says
+/// how it was signed.
+#[test]
+fn a_sign_off_is_signed_by_a_second_persons_ssh_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("log.sqlite3");
+    let (lead, lead_pub) = ssh_key(d, "lead");
+    let (own, own_pub) = ssh_key(d, "own");
+    let allowed = d.join("allowed_signers");
+    // The operator's own key is allowed to sign for the role too: what
+    // refuses it is that it is theirs (its principal names the operator).
+    let operator = whoami_user();
+    std::fs::write(
+        &allowed,
+        format!(
+            "lead@example.com namespaces=\"runsheet-signoff@team-lead\" {lead_pub}\n{operator}@example.com {own_pub}\n"
+        ),
+    )
+    .unwrap();
+    let out = plain_run(
+        &db,
+        "onboarding-new-hire",
+        "\nHR-1203\nr\ny\n\n\nana.lopez\n\nengineering\n\ny\n\nLT-0042\n\ndelivered today\ne\nHR-ACK-77\n\n",
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(10), "{text}");
+    assert!(
+        text.contains("[ ] sign-off by a second person (o)"),
+        "{text}"
+    );
+    let id = printed_run_id(&text).expect("run id");
+
+    let wrong_role = sign(
+        &db,
+        &id,
+        &lead,
+        "runsheet-signoff@it-admin",
+        &d.join("role.sig"),
+    );
+    let mine = sign(
+        &db,
+        &id,
+        &own,
+        "runsheet-signoff@team-lead",
+        &d.join("own.sig"),
+    );
+    let good = sign(
+        &db,
+        &id,
+        &lead,
+        "runsheet-signoff@team-lead",
+        &d.join("lead.sig"),
+    );
+    let script = format!(
+        "o\nLead Person\no\n{}\no\n{}\no\n{}\n\n",
+        wrong_role.display(),
+        mine.display(),
+        good.display()
+    );
+    let out = run_with_input(
+        runsheet(&db)
+            .args(["resume", "--plain", "--allowed-signers"])
+            .arg(&allowed)
+            .arg(&id),
+        script,
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("✘ this step needs the second person's SSH signature, not a typed name"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "does not sign this step's sign-off text in namespace runsheet-signoff@team-lead"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "✔ recorded: sign-off by {operator}@example.com refused: the operator cannot sign off their own step"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("signed off by lead@example.com — SSH signature"),
+        "{text}"
+    );
+    assert!(text.contains("ended: COMPLETED"), "{text}");
+    let conn = Connection::open(&db).unwrap();
+    let (actor, payload): (String, String) = conn
+        .query_row(
+            "SELECT actor, payload FROM events WHERE kind = 'signed-off'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(actor, "lead@example.com");
+    let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(payload["method"], "ssh");
+    assert_eq!(payload["ssh"]["namespace"], "runsheet-signoff@team-lead");
+    assert!(
+        payload["ssh"]["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("SHA256:")
+    );
+    // The recorded signature checks again with ssh-keygen alone.
+    std::fs::write(
+        d.join("again.sig"),
+        payload["ssh"]["signature"].as_str().unwrap(),
+    )
+    .unwrap();
+    let again = run_with_input(
+        std::process::Command::new("ssh-keygen")
+            .args(["-Y", "verify", "-f"])
+            .arg(&allowed)
+            .args([
+                "-I",
+                "lead@example.com",
+                "-n",
+                "runsheet-signoff@team-lead",
+                "-s",
+            ])
+            .arg(d.join("again.sig")),
+        payload["ssh"]["message"].as_str().unwrap(),
+    );
+    assert!(again.status.success(), "{}", stderr(&again));
+    let refused = payloads(&db, "sign-off-refused");
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["by"], format!("{operator}@example.com"));
+    let shown = stdout(&runsheet(&db).args(["show", &id]).output().unwrap());
+    assert!(
+        shown.contains(
+            "Signed off by lead@example.com (second person, SSH signature by key SHA256:"
+        ) && shown.contains("REFUSED: the operator cannot sign off their own step"),
+        "{shown}"
+    );
+    let verify = runsheet(&db).arg("verify").output().unwrap();
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+    // A signature over this run's text does not sign off another attempt
+    // or run: sign-off-text of an ended run is refused.
+    let late = runsheet(&db).args(["sign-off-text", &id]).output().unwrap();
+    assert_eq!(late.status.code(), Some(3), "{}", stderr(&late));
+}
+
+/// The OS user the tests run as (what runsheet records as the operator).
+fn whoami_user() -> String {
+    let out = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

@@ -166,7 +166,7 @@ fn action(what: u8, text: u8) -> Event {
         host: "host-1".into(),
         pid: text.is_multiple_of(3).then_some(4242),
     };
-    match what % 18 {
+    match what % 19 {
         0 => Event::WarningsAcknowledged {
             warnings: vec!["review overdue".into(), t],
         },
@@ -191,7 +191,12 @@ fn action(what: u8, text: u8) -> Event {
             },
         },
         7 => Event::NoteAdded { step, text: t },
-        8 => Event::SignedOff { step, by: t },
+        8 => Event::SignedOff {
+            step,
+            by: t,
+            method: Some(crate::engine::SignOffMethod::Typed),
+            ssh: None,
+        },
         9 => Event::StepSkipped {
             step,
             justification: t,
@@ -225,6 +230,11 @@ fn action(what: u8, text: u8) -> Event {
             previous_last_event_at: "2026-11-01T02:00:00.000Z".into(),
             clock: None,
             session: Some(mark()),
+        },
+        17 => Event::SignOffRefused {
+            step,
+            by: t,
+            reason: "the operator cannot sign off their own step".into(),
         },
         16 => Event::HandedOver {
             from: "ops".into(),

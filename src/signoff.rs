@@ -1,0 +1,202 @@
+//! Second-person sign-off with an SSH key (docs/signoff.md): the text a
+//! signer signs for one step of one run, the namespace that carries the
+//! role, and checking a signature against an allowed-signers file (the
+//! format git uses for signed commits) with `ssh-keygen -Y`.
+//!
+//! May not depend on the store, the front ends or `app`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::engine::SshSignOff;
+use crate::session::SignOffCheck;
+
+/// The namespace prefix of a sign-off signature; the role id follows.
+pub const NAMESPACE_PREFIX: &str = "runsheet-signoff@";
+
+/// The armor an SSH signature file starts with.
+const ARMOR: &str = "-----BEGIN SSH SIGNATURE-----";
+
+/// Largest signature file read (an Ed25519 or RSA-4096 signature is well under).
+const MAX_SIGNATURE: u64 = 64 * 1024;
+
+/// The namespace a signer signs in for `role`: only keys the
+/// allowed-signers file allows that namespace (or any) may sign for it.
+pub fn namespace(role: &str) -> String {
+    format!("{NAMESPACE_PREFIX}{role}")
+}
+
+/// The exact text a second person signs to sign off `step` (its `attempt`)
+/// of run `run_id` of the procedure whose source has SHA-256
+/// `procedure_sha256`, in `role`. One line per field, each ending in a
+/// line feed.
+pub fn message(
+    run_id: &str,
+    step: &str,
+    attempt: u32,
+    procedure_sha256: &str,
+    role: &str,
+) -> String {
+    format!(
+        "runsheet sign-off v1\nrun: {run_id}\nstep: {step}\nattempt: {attempt}\nprocedure-sha256: {procedure_sha256}\nrole: {role}\n"
+    )
+}
+
+/// The allowed-signers file sign-off signatures are checked against.
+#[derive(Debug, Clone)]
+pub struct AllowedSigners {
+    pub path: PathBuf,
+}
+
+impl SignOffCheck for AllowedSigners {
+    fn check(
+        &self,
+        typed: &str,
+        message: &str,
+        namespace: &str,
+    ) -> Option<Result<SshSignOff, String>> {
+        let path = Path::new(typed.trim());
+        let signature = match std::fs::metadata(path) {
+            Ok(m) if m.is_file() && m.len() <= MAX_SIGNATURE => {
+                match std::fs::read_to_string(path) {
+                    Ok(text) if text.trim_start().starts_with(ARMOR) => text,
+                    Ok(_) | Err(_) => {
+                        return Some(Err(format!(
+                            "{} is not an SSH signature file (it does not start with {ARMOR})",
+                            path.display()
+                        )));
+                    }
+                }
+            }
+            Ok(_) => {
+                return Some(Err(format!(
+                    "{} is not an SSH signature file",
+                    path.display()
+                )));
+            }
+            // A name, unless it can only be meant as a file.
+            Err(_) if typed.contains('/') || typed.trim().ends_with(".sig") => {
+                return Some(Err(format!(
+                    "there is no signature file {}",
+                    path.display()
+                )));
+            }
+            Err(_) => return None,
+        };
+        Some(self.verify(path, &signature, message, namespace))
+    }
+}
+
+impl AllowedSigners {
+    /// Who signed `message` in `namespace` with the signature at `sig`:
+    /// the principal the allowed-signers file gives its key, checked by
+    /// `ssh-keygen -Y verify`.
+    fn verify(
+        &self,
+        sig: &Path,
+        signature: &str,
+        message: &str,
+        namespace: &str,
+    ) -> Result<SshSignOff, String> {
+        if !self.path.is_file() {
+            return Err(format!(
+                "there is no allowed-signers file at {}: create it (one line per person: principal, namespaces=\"{NAMESPACE_PREFIX}<role>\", key; the format of git's gpg.ssh.allowedSignersFile) or pass --allowed-signers",
+                self.path.display()
+            ));
+        }
+        let found = ssh_keygen(
+            &[
+                "-Y",
+                "find-principals",
+                "-f",
+                &self.path.display().to_string(),
+                "-s",
+                &sig.display().to_string(),
+            ],
+            None,
+        )?;
+        if !found.ok {
+            return Err(format!(
+                "the key that made {} is not in the allowed signers ({}); nothing was signed off",
+                sig.display(),
+                self.path.display()
+            ));
+        }
+        let mut last = String::new();
+        for principal in found
+            .stdout
+            .lines()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let checked = ssh_keygen(
+                &[
+                    "-Y",
+                    "verify",
+                    "-f",
+                    &self.path.display().to_string(),
+                    "-I",
+                    principal,
+                    "-n",
+                    namespace,
+                    "-s",
+                    &sig.display().to_string(),
+                ],
+                Some(message),
+            )?;
+            if checked.ok {
+                let key = checked
+                    .stdout
+                    .rsplit_once(" key ")
+                    .map(|(_, k)| k.trim().to_string())
+                    .unwrap_or_default();
+                return Ok(SshSignOff {
+                    principal: principal.to_string(),
+                    key,
+                    namespace: namespace.to_string(),
+                    message: message.to_string(),
+                    signature: signature.to_string(),
+                });
+            }
+            last = checked.stderr.trim().to_string();
+        }
+        Err(format!(
+            "the signature in {} does not sign this step's sign-off text in namespace {namespace} (signed for another run, step or attempt, or by a key not allowed to sign for this role): {}; nothing was signed off",
+            sig.display(),
+            crate::text::one_line(&last)
+        ))
+    }
+}
+
+struct Ran {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run `ssh-keygen args`, with `input` on its standard input.
+fn ssh_keygen(args: &[&str], input: Option<&str>) -> Result<Ran, String> {
+    let mut child = Command::new("ssh-keygen")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cannot run ssh-keygen to check the signature ({e}); install OpenSSH's client tools"
+            )
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input.unwrap_or_default().as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("ssh-keygen failed: {e}"))?;
+    Ok(Ran {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
