@@ -1238,11 +1238,14 @@ fn line_dialog(frame: &mut Frame, area: Rect, d: &LineDialog, run: &Run, th: The
                 })
                 .unwrap_or_default();
             head.push(Line::from(format!(
-                "A second person ({}) signs “{step_title}” off: type their name.",
+                "A second person ({}) signs “{step_title}” off.",
                 clean_line(&role)
             )));
+            if let Some(words) = &d.request.about {
+                head.push(Line::from(clean_line(words)));
+            }
             head.push(Line::styled(
-                "The operator cannot sign off their own step.",
+                "The operator cannot sign off their own step; a refused attempt is recorded.",
                 th.dim(),
             ));
             " Sign-off "
