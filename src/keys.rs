@@ -53,6 +53,7 @@ pub enum Intent {
     Evidence,
     SignOff,
     RunCommand,
+    Correct,
     Abort,
     Help,
     Suspend,
@@ -166,6 +167,14 @@ pub const BINDINGS: &[Binding] = &[
         short: "skip",
         help: "Skip the step with a justification (not critical or escalation steps)",
         doc: "Skip the step: type a justification. Refused, before it is asked for, for critical steps and for escalation steps the procedure does not mark `skippable`.",
+    },
+    Binding {
+        intent: Intent::Correct,
+        keys: &[Key::Char('c')],
+        label: "c",
+        short: "correct",
+        help: "Correct a finished step's value, answer or confirmation, with a reason",
+        doc: "Correct a finished step's record: pick the step, give the right value or answer (a step that only was confirmed needs none), then why. The correction is recorded referring to the original event, which stays; `show` and the exports show both. The run's path is not changed.",
     },
     Binding {
         intent: Intent::Abort,
@@ -596,6 +605,7 @@ pub fn intent_of(action: Action) -> Option<Intent> {
         Action::SignOff => Intent::SignOff,
         Action::Fail => Intent::Fail,
         Action::Skip => Intent::Skip,
+        Action::Correct => Intent::Correct,
         Action::Abort => Intent::Abort,
         Action::Suspend => Intent::Suspend,
         // Resuming is opening the run again: no key.

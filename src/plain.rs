@@ -47,7 +47,22 @@ pub fn run(
         )?;
         return Ok(PlainExit::Suspended);
     }
-    if let Some(exit) = drive(session, opened, input, out)? {
+    if matches!(opened.next, Next::Text(_)) {
+        // Say where the run is before asking about it.
+        print_recorded(session.run(), &opened.recorded, out)?;
+        print_step(session.run(), out)?;
+        shown = session
+            .run()
+            .current_step()
+            .map(|s| (s.id.clone(), session.run().state(&s.id).attempts));
+        let opened = Reply {
+            recorded: Vec::new(),
+            ..opened
+        };
+        if let Some(exit) = drive(session, opened, input, out)? {
+            return Ok(exit);
+        }
+    } else if let Some(exit) = drive(session, opened, input, out)? {
         return Ok(exit);
     }
     loop {
@@ -172,7 +187,11 @@ fn drive(
             }
             Next::Text(request) => {
                 if let Some(words) = &request.about {
-                    writeln!(out, "\n  ! {}", sanitize_line(words))?;
+                    writeln!(out)?;
+                    for (i, line) in words.lines().enumerate() {
+                        let mark = if i == 0 { "  ! " } else { "    " };
+                        writeln!(out, "{mark}{}", sanitize_line(line))?;
+                    }
                 }
                 let prompt = text_prompt(session.run(), &request);
                 let Some(mut text) = ask(input, out, &prompt)? else {
@@ -299,6 +318,18 @@ fn text_prompt(run: &Run, request: &TextRequest) -> String {
         Ask::SignOff => "Second person's signature file".into(),
         Ask::Abort => "Reason for aborting the run".into(),
         Ask::CommandAccount => "What became of it".into(),
+        Ask::CorrectStep => "Step number".into(),
+        Ask::CorrectValue => match &step.map(|s| s.kind()) {
+            Some(StepKind::Value(v)) if !request.initial.is_empty() => format!(
+                "The right {} [{}]",
+                sanitize_line(&v.label),
+                sanitize_line(&request.initial)
+            ),
+            Some(StepKind::Value(v)) => format!("The right {}", sanitize_line(&v.label)),
+            _ => "The right value".into(),
+        },
+        Ask::CorrectAnswer => "The right answer (yes or no)".into(),
+        Ask::CorrectReason => "Why is it corrected".into(),
     }
 }
 
@@ -442,6 +473,10 @@ fn describe(run: &Run, e: &Event) -> Option<String> {
         Event::SignOffRefused { by, reason, .. } => {
             format!("sign-off by {by} refused: {reason}")
         }
+        Event::Corrected { .. } => format!(
+            "correction {}",
+            crate::report::timeline::correction_words(e)?
+        ),
         Event::StepSkipped {
             step,
             justification,

@@ -483,6 +483,14 @@ mod tests {
                 by: step(),
                 reason: step(),
             },
+            Event::Corrected {
+                step: step(),
+                corrects: step(),
+                run_seq: 1,
+                value: None,
+                answer: None,
+                reason: step(),
+            },
             Event::StepSkipped {
                 step: step(),
                 justification: step(),
@@ -542,6 +550,7 @@ mod tests {
                 | Event::NoteAdded { .. }
                 | Event::SignedOff { .. }
                 | Event::SignOffRefused { .. }
+                | Event::Corrected { .. }
                 | Event::StepSkipped { .. }
                 | Event::StepFailed { .. }
                 | Event::BranchEnded { .. }

@@ -28,6 +28,8 @@ pub enum EventKind {
     SignedOff,
     /// A sign-off refused because the operator named themself.
     SignOffRefused,
+    /// A finished step's record corrected (the original stays).
+    Corrected,
     StepSkipped,
     StepFailed,
     BranchEnded,
@@ -55,7 +57,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind a run's events have, in the order a run meets them.
-    pub const RUN: [EventKind; 21] = [
+    pub const RUN: [EventKind; 22] = [
         EventKind::RunStarted,
         EventKind::WarningsAcknowledged,
         EventKind::StepStarted,
@@ -69,6 +71,7 @@ impl EventKind {
         EventKind::NoteAdded,
         EventKind::SignedOff,
         EventKind::SignOffRefused,
+        EventKind::Corrected,
         EventKind::StepSkipped,
         EventKind::StepFailed,
         EventKind::BranchEnded,
@@ -105,6 +108,7 @@ impl EventKind {
             EventKind::NoteAdded => "note-added",
             EventKind::SignedOff => "signed-off",
             EventKind::SignOffRefused => "sign-off-refused",
+            EventKind::Corrected => "corrected",
             EventKind::StepSkipped => "step-skipped",
             EventKind::StepFailed => "step-failed",
             EventKind::BranchEnded => "branch-ended",
@@ -140,6 +144,7 @@ impl EventKind {
             b"note-added" => EventKind::NoteAdded,
             b"signed-off" => EventKind::SignedOff,
             b"sign-off-refused" => EventKind::SignOffRefused,
+            b"corrected" => EventKind::Corrected,
             b"step-skipped" => EventKind::StepSkipped,
             b"step-failed" => EventKind::StepFailed,
             b"branch-ended" => EventKind::BranchEnded,
@@ -402,7 +407,7 @@ mod tests {
             assert_eq!(EventKind::from_bytes(k.as_str().as_bytes()), Some(*k));
             assert_eq!(k.in_run(), EventKind::RUN.contains(k));
         }
-        assert_eq!(all.len(), 27);
+        assert_eq!(all.len(), 28);
         for k in ["redactions", "", "run-started ", "Run-started"] {
             assert_eq!(EventKind::parse(k), None, "{k:?}");
         }

@@ -30,6 +30,9 @@ pub enum Action {
     Abort,
     Suspend,
     Resume,
+    /// Correct what a finished step recorded (its value, answer or
+    /// confirmation), with a reason; the original stays.
+    Correct,
     /// A new session takes the run up (resumed or recovered, perhaps
     /// handed over): the session does this on opening a run, no key does.
     TakeUp,
@@ -41,7 +44,7 @@ pub enum Action {
 impl Action {
     /// Every action, in the order a key's plain meaning is looked up (the
     /// confirm key's plain meaning is `Confirm`, before `GoAhead` and `Value`).
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Action::Confirm,
         Action::GoAhead,
         Action::Value,
@@ -56,6 +59,7 @@ impl Action {
         Action::Abort,
         Action::Suspend,
         Action::Resume,
+        Action::Correct,
         Action::TakeUp,
         Action::AccountForCommand,
     ];
@@ -109,6 +113,10 @@ pub enum Refusal {
     /// operator says what became of it first.
     CommandUnaccounted {
         command: String,
+    },
+    /// The step (empty: any) has nothing a correction could refer to.
+    NothingToCorrect {
+        step: String,
     },
     /// There is no command whose result went unrecorded.
     NoInterruptedCommand,
@@ -173,6 +181,12 @@ impl Refusal {
             ),
             Refusal::CommandUnaccounted { command } => format!(
                 "the command `{command}` was started and its result was never recorded: say what became of it first"
+            ),
+            Refusal::NothingToCorrect { step } if step.is_empty() => {
+                "no finished step has a value, an answer or a confirmation to correct yet".into()
+            }
+            Refusal::NothingToCorrect { step } => format!(
+                "step `{step}` has no finished record to correct (it is current, or nothing was recorded)"
             ),
             Refusal::NoInterruptedCommand => {
                 "no command of this run is waiting to be accounted for".into()

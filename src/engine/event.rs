@@ -96,6 +96,14 @@ pub enum Command {
     /// A second person signs the current step off with their SSH key: the
     /// signature was checked against the allowed signers before this.
     SignOffSigned { step: String, ssh: SshSignOff },
+    /// Correct what a finished step recorded: its value (`value`), its
+    /// answer (`answer`) or its confirmation (neither), saying why.
+    Correct {
+        step: String,
+        value: Option<String>,
+        answer: Option<bool>,
+        reason: String,
+    },
     /// Record a sign-off that was refused (the operator named themself).
     RefuseSignOff {
         step: String,
@@ -143,6 +151,7 @@ impl Command {
             Command::Skip { .. } => Action::Skip,
             Command::Suspend => Action::Suspend,
             Command::Resume => Action::Resume,
+            Command::Correct { .. } => Action::Correct,
             Command::TakeUp { .. } => Action::TakeUp,
             Command::Abort { .. } => Action::Abort,
         }
@@ -248,6 +257,20 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ssh: Option<SshSignOff>,
     },
+    /// What a finished step recorded is corrected: `corrects` is the kind of
+    /// the event corrected and `run_seq` its number in the run (that event
+    /// stays as it was); `value` or `answer` is the right one (neither: the
+    /// confirmation itself was wrong). The run's path is not changed.
+    Corrected {
+        step: String,
+        corrects: String,
+        run_seq: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        answer: Option<bool>,
+        reason: String,
+    },
     /// A sign-off was refused and nothing signed: the operator named
     /// themself (or their key signed).
     SignOffRefused {
@@ -334,6 +357,7 @@ impl Event {
             Event::NoteAdded { .. } => EventKind::NoteAdded,
             Event::SignedOff { .. } => EventKind::SignedOff,
             Event::SignOffRefused { .. } => EventKind::SignOffRefused,
+            Event::Corrected { .. } => EventKind::Corrected,
             Event::StepSkipped { .. } => EventKind::StepSkipped,
             Event::StepFailed { .. } => EventKind::StepFailed,
             Event::BranchEnded { .. } => EventKind::BranchEnded,
@@ -359,6 +383,7 @@ impl Event {
             | Event::NoteAdded { step, .. }
             | Event::SignedOff { step, .. }
             | Event::SignOffRefused { step, .. }
+            | Event::Corrected { step, .. }
             | Event::StepSkipped { step, .. }
             | Event::StepFailed { step, .. } => Some(step),
             Event::BranchEnded { failed_step, .. } => Some(failed_step),

@@ -13,7 +13,7 @@ use super::event::{Command, CommandResult, Event, Meta, Outcome, SignOffMethod, 
 use crate::procedure::{
     Branch, BranchEnd, Procedure, Step, StepKind, StepPlace, Target, ValueKind, ValueSpec,
 };
-use crate::vocab::{Operator, SessionMark};
+use crate::vocab::{EventKind, Operator, SessionMark};
 
 /// Identity of the run, from its `run-started` event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +74,19 @@ pub struct StepState {
     /// Failures that entered an escalation branch.
     pub escalations: usize,
     pub skip_justification: Option<String>,
+    /// What this attempt of the step recorded that a correction refers to:
+    /// its value, its answer, or (on a step with neither) its confirmation.
+    pub record: Option<StepRecord>,
+    /// The reasons of the corrections recorded for the step.
+    pub corrections: Vec<String>,
+}
+
+/// The event a correction of a step refers to: its kind and its number in
+/// the run (`run_seq`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepRecord {
+    pub kind: EventKind,
+    pub run_seq: u64,
 }
 
 /// Counts for a run's summary (completion screen, plain-mode end).
@@ -432,6 +445,9 @@ impl Run {
                 out.push(Action::Skip);
             }
         }
+        if !self.correctable().is_empty() {
+            out.push(Action::Correct);
+        }
         out.extend([Action::Abort, Action::Suspend]);
         out
     }
@@ -475,6 +491,11 @@ impl Run {
             Action::Abort => return Ok(()),
             _ if self.suspended => return Err(Refusal::Suspended),
             Action::Suspend => return Ok(()),
+            Action::Correct if self.correctable().is_empty() => {
+                return Err(Refusal::NothingToCorrect {
+                    step: String::new(),
+                });
+            }
             Action::AccountForCommand if self.started_command.is_some() => return Ok(()),
             Action::AccountForCommand => return Err(Refusal::NoInterruptedCommand),
             _ if self.started_command.is_some() && !result_of_started => {
@@ -486,6 +507,7 @@ impl Run {
                         .unwrap_or_default(),
                 });
             }
+            Action::Correct => return Ok(()),
             Action::GoAhead if self.pending_warnings.is_empty() => {
                 return Err(Refusal::NoWarnings);
             }
@@ -548,6 +570,12 @@ impl Run {
                 previous_last_event_at,
                 handover,
             } => return self.take_up(previous_last_event_at, handover.as_deref()),
+            Command::Correct {
+                step,
+                value,
+                answer,
+                reason,
+            } => return self.correct(step, value.as_deref(), *answer, reason),
             Command::AccountForCommand {
                 step,
                 started_at,
@@ -631,6 +659,61 @@ impl Run {
             (None, Some(i)) => i.operator.actor(),
             (None, None) => String::new(),
         }
+    }
+
+    /// The steps a correction may refer to, in procedure order: finished
+    /// (not the current one) with a value, an answer or a confirmation
+    /// recorded in their last attempt.
+    pub fn correctable(&self) -> Vec<&Step> {
+        self.procedure
+            .all_steps()
+            .filter(|s| self.current.as_deref() != Some(s.id.as_str()))
+            .filter(|s| self.steps.get(&s.id).is_some_and(|st| st.record.is_some()))
+            .collect()
+    }
+
+    /// A correction of what `step` recorded: its value (`value`, checked
+    /// against the step's specification), its answer (`answer`), or its
+    /// confirmation (neither), with a reason; the original event stays.
+    fn correct(
+        &self,
+        step: &str,
+        value: Option<&str>,
+        answer: Option<bool>,
+        reason: &str,
+    ) -> Result<Vec<Event>, Refusal> {
+        self.check(Action::Correct, None, false)?;
+        let Some(record) = self
+            .correctable()
+            .into_iter()
+            .find(|s| s.id == step)
+            .and_then(|s| self.state(&s.id).record)
+        else {
+            return Err(Refusal::NothingToCorrect {
+                step: step.to_string(),
+            });
+        };
+        let spec = self.procedure.step(step).map(|(s, _)| s.kind());
+        let (value, answer) = match (record.kind, spec) {
+            (EventKind::ValueRecorded, Some(StepKind::Value(v))) => {
+                let v = validate_value(v, value.unwrap_or_default())?;
+                (Some(v), None)
+            }
+            (EventKind::DecisionAnswered, _) => match answer {
+                Some(a) => (None, Some(a)),
+                None => return Err(Refusal::Empty("say what the right answer was: yes or no")),
+            },
+            _ => (None, None),
+        };
+        let reason = non_empty(reason, "say why the record is corrected")?;
+        Ok(vec![Event::Corrected {
+            step: step.to_string(),
+            corrects: record.kind.as_str().to_string(),
+            run_seq: record.run_seq,
+            value,
+            answer,
+            reason,
+        }])
     }
 
     /// A sign-off by the operator of the run or of this session is refused.
@@ -955,19 +1038,39 @@ impl Run {
                 st.evidence = None;
                 st.answer = None;
                 st.signed_off_by = None;
+                st.record = None;
                 self.current = Some(step.clone());
             }
             Event::StepConfirmed { step } => {
-                self.entry(step).status = StepStatus::Done;
-                self.current = None;
-            }
-            Event::DecisionAnswered { step, answer } => {
+                let run_seq = self.events;
                 let st = self.entry(step);
-                st.answer = Some(*answer);
+                st.record.get_or_insert(StepRecord {
+                    kind: EventKind::StepConfirmed,
+                    run_seq,
+                });
                 st.status = StepStatus::Done;
                 self.current = None;
             }
-            Event::ValueRecorded { step, value } => self.entry(step).value = Some(value.clone()),
+            Event::DecisionAnswered { step, answer } => {
+                let run_seq = self.events;
+                let st = self.entry(step);
+                st.answer = Some(*answer);
+                st.record = Some(StepRecord {
+                    kind: EventKind::DecisionAnswered,
+                    run_seq,
+                });
+                st.status = StepStatus::Done;
+                self.current = None;
+            }
+            Event::ValueRecorded { step, value } => {
+                let run_seq = self.events;
+                let st = self.entry(step);
+                st.value = Some(value.clone());
+                st.record = Some(StepRecord {
+                    kind: EventKind::ValueRecorded,
+                    run_seq,
+                });
+            }
             Event::EvidenceRecorded { step, evidence } => {
                 self.entry(step).evidence = Some(evidence.clone())
             }
@@ -986,6 +1089,22 @@ impl Run {
                 self.entry(step).signed_off_by = Some(by.clone());
             }
             Event::SignOffRefused { .. } => {}
+            Event::Corrected {
+                step,
+                value,
+                answer,
+                reason,
+                ..
+            } => {
+                let st = self.entry(step);
+                if value.is_some() {
+                    st.value.clone_from(value);
+                }
+                if answer.is_some() {
+                    st.answer = *answer;
+                }
+                st.corrections.push(reason.clone());
+            }
             Event::StepSkipped {
                 step,
                 justification,
@@ -1092,6 +1211,7 @@ fn step_of(c: &Command) -> (Option<&str>, StepCmd<'_>) {
         | Command::Suspend
         | Command::Resume
         | Command::TakeUp { .. }
+        | Command::Correct { .. }
         | Command::AccountForCommand { .. }
         | Command::Abort { .. } => (None, StepCmd::Confirm),
     }

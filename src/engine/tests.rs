@@ -837,3 +837,57 @@ fn a_typed_sign_off_needs_the_step_to_allow_it_and_names_nobody_the_operator_is(
         Some("bob@example.com")
     );
 }
+
+#[test]
+fn a_correction_refers_to_the_finished_record_and_leaves_the_path() {
+    let mut run = on_command_step();
+    assert_eq!(
+        run.correctable()
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect::<Vec<_>>(),
+        ["one", "two", "three"]
+    );
+    assert!(run.offered().contains(&Action::Correct));
+    let correct = |step: &str, value: Option<&str>, answer: Option<bool>| Command::Correct {
+        step: step.into(),
+        value: value.map(str::to_string),
+        answer,
+        reason: "typo".into(),
+    };
+    // The current step is not finished; a value must still be valid.
+    assert!(matches!(
+        run.decide(&correct("four", None, None), &meta()),
+        Err(Refusal::NothingToCorrect { .. })
+    ));
+    assert!(matches!(
+        run.decide(&correct("two", Some("nope"), None), &meta()),
+        Err(Refusal::Invalid(_))
+    ));
+    assert_eq!(
+        run.decide(&correct("three", None, None), &meta()),
+        Err(Refusal::Empty("say what the right answer was: yes or no"))
+    );
+    let value_seq = run.state("two").record.expect("recorded").run_seq;
+    let events = act(&mut run, correct("two", Some("INC-2"), None));
+    assert_eq!(
+        events,
+        vec![Event::Corrected {
+            step: "two".into(),
+            corrects: "value-recorded".into(),
+            run_seq: value_seq,
+            value: Some("INC-2".into()),
+            answer: None,
+            reason: "typo".into(),
+        }]
+    );
+    act(&mut run, correct("three", None, Some(false)));
+    // The path is as it was taken; the state shows the right records.
+    assert_eq!(run.current.as_deref(), Some("four"));
+    assert_eq!(run.state("two").value.as_deref(), Some("INC-2"));
+    assert_eq!(run.state("three").answer, Some(false));
+    assert_eq!(run.state("two").corrections, vec!["typo".to_string()]);
+    // The run_seq is the event's number in the run: replay agrees.
+    let replayed = Run::replay(procedure(), &[]);
+    assert!(replayed.correctable().is_empty());
+}

@@ -409,6 +409,13 @@ fn describe_parts<'a>(
                 Tone::Warn,
             ),
         },
+        Event::Corrected { .. } => (
+            format!(
+                "CORRECTION {}",
+                correction_words(&event).unwrap_or_default()
+            ),
+            Tone::Warn,
+        ),
         Event::SignOffRefused { by, reason, .. } => (
             format!("Sign-off by {by} REFUSED: {reason} (recorded by {actor})"),
             Tone::Bad,
@@ -516,6 +523,30 @@ fn describe_parts<'a>(
     entry.what = what;
     entry.tone = tone;
     entry
+}
+
+/// A correction in words: which event of the run it corrects, the right
+/// value or answer, and why (`None` for another event).
+pub fn correction_words(event: &Event) -> Option<String> {
+    let Event::Corrected {
+        corrects,
+        run_seq,
+        value,
+        answer,
+        reason,
+        ..
+    } = event
+    else {
+        return None;
+    };
+    let right = match (value, answer) {
+        (Some(v), _) => format!(": the right value is {v}"),
+        (None, Some(a)) => format!(": the right answer is {}", if *a { "yes" } else { "no" }),
+        (None, None) => ": it should not have been confirmed".into(),
+    };
+    Some(format!(
+        "of event {run_seq} of the run ({corrects}){right} — reason: {reason} (the original stays)"
+    ))
 }
 
 /// How a sign-off that is not SSH-signed was given, in words: a typed name

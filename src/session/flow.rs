@@ -11,6 +11,7 @@
 use super::{ActionError, Session};
 use crate::engine::{Action, Command, CommandResult, Event, Refusal};
 use crate::procedure::StepKind;
+use crate::vocab::EventKind;
 
 /// What a text the operator types is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,16 @@ pub enum Ask {
     /// What became of a command that was started and whose result was
     /// never recorded (its session ended while it ran).
     CommandAccount,
+    /// Which finished step a correction is for (its number in the list the
+    /// request's `about` gives).
+    CorrectStep,
+    /// The right value of the step being corrected.
+    CorrectValue,
+    /// The right answer (yes or no) of the step being corrected.
+    CorrectAnswer,
+    /// Why the step's record is corrected (`carry`: the right value or
+    /// answer given before).
+    CorrectReason,
 }
 
 /// A request for text, answered with [`submit`].
@@ -45,6 +56,9 @@ pub struct TextRequest {
     /// What the operator must be told before they answer, if anything
     /// (both front ends show it as it is).
     pub about: Option<String>,
+    /// What an earlier request of the same action was answered with (a
+    /// correction's right value or answer), carried to the next.
+    pub carry: Option<String>,
 }
 
 /// A yes/no question, answered with [`answer`].
@@ -177,6 +191,7 @@ fn account_request(session: &Session) -> Option<Next> {
         step: started.step.clone(),
         initial: String::new(),
         about: interrupted_words(session),
+        carry: None,
     }))
 }
 
@@ -204,6 +219,7 @@ pub fn begin(session: &mut Session, action: Action) -> Reply {
             step: step.clone(),
             initial,
             about: None,
+            carry: None,
         }))
     };
     match action {
@@ -232,6 +248,7 @@ pub fn begin(session: &mut Session, action: Action) -> Reply {
             about: sign_off_words(session, &step),
             step,
             initial: String::new(),
+            carry: None,
         })),
         Action::Fail => text(Ask::Fail, String::new()),
         Action::Skip => text(Ask::Skip, String::new()),
@@ -240,6 +257,7 @@ pub fn begin(session: &mut Session, action: Action) -> Reply {
             step: String::new(),
             initial: String::new(),
             about: None,
+            carry: None,
         })),
         Action::Suspend => Reply::next(Next::Question(Question::Suspend)),
         Action::Resume => execute(session, Command::Resume),
@@ -247,6 +265,13 @@ pub fn begin(session: &mut Session, action: Action) -> Reply {
             Some(command) => execute(session, command),
             None => Reply::next(Next::Done),
         },
+        Action::Correct => Reply::next(Next::Text(TextRequest {
+            ask: Ask::CorrectStep,
+            step: String::new(),
+            initial: String::new(),
+            about: Some(correctable_words(session)),
+            carry: None,
+        })),
         Action::AccountForCommand => {
             account_request(session).map_or_else(|| Reply::next(Next::Done), Reply::next)
         }
@@ -284,6 +309,22 @@ pub fn submit(session: &mut Session, request: &TextRequest, text: String) -> Rep
         },
         Ask::SignOff => return sign_off(session, step, text),
         Ask::Abort => Command::Abort { reason: text },
+        Ask::CorrectStep | Ask::CorrectValue | Ask::CorrectAnswer => {
+            return correction_next(session, request, text);
+        }
+        Ask::CorrectReason => Command::Correct {
+            value: request
+                .carry
+                .clone()
+                .filter(|_| corrects(session, &step) == Some(EventKind::ValueRecorded)),
+            answer: request
+                .carry
+                .as_deref()
+                .filter(|_| corrects(session, &step) == Some(EventKind::DecisionAnswered))
+                .map(|a| a == "yes"),
+            step,
+            reason: text,
+        },
         Ask::CommandAccount => Command::AccountForCommand {
             step,
             started_at: session.command_started_at().unwrap_or_default(),
@@ -354,6 +395,114 @@ fn sign_off(session: &mut Session, step: String, text: String) -> Reply {
         };
     }
     reply
+}
+
+/// The finished steps a correction may be for, numbered, as the
+/// operator is shown them.
+fn correctable_words(session: &Session) -> String {
+    let run = session.run();
+    let mut words = String::from("Correct which step's record? Type its number:");
+    for (i, s) in run.correctable().iter().enumerate() {
+        let st = run.state(&s.id);
+        let what = match (&st.value, st.answer) {
+            (Some(v), _) => format!(" = {v}"),
+            (None, Some(a)) => format!(": {}", if a { "yes" } else { "no" }),
+            (None, None) => ": done".into(),
+        };
+        words.push_str(&format!("\n  {}. {}{what}", i + 1, s.title));
+    }
+    words
+}
+
+/// The kind of record a correction of `step` refers to.
+fn corrects(session: &Session, step: &str) -> Option<EventKind> {
+    session.run().state(step).record.map(|r| r.kind)
+}
+
+/// The next request of a correction: after the step, its right value or
+/// answer (a step that only was confirmed needs none); then the reason.
+fn correction_next(session: &Session, request: &TextRequest, text: String) -> Reply {
+    let ask = |ask: Ask, step: String, initial: String, carry: Option<String>, about| {
+        Reply::next(Next::Text(TextRequest {
+            ask,
+            step,
+            initial,
+            about,
+            carry,
+        }))
+    };
+    match request.ask {
+        Ask::CorrectStep => {
+            let steps = session.run().correctable();
+            let picked = text
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|i| steps.get(i));
+            let Some(step) = picked else {
+                return Reply::next(Next::Refused(Refusal::Invalid(format!(
+                    "type the number of a step in the list, 1 to {}",
+                    steps.len()
+                ))));
+            };
+            let id = step.id.clone();
+            match corrects(session, &id) {
+                Some(EventKind::ValueRecorded) => ask(
+                    Ask::CorrectValue,
+                    id.clone(),
+                    session.run().state(&id).value.unwrap_or_default(),
+                    None,
+                    None,
+                ),
+                Some(EventKind::DecisionAnswered) => {
+                    ask(Ask::CorrectAnswer, id, String::new(), None, None)
+                }
+                _ => ask(Ask::CorrectReason, id, String::new(), None, None),
+            }
+        }
+        Ask::CorrectValue => {
+            // Checked now, so the reason is not asked for in vain.
+            let spec = session
+                .run()
+                .procedure
+                .step(&request.step)
+                .and_then(|(s, _)| match s.kind() {
+                    StepKind::Value(v) => Some(v.clone()),
+                    _ => None,
+                });
+            match spec.map(|v| crate::engine::validate_value(&v, &text)) {
+                Some(Ok(value)) => ask(
+                    Ask::CorrectReason,
+                    request.step.clone(),
+                    String::new(),
+                    Some(value),
+                    None,
+                ),
+                Some(Err(r)) => Reply::next(Next::Refused(r)),
+                None => Reply::next(Next::Refused(Refusal::NoValue)),
+            }
+        }
+        _ => match text.trim().to_lowercase().as_str() {
+            "y" | "yes" => ask(
+                Ask::CorrectReason,
+                request.step.clone(),
+                String::new(),
+                Some("yes".into()),
+                None,
+            ),
+            "n" | "no" => ask(
+                Ask::CorrectReason,
+                request.step.clone(),
+                String::new(),
+                Some("no".into()),
+                None,
+            ),
+            _ => Reply::next(Next::Refused(Refusal::Empty(
+                "type the right answer: yes or no",
+            ))),
+        },
+    }
 }
 
 /// The operator answered `question`.

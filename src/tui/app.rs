@@ -320,7 +320,9 @@ pub(crate) fn acts_on_step(intent: Intent) -> bool {
         | Intent::SignOff
         | Intent::RunCommand
         | Intent::Abort => true,
-        Intent::Help
+        // It only opens a dialog.
+        Intent::Correct
+        | Intent::Help
         | Intent::Suspend
         | Intent::ScrollUp
         | Intent::ScrollDown

@@ -1257,6 +1257,26 @@ fn line_dialog(frame: &mut Frame, area: Rect, d: &LineDialog, run: &Run, th: The
             head.push(Line::from("Why?"));
             " Abort the run "
         }
+        Ask::CorrectStep | Ask::CorrectValue | Ask::CorrectAnswer | Ask::CorrectReason => {
+            if let Some(words) = &d.request.about {
+                for line in words.lines() {
+                    head.push(Line::from(clean_line(line)));
+                }
+            }
+            match d.request.ask {
+                Ask::CorrectStep => {}
+                Ask::CorrectValue => {
+                    head.push(Line::from(format!("The right value of “{step_title}”:")))
+                }
+                Ask::CorrectAnswer => head.push(Line::from(format!(
+                    "The right answer to “{step_title}” (yes or no):"
+                ))),
+                _ => head.push(Line::from(format!(
+                    "Why is the record of “{step_title}” corrected? The original stays."
+                ))),
+            }
+            " Correct a finished step "
+        }
         Ask::CommandAccount => {
             if let Some(words) = &d.request.about {
                 head.push(Line::styled(clean_line(words), th.warn()));

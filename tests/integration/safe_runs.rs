@@ -708,3 +708,68 @@ fn whoami_user() -> String {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// A correction of a finished step's value (`c`) is recorded referring to
+/// the original event, which stays; `show`, events.csv, evidence.json and
+/// report.html show both; the run's path is unchanged.
+#[test]
+fn a_correction_is_recorded_beside_the_original_and_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    // The drill, with a correction of the size (step 2 of the list) typed
+    // right after it was recorded, then the rest of the drill.
+    let script = crate::common::DRILL_SCRIPT.replacen(
+        "\n\n12\n",
+        "\n\n12\nc\n2\n14\nthe job summary says 14 GiB; 12 was a typo\n",
+        1,
+    );
+    let out = plain_run(&db, drill(), script);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("✔ recorded: correction of event 5 of the run (value-recorded): the right value is 14 — reason: the job summary says 14 GiB; 12 was a typo"),
+        "{text}"
+    );
+    let corrected = payloads(&db, "corrected");
+    assert_eq!(corrected.len(), 1);
+    assert_eq!(corrected[0]["run_seq"], 5);
+    assert_eq!(corrected[0]["value"], "14");
+    // The original stays.
+    let values = payloads(&db, "value-recorded");
+    assert!(values.iter().any(|v| v["step"] == "size"), "{values:?}");
+    let id = printed_run_id(&text).expect("run id");
+    let shown = stdout(&runsheet(&db).args(["show", &id]).output().unwrap());
+    assert!(
+        shown.contains("CORRECTION of event 5 of the run (value-recorded): the right value is 14"),
+        "{shown}"
+    );
+    let bundle = dir.path().join("bundle");
+    let out = runsheet(&db)
+        .arg("export")
+        .arg("--out")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for file in ["events.csv", "report.html", "evidence.json"] {
+        let body = std::fs::read_to_string(bundle.join(file)).unwrap();
+        assert!(
+            file == "report.html" || body.contains("corrected"),
+            "{file}"
+        );
+        assert!(body.contains("12 was a typo"), "{file}");
+    }
+    let report = std::fs::read_to_string(bundle.join("report.html")).unwrap();
+    assert!(
+        report.contains("CORRECTION of event 5 of the run"),
+        "report.html"
+    );
+    // With nothing finished yet, there is nothing to correct.
+    let out = plain_run(&db, drill(), "c\nq\n");
+    assert!(
+        stdout(&out)
+            .contains("no finished step has a value, an answer or a confirmation to correct yet"),
+        "{}",
+        stdout(&out)
+    );
+}

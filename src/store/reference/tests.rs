@@ -166,7 +166,7 @@ fn action(what: u8, text: u8) -> Event {
         host: "host-1".into(),
         pid: text.is_multiple_of(3).then_some(4242),
     };
-    match what % 19 {
+    match what % 20 {
         0 => Event::WarningsAcknowledged {
             warnings: vec!["review overdue".into(), t],
         },
@@ -235,6 +235,14 @@ fn action(what: u8, text: u8) -> Event {
             step,
             by: t,
             reason: "the operator cannot sign off their own step".into(),
+        },
+        18 => Event::Corrected {
+            step,
+            corrects: "value-recorded".into(),
+            run_seq: 5,
+            value: text.is_multiple_of(2).then(|| t.clone()),
+            answer: None,
+            reason: t,
         },
         16 => Event::HandedOver {
             from: "ops".into(),
