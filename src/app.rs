@@ -364,8 +364,11 @@ fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<Exit> {
         }
     }
     let clock = Some(crate::clock::kernel_state());
+    let db = ctx.db_path()?;
     let session = lifecycle::start(store, &loaded, &who, ctx.today, clock)?
         .checking_sign_offs(ctx.allowed_signers(a.allowed_signers));
+    let drafts = crate::drafts::DraftFiles::beside(&db, session.run_id());
+    let session = session.keeping_drafts(Box::new(drafts));
     let started_at = session.last_event_at().unwrap_or_else(Utc::now);
     front_end(ctx, session, a.plain, None, started_at)
 }
@@ -443,9 +446,13 @@ fn resume_cmd(ctx: &Context, a: cli::ResumeArgs) -> Result<Exit> {
         .and_then(|now| lifecycle::changed_notice(&resumed.row, &now));
     front_end(
         ctx,
-        resumed
-            .session
-            .checking_sign_offs(ctx.allowed_signers(a.allowed_signers)),
+        {
+            let drafts = crate::drafts::DraftFiles::beside(&db, &resumed.row.id.to_string());
+            resumed
+                .session
+                .checking_sign_offs(ctx.allowed_signers(a.allowed_signers))
+                .keeping_drafts(Box::new(drafts))
+        },
         a.plain,
         notice,
         resumed.row.started_at,

@@ -30,6 +30,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod custody;
+pub mod drafts;
 pub mod engine;
 pub mod error;
 pub mod export;

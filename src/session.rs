@@ -54,6 +54,17 @@ pub trait SignOffCheck {
     ) -> Option<Result<crate::engine::SshSignOff, String>>;
 }
 
+/// Where drafts of notes being written are kept (the binary's is
+/// `drafts::DraftFiles`, beside the log), per step of the session's run.
+pub trait Drafts {
+    /// The kept draft of a note on `step`, if any.
+    fn load(&self, step: &str) -> Option<String>;
+    /// Keep `text` as the draft (an empty text removes it).
+    fn save(&self, step: &str, text: &str) -> Result<(), String>;
+    /// The note was recorded: remove its draft.
+    fn clear(&self, step: &str);
+}
+
 /// The time source (the system clock in the binary, a fixed one in tests).
 pub trait Clock {
     fn now(&self) -> DateTime<Utc>;
@@ -103,6 +114,8 @@ pub struct Session {
     command_started_at: Option<DateTime<Utc>>,
     /// How SSH sign-offs are checked (none: only typed names).
     sign_off_check: Option<Box<dyn SignOffCheck>>,
+    /// Where note drafts are kept (none: nowhere).
+    drafts: Option<Box<dyn Drafts>>,
 }
 
 /// How a session opened from the log takes the run up (see
@@ -137,6 +150,33 @@ impl Session {
             opening: None,
             command_started_at: None,
             sign_off_check: None,
+            drafts: None,
+        }
+    }
+
+    /// Keep drafts of notes in `drafts`.
+    pub fn keeping_drafts(mut self, drafts: Box<dyn Drafts>) -> Session {
+        self.drafts = Some(drafts);
+        self
+    }
+
+    /// The kept draft of a note on `step`.
+    pub fn draft(&self, step: &str) -> Option<String> {
+        self.drafts.as_ref()?.load(step)
+    }
+
+    /// Keep `text` as the draft of a note on `step`; why it could not be kept.
+    pub fn save_draft(&self, step: &str, text: &str) -> Result<(), String> {
+        match &self.drafts {
+            Some(d) => d.save(step, text),
+            None => Ok(()),
+        }
+    }
+
+    /// The note on `step` was recorded: its draft goes.
+    pub fn clear_draft(&self, step: &str) {
+        if let Some(d) = &self.drafts {
+            d.clear(step);
         }
     }
 

@@ -241,7 +241,8 @@ pub fn begin(session: &mut Session, action: Action) -> Reply {
                 .unwrap_or_default();
             Reply::next(Next::Question(Question::RunCommand { step, command }))
         }
-        Action::Note => text(Ask::Note, String::new()),
+        // A draft kept from before (a closed editor, a suspend, a crash).
+        Action::Note => text(Ask::Note, session.draft(&step).unwrap_or_default()),
         Action::Evidence => text(Ask::Evidence, String::new()),
         Action::SignOff => Reply::next(Next::Text(TextRequest {
             ask: Ask::SignOff,
@@ -302,7 +303,19 @@ pub fn submit(session: &mut Session, request: &TextRequest, text: String) -> Rep
             step,
             justification: text,
         },
-        Ask::Note => Command::AddNote { step, text },
+        Ask::Note => {
+            let reply = execute(
+                session,
+                Command::AddNote {
+                    step: step.clone(),
+                    text,
+                },
+            );
+            if !reply.recorded.is_empty() {
+                session.clear_draft(&step);
+            }
+            return reply;
+        }
         Ask::Evidence => Command::RecordEvidence {
             step,
             evidence: text,

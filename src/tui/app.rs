@@ -370,6 +370,14 @@ impl App {
         };
         let reply = flow::open(session);
         app.follow_or_show(session, reply);
+        if app.dialog.is_none()
+            && let Some(step) = session.run().current.clone()
+            && session.draft(&step).is_some()
+        {
+            app.info(
+                "a draft note on this step was kept from before; adding a note (a) continues it",
+            );
+        }
         app
     }
 
@@ -443,11 +451,17 @@ impl App {
                 self.dialog = Some(Dialog::NotSaved { message, retry });
             }
             Next::Text(request) if request.ask == Ask::Note => {
+                let kept = !request.initial.is_empty();
                 self.dialog = Some(Dialog::Note {
+                    editor: Box::new(note_editor(&request.initial)),
                     request,
-                    editor: Box::new(note_editor()),
                     error: None,
                 });
+                if kept {
+                    self.info(
+                        "your draft of this note was kept; it is not recorded until you save it",
+                    );
+                }
             }
             Next::Text(request) => {
                 let input = LineInput::with_text(&request.initial);
@@ -752,7 +766,11 @@ impl App {
                         Followed::Done => {}
                     }
                 }
-                Some(Does::Cancel) => {}
+                Some(Does::Cancel) => {
+                    if session.draft(&request.step).is_some() {
+                        self.info("nothing recorded; your draft is kept: adding a note to this step starts with it");
+                    }
+                }
                 Some(Does::AskSuspend) => {
                     self.dialog = Some(Dialog::ConfirmSuspend {
                         back: Some(Box::new(Dialog::Note {
@@ -764,6 +782,12 @@ impl App {
                 }
                 _ => {
                     editor.input(k);
+                    // Kept on every change, so a crash keeps it too.
+                    let error = match session.save_draft(&request.step, &editor.lines().join("\n"))
+                    {
+                        Ok(()) => error,
+                        Err(e) => Some(e),
+                    };
                     self.dialog = Some(Dialog::Note {
                         request,
                         editor,
@@ -872,8 +896,16 @@ pub(crate) fn update(app: &mut App, session: &mut Session, input: Input) -> Flow
     flow
 }
 
-fn note_editor() -> TextArea<'static> {
-    let mut editor = TextArea::default();
+/// The note editor, holding `text` (a kept draft, or nothing).
+fn note_editor(text: &str) -> TextArea<'static> {
+    let mut editor = if text.is_empty() {
+        TextArea::default()
+    } else {
+        let mut e = TextArea::new(text.lines().map(str::to_string).collect());
+        e.move_cursor(ratatui_textarea::CursorMove::Bottom);
+        e.move_cursor(ratatui_textarea::CursorMove::End);
+        e
+    };
     editor.set_wrap_mode(WrapMode::WordOrGlyph);
     editor.set_cursor_line_style(ratatui::style::Style::default());
     editor

@@ -398,7 +398,10 @@ fn snapshot_note_editor() {
     f.ch('a');
     f.typed("Job ended 01:42\nstate Succeeded");
     let s = f.screen();
-    assert!(s.contains("Ctrl-S save · Esc cancel"), "{s}");
+    assert!(
+        s.contains("Ctrl-S save · Esc close (the draft is kept)"),
+        "{s}"
+    );
     insta::assert_snapshot!("note_editor", s);
     f.ctrl('s');
     assert!(f.app.dialog.is_none());

@@ -1083,7 +1083,7 @@ fn dialog(frame: &mut Frame, area: Rect, d: &Dialog, run: &Run, th: Theme) {
             frame.render_widget(
                 Paragraph::new(Line::styled(
                     format!(
-                        "{} save · {} cancel · {} new line",
+                        "{} save · {} close (the draft is kept) · {} new line",
                         keys::label(Mode::NoteEditor, Does::Save),
                         keys::label(Mode::NoteEditor, Does::Cancel),
                         keys::label(Mode::NoteEditor, Does::NewLine)

@@ -284,3 +284,66 @@ fn a_double_enter_confirms_one_step_in_a_real_terminal() {
     assert_eq!(confirmed.len(), 1, "{confirmed:#?}");
     assert_eq!(confirmed[0]["payload"]["step"], "one");
 }
+
+/// A note being written is kept as a draft beside the log on every change:
+/// runsheet killed (SIGKILL) in the middle of it loses nothing typed; the
+/// next session says so, adding a note starts with the draft, and saving
+/// records it and removes the draft.
+#[test]
+fn a_note_draft_survives_a_kill_and_is_offered_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    let drill = drill();
+    let mut term = Term::spawn(&db, &["run", drill.to_str().unwrap()]);
+    term.wait_for("Prepare the workspace");
+    term.keys("a");
+    term.wait_for("Add a note");
+    assert!(
+        term.screen().contains("close (the draft is kept)"),
+        "{}",
+        term.screen()
+    );
+    term.keys("Checked host db-01");
+    term.keys(ENTER);
+    term.keys("nothing odd");
+    let drafts = dir.path().join("log.sqlite3.drafts");
+    let draft = || {
+        std::fs::read_dir(&drafts)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while draft().as_deref() != Some("Checked host db-01\nnothing odd") {
+        assert!(Instant::now() < deadline, "draft: {:?}", draft());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    term.child.kill().unwrap();
+    let _ = term.child.wait();
+    drop(term);
+
+    let mut term = Term::spawn(&db, &["resume"]);
+    term.wait_for("a draft note on this step was kept from before");
+    term.keys("a");
+    term.wait_for("nothing odd");
+    assert!(
+        term.screen().contains("Checked host db-01"),
+        "{}",
+        term.screen()
+    );
+    term.keys(CTRL_S);
+    term.wait_for("Enter confirm");
+    term.keys("q");
+    term.wait_for("Suspend");
+    term.keys("y");
+    assert_eq!(term.exit_code(), 10);
+    let shown = stdout(&runsheet(&db).args(["--json", "runs"]).output().unwrap());
+    let id = shown
+        .split('"')
+        .find(|s| s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4)
+        .expect("a run id")
+        .to_string();
+    let show = stdout(&runsheet(&db).args(["show", &id]).output().unwrap());
+    assert!(show.contains("Note: Checked host db-01"), "{show}");
+    assert_eq!(draft(), None, "the recorded note's draft is removed");
+}
