@@ -118,6 +118,20 @@ fn finish_step_one(run: &mut Run) {
     assert_eq!(run.current.as_deref(), Some("two"));
 }
 
+/// Steps one and two done (a valid ticket recorded): the run is on step three.
+fn finish_steps_one_and_two(run: &mut Run) {
+    finish_step_one(run);
+    act(
+        run,
+        Command::RecordValue {
+            step: "two".into(),
+            value: "INC-1".into(),
+        },
+    );
+    act(run, Command::Confirm { step: "two".into() });
+    assert_eq!(run.current.as_deref(), Some("three"));
+}
+
 fn cmd_result(exit: i32) -> CommandResult {
     CommandResult {
         command: "true".into(),
@@ -290,15 +304,7 @@ fn failure_enters_the_branch_and_retry_returns_to_the_failed_step() {
 #[test]
 fn decision_no_to_fail_uses_the_default_branch_and_ends_escalated() {
     let mut run = started();
-    finish_step_one(&mut run);
-    act(
-        &mut run,
-        Command::RecordValue {
-            step: "two".into(),
-            value: "INC-1".into(),
-        },
-    );
-    act(&mut run, Command::Confirm { step: "two".into() });
+    finish_steps_one_and_two(&mut run);
     act(
         &mut run,
         Command::Answer {
@@ -573,15 +579,7 @@ max = 72"#,
 /// A run on step `four` (the command step), its first three steps done.
 fn on_command_step() -> Run {
     let mut run = started();
-    finish_step_one(&mut run);
-    act(
-        &mut run,
-        Command::RecordValue {
-            step: "two".into(),
-            value: "INC-1".into(),
-        },
-    );
-    act(&mut run, Command::Confirm { step: "two".into() });
+    finish_steps_one_and_two(&mut run);
     act(
         &mut run,
         Command::Answer {
