@@ -1,9 +1,9 @@
 //! The one keymap: which key does what, in each mode (the step screen, a
 //! one-line input, the note editor, a question, a running command, the NOT
-//! RECORDED dialog, the help). The TUI's handlers, its footers and help
-//! overlay, the plain mode's prompt and help, the key hints in refusals and
-//! the tables of docs/keys.md (checked by a test) all read these tables, so
-//! a hint cannot name a key that does something else.
+//! RECORDED dialog, the help, the history). The TUI's handlers, its footers
+//! and help overlay, the plain mode's prompt and help, the key hints in
+//! refusals and the tables of docs/keys.md (checked by a test) all read
+//! these tables, so a hint cannot name a key that does something else.
 //!
 //! May not depend on the store, the terminal libraries or the front ends.
 
@@ -54,6 +54,8 @@ pub enum Intent {
     SignOff,
     RunCommand,
     Abort,
+    /// Show what is recorded for the steps so far.
+    History,
     Help,
     Suspend,
     ScrollUp,
@@ -176,6 +178,14 @@ pub const BINDINGS: &[Binding] = &[
         doc: "Abort the whole run: type a reason; the run ends as aborted.",
     },
     Binding {
+        intent: Intent::History,
+        keys: &[Key::Char('h')],
+        label: "h",
+        short: "history",
+        help: "Show the history: what is recorded for each step so far",
+        doc: "Show the history: what is recorded for each step so far, in procedure order (status, value, answer, evidence, every note, each command run with its exit code, duration, output size and first lines of output, sign-off, failures with their reasons, skip justification). Read from the run as it stands; nothing is recorded. Scrolls like the help; any other key closes it.",
+    },
+    Binding {
         intent: Intent::Help,
         keys: &[Key::Char('?')],
         label: "?",
@@ -247,6 +257,8 @@ pub enum Mode {
     NotRecorded,
     /// The help overlay.
     Help,
+    /// The history overlay: what is recorded for the steps so far.
+    History,
     /// The run has ended.
     Ended,
 }
@@ -528,6 +540,28 @@ pub const MODES: &[ModeKeys] = &[
         ],
     },
     ModeKeys {
+        mode: Mode::History,
+        help_title: "",
+        rows: &[
+            row(
+                Does::Scroll,
+                SCROLL_KEYS,
+                "↑/k ↓/j PgUp PgDn",
+                "scroll",
+                ("", ""),
+                "Scroll.",
+            ),
+            row(
+                Does::Close,
+                &[Key::Esc, Key::Char('q'), Key::Char('h')],
+                "Esc",
+                "close",
+                ("", ""),
+                "Close the history (so does any other key); `q` here closes it and does not suspend.",
+            ),
+        ],
+    },
+    ModeKeys {
         mode: Mode::Ended,
         help_title: "",
         rows: &[row(Does::Exit, &[], "any key", "exit", ("", ""), "Exit.")],
@@ -712,6 +746,7 @@ fn mode_doc_name(mode: Mode) -> &'static str {
         Mode::CommandRunning => "command-running",
         Mode::NotRecorded => "not-recorded",
         Mode::Help => "help",
+        Mode::History => "history",
         Mode::Ended => "ended",
     }
 }

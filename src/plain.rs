@@ -124,6 +124,10 @@ fn handle(
             print_help(out)?;
             return Ok(None);
         }
+        Intent::History => {
+            print_history(session.run(), out)?;
+            return Ok(None);
+        }
         Intent::ScrollUp
         | Intent::ScrollDown
         | Intent::PageUp
@@ -627,6 +631,99 @@ fn print_end(session: &Session, out: &mut dyn Write) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Output lines of a recorded command the history shows, and the
+/// characters of each.
+const HISTORY_OUTPUT: (usize, usize) = (3, 200);
+
+/// What is recorded for each step that has state, in procedure order
+/// (branch steps after the main ones, marked `↳`): read from the run.
+fn print_history(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
+    let main = run.procedure.steps.len();
+    let steps: Vec<_> = run
+        .procedure
+        .all_steps()
+        .enumerate()
+        .filter_map(|(i, s)| Some((i >= main, s, run.steps.get(&s.id)?)))
+        .collect();
+    if steps.is_empty() {
+        return writeln!(out, "  Nothing is recorded for any step yet.");
+    }
+    writeln!(out, "  History — what is recorded for each step so far:")?;
+    for (branch, step, st) in steps {
+        let attempts = if st.attempts > 1 {
+            format!(", {} attempts", st.attempts)
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "  {}[{}{attempts}] {}",
+            if branch { "↳ " } else { "" },
+            st.status.as_str(),
+            sanitize_line(&step.title)
+        )?;
+        let field = |out: &mut dyn Write, label: &str, text: &str| {
+            writeln!(out, "      {label}: {}", sanitize_line(text))
+        };
+        if let Some(v) = &st.value {
+            field(out, "value", v)?;
+        }
+        if let Some(a) = st.answer {
+            field(out, "answer", if a { "yes" } else { "no" })?;
+        }
+        if let Some(e) = &st.evidence {
+            field(out, "evidence", e)?;
+        }
+        for n in &st.notes {
+            let text = sanitize_terminal(n.trim_end());
+            let mut lines = text.lines();
+            writeln!(out, "      note: {}", lines.next().unwrap_or_default())?;
+            for l in lines {
+                writeln!(out, "            {l}")?;
+            }
+        }
+        for c in &st.commands {
+            let exit = c
+                .exit_code
+                .map_or("stopped".to_string(), |e| format!("exit code {e}"));
+            field(
+                out,
+                "command",
+                &format!(
+                    "{} — {exit} after {} ms, {} bytes of output",
+                    c.command, c.duration_ms, c.output_bytes
+                ),
+            )?;
+            let (rows, chars) = HISTORY_OUTPUT;
+            let mut lines = c.output.lines();
+            for l in lines.by_ref().take(rows) {
+                let mut cut: String = l.chars().take(chars).collect();
+                if cut.len() < l.len() {
+                    cut.push('…');
+                }
+                writeln!(out, "        | {}", sanitize_line(&cut))?;
+            }
+            let more = lines.count();
+            if more > 0 {
+                writeln!(
+                    out,
+                    "        | … {more} more lines (runsheet show has them)"
+                )?;
+            }
+        }
+        if let Some(by) = &st.signed_off_by {
+            field(out, "signed off by", by)?;
+        }
+        for f in &st.failures {
+            field(out, "failed", f)?;
+        }
+        if let Some(j) = &st.skip_justification {
+            field(out, "skipped", j)?;
+        }
+    }
+    Ok(())
+}
+
 fn print_help(out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "  Type one key per line (an empty line is Enter):")?;
     for b in keys::BINDINGS {
@@ -644,7 +741,11 @@ fn prompt_keys(run: &Run) -> String {
         .filter_map(keys::binding)
         .map(|b| b.label)
         .collect();
-    labels.extend(keys::binding(Intent::Help).map(|b| b.label));
+    labels.extend(
+        [Intent::History, Intent::Help]
+            .into_iter()
+            .filter_map(|i| keys::binding(i).map(|b| b.label)),
+    );
     format!("[{}]", labels.join(" "))
 }
 
@@ -845,6 +946,35 @@ note = "Who did you call?"
         let notes = s.run().state("check").notes;
         assert_eq!(notes, ["bad \u{fffd}\u{fffd}\u{1b}[2J note"]);
         assert!(!out.contains(&0x1b), "no escape byte reaches the terminal");
+    }
+
+    #[test]
+    fn h_prints_what_is_recorded_for_each_step() {
+        let mut s = session(MemorySink::default());
+        let (_, before) = play(&mut s, "h\n");
+        assert!(
+            before.contains("History — what is recorded for each step so far:\n  [current] Check"),
+            "{before}"
+        );
+        // Run the command, confirm; fail the ticket step; a note in the branch.
+        let (_, out) = play(
+            &mut s,
+            "r\ny\n\nf\nno ticket system\na\ncalled Bob\nline two\nh\n",
+        );
+        let history = out
+            .rsplit_once("History —")
+            .map(|(_, h)| h)
+            .unwrap_or_default();
+        for line in [
+            "  [done] Check \\u{1b}[31mred\\u{1b}[0m\n",
+            "      command: echo checked — exit code 0 after ",
+            "        | checked\n",
+            "  [escalated] Ticket\n      failed: no ticket system\n",
+            "  ↳ [current] Call\n      note: called Bob\n",
+        ] {
+            assert!(history.contains(line), "no {line:?} in:\n{history}");
+        }
+        assert!(!out.contains('\u{1b}'), "{out}");
     }
 
     /// One line of operator input: keys, answers, or arbitrary bytes.

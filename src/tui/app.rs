@@ -269,6 +269,8 @@ pub(crate) struct App {
     pub dialog: Option<Dialog>,
     /// Help overlay scroll offset when the help is shown.
     pub help: Option<usize>,
+    /// History overlay scroll offset when the history is shown.
+    pub history: Option<usize>,
     pub step_scroll: usize,
     /// The step the scroll offset belongs to.
     shown_step: Option<String>,
@@ -320,7 +322,8 @@ pub(crate) fn acts_on_step(intent: Intent) -> bool {
         | Intent::SignOff
         | Intent::RunCommand
         | Intent::Abort => true,
-        Intent::Help
+        Intent::History
+        | Intent::Help
         | Intent::Suspend
         | Intent::ScrollUp
         | Intent::ScrollDown
@@ -357,6 +360,7 @@ impl App {
             message: None,
             dialog: None,
             help: None,
+            history: None,
             step_scroll: 0,
             shown_step: session.run().current.clone(),
             command: None,
@@ -367,7 +371,20 @@ impl App {
             clock,
         };
         let reply = flow::open(session);
+        let taken_up = !reply.recorded.is_empty();
         app.follow_or_show(session, reply);
+        // After a resume the history is what the operator most needs: say
+        // which key shows it.
+        if taken_up
+            && app.message.is_none()
+            && app.dialog.is_none()
+            && view::has_history(session.run())
+        {
+            app.info(format!(
+                "run taken up again; {} shows what is recorded for the steps so far",
+                keys::binding(Intent::History).map_or("?", |b| b.label)
+            ));
+        }
         app
     }
 
@@ -386,6 +403,9 @@ impl App {
         }
         if self.help.is_some() {
             return Some(Mode::Help);
+        }
+        if self.history.is_some() {
+            return Some(Mode::History);
         }
         if self.command.as_ref().is_some_and(|p| p.running.is_some()) {
             return Some(Mode::CommandRunning);
@@ -525,6 +545,7 @@ impl App {
     fn intent(&mut self, session: &mut Session, intent: Intent) -> Flow {
         match intent {
             Intent::Help => self.help = Some(0),
+            Intent::History => self.history = Some(0),
             Intent::ScrollUp | Intent::ScrollDown | Intent::PageUp | Intent::PageDown => {
                 self.scroll(session.run(), intent);
             }
@@ -593,6 +614,24 @@ impl App {
                 Some(Intent::ScrollDown) => Some((offset + 1).min(max)),
                 Some(Intent::PageUp) => Some(offset.saturating_sub(page)),
                 Some(Intent::PageDown) => Some((offset + page).min(max)),
+                _ => None,
+            };
+            return Flow::Continue;
+        }
+        if let Some(offset) = self.history {
+            // Like the help: the scroll keys scroll, any other key closes.
+            let (rows, view_rows) = view::history_metrics(self, session.run());
+            let max = rows.saturating_sub(view_rows);
+            let page = view_rows.saturating_sub(1).max(1);
+            let key = to_key(k);
+            self.history = match key.and_then(|key| keys::does(Mode::History, key)) {
+                Some(Does::Scroll) => match key.and_then(keys::intent_for) {
+                    Some(Intent::ScrollUp) => Some(offset.saturating_sub(1)),
+                    Some(Intent::ScrollDown) => Some((offset + 1).min(max)),
+                    Some(Intent::PageUp) => Some(offset.saturating_sub(page)),
+                    Some(Intent::PageDown) => Some((offset + page).min(max)),
+                    _ => Some(offset),
+                },
                 _ => None,
             };
             return Flow::Continue;

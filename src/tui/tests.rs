@@ -1147,3 +1147,192 @@ fn the_footer_dims_the_keys_that_wait() {
     let (modifier, _) = enter_cell(&f);
     assert!(modifier.contains(ratatui::style::Modifier::REVERSED));
 }
+
+/// The fixture run with something of every kind recorded: a note, a value,
+/// a "no" that failed the decision into the escalation branch (evidence
+/// there), the decision retried, a command run that exited 3, a sign-off.
+fn with_history() -> Fixture {
+    let mut f = fixture();
+    f.past_first();
+    f.past_size();
+    f.ch('n');
+    f.ch('e');
+    f.typed("INC-1\n");
+    f.enter();
+    f.enter();
+    assert_eq!(f.current().as_deref(), Some("offsite"));
+    f.ch('y');
+    assert_eq!(f.current().as_deref(), Some("verify"));
+    let command = "printf 'checking\\n'; exit 3".to_string();
+    f.app.command = Some(CommandPane::new("verify".into(), command.clone(), 0));
+    f.app.command_finished(
+        &mut f.session,
+        CommandResult {
+            command,
+            exit_code: Some(3),
+            duration_ms: 1234,
+            output: "checking\nlayer 1 ok\nlayer 2 ok\nlayer 3 unreadable\nsummary: 1 error\n"
+                .into(),
+            output_sha256: "ab".repeat(32),
+            output_bytes: 62,
+            truncated: false,
+        },
+    );
+    f.send(ev(KeyCode::Esc, KeyModifiers::NONE));
+    f.ch('a');
+    f.typed("exit 3: layer 3 unreadable\nasked Bob to look at the archive");
+    f.ctrl('s');
+    f.ch('o');
+    f.typed("Bob Lead\n");
+    assert_eq!(
+        f.session.run().state("verify").signed_off_by.as_deref(),
+        Some("Bob Lead")
+    );
+    f
+}
+
+#[test]
+fn snapshot_history_after_a_value_a_note_a_command_and_a_retry_at_100x30() {
+    let mut f = with_history();
+    f.ch('h');
+    assert!(f.app.history.is_some());
+    let s = f.screen();
+    for shown in [
+        "History: what is recorded so far (h or Esc closes)",
+        "[x] 1. Check the backup job finished — done",
+        "Note: Job ended 01:42",
+        "[x] 2. Record the backup size — done",
+        "Value: 120 GiB",
+        "[x] 3. Offsite copy — done · 2 attempts",
+        "Answer: yes — Did the offsite copy finish?",
+        "⚠ Escalation: Backup failed",
+        "↳ [x] 1. Open an incident ticket — done",
+        "Evidence: INC-1",
+        "[>] 4. Verify the archive — current",
+        "Command run: $ printf 'checking\\n'; exit 3 — exit 3, expected 0 in 1.2 s, 62",
+        "│ checking",
+        "│ layer 2 ok",
+        "│ … 2 more lines (runsheet show has it all)",
+        "Note: exit 3: layer 3 unreadable",
+        "      asked Bob to look at the archive",
+        "Signed off by: Bob Lead",
+    ] {
+        assert!(s.contains(shown), "no {shown:?}:\n{s}");
+    }
+    assert!(
+        !s.contains("│ layer 3 unreadable"),
+        "three lines only:\n{s}"
+    );
+    // The failure that sent the run into the branch.
+    assert!(s.contains("Failed: "), "{s}");
+    insta::assert_snapshot!("history_100x30", s);
+    // Nothing was recorded by looking.
+    let events = f.sink.events.borrow().len();
+    f.send(ev(KeyCode::Esc, KeyModifiers::NONE));
+    assert!(f.app.history.is_none());
+    assert_eq!(f.sink.events.borrow().len(), events);
+}
+
+#[test]
+fn snapshot_history_at_80x24_scrolls_to_its_end() {
+    let mut f = with_history();
+    f.send(Input::Resize(80, 24));
+    f.ch('h');
+    let s = f.screen_at(80, 24);
+    assert!(s.contains("↓ more: j / PgDn"), "{s}");
+    insta::assert_snapshot!("history_80x24", s);
+    // j and PgDn scroll to the end, and no further.
+    for _ in 0..3 {
+        f.send(ev(KeyCode::PageDown, KeyModifiers::NONE));
+    }
+    let end = f.screen_at(80, 24);
+    assert!(end.contains("Signed off by: Bob Lead"), "{end}");
+    assert!(end.contains("↑ k / PgUp"), "{end}");
+    let at = f.app.history;
+    f.ch('j');
+    assert_eq!(f.app.history, at, "the end is the end");
+    f.ch('k');
+    assert_eq!(f.app.history, at.map(|o| o - 1));
+    // q closes the history; it does not ask to suspend.
+    f.ch('q');
+    assert!(f.app.history.is_none());
+    assert!(f.app.dialog.is_none());
+}
+
+#[test]
+fn the_history_opens_at_once_and_any_other_key_closes_it() {
+    let mut f = with_history();
+    // h does not wait out the settle time: it acts on nothing.
+    f.send_after(Duration::ZERO, ev(KeyCode::Char('h'), KeyModifiers::NONE));
+    assert!(f.app.history.is_some());
+    assert_eq!(f.app.mode(f.session.run()), Some(keys::Mode::History));
+    let s = f.screen();
+    assert!(s.contains("↑/k ↓/j PgUp PgDn scroll  Esc close"), "{s}");
+    // Enter closes it and confirms nothing.
+    let before = f.session.run().clone();
+    f.enter();
+    assert!(f.app.history.is_none());
+    assert_eq!(f.session.run(), &before);
+    f.ch('h');
+    f.ch('h');
+    assert!(f.app.history.is_none(), "h toggles");
+}
+
+#[test]
+fn the_footer_offers_the_history_once_something_is_recorded_where_it_fits() {
+    let mut f = fixture();
+    f.past_first();
+    assert!(
+        f.screen().contains("q suspend  h history  ? help"),
+        "{}",
+        f.screen()
+    );
+    // Where it would take another row it is left to the help.
+    let f = with_history();
+    let s = f.screen();
+    let footer = s.lines().last().unwrap_or_default();
+    assert!(footer.ends_with("q suspend  ? help"), "{s}");
+    assert_eq!(s.lines().filter(|l| l.contains("? help")).count(), 1);
+}
+
+#[test]
+fn the_history_of_a_new_run_says_so_and_the_footer_does_not_offer_it() {
+    let mut f = fixture();
+    assert!(!f.screen().contains("h history"), "{}", f.screen());
+    f.ch('h');
+    let s = f.screen();
+    assert!(
+        s.contains("[>] 1. Check the backup job finished — current"),
+        "{s}"
+    );
+    f.send(ev(KeyCode::Esc, KeyModifiers::NONE));
+    // Before the first step (the warnings screen) there is nothing at all.
+    let mut f = fixture_with(&PROC.replace("approver = \"CISO\"\n", ""));
+    assert!(!f.session.run().pending_warnings.is_empty());
+    f.ch('h');
+    assert!(
+        f.screen().contains("Nothing is recorded for any step yet."),
+        "{}",
+        f.screen()
+    );
+}
+
+#[test]
+fn a_resumed_run_says_which_key_shows_the_history() {
+    let mut f = fixture();
+    f.past_first();
+    f.session.execute(engine::Command::Suspend).unwrap();
+    let opts = TuiOptions::default();
+    let app = App::with_clock(&mut f.session, &opts, (100, 30), stepping_instants());
+    let m = app.message.expect("a message");
+    assert!(!m.error);
+    assert_eq!(
+        m.text,
+        "run taken up again; h shows what is recorded for the steps so far"
+    );
+    // A run resumed before anything was recorded has nothing to show.
+    let mut f = fixture();
+    f.session.execute(engine::Command::Suspend).unwrap();
+    let app = App::with_clock(&mut f.session, &opts, (100, 30), stepping_instants());
+    assert!(app.message.is_none());
+}
