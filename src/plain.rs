@@ -178,6 +178,10 @@ fn drive(
                 if let Some(words) = &request.about {
                     writeln!(out, "\n  ! {}", sanitize_line(words))?;
                 }
+                let choices = value_choices(session.run(), &request);
+                if !choices.is_empty() {
+                    writeln!(out, "  {}", choices_line(choices))?;
+                }
                 let prompt = text_prompt(session.run(), &request);
                 let Some(mut text) = ask(input, out, &prompt)? else {
                     return suspend(session, out, "end of input").map(Some);
@@ -185,6 +189,10 @@ fn drive(
                 // An empty line keeps the value already recorded.
                 if request.ask == Ask::Value && text.trim().is_empty() {
                     text.clone_from(&request.initial);
+                }
+                // A choice's item number stands for its text.
+                if let Some(i) = keys::choice_item(choices, &text) {
+                    text.clone_from(&choices[i]);
                 }
                 flow::submit(session, &request, text)
             }
@@ -268,6 +276,40 @@ fn retry_result(
             _ => {}
         }
     }
+}
+
+/// The choices of the value a request asks for (none for any other request).
+fn value_choices<'a>(run: &'a Run, request: &TextRequest) -> &'a [String] {
+    match run.procedure.step(&request.step).map(|(s, _)| s.kind()) {
+        Some(StepKind::Value(v)) if request.ask == Ask::Value => &v.choices,
+        _ => &[],
+    }
+}
+
+/// A value's choices on one line, numbered where item numbers pick them
+/// (`keys::choice_item`): `One of: 1 SEV1 · 2 SEV2 (type it or its number)`.
+fn choices_line(choices: &[String]) -> String {
+    let numbered = keys::numbers_pick_choices(choices);
+    let items: Vec<String> = choices
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if numbered {
+                format!("{} {}", i + 1, sanitize_line(c))
+            } else {
+                sanitize_line(c)
+            }
+        })
+        .collect();
+    format!(
+        "One of: {} ({})",
+        items.join(" · "),
+        if numbered {
+            "type it or its number"
+        } else {
+            "type it"
+        }
+    )
 }
 
 /// What plain mode asks for a text request.
@@ -946,6 +988,57 @@ note = "Who did you call?"
         let notes = s.run().state("check").notes;
         assert_eq!(notes, ["bad \u{fffd}\u{fffd}\u{1b}[2J note"]);
         assert!(!out.contains(&0x1b), "no escape byte reaches the terminal");
+    }
+
+    /// A procedure whose one step asks for one of `choices`.
+    fn choice_session(choices: &str, sink: MemorySink) -> Session {
+        let source = format!(
+            "{}[[steps]]\nid = \"sev\"\ntitle = \"Classify\"\nvalue = {{ type = \"choice\", label = \"Severity\", choices = {choices} }}\n",
+            procedure_header!(),
+        );
+        let p: crate::procedure::Procedure = toml::from_str(&source).unwrap();
+        let info = StartInfo::for_tests();
+        let clock = SteppingClock::starting_at(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap());
+        Session::begin(p, &info, "run-1", "alice", Box::new(sink), Box::new(clock))
+    }
+
+    const SEVERITIES: &str = r#"["SEV1", "SEV2", "SEV3", "SEV4"]"#;
+
+    #[test]
+    fn a_choice_is_listed_numbered_and_picked_by_its_number() {
+        let mut s = choice_session(SEVERITIES, MemorySink::default());
+        let (exit, out) = play(&mut s, "\n2\n");
+        assert_eq!(exit, PlainExit::Ended(Outcome::Completed), "{out}");
+        assert!(
+            out.contains(
+                "  One of: 1 SEV1 · 2 SEV2 · 3 SEV3 · 4 SEV4 (type it or its number)\n  Severity: "
+            ),
+            "{out}"
+        );
+        assert!(out.contains("✔ recorded: Classify = SEV2"), "{out}");
+        assert_eq!(s.run().state("sev").value.as_deref(), Some("SEV2"));
+    }
+
+    #[test]
+    fn a_choice_is_picked_by_its_text_and_a_number_past_the_list_is_refused() {
+        let mut s = choice_session(SEVERITIES, MemorySink::default());
+        let (exit, out) = play(&mut s, "\n5\n\nsev3\n");
+        assert_eq!(exit, PlainExit::Ended(Outcome::Completed), "{out}");
+        assert!(
+            out.contains("✘ `5` is not one of: SEV1, SEV2, SEV3, SEV4"),
+            "{out}"
+        );
+        assert_eq!(s.run().state("sev").value.as_deref(), Some("SEV3"));
+    }
+
+    #[test]
+    fn where_a_choice_is_a_number_a_number_is_its_text() {
+        let mut s = choice_session(r#"["1", "5", "10"]"#, MemorySink::default());
+        let (exit, out) = play(&mut s, "\n2\n\n10\n");
+        assert_eq!(exit, PlainExit::Ended(Outcome::Completed), "{out}");
+        assert!(out.contains("One of: 1 · 5 · 10 (type it)"), "{out}");
+        assert!(out.contains("✘ `2` is not one of: 1, 5, 10"), "{out}");
+        assert_eq!(s.run().state("sev").value.as_deref(), Some("10"));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use super::TuiExit;
 use super::view;
 use crate::engine::{Command, CommandResult, Run};
 use crate::keys::{self, Does, Intent, Key, Mode};
+use crate::procedure::StepKind;
 use crate::runner::{Poll, RunningCommand};
 use crate::session::Session;
 use crate::session::flow::{self, Ask, CommandToRun, Next, Question, Reply, TextRequest};
@@ -145,6 +146,94 @@ pub(crate) struct LineDialog {
     pub input: LineInput,
     /// The engine's answer to the last submit, shown inline.
     pub error: Option<String>,
+    /// A value step's choices (empty for any other input), listed under the
+    /// label; the arrows move through them, Tab completes to them and an
+    /// item number picks one ([`keys::choice_item`]).
+    pub choices: Vec<String>,
+    /// A Tab completion under way: what was typed, and the choice it is at.
+    completing: Option<(String, usize)>,
+}
+
+impl LineDialog {
+    pub(crate) fn new(request: TextRequest, choices: Vec<String>) -> LineDialog {
+        LineDialog {
+            input: LineInput::with_text(&request.initial),
+            request,
+            error: None,
+            choices,
+            completing: None,
+        }
+    }
+
+    /// The choice the input names (highlighted in the list): its text,
+    /// ignoring case and blanks around it as the engine does, or its item
+    /// number.
+    pub(crate) fn selected(&self) -> Option<usize> {
+        let typed = self.input.text.trim();
+        self.choices
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(typed))
+            .or_else(|| keys::choice_item(&self.choices, typed))
+    }
+
+    /// Move the selection to the next (or previous) choice; the input takes
+    /// it. From no selection, down goes to the first and up to the last.
+    fn choose(&mut self, down: bool) {
+        let Some(last) = self.choices.len().checked_sub(1) else {
+            return;
+        };
+        let next = match (self.selected(), down) {
+            (None, true) => 0,
+            (None, false) => last,
+            (Some(i), true) => (i + 1).min(last),
+            (Some(i), false) => i.saturating_sub(1),
+        };
+        self.input = LineInput::with_text(&self.choices[next]);
+        self.completing = None;
+    }
+
+    /// Complete what was typed to the first choice that starts with it
+    /// (ignoring case); again, to the next one that does, round to the
+    /// first. When none does, the dialog says so and the input stays.
+    fn complete(&mut self) {
+        if self.choices.is_empty() {
+            return;
+        }
+        let (typed, from) = match &self.completing {
+            Some((typed, at)) if self.choices.get(*at) == Some(&self.input.text) => {
+                (typed.clone(), at + 1)
+            }
+            _ => (self.input.text.clone(), 0),
+        };
+        let start = typed.to_lowercase();
+        let n = self.choices.len();
+        let found = (0..n)
+            .map(|k| (from + k) % n)
+            .find(|&i| self.choices[i].to_lowercase().starts_with(&start));
+        match found {
+            Some(i) => {
+                self.input = LineInput::with_text(&self.choices[i]);
+                self.completing = Some((typed, i));
+                self.error = None;
+            }
+            None => self.error = Some(format!("no choice starts with “{typed}”")),
+        }
+    }
+
+    /// What Enter submits: the choice an item number picks, else the text
+    /// as typed (the engine checks it either way).
+    pub(crate) fn submitted(&self) -> String {
+        keys::choice_item(&self.choices, &self.input.text)
+            .map_or_else(|| self.input.text.clone(), |i| self.choices[i].clone())
+    }
+}
+
+/// The choices of the value a text request asks for (none for any other request).
+fn choices_of(run: &Run, request: &TextRequest) -> Vec<String> {
+    match run.procedure.step(&request.step).map(|(s, _)| s.kind()) {
+        Some(StepKind::Value(v)) if request.ask == Ask::Value => v.choices.clone(),
+        _ => Vec::new(),
+    }
 }
 
 /// A dialog over the step screen. Only one is open at a time (a suspend
@@ -468,12 +557,8 @@ impl App {
                 });
             }
             Next::Text(request) => {
-                let input = LineInput::with_text(&request.initial);
-                self.dialog = Some(Dialog::Line(LineDialog {
-                    request,
-                    input,
-                    error: None,
-                }));
+                let choices = choices_of(session.run(), &request);
+                self.dialog = Some(Dialog::Line(LineDialog::new(request, choices)));
             }
             Next::Question(Question::RunCommand { step, command }) => {
                 self.dialog = Some(Dialog::ConfirmRun { step, command });
@@ -810,7 +895,7 @@ impl App {
             },
             Dialog::Line(mut d) => match does(Mode::LineInput) {
                 Some(Does::Submit) => {
-                    let reply = flow::submit(session, &d.request, d.input.text.clone());
+                    let reply = flow::submit(session, &d.request, d.submitted());
                     match self.follow(session, reply) {
                         Followed::Refused(m) => {
                             d.error = Some(m);
@@ -826,8 +911,18 @@ impl App {
                         back: Some(Box::new(Dialog::Line(d))),
                     })
                 }
+                Some(Does::Choose) => {
+                    d.choose(key == Some(Key::Down));
+                    self.dialog = Some(Dialog::Line(d));
+                }
+                Some(Does::Complete) => {
+                    d.complete();
+                    self.dialog = Some(Dialog::Line(d));
+                }
                 _ => {
-                    d.input.handle(k);
+                    if d.input.handle(k) {
+                        d.completing = None;
+                    }
                     self.dialog = Some(Dialog::Line(d));
                 }
             },
@@ -927,6 +1022,7 @@ pub(crate) fn to_key(k: KeyEvent) -> Option<Key> {
         KeyCode::Down => Key::Down,
         KeyCode::PageUp => Key::PageUp,
         KeyCode::PageDown => Key::PageDown,
+        KeyCode::Tab => Key::Tab,
         KeyCode::Char('c') if ctrl => Key::CtrlC,
         KeyCode::Char('s') if ctrl => Key::CtrlS,
         KeyCode::Char(c) if !ctrl && !alt => Key::Char(c),

@@ -928,9 +928,14 @@ fn plural(n: usize, word: &str) -> String {
 /// whether it waits out the settle time right now (shown dimmed).
 fn footer_items(app: &App, run: &Run) -> Vec<(String, String, bool)> {
     if let Some(mode) = app.mode(run) {
-        return keys::footer(mode)
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string(), false))
+        // The choice keys only where there are choices.
+        let choices = matches!(&app.dialog, Some(Dialog::Line(d)) if !d.choices.is_empty());
+        return keys::mode(mode)
+            .rows
+            .iter()
+            .filter(|r| !r.short.is_empty())
+            .filter(|r| choices || !matches!(r.does, Does::Choose | Does::Complete))
+            .map(|r| (r.label.to_string(), r.short.to_string(), false))
             .collect();
     }
     let warnings = !run.pending_warnings.is_empty();
@@ -1450,6 +1455,10 @@ fn line_dialog(frame: &mut Frame, area: Rect, d: &LineDialog, run: &Run, th: The
     let step = run.procedure.step(&d.request.step).map(|(s, _)| s);
     let step_title = step.map(|s| clean_line(&s.title)).unwrap_or_default();
     let mut head: Vec<Line<'static>> = Vec::new();
+    // A value's choices (listed between the head and the hint) and its hint.
+    let mut list: Vec<Line<'static>> = Vec::new();
+    let mut tail: Vec<Line<'static>> = Vec::new();
+    let popup_width = popup(area, 1).width.saturating_sub(2);
     let title = match d.request.ask {
         Ask::Value => {
             if let Some(StepKind::Value(v)) = step.map(|s| s.kind()) {
@@ -1461,14 +1470,17 @@ fn line_dialog(frame: &mut Frame, area: Rect, d: &LineDialog, run: &Run, th: The
                     Span::styled(clean_line(&v.label), th.bold()),
                     Span::raw(format!(" ({what})")),
                 ]));
-                if !v.choices.is_empty() {
-                    head.push(Line::from(format!(
-                        "One of: {}",
-                        clean_line(&v.choices.join(", "))
-                    )));
+                if !d.choices.is_empty() {
+                    let numbered = keys::numbers_pick_choices(&d.choices);
+                    head.push(Line::from(if numbered {
+                        "One of these: type it or its number, or choose with the arrows"
+                    } else {
+                        "One of these: type it, or choose with the arrows"
+                    }));
+                    list = choice_lines(d, numbered, popup_width, th);
                 }
                 if let Some(h) = &v.hint {
-                    head.push(Line::styled(clean_line(h), th.dim()));
+                    tail.push(Line::styled(clean_line(h), th.dim()));
                 }
             }
             " Record the value "
@@ -1543,9 +1555,15 @@ fn line_dialog(frame: &mut Frame, area: Rect, d: &LineDialog, run: &Run, th: The
         // A note is written in the note editor, never in a one-line input.
         Ask::Note => " Note ",
     };
-    let width = popup(area, 1).width.saturating_sub(2);
-    let head = wrap(head, width);
+    let width = popup_width;
+    let mut head = wrap(head, width);
+    let tail = wrap(tail, width);
     let err = error_lines(d.error.as_deref(), th, width);
+    let fixed = head.len() + tail.len() + 1 + 1 + err.len() + 1 + 1 + 2;
+    // A long list gives way before the header and the footer do.
+    let room = usize::from(area.height).saturating_sub(fixed + 4);
+    head.extend(window(list, d.selected(), room, th));
+    head.extend(tail);
     let h = head.len() as u16 + 1 + 1 + err.len() as u16 + 1 + 1 + 2;
     let rect = popup(area, h);
     let block = Block::bordered()
@@ -1578,17 +1596,84 @@ fn line_dialog(frame: &mut Frame, area: Rect, d: &LineDialog, run: &Run, th: The
     let cx = input_a.x + 2 + Span::raw(clean_line(&before)).width() as u16;
     frame.set_cursor_position((cx.min(input_a.right().saturating_sub(1)), input_a.y));
     frame.render_widget(Paragraph::new(err), err_a);
-    frame.render_widget(
-        Paragraph::new(Line::styled(
-            format!(
-                "{} submit · {} cancel",
-                keys::label(Mode::LineInput, Does::Submit),
-                keys::label(Mode::LineInput, Does::Cancel)
-            ),
-            th.dim(),
-        )),
-        hint_a,
-    );
+    let mut hint = String::new();
+    if !d.choices.is_empty() {
+        hint = format!(
+            "{} choose · {} complete · ",
+            keys::label(Mode::LineInput, Does::Choose),
+            keys::label(Mode::LineInput, Does::Complete)
+        );
+    }
+    hint.push_str(&format!(
+        "{} submit · {} cancel",
+        keys::label(Mode::LineInput, Does::Submit),
+        keys::label(Mode::LineInput, Does::Cancel)
+    ));
+    frame.render_widget(Paragraph::new(Line::styled(hint, th.dim())), hint_a);
+}
+
+/// A value's choices, one row each (cut at `width`), numbered when item
+/// numbers pick them; the one the input names is marked `▸` and shown
+/// reversed.
+fn choice_lines(d: &LineDialog, numbered: bool, width: u16, th: Theme) -> Vec<Line<'static>> {
+    let selected = d.selected();
+    let digits = d.choices.len().to_string().len();
+    d.choices
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let on = selected == Some(i);
+            let mark = if on { "▸ " } else { "  " };
+            let number = if numbered {
+                format!("{:>digits$}  ", i + 1)
+            } else {
+                String::new()
+            };
+            let room = usize::from(width).saturating_sub(2 + number.len());
+            let text = truncate(&clean_line(c), room);
+            if on {
+                Line::from(vec![
+                    Span::styled(mark, th.accent()),
+                    Span::styled(
+                        format!("{number}{text}"),
+                        th.accent().add_modifier(Modifier::REVERSED),
+                    ),
+                ])
+            } else {
+                Line::from(format!("{mark}{number}{text}"))
+            }
+        })
+        .collect()
+}
+
+/// At most `room` (at least 3) of `rows`, around `selected` when they do
+/// not all fit; the first and last row shown then say how many are left
+/// out above and below.
+fn window(
+    rows: Vec<Line<'static>>,
+    selected: Option<usize>,
+    room: usize,
+    th: Theme,
+) -> Vec<Line<'static>> {
+    let len = rows.len();
+    let room = room.max(3);
+    if len <= room {
+        return rows;
+    }
+    let start = selected
+        .unwrap_or(0)
+        .saturating_sub(room / 2)
+        .min(len - room);
+    let end = start + room;
+    let mut kept: Vec<Line<'static>> = rows.into_iter().skip(start).take(room).collect();
+    // A row that says how many are left out stands in for one of them.
+    if start > 0 {
+        kept[0] = Line::styled(format!("  ↑ {} more", start + 1), th.dim());
+    }
+    if end < len {
+        kept[room - 1] = Line::styled(format!("  ↓ {} more", len - end + 1), th.dim());
+    }
+    kept
 }
 
 /// Word-wrap styled lines to `width` columns (long words are split);
