@@ -1,9 +1,11 @@
 //! The one keymap: which key does what, in each mode (the step screen, a
 //! one-line input, the note editor, a question, a running command, the NOT
-//! RECORDED dialog, the help). The TUI's handlers, its footers and help
-//! overlay, the plain mode's prompt and help, the key hints in refusals and
-//! the tables of docs/keys.md (checked by a test) all read these tables, so
-//! a hint cannot name a key that does something else.
+//! RECORDED dialog, the help, the history). The TUI's handlers, its footers
+//! and help overlay, the plain mode's prompt and help, the key hints in
+//! refusals and the tables of docs/keys.md (checked by a test) all read
+//! these tables, so a hint cannot name a key that does something else.
+//! Also the one rule both front ends follow for picking a value's choice by
+//! its item number ([`choice_item`]).
 //!
 //! May not depend on the store, the terminal libraries or the front ends.
 
@@ -20,6 +22,7 @@ pub enum Key {
     PageDown,
     CtrlC,
     CtrlS,
+    Tab,
     Char(char),
 }
 
@@ -35,6 +38,7 @@ impl Key {
             Key::PageDown => "PgDn".into(),
             Key::CtrlC => "Ctrl-C".into(),
             Key::CtrlS => "Ctrl-S".into(),
+            Key::Tab => "Tab".into(),
             Key::Char(c) => c.to_string(),
         }
     }
@@ -55,6 +59,8 @@ pub enum Intent {
     RunCommand,
     Correct,
     Abort,
+    /// Show what is recorded for the steps so far.
+    History,
     Help,
     Suspend,
     ScrollUp,
@@ -185,6 +191,14 @@ pub const BINDINGS: &[Binding] = &[
         doc: "Abort the whole run: type a reason; the run ends as aborted.",
     },
     Binding {
+        intent: Intent::History,
+        keys: &[Key::Char('h')],
+        label: "h",
+        short: "history",
+        help: "Show the history: what is recorded for each step so far",
+        doc: "Show the history: what is recorded for each step so far, in procedure order (status, value, answer, evidence, every note, each command run with its exit code, duration, output size and first lines of output, sign-off, failures with their reasons, skip justification). Read from the run as it stands; nothing is recorded. Scrolls like the help; any other key closes it.",
+    },
+    Binding {
         intent: Intent::Help,
         keys: &[Key::Char('?')],
         label: "?",
@@ -256,6 +270,8 @@ pub enum Mode {
     NotRecorded,
     /// The help overlay.
     Help,
+    /// The history overlay: what is recorded for the steps so far.
+    History,
     /// The run has ended.
     Ended,
 }
@@ -269,6 +285,10 @@ pub enum Does {
     MoveCursor,
     /// Erasing (the input's own keys).
     Erase,
+    /// Move through a value's choices (the input takes the choice).
+    Choose,
+    /// Complete what is typed to a value's choice.
+    Complete,
     NewLine,
     Save,
     /// Ask `Suspend and quit?` (or, on that question, mean yes).
@@ -380,6 +400,28 @@ pub const MODES: &[ModeKeys] = &[
                 "",
                 ("", ""),
                 "Erase; `Ctrl-U` erases to the start.",
+            ),
+            row(
+                Does::Choose,
+                &[Key::Up, Key::Down],
+                "↑ ↓",
+                "choose",
+                (
+                    "↑ ↓",
+                    "On a value with choices: move through them (the input takes the choice)",
+                ),
+                "On a value with choices (listed numbered under the label): move the selection up or down; the input takes the selected choice.",
+            ),
+            row(
+                Does::Complete,
+                &[Key::Tab],
+                "Tab",
+                "complete",
+                (
+                    "Tab",
+                    "On a value with choices: complete what is typed; again: the next match",
+                ),
+                "On a value with choices: complete what is typed to the first choice that starts with it (ignoring case); `Tab` again goes on to the next choice that does. An empty input completes to each choice in turn.",
             ),
             row(
                 Does::AskSuspend,
@@ -537,6 +579,28 @@ pub const MODES: &[ModeKeys] = &[
         ],
     },
     ModeKeys {
+        mode: Mode::History,
+        help_title: "",
+        rows: &[
+            row(
+                Does::Scroll,
+                SCROLL_KEYS,
+                "↑/k ↓/j PgUp PgDn",
+                "scroll",
+                ("", ""),
+                "Scroll.",
+            ),
+            row(
+                Does::Close,
+                &[Key::Esc, Key::Char('q'), Key::Char('h')],
+                "Esc",
+                "close",
+                ("", ""),
+                "Close the history (so does any other key); `q` here closes it and does not suspend.",
+            ),
+        ],
+    },
+    ModeKeys {
         mode: Mode::Ended,
         help_title: "",
         rows: &[row(Does::Exit, &[], "any key", "exit", ("", ""), "Exit.")],
@@ -634,6 +698,32 @@ pub fn hint(action: Action) -> &'static str {
     key_for(action).unwrap_or("?")
 }
 
+/// The choice a typed line picks by its item number (`1` for the first
+/// choice …, blanks around it aside), as an index into `choices`, if it
+/// picks one. Both front ends list a value's choices numbered and take the
+/// item's number as well as the text. So that a line never means two
+/// things, numbers pick items only on a value none of whose choices is
+/// itself a whole number ([`numbers_pick_choices`]): there, what is typed
+/// is always the text (and the engine checks it as such).
+pub fn choice_item(choices: &[String], typed: &str) -> Option<usize> {
+    let typed = typed.trim();
+    if !whole_number(typed) || !numbers_pick_choices(choices) {
+        return None;
+    }
+    let n: usize = typed.parse().ok()?;
+    n.checked_sub(1).filter(|i| *i < choices.len())
+}
+
+/// True when item numbers pick among these choices: none of them is itself
+/// a whole number (see [`choice_item`]).
+pub fn numbers_pick_choices(choices: &[String]) -> bool {
+    !choices.iter().any(|c| whole_number(c.trim()))
+}
+
+fn whole_number(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The yes and no keys of a question, as `y/n`.
 pub fn yes_no() -> String {
     format!(
@@ -722,6 +812,7 @@ fn mode_doc_name(mode: Mode) -> &'static str {
         Mode::CommandRunning => "command-running",
         Mode::NotRecorded => "not-recorded",
         Mode::Help => "help",
+        Mode::History => "history",
         Mode::Ended => "ended",
     }
 }
@@ -812,6 +903,46 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn an_item_number_picks_a_choice() {
+        let sev = strings(&["SEV1", "SEV2", "SEV3"]);
+        assert_eq!(choice_item(&sev, "1"), Some(0));
+        assert_eq!(choice_item(&sev, " 3 "), Some(2));
+        assert_eq!(choice_item(&sev, "03"), Some(2));
+        for not_an_item in [
+            "0",
+            "4",
+            "",
+            " ",
+            "-1",
+            "+1",
+            "1.0",
+            "SEV1",
+            "2x",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(choice_item(&sev, not_an_item), None, "{not_an_item:?}");
+        }
+        assert!(numbers_pick_choices(&sev));
+    }
+
+    /// Where a choice is itself a number, what is typed is always its text:
+    /// `2` is not the second of `1`, `5`, `10`.
+    #[test]
+    fn numbers_are_text_where_a_choice_is_a_number() {
+        let hours = strings(&["1", "5", "10"]);
+        for typed in ["1", "2", "3"] {
+            assert_eq!(choice_item(&hours, typed), None, "{typed}");
+        }
+        let mixed = strings(&["none", " 4 ", "all"]);
+        assert_eq!(choice_item(&mixed, "1"), None);
+        assert!(!numbers_pick_choices(&mixed));
     }
 
     /// docs/keys.md's tables are the keymap's (regenerate with

@@ -139,6 +139,10 @@ fn handle(
             print_help(out)?;
             return Ok(None);
         }
+        Intent::History => {
+            print_history(session.run(), out)?;
+            return Ok(None);
+        }
         Intent::ScrollUp
         | Intent::ScrollDown
         | Intent::PageUp
@@ -193,6 +197,10 @@ fn drive(
                         writeln!(out, "{mark}{}", sanitize_line(line))?;
                     }
                 }
+                let choices = value_choices(session.run(), &request);
+                if !choices.is_empty() {
+                    writeln!(out, "  {}", choices_line(choices))?;
+                }
                 let prompt = text_prompt(session.run(), &request);
                 let Some(mut text) = ask(input, out, &prompt)? else {
                     return suspend(session, out, "end of input").map(Some);
@@ -200,6 +208,10 @@ fn drive(
                 // An empty line keeps the value already recorded.
                 if request.ask == Ask::Value && text.trim().is_empty() {
                     text.clone_from(&request.initial);
+                }
+                // A choice's item number stands for its text.
+                if let Some(i) = keys::choice_item(choices, &text) {
+                    text.clone_from(&choices[i]);
                 }
                 flow::submit(session, &request, text)
             }
@@ -283,6 +295,40 @@ fn retry_result(
             _ => {}
         }
     }
+}
+
+/// The choices of the value a request asks for (none for any other request).
+fn value_choices<'a>(run: &'a Run, request: &TextRequest) -> &'a [String] {
+    match run.procedure.step(&request.step).map(|(s, _)| s.kind()) {
+        Some(StepKind::Value(v)) if request.ask == Ask::Value => &v.choices,
+        _ => &[],
+    }
+}
+
+/// A value's choices on one line, numbered where item numbers pick them
+/// (`keys::choice_item`): `One of: 1 SEV1 · 2 SEV2 (type it or its number)`.
+fn choices_line(choices: &[String]) -> String {
+    let numbered = keys::numbers_pick_choices(choices);
+    let items: Vec<String> = choices
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if numbered {
+                format!("{} {}", i + 1, sanitize_line(c))
+            } else {
+                sanitize_line(c)
+            }
+        })
+        .collect();
+    format!(
+        "One of: {} ({})",
+        items.join(" · "),
+        if numbered {
+            "type it or its number"
+        } else {
+            "type it"
+        }
+    )
 }
 
 /// What plain mode asks for a text request.
@@ -674,6 +720,102 @@ fn print_end(session: &Session, out: &mut dyn Write) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Output lines of a recorded command the history shows, and the
+/// characters of each.
+const HISTORY_OUTPUT: (usize, usize) = (3, 200);
+
+/// What is recorded for each step that has state, in procedure order
+/// (branch steps after the main ones, marked `↳`): read from the run.
+fn print_history(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
+    let main = run.procedure.steps.len();
+    let steps: Vec<_> = run
+        .procedure
+        .all_steps()
+        .enumerate()
+        .filter_map(|(i, s)| Some((i >= main, s, run.steps.get(&s.id)?)))
+        .collect();
+    if steps.is_empty() {
+        return writeln!(out, "  Nothing is recorded for any step yet.");
+    }
+    writeln!(out, "  History — what is recorded for each step so far:")?;
+    for (branch, step, st) in steps {
+        let attempts = if st.attempts > 1 {
+            format!(", {} attempts", st.attempts)
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "  {}[{}{attempts}] {}",
+            if branch { "↳ " } else { "" },
+            st.status.as_str(),
+            sanitize_line(&step.title)
+        )?;
+        let field = |out: &mut dyn Write, label: &str, text: &str| {
+            writeln!(out, "      {label}: {}", sanitize_line(text))
+        };
+        if let Some(v) = &st.value {
+            field(out, "value", v)?;
+        }
+        if let Some(a) = st.answer {
+            field(out, "answer", if a { "yes" } else { "no" })?;
+        }
+        if let Some(e) = &st.evidence {
+            field(out, "evidence", e)?;
+        }
+        for n in &st.notes {
+            let text = sanitize_terminal(n.trim_end());
+            let mut lines = text.lines();
+            writeln!(out, "      note: {}", lines.next().unwrap_or_default())?;
+            for l in lines {
+                writeln!(out, "            {l}")?;
+            }
+        }
+        for c in &st.commands {
+            let exit = c
+                .exit_code
+                .map_or("stopped".to_string(), |e| format!("exit code {e}"));
+            field(
+                out,
+                "command",
+                &format!(
+                    "{} — {exit} after {} ms, {} bytes of output",
+                    c.command, c.duration_ms, c.output_bytes
+                ),
+            )?;
+            let (rows, chars) = HISTORY_OUTPUT;
+            let mut lines = c.output.lines();
+            for l in lines.by_ref().take(rows) {
+                let mut cut: String = l.chars().take(chars).collect();
+                if cut.len() < l.len() {
+                    cut.push('…');
+                }
+                writeln!(out, "        | {}", sanitize_line(&cut))?;
+            }
+            let more = lines.count();
+            if more > 0 {
+                writeln!(
+                    out,
+                    "        | … {more} more lines (runsheet show has them)"
+                )?;
+            }
+        }
+        if let Some(by) = &st.signed_off_by {
+            field(out, "signed off by", by)?;
+        }
+        for f in &st.failures {
+            field(out, "failed", f)?;
+        }
+        if let Some(j) = &st.skip_justification {
+            field(out, "skipped", j)?;
+        }
+        for c in &st.corrections {
+            field(out, "corrected", c)?;
+        }
+    }
+    Ok(())
+}
+
 fn print_help(out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "  Type one key per line (an empty line is Enter):")?;
     for b in keys::BINDINGS {
@@ -691,7 +833,11 @@ fn prompt_keys(run: &Run) -> String {
         .filter_map(keys::binding)
         .map(|b| b.label)
         .collect();
-    labels.extend(keys::binding(Intent::Help).map(|b| b.label));
+    labels.extend(
+        [Intent::History, Intent::Help]
+            .into_iter()
+            .filter_map(|i| keys::binding(i).map(|b| b.label)),
+    );
     format!("[{}]", labels.join(" "))
 }
 
@@ -892,6 +1038,86 @@ note = "Who did you call?"
         let notes = s.run().state("check").notes;
         assert_eq!(notes, ["bad \u{fffd}\u{fffd}\u{1b}[2J note"]);
         assert!(!out.contains(&0x1b), "no escape byte reaches the terminal");
+    }
+
+    /// A procedure whose one step asks for one of `choices`.
+    fn choice_session(choices: &str, sink: MemorySink) -> Session {
+        let source = format!(
+            "{}[[steps]]\nid = \"sev\"\ntitle = \"Classify\"\nvalue = {{ type = \"choice\", label = \"Severity\", choices = {choices} }}\n",
+            procedure_header!(),
+        );
+        let p: crate::procedure::Procedure = toml::from_str(&source).unwrap();
+        let info = StartInfo::for_tests();
+        let clock = SteppingClock::starting_at(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap());
+        Session::begin(p, &info, "run-1", "alice", Box::new(sink), Box::new(clock))
+    }
+
+    const SEVERITIES: &str = r#"["SEV1", "SEV2", "SEV3", "SEV4"]"#;
+
+    #[test]
+    fn a_choice_is_listed_numbered_and_picked_by_its_number() {
+        let mut s = choice_session(SEVERITIES, MemorySink::default());
+        let (exit, out) = play(&mut s, "\n2\n");
+        assert_eq!(exit, PlainExit::Ended(Outcome::Completed), "{out}");
+        assert!(
+            out.contains(
+                "  One of: 1 SEV1 · 2 SEV2 · 3 SEV3 · 4 SEV4 (type it or its number)\n  Severity: "
+            ),
+            "{out}"
+        );
+        assert!(out.contains("✔ recorded: Classify = SEV2"), "{out}");
+        assert_eq!(s.run().state("sev").value.as_deref(), Some("SEV2"));
+    }
+
+    #[test]
+    fn a_choice_is_picked_by_its_text_and_a_number_past_the_list_is_refused() {
+        let mut s = choice_session(SEVERITIES, MemorySink::default());
+        let (exit, out) = play(&mut s, "\n5\n\nsev3\n");
+        assert_eq!(exit, PlainExit::Ended(Outcome::Completed), "{out}");
+        assert!(
+            out.contains("✘ `5` is not one of: SEV1, SEV2, SEV3, SEV4"),
+            "{out}"
+        );
+        assert_eq!(s.run().state("sev").value.as_deref(), Some("SEV3"));
+    }
+
+    #[test]
+    fn where_a_choice_is_a_number_a_number_is_its_text() {
+        let mut s = choice_session(r#"["1", "5", "10"]"#, MemorySink::default());
+        let (exit, out) = play(&mut s, "\n2\n\n10\n");
+        assert_eq!(exit, PlainExit::Ended(Outcome::Completed), "{out}");
+        assert!(out.contains("One of: 1 · 5 · 10 (type it)"), "{out}");
+        assert!(out.contains("✘ `2` is not one of: 1, 5, 10"), "{out}");
+        assert_eq!(s.run().state("sev").value.as_deref(), Some("10"));
+    }
+
+    #[test]
+    fn h_prints_what_is_recorded_for_each_step() {
+        let mut s = session(MemorySink::default());
+        let (_, before) = play(&mut s, "h\n");
+        assert!(
+            before.contains("History — what is recorded for each step so far:\n  [current] Check"),
+            "{before}"
+        );
+        // Run the command, confirm; fail the ticket step; a note in the branch.
+        let (_, out) = play(
+            &mut s,
+            "r\ny\n\nf\nno ticket system\na\ncalled Bob\nline two\nh\n",
+        );
+        let history = out
+            .rsplit_once("History —")
+            .map(|(_, h)| h)
+            .unwrap_or_default();
+        for line in [
+            "  [done] Check \\u{1b}[31mred\\u{1b}[0m\n",
+            "      command: echo checked — exit code 0 after ",
+            "        | checked\n",
+            "  [escalated] Ticket\n      failed: no ticket system\n",
+            "  ↳ [current] Call\n      note: called Bob\n",
+        ] {
+            assert!(history.contains(line), "no {line:?} in:\n{history}");
+        }
+        assert!(!out.contains('\u{1b}'), "{out}");
     }
 
     /// One line of operator input: keys, answers, or arbitrary bytes.

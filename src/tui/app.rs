@@ -17,6 +17,7 @@ use super::TuiExit;
 use super::view;
 use crate::engine::{Command, CommandResult, Run};
 use crate::keys::{self, Does, Intent, Key, Mode};
+use crate::procedure::StepKind;
 use crate::runner::{Poll, RunningCommand};
 use crate::session::Session;
 use crate::session::flow::{self, Ask, CommandToRun, Next, Question, Reply, TextRequest};
@@ -145,6 +146,94 @@ pub(crate) struct LineDialog {
     pub input: LineInput,
     /// The engine's answer to the last submit, shown inline.
     pub error: Option<String>,
+    /// A value step's choices (empty for any other input), listed under the
+    /// label; the arrows move through them, Tab completes to them and an
+    /// item number picks one ([`keys::choice_item`]).
+    pub choices: Vec<String>,
+    /// A Tab completion under way: what was typed, and the choice it is at.
+    completing: Option<(String, usize)>,
+}
+
+impl LineDialog {
+    pub(crate) fn new(request: TextRequest, choices: Vec<String>) -> LineDialog {
+        LineDialog {
+            input: LineInput::with_text(&request.initial),
+            request,
+            error: None,
+            choices,
+            completing: None,
+        }
+    }
+
+    /// The choice the input names (highlighted in the list): its text,
+    /// ignoring case and blanks around it as the engine does, or its item
+    /// number.
+    pub(crate) fn selected(&self) -> Option<usize> {
+        let typed = self.input.text.trim();
+        self.choices
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(typed))
+            .or_else(|| keys::choice_item(&self.choices, typed))
+    }
+
+    /// Move the selection to the next (or previous) choice; the input takes
+    /// it. From no selection, down goes to the first and up to the last.
+    fn choose(&mut self, down: bool) {
+        let Some(last) = self.choices.len().checked_sub(1) else {
+            return;
+        };
+        let next = match (self.selected(), down) {
+            (None, true) => 0,
+            (None, false) => last,
+            (Some(i), true) => (i + 1).min(last),
+            (Some(i), false) => i.saturating_sub(1),
+        };
+        self.input = LineInput::with_text(&self.choices[next]);
+        self.completing = None;
+    }
+
+    /// Complete what was typed to the first choice that starts with it
+    /// (ignoring case); again, to the next one that does, round to the
+    /// first. When none does, the dialog says so and the input stays.
+    fn complete(&mut self) {
+        if self.choices.is_empty() {
+            return;
+        }
+        let (typed, from) = match &self.completing {
+            Some((typed, at)) if self.choices.get(*at) == Some(&self.input.text) => {
+                (typed.clone(), at + 1)
+            }
+            _ => (self.input.text.clone(), 0),
+        };
+        let start = typed.to_lowercase();
+        let n = self.choices.len();
+        let found = (0..n)
+            .map(|k| (from + k) % n)
+            .find(|&i| self.choices[i].to_lowercase().starts_with(&start));
+        match found {
+            Some(i) => {
+                self.input = LineInput::with_text(&self.choices[i]);
+                self.completing = Some((typed, i));
+                self.error = None;
+            }
+            None => self.error = Some(format!("no choice starts with “{typed}”")),
+        }
+    }
+
+    /// What Enter submits: the choice an item number picks, else the text
+    /// as typed (the engine checks it either way).
+    pub(crate) fn submitted(&self) -> String {
+        keys::choice_item(&self.choices, &self.input.text)
+            .map_or_else(|| self.input.text.clone(), |i| self.choices[i].clone())
+    }
+}
+
+/// The choices of the value a text request asks for (none for any other request).
+fn choices_of(run: &Run, request: &TextRequest) -> Vec<String> {
+    match run.procedure.step(&request.step).map(|(s, _)| s.kind()) {
+        Some(StepKind::Value(v)) if request.ask == Ask::Value => v.choices.clone(),
+        _ => Vec::new(),
+    }
 }
 
 /// A dialog over the step screen. Only one is open at a time (a suspend
@@ -269,6 +358,8 @@ pub(crate) struct App {
     pub dialog: Option<Dialog>,
     /// Help overlay scroll offset when the help is shown.
     pub help: Option<usize>,
+    /// History overlay scroll offset when the history is shown.
+    pub history: Option<usize>,
     pub step_scroll: usize,
     /// The step the scroll offset belongs to.
     shown_step: Option<String>,
@@ -320,8 +411,9 @@ pub(crate) fn acts_on_step(intent: Intent) -> bool {
         | Intent::SignOff
         | Intent::RunCommand
         | Intent::Abort => true,
-        // It only opens a dialog.
+        // They only open a dialog or an overlay.
         Intent::Correct
+        | Intent::History
         | Intent::Help
         | Intent::Suspend
         | Intent::ScrollUp
@@ -359,6 +451,7 @@ impl App {
             message: None,
             dialog: None,
             help: None,
+            history: None,
             step_scroll: 0,
             shown_step: session.run().current.clone(),
             command: None,
@@ -369,7 +462,20 @@ impl App {
             clock,
         };
         let reply = flow::open(session);
+        let taken_up = !reply.recorded.is_empty();
         app.follow_or_show(session, reply);
+        // After a resume the history is what the operator most needs: say
+        // which key shows it.
+        if taken_up
+            && app.message.is_none()
+            && app.dialog.is_none()
+            && view::has_history(session.run())
+        {
+            app.info(format!(
+                "run taken up again; {} shows what is recorded for the steps so far",
+                keys::binding(Intent::History).map_or("?", |b| b.label)
+            ));
+        }
         if app.dialog.is_none()
             && let Some(step) = session.run().current.clone()
             && session.draft(&step).is_some()
@@ -396,6 +502,9 @@ impl App {
         }
         if self.help.is_some() {
             return Some(Mode::Help);
+        }
+        if self.history.is_some() {
+            return Some(Mode::History);
         }
         if self.command.as_ref().is_some_and(|p| p.running.is_some()) {
             return Some(Mode::CommandRunning);
@@ -464,12 +573,8 @@ impl App {
                 }
             }
             Next::Text(request) => {
-                let input = LineInput::with_text(&request.initial);
-                self.dialog = Some(Dialog::Line(LineDialog {
-                    request,
-                    input,
-                    error: None,
-                }));
+                let choices = choices_of(session.run(), &request);
+                self.dialog = Some(Dialog::Line(LineDialog::new(request, choices)));
             }
             Next::Question(Question::RunCommand { step, command }) => {
                 self.dialog = Some(Dialog::ConfirmRun { step, command });
@@ -541,6 +646,7 @@ impl App {
     fn intent(&mut self, session: &mut Session, intent: Intent) -> Flow {
         match intent {
             Intent::Help => self.help = Some(0),
+            Intent::History => self.history = Some(0),
             Intent::ScrollUp | Intent::ScrollDown | Intent::PageUp | Intent::PageDown => {
                 self.scroll(session.run(), intent);
             }
@@ -609,6 +715,24 @@ impl App {
                 Some(Intent::ScrollDown) => Some((offset + 1).min(max)),
                 Some(Intent::PageUp) => Some(offset.saturating_sub(page)),
                 Some(Intent::PageDown) => Some((offset + page).min(max)),
+                _ => None,
+            };
+            return Flow::Continue;
+        }
+        if let Some(offset) = self.history {
+            // Like the help: the scroll keys scroll, any other key closes.
+            let (rows, view_rows) = view::history_metrics(self, session.run());
+            let max = rows.saturating_sub(view_rows);
+            let page = view_rows.saturating_sub(1).max(1);
+            let key = to_key(k);
+            self.history = match key.and_then(|key| keys::does(Mode::History, key)) {
+                Some(Does::Scroll) => match key.and_then(keys::intent_for) {
+                    Some(Intent::ScrollUp) => Some(offset.saturating_sub(1)),
+                    Some(Intent::ScrollDown) => Some((offset + 1).min(max)),
+                    Some(Intent::PageUp) => Some(offset.saturating_sub(page)),
+                    Some(Intent::PageDown) => Some((offset + page).min(max)),
+                    _ => Some(offset),
+                },
                 _ => None,
             };
             return Flow::Continue;
@@ -797,7 +921,7 @@ impl App {
             },
             Dialog::Line(mut d) => match does(Mode::LineInput) {
                 Some(Does::Submit) => {
-                    let reply = flow::submit(session, &d.request, d.input.text.clone());
+                    let reply = flow::submit(session, &d.request, d.submitted());
                     match self.follow(session, reply) {
                         Followed::Refused(m) => {
                             d.error = Some(m);
@@ -813,8 +937,18 @@ impl App {
                         back: Some(Box::new(Dialog::Line(d))),
                     })
                 }
+                Some(Does::Choose) => {
+                    d.choose(key == Some(Key::Down));
+                    self.dialog = Some(Dialog::Line(d));
+                }
+                Some(Does::Complete) => {
+                    d.complete();
+                    self.dialog = Some(Dialog::Line(d));
+                }
                 _ => {
-                    d.input.handle(k);
+                    if d.input.handle(k) {
+                        d.completing = None;
+                    }
                     self.dialog = Some(Dialog::Line(d));
                 }
             },
@@ -922,6 +1056,7 @@ pub(crate) fn to_key(k: KeyEvent) -> Option<Key> {
         KeyCode::Down => Key::Down,
         KeyCode::PageUp => Key::PageUp,
         KeyCode::PageDown => Key::PageDown,
+        KeyCode::Tab => Key::Tab,
         KeyCode::Char('c') if ctrl => Key::CtrlC,
         KeyCode::Char('s') if ctrl => Key::CtrlS,
         KeyCode::Char(c) if !ctrl && !alt => Key::Char(c),

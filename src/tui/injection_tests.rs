@@ -244,5 +244,60 @@ fn hostile_notes_values_and_command_output_never_reach_the_terminal() {
         update(&mut app, &mut s, key(KeyCode::Char('?')));
         let t = draw(&app, &s, 100, 30);
         assert_eq!(controls(&t), vec![], "help with {h:?}");
+        // The history shows every note, value, evidence, command and
+        // failure recorded above, at both sizes and scrolled to its end.
+        update(&mut app, &mut s, key(KeyCode::Esc));
+        update(&mut app, &mut s, key(KeyCode::Char('h')));
+        assert!(app.history.is_some());
+        for (w, hgt) in [(100, 30), (80, 24)] {
+            app.size = (w, hgt);
+            let t = draw(&app, &s, w, hgt);
+            assert_eq!(controls(&t), vec![], "history at {w}x{hgt} with {h:?}");
+        }
+        for _ in 0..300 {
+            update(&mut app, &mut s, key(KeyCode::PageDown));
+        }
+        let t = draw(&app, &s, 80, 24);
+        assert_eq!(controls(&t), vec![], "history's end with {h:?}");
     }
+}
+
+/// The screen's rows as text.
+fn rows(terminal: &Terminal<TestBackend>) -> String {
+    let buf = terminal.backend().buffer();
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol())
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A note that would set the terminal's title and clear the screen is shown
+/// in the history as the visible escapes, not acted on.
+#[test]
+fn a_note_with_escape_sequences_is_shown_inert_in_the_history() {
+    let mut s = session(&procedure("Check"));
+    let mut app = App::with_clock(
+        &mut s,
+        &opts(),
+        (100, 30),
+        super::tests::stepping_instants(),
+    );
+    s.execute(Command::AddNote {
+        step: "note".into(),
+        text: "title \u{1b}]0;pwned\u{7} then \u{1b}[2J\u{1b}[H cleared\nline two \u{9b}31m".into(),
+    })
+    .unwrap();
+    update(&mut app, &mut s, key(KeyCode::Char('h')));
+    let t = draw(&app, &s, 100, 30);
+    assert_eq!(controls(&t), vec![]);
+    let screen = rows(&t);
+    assert!(
+        screen.contains("Note: title \\u{1b}]0;pwned\\u{07} then \\u{1b}[2J\\u{1b}[H cleared"),
+        "{screen}"
+    );
+    assert!(screen.contains("line two \\u{9b}31m"), "{screen}");
 }

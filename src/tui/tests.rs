@@ -568,6 +568,7 @@ fn keymap_every_bound_key_is_handled_and_every_handled_key_is_bound() {
                 Key::PageDown => KeyEvent::new(C::PageDown, KeyModifiers::NONE),
                 Key::CtrlC => KeyEvent::new(C::Char('c'), KeyModifiers::CONTROL),
                 Key::CtrlS => KeyEvent::new(C::Char('s'), KeyModifiers::CONTROL),
+                Key::Tab => KeyEvent::new(C::Tab, KeyModifiers::NONE),
                 Key::Char(c) => KeyEvent::new(C::Char(*c), KeyModifiers::NONE),
             };
             assert_eq!(
@@ -1051,6 +1052,7 @@ fn every_key_that_acts_on_a_step_waits_and_help_suspend_and_scrolling_do_not() {
             Key::Down => KeyCode::Down,
             Key::PageUp => KeyCode::PageUp,
             Key::PageDown => KeyCode::PageDown,
+            Key::Tab => KeyCode::Tab,
             Key::Char(c) => KeyCode::Char(c),
             Key::CtrlC | Key::CtrlS => unreachable!("a step key's first key is not a Ctrl key"),
         };
@@ -1150,4 +1152,450 @@ fn the_footer_dims_the_keys_that_wait() {
     assert!(!f.app.settling);
     let (modifier, _) = enter_cell(&f);
     assert!(modifier.contains(ratatui::style::Modifier::REVERSED));
+}
+
+/// The fixture run with something of every kind recorded: a note, a value,
+/// a "no" that failed the decision into the escalation branch (evidence
+/// there), the decision retried, a command run that exited 3, a sign-off.
+fn with_history() -> Fixture {
+    let mut f = fixture();
+    f.past_first();
+    f.past_size();
+    f.ch('n');
+    f.ch('e');
+    f.typed("INC-1\n");
+    f.enter();
+    f.enter();
+    assert_eq!(f.current().as_deref(), Some("offsite"));
+    f.ch('y');
+    assert_eq!(f.current().as_deref(), Some("verify"));
+    let command = "printf 'checking\\n'; exit 3".to_string();
+    f.app.command = Some(CommandPane::new("verify".into(), command.clone(), 0));
+    f.app.command_finished(
+        &mut f.session,
+        CommandResult {
+            command,
+            exit_code: Some(3),
+            duration_ms: 1234,
+            output: "checking\nlayer 1 ok\nlayer 2 ok\nlayer 3 unreadable\nsummary: 1 error\n"
+                .into(),
+            output_sha256: "ab".repeat(32),
+            output_bytes: 62,
+            truncated: false,
+        },
+    );
+    f.send(ev(KeyCode::Esc, KeyModifiers::NONE));
+    f.ch('a');
+    f.typed("exit 3: layer 3 unreadable\nasked Bob to look at the archive");
+    f.ctrl('s');
+    f.ch('o');
+    f.typed("Bob Lead\n");
+    assert_eq!(
+        f.session.run().state("verify").signed_off_by.as_deref(),
+        Some("Bob Lead")
+    );
+    f
+}
+
+#[test]
+fn snapshot_history_after_a_value_a_note_a_command_and_a_retry_at_100x30() {
+    let mut f = with_history();
+    f.ch('h');
+    assert!(f.app.history.is_some());
+    let s = f.screen();
+    for shown in [
+        "History: what is recorded so far (h or Esc closes)",
+        "[x] 1. Check the backup job finished — done",
+        "Note: Job ended 01:42",
+        "[x] 2. Record the backup size — done",
+        "Value: 120 GiB",
+        "[x] 3. Offsite copy — done · 2 attempts",
+        "Answer: yes — Did the offsite copy finish?",
+        "⚠ Escalation: Backup failed",
+        "↳ [x] 1. Open an incident ticket — done",
+        "Evidence: INC-1",
+        "[>] 4. Verify the archive — current",
+        "Command run: $ printf 'checking\\n'; exit 3 — exit 3, expected 0 in 1.2 s, 62",
+        "│ checking",
+        "│ layer 2 ok",
+        "│ … 2 more lines (runsheet show has it all)",
+        "Note: exit 3: layer 3 unreadable",
+        "      asked Bob to look at the archive",
+        "Signed off by: Bob Lead",
+    ] {
+        assert!(s.contains(shown), "no {shown:?}:\n{s}");
+    }
+    assert!(
+        !s.contains("│ layer 3 unreadable"),
+        "three lines only:\n{s}"
+    );
+    // The failure that sent the run into the branch.
+    assert!(s.contains("Failed: "), "{s}");
+    insta::assert_snapshot!("history_100x30", s);
+    // Nothing was recorded by looking.
+    let events = f.sink.events.borrow().len();
+    f.send(ev(KeyCode::Esc, KeyModifiers::NONE));
+    assert!(f.app.history.is_none());
+    assert_eq!(f.sink.events.borrow().len(), events);
+}
+
+#[test]
+fn snapshot_history_at_80x24_scrolls_to_its_end() {
+    let mut f = with_history();
+    f.send(Input::Resize(80, 24));
+    f.ch('h');
+    let s = f.screen_at(80, 24);
+    assert!(s.contains("↓ more: j / PgDn"), "{s}");
+    insta::assert_snapshot!("history_80x24", s);
+    // j and PgDn scroll to the end, and no further.
+    for _ in 0..3 {
+        f.send(ev(KeyCode::PageDown, KeyModifiers::NONE));
+    }
+    let end = f.screen_at(80, 24);
+    assert!(end.contains("Signed off by: Bob Lead"), "{end}");
+    assert!(end.contains("↑ k / PgUp"), "{end}");
+    let at = f.app.history;
+    f.ch('j');
+    assert_eq!(f.app.history, at, "the end is the end");
+    f.ch('k');
+    assert_eq!(f.app.history, at.map(|o| o - 1));
+    // q closes the history; it does not ask to suspend.
+    f.ch('q');
+    assert!(f.app.history.is_none());
+    assert!(f.app.dialog.is_none());
+}
+
+#[test]
+fn the_history_opens_at_once_and_any_other_key_closes_it() {
+    let mut f = with_history();
+    // h does not wait out the settle time: it acts on nothing.
+    f.send_after(Duration::ZERO, ev(KeyCode::Char('h'), KeyModifiers::NONE));
+    assert!(f.app.history.is_some());
+    assert_eq!(f.app.mode(f.session.run()), Some(keys::Mode::History));
+    let s = f.screen();
+    assert!(s.contains("↑/k ↓/j PgUp PgDn scroll  Esc close"), "{s}");
+    // Enter closes it and confirms nothing.
+    let before = f.session.run().clone();
+    f.enter();
+    assert!(f.app.history.is_none());
+    assert_eq!(f.session.run(), &before);
+    f.ch('h');
+    f.ch('h');
+    assert!(f.app.history.is_none(), "h toggles");
+}
+
+#[test]
+fn the_footer_offers_the_history_once_something_is_recorded_where_it_fits() {
+    let mut f = fixture();
+    f.past_first();
+    assert!(
+        f.screen().contains("q suspend  h history  ? help"),
+        "{}",
+        f.screen()
+    );
+    // A command step with a sign-off and corrections to offer needs two
+    // footer rows anyway at 100 columns: the history goes on the second.
+    let f = with_history();
+    let s = f.screen();
+    let footer = s.lines().last().unwrap_or_default();
+    assert!(footer.ends_with("h history  ? help"), "{s}");
+    assert_eq!(s.lines().filter(|l| l.contains("? help")).count(), 1);
+}
+
+#[test]
+fn the_history_of_a_new_run_says_so_and_the_footer_does_not_offer_it() {
+    let mut f = fixture();
+    assert!(!f.screen().contains("h history"), "{}", f.screen());
+    f.ch('h');
+    let s = f.screen();
+    assert!(
+        s.contains("[>] 1. Check the backup job finished — current"),
+        "{s}"
+    );
+    f.send(ev(KeyCode::Esc, KeyModifiers::NONE));
+    // Before the first step (the warnings screen) there is nothing at all.
+    let mut f = fixture_with(&PROC.replace("approver = \"CISO\"\n", ""));
+    assert!(!f.session.run().pending_warnings.is_empty());
+    f.ch('h');
+    assert!(
+        f.screen().contains("Nothing is recorded for any step yet."),
+        "{}",
+        f.screen()
+    );
+}
+
+#[test]
+fn a_resumed_run_says_which_key_shows_the_history() {
+    let mut f = fixture();
+    f.past_first();
+    f.session.execute(engine::Command::Suspend).unwrap();
+    let opts = TuiOptions::default();
+    let app = App::with_clock(&mut f.session, &opts, (100, 30), stepping_instants());
+    let m = app.message.expect("a message");
+    assert!(!m.error);
+    assert_eq!(
+        m.text,
+        "run taken up again; h shows what is recorded for the steps so far"
+    );
+    // A run resumed before anything was recorded has nothing to show.
+    let mut f = fixture();
+    f.session.execute(engine::Command::Suspend).unwrap();
+    let app = App::with_clock(&mut f.session, &opts, (100, 30), stepping_instants());
+    assert!(app.message.is_none());
+}
+
+/// The fixture with a choice value after its first step.
+fn choice_fixture(choices: &str) -> Fixture {
+    let source = PROC.replace(
+        "[[steps]]\nid = \"size\"",
+        &format!(
+            "[[steps]]\nid = \"kind\"\ntitle = \"Record the backup kind\"\nvalue = {{ type = \"choice\", label = \"Backup kind\", choices = {choices}, hint = \"As the job details name it\" }}\n\n[[steps]]\nid = \"size\""
+        ),
+    );
+    let mut f = fixture_with(&source);
+    f.past_first_to("kind");
+    f.enter();
+    assert!(matches!(f.app.dialog, Some(Dialog::Line(_))));
+    f
+}
+
+const KINDS: &str = r#"["full", "incremental", "differential", "full with verify"]"#;
+
+impl Fixture {
+    /// Note + confirm the first step, onto `next`.
+    fn past_first_to(&mut self, next: &str) {
+        self.ch('a');
+        self.typed("Job ended 01:42");
+        self.ctrl('s');
+        self.enter();
+        assert_eq!(self.current().as_deref(), Some(next));
+    }
+    fn line(&self) -> &super::app::LineDialog {
+        match &self.app.dialog {
+            Some(Dialog::Line(d)) => d,
+            other => panic!("no line dialog: {other:?}"),
+        }
+    }
+    fn key(&mut self, code: KeyCode) -> Flow {
+        self.send(ev(code, KeyModifiers::NONE))
+    }
+    fn kind(&self) -> Option<String> {
+        self.session.run().state("kind").value
+    }
+}
+
+#[test]
+fn snapshot_choice_dialog_at_80x24_lists_the_choices_numbered() {
+    let mut f = choice_fixture(KINDS);
+    f.send(Input::Resize(80, 24));
+    f.key(KeyCode::Down);
+    f.key(KeyCode::Down);
+    let s = f.screen_at(80, 24);
+    for shown in [
+        "One of these: type it or its number, or choose with the arrows",
+        "  1  full",
+        "▸ 2  incremental",
+        "  3  differential",
+        "  4  full with verify",
+        "As the job details name it",
+        "> incremental",
+        "↑ ↓ choose · Tab complete · Enter submit · Esc cancel",
+    ] {
+        assert!(s.contains(shown), "no {shown:?}:\n{s}");
+    }
+    assert!(
+        s.contains("Enter submit  Esc cancel  ↑ ↓ choose  Tab complete"),
+        "{s}"
+    );
+    insta::assert_snapshot!("choice_dialog_80x24", s);
+}
+
+#[test]
+fn the_arrows_move_through_the_choices_and_the_input_takes_them() {
+    let mut f = choice_fixture(KINDS);
+    assert_eq!(f.line().selected(), None);
+    f.key(KeyCode::Up);
+    assert_eq!(
+        f.line().input.text,
+        "full with verify",
+        "up from none: the last"
+    );
+    f.key(KeyCode::Up);
+    assert_eq!(f.line().input.text, "differential");
+    f.key(KeyCode::Down);
+    f.key(KeyCode::Down);
+    assert_eq!(f.line().input.text, "full with verify", "the last stays");
+    assert_eq!(f.line().selected(), Some(3));
+    for _ in 0..5 {
+        f.key(KeyCode::Up);
+    }
+    assert_eq!(f.line().input.text, "full", "the first stays");
+    f.key(KeyCode::Down);
+    f.enter();
+    assert_eq!(f.kind().as_deref(), Some("incremental"));
+    assert_eq!(f.session.run().status("kind"), StepStatus::Done);
+}
+
+#[test]
+fn tab_completes_what_is_typed_and_again_goes_to_the_next_match() {
+    let mut f = choice_fixture(KINDS);
+    f.typed("FU");
+    f.key(KeyCode::Tab);
+    assert_eq!(f.line().input.text, "full");
+    assert_eq!(f.line().selected(), Some(0));
+    f.key(KeyCode::Tab);
+    assert_eq!(f.line().input.text, "full with verify");
+    f.key(KeyCode::Tab);
+    assert_eq!(f.line().input.text, "full", "round to the first match");
+    // Typing starts a new completion from what is typed now.
+    f.key(KeyCode::Backspace);
+    f.key(KeyCode::Backspace);
+    f.key(KeyCode::Backspace);
+    f.key(KeyCode::Backspace);
+    f.typed("d");
+    f.key(KeyCode::Tab);
+    assert_eq!(f.line().input.text, "differential");
+    f.key(KeyCode::Tab);
+    assert_eq!(f.line().input.text, "differential", "the only match");
+    // Nothing starts with it: said in the dialog, the input stays.
+    for _ in 0.."differential".len() {
+        f.key(KeyCode::Backspace);
+    }
+    f.typed("x");
+    f.key(KeyCode::Tab);
+    assert_eq!(f.line().input.text, "x");
+    assert!(
+        f.screen().contains("✘ no choice starts with “x”"),
+        "{}",
+        f.screen()
+    );
+    // An empty input goes through every choice.
+    f.key(KeyCode::Backspace);
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        f.key(KeyCode::Tab);
+        seen.push(f.line().input.text.clone());
+    }
+    assert_eq!(
+        seen,
+        [
+            "full",
+            "incremental",
+            "differential",
+            "full with verify",
+            "full"
+        ]
+    );
+    f.enter();
+    assert_eq!(f.kind().as_deref(), Some("full"));
+}
+
+#[test]
+fn an_item_number_and_enter_records_the_choice_text() {
+    let mut f = choice_fixture(KINDS);
+    f.typed("3");
+    assert_eq!(
+        f.line().selected(),
+        Some(2),
+        "the number highlights its item"
+    );
+    assert!(f.screen().contains("▸ 3  differential"), "{}", f.screen());
+    f.enter();
+    assert_eq!(f.kind().as_deref(), Some("differential"));
+    let recorded = f.sink.events.borrow().iter().any(|(_, e)| {
+        matches!(e, Event::ValueRecorded { step, value } if step == "kind" && value == "differential")
+    });
+    assert!(recorded);
+}
+
+#[test]
+fn a_number_past_the_list_is_refused_by_the_engine_and_the_text_still_works() {
+    let mut f = choice_fixture(KINDS);
+    f.typed("9\n");
+    assert_eq!(f.kind(), None);
+    assert_eq!(f.line().input.text, "9", "kept for correcting");
+    assert!(f.screen().contains("`9` is not one of"), "{}", f.screen());
+    f.key(KeyCode::Backspace);
+    f.typed("Incremental\n");
+    assert_eq!(
+        f.kind().as_deref(),
+        Some("incremental"),
+        "the engine's spelling"
+    );
+}
+
+#[test]
+fn where_a_choice_is_a_number_numbers_are_text_and_the_list_is_not_numbered() {
+    let mut f = choice_fixture(r#"["1", "5", "10"]"#);
+    let s = f.screen();
+    assert!(
+        s.contains("One of these: type it, or choose with the arrows"),
+        "{s}"
+    );
+    assert!(!s.contains("1  1"), "{s}");
+    f.typed("2\n");
+    assert_eq!(f.kind(), None, "2 is not the second choice");
+    assert!(
+        f.screen().contains("`2` is not one of: 1, 5, 10"),
+        "{}",
+        f.screen()
+    );
+    f.key(KeyCode::Backspace);
+    f.typed("5");
+    assert_eq!(f.line().selected(), Some(1));
+    f.enter();
+    assert_eq!(f.kind().as_deref(), Some("5"));
+}
+
+#[test]
+fn an_input_without_choices_keeps_its_keys() {
+    let mut f = fixture();
+    f.past_first();
+    f.enter();
+    f.typed("12");
+    f.key(KeyCode::Up);
+    f.key(KeyCode::Tab);
+    assert_eq!(f.line().input.text, "12");
+    let s = f.screen();
+    assert!(!s.contains("choose"), "{s}");
+    assert!(!s.contains("Tab"), "{s}");
+}
+
+#[test]
+fn a_long_list_of_choices_shows_the_rows_around_the_selection() {
+    let many: Vec<String> = (1..=30).map(|i| format!("\"site {i:02}\"")).collect();
+    let mut f = choice_fixture(&format!("[{}]", many.join(", ")));
+    f.send(Input::Resize(80, 24));
+    for _ in 0..15 {
+        f.key(KeyCode::Down);
+    }
+    assert_eq!(f.line().input.text, "site 15");
+    let s = f.screen_at(80, 24);
+    assert!(s.contains("▸ 15  site 15"), "{s}");
+    let rows: Vec<&str> = s.lines().collect();
+    // The rows left out are counted: those above the first shown and
+    // below the last add up with the shown ones to all 30.
+    let count = |mark: &str| {
+        rows.iter()
+            .find_map(|l| {
+                let (_, rest) = l.split_once(mark)?;
+                rest.split_once(" more")?.0.parse::<usize>().ok()
+            })
+            .unwrap_or_else(|| panic!("no {mark:?} row:\n{s}"))
+    };
+    let shown = rows.iter().filter(|l| l.contains("  site ")).count();
+    assert_eq!(count("↑ ") + shown + count("↓ "), 30, "{s}");
+    // The header's first row and the footer stay in sight.
+    assert!(rows[0].contains("Nightly backup check"), "{s}");
+    assert!(rows[23].starts_with("Enter submit"), "{s}");
+    // The dialog still fits, its input and keys on screen.
+    assert!(s.contains("> site 15"), "{s}");
+    assert!(
+        s.contains("↑ ↓ choose · Tab complete · Enter submit · Esc cancel"),
+        "{s}"
+    );
+    // The number of an item out of sight picks it too.
+    f.send(ev(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    f.typed("30\n");
+    assert_eq!(f.kind().as_deref(), Some("site 30"));
 }

@@ -16,9 +16,9 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 use super::app::{
     App, CommandPane, Dialog, LineDialog, MIN_HEIGHT, MIN_WIDTH, Saved, acts_on_step,
 };
-use crate::engine::{Action, RequirementKind, Run, StepStatus};
+use crate::engine::{Action, RequirementKind, Run, StepState, StepStatus};
 use crate::keys::{self, Does, Intent, Mode};
-use crate::procedure::{StepKind, StepPlace, ValueKind};
+use crate::procedure::{Branch, Step, StepKind, StepPlace, ValueKind};
 use crate::session::flow::Ask;
 use crate::text::{reflow, sanitize_line, sanitize_terminal};
 
@@ -174,6 +174,13 @@ pub(crate) fn help_metrics(app: &App) -> (usize, usize) {
     (lines.len(), usize::from(area.height.saturating_sub(2)))
 }
 
+/// Rows of history and rows visible, for scrolling.
+pub(crate) fn history_metrics(app: &App, run: &Run) -> (usize, usize) {
+    let area = help_area(full_area(app));
+    let lines = history_lines(run, Theme { color: false }, area.width.saturating_sub(2));
+    (lines.len(), usize::from(area.height.saturating_sub(2)))
+}
+
 /// Draw the whole screen.
 pub(crate) fn view(frame: &mut Frame, app: &App, run: &Run) {
     let th = Theme { color: app.color };
@@ -225,6 +232,8 @@ pub(crate) fn view(frame: &mut Frame, app: &App, run: &Run) {
         dialog(frame, area, d, run, th);
     } else if let Some(offset) = app.help {
         help(frame, area, offset, th);
+    } else if let Some(offset) = app.history {
+        history(frame, area, offset, run, th);
     }
 }
 
@@ -919,9 +928,14 @@ fn plural(n: usize, word: &str) -> String {
 /// whether it waits out the settle time right now (shown dimmed).
 fn footer_items(app: &App, run: &Run) -> Vec<(String, String, bool)> {
     if let Some(mode) = app.mode(run) {
-        return keys::footer(mode)
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string(), false))
+        // The choice keys only where there are choices.
+        let choices = matches!(&app.dialog, Some(Dialog::Line(d)) if !d.choices.is_empty());
+        return keys::mode(mode)
+            .rows
+            .iter()
+            .filter(|r| !r.short.is_empty())
+            .filter(|r| choices || !matches!(r.does, Does::Choose | Does::Complete))
+            .map(|r| (r.label.to_string(), r.short.to_string(), false))
             .collect();
     }
     let warnings = !run.pending_warnings.is_empty();
@@ -949,12 +963,33 @@ fn footer_items(app: &App, run: &Run) -> Vec<(String, String, bool)> {
     items
 }
 
+/// The footer for the current mode. On the step screen, once something is
+/// recorded, the history key is offered too where it fits on the rows the
+/// other keys take (the help lists it always).
 fn footer_lines(app: &App, run: &Run, th: Theme, width: u16) -> Vec<Line<'static>> {
+    let mut items = footer_items(app, run);
+    let lines = footer_rows(items.clone(), th, width);
+    if app.mode(run).is_some() || !has_history(run) {
+        return lines;
+    }
+    if let Some(b) = keys::binding(Intent::History) {
+        let at = items.len().saturating_sub(1);
+        items.insert(at, (b.label.to_string(), b.short.to_string(), false));
+        let with = footer_rows(items, th, width);
+        if with.len() <= lines.len().max(1) {
+            return with;
+        }
+    }
+    lines
+}
+
+/// The footer's key hints laid out in rows of `width` columns.
+fn footer_rows(items: Vec<(String, String, bool)>, th: Theme, width: u16) -> Vec<Line<'static>> {
     let width = usize::from(width);
     let mut lines: Vec<Line<'static>> = Vec::new();
     let mut spans: Vec<Span<'static>> = Vec::new();
     let mut used = 0;
-    for (k, v, waits) in footer_items(app, run) {
+    for (k, v, waits) in items {
         let w = Span::raw(format!("{k} {v}  ")).width();
         if used + w > width && !spans.is_empty() {
             lines.push(Line::from(std::mem::take(&mut spans)));
@@ -1030,6 +1065,258 @@ fn help(frame: &mut Frame, area: Rect, offset: usize, th: Theme) {
         .skip(offset.min(max))
         .take(usize::from(inner.height))
         .collect();
+    frame.render_widget(Clear, rect);
+    frame.render_widget(block, rect);
+    frame.render_widget(Paragraph::new(visible), inner);
+}
+
+/// True when the history has something to show beyond the step on screen:
+/// a step that is over, or anything recorded on the current one.
+pub(crate) fn has_history(run: &Run) -> bool {
+    run.steps.values().any(|st| {
+        !matches!(st.status, StepStatus::Current | StepStatus::Pending)
+            || st.attempts > 1
+            || !st.notes.is_empty()
+            || !st.commands.is_empty()
+            || !st.failures.is_empty()
+            || st.value.is_some()
+            || st.evidence.is_some()
+            || st.signed_off_by.is_some()
+    })
+}
+
+/// Output lines of a recorded command the history shows.
+const HISTORY_OUTPUT_LINES: usize = 3;
+
+/// The history overlay's content, wrapped to `width`: every step that has
+/// state, in procedure order, each escalation branch's steps under the
+/// first main step whose failure entered it (the outline's order), and any
+/// other branch's steps after the main steps. Read from the run; every
+/// recorded text is cleaned for the terminal.
+fn history_lines(run: &Run, th: Theme, width: u16) -> Vec<Line<'static>> {
+    let p = &run.procedure;
+    let mut out: Vec<Line<'static>> = Vec::new();
+    let mut shown_branches: Vec<&str> = Vec::new();
+    let branch_entries = |b: &Branch, out: &mut Vec<Line<'static>>| {
+        let steps: Vec<(usize, &Step, &StepState)> = b
+            .steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| run.steps.get(&s.id).map(|st| (i, s, st)))
+            .collect();
+        if steps.is_empty() {
+            return;
+        }
+        out.extend(wrap_under_label(
+            Line::from(vec![
+                Span::styled("  ⚠ Escalation: ", th.err()),
+                Span::styled(clean_line(&b.title), th.bold()),
+            ]),
+            width,
+        ));
+        for (i, s, st) in steps {
+            history_step(s, st, ("  ↳ ", i + 1), th, width, out);
+        }
+    };
+    for (i, s) in p.steps.iter().enumerate() {
+        let Some(st) = run.steps.get(&s.id) else {
+            continue;
+        };
+        history_step(s, st, ("", i + 1), th, width, &mut out);
+        if st.escalations > 0
+            && let Some(b) = p.escalation_for(s)
+            && !shown_branches.contains(&b.id.as_str())
+        {
+            shown_branches.push(&b.id);
+            branch_entries(b, &mut out);
+        }
+    }
+    for b in &p.branches {
+        if !shown_branches.contains(&b.id.as_str()) {
+            branch_entries(b, &mut out);
+        }
+    }
+    if out.is_empty() {
+        out.push(Line::from("Nothing is recorded for any step yet."));
+    }
+    out
+}
+
+/// One step's entry in the history: its title and status (after `place`:
+/// a lead, `↳ ` for a branch step, and its number in the list it is in),
+/// then what is recorded for it, each field's continuation rows under its
+/// value.
+fn history_step(
+    step: &Step,
+    st: &StepState,
+    place: (&str, usize),
+    th: Theme,
+    width: u16,
+    out: &mut Vec<Line<'static>>,
+) {
+    let status = st.status;
+    let mut words = status.as_str().to_string();
+    if st.attempts > 1 {
+        words.push_str(&format!(" · {} attempts", st.attempts));
+    }
+    let head = Line::from(vec![
+        Span::raw(place.0.to_string()),
+        Span::styled(status_mark(status), status_style(status, th)),
+        Span::raw(format!(" {}. ", place.1)),
+        Span::styled(clean_line(&step.title), th.bold()),
+        Span::styled(format!(" — {words}"), status_style(status, th)),
+    ]);
+    // What is recorded lines up under the title.
+    let pad = " ".repeat(head.spans[..3].iter().map(Span::width).sum::<usize>());
+    out.extend(wrap_indented(vec![head], width, |_| pad.len()));
+    // Continuation rows, and a note's further lines, line up under the value.
+    let under = |label: &str| " ".repeat(pad.len() + Span::raw(format!("{label}: ")).width());
+    let field = |label: &str, value: String| {
+        let indent = under(label).len();
+        wrap_indented(
+            vec![Line::from(vec![
+                Span::raw(pad.clone()),
+                Span::styled(format!("{label}: "), th.bold()),
+                Span::raw(value),
+            ])],
+            width,
+            |_| indent,
+        )
+    };
+    if let Some(v) = &st.value {
+        let unit = match step.kind() {
+            StepKind::Value(spec) => spec.unit.as_deref().map(clean_line),
+            _ => None,
+        };
+        let shown = match (v.is_empty(), unit) {
+            (true, _) => "(left empty)".to_string(),
+            (false, Some(u)) => format!("{} {u}", clean_line(v)),
+            (false, None) => clean_line(v),
+        };
+        out.extend(field("Value", shown));
+    }
+    if let Some(a) = st.answer {
+        let question = match step.kind() {
+            StepKind::Decision(d) => format!(" — {}", clean_line(&d.question)),
+            _ => String::new(),
+        };
+        out.extend(field(
+            "Answer",
+            format!("{}{question}", if a { "yes" } else { "no" }),
+        ));
+    }
+    if let Some(e) = &st.evidence {
+        out.extend(field("Evidence", clean_line(e)));
+    }
+    for (i, n) in st.notes.iter().enumerate() {
+        let label = if st.notes.len() > 1 {
+            format!("Note {}", i + 1)
+        } else {
+            "Note".to_string()
+        };
+        let text = clean(n);
+        let mut lines = text.lines();
+        out.extend(field(&label, lines.next().unwrap_or_default().to_string()));
+        let under = under(&label);
+        for l in lines {
+            out.extend(wrap_indented(
+                vec![Line::from(format!("{under}{l}"))],
+                width,
+                |_| under.len(),
+            ));
+        }
+    }
+    let expect = match step.kind() {
+        StepKind::Command(c) => c.expect_exit.unwrap_or(0),
+        _ => 0,
+    };
+    for (i, c) in st.commands.iter().enumerate() {
+        let label = if st.commands.len() > 1 {
+            format!("Command run {}", i + 1)
+        } else {
+            "Command run".to_string()
+        };
+        let exit = match c.exit_code {
+            Some(code) if code == expect => format!("exit {code}"),
+            Some(code) => format!("exit {code}, expected {expect}"),
+            None => "stopped (no exit code)".to_string(),
+        };
+        let kept = if c.truncated {
+            format!(
+                " (the log keeps the first {} KiB)",
+                crate::runner::OUTPUT_CAP / 1024
+            )
+        } else {
+            String::new()
+        };
+        out.extend(field(
+            &label,
+            format!(
+                "$ {} — {exit} in {}, {} bytes of output{kept}",
+                clean_line(&c.command),
+                seconds(c.duration_ms),
+                c.output_bytes
+            ),
+        ));
+        // The first lines of output, each cut at the edge (a line may be
+        // the whole megabyte).
+        let under = format!("{pad}  ");
+        let room = usize::from(width).saturating_sub(under.len() + 2);
+        let mut rows = c.output.lines();
+        for l in rows.by_ref().take(HISTORY_OUTPUT_LINES) {
+            out.push(Line::from(vec![
+                Span::styled(format!("{under}│ "), th.dim()),
+                Span::raw(truncate(&clean_line(l), room)),
+            ]));
+        }
+        let more = rows.count();
+        if more > 0 {
+            out.push(Line::styled(
+                format!(
+                    "{under}│ … {more} more {} (runsheet show has it all)",
+                    if more == 1 { "line" } else { "lines" }
+                ),
+                th.dim(),
+            ));
+        }
+    }
+    if let Some(by) = &st.signed_off_by {
+        out.extend(field("Signed off by", clean_line(by)));
+    }
+    for f in &st.failures {
+        out.extend(field("Failed", clean_line(f)));
+    }
+    if let Some(j) = &st.skip_justification {
+        out.extend(field("Skipped", clean_line(j)));
+    }
+    for c in &st.corrections {
+        out.extend(field("Corrected", clean_line(c)));
+    }
+}
+
+fn history(frame: &mut Frame, area: Rect, offset: usize, run: &Run, th: Theme) {
+    let rect = help_area(area);
+    let mut block = Block::bordered()
+        .border_style(th.accent())
+        .title(Span::styled(
+            format!(
+                " History: what is recorded so far ({} or {} closes) ",
+                intent_key(Intent::History),
+                keys::label(Mode::History, Does::Close)
+            ),
+            th.bold(),
+        ));
+    let inner = block.inner(rect);
+    let lines = history_lines(run, th, inner.width);
+    let height = usize::from(inner.height);
+    let max = lines.len().saturating_sub(height);
+    let offset = offset.min(max);
+    if offset < max {
+        block = block.title_bottom(Line::from(" ↓ more: j / PgDn ").right_aligned());
+    } else if offset > 0 {
+        block = block.title_bottom(Line::from(" ↑ k / PgUp ").right_aligned());
+    }
+    let visible: Vec<Line> = lines.into_iter().skip(offset).take(height).collect();
     frame.render_widget(Clear, rect);
     frame.render_widget(block, rect);
     frame.render_widget(Paragraph::new(visible), inner);
@@ -1171,6 +1458,10 @@ fn line_dialog(frame: &mut Frame, area: Rect, d: &LineDialog, run: &Run, th: The
     let step = run.procedure.step(&d.request.step).map(|(s, _)| s);
     let step_title = step.map(|s| clean_line(&s.title)).unwrap_or_default();
     let mut head: Vec<Line<'static>> = Vec::new();
+    // A value's choices (listed between the head and the hint) and its hint.
+    let mut list: Vec<Line<'static>> = Vec::new();
+    let mut tail: Vec<Line<'static>> = Vec::new();
+    let popup_width = popup(area, 1).width.saturating_sub(2);
     let title = match d.request.ask {
         Ask::Value => {
             if let Some(StepKind::Value(v)) = step.map(|s| s.kind()) {
@@ -1182,14 +1473,17 @@ fn line_dialog(frame: &mut Frame, area: Rect, d: &LineDialog, run: &Run, th: The
                     Span::styled(clean_line(&v.label), th.bold()),
                     Span::raw(format!(" ({what})")),
                 ]));
-                if !v.choices.is_empty() {
-                    head.push(Line::from(format!(
-                        "One of: {}",
-                        clean_line(&v.choices.join(", "))
-                    )));
+                if !d.choices.is_empty() {
+                    let numbered = keys::numbers_pick_choices(&d.choices);
+                    head.push(Line::from(if numbered {
+                        "One of these: type it or its number, or choose with the arrows"
+                    } else {
+                        "One of these: type it, or choose with the arrows"
+                    }));
+                    list = choice_lines(d, numbered, popup_width, th);
                 }
                 if let Some(h) = &v.hint {
-                    head.push(Line::styled(clean_line(h), th.dim()));
+                    tail.push(Line::styled(clean_line(h), th.dim()));
                 }
             }
             " Record the value "
@@ -1287,9 +1581,15 @@ fn line_dialog(frame: &mut Frame, area: Rect, d: &LineDialog, run: &Run, th: The
         // A note is written in the note editor, never in a one-line input.
         Ask::Note => " Note ",
     };
-    let width = popup(area, 1).width.saturating_sub(2);
-    let head = wrap(head, width);
+    let width = popup_width;
+    let mut head = wrap(head, width);
+    let tail = wrap(tail, width);
     let err = error_lines(d.error.as_deref(), th, width);
+    let fixed = head.len() + tail.len() + 1 + 1 + err.len() + 1 + 1 + 2;
+    // A long list gives way before the header and the footer do.
+    let room = usize::from(area.height).saturating_sub(fixed + 4);
+    head.extend(window(list, d.selected(), room, th));
+    head.extend(tail);
     let h = head.len() as u16 + 1 + 1 + err.len() as u16 + 1 + 1 + 2;
     let rect = popup(area, h);
     let block = Block::bordered()
@@ -1322,17 +1622,84 @@ fn line_dialog(frame: &mut Frame, area: Rect, d: &LineDialog, run: &Run, th: The
     let cx = input_a.x + 2 + Span::raw(clean_line(&before)).width() as u16;
     frame.set_cursor_position((cx.min(input_a.right().saturating_sub(1)), input_a.y));
     frame.render_widget(Paragraph::new(err), err_a);
-    frame.render_widget(
-        Paragraph::new(Line::styled(
-            format!(
-                "{} submit · {} cancel",
-                keys::label(Mode::LineInput, Does::Submit),
-                keys::label(Mode::LineInput, Does::Cancel)
-            ),
-            th.dim(),
-        )),
-        hint_a,
-    );
+    let mut hint = String::new();
+    if !d.choices.is_empty() {
+        hint = format!(
+            "{} choose · {} complete · ",
+            keys::label(Mode::LineInput, Does::Choose),
+            keys::label(Mode::LineInput, Does::Complete)
+        );
+    }
+    hint.push_str(&format!(
+        "{} submit · {} cancel",
+        keys::label(Mode::LineInput, Does::Submit),
+        keys::label(Mode::LineInput, Does::Cancel)
+    ));
+    frame.render_widget(Paragraph::new(Line::styled(hint, th.dim())), hint_a);
+}
+
+/// A value's choices, one row each (cut at `width`), numbered when item
+/// numbers pick them; the one the input names is marked `▸` and shown
+/// reversed.
+fn choice_lines(d: &LineDialog, numbered: bool, width: u16, th: Theme) -> Vec<Line<'static>> {
+    let selected = d.selected();
+    let digits = d.choices.len().to_string().len();
+    d.choices
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let on = selected == Some(i);
+            let mark = if on { "▸ " } else { "  " };
+            let number = if numbered {
+                format!("{:>digits$}  ", i + 1)
+            } else {
+                String::new()
+            };
+            let room = usize::from(width).saturating_sub(2 + number.len());
+            let text = truncate(&clean_line(c), room);
+            if on {
+                Line::from(vec![
+                    Span::styled(mark, th.accent()),
+                    Span::styled(
+                        format!("{number}{text}"),
+                        th.accent().add_modifier(Modifier::REVERSED),
+                    ),
+                ])
+            } else {
+                Line::from(format!("{mark}{number}{text}"))
+            }
+        })
+        .collect()
+}
+
+/// At most `room` (at least 3) of `rows`, around `selected` when they do
+/// not all fit; the first and last row shown then say how many are left
+/// out above and below.
+fn window(
+    rows: Vec<Line<'static>>,
+    selected: Option<usize>,
+    room: usize,
+    th: Theme,
+) -> Vec<Line<'static>> {
+    let len = rows.len();
+    let room = room.max(3);
+    if len <= room {
+        return rows;
+    }
+    let start = selected
+        .unwrap_or(0)
+        .saturating_sub(room / 2)
+        .min(len - room);
+    let end = start + room;
+    let mut kept: Vec<Line<'static>> = rows.into_iter().skip(start).take(room).collect();
+    // A row that says how many are left out stands in for one of them.
+    if start > 0 {
+        kept[0] = Line::styled(format!("  ↑ {} more", start + 1), th.dim());
+    }
+    if end < len {
+        kept[room - 1] = Line::styled(format!("  ↓ {} more", len - end + 1), th.dim());
+    }
+    kept
 }
 
 /// Word-wrap styled lines to `width` columns (long words are split);

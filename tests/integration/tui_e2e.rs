@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
-use crate::common::{bin, drill, repo, runsheet, stdout};
+use crate::common::{bin, drill, plain_run, printed_run_id, repo, runsheet, stdout};
 
 /// A runsheet process on a 100x30 pseudo-terminal.
 struct Term {
@@ -113,6 +113,8 @@ const READ: Duration = Duration::from_millis(600);
 
 const ENTER: &str = "\r";
 const CTRL_S: &str = "\x13";
+const CTRL_U: &str = "\x15";
+const DOWN: &str = "\x1b[B";
 
 #[test]
 fn operator_fails_a_step_escalates_retries_suspends_and_resumes_in_a_real_terminal() {
@@ -346,4 +348,130 @@ fn a_note_draft_survives_a_kill_and_is_offered_back() {
     let show = stdout(&runsheet(&db).args(["show", &id]).output().unwrap());
     assert!(show.contains("Note: Checked host db-01"), "{show}");
     assert_eq!(draft(), None, "the recorded note's draft is removed");
+}
+
+/// The value recorded for `step` in the run, from `runsheet show --json`
+/// (a value is content, kept apart from the hashed payload).
+fn recorded_value(db: &Path, run_id: &str, step: &str) -> String {
+    let show = runsheet(db)
+        .args(["--json", "show", run_id])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&stdout(&show)).unwrap();
+    let event = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "value-recorded" && e["step"] == step)
+        .unwrap_or_else(|| panic!("no value recorded for {step}: {v:#}"));
+    let content: serde_json::Value =
+        serde_json::from_str(event["content"]["content"].as_str().unwrap()).unwrap();
+    content["value"].as_str().unwrap().to_string()
+}
+
+/// The shipped incident triage up to its severity: the command run, the
+/// report, yes it is an incident, a ticket; then `severity` and `h`.
+const TRIAGE_TO_SEVERITY: &str = "r\ny\n\n\nMail from Bob 09:00 UTC via email\ny\n\nINC-4711\n";
+
+#[test]
+fn plain_mode_lists_a_choice_numbered_and_records_the_text_of_the_number_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    let out = plain_run(
+        &db,
+        "incident-triage",
+        format!("{TRIAGE_TO_SEVERITY}\n2\nh\nq\ny\n"),
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(10), "{text}");
+    assert!(
+        text.contains(
+            "One of: 1 SEV1 · 2 SEV2 · 3 SEV3 · 4 SEV4 (type it or its number)\n  Severity: "
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("✔ recorded: Classify the severity = SEV2"),
+        "{text}"
+    );
+    // h printed the history, the severity in it.
+    let history = text
+        .rsplit_once("History —")
+        .map(|(_, h)| h)
+        .unwrap_or_default();
+    assert!(
+        history.contains("  [done] Classify the severity\n      value: SEV2\n"),
+        "{text}"
+    );
+    assert!(
+        history.contains("      command: date -u && uname -n && id -un — exit code 0"),
+        "{text}"
+    );
+    let run_id = printed_run_id(&text).expect("run id printed");
+    assert_eq!(recorded_value(&db, &run_id, "severity"), "SEV2");
+}
+
+#[test]
+fn a_choice_picked_in_the_list_and_the_history_in_a_real_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    let mut t = Term::spawn(&db, &["run", "incident-triage"]);
+    t.wait_for("Record where and when triage starts");
+    t.keys("r");
+    t.wait_for("Run this command? y/n");
+    t.keys("y");
+    t.wait_for("as expected");
+    t.keys(ENTER);
+    t.wait_for("Step 2 of 12");
+    t.keys(ENTER);
+    t.keys("Mail from Bob 09:00 UTC via email");
+    t.keys(ENTER);
+    t.wait_for("Step 3 of 12");
+    t.keys("y");
+    t.wait_for("Step 5 of 12");
+    t.keys(ENTER);
+    t.keys("INC-4711");
+    t.keys(ENTER);
+    t.wait_for("Step 6 of 12");
+    t.keys(ENTER);
+    t.wait_for("1  SEV1");
+    // The arrows move the selection and the input takes the choice.
+    t.keys(DOWN);
+    t.keys(DOWN);
+    t.wait_for("▸ 2  SEV2");
+    assert!(t.screen().contains("> SEV2"), "{}", t.screen());
+    // An item number picks its item.
+    t.keys(CTRL_U);
+    t.keys("3");
+    t.wait_for("▸ 3  SEV3");
+    t.keys(ENTER);
+    t.wait_for("Preserve evidence before changing anything");
+    t.keys("h");
+    t.wait_for("History: what is recorded so far");
+    let screen = t.screen();
+    for shown in [
+        "Command run: $ date -u && uname -n && id -un — exit 0",
+        "Value: Mail from Bob 09:00 UTC via email",
+        "Answer: yes",
+        "Value: INC-4711",
+        "Value: SEV3",
+        "[>] 7. Preserve evidence before changing anything — current",
+    ] {
+        assert!(screen.contains(shown), "no {shown:?}:\n{screen}");
+    }
+    // q closes the history; a second q asks to suspend.
+    t.keys("q");
+    t.wait_for("Step 7 of 12");
+    assert!(!t.screen().contains("History:"), "{}", t.screen());
+    t.keys("q");
+    t.wait_for("Suspend and quit? y/n");
+    t.keys("y");
+    assert_eq!(t.exit_code(), 10, "suspend exits with 10");
+    let runs = runsheet(&db)
+        .args(["--json", "runs", "--open"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&stdout(&runs)).unwrap();
+    let run_id = v[0]["id"].as_str().expect("an open run").to_string();
+    assert_eq!(recorded_value(&db, &run_id, "severity"), "SEV3");
 }
