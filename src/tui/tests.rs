@@ -1599,3 +1599,57 @@ fn a_long_list_of_choices_shows_the_rows_around_the_selection() {
     f.typed("30\n");
     assert_eq!(f.kind().as_deref(), Some("site 30"));
 }
+
+/// The new dialogs of "Safe runs" at 80x24 and 100x30: a correction (each of
+/// its three requests), the sign-off, and the question a resume asks about
+/// a command that was started and never recorded.
+#[test]
+fn snapshot_safe_run_dialogs() {
+    let mut f = fixture();
+    f.past_first();
+    f.past_size();
+    // The correction: the list of finished steps, the right value, the reason.
+    f.ch('c');
+    let list = f.screen_at(80, 24);
+    assert!(list.contains("2. Record the backup size = 120"), "{list}");
+    insta::assert_snapshot!("correct_which_80x24", list);
+    f.typed("2\n");
+    assert!(
+        f.screen()
+            .contains("The right value of “Record the backup size”")
+    );
+    f.ctrl('u');
+    f.typed("125\n");
+    let reason = f.screen_at(100, 30);
+    insta::assert_snapshot!("correct_reason_100x30", reason);
+    f.typed("typo\n");
+    assert_eq!(f.session.run().state("size").value.as_deref(), Some("125"));
+    // The sign-off on the command step.
+    f.ch('y');
+    assert_eq!(f.current().as_deref(), Some("verify"));
+    f.ch('o');
+    let sign = f.screen_at(100, 30);
+    assert!(
+        sign.contains("ssh-keygen -Y sign") && sign.contains("or type their name"),
+        "{sign}"
+    );
+    insta::assert_snapshot!("sign_off_100x30", sign);
+    f.send(ev(KeyCode::Esc, KeyModifiers::NONE));
+    // A command started and never recorded: a new runner on the run asks
+    // what became of it before anything else.
+    f.session
+        .execute(crate::engine::Command::StartCommand {
+            step: "verify".into(),
+            command: "printf 'checking\\n'; exit 3".into(),
+        })
+        .expect("recorded");
+    let opts = TuiOptions {
+        color: true,
+        notice: None,
+        started_at: Some(t0()),
+    };
+    f.app = App::with_clock(&mut f.session, &opts, (80, 24), stepping_instants());
+    let asked = f.screen_at(80, 24);
+    assert!(asked.contains("its result was never recorded"), "{asked}");
+    insta::assert_snapshot!("command_account_80x24", asked);
+}
