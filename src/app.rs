@@ -621,33 +621,20 @@ fn sign_off_text_cmd(ctx: &Context, a: cli::SignOffTextArgs) -> Result<Exit> {
             row.id
         ))
     })?;
-    let role = run
-        .procedure
-        .step(&step)
-        .and_then(|(s, _)| s.signoff.clone())
+    let (message, namespace) = crate::signoff::text_for(&run, &row.id.to_string(), &step)
         .ok_or_else(|| {
             Error::Input(format!(
                 "step `{step}` of run {} needs no sign-off (or is not a step of its procedure)",
                 row.id
             ))
         })?;
-    let sha = run
-        .info
-        .as_ref()
-        .map(|i| i.procedure_sha256.clone())
-        .unwrap_or_default();
-    let message = crate::signoff::message(
-        &row.id.to_string(),
-        &step,
-        run.state(&step).attempts,
-        &sha,
-        &role,
-    );
     out::text(&message)?;
+    let role = namespace
+        .strip_prefix(crate::signoff::NAMESPACE_PREFIX)
+        .unwrap_or_default();
     errln!(
-        "runsheet: the second person ({role}) signs this with their SSH key: runsheet sign-off-text {} | ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n {} > signoff.sig",
-        row.id,
-        crate::signoff::namespace(&role)
+        "runsheet: the second person ({role}) signs this with their SSH key: runsheet sign-off-text {} | ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n {namespace} > signoff.sig",
+        row.id
     );
     Ok(Exit::Success)
 }

@@ -332,6 +332,16 @@ pub struct ModeKeys {
     pub rows: &'static [ModeBinding],
 }
 
+/// Scrolling an overlay (the help, the history).
+const SCROLL_ROW: ModeBinding = row(
+    Does::Scroll,
+    SCROLL_KEYS,
+    "↑/k ↓/j PgUp PgDn",
+    "scroll",
+    ("", ""),
+    "Scroll.",
+);
+
 const fn row(
     does: Does,
     keys: &'static [Key],
@@ -560,14 +570,7 @@ pub const MODES: &[ModeKeys] = &[
         mode: Mode::Help,
         help_title: "",
         rows: &[
-            row(
-                Does::Scroll,
-                SCROLL_KEYS,
-                "↑/k ↓/j PgUp PgDn",
-                "scroll",
-                ("", ""),
-                "Scroll.",
-            ),
+            SCROLL_ROW,
             row(
                 Does::Close,
                 &[Key::Esc],
@@ -582,14 +585,7 @@ pub const MODES: &[ModeKeys] = &[
         mode: Mode::History,
         help_title: "",
         rows: &[
-            row(
-                Does::Scroll,
-                SCROLL_KEYS,
-                "↑/k ↓/j PgUp PgDn",
-                "scroll",
-                ("", ""),
-                "Scroll.",
-            ),
+            SCROLL_ROW,
             row(
                 Does::Close,
                 &[Key::Esc, Key::Char('q'), Key::Char('h')],

@@ -47,43 +47,26 @@ pub fn run(
         )?;
         return Ok(PlainExit::Suspended);
     }
+    print_recorded(session.run(), &opened.recorded, out)?;
     if matches!(opened.next, Next::Text(_)) {
         // Say where the run is before asking about it.
-        print_recorded(session.run(), &opened.recorded, out)?;
         print_step(session.run(), out)?;
         shown = session
             .run()
             .current_step()
             .map(|s| (s.id.clone(), session.run().state(&s.id).attempts));
-        let opened = Reply {
-            recorded: Vec::new(),
-            ..opened
-        };
-        if let Some(exit) = drive(session, opened, input, out)? {
-            return Ok(exit);
-        }
-    } else if let Some(exit) = drive(session, opened, input, out)? {
+    }
+    let opened = Reply {
+        recorded: Vec::new(),
+        ..opened
+    };
+    if let Some(exit) = drive(session, opened, input, out)? {
         return Ok(exit);
     }
     loop {
         if let Some(outcome) = session.run().outcome {
             print_end(session, out)?;
             return Ok(PlainExit::Ended(outcome));
-        }
-        if session.run().suspended {
-            // A suspended run is continued by opening it again. When that cannot
-            // be recorded (a read-only, full or locked log), stop instead of
-            // retrying forever: the run stays suspended and resumable.
-            let reply = flow::open(session);
-            if !report(session.run(), &reply, out)? {
-                writeln!(
-                    out,
-                    "Stopped: the run cannot continue until its resumption is recorded; it stays suspended: runsheet resume {}",
-                    session.run_id()
-                )?;
-                return Ok(PlainExit::Suspended);
-            }
-            continue;
         }
         if !session.run().pending_warnings.is_empty() {
             writeln!(out, "\nWARNING — document control:")?;
@@ -266,8 +249,8 @@ fn retry_result(
     loop {
         writeln!(
             out,
-            "  ✘ NOT RECORDED — the evidence log could not be written: {}\n    The command's result is kept: {} = try recording it again · {} = stop (the result is then lost; resume asks what became of the command)",
-            sanitize_line(&message),
+            "{}\n    The command's result is kept: {} = try recording it again · {} = stop (the result is then lost; resume asks what became of the command)",
+            not_recorded(&message),
             keys::label(Mode::NotRecorded, Does::Retry),
             keys::label(Mode::NotRecorded, Does::SuspendAndQuit),
         )?;
@@ -439,12 +422,20 @@ fn print_failure(next: &Next, out: &mut dyn Write) -> std::io::Result<()> {
         Next::Refused(r) => writeln!(out, "  ✘ {}", sanitize_line(&keys::refusal_words(r))),
         Next::NotRecorded { message, .. } => writeln!(
             out,
-            "  ✘ NOT RECORDED — the evidence log could not be written: {}\n    Nothing changed; try again, or {} to suspend.",
-            sanitize_line(message),
+            "{}\n    Nothing changed; try again, or {} to suspend.",
+            not_recorded(message),
             keys::hint(Action::Suspend)
         ),
         _ => Ok(()),
     }
+}
+
+/// The line that says the evidence log could not be written, and why.
+fn not_recorded(message: &str) -> String {
+    format!(
+        "  ✘ NOT RECORDED — the evidence log could not be written: {}",
+        sanitize_line(message)
+    )
 }
 
 /// Print a reply's recorded lines and failure; true when it went through.

@@ -202,17 +202,7 @@ impl Session {
     /// The text a second person signs to sign off `step` (its current
     /// attempt) and the namespace they sign it in, if the step has a sign-off.
     pub fn sign_off_text(&self, step: &str) -> Option<(String, String)> {
-        let run = &self.run;
-        let role = run.procedure.step(step)?.0.signoff.clone()?;
-        let sha = run
-            .info
-            .as_ref()
-            .map(|i| i.procedure_sha256.clone())
-            .unwrap_or_default();
-        Some((
-            crate::signoff::message(&self.run_id, step, run.state(step).attempts, &sha, &role),
-            crate::signoff::namespace(&role),
-        ))
+        crate::signoff::text_for(&self.run, &self.run_id, step)
     }
 
     /// This session is `mark` (recorded when it takes the run up).

@@ -43,6 +43,22 @@ pub fn message(
     )
 }
 
+/// The text a second person signs to sign off `step` of `run` (run id
+/// `run_id`) in its current attempt, and the namespace they sign it in;
+/// `None` when the step has no sign-off.
+pub fn text_for(run: &crate::engine::Run, run_id: &str, step: &str) -> Option<(String, String)> {
+    let role = run.procedure.step(step)?.0.signoff.clone()?;
+    let sha = run
+        .info
+        .as_ref()
+        .map(|i| i.procedure_sha256.clone())
+        .unwrap_or_default();
+    Some((
+        message(run_id, step, run.state(step).attempts, &sha, &role),
+        namespace(&role),
+    ))
+}
+
 /// The allowed-signers file sign-off signatures are checked against.
 #[derive(Debug, Clone)]
 pub struct AllowedSigners {

@@ -160,6 +160,8 @@ pub struct Run {
 pub struct StartedCommand {
     pub step: String,
     pub command: String,
+    /// The `command-started` event's number in the run (`run_seq`).
+    pub run_seq: u64,
 }
 
 /// What the front end knows when it starts a run.
@@ -654,11 +656,10 @@ impl Run {
 
     /// How events name the operator of the session that took the run up last.
     pub fn last_operator(&self) -> String {
-        match (&self.session, &self.info) {
-            (Some(s), _) => crate::vocab::actor(&s.operator, s.operator_name.as_deref()),
-            (None, Some(i)) => i.operator.actor(),
-            (None, None) => String::new(),
-        }
+        self.session
+            .as_ref()
+            .map(|s| crate::vocab::actor(&s.operator, s.operator_name.as_deref()))
+            .unwrap_or_default()
     }
 
     /// The steps a correction may refer to, in procedure order: finished
@@ -1153,6 +1154,7 @@ impl Run {
                 self.started_command = Some(StartedCommand {
                     step: step.clone(),
                     command: command.clone(),
+                    run_seq: self.events,
                 });
             }
             Event::CommandInterrupted { .. } => self.started_command = None,

@@ -154,13 +154,19 @@ pub fn open(session: &mut Session) -> Reply {
         None if session.run().suspended => execute(session, Command::Resume),
         None => Reply::next(Next::Done),
     };
-    if matches!(reply.next, Next::Done) {
-        return Reply {
+    then_account(session, reply)
+}
+
+/// After a run is taken up (`reply` done): ask what became of a command it
+/// started and never recorded, if there is one.
+fn then_account(session: &Session, reply: Reply) -> Reply {
+    match reply.next {
+        Next::Done => Reply {
             next: account_request(session).unwrap_or(Next::Done),
             ..reply
-        };
+        },
+        _ => reply,
     }
-    reply
 }
 
 /// What the operator is told when a command of the run was started and
@@ -435,15 +441,16 @@ fn corrects(session: &Session, step: &str) -> Option<EventKind> {
 /// The next request of a correction: after the step, its right value or
 /// answer (a step that only was confirmed needs none); then the reason.
 fn correction_next(session: &Session, request: &TextRequest, text: String) -> Reply {
-    let ask = |ask: Ask, step: String, initial: String, carry: Option<String>, about| {
+    let ask = |ask: Ask, step: &str, initial: String, carry: Option<String>| {
         Reply::next(Next::Text(TextRequest {
             ask,
-            step,
+            step: step.to_string(),
             initial,
-            about,
+            about: None,
             carry,
         }))
     };
+    let refused = |r: Refusal| Reply::next(Next::Refused(r));
     match request.ask {
         Ask::CorrectStep => {
             let steps = session.run().correctable();
@@ -454,24 +461,23 @@ fn correction_next(session: &Session, request: &TextRequest, text: String) -> Re
                 .and_then(|n| n.checked_sub(1))
                 .and_then(|i| steps.get(i));
             let Some(step) = picked else {
-                return Reply::next(Next::Refused(Refusal::Invalid(format!(
+                return refused(Refusal::Invalid(format!(
                     "type the number of a step in the list, 1 to {}",
                     steps.len()
-                ))));
+                )));
             };
-            let id = step.id.clone();
-            match corrects(session, &id) {
+            let id = &step.id;
+            match corrects(session, id) {
                 Some(EventKind::ValueRecorded) => ask(
                     Ask::CorrectValue,
-                    id.clone(),
-                    session.run().state(&id).value.unwrap_or_default(),
-                    None,
+                    id,
+                    session.run().state(id).value.unwrap_or_default(),
                     None,
                 ),
                 Some(EventKind::DecisionAnswered) => {
-                    ask(Ask::CorrectAnswer, id, String::new(), None, None)
+                    ask(Ask::CorrectAnswer, id, String::new(), None)
                 }
-                _ => ask(Ask::CorrectReason, id, String::new(), None, None),
+                _ => ask(Ask::CorrectReason, id, String::new(), None),
             }
         }
         Ask::CorrectValue => {
@@ -487,34 +493,27 @@ fn correction_next(session: &Session, request: &TextRequest, text: String) -> Re
             match spec.map(|v| crate::engine::validate_value(&v, &text)) {
                 Some(Ok(value)) => ask(
                     Ask::CorrectReason,
-                    request.step.clone(),
+                    &request.step,
                     String::new(),
                     Some(value),
-                    None,
                 ),
-                Some(Err(r)) => Reply::next(Next::Refused(r)),
-                None => Reply::next(Next::Refused(Refusal::NoValue)),
+                Some(Err(r)) => refused(r),
+                None => refused(Refusal::NoValue),
             }
         }
-        _ => match text.trim().to_lowercase().as_str() {
-            "y" | "yes" => ask(
+        _ => {
+            let answer = match text.trim().to_lowercase().as_str() {
+                "y" | "yes" => "yes",
+                "n" | "no" => "no",
+                _ => return refused(Refusal::Empty("type the right answer: yes or no")),
+            };
+            ask(
                 Ask::CorrectReason,
-                request.step.clone(),
+                &request.step,
                 String::new(),
-                Some("yes".into()),
-                None,
-            ),
-            "n" | "no" => ask(
-                Ask::CorrectReason,
-                request.step.clone(),
-                String::new(),
-                Some("no".into()),
-                None,
-            ),
-            _ => Reply::next(Next::Refused(Refusal::Empty(
-                "type the right answer: yes or no",
-            ))),
-        },
+                Some(answer.into()),
+            )
+        }
     }
 }
 
@@ -596,15 +595,11 @@ pub fn retry(session: &mut Session, command: Command) -> Reply {
     {
         return start_command(session, to_run);
     }
-    let taking_up = matches!(command, Command::TakeUp { .. });
-    let reply = execute(session, command);
-    if taking_up && matches!(reply.next, Next::Done) {
-        return Reply {
-            next: account_request(session).unwrap_or(Next::Done),
-            ..reply
-        };
+    if matches!(command, Command::TakeUp { .. }) {
+        let reply = execute(session, command);
+        return then_account(session, reply);
     }
-    reply
+    execute(session, command)
 }
 
 #[cfg(test)]

@@ -176,6 +176,16 @@ pub fn resume(
     let stored = stored_run(&store, &row, db)?;
     let run = Run::replay(stored.loaded.procedure, &stored.events);
     check_take_over(&run, &row, who, take_over)?;
+    // The time of the command it started and never recorded, if any.
+    let command_started_at = run
+        .started_command
+        .as_ref()
+        .and_then(|c| {
+            stored
+                .times
+                .get(usize::try_from(c.run_seq).ok()?.checked_sub(1)?)
+        })
+        .copied();
     let label = store.unique_prefix(row.id, LABEL_MIN)?;
     let session = Session::new(
         run,
@@ -192,7 +202,7 @@ pub fn resume(
         previous_last_event_at: stored.last_at,
         handover: take_over.map(str::to_string),
     })
-    .command_started(stored.command_started_at);
+    .command_started(command_started_at);
     Ok(Resumed { session, row })
 }
 
@@ -202,16 +212,14 @@ pub fn resume(
 /// operators of a log run through one service user, docs/custody.md, are
 /// told apart by their names).
 fn check_take_over(run: &Run, row: &RunRow, who: &Operator, take_over: Option<&str>) -> Result<()> {
-    let (last_user, last_name) = match (&run.session, &run.info) {
-        (Some(s), _) => (s.operator.clone(), s.operator_name.clone()),
-        (None, Some(i)) => (i.operator.user.clone(), i.operator.name.clone()),
-        (None, None) => (who.user.clone(), None),
-    };
-    let same = last_user == who.user
-        && match (&last_name, &who.name) {
-            (Some(a), Some(b)) => a == b,
-            _ => true,
-        };
+    // `run-started` records the first session, so a started run has one.
+    let same = run.session.as_ref().is_none_or(|s| {
+        s.operator == who.user
+            && match (&s.operator_name, &who.name) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    });
     let last = run.last_operator();
     match take_over {
         None if !same => Err(Error::Input(format!(
@@ -249,13 +257,12 @@ pub struct StoredRun {
     pub events: Vec<Event>,
     /// The time of its last event.
     pub last_at: DateTime<Utc>,
-    /// When the command it started and never recorded was started, if any.
-    pub command_started_at: Option<DateTime<Utc>>,
+    /// The time of each of its events, in order (`times[n - 1]` is event n's).
+    pub times: Vec<DateTime<Utc>>,
 }
 
 /// The run as the log holds it: the exact procedure it started with, its
-/// events decoded, the time of its last event, and when a command it
-/// started and never recorded was started.
+/// events decoded, and their times.
 pub fn stored_run(store: &Store, row: &RunRow, db: &Path) -> Result<StoredRun> {
     let damaged = |message: String| Error::Store {
         path: db.to_path_buf(),
@@ -264,7 +271,6 @@ pub fn stored_run(store: &Store, row: &RunRow, db: &Path) -> Result<StoredRun> {
     let loaded = stored_procedure(store, row, db)?;
     let stored = store.events(row.id)?;
     let mut events = Vec::with_capacity(stored.len());
-    let mut command_started_at = None;
     for ev in &stored {
         let event = Event::from_payload(&ev.event_payload()).map_err(|e| {
             damaged(format!(
@@ -281,20 +287,13 @@ pub fn stored_run(store: &Store, row: &RunRow, db: &Path) -> Result<StoredRun> {
                 event.kind()
             )));
         }
-        match event {
-            Event::CommandStarted { .. } => command_started_at = Some(ev.at),
-            Event::CommandRan { .. } | Event::CommandInterrupted { .. } => {
-                command_started_at = None;
-            }
-            _ => {}
-        }
         events.push(event);
     }
     Ok(StoredRun {
         loaded,
         events,
         last_at: stored.last().map_or(row.started_at, |e| e.at),
-        command_started_at,
+        times: stored.iter().map(|e| e.at).collect(),
     })
 }
 

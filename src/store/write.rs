@@ -88,10 +88,8 @@ pub(super) fn frontier_at(
     }
 }
 
-/// A timestamp as stored: RFC 3339, UTC, milliseconds, `Z`.
-pub fn time_text(at: DateTime<Utc>) -> String {
-    crate::vocab::time_text(at)
-}
+/// A time as the log writes it (RFC 3339, UTC, milliseconds).
+pub use crate::vocab::time_text;
 
 /// Truncate to what the log keeps (milliseconds).
 fn stored_time(at: DateTime<Utc>) -> DateTime<Utc> {
