@@ -169,6 +169,26 @@ fn holder_of(file: &mut File) -> String {
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
+    #[test]
+    fn lease_files_are_as_accessible_as_the_log() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log.sqlite3");
+        let store = Store::open(&path).expect("open");
+        // A log shared by a group of operators.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o660)).expect("chmod");
+        let run = Uuid::from_u128(9);
+        let at = DateTime::from_timestamp(1_750_000_000, 0).expect("time");
+        let _lease = store
+            .lease_run(run, &Holder::this_process("Alice (alice)", "h", at))
+            .expect("lease");
+        let mode = |p: &Path| fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        let leases = lease_dir(&path);
+        assert_eq!(mode(&leases), 0o770);
+        assert_eq!(mode(&leases.join(format!("{run}.lock"))), 0o660);
+    }
+
     #[test]
     fn a_second_lease_is_refused_with_the_holder_and_a_dead_one_is_free_again() {
         let dir = tempfile::tempdir().expect("tempdir");

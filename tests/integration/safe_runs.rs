@@ -607,9 +607,38 @@ fn a_sign_off_is_signed_by_a_second_persons_ssh_key() {
         "runsheet-signoff@team-lead",
         &d.join("lead.sig"),
     );
+    // The lead's key over another attempt's text (a replayed signature
+    // from an earlier try of the step), the good signature with one byte
+    // changed, and a file that is no signature at all.
+    let text = stdout(&runsheet(&db).args(["sign-off-text", &id]).output().unwrap());
+    assert!(text.contains("\nattempt: 1\n"), "{text}");
+    let other_attempt = run_with_input(
+        std::process::Command::new("ssh-keygen")
+            .args(["-Y", "sign", "-n", "runsheet-signoff@team-lead", "-f"])
+            .arg(&lead),
+        text.replace("\nattempt: 1\n", "\nattempt: 2\n"),
+    );
+    assert!(other_attempt.status.success(), "{}", stderr(&other_attempt));
+    let replayed = d.join("attempt2.sig");
+    std::fs::write(&replayed, &other_attempt.stdout).unwrap();
+    let mut forged_text = std::fs::read_to_string(&good).unwrap();
+    let at = forged_text.len() / 2;
+    let flipped = if forged_text.as_bytes()[at] == b'A' {
+        "B"
+    } else {
+        "A"
+    };
+    forged_text.replace_range(at..=at, flipped);
+    let forged = d.join("forged.sig");
+    std::fs::write(&forged, forged_text).unwrap();
+    let not_sig = d.join("notes.txt");
+    std::fs::write(&not_sig, "I, the lead, approve.\n").unwrap();
     let script = format!(
-        "o\nLead Person\no\n{}\no\n{}\no\n{}\n\n",
+        "o\nLead Person\no\n{}\no\n{}\no\n{}\no\n{}\no\n{}\no\n{}\n\n",
         wrong_role.display(),
+        replayed.display(),
+        forged.display(),
+        not_sig.display(),
         mine.display(),
         good.display()
     );
@@ -720,7 +749,7 @@ fn a_correction_is_recorded_beside_the_original_and_exported() {
     // right after it was recorded, then the rest of the drill.
     let script = crate::common::DRILL_SCRIPT.replacen(
         "\n\n12\n",
-        "\n\n12\nc\n2\n14\nthe job summary says 14 GiB; 12 was a typo\n",
+        "\n\n12\nc\n2\nfourteen\nc\n9\nc\n2\n14\nthe job summary says 14 GiB; 12 was a typo\n",
         1,
     );
     let out = plain_run(&db, drill(), script);
@@ -730,6 +759,13 @@ fn a_correction_is_recorded_beside_the_original_and_exported() {
         text.contains("✔ recorded: correction of event 5 of the run (value-recorded): the right value is 14 — reason: the job summary says 14 GiB; 12 was a typo"),
         "{text}"
     );
+    // A value the step's specification refuses, and a step not in the
+    // list, are refused before any reason is asked; nothing is recorded.
+    assert!(
+        text.contains("type the number of a step in the list, 1 to 2"),
+        "{text}"
+    );
+    assert_eq!(text.matches("Why is it corrected").count(), 1, "{text}");
     let corrected = payloads(&db, "corrected");
     assert_eq!(corrected.len(), 1);
     assert_eq!(corrected[0]["run_seq"], 5);
