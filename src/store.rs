@@ -449,7 +449,21 @@ impl Store {
         events: &[NewEvent],
         outcome: Option<(&str, DateTime<Utc>)>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.append_impl(run_id, events, outcome)
+        self.append_impl(run_id, None, events, outcome)
+    }
+
+    /// [`Store::append`], only if the run's last event is still its event
+    /// number `after` (`run_seq`): a writer that knows the run up to there
+    /// appends nothing on top of events it has not seen
+    /// ([`StoreError::RunChanged`]).
+    pub fn append_after(
+        &mut self,
+        run_id: Uuid,
+        after: i64,
+        events: &[NewEvent],
+        outcome: Option<(&str, DateTime<Utc>)>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.append_impl(run_id, Some(after), events, outcome)
     }
 
     /// Append an event that belongs to no run (e.g. `export`: who exported what, when).
@@ -506,6 +520,11 @@ impl Store {
     /// A run's events in order (empty for an unknown run).
     pub fn events(&self, run_id: Uuid) -> Result<Vec<StoredEvent>, StoreError> {
         self.events_impl(run_id)
+    }
+
+    /// Run `run_id`'s events after its event number `after` (`run_seq`), in order.
+    pub fn events_after(&self, run_id: Uuid, after: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        self.events_after_impl(run_id, after)
     }
 
     /// Every event with `seq >= from_seq`, in chain order, one at a time.

@@ -40,6 +40,12 @@ pub enum StoreError {
         run: uuid::Uuid,
         holder: String,
     },
+    /// Another session recorded events for the run since this writer last
+    /// knew it (a second person's sign-off from their own login).
+    #[error(
+        "run {run} changed in the evidence log since this session last read it (another session recorded an event for it); nothing was written. Read the run again and retry"
+    )]
+    RunChanged { path: PathBuf, run: uuid::Uuid },
     /// A log read without locks kept changing under the reader.
     #[error(
         "the evidence log changed several times while it was being read; nothing is shown. Retry when the runs writing to it are idle"
@@ -108,6 +114,7 @@ impl StoreError {
             | StoreError::Foreign { path }
             | StoreError::Busy { path }
             | StoreError::RunBusy { path, .. }
+            | StoreError::RunChanged { path, .. }
             | StoreError::NeedsUpgrade { path, .. }
             | StoreError::NewerSchema { path, .. }
             | StoreError::NoLog { path }

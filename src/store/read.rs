@@ -344,16 +344,27 @@ impl Store {
     }
 
     pub(super) fn events_impl(&self, run_id: Uuid) -> Result<Vec<StoredEvent>, StoreError> {
+        self.events_after_impl(run_id, 0)
+    }
+
+    pub(super) fn events_after_impl(
+        &self,
+        run_id: Uuid,
+        after: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let sql = |e| StoreError::sqlite(&self.path, e);
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "{} WHERE e.run_id = ?1 ORDER BY e.run_seq",
+                "{} WHERE e.run_id = ?1 AND e.run_seq > ?2 ORDER BY e.run_seq",
                 self.event_columns()?
             ))
             .map_err(sql)?;
         let raws = stmt
-            .query_map([run_id.hyphenated().to_string()], raw_event)
+            .query_map(
+                rusqlite::params![run_id.hyphenated().to_string(), after],
+                raw_event,
+            )
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(sql)?;
         raws.into_iter().map(|r| self.stored_event(r)).collect()

@@ -436,6 +436,38 @@ fn a_reopened_log_continues_the_chain() {
     assert!(store.verify().expect("verify").is_ok());
 }
 
+/// A writer that knows a run up to one event appends only on top of it:
+/// after another writer's event it is refused and writes nothing, reads
+/// the new event with `events_after`, and then appends on top of it.
+#[test]
+fn an_append_on_top_of_an_unseen_event_is_refused() {
+    let (_dir, path, mut store) = new_log();
+    let id = run_id(7);
+    add_run(&mut store, id, 0, false);
+    let mut other = Store::open_existing(&path).expect("second writer");
+    other
+        .append(id, &[note("from the other session", at(10))], None)
+        .expect("other append");
+    let before = count(&path, "SELECT count(*) FROM events");
+    let refused = store.append_after(id, 5, &[note("stale", at(11))], None);
+    assert!(
+        matches!(refused, Err(StoreError::RunChanged { run, .. }) if run == id),
+        "{refused:?}"
+    );
+    assert_eq!(count(&path, "SELECT count(*) FROM events"), before);
+    let unseen = store.events_after(id, 5).expect("events after");
+    assert_eq!(
+        unseen.iter().map(|e| e.run_seq).collect::<Vec<_>>(),
+        [6],
+        "{unseen:?}"
+    );
+    let on_top = store
+        .append_after(id, 6, &[note("after it", at(12))], None)
+        .expect("append on top");
+    assert_eq!(on_top[0].run_seq, 7);
+    assert!(store.verify().expect("verify").is_ok());
+}
+
 // ------------------------------------------------------------- tamper matrix
 
 #[test]

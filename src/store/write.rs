@@ -184,6 +184,7 @@ impl Store {
     pub(super) fn append_impl(
         &mut self,
         run_id: Uuid,
+        after: Option<i64>,
         events: &[NewEvent],
         outcome: Option<(&str, DateTime<Utc>)>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
@@ -250,6 +251,12 @@ impl Store {
                 return Err(StoreError::Invalid(format!(
                     "run {id} has already ended ({ended}); nothing was written"
                 )));
+            }
+            Some((None, last, _)) if after.is_some_and(|a| a != last) => {
+                return Err(StoreError::RunChanged {
+                    path: path.clone(),
+                    run: run_id,
+                });
             }
             Some((None, last, at)) => (last, at),
         };
