@@ -42,6 +42,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Cmd::Runs(a) => runs_cmd(&ctx, a),
         Cmd::Show(a) => show_cmd(&ctx, a),
         Cmd::SignOffText(a) => sign_off_text_cmd(&ctx, a),
+        Cmd::SignOff(a) => sign_off_cmd(&ctx, a),
         Cmd::Verify(a) => verify_cmd(&ctx, a),
         Cmd::Checkpoint(a) => checkpoint_cmd(&ctx, a),
         Cmd::Key => key_cmd(&ctx),
@@ -185,10 +186,14 @@ fn test_data_notice(ctx: &Context, test_data: bool) -> Result<()> {
     Ok(())
 }
 
-/// The operator at this process: the OS user on this host, with the display
-/// name if given.
+/// The operator at this process: the OS user on this host (the one sudo
+/// ran runsheet for, under sudo: docs/custody.md), with the display name if
+/// given.
 fn operator(display: Option<&str>) -> lifecycle::Operator {
-    let user = whoami::username().unwrap_or_else(|_| "unknown".into());
+    let user = crate::signoff::login::this_login()
+        .map(|l| l.user)
+        .or_else(|_| whoami::username())
+        .unwrap_or_else(|_| "unknown".into());
     lifecycle::Operator::new(&user, display, &host_name())
 }
 
@@ -637,6 +642,149 @@ fn sign_off_text_cmd(ctx: &Context, a: cli::SignOffTextArgs) -> Result<Exit> {
         row.id
     );
     Ok(Exit::Success)
+}
+
+/// A second person signs a step off from their own session: as their login
+/// (the OS user, its role checked in the allowed-signers file when there
+/// is one), or with an SSH signature file. The run may be driven by another
+/// session meanwhile (which then shows the sign-off) or suspended.
+fn sign_off_cmd(ctx: &Context, a: cli::SignOffArgs) -> Result<Exit> {
+    use crate::engine::{Command, LoginSignOff};
+    use crate::session::flow::{Next, second_person_sign_off};
+    let db = ctx.db_path()?;
+    let store = ctx.open_existing_store()?;
+    let login = crate::signoff::login::this_login().map_err(Error::Input)?;
+    let host = host_name();
+    let signers = ctx.allowed_signers(a.allowed_signers);
+    let mut second = lifecycle::second_person(store, &db, &a.run_id, &login.user)?;
+    let session = &mut second.session;
+    let label = session.run_label();
+    let step = a
+        .step
+        .clone()
+        .or_else(|| session.run().current.clone())
+        .ok_or_else(|| {
+            Error::Input(format!(
+                "run {label} has no current step; name the step with --step"
+            ))
+        })?;
+    let (message, namespace) = crate::signoff::text_for(session.run(), session.run_id(), &step)
+        .ok_or_else(|| {
+            Error::Input(format!(
+                "step `{step}` of run {label} needs no sign-off (or is not a step of its procedure)"
+            ))
+        })?;
+    let (by, command) = match &a.signature {
+        Some(file) => {
+            let typed = file.display().to_string();
+            let ssh = match crate::session::SignOffCheck::check(
+                &*signers, &typed, &message, &namespace,
+            ) {
+                Some(Ok(ssh)) => ssh,
+                Some(Err(words)) => return Err(Error::Input(words)),
+                None => {
+                    return Err(Error::Input(format!("there is no signature file {typed}")));
+                }
+            };
+            (
+                ssh.principal.clone(),
+                Command::SignOffSigned {
+                    step: step.clone(),
+                    ssh,
+                },
+            )
+        }
+        None => {
+            let mut signed = LoginSignOff {
+                user: login.user.clone(),
+                uid: login.uid,
+                host: host.clone(),
+                via: login.via.map(str::to_string),
+                role_from: None,
+            };
+            // The operator's own sign-off is refused as that, whatever their role.
+            let own = matches!(
+                session.run().decide(
+                    &Command::SignOffLogin {
+                        step: step.clone(),
+                        login: signed.clone(),
+                    },
+                    &crate::engine::Meta {
+                        at: Utc::now(),
+                        actor: login.user.clone(),
+                    },
+                ),
+                Err(crate::engine::Refusal::OwnSignOff { .. })
+            );
+            let role_from = match signers.role_for_login(&login.user, &host, &namespace) {
+                _ if own => None,
+                Ok(from) => from,
+                Err(words) => {
+                    let refused = second_person_sign_off(
+                        session,
+                        step.clone(),
+                        &login.user,
+                        Command::RefuseSignOff {
+                            step: step.clone(),
+                            by: login.user.clone(),
+                            reason: words.clone(),
+                        },
+                    );
+                    return Err(Error::Input(match refused.next {
+                        Next::Done => format!("{words} (the refusal is recorded)"),
+                        _ => words,
+                    }));
+                }
+            };
+            signed.role_from = role_from;
+            (
+                login.user.clone(),
+                Command::SignOffLogin {
+                    step: step.clone(),
+                    login: signed,
+                },
+            )
+        }
+    };
+    let reply = second_person_sign_off(session, step.clone(), &by, command);
+    let title = session
+        .run()
+        .procedure
+        .step(&step)
+        .map_or(step.clone(), |(s, _)| s.title.clone());
+    match reply.next {
+        Next::Done => {
+            let how = reply
+                .recorded
+                .iter()
+                .find_map(|e| match e {
+                    crate::engine::Event::SignedOff { login: Some(l), .. } => Some(l.words()),
+                    crate::engine::Event::SignedOff { ssh: Some(s), .. } => {
+                        Some(format!("SSH signature by key {}", s.key))
+                    }
+                    _ => None,
+                })
+                .unwrap_or_default();
+            outln!(
+                "Signed off “{}” of run {label} as {by} ({how}).",
+                crate::text::sanitize_line(&title)
+            )?;
+            Ok(Exit::Success)
+        }
+        Next::Refused(refusal) => {
+            let recorded = if reply.recorded.is_empty() {
+                ""
+            } else {
+                " (the refusal is recorded)"
+            };
+            Err(Error::Input(format!(
+                "{}{recorded}; nothing was signed off",
+                refusal.words(&|_| None)
+            )))
+        }
+        Next::NotRecorded { message, .. } => Err(Error::Store { path: db, message }),
+        _ => Err(Error::Internal("a sign-off asked for more input".into())),
+    }
 }
 
 fn verify_cmd(ctx: &Context, a: cli::VerifyArgs) -> Result<Exit> {

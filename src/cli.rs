@@ -60,6 +60,9 @@ pub enum Command {
     /// Print the exact text a second person signs with their SSH key to sign off
     /// a run's step (pipe it to `ssh-keygen -Y sign`; docs/signoff.md)
     SignOffText(SignOffTextArgs),
+    /// Sign off a run's step as the second person: from your own login (another OS
+    /// user than the operator's), or with an SSH signature file (docs/signoff.md)
+    SignOff(SignOffArgs),
     /// Check the evidence log: every page, the hash chain, the Merkle tree, every signed
     /// checkpoint and cosignature (and a checkpoint kept elsewhere); report the first bad record
     Verify(VerifyArgs),
@@ -267,6 +270,22 @@ pub struct SignOffTextArgs {
     /// The step to sign off [default: the run's current step]
     #[arg(long, value_name = "STEP")]
     pub step: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SignOffArgs {
+    /// Run id or a unique prefix
+    pub run_id: String,
+    /// The step to sign off [default: the run's current step]
+    #[arg(long, value_name = "STEP")]
+    pub step: Option<String>,
+    /// Sign with this SSH signature file of the step's sign-off text instead of
+    /// as your login (made with `runsheet sign-off-text RUN | ssh-keygen -Y sign …`)
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<PathBuf>,
+    /// The allowed-signers file that maps people to roles [default: allowed_signers in the procedures folder]
+    #[arg(long, env = "RUNSHEET_ALLOWED_SIGNERS", value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

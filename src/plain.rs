@@ -64,6 +64,7 @@ pub fn run(
         return Ok(exit);
     }
     loop {
+        print_arrived(session, out)?;
         if let Some(outcome) = session.run().outcome {
             print_end(session, out)?;
             return Ok(PlainExit::Ended(outcome));
@@ -88,6 +89,14 @@ pub fn run(
             if key != shown {
                 print_step(session.run(), out)?;
                 shown = key;
+                if session.run().awaiting_sign_off().is_some() {
+                    writeln!(
+                        out,
+                        "  Waiting for the sign-off: the second person runs `runsheet sign-off {}` from their own login (an empty line checks for it), or signs with their SSH key ({} here).",
+                        session.run_label(),
+                        keys::hint(Action::SignOff)
+                    )?;
+                }
             }
         }
         write!(out, "{}> ", prompt_keys(session.run()))?;
@@ -96,6 +105,9 @@ pub fn run(
             writeln!(out)?;
             return suspend(session, out, "end of input");
         };
+        if line.trim().is_empty() && session.run().awaiting_sign_off().is_some() {
+            continue;
+        }
         let Some(intent) = parse_intent(&line) else {
             writeln!(
                 out,
@@ -109,6 +121,29 @@ pub fn run(
             None => continue,
         }
     }
+}
+
+/// While the current step waits for its sign-off, read what other
+/// sessions recorded for the run (the second person signing from their own
+/// login), and say what arrived.
+fn print_arrived(session: &mut Session, out: &mut dyn Write) -> std::io::Result<()> {
+    if session.run().awaiting_sign_off().is_some()
+        && let Err(e) = session.refresh()
+    {
+        writeln!(
+            out,
+            "  ! cannot read the evidence log for a sign-off from another session: {}",
+            sanitize_line(&e)
+        )?;
+    }
+    for (m, e) in session.take_arrived() {
+        writeln!(
+            out,
+            "  ✓ {}",
+            sanitize_line(&flow::arrival_words(session, &m, &e))
+        )?;
+    }
+    Ok(())
 }
 
 fn handle(

@@ -39,6 +39,13 @@ pub trait EventSink {
     fn take_notice(&mut self) -> Option<String> {
         None
     }
+
+    /// The run's events another session recorded after its event number
+    /// `after` (`run_seq`), with their times and actors; none from a sink
+    /// that only this session writes to.
+    fn since(&mut self, _after: u64) -> Result<Vec<(Meta, Event)>, String> {
+        Ok(Vec::new())
+    }
 }
 
 /// Checks a second person's SSH sign-off (the binary's is
@@ -116,6 +123,9 @@ pub struct Session {
     sign_off_check: Option<Box<dyn SignOffCheck>>,
     /// Where note drafts are kept (none: nowhere).
     drafts: Option<Box<dyn Drafts>>,
+    /// Events another session recorded for the run (a second person's
+    /// sign-off), applied and not yet shown to the operator.
+    arrived: Vec<(Meta, Event)>,
 }
 
 /// How a session opened from the log takes the run up (see
@@ -151,6 +161,7 @@ impl Session {
             command_started_at: None,
             sign_off_check: None,
             drafts: None,
+            arrived: Vec::new(),
         }
     }
 
@@ -314,14 +325,48 @@ impl Session {
         self.clock.now()
     }
 
+    /// Read what other sessions recorded for the run since this one last
+    /// knew it (a second person signing off from their own login) and apply
+    /// it, so the run is as it is on disk; the events are kept for
+    /// [`Session::take_arrived`]. True when there were any.
+    pub fn refresh(&mut self) -> Result<bool, String> {
+        let new = self.sink.since(self.run.events)?;
+        for (m, e) in &new {
+            self.last_at = Some(self.last_at.map_or(m.at, |last| last.max(m.at)));
+            self.run.apply(e);
+        }
+        let any = !new.is_empty();
+        self.arrived.extend(new);
+        Ok(any)
+    }
+
+    /// The events other sessions recorded that the operator has not been
+    /// shown yet (see [`Session::refresh`]), once.
+    pub fn take_arrived(&mut self) -> Vec<(Meta, Event)> {
+        std::mem::take(&mut self.arrived)
+    }
+
     /// Decide, persist, then apply. On any error the state is unchanged.
+    /// When the write is refused because another session recorded events
+    /// for the run first, those are read and applied, and the command is
+    /// decided again on top of them, once.
     pub fn execute(&mut self, command: Command) -> Result<Vec<Event>, ActionError> {
+        match self.execute_once(&command) {
+            Err(ActionError::NotRecorded(failed)) => match self.refresh() {
+                Ok(true) => self.execute_once(&command),
+                _ => Err(ActionError::NotRecorded(failed)),
+            },
+            done => done,
+        }
+    }
+
+    fn execute_once(&mut self, command: &Command) -> Result<Vec<Event>, ActionError> {
         let now = self.clock.now();
         let meta = Meta {
             at: self.last_at.map_or(now, |last| now.max(last)),
             actor: self.actor.clone(),
         };
-        let mut events = self.run.decide(&command, &meta)?;
+        let mut events = self.run.decide(command, &meta)?;
         // The engine cannot know the clock's state or which session this
         // is: the session adds them.
         for e in &mut events {
@@ -338,13 +383,16 @@ impl Session {
             Event::RunEnded { outcome, .. } => Some((*outcome, meta.at)),
             _ => None,
         });
-        // An SSH-signed sign-off is the signer's act: they are its actor.
+        // A sign-off with the signer's own key or login is their act: they
+        // are its actor.
         let stamped: Vec<(Meta, Event)> = events
             .iter()
             .map(|e| {
                 let mut m = meta.clone();
-                if let Event::SignedOff { ssh: Some(s), .. } = e {
-                    m.actor.clone_from(&s.principal);
+                match e {
+                    Event::SignedOff { ssh: Some(s), .. } => m.actor.clone_from(&s.principal),
+                    Event::SignedOff { login: Some(l), .. } => m.actor.clone_from(&l.user),
+                    _ => {}
                 }
                 (m, e.clone())
             })
@@ -507,6 +555,7 @@ mod tests {
                 by: step(),
                 method: None,
                 ssh: None,
+                login: None,
             },
             Event::SignOffRefused {
                 step: step(),

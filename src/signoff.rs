@@ -1,9 +1,12 @@
-//! Second-person sign-off with an SSH key (docs/signoff.md): the text a
+//! Second-person sign-off (docs/signoff.md): with an SSH key — the text a
 //! signer signs for one step of one run, the namespace that carries the
 //! role, and checking a signature against an allowed-signers file (the
-//! format git uses for signed commits) with `ssh-keygen -Y`.
+//! format git uses for signed commits) with `ssh-keygen -Y` — or from the
+//! signer's own login (`login`).
 //!
 //! May not depend on the store, the front ends or `app`.
+
+pub mod login;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -45,6 +45,47 @@ pub enum SignOffMethod {
     Typed,
     /// An SSH signature checked against the allowed-signers file.
     Ssh,
+    /// The second person's own login on the log's host (`runsheet
+    /// sign-off` run by another OS user than the operator's).
+    Login,
+}
+
+/// A sign-off given from the second person's own login (docs/signoff.md):
+/// the OS user the command ran for, as the OS names it (`via` says how
+/// runsheet learnt it: absent for the process's own user, `sudo` for the
+/// user sudo ran it for), on which host, and the allowed-signers file that
+/// gave that user the role (absent: there was no such file, so the role was
+/// not checked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginSignOff {
+    pub user: String,
+    pub uid: u32,
+    pub host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_from: Option<String>,
+}
+
+impl LoginSignOff {
+    /// In words: which OS user on which host, how runsheet knew it, and
+    /// whether the role was checked.
+    pub fn words(&self) -> String {
+        format!(
+            "their own login: OS user {} (uid {}{}) on {}; {}",
+            self.user,
+            self.uid,
+            self.via
+                .as_deref()
+                .map(|v| format!(", via {v}"))
+                .unwrap_or_default(),
+            self.host,
+            match &self.role_from {
+                Some(f) => format!("role checked in {f}"),
+                None => "role not checked: there is no allowed-signers file".into(),
+            }
+        )
+    }
 }
 
 /// An SSH-signed sign-off, as checked (docs/signoff.md): who signed
@@ -96,6 +137,10 @@ pub enum Command {
     /// A second person signs the current step off with their SSH key: the
     /// signature was checked against the allowed signers before this.
     SignOffSigned { step: String, ssh: SshSignOff },
+    /// A second person signs the current step off from their own login
+    /// (another OS user than the run's operators; their role was checked
+    /// before this where an allowed-signers file maps people to roles).
+    SignOffLogin { step: String, login: LoginSignOff },
     /// Correct what a finished step recorded: its value (`value`), its
     /// answer (`answer`) or its confirmation (neither), saying why.
     Correct {
@@ -146,6 +191,7 @@ impl Command {
             Command::AddNote { .. } => Action::Note,
             Command::SignOff { .. }
             | Command::SignOffSigned { .. }
+            | Command::SignOffLogin { .. }
             | Command::RefuseSignOff { .. } => Action::SignOff,
             Command::Fail { .. } => Action::Fail,
             Command::Skip { .. } => Action::Skip,
@@ -248,7 +294,9 @@ pub enum Event {
     /// A second person signed the step off: `by` is the name typed
     /// (`method` typed, or absent in events recorded before methods were)
     /// or the signer's principal in the allowed-signers file (`method` ssh,
-    /// with the signature in `ssh`; the event's actor is then the signer).
+    /// with the signature in `ssh`; the event's actor is then the signer),
+    /// or the second person's OS user (`method` login, with `login`; the
+    /// actor is that user).
     SignedOff {
         step: String,
         by: String,
@@ -256,6 +304,8 @@ pub enum Event {
         method: Option<SignOffMethod>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ssh: Option<SshSignOff>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        login: Option<LoginSignOff>,
     },
     /// What a finished step recorded is corrected: `corrects` is the kind of
     /// the event corrected and `run_seq` its number in the run (that event

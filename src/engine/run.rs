@@ -9,7 +9,9 @@ use chrono::NaiveDate;
 use regex::Regex;
 
 use super::action::{Action, Refusal};
-use super::event::{Command, CommandResult, Event, Meta, Outcome, SignOffMethod, SshSignOff};
+use super::event::{
+    Command, CommandResult, Event, LoginSignOff, Meta, Outcome, SignOffMethod, SshSignOff,
+};
 use crate::procedure::{
     Branch, BranchEnd, Procedure, Step, StepKind, StepPlace, Target, ValueKind, ValueSpec,
 };
@@ -560,7 +562,22 @@ impl Run {
             (command, &self.started_command),
             (Command::RecordCommand { step, .. }, Some(started)) if *step == started.step
         );
-        self.check(command.action(), named, result_of_started)?;
+        // A second person's sign-off may arrive while the run is suspended
+        // or its command runs: it is their act, not the operator's.
+        let second_person = matches!(
+            command,
+            Command::SignOffSigned { .. }
+                | Command::SignOffLogin { .. }
+                | Command::RefuseSignOff { .. }
+        );
+        if second_person && (self.suspended || self.started_command.is_some()) {
+            let mut waiting = self.clone();
+            waiting.suspended = false;
+            waiting.started_command = None;
+            waiting.check(command.action(), named, false)?;
+        } else {
+            self.check(command.action(), named, result_of_started)?;
+        }
         match command {
             Command::Resume => {
                 return Ok(vec![Event::Resumed {
@@ -662,6 +679,17 @@ impl Run {
             .unwrap_or_default()
     }
 
+    /// The current step, while it waits for its second person's sign-off
+    /// (the run open, the step's sign-off not given in this attempt).
+    pub fn awaiting_sign_off(&self) -> Option<&str> {
+        if self.outcome.is_some() {
+            return None;
+        }
+        let step = self.current_step()?;
+        (step.signoff.is_some() && self.state(&step.id).signed_off_by.is_none())
+            .then_some(step.id.as_str())
+    }
+
     /// The steps a correction may refer to, in procedure order: finished
     /// (not the current one) with a value, an answer or a confirmation
     /// recorded in their last attempt.
@@ -717,9 +745,23 @@ impl Run {
         }])
     }
 
-    /// A sign-off by the operator of the run or of this session is refused.
-    fn refuse_own_sign_off(&self, step: &Step, by: &str, meta: &Meta) -> Result<(), Refusal> {
-        let own = same_person(by, &meta.actor)
+    /// A sign-off by the operator of the run or of this session (`actor`:
+    /// none when the sign-off comes from the second person's own session,
+    /// whose actor is the signer) is refused; so is one by the operator of
+    /// the session that took the run up last.
+    fn refuse_own_sign_off(
+        &self,
+        step: &Step,
+        by: &str,
+        actor: Option<&str>,
+    ) -> Result<(), Refusal> {
+        let own = actor.is_some_and(|a| same_person(by, a))
+            || self.session.as_ref().is_some_and(|s| {
+                same_person(by, &s.operator)
+                    || s.operator_name
+                        .as_deref()
+                        .is_some_and(|n| same_person(by, n))
+            })
             || self.info.as_ref().is_some_and(|i| {
                 same_person(by, &i.operator.user)
                     || i.operator
@@ -810,21 +852,33 @@ impl Run {
                 if !step.typed_signoff {
                     return Err(Refusal::TypedSignOff);
                 }
-                self.refuse_own_sign_off(step, &by, meta)?;
+                self.refuse_own_sign_off(step, &by, Some(&meta.actor))?;
                 Ok(vec![Event::SignedOff {
                     step: id,
                     by,
                     method: Some(SignOffMethod::Typed),
                     ssh: None,
+                    login: None,
                 }])
             }
             StepCmd::Signed(ssh) => {
-                self.refuse_own_sign_off(step, &ssh.principal, meta)?;
+                self.refuse_own_sign_off(step, &ssh.principal, None)?;
                 Ok(vec![Event::SignedOff {
                     step: id,
                     by: ssh.principal.clone(),
                     method: Some(SignOffMethod::Ssh),
                     ssh: Some(ssh.clone()),
+                    login: None,
+                }])
+            }
+            StepCmd::Login(login) => {
+                self.refuse_own_sign_off(step, &login.user, None)?;
+                Ok(vec![Event::SignedOff {
+                    step: id,
+                    by: login.user.clone(),
+                    method: Some(SignOffMethod::Login),
+                    ssh: None,
+                    login: Some(login.clone()),
                 }])
             }
             StepCmd::RefusedSignOff(by, reason) => Ok(vec![Event::SignOffRefused {
@@ -1184,6 +1238,7 @@ enum StepCmd<'a> {
     Note(&'a str),
     SignOff(&'a str),
     Signed(&'a SshSignOff),
+    Login(&'a LoginSignOff),
     RefusedSignOff(&'a str, &'a str),
     Fail(&'a str),
     Skip(&'a str),
@@ -1200,6 +1255,7 @@ fn step_of(c: &Command) -> (Option<&str>, StepCmd<'_>) {
         Command::AddNote { step, text } => (Some(step), StepCmd::Note(text)),
         Command::SignOff { step, by } => (Some(step), StepCmd::SignOff(by)),
         Command::SignOffSigned { step, ssh } => (Some(step), StepCmd::Signed(ssh)),
+        Command::SignOffLogin { step, login } => (Some(step), StepCmd::Login(login)),
         Command::RefuseSignOff { step, by, reason } => {
             (Some(step), StepCmd::RefusedSignOff(by, reason))
         }

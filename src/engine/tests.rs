@@ -828,6 +828,7 @@ fn a_typed_sign_off_needs_the_step_to_allow_it_and_names_nobody_the_operator_is(
             by: "bob@example.com".into(),
             method: Some(SignOffMethod::Ssh),
             ssh: Some(ssh("bob@example.com")),
+            login: None,
         }]
     );
     assert_eq!(

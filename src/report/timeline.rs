@@ -392,16 +392,28 @@ fn describe_parts<'a>(
         }
         Event::NoteAdded { text, .. } => (format!("Note: {text}"), Tone::Plain),
         Event::SignedOff {
-            by, method, ssh, ..
-        } => match ssh {
-            Some(s) => (
+            by,
+            method,
+            ssh,
+            login,
+            ..
+        } => match (ssh, login) {
+            (Some(s), _) => (
                 format!(
                     "Signed off by {by} (second person, SSH signature by key {} in namespace {})",
                     s.key, s.namespace
                 ),
                 Tone::Good,
             ),
-            None => (
+            (None, Some(l)) => (
+                format!("Signed off by {by} (second person, {})", l.words()),
+                if l.role_from.is_some() {
+                    Tone::Good
+                } else {
+                    Tone::Warn
+                },
+            ),
+            (None, None) => (
                 format!(
                     "Signed off by {by}{} (second person; recorded by {actor})",
                     sign_off_how(*method)
@@ -554,6 +566,7 @@ pub fn correction_words(event: &Event) -> Option<String> {
 pub fn sign_off_how(method: Option<crate::engine::SignOffMethod>) -> &'static str {
     match method {
         Some(crate::engine::SignOffMethod::Ssh) => " — SSH signature",
+        Some(crate::engine::SignOffMethod::Login) => " — their own login",
         Some(crate::engine::SignOffMethod::Typed) | None => " — typed name, unauthenticated",
     }
 }

@@ -363,14 +363,51 @@ fn sign_off_words(session: &Session, step: &str) -> Option<String> {
         .step(step)
         .is_some_and(|(s, _)| s.typed_signoff);
     Some(format!(
-        "The second person signs this step's sign-off text with their SSH key: `runsheet sign-off-text {} | ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n {namespace} > signoff.sig`. Give the path of that signature file{}.",
-        session.run_label(),
-        if typed {
+        "The second person signs from their own login: `runsheet sign-off {label}` (this screen shows it when it arrives). Or they sign this step's sign-off text with their SSH key: `runsheet sign-off-text {label} | ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n {namespace} > signoff.sig`, and you give the path of that signature file here{typed}.",
+        label = session.run_label(),
+        namespace = namespace,
+        typed = if typed {
             ", or type their name (recorded as a typed, unauthenticated sign-off)"
         } else {
             " (a typed name is not accepted for this step)"
         }
     ))
+}
+
+/// What another session recorded for the run, as the operator is told when
+/// it arrives (a second person's sign-off from their own login).
+pub fn arrival_words(session: &Session, meta: &crate::engine::Meta, event: &Event) -> String {
+    let at = meta.at.format("%H:%M:%S UTC");
+    let title = |step: &str| {
+        session
+            .run()
+            .procedure
+            .step(step)
+            .map_or(step.to_string(), |(s, _)| s.title.clone())
+    };
+    match event {
+        Event::SignedOff { by, ssh, login, .. } => {
+            let how = match (ssh, login) {
+                (Some(_), _) => "with their SSH key".to_string(),
+                (None, Some(l)) => {
+                    format!("from their own login (OS user {}, uid {})", l.user, l.uid)
+                }
+                (None, None) => "by a typed name".into(),
+            };
+            format!("Signed off by {by} at {at}, {how}.")
+        }
+        Event::SignOffRefused {
+            step, by, reason, ..
+        } => format!(
+            "A sign-off of “{}” by {by} was refused at {at}: {reason}.",
+            title(step)
+        ),
+        other => format!(
+            "Another session recorded {} at {at} ({}).",
+            other.kind(),
+            meta.actor
+        ),
+    }
 }
 
 /// Sign `step` off with what the operator typed: a second person's SSH
@@ -395,13 +432,26 @@ fn sign_off(session: &mut Session, step: String, text: String) -> Reply {
             },
         ),
     };
+    second_person_sign_off(session, step, &by, command)
+}
+
+/// Execute a second person's sign-off `command` of `step`, given by `by`:
+/// refused because `by` is the operator, the refusal is recorded (and
+/// stays the answer). The one rule for every way a sign-off arrives: typed
+/// at the operator's screen, or from the signer's own session.
+pub fn second_person_sign_off(
+    session: &mut Session,
+    step: String,
+    by: &str,
+    command: Command,
+) -> Reply {
     let reply = execute(session, command);
     if let Next::Refused(refusal @ Refusal::OwnSignOff { .. }) = &reply.next {
         let recorded = execute(
             session,
             Command::RefuseSignOff {
                 step,
-                by,
+                by: by.to_string(),
                 reason: "the operator cannot sign off their own step".into(),
             },
         );

@@ -113,11 +113,12 @@ pub fn start(
         }
     };
     let label = store.unique_prefix(id, LABEL_MIN)?;
+    let known = created.run.events;
     Ok(Session::new(
         created.run,
         id.to_string(),
         actor,
-        Box::new(StoreSink::new(store, id).leased(lease).timed()),
+        Box::new(StoreSink::new(store, id).leased(lease).timed().after(known)),
         Box::new(SystemClock),
     )
     .resumed_after(now)
@@ -187,11 +188,17 @@ pub fn resume(
         })
         .copied();
     let label = store.unique_prefix(row.id, LABEL_MIN)?;
+    let known = run.events;
     let session = Session::new(
         run,
         row.id.to_string(),
         actor,
-        Box::new(StoreSink::new(store, row.id).leased(lease).timed()),
+        Box::new(
+            StoreSink::new(store, row.id)
+                .leased(lease)
+                .timed()
+                .after(known),
+        ),
         Box::new(SystemClock),
     )
     .resumed_after(stored.last_at)
@@ -203,6 +210,29 @@ pub fn resume(
         handover: take_over.map(str::to_string),
     })
     .command_started(command_started_at);
+    Ok(Resumed { session, row })
+}
+
+/// A session for a second person's act on an open run another session may
+/// be driving (`runsheet sign-off`): the run as the log holds it, without
+/// its lease; its writes go on top of the events read here only (another
+/// session's later event makes them fail, and they are read again).
+pub fn second_person(store: Store, db: &Path, prefix: &str, actor: &str) -> Result<Resumed> {
+    let row = store.find_run(prefix)?;
+    refuse_ended(&row)?;
+    let stored = stored_run(&store, &row, db)?;
+    let run = Run::replay(stored.loaded.procedure, &stored.events);
+    let label = store.unique_prefix(row.id, LABEL_MIN)?;
+    let known = run.events;
+    let session = Session::new(
+        run,
+        row.id.to_string(),
+        actor.to_string(),
+        Box::new(StoreSink::new(store, row.id).after(known)),
+        Box::new(SystemClock),
+    )
+    .resumed_after(stored.last_at)
+    .labelled(label);
     Ok(Resumed { session, row })
 }
 

@@ -25,6 +25,10 @@ pub struct StoreSink {
     /// clock; each event then records `elapsed_ms` since it (clock provenance:
     /// a stepped wall clock shows against it).
     started: Option<std::time::Instant>,
+    /// The run's last event this sink knows (`run_seq`), with
+    /// [`StoreSink::after`]: appends are refused when another session has
+    /// recorded events since, and [`EventSink::since`] reads them.
+    last: Option<i64>,
 }
 
 impl StoreSink {
@@ -36,7 +40,15 @@ impl StoreSink {
             lease: None,
             notice: None,
             started: None,
+            last: None,
         }
+    }
+
+    /// The sink knows the run up to its event number `run_seq`: it appends
+    /// only on top of that (see [`Store::append_after`]).
+    pub fn after(mut self, run_seq: u64) -> StoreSink {
+        self.last = i64::try_from(run_seq).ok();
+        self
     }
 
     /// Record in every event's payload the milliseconds since now on the
@@ -78,9 +90,15 @@ impl EventSink for StoreSink {
                 n
             })
             .collect();
-        self.store
-            .append(self.run_id, &new, ended.map(|(o, at)| (o.as_str(), at)))
-            .map_err(|e| WriteFailed(e.to_string()))?;
+        let ended_as = ended.map(|(o, at)| (o.as_str(), at));
+        let stored = match self.last {
+            Some(after) => self.store.append_after(self.run_id, after, &new, ended_as),
+            None => self.store.append(self.run_id, &new, ended_as),
+        }
+        .map_err(|e| WriteFailed(e.to_string()))?;
+        if let (Some(_), Some(last)) = (self.last, stored.last()) {
+            self.last = Some(last.run_seq);
+        }
         if let Some(w) = self.store.take_custody_warning() {
             self.notice = Some(format!("no signed checkpoint was made: {w}"));
         }
@@ -94,6 +112,39 @@ impl EventSink for StoreSink {
 
     fn take_notice(&mut self) -> Option<String> {
         self.notice.take()
+    }
+
+    fn since(&mut self, after: u64) -> Result<Vec<(Meta, Event)>, String> {
+        let after = i64::try_from(after).map_err(|e| e.to_string())?;
+        let stored = self
+            .store
+            .events_after(self.run_id, after)
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::with_capacity(stored.len());
+        for ev in &stored {
+            let event = Event::from_payload(&ev.event_payload())
+                .ok()
+                .filter(|e| e.kind() == ev.kind)
+                .ok_or_else(|| {
+                    format!(
+                        "event {} of run {} cannot be read; run `runsheet verify`",
+                        ev.seq, self.run_id
+                    )
+                })?;
+            out.push((
+                Meta {
+                    at: ev.at,
+                    actor: ev.actor.clone(),
+                },
+                event,
+            ));
+        }
+        if let Some(last) = stored.last()
+            && self.last.is_some()
+        {
+            self.last = Some(last.run_seq);
+        }
+        Ok(out)
     }
 }
 

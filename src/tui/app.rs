@@ -41,6 +41,10 @@ const DISPLAY_CAP: usize = 256 * 1024;
 /// held key acts once and then not again until it has been let go.
 pub(crate) const SETTLE: Duration = Duration::from_millis(400);
 
+/// How often the runner reads the log for a sign-off another session
+/// records while the current step waits for one.
+pub(crate) const REFRESH: Duration = Duration::from_secs(1);
+
 /// The monotonic clock the settle time is measured with (`Instant::now`;
 /// a hand-driven one in tests).
 pub(crate) type Instants = Box<dyn Fn() -> Instant>;
@@ -373,6 +377,8 @@ pub(crate) struct App {
     /// True while the settle time runs, as of the last update (the footer dims).
     pub settling: bool,
     clock: Instants,
+    /// When the log was last read for events of other sessions (see [`REFRESH`]).
+    refreshed: Instant,
 }
 
 /// What the step screen shows, as far as the settle time cares: the step,
@@ -458,6 +464,7 @@ impl App {
             size,
             shown: Shown::of(session.run()),
             settle_until,
+            refreshed: clock(),
             settling: true,
             clock,
         };
@@ -589,8 +596,49 @@ impl App {
     }
 
     /// [`App::follow`], showing any refusal on the message line.
+    /// Every [`REFRESH`] while the current step waits for its sign-off,
+    /// read what other sessions recorded for the run: the second person
+    /// signing from their own login.
+    fn poll_arrivals(&mut self, session: &mut Session) {
+        let now = (self.clock)();
+        if session.run().awaiting_sign_off().is_none() || now < self.refreshed + REFRESH {
+            return;
+        }
+        self.refreshed = now;
+        if let Err(e) = session.refresh() {
+            self.error(format!(
+                "cannot read the evidence log for a sign-off from another session: {e}"
+            ));
+        }
+        self.show_arrived(session);
+    }
+
+    /// Say what other sessions recorded (read by a refresh, or before an
+    /// action of this one was decided again on top of it); a sign-off
+    /// dialog for a step now signed off closes.
+    fn show_arrived(&mut self, session: &mut Session) {
+        let arrived = session.take_arrived();
+        if arrived.is_empty() {
+            return;
+        }
+        let words: Vec<String> = arrived
+            .iter()
+            .map(|(m, e)| flow::arrival_words(session, m, e))
+            .collect();
+        self.info(words.join(" "));
+        let signed = session.run().awaiting_sign_off().is_none();
+        if signed && matches!(&self.dialog, Some(Dialog::Line(d)) if d.request.ask == Ask::SignOff)
+        {
+            self.dialog = None;
+        }
+        self.saved = Saved::At(session.last_event_at().unwrap_or(self.now));
+        self.after_change(session.run());
+    }
+
     fn follow_or_show(&mut self, session: &mut Session, reply: Reply) -> Flow {
-        match self.follow(session, reply) {
+        let followed = self.follow(session, reply);
+        self.show_arrived(session);
+        match followed {
             Followed::Done => Flow::Continue,
             Followed::Refused(m) => {
                 self.error(m);
@@ -1018,6 +1066,7 @@ pub(crate) fn update(app: &mut App, session: &mut Session, input: Input) -> Flow
         Input::Tick => {
             app.now = app.now.max(session.now());
             app.poll_command(session);
+            app.poll_arrivals(session);
             Flow::Continue
         }
         Input::Resize(w, h) => {

@@ -1630,7 +1630,9 @@ fn snapshot_safe_run_dialogs() {
     f.ch('o');
     let sign = f.screen_at(100, 30);
     assert!(
-        sign.contains("ssh-keygen -Y sign") && sign.contains("or type their name"),
+        sign.contains("`runsheet sign-off 0190f3a2`")
+            && sign.contains("runsheet sign-off-text 0190f3a2")
+            && sign.contains("or type their name"),
         "{sign}"
     );
     insta::assert_snapshot!("sign_off_100x30", sign);

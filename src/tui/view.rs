@@ -144,7 +144,7 @@ fn full_area(app: &App) -> Rect {
 pub(crate) fn step_metrics(app: &App, run: &Run) -> (usize, usize) {
     let a = areas(full_area(app), app, run);
     let inner = a.step.inner(ratatui::layout::Margin::new(1, 1));
-    let lines = step_lines(run, Theme { color: false }, inner.width);
+    let lines = step_lines(run, &app.run_label, Theme { color: false }, inner.width);
     (lines.len(), usize::from(inner.height))
 }
 
@@ -544,7 +544,7 @@ fn seconds(ms: u64) -> String {
 }
 
 /// The step pane's content, wrapped to `width`.
-fn step_lines(run: &Run, th: Theme, width: u16) -> Vec<Line<'static>> {
+fn step_lines(run: &Run, label: &str, th: Theme, width: u16) -> Vec<Line<'static>> {
     let Some(step) = run.current_step() else {
         return vec![Line::from("There is no current step.")];
     };
@@ -657,6 +657,16 @@ fn step_lines(run: &Run, th: Theme, width: u16) -> Vec<Line<'static>> {
                 Span::raw(requirement_text(&r.what)),
             ]));
         }
+        if run.awaiting_sign_off().is_some() {
+            out.push(Line::styled(
+                format!(
+                    "  Waiting: the second person runs `runsheet sign-off {}` from their own login (it shows here when it arrives), or {} takes their SSH signature.",
+                    clean_line(label),
+                    keys::hint(Action::SignOff)
+                ),
+                th.dim(),
+            ));
+        }
     }
     let mut rec: Vec<Line<'static>> = Vec::new();
     let field = |name: &str, value: String| {
@@ -729,7 +739,7 @@ fn step_pane(frame: &mut Frame, area: Rect, app: &App, run: &Run, th: Theme) {
         block = block.border_style(th.err());
     }
     let inner = block.inner(area);
-    let lines = step_lines(run, th, inner.width);
+    let lines = step_lines(run, &app.run_label, th, inner.width);
     let height = usize::from(inner.height);
     let max = lines.len().saturating_sub(height);
     let offset = app.step_scroll.min(max);

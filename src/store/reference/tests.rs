@@ -196,6 +196,7 @@ fn action(what: u8, text: u8) -> Event {
             by: t,
             method: Some(crate::engine::SignOffMethod::Typed),
             ssh: None,
+            login: None,
         },
         9 => Event::StepSkipped {
             step,
