@@ -63,7 +63,7 @@ pub fn runsheet_with(db: &Path, procedures: &Path) -> Command {
     cmd
 }
 
-/// `cmd` with none of the user's `RUNSHEET_*` settings and no colour.
+/// `cmd` with none of the user's `RUNSHEET_*` settings, no sudo user and no colour.
 pub fn isolated(cmd: &mut Command) -> &mut Command {
     for var in [
         "RUNSHEET_DB",
@@ -72,6 +72,11 @@ pub fn isolated(cmd: &mut Command) -> &mut Command {
         "RUNSHEET_KEY_FILE",
         "RUNSHEET_WITNESS_STATE",
         "RUNSHEET_WITNESS_KEY_FILE",
+        "RUNSHEET_ALLOWED_SIGNERS",
+        // sudo's word for the user it runs runsheet for (the tests that
+        // sign off as another user set them).
+        "SUDO_USER",
+        "SUDO_UID",
     ] {
         cmd.env_remove(var);
     }
@@ -86,4 +91,16 @@ pub fn stdout(out: &Output) -> String {
 /// Standard error as text.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The payloads of the run's events of `kind`, in order.
+pub fn payloads(db: &Path, kind: &str) -> Vec<serde_json::Value> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT payload FROM events WHERE kind = ?1 ORDER BY seq")
+        .unwrap();
+    stmt.query_map([kind], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|p| serde_json::from_str(&p.unwrap()).unwrap())
+        .collect()
 }

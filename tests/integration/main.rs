@@ -20,6 +20,7 @@ mod packet;
 mod redaction;
 mod reliability;
 mod safe_runs;
+mod sign_off;
 mod tamper;
 mod tui_e2e;
 mod witness;

@@ -32,7 +32,9 @@ impl Term {
         let mut cmd = CommandBuilder::new(bin());
         cmd.env("TERM", "xterm-256color");
         cmd.env_remove("NO_COLOR");
-        cmd.env_remove("RUNSHEET_OPERATOR");
+        for var in ["RUNSHEET_OPERATOR", "SUDO_USER", "SUDO_UID"] {
+            cmd.env_remove(var);
+        }
         cmd.arg("--db");
         cmd.arg(db);
         cmd.arg("--procedures");
@@ -474,4 +476,40 @@ fn a_choice_picked_in_the_list_and_the_history_in_a_real_terminal() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&runs)).unwrap();
     let run_id = v[0]["id"].as_str().expect("an open run").to_string();
     assert_eq!(recorded_value(&db, &run_id, "severity"), "SEV3");
+}
+
+/// The new-hire procedure waits at its team lead's sign-off in a real
+/// terminal, and says how the second person signs. The operator opens the
+/// sign-off dialog; bob signs off from his own login in a second session;
+/// within a second the runner shows it arrive (the dialog closes, the step
+/// is signed), and Enter completes the run.
+#[test]
+fn a_sign_off_from_a_second_session_arrives_in_a_real_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    let id = crate::sign_off::at_sign_off(&db);
+    let mut t = Term::spawn(&db, &["resume", &id]);
+    t.wait_for("Waiting: the second person runs `runsheet sign-off");
+    t.keys("o");
+    t.wait_for("from their own login");
+    let bob = crate::sign_off::sign_off_as(&db, "bob", 1001, &[&id]);
+    assert_eq!(
+        bob.status.code(),
+        Some(0),
+        "{}",
+        crate::common::stderr(&bob)
+    );
+    t.wait_for("Signed off by bob at ");
+    let screen = t.screen();
+    assert!(
+        screen.contains("[x] sign-off by a second person") && screen.contains("Signed off by: bob"),
+        "{screen}"
+    );
+    assert!(!screen.contains("Waiting: the second person"), "{screen}");
+    t.keys(ENTER);
+    t.wait_for("completed");
+    t.keys(ENTER);
+    assert_eq!(t.exit_code(), 0, "a completed run exits with 0");
+    let verify = runsheet(&db).arg("verify").output().unwrap();
+    assert!(verify.status.success(), "{}", stdout(&verify));
 }
