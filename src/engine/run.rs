@@ -72,6 +72,8 @@ pub struct StepState {
     pub evidence: Option<String>,
     pub answer: Option<bool>,
     pub signed_off_by: Option<String>,
+    /// How that sign-off was given (absent in events recorded before methods were).
+    pub sign_off_method: Option<SignOffMethod>,
     pub failures: Vec<String>,
     /// Failures that entered an escalation branch.
     pub escalations: usize,
@@ -1093,6 +1095,7 @@ impl Run {
                 st.evidence = None;
                 st.answer = None;
                 st.signed_off_by = None;
+                st.sign_off_method = None;
                 st.record = None;
                 self.current = Some(step.clone());
             }
@@ -1140,8 +1143,12 @@ impl Run {
                 st.notes.push(text.clone());
                 st.attempt_notes += 1;
             }
-            Event::SignedOff { step, by, .. } => {
-                self.entry(step).signed_off_by = Some(by.clone());
+            Event::SignedOff {
+                step, by, method, ..
+            } => {
+                let st = self.entry(step);
+                st.signed_off_by = Some(by.clone());
+                st.sign_off_method = *method;
             }
             Event::SignOffRefused { .. } => {}
             Event::Corrected {

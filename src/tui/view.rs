@@ -532,6 +532,15 @@ fn requirement_text(what: &RequirementKind) -> String {
     }
 }
 
+/// Who signed a step off, and how ("bob — their own login").
+fn signed_off_words(by: &str, st: &crate::engine::StepState) -> String {
+    format!(
+        "{}{}",
+        clean_line(by),
+        crate::report::timeline::sign_off_how(st.sign_off_method)
+    )
+}
+
 fn kind_name(k: ValueKind) -> &'static str {
     match k {
         ValueKind::Integer => "whole number",
@@ -682,7 +691,7 @@ fn step_lines(run: &Run, label: &str, th: Theme, width: u16) -> Vec<Line<'static
         rec.push(field("Evidence", clean_line(e)));
     }
     if let Some(by) = &st.signed_off_by {
-        rec.push(field("Signed off by", clean_line(by)));
+        rec.push(field("Signed off by", signed_off_words(by, &st)));
     }
     for (i, c) in st.commands.iter().enumerate() {
         let exit = c
@@ -1291,7 +1300,7 @@ fn history_step(
         }
     }
     if let Some(by) = &st.signed_off_by {
-        out.extend(field("Signed off by", clean_line(by)));
+        out.extend(field("Signed off by", signed_off_words(by, st)));
     }
     for f in &st.failures {
         out.extend(field("Failed", clean_line(f)));
