@@ -389,12 +389,10 @@ pub fn arrival_words(session: &Session, meta: &crate::engine::Meta, event: &Even
         Event::SignedOff { by, ssh, login, .. } => {
             let how = match (ssh, login) {
                 (Some(_), _) => "with their SSH key".to_string(),
-                (None, Some(l)) => {
-                    format!("from their own login (OS user {}, uid {})", l.user, l.uid)
-                }
+                (None, Some(l)) => format!("from their own login (uid {})", l.uid),
                 (None, None) => "by a typed name".into(),
             };
-            format!("Signed off by {by} at {at}, {how}.")
+            format!("Signed off by {by} at {at} {how}.")
         }
         Event::SignOffRefused {
             step, by, reason, ..
