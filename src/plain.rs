@@ -751,92 +751,63 @@ fn print_end(session: &Session, out: &mut dyn Write) -> std::io::Result<()> {
 const HISTORY_OUTPUT: (usize, usize) = (3, 200);
 
 /// What is recorded for each step that has state, in procedure order
-/// (branch steps after the main ones, marked `↳`): read from the run.
+/// (each escalation branch after the step that entered it, its steps
+/// marked `↳`): `report::history`'s words, a line each.
 fn print_history(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
-    let main = run.procedure.steps.len();
-    let steps: Vec<_> = run
-        .procedure
-        .all_steps()
-        .enumerate()
-        .filter_map(|(i, s)| Some((i >= main, s, run.steps.get(&s.id)?)))
-        .collect();
-    if steps.is_empty() {
+    use crate::report::history::{Row, history, more_words};
+    let (rows, chars) = HISTORY_OUTPUT;
+    let history = history(run, rows);
+    if history.is_empty() {
         return writeln!(out, "  Nothing is recorded for any step yet.");
     }
     writeln!(out, "  History — what is recorded for each step so far:")?;
-    for (branch, step, st) in steps {
-        let attempts = if st.attempts > 1 {
-            format!(", {} attempts", st.attempts)
+    for row in history {
+        let e = match row {
+            Row::Branch { title } => {
+                writeln!(out, "  ⚠ Escalation: {}", sanitize_line(&title))?;
+                continue;
+            }
+            Row::Step(e) => e,
+        };
+        let attempts = if e.attempts > 1 {
+            format!(", {} attempts", e.attempts)
         } else {
             String::new()
         };
         writeln!(
             out,
-            "  {}[{}{attempts}] {}",
-            if branch { "↳ " } else { "" },
-            st.status.as_str(),
-            sanitize_line(&step.title)
+            "  {}[{}{attempts}] {}. {}",
+            if e.in_branch { "↳ " } else { "" },
+            e.status.as_str(),
+            e.number,
+            sanitize_line(&e.title)
         )?;
-        let field = |out: &mut dyn Write, label: &str, text: &str| {
-            writeln!(out, "      {label}: {}", sanitize_line(text))
-        };
-        if let Some(v) = &st.value {
-            field(out, "value", v)?;
-        }
-        if let Some(a) = st.answer {
-            field(out, "answer", if a { "yes" } else { "no" })?;
-        }
-        if let Some(e) = &st.evidence {
-            field(out, "evidence", e)?;
-        }
-        for n in &st.notes {
-            let text = sanitize_terminal(n.trim_end());
+        for f in &e.fields {
+            let text = sanitize_terminal(&f.text);
             let mut lines = text.lines();
-            writeln!(out, "      note: {}", lines.next().unwrap_or_default())?;
-            for l in lines {
-                writeln!(out, "            {l}")?;
-            }
-        }
-        for c in &st.commands {
-            let exit = c
-                .exit_code
-                .map_or("stopped".to_string(), |e| format!("exit code {e}"));
-            field(
+            writeln!(
                 out,
-                "command",
-                &format!(
-                    "{} — {exit} after {} ms, {} bytes of output",
-                    c.command, c.duration_ms, c.output_bytes
-                ),
+                "      {}: {}",
+                f.label,
+                lines.next().unwrap_or_default()
             )?;
-            let (rows, chars) = HISTORY_OUTPUT;
-            let mut lines = c.output.lines();
-            for l in lines.by_ref().take(rows) {
+            let under = " ".repeat(f.label.chars().count() + 2);
+            for l in lines {
+                writeln!(out, "      {under}{l}")?;
+            }
+            let Some(o) = &f.output else {
+                continue;
+            };
+            for l in &o.lines {
                 let mut cut: String = l.chars().take(chars).collect();
                 if cut.len() < l.len() {
                     cut.push('…');
                 }
                 writeln!(out, "        | {}", sanitize_line(&cut))?;
             }
-            let more = lines.count();
-            if more > 0 {
-                writeln!(
-                    out,
-                    "        | … {more} more lines (runsheet show has them)"
-                )?;
+            if o.more > 0 {
+                writeln!(out, "        | {}", more_words(o.more))?;
             }
-        }
-        if let Some(by) = &st.signed_off_by {
-            field(out, "signed off by", by)?;
-        }
-        for f in &st.failures {
-            field(out, "failed", f)?;
-        }
-        if let Some(j) = &st.skip_justification {
-            field(out, "skipped", j)?;
-        }
-        for c in &st.corrections {
-            field(out, "corrected", c)?;
         }
     }
     Ok(())
@@ -1122,7 +1093,8 @@ note = "Who did you call?"
         let mut s = session(MemorySink::default());
         let (_, before) = play(&mut s, "h\n");
         assert!(
-            before.contains("History — what is recorded for each step so far:\n  [current] Check"),
+            before
+                .contains("History — what is recorded for each step so far:\n  [current] 1. Check"),
             "{before}"
         );
         // Run the command, confirm; fail the ticket step; a note in the branch.
@@ -1135,11 +1107,12 @@ note = "Who did you call?"
             .map(|(_, h)| h)
             .unwrap_or_default();
         for line in [
-            "  [done] Check \\u{1b}[31mred\\u{1b}[0m\n",
-            "      command: echo checked — exit code 0 after ",
+            "  [done] 1. Check \\u{1b}[31mred\\u{1b}[0m\n",
+            "      Command run: $ echo checked — exit 0 in ",
             "        | checked\n",
-            "  [escalated] Ticket\n      failed: no ticket system\n",
-            "  ↳ [current] Call\n      note: called Bob\n",
+            "  [escalated] 2. Ticket\n      Failed: no ticket system\n",
+            "  ⚠ Escalation: ",
+            "  ↳ [current] 1. Call\n      Note: called Bob\n",
         ] {
             assert!(history.contains(line), "no {line:?} in:\n{history}");
         }

@@ -1,5 +1,6 @@
 //! Runs and events for people: the `runs` table and the `show` timeline
-//! (`runs`), what each stored event means in words (`timeline`), and `status`
+//! (`runs`), what each stored event means in words (`timeline`), a live
+//! run's history for the runners' history views (`history`), and `status`
 //! with its cadence calendar (`status`, `cadence`); with what they share —
 //! times and outcomes as shown, per-run counts, and the procedures runs used,
 //! parsed from the log's stored sources. The bundle side (`export`) writes its
@@ -10,6 +11,7 @@
 //! (`tui`, `plain`), the session, `cli` or `app`.
 
 pub mod cadence;
+pub mod history;
 pub mod runs;
 pub mod status;
 pub mod timeline;

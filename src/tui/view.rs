@@ -16,9 +16,10 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 use super::app::{
     App, CommandPane, Dialog, LineDialog, MIN_HEIGHT, MIN_WIDTH, Saved, acts_on_step,
 };
-use crate::engine::{Action, RequirementKind, Run, StepState, StepStatus};
+use crate::engine::{Action, RequirementKind, Run, StepStatus};
 use crate::keys::{self, Does, Intent, Mode};
-use crate::procedure::{Branch, Step, StepKind, StepPlace, ValueKind};
+use crate::procedure::{StepKind, StepPlace, ValueKind};
+use crate::report::history::{Entry, Row};
 use crate::session::flow::Ask;
 use crate::text::{reflow, sanitize_line, sanitize_terminal};
 
@@ -1113,46 +1114,17 @@ const HISTORY_OUTPUT_LINES: usize = 3;
 /// other branch's steps after the main steps. Read from the run; every
 /// recorded text is cleaned for the terminal.
 fn history_lines(run: &Run, th: Theme, width: u16) -> Vec<Line<'static>> {
-    let p = &run.procedure;
     let mut out: Vec<Line<'static>> = Vec::new();
-    let mut shown_branches: Vec<&str> = Vec::new();
-    let branch_entries = |b: &Branch, out: &mut Vec<Line<'static>>| {
-        let steps: Vec<(usize, &Step, &StepState)> = b
-            .steps
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| run.steps.get(&s.id).map(|st| (i, s, st)))
-            .collect();
-        if steps.is_empty() {
-            return;
-        }
-        out.extend(wrap_under_label(
-            Line::from(vec![
-                Span::styled("  ⚠ Escalation: ", th.err()),
-                Span::styled(clean_line(&b.title), th.bold()),
-            ]),
-            width,
-        ));
-        for (i, s, st) in steps {
-            history_step(s, st, ("  ↳ ", i + 1), th, width, out);
-        }
-    };
-    for (i, s) in p.steps.iter().enumerate() {
-        let Some(st) = run.steps.get(&s.id) else {
-            continue;
-        };
-        history_step(s, st, ("", i + 1), th, width, &mut out);
-        if st.escalations > 0
-            && let Some(b) = p.escalation_for(s)
-            && !shown_branches.contains(&b.id.as_str())
-        {
-            shown_branches.push(&b.id);
-            branch_entries(b, &mut out);
-        }
-    }
-    for b in &p.branches {
-        if !shown_branches.contains(&b.id.as_str()) {
-            branch_entries(b, &mut out);
+    for row in crate::report::history::history(run, HISTORY_OUTPUT_LINES) {
+        match row {
+            Row::Branch { title } => out.extend(wrap_under_label(
+                Line::from(vec![
+                    Span::styled("  ⚠ Escalation: ", th.err()),
+                    Span::styled(clean_line(&title), th.bold()),
+                ]),
+                width,
+            )),
+            Row::Step(e) => history_step(&e, th, width, &mut out),
         }
     }
     if out.is_empty() {
@@ -1161,82 +1133,39 @@ fn history_lines(run: &Run, th: Theme, width: u16) -> Vec<Line<'static>> {
     out
 }
 
-/// One step's entry in the history: its title and status (after `place`:
-/// a lead, `↳ ` for a branch step, and its number in the list it is in),
-/// then what is recorded for it, each field's continuation rows under its
-/// value.
-fn history_step(
-    step: &Step,
-    st: &StepState,
-    place: (&str, usize),
-    th: Theme,
-    width: u16,
-    out: &mut Vec<Line<'static>>,
-) {
-    let status = st.status;
+/// One step's entry in the history: its title and status (after a lead,
+/// `↳ ` for a branch step, and its number in the list it is in), then what
+/// is recorded for it, each field's continuation rows under its value.
+fn history_step(e: &Entry, th: Theme, width: u16, out: &mut Vec<Line<'static>>) {
+    let status = e.status;
     let mut words = status.as_str().to_string();
-    if st.attempts > 1 {
-        words.push_str(&format!(" · {} attempts", st.attempts));
+    if e.attempts > 1 {
+        words.push_str(&format!(" · {} attempts", e.attempts));
     }
     let head = Line::from(vec![
-        Span::raw(place.0.to_string()),
+        Span::raw(if e.in_branch { "  ↳ " } else { "" }.to_string()),
         Span::styled(status_mark(status), status_style(status, th)),
-        Span::raw(format!(" {}. ", place.1)),
-        Span::styled(clean_line(&step.title), th.bold()),
+        Span::raw(format!(" {}. ", e.number)),
+        Span::styled(clean_line(&e.title), th.bold()),
         Span::styled(format!(" — {words}"), status_style(status, th)),
     ]);
     // What is recorded lines up under the title.
     let pad = " ".repeat(head.spans[..3].iter().map(Span::width).sum::<usize>());
     out.extend(wrap_indented(vec![head], width, |_| pad.len()));
-    // Continuation rows, and a note's further lines, line up under the value.
-    let under = |label: &str| " ".repeat(pad.len() + Span::raw(format!("{label}: ")).width());
-    let field = |label: &str, value: String| {
-        let indent = under(label).len();
-        wrap_indented(
+    for f in &e.fields {
+        // Continuation rows, and a note's further lines, line up under the value.
+        let under = " ".repeat(pad.len() + Span::raw(format!("{}: ", f.label)).width());
+        let text = clean(&f.text);
+        let mut lines = text.lines();
+        out.extend(wrap_indented(
             vec![Line::from(vec![
                 Span::raw(pad.clone()),
-                Span::styled(format!("{label}: "), th.bold()),
-                Span::raw(value),
+                Span::styled(format!("{}: ", f.label), th.bold()),
+                Span::raw(lines.next().unwrap_or_default().to_string()),
             ])],
             width,
-            |_| indent,
-        )
-    };
-    if let Some(v) = &st.value {
-        let unit = match step.kind() {
-            StepKind::Value(spec) => spec.unit.as_deref().map(clean_line),
-            _ => None,
-        };
-        let shown = match (v.is_empty(), unit) {
-            (true, _) => "(left empty)".to_string(),
-            (false, Some(u)) => format!("{} {u}", clean_line(v)),
-            (false, None) => clean_line(v),
-        };
-        out.extend(field("Value", shown));
-    }
-    if let Some(a) = st.answer {
-        let question = match step.kind() {
-            StepKind::Decision(d) => format!(" — {}", clean_line(&d.question)),
-            _ => String::new(),
-        };
-        out.extend(field(
-            "Answer",
-            format!("{}{question}", if a { "yes" } else { "no" }),
+            |_| under.len(),
         ));
-    }
-    if let Some(e) = &st.evidence {
-        out.extend(field("Evidence", clean_line(e)));
-    }
-    for (i, n) in st.notes.iter().enumerate() {
-        let label = if st.notes.len() > 1 {
-            format!("Note {}", i + 1)
-        } else {
-            "Note".to_string()
-        };
-        let text = clean(n);
-        let mut lines = text.lines();
-        out.extend(field(&label, lines.next().unwrap_or_default().to_string()));
-        let under = under(&label);
         for l in lines {
             out.extend(wrap_indented(
                 vec![Line::from(format!("{under}{l}"))],
@@ -1244,72 +1173,24 @@ fn history_step(
                 |_| under.len(),
             ));
         }
-    }
-    let expect = match step.kind() {
-        StepKind::Command(c) => c.expect_exit.unwrap_or(0),
-        _ => 0,
-    };
-    for (i, c) in st.commands.iter().enumerate() {
-        let label = if st.commands.len() > 1 {
-            format!("Command run {}", i + 1)
-        } else {
-            "Command run".to_string()
-        };
-        let exit = match c.exit_code {
-            Some(code) if code == expect => format!("exit {code}"),
-            Some(code) => format!("exit {code}, expected {expect}"),
-            None => "stopped (no exit code)".to_string(),
-        };
-        let kept = if c.truncated {
-            format!(
-                " (the log keeps the first {} KiB)",
-                crate::runner::OUTPUT_CAP / 1024
-            )
-        } else {
-            String::new()
-        };
-        out.extend(field(
-            &label,
-            format!(
-                "$ {} — {exit} in {}, {} bytes of output{kept}",
-                clean_line(&c.command),
-                seconds(c.duration_ms),
-                c.output_bytes
-            ),
-        ));
         // The first lines of output, each cut at the edge (a line may be
         // the whole megabyte).
-        let under = format!("{pad}  ");
-        let room = usize::from(width).saturating_sub(under.len() + 2);
-        let mut rows = c.output.lines();
-        for l in rows.by_ref().take(HISTORY_OUTPUT_LINES) {
-            out.push(Line::from(vec![
-                Span::styled(format!("{under}│ "), th.dim()),
-                Span::raw(truncate(&clean_line(l), room)),
-            ]));
+        if let Some(o) = &f.output {
+            let under = format!("{pad}  ");
+            let room = usize::from(width).saturating_sub(under.len() + 2);
+            for l in &o.lines {
+                out.push(Line::from(vec![
+                    Span::styled(format!("{under}│ "), th.dim()),
+                    Span::raw(truncate(&clean_line(l), room)),
+                ]));
+            }
+            if o.more > 0 {
+                out.push(Line::styled(
+                    format!("{under}│ {}", crate::report::history::more_words(o.more)),
+                    th.dim(),
+                ));
+            }
         }
-        let more = rows.count();
-        if more > 0 {
-            out.push(Line::styled(
-                format!(
-                    "{under}│ … {more} more {} (runsheet show has it all)",
-                    if more == 1 { "line" } else { "lines" }
-                ),
-                th.dim(),
-            ));
-        }
-    }
-    if let Some(by) = &st.signed_off_by {
-        out.extend(field("Signed off by", signed_off_words(by, st)));
-    }
-    for f in &st.failures {
-        out.extend(field("Failed", clean_line(f)));
-    }
-    if let Some(j) = &st.skip_justification {
-        out.extend(field("Skipped", clean_line(j)));
-    }
-    for c in &st.corrections {
-        out.extend(field("Corrected", clean_line(c)));
     }
 }
 

@@ -402,11 +402,11 @@ fn plain_mode_lists_a_choice_numbered_and_records_the_text_of_the_number_typed()
         .map(|(_, h)| h)
         .unwrap_or_default();
     assert!(
-        history.contains("  [done] Classify the severity\n      value: SEV2\n"),
+        history.contains("  [done] 6. Classify the severity\n      Value: SEV2\n"),
         "{text}"
     );
     assert!(
-        history.contains("      command: date -u && uname -n && id -un — exit code 0"),
+        history.contains("      Command run: $ date -u && uname -n && id -un — exit 0 in "),
         "{text}"
     );
     let run_id = printed_run_id(&text).expect("run id printed");
