@@ -231,12 +231,45 @@ impl ValueKind {
 pub struct CommandSpec {
     /// Shell command, run with `sh -c`.
     pub run: String,
-    /// Exit code that means success (default 0). Another code offers fail → escalation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Exit code that means success (default 0), 0 to 255. Another code offers fail → escalation.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "exit_code"
+    )]
+    #[schemars(range(min = 0, max = 255))]
     pub expect_exit: Option<i32>,
-    /// Seconds after which the runner offers to stop the command.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Seconds after which the runner offers to stop the command (at least 1).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "timeout"
+    )]
+    #[schemars(range(min = 1))]
     pub timeout_secs: Option<u64>,
+}
+
+/// An exit code a command can end with: 0 to 255 (a shell reports a
+/// signal as 128 + its number).
+fn exit_code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+    let n = i64::deserialize(d)?;
+    match i32::try_from(n) {
+        Ok(code) if (0..=255).contains(&code) => Ok(Some(code)),
+        _ => Err(serde::de::Error::custom(format!(
+            "{n} is out of range: an exit code is 0 to 255, e.g. expect_exit = 1"
+        ))),
+    }
+}
+
+/// A timeout of at least one second.
+fn timeout<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let n = i64::deserialize(d)?;
+    match u64::try_from(n) {
+        Ok(secs) if secs >= 1 => Ok(Some(secs)),
+        _ => Err(serde::de::Error::custom(format!(
+            "{n} is out of range: a timeout is at least 1 second, e.g. timeout_secs = 600 (leave it out for none)"
+        ))),
+    }
 }
 
 /// An escalation branch: steps to follow when a step fails, and where the run goes next.

@@ -200,14 +200,22 @@ fn parse_toml(source: Source) -> Result<Loaded, Diagnostic> {
 }
 
 fn parse_json(source: Source) -> Result<Loaded, Diagnostic> {
-    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&source.text) {
+    // A byte-order mark is read as blanks (TOML accepts one too); positions
+    // stay those of the file's bytes.
+    let bom = '\u{feff}'.len_utf8();
+    let plain = if source.text.starts_with('\u{feff}') {
+        std::borrow::Cow::Owned(spans::blank(&source.text, 0..bom))
+    } else {
+        std::borrow::Cow::Borrowed(source.text.as_str())
+    };
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&plain) {
         return Err(errors::json_error(&source, &e, None));
     }
-    let (index, schema_member) = spans::json_index(&source.text);
+    let (index, schema_member) = spans::json_index(&plain);
     // `$schema` tells editors which schema to use; it is not part of the model.
     let text = match schema_member {
-        Some(range) => std::borrow::Cow::Owned(spans::blank(&source.text, range)),
-        None => std::borrow::Cow::Borrowed(source.text.as_str()),
+        Some(range) => std::borrow::Cow::Owned(spans::blank(&plain, range)),
+        None => plain,
     };
     let parsed = serde_json::from_str::<Procedure>(&text);
     drop(text);
