@@ -27,6 +27,8 @@ mod redact;
 /// Run one CLI invocation; returns what it found, which
 /// [`crate::error::exit_code`] turns into the exit code.
 pub fn run(cli: Cli) -> Result<Exit> {
+    crate::store::busy_timeout_setting().map_err(Error::Usage)?;
+    check_procedures_folder(&cli)?;
     let ctx = Context::new(cli.global);
     match cli.command {
         Cmd::Lint(a) => lint_cmd(&ctx, a),
@@ -71,6 +73,27 @@ pub fn run(cli: Cli) -> Result<Exit> {
             Ok(Exit::Success)
         }
     }
+}
+
+/// A procedures folder given (`--procedures`, `RUNSHEET_PROCEDURES`) must
+/// be one: a file there is refused (`--procedures restore-test`, meant as
+/// `--procedure`, would otherwise read no procedures and filter nothing),
+/// and so is a path that does not exist, except for `new`, which creates it.
+fn check_procedures_folder(cli: &Cli) -> Result<()> {
+    let Some(dir) = &cli.global.procedures else {
+        return Ok(());
+    };
+    let creates = matches!(cli.command, Cmd::New(_));
+    let what = match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => "is not a folder",
+        Err(_) if creates => return Ok(()),
+        Err(_) => "does not exist",
+    };
+    Err(Error::Usage(format!(
+        "the procedures folder {} {what}: pass --procedures a folder of procedure files (to pick one procedure's runs, the option is --procedure ID)",
+        dir.display()
+    )))
 }
 
 /// Paths, identity and output settings for one invocation.
@@ -229,7 +252,14 @@ fn list_cmd(ctx: &Context) -> Result<Exit> {
     let dir = ctx.procedures_dir();
     let mut entries = Vec::new();
     let mut broken = 0;
-    for path in parse::procedure_files(&dir)? {
+    // The default folder may not exist yet (a new user outside a folder
+    // with procedures/): that is no procedures, not an error.
+    let files = if dir.exists() {
+        parse::procedure_files(&dir)?
+    } else {
+        Vec::new()
+    };
+    for path in files {
         match Source::read(&path).and_then(parse::parse) {
             Ok(loaded) => entries.push(render::ListEntry {
                 path,
@@ -245,8 +275,13 @@ fn list_cmd(ctx: &Context) -> Result<Exit> {
         outln!("{}", pretty(&render::list_json(&entries, ctx.today)))?;
     } else if entries.is_empty() {
         outln!(
-            "No procedures in {}. Create one with `runsheet new <id>`.",
-            dir.display()
+            "No procedures in {}{}. Create one with `runsheet new <id>`, or pass --procedures DIR.",
+            dir.display(),
+            if dir.is_dir() {
+                ""
+            } else {
+                " (no such folder yet)"
+            }
         )?;
     } else {
         out::rendered(&render::list_table(&entries, ctx.today, ctx.color))?;
@@ -515,6 +550,7 @@ fn front_end(
 
 fn runs_cmd(ctx: &Context, a: cli::RunsArgs) -> Result<Exit> {
     let mut q = run_query(&a.filter)?;
+    q.limit = a.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     if a.open {
         q.outcome = Some("open".into());
     }
@@ -527,6 +563,13 @@ fn runs_cmd(ctx: &Context, a: cli::RunsArgs) -> Result<Exit> {
         outln!("No runs match.")?;
     } else {
         out::rendered(&runs::runs_table(&rows, ctx.color))?;
+        // For a person at a terminal only: a pipe gets the table alone.
+        if std::io::stdout().is_terminal() {
+            errln!(
+                "{}",
+                runs::runs_hint(rows.len(), q.limit.is_some_and(|n| rows.len() >= n))
+            );
+        }
     }
     Ok(Exit::Success)
 }
@@ -1386,6 +1429,17 @@ fn status_cmd(ctx: &Context, a: cli::StatusArgs) -> Result<Exit> {
         outln!("{}", pretty(&report.to_json()))?;
     } else {
         out::rendered(&report.render_text(ctx.color))?;
+        if procedures.is_empty() {
+            errln!(
+                "runsheet: no procedures in {}{}; pass --procedures DIR, or create one with `runsheet new <id>`",
+                dir.display(),
+                if dir.is_dir() {
+                    ""
+                } else {
+                    " (no such folder)"
+                }
+            );
+        }
     }
     if broken > 0 {
         errln!("{broken} procedure file(s) could not be read; run `runsheet lint` for details");

@@ -1,15 +1,60 @@
-//! The command-line interface: clap derive definitions only, no behaviour.
+//! The command-line interface: clap derive definitions, and parsing them
+//! with the environment variables the options read (an empty one counts as
+//! unset); no behaviour.
 //!
 //! May not depend on any other module of the crate.
 
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+/// Parse `args` (the program name first). An option's environment variable
+/// that `is_empty` says is set but empty counts as unset, as it does for
+/// most tools (`RUNSHEET_DB= runsheet runs` reads the default log).
+pub fn parse_from<I, T>(args: I, is_empty: &dyn Fn(&OsStr) -> bool) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cmd = without_empty_env(Cli::command(), is_empty);
+    let matches = cmd.try_get_matches_from(args)?;
+    Cli::from_arg_matches(&matches)
+}
+
+/// The process's arguments, with its environment.
+pub fn parse() -> Result<Cli, clap::Error> {
+    parse_from(std::env::args_os(), &|name| {
+        std::env::var_os(name).is_some_and(|v| v.is_empty())
+    })
+}
+
+/// `cmd` and its subcommands with no option reading an empty variable.
+fn without_empty_env(cmd: clap::Command, is_empty: &dyn Fn(&OsStr) -> bool) -> clap::Command {
+    let cmd = cmd.mut_args(|a| match a.get_env() {
+        Some(name) if is_empty(name) => a.env(None::<&'static str>),
+        _ => a,
+    });
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    names.into_iter().fold(cmd, |c, n| {
+        c.mut_subcommand(n, |s| without_empty_env(s, is_empty))
+    })
+}
 
 /// Walk an operator through a documented operating procedure and keep
 /// tamper-evident evidence that it was followed (ISO/IEC 27001:2022 A.5.37).
 #[derive(Debug, Parser)]
-#[command(name = "runsheet", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "runsheet",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    arg_required_else_help = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -253,6 +298,9 @@ pub struct RunsArgs {
     /// Only runs that are still open (resumable)
     #[arg(long)]
     pub open: bool,
+    /// At most this many runs, the newest
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
     #[command(flatten)]
     pub filter: RunFilter,
 }

@@ -1,6 +1,5 @@
 //! The `runsheet` binary: parse arguments, call the library, map the result to an exit code.
 
-use clap::Parser;
 use runsheet::error::{Error, exit_code};
 
 fn main() {
@@ -14,7 +13,7 @@ fn main() {
     if std::env::var_os("RUNSHEET_DEBUG_PANIC").is_some_and(|v| v == "1") {
         panic!("RUNSHEET_DEBUG_PANIC=1 asked for a panic \u{1b}]0;title\u{7}");
     }
-    let cli = match runsheet::cli::Cli::try_parse() {
+    let cli = match runsheet::cli::parse() {
         Ok(cli) => cli,
         // Help and version, as clap prints them (no user input in them).
         Err(e) if !e.use_stderr() => e.exit(),

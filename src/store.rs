@@ -241,10 +241,30 @@ pub const BUSY_TIMEOUT_ENV: &str = "RUNSHEET_BUSY_TIMEOUT_MS";
 
 /// `RUNSHEET_BUSY_TIMEOUT_MS` as a duration; `None` when unset or not a number.
 fn busy_timeout_from_env() -> Option<Duration> {
-    std::env::var(BUSY_TIMEOUT_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_millis)
+    busy_timeout_setting().ok().flatten()
+}
+
+/// `RUNSHEET_BUSY_TIMEOUT_MS` as a duration: `Ok(None)` when unset or
+/// empty, an error (what, and what to write) when it is not a whole number
+/// of milliseconds. The binary checks it before any command runs.
+pub fn busy_timeout_setting() -> Result<Option<Duration>, String> {
+    let Some(raw) = std::env::var_os(BUSY_TIMEOUT_ENV) else {
+        return Ok(None);
+    };
+    let text = raw.to_string_lossy();
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    text.trim()
+        .parse::<u64>()
+        .map(|ms| Some(Duration::from_millis(ms)))
+        .map_err(|_| {
+            format!(
+                "{BUSY_TIMEOUT_ENV}={} is not a whole number of milliseconds; set it to e.g. 5000, or unset it (default {} ms)",
+                crate::text::sanitize_line(&text),
+                Store::DEFAULT_BUSY_TIMEOUT.as_millis()
+            )
+        })
 }
 
 impl StoreOptions {

@@ -100,8 +100,8 @@ fn pad(s: &str, width: usize) -> String {
     format!("{s}{}", " ".repeat(width.saturating_sub(n)))
 }
 
-/// The `runs` table: newest first as given, one line per run, columns sized to
-/// their content; untrusted text made harmless.
+/// The `runs` table: a header, then newest first as given, one line per
+/// run, columns sized to their content; untrusted text made harmless.
 pub fn runs_table(rows: &[RunRow], color: bool) -> String {
     let header = [
         "RUN ID",
@@ -150,13 +150,18 @@ pub fn runs_table(rows: &[RunRow], color: bool) -> String {
         }
         let _ = writeln!(out, "{}", parts.join("  ").trim_end());
     }
-    let _ = writeln!(
-        out,
-        "{} run{}. `runsheet show <RUN ID>` shows one (a unique prefix is enough).",
-        rows.len(),
-        if rows.len() == 1 { "" } else { "s" }
-    );
     out
+}
+
+/// The line under the `runs` table at a terminal (on stderr, and never
+/// into a pipe, so `runs | wc -l` counts the header and the runs only):
+/// how many, and how to see one.
+pub fn runs_hint(shown: usize, limited: bool) -> String {
+    format!(
+        "{shown} run{}{}. `runsheet show <RUN ID>` shows one (a unique prefix is enough).",
+        if shown == 1 { "" } else { "s" },
+        if limited { " (--limit)" } else { "" }
+    )
 }
 
 /// The `show` header and timeline for a terminal.

@@ -10,6 +10,7 @@ mod common;
 mod crash;
 mod custody;
 mod damage;
+mod ecosystem;
 mod evidence;
 mod faults;
 mod forge;

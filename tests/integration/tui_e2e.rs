@@ -12,7 +12,7 @@ use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use crate::common::{bin, drill, plain_run, printed_run_id, repo, runsheet, stdout};
 
 /// A runsheet process on a 100x30 pseudo-terminal.
-struct Term {
+pub(crate) struct Term {
     parser: Arc<Mutex<vt100::Parser>>,
     writer: Box<dyn Write + Send>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
@@ -20,7 +20,7 @@ struct Term {
 }
 
 impl Term {
-    fn spawn(db: &Path, args: &[&str]) -> Term {
+    pub(crate) fn spawn(db: &Path, args: &[&str]) -> Term {
         let pty = native_pty_system()
             .openpty(PtySize {
                 rows: 30,
@@ -76,7 +76,7 @@ impl Term {
 
     /// Wait until the screen shows `text`, then as an operator reads it
     /// ([`READ`]); fail with the screen if it never shows it.
-    fn wait_for(&self, text: &str) {
+    pub(crate) fn wait_for(&self, text: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if self.screen().contains(text) {
@@ -94,7 +94,7 @@ impl Term {
         std::thread::sleep(Duration::from_millis(150));
     }
 
-    fn exit_code(mut self) -> u32 {
+    pub(crate) fn exit_code(mut self) -> u32 {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

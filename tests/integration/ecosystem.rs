@@ -1,0 +1,270 @@
+//! Fits the ecosystem (issue "Fits the ecosystem"): environment variables,
+//! bare invocation, pipes, folders and lint messages behave as people who
+//! live in a terminal expect.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::{bin, drill_run, isolated, repo, runsheet, stderr, stdout};
+
+/// `runsheet` in `dir` with HOME (and so the default log and procedures
+/// folder) inside it, none of the user's settings, and these variables.
+fn runsheet_at(dir: &Path, vars: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(bin());
+    isolated(&mut cmd)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("XDG_CONFIG_HOME");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// A variable set but empty counts as unset, as for most tools: the default
+/// log and the procedures folder of the working directory are used.
+#[test]
+fn an_empty_environment_variable_counts_as_unset() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = runsheet_at(dir.path(), &[("RUNSHEET_DB", "")])
+        .arg("runs")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let expected = dir.path().join(".local/share/runsheet/evidence.sqlite3");
+    assert!(
+        stderr(&out).contains(&format!(
+            "evidence log {}: no evidence log exists here yet",
+            expected.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let out = runsheet_at(
+        &repo(),
+        &[("RUNSHEET_PROCEDURES", ""), ("RUNSHEET_OPERATOR", "")],
+    )
+    .arg("list")
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("backup-customer-data"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// A busy timeout that is not a number of milliseconds is an error naming
+/// the variable, before anything is read or written; a number works.
+#[test]
+fn a_busy_timeout_that_is_not_a_number_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    let out = runsheet(&db)
+        .env("RUNSHEET_BUSY_TIMEOUT_MS", "abc")
+        .arg("runs")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("RUNSHEET_BUSY_TIMEOUT_MS=abc is not a whole number of milliseconds"),
+        "{}",
+        stderr(&out)
+    );
+    let out = runsheet(&db)
+        .env("RUNSHEET_BUSY_TIMEOUT_MS", "250")
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// `runsheet` alone prints its help (and what it can do), not an error
+/// about a missing subcommand.
+#[test]
+fn runsheet_alone_prints_the_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = runsheet_at(dir.path(), &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let help = stderr(&out);
+    assert!(
+        help.contains("Usage: runsheet [OPTIONS] <COMMAND>") && help.contains("sign-off"),
+        "{help}"
+    );
+}
+
+/// `runs --limit N` shows the newest N; the count under the table is for a
+/// terminal (on stderr): a pipe gets the header and one line per run.
+#[test]
+fn runs_has_a_limit_and_pipes_only_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    for _ in 0..3 {
+        drill_run(&db);
+    }
+    let all = runsheet(&db).arg("runs").output().unwrap();
+    assert_eq!(stdout(&all).lines().count(), 4, "{}", stdout(&all));
+    assert_eq!(stderr(&all), "");
+    let two = runsheet(&db)
+        .args(["runs", "--limit", "2"])
+        .output()
+        .unwrap();
+    let two_text = stdout(&two);
+    let all_text = stdout(&all);
+    let lines: Vec<&str> = two_text.lines().collect();
+    assert_eq!(lines.len(), 3, "{two_text}");
+    // The newest two, in the same order as without the limit.
+    assert_eq!(lines, all_text.lines().take(3).collect::<Vec<_>>());
+    assert_eq!(stderr(&two), "");
+    // At a terminal the count follows the table, on stderr.
+    let t = crate::tui_e2e::Term::spawn(&db, &["runs", "--limit", "2"]);
+    t.wait_for("2 runs (--limit). `runsheet show <RUN ID>` shows one");
+    assert_eq!(t.exit_code(), 0);
+    let zero = runsheet(&db)
+        .args(["runs", "--limit", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(zero.status.code(), Some(2), "{}", stderr(&zero));
+}
+
+/// `--procedures restore-test` (meant as `--procedure`) is refused, naming
+/// the option meant, and nothing is written; so is a file given as the
+/// folder. `new` may name a folder it then creates.
+#[test]
+fn a_procedures_option_that_is_no_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("bundle");
+    let out = runsheet_at(dir.path(), &[])
+        .args(["--procedures", "restore-test", "export", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("the procedures folder restore-test does not exist")
+            && stderr(&out).contains("the option is --procedure ID"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!out_dir.exists());
+    let file = repo().join("procedures/restore-test.toml");
+    let out = runsheet_at(dir.path(), &[])
+        .arg("--procedures")
+        .arg(&file)
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is not a folder"), "{}", stderr(&out));
+    let fresh = dir.path().join("new-folder");
+    let out = runsheet_at(dir.path(), &[])
+        .arg("--procedures")
+        .arg(&fresh)
+        .args(["new", "first-procedure"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(fresh.join("first-procedure.toml").is_file());
+}
+
+/// Outside a folder with procedures, `list` says there are none and how to
+/// make one (no OS error), and `status` names the folder it looked in.
+#[test]
+fn list_and_status_outside_a_procedures_folder_say_where_they_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = runsheet_at(dir.path(), &[]).arg("list").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let folder = dir.path().join(".config/runsheet/procedures");
+    assert!(
+        stdout(&out).contains(&format!(
+            "No procedures in {} (no such folder yet). Create one with `runsheet new <id>`",
+            folder.display()
+        )),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    let db = dir.path().join("log.sqlite3");
+    let out = runsheet_at(dir.path(), &[])
+        .arg("--db")
+        .arg(&db)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "no procedures in {} (no such folder)",
+            folder.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A JSON procedure saved with a byte-order mark reads as without one (TOML
+/// accepts one too): the same diagnostics at the same places.
+#[test]
+fn a_json_procedure_with_a_byte_order_mark_lints_as_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = repo().join("tests/fixtures/lint/unreachable-json.json");
+    let text = std::fs::read_to_string(&plain).unwrap();
+    let marked = dir.path().join("unreachable-json.json");
+    std::fs::write(&marked, format!("\u{feff}{text}")).unwrap();
+    let lint = |p: &Path| {
+        let out = Command::new(bin()).arg("lint").arg(p).output().unwrap();
+        let shown = stdout(&out).replace(&p.display().to_string(), "FILE");
+        (out.status.code(), shown)
+    };
+    let (code, without) = lint(&plain);
+    let (marked_code, with) = lint(&marked);
+    assert_eq!(code, marked_code);
+    assert_eq!(without, with);
+    assert!(with.contains("FILE:"), "{with}");
+    assert!(!with.contains("FILE:1:1:"), "{with}");
+}
+
+/// No locked dependency built for this host needs a newer Rust than
+/// Cargo.toml's `rust-version` says (cargo metadata reports each
+/// package's; offline, from the sources this build downloaded).
+#[test]
+fn no_locked_dependency_needs_a_newer_rust_than_rust_version_says() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let info = Command::new(rustc).arg("-vV").output().unwrap();
+    let host = stdout(&info)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .expect("rustc -vV names the host");
+    let out = Command::new(cargo)
+        .args(["metadata", "--locked", "--offline", "--format-version", "1"])
+        .args(["--filter-platform", &host])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // major.minor.patch, a missing part 0 (`1.89` is `1.89.0`).
+    let version = |v: &str| -> [u64; 3] {
+        let mut parts = v.split('.').map(|p| p.parse().unwrap_or(0));
+        [0; 3].map(|_| parts.next().unwrap_or(0))
+    };
+    let packages = meta["packages"].as_array().unwrap();
+    let ours = packages
+        .iter()
+        .find(|p| p["name"] == "runsheet")
+        .and_then(|p| p["rust_version"].as_str())
+        .expect("Cargo.toml says rust-version");
+    let newer: Vec<String> = packages
+        .iter()
+        .filter_map(|p| {
+            let needs = p["rust_version"].as_str()?;
+            (version(needs) > version(ours))
+                .then(|| format!("{} {} needs {needs}", p["name"], p["version"]))
+        })
+        .collect();
+    assert!(newer.is_empty(), "rust-version is {ours}, but: {newer:?}");
+    assert!(packages.len() > 50, "only {} packages", packages.len());
+}
