@@ -23,13 +23,26 @@ use crate::vocab;
 use crate::{errln, outln};
 
 mod redact;
+mod settings;
 
 /// Run one CLI invocation; returns what it found, which
 /// [`crate::error::exit_code`] turns into the exit code.
-pub fn run(cli: Cli) -> Result<Exit> {
+pub fn run(mut cli: Cli) -> Result<Exit> {
     crate::store::busy_timeout_setting().map_err(Error::Usage)?;
+    let config = crate::config::Config::load(cli.global.config.as_deref()).map_err(Error::Usage)?;
+    let settings = settings::effective(&cli, config.as_ref());
+    settings::apply(&mut cli, config.as_ref());
     check_procedures_folder(&cli)?;
-    let ctx = Context::new(cli.global);
+    let mut ctx = Context::new(cli.global);
+    ctx.busy_from_config = config
+        .as_ref()
+        .and_then(|c| c.file.busy_timeout_ms.as_ref())
+        .map(|v| *v.get_ref());
+    ctx.operator = config
+        .as_ref()
+        .and_then(|c| c.file.operator.as_ref())
+        .map(|v| v.get_ref().clone());
+
     match cli.command {
         Cmd::Lint(a) => lint_cmd(&ctx, a),
         Cmd::List => list_cmd(&ctx),
@@ -57,6 +70,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Cmd::Export(a) => export_cmd(&ctx, a),
         Cmd::VerifyBundle(a) => verify_bundle_cmd(&ctx, a),
         Cmd::Status(a) => status_cmd(&ctx, a),
+        Cmd::Config => settings::config_cmd(&ctx, &settings),
         Cmd::Completions(a) => {
             let mut cmd = Cli::command();
             let mut script = Vec::new();
@@ -99,6 +113,10 @@ fn check_procedures_folder(cli: &Cli) -> Result<()> {
 /// Paths, identity and output settings for one invocation.
 struct Context {
     global: GlobalArgs,
+    /// The configuration file's busy timeout (the variable wins over it).
+    busy_from_config: Option<u64>,
+    /// The configuration file's display name (the variable wins over it).
+    operator: Option<String>,
     color: bool,
     today: NaiveDate,
 }
@@ -110,6 +128,8 @@ impl Context {
             && std::io::stdout().is_terminal();
         Context {
             global,
+            busy_from_config: None,
+            operator: None,
             color,
             today: Utc::now().date_naive(),
         }
@@ -152,9 +172,19 @@ impl Context {
         Ok(self.store_options().open_existing(&path)?)
     }
 
+    /// How every command opens the log: the busy timeout from
+    /// `RUNSHEET_BUSY_TIMEOUT_MS`, else from the configuration file.
+    fn store_base(&self) -> crate::store::StoreOptions {
+        let options = Store::options();
+        match (&self.busy_from_config, crate::store::busy_timeout_setting()) {
+            (Some(ms), Ok(None)) => options.busy_timeout(std::time::Duration::from_millis(*ms)),
+            _ => options,
+        }
+    }
+
     /// How a command that writes opens the log: with `--key-file`.
     fn store_options(&self) -> crate::store::StoreOptions {
-        Store::options().key_file(self.global.key_file.clone())
+        self.store_base().key_file(self.global.key_file.clone())
     }
 
     /// The log opened read-only for a read command: nothing is created,
@@ -164,7 +194,7 @@ impl Context {
     fn read_log<T>(&self, f: impl Fn(&Store) -> Result<T>) -> Result<T> {
         let path = self.db_path()?;
         for _ in 0..READ_ATTEMPTS {
-            let store = Store::options().read_only(true).open_existing(&path)?;
+            let store = self.store_base().read_only(true).open_existing(&path)?;
             let value = f(&store)?;
             if !store.changed_since_open() {
                 return Ok(value);
@@ -220,10 +250,17 @@ fn operator(display: Option<&str>) -> lifecycle::Operator {
     lifecycle::Operator::new(&user, display, &host_name())
 }
 
-/// Who a log event of this command is recorded as: the OS user, with
-/// `RUNSHEET_OPERATOR` as display name when set (as a run's events say it).
-fn recorded_actor() -> String {
-    operator(std::env::var("RUNSHEET_OPERATOR").ok().as_deref()).actor()
+impl Context {
+    /// Who a log event of this command is recorded as: the OS user, with
+    /// `RUNSHEET_OPERATOR` (else the configuration file's `operator`) as
+    /// display name (as a run's events say it).
+    fn recorded_actor(&self) -> String {
+        let named = std::env::var("RUNSHEET_OPERATOR")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .or_else(|| self.operator.clone());
+        operator(named.as_deref()).actor()
+    }
 }
 
 fn host_name() -> String {
@@ -902,7 +939,7 @@ fn checkpoint_cmd(ctx: &Context, a: cli::CheckpointArgs) -> Result<Exit> {
 /// generated test data. A damaged log is refused before anything is signed.
 fn latest_signed_checkpoint(ctx: &Context, sign: bool) -> Result<(String, u64, u64, bool)> {
     let path = ctx.db_path()?;
-    let actor = recorded_actor();
+    let actor = ctx.recorded_actor();
     let opened = if sign {
         ctx.store_options().actor(&actor).open_existing(&path)
     } else {
@@ -1069,7 +1106,7 @@ fn prove_cmd(ctx: &Context, a: cli::ProveArgs) -> Result<Exit> {
     let latest = SignedCheckpoint::parse(&note)
         .map_err(|e| Error::Internal(format!("the log's own checkpoint: {e}")))?;
     let path = ctx.db_path()?;
-    let store = Store::options().read_only(true).open_existing(&path)?;
+    let store = ctx.store_base().read_only(true).open_existing(&path)?;
     if let Some(old) = old {
         let key = store
             .log_key()?
@@ -1139,7 +1176,8 @@ fn own_files(ctx: &Context) -> Result<Vec<PathBuf>> {
 fn anchor_cmd(ctx: &Context, a: cli::AnchorArgs) -> Result<Exit> {
     // Before anything is signed: a refused target leaves the log as it was.
     let own = own_files(ctx)?;
-    let origin = Store::options()
+    let origin = ctx
+        .store_base()
         .read_only(true)
         .open_existing(&ctx.db_path()?)
         .ok()
@@ -1240,13 +1278,13 @@ fn read_vkey(arg: &str, flag: &str) -> Result<crate::custody::note::Verifier> {
 // ---------------------------------------------------------------- audit
 
 fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<Exit> {
-    let actor = recorded_actor();
+    let actor = ctx.recorded_actor();
     // The export is recorded in the log; a log that cannot be written (an
     // archived copy on a read-only mount) is exported without that record.
     let path = ctx.db_path()?;
     let mut store = match ctx.store_options().actor(&actor).open_existing(&path) {
         Err(crate::store::StoreError::ReadOnly { .. }) => {
-            Store::options().read_only(true).open_existing(&path)?
+            ctx.store_base().read_only(true).open_existing(&path)?
         }
         other => other?,
     };
@@ -1369,11 +1407,7 @@ fn verify_bundle_cmd(ctx: &Context, a: cli::VerifyBundleArgs) -> Result<Exit> {
     // Only an explicitly given log (--db or RUNSHEET_DB) is checked: the default
     // log may not be the one the bundle came from.
     let store = match &ctx.global.db {
-        Some(path) => Some(
-            crate::store::Store::options()
-                .read_only(true)
-                .open_existing(path)?,
-        ),
+        Some(path) => Some(ctx.store_base().read_only(true).open_existing(path)?),
         None => None,
     };
     let trust = export::BundleTrust {
@@ -1478,7 +1512,7 @@ fn read_input(file: Option<&Path>) -> Result<String> {
 fn cosign_cmd(ctx: &Context, a: cli::CosignArgs) -> Result<Exit> {
     use crate::witness::client::{self, ViaOutcome};
     let witness = read_witness_key(&a.witness)?;
-    let actor = recorded_actor();
+    let actor = ctx.recorded_actor();
     let mut store = ctx
         .store_options()
         .actor(&actor)

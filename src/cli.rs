@@ -19,7 +19,59 @@ where
 {
     let cmd = without_empty_env(Cli::command(), is_empty);
     let matches = cmd.try_get_matches_from(args)?;
-    Cli::from_arg_matches(&matches)
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    cli.sources = Sources::of(&matches);
+    Ok(cli)
+}
+
+/// Which options were given on the command line and which came from their
+/// environment variables (for `runsheet config`), by option id.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub flags: Vec<String>,
+    pub env: Vec<String>,
+}
+
+impl Sources {
+    /// The options whose origin `runsheet config` reports, wherever the
+    /// parser put them (global ones, and the subcommand's).
+    const IDS: [&'static str; 6] = [
+        "db",
+        "procedures",
+        "key_file",
+        "config",
+        "operator",
+        "allowed_signers",
+    ];
+
+    fn of(matches: &clap::ArgMatches) -> Sources {
+        let mut out = Sources::default();
+        let sub = matches.subcommand().map(|(_, m)| m);
+        for id in Self::IDS {
+            let source = [Some(matches), sub].into_iter().flatten().find_map(|m| {
+                m.try_get_raw(id)
+                    .ok()
+                    .flatten()
+                    .and_then(|_| m.value_source(id))
+            });
+            match source {
+                Some(clap::parser::ValueSource::CommandLine) => out.flags.push(id.into()),
+                Some(clap::parser::ValueSource::EnvVariable) => out.env.push(id.into()),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Given on the command line?
+    pub fn flag(&self, id: &str) -> bool {
+        self.flags.iter().any(|f| f == id)
+    }
+
+    /// From its environment variable?
+    pub fn env(&self, id: &str) -> bool {
+        self.env.iter().any(|f| f == id)
+    }
 }
 
 /// The process's arguments, with its environment.
@@ -60,6 +112,9 @@ pub struct Cli {
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
+    /// Where the options' values came from (set by [`parse_from`]).
+    #[arg(skip)]
+    pub sources: Sources,
 }
 
 /// Options every command shares.
@@ -74,6 +129,9 @@ pub struct GlobalArgs {
     /// The log's signing key file [default: the log's path with .key added]
     #[arg(long, global = true, env = "RUNSHEET_KEY_FILE", value_name = "PATH")]
     pub key_file: Option<PathBuf>,
+    /// Configuration file [default: runsheet/config.toml in the platform config directory, if it exists]
+    #[arg(long, global = true, env = "RUNSHEET_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Print data as JSON instead of a table or text
     #[arg(long, global = true)]
     pub json: bool,
@@ -94,6 +152,9 @@ pub enum Command {
     New(NewArgs),
     /// Print the JSON Schema of the procedure format
     Schema,
+    /// Print the effective settings and where each came from (flag, environment
+    /// variable, configuration file, or default)
+    Config,
     /// Run a procedure: full-screen in a terminal, line by line otherwise
     Run(RunArgs),
     /// Continue an open run at the exact step where it stopped

@@ -29,6 +29,7 @@ pub mod anchor;
 pub mod app;
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod custody;
 pub mod drafts;
 pub mod engine;

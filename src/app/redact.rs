@@ -9,7 +9,7 @@ use std::path::Path;
 
 use chrono::{Duration, Utc};
 
-use super::{Context, read_vkey, recorded_actor};
+use super::{Context, read_vkey};
 use crate::cli::{self, CustodianCommand};
 use crate::custody::key;
 use crate::custody::note::Signer;
@@ -55,7 +55,7 @@ pub(super) fn custodian_cmd(ctx: &Context, a: cli::CustodianArgs) -> Result<Exit
                 )));
             }
             let mut store = ctx.open_existing_store()?;
-            let actor = recorded_actor();
+            let actor = ctx.recorded_actor();
             let e = store.add_custodian(&verifier, &actor, Utc::now())?;
             outln!(
                 "Registered custodian {} (seq {}): redactions signed with its key now verify",
@@ -105,7 +105,7 @@ pub(super) fn redact_cmd(ctx: &Context, a: cli::RedactArgs) -> Result<Exit> {
         (false, Some(seq), Some(reason)) => {
             let custodian = load_custodian(a.custodian_key.as_deref())?;
             let mut store = ctx.open_existing_store()?;
-            let e = store.redact(seq, reason, &custodian, &recorded_actor(), Utc::now())?;
+            let e = store.redact(seq, reason, &custodian, &ctx.recorded_actor(), Utc::now())?;
             outln!(
                 "Redacted the content of seq {seq}: recorded as seq {}, signed by custodian {}",
                 e.seq,
@@ -147,7 +147,7 @@ fn redact_due(ctx: &Context, dry_run: bool, key: Option<&Path>) -> Result<Exit> 
         )?;
         return Ok(Exit::Success);
     };
-    let actor = recorded_actor();
+    let actor = ctx.recorded_actor();
     let mut store = ctx.open_existing_store()?;
     for (i, d) in due.iter().enumerate() {
         match store.redact(d.held.seq, &d.reason, &custodian, &actor, now) {

@@ -268,3 +268,147 @@ fn no_locked_dependency_needs_a_newer_rust_than_rust_version_says() {
     assert!(newer.is_empty(), "rust-version is {ours}, but: {newer:?}");
     assert!(packages.len() > 50, "only {} packages", packages.len());
 }
+
+/// A configuration file at `dir`'s platform place (HOME is `dir`).
+fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
+    let path = dir.join(".config/runsheet/config.toml");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The display name set once in the configuration file is recorded with
+/// every run; RUNSHEET_OPERATOR wins over it, and --operator over both.
+#[test]
+fn a_display_name_set_once_in_the_config_file_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), "operator = \"Alice Example\"\n");
+    let db = dir.path().join("log.sqlite3");
+    let run = |vars: &[(&str, &str)], extra: &[&str]| {
+        let out = crate::common::run_with_input(
+            runsheet_at(dir.path(), vars)
+                .arg("--db")
+                .arg(&db)
+                .arg("--procedures")
+                .arg(repo().join("procedures"))
+                .args(["run", "--plain", "--new"])
+                .args(extra)
+                .arg(crate::common::drill()),
+            "\nq\n",
+        );
+        assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    };
+    run(&[], &[]);
+    run(&[("RUNSHEET_OPERATOR", "Bob Env")], &[]);
+    run(
+        &[("RUNSHEET_OPERATOR", "Bob Env")],
+        &["--operator", "Carol Flag"],
+    );
+    let names: Vec<String> = crate::common::payloads(&db, "run-started")
+        .iter()
+        .map(|p| p["operator_name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(names, ["Alice Example", "Bob Env", "Carol Flag"]);
+}
+
+/// `runsheet config` prints each setting's value and where it came from: a
+/// flag, its variable, the file (with its line), or the default.
+#[test]
+fn config_says_where_each_setting_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_config(
+        dir.path(),
+        "# team settings\noperator = \"Alice Example\"\ndb = \"logs/evidence.sqlite3\"\nbusy_timeout_ms = 250\n",
+    );
+    let out = runsheet_at(dir.path(), &[("RUNSHEET_KEY_FILE", "/keys/log.key")])
+        .arg("--procedures")
+        .arg(repo().join("procedures"))
+        .arg("config")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let f = file.display();
+    assert!(
+        line("operator").contains("Alice Example")
+            && line("operator").ends_with(&format!("(config {f}:2)")),
+        "{text}"
+    );
+    let db = file.parent().unwrap().join("logs/evidence.sqlite3");
+    assert!(
+        line("db").contains(&db.display().to_string())
+            && line("db").ends_with(&format!("(config {f}:3)")),
+        "{text}"
+    );
+    assert!(
+        line("procedures").ends_with("(flag --procedures)"),
+        "{text}"
+    );
+    assert!(
+        line("key_file").contains("/keys/log.key")
+            && line("key_file").ends_with("(environment RUNSHEET_KEY_FILE)"),
+        "{text}"
+    );
+    assert!(
+        line("busy_timeout_ms").contains("250")
+            && line("busy_timeout_ms").ends_with(&format!("(config {f}:4)")),
+        "{text}"
+    );
+    assert!(line("allowed_signers").contains("(default: "), "{text}");
+    // The variable wins over the file.
+    let out = runsheet_at(dir.path(), &[("RUNSHEET_BUSY_TIMEOUT_MS", "99")])
+        .args(["--json", "config"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let busy = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["setting"] == "busy_timeout_ms")
+        .unwrap();
+    assert_eq!(busy["value"], "99");
+    assert_eq!(busy["origin"], "environment RUNSHEET_BUSY_TIMEOUT_MS");
+}
+
+/// An unknown key or a wrong type in the configuration file is an error at
+/// its line and column, before anything runs; a named file must exist.
+#[test]
+fn a_bad_config_file_is_an_error_at_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_config(dir.path(), "operator = \"A\"\ndatabase = \"x.sqlite3\"\n");
+    let out = runsheet_at(dir.path(), &[]).arg("list").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains(&format!("{}:2:1: unknown field `database`", file.display())),
+        "{}",
+        stderr(&out)
+    );
+    write_config(dir.path(), "busy_timeout_ms = \"soon\"\n");
+    let out = runsheet_at(dir.path(), &[]).arg("list").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("config.toml:1:19: "),
+        "{}",
+        stderr(&out)
+    );
+    let out = runsheet_at(
+        dir.path(),
+        &[("RUNSHEET_CONFIG", "/nonexistent/runsheet.toml")],
+    )
+    .arg("list")
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot read the configuration file /nonexistent/runsheet.toml"),
+        "{}",
+        stderr(&out)
+    );
+}
