@@ -7,7 +7,6 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, Utc};
-use clap::CommandFactory;
 
 use crate::cli::{self, Cli, Command as Cmd, GlobalArgs};
 use crate::error::{Error, Exit, Result};
@@ -22,12 +21,19 @@ use crate::store::{RunQuery, Store};
 use crate::vocab;
 use crate::{errln, outln};
 
+mod man;
 mod redact;
 mod settings;
 
 /// Run one CLI invocation; returns what it found, which
 /// [`crate::error::exit_code`] turns into the exit code.
 pub fn run(mut cli: Cli) -> Result<Exit> {
+    let name = cli.sources.command.as_str();
+    if cli.global.json && crate::cli::help::NO_JSON.contains(&name) {
+        return Err(Error::Usage(format!(
+            "`runsheet {name}` prints no data to give as JSON; leave out --json (the commands with JSON output: list, lint, config, runs, show, verify, key, export, verify-bundle, status, custodian init and list, witness status)"
+        )));
+    }
     crate::store::busy_timeout_setting().map_err(Error::Usage)?;
     let config = crate::config::Config::load(cli.global.config.as_deref()).map_err(Error::Usage)?;
     let settings = settings::effective(&cli, config.as_ref());
@@ -72,20 +78,25 @@ pub fn run(mut cli: Cli) -> Result<Exit> {
         Cmd::Status(a) => status_cmd(&ctx, a),
         Cmd::Config => settings::config_cmd(&ctx, &settings),
         Cmd::Completions(a) => {
-            let mut cmd = Cli::command();
+            let mut cmd = crate::cli::command();
             let mut script = Vec::new();
             clap_complete::generate(a.shell, &mut cmd, "runsheet", &mut script);
             out::bytes(&script)?;
             Ok(Exit::Success)
         }
-        Cmd::Man => {
-            let man = clap_mangen::Man::new(Cli::command());
-            let mut page = Vec::new();
-            man.render(&mut page)
-                .map_err(|e| Error::Internal(format!("man page: {e}")))?;
-            out::bytes(&page)?;
-            Ok(Exit::Success)
-        }
+        Cmd::Man(a) => match a.out {
+            Some(dir) => {
+                let names = man::write_all(crate::cli::command(), &dir)?;
+                outln!("Wrote {} man pages to {}.", names.len(), dir.display())?;
+                Ok(Exit::Success)
+            }
+            None => {
+                let pages = man::pages(crate::cli::command());
+                let root = pages.first().map(|(_, t)| t.as_str()).unwrap_or_default();
+                out::text(root)?;
+                Ok(Exit::Success)
+            }
+        },
     }
 }
 

@@ -9,6 +9,15 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
+pub mod help;
+
+/// The command line as people see it: the derived definitions with each
+/// command's examples, and without the global options a command ignores
+/// (see [`help`]). Completions and man pages are made from it.
+pub fn command() -> clap::Command {
+    help::decorate(Cli::command())
+}
+
 /// Parse `args` (the program name first). An option's environment variable
 /// that `is_empty` says is set but empty counts as unset, as it does for
 /// most tools (`RUNSHEET_DB= runsheet runs` reads the default log).
@@ -17,7 +26,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cmd = without_empty_env(Cli::command(), is_empty);
+    let cmd = help::decorate(without_empty_env(Cli::command(), is_empty));
     let matches = cmd.try_get_matches_from(args)?;
     let mut cli = Cli::from_arg_matches(&matches)?;
     cli.sources = Sources::of(&matches);
@@ -28,6 +37,8 @@ where
 /// environment variables (for `runsheet config`), by option id.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
+    /// The command's name (`run`, `sign-off`, …).
+    pub command: String,
     pub flags: Vec<String>,
     pub env: Vec<String>,
 }
@@ -45,7 +56,10 @@ impl Sources {
     ];
 
     fn of(matches: &clap::ArgMatches) -> Sources {
-        let mut out = Sources::default();
+        let mut out = Sources {
+            command: matches.subcommand_name().unwrap_or_default().to_string(),
+            ..Sources::default()
+        };
         let sub = matches.subcommand().map(|(_, m)| m);
         for id in Self::IDS {
             let source = [Some(matches), sub].into_iter().flatten().find_map(|m| {
@@ -119,6 +133,7 @@ pub struct Cli {
 
 /// Options every command shares.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Evidence log (SQLite file) [default: runsheet/evidence.sqlite3 in the platform data directory]
     #[arg(long, global = true, env = "RUNSHEET_DB", value_name = "PATH")]
@@ -201,7 +216,7 @@ pub enum Command {
     /// Print shell completions
     Completions(CompletionsArgs),
     /// Print the man page (roff)
-    Man,
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -379,6 +394,14 @@ pub struct SignOffTextArgs {
     /// The step to sign off [default: the run's current step]
     #[arg(long, value_name = "STEP")]
     pub step: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write every page (runsheet.1 and one per command, runsheet-run.1 …) into
+    /// this folder instead of printing runsheet(1)
+    #[arg(long, short, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

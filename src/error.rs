@@ -40,6 +40,44 @@ pub mod code {
     pub const WITNESS_CONFLICT: i32 = 9;
     /// A bug in runsheet.
     pub const INTERNAL: i32 = 70;
+
+    /// Every exit code and what it means, as the man pages say it.
+    pub const ALL: &[(i32, &str)] = &[
+        (OK, "success; for run and resume: the run completed"),
+        (
+            CHECK_FAILED,
+            "a check found problems: lint errors, a log or bundle that does not verify, something overdue with status --strict",
+        ),
+        (
+            USAGE,
+            "a usage error: an unknown option, a bad value, a bad configuration file",
+        ),
+        (
+            INPUT,
+            "bad input: a procedure that cannot be found or read, an unknown run id, a refused sign-off",
+        ),
+        (
+            STORE,
+            "the evidence log cannot be used: missing, locked, read-only, full, damaged, or of a newer schema",
+        ),
+        (IO, "a file could not be read or written"),
+        (
+            WITNESS_FORK,
+            "a witness refused a checkpoint inconsistent with one it cosigned",
+        ),
+        (
+            WITNESS_CONFLICT,
+            "a witness last cosigned another size (printed)",
+        ),
+        (
+            SUSPENDED,
+            "run, resume: the run was suspended and can be resumed",
+        ),
+        (ESCALATED, "run, resume: the run ended escalated"),
+        (FAILED, "run, resume: the run ended failed"),
+        (ABORTED, "run, resume: the run was aborted"),
+        (INTERNAL, "a bug in runsheet"),
+    ];
 }
 
 /// What a command found when it ran to its end; the other way a command

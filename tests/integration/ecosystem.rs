@@ -412,3 +412,126 @@ fn a_bad_config_file_is_an_error_at_its_place() {
         stderr(&out)
     );
 }
+
+/// A command's help lists its own options, then the global ones under their
+/// heading, without those that mean nothing to it, then its examples.
+#[test]
+fn help_shows_global_options_apart_only_where_they_mean_something_then_examples() {
+    let help = |args: &[&str]| {
+        let out = Command::new(bin())
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        stdout(&out)
+    };
+    let lint = help(&["lint"]);
+    let global = lint.find("Global options:").expect("a global heading");
+    let examples = lint.find("Examples:").expect("examples");
+    assert!(
+        lint.find("--strict").unwrap() < global && global < examples,
+        "{lint}"
+    );
+    assert!(
+        !lint.contains("--db") && !lint.contains("--key-file"),
+        "{lint}"
+    );
+    assert!(
+        lint.contains("  runsheet lint procedures/backup-customer-data.toml --strict"),
+        "{lint}"
+    );
+    let run = help(&["run"]);
+    assert!(!run.contains("--json") && run.contains("--db"), "{run}");
+    let runs = help(&["runs"]);
+    assert!(
+        runs.contains("--json") && runs.contains("--limit"),
+        "{runs}"
+    );
+    let top = help(&[]);
+    assert!(
+        top.contains("`runsheet <COMMAND> --help` has each command's examples"),
+        "{top}"
+    );
+}
+
+/// `--json` on a command that prints no data is refused, naming the
+/// commands that have JSON output, and nothing runs.
+#[test]
+fn json_is_refused_where_there_is_no_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("backup.md");
+    let out = Command::new(bin())
+        .args(["--json", "render", "backup-customer-data", "--out"])
+        .arg(&out_file)
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`runsheet render` prints no data to give as JSON; leave out --json"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!out_file.exists());
+}
+
+/// `man --out DIR` writes runsheet.1 and a page per command, each with
+/// ENVIRONMENT, FILES, EXIT STATUS and EXAMPLES; every page runsheet(1)
+/// refers to exists, and man renders them.
+#[test]
+fn man_writes_a_page_per_command_with_its_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .arg("man")
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for page in [
+        "runsheet.1",
+        "runsheet-run.1",
+        "runsheet-sign-off.1",
+        "runsheet-witness-init.1",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(page)).unwrap_or_default();
+        for section in [
+            ".SH ENVIRONMENT",
+            ".SH FILES",
+            ".SH \"EXIT STATUS\"",
+            ".SH EXAMPLES",
+        ] {
+            assert!(text.contains(section), "{page} has no {section}");
+        }
+    }
+    let root = std::fs::read_to_string(dir.path().join("runsheet.1")).unwrap();
+    let see_also = root.split(".SH \"SEE ALSO\"").nth(1).expect("SEE ALSO");
+    for name in see_also
+        .split(", ")
+        .filter_map(|w| w.trim().split("(1)").next())
+    {
+        if name.starts_with("runsheet-") {
+            assert!(
+                dir.path().join(format!("{name}.1")).is_file(),
+                "{name}(1) is referred to but not written"
+            );
+        }
+    }
+    let shown = Command::new("man")
+        .arg("-l")
+        .arg(dir.path().join("runsheet-run.1"))
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+        .expect("man (man-db) is installed");
+    let text = stdout(&shown);
+    assert!(
+        text.contains("EXAMPLES") && text.contains("runsheet run backup-customer-data"),
+        "{text}"
+    );
+    assert!(
+        text.contains("EXIT STATUS") && text.contains("RUNSHEET_DB"),
+        "{text}"
+    );
+}
