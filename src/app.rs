@@ -602,7 +602,11 @@ fn runs_cmd(ctx: &Context, a: cli::RunsArgs) -> Result<Exit> {
     if a.open {
         q.outcome = Some("open".into());
     }
-    let (rows, test_data) = ctx.read_checked(|store| Ok(store.runs(&q)?))?;
+    let (rows, test_data) = ctx.read_checked(|store| {
+        let mut q = q.clone();
+        check_filter(ctx, store, &mut q)?;
+        Ok(store.runs(&q)?)
+    })?;
     test_data_notice(ctx, test_data)?;
     if ctx.global.json {
         let v: Vec<serde_json::Value> = rows.iter().map(runs::run_json).collect();
@@ -628,6 +632,87 @@ fn parse_date(s: &str, flag: &str) -> Result<NaiveDate> {
             "{flag} `{s}` is not a date; write it as YYYY-MM-DD, e.g. 2026-11-01"
         ))
     })
+}
+
+/// A filter's procedure or control that cannot match anything is refused:
+/// a control that is no ISO/IEC 27001:2022 Annex A control (`banana`,
+/// 2013's `A.9.2`), a procedure id known neither to the procedures folder
+/// nor to the log (with the nearest known one, and the list). A control
+/// is matched written the canonical way (`a.8.13` is `A.8.13`).
+fn check_filter(ctx: &Context, store: &Store, q: &mut RunQuery) -> Result<()> {
+    if q.control.is_none() && q.procedure.is_none() {
+        return Ok(());
+    }
+    let (mut ids, logged_controls) = store.procedures_and_controls()?;
+    let dir = ctx.procedures_dir();
+    let mut controls = logged_controls;
+    if dir.is_dir() {
+        for path in parse::procedure_files(&dir).unwrap_or_default() {
+            if let Ok(loaded) = Source::read(&path).and_then(parse::parse) {
+                controls.extend(loaded.procedure.controls.iter().cloned());
+                ids.push(loaded.procedure.id);
+            }
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    // In Annex A's order: A.5.3 before A.5.15.
+    let number = |c: &String| -> Vec<u32> {
+        c.trim_start_matches(['A', 'a', '.'])
+            .split('.')
+            .map(|n| n.parse().unwrap_or(u32::MAX))
+            .collect()
+    };
+    controls.sort_by_key(number);
+    controls.dedup();
+    if let Some(c) = &q.control {
+        let known = if controls.is_empty() {
+            String::new()
+        } else {
+            format!("; the procedures and runs link {}", controls.join(", "))
+        };
+        q.control = Some(
+            crate::procedure::lint::annex_a_control(c)
+                .map_err(|e| Error::Input(format!("--control: {e}{known}")))?,
+        );
+    }
+    if let Some(p) = &q.procedure
+        && !ids.contains(p)
+    {
+        let near = ids
+            .iter()
+            .map(|id| (edit_distance(id, p), id))
+            .filter(|(d, id)| *d <= 2.max(id.len() / 3))
+            .min()
+            .map(|(_, id)| format!(" (did you mean `{id}`?)"))
+            .unwrap_or_default();
+        return Err(Error::Input(format!(
+            "--procedure: no procedure `{p}` in {} or in the log{near}; the known ones: {}",
+            dir.display(),
+            if ids.is_empty() {
+                "none".to_string()
+            } else {
+                ids.join(", ")
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 fn run_query(f: &cli::RunFilter) -> Result<RunQuery> {
@@ -1301,6 +1386,7 @@ fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<Exit> {
     };
     let has = |f: cli::ExportFormat| a.format.contains(&f);
     let mut query = run_query(&a.filter)?;
+    check_filter(ctx, &store, &mut query)?;
     for id in &a.runs {
         let row = store.find_run(id)?;
         if !query.ids.contains(&row.id) {

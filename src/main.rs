@@ -20,15 +20,36 @@ fn main() {
         // A usage error quotes the arguments, which can hold anything (a file
         // name from a glob): printed sanitized, without clap's colours.
         Err(e) => {
-            let usage = Error::Usage(e.render().to_string().trim_end().to_string());
-            runsheet::errln!("{usage}");
-            std::process::exit(exit_code(&Err(usage)));
+            let result = Err(Error::Usage(e.render().to_string().trim_end().to_string()));
+            let code = exit_code(&result);
+            if let Err(usage) = &result {
+                if std::env::args_os().any(|a| a == "--json") {
+                    json_error(usage, code);
+                } else {
+                    runsheet::errln!("{usage}");
+                }
+            }
+            std::process::exit(code);
         }
     };
+    let json = cli.global.json;
     let result = runsheet::app::run(cli);
+    let code = exit_code(&result);
     if let Err(err) = &result {
-        // Messages quote user input (names, paths, file contents): kept inert.
-        runsheet::errln!("runsheet: {err}");
+        if json {
+            json_error(err, code);
+        } else {
+            // Messages quote user input (names, paths, file contents): kept inert.
+            runsheet::errln!("runsheet: {err}");
+        }
     }
-    std::process::exit(exit_code(&result));
+    std::process::exit(code);
+}
+
+/// An error under `--json`: one JSON object on stderr, `{"error": the
+/// message, "code": the exit code}` (control characters escaped).
+fn json_error(err: &Error, code: i32) {
+    let v = serde_json::json!({ "error": err.to_string(), "code": code });
+    let line = serde_json::to_string(&v).unwrap_or_default();
+    runsheet::out::error_line(&runsheet::out::escape_json_controls(&line));
 }

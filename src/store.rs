@@ -522,6 +522,31 @@ impl Store {
         self.unique_prefix_impl(id, min)
     }
 
+    /// The procedure ids of the log's runs, and the controls they link
+    /// (each once, sorted).
+    pub fn procedures_and_controls(&self) -> Result<(Vec<String>, Vec<String>), StoreError> {
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        let ids: Vec<String> = self
+            .conn
+            .prepare("SELECT DISTINCT procedure_id FROM runs ORDER BY procedure_id")
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .map_err(sql)?;
+        let controls: Vec<String> = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT j.value FROM runs, json_each(runs.controls) AS j ORDER BY j.value",
+            )
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .map_err(sql)?;
+        Ok((ids, controls))
+    }
+
     /// Runs matching `filter`, newest first.
     pub fn runs(&self, filter: &RunQuery) -> Result<Vec<RunRow>, StoreError> {
         self.runs_impl(filter)

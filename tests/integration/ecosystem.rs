@@ -535,3 +535,94 @@ fn man_writes_a_page_per_command_with_its_examples() {
         "{text}"
     );
 }
+
+/// A filter that cannot match anything is an error, not an empty answer:
+/// a control that is no 2022 Annex A control (or is not written as one),
+/// a procedure id known neither to the folder nor to the log (with the
+/// nearest one). `export` with one writes no bundle. A real control or
+/// procedure with no runs says so and exits 0; a control's case does not
+/// matter.
+#[test]
+fn a_filter_that_cannot_match_anything_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    drill_run(&db);
+    for (args, says) in [
+        (
+            &["--control", "A.99.99"][..],
+            "`A.99.99` is not an ISO/IEC 27001:2022 Annex A control",
+        ),
+        (
+            &["--control", "banana"][..],
+            "`banana` is not written as an Annex A control",
+        ),
+        (
+            &["--control", "A.9.2"][..],
+            "2013 numbers, A.9–A.18, must be mapped",
+        ),
+        (
+            &["--procedure", "backup-customer-dat"][..],
+            "no procedure `backup-customer-dat` in ",
+        ),
+    ] {
+        let out = runsheet(&db).arg("runs").args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stdout(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+    let near = runsheet(&db)
+        .args(["runs", "--procedure", "backup-customer-dat"])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&near).contains("(did you mean `backup-customer-data`?); the known ones: "),
+        "{}",
+        stderr(&near)
+    );
+    let bundle = dir.path().join("bundle");
+    let out = runsheet(&db)
+        .args(["export", "--control", "banana", "--out"])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(!bundle.exists());
+    let none = runsheet(&db)
+        .args(["runs", "--procedure", "restore-test"])
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(0), "{}", stderr(&none));
+    assert_eq!(stdout(&none), "No runs match.\n");
+    let drill = runsheet(&db)
+        .args(["runs", "--control", "a.5.37"])
+        .output()
+        .unwrap();
+    assert_eq!(drill.status.code(), Some(0), "{}", stderr(&drill));
+    assert_eq!(stdout(&drill).lines().count(), 2, "{}", stdout(&drill));
+}
+
+/// Under `--json` an error is one JSON object on stderr, with the message
+/// and the exit code, for the command's own errors and for usage errors.
+#[test]
+fn errors_under_json_are_json_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none.sqlite3");
+    for (args, code) in [
+        (vec!["--json", "--db", missing.to_str().unwrap(), "runs"], 4),
+        (vec!["--json", "runs", "--bogus"], 2),
+        (vec!["--json", "run", "backup-customer-data"], 2),
+    ] {
+        let out = Command::new(bin())
+            .args(&args)
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        let v: serde_json::Value =
+            serde_json::from_str(&err).unwrap_or_else(|e| panic!("{args:?}: {e}: {err}"));
+        assert_eq!(v["code"], code, "{v}");
+        assert!(v["error"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    }
+}

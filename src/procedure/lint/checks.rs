@@ -254,6 +254,28 @@ fn parse_control(s: &str) -> Option<(u32, u32)> {
     Some((theme.parse().ok()?, n.parse().ok()?))
 }
 
+/// `control` as an ISO/IEC 27001:2022 Annex A control, written the
+/// canonical way (`a.8.13` → `A.8.13`); or why it is not one.
+pub fn annex_a_control(control: &str) -> Result<String, String> {
+    let Some(c) = normalised_control(control) else {
+        return Err(format!(
+            "`{control}` is not written as an Annex A control; write it as A.<theme>.<number>, e.g. A.8.13"
+        ));
+    };
+    let known = parse_control(&c).is_some_and(|(theme, n)| {
+        ANNEX_A
+            .iter()
+            .any(|&(t, max)| t == theme && (1..=max).contains(&n))
+    });
+    if known {
+        Ok(c)
+    } else {
+        Err(format!(
+            "`{control}` is not an ISO/IEC 27001:2022 Annex A control: Annex A has A.5.1–A.5.37, A.6.1–A.6.8, A.7.1–A.7.14 and A.8.1–A.8.34 (2013 numbers, A.9–A.18, must be mapped to 2022's)"
+        ))
+    }
+}
+
 /// `8.13`, `a.8.13`, `A 8.13`, `A8.13` → `A.8.13`.
 fn normalised_control(s: &str) -> Option<String> {
     let t = s.trim();
