@@ -101,10 +101,9 @@ impl Source {
                         "no such file".to_string(),
                         "check the path; `runsheet list` shows the procedures it finds",
                     ),
-                    std::io::ErrorKind::InvalidData => (
-                        "the file is not UTF-8 text".to_string(),
-                        "save the file as UTF-8",
-                    ),
+                    std::io::ErrorKind::InvalidData => {
+                        return Err(not_utf8(path));
+                    }
                     std::io::ErrorKind::PermissionDenied => (
                         format!("cannot read the file: {e}"),
                         "check the file's permissions",
@@ -129,6 +128,30 @@ impl Source {
     pub fn sha256(&self) -> String {
         hex::encode(Sha256::digest(self.text.as_bytes()))
     }
+}
+
+/// A file that is not UTF-8: where its first bad byte is.
+fn not_utf8(path: &Path) -> Diagnostic {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let (at, message) = match std::str::from_utf8(&bytes) {
+        Err(e) => {
+            let good = &bytes[..e.valid_up_to()];
+            let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+            let start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            let column = String::from_utf8_lossy(&good[start..]).chars().count() + 1;
+            let byte = bytes.get(e.valid_up_to()).copied().unwrap_or_default();
+            (
+                (line, column),
+                format!(
+                    "the file is not UTF-8 text: byte 0x{byte:02X} at byte offset {} is not UTF-8",
+                    e.valid_up_to()
+                ),
+            )
+        }
+        Ok(_) => ((0, 0), "the file is not UTF-8 text".to_string()),
+    };
+    Diagnostic::error(path.to_path_buf(), at, "read", message)
+        .with_hint("save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)")
 }
 
 /// A parsed procedure with its source and where each value is in it.

@@ -626,3 +626,26 @@ fn errors_under_json_are_json_on_stderr() {
         assert!(v["error"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
     }
 }
+
+/// A procedure file that is not UTF-8 is refused at its first bad byte:
+/// line, column and byte offset.
+#[test]
+fn a_file_that_is_not_utf8_is_refused_at_its_first_bad_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("latin1.toml");
+    std::fs::write(
+        &file,
+        b"id = \"latin1\"\ntitle = \"Sauvegarde quotidienne \xe9t\xe9\"\n",
+    )
+    .unwrap();
+    let out = Command::new(bin()).arg("lint").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "{}:2:33: error[read]: the file is not UTF-8 text: byte 0xE9 at byte offset 46 is not UTF-8",
+            file.display()
+        )),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -83,6 +83,58 @@ fn type_hint(msg: &str, format: Format) -> String {
     }
 }
 
+/// A step's keys whose value is one table, and an example of each (TOML,
+/// JSON).
+const TABLE_KEYS: &[(&str, &str, &str)] = &[
+    (
+        "decision",
+        "[steps.decision] then question = \"Is the service healthy?\", yes = \"next-step\", no = \"escalate\" on their own lines",
+        "\"decision\": { \"question\": \"Is the service healthy?\", \"yes\": \"next-step\", \"no\": \"escalate\" }",
+    ),
+    (
+        "value",
+        "[steps.value] then label = \"Backup size\" and type = \"integer\" on their own lines",
+        "\"value\": { \"label\": \"Backup size\", \"type\": \"integer\" }",
+    ),
+    (
+        "command",
+        "[steps.command] then run = \"df -h /\" on the next line",
+        "\"command\": { \"run\": \"df -h /\" }",
+    ),
+];
+
+/// A step's table-valued key written as something else — a list of tables
+/// (`[[steps.decision]]`), a string (`command = "…"`) — said as what the
+/// key expects, with a corrected example.
+fn table_key_error(path: &str, format: Format) -> Option<(&'static str, String, String)> {
+    let (step, rest) = path.rsplit_once('.')?;
+    if !step.starts_with("steps[") && !step.contains(".steps[") {
+        return None;
+    }
+    let (key, listed) = match rest.split_once('[') {
+        Some((k, _)) => (k, true),
+        None => (rest, false),
+    };
+    let (_, toml, json) = TABLE_KEYS.iter().find(|(k, ..)| *k == key)?;
+    let example = match format {
+        Format::Toml => toml,
+        Format::Json => json,
+    };
+    let message = if listed {
+        match format {
+            Format::Toml => format!(
+                "`{step}.{key}` is one table, not a list of tables: write [steps.{key}] with single brackets"
+            ),
+            Format::Json => format!("`{step}.{key}` is one object, not a list"),
+        }
+    } else if key == "command" {
+        format!("`{step}.command` is a table, not a string: the command goes in its `run` key")
+    } else {
+        format!("`{step}.{key}` is a table of its own keys, not a single value")
+    };
+    Some(("wrong-type", message, format!("e.g. {example}")))
+}
+
 /// A diagnostic for a serde data error.
 /// `path` is the path of the key or value the error points at, if known,
 /// and whether the key (rather than the value) matched.
@@ -94,6 +146,14 @@ pub(super) fn data_error(
 ) -> Diagnostic {
     let file = source.path.clone();
     let path_desc = |p: Option<(&str, bool)>| p.map(|(p, _)| p.to_string()).unwrap_or_default();
+    let misshapen =
+        matches!(classify(msg), Kind::WrongType) || msg.contains("wanted exactly 1 element");
+    if let Some((code, message, hint)) = path
+        .filter(|_| misshapen)
+        .and_then(|(p, _)| table_key_error(p, source.format))
+    {
+        return Diagnostic::error(file, at, code, message).with_hint(hint);
+    }
     match classify(msg) {
         Kind::UnknownKey { key, allowed } => {
             // The key's own path was matched; its table is the parent.
