@@ -18,7 +18,6 @@ use crate::procedure::{render, template};
 use crate::report::{self, runs, status, timeline};
 use crate::session::{Session, lifecycle};
 use crate::store::{RunQuery, Store};
-use crate::vocab;
 use crate::{errln, outln};
 
 mod man;
@@ -602,10 +601,20 @@ fn runs_cmd(ctx: &Context, a: cli::RunsArgs) -> Result<Exit> {
     if a.open {
         q.outcome = Some("open".into());
     }
-    let (rows, test_data) = ctx.read_checked(|store| {
+    let terminal = !ctx.global.json && std::io::stdout().is_terminal();
+    let ((rows, labels), test_data) = ctx.read_checked(|store| {
         let mut q = q.clone();
         check_filter(ctx, store, &mut q)?;
-        Ok(store.runs(&q)?)
+        let rows = store.runs(&q)?;
+        // At a terminal, each run's shortest unique id, for a narrow one.
+        let labels = if terminal {
+            rows.iter()
+                .map(|r| store.unique_prefix(r.id, 8))
+                .collect::<std::result::Result<Vec<_>, _>>()?
+        } else {
+            Vec::new()
+        };
+        Ok((rows, labels))
     })?;
     test_data_notice(ctx, test_data)?;
     if ctx.global.json {
@@ -614,7 +623,12 @@ fn runs_cmd(ctx: &Context, a: cli::RunsArgs) -> Result<Exit> {
     } else if rows.is_empty() {
         outln!("No runs match.")?;
     } else {
-        out::rendered(&runs::runs_table(&rows, ctx.color))?;
+        // At a terminal the table fits its width; piped, lines are whole.
+        let width = terminal
+            .then(|| ratatui::crossterm::terminal::size().ok())
+            .flatten()
+            .map(|(w, _)| (usize::from(w), labels.as_slice()));
+        out::rendered(&runs::runs_table(&rows, ctx.color, width))?;
         // For a person at a terminal only: a pipe gets the table alone.
         if std::io::stdout().is_terminal() {
             errln!(
@@ -716,18 +730,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 fn run_query(f: &cli::RunFilter) -> Result<RunQuery> {
-    if let Some(s) = &f.status
-        && s != vocab::OPEN
-        && vocab::Outcome::parse(s).is_none()
-    {
-        let words: Vec<&str> = vocab::Outcome::ALL.iter().map(|o| o.as_str()).collect();
-        return Err(Error::Input(format!(
-            "--status `{s}` is not an outcome; use {}, {} or {}",
-            vocab::OPEN,
-            words[..words.len() - 1].join(", "),
-            words[words.len() - 1]
-        )));
-    }
+    // `--status` is one of cli::OUTCOMES: clap refuses anything else.
     let since = f
         .since
         .as_deref()

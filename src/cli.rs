@@ -346,14 +346,18 @@ pub struct ResumeArgs {
     pub allowed_signers: Option<PathBuf>,
 }
 
+/// What `--status` takes (a run's outcomes, and `open`), so shells complete
+/// them; a test checks it against the engine's words.
+pub const OUTCOMES: [&str; 5] = ["open", "completed", "escalated", "failed", "aborted"];
+
 /// Filters shared by `runs` and `export`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct RunFilter {
     /// Only runs of this procedure id
     #[arg(long, value_name = "ID")]
     pub procedure: Option<String>,
-    /// Only runs with this outcome: open, completed, escalated, failed, aborted
-    #[arg(long, value_name = "OUTCOME")]
+    /// Only runs with this outcome
+    #[arg(long, value_name = "OUTCOME", value_parser = OUTCOMES)]
     pub status: Option<String>,
     /// Only runs by this operator (OS user or display name)
     #[arg(long, value_name = "NAME")]

@@ -452,6 +452,13 @@ mod tests {
     }
 
     #[test]
+    fn status_takes_exactly_the_outcomes_runs_can_have() {
+        let mut words = vec![crate::vocab::OPEN];
+        words.extend(crate::vocab::Outcome::ALL.iter().map(|o| o.as_str()));
+        assert_eq!(crate::cli::OUTCOMES.to_vec(), words);
+    }
+
+    #[test]
     fn words_are_split_as_a_shell_would() {
         assert_eq!(
             words("runsheet run x --operator 'Alice Example'"),

@@ -102,7 +102,11 @@ fn pad(s: &str, width: usize) -> String {
 
 /// The `runs` table: a header, then newest first as given, one line per
 /// run, columns sized to their content; untrusted text made harmless.
-pub fn runs_table(rows: &[RunRow], color: bool) -> String {
+/// `fit`: the terminal's columns when the table goes to one, and each
+/// row's shortest unique run id. A table wider than the terminal shows
+/// those ids, then cuts the procedure and operator columns (with `…`),
+/// down to 10 and 7 characters. Piped, lines are whole.
+pub fn runs_table(rows: &[RunRow], color: bool, fit_to: Option<(usize, &[String])>) -> String {
     let header = [
         "RUN ID",
         "STARTED (UTC)",
@@ -129,10 +133,37 @@ pub fn runs_table(rows: &[RunRow], color: bool) -> String {
             ]
         })
         .collect();
+    let mut cells = cells;
     let mut widths = header.map(|h| h.chars().count());
     for row in &cells {
         for (w, c) in widths.iter_mut().zip(row.iter()) {
             *w = (*w).max(c.chars().count());
+        }
+    }
+    let total = |w: &[usize; 7]| w.iter().sum::<usize>() + 2 * (w.len() - 1);
+    if let Some((max, labels)) = fit_to
+        && total(&widths) > max
+    {
+        if labels.len() == cells.len() {
+            for (row, label) in cells.iter_mut().zip(labels) {
+                row[0].clone_from(label);
+            }
+            widths[0] = cells
+                .iter()
+                .map(|r| r[0].chars().count())
+                .chain([header[0].chars().count()])
+                .max()
+                .unwrap_or(0);
+        }
+        // Cut the procedure column first, then the operator's.
+        for (col, floor) in [(2, 10), (3, 7)] {
+            let over = total(&widths).saturating_sub(max);
+            widths[col] = widths[col].saturating_sub(over).max(floor);
+        }
+        for row in &mut cells {
+            for col in [2, 3] {
+                row[col] = fit(&row[col], widths[col]);
+            }
         }
     }
     let mut out = String::new();
@@ -158,7 +189,7 @@ pub fn runs_table(rows: &[RunRow], color: bool) -> String {
 /// how many, and how to see one.
 pub fn runs_hint(shown: usize, limited: bool) -> String {
     format!(
-        "{shown} run{}{}. `runsheet show <RUN ID>` shows one (a unique prefix is enough).",
+        "{shown} run{}{}. `runsheet show <RUN ID>` shows one (a prefix is enough).",
         if shown == 1 { "" } else { "s" },
         if limited { " (--limit)" } else { "" }
     )

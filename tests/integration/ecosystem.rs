@@ -120,7 +120,7 @@ fn runs_has_a_limit_and_pipes_only_the_table() {
     assert_eq!(stderr(&two), "");
     // At a terminal the count follows the table, on stderr.
     let t = crate::tui_e2e::Term::spawn(&db, &["runs", "--limit", "2"]);
-    t.wait_for("2 runs (--limit). `runsheet show <RUN ID>` shows one");
+    t.wait_for("2 runs (--limit). `runsheet show <RUN ID>` shows one (a prefix is enough).");
     assert_eq!(t.exit_code(), 0);
     let zero = runsheet(&db)
         .args(["runs", "--limit", "0"])
@@ -648,4 +648,31 @@ fn a_file_that_is_not_utf8_is_refused_at_its_first_bad_byte() {
         "{}",
         stdout(&out)
     );
+}
+
+/// At a terminal narrower than the `runs` table, the table fits: each
+/// run's shortest unique id, the procedure and operator cut with `…`;
+/// piped, every line is whole.
+#[test]
+fn the_runs_table_fits_the_terminal_and_is_whole_in_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    crate::common::generate_log(&db, &[]);
+    let piped = stdout(
+        &runsheet(&db)
+            .args(["runs", "--limit", "3"])
+            .output()
+            .unwrap(),
+    );
+    let table: Vec<&str> = piped.lines().filter(|l| !l.starts_with("NOTE")).collect();
+    assert!(table.iter().all(|l| l.chars().count() > 100), "{piped}");
+    let id = table[1].split_whitespace().next().unwrap().to_string();
+    assert_eq!(id.len(), 36, "{piped}");
+    let t = crate::tui_e2e::Term::spawn(&db, &["runs", "--limit", "3"]);
+    t.wait_for("3 runs (--limit).");
+    let screen = t.screen();
+    assert!(screen.contains(&format!("{}  ", &id[..8])), "{screen}");
+    assert!(!screen.contains(&id), "{screen}");
+    assert!(screen.contains('…'), "{screen}");
+    assert_eq!(t.exit_code(), 0);
 }
