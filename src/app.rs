@@ -133,9 +133,15 @@ struct Context {
 
 impl Context {
     fn new(global: GlobalArgs) -> Context {
-        let color = !global.no_color
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            && std::io::stdout().is_terminal();
+        let color = match global.color {
+            crate::cli::ColorWhen::Always => true,
+            crate::cli::ColorWhen::Never => false,
+            crate::cli::ColorWhen::Auto => {
+                !global.no_color
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stdout().is_terminal()
+            }
+        };
         Context {
             global,
             busy_from_config: None,
@@ -630,7 +636,7 @@ fn runs_cmd(ctx: &Context, a: cli::RunsArgs) -> Result<Exit> {
             .map(|(w, _)| (usize::from(w), labels.as_slice()));
         out::rendered(&runs::runs_table(&rows, ctx.color, width))?;
         // For a person at a terminal only: a pipe gets the table alone.
-        if std::io::stdout().is_terminal() {
+        if terminal && !ctx.global.quiet {
             errln!(
                 "{}",
                 runs::runs_hint(rows.len(), q.limit.is_some_and(|n| rows.len() >= n))
@@ -813,6 +819,9 @@ fn sign_off_text_cmd(ctx: &Context, a: cli::SignOffTextArgs) -> Result<Exit> {
             ))
         })?;
     out::text(&message)?;
+    if ctx.global.quiet {
+        return Ok(Exit::Success);
+    }
     let role = namespace
         .strip_prefix(crate::signoff::NAMESPACE_PREFIX)
         .unwrap_or_default();
@@ -1122,12 +1131,14 @@ fn key_cmd(ctx: &Context) -> Result<Exit> {
         )?;
     } else {
         outln!("{}", key.vkey)?;
-        errln!(
-            "The log's verifier key (origin {}); its private key is {} {}.",
-            key.origin,
-            if present { "in" } else { "NOT at" },
-            key_file.display()
-        );
+        if !ctx.global.quiet {
+            errln!(
+                "The log's verifier key (origin {}); its private key is {} {}.",
+                key.origin,
+                if present { "in" } else { "NOT at" },
+                key_file.display()
+            );
+        }
     }
     Ok(Exit::Success)
 }
@@ -1447,6 +1458,9 @@ fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<Exit> {
                 "verification": summary.verdict.to_json(),
             }))
         )?;
+        return Ok(Exit::Success);
+    }
+    if ctx.global.quiet {
         return Ok(Exit::Success);
     }
     outln!(

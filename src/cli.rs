@@ -26,7 +26,13 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cmd = help::decorate(without_empty_env(Cli::command(), is_empty));
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    // Before `decorate`, which builds the command: only then does the
+    // choice reach every subcommand's help.
+    let cmd = help::decorate(
+        without_empty_env(Cli::command(), is_empty).color(color_choice(&args, no_color_env)),
+    );
     let matches = cmd.try_get_matches_from(args)?;
     let mut cli = Cli::from_arg_matches(&matches)?;
     cli.sources = Sources::of(&matches);
@@ -131,6 +137,41 @@ pub struct Cli {
     pub sources: Sources,
 }
 
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The colour choice of a command line before it is parsed (for clap's own
+/// help and usage output): `--color` as given (its last word wins), else
+/// never with `--no-color` or a non-empty NO_COLOR, else auto.
+fn color_choice(args: &[OsString], no_color_env: bool) -> clap::ColorChoice {
+    let mut when = None;
+    let mut no_color = no_color_env;
+    let mut it = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        if a == "--no-color" {
+            no_color = true;
+        } else if let Some(v) = a.strip_prefix("--color=") {
+            when = Some(v.to_string());
+        } else if a == "--color" {
+            when = it.next().map(|v| v.to_string());
+        }
+    }
+    match when.as_deref() {
+        Some("always") => clap::ColorChoice::Always,
+        Some("never") => clap::ColorChoice::Never,
+        _ if no_color => clap::ColorChoice::Never,
+        _ => clap::ColorChoice::Auto,
+    }
+}
+
 /// Options every command shares.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Global options")]
@@ -150,9 +191,17 @@ pub struct GlobalArgs {
     /// Print data as JSON instead of a table or text
     #[arg(long, global = true)]
     pub json: bool,
-    /// No colours (also when the NO_COLOR environment variable is set)
+    /// No colours (as --color never; also when the NO_COLOR environment variable is set)
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// When to colour output, help and usage included: auto (a terminal, and
+    /// neither --no-color nor NO_COLOR), always, never
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+    /// No hints or summaries (export's file list, the line under `runs`,
+    /// sign-off-text's how-to, key's note): only data, warnings and errors
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -676,3 +676,59 @@ fn the_runs_table_fits_the_terminal_and_is_whole_in_a_pipe() {
     assert!(screen.contains('…'), "{screen}");
     assert_eq!(t.exit_code(), 0);
 }
+
+/// `--color always` colours tables and clap's own help even into a pipe;
+/// `never`, `--no-color` and NO_COLOR keep them plain; auto into a pipe is
+/// plain.
+#[test]
+fn color_reaches_tables_and_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    drill_run(&db);
+    let coloured = |args: &[&str], no_color: bool| {
+        let mut cmd = runsheet(&db);
+        if !no_color {
+            cmd.env_remove("NO_COLOR");
+        }
+        let out = cmd.args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        out.stdout.contains(&0x1b)
+    };
+    assert!(coloured(&["--color", "always", "runs"], false));
+    assert!(coloured(&["--color", "always", "runs", "--help"], false));
+    assert!(coloured(&["runs", "--color=always", "--help"], false));
+    assert!(!coloured(&["runs"], false));
+    assert!(!coloured(&["runs", "--help"], false));
+    assert!(!coloured(&["--color", "never", "runs", "--help"], false));
+    assert!(!coloured(&["--no-color", "--help"], false));
+    // NO_COLOR (the helper sets it) keeps auto plain; --color always wins.
+    assert!(!coloured(&["runs", "--help"], true));
+    assert!(coloured(&["--color", "always", "runs"], true));
+}
+
+/// `-q` leaves only data: export writes its bundle and says nothing;
+/// sign-off-text prints the text to sign and no how-to.
+#[test]
+fn quiet_leaves_only_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    drill_run(&db);
+    let bundle = dir.path().join("bundle");
+    let out = runsheet(&db)
+        .args(["-q", "export", "--out"])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!((stdout(&out).as_str(), stderr(&out).as_str()), ("", ""));
+    assert!(bundle.join("manifest.json").is_file());
+    let id = crate::sign_off::at_sign_off(&db);
+    let loud = runsheet(&db).args(["sign-off-text", &id]).output().unwrap();
+    let quiet = runsheet(&db)
+        .args(["--quiet", "sign-off-text", &id])
+        .output()
+        .unwrap();
+    assert_eq!(quiet.stdout, loud.stdout);
+    assert!(!stderr(&loud).is_empty());
+    assert_eq!(stderr(&quiet), "");
+}

@@ -70,6 +70,11 @@ fn a_closed_stdout_is_a_quiet_exit_with_the_code_the_command_decided() {
         (&db, vec!["render", "backup-customer-data"], 0),
         (&db, vec!["completions", "bash"], 0),
         (&db, vec!["man"], 0),
+        (&db, vec!["config"], 0),
+        (&db, vec!["--json", "config"], 0),
+        (&db, vec!["-q", "key"], 0),
+        (&db, vec!["--json", "status"], 0),
+        (&db, vec!["--json", "list"], 0),
     ];
     for (log, args, code) in cases {
         let what = format!("{args:?}");
