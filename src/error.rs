@@ -259,5 +259,7 @@ mod tests {
             .map(|(example, _, _)| exit_code(example))
             .collect();
         assert_eq!(listed, used, "docs/exit-codes.md's table");
+        let in_man: std::collections::BTreeSet<i32> = code::ALL.iter().map(|(c, _)| *c).collect();
+        assert_eq!(in_man, used, "code::ALL (the man pages' EXIT STATUS)");
     }
 }
