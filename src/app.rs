@@ -267,6 +267,33 @@ fn operator(display: Option<&str>) -> lifecycle::Operator {
 }
 
 impl Context {
+    /// The procedures in the procedures folder that read (path and
+    /// procedure), and how many files did not, each said on stderr when
+    /// `report` (a folder that does not exist yet, or is no folder, holds none).
+    fn read_procedures(
+        &self,
+        report: bool,
+    ) -> Result<(Vec<(PathBuf, crate::procedure::Procedure)>, usize)> {
+        let dir = self.procedures_dir();
+        let mut procedures = Vec::new();
+        let mut broken = 0;
+        if !dir.is_dir() {
+            return Ok((procedures, broken));
+        }
+        for path in parse::procedure_files(&dir)? {
+            match Source::read(&path).and_then(parse::parse) {
+                Ok(loaded) => procedures.push((path, loaded.procedure)),
+                Err(d) => {
+                    broken += 1;
+                    if report {
+                        errln!("{d}");
+                    }
+                }
+            }
+        }
+        Ok((procedures, broken))
+    }
+
     /// Who a log event of this command is recorded as: the OS user, with
     /// `RUNSHEET_OPERATOR` (else the configuration file's `operator`) as
     /// display name (as a run's events say it).
@@ -303,27 +330,11 @@ fn lint_cmd(ctx: &Context, a: cli::LintArgs) -> Result<Exit> {
 
 fn list_cmd(ctx: &Context) -> Result<Exit> {
     let dir = ctx.procedures_dir();
-    let mut entries = Vec::new();
-    let mut broken = 0;
-    // The default folder may not exist yet (a new user outside a folder
-    // with procedures/): that is no procedures, not an error.
-    let files = if dir.exists() {
-        parse::procedure_files(&dir)?
-    } else {
-        Vec::new()
-    };
-    for path in files {
-        match Source::read(&path).and_then(parse::parse) {
-            Ok(loaded) => entries.push(render::ListEntry {
-                path,
-                procedure: loaded.procedure,
-            }),
-            Err(d) => {
-                broken += 1;
-                errln!("{d}");
-            }
-        }
-    }
+    let (procedures, broken) = ctx.read_procedures(true)?;
+    let entries: Vec<render::ListEntry> = procedures
+        .into_iter()
+        .map(|(path, procedure)| render::ListEntry { path, procedure })
+        .collect();
     if ctx.global.json {
         outln!("{}", pretty(&render::list_json(&entries, ctx.today)))?;
     } else if entries.is_empty() {
@@ -666,13 +677,13 @@ fn check_filter(ctx: &Context, store: &Store, q: &mut RunQuery) -> Result<()> {
     let (mut ids, logged_controls) = store.procedures_and_controls()?;
     let dir = ctx.procedures_dir();
     let mut controls = logged_controls;
-    if dir.is_dir() {
-        for path in parse::procedure_files(&dir).unwrap_or_default() {
-            if let Ok(loaded) = Source::read(&path).and_then(parse::parse) {
-                controls.extend(loaded.procedure.controls.iter().cloned());
-                ids.push(loaded.procedure.id);
-            }
-        }
+    for (_, p) in ctx
+        .read_procedures(false)
+        .map(|(p, _)| p)
+        .unwrap_or_default()
+    {
+        controls.extend(p.controls.iter().cloned());
+        ids.push(p.id);
     }
     ids.sort();
     ids.dedup();
@@ -699,12 +710,8 @@ fn check_filter(ctx: &Context, store: &Store, q: &mut RunQuery) -> Result<()> {
     if let Some(p) = &q.procedure
         && !ids.contains(p)
     {
-        let near = ids
-            .iter()
-            .map(|id| (edit_distance(id, p), id))
-            .filter(|(d, id)| *d <= 2.max(id.len() / 3))
-            .min()
-            .map(|(_, id)| format!(" (did you mean `{id}`?)"))
+        let near = crate::procedure::lint::suggest(p, ids.iter().map(String::as_str))
+            .map(|id| format!(" (did you mean `{id}`?)"))
             .unwrap_or_default();
         return Err(Error::Input(format!(
             "--procedure: no procedure `{p}` in {} or in the log{near}; the known ones: {}",
@@ -717,22 +724,6 @@ fn check_filter(ctx: &Context, store: &Store, q: &mut RunQuery) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Levenshtein distance, for "did you mean".
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 fn run_query(f: &cli::RunFilter) -> Result<RunQuery> {
@@ -1543,19 +1534,7 @@ fn verify_bundle_cmd(ctx: &Context, a: cli::VerifyBundleArgs) -> Result<Exit> {
 
 fn status_cmd(ctx: &Context, a: cli::StatusArgs) -> Result<Exit> {
     let dir = ctx.procedures_dir();
-    let mut procedures = Vec::new();
-    let mut broken = 0;
-    if dir.is_dir() {
-        for path in parse::procedure_files(&dir)? {
-            match Source::read(&path).and_then(parse::parse) {
-                Ok(loaded) => procedures.push((path, loaded.procedure)),
-                Err(d) => {
-                    broken += 1;
-                    errln!("{d}");
-                }
-            }
-        }
-    }
+    let (procedures, broken) = ctx.read_procedures(true)?;
     // No log yet: every procedure simply has no runs.
     let (report, test_data) = if ctx.db_path()?.exists() {
         ctx.read_checked(|store| {

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use crate::engine::{Command, Event, Meta, Outcome, Refusal, Run};
 use crate::vocab::SessionMark;
 
-pub use store_sink::{StoreSink, new_event, new_run};
+pub use store_sink::{StoreSink, decode, new_event, new_run};
 
 /// Why events could not be made durable: the sink's words (what, where,
 /// what to do). Nothing of the action was written.

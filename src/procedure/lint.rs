@@ -316,10 +316,7 @@ pub fn is_valid_id(id: &str) -> bool {
 }
 
 /// The closest of `candidates` to `word`, if close enough to be a likely typo.
-pub(crate) fn suggest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let word_lc = word.to_lowercase();
     candidates
         .into_iter()

@@ -13,7 +13,7 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use super::{Opening, Session, StoreSink, SystemClock, new_event, new_run};
+use super::{Opening, Session, StoreSink, SystemClock, decode, new_event, new_run};
 use crate::clock::ClockState;
 use crate::engine::{self, Event, Meta, Run, StartInfo};
 use crate::error::{Error, Result};
@@ -302,22 +302,7 @@ pub fn stored_run(store: &Store, row: &RunRow, db: &Path) -> Result<StoredRun> {
     let stored = store.events(row.id)?;
     let mut events = Vec::with_capacity(stored.len());
     for ev in &stored {
-        let event = Event::from_payload(&ev.event_payload()).map_err(|e| {
-            damaged(format!(
-                "event {} of run {} cannot be read: {e}; run `runsheet verify`",
-                ev.seq, row.id
-            ))
-        })?;
-        if event.kind() != ev.kind {
-            return Err(damaged(format!(
-                "event {} of run {} is recorded as {} but its payload is a {} event: the log was edited; run `runsheet verify`",
-                ev.seq,
-                row.id,
-                ev.kind,
-                event.kind()
-            )));
-        }
-        events.push(event);
+        events.push(decode(ev, row.id).map_err(damaged)?);
     }
     Ok(StoredRun {
         loaded,

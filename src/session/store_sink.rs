@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{EventSink, WriteFailed};
 use crate::engine::{Event, Meta, Outcome, StartInfo};
 use crate::procedure::Procedure;
-use crate::store::{NewEvent, NewRun, RunLease, Store};
+use crate::store::{NewEvent, NewRun, RunLease, Store, StoredEvent};
 
 /// Persists a session's events into the evidence log.
 #[derive(Debug)]
@@ -122,15 +122,7 @@ impl EventSink for StoreSink {
             .map_err(|e| e.to_string())?;
         let mut out = Vec::with_capacity(stored.len());
         for ev in &stored {
-            let event = Event::from_payload(&ev.event_payload())
-                .ok()
-                .filter(|e| e.kind() == ev.kind)
-                .ok_or_else(|| {
-                    format!(
-                        "event {} of run {} cannot be read; run `runsheet verify`",
-                        ev.seq, self.run_id
-                    )
-                })?;
+            let event = decode(ev, self.run_id)?;
             out.push((
                 Meta {
                     at: ev.at,
@@ -146,6 +138,26 @@ impl EventSink for StoreSink {
         }
         Ok(out)
     }
+}
+
+/// A stored event of run `run` as the engine's event: its payload decoded,
+/// and its recorded kind checked against it; else what is wrong with it.
+pub fn decode(ev: &StoredEvent, run: Uuid) -> Result<Event, String> {
+    let event = Event::from_payload(&ev.event_payload()).map_err(|e| {
+        format!(
+            "event {} of run {run} cannot be read: {e}; run `runsheet verify`",
+            ev.seq
+        )
+    })?;
+    if event.kind() != ev.kind {
+        return Err(format!(
+            "event {} of run {run} is recorded as {} but its payload is a {} event: the log was edited; run `runsheet verify`",
+            ev.seq,
+            ev.kind,
+            event.kind()
+        ));
+    }
+    Ok(event)
 }
 
 /// An engine event with its meta, as the store takes it.
