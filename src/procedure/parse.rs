@@ -8,6 +8,7 @@
 mod errors;
 mod schema;
 mod spans;
+mod structure;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -204,6 +205,55 @@ pub fn parse(source: Source) -> Result<Loaded, Diagnostic> {
     }
 }
 
+/// [`parse`], with every unknown and every missing required key of a file
+/// that fails on one (serde stops at the first): what `lint` reports, in
+/// file order. A syntax error is the only diagnostic.
+pub fn parse_all(source: Source) -> Result<Loaded, Vec<Diagnostic>> {
+    let first = match parse(source.clone()) {
+        Ok(loaded) => return Ok(loaded),
+        Err(d) => d,
+    };
+    if first.code == "syntax" {
+        return Err(vec![first]);
+    }
+    let index = match source.format {
+        Format::Toml => parse_toml_index(&source),
+        Format::Json => Some(spans::json_index(&json_text(&source)).0),
+    };
+    let Some(index) = index else {
+        return Err(vec![first]);
+    };
+    let schema: serde_json::Value = serde_json::from_str(&json_schema()).unwrap_or_default();
+    let mut all: Vec<Diagnostic> = structure::check(&schema, &index)
+        .into_iter()
+        .filter_map(|p| errors::structure_error(&source, &index, &p))
+        .collect();
+    let same = |d: &Diagnostic| d.code == first.code && d.message == first.message;
+    if !all.iter().any(same) {
+        all.push(first);
+    }
+    all.sort_by_key(|d| (d.line, d.column));
+    Err(all)
+}
+
+/// The span index of TOML text, `None` on a syntax error.
+pub(crate) fn parse_toml_index(source: &Source) -> Option<SpanIndex> {
+    toml::de::DeTable::parse(&source.text)
+        .ok()
+        .map(|root| spans::toml_index(&root))
+}
+
+/// JSON text as serde reads it: a byte-order mark read as blanks (TOML
+/// accepts one too), so positions stay those of the file's bytes.
+fn json_text(source: &Source) -> std::borrow::Cow<'_, str> {
+    let bom = '\u{feff}'.len_utf8();
+    if source.text.starts_with('\u{feff}') {
+        std::borrow::Cow::Owned(spans::blank(&source.text, 0..bom))
+    } else {
+        std::borrow::Cow::Borrowed(source.text.as_str())
+    }
+}
+
 fn parse_toml(source: Source) -> Result<Loaded, Diagnostic> {
     let root = match toml::de::DeTable::parse(&source.text) {
         Ok(root) => root,
@@ -223,14 +273,7 @@ fn parse_toml(source: Source) -> Result<Loaded, Diagnostic> {
 }
 
 fn parse_json(source: Source) -> Result<Loaded, Diagnostic> {
-    // A byte-order mark is read as blanks (TOML accepts one too); positions
-    // stay those of the file's bytes.
-    let bom = '\u{feff}'.len_utf8();
-    let plain = if source.text.starts_with('\u{feff}') {
-        std::borrow::Cow::Owned(spans::blank(&source.text, 0..bom))
-    } else {
-        std::borrow::Cow::Borrowed(source.text.as_str())
-    };
+    let plain = json_text(&source);
     if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&plain) {
         return Err(errors::json_error(&source, &e, None));
     }

@@ -4,6 +4,7 @@
 //! May not depend on anything outside `procedure`; no IO.
 
 use super::spans::{SpanIndex, line_col, offset_of, parent};
+use super::structure::Problem;
 use super::{Format, Source};
 use crate::procedure::lint::{Diagnostic, suggest};
 
@@ -157,23 +158,8 @@ pub(super) fn data_error(
     match classify(msg) {
         Kind::UnknownKey { key, allowed } => {
             // The key's own path was matched; its table is the parent.
-            let table = path.map(|(p, _)| parent(p).to_string()).unwrap_or_default();
-            let mut hint = String::new();
-            if let Some(s) = suggest(&key, allowed.iter().map(String::as_str)) {
-                hint.push_str(&format!("did you mean `{s}`? "));
-            }
-            if allowed.is_empty() {
-                hint.push_str("no keys are allowed here");
-            } else {
-                hint.push_str(&format!("allowed keys here: {}", allowed.join(", ")));
-            }
-            Diagnostic::error(
-                file,
-                at,
-                "unknown-key",
-                format!("unknown key `{key}` {}", place(&table)),
-            )
-            .with_hint(hint)
+            let table = path.map(|(p, _)| parent(p)).unwrap_or_default();
+            unknown_key(source, at, &key, table, &allowed)
         }
         Kind::UnknownValue { value, allowed } => {
             let what = path_desc(path);
@@ -189,22 +175,7 @@ pub(super) fn data_error(
             };
             Diagnostic::error(file, at, "unknown-value", message).with_hint(hint)
         }
-        Kind::MissingField(field) => {
-            let table = path_desc(path);
-            let example = match source.format {
-                Format::Toml => format!("{field} = …"),
-                Format::Json => format!("\"{field}\": …"),
-            };
-            Diagnostic::error(
-                file,
-                at,
-                "missing-field",
-                format!("missing required key `{field}` {}", place(&table)),
-            )
-            .with_hint(format!(
-                "add `{example}`; docs/procedure-format.md lists the required keys"
-            ))
-        }
+        Kind::MissingField(field) => missing_field(source, at, &field, &path_desc(path)),
         Kind::WrongType => {
             let what = path_desc(path);
             let message = if what.is_empty() {
@@ -226,6 +197,84 @@ pub(super) fn data_error(
                 .with_hint("see docs/procedure-format.md for the allowed values")
         }
     }
+}
+
+/// `unknown key `K` in TABLE`, with a did-you-mean and the keys allowed there.
+fn unknown_key(
+    source: &Source,
+    at: (usize, usize),
+    key: &str,
+    table: &str,
+    allowed: &[String],
+) -> Diagnostic {
+    let mut hint = String::new();
+    if let Some(s) = suggest(key, allowed.iter().map(String::as_str)) {
+        hint.push_str(&format!("did you mean `{s}`? "));
+    }
+    if allowed.is_empty() {
+        hint.push_str("no keys are allowed here");
+    } else {
+        hint.push_str(&format!("allowed keys here: {}", allowed.join(", ")));
+    }
+    Diagnostic::error(
+        source.path.clone(),
+        at,
+        "unknown-key",
+        format!("unknown key `{key}` {}", place(table)),
+    )
+    .with_hint(hint)
+}
+
+/// `missing required key `F` in TABLE`, with the line to add.
+fn missing_field(source: &Source, at: (usize, usize), field: &str, table: &str) -> Diagnostic {
+    let example = match source.format {
+        Format::Toml => format!("{field} = …"),
+        Format::Json => format!("\"{field}\": …"),
+    };
+    Diagnostic::error(
+        source.path.clone(),
+        at,
+        "missing-field",
+        format!("missing required key `{field}` {}", place(table)),
+    )
+    .with_hint(format!(
+        "add `{example}`; docs/procedure-format.md lists the required keys"
+    ))
+}
+
+/// One problem [`super::structure::check`] found, as the same diagnostic
+/// serde's error would give: an unknown key at the key, a missing one at its
+/// table, a step's table written as a list or a value with what the key
+/// expects; `None` for a misshapen value only the typed parse words.
+pub(super) fn structure_error(
+    source: &Source,
+    index: &SpanIndex,
+    p: &Problem,
+) -> Option<Diagnostic> {
+    let at = |path: &str, key: bool| {
+        let offset = index.get(path).map_or(0, |e| match (&e.key, key) {
+            (Some(k), true) => k.start,
+            _ => e.value.start,
+        });
+        line_col(&source.text, offset)
+    };
+    Some(match p {
+        Problem::Unknown { path, key, allowed } => {
+            unknown_key(source, at(path, true), key, parent(path), allowed)
+        }
+        Problem::Missing { table, field } => missing_field(source, at(table, false), field, table),
+        Problem::NotTable { path, listed } => {
+            // A list is judged at its first element, as serde's error is.
+            let at_path = if *listed {
+                format!("{path}[0]")
+            } else {
+                path.clone()
+            };
+            let (code, message, hint) = table_key_error(&at_path, source.format)?;
+            Diagnostic::error(source.path.clone(), at(&at_path, false), code, message)
+                .with_hint(hint)
+        }
+    })
 }
 
 /// A TOML error (syntax or data).

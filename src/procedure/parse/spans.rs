@@ -14,6 +14,33 @@ use toml::de::{DeTable, DeValue};
 pub(crate) struct Entry {
     pub key: Option<Range<usize>>,
     pub value: Range<usize>,
+    pub kind: Kind,
+}
+
+/// What kind of value an entry holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Table,
+    Array,
+    Scalar,
+}
+
+impl Kind {
+    fn of_toml(value: &DeValue<'_>) -> Kind {
+        match value {
+            DeValue::Table(_) => Kind::Table,
+            DeValue::Array(_) => Kind::Array,
+            _ => Kind::Scalar,
+        }
+    }
+
+    fn of_json(first: Option<u8>) -> Kind {
+        match first {
+            Some(b'{') => Kind::Table,
+            Some(b'[') => Kind::Array,
+            _ => Kind::Scalar,
+        }
+    }
 }
 
 /// Path → byte ranges, for one source text.
@@ -86,8 +113,13 @@ impl SpanIndex {
         best
     }
 
-    fn insert(&mut self, path: String, key: Option<Range<usize>>, value: Range<usize>) {
-        self.entries.insert(path, Entry { key, value });
+    /// Every path in the file (unordered).
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
+    fn insert(&mut self, path: String, key: Option<Range<usize>>, value: Range<usize>, kind: Kind) {
+        self.entries.insert(path, Entry { key, value, kind });
     }
 }
 
@@ -111,7 +143,7 @@ pub(crate) fn join_key(path: &str, key: &str) -> String {
 /// Build the index of a TOML document that parsed.
 pub(crate) fn toml_index(root: &toml::Spanned<DeTable<'_>>) -> SpanIndex {
     let mut index = SpanIndex::default();
-    index.insert(String::new(), None, root.span());
+    index.insert(String::new(), None, root.span(), Kind::Table);
     toml_table(&mut index, "", root.get_ref());
     index
 }
@@ -119,7 +151,12 @@ pub(crate) fn toml_index(root: &toml::Spanned<DeTable<'_>>) -> SpanIndex {
 fn toml_table(index: &mut SpanIndex, path: &str, table: &DeTable<'_>) {
     for (key, value) in table.iter() {
         let p = join_key(path, key.get_ref());
-        index.insert(p.clone(), Some(key.span()), value.span());
+        index.insert(
+            p.clone(),
+            Some(key.span()),
+            value.span(),
+            Kind::of_toml(value.get_ref()),
+        );
         toml_value(index, &p, value.get_ref());
     }
 }
@@ -130,7 +167,7 @@ fn toml_value(index: &mut SpanIndex, path: &str, value: &DeValue<'_>) {
         DeValue::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 let p = format!("{path}[{i}]");
-                index.insert(p.clone(), None, item.span());
+                index.insert(p.clone(), None, item.span(), Kind::of_toml(item.get_ref()));
                 toml_value(index, &p, item.get_ref());
             }
         }
@@ -201,7 +238,9 @@ impl JsonScanner<'_> {
                 }
             }
         }
-        self.index.insert(path.to_string(), key, start..self.i);
+        let kind = Kind::of_json(self.b.get(start).copied());
+        self.index
+            .insert(path.to_string(), key, start..self.i, kind);
         Some(())
     }
 
