@@ -547,6 +547,36 @@ impl Store {
         Ok((ids, controls))
     }
 
+    /// Run ids that start with `prefix` (open runs only, with `open_only`),
+    /// newest first, at most `limit`, each with its procedure id, start time
+    /// and whether it is open: what shell completion offers.
+    pub fn run_ids_starting(
+        &self,
+        prefix: &str,
+        open_only: bool,
+        limit: usize,
+    ) -> Result<Vec<(String, String, String, bool)>, StoreError> {
+        let sql = if open_only {
+            "SELECT id, procedure_id, started_at, ended_at IS NULL FROM runs
+             WHERE substr(id, 1, length(?1)) = ?1 AND ended_at IS NULL
+             ORDER BY started_at DESC, id DESC LIMIT ?2"
+        } else {
+            "SELECT id, procedure_id, started_at, ended_at IS NULL FROM runs
+             WHERE substr(id, 1, length(?1)) = ?1
+             ORDER BY started_at DESC, id DESC LIMIT ?2"
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.conn
+            .prepare(sql)
+            .and_then(|mut s| {
+                s.query_map(rusqlite::params![prefix.to_lowercase(), limit], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
     /// Runs matching `filter`, newest first.
     pub fn runs(&self, filter: &RunQuery) -> Result<Vec<RunRow>, StoreError> {
         self.runs_impl(filter)

@@ -2,6 +2,8 @@
 //!
 //! May not depend on any other module of the crate.
 
+pub mod columns;
+
 /// A piece of text as [`split_controls`] yields it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Piece<'a> {
