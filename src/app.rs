@@ -20,6 +20,8 @@ use crate::session::{Session, lifecycle};
 use crate::store::{RunQuery, Store};
 use crate::{errln, outln};
 
+pub mod complete;
+pub mod json_outputs;
 mod man;
 mod redact;
 mod settings;
@@ -53,8 +55,13 @@ pub fn run(mut cli: Cli) -> Result<Exit> {
         Cmd::List => list_cmd(&ctx),
         Cmd::Render(a) => render_cmd(&ctx, a),
         Cmd::New(a) => new_cmd(&ctx, a),
-        Cmd::Schema => {
-            out::text(&parse::json_schema())?;
+        Cmd::Schema(a) => {
+            match a.output {
+                None => out::text(&parse::json_schema())?,
+                Some(name) => out::text(&json_outputs::schema_text(&name).ok_or_else(|| {
+                    Error::Internal(format!("no schema for the output {name:?}"))
+                })?)?,
+            }
             Ok(Exit::Success)
         }
         Cmd::Run(a) => run_cmd(&ctx, a),
@@ -77,9 +84,7 @@ pub fn run(mut cli: Cli) -> Result<Exit> {
         Cmd::Status(a) => status_cmd(&ctx, a),
         Cmd::Config => settings::config_cmd(&ctx, &settings),
         Cmd::Completions(a) => {
-            let mut cmd = crate::cli::command();
-            let mut script = Vec::new();
-            clap_complete::generate(a.shell, &mut cmd, "runsheet", &mut script);
+            let script = complete::registration(a.shell).map_err(|e| Error::io("<stdout>", &e))?;
             out::bytes(&script)?;
             Ok(Exit::Success)
         }
@@ -320,7 +325,7 @@ fn lint_cmd(ctx: &Context, a: cli::LintArgs) -> Result<Exit> {
     };
     let report = lint::lint_paths(&paths, ctx.today)?;
     if ctx.global.json {
-        outln!("{}", pretty(&report.to_json()))?;
+        print_json(&report.to_json())?;
     } else {
         out::text(&report.render_text())?;
     }
@@ -336,7 +341,7 @@ fn list_cmd(ctx: &Context) -> Result<Exit> {
         .map(|(path, procedure)| render::ListEntry { path, procedure })
         .collect();
     if ctx.global.json {
-        outln!("{}", pretty(&render::list_json(&entries, ctx.today)))?;
+        print_json(&render::list_json(&entries, ctx.today))?;
     } else if entries.is_empty() {
         outln!(
             "No procedures in {}{}. Create one with `runsheet new <id>`, or pass --procedures DIR.",
@@ -348,7 +353,8 @@ fn list_cmd(ctx: &Context) -> Result<Exit> {
             }
         )?;
     } else {
-        out::rendered(&render::list_table(&entries, ctx.today, ctx.color))?;
+        let width = crate::text::columns::stdout_width();
+        out::rendered(&render::list_table(&entries, ctx.today, ctx.color, width))?;
     }
     if broken > 0 {
         errln!("{broken} file(s) could not be read; run `runsheet lint` for details");
@@ -438,6 +444,13 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Pretty JSON with every control character escaped (see [`out::json`]).
 fn pretty(v: &serde_json::Value) -> String {
     out::json(v)
+}
+
+/// A command's `--json` output on stdout: `value` with its schema version
+/// (docs/json.md; the schema of each output is in docs/json/).
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    outln!("{}", pretty(&out::versioned(value)))?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------- runs
@@ -635,8 +648,9 @@ fn runs_cmd(ctx: &Context, a: cli::RunsArgs) -> Result<Exit> {
     })?;
     test_data_notice(ctx, test_data)?;
     if ctx.global.json {
-        let v: Vec<serde_json::Value> = rows.iter().map(runs::run_json).collect();
-        outln!("{}", pretty(&serde_json::Value::Array(v)))?;
+        print_json(&runs::RunsJson {
+            runs: rows.iter().map(runs::run_json).collect(),
+        })?;
     } else if rows.is_empty() {
         outln!("No runs match.")?;
     } else {
@@ -767,13 +781,13 @@ fn show_cmd(ctx: &Context, a: cli::ShowArgs) -> Result<Exit> {
     let procedure = catalog.loaded(&row.procedure_sha256);
     test_data_notice(ctx, test_data)?;
     if ctx.global.json {
-        let evs: Vec<serde_json::Value> = events
-            .iter()
-            .map(|e| runs::event_json(e, &timeline::describe(e, procedure)))
-            .collect();
-        let mut v = runs::run_json(&row);
-        v["events"] = serde_json::Value::Array(evs);
-        outln!("{}", pretty(&v))?;
+        print_json(&runs::ShowJson {
+            run: runs::run_json(&row),
+            events: events
+                .iter()
+                .map(|e| runs::event_json(e, &timeline::describe(e, procedure)))
+                .collect(),
+        })?;
     } else {
         out::rendered(&runs::show_text(&row, &events, procedure, ctx.color))?;
     }
@@ -1002,10 +1016,7 @@ fn verify_cmd(ctx: &Context, a: cli::VerifyArgs) -> Result<Exit> {
 /// whether it passed.
 fn print_report(ctx: &Context, report: &(impl serde::Serialize + std::fmt::Display)) -> Result<()> {
     if ctx.global.json {
-        outln!(
-            "{}",
-            pretty(&serde_json::to_value(report).unwrap_or_default())
-        )?;
+        print_json(report)?;
     } else {
         outln!("{report}")?;
     }
@@ -1019,15 +1030,32 @@ fn checkpoint_cmd(ctx: &Context, a: cli::CheckpointArgs) -> Result<Exit> {
         errln!("runsheet: {}", crate::store::TEST_DATA_NOTICE);
     }
     uncovered_notice(size, head, a.sign);
-    match a.out {
-        Some(path) => {
-            write_new_file(&path, note.as_bytes())?;
-            errln!(
-                "Wrote the signed checkpoint of {size} records to {}",
-                path.display()
-            );
-        }
-        None => out::rendered(&note)?,
+    if let Some(path) = &a.out {
+        write_new_file(path, note.as_bytes())?;
+        errln!(
+            "Wrote the signed checkpoint of {size} records to {}",
+            path.display()
+        );
+    }
+    if ctx.global.json {
+        let signed = crate::custody::checkpoint::SignedCheckpoint::parse(&note)
+            .map_err(|e| Error::Internal(format!("the stored checkpoint does not parse: {e}")))?;
+        let cp = signed.checkpoint();
+        use base64::Engine as _;
+        print_json(&json_outputs::CheckpointJson {
+            origin: cp.origin().to_string(),
+            tree_size: cp.size(),
+            root_hash: base64::engine::general_purpose::STANDARD.encode(cp.root()),
+            head_seq: head,
+            covers_head: size >= head,
+            signatures: note
+                .split_once("\n\n")
+                .map_or(0, |(_, sigs)| sigs.lines().count()),
+            note: note.clone(),
+            written_to: a.out.as_ref().map(|p| p.display().to_string()),
+        })?;
+    } else if a.out.is_none() {
+        out::rendered(&note)?;
     }
     Ok(Exit::Success)
 }
@@ -1111,15 +1139,12 @@ fn key_cmd(ctx: &Context) -> Result<Exit> {
         .unwrap_or_else(|| crate::store::default_key_path(&path));
     let present = key_file.exists();
     if ctx.global.json {
-        outln!(
-            "{}",
-            pretty(&serde_json::json!({
-                "origin": key.origin,
-                "vkey": key.vkey,
-                "key_file": key_file.display().to_string(),
-                "key_file_present": present,
-            }))
-        )?;
+        print_json(&json_outputs::KeyJson {
+            origin: key.origin.clone(),
+            vkey: key.vkey.clone(),
+            key_file: key_file.display().to_string(),
+            key_file_present: present,
+        })?;
     } else {
         outln!("{}", key.vkey)?;
         if !ctx.global.quiet {
@@ -1430,25 +1455,7 @@ fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<Exit> {
         errln!("runsheet: {}", crate::store::TEST_DATA_NOTICE);
     }
     if ctx.global.json {
-        let files: Vec<serde_json::Value> = summary
-            .files
-            .iter()
-            .map(|f| serde_json::json!({"path": f.path, "sha256": f.sha256, "bytes": f.bytes}))
-            .collect();
-        outln!(
-            "{}",
-            pretty(&serde_json::json!({
-                "out": summary.out.display().to_string(),
-                "runs": summary.runs,
-                "events": summary.events,
-                "files": files,
-                "manifest_sha256": summary.manifest_sha256,
-                "checkpoint_head_seq": summary.checkpoint.head_seq,
-                "data_head_seq": summary.data_head.head_seq,
-                "export_event_seq": summary.export_seq,
-                "verification": summary.verdict.to_json(),
-            }))
-        )?;
+        print_json(&summary.to_json())?;
         return Ok(Exit::Success);
     }
     if ctx.global.quiet {
@@ -1553,9 +1560,10 @@ fn status_cmd(ctx: &Context, a: cli::StatusArgs) -> Result<Exit> {
     };
     test_data_notice(ctx, test_data)?;
     if ctx.global.json {
-        outln!("{}", pretty(&report.to_json()))?;
+        print_json(&report.to_json())?;
     } else {
-        out::rendered(&report.render_text(ctx.color))?;
+        let width = crate::text::columns::stdout_width();
+        out::rendered(&report.render_text(ctx.color, width))?;
         if procedures.is_empty() {
             errln!(
                 "runsheet: no procedures in {}{}; pass --procedures DIR, or create one with `runsheet new <id>`",
@@ -1677,6 +1685,13 @@ fn witness_cmd(ctx: &Context, a: cli::WitnessArgs) -> Result<Exit> {
         .key_file
         .filter(|_| !leaked)
         .unwrap_or_else(|| crate::witness::default_key_path(&state));
+    if ctx.global.json && !matches!(a.command, W::Status) {
+        // Checked before anything is done: their output is a key or a
+        // cosignature for another program, or a sentence.
+        return Err(Error::Usage(
+            "--json: only `runsheet witness status` prints JSON; the other witness commands print a verifier key, a cosignature or a sentence (drop --json)".into(),
+        ));
+    }
     match a.command {
         W::Init { name } => {
             let (_, vkey) = WitnessState::init(&state, &key_file, &name)?;
@@ -1751,10 +1766,7 @@ fn witness_cmd(ctx: &Context, a: cli::WitnessArgs) -> Result<Exit> {
         W::Status => {
             let logs = WitnessState::open_read_only(&state)?.status()?;
             if ctx.global.json {
-                outln!(
-                    "{}",
-                    pretty(&serde_json::to_value(&logs).unwrap_or_default())
-                )?;
+                print_json(&json_outputs::WitnessStatusJson { logs })?;
             } else if logs.is_empty() {
                 outln!(
                     "No logs yet; add one with `runsheet witness add-log --origin ORIGIN --vkey VKEY`."

@@ -2,7 +2,7 @@
 //! with the environment variables the options read (an empty one counts as
 //! unset); no behaviour.
 //!
-//! May not depend on any other module of the crate.
+//! May depend only on `text` (to make the arguments a usage error quotes inert).
 
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
@@ -99,6 +99,69 @@ pub fn parse() -> Result<Cli, clap::Error> {
     parse_from(std::env::args_os(), &|name| {
         std::env::var_os(name).is_some_and(|v| v.is_empty())
     })
+}
+
+/// A usage error as stderr shows it: clap's words with the arguments it
+/// quotes made inert (they can hold anything, e.g. a file name from a glob),
+/// then coloured as clap colours them (`error:` red, `Usage:` bold and
+/// underlined, `tip:` green, quoted values yellow) when `--color`,
+/// `--no-color` and NO_COLOR allow it and stderr is a terminal.
+pub fn usage_error_text(err: &clap::Error) -> String {
+    use std::io::IsTerminal as _;
+    let plain = crate::text::sanitize_terminal(err.render().to_string().trim_end());
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let color = match color_choice(&args, no_color_env) {
+        clap::ColorChoice::Always => true,
+        clap::ColorChoice::Never => false,
+        clap::ColorChoice::Auto => std::io::stderr().is_terminal(),
+    };
+    if color {
+        paint_usage_error(&plain)
+    } else {
+        plain
+    }
+}
+
+/// [`usage_error_text`]'s colours on text already made inert.
+fn paint_usage_error(plain: &str) -> String {
+    const RESET: &str = "\x1b[0m";
+    let mut out = String::with_capacity(plain.len() + 64);
+    for (i, line) in plain.lines().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let (head, rest) = [
+            ("error:", "\x1b[1;31m"),
+            ("Usage:", "\x1b[1;4m"),
+            ("  tip:", "\x1b[32m"),
+        ]
+        .iter()
+        .find_map(|(p, code)| {
+            line.strip_prefix(p)
+                .map(|rest| (format!("{code}{p}{RESET}"), rest))
+        })
+        .unwrap_or((String::new(), line));
+        out.push_str(&head);
+        // clap quotes values as 'value'; colour each quoted run.
+        let mut quoted = false;
+        for (j, part) in rest.split('\'').enumerate() {
+            if j > 0 {
+                if quoted {
+                    out.push('\'');
+                    out.push_str(RESET);
+                } else {
+                    out.push_str("\x1b[33m'");
+                }
+                quoted = !quoted;
+            }
+            out.push_str(part);
+        }
+        if quoted {
+            out.push_str(RESET);
+        }
+    }
+    out
 }
 
 /// `cmd` and its subcommands with no option reading an empty variable.
@@ -214,8 +277,8 @@ pub enum Command {
     Render(RenderArgs),
     /// Write a commented starter procedure that lints clean
     New(NewArgs),
-    /// Print the JSON Schema of the procedure format
-    Schema,
+    /// Print the JSON Schema of the procedure format, or of a command's --json output
+    Schema(SchemaArgs),
     /// Print the effective settings and where each came from (flag, environment
     /// variable, configuration file, or default)
     Config,
@@ -675,6 +738,13 @@ pub struct StatusArgs {
     /// Exit non-zero when anything is overdue (for cron and monitoring)
     #[arg(long)]
     pub strict: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// A --json output (e.g. runs, show, status, error); without it, the procedure format
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(help::JSON_OUTPUTS))]
+    pub output: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -139,6 +139,15 @@ pub fn exit_code(result: &Result<Exit>) -> i32 {
     }
 }
 
+/// An error under `--json`: one line on standard error (docs/json.md).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct ErrorJson {
+    /// The message, as it would be printed without `--json`.
+    pub error: String,
+    /// The exit code (docs/exit-codes.md).
+    pub code: i32,
+}
+
 /// Errors every layer can return to the CLI.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -28,13 +28,14 @@ mod tests;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::report::RunStats;
 use crate::store::{Checkpoint, Finding, RunQuery, RunRow, VerifyReport};
 use crate::vocab::OutcomeCounts;
 
-pub use bundle::{CosignWith, ExportRequest, ExportSummary, Formats, export};
+pub use bundle::{CosignWith, ExportJson, ExportRequest, ExportSummary, Formats, export};
 pub use verify::custody::BundleTrust;
 pub use verify::{BundleReport, verify_bundle};
 
@@ -196,6 +197,23 @@ pub struct Verdict {
     pub test_data: bool,
 }
 
+/// The verify verdict an export states, as data.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct VerdictJson {
+    /// The page check and the hash chain found nothing.
+    pub verified: bool,
+    /// The first problem's name (docs/evidence-schema.md), when it failed.
+    pub problem: Option<String>,
+    /// The first problem's seq.
+    pub seq: Option<i64>,
+    pub message: Option<String>,
+    /// The head verify walked to.
+    pub head_seq: i64,
+    pub head_hash: String,
+    /// The log says it holds generated test data, not evidence.
+    pub test_data: bool,
+}
+
 impl Verdict {
     pub fn of(report: &VerifyReport) -> Verdict {
         Verdict {
@@ -238,16 +256,24 @@ impl Verdict {
         }
     }
 
-    /// As data (manifest, evidence.json, the export event).
+    /// As data (manifest, evidence.json, the export event, `export --json`).
+    pub fn data(&self) -> VerdictJson {
+        VerdictJson {
+            verified: self.verified,
+            problem: self
+                .finding
+                .as_ref()
+                .map(|f| f.problem.as_str().to_string()),
+            seq: self.finding.as_ref().and_then(|f| f.seq),
+            message: self.finding.as_ref().map(|f| f.message.clone()),
+            head_seq: self.head_seq,
+            head_hash: self.head_hash.clone(),
+            test_data: self.test_data,
+        }
+    }
+
+    /// [`Verdict::data`] as a JSON value.
     pub fn to_json(&self) -> Value {
-        json!({
-            "verified": self.verified,
-            "problem": self.finding.as_ref().map(|f| f.problem.as_str()),
-            "seq": self.finding.as_ref().and_then(|f| f.seq),
-            "message": self.finding.as_ref().map(|f| f.message.clone()),
-            "head_seq": self.head_seq,
-            "head_hash": self.head_hash,
-            "test_data": self.test_data,
-        })
+        serde_json::to_value(self.data()).unwrap_or_default()
     }
 }

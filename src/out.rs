@@ -99,6 +99,16 @@ pub fn error_line(s: &str) {
     let _ = err.write_all(t.as_bytes()).and_then(|()| err.flush());
 }
 
+/// Text already safe for a terminal (see the module docs) and a newline on
+/// stderr; write errors are ignored.
+pub fn error_rendered(s: &str) {
+    let mut err = io::stderr().lock();
+    let _ = err
+        .write_all(s.as_bytes())
+        .and_then(|()| err.write_all(b"\n"))
+        .and_then(|()| err.flush());
+}
+
 /// `println!` for commands: formats, sanitizes ([`line`]) and writes to stdout.
 /// Evaluates to `crate::error::Result<()>`.
 #[macro_export]
@@ -122,6 +132,30 @@ macro_rules! errln {
 pub fn json(v: &serde_json::Value) -> String {
     let text = serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string());
     escape_json_controls(&text)
+}
+
+/// The version of the schema of every `--json` output (docs/json.md): it
+/// changes only when a member changes meaning or is removed; new members may
+/// appear in the same version.
+pub const JSON_SCHEMA_VERSION: u32 = 1;
+
+/// A command's `--json` output: `value` (an object) with
+/// `"schema_version"` as its first member. A value that is not an object
+/// is returned as it is.
+pub fn versioned(value: &impl serde::Serialize) -> serde_json::Value {
+    let body = serde_json::to_value(value).unwrap_or_default();
+    match body {
+        serde_json::Value::Object(members) => {
+            let mut out = serde_json::Map::with_capacity(members.len() + 1);
+            out.insert(
+                "schema_version".to_string(),
+                serde_json::Value::from(JSON_SCHEMA_VERSION),
+            );
+            out.extend(members.into_iter().filter(|(k, _)| k != "schema_version"));
+            serde_json::Value::Object(out)
+        }
+        other => other,
+    }
 }
 
 /// Escape, in serialized JSON, the control characters serde_json leaves as

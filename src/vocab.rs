@@ -227,7 +227,7 @@ impl Outcome {
 }
 
 /// Runs per outcome (`open`: no outcome yet, or one runsheet does not write).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct OutcomeCounts {
     pub runs: u64,
     pub completed: u64,

@@ -14,9 +14,32 @@ use crate::cli::{self, CustodianCommand};
 use crate::custody::key;
 use crate::custody::note::Signer;
 use crate::error::{Error, Exit, Result};
+use crate::outln;
 use crate::session::lifecycle::stored_procedure;
 use crate::store::{HeldContent, RunQuery};
-use crate::{out, outln};
+
+/// `runsheet custodian init --json` (docs/json.md): the new custodian key.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct CustodianKeyJson {
+    /// Its verifier key (C2SP signed-note form), for `custodian add`.
+    pub vkey: String,
+    /// The private key file written (mode 0600).
+    pub key_file: String,
+}
+
+/// A registered custodian (`custodian add --json`, and each of `custodian list --json`).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct CustodianJson {
+    /// The `custodian-added` event's seq.
+    pub seq: i64,
+    pub vkey: String,
+}
+
+/// `runsheet custodian list --json`: the log's custodians in log order.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct CustodiansJson {
+    pub custodians: Vec<CustodianJson>,
+}
 
 pub(super) fn custodian_cmd(ctx: &Context, a: cli::CustodianArgs) -> Result<Exit> {
     match a.command {
@@ -31,13 +54,10 @@ pub(super) fn custodian_cmd(ctx: &Context, a: cli::CustodianArgs) -> Result<Exit
             key::create_key_file(&custodian_key, &text).map_err(|e| Error::Input(e.to_string()))?;
             let vkey = signer.verifier().to_vkey();
             if ctx.global.json {
-                outln!(
-                    "{}",
-                    out::json(&serde_json::json!({
-                        "vkey": vkey,
-                        "key_file": custodian_key.display().to_string(),
-                    }))
-                )?;
+                super::print_json(&CustodianKeyJson {
+                    vkey,
+                    key_file: custodian_key.display().to_string(),
+                })?;
             } else {
                 outln!("{vkey}")?;
                 crate::errln!(
@@ -57,6 +77,13 @@ pub(super) fn custodian_cmd(ctx: &Context, a: cli::CustodianArgs) -> Result<Exit
             let mut store = ctx.open_existing_store()?;
             let actor = ctx.recorded_actor();
             let e = store.add_custodian(&verifier, &actor, Utc::now())?;
+            if ctx.global.json {
+                super::print_json(&CustodianJson {
+                    seq: e.seq,
+                    vkey: verifier.to_vkey(),
+                })?;
+                return Ok(Exit::Success);
+            }
             outln!(
                 "Registered custodian {} (seq {}): redactions signed with its key now verify",
                 verifier.to_vkey(),
@@ -67,11 +94,15 @@ pub(super) fn custodian_cmd(ctx: &Context, a: cli::CustodianArgs) -> Result<Exit
         CustodianCommand::List => {
             let list = ctx.read_log(|store| Ok(store.custodians()?))?;
             if ctx.global.json {
-                let items: Vec<_> = list
-                    .iter()
-                    .map(|(seq, vkey)| serde_json::json!({"seq": seq, "vkey": vkey}))
-                    .collect();
-                outln!("{}", out::json(&serde_json::Value::Array(items)))?;
+                super::print_json(&CustodiansJson {
+                    custodians: list
+                        .iter()
+                        .map(|(seq, vkey)| CustodianJson {
+                            seq: *seq,
+                            vkey: vkey.clone(),
+                        })
+                        .collect(),
+                })?;
             } else if list.is_empty() {
                 outln!("No custodian is registered in this log (`runsheet custodian add VKEY`).")?;
             } else {

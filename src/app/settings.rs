@@ -5,6 +5,9 @@
 
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
+use serde::Serialize;
+
 use super::Context;
 use crate::cli::{Cli, Command as Cmd};
 use crate::config::Config;
@@ -197,20 +200,39 @@ pub fn apply(cli: &mut Cli, config: Option<&Config>) {
     }
 }
 
+/// `runsheet config --json` (docs/json.md).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ConfigJson {
+    pub settings: Vec<SettingJson>,
+}
+
+/// A setting in `config --json`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SettingJson {
+    /// The setting's name, as in the configuration file.
+    pub setting: String,
+    /// The effective value (`(none)` when nothing gave one and there is no default).
+    pub value: String,
+    /// Where it came from: a flag, an environment variable, `FILE:LINE:COLUMN`, or `default`.
+    pub origin: String,
+}
+
 /// `runsheet config`: each setting, its value and where it came from.
 pub fn config_cmd(ctx: &Context, settings: &[Setting]) -> Result<Exit> {
     if ctx.global.json {
-        let v: Vec<serde_json::Value> = settings
-            .iter()
-            .map(|s| {
-                serde_json::json!({
-                    "setting": s.name,
-                    "value": s.value.clone().unwrap_or_else(|| default_value(ctx, s.name)),
-                    "origin": s.origin,
+        super::print_json(&ConfigJson {
+            settings: settings
+                .iter()
+                .map(|s| SettingJson {
+                    setting: s.name.to_string(),
+                    value: s
+                        .value
+                        .clone()
+                        .unwrap_or_else(|| default_value(ctx, s.name)),
+                    origin: s.origin.clone(),
                 })
-            })
-            .collect();
-        outln!("{}", crate::out::json(&serde_json::Value::Array(v)))?;
+                .collect(),
+        })?;
         return Ok(Exit::Success);
     }
     let rows: Vec<(&str, String, &str)> = settings

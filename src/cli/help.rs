@@ -21,6 +21,26 @@ pub const NO_JSON: &[&str] = &[
     "redact",
 ];
 
+/// The `--json` outputs with a schema (`runsheet schema OUTPUT`, docs/json/).
+pub const JSON_OUTPUTS: &[&str] = &[
+    "lint",
+    "list",
+    "runs",
+    "show",
+    "status",
+    "verify",
+    "checkpoint",
+    "key",
+    "export",
+    "verify-bundle",
+    "config",
+    "custodian-init",
+    "custodian-add",
+    "custodian-list",
+    "witness-status",
+    "error",
+];
+
 /// Commands that never open the evidence log: `--db` and `--key-file` are
 /// not shown for them.
 pub const NO_LOG: &[&str] = &[

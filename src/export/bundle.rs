@@ -31,6 +31,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 use self::file::BundleFile;
 use self::outputs::{Outputs, RunBatch};
@@ -134,6 +135,51 @@ pub struct ExportSummary {
     pub signed_size: Option<u64>,
     /// Inclusion proofs written (a sample packet's).
     pub proofs: usize,
+}
+
+/// `runsheet export --json` (docs/json.md): what the export wrote.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ExportJson {
+    /// The bundle's folder.
+    pub out: String,
+    /// Runs in the bundle.
+    pub run_count: usize,
+    /// Events in the bundle.
+    pub event_count: u64,
+    /// Every file but manifest.json, sorted by path.
+    pub files: Vec<FileEntry>,
+    /// SHA-256 (hex) of manifest.json.
+    pub manifest_sha256: String,
+    /// checkpoint.json's head: the export event, or (not recorded) the data head.
+    pub checkpoint_head_seq: i64,
+    /// The last event the export read and verified.
+    pub data_head_seq: i64,
+    /// The `export` event's seq; null when the log could not be written.
+    pub export_event_seq: Option<i64>,
+    /// The tree size of the signed checkpoint the bundle carries; null when it carries none.
+    pub signed_checkpoint_size: Option<u64>,
+    /// Inclusion proofs written (a sample packet's).
+    pub proofs: usize,
+    pub verification: crate::export::VerdictJson,
+}
+
+impl ExportSummary {
+    /// The `export --json` output.
+    pub fn to_json(&self) -> ExportJson {
+        ExportJson {
+            out: self.out.display().to_string(),
+            run_count: self.runs,
+            event_count: self.events,
+            files: self.files.clone(),
+            manifest_sha256: self.manifest_sha256.clone(),
+            checkpoint_head_seq: self.checkpoint.head_seq,
+            data_head_seq: self.data_head.head_seq,
+            export_event_seq: self.export_seq,
+            signed_checkpoint_size: self.signed_size,
+            proofs: self.proofs,
+            verification: self.verdict.data(),
+        }
+    }
 }
 
 /// Export an audit bundle (see the module docs for the order of things).

@@ -117,7 +117,7 @@ impl<W: Write> EvidenceWriter<W> {
         &self.w
     }
 
-    /// One run (the object [`crate::report::runs::run_json`] describes, written field by field).
+    /// One run (the fields of [`crate::report::runs::RunJson`], written one by one; see [`write_run`]).
     pub fn run(&mut self, r: &RunRow) -> io::Result<()> {
         self.start_item(Part::Runs)?;
         write_run(&mut self.w, r)
@@ -170,8 +170,10 @@ fn opt(w: &mut impl Write, name: &str, value: Option<&str>) -> io::Result<()> {
     }
 }
 
-/// A run's JSON object: [`crate::report::runs::run_json`]'s fields in its order,
-/// without building it.
+/// A run's JSON object: [`crate::report::runs::RunJson`]'s fields in its
+/// order, without building it, except that the event count is `events` (the
+/// bundle format's member since its first version; `runs --json` calls it
+/// `event_count`, as its `events` would be `show --json`'s list).
 pub fn write_run(w: &mut impl Write, r: &RunRow) -> io::Result<()> {
     w.write_all(b"{")?;
     text(w, "id", &r.id.hyphenated().to_string())?;

@@ -27,7 +27,7 @@ const SELF_KEY: &str = "\"self_sha256\": \"";
 const ZEROS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// One file of the bundle.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileEntry {
     /// Relative path with `/` separators, e.g. `procedures/<sha256>.toml`.
     pub path: String,

@@ -36,7 +36,7 @@ use crate::store::{
 };
 
 /// One thing wrong with a bundle, naming the file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct BundleProblem {
     /// The bundle file (relative path), or `evidence log`.
     pub file: String,
@@ -44,8 +44,10 @@ pub struct BundleProblem {
 }
 
 /// What the check against the evidence log found.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct LogCheck {
+    /// The evidence log checked against.
+    #[schemars(with = "String")]
     pub log: PathBuf,
     /// Exported events compared with the log (0 when the bundle has no evidence.json).
     pub events_checked: u64,
@@ -56,12 +58,18 @@ pub struct LogCheck {
 }
 
 /// The result of verify-bundle.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct BundleReport {
+    /// The bundle's folder.
+    #[schemars(with = "String")]
     pub dir: PathBuf,
     /// Files listed in the manifest.
     pub files: usize,
+    /// Runs the manifest says the bundle holds.
+    #[serde(rename = "run_count")]
     pub runs: u64,
+    /// Events the manifest says the bundle holds.
+    #[serde(rename = "event_count")]
     pub events: u64,
     pub created_at: Option<String>,
     pub exported_by: Option<String>,

@@ -20,9 +20,10 @@ use super::model::{Procedure, Step};
 use super::parse::{self, Loaded, Source};
 use crate::error::Error;
 use crate::text::sanitize_line;
+use schemars::JsonSchema;
 
 /// How bad a finding is. Errors fail `runsheet lint`; warnings only with `--strict`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
@@ -46,12 +47,16 @@ impl fmt::Display for Severity {
 
 /// One finding in one file. `line` and `column` are 1-based; both are 0 when
 /// the finding is about the file as a whole (e.g. it cannot be read).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Diagnostic {
     pub severity: Severity,
+    /// The file, as given or found in a folder.
     #[serde(serialize_with = "lossy_path")]
+    #[schemars(with = "String")]
     pub file: PathBuf,
+    /// 1-based; 0 when the finding is about the file as a whole.
     pub line: usize,
+    /// 1-based; 0 when the finding is about the file as a whole.
     pub column: usize,
     /// Stable short name of the check (see docs/procedure-format.md).
     pub code: &'static str,
@@ -461,7 +466,10 @@ struct IdAt {
 
 /// Lint one file; also returns the procedure id when the file parsed.
 fn check_file(path: &Path, today: NaiveDate) -> (Option<IdAt>, Vec<Diagnostic>) {
-    match Source::read(path).and_then(parse::parse) {
+    match Source::read(path)
+        .map_err(|d| vec![d])
+        .and_then(parse::parse_all)
+    {
         Ok(loaded) => {
             let id = IdAt {
                 id: loaded.procedure.id.clone(),
@@ -469,7 +477,7 @@ fn check_file(path: &Path, today: NaiveDate) -> (Option<IdAt>, Vec<Diagnostic>) 
             };
             (Some(id), lint(&loaded, today))
         }
-        Err(d) => (None, vec![d]),
+        Err(ds) => (None, ds),
     }
 }
 
@@ -514,23 +522,26 @@ impl LintReport {
         out
     }
 
-    /// `{"files": N, "errors": E, "warnings": W, "diagnostics": [...]}`.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "files": self.files,
-            "errors": self.errors(),
-            "warnings": self.warnings(),
-            "diagnostics": self.diagnostics.iter().map(|d| serde_json::json!({
-                "severity": d.severity.as_str(),
-                "file": d.file.to_string_lossy(),
-                "line": d.line,
-                "column": d.column,
-                "code": d.code,
-                "message": d.message,
-                "hint": d.hint,
-            })).collect::<Vec<_>>(),
-        })
+    /// The `lint --json` output.
+    pub fn to_json(&self) -> LintJson<'_> {
+        LintJson {
+            files: self.files,
+            errors: self.errors(),
+            warnings: self.warnings(),
+            diagnostics: &self.diagnostics,
+        }
     }
+}
+
+/// `runsheet lint --json` (docs/json.md).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LintJson<'a> {
+    /// Files checked.
+    pub files: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    /// Every finding, file by file in the order checked.
+    pub diagnostics: &'a [Diagnostic],
 }
 
 fn plural(n: usize, word: &str) -> String {

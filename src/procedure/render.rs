@@ -24,7 +24,7 @@ mod markdown;
 mod mermaid;
 
 pub use html::html;
-pub use list::{ListEntry, list_json, list_table};
+pub use list::{ListEntry, ListItemJson, ListJson, list_json, list_table};
 pub use markdown::markdown;
 pub use mermaid::mermaid;
 
@@ -646,7 +646,7 @@ no = "end-failed"
 
     #[test]
     fn list_table_marks_overdue_in_words() {
-        let out = list_table(&entries(), date("2026-04-01"), false);
+        let out = list_table(&entries(), date("2026-04-01"), false, None);
         insta::assert_snapshot!(out, @r"
         ID              TITLE                            VERSION  OWNER               CONTROLS        CADENCE    REVIEW DUE
         access-review   Quarterly access review          1.2      IT operations lead  A.8.13, A.5.37  quarterly  2026-03-01 OVERDUE
@@ -657,8 +657,34 @@ no = "end-failed"
     }
 
     #[test]
+    fn list_table_fits_a_narrow_terminal_and_keeps_ids_whole() {
+        let out = list_table(&entries(), date("2026-04-01"), false, Some(80));
+        for line in out.lines() {
+            assert!(
+                line.chars().count() <= 80,
+                "{line:?} ({})",
+                line.chars().count()
+            );
+        }
+        assert!(out.contains("backup-nightly  "), "{out}");
+        assert!(out.contains('…'), "{out}");
+        assert!(out.contains("2026-03-01 OVERDUE"), "{out}");
+        // Narrower than every floor: still no panic, headings cut with the columns.
+        for width in [0, 20, 60] {
+            let narrow = list_table(&entries(), date("2026-04-01"), false, Some(width));
+            assert!(narrow.contains("access-review"), "{narrow}");
+        }
+        // Wide enough: nothing is cut.
+        let wide = list_table(&entries(), date("2026-04-01"), false, Some(200));
+        assert_eq!(
+            wide,
+            list_table(&entries(), date("2026-04-01"), false, None)
+        );
+    }
+
+    #[test]
     fn list_table_colours_only_with_color() {
-        let out = list_table(&entries(), date("2026-04-01"), true);
+        let out = list_table(&entries(), date("2026-04-01"), true, None);
         assert!(
             out.contains("\x1b[31m2026-03-01 OVERDUE\x1b[0m\n"),
             "{out:?}"
@@ -666,18 +692,20 @@ no = "end-failed"
         assert!(out.contains("\x1b[33mnot set\x1b[0m\n"), "{out:?}");
         assert!(out.starts_with("\x1b[1mID"));
         // The day it is due is not overdue yet.
-        let out = list_table(&entries(), date("2026-03-01"), false);
+        let out = list_table(&entries(), date("2026-03-01"), false, None);
         assert!(!out.contains("OVERDUE"), "{out}");
         assert_eq!(
-            list_table(&[], date("2026-03-01"), false).lines().count(),
+            list_table(&[], date("2026-03-01"), false, None)
+                .lines()
+                .count(),
             1
         );
     }
 
     #[test]
     fn list_json_has_the_same_facts() {
-        let v = list_json(&entries(), date("2026-04-01"));
-        let arr = v.as_array().expect("an array");
+        let v = serde_json::to_value(list_json(&entries(), date("2026-04-01"))).expect("JSON");
+        let arr = v["procedures"].as_array().expect("an array");
         assert_eq!(arr.len(), 3);
         assert_eq!(arr[0]["id"], "access-review");
         assert_eq!(arr[0]["review_due"], "2026-03-01");

@@ -8,55 +8,130 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
 
 use super::timeline::{Entry, Tone, describe, operator_text, run_duration};
 use super::{RunStats, clock, clock_utc, outcome_text};
 use crate::procedure::Procedure;
 use crate::store::{RunRow, StoredEvent, time_text};
+use crate::text::columns::{self, cut as fit};
 use crate::text::{sanitize_line, sanitize_terminal};
 use crate::vocab::{EventKind, OPEN, Outcome};
 
-/// A run as JSON (`runs --json`, `show --json`, evidence.json): every column of
-/// its row, times as stored, `outcome` `open` while open.
-pub fn run_json(r: &RunRow) -> Value {
-    json!({
-        "id": r.id.hyphenated().to_string(),
-        "procedure_id": r.procedure_id,
-        "procedure_version": r.procedure_version,
-        "procedure_title": r.procedure_title,
-        "procedure_sha256": r.procedure_sha256,
-        "controls": r.controls,
-        "source_path": r.source_path,
-        "operator": r.operator,
-        "operator_name": r.operator_name,
-        "host": r.host,
-        "runsheet_version": r.runsheet_version,
-        "started_at": time_text(r.started_at),
-        "ended_at": r.ended_at.map(time_text),
-        "outcome": outcome_text(r),
-        "events": r.event_count,
-        "last_at": time_text(r.last_at),
-    })
+/// A run in `runs --json` and `show --json` (docs/json.md).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RunJson {
+    /// The run id (a UUID).
+    pub id: String,
+    pub procedure_id: String,
+    pub procedure_version: String,
+    pub procedure_title: String,
+    /// SHA-256 (hex) of the procedure source the run used, as stored in the log.
+    pub procedure_sha256: String,
+    /// The procedure's Annex A controls.
+    pub controls: Vec<String>,
+    /// Where the procedure file was when the run started.
+    pub source_path: String,
+    /// The OS user who started the run.
+    pub operator: String,
+    pub operator_name: Option<String>,
+    pub host: String,
+    pub runsheet_version: String,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    /// RFC 3339 UTC; null while the run is open.
+    pub ended_at: Option<String>,
+    /// completed, escalated, aborted, or open.
+    pub outcome: String,
+    /// How many events the run has in the log.
+    pub event_count: i64,
+    /// The time of the run's latest event (RFC 3339 UTC).
+    pub last_at: String,
+}
+
+/// `runsheet runs --json`: the runs that match, newest first.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RunsJson {
+    pub runs: Vec<RunJson>,
+}
+
+/// `runsheet show --json`: the run and every one of its events in log order.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ShowJson {
+    #[serde(flatten)]
+    pub run: RunJson,
+    /// The run's events (`event_count` of them), oldest first.
+    pub events: Vec<EventJson>,
+}
+
+/// An event in `show --json`, as stored, with its meaning in words.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct EventJson {
+    /// Position in the whole log (1, 2, 3 …).
+    pub seq: i64,
+    /// Position within the run (1 = run-started).
+    pub run_seq: i64,
+    /// RFC 3339 UTC.
+    pub at: String,
+    pub actor: String,
+    /// The event kind (docs/evidence-schema.md).
+    pub kind: String,
+    pub step: Option<String>,
+    pub step_title: Option<String>,
+    /// What the event means, in words.
+    pub what: String,
+    /// The payload as stored (the text `payload_sha256` covers); its members
+    /// per kind are in docs/evidence-schema.md.
+    pub payload: Value,
+    pub payload_sha256: String,
+    /// The redactable content the payload commits to, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<crate::store::Content>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// A run as JSON (`runs --json`, `show --json`).
+pub fn run_json(r: &RunRow) -> RunJson {
+    RunJson {
+        id: r.id.hyphenated().to_string(),
+        procedure_id: r.procedure_id.clone(),
+        procedure_version: r.procedure_version.clone(),
+        procedure_title: r.procedure_title.clone(),
+        procedure_sha256: r.procedure_sha256.clone(),
+        controls: r.controls.clone(),
+        source_path: r.source_path.clone(),
+        operator: r.operator.clone(),
+        operator_name: r.operator_name.clone(),
+        host: r.host.clone(),
+        runsheet_version: r.runsheet_version.clone(),
+        started_at: time_text(r.started_at),
+        ended_at: r.ended_at.map(time_text),
+        outcome: outcome_text(r).to_string(),
+        event_count: r.event_count,
+        last_at: time_text(r.last_at),
+    }
 }
 
 /// An event as JSON, with its meaning in words (`show --json`).
-pub fn event_json(e: &StoredEvent, entry: &Entry) -> Value {
-    json!({
-        "seq": e.seq,
-        "run_seq": e.run_seq,
-        "at": time_text(e.at),
-        "actor": e.actor,
-        "kind": e.kind,
-        "step": e.step,
-        "step_title": entry.step.and_then(|s| s.title),
-        "what": entry.what,
-        "payload": e.payload,
-        "payload_sha256": e.payload_sha256,
-        "content": e.content,
-        "prev_hash": e.prev_hash,
-        "hash": e.hash,
-    })
+pub fn event_json(e: &StoredEvent, entry: &Entry) -> EventJson {
+    EventJson {
+        seq: e.seq,
+        run_seq: e.run_seq,
+        at: time_text(e.at),
+        actor: e.actor.clone(),
+        kind: e.kind.clone(),
+        step: e.step.clone(),
+        step_title: entry.step.and_then(|s| s.title).map(str::to_string),
+        what: entry.what.clone(),
+        payload: e.payload.clone(),
+        payload_sha256: e.payload_sha256.clone(),
+        content: e.content.clone(),
+        prev_hash: e.prev_hash.clone(),
+        hash: e.hash.clone(),
+    }
 }
 
 const RESET: &str = "\x1b[0m";
@@ -81,17 +156,6 @@ fn outcome_tone(outcome: &str) -> Tone {
         Some(Outcome::Escalated | Outcome::Aborted) => Tone::Warn,
         None if outcome == OPEN => Tone::Warn,
         _ => Tone::Bad,
-    }
-}
-
-/// Cut a one-line text to `max` characters, ending in `…` when cut.
-fn fit(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
     }
 }
 
@@ -140,9 +204,8 @@ pub fn runs_table(rows: &[RunRow], color: bool, fit_to: Option<(usize, &[String]
             *w = (*w).max(c.chars().count());
         }
     }
-    let total = |w: &[usize; 7]| w.iter().sum::<usize>() + 2 * (w.len() - 1);
     if let Some((max, labels)) = fit_to
-        && total(&widths) > max
+        && columns::total(&widths) > max
     {
         if labels.len() == cells.len() {
             for (row, label) in cells.iter_mut().zip(labels) {
@@ -156,15 +219,7 @@ pub fn runs_table(rows: &[RunRow], color: bool, fit_to: Option<(usize, &[String]
                 .unwrap_or(0);
         }
         // Cut the procedure column first, then the operator's.
-        for (col, floor) in [(2, 10), (3, 7)] {
-            let over = total(&widths).saturating_sub(max);
-            widths[col] = widths[col].saturating_sub(over).max(floor);
-        }
-        for row in &mut cells {
-            for col in [2, 3] {
-                row[col] = fit(&row[col], widths[col]);
-            }
-        }
+        columns::fit(&mut widths, &mut cells, max, &[(2, 10), (3, 7)]);
     }
     let mut out = String::new();
     let line: Vec<String> = header.iter().zip(widths).map(|(h, w)| pad(h, w)).collect();

@@ -11,15 +11,15 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use chrono::{Days, NaiveDate};
+use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use super::cadence::{Adherence, Period, adherence, day_before};
 use super::outcome_text;
 use super::timeline::operator_text;
 use crate::procedure::{Cadence, Procedure};
 use crate::store::{RunQuery, RunRow, Store, StoreError, time_text};
-use crate::text::sanitize_line;
+use crate::text::{columns, sanitize_line};
 use crate::vocab::Outcome;
 
 /// Days before the review date when it shows as due soon.
@@ -45,13 +45,82 @@ fn counts_text(c: &OutcomeCounts) -> String {
 }
 
 /// Where the procedure's review stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Review {
     Ok,
     DueSoon,
     Overdue,
     NotSet,
+}
+
+/// `runsheet status --json` (docs/json.md).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StatusJson {
+    /// The day the status is for (YYYY-MM-DD).
+    pub today: String,
+    /// The look-back period in days (`--days`).
+    pub days: u32,
+    pub procedures: Vec<ProcedureStatusJson>,
+    /// How many procedures need attention (missed periods, review overdue).
+    pub needing_attention: usize,
+}
+
+/// One procedure in `status --json`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ProcedureStatusJson {
+    pub id: String,
+    pub title: String,
+    pub version: String,
+    /// The procedure file; null when the procedure is known only from the log.
+    pub file: Option<String>,
+    pub cadence: String,
+    pub last_run: Option<LastRunJson>,
+    /// Runs started in the look-back period, per outcome.
+    pub recent: OutcomeCounts,
+    /// Cadence adherence; null for an on-demand procedure.
+    pub adherence: Option<AdherenceJson>,
+    pub open_runs: Vec<OpenRunJson>,
+    /// YYYY-MM-DD.
+    pub review_due: Option<String>,
+    pub review: Review,
+    /// Why the procedure needs attention, in words (empty: it does not).
+    pub attention: Vec<String>,
+}
+
+/// A procedure's latest run in `status --json`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct LastRunJson {
+    pub id: String,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    pub operator: String,
+    pub operator_name: Option<String>,
+    pub outcome: String,
+}
+
+/// Cadence adherence in `status --json`: periods are labelled as the table shows them.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AdherenceJson {
+    /// Closed periods checked.
+    pub checked: usize,
+    pub first_checked: Option<String>,
+    /// Closed periods with no completed run.
+    pub missed: Vec<String>,
+    pub current_period: Option<String>,
+    /// The current period already has a completed run.
+    pub current_done: bool,
+}
+
+/// An open run in `status --json`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct OpenRunJson {
+    pub id: String,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    pub operator: String,
+    /// Its latest event's time (RFC 3339 UTC).
+    pub last_at: String,
 }
 
 /// The status of one procedure.
@@ -132,6 +201,45 @@ impl ProcedureStatus {
             open_runs,
             review_due,
             review,
+        }
+    }
+
+    /// This procedure in `status --json`.
+    pub fn to_json(&self) -> ProcedureStatusJson {
+        ProcedureStatusJson {
+            id: self.id.clone(),
+            title: self.title.clone(),
+            version: self.version.clone(),
+            file: self.file.as_ref().map(|f| f.display().to_string()),
+            cadence: self.cadence.as_str().to_string(),
+            last_run: self.last_run.as_ref().map(|r| LastRunJson {
+                id: r.id.hyphenated().to_string(),
+                started_at: time_text(r.started_at),
+                operator: r.operator.clone(),
+                operator_name: r.operator_name.clone(),
+                outcome: outcome_text(r).to_string(),
+            }),
+            recent: self.recent,
+            adherence: self.adherence.as_ref().map(|a| AdherenceJson {
+                checked: a.checked.len(),
+                first_checked: a.checked.first().map(|x| x.label(a.cadence)),
+                missed: a.missed.iter().map(|x| x.label(a.cadence)).collect(),
+                current_period: a.current.map(|x| x.label(a.cadence)),
+                current_done: a.current_done,
+            }),
+            open_runs: self
+                .open_runs
+                .iter()
+                .map(|r| OpenRunJson {
+                    id: r.id.hyphenated().to_string(),
+                    started_at: time_text(r.started_at),
+                    operator: r.operator.clone(),
+                    last_at: time_text(r.last_at),
+                })
+                .collect(),
+            review_due: self.review_due.map(|d| d.format("%Y-%m-%d").to_string()),
+            review: self.review,
+            attention: self.attention(),
         }
     }
 
@@ -238,58 +346,25 @@ impl StatusReport {
         )
     }
 
-    /// The status as data.
-    pub fn to_json(&self) -> Value {
-        let procs: Vec<Value> = self
-            .procedures
-            .iter()
-            .map(|p| {
-                let adherence = p.adherence.as_ref().map(|a| {
-                    json!({
-                        "checked": a.checked.len(),
-                        "first_checked": a.checked.first().map(|x| x.label(a.cadence)),
-                        "missed": a.missed.iter().map(|x| x.label(a.cadence)).collect::<Vec<_>>(),
-                        "current_period": a.current.map(|x| x.label(a.cadence)),
-                        "current_done": a.current_done,
-                    })
-                });
-                json!({
-                    "id": p.id,
-                    "title": p.title,
-                    "version": p.version,
-                    "file": p.file.as_ref().map(|f| f.display().to_string()),
-                    "cadence": p.cadence.as_str(),
-                    "last_run": p.last_run.as_ref().map(|r| json!({
-                        "id": r.id.hyphenated().to_string(),
-                        "started_at": time_text(r.started_at),
-                        "operator": r.operator,
-                        "operator_name": r.operator_name,
-                        "outcome": outcome_text(r),
-                    })),
-                    "recent": p.recent,
-                    "adherence": adherence,
-                    "open_runs": p.open_runs.iter().map(|r| json!({
-                        "id": r.id.hyphenated().to_string(),
-                        "started_at": time_text(r.started_at),
-                        "operator": r.operator,
-                        "last_at": time_text(r.last_at),
-                    })).collect::<Vec<_>>(),
-                    "review_due": p.review_due.map(|d| d.format("%Y-%m-%d").to_string()),
-                    "review": p.review,
-                    "attention": p.attention(),
-                })
-            })
-            .collect();
-        json!({
-            "today": self.today.format("%Y-%m-%d").to_string(),
-            "days": self.days,
-            "procedures": procs,
-            "needing_attention": self.attention(),
-        })
+    /// The `status --json` output.
+    pub fn to_json(&self) -> StatusJson {
+        StatusJson {
+            today: self.today.format("%Y-%m-%d").to_string(),
+            days: self.days,
+            procedures: self
+                .procedures
+                .iter()
+                .map(ProcedureStatus::to_json)
+                .collect(),
+            needing_attention: self.attention(),
+        }
     }
 
     /// The status for a terminal: a table, then what needs attention in detail.
-    pub fn render_text(&self, color: bool) -> String {
+    /// `width`: the terminal's columns, which the table fits (cutting the
+    /// adherence, last-run and then procedure columns with `…`); `None` (piped):
+    /// lines are whole.
+    pub fn render_text(&self, color: bool, width: Option<usize>) -> String {
         let paint = |s: &str, code: &str| {
             if color {
                 format!("\x1b[{code}m{s}\x1b[0m")
@@ -317,7 +392,7 @@ impl StatusReport {
             "OPEN",
             "REVIEW",
         ];
-        let rows: Vec<[String; 7]> = self
+        let mut rows: Vec<[String; 7]> = self
             .procedures
             .iter()
             .map(|p| {
@@ -360,6 +435,9 @@ impl StatusReport {
             for (w, c) in widths.iter_mut().zip(r.iter()) {
                 *w = (*w).max(c.chars().count());
             }
+        }
+        if let Some(max) = width {
+            columns::fit(&mut widths, &mut rows, max, &[(4, 12), (2, 10), (0, 12)]);
         }
         let pad =
             |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));

@@ -16,7 +16,7 @@ use super::kinds::{CONTENT_SHA256, content_fields};
 pub const SALT_BYTES: usize = 32;
 
 /// A run event's redactable content as the log holds it (the `contents` row).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum Content {
     /// Kept: the salt (hex) and the content (canonical JSON) that the

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::OptionalExtension;
 use rusqlite::types::ValueRef;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, Serializer};
 use uuid::Uuid;
 
@@ -36,7 +37,7 @@ use runs::RunCounts;
 use walk::{Progress, Walk};
 
 /// What is wrong with a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Problem {
     /// A record's contents no longer match its hash.
@@ -91,11 +92,13 @@ impl Problem {
 }
 
 /// The first bad record verify found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Finding {
-    /// The record's seq (for a gap: the first missing seq); `None` for a run-level finding.
+    /// The record's seq (for a gap: the first missing seq); null for a run-level finding.
     pub seq: Option<i64>,
+    /// The run it belongs to (a UUID).
     #[serde(serialize_with = "opt_uuid")]
+    #[schemars(with = "Option<String>")]
     pub run_id: Option<Uuid>,
     pub run_seq: Option<i64>,
     pub problem: Problem,
@@ -105,11 +108,13 @@ pub struct Finding {
 
 /// The result of verify. With a finding, the counts and head describe the part
 /// of the chain verified before it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct VerifyReport {
     /// Rows in `runs`.
+    #[serde(rename = "run_count")]
     pub runs: i64,
     /// Events verified.
+    #[serde(rename = "event_count")]
     pub events: i64,
     /// The last verified event's seq (0 for an empty log).
     pub head_seq: i64,

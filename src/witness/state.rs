@@ -135,7 +135,7 @@ pub enum CosignOutcome {
 }
 
 /// One witnessed log, as `witness status` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct LogStatus {
     pub origin: String,
     pub vkey: String,

@@ -68,8 +68,7 @@ fn runs_json(db: &Path, args: &[&str]) -> Vec<serde_json::Value> {
         .args(args)
         .output()
         .unwrap();
-    serde_json::from_str::<serde_json::Value>(&ok(&out))
-        .unwrap()
+    serde_json::from_str::<serde_json::Value>(&ok(&out)).unwrap()["runs"]
         .as_array()
         .unwrap()
         .clone()

@@ -226,6 +226,83 @@ fn a_json_procedure_with_a_byte_order_mark_lints_as_without_one() {
     assert!(!with.contains("FILE:1:1:"), "{with}");
 }
 
+/// A file converted from another tool, with unknown and missing keys at
+/// several levels and a value of the wrong kind: one `lint` names every
+/// unknown and missing key at its line and column, and the wrong kind with
+/// what the key expects — not one problem per run.
+#[test]
+fn lint_names_every_unknown_and_missing_key_of_a_file_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("converted.toml");
+    std::fs::write(
+        &file,
+        r#"id = "converted"
+version = "1"
+owner = "IT"
+purpose = "p"
+cadence = "daily"
+controls = ["A.5.37"]
+colour = "red"
+
+[[steps]]
+id = "a"
+title = "A"
+nxt = "b"
+
+[[steps]]
+id = "b"
+command = "echo hi"
+
+[[steps]]
+id = "c"
+title = "C"
+[steps.value]
+kind = "text"
+"#,
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .args(["--json", "lint"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found: Vec<String> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            format!(
+                "{}:{} {} {}",
+                d["line"],
+                d["column"],
+                d["code"],
+                d["message"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let has = |want: &str| found.iter().any(|f| f.contains(want));
+    for want in [
+        "7:1 \"unknown-key\" unknown key `colour`",
+        "12:1 \"unknown-key\" unknown key `nxt` in steps[0]",
+        "22:1 \"unknown-key\" unknown key `kind` in steps[2].value",
+        "missing required key `title` at the top level",
+        "missing required key `title` in steps[1]",
+        "missing required key `type` in steps[2].value",
+        "missing required key `label` in steps[2].value",
+    ] {
+        assert!(has(want), "{want} not in {found:#?}");
+    }
+    // The string where a table is meant says what `command` expects (not
+    // a table missing `run`), in the same run.
+    assert!(
+        has("16:11 \"wrong-type\" `steps[1].command` is a table, not a string"),
+        "{found:#?}"
+    );
+    assert!(!has("missing required key `run`"), "{found:#?}");
+}
+
 /// No locked dependency built for this host needs a newer Rust than
 /// Cargo.toml's `rust-version` says (cargo metadata reports each
 /// package's; offline, from the sources this build downloaded).
@@ -367,7 +444,7 @@ fn config_says_where_each_setting_came_from() {
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let busy = v
+    let busy = v["settings"]
         .as_array()
         .unwrap()
         .iter()
@@ -731,4 +808,293 @@ fn quiet_leaves_only_data() {
     assert_eq!(quiet.stdout, loud.stdout);
     assert!(!stderr(&loud).is_empty());
     assert_eq!(stderr(&quiet), "");
+}
+
+/// What the shell gets for `words` (the command line so far, the last one
+/// being completed) from `runsheet` in `dir`, as bash asks: one candidate
+/// per line.
+fn complete(dir: &Path, vars: &[(&str, &str)], words: &[&str]) -> Vec<String> {
+    let mut cmd = runsheet_at(dir, vars);
+    cmd.env("COMPLETE", "bash")
+        .env("_CLAP_IFS", "\n")
+        .env("_CLAP_COMPLETE_INDEX", (words.len() - 1).to_string())
+        .arg("--")
+        .args(words);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).lines().map(str::to_string).collect()
+}
+
+/// [`complete`]'s candidates that are not options (an empty word is offered
+/// the options too).
+fn values(dir: &Path, vars: &[(&str, &str)], words: &[&str]) -> Vec<String> {
+    let mut v = complete(dir, vars, words);
+    v.retain(|c| !c.starts_with('-'));
+    v
+}
+
+/// Completion knows the procedures and the runs: procedure ids for `run` and
+/// `render` (from the folder the command line would use), open runs for
+/// `resume`, every run for `show`, the values of `--status` and `--format`,
+/// and every command but no hidden one; reading the log changes no byte.
+#[test]
+fn completion_offers_procedure_ids_runs_and_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    crate::common::generate_log(&db, &[]);
+    let procs = repo().join("procedures");
+    let db_s = db.to_str().unwrap();
+    let procs_s = procs.to_str().unwrap();
+    let vars = [("RUNSHEET_DB", db_s), ("RUNSHEET_PROCEDURES", procs_s)];
+
+    let ids = values(dir.path(), &vars, &["runsheet", "run", "b"]);
+    assert_eq!(ids, ["backup-customer-data"], "{ids:?}");
+    let all = values(dir.path(), &vars, &["runsheet", "render", ""]);
+    assert!(all.contains(&"onboarding-new-hire".to_string()), "{all:?}");
+    assert!(all.len() >= 10, "{all:?}");
+    // The command line's own --procedures wins over the variable.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::copy(procs.join("restore-test.toml"), other.join("r.toml")).unwrap();
+    let only = values(
+        dir.path(),
+        &vars,
+        &[
+            "runsheet",
+            "--procedures",
+            other.to_str().unwrap(),
+            "run",
+            "",
+        ],
+    );
+    assert_eq!(only, ["restore-test"], "{only:?}");
+
+    let before = std::fs::read(&db).unwrap();
+    let every = values(dir.path(), &vars, &["runsheet", "show", ""]);
+    let open = values(dir.path(), &vars, &["runsheet", "resume", ""]);
+    assert!(
+        !every.is_empty() && every.iter().all(|id| id.len() == 36),
+        "{every:?}"
+    );
+    assert!(
+        !open.is_empty() && open.len() < every.len(),
+        "{open:?} of {every:?}"
+    );
+    let listed = stdout(
+        &runsheet(&db)
+            .args(["runs", "--status", "open", "--limit", "50"])
+            .output()
+            .unwrap(),
+    );
+    for id in &open {
+        assert!(listed.contains(id.as_str()), "{id} is not open:\n{listed}");
+    }
+    let prefix = &every[0][..6];
+    let narrowed = values(dir.path(), &vars, &["runsheet", "show", prefix]);
+    assert!(
+        narrowed.iter().all(|id| id.starts_with(prefix)),
+        "{narrowed:?}"
+    );
+    assert!(narrowed.contains(&every[0]), "{narrowed:?}");
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "completion changed the log"
+    );
+    let side = ["-wal", "-shm"].map(|s| dir.path().join(format!("log.sqlite3{s}")));
+    assert!(
+        side.iter().all(|p| !p.exists()),
+        "completion left side files"
+    );
+
+    // No log, or a damaged one: nothing offered, no error, nothing created.
+    let missing = dir.path().join("none.sqlite3");
+    let none = values(
+        dir.path(),
+        &[("RUNSHEET_DB", missing.to_str().unwrap())],
+        &["runsheet", "show", ""],
+    );
+    assert!(none.is_empty(), "{none:?}");
+    assert!(!missing.exists());
+
+    let status = values(dir.path(), &vars, &["runsheet", "runs", "--status", ""]);
+    assert_eq!(
+        status,
+        ["open", "completed", "escalated", "failed", "aborted"]
+    );
+    let formats = values(
+        dir.path(),
+        &vars,
+        &["runsheet", "render", "x", "--format", ""],
+    );
+    assert!(formats.contains(&"html".to_string()), "{formats:?}");
+
+    let commands = complete(dir.path(), &vars, &["runsheet", ""]);
+    let visible: Vec<String> = runsheet::cli::command()
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set())
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for c in &visible {
+        assert!(commands.contains(c), "{c} not offered: {commands:?}");
+    }
+    let hidden: Vec<&String> = commands
+        .iter()
+        .filter(|c| !c.starts_with('-') && !visible.contains(c) && c.as_str() != "help")
+        .collect();
+    assert!(
+        hidden.is_empty(),
+        "offered but not a visible command: {hidden:?}"
+    );
+}
+
+/// The registration script works in a real bash: sourced, its function
+/// fills COMPREPLY from the binary.
+#[test]
+fn the_bash_completion_script_completes_in_bash() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("runsheet.bash");
+    let out = runsheet_at(dir.path(), &[])
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    std::fs::write(&script, &out.stdout).unwrap();
+    let bin_dir = bin().parent().unwrap().to_path_buf();
+    let procs = repo().join("procedures");
+    let test = format!(
+        "source '{}'; COMP_WORDS=(runsheet run backup-c); COMP_CWORD=2; COMP_TYPE=9; _clap_complete_runsheet runsheet backup-c runsheet; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display()
+    );
+    let mut bash = Command::new("bash");
+    isolated(&mut bash)
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("RUNSHEET_PROCEDURES", &procs)
+        .args(["--norc", "-c", &test]);
+    let got = bash.output().unwrap();
+    assert!(got.status.success(), "{}", stderr(&got));
+    assert_eq!(
+        stdout(&got).trim(),
+        "backup-customer-data",
+        "{}",
+        stderr(&got)
+    );
+}
+
+/// At a 100-column terminal the `list` and `status` tables fit: each row
+/// is one screen line from its id to its last column (a row wider than the
+/// terminal would wrap onto the next line); piped, rows are whole.
+#[test]
+fn list_and_status_tables_fit_the_terminal_and_are_whole_in_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    crate::common::generate_log(&db, &[]);
+    let piped = stdout(&runsheet(&db).arg("list").output().unwrap());
+    assert!(piped.lines().any(|l| l.chars().count() > 100), "{piped}");
+    let row = |screen: &str, id: &str| {
+        screen
+            .lines()
+            .find(|l| l.starts_with(id) && !l.contains(" — "))
+            .unwrap_or_else(|| panic!("no row {id}:\n{screen}"))
+            .to_string()
+    };
+    let t = crate::tui_e2e::Term::spawn(&db, &["list"]);
+    t.wait_for("supplier-access-review");
+    let screen = t.screen();
+    assert_eq!(t.exit_code(), 0);
+    let line = row(&screen, "backup-customer-data");
+    let whole = row(&piped, "backup-customer-data");
+    let due = whole.split("  ").last().unwrap().trim();
+    assert!(
+        line.trim_end().ends_with(due),
+        "{line:?} / {whole:?}\n{screen}"
+    );
+    assert!(line.contains("daily"), "{screen}");
+    assert!(screen.contains('…'), "{screen}");
+
+    // Two procedures, so that the whole status is on the screen.
+    let two = dir.path().join("two");
+    std::fs::create_dir(&two).unwrap();
+    for f in ["backup-customer-data.toml", "access-review-quarterly.toml"] {
+        std::fs::copy(repo().join("procedures").join(f), two.join(f)).unwrap();
+    }
+    // A log with one run (many open runs would fill the screen).
+    let db = dir.path().join("one.sqlite3");
+    drill_run(&db);
+    let piped = stdout(
+        &crate::common::runsheet_with(&db, &two)
+            .arg("status")
+            .output()
+            .unwrap(),
+    );
+    let whole = piped
+        .lines()
+        .find(|l| l.starts_with("backup-customer-data"))
+        .unwrap()
+        .to_string();
+    let t = crate::tui_e2e::Term::spawn_with(&db, &two, &["status"]);
+    t.wait_for("Status on");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let screen = t.screen();
+    assert_eq!(t.exit_code(), 0);
+    let line = row(&screen, "backup-customer-data");
+    // The row's last column (the review date) is on its line.
+    let last = whole.split_whitespace().last().unwrap();
+    assert!(
+        line.trim_end().ends_with(last),
+        "{line:?} / {whole:?}\n{screen}"
+    );
+    assert!(line.chars().count() <= 100, "{screen}");
+}
+
+/// A usage error is coloured as clap colours it when `--color always` says
+/// so (plain with `never`, NO_COLOR, or into a pipe), and a hostile value it
+/// quotes stays inert either way.
+#[test]
+fn usage_errors_are_coloured_as_asked_and_quote_values_inertly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    let hostile = "x\u{1b}[2Jy";
+    let err = |args: &[&str], no_color: bool| {
+        let mut cmd = runsheet(&db);
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        }
+        let out = cmd.args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let coloured = err(&["--color", "always", "runs", "--status", hostile], false);
+    assert!(
+        coloured.contains("\u{1b}[1;31merror:\u{1b}[0m"),
+        "{coloured:?}"
+    );
+    assert!(
+        coloured.contains("\u{1b}[33m'--help'\u{1b}[0m"),
+        "{coloured:?}"
+    );
+    // The escape sequence in the value is not passed to the terminal.
+    assert!(!coloured.contains("\u{1b}[2J"), "{coloured:?}");
+    assert!(
+        coloured.contains("'xy'") || coloured.contains("'x^[[2Jy'"),
+        "{coloured:?}"
+    );
+    let usage = err(&["--color", "always", "lint", "--bogus"], false);
+    assert!(usage.contains("\u{1b}[1;4mUsage:\u{1b}[0m"), "{usage:?}");
+    for plain in [
+        err(&["--color", "never", "runs", "--status", hostile], false),
+        err(&["runs", "--status", hostile], true),
+        err(&["runs", "--status", hostile], false),
+    ] {
+        assert!(!plain.contains('\u{1b}'), "{plain:?}");
+        assert!(plain.starts_with("error: invalid value"), "{plain:?}");
+    }
 }

@@ -15,6 +15,7 @@ mod evidence;
 mod faults;
 mod forge;
 mod injection;
+mod json_outputs;
 mod lint;
 mod output;
 mod packet;

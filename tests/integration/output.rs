@@ -38,7 +38,7 @@ fn a_closed_stdout_is_a_quiet_exit_with_the_code_the_command_decided() {
     let run_id = {
         let out = runsheet(&db).args(["--json", "runs"]).output().unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        v[0]["id"].as_str().unwrap().to_string()
+        v["runs"][0]["id"].as_str().unwrap().to_string()
     };
     // A second log with an edited event: verify decides 1.
     let broken = dir.path().join("broken.sqlite3");
@@ -118,7 +118,7 @@ fn commands_that_record_or_write_finish_their_work_with_a_closed_stdout() {
     );
     let out = runsheet(&db).args(["--json", "runs"]).output().unwrap();
     let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(runs[0]["outcome"], "completed", "{runs}");
+    assert_eq!(runs["runs"][0]["outcome"], "completed", "{runs}");
     // Files are written all the same.
     let bundle = dir.path().join("bundle");
     let starter = dir.path().join("starter.toml");

@@ -67,7 +67,7 @@ fn packet() -> Packet {
             .stdout,
     )
     .unwrap();
-    let sampled = runs[1]["id"].as_str().unwrap().to_string();
+    let sampled = runs["runs"][1]["id"].as_str().unwrap().to_string();
     let packet = dir.path().join("packet");
     let via = format!(
         "'{}' witness --state '{}' cosign -",

@@ -21,6 +21,11 @@ pub(crate) struct Term {
 
 impl Term {
     pub(crate) fn spawn(db: &Path, args: &[&str]) -> Term {
+        Term::spawn_with(db, &repo().join("procedures"), args)
+    }
+
+    /// [`Term::spawn`] with another procedures folder.
+    pub(crate) fn spawn_with(db: &Path, procedures: &Path, args: &[&str]) -> Term {
         let pty = native_pty_system()
             .openpty(PtySize {
                 rows: 30,
@@ -38,7 +43,7 @@ impl Term {
         cmd.arg("--db");
         cmd.arg(db);
         cmd.arg("--procedures");
-        cmd.arg(repo().join("procedures"));
+        cmd.arg(procedures);
         for a in args {
             cmd.arg(a);
         }
@@ -158,7 +163,10 @@ fn operator_fails_a_step_escalates_retries_suspends_and_resumes_in_a_real_termin
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&stdout(&runs)).unwrap();
-    let run_id = v[0]["id"].as_str().expect("an open run").to_string();
+    let run_id = v["runs"][0]["id"]
+        .as_str()
+        .expect("an open run")
+        .to_string();
 
     let mut t = Term::spawn(&db, &["resume", &run_id]);
     t.wait_for("Is the service healthy?");
@@ -273,7 +281,10 @@ fn a_double_enter_confirms_one_step_in_a_real_terminal() {
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&stdout(&runs)).unwrap();
-    let run_id = v[0]["id"].as_str().expect("an open run").to_string();
+    let run_id = v["runs"][0]["id"]
+        .as_str()
+        .expect("an open run")
+        .to_string();
     let show = runsheet(&db)
         .args(["--json", "show", &run_id])
         .output()
@@ -474,7 +485,10 @@ fn a_choice_picked_in_the_list_and_the_history_in_a_real_terminal() {
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&stdout(&runs)).unwrap();
-    let run_id = v[0]["id"].as_str().expect("an open run").to_string();
+    let run_id = v["runs"][0]["id"]
+        .as_str()
+        .expect("an open run")
+        .to_string();
     assert_eq!(recorded_value(&db, &run_id, "severity"), "SEV3");
 }
 

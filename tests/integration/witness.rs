@@ -128,7 +128,8 @@ impl Setup {
 
     fn status(&self) -> serde_json::Value {
         let out = run(witness_cmd(&self.state).arg("status").arg("--json"), 0);
-        serde_json::from_slice(&out.stdout).unwrap()
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["logs"].clone()
     }
 
     fn verify_witnessed(&self, db: &Path) -> Output {

@@ -373,7 +373,7 @@ fn report_counts_and_renders() {
         text.contains("b.toml:1:6: error[duplicate-procedure]"),
         "{text}"
     );
-    let json = report.to_json();
+    let json = serde_json::to_value(report.to_json()).expect("JSON");
     assert_eq!(json["errors"], 2);
     assert_eq!(json["diagnostics"][2]["code"], "syntax");
 

@@ -5,10 +5,11 @@
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use super::Procedure;
-use crate::text::sanitize_line;
+use crate::text::{columns, sanitize_line};
 
 /// One procedure found in the procedures folder, and the file it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,8 +59,13 @@ fn sorted(entries: &[ListEntry]) -> Vec<&ListEntry> {
 /// cadence and review due date. An overdue review says `OVERDUE` in words and a
 /// missing one `not set`; with `color` they are also red / yellow. All procedure
 /// text is made safe for a terminal. With no entries, only the header line.
-pub fn list_table(entries: &[ListEntry], today: NaiveDate, color: bool) -> String {
-    let rows: Vec<(Vec<String>, Review)> = sorted(entries)
+pub fn list_table(
+    entries: &[ListEntry],
+    today: NaiveDate,
+    color: bool,
+    width: Option<usize>,
+) -> String {
+    let rows: Vec<([String; 7], Review)> = sorted(entries)
         .into_iter()
         .map(|e| {
             let p = &e.procedure;
@@ -69,7 +75,7 @@ pub fn list_table(entries: &[ListEntry], today: NaiveDate, color: bool) -> Strin
                 Review::Overdue(d) => format!("{} OVERDUE", d.format("%Y-%m-%d")),
                 Review::NotSet => "not set".to_string(),
             };
-            let cells = vec![
+            let cells = [
                 sanitize_line(&p.id),
                 sanitize_line(&p.title),
                 sanitize_line(&p.version),
@@ -81,14 +87,37 @@ pub fn list_table(entries: &[ListEntry], today: NaiveDate, color: bool) -> Strin
             (cells, r)
         })
         .collect();
-    let mut widths: Vec<usize> = HEADERS.iter().map(|h| h.chars().count()).collect();
+    let mut widths: [usize; 7] = HEADERS.map(|h| h.chars().count());
     for (cells, _) in &rows {
         for (w, c) in widths.iter_mut().zip(cells) {
             *w = (*w).max(c.chars().count());
         }
     }
+    let (mut cells, reviews): (Vec<[String; 7]>, Vec<Review>) = rows.into_iter().unzip();
+    // At a terminal: cut the title, then the controls, then the owner; the
+    // id (what `run` takes) and the dates stay whole.
+    if let Some(max) = width {
+        let order = [
+            (1, 24),
+            (4, 14),
+            (3, 14),
+            (1, 12),
+            (4, 8),
+            (3, 8),
+            (1, 8),
+            (4, 6),
+            (3, 6),
+        ];
+        columns::fit(&mut widths, &mut cells, max, &order);
+    }
+    let rows: Vec<([String; 7], Review)> = cells.into_iter().zip(reviews).collect();
     let mut out = String::new();
-    let header: Vec<String> = HEADERS.iter().map(|h| h.to_string()).collect();
+    // A column cut below its heading's width cuts the heading too.
+    let header: Vec<String> = HEADERS
+        .iter()
+        .zip(widths)
+        .map(|(h, w)| columns::cut(h, w))
+        .collect();
     let header = line(&header, &widths);
     if color {
         out.push_str(&format!("\x1b[1m{header}\x1b[0m\n"));
@@ -128,36 +157,62 @@ fn line(cells: &[String], widths: &[usize]) -> String {
             s.push_str(c);
         } else {
             s.push_str(c);
-            s.push_str(&" ".repeat(w - c.chars().count() + 2));
+            s.push_str(&" ".repeat(w.saturating_sub(c.chars().count()) + 2));
         }
     }
     s.trim_end().to_string()
 }
 
-/// The same list as JSON: an array (sorted by id) of objects with `id`, `title`,
-/// `version`, `owner`, `approver`, `approved`, `review_due` (date or null),
-/// `review_overdue`, `cadence`, `classification`, `controls` and `path`.
-pub fn list_json(entries: &[ListEntry], today: NaiveDate) -> Value {
-    Value::Array(
-        sorted(entries)
+/// `runsheet list --json` (docs/json.md): the procedures, sorted as the table.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ListJson {
+    pub procedures: Vec<ListItemJson>,
+}
+
+/// A procedure in `list --json`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ListItemJson {
+    pub id: String,
+    pub title: String,
+    pub version: String,
+    pub owner: String,
+    pub approver: Option<String>,
+    /// The approval date the file states (YYYY-MM-DD).
+    pub approved: Option<String>,
+    /// When the next review is due (YYYY-MM-DD), from the file's dates.
+    pub review_due: Option<String>,
+    /// The review is due before today.
+    pub review_overdue: bool,
+    pub cadence: String,
+    pub classification: Option<String>,
+    /// Annex A controls.
+    pub controls: Vec<String>,
+    /// The file it was read from.
+    pub path: String,
+}
+
+/// The `list --json` output.
+pub fn list_json(entries: &[ListEntry], today: NaiveDate) -> ListJson {
+    ListJson {
+        procedures: sorted(entries)
             .into_iter()
             .map(|e| {
                 let p = &e.procedure;
-                json!({
-                    "id": p.id,
-                    "title": p.title,
-                    "version": p.version,
-                    "owner": p.owner,
-                    "approver": p.approver,
-                    "approved": p.approved.map(|d| d.to_string()),
-                    "review_due": p.review_due().map(|d| d.format("%Y-%m-%d").to_string()),
-                    "review_overdue": matches!(review(p, today), Review::Overdue(_)),
-                    "cadence": p.cadence.as_str(),
-                    "classification": p.classification,
-                    "controls": p.controls,
-                    "path": e.path.display().to_string(),
-                })
+                ListItemJson {
+                    id: p.id.clone(),
+                    title: p.title.clone(),
+                    version: p.version.clone(),
+                    owner: p.owner.clone(),
+                    approver: p.approver.clone(),
+                    approved: p.approved.map(|d| d.to_string()),
+                    review_due: p.review_due().map(|d| d.format("%Y-%m-%d").to_string()),
+                    review_overdue: matches!(review(p, today), Review::Overdue(_)),
+                    cadence: p.cadence.as_str().to_string(),
+                    classification: p.classification.clone(),
+                    controls: p.controls.clone(),
+                    path: e.path.display().to_string(),
+                }
             })
             .collect(),
-    )
+    }
 }

@@ -20,7 +20,7 @@ use crate::store::signing;
 
 /// A redaction verify accepted: which record's content it erased, when, by
 /// whom and why, signed by which custodian.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Redaction {
     /// The `redaction` event.
     pub seq: i64,

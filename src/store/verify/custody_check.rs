@@ -151,7 +151,7 @@ pub(super) fn check_signatures(stored: &Stored, trust: &Trust) -> Signatures {
 }
 
 /// One witness's cosignatures, as verify reports them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct WitnessReport {
     /// The witness's verifier key.
     pub vkey: String,
@@ -165,7 +165,7 @@ pub struct WitnessReport {
 }
 
 /// What verify says about chain of custody (schema 4 logs).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CustodyReport {
     /// The log's origin and verifier key (its log-key event).
     pub origin: Option<String>,
