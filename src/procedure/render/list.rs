@@ -107,6 +107,11 @@ pub fn list_table(
             (1, 8),
             (4, 6),
             (3, 6),
+            (1, 6),
+            (3, 5),
+            (1, 4),
+            (3, 4),
+            (4, 4),
         ];
         columns::fit(&mut widths, &mut cells, max, &order);
     }
