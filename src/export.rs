@@ -31,8 +31,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::procedure::Procedure;
 use crate::report::RunStats;
-use crate::store::{Checkpoint, Finding, RunQuery, RunRow, VerifyReport};
+use crate::report::cadence::{Coverage, coverage};
+use crate::store::{Checkpoint, Finding, RunQuery, RunRow, Store, StoreError, VerifyReport};
+use crate::text::natural::Natural;
 use crate::vocab::OutcomeCounts;
 
 pub use bundle::{CosignWith, ExportJson, ExportRequest, ExportSummary, Formats, export};
@@ -125,13 +128,18 @@ impl Counts {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
     pub total: Counts,
-    /// Control → counts. A run counts under each control its procedure names.
-    pub by_control: BTreeMap<String, Counts>,
+    /// Control → counts, in natural order (A.5.3 before A.5.15). A run
+    /// counts under each control its procedure names.
+    pub by_control: BTreeMap<Natural, Counts>,
     /// Procedure id → (latest title seen, versions seen, counts).
     pub by_procedure: BTreeMap<String, (String, Vec<String>, Counts)>,
     /// Earliest and latest run start.
     pub first: Option<DateTime<Utc>>,
     pub last: Option<DateTime<Utc>>,
+    /// Procedure id → the periods of its cadence over the export's period
+    /// and those with no completed run (procedures with a cadence only; see
+    /// [`Summary::check_cadence`]).
+    pub coverage: BTreeMap<String, Coverage>,
 }
 
 impl Summary {
@@ -140,13 +148,13 @@ impl Summary {
         self.total.add(row, stats);
         if row.controls.is_empty() {
             self.by_control
-                .entry("(no control)".into())
+                .entry(Natural("(no control)".into()))
                 .or_default()
                 .add(row, stats);
         }
         for c in &row.controls {
             self.by_control
-                .entry(c.clone())
+                .entry(Natural(c.clone()))
                 .or_default()
                 .add(row, stats);
         }
@@ -160,6 +168,40 @@ impl Summary {
         entry.2.add(row, stats);
         self.first = Some(self.first.map_or(row.started_at, |f| f.min(row.started_at)));
         self.last = Some(self.last.map_or(row.started_at, |l| l.max(row.started_at)));
+    }
+
+    /// Check the cadence of exported procedure `id` (as its latest exported
+    /// version states it) over the export's period: from the filter's
+    /// `since` (but not before the procedure was approved or first run) to
+    /// its `until` (or yesterday), against every completed run of the
+    /// procedure in the log — a run outside the filters still fills its
+    /// period. Periods not over by `today` are not checked.
+    pub fn check_cadence(
+        &mut self,
+        store: &Store,
+        id: &str,
+        procedure: &Procedure,
+        query: &RunQuery,
+        today: NaiveDate,
+    ) -> Result<(), StoreError> {
+        let days = store.run_days(id)?;
+        let approved = procedure.approved.map(|d| d.0);
+        let not_before = match (approved, days.first) {
+            (Some(a), Some(f)) => Some(a.min(f)),
+            (a, f) => a.or(f),
+        };
+        let from = match (query.since, not_before) {
+            (Some(s), Some(n)) => Some(s.max(n)),
+            (s, n) => s.or(n).or(self.first.map(|f| f.date_naive())),
+        };
+        let yesterday = today.pred_opt().unwrap_or(today);
+        let to = query.until.map_or(yesterday, |u| u.min(yesterday));
+        if let Some(from) = from
+            && let Some(c) = coverage(procedure.cadence, &days.completed, from, to, today)
+        {
+            self.coverage.insert(id.to_string(), c);
+        }
+        Ok(())
     }
 }
 

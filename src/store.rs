@@ -53,6 +53,7 @@ pub use kinds::{
     KIND_SCHEMA_MIGRATED,
 };
 pub use lease::{Holder, RunLease};
+pub use read::RunDays;
 pub use redact::HeldContent;
 pub use scan::{ContentRef, EventKeyRow, EventRef, Visit};
 pub use schema::{DEVIATION_KINDS, SCHEMA_VERSION};
@@ -580,6 +581,12 @@ impl Store {
     /// Runs matching `filter`, newest first.
     pub fn runs(&self, filter: &RunQuery) -> Result<Vec<RunRow>, StoreError> {
         self.runs_impl(filter)
+    }
+
+    /// The UTC days `procedure_id` was run on: the first, and every day with
+    /// a completed run (for cadence checks over a period).
+    pub fn run_days(&self, procedure_id: &str) -> Result<RunDays, StoreError> {
+        self.run_days_impl(procedure_id)
     }
 
     /// The most recently started open run of this OS user (of `procedure`

@@ -3,6 +3,7 @@
 //! May not depend on any other module of the crate.
 
 pub mod columns;
+pub mod natural;
 
 /// A piece of text as [`split_controls`] yields it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

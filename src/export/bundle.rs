@@ -534,9 +534,21 @@ fn write_bundle(
     let mut catalog = Catalog::new();
     // sha256 -> (format, text), for procedures/ and evidence.json.
     let mut sources: BTreeMap<String, (String, String)> = BTreeMap::new();
+    // procedure id -> the source of its latest exported run, for its cadence.
+    let mut latest: BTreeMap<String, (DateTime<Utc>, String)> = BTreeMap::new();
     store.for_each_run(&req.query, true, |r, counts| {
         let stats = RunStats::from_counts(u64::try_from(r.event_count).unwrap_or(0), counts);
         summary.add(&r, &stats);
+        match latest.get_mut(&r.procedure_id) {
+            Some(l) if l.0 >= r.started_at => {}
+            Some(l) => *l = (r.started_at, r.procedure_sha256.clone()),
+            None => {
+                latest.insert(
+                    r.procedure_id.clone(),
+                    (r.started_at, r.procedure_sha256.clone()),
+                );
+            }
+        }
         meta.runs += 1;
         meta.events += stats.events;
         if !sources.contains_key(&r.procedure_sha256) {
@@ -547,6 +559,15 @@ fn write_bundle(
         }
         out.run(&r, &stats)
     })?;
+
+    for (id, (_, sha)) in &latest {
+        let Some((format, text)) = sources.get(sha) else {
+            continue;
+        };
+        if let Some(p) = crate::report::parse_stored(sha, text.clone(), format) {
+            summary.check_cadence(store, id, &p, &req.query, req.now.date_naive())?;
+        }
+    }
 
     out.begin_events(dir, &meta, &summary)?;
 

@@ -172,6 +172,63 @@ pub fn adherence(
     })
 }
 
+/// The periods of a cadence over a fixed span (an export's period), and
+/// which of them had no completed run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coverage {
+    pub cadence: Cadence,
+    /// The span checked, both ends inclusive (UTC dates).
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Periods that overlap the span and were over (ended before `today`), oldest first.
+    pub checked: Vec<Period>,
+    /// The checked periods with no completed run, oldest first.
+    pub missed: Vec<Period>,
+}
+
+/// Which periods of `cadence` that overlap `from..=to` had no completed run.
+/// Only periods that are over are checked (they ended before `today`: the
+/// period today is in may still get its run). A period is done when any
+/// completed run falls in it, inside the span or not (`completed` are the
+/// UTC dates of every completed run of the procedure). `None` for on-demand
+/// procedures, and when the span is empty.
+pub fn coverage(
+    cadence: Cadence,
+    completed: &BTreeSet<NaiveDate>,
+    from: NaiveDate,
+    to: NaiveDate,
+    today: NaiveDate,
+) -> Option<Coverage> {
+    if cadence == Cadence::OnDemand || to < from {
+        return None;
+    }
+    let done = |p: &Period| completed.range(p.start..=p.end).next().is_some();
+    let last = to.min(day_before(today));
+    let mut cursor = match Period::containing(cadence, last) {
+        Some(p) => Some(p),
+        None => last.succ_opt().and_then(|d| day_before_period(cadence, d)),
+    };
+    let mut checked = Vec::new();
+    while let Some(p) = cursor {
+        if p.end < from {
+            break;
+        }
+        if p.end < today {
+            checked.push(p);
+        }
+        cursor = p.previous(cadence);
+    }
+    checked.reverse();
+    let missed = checked.iter().copied().filter(|p| !done(p)).collect();
+    Some(Coverage {
+        cadence,
+        from,
+        to,
+        checked,
+        missed,
+    })
+}
+
 /// The latest period that ended before `today` when today is in none (a weekend for weekdays).
 fn day_before_period(cadence: Cadence, today: NaiveDate) -> Option<Period> {
     let mut d = today.pred_opt()?;
@@ -194,6 +251,72 @@ mod tests {
 
     fn set(days: &[&str]) -> BTreeSet<NaiveDate> {
         days.iter().map(|s| d(s)).collect()
+    }
+
+    #[test]
+    fn coverage_checks_the_span_and_only_periods_that_are_over() {
+        let done = set(&["2026-11-02", "2026-11-04", "2026-12-01"]);
+        let c = coverage(
+            Cadence::Daily,
+            &done,
+            d("2026-11-01"),
+            d("2026-11-05"),
+            d("2026-12-03"),
+        )
+        .expect("daily");
+        let missed: Vec<String> = c.missed.iter().map(|p| p.label(c.cadence)).collect();
+        assert_eq!(missed, ["2026-11-01", "2026-11-03", "2026-11-05"]);
+        assert_eq!(c.checked.len(), 5);
+        // The span reaches today: today is not over, so it is not checked.
+        let c = coverage(
+            Cadence::Daily,
+            &done,
+            d("2026-12-01"),
+            d("2026-12-31"),
+            d("2026-12-03"),
+        )
+        .expect("daily");
+        let checked: Vec<String> = c.checked.iter().map(|p| p.label(c.cadence)).collect();
+        assert_eq!(checked, ["2026-12-01", "2026-12-02"]);
+        assert_eq!(c.missed.len(), 1);
+        // A week that overlaps the span counts a run outside it.
+        let c = coverage(
+            Cadence::Weekly,
+            &done,
+            d("2026-11-25"),
+            d("2026-11-30"),
+            d("2026-12-10"),
+        )
+        .expect("weekly");
+        let checked: Vec<String> = c.checked.iter().map(|p| p.label(c.cadence)).collect();
+        assert_eq!(checked, ["2026-W48", "2026-W49"]);
+        assert_eq!(
+            c.missed
+                .iter()
+                .map(|p| p.label(c.cadence))
+                .collect::<Vec<_>>(),
+            ["2026-W48"]
+        );
+        // Weekdays skip the weekend at either end.
+        let c = coverage(
+            Cadence::Weekdays,
+            &BTreeSet::new(),
+            d("2026-11-28"),
+            d("2026-11-29"),
+            d("2026-12-10"),
+        )
+        .expect("weekdays");
+        assert!(c.checked.is_empty());
+        assert!(
+            coverage(
+                Cadence::OnDemand,
+                &done,
+                d("2026-11-01"),
+                d("2026-11-30"),
+                d("2026-12-03")
+            )
+            .is_none()
+        );
     }
 
     fn labels(a: &Adherence, v: &[Period]) -> Vec<String> {

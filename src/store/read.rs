@@ -3,7 +3,9 @@
 //!
 //! May not depend on the engine, tui, export or app.
 
-use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row};
 use uuid::Uuid;
@@ -11,6 +13,14 @@ use uuid::Uuid;
 use super::kinds::CONTENT_SHA256;
 use super::scan::{RUN_FILTER, content_columns, filter_params};
 use super::{Content, RunQuery, RunRow, Store, StoreError, StoredEvent};
+
+/// The days one procedure was run on (UTC): the first, and those with a
+/// completed run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunDays {
+    pub first: Option<NaiveDate>,
+    pub completed: BTreeSet<NaiveDate>,
+}
 
 /// A run row's own columns, as a literal so the selections below can extend it.
 macro_rules! run_row_columns {
@@ -320,6 +330,36 @@ impl Store {
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(sql)?;
         raws.into_iter().map(|r| self.run_row(r)).collect()
+    }
+
+    pub(super) fn run_days_impl(&self, procedure_id: &str) -> Result<RunDays, StoreError> {
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT substr(started_at, 1, 10), outcome = 'completed' FROM runs \
+                 WHERE procedure_id = ?1 ORDER BY 1",
+            )
+            .map_err(sql)?;
+        let rows = stmt
+            .query_map([procedure_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<bool>>(1)?))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(sql)?;
+        let mut days = RunDays::default();
+        for (day, completed) in rows {
+            let day = NaiveDate::parse_from_str(&day, "%Y-%m-%d").map_err(|e| {
+                self.corrupt(format!(
+                    "a run of procedure {procedure_id:?} has an unreadable start time {day:?}: {e}"
+                ))
+            })?;
+            days.first = Some(days.first.map_or(day, |f: NaiveDate| f.min(day)));
+            if completed == Some(true) {
+                days.completed.insert(day);
+            }
+        }
+        Ok(days)
     }
 
     pub(super) fn latest_open_run_impl(
