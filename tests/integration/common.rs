@@ -1,11 +1,13 @@
 //! Helpers shared by the integration tests: the binaries and a clean
 //! `runsheet` command (here), processes fed input on stdin (`process`), the
-//! drill and plain-mode runs of it (`drill`), and one seeded RNG (`rng`).
+//! drill and plain-mode runs of it (`drill`), one seeded RNG (`rng`), and the
+//! system tools some tests drive (`tools`, installed by `.ci/tools`).
 #![allow(dead_code)]
 
 mod drill;
 mod process;
 mod rng;
+mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -16,6 +18,7 @@ pub use drill::{
 };
 pub use process::{Input, LIVE_TIMEOUT, Live, run_with_input};
 pub use rng::Rng;
+pub use tools::{tool, tools_dir};
 
 /// The `runsheet` binary built for this test run.
 pub fn bin() -> PathBuf {
