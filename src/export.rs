@@ -205,6 +205,19 @@ impl Summary {
     }
 }
 
+/// What a report writer is told of one run before its timeline: the run, its
+/// counts, the seqs of its first and last events, and — for a run left open
+/// or aborted — its last event in words.
+#[derive(Debug, Clone, Copy)]
+pub struct RunHead<'a> {
+    pub row: &'a RunRow,
+    pub stats: &'a RunStats,
+    /// Seq of the run's first and last event (`None`: no events).
+    pub seqs: Option<(i64, i64)>,
+    /// The last event, described (set when [`RunStats::unfinished`]).
+    pub last: Option<&'a crate::report::timeline::Entry<'a>>,
+}
+
 /// What every report writer is told about the export.
 #[derive(Debug, Clone)]
 pub struct ReportMeta {

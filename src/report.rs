@@ -69,6 +69,9 @@ pub fn outcome_text(row: &RunRow) -> &str {
 pub struct RunStats {
     pub events: u64,
     pub deviations: DeviationCounts,
+    /// The run did not end as its procedure expects (open at export, or
+    /// aborted): one more deviation. No procedure may end unfinished.
+    pub unfinished: bool,
 }
 
 impl RunStats {
@@ -80,12 +83,27 @@ impl RunStats {
 
     /// Stats from a run's event count and its deviations.
     pub fn from_counts(events: u64, deviations: DeviationCounts) -> RunStats {
-        RunStats { events, deviations }
+        RunStats {
+            events,
+            deviations,
+            unfinished: false,
+        }
     }
 
-    /// Departures from the documented path: skips, failures and acknowledged warnings.
+    /// These stats for a run with this stored outcome (`None`: open):
+    /// [`RunStats::unfinished`] set when it is open or aborted.
+    pub fn of_outcome(mut self, outcome: Option<&str>) -> RunStats {
+        self.unfinished = is_unfinished(outcome);
+        self
+    }
+
+    /// Departures from the documented path: skips, failures, acknowledged
+    /// warnings, and one for a run left open or aborted.
     pub fn deviations(&self) -> u64 {
-        self.deviations.skipped + self.deviations.failed + self.deviations.warnings_acknowledged
+        self.deviations.skipped
+            + self.deviations.failed
+            + self.deviations.warnings_acknowledged
+            + u64::from(self.unfinished)
     }
 
     /// Stats of a run's events.
@@ -96,6 +114,21 @@ impl RunStats {
         }
         s
     }
+}
+
+/// A run with this stored outcome did not end as a procedure expects: it is
+/// open (no outcome, or one runsheet does not write) or was aborted. Every
+/// procedure's steps lead to an end (lint checks it), and none may be left
+/// unfinished: escalated and failed runs ended as their procedure says.
+pub fn is_unfinished(outcome: Option<&str>) -> bool {
+    !matches!(
+        outcome.and_then(crate::vocab::Outcome::parse),
+        Some(
+            crate::vocab::Outcome::Completed
+                | crate::vocab::Outcome::Escalated
+                | crate::vocab::Outcome::Failed
+        )
+    )
 }
 
 /// The procedures runs used, parsed from the stored sources (for step titles,

@@ -537,7 +537,8 @@ fn write_bundle(
     // procedure id -> the source of its latest exported run, for its cadence.
     let mut latest: BTreeMap<String, (DateTime<Utc>, String)> = BTreeMap::new();
     store.for_each_run(&req.query, true, |r, counts| {
-        let stats = RunStats::from_counts(u64::try_from(r.event_count).unwrap_or(0), counts);
+        let stats = RunStats::from_counts(u64::try_from(r.event_count).unwrap_or(0), counts)
+            .of_outcome(r.outcome.as_deref());
         summary.add(&r, &stats);
         match latest.get_mut(&r.procedure_id) {
             Some(l) if l.0 >= r.started_at => {}

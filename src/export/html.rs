@@ -11,14 +11,16 @@
 use std::io::{self, Write};
 
 use super::escape;
-use super::{Counts, ReportMeta, Summary, filters_text, period_text};
+use super::{Counts, ReportMeta, RunHead, Summary, filters_text, period_text};
+use crate::report::cadence::Period;
 use crate::report::timeline::{Entry, Tone, operator_text, run_duration};
 use crate::report::{RunStats, clock, clock_utc, outcome_text};
 use crate::store::RunRow;
+use crate::text::natural::natural_cmp;
 use crate::vocab::{EventKind, Outcome};
 
 const CSS: &str = "\
-:root{color-scheme:light;--ink:#1a1a1a;--muted:#5a5a5a;--line:#cfcfcf;--bad:#a4161a;--warn:#8a5a00;--good:#1b6e20}
+:root{color-scheme:light;--ink:#1a1a1a;--muted:#5a5a5a;--line:#cfcfcf;--bad:#a4161a;--warn:#8a5a00;--good:#1b6e20;--stop:#4a4a4a;--open:#1f4e8c}
 *{box-sizing:border-box}
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:var(--ink);max-width:72rem;margin:2rem auto;padding:0 1rem}
 h1{font-size:1.6rem;margin:0 0 .4rem}
@@ -31,33 +33,51 @@ thead th{background:#f0f0f0}
 th[scope=row]{background:#f7f7f7;width:13rem;font-weight:600}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;width:6.5rem}
 .mono,code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.86em;word-break:break-all}
+.runid{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.86em;white-space:nowrap}
 .muted{color:var(--muted)}
 .alarm{border:3px solid var(--bad);color:var(--bad);padding:.6rem .8rem;font-size:1.1rem;margin:.8rem 0}
 .text{white-space:pre-wrap;overflow-wrap:anywhere}
 .bad{color:var(--bad);font-weight:600}.warn{color:var(--warn);font-weight:600}.good{color:var(--good)}
-.badge{display:inline-block;border:1px solid currentColor;border-radius:3px;padding:0 .35rem;font-size:.8rem;font-weight:700;letter-spacing:.02em}
-.o-completed{color:var(--good)}.o-escalated,.o-aborted,.o-open{color:var(--warn)}.o-failed{color:var(--bad)}
+.badge{display:inline-block;border:1px solid currentColor;border-radius:3px;padding:0 .35rem;font-size:.8rem;font-weight:700;letter-spacing:.02em;white-space:nowrap;-webkit-print-color-adjust:exact;print-color-adjust:exact}
+.badge::before{font-weight:400}
+.o-completed{color:var(--good)}.o-completed::before{content:'\\2713\\00a0'}
+.o-escalated{color:var(--warn);border:3px double currentColor}.o-escalated::before{content:'\\25B2\\00a0'}
+.o-failed{color:#fff;background:var(--bad);border-color:var(--bad)}.o-failed::before{content:'\\2717\\00a0'}
+.o-aborted{color:var(--stop);border:2px dashed currentColor;background:#ececec}.o-aborted::before{content:'\\25A0\\00a0'}
+.o-open{color:var(--open);border:2px dotted currentColor}.o-open::before{content:'\\25CB\\00a0'}
 td.dev{color:var(--warn);font-weight:700}
+.contact{display:block;margin-top:.2rem;padding:.1rem .35rem;border-left:4px solid var(--bad);font-weight:600;color:var(--ink)}
+.why{border-left:4px solid var(--stop);padding:.1rem .4rem}
 table.timeline{table-layout:fixed}
+table.timeline th.seq{width:4.5em}table.timeline td.seq{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 table.timeline th.time{width:12.5em}table.timeline th.step{width:15em}
 table.timeline td.time{white-space:nowrap}
+table.index th.id{width:22em}.day{white-space:nowrap}
 .who{display:block;color:var(--muted);font-size:.85em;white-space:normal;overflow-wrap:anywhere}
 table.timeline tr.start td{background:#f7f7f7}
 .stepid{display:block;color:var(--muted);font-size:.8em}
 .branch{display:block;color:var(--warn);font-size:.8em}
 pre{background:#f6f6f6;border:1px solid var(--line);padding:.35rem .5rem;margin:.3rem 0 0;white-space:pre-wrap;overflow-wrap:anywhere;font-size:.8rem}
 .facts{width:auto;min-width:60%}
+table.page{border:0;margin:0;width:100%}
+table.page>thead>tr>td,table.page>tbody>tr>td{border:0;padding:0}
+.running{display:none}
 footer{margin-top:2rem;color:var(--muted);font-size:.85rem}
+@page{size:A4;margin:14mm 14mm 16mm;@bottom-right{content:'page ' counter(page) ' of ' counter(pages);font:8pt system-ui,sans-serif;color:#444}@bottom-left{content:'runsheet audit report';font:8pt system-ui,sans-serif;color:#444}}
 @media print{
-@page{size:A4;margin:14mm}
 body{font-size:9pt;max-width:none;margin:0;padding:0}
 h1{font-size:15pt}h2{font-size:12pt}
-section.run{break-before:page}
+table.run{break-before:page}
 h2,h3{break-after:avoid}
 thead{display:table-header-group}
 tr,pre{break-inside:avoid}
+table.page>tbody>tr{break-inside:auto}
+.running{display:flex;justify-content:space-between;gap:1em;border-bottom:1px solid var(--ink);padding:0 0 1mm;margin:0 0 3mm;font-size:8pt}
+.running .runid{font-size:8pt}.running .where{white-space:nowrap}
+td.n,th.n{width:4.8em}
 a{color:inherit;text-decoration:none}
-table.timeline th.time{width:12.5em}table.timeline th.step{width:14em}
+table.timeline th.time{width:12.5em}table.timeline th.step{width:13em}
+table.index th.id{width:19em}
 }
 ";
 
@@ -127,6 +147,13 @@ pub fn write_head(w: &mut impl Write, meta: &ReportMeta, summary: &Summary) -> i
          <title>Audit report — {}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n",
         h(&period_text(&meta.query))
     )?;
+    // The cover, summaries and index print under a running header that says what they are.
+    writeln!(
+        w,
+        "<table class=\"page cover\" role=\"presentation\">\n<thead><tr><td><div class=\"running\">\
+         <span>Audit report — cover, summary and run index</span><span>{}</span></div></td></tr></thead>\n<tbody><tr><td>",
+        h(&period_text(&meta.query))
+    )?;
     writeln!(
         w,
         "<header>\n<h1>Audit report: documented operating procedures</h1>"
@@ -176,7 +203,18 @@ pub fn write_head(w: &mut impl Write, meta: &ReportMeta, summary: &Summary) -> i
             h(&meta.generator)
         ),
     )?;
-    fact("Verification", h(&meta.verdict.sentence()))?;
+    fact(
+        "Verification",
+        format!(
+            "<strong>{}</strong> {}",
+            if meta.verdict.verified {
+                "VERIFIED."
+            } else {
+                "NOT VERIFIED."
+            },
+            h(&meta.verdict.sentence())
+        ),
+    )?;
     fact(
         "Evidence log chain head",
         format!(
@@ -196,12 +234,14 @@ pub fn write_head(w: &mut impl Write, meta: &ReportMeta, summary: &Summary) -> i
             .into(),
     )?;
     writeln!(w, "</table>\n</header>")?;
+    write_cadence(w, summary)?;
 
     writeln!(w, "<h2>Summary by control</h2>")?;
     writeln!(
         w,
         "<p class=\"muted\">A run counts under every Annex A control its procedure names. \
-         Deviations are skipped steps, failed steps and document-control warnings acknowledged.</p>"
+         Deviations are skipped steps, failed steps, document-control warnings acknowledged, \
+         and one for each run left open or aborted.</p>"
     )?;
     writeln!(
         w,
@@ -240,14 +280,69 @@ pub fn write_head(w: &mut impl Write, meta: &ReportMeta, summary: &Summary) -> i
     }
     writeln!(
         w,
-        "<table>\n<thead><tr><th>Started (UTC)</th><th>Procedure</th><th>Operator</th><th>Outcome</th><th class=\"n\">Deviations</th><th>Run id</th></tr></thead>\n<tbody>"
+        "<table class=\"index\">\n<thead><tr><th>Started (UTC)</th><th>Procedure</th><th>Operator</th><th>Outcome</th><th class=\"n\">Deviations</th><th class=\"id\">Run id</th></tr></thead>\n<tbody>"
     )
+}
+
+/// For each exported procedure with a cadence, the periods over the export's
+/// period with no completed run; on-demand procedures are named as not checked.
+fn write_cadence(w: &mut impl Write, summary: &Summary) -> io::Result<()> {
+    writeln!(w, "<h2>Cadence: periods with no completed run</h2>")?;
+    writeln!(
+        w,
+        "<p class=\"muted\">For each exported procedure with a cadence, every period of it over the \
+         export's period that is over is checked against every completed run of the procedure in the \
+         log (runs outside the filters count too). Escalated, failed, aborted and open runs do not \
+         fill a period.</p>"
+    )?;
+    writeln!(
+        w,
+        "<table class=\"cadence\">\n<thead><tr><th>Procedure</th><th>Cadence</th><th>Span checked (UTC)</th>\
+         <th class=\"n\">Periods checked</th><th>Missed (no completed run)</th></tr></thead>\n<tbody>"
+    )?;
+    for (id, c) in &summary.coverage {
+        let (one, many) = Period::unit(c.cadence);
+        let n = c.checked.len();
+        let missed = if c.missed.is_empty() {
+            "none".to_string()
+        } else {
+            let labels: Vec<String> = c.missed.iter().map(|p| p.label(c.cadence)).collect();
+            format!(
+                "<span class=\"bad\">{} of {n} {many}:</span> {}",
+                c.missed.len(),
+                h(&labels.join(", "))
+            )
+        };
+        writeln!(
+            w,
+            "<tr><td>{}</td><td>{}</td><td><span class=\"day\">{}</span> to <span class=\"day\">{}</span></td><td class=\"n\">{n} {}</td><td>{missed}</td></tr>",
+            h(id),
+            h(c.cadence.as_str()),
+            c.from.format("%Y-%m-%d"),
+            c.to.format("%Y-%m-%d"),
+            if n == 1 { one } else { many },
+        )?;
+    }
+    for id in summary.by_procedure.keys() {
+        if !summary.coverage.contains_key(id) {
+            writeln!(
+                w,
+                "<tr><td>{}</td><td colspan=\"4\" class=\"muted\">no cadence (on demand) or no period over yet: not checked</td></tr>",
+                h(id)
+            )?;
+        }
+    }
+    writeln!(w, "</tbody>\n</table>")
 }
 
 /// One row of the run index (oldest first, like the sections).
 pub fn write_index_row(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::Result<()> {
     let dev = stats.deviations();
-    write!(w, "<tr><td>{}</td><td>", clock(r.started_at, false))?;
+    write!(
+        w,
+        "<tr><td class=\"day\">{}</td><td>",
+        clock(r.started_at, false)
+    )?;
     escape::html(w, &r.procedure_title)?;
     w.write_all(b" <span class=\"muted\">v")?;
     escape::html(w, &r.procedure_version)?;
@@ -257,7 +352,7 @@ pub fn write_index_row(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::
     write_badge(w, outcome_text(r))?;
     writeln!(
         w,
-        "</td><td class=\"{}\">{dev}</td><td class=\"mono\"><a href=\"#run-{}\">{}</a></td></tr>",
+        "</td><td class=\"{}\">{dev}</td><td><a class=\"runid\" href=\"#run-{}\">{}</a></td></tr>",
         if dev > 0 { "n dev" } else { "n" },
         r.id,
         r.id
@@ -277,15 +372,35 @@ fn write_operator(w: &mut impl Write, r: &RunRow) -> io::Result<()> {
     }
 }
 
-/// Close the run index.
+/// Close the run index, and the cover's page table.
 pub fn write_index_end(w: &mut impl Write) -> io::Result<()> {
-    writeln!(w, "</tbody>\n</table>")
+    writeln!(w, "</tbody>\n</table>\n</td></tr></tbody>\n</table>")
 }
 
-/// The start of one run's section: its facts and the timeline's head. The
-/// entries follow ([`write_entry`]), then [`write_run_end`].
-pub fn write_run_head(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::Result<()> {
-    writeln!(w, "<section class=\"run\" id=\"run-{}\">", r.id)?;
+/// The run's controls in natural order (A.5.3 before A.5.15), `, ` between.
+fn controls_text(r: &RunRow) -> String {
+    let mut controls: Vec<&str> = r.controls.iter().map(String::as_str).collect();
+    controls.sort_by(|a, b| natural_cmp(a, b));
+    controls.join(", ")
+}
+
+/// The start of one run's section: a page table whose head repeats the
+/// procedure and run id on every printed page, the run's facts and the
+/// timeline's head. The entries follow ([`write_entry`]), then [`write_run_end`].
+pub fn write_run_head(w: &mut impl Write, head: &RunHead<'_>) -> io::Result<()> {
+    let r = head.row;
+    let stats = head.stats;
+    writeln!(
+        w,
+        "<table class=\"page run\" id=\"run-{}\" role=\"presentation\">\n<thead><tr><td><div class=\"running\">\
+         <span>{} <span class=\"muted\">({} v{})</span></span><span class=\"where\">run <span class=\"runid\">{}</span> · {}</span></div></td></tr></thead>\n<tbody><tr><td>\n<section>",
+        r.id,
+        h(&r.procedure_title),
+        h(&r.procedure_id),
+        h(&r.procedure_version),
+        r.id,
+        h(&outcome_text(r).to_ascii_uppercase())
+    )?;
     writeln!(
         w,
         "<h2>{} {}</h2>",
@@ -295,7 +410,7 @@ pub fn write_run_head(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::R
     writeln!(w, "<table class=\"facts\">")?;
     let mut fact =
         |k: &str, v: String| writeln!(w, "<tr><th scope=\"row\">{k}</th><td>{v}</td></tr>");
-    fact("Run id", format!("<span class=\"mono\">{}</span>", r.id))?;
+    fact("Run id", format!("<span class=\"runid\">{}</span>", r.id))?;
     fact(
         "Procedure",
         format!(
@@ -311,7 +426,7 @@ pub fn write_run_head(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::R
         if r.controls.is_empty() {
             "none".into()
         } else {
-            h(&r.controls.join(", "))
+            h(&controls_text(r))
         },
     )?;
     fact(
@@ -329,21 +444,56 @@ pub fn write_run_head(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::R
             ),
         },
     )?;
+    if stats.unfinished {
+        let state = match r.outcome.as_deref().and_then(Outcome::parse) {
+            Some(Outcome::Aborted) => "The run was aborted: it did not finish its procedure.",
+            _ => "The run is open: it was not ended when the log was exported.",
+        };
+        let last = match head.last {
+            Some(e) => format!(
+                "<br>Its last event, seq {} at {} UTC by {}: <span class=\"text\">{}</span>",
+                e.seq,
+                e.seconds(),
+                h(e.actor),
+                h(&e.what)
+            ),
+            None => String::new(),
+        };
+        fact(
+            "Why not completed",
+            format!("<div class=\"why\"><strong>{state}</strong>{last}</div>"),
+        )?;
+    }
     let dev = stats.deviations();
     fact(
         "Deviations",
         format!(
-            "<span class=\"{}\">{dev}</span>: {} skipped, {} failed, {} warning acknowledgement(s)",
+            "<span class=\"{}\">{dev}</span>: {} skipped, {} failed, {} warning acknowledgement(s){}",
             if dev > 0 { "warn" } else { "" },
             stats.deviations.skipped,
             stats.deviations.failed,
-            stats.deviations.warnings_acknowledged
+            stats.deviations.warnings_acknowledged,
+            if stats.unfinished {
+                ", 1 for the run left open or aborted"
+            } else {
+                ""
+            }
         ),
+    )?;
+    fact(
+        "Events",
+        match head.seqs {
+            Some((first, last)) => format!(
+                "{} events, seq {first} to {last} in the log (the <code>seq</code> column of events.csv)",
+                stats.events
+            ),
+            None => "none".into(),
+        },
     )?;
     writeln!(w, "</table>")?;
     writeln!(
         w,
-        "<table class=\"timeline\">\n<thead><tr><th class=\"time\">Time (UTC), who</th><th class=\"step\">Step</th><th>What happened</th></tr></thead>\n<tbody>"
+        "<table class=\"timeline\">\n<thead><tr><th class=\"seq\">Seq</th><th class=\"time\">Time (UTC), who</th><th class=\"step\">Step</th><th>What happened</th></tr></thead>\n<tbody>"
     )
 }
 
@@ -351,10 +501,11 @@ pub fn write_run_head(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::R
 pub fn write_entry(w: &mut impl Write, e: &Entry<'_>) -> io::Result<()> {
     let start = e.kind == EventKind::StepStarted.as_str();
     w.write_all(if start {
-        b"<tr class=\"start\"><td class=\"time\">"
+        b"<tr class=\"start\">"
     } else {
-        b"<tr><td class=\"time\">"
+        b"<tr>"
     })?;
+    write!(w, "<td class=\"seq\">{}</td><td class=\"time\">", e.seq)?;
     match e.seconds().parts() {
         Some((day, time)) => {
             w.write_all(day.as_bytes())?;
@@ -387,8 +538,19 @@ pub fn write_entry(w: &mut impl Write, e: &Entry<'_>) -> io::Result<()> {
         }
     }
     write!(w, "</td><td><div class=\"text {}\">", tone_class(e.tone))?;
-    escape::html(w, &e.what)?;
-    w.write_all(b"</div>")?;
+    match e.contact.as_deref() {
+        Some(c) => {
+            // The failure's words, then whom to contact, set apart beside it.
+            escape::html(w, e.what_before_contact())?;
+            w.write_all(b"</div><div class=\"contact\">Escalation contact: <span class=\"text\">")?;
+            escape::html(w, c)?;
+            w.write_all(b"</span></div>")?;
+        }
+        None => {
+            escape::html(w, &e.what)?;
+            w.write_all(b"</div>")?;
+        }
+    }
     if let Some(o) = &e.output {
         w.write_all(b"<pre>")?;
         escape::html(w, &o.text)?;
@@ -405,9 +567,12 @@ pub fn write_entry(w: &mut impl Write, e: &Entry<'_>) -> io::Result<()> {
     w.write_all(b"</td></tr>\n")
 }
 
-/// The end of one run's section.
+/// The end of one run's section and its page table.
 pub fn write_run_end(w: &mut impl Write) -> io::Result<()> {
-    writeln!(w, "</tbody>\n</table>\n</section>")
+    writeln!(
+        w,
+        "</tbody>\n</table>\n</section>\n</td></tr></tbody>\n</table>"
+    )
 }
 
 /// Close the document.

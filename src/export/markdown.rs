@@ -9,11 +9,13 @@
 use std::io::{self, Write};
 
 use super::escape;
-use super::{Counts, ReportMeta, Summary, filters_text, period_text};
+use super::{Counts, ReportMeta, RunHead, Summary, filters_text, period_text};
+use crate::report::cadence::Period;
 use crate::report::timeline::{Entry, operator_text, run_duration};
 use crate::report::{RunStats, clock, clock_utc, outcome_text};
 use crate::store::RunRow;
-use crate::vocab::EventKind;
+use crate::text::natural::natural_cmp;
+use crate::vocab::{EventKind, Outcome};
 
 /// Untrusted text for one Markdown table cell or heading: control characters
 /// visible, markup characters escaped, line breaks as `<br>`.
@@ -73,7 +75,16 @@ pub fn write_head(w: &mut impl Write, meta: &ReportMeta, summary: &Summary) -> i
         md(&meta.exported_by),
         md(&meta.generator)
     )?;
-    writeln!(w, "| Verification | {} |", md(&meta.verdict.sentence()))?;
+    writeln!(
+        w,
+        "| Verification | **{}** {} |",
+        if meta.verdict.verified {
+            "VERIFIED."
+        } else {
+            "NOT VERIFIED."
+        },
+        md(&meta.verdict.sentence())
+    )?;
     writeln!(
         w,
         "| Evidence log chain head | event {}, hash `{}`: the head the export read and verified |",
@@ -84,11 +95,14 @@ pub fn write_head(w: &mut impl Write, meta: &ReportMeta, summary: &Summary) -> i
         "| How to verify | `runsheet verify-bundle THIS_FOLDER --key LOG_KEY` checks every file against manifest.json (signed with the log's key), the log's signed checkpoint, that the log's record of this export (export.json, which lists every file's SHA-256) is in it, and every exported event's hashes; `--witness KEY` checks a witness's cosignature, `--db EVIDENCE_LOG` the log itself. docs/audit-bundle.md also shows how to check it with only openssl and Python. |\n"
     )?;
 
+    write_cadence(w, summary)?;
+
     writeln!(w, "## Summary by control\n")?;
     writeln!(
         w,
         "A run counts under every Annex A control its procedure names. Deviations are skipped \
-         steps, failed steps and document-control warnings acknowledged.\n"
+         steps, failed steps, document-control warnings acknowledged, and one for each run left \
+         open or aborted.\n"
     )?;
     writeln!(w, "| Control | {COUNT_HEADERS} |\n| --- | {COUNT_RULE} |")?;
     for (control, c) in &summary.by_control {
@@ -119,6 +133,54 @@ pub fn write_head(w: &mut impl Write, meta: &ReportMeta, summary: &Summary) -> i
         w,
         "| Started (UTC) | Procedure | Operator | Outcome | Deviations | Run id |\n| --- | --- | --- | --- | ---: | --- |"
     )
+}
+
+/// For each exported procedure with a cadence, the periods with no completed run.
+fn write_cadence(w: &mut impl Write, summary: &Summary) -> io::Result<()> {
+    writeln!(w, "## Cadence: periods with no completed run\n")?;
+    writeln!(
+        w,
+        "For each exported procedure with a cadence, every period of it over the export's period \
+         that is over is checked against every completed run of the procedure in the log (runs \
+         outside the filters count too). Escalated, failed, aborted and open runs do not fill a period.\n"
+    )?;
+    writeln!(
+        w,
+        "| Procedure | Cadence | Span checked (UTC) | Periods checked | Missed (no completed run) |\n| --- | --- | --- | ---: | --- |"
+    )?;
+    for (id, c) in &summary.coverage {
+        let (one, many) = Period::unit(c.cadence);
+        let n = c.checked.len();
+        let missed = if c.missed.is_empty() {
+            "none".to_string()
+        } else {
+            let labels: Vec<String> = c.missed.iter().map(|p| p.label(c.cadence)).collect();
+            format!(
+                "**{} of {n} {many}:** {}",
+                c.missed.len(),
+                md(&labels.join(", "))
+            )
+        };
+        writeln!(
+            w,
+            "| {} | {} | {} to {} | {n} {} | {missed} |",
+            md(id),
+            md(c.cadence.as_str()),
+            c.from.format("%Y-%m-%d"),
+            c.to.format("%Y-%m-%d"),
+            if n == 1 { one } else { many },
+        )?;
+    }
+    for id in summary.by_procedure.keys() {
+        if !summary.coverage.contains_key(id) {
+            writeln!(
+                w,
+                "| {} | — | — | — | no cadence (on demand) or no period over yet: not checked |",
+                md(id)
+            )?;
+        }
+    }
+    writeln!(w)
 }
 
 /// One row of the run index.
@@ -155,7 +217,9 @@ pub fn write_index_end(w: &mut impl Write) -> io::Result<()> {
 
 /// The start of one run's section: its facts and the timeline's head. The
 /// entries follow ([`write_entry`]), then [`write_run_end`].
-pub fn write_run_head(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::Result<()> {
+pub fn write_run_head(w: &mut impl Write, head: &RunHead<'_>) -> io::Result<()> {
+    let r = head.row;
+    let stats = head.stats;
     writeln!(w, "<a id=\"run-{}\"></a>\n", r.id)?;
     writeln!(
         w,
@@ -175,7 +239,9 @@ pub fn write_run_head(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::R
     let controls = if r.controls.is_empty() {
         "none".to_string()
     } else {
-        r.controls.join(", ")
+        let mut c: Vec<&str> = r.controls.iter().map(String::as_str).collect();
+        c.sort_by(|a, b| natural_cmp(a, b));
+        c.join(", ")
     };
     writeln!(w, "| Controls | {} |", md(&controls))?;
     writeln!(
@@ -193,23 +259,54 @@ pub fn write_run_head(w: &mut impl Write, r: &RunRow, stats: &RunStats) -> io::R
             clock_utc(r.last_at, true)
         )?,
     }
+    if stats.unfinished {
+        let state = match r.outcome.as_deref().and_then(Outcome::parse) {
+            Some(Outcome::Aborted) => "The run was aborted: it did not finish its procedure.",
+            _ => "The run is open: it was not ended when the log was exported.",
+        };
+        write!(w, "| Why not completed | **{state}**")?;
+        if let Some(e) = head.last {
+            write!(
+                w,
+                " Its last event, seq {} at {} UTC by {}: {}",
+                e.seq,
+                e.seconds(),
+                md(e.actor),
+                md(&e.what)
+            )?;
+        }
+        writeln!(w, " |")?;
+    }
     writeln!(
         w,
-        "| Deviations | {}: {} skipped, {} failed, {} warning acknowledgement(s) |\n",
+        "| Deviations | {}: {} skipped, {} failed, {} warning acknowledgement(s){} |",
         stats.deviations(),
         stats.deviations.skipped,
         stats.deviations.failed,
-        stats.deviations.warnings_acknowledged
+        stats.deviations.warnings_acknowledged,
+        if stats.unfinished {
+            ", 1 for the run left open or aborted"
+        } else {
+            ""
+        }
     )?;
+    match head.seqs {
+        Some((first, last)) => writeln!(
+            w,
+            "| Events | {} events, seq {first} to {last} in the log (the `seq` column of events.csv) |\n",
+            stats.events
+        )?,
+        None => writeln!(w, "| Events | none |\n")?,
+    }
     writeln!(
         w,
-        "| Time (UTC) | Who | Step | What happened |\n| --- | --- | --- | --- |"
+        "| Seq | Time (UTC) | Who | Step | What happened |\n| ---: | --- | --- | --- | --- |"
     )
 }
 
 /// One timeline row.
 pub fn write_entry(w: &mut impl Write, e: &Entry<'_>) -> io::Result<()> {
-    w.write_all(b"| ")?;
+    write!(w, "| {} | ", e.seq)?;
     match e.seconds().parts() {
         Some((day, time)) => {
             w.write_all(day.as_bytes())?;
@@ -241,9 +338,13 @@ pub fn write_entry(w: &mut impl Write, e: &Entry<'_>) -> io::Result<()> {
     if strong {
         w.write_all(b"**")?;
     }
-    escape::md(w, &e.what)?;
+    escape::md(w, e.what_before_contact())?;
     if strong {
         w.write_all(b"**")?;
+    }
+    if let Some(c) = &e.contact {
+        w.write_all(b"<br>**Escalation contact:** ")?;
+        escape::md(w, c)?;
     }
     if let Some(o) = &e.output {
         w.write_all(b"<br>Output:")?;

@@ -295,11 +295,11 @@ pub fn show_text(
             );
         }
     }
-    let stats = RunStats::of(events);
+    let stats = RunStats::of(events).of_outcome(row.outcome.as_deref());
     let outcome = s(&outcome_text(row).to_ascii_uppercase());
     let _ = writeln!(
         out,
-        "  Outcome    {} · {} deviation{} ({} skipped, {} failed, {} warning acknowledgement{})",
+        "  Outcome    {} · {} deviation{} ({} skipped, {} failed, {} warning acknowledgement{}{})",
         paint(&outcome, outcome_tone(outcome_text(row)), color),
         stats.deviations(),
         if stats.deviations() == 1 { "" } else { "s" },
@@ -310,6 +310,11 @@ pub fn show_text(
             ""
         } else {
             "s"
+        },
+        if stats.unfinished {
+            "; the run is open or aborted"
+        } else {
+            ""
         },
     );
     let _ = writeln!(out, "  Events     {}", events.len());

@@ -68,6 +68,8 @@ pub struct Output {
 /// One event, described. Borrows the event's text and the procedure's titles.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry<'a> {
+    /// The event's number in the log (its place in the hash chain, events.csv's `seq`).
+    pub seq: i64,
     /// As stored: RFC 3339, UTC, milliseconds, `Z` (see [`is_stored_time`]).
     pub at: Cow<'a, str>,
     pub actor: &'a str,
@@ -77,12 +79,25 @@ pub struct Entry<'a> {
     pub what: String,
     pub output: Option<Output>,
     pub tone: Tone,
+    /// Whom to contact, on one line, for a failure whose escalation branch
+    /// names a contact (`what` ends with `; contact: ` and it).
+    pub contact: Option<String>,
 }
 
 impl Entry<'_> {
     /// The time to the second: `2026-11-28 02:14:00`.
     pub fn seconds(&self) -> Seconds<'_> {
         Seconds(&self.at)
+    }
+
+    /// `what` without its trailing `; contact: …`, for a writer that shows
+    /// [`Entry::contact`] apart, next to the failure.
+    pub fn what_before_contact(&self) -> &str {
+        self.contact
+            .as_deref()
+            .and_then(|c| self.what.strip_suffix(c))
+            .and_then(|t| t.strip_suffix("; contact: "))
+            .unwrap_or(&self.what)
     }
 }
 
@@ -253,6 +268,7 @@ impl Payload {
 pub fn describe<'a>(e: &'a StoredEvent, p: Option<&'a Procedure>) -> Entry<'a> {
     let payload = Payload::from_value(e.event_payload().into_owned());
     describe_parts(
+        e.seq,
         Cow::Owned(time_text(e.at)),
         &e.actor,
         &e.kind,
@@ -264,10 +280,19 @@ pub fn describe<'a>(e: &'a StoredEvent, p: Option<&'a Procedure>) -> Entry<'a> {
 
 /// Describe an event read straight from the log, its payload already parsed.
 pub fn describe_ref<'a>(e: &EventRef<'a>, payload: Payload, p: Option<&'a Procedure>) -> Entry<'a> {
-    describe_parts(Cow::Borrowed(e.at), e.actor, e.kind, e.step, payload, p)
+    describe_parts(
+        e.seq,
+        Cow::Borrowed(e.at),
+        e.actor,
+        e.kind,
+        e.step,
+        payload,
+        p,
+    )
 }
 
 fn describe_parts<'a>(
+    seq: i64,
     at: Cow<'a, str>,
     actor: &'a str,
     kind: &'a str,
@@ -276,6 +301,7 @@ fn describe_parts<'a>(
     p: Option<&'a Procedure>,
 ) -> Entry<'a> {
     let mut entry = Entry {
+        seq,
         at,
         actor,
         kind,
@@ -283,6 +309,7 @@ fn describe_parts<'a>(
         what: String::new(),
         output: None,
         tone: Tone::Plain,
+        contact: None,
     };
     let event = match payload {
         Payload::Other(v) => {
@@ -446,8 +473,18 @@ fn describe_parts<'a>(
                 Some(b) => format!("; escalation branch {} entered", branch_title(p, b)),
                 None => String::new(),
             };
+            // Events written before the contact was recorded with the failure
+            // name only the branch: its contact comes from the procedure the run used.
+            let contact = contact.as_deref().or_else(|| {
+                branch
+                    .as_deref()
+                    .and_then(|b| p.and_then(|p| p.branch(b)))
+                    .and_then(|b| b.contact.as_deref())
+            });
             if let Some(c) = contact {
-                let _ = write!(next, "; contact: {}", crate::text::one_line(c));
+                let c = crate::text::one_line(c);
+                let _ = write!(next, "; contact: {c}");
+                entry.contact = Some(c);
             }
             (format!("FAILED — reason: {reason}{next}"), Tone::Bad)
         }

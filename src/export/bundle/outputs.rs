@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 
 use super::super::json::EvidenceWriter;
 use super::super::manifest::FileEntry;
-use super::super::{ReportMeta, Summary, csv, html, json, markdown};
+use super::super::{ReportMeta, RunHead, Summary, csv, html, json, markdown};
 use super::Formats;
 use super::file::{BundleFile, Spool};
 use crate::engine::Event;
@@ -33,7 +33,7 @@ struct Syntax {
     head: fn(&mut BundleFile, &ReportMeta, &Summary) -> io::Result<()>,
     index_row: fn(&mut Spool, &RunRow, &RunStats) -> io::Result<()>,
     index_end: fn(&mut BundleFile) -> io::Result<()>,
-    run_head: fn(&mut Vec<u8>, &RunRow, &RunStats) -> io::Result<()>,
+    run_head: fn(&mut Vec<u8>, &RunHead<'_>) -> io::Result<()>,
     entry: fn(&mut Vec<u8>, &Entry<'_>) -> io::Result<()>,
     run_end: fn(&mut Vec<u8>) -> io::Result<()>,
     foot: fn(&mut BundleFile, &ReportMeta) -> io::Result<()>,
@@ -146,7 +146,7 @@ impl RunBatch {
     pub fn new(row: &RunRow) -> RunBatch {
         RunBatch {
             row: row.clone(),
-            stats: RunStats::default(),
+            stats: RunStats::default().of_outcome(row.outcome.as_deref()),
             // Room for a typical run, so the copies rarely reallocate.
             text: String::with_capacity(8 * 1024),
             events: Vec::with_capacity(32),
@@ -306,9 +306,23 @@ impl Plan {
     /// Describe a run's events once and format them for every file, into `out`.
     fn format(&self, batch: &RunBatch, out: RunOutput) -> Result<RunOutput, Error> {
         let mut out = out.cleared(self.reports.len());
+        let seqs = batch.events.first().zip(batch.events.last());
+        // An unfinished run's head says where it stopped: its last event, described.
+        let last = match batch.events().last() {
+            Some(e) if batch.stats.unfinished && !self.reports.is_empty() => {
+                Some(described(&e, &self.catalog, &batch.row, &self.log)?.0)
+            }
+            _ => None,
+        };
+        let head = RunHead {
+            row: &batch.row,
+            stats: &batch.stats,
+            seqs: seqs.map(|(f, l)| (f.seq, l.seq)),
+            last: last.as_ref(),
+        };
         // Writing into memory cannot fail; `described` can.
         for (syntax, section) in self.reports.iter().zip(&mut out.reports) {
-            let _ = (syntax.run_head)(section, &batch.row, &batch.stats);
+            let _ = (syntax.run_head)(section, &head);
         }
         for e in batch.events() {
             let (entry, exit_code) = described(&e, &self.catalog, &batch.row, &self.log)?;
