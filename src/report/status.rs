@@ -76,7 +76,8 @@ pub struct ProcedureStatusJson {
     pub file: Option<String>,
     pub cadence: String,
     pub last_run: Option<LastRunJson>,
-    /// Runs started in the look-back period, per outcome.
+    /// Runs started in the look-back period (the `days` days before
+    /// `today`; today's runs are not counted here), per outcome.
     pub recent: OutcomeCounts,
     /// Cadence adherence; null for an on-demand procedure.
     pub adherence: Option<AdherenceJson>,
@@ -159,7 +160,9 @@ impl ProcedureStatus {
         for r in runs {
             let day = r.started_at.date_naive();
             first_run = Some(first_run.map_or(day, |f| f.min(day)));
-            if day >= window_start && day <= today {
+            // The window `render_text` states: the `days` days before today
+            // (today is the current period, shown on its own).
+            if day >= window_start && day < today {
                 recent.count(r.outcome.as_deref());
             }
             if r.outcome.as_deref() == Some(Outcome::Completed.as_str()) {
