@@ -1025,3 +1025,47 @@ fn export_memory_100k() {
     );
     assert!(events >= 100_000);
 }
+
+#[test]
+fn controls_are_in_natural_order_in_every_report() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = new_log(&dir.path().join("log.sqlite3"), now(), 11).expect("store");
+    let text = NASTY.replace(
+        r#"controls = ["A.5.37", "<b>A.8.13</b>"]"#,
+        r#"controls = ["A.8.13", "A.5.15", "A.8.2", "A.5.3"]"#,
+    );
+    assert_ne!(text, NASTY);
+    record_run(
+        &mut store,
+        &text,
+        Uuid::parse_str("01a20000-0000-7000-8000-000000000002").expect("uuid"),
+        t("2026-11-28T22:00:00Z"),
+        &[],
+    );
+    let out = dir.path().join("bundle");
+    export(&mut store, &request(out.clone())).expect("export");
+    let natural = ["A.5.3", "A.5.15", "A.8.2", "A.8.13"];
+    for file in ["report.html", "report.md"] {
+        let report = read(&out, file);
+        // The run's own list of controls.
+        assert!(
+            report.contains(&natural.join(", ")),
+            "{file}: the run's controls are not A.5.3, A.5.15, A.8.2, A.8.13"
+        );
+        // The summary by control: each row's first appearance, in order.
+        let at: Vec<usize> = natural
+            .iter()
+            .map(|c| {
+                let cell = if file == "report.html" {
+                    format!("<tr><td>{c}</td>")
+                } else {
+                    format!("| {c} |")
+                };
+                report
+                    .find(&cell)
+                    .unwrap_or_else(|| panic!("{file}: no row {c}"))
+            })
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{file}: {at:?}");
+    }
+}
