@@ -306,11 +306,16 @@ fn write_cadence(w: &mut impl Write, summary: &Summary) -> io::Result<()> {
         let missed = if c.missed.is_empty() {
             "none".to_string()
         } else {
-            let labels: Vec<String> = c.missed.iter().map(|p| p.label(c.cadence)).collect();
+            // A label never breaks at its hyphen.
+            let labels: Vec<String> = c
+                .missed
+                .iter()
+                .map(|p| format!("<span class=\"day\">{}</span>", h(&p.label(c.cadence))))
+                .collect();
             format!(
                 "<span class=\"bad\">{} of {n} {many}:</span> {}",
                 c.missed.len(),
-                h(&labels.join(", "))
+                labels.join(", ")
             )
         };
         writeln!(
