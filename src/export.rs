@@ -172,7 +172,8 @@ impl Summary {
 
     /// Check the cadence of exported procedure `id` (as its latest exported
     /// version states it) over the export's period: from the filter's
-    /// `since` (but not before the procedure was approved or first run) to
+    /// `since` (but not before the procedure was approved or first run, nor
+    /// before the log's first record) to
     /// its `until` (or yesterday), against every completed run of the
     /// procedure in the log — a run outside the filters still fills its
     /// period. Periods not over by `today` are not checked.
@@ -193,6 +194,12 @@ impl Summary {
         let from = match (query.since, not_before) {
             (Some(s), Some(n)) => Some(s.max(n)),
             (s, n) => s.or(n).or(self.first.map(|f| f.date_naive())),
+        };
+        // The log holds nothing from before its first record: no period
+        // before it can be judged from it.
+        let from = match (from, days.log_start) {
+            (Some(f), Some(l)) => Some(f.max(l)),
+            (f, _) => f,
         };
         let yesterday = today.pred_opt().unwrap_or(today);
         let to = query.until.map_or(yesterday, |u| u.min(yesterday));

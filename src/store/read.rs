@@ -18,6 +18,10 @@ use super::{Content, RunQuery, RunRow, Store, StoreError, StoredEvent};
 /// completed run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunDays {
+    /// The day of the log's first record or earliest run start (a log of
+    /// generated test data dates its runs before its creation): the log
+    /// holds nothing from before it.
+    pub log_start: Option<NaiveDate>,
     pub first: Option<NaiveDate>,
     pub completed: BTreeSet<NaiveDate>,
 }
@@ -347,7 +351,23 @@ impl Store {
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(sql)?;
+        let first_record: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT substr(min(t), 1, 10) FROM (SELECT min(at) AS t FROM events WHERE seq = 1 \
+                 UNION ALL SELECT min(started_at) FROM runs) WHERE t IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(sql)?;
         let mut days = RunDays::default();
+        if let Some(day) = first_record {
+            days.log_start = Some(NaiveDate::parse_from_str(&day, "%Y-%m-%d").map_err(|e| {
+                self.corrupt(format!(
+                    "the log's first record has an unreadable time {day:?}: {e}"
+                ))
+            })?);
+        }
         for (day, completed) in rows {
             let day = NaiveDate::parse_from_str(&day, "%Y-%m-%d").map_err(|e| {
                 self.corrupt(format!(

@@ -350,3 +350,46 @@ fn exports_refuse_non_empty_directories_and_leave_nothing_on_failure() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// The report's cover lists the days with no completed run over the export's
+/// period (as `status` does), and none from before the log holds anything.
+#[test]
+fn the_cover_lists_the_missed_days_and_none_before_the_log() {
+    let log = generated_log();
+    let bundle = log.root.join("missed-bundle");
+    let out = runsheet(&log.db)
+        .args(["export", "--format", "md", "--out"])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    ok(&out);
+    let md = std::fs::read_to_string(bundle.join("report.md")).unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| backup-customer-data | daily |"))
+        .unwrap_or_else(|| panic!("no cadence row:\n{md}"));
+    for day in &log.days_without_run {
+        assert!(
+            row.contains(day.as_str()),
+            "missed day {day} not on the cover: {row}"
+        );
+    }
+    let first_run = runsheet(&log.db)
+        .args(["--json", "runs", "--procedure", "backup-customer-data"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ok(&first_run)).unwrap();
+    let first = v["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["started_at"].as_str().unwrap()[..10].to_string())
+        .min()
+        .unwrap();
+    // The span starts no earlier than the log's first run (the procedure's
+    // approval date is earlier: periods before the log cannot be judged from it).
+    assert!(
+        row.contains(&format!("| {first} to ")),
+        "the span does not start at the log's first day {first}: {row}"
+    );
+}
