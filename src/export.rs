@@ -21,6 +21,7 @@ pub mod manifest;
 pub mod markdown;
 pub mod proofs;
 pub mod verify;
+pub mod xlsx;
 
 #[cfg(test)]
 mod tests;

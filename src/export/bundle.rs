@@ -56,6 +56,8 @@ pub struct Formats {
     pub json: bool,
     /// report.md
     pub md: bool,
+    /// runs.xlsx
+    pub xlsx: bool,
 }
 
 impl Default for Formats {
@@ -65,6 +67,7 @@ impl Default for Formats {
             csv: true,
             json: true,
             md: true,
+            xlsx: true,
         }
     }
 }
@@ -77,6 +80,7 @@ impl Formats {
             (self.csv, "csv"),
             (self.json, "json"),
             (self.md, "md"),
+            (self.xlsx, "xlsx"),
         ]
         .into_iter()
         .filter(|(on, _)| *on)

@@ -1,7 +1,9 @@
-//! `runs.csv` and `events.csv`: RFC 4180 (CRLF, fields quoted when they hold a
-//! quote, comma, CR or LF; quotes doubled), UTF-8 without a byte-order mark,
-//! one header row. Text a spreadsheet would execute as a formula is
+//! `runs.csv` and `events.csv`: RFC 4180 (CRLF; every text field quoted,
+//! quotes doubled; numbers and empty fields bare), UTF-8 with a byte-order
+//! mark, one header row. Text a spreadsheet would execute as a formula is
 //! neutralised with a leading `'`, and control characters are made visible.
+//! Why text is always quoted and what a spreadsheet still does to it: see
+//! docs/audit-bundle.md ("runs.csv and events.csv").
 //!
 //! Hand-written: the whole writer is the two functions below; the `csv` crate
 //! would add a dependency for no extra behaviour. May not depend on the front
@@ -84,8 +86,13 @@ pub fn write_record(w: &mut impl Write, cells: &[Cell<'_>]) -> io::Result<()> {
     w.write_all(b"\r\n")
 }
 
-/// The header row.
+/// The UTF-8 byte-order mark every CSV file starts with: Excel reads the file
+/// as UTF-8 only with it (else "—" shows as "â€”").
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The byte-order mark, then the header row.
 pub fn write_header(w: &mut impl Write, columns: &[&str]) -> io::Result<()> {
+    w.write_all(BOM)?;
     let cells: Vec<Cell<'_>> = columns.iter().map(|c| Cell::Text(c)).collect();
     write_record(w, &cells)
 }
@@ -180,14 +187,14 @@ mod tests {
                 Cell::Empty,
                 Cell::Text("x,y")
             ]),
-            "a,3,,\"x,y\"\r\n"
+            "\"a\",3,,\"x,y\"\r\n"
         );
         assert_eq!(
             record(&[Cell::Text("say \"hi\"")]),
             "\"say \"\"hi\"\"\"\r\n"
         );
         assert_eq!(record(&[Cell::Text("two\nlines")]), "\"two\nlines\"\r\n");
-        assert_eq!(record(&[Cell::Text("ünïcode ✓")]), "ünïcode ✓\r\n");
+        assert_eq!(record(&[Cell::Text("ünïcode ✓")]), "\"ünïcode ✓\"\r\n");
     }
 
     #[test]
@@ -197,14 +204,14 @@ mod tests {
             let inner = out.trim_start_matches('"');
             assert!(inner.starts_with('\''), "{risky:?} -> {out:?}");
         }
-        assert_eq!(record(&[Cell::Text("a=b")]), "a=b\r\n");
+        assert_eq!(record(&[Cell::Text("a=b")]), "\"a=b\"\r\n");
         assert_eq!(record(&[Cell::Int(-5)]), "-5\r\n");
     }
 
     #[test]
     fn control_characters_are_made_visible() {
-        assert_eq!(record(&[Cell::Text("a\x1b[2Jb")]), "a\\u{1b}[2Jb\r\n");
+        assert_eq!(record(&[Cell::Text("a\x1b[2Jb")]), "\"a\\u{1b}[2Jb\"\r\n");
         // A CR inside a field is made visible too, so a record never holds a bare CR.
-        assert_eq!(record(&[Cell::Text("a\rb")]), "a\\u{0d}b\r\n");
+        assert_eq!(record(&[Cell::Text("a\rb")]), "\"a\\u{0d}b\"\r\n");
     }
 }

@@ -147,36 +147,28 @@ pub fn md(w: &mut impl Write, s: &str) -> io::Result<()> {
 
 const CSV: [u8; 256] = table(b"\"");
 
-/// One CSV field (RFC 4180): a leading `=`, `+`, `-`, `@`, tab or CR gets a
-/// `'` in front so a spreadsheet shows it rather than runs it; control
-/// characters visible; quoted (quotes doubled) when it holds a quote, comma
-/// or line break.
+/// One CSV text field (RFC 4180), always quoted (quotes doubled): a
+/// leading `=`, `+`, `-`, `@`, tab or CR gets a `'` in front so a spreadsheet
+/// shows it rather than runs it; control characters visible. Always quoted,
+/// so that a reader told to take quoted fields as text (LibreOffice's
+/// "Format quoted field as text") keeps `1.0`, `0042` and hashes as text,
+/// while the value a CSV reader gets is the same (docs/audit-bundle.md).
 pub fn csv(w: &mut impl Write, s: &str) -> io::Result<()> {
     let risky = matches!(
         s.as_bytes().first(),
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
     );
-    if !risky && printable_except(s.as_bytes(), b"\",") {
-        // Ids, hashes, times and most text: nothing to do.
-        return w.write_all(s.as_bytes());
-    }
-    let quote = needs_quotes(s);
-    if quote {
-        w.write_all(b"\"")?;
-    }
+    w.write_all(b"\"")?;
     if risky {
         w.write_all(b"'")?;
     }
-    escape_with(w, s, &CSV, |_| "\"\"", "")?;
-    if quote {
-        w.write_all(b"\"")?;
+    if printable_except(s.as_bytes(), b"\"") {
+        // Ids, hashes, times and most text: nothing to do.
+        w.write_all(s.as_bytes())?;
+    } else {
+        escape_with(w, s, &CSV, |_| "\"\"", "")?;
     }
-    Ok(())
-}
-
-/// A CR is made visible, so only these make a field need quotes.
-fn needs_quotes(s: &str) -> bool {
-    s.bytes().any(|b| matches!(b, b'"' | b',' | b'\n'))
+    w.write_all(b"\"")
 }
 
 /// Bytes JSON needs escaped: every C0 control, `"` and `\`.
@@ -275,16 +267,16 @@ mod tests {
 
     #[test]
     fn csv_neutralises_formulas_and_quotes() {
-        assert_eq!(run(csv, "=cmd|'/c calc'!A1"), "'=cmd|'/c calc'!A1");
+        assert_eq!(run(csv, "=cmd|'/c calc'!A1"), "\"'=cmd|'/c calc'!A1\"");
         assert_eq!(run(csv, "-2,+3"), "\"'-2,+3\"");
         assert_eq!(run(csv, "say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(run(csv, "a\rb"), "a\\u{0d}b");
-        assert_eq!(run(csv, "\rb"), "'\\u{0d}b");
+        assert_eq!(run(csv, "a\rb"), "\"a\\u{0d}b\"");
+        assert_eq!(run(csv, "\rb"), "\"'\\u{0d}b\"");
         assert_eq!(run(csv, "two\nlines"), "\"two\nlines\"");
-        assert_eq!(run(csv, "a=b"), "a=b");
+        assert_eq!(run(csv, "a=b"), "\"a=b\"");
         assert_eq!(run(csv, "=a,b"), "\"'=a,b\"");
-        assert_eq!(run(csv, "0123abcdef"), "0123abcdef");
-        assert_eq!(run(csv, "x\u{85}y"), "x\\u{85}y");
+        assert_eq!(run(csv, "0123abcdef"), "\"0123abcdef\"");
+        assert_eq!(run(csv, "x\u{85}y"), "\"x\\u{85}y\"");
         assert_eq!(run(html, "ok \u{85} <"), "ok \\u{85} &lt;");
         assert_eq!(run(md, "ok\u{7f}"), "ok\\\\u{7f}");
     }
@@ -294,8 +286,8 @@ mod tests {
         let s = "a\u{202e}b\u{2066}c — ok";
         assert_eq!(run(html, s), "a\\u{202e}b\\u{2066}c — ok");
         assert_eq!(run(md, s), "a\\\\u{202e}b\\\\u{2066}c — ok");
-        assert_eq!(run(csv, s), "a\\u{202e}b\\u{2066}c — ok");
-        assert_eq!(run(csv, "\u{202e}=1"), "\\u{202e}=1");
+        assert_eq!(run(csv, s), "\"a\\u{202e}b\\u{2066}c — ok\"");
+        assert_eq!(run(csv, "\u{202e}=1"), "\"\\u{202e}=1\"");
         // JSON is data: the character is kept, as serde_json keeps it.
         assert_eq!(run(json, s), serde_json::to_string(s).unwrap_or_default());
     }
@@ -348,11 +340,7 @@ mod tests {
             let risky = matches!(s.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r'));
             let clean = sanitize_terminal(s);
             let text = if risky { format!("'{clean}") } else { clean };
-            if text.contains(['"', ',', '\r', '\n']) {
-                format!("\"{}\"", text.replace('"', "\"\""))
-            } else {
-                text
-            }
+            format!("\"{}\"", text.replace('"', "\"\""))
         }
     }
 

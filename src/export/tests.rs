@@ -305,6 +305,9 @@ fn golden_report_html() {
 
 /// A minimal RFC 4180 reader for the tests (the product only writes CSV).
 fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let text = text
+        .strip_prefix('\u{feff}')
+        .expect("a CSV file starts with a UTF-8 byte-order mark");
     let mut rows = Vec::new();
     let mut row = Vec::new();
     let mut field = String::new();
@@ -428,6 +431,7 @@ fn filters_select_runs_and_are_stated() {
         csv: true,
         json: false,
         md: false,
+        xlsx: false,
     };
     let summary = export(&mut store, &req).expect("export");
     let rows = parse_csv(&read(&out, "runs.csv"));

@@ -229,7 +229,7 @@ fn export_of_a_log_that_fails_verify_writes_nothing_unless_allowed_and_then_says
         }
         let mut records = records.into_iter();
         assert!(
-            records.next().unwrap().ends_with(",log_verification"),
+            records.next().unwrap().ends_with(",\"log_verification\""),
             "{csv}"
         );
         assert!(

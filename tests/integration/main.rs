@@ -24,6 +24,7 @@ mod redaction;
 mod reliability;
 mod safe_runs;
 mod sign_off;
+mod spreadsheet;
 mod tamper;
 mod tui_e2e;
 mod window;

@@ -1,5 +1,5 @@
 //! The bundle's data files for the chosen formats, fed in two passes over the
-//! runs: first each run's row (runs.csv, evidence.json's runs, the report
+//! runs: first each run's row (runs.csv, runs.xlsx, evidence.json's runs, the report
 //! indexes, spooled until the summary is known), then each run's events.
 //! In the event pass the reading thread copies each run's events into a
 //! [`RunBatch`] and hands the batches in turn to a few format threads; each
@@ -18,6 +18,7 @@ use std::thread::JoinHandle;
 
 use super::super::json::EvidenceWriter;
 use super::super::manifest::FileEntry;
+use super::super::xlsx::{self, RunsSheet};
 use super::super::{ReportMeta, RunHead, Summary, csv, html, json, markdown};
 use super::Formats;
 use super::file::{BundleFile, Spool};
@@ -494,6 +495,8 @@ impl Drop for Pipeline {
 /// The data files of one bundle being written.
 pub struct Outputs {
     runs_csv: Option<BundleFile>,
+    /// runs.xlsx, written in the run pass; the bundle's temporary directory.
+    runs_xlsx: Option<(RunsSheet, PathBuf)>,
     files: EventFiles,
     /// Each CSV row's `log_verification` (the verdict's mark).
     mark: String,
@@ -504,6 +507,7 @@ impl Outputs {
     pub fn create(dir: &Path, formats: Formats, meta: &ReportMeta) -> Result<Outputs, Error> {
         let mut out = Outputs {
             runs_csv: None,
+            runs_xlsx: None,
             files: EventFiles {
                 events_csv: None,
                 evidence: None,
@@ -518,6 +522,9 @@ impl Outputs {
             let mut events = BundleFile::create(dir, "events.csv")?;
             csv::write_header(&mut events, csv::EVENTS_COLUMNS).map_err(|e| events.err(&e))?;
             out.files.events_csv = Some(events);
+        }
+        if formats.xlsx {
+            out.runs_xlsx = Some((RunsSheet::create(dir, meta.created_at)?, dir.to_path_buf()));
         }
         if formats.json {
             let f = BundleFile::create(dir, "evidence.json")?;
@@ -538,6 +545,9 @@ impl Outputs {
     pub fn run(&mut self, r: &RunRow, stats: &RunStats) -> Result<(), Error> {
         if let Some(f) = self.runs_csv.as_mut() {
             csv::write_run(f, r, stats, &self.mark).map_err(|e| f.err(&e))?;
+        }
+        if let Some((sheet, dir)) = self.runs_xlsx.as_mut() {
+            sheet.run(dir, r, stats, &self.mark)?;
         }
         if let Some(ev) = self.files.evidence.as_mut() {
             ev.run(r).map_err(|e| ev.get().err(&e))?;
@@ -571,6 +581,7 @@ impl Outputs {
     ) -> Result<(Outputs, T), Error> {
         let Outputs {
             runs_csv,
+            runs_xlsx,
             files,
             mark,
         } = self;
@@ -600,6 +611,7 @@ impl Outputs {
         Ok((
             Outputs {
                 runs_csv,
+                runs_xlsx,
                 files,
                 mark,
             },
@@ -615,6 +627,11 @@ impl Outputs {
     ) -> Result<Vec<FileEntry>, Error> {
         let mut files = Vec::new();
         for f in [self.runs_csv, self.files.events_csv].into_iter().flatten() {
+            files.push(f.finish()?);
+        }
+        if let Some((sheet, dir)) = self.runs_xlsx {
+            let mut f = BundleFile::create(&dir, xlsx::FILE)?;
+            sheet.finish(&dir, &mut f)?;
             files.push(f.finish()?);
         }
         if let Some(mut ev) = self.files.evidence {
