@@ -1431,6 +1431,7 @@ fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<Exit> {
             csv: has(cli::ExportFormat::Csv),
             json: has(cli::ExportFormat::Json),
             md: has(cli::ExportFormat::Md),
+            oscal: has(cli::ExportFormat::Oscal),
         },
         force: a.force,
         allow_unverified: a.allow_unverified,

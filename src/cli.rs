@@ -687,7 +687,7 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub filter: RunFilter,
     /// Formats to write, comma-separated
-    #[arg(long, value_delimiter = ',', default_value = "html,csv,json,md")]
+    #[arg(long, value_delimiter = ',', default_value = "html,csv,json,md,oscal")]
     pub format: Vec<ExportFormat>,
     /// Replace an output directory that holds a previous audit bundle
     #[arg(long)]
@@ -715,6 +715,8 @@ pub enum ExportFormat {
     Csv,
     Json,
     Md,
+    /// oscal/assessment-results.json (OSCAL 1.2 assessment results)
+    Oscal,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,7 @@ pub mod html;
 pub mod json;
 pub mod manifest;
 pub mod markdown;
+pub mod oscal;
 pub mod proofs;
 pub mod verify;
 

@@ -428,6 +428,7 @@ fn filters_select_runs_and_are_stated() {
         csv: true,
         json: false,
         md: false,
+        oscal: false,
     };
     let summary = export(&mut store, &req).expect("export");
     let rows = parse_csv(&read(&out, "runs.csv"));
