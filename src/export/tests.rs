@@ -263,6 +263,12 @@ fn golden_bundle_files() {
     insta::assert_snapshot!("events_csv", crlf(&read(&out, "events.csv")));
     insta::assert_snapshot!("evidence_json", read(&out, "evidence.json"));
     insta::assert_snapshot!("report_md", read(&out, "report.md"));
+    // Pretty-printed for review (the file has an observation, finding and resource a line).
+    let oscal: serde_json::Value = serde_json::from_str(&read(&out, oscal::FILE)).expect("JSON");
+    insta::assert_snapshot!(
+        "oscal_assessment_results_json",
+        serde_json::to_string_pretty(&oscal).expect("JSON")
+    );
     // The export record names the bundle's (temporary) path, so its hash,
     // the checkpoint at it, and those two files' and the manifest's hashes
     // differ from run to run; the rest is fixed.
@@ -1025,4 +1031,50 @@ fn export_memory_100k() {
         "100k: exported {events} events in {ms} ms, peak RSS {kib} KiB, bundle {bundle_kib} KiB"
     );
     assert!(events >= 100_000);
+}
+
+#[test]
+fn oscal_file_is_byte_identical_for_the_same_log_and_export_time() {
+    let export_of = |dir: &Path| {
+        let mut store = fixed_log(dir);
+        let out = dir.join("bundle");
+        export(&mut store, &request(out.clone())).expect("export");
+        fs::read(out.join(oscal::FILE)).expect("oscal file")
+    };
+    let (a, b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let (x, y) = (export_of(a.path()), export_of(b.path()));
+    assert!(!x.is_empty());
+    assert!(
+        x == y,
+        "two exports of the same log at the same time differ"
+    );
+    // Another export time: another document (its uuid and times), the same observations.
+    let c = tempfile::tempdir().expect("dir");
+    let mut store = fixed_log(c.path());
+    let mut req = request(c.path().join("bundle"));
+    req.now = now() + Duration::seconds(1);
+    export(&mut store, &req).expect("export");
+    let z = fs::read(c.path().join("bundle").join(oscal::FILE)).expect("oscal file");
+    assert_ne!(x, z);
+    let observations = |bytes: &[u8]| {
+        let v: serde_json::Value = serde_json::from_slice(bytes).expect("json");
+        v["assessment-results"]["results"][0]["observations"].clone()
+    };
+    assert_eq!(observations(&x), observations(&z));
+}
+
+#[test]
+fn oscal_can_be_left_out_and_then_nothing_of_it_is_written() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = fixed_log(dir.path());
+    let out = dir.path().join("bundle");
+    let mut req = request(out.clone());
+    req.formats.oscal = false;
+    let summary = export(&mut store, &req).expect("export");
+    assert!(!out.join("oscal").exists());
+    assert!(!out.join(".oscal.related").exists());
+    assert!(summary.files.iter().all(|f| !f.path.starts_with("oscal/")));
 }
