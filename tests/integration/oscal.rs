@@ -1,5 +1,6 @@
 //! oscal/assessment-results.json through the binary: valid for
-//! compliance-trestle (and a broken copy rejected, as a negative control),
+//! compliance-trestle and for oscal-validate (and broken copies rejected by
+//! both, as negative controls),
 //! every UUID reference resolving, every hash the SHA-256 of the bundle file
 //! it names, methods from OSCAL's list, UUIDs recomputable from the
 //! documented v5 names and stable across exports; and the checks fail on
@@ -282,6 +283,38 @@ fn oscal_assessment_results_are_valid_and_every_reference_and_hash_holds() {
             "trestle took an observation without collected"
         );
     }
+
+    // oscal-validate 0.5.0 (NIST's 1.2.3 schema and constraint layer, offline):
+    // no ERROR; and ERRORs (exit 1) for the same broken copies.
+    if let Some(v) = tool("oscal-validate", "oscal_assessment_results_are_valid") {
+        let text = fs::read_to_string(bundle.join(FILE)).unwrap();
+        let (code, errors) = oscal_validate(&v, dir.path(), &text);
+        assert_eq!((code, errors), (0, 0), "oscal-validate rejected the file");
+        for broken in [
+            text.replacen("\"methods\":[\"", "\"methods\":[], \"x\":[\"", 1),
+            text.replacen("\"collected\":", "\"gathered\":", 1),
+        ] {
+            assert_ne!(broken, text);
+            let (code, errors) = oscal_validate(&v, dir.path(), &broken);
+            assert!(code == 1 && errors > 0, "oscal-validate took a broken file");
+        }
+    }
+}
+
+/// `oscal-validate --format json` on a copy of `doc`: its exit code and its count of ERROR findings.
+fn oscal_validate(program: &Path, scratch: &Path, doc: &str) -> (i32, u64) {
+    let file = scratch.join("oscal-validate.json");
+    fs::write(&file, doc).unwrap();
+    let out = Command::new(program)
+        .args(["--format", "json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("oscal-validate: {e}\n{}{}", stdout(&out), stderr(&out)));
+    eprintln!("oscal-validate: {}", report["summary"]);
+    let errors = report["summary"]["ERROR"].as_u64().unwrap();
+    (out.status.code().unwrap_or(-1), errors)
 }
 
 #[test]
