@@ -25,6 +25,7 @@ use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 use self::ids::Ids;
@@ -49,6 +50,9 @@ pub const OSCAL_VERSION: &str = "1.2.1";
 pub const CATALOG: &str = "ISO/IEC 27001:2022 Annex A";
 /// Observation methods OSCAL defines (the file uses TEST and EXAMINE).
 pub const METHODS: [&str; 4] = ["EXAMINE", "INTERVIEW", "TEST", "UNKNOWN"];
+
+/// What the "No OSCAL assessment plan" resource says (also its content).
+const NO_PLAN: &str = "runsheet has no OSCAL assessment plan. What was assessed is whether the documented procedures (the procedure resources) were followed, run by run, as the evidence log recorded; the controls assessed are the ones the procedures name.";
 
 /// The spool of (control, observation UUID) lines, beside the bundle.
 const RELATED_SPOOL: &str = ".oscal.related";
@@ -662,10 +666,16 @@ impl Writer {
             Resource {
                 uuid: self.ids.resource("assessment-plan"),
                 title: "No OSCAL assessment plan".into(),
-                description: "runsheet has no OSCAL assessment plan. What was assessed is whether the documented procedures (the procedure resources below) were followed, run by run, as the evidence log recorded; the controls assessed are the ones the procedures name.".into(),
+                description: NO_PLAN.into(),
                 props: Props::default(),
                 citation: None,
                 rlinks: Vec::new(),
+                // OSCAL wants a resource's content or a link to it: the statement itself.
+                base64: Some(Base64 {
+                    filename: "no-assessment-plan.txt",
+                    media_type: "text/plain",
+                    value: base64::engine::general_purpose::STANDARD.encode(NO_PLAN),
+                }),
             },
             Resource {
                 uuid: self.ids.resource("catalog"),
@@ -675,7 +685,12 @@ impl Writer {
                 citation: Some(Citation {
                     text: "ISO/IEC 27001:2022 Information security, cybersecurity and privacy protection — Information security management systems — Requirements, Annex A".into(),
                 }),
-                rlinks: Vec::new(),
+                rlinks: vec![Rlink {
+                    href: "https://www.iso.org/standard/27001".into(),
+                    media_type: "text/html",
+                    hashes: Vec::new(),
+                }],
+                base64: None,
             },
             Resource {
                 uuid: self.ids.resource("manifest"),
@@ -688,6 +703,7 @@ impl Writer {
                     media_type: "application/json",
                     hashes: Vec::new(),
                 }],
+                base64: None,
             },
         ];
         for f in files {
@@ -715,6 +731,7 @@ impl Writer {
                 description,
                 props,
                 citation: None,
+                base64: None,
                 rlinks: vec![Rlink {
                     href: format!("../{}", f.path),
                     media_type: media_type(&f.path),
@@ -760,21 +777,21 @@ fn related(spool: &mut File, path: &Path, control: &str, f: &mut BundleFile) -> 
 
 /// The result's start and end: the filter's days (from the start of
 /// `since`, to the end of `until` but not after the export), else the
-/// first run's start and the export time.
+/// first run's start (no run: the end) and the export time; never an end
+/// before the start.
 fn period(meta: &ReportMeta, summary: &Summary) -> (String, String) {
     let day_start = |d: NaiveDate| d.and_time(NaiveTime::MIN).and_utc();
-    let start: DateTime<Utc> = meta
-        .query
-        .since
-        .map(day_start)
-        .or(summary.first)
-        .unwrap_or(meta.created_at);
     let end = meta
         .query
         .until
         .and_then(|u| u.succ_opt())
         .map(|d| day_start(d) - chrono::Duration::milliseconds(1))
-        .map_or(meta.created_at, |e| e.min(meta.created_at))
-        .max(start);
-    (time_text(start), time_text(end))
+        .map_or(meta.created_at, |e| e.min(meta.created_at));
+    let start: DateTime<Utc> = meta
+        .query
+        .since
+        .map(day_start)
+        .or(summary.first)
+        .unwrap_or(end);
+    (time_text(start), time_text(end.max(start)))
 }

@@ -1078,3 +1078,27 @@ fn oscal_can_be_left_out_and_then_nothing_of_it_is_written() {
     assert!(!out.join(".oscal.related").exists());
     assert!(summary.files.iter().all(|f| !f.path.starts_with("oscal/")));
 }
+
+#[test]
+fn oscal_of_an_export_with_no_run_reviews_the_filters_control_and_finds_it_not_satisfied() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = fixed_log(dir.path());
+    let out = dir.path().join("bundle");
+    let mut req = request(out.clone());
+    req.query.until = NaiveDate::from_ymd_opt(2020, 1, 1);
+    req.query.control = Some("A.8.13".into());
+    let summary = export(&mut store, &req).expect("export");
+    assert_eq!(summary.runs, 0);
+    let v: serde_json::Value = serde_json::from_str(&read(&out, oscal::FILE)).expect("JSON");
+    let r = &v["assessment-results"]["results"][0];
+    assert!(
+        r.get("observations").is_none(),
+        "OSCAL forbids an empty list"
+    );
+    assert_eq!(r["start"], "2020-01-01T23:59:59.999Z");
+    assert_eq!(r["end"], r["start"]);
+    let f = &r["findings"][0];
+    assert_eq!(f["target"]["target-id"], "A.8.13");
+    assert_eq!(f["target"]["status"]["state"], "not-satisfied");
+    assert!(f.get("related-observations").is_none());
+}

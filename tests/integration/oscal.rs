@@ -97,7 +97,7 @@ fn check(bundle: &Path, doc: &Value) -> Result<(), String> {
                 if !resources.contains(uuid) {
                     problems.push(format!("{href} is no back-matter resource"));
                 }
-            } else {
+            } else if !href.starts_with("https://") {
                 let path = href.split('#').next().unwrap_or("");
                 let rel = path.strip_prefix("../").unwrap_or(path);
                 if !bundle.join(rel).is_file() {

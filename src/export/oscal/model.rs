@@ -256,6 +256,17 @@ pub struct Resource {
     pub citation: Option<Citation>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rlinks: Vec<Rlink>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base64: Option<Base64>,
+}
+
+/// A resource's content, embedded.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Base64 {
+    pub filename: &'static str,
+    pub media_type: &'static str,
+    pub value: String,
 }
 
 /// The media type of a bundle file, by its extension.
