@@ -377,6 +377,34 @@ fn the_oscal_checks_fail_on_a_changed_file_and_a_dangling_reference() {
     assert!(err.contains("LOOK"), "{err}");
 }
 
+#[test]
+fn verify_bundle_catches_a_changed_oscal_file() {
+    let (dir, db) = log();
+    let bundle = dir.path().join("b");
+    export(&db, &bundle);
+    let verify = || {
+        runsheet(&db)
+            .arg("verify-bundle")
+            .arg(&bundle)
+            .output()
+            .unwrap()
+    };
+    let o = verify();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    // A GRC-minded edit: a run that ran commands claimed as merely examined.
+    let text = fs::read_to_string(bundle.join(FILE)).unwrap();
+    let changed = text.replacen("\"methods\":[\"TEST\"]", "\"methods\":[\"EXAMINE\"]", 1);
+    assert_ne!(changed, text);
+    fs::write(bundle.join(FILE), changed).unwrap();
+    let o = verify();
+    assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        said.contains("FAILED: oscal/assessment-results.json: changed after export"),
+        "{said}"
+    );
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
     for e in fs::read_dir(from).unwrap() {
