@@ -15,7 +15,9 @@
 //! file's hash) close the file. Memory holds the summary's per-control and
 //! per-procedure data, never per-run data.
 //!
-//! May not depend on the store, the front ends or the app.
+//! May not open or query the store (`bundle` hands it the rows, the summary
+//! and the files; it uses only the store's row type and its time and
+//! canonical-JSON text), nor depend on the front ends or the app.
 
 pub mod ids;
 pub mod model;
