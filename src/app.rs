@@ -1432,6 +1432,7 @@ fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<Exit> {
             json: has(cli::ExportFormat::Json),
             md: has(cli::ExportFormat::Md),
             xlsx: has(cli::ExportFormat::Xlsx),
+            oscal: has(cli::ExportFormat::Oscal),
         },
         force: a.force,
         allow_unverified: a.allow_unverified,

@@ -687,7 +687,7 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub filter: RunFilter,
     /// Formats to write, comma-separated
-    #[arg(long, value_delimiter = ',', default_value = "html,csv,json,md,xlsx")]
+    #[arg(long, value_delimiter = ',', default_value = "html,csv,json,md,xlsx,oscal")]
     pub format: Vec<ExportFormat>,
     /// Replace an output directory that holds a previous audit bundle
     #[arg(long)]
@@ -716,6 +716,8 @@ pub enum ExportFormat {
     Json,
     Md,
     Xlsx,
+    /// oscal/assessment-results.json (OSCAL 1.2 assessment results)
+    Oscal,
 }
 
 #[derive(Debug, Args)]

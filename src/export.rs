@@ -1,6 +1,7 @@
 //! Audit bundles over the evidence log: the bundle written through a
 //! temporary directory (`bundle`: HTML, CSV, JSON and Markdown by streaming
-//! writers that escape through `escape`, the procedures, a self-hashed
+//! writers that escape through `escape`, OSCAL assessment results
+//! (`oscal`), the procedures, a self-hashed
 //! `manifest`, the export record and the signed part), its verification
 //! (`verify`, with `verify/custody` for the signed part), and inclusion and
 //! consistency proofs out of the log (`proofs`). The reports' timelines are
@@ -19,6 +20,7 @@ pub mod html;
 pub mod json;
 pub mod manifest;
 pub mod markdown;
+pub mod oscal;
 pub mod proofs;
 pub mod verify;
 pub mod xlsx;

@@ -20,7 +20,7 @@
 //!
 //! May not depend on the front ends or the app.
 
-mod file;
+pub(super) mod file;
 mod outputs;
 pub mod signed;
 mod target;
@@ -58,6 +58,8 @@ pub struct Formats {
     pub md: bool,
     /// runs.xlsx
     pub xlsx: bool,
+    /// oscal/assessment-results.json
+    pub oscal: bool,
 }
 
 impl Default for Formats {
@@ -68,6 +70,7 @@ impl Default for Formats {
             json: true,
             md: true,
             xlsx: true,
+            oscal: true,
         }
     }
 }
@@ -81,6 +84,7 @@ impl Formats {
             (self.json, "json"),
             (self.md, "md"),
             (self.xlsx, "xlsx"),
+            (self.oscal, "oscal"),
         ]
         .into_iter()
         .filter(|(on, _)| *on)
@@ -228,13 +232,6 @@ pub fn export(store: &mut Store, req: &ExportRequest) -> Result<ExportSummary, E
         verdict,
         record_format_2_from,
     } = written;
-    if !verdict.verified {
-        files.push(write_text(
-            &tmp.path,
-            UNVERIFIED_FILE,
-            &unverified_text(&verdict),
-        )?);
-    }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let generator = super::generator();
     if store.changed_since_open() {
@@ -530,7 +527,8 @@ fn write_bundle(
         runs: 0,
         events: 0,
     };
-    let mut out = Outputs::create(dir, req.formats, &meta)?;
+    let origin = oscal_origin(store, req.formats)?;
+    let mut out = Outputs::create(dir, req.formats, &meta, origin.as_deref())?;
     let mut files = Vec::new();
 
     // Run pass: rows, counts, the summary, and each procedure source once.
@@ -610,7 +608,19 @@ fn write_bundle(
     let procedures = sources
         .into_iter()
         .map(|(sha, (format, text))| (sha, format, text));
-    files.extend(out.finish(&meta, procedures)?);
+    let (more, oscal) = out.finish(&meta, procedures)?;
+    files.extend(more);
+    if !meta.verdict.verified {
+        files.push(write_text(
+            dir,
+            UNVERIFIED_FILE,
+            &unverified_text(&meta.verdict),
+        )?);
+    }
+    // Last: the OSCAL file's back-matter carries every other data file's hash.
+    if let Some(o) = oscal {
+        files.push(o.finish(&meta, &summary, &files)?);
+    }
     Ok(Written {
         files,
         runs: meta.runs,
@@ -619,6 +629,20 @@ fn write_bundle(
         verdict: meta.verdict,
         record_format_2_from,
     })
+}
+
+/// The log's identity for the OSCAL file's UUIDs (when it is written):
+/// its `log-key` origin, or for a log without a key (an old log read
+/// read-only) `runsheet-unkeyed/<hash of its first record>`.
+fn oscal_origin(store: &Store, formats: Formats) -> Result<Option<String>, Error> {
+    if !formats.oscal {
+        return Ok(None);
+    }
+    if let Some(k) = store.log_key()? {
+        return Ok(Some(k.origin));
+    }
+    let first = store.event_key(1)?.map(|k| k.hash).unwrap_or_default();
+    Ok(Some(format!("runsheet-unkeyed/{first}")))
 }
 
 /// The exact source a run used and its format (`toml` or `json`), checked

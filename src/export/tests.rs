@@ -263,6 +263,12 @@ fn golden_bundle_files() {
     insta::assert_snapshot!("events_csv", crlf(&read(&out, "events.csv")));
     insta::assert_snapshot!("evidence_json", read(&out, "evidence.json"));
     insta::assert_snapshot!("report_md", read(&out, "report.md"));
+    // Pretty-printed for review (the file has an observation, finding and resource a line).
+    let oscal: serde_json::Value = serde_json::from_str(&read(&out, oscal::FILE)).expect("JSON");
+    insta::assert_snapshot!(
+        "oscal_assessment_results_json",
+        serde_json::to_string_pretty(&oscal).expect("JSON")
+    );
     // The export record names the bundle's (temporary) path, so its hash,
     // the checkpoint at it, and those two files' and the manifest's hashes
     // differ from run to run; the rest is fixed.
@@ -432,6 +438,7 @@ fn filters_select_runs_and_are_stated() {
         json: false,
         md: false,
         xlsx: false,
+        oscal: false,
     };
     let summary = export(&mut store, &req).expect("export");
     let rows = parse_csv(&read(&out, "runs.csv"));
@@ -1072,4 +1079,74 @@ fn controls_are_in_natural_order_in_every_report() {
             .collect();
         assert!(at.windows(2).all(|w| w[0] < w[1]), "{file}: {at:?}");
     }
+}
+
+#[test]
+fn oscal_file_is_byte_identical_for_the_same_log_and_export_time() {
+    let export_of = |dir: &Path| {
+        let mut store = fixed_log(dir);
+        let out = dir.join("bundle");
+        export(&mut store, &request(out.clone())).expect("export");
+        fs::read(out.join(oscal::FILE)).expect("oscal file")
+    };
+    let (a, b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let (x, y) = (export_of(a.path()), export_of(b.path()));
+    assert!(!x.is_empty());
+    assert!(
+        x == y,
+        "two exports of the same log at the same time differ"
+    );
+    // Another export time: another document (its uuid and times), the same observations.
+    let c = tempfile::tempdir().expect("dir");
+    let mut store = fixed_log(c.path());
+    let mut req = request(c.path().join("bundle"));
+    req.now = now() + Duration::seconds(1);
+    export(&mut store, &req).expect("export");
+    let z = fs::read(c.path().join("bundle").join(oscal::FILE)).expect("oscal file");
+    assert_ne!(x, z);
+    let observations = |bytes: &[u8]| {
+        let v: serde_json::Value = serde_json::from_slice(bytes).expect("json");
+        v["assessment-results"]["results"][0]["observations"].clone()
+    };
+    assert_eq!(observations(&x), observations(&z));
+}
+
+#[test]
+fn oscal_can_be_left_out_and_then_nothing_of_it_is_written() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = fixed_log(dir.path());
+    let out = dir.path().join("bundle");
+    let mut req = request(out.clone());
+    req.formats.oscal = false;
+    let summary = export(&mut store, &req).expect("export");
+    assert!(!out.join("oscal").exists());
+    assert!(!out.join(".oscal.related").exists());
+    assert!(summary.files.iter().all(|f| !f.path.starts_with("oscal/")));
+}
+
+#[test]
+fn oscal_of_an_export_with_no_run_reviews_the_filters_control_and_finds_it_not_satisfied() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = fixed_log(dir.path());
+    let out = dir.path().join("bundle");
+    let mut req = request(out.clone());
+    req.query.until = NaiveDate::from_ymd_opt(2020, 1, 1);
+    req.query.control = Some("A.8.13".into());
+    let summary = export(&mut store, &req).expect("export");
+    assert_eq!(summary.runs, 0);
+    let v: serde_json::Value = serde_json::from_str(&read(&out, oscal::FILE)).expect("JSON");
+    let r = &v["assessment-results"]["results"][0];
+    assert!(
+        r.get("observations").is_none(),
+        "OSCAL forbids an empty list"
+    );
+    assert_eq!(r["start"], "2020-01-01T23:59:59.999Z");
+    assert_eq!(r["end"], r["start"]);
+    let f = &r["findings"][0];
+    assert_eq!(f["target"]["target-id"], "A.8.13");
+    assert_eq!(f["target"]["status"]["state"], "not-satisfied");
+    assert!(f.get("related-observations").is_none());
 }

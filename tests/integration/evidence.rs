@@ -213,6 +213,25 @@ fn export_of_a_log_that_fails_verify_writes_nothing_unless_allowed_and_then_says
         "the report cover says so"
     );
     assert!(read("report.md").contains("**NOT VERIFIED.**"));
+    // The OSCAL file says so too: its props, every finding, and UNVERIFIED.txt's hash.
+    let oscal: serde_json::Value =
+        serde_json::from_str(&read("oscal/assessment-results.json")).unwrap();
+    assert!(oscal.to_string().contains("FAILED: payload-mismatch"));
+    let findings = oscal["assessment-results"]["results"][0]["findings"]
+        .as_array()
+        .unwrap();
+    assert!(!findings.is_empty());
+    for f in findings {
+        assert_eq!(f["target"]["status"]["state"], "not-satisfied", "{f}");
+        assert!(f.to_string().contains("failed verification"), "{f}");
+    }
+    assert!(
+        oscal["assessment-results"]["back-matter"]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["rlinks"][0]["href"] == "../UNVERIFIED.txt")
+    );
     for csv in ["runs.csv", "events.csv"] {
         let text = read(csv);
         // Records, not lines: a quoted field may hold a line break (RFC 4180).

@@ -17,6 +17,7 @@ mod forge;
 mod injection;
 mod json_outputs;
 mod lint;
+mod oscal;
 mod output;
 mod packet;
 mod paper;

@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use super::super::json::EvidenceWriter;
 use super::super::manifest::FileEntry;
 use super::super::xlsx::{self, RunsSheet};
-use super::super::{ReportMeta, RunHead, Summary, csv, html, json, markdown};
+use super::super::{ReportMeta, RunHead, Summary, csv, html, json, markdown, oscal};
 use super::Formats;
 use super::file::{BundleFile, Spool};
 use crate::engine::Event;
@@ -279,6 +279,8 @@ struct RunOutput {
     json: Vec<u8>,
     /// One section per report, in [`Plan::reports`] order.
     reports: Vec<Vec<u8>>,
+    /// The run's OSCAL observation.
+    oscal: Vec<u8>,
 }
 
 /// What the format threads write.
@@ -290,6 +292,7 @@ struct Plan {
     log: PathBuf,
     /// Each CSV row's `log_verification`.
     mark: String,
+    oscal: Option<oscal::Observer>,
 }
 
 impl RunOutput {
@@ -297,6 +300,7 @@ impl RunOutput {
     fn cleared(mut self, reports: usize) -> RunOutput {
         self.csv.clear();
         self.json.clear();
+        self.oscal.clear();
         self.reports.resize_with(reports, Vec::new);
         self.reports.iter_mut().for_each(Vec::clear);
         self
@@ -325,7 +329,11 @@ impl Plan {
         for (syntax, section) in self.reports.iter().zip(&mut out.reports) {
             let _ = (syntax.run_head)(section, &head);
         }
+        let mut commands_ran = 0u64;
         for e in batch.events() {
+            if e.kind == crate::vocab::EventKind::CommandRan.as_str() {
+                commands_ran += 1;
+            }
             let (entry, exit_code) = described(&e, &self.catalog, &batch.row, &self.log)?;
             if self.csv {
                 let _ = csv::write_event(
@@ -350,6 +358,10 @@ impl Plan {
         for (syntax, section) in self.reports.iter().zip(&mut out.reports) {
             let _ = (syntax.run_end)(section);
         }
+        if let Some(o) = &self.oscal {
+            o.observation(&batch.row, &batch.stats, commands_ran, &mut out.oscal)
+                .map_err(|e| Error::Internal(format!("the OSCAL observation: {e}")))?;
+        }
         Ok(out)
     }
 }
@@ -359,6 +371,7 @@ struct EventFiles {
     events_csv: Option<BundleFile>,
     evidence: Option<EvidenceWriter<BundleFile>>,
     reports: Vec<Report>,
+    oscal: Option<oscal::Writer>,
 }
 
 impl EventFiles {
@@ -371,6 +384,9 @@ impl EventFiles {
         }
         for (report, section) in self.reports.iter_mut().zip(&out.reports) {
             report.section(section)?;
+        }
+        if let Some(o) = self.oscal.as_mut() {
+            o.append(&out.oscal)?;
         }
         Ok(())
     }
@@ -504,7 +520,13 @@ pub struct Outputs {
 
 impl Outputs {
     /// Create the files of the chosen formats (reports: their index spools).
-    pub fn create(dir: &Path, formats: Formats, meta: &ReportMeta) -> Result<Outputs, Error> {
+    /// `origin`: the log's identity, for the OSCAL file's UUIDs (when it is written).
+    pub fn create(
+        dir: &Path,
+        formats: Formats,
+        meta: &ReportMeta,
+        origin: Option<&str>,
+    ) -> Result<Outputs, Error> {
         let mut out = Outputs {
             runs_csv: None,
             runs_xlsx: None,
@@ -512,6 +534,7 @@ impl Outputs {
                 events_csv: None,
                 evidence: None,
                 reports: Vec::new(),
+                oscal: None,
             },
             mark: meta.verdict.mark(),
         };
@@ -538,6 +561,9 @@ impl Outputs {
         if formats.md {
             out.files.reports.push(Report::create(dir, &MARKDOWN)?);
         }
+        if let (true, Some(origin)) = (formats.oscal, origin) {
+            out.files.oscal = Some(oscal::Writer::create(dir, origin, formats, meta)?);
+        }
         Ok(out)
     }
 
@@ -555,6 +581,9 @@ impl Outputs {
         for report in &mut self.files.reports {
             report.index_row(r, stats)?;
         }
+        if let Some(o) = self.files.oscal.as_mut() {
+            o.run(r)?;
+        }
         Ok(())
     }
 
@@ -567,6 +596,9 @@ impl Outputs {
     ) -> Result<(), Error> {
         for report in &mut self.files.reports {
             report.begin(dir, meta, summary)?;
+        }
+        if let Some(o) = self.files.oscal.as_mut() {
+            o.begin(dir, meta, summary)?;
         }
         Ok(())
     }
@@ -592,6 +624,7 @@ impl Outputs {
             catalog,
             log: log.to_path_buf(),
             mark: mark.clone(),
+            oscal: files.oscal.as_ref().map(oscal::Writer::observer),
         };
         let mut pipeline = Pipeline::start(plan, files)?;
         let mut send = |batch: RunBatch| {
@@ -620,11 +653,14 @@ impl Outputs {
     }
 
     /// Close every file; `procedures` go into evidence.json (sha256, format, text).
+    /// The OSCAL file comes back open: its back-matter needs every other
+    /// data file's hash.
     pub fn finish(
-        self,
+        mut self,
         meta: &ReportMeta,
         procedures: impl IntoIterator<Item = (String, String, String)>,
-    ) -> Result<Vec<FileEntry>, Error> {
+    ) -> Result<(Vec<FileEntry>, Option<oscal::Writer>), Error> {
+        let oscal = self.files.oscal.take();
         let mut files = Vec::new();
         for f in [self.runs_csv, self.files.events_csv].into_iter().flatten() {
             files.push(f.finish()?);
@@ -646,6 +682,6 @@ impl Outputs {
         for report in self.files.reports {
             files.extend(report.finish(meta)?);
         }
-        Ok(files)
+        Ok((files, oscal))
     }
 }
