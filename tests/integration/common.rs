@@ -18,6 +18,8 @@ pub use drill::{
 };
 pub use process::{Input, LIVE_TIMEOUT, Live, run_with_input};
 pub use rng::Rng;
+// tools_dir: for tests that run a tool from the .ci/tools venv (the OSCAL tests).
+#[allow(unused_imports)]
 pub use tools::{tool, tools_dir};
 
 /// The `runsheet` binary built for this test run.
