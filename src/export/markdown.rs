@@ -140,8 +140,10 @@ fn write_cadence(w: &mut impl Write, summary: &Summary) -> io::Result<()> {
     writeln!(w, "## Cadence: periods with no completed run\n")?;
     writeln!(
         w,
-        "For each exported procedure with a cadence, every period of it over the export's period \
-         that is over is checked against every completed run of the procedure in the log (runs \
+        "For each exported procedure with a cadence, every period of it that is over, \
+         from the procedure's approval date (or its first run, if earlier; not before the export's \
+         --since) to yesterday (or the export's --until if earlier), is checked against every \
+         completed run of the procedure in the log (runs \
          outside the filters count too). Escalated, failed, aborted and open runs do not fill a period.\n"
     )?;
     writeln!(

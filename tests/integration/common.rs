@@ -18,7 +18,7 @@ pub use drill::{
 };
 pub use process::{Input, LIVE_TIMEOUT, Live, run_with_input};
 pub use rng::Rng;
-pub use tools::tool;
+pub use tools::{tool, tools_dir};
 
 /// The `runsheet` binary built for this test run.
 pub fn bin() -> PathBuf {

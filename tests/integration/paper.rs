@@ -4,6 +4,8 @@
 //! with poppler-utils: enough pages, every page says what it belongs to (the
 //! cover's header, or the run's procedure and run id), every page has
 //! "page n of m", every timeline row's seq, time and last words on one page.
+//! Each run's deviations (one more for an open or aborted run) agree in
+//! runs.csv, `runsheet show` and report.html's run head and total.
 //! The same checks reject the report with its running header removed.
 
 use std::collections::BTreeMap;
@@ -198,6 +200,79 @@ fn check(pages: &[String], runs: &BTreeMap<String, RunFacts>) -> Result<(), Stri
     Ok(())
 }
 
+/// Each run's deviations agree in runs.csv, `runsheet show` and report.html
+/// (the run's head, and the summary's total): an open or aborted run counts
+/// one more than its skips, failures and acknowledged warnings.
+fn deviations_agree(db: &Path, bundle: &Path, html: &str) {
+    let rows = read_csv(&bundle.join("runs.csv"));
+    let col = |n: &str| rows[0].iter().position(|h| h == n).unwrap();
+    let (id, outcome, dev) = (col("run_id"), col("outcome"), col("deviations"));
+    let (skipped, failed, acks) = (col("skips"), col("failures"), col("warnings_acknowledged"));
+    let mut total = 0;
+    let mut unfinished = 0;
+    for row in &rows[1..] {
+        let n: u64 = row[dev].parse().unwrap();
+        let parts: u64 = [skipped, failed, acks]
+            .iter()
+            .map(|&c| row[c].parse::<u64>().unwrap())
+            .sum();
+        let open_or_aborted = matches!(row[outcome].as_str(), "open" | "aborted");
+        unfinished += u64::from(open_or_aborted);
+        assert_eq!(n, parts + u64::from(open_or_aborted), "runs.csv: {row:?}");
+        total += n;
+        let shown = stdout(&runsheet(db).args(["show", &row[id]]).output().unwrap());
+        let word = if n == 1 { "deviation" } else { "deviations" };
+        assert!(
+            shown.contains(&format!(" · {n} {word} (")),
+            "show {} does not state {n} {word}:\n{shown}",
+            row[id]
+        );
+        let head = html
+            .split(&format!("id=\"run-{}\"", row[id]))
+            .nth(1)
+            .and_then(|r| r.split("<th scope=\"row\">Deviations</th>").nth(1))
+            .and_then(|r| r.split("</td>").next())
+            .unwrap_or_else(|| panic!("no head for {}", row[id]));
+        assert!(
+            untag(head).starts_with(&format!("{n}:")),
+            "report.html's head of {} does not state {n}: {head}",
+            row[id]
+        );
+    }
+    assert!(
+        unfinished >= 2,
+        "the real open and aborted runs are counted"
+    );
+    // The summary's total (by control, "All runs"): its last cell.
+    let totals: Vec<String> = html
+        .split("<tfoot><tr><th>All runs</th>")
+        .skip(1)
+        .map(|t| {
+            let row = t.split("</tr>").next().unwrap();
+            untag(&format!("<td{}", row.rsplit("<td").next().unwrap()))
+        })
+        .collect();
+    assert_eq!(totals.len(), 1, "one \"All runs\" row");
+    for t in totals {
+        assert_eq!(t, total.to_string(), "report.html's total deviations");
+    }
+}
+
+/// The text of an HTML fragment without its tags.
+fn untag(html: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for c in html.chars() {
+        match c {
+            '<' => inside = true,
+            '>' => inside = false,
+            c if !inside => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Fail the first step of the shipped backup procedure (its branch names a
 /// contact in the on-call rota); the run stays open (suspended).
 const FAIL_FIRST_STEP: &str = "\nf\ntarget disk full\n";
@@ -262,6 +337,7 @@ fn the_printed_report_names_its_run_on_every_page_and_cuts_no_row() {
 
     let runs = facts(&bundle);
     assert_eq!(runs.len(), 10, "8 generated runs and 2 real ones");
+    deviations_agree(&db, &bundle, &html);
     assert!(runs.values().all(|r| !r.events.is_empty()));
     let pdf = dir.path().join("report.pdf");
     print_pdf(&t, &html_path, &pdf, &dir.path().join("profile"));
