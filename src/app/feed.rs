@@ -74,15 +74,6 @@ pub(super) fn feed_cmd(ctx: &Context, a: cli::FeedArgs) -> Result<Exit> {
     let stored = store.feed_position(&key)?.map_or(0, |p| p.seq);
     let len = file.metadata().map_err(|e| Error::io(&a.out, &e))?.len();
     let (file_seq, complete) = last_line(&mut file, &a.out)?;
-    if complete < len {
-        file.set_len(complete).map_err(|e| Error::io(&a.out, &e))?;
-        file.sync_data().map_err(|e| Error::io(&a.out, &e))?;
-        crate::errln!(
-            "runsheet: {}: cut off a torn last line ({} bytes after byte {complete}), left by an interrupted feed; its event is appended again",
-            a.out.display(),
-            len - complete
-        );
-    }
     let position = match file_seq {
         Some(seq) if seq >= stored => seq,
         _ if stored == 0 || a.rotated => stored,
@@ -94,6 +85,15 @@ pub(super) fn feed_cmd(ctx: &Context, a: cli::FeedArgs) -> Result<Exit> {
             )));
         }
     };
+    if complete < len {
+        file.set_len(complete).map_err(|e| Error::io(&a.out, &e))?;
+        file.sync_data().map_err(|e| Error::io(&a.out, &e))?;
+        crate::errln!(
+            "runsheet: {}: cut off a torn last line ({} bytes after byte {complete}), left by an interrupted feed; the events after the last complete line are appended",
+            a.out.display(),
+            len - complete
+        );
+    }
     let origin = store.log_key()?.map(|k| k.origin).unwrap_or_default();
     let mut out = std::io::BufWriter::new(&file);
     let mut run: Option<RunRow> = None;
