@@ -14,7 +14,12 @@ use serde_json::Value;
 use crate::common::{drill_run, generate_log, repo, runsheet, stderr, stdout};
 
 fn feed(db: &Path, out: &Path) -> std::process::Output {
-    runsheet(db).arg("feed").arg("--out").arg(out).output().unwrap()
+    runsheet(db)
+        .arg("feed")
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
 }
 
 fn lines(file: &Path) -> Vec<Value> {
@@ -33,7 +38,9 @@ fn ocsf() -> (boon::Schemas, boon::SchemaIndex) {
     let mut compiler = boon::Compiler::new();
     compiler.add_resource(&id, schema).unwrap();
     let mut schemas = boon::Schemas::new();
-    let index = compiler.compile(&id, &mut schemas).expect("the schema compiles");
+    let index = compiler
+        .compile(&id, &mut schemas)
+        .expect("the schema compiles");
     (schemas, index)
 }
 
@@ -61,7 +68,14 @@ fn every_feed_line_of_a_generated_log_is_a_valid_ocsf_compliance_finding_naming_
         .unwrap();
     let rows: Vec<(i64, String, Option<String>, String, String, String)> = stmt
         .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
         })
         .unwrap()
         .map(Result::unwrap)
@@ -81,8 +95,14 @@ fn every_feed_line_of_a_generated_log_is_a_valid_ocsf_compliance_finding_naming_
         assert_eq!(u["kind"], kind.as_str());
         assert_eq!(u["actor"], actor.as_str());
         assert_eq!(u["at"], at.as_str());
-        assert_eq!(u["origin"], origin.as_str(), "the log's origin, as `runsheet key` names it");
-        let millis = chrono::DateTime::parse_from_rfc3339(at).unwrap().timestamp_millis();
+        assert_eq!(
+            u["origin"],
+            origin.as_str(),
+            "the log's origin, as `runsheet key` names it"
+        );
+        let millis = chrono::DateTime::parse_from_rfc3339(at)
+            .unwrap()
+            .timestamp_millis();
         assert_eq!(line["time"], millis, "OCSF time is the event's, in ms");
         if kind == "run-ended" {
             outcomes.insert(line["compliance"]["status_id"].as_i64().unwrap());
@@ -113,16 +133,37 @@ fn the_ocsf_schema_refuses_a_line_without_a_required_member_an_unknown_member_or
         problems(&schema, &l)
     };
     for (what, damage) in [
-        ("no finding_info", &(|l: &mut Value| drop(l.as_object_mut().unwrap().remove("finding_info"))) as &dyn Fn(&mut Value)),
-        ("no metadata.version", &|l: &mut Value| drop(l["metadata"].as_object_mut().unwrap().remove("version"))),
-        ("no compliance.standards", &|l: &mut Value| drop(l["compliance"].as_object_mut().unwrap().remove("standards"))),
-        ("no time", &|l: &mut Value| drop(l.as_object_mut().unwrap().remove("time"))),
-        ("a member OCSF does not define", &|l: &mut Value| l["seq"] = Value::from(1)),
-        ("another class", &|l: &mut Value| l["class_uid"] = Value::from(2004)),
-        ("a severity_id OCSF does not list", &|l: &mut Value| l["severity_id"] = Value::from(7)),
-        ("time as text", &|l: &mut Value| l["time"] = Value::from("2026-01-01T00:00:00Z")),
+        (
+            "no finding_info",
+            &(|l: &mut Value| drop(l.as_object_mut().unwrap().remove("finding_info")))
+                as &dyn Fn(&mut Value),
+        ),
+        ("no metadata.version", &|l: &mut Value| {
+            drop(l["metadata"].as_object_mut().unwrap().remove("version"))
+        }),
+        ("no compliance.standards", &|l: &mut Value| {
+            drop(l["compliance"].as_object_mut().unwrap().remove("standards"))
+        }),
+        ("no time", &|l: &mut Value| {
+            drop(l.as_object_mut().unwrap().remove("time"))
+        }),
+        ("a member OCSF does not define", &|l: &mut Value| {
+            l["seq"] = Value::from(1)
+        }),
+        ("another class", &|l: &mut Value| {
+            l["class_uid"] = Value::from(2004)
+        }),
+        ("a severity_id OCSF does not list", &|l: &mut Value| {
+            l["severity_id"] = Value::from(7)
+        }),
+        ("time as text", &|l: &mut Value| {
+            l["time"] = Value::from("2026-01-01T00:00:00Z")
+        }),
     ] {
-        assert!(broken(damage).is_some(), "a line with {what} passed the OCSF schema");
+        assert!(
+            broken(damage).is_some(),
+            "a line with {what} passed the OCSF schema"
+        );
     }
 }
 
@@ -156,35 +197,63 @@ fn two_feeds_racing_on_one_file_append_each_event_exactly_once() {
         .map(|l| l["metadata"]["sequence"].as_i64().unwrap())
         .collect();
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let n: i64 = conn.query_row("SELECT max(seq) FROM events", [], |r| r.get(0)).unwrap();
-    assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "interleaved or duplicated");
+    let n: i64 = conn
+        .query_row("SELECT max(seq) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        seqs,
+        (1..=n).collect::<Vec<_>>(),
+        "interleaved or duplicated"
+    );
 }
 
 #[test]
 fn feed_upgrades_an_old_log_which_still_verifies_and_keeps_its_position_outside_the_chain() {
     let dir = tempfile::tempdir().unwrap();
-    let (db, out) = (dir.path().join("old.sqlite3"), dir.path().join("feed.jsonl"));
+    let (db, out) = (
+        dir.path().join("old.sqlite3"),
+        dir.path().join("feed.jsonl"),
+    );
     std::fs::copy(repo().join("tests/fixtures/logs/schema2.sqlite3"), &db).unwrap();
     let fed = feed(&db, &out);
     assert!(fed.status.success(), "{}", stderr(&fed));
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(version, 6);
     let (seq, hash): (i64, String) = conn
-        .query_row("SELECT seq, record_hash FROM feed_positions", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row("SELECT seq, record_hash FROM feed_positions", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
     let (last, last_hash): (i64, String) = conn
-        .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
-    assert_eq!((seq, hash), (last, last_hash), "the position is the last record fed");
-    let kinds: Vec<String> = lines(&out).iter().map(|l| l["unmapped"]["kind"].as_str().unwrap().to_string()).collect();
-    assert!(kinds.contains(&"schema-migrated".to_string()), "the upgrade is fed too: {kinds:?}");
+    assert_eq!(
+        (seq, hash),
+        (last, last_hash),
+        "the position is the last record fed"
+    );
+    let kinds: Vec<String> = lines(&out)
+        .iter()
+        .map(|l| l["unmapped"]["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        kinds.contains(&"schema-migrated".to_string()),
+        "the upgrade is fed too: {kinds:?}"
+    );
     drop(conn);
     let verify = runsheet(&db).arg("verify").output().unwrap();
     assert!(verify.status.success(), "{}", stderr(&verify));
     // Moving the position is not tampering with evidence: verify still passes.
     let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute("UPDATE feed_positions SET seq = 1", []).unwrap();
+    conn.execute("UPDATE feed_positions SET seq = 1", [])
+        .unwrap();
     drop(conn);
     let verify = runsheet(&db).arg("verify").output().unwrap();
     assert!(verify.status.success(), "{}", stderr(&verify));
