@@ -5,7 +5,8 @@
 //! lines short of a required member, with a member OCSF does not define or a
 //! wrong class fail it; each line's seq, record hash, run, kind, actor and
 //! time are the log's; two feeds racing on one file write each event once;
-//! an old (schema 2) log is upgraded by `feed` and still verifies.
+//! an old (schema 2) log is upgraded by `feed` and still verifies; a file
+//! whose last line is not a feed line is refused unchanged.
 
 use std::path::Path;
 
@@ -257,4 +258,21 @@ fn feed_upgrades_an_old_log_which_still_verifies_and_keeps_its_position_outside_
     drop(conn);
     let verify = runsheet(&db).arg("verify").output().unwrap();
     assert!(verify.status.success(), "{}", stderr(&verify));
+}
+
+#[test]
+fn feed_refuses_a_file_whose_last_line_is_not_a_feed_line_and_changes_no_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, out) = (dir.path().join("log.db"), dir.path().join("feed.jsonl"));
+    drill_run(&db);
+    let foreign = b"Dec  3 08:00:00 host sshd[1]: Accepted publickey for root\n";
+    std::fs::write(&out, foreign).unwrap();
+    let refused = feed(&db, &out);
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("not a runsheet feed line"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), foreign);
 }
