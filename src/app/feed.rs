@@ -45,6 +45,11 @@ fn last_line(file: &mut std::fs::File, path: &Path) -> Result<(Option<i64>, u64)
 
 pub(super) fn feed_cmd(ctx: &Context, a: cli::FeedArgs) -> Result<Exit> {
     let db = ctx.db_path()?;
+    // The log first: a log that cannot be used leaves no feed file behind.
+    let mut store = ctx
+        .store_options()
+        .actor(&ctx.recorded_actor())
+        .open_existing(&db)?;
     let mut options = std::fs::OpenOptions::new();
     options.read(true).append(true).create(true);
     #[cfg(unix)]
@@ -67,10 +72,6 @@ pub(super) fn feed_cmd(ctx: &Context, a: cli::FeedArgs) -> Result<Exit> {
         .map_err(|e| Error::io(&a.out, &e))?
         .display()
         .to_string();
-    let mut store = ctx
-        .store_options()
-        .actor(&ctx.recorded_actor())
-        .open_existing(&db)?;
     let stored = store.feed_position(&key)?.map_or(0, |p| p.seq);
     let len = file.metadata().map_err(|e| Error::io(&a.out, &e))?.len();
     let (file_seq, complete) = last_line(&mut file, &a.out)?;

@@ -276,3 +276,13 @@ fn feed_refuses_a_file_whose_last_line_is_not_a_feed_line_and_changes_no_byte() 
     );
     assert_eq!(std::fs::read(&out).unwrap(), foreign);
 }
+
+#[test]
+fn feed_without_a_log_exits_4_and_creates_no_feed_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, out) = (dir.path().join("none.db"), dir.path().join("feed.jsonl"));
+    let refused = feed(&db, &out);
+    assert_eq!(refused.status.code(), Some(4), "{}", stderr(&refused));
+    assert!(!out.exists(), "a feed file was left behind");
+    assert!(!db.exists(), "a log was created");
+}
