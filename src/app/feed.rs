@@ -43,6 +43,20 @@ fn last_line(file: &mut std::fs::File, path: &Path) -> Result<(Option<i64>, u64)
     Ok((Some(seq), complete))
 }
 
+/// The file's device and inode (`dev:inode`): which file, not which path.
+fn file_identity(meta: &std::fs::Metadata) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        format!("{}:{}", meta.dev(), meta.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        String::new()
+    }
+}
+
 pub(super) fn feed_cmd(ctx: &Context, a: cli::FeedArgs) -> Result<Exit> {
     let db = ctx.db_path()?;
     // The log first: a log that cannot be used leaves no feed file behind.
@@ -72,12 +86,17 @@ pub(super) fn feed_cmd(ctx: &Context, a: cli::FeedArgs) -> Result<Exit> {
         .map_err(|e| Error::io(&a.out, &e))?
         .display()
         .to_string();
-    let stored = store.feed_position(&key)?.map_or(0, |p| p.seq);
-    let len = file.metadata().map_err(|e| Error::io(&a.out, &e))?.len();
+    let held = store.feed_position(&key)?.unwrap_or_default();
+    let stored = held.seq;
+    let meta = file.metadata().map_err(|e| Error::io(&a.out, &e))?;
+    let len = meta.len();
+    let file_id = file_identity(&meta);
     let (file_seq, complete) = last_line(&mut file, &a.out)?;
     let position = match file_seq {
         Some(seq) if seq >= stored => seq,
         _ if stored == 0 || a.rotated => stored,
+        // The empty file a `--rotated` feed took up (with nothing new then).
+        None if held.accepted_file.as_deref() == Some(file_id.as_str()) => stored,
         found => {
             return Err(Error::Input(format!(
                 "{}: the file ends at seq {} but the log says event {stored} was fed into it: the file was truncated, rotated or replaced. Nothing was written. If it was rotated (logrotate without copytruncate), pass --rotated to continue after seq {stored}; otherwise feed into a new file",
@@ -131,7 +150,14 @@ pub(super) fn feed_cmd(ctx: &Context, a: cli::FeedArgs) -> Result<Exit> {
     out.flush().map_err(|e| Error::io(&a.out, &e))?;
     drop(out);
     file.sync_data().map_err(|e| Error::io(&a.out, &e))?;
-    if last != stored {
+    // A rotated file taken up with nothing to append: remember which file, so
+    // the next plain feed takes it up too instead of refusing it as truncated.
+    let accept =
+        (count == 0 && file_seq.is_none() && stored > 0 && a.rotated).then(|| file_id.clone());
+    if last != stored || accept.is_some() {
+        if last_hash.is_empty() && accept.is_some() {
+            last_hash.clone_from(&held.record_hash);
+        }
         if last_hash.is_empty() {
             last_hash = store.record_hash_at(last)?.unwrap_or_default();
         }
@@ -141,6 +167,7 @@ pub(super) fn feed_cmd(ctx: &Context, a: cli::FeedArgs) -> Result<Exit> {
             &crate::store::FeedPosition {
                 seq: last,
                 record_hash: last_hash,
+                accepted_file: accept,
             },
             at,
         )?;

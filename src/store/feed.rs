@@ -16,6 +16,10 @@ pub struct FeedPosition {
     pub seq: i64,
     /// Its record hash ("" when `seq` is 0).
     pub record_hash: String,
+    /// The file (`dev:inode`) `feed --rotated` accepted while it was empty:
+    /// a plain feed takes that same empty file up again. `None` once a line
+    /// was appended (a later truncation is then refused again).
+    pub accepted_file: Option<String>,
 }
 
 impl Store {
@@ -28,12 +32,13 @@ impl Store {
         }
         self.conn
             .query_row(
-                "SELECT seq, record_hash FROM feed_positions WHERE feed = ?1",
+                "SELECT seq, record_hash, accepted_file FROM feed_positions WHERE feed = ?1",
                 [feed],
                 |r| {
                     Ok(FeedPosition {
                         seq: r.get(0)?,
                         record_hash: r.get(1)?,
+                        accepted_file: r.get(2)?,
                     })
                 },
             )
@@ -51,15 +56,17 @@ impl Store {
         let sql = |e| StoreError::sqlite(&self.path, e);
         self.conn
             .execute(
-                "INSERT INTO feed_positions (feed, seq, record_hash, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4) \
+                "INSERT INTO feed_positions (feed, seq, record_hash, updated_at, accepted_file) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
                  ON CONFLICT(feed) DO UPDATE SET seq = excluded.seq, \
-                 record_hash = excluded.record_hash, updated_at = excluded.updated_at",
+                 record_hash = excluded.record_hash, updated_at = excluded.updated_at, \
+                 accepted_file = excluded.accepted_file",
                 rusqlite::params![
                     feed,
                     position.seq,
                     position.record_hash,
-                    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+                    at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                    position.accepted_file
                 ],
             )
             .map(|_| ())

@@ -387,7 +387,8 @@ CREATE TABLE feed_positions (
     feed        TEXT PRIMARY KEY,  -- the feed file's canonical path
     seq         INTEGER NOT NULL,  -- the last event appended to it (0: none yet)
     record_hash TEXT NOT NULL,     -- that event's record hash ('' when seq is 0)
-    updated_at  TEXT NOT NULL      -- when feed last advanced it (RFC 3339, UTC)
+    updated_at  TEXT NOT NULL,     -- when feed last advanced it (RFC 3339, UTC)
+    accepted_file TEXT             -- 'dev:inode' of an empty file `feed --rotated` accepted; NULL once a line is appended
 );
 "#;
 

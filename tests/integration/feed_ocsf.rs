@@ -286,3 +286,51 @@ fn feed_without_a_log_exits_4_and_creates_no_feed_file() {
     assert!(!out.exists(), "a feed file was left behind");
     assert!(!db.exists(), "a log was created");
 }
+
+#[test]
+fn after_a_rotation_taken_up_with_nothing_new_plain_feeds_go_on_and_a_later_truncation_is_refused()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let (db, out) = (dir.path().join("log.db"), dir.path().join("feed.jsonl"));
+    drill_run(&db);
+    assert!(feed(&db, &out).status.success());
+    let fed = lines(&out).len();
+    // logrotate `create`: the file moved away, a new empty one in its place.
+    std::fs::rename(&out, dir.path().join("feed.jsonl.1")).unwrap();
+    std::fs::write(&out, b"").unwrap();
+    assert_eq!(
+        feed(&db, &out).status.code(),
+        Some(3),
+        "an unexplained empty file"
+    );
+    let rotated = runsheet(&db)
+        .args(["feed", "--rotated", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    assert_eq!(std::fs::read(&out).unwrap(), b"", "nothing new to append");
+    // cron's plain feed takes the accepted empty file up, appending nothing…
+    let plain = feed(&db, &out);
+    assert!(plain.status.success(), "{}", stderr(&plain));
+    assert_eq!(std::fs::read(&out).unwrap(), b"");
+    // …and then only what is new.
+    drill_run(&db);
+    assert!(feed(&db, &out).status.success());
+    let first_new = lines(&out)[0]["metadata"]["sequence"].as_i64().unwrap();
+    assert_eq!(
+        first_new,
+        i64::try_from(fed).unwrap() + 1,
+        "the events after the rotation only"
+    );
+    // copytruncate later (same inode, emptied): refused again, not taken up.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&out)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let truncated = feed(&db, &out);
+    assert_eq!(truncated.status.code(), Some(3), "{}", stderr(&truncated));
+    assert_eq!(std::fs::read(&out).unwrap(), b"");
+}
