@@ -21,6 +21,7 @@ use crate::store::{RunQuery, Store};
 use crate::{errln, outln};
 
 pub mod complete;
+mod feed;
 pub mod json_outputs;
 mod man;
 mod redact;
@@ -73,6 +74,7 @@ pub fn run(mut cli: Cli) -> Result<Exit> {
         Cmd::Verify(a) => verify_cmd(&ctx, a),
         Cmd::Checkpoint(a) => checkpoint_cmd(&ctx, a),
         Cmd::Key => key_cmd(&ctx),
+        Cmd::Feed(a) => feed::feed_cmd(&ctx, a),
         Cmd::Prove(a) => prove_cmd(&ctx, a),
         Cmd::Anchor(a) => anchor_cmd(&ctx, a),
         Cmd::Cosign(a) => cosign_cmd(&ctx, a),

@@ -303,6 +303,9 @@ pub enum Command {
     Checkpoint(CheckpointArgs),
     /// Print the log's public key (C2SP verifier key) that its checkpoints verify with
     Key,
+    /// Append every event since the last feed to FILE as OCSF JSON lines, for a
+    /// SIEM's log shipper (exactly once; safe from cron or a systemd timer; docs/siem-feed.md)
+    Feed(FeedArgs),
     /// Prove a run's events are in the log, or that the log only grew since a checkpoint
     Prove(ProveArgs),
     /// Put the latest signed checkpoint somewhere the log's writers cannot reach:
@@ -567,6 +570,18 @@ pub struct CheckpointArgs {
     /// command only reads
     #[arg(long)]
     pub sign: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FeedArgs {
+    /// The feed file: created (0600) when missing, appended to; the log keeps
+    /// how far it was fed, keyed by its canonical path
+    #[arg(long, short, value_name = "FILE")]
+    pub out: PathBuf,
+    /// FILE was rotated (moved away and a new one started): continue after the
+    /// stored position instead of refusing a file that ends before it
+    #[arg(long)]
+    pub rotated: bool,
 }
 
 #[derive(Debug, Args)]

@@ -35,6 +35,7 @@ pub mod drafts;
 pub mod engine;
 pub mod error;
 pub mod export;
+pub mod feed;
 pub mod keys;
 pub mod out;
 pub mod plain;

@@ -13,6 +13,7 @@
 mod chain;
 mod content;
 mod error;
+mod feed;
 pub mod kinds;
 mod lease;
 mod migrate;
@@ -48,6 +49,7 @@ pub use content::{
     Content, Mismatch as ContentMismatch, check as check_content, merged as merged_payload,
 };
 pub use error::StoreError;
+pub use feed::FeedPosition;
 pub use kinds::{
     CONTENT_SHA256, KIND_EXPORT, KIND_LOG_CREATED, KIND_LOG_KEY, KIND_RUN_ENDED, KIND_RUN_STARTED,
     KIND_SCHEMA_MIGRATED,

@@ -19,6 +19,7 @@ pub const NO_JSON: &[&str] = &[
     "anchor",
     "cosign",
     "redact",
+    "feed",
 ];
 
 /// The `--json` outputs with a schema (`runsheet schema OUTPUT`, docs/json/).
@@ -204,6 +205,19 @@ pub const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
             (
                 "runsheet checkpoint --sign --out checkpoint.txt",
                 "sign one covering every record, into a file",
+            ),
+        ],
+    ),
+    (
+        "feed",
+        &[
+            (
+                "runsheet feed --out /var/log/runsheet/feed.jsonl",
+                "append the events since the last feed, one OCSF JSON line each",
+            ),
+            (
+                "runsheet feed --rotated --out /var/log/runsheet/feed.jsonl",
+                "after logrotate moved the file away: continue where the feed stood",
             ),
         ],
     ),

@@ -39,6 +39,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: V5,
         readers_need: false,
     },
+    Migration {
+        sql: V6,
+        readers_need: false,
+    },
 ];
 
 /// The event kinds that count as deviations from the documented path (a
@@ -372,6 +376,20 @@ SELECT e.seq,
 FROM events e
 LEFT JOIN runs r ON r.id = e.run_id
 LEFT JOIN contents c ON c.seq = e.seq;
+"#;
+
+/// Where each SIEM feed (`runsheet feed --out FILE`, docs/siem-feed.md) has
+/// got to: the last event appended to that file. Not evidence: outside the
+/// hash chain and the tree, overwritten on every feed run, never exported.
+/// Readers can do without it (only `feed`, which writes, reads it).
+const V6: &str = r#"
+CREATE TABLE feed_positions (
+    feed        TEXT PRIMARY KEY,  -- the feed file's canonical path
+    seq         INTEGER NOT NULL,  -- the last event appended to it (0: none yet)
+    record_hash TEXT NOT NULL,     -- that event's record hash ('' when seq is 0)
+    updated_at  TEXT NOT NULL,     -- when feed last advanced it (RFC 3339, UTC)
+    accepted_file TEXT             -- 'dev:inode' of an empty file `feed --rotated` accepted; NULL once a line is appended
+);
 "#;
 
 #[cfg(test)]

@@ -1837,8 +1837,8 @@ fn signing_rereads_the_latest_checkpoint_after_another_connection_wrote() {
     assert!(warning.contains("cannot be read"), "{warning}");
 }
 
-/// A schema-4 log: this runsheet's log with the schema-5 objects taken back
-/// out, and `user_version` 4, as an older runsheet left it (its runs keep
+/// A schema-4 log: this runsheet's log with the schema-5 and schema-6 objects
+/// taken back out, and `user_version` 4, as an older runsheet left it (its runs keep
 /// their content inline: schema 4 kept no content apart).
 fn downgrade_to_schema_4(path: &Path) {
     let conn = Connection::open(path).expect("raw open");
@@ -1851,7 +1851,8 @@ fn downgrade_to_schema_4(path: &Path) {
     let v3 = schema::MIGRATIONS[2].sql;
     let view = &v3[v3.find("CREATE VIEW events_v").expect("the V3 view")..];
     conn.execute_batch(&format!(
-        "DROP TRIGGER contents_no_delete; DROP TRIGGER contents_erase_only; DROP TABLE contents; \
+        "DROP TABLE feed_positions; \
+         DROP TRIGGER contents_no_delete; DROP TRIGGER contents_erase_only; DROP TABLE contents; \
          DROP VIEW events_v; {view} PRAGMA user_version = 4;"
     ))
     .expect("downgrade");

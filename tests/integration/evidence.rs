@@ -893,7 +893,7 @@ fn an_older_log_is_read_as_it_is_and_upgraded_only_by_a_write_that_records_it() 
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     assert!(
         migrated.contains(r#""from":2"#) && migrated.contains(r#""record_hash":2"#),
         "{migrated}"

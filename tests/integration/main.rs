@@ -13,6 +13,8 @@ mod damage;
 mod ecosystem;
 mod evidence;
 mod faults;
+mod feed;
+mod feed_ocsf;
 mod forge;
 mod injection;
 mod json_outputs;
