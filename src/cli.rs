@@ -702,7 +702,11 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub filter: RunFilter,
     /// Formats to write, comma-separated
-    #[arg(long, value_delimiter = ',', default_value = "html,csv,json,md,xlsx,oscal")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "html,csv,json,md,xlsx,oscal"
+    )]
     pub format: Vec<ExportFormat>,
     /// Replace an output directory that holds a previous audit bundle
     #[arg(long)]
