@@ -99,7 +99,7 @@ pub(super) fn feed_cmd(ctx: &Context, a: cli::FeedArgs) -> Result<Exit> {
         None if held.accepted_file.as_deref() == Some(file_id.as_str()) => stored,
         found => {
             return Err(Error::Input(format!(
-                "{}: the file ends at seq {} but the log says event {stored} was fed into it: the file was truncated, rotated or replaced. Nothing was written. If it was rotated (logrotate without copytruncate), pass --rotated to continue after seq {stored}; otherwise feed into a new file",
+                "{}: the file ends at seq {} but the log says event {stored} was fed into it: the file was truncated, rotated or replaced. Nothing was written. If it was rotated on purpose (logrotate, with create or copytruncate), pass --rotated to continue after seq {stored}; otherwise feed into a new file",
                 a.out.display(),
                 found.map_or("none (it is empty)".to_string(), |s| s.to_string()),
             )));
