@@ -74,6 +74,10 @@ struct RunFacts {
 /// The records of a CSV file (RFC 4180: quoted fields, `""`, CRLF).
 fn read_csv(path: &Path) -> Vec<Vec<String>> {
     let text = std::fs::read_to_string(path).unwrap();
+    // The bundle's CSV files start with a UTF-8 byte-order mark (docs/audit-bundle.md).
+    let text = text
+        .strip_prefix('\u{feff}')
+        .expect("runs.csv and events.csv start with the BOM");
     let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
     let (mut quoted, mut chars) = (false, text.chars().peekable());
     while let Some(c) = chars.next() {
