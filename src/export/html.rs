@@ -291,8 +291,8 @@ fn write_cadence(w: &mut impl Write, summary: &Summary) -> io::Result<()> {
     writeln!(
         w,
         "<p class=\"muted\">For each exported procedure with a cadence, every period of it that is over, \
-         from the procedure's approval date (or its first run, if earlier; not before the export's \
-         --since) to yesterday (or the export's --until if earlier), is checked against every \
+         from the procedure's approval date (or its first run, if earlier; not before the log's first record, \
+         nor the export's --since) to yesterday (or the export's --until if earlier), is checked against every \
          completed run of the procedure in the \
          log (runs outside the filters count too). Escalated, failed, aborted and open runs do not \
          fill a period.</p>"
