@@ -106,6 +106,8 @@ impl RunsSheet {
                 "procedure_sha256" => 66.0,
                 "started_at" | "ended_at" => 24.0,
                 "procedure_title" | "log_verification" => 40.0,
+                "procedure_id" | "controls" | "operator_name" | "host" => 24.0,
+                "procedure_version" | "warnings_acknowledged" | "runsheet_version" => 18.0,
                 _ => 14.0,
             };
             sheet.set_column_width(col, width).map_err(err)?;
