@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::{drill_run, runsheet, stderr, tool};
 
-fn feed(db: &Path, out: &Path) -> std::process::Output {
+/// `runsheet feed --out OUT` on the log `db` (feed_ocsf.rs uses it too).
+pub fn feed(db: &Path, out: &Path) -> std::process::Output {
     runsheet(db)
         .arg("feed")
         .arg("--out")
@@ -16,15 +17,22 @@ fn feed(db: &Path, out: &Path) -> std::process::Output {
         .unwrap()
 }
 
-fn seqs(file: &Path) -> Vec<i64> {
+/// The feed file's lines, each parsed (feed_ocsf.rs uses it too).
+pub fn lines(file: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(file)
         .unwrap()
         .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            assert_eq!(v["class_uid"], 2003, "{l}");
-            assert_eq!(v["metadata"]["sequence"], v["unmapped"]["seq"], "{l}");
-            assert_eq!(v["metadata"]["uid"], v["unmapped"]["hash"], "{l}");
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn seqs(file: &Path) -> Vec<i64> {
+    lines(file)
+        .iter()
+        .map(|v| {
+            assert_eq!(v["class_uid"], 2003, "{v}");
+            assert_eq!(v["metadata"]["sequence"], v["unmapped"]["seq"], "{v}");
+            assert_eq!(v["metadata"]["uid"], v["unmapped"]["hash"], "{v}");
             v["metadata"]["sequence"].as_i64().unwrap()
         })
         .collect()

@@ -8,28 +8,10 @@
 //! an old (schema 2) log is upgraded by `feed` and still verifies; a file
 //! whose last line is not a feed line is refused unchanged.
 
-use std::path::Path;
-
 use serde_json::Value;
 
 use crate::common::{drill_run, generate_log, repo, runsheet, stderr, stdout};
-
-fn feed(db: &Path, out: &Path) -> std::process::Output {
-    runsheet(db)
-        .arg("feed")
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap()
-}
-
-fn lines(file: &Path) -> Vec<Value> {
-    std::fs::read_to_string(file)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use crate::feed::{feed, lines};
 
 /// The committed OCSF class schema, compiled.
 fn ocsf() -> (boon::Schemas, boon::SchemaIndex) {
