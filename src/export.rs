@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 
 use crate::procedure::Procedure;
 use crate::report::RunStats;
-use crate::report::cadence::{Coverage, coverage};
+use crate::report::cadence::{Coverage, Period, coverage};
 use crate::store::{Checkpoint, Finding, RunQuery, RunRow, Store, StoreError, VerifyReport};
 use crate::text::natural::Natural;
 use crate::vocab::OutcomeCounts;
@@ -226,6 +226,68 @@ pub struct RunHead<'a> {
     pub seqs: Option<(i64, i64)>,
     /// The last event, described (set when [`RunStats::unfinished`]).
     pub last: Option<&'a crate::report::timeline::Entry<'a>>,
+}
+
+/// One row of the report covers' cadence table, in words both reports lay out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CadenceRow<'a> {
+    pub procedure: &'a str,
+    /// `None`: on demand, or no period over yet — not checked.
+    pub checked: Option<CadenceChecked>,
+}
+
+/// What was checked of one procedure's cadence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CadenceChecked {
+    pub cadence: &'static str,
+    /// The span, `YYYY-MM-DD` (UTC), both ends inclusive.
+    pub from: String,
+    pub to: String,
+    /// How many periods were checked, in words: `5 days`, `1 week`.
+    pub checked: String,
+    /// `1 of 5 days` when some were missed, and their labels (`2026-11-30`, `2026-W48` …).
+    pub missed: Option<(String, Vec<String>)>,
+}
+
+impl Summary {
+    /// The cover's cadence table: every procedure with a cadence checked,
+    /// then those not checked.
+    pub fn cadence_rows(&self) -> Vec<CadenceRow<'_>> {
+        let mut rows: Vec<CadenceRow<'_>> = self
+            .coverage
+            .iter()
+            .map(|(id, c)| {
+                let (one, many) = Period::unit(c.cadence);
+                let n = c.checked.len();
+                let missed = (!c.missed.is_empty()).then(|| {
+                    (
+                        format!("{} of {n} {many}", c.missed.len()),
+                        c.missed.iter().map(|p| p.label(c.cadence)).collect(),
+                    )
+                });
+                CadenceRow {
+                    procedure: id,
+                    checked: Some(CadenceChecked {
+                        cadence: c.cadence.as_str(),
+                        from: c.from.format("%Y-%m-%d").to_string(),
+                        to: c.to.format("%Y-%m-%d").to_string(),
+                        checked: format!("{n} {}", if n == 1 { one } else { many }),
+                        missed,
+                    }),
+                }
+            })
+            .collect();
+        rows.extend(
+            self.by_procedure
+                .keys()
+                .filter(|id| !self.coverage.contains_key(*id))
+                .map(|id| CadenceRow {
+                    procedure: id,
+                    checked: None,
+                }),
+        );
+        rows
+    }
 }
 
 /// What every report writer is told about the export.

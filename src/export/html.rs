@@ -12,7 +12,6 @@ use std::io::{self, Write};
 
 use super::escape;
 use super::{Counts, ReportMeta, RunHead, Summary, filters_text, period_text};
-use crate::report::cadence::Period;
 use crate::report::timeline::{Entry, Tone, operator_text, run_duration};
 use crate::report::{RunStats, clock, clock_utc, outcome_text};
 use crate::store::RunRow;
@@ -302,42 +301,36 @@ fn write_cadence(w: &mut impl Write, summary: &Summary) -> io::Result<()> {
         "<table class=\"cadence\">\n<thead><tr><th>Procedure</th><th>Cadence</th><th>Span checked (UTC)</th>\
          <th class=\"n\">Periods checked</th><th>Missed (no completed run)</th></tr></thead>\n<tbody>"
     )?;
-    for (id, c) in &summary.coverage {
-        let (one, many) = Period::unit(c.cadence);
-        let n = c.checked.len();
-        let missed = if c.missed.is_empty() {
-            "none".to_string()
-        } else {
-            // A label never breaks at its hyphen.
-            let labels: Vec<String> = c
-                .missed
-                .iter()
-                .map(|p| format!("<span class=\"day\">{}</span>", h(&p.label(c.cadence))))
-                .collect();
-            format!(
-                "<span class=\"bad\">{} of {n} {many}:</span> {}",
-                c.missed.len(),
-                labels.join(", ")
-            )
+    const NOT_CHECKED: &str = "no cadence (on demand) or no period over yet: not checked";
+    for row in summary.cadence_rows() {
+        let Some(c) = row.checked else {
+            writeln!(
+                w,
+                "<tr><td>{}</td><td colspan=\"4\" class=\"muted\">{NOT_CHECKED}</td></tr>",
+                h(row.procedure)
+            )?;
+            continue;
+        };
+        let missed = match &c.missed {
+            None => "none".to_string(),
+            Some((count, labels)) => {
+                // A label never breaks at its hyphen.
+                let labels: Vec<String> = labels
+                    .iter()
+                    .map(|l| format!("<span class=\"day\">{}</span>", h(l)))
+                    .collect();
+                format!("<span class=\"bad\">{count}:</span> {}", labels.join(", "))
+            }
         };
         writeln!(
             w,
-            "<tr><td>{}</td><td>{}</td><td><span class=\"day\">{}</span> to <span class=\"day\">{}</span></td><td class=\"n\">{n} {}</td><td>{missed}</td></tr>",
-            h(id),
-            h(c.cadence.as_str()),
-            c.from.format("%Y-%m-%d"),
-            c.to.format("%Y-%m-%d"),
-            if n == 1 { one } else { many },
+            "<tr><td>{}</td><td>{}</td><td><span class=\"day\">{}</span> to <span class=\"day\">{}</span></td><td class=\"n\">{}</td><td>{missed}</td></tr>",
+            h(row.procedure),
+            h(c.cadence),
+            c.from,
+            c.to,
+            c.checked,
         )?;
-    }
-    for id in summary.by_procedure.keys() {
-        if !summary.coverage.contains_key(id) {
-            writeln!(
-                w,
-                "<tr><td>{}</td><td colspan=\"4\" class=\"muted\">no cadence (on demand) or no period over yet: not checked</td></tr>",
-                h(id)
-            )?;
-        }
     }
     writeln!(w, "</tbody>\n</table>")
 }

@@ -10,7 +10,6 @@ use std::io::{self, Write};
 
 use super::escape;
 use super::{Counts, ReportMeta, RunHead, Summary, filters_text, period_text};
-use crate::report::cadence::Period;
 use crate::report::timeline::{Entry, operator_text, run_duration};
 use crate::report::{RunStats, clock, clock_utc, outcome_text};
 use crate::store::RunRow;
@@ -150,37 +149,28 @@ fn write_cadence(w: &mut impl Write, summary: &Summary) -> io::Result<()> {
         w,
         "| Procedure | Cadence | Span checked (UTC) | Periods checked | Missed (no completed run) |\n| --- | --- | --- | ---: | --- |"
     )?;
-    for (id, c) in &summary.coverage {
-        let (one, many) = Period::unit(c.cadence);
-        let n = c.checked.len();
-        let missed = if c.missed.is_empty() {
-            "none".to_string()
-        } else {
-            let labels: Vec<String> = c.missed.iter().map(|p| p.label(c.cadence)).collect();
-            format!(
-                "**{} of {n} {many}:** {}",
-                c.missed.len(),
-                md(&labels.join(", "))
-            )
-        };
-        writeln!(
-            w,
-            "| {} | {} | {} to {} | {n} {} | {missed} |",
-            md(id),
-            md(c.cadence.as_str()),
-            c.from.format("%Y-%m-%d"),
-            c.to.format("%Y-%m-%d"),
-            if n == 1 { one } else { many },
-        )?;
-    }
-    for id in summary.by_procedure.keys() {
-        if !summary.coverage.contains_key(id) {
+    for row in summary.cadence_rows() {
+        let Some(c) = row.checked else {
             writeln!(
                 w,
                 "| {} | — | — | — | no cadence (on demand) or no period over yet: not checked |",
-                md(id)
+                md(row.procedure)
             )?;
-        }
+            continue;
+        };
+        let missed = match &c.missed {
+            None => "none".to_string(),
+            Some((count, labels)) => format!("**{count}:** {}", md(&labels.join(", "))),
+        };
+        writeln!(
+            w,
+            "| {} | {} | {} to {} | {} | {missed} |",
+            md(row.procedure),
+            md(c.cadence),
+            c.from,
+            c.to,
+            c.checked,
+        )?;
     }
     writeln!(w)
 }
