@@ -76,7 +76,7 @@ table.page>tbody>tr{break-inside:auto}
 td.n,th.n{width:4.8em}
 a{color:inherit;text-decoration:none}
 table.timeline th.time{width:12.5em}table.timeline th.step{width:13em}
-table.index th.id{width:19em}
+table.index th.id{width:auto}table.index .runid{font-size:6.5pt}table.index td:nth-child(2){min-width:12em}
 }
 ";
 
