@@ -9,7 +9,8 @@
 //! with content kept apart ([`CONTENT_KINDS`], schema 5) is stored with
 //! `content_sha256` in place of its content members
 //! ([`content_fields`]), so its payload is either that stored form or the
-//! inline form of a record written before schema 5. Log events (exports,
+//! inline form of a record written before schema 5. Every payload may carry
+//! the session's [`ELAPSED_MS`] beside the engine's members. Log events (exports,
 //! migrations, keys, custodians, redactions) belong to no run and are not in
 //! evidence.json: a `kind` of theirs fails like any unknown one.
 //!
@@ -19,7 +20,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::engine::Event;
-use crate::store::kinds::{CONTENT_KINDS, CONTENT_SHA256, RUN_KINDS, content_fields};
+use crate::store::kinds::{CONTENT_KINDS, CONTENT_SHA256, ELAPSED_MS, RUN_KINDS, content_fields};
 
 /// The schema's `$id`: evidence.json's `format` and `version`.
 pub const ID: &str = "urn:runsheet:evidence:2";
@@ -232,7 +233,18 @@ fn payload_schemas() -> (Map<String, Value>, Map<String, Value>) {
         _ => Vec::new(),
     };
     let mut payloads = Map::new();
-    for variant in variants {
+    for mut variant in variants {
+        // What the session adds to the engine's event (`ELAPSED_MS`).
+        if let Some(Value::Object(props)) = variant.get_mut("properties") {
+            props.insert(
+                ELAPSED_MS.into(),
+                json!({
+                    "description": "Milliseconds since the recording session began, on the monotonic clock (absent in runs recorded before it was kept, and in generated logs).",
+                    "type": "integer",
+                    "minimum": 0
+                }),
+            );
+        }
         let Some(kind) = variant
             .pointer("/properties/kind/const")
             .and_then(Value::as_str)
