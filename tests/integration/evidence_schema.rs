@@ -2,7 +2,8 @@
 //! docs/json/evidence.schema.json (which `runsheet schema evidence` prints)
 //! with an independent validator (boon, JSON Schema 2020-12): a log of real
 //! drill runs — completed (value, command, decision, branch, note),
-//! suspended and resumed, failed, aborted — and a generated 1000-run log.
+//! suspended and resumed, failed, aborted —, a log of an older runsheet
+//! (schema 2: content inline in the payloads) and a generated 1000-run log.
 //! And the schema can fail: a payload member of the wrong type, a missing
 //! required member, an unknown kind, a log event's kind, a payload of
 //! another kind, a member no type has, and a content event without its
@@ -172,6 +173,21 @@ fn every_exported_evidence_json_validates_against_the_committed_schema() {
         note["content"].as_str().unwrap().contains("all good"),
         "{note:#}"
     );
+
+    // A log written by an older runsheet (schema 2): its content kinds are
+    // inline, its run-started has none of the later members.
+    let db = dir.path().join("schema2.sqlite3");
+    std::fs::copy(repo().join("tests/fixtures/logs/schema2.sqlite3"), &db).unwrap();
+    let old = export(&db, dir.path(), "old");
+    if let Some(p) = v.problems(&old) {
+        panic!("the schema-2 log's evidence.json does not validate: {p}");
+    }
+    let note = &old["events"][first(&old, "note-added")];
+    assert!(
+        note["payload"]["text"].is_string() && note["payload"].get("content_sha256").is_none(),
+        "the old note is inline: {note:#}"
+    );
+    assert!(note.get("content").is_none(), "{note:#}");
 
     let db = dir.path().join("generated.db");
     generate_log(&db, &[]);
