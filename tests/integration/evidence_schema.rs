@@ -2,7 +2,7 @@
 //! docs/json/evidence.schema.json (which `runsheet schema evidence` prints)
 //! with an independent validator (boon, JSON Schema 2020-12): a log of real
 //! drill runs — completed (value, command, decision, branch, note),
-//! suspended and resumed, failed, aborted —, a log of an older runsheet
+//! suspended and resumed, failed, aborted; a value redacted —, a log of an older runsheet
 //! (schema 2: content inline in the payloads) and a generated 1000-run log.
 //! And the schema can fail: a payload member of the wrong type, a missing
 //! required member, an unknown kind, a log event's kind, a payload of
@@ -107,6 +107,41 @@ fn real_log(db: &Path) {
         "{}",
         stdout(&aborted)
     );
+    // A custodian erases the first recorded value (content null, redacted_by).
+    let key = db.with_file_name("custodian.key");
+    let out = runsheet(db)
+        .args([
+            "custodian",
+            "init",
+            "--name",
+            "security-officer",
+            "--custodian-key",
+        ])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let vkey = stdout(&out).trim().to_string();
+    let out = runsheet(db)
+        .args(["custodian", "add", &vkey])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let seq: i64 = rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT seq FROM events WHERE kind = 'value-recorded' ORDER BY seq LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let out = runsheet(db)
+        .args(["redact", "--seq", &seq.to_string(), "--reason", "test"])
+        .arg("--custodian-key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[test]
@@ -172,6 +207,11 @@ fn every_exported_evidence_json_validates_against_the_committed_schema() {
     assert!(
         note["content"].as_str().unwrap().contains("all good"),
         "{note:#}"
+    );
+    let value = &real["events"][first(&real, "value-recorded")];
+    assert!(
+        value["content"].is_null() && value["redacted_by"].is_i64(),
+        "the redacted value: {value:#}"
     );
 
     // A log written by an older runsheet (schema 2): its content kinds are
