@@ -6,8 +6,10 @@
 //! (schema 2: content inline in the payloads) and a generated 1000-run log.
 //! And the schema can fail: a payload member of the wrong type, a missing
 //! required member, an unknown kind, a log event's kind, a payload of
-//! another kind, a member no type has, and a content event without its
-//! content are each refused, naming the event.
+//! another kind, a member no type has, a content event without its
+//! content, a redacted event with a salt, content on a kind without any
+//! and a stored payload with its content inline too are each refused,
+//! naming the event.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -261,12 +263,12 @@ fn the_schema_refuses_a_wrong_payload_a_missing_member_and_an_unknown_kind() {
     let v = Validator::new();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("log.db");
-    drill_run(&db);
+    real_log(&db);
     let good = export(&db, dir.path(), "bundle");
     assert_eq!(v.problems(&good), None, "the untouched export validates");
 
     type Damage = fn(&mut Value, usize);
-    let cases: [(&str, &str, Damage); 8] = [
+    let cases: [(&str, &str, Damage); 11] = [
         (
             "decision-answered",
             "a payload member of the wrong type",
@@ -316,6 +318,24 @@ fn the_schema_refuses_a_wrong_payload_a_missing_member_and_an_unknown_kind() {
                 e["events"][i]["payload"]["outcome"] = "passed".into();
             },
         ),
+        // The first value-recorded is the redacted one (real_log).
+        ("value-recorded", "a redacted event with a salt", |e, i| {
+            e["events"][i]["content_salt"] = "0".repeat(64).into();
+        }),
+        (
+            "step-confirmed",
+            "content on a kind that has none",
+            |e, i| {
+                e["events"][i]["content"] = "{}".into();
+            },
+        ),
+        (
+            "command-ran",
+            "a stored payload with its content inline too",
+            |e, i| {
+                e["events"][i]["payload"]["output"] = "service ok\n".into();
+            },
+        ),
     ];
     for (kind, what, damage) in cases {
         let mut bad = good.clone();
@@ -324,6 +344,10 @@ fn the_schema_refuses_a_wrong_payload_a_missing_member_and_an_unknown_kind() {
         let problem = v
             .problems(&bad)
             .unwrap_or_else(|| panic!("{what} ({kind}) validated"));
+        eprintln!(
+            "{what}: {}",
+            problem.lines().last().unwrap_or_default().trim()
+        );
         assert!(
             problem.contains(&format!("/events/{i}")),
             "{what}: the problem names the event: {problem}"
