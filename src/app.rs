@@ -59,6 +59,9 @@ pub fn run(mut cli: Cli) -> Result<Exit> {
         Cmd::Schema(a) => {
             match a.output {
                 None => out::text(&parse::json_schema())?,
+                Some(name) if name == crate::cli::help::EVIDENCE_SCHEMA => {
+                    out::text(&crate::export::evidence_schema::schema_text())?
+                }
                 Some(name) => out::text(&json_outputs::schema_text(&name).ok_or_else(|| {
                     Error::Internal(format!("no schema for the output {name:?}"))
                 })?)?,

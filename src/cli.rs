@@ -764,8 +764,10 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
-    /// A --json output (e.g. runs, show, status, error); without it, the procedure format
-    #[arg(value_parser = clap::builder::PossibleValuesParser::new(help::JSON_OUTPUTS))]
+    /// A --json output (e.g. runs, show, status, error) or `evidence` (a bundle's evidence.json); without it, the procedure format
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(
+        help::JSON_OUTPUTS.iter().copied().chain([help::EVIDENCE_SCHEMA])
+    ))]
     pub output: Option<String>,
 }
 

@@ -9,7 +9,7 @@ mod kernel;
 use serde::{Deserialize, Serialize};
 
 /// The system clock's state as the kernel reports it (`adjtimex(2)`, read only).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClockState {
     /// Where the state came from: `adjtimex` or `unavailable`.
     pub source: String,

@@ -16,6 +16,7 @@
 pub mod bundle;
 pub mod csv;
 pub mod escape;
+pub mod evidence_schema;
 pub mod html;
 pub mod json;
 pub mod manifest;

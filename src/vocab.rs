@@ -193,7 +193,7 @@ impl std::fmt::Display for EventKind {
 pub const OPEN: &str = "open";
 
 /// Final outcome of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     Completed,
@@ -340,7 +340,7 @@ impl Operator {
 /// One session's hold on a run, as the log records it when the session
 /// takes the run up (`run-started`, `resumed`, `recovered`): who, on which
 /// host, in which process. The event's time says since when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionMark {
     /// The operator's OS user.
     pub operator: String,

@@ -42,6 +42,10 @@ pub const JSON_OUTPUTS: &[&str] = &[
     "error",
 ];
 
+/// The bundle file whose schema `runsheet schema` also prints (beside the
+/// `--json` outputs): evidence.json (docs/json/evidence.schema.json).
+pub const EVIDENCE_SCHEMA: &str = "evidence";
+
 /// Commands that never open the evidence log: `--db` and `--key-file` are
 /// not shown for them.
 pub const NO_LOG: &[&str] = &[

@@ -20,7 +20,7 @@ pub struct Meta {
 pub use crate::vocab::Outcome;
 
 /// Output of a command run from the runner, already capped by the caller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CommandResult {
     /// The exact command line that ran.
     pub command: String,
@@ -38,7 +38,7 @@ pub struct CommandResult {
 }
 
 /// How a sign-off was given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SignOffMethod {
     /// A name typed at the operator's keyboard: unauthenticated.
@@ -56,7 +56,7 @@ pub enum SignOffMethod {
 /// user sudo ran it for), on which host, and the allowed-signers file that
 /// gave that user the role (absent: there was no such file, so the role was
 /// not checked).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LoginSignOff {
     pub user: String,
     pub uid: u32,
@@ -92,7 +92,7 @@ impl LoginSignOff {
 /// (the principal the allowed-signers file gives the key), with which key,
 /// in which namespace, over which message, and the signature itself, so
 /// anyone can check it again with `ssh-keygen -Y verify`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SshSignOff {
     pub principal: String,
     /// The key's fingerprint as ssh-keygen prints it (`SHA256:…`).
@@ -206,7 +206,7 @@ impl Command {
 
 /// What happened. Stored in the evidence log as `kind` + JSON payload; the state
 /// of a run is a fold of its events.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Event {
     /// First event of every run.

@@ -1,7 +1,8 @@
 //! `evidence.json`: the full-fidelity export (runs, every event with its
 //! hashes and canonical payload, the exact procedure sources), written
 //! incrementally — one run, event or procedure at a time — and read back the
-//! same way by `verify-bundle`. The schema is in docs/audit-bundle.md.
+//! same way by `verify-bundle`. The format is in docs/audit-bundle.md, its
+//! JSON Schema in docs/json/evidence.schema.json (`evidence_schema`).
 //!
 //! May not depend on the front ends or the app.
 

@@ -78,7 +78,7 @@ pub fn create(
         .map(|e| {
             let mut n = new_event(&meta, e);
             if let Some(obj) = n.payload.as_object_mut() {
-                obj.insert("elapsed_ms".into(), 0.into());
+                obj.insert(crate::store::kinds::ELAPSED_MS.into(), 0.into());
             }
             n
         })

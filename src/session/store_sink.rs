@@ -85,7 +85,7 @@ impl EventSink for StoreSink {
             .map(|(m, e)| {
                 let mut n = new_event(m, e);
                 if let (Some(ms), Some(obj)) = (elapsed, n.payload.as_object_mut()) {
-                    obj.insert("elapsed_ms".into(), ms.into());
+                    obj.insert(crate::store::kinds::ELAPSED_MS.into(), ms.into());
                 }
                 n
             })

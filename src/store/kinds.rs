@@ -30,6 +30,11 @@ pub const KIND_REDACTION: &str = EventKind::Redaction.as_str();
 /// The payload member that commits to an event's content kept in `contents`.
 pub const CONTENT_SHA256: &str = "content_sha256";
 
+/// The payload member a session adds to every run event it records besides
+/// the engine's event: milliseconds since the session began on the
+/// monotonic clock (clock provenance, docs/evidence-schema.md).
+pub const ELAPSED_MS: &str = "elapsed_ms";
+
 /// The run event kinds that have redactable content (see [`content_fields`]).
 pub const CONTENT_KINDS: [&str; 4] = [
     EventKind::NoteAdded.as_str(),

@@ -12,6 +12,7 @@ mod custody;
 mod damage;
 mod ecosystem;
 mod evidence;
+mod evidence_schema;
 mod faults;
 mod feed;
 mod feed_ocsf;
