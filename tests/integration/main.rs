@@ -12,6 +12,7 @@ mod custody;
 mod damage;
 mod ecosystem;
 mod evidence;
+mod evlink;
 mod faults;
 mod feed;
 mod feed_ocsf;
