@@ -1249,10 +1249,25 @@ fn compare_events(
         }
         fn event(&mut self, k: BundleEvent) -> Result<(), String> {
             self.checked += 1;
-            let found = if k.seq > self.head {
+            self.compare(k.seq, k.run_id, k.run_seq, &k.hash)
+        }
+        fn link(&mut self, l: BundleLink) -> Result<(), String> {
+            self.compare(l.seq, l.run_id, l.run_seq, &l.hash)
+        }
+    }
+    impl Compare<'_> {
+        /// The record at `seq` in the log has this run, run_seq and hash.
+        fn compare(
+            &mut self,
+            seq: i64,
+            run_id: Option<String>,
+            run_seq: i64,
+            hash: &str,
+        ) -> Result<(), String> {
+            let found = if seq > self.head {
                 None
             } else {
-                match self.store.event_key(k.seq) {
+                match self.store.event_key(seq) {
                     Ok(found) => found,
                     Err(e) => {
                         self.failure = Some(e);
@@ -1264,19 +1279,17 @@ fn compare_events(
                 None => {
                     self.missing_count += 1;
                     if self.missing.len() < LIST_AT_MOST {
-                        self.missing.push(k.seq);
+                        self.missing.push(seq);
                     }
                 }
-                Some(log)
-                    if log.hash != k.hash || log.run_id != k.run_id || log.run_seq != k.run_seq =>
-                {
+                Some(log) if log.hash != hash || log.run_id != run_id || log.run_seq != run_seq => {
                     self.differing_count += 1;
                     if self.differing.len() < LIST_AT_MOST {
                         self.differing.push(problem(
                             "evidence.json",
                             format!(
-                                "event seq {} differs from the log (bundle hash {}, log hash {})",
-                                k.seq, k.hash, log.hash
+                                "event seq {seq} differs from the log (bundle hash {hash}, log hash {})",
+                                log.hash
                             ),
                         ));
                     }
@@ -1320,7 +1333,7 @@ fn compare_events(
         problems.push(problem(
             "evidence.json",
             format!(
-                "{} exported event(s) are not in the log up to the bundle's data head (seq {}{})",
+                "{} exported event(s) or link(s) are not in the log up to the bundle's data head (seq {}{})",
                 c.missing_count,
                 seqs.join(", "),
                 if c.missing_count > LIST_AT_MOST as u64 {

@@ -221,6 +221,36 @@ fn links_walk_unfiltered_and_filtered_exports_to_the_checkpoint_and_breaks_are_n
         &format!("links are not in seq order: seq {a} comes after seq {b}"),
     );
 
+    // With the log: every link is compared with the log's record at its seq.
+    let with_log = |b: &Path| {
+        Command::new(bin())
+            .env_remove("RUNSHEET_DB")
+            .arg("verify-bundle")
+            .arg(b)
+            .arg("--db")
+            .arg(&db)
+            .output()
+            .unwrap()
+    };
+    let o = with_log(&failed);
+    assert!(o.status.success(), "{}", both(&o));
+    let left_out = withheld[withheld.len() / 2]["seq"].as_i64().unwrap();
+    {
+        let conn = crate::tamper::attacker(&db);
+        conn.execute(
+            "UPDATE events SET run_seq = run_seq + 1000 WHERE seq = ?1",
+            [left_out],
+        )
+        .unwrap();
+    }
+    let o = with_log(&failed);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(
+        both(&o).contains(&format!("event seq {left_out} differs from the log")),
+        "{}",
+        both(&o)
+    );
+
     // An unfiltered bundle's only links dropped: the walk to the data head breaks.
     let t = dir.path().join("t-full-drop");
     copy_dir(&full, &t);
