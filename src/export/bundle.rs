@@ -8,7 +8,9 @@
 //! is taken, then the matching runs are read twice, oldest first — once for
 //! their rows (runs.csv, evidence.json's runs, the summary and the report
 //! indexes), once for their events (events.csv, evidence.json's events, the
-//! timelines). Then the export is recorded in the log: an `export` event
+//! timelines), then the records between the first exported event and the
+//! data head that belong to no exported run (evidence.json's `links`, one
+//! query). Then the export is recorded in the log: an `export` event
 //! whose payload lists every data file's SHA-256. Then export.json (that
 //! record), checkpoint.json (the chain head at that record, so a checkpoint
 //! covers every file) and the manifest; then the directory is renamed into

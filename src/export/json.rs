@@ -1,5 +1,6 @@
 //! `evidence.json`: the full-fidelity export (runs, every event with its
-//! hashes and canonical payload, the exact procedure sources), written
+//! hashes and canonical payload, the `links` that join them into one chain
+//! up to the data head, the exact procedure sources), written
 //! incrementally — one run, event or procedure at a time — and read back the
 //! same way by `verify-bundle`. The schema is in docs/audit-bundle.md.
 //!

@@ -3,7 +3,9 @@
 //! (export.json) against checkpoint.json and the manifest, and everything
 //! evidence.json makes checkable: each event's payload hash and record hash,
 //! the chain across contiguous events, run rows against their events, counts
-//! against the manifest, every event within the data head — and, given the
+//! against the manifest, every event within the data head, the walk through
+//! the events and `links` from the first exported event to the data head
+//! (and on to export.json) — and, given the
 //! evidence log, that the log still verifies up to the bundle's checkpoint
 //! (whose head is the log's record of this export) and holds every exported
 //! event with the same hash. The bundle's signed part is checked in

@@ -1,7 +1,8 @@
 //! Streaming reads for exports and bundle checks: runs one at a time (oldest
 //! first, optionally with per-kind event counts), runs with their events
 //! borrowed straight from SQLite's row buffers, a read snapshot so several passes see
-//! the same log, and point lookups of one event's identity.
+//! the same log, the records of no exported run (evidence.json's links),
+//! and point lookups of one event's identity.
 //!
 //! Nothing here collects rows: memory does not grow with the size of the log.
 //! May not depend on the engine, tui, export or app.
