@@ -195,6 +195,27 @@ fn links_walk_unfiltered_and_filtered_exports_to_the_checkpoint_and_breaks_are_n
         &format!("link seq {seq}'s payload no longer matches"),
     );
 
+    // A log event's payload withheld, as a left-out run's event's is.
+    let t = dir.path().join("t-withheld");
+    copy_dir(&failed, &t);
+    let (mut lines, range) = link_lines(&t);
+    let i = range
+        .clone()
+        .find(|&i| lines[i].contains("\"kind\":\"export\""))
+        .unwrap();
+    let seq = seq_of(&lines[i]);
+    let mut v: Value = serde_json::from_str(lines[i].trim_end_matches(',')).unwrap();
+    v.as_object_mut().unwrap().remove("payload");
+    let comma = if lines[i].ends_with(',') { "," } else { "" };
+    lines[i] = format!("{v}{comma}");
+    write_lines(&t, &lines);
+    assert_both_fail(
+        &script,
+        &t,
+        seq,
+        &format!("link seq {seq} is a log event without its payload"),
+    );
+
     // One linking record dropped (a left-out run's event in the middle).
     let t = dir.path().join("t-drop");
     copy_dir(&failed, &t);
