@@ -57,7 +57,7 @@ pub use kinds::{
 pub use lease::{Holder, RunLease};
 pub use read::RunDays;
 pub use redact::HeldContent;
-pub use scan::{ContentRef, EventKeyRow, EventRef, Visit};
+pub use scan::{ContentRef, EventKeyRow, EventRef, LinkRef, Visit};
 pub use schema::{DEVIATION_KINDS, SCHEMA_VERSION};
 pub use signing::{KEY_SUFFIX, LogKey, StoredCheckpoint, default_key_path, origin_for};
 pub use verify::{

@@ -8,7 +8,9 @@
 //! is taken, then the matching runs are read twice, oldest first — once for
 //! their rows (runs.csv, evidence.json's runs, the summary and the report
 //! indexes), once for their events (events.csv, evidence.json's events, the
-//! timelines). Then the export is recorded in the log: an `export` event
+//! timelines), then the records between the first exported event and the
+//! data head that belong to no exported run (evidence.json's `links`, one
+//! query). Then the export is recorded in the log: an `export` event
 //! whose payload lists every data file's SHA-256. Then export.json (that
 //! record), checkpoint.json (the chain head at that record, so a checkpoint
 //! covers every file) and the manifest; then the directory is renamed into
@@ -575,13 +577,15 @@ fn write_bundle(
     out.begin_events(dir, &meta, &summary)?;
 
     // Event pass: each run's events, copied once and formatted on the format threads.
-    let (out, exported) = out.events(catalog, store.path(), |send| {
+    let (mut out, (exported, first_seq)) = out.events(catalog, store.path(), |send| {
         let mut exported = 0u64;
+        let mut first_seq: Option<i64> = None;
         let mut batch: Option<RunBatch> = None;
         store.for_each_run_with_events(&req.query, |visit| {
             match visit {
                 Visit::Start(r) => batch = Some(RunBatch::new(r)),
                 Visit::Event(e) => {
+                    first_seq = Some(first_seq.map_or(e.seq, |f| f.min(e.seq)));
                     if let Some(b) = batch.as_mut() {
                         b.push(e);
                     }
@@ -596,13 +600,21 @@ fn write_bundle(
             }
             Ok::<(), Error>(())
         })?;
-        Ok(exported)
+        Ok((exported, first_seq))
     })?;
     if exported != meta.events {
         return Err(Error::Internal(format!(
             "the log changed during the export ({} events counted, {exported} read); nothing was exported",
             meta.events
         )));
+    }
+
+    // evidence.json's links: every record after the first exported event,
+    // up to the data head, that its events do not hold (docs/audit-bundle.md).
+    if let (Some(first), true) = (first_seq, out.has_evidence()) {
+        store.for_each_link(&req.query, first, checkpoint.head_seq, |l| {
+            out.link(store.path(), l)
+        })?;
     }
 
     let procedures = sources

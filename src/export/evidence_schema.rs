@@ -20,10 +20,12 @@
 use serde_json::{Map, Value, json};
 
 use crate::engine::Event;
-use crate::store::kinds::{CONTENT_KINDS, CONTENT_SHA256, ELAPSED_MS, RUN_KINDS, content_fields};
+use crate::store::kinds::{
+    CONTENT_KINDS, CONTENT_SHA256, ELAPSED_MS, LOG_KINDS, RUN_KINDS, content_fields,
+};
 
 /// The schema's `$id`: evidence.json's `format` and `version`.
-pub const ID: &str = "urn:runsheet:evidence:2";
+pub const ID: &str = "urn:runsheet:evidence:3";
 
 /// The schema as committed (pretty, with a trailing newline).
 pub fn schema_text() -> String {
@@ -94,13 +96,13 @@ pub fn schema() -> Value {
     let mut value = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": ID,
-        "title": "runsheet evidence.json, version 2",
+        "title": "runsheet evidence.json, version 3",
         "description": "An audit bundle's evidence.json (docs/audit-bundle.md). Each event's payload is checked against the schema of its kind, generated from the types runsheet writes it with.",
         "type": "object",
-        "required": ["format", "version", "generator", "created_at", "exported_by", "filters", "checkpoint", "verification", "record_format_2_from", "runs", "events", "procedures"],
+        "required": ["format", "version", "generator", "created_at", "exported_by", "filters", "checkpoint", "verification", "record_format_2_from", "runs", "events", "links", "procedures"],
         "properties": {
             "format": { "const": "runsheet-evidence" },
-            "version": { "const": 2 },
+            "version": { "const": 3 },
             "generator": { "type": "string" },
             "created_at": { "$ref": "#/$defs/time" },
             "exported_by": { "type": "string" },
@@ -195,6 +197,31 @@ pub fn schema() -> Value {
                         "hash": { "$ref": "#/$defs/sha256" }
                     },
                     "allOf": all_of
+                }
+            },
+            "links": {
+                "description": "The records between the first exported event and the data head that events does not hold, in seq order: log events in full (their payloads are not typed here), events of runs the filters left out without payload or content (docs/audit-bundle.md, Linking the events to the checkpoint).",
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["seq", "run_id", "run_seq", "at", "actor", "kind", "step", "payload_sha256", "prev_hash", "hash"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "seq": { "type": "integer", "minimum": 1 },
+                        "run_id": { "type": ["string", "null"], "format": "uuid" },
+                        "run_seq": { "type": "integer", "minimum": 1 },
+                        "at": { "$ref": "#/$defs/time" },
+                        "actor": { "type": "string" },
+                        "kind": { "type": "string" },
+                        "step": { "type": ["string", "null"] },
+                        "payload": { "type": "object" },
+                        "payload_sha256": { "$ref": "#/$defs/sha256" },
+                        "prev_hash": { "$ref": "#/$defs/sha256" },
+                        "hash": { "$ref": "#/$defs/sha256" }
+                    },
+                    "if": { "properties": { "run_id": { "type": "null" } } },
+                    "then": { "required": ["payload"], "properties": { "kind": { "enum": LOG_KINDS } } },
+                    "else": { "not": { "required": ["payload"] }, "properties": { "kind": { "enum": RUN_KINDS } } }
                 }
             },
             "procedures": {

@@ -1,5 +1,6 @@
 //! `evidence.json`: the full-fidelity export (runs, every event with its
-//! hashes and canonical payload, the exact procedure sources), written
+//! hashes and canonical payload, the `links` that join them into one chain
+//! up to the data head, the exact procedure sources), written
 //! incrementally — one run, event or procedure at a time — and read back the
 //! same way by `verify-bundle`. The format is in docs/audit-bundle.md, its
 //! JSON Schema in docs/json/evidence.schema.json (`evidence_schema`).
@@ -16,21 +17,24 @@ use serde_json::Value;
 use super::escape;
 use super::{ReportMeta, filters_json};
 use crate::report::outcome_text;
-use crate::store::{ContentRef, EventRef, RunRow, time_text};
+use crate::store::{ContentRef, EventRef, LinkRef, RunRow, time_text};
 
 /// `format` of evidence.json.
 pub const FORMAT: &str = "runsheet-evidence";
-/// `version` of evidence.json (2: `verification` and `record_format_2_from`).
-pub const VERSION: u32 = 2;
+/// `version` of evidence.json (2: `verification` and `record_format_2_from`;
+/// 3: `links`, the records that join the exported events into one chain up
+/// to the data head).
+pub const VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
     Runs,
     Events,
+    Links,
     Procedures,
 }
 
-/// Writes evidence.json part by part: runs, then events, then procedures.
+/// Writes evidence.json part by part: runs, then events, then links, then procedures.
 pub struct EvidenceWriter<W: Write> {
     w: W,
     part: Part,
@@ -100,11 +104,13 @@ impl<W: Write> EvidenceWriter<W> {
         let close = if self.first { "]" } else { "\n]" };
         let next = match self.part {
             Part::Runs => Part::Events,
-            Part::Events => Part::Procedures,
+            Part::Events => Part::Links,
+            Part::Links => Part::Procedures,
             Part::Procedures => return Ok(()),
         };
         let name = match next {
             Part::Events => "events",
+            Part::Links => "links",
             _ => "procedures",
         };
         write!(self.w, "{close},\n\"{name}\": [")?;
@@ -134,7 +140,13 @@ impl<W: Write> EvidenceWriter<W> {
         self.w.write_all(objects)
     }
 
-    /// One procedure source (after all events).
+    /// One record of `links` (after all events, in seq order): see [`write_link`].
+    pub fn link(&mut self, l: &LinkRef<'_>) -> io::Result<()> {
+        self.start_item(Part::Links)?;
+        write_link(&mut self.w, l)
+    }
+
+    /// One procedure source (after all events and links).
     pub fn procedure(&mut self, sha256: &str, format: &str, text: &str) -> io::Result<()> {
         let v = serde_json::json!({
             "sha256": sha256,
@@ -252,6 +264,58 @@ pub fn write_event(w: &mut impl Write, e: &EventRef<'_>) -> io::Result<()> {
     w.write_all(b"}")
 }
 
+/// A record of `links`: an event's fields in [`write_event`]'s order, but
+/// `payload` only for a log event (no run); a left-out run's event carries
+/// none (nor content): its record hash covers only its `payload_sha256`.
+/// The payload is the stored canonical JSON (the caller has checked it is JSON).
+pub fn write_link(w: &mut impl Write, l: &LinkRef<'_>) -> io::Result<()> {
+    write!(w, "{{\"seq\":{},\"run_id\":", l.seq)?;
+    match l.run_id {
+        Some(id) => escape::json(w, id)?,
+        None => w.write_all(b"null")?,
+    }
+    write!(w, ",\"run_seq\":{},\"at\":", l.run_seq)?;
+    escape::json(w, l.at)?;
+    w.write_all(b",\"actor\":")?;
+    escape::json(w, l.actor)?;
+    w.write_all(b",\"kind\":")?;
+    escape::json(w, l.kind)?;
+    w.write_all(b",\"step\":")?;
+    match l.step {
+        Some(step) => escape::json(w, step)?,
+        None => w.write_all(b"null")?,
+    }
+    if let Some(p) = l.payload {
+        w.write_all(b",\"payload\":")?;
+        w.write_all(p.as_bytes())?;
+    }
+    w.write_all(b",\"payload_sha256\":")?;
+    escape::json(w, l.payload_sha256)?;
+    w.write_all(b",\"prev_hash\":")?;
+    escape::json(w, l.prev_hash)?;
+    w.write_all(b",\"hash\":")?;
+    escape::json(w, l.hash)?;
+    w.write_all(b"}")
+}
+
+/// A record of evidence.json's `links`: [`BundleEvent`]'s fields, the
+/// payload present only for a log event.
+#[derive(Debug, Deserialize)]
+pub struct BundleLink {
+    pub seq: i64,
+    pub run_id: Option<String>,
+    pub run_seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub kind: String,
+    pub step: Option<String>,
+    #[serde(default)]
+    pub payload: Option<Box<serde_json::value::RawValue>>,
+    pub payload_sha256: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
 /// One exported event as evidence.json holds it, its payload the exact text
 /// (the bytes its `payload_sha256` covers).
 #[derive(Debug, Deserialize)]
@@ -285,6 +349,10 @@ pub trait EvidenceVisitor {
     fn header(&mut self, name: &str, value: Value) -> Result<(), String>;
     fn run(&mut self, run: Value) -> Result<(), String>;
     fn event(&mut self, event: BundleEvent) -> Result<(), String>;
+    /// A record of `links` (readers that do not walk the chain ignore them).
+    fn link(&mut self, _link: BundleLink) -> Result<(), String> {
+        Ok(())
+    }
     fn procedure(&mut self, procedure: Value) -> Result<(), String>;
 }
 
@@ -330,6 +398,10 @@ impl<'de> Visitor<'de> for Top<'_> {
                     })?;
                     found = true;
                 }
+                "links" => map.next_value_seed(Items {
+                    v: &mut *self.v,
+                    part: Part::Links,
+                })?,
                 "procedures" => map.next_value_seed(Items {
                     v: &mut *self.v,
                     part: Part::Procedures,
@@ -369,6 +441,11 @@ impl<'de> Visitor<'de> for Items<'_, '_> {
             Part::Events => {
                 while let Some(e) = seq.next_element::<BundleEvent>()? {
                     self.v.event(e).map_err(de::Error::custom)?;
+                }
+            }
+            Part::Links => {
+                while let Some(l) = seq.next_element::<BundleLink>()? {
+                    self.v.link(l).map_err(de::Error::custom)?;
                 }
             }
             Part::Runs => {

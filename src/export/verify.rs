@@ -3,7 +3,9 @@
 //! (export.json) against checkpoint.json and the manifest, and everything
 //! evidence.json makes checkable: each event's payload hash and record hash,
 //! the chain across contiguous events, run rows against their events, counts
-//! against the manifest, every event within the data head — and, given the
+//! against the manifest, every event within the data head, the walk through
+//! the events and `links` from the first exported event to the data head
+//! (and on to export.json) — and, given the
 //! evidence log, that the log still verifies up to the bundle's checkpoint
 //! (whose head is the log's record of this export) and holds every exported
 //! event with the same hash. The bundle's signed part is checked in
@@ -26,7 +28,7 @@ use sha2::{Digest, Sha256};
 use self::custody::{BundleTrust, check_custody, is_signed_part};
 use super::bundle::signed::MANIFEST_SIG_FILE;
 use super::bundle::{EXPORT_FILE, UNVERIFIED_FILE};
-use super::json::{BundleEvent, EvidenceVisitor, read_evidence};
+use super::json::{BundleEvent, BundleLink, EvidenceVisitor, read_evidence};
 use super::manifest::{self, Manifest};
 use super::{KIND_EXPORT, json};
 use crate::error::Error;
@@ -497,7 +499,7 @@ fn check_export_record(
     let same = [
         ("files", listed),
         ("data_head_seq", Value::from(head_seq)),
-        ("data_head_hash", Value::from(head_hash)),
+        ("data_head_hash", Value::from(head_hash.as_str())),
         ("verification", m.verification.clone()),
         ("runs", Value::from(m.runs)),
         ("events", Value::from(m.events)),
@@ -516,6 +518,15 @@ fn check_export_record(
         return bad(
             report,
             format!("is seq {}, not after the data head (seq {head_seq})", e.seq),
+        );
+    }
+    if e.seq == head_seq + 1 && e.prev_hash != head_hash {
+        return bad(
+            report,
+            format!(
+                "is seq {}, next after the data head (seq {head_seq}), but its prev_hash is not the data head's hash: the chain between them is broken",
+                e.seq
+            ),
         );
     }
     report.checked.push(format!(
@@ -606,23 +617,44 @@ fn record_problem(e: &BundleEvent, format: RecordFormat) -> Option<String> {
     if let Some(why) = content_problem(e) {
         return Some(format!("event seq {}'s content {why}", e.seq));
     }
+    hash_problem(
+        e.seq,
+        e.run_id.as_deref(),
+        e.run_seq,
+        [&e.at, &e.actor, &e.kind],
+        e.step.as_deref(),
+        [&e.payload_sha256, &e.prev_hash, &e.hash],
+        format,
+    )
+}
+
+/// A record's hash over its fields (`[at, actor, kind]`, `[payload_sha256,
+/// prev_hash, hash]`), or why it does not hold.
+fn hash_problem(
+    seq: i64,
+    run_id: Option<&str>,
+    run_seq: i64,
+    [at, actor, kind]: [&str; 3],
+    step: Option<&str>,
+    [payload_sha256, prev_hash, want]: [&str; 3],
+    format: RecordFormat,
+) -> Option<String> {
     let hash = Record {
         format,
-        seq: e.seq,
-        run_id: e.run_id.as_deref().map(str::as_bytes),
-        run_seq: e.run_seq,
-        at: e.at.as_bytes(),
-        actor: e.actor.as_bytes(),
-        kind: e.kind.as_bytes(),
-        step: e.step.as_deref().map(str::as_bytes),
-        payload_sha256: e.payload_sha256.as_bytes(),
-        prev_hash: e.prev_hash.as_bytes(),
+        seq,
+        run_id: run_id.map(str::as_bytes),
+        run_seq,
+        at: at.as_bytes(),
+        actor: actor.as_bytes(),
+        kind: kind.as_bytes(),
+        step: step.map(str::as_bytes),
+        payload_sha256: payload_sha256.as_bytes(),
+        prev_hash: prev_hash.as_bytes(),
     }
     .hash();
-    (hash != e.hash).then(|| {
+    (hash != want).then(|| {
         format!(
-            "event seq {}'s fields no longer match its hash (record format {})",
-            e.seq,
+            "event seq {seq}'s fields no longer match its hash (record format {})",
             format.number()
         )
     })
@@ -722,6 +754,14 @@ struct EvidenceCheck<'m> {
     hash_of: HashMap<i64, [u8; 32]>,
     prev_of: HashMap<i64, [u8; 32]>,
     events: u64,
+    /// The first (smallest) exported seq: where the walk starts.
+    first_seq: Option<i64>,
+    /// evidence.json's version: 2 (before `links`, written by earlier
+    /// runsheets) has no walk to check; 3 has.
+    version: Option<u64>,
+    /// The last record of `links` read (they come in seq order), and how many.
+    last_link: Option<i64>,
+    links: u64,
     /// (sha256, format) of each procedure source.
     procedures: Vec<(String, String)>,
     problems: Vec<String>,
@@ -737,11 +777,140 @@ impl EvidenceCheck<'_> {
         }
     }
 
-    fn check_event(&mut self, e: &BundleEvent) {
-        let format = match self.format_2_from {
-            Some(from) if e.seq >= from => RecordFormat::V2,
+    fn format_at(&self, seq: i64) -> RecordFormat {
+        match self.format_2_from {
+            Some(from) if seq >= from => RecordFormat::V2,
             _ => RecordFormat::V1,
+        }
+    }
+
+    /// Record `seq`'s two ends of the chain: its `prev_hash` meets the
+    /// hash of `seq` − 1, its hash the `prev_hash` of `seq` + 1, whichever
+    /// comes first waiting in `hash_of` / `prev_of` for the other.
+    fn join(&mut self, seq: i64, prev_hash: &str, hash: &str) {
+        let hash_bytes = |h: &str| {
+            let mut out = [0u8; 32];
+            let _ = hex::decode_to_slice(h, &mut out);
+            out
         };
+        let (h, p) = (hash_bytes(hash), hash_bytes(prev_hash));
+        let broken = |a: i64, b: i64| {
+            format!(
+                "event seq {b}'s prev_hash is not the hash of event seq {a}: the chain between them is broken"
+            )
+        };
+        match self.hash_of.remove(&(seq - 1)) {
+            Some(before) if before != p => self.found(broken(seq - 1, seq)),
+            Some(_) => {}
+            None => {
+                if self.prev_of.insert(seq, p).is_some() {
+                    self.found(format!("event seq {seq} appears twice"));
+                }
+            }
+        }
+        match self.prev_of.remove(&(seq + 1)) {
+            Some(after) if after != h => self.found(broken(seq, seq + 1)),
+            Some(_) => {}
+            None => {
+                if self.hash_of.insert(seq, h).is_some() {
+                    self.found(format!("event seq {seq} appears twice"));
+                }
+            }
+        }
+    }
+
+    /// A record of `links`: after the first exported event, at or before the
+    /// data head, in seq order; a log event's payload hashes to its
+    /// `payload_sha256`; a run's event belongs to a run the bundle does not
+    /// list; its record hash holds; then it joins the chain.
+    fn check_link(&mut self, l: &BundleLink) {
+        let seq = l.seq;
+        match self.first_seq {
+            None => self.found(format!(
+                "links holds seq {seq}, but the bundle exports no event for it to link"
+            )),
+            Some(first) if seq <= first || seq > self.head_seq => self.found(format!(
+                "links holds seq {seq}, outside the walk from the first exported event (seq {first}) to the data head (seq {})",
+                self.head_seq
+            )),
+            Some(_) => {}
+        }
+        if let Some(last) = self.last_link
+            && seq <= last
+        {
+            self.found(format!(
+                "links are not in seq order: seq {seq} comes after seq {last}"
+            ));
+        }
+        self.last_link = Some(seq);
+        self.links += 1;
+        match (&l.run_id, &l.payload) {
+            (None, None) => self.found(format!(
+                "link seq {seq} is a log event without its payload; only a left-out run's events withhold theirs"
+            )),
+            (Some(run), _) if self.runs.contains_key(run) => self.found(format!(
+                "link seq {seq} belongs to run {run}, which the bundle exports: it belongs in events"
+            )),
+            _ => {}
+        }
+        if let Some(p) = &l.payload
+            && sha256_hex(p.get().as_bytes()) != l.payload_sha256
+        {
+            self.found(format!(
+                "link seq {seq}'s payload no longer matches its payload_sha256"
+            ));
+        }
+        if let Some(msg) = hash_problem(
+            seq,
+            l.run_id.as_deref(),
+            l.run_seq,
+            [&l.at, &l.actor, &l.kind],
+            l.step.as_deref(),
+            [&l.payload_sha256, &l.prev_hash, &l.hash],
+            self.format_at(seq),
+        ) {
+            self.found(format!("link {msg}"));
+        }
+        if seq == self.head_seq && l.hash != self.head_hash {
+            self.found(format!(
+                "link seq {seq} is the data head, but its hash is not the data head's"
+            ));
+        }
+        self.join(seq, &l.prev_hash, &l.hash);
+    }
+
+    /// After events and links: the walk from the first exported event to
+    /// the data head is whole when every record's ends met but the first's
+    /// `prev_hash` and the head's hash. Names each seq the walk lacks.
+    fn check_walk(&mut self) {
+        let Some(first) = self.first_seq else {
+            return;
+        };
+        let head = self.head_seq;
+        let mut missing: BTreeSet<i64> = BTreeSet::new();
+        for &s in self.hash_of.keys() {
+            if s != head {
+                missing.insert(s + 1);
+            }
+        }
+        for &s in self.prev_of.keys() {
+            if s != first {
+                missing.insert(s - 1);
+            }
+        }
+        if !self.hash_of.contains_key(&head) && !missing.contains(&head) && first <= head {
+            missing.insert(head);
+        }
+        for s in missing {
+            self.found(format!(
+                "the walk from the first exported event (seq {first}) to the data head (seq {head}) breaks at seq {s}: it is in neither events nor links"
+            ));
+        }
+    }
+
+    fn check_event(&mut self, e: &BundleEvent) {
+        let format = self.format_at(e.seq);
+        self.first_seq = Some(self.first_seq.map_or(e.seq, |f| f.min(e.seq)));
         if let Some(msg) = record_problem(e, format) {
             self.found(msg);
         }
@@ -833,39 +1002,16 @@ impl EvidenceCheck<'_> {
         for msg in found {
             self.found(msg);
         }
-        let hash = |h: &str| {
-            let mut out = [0u8; 32];
-            let _ = hex::decode_to_slice(h, &mut out);
-            out
-        };
-        let (h, p) = (hash(&e.hash), hash(&e.prev_hash));
-        let broken = |a: i64, b: i64| {
-            format!(
-                "event seq {b}'s prev_hash is not the hash of event seq {a}: the chain between them is broken"
-            )
-        };
-        match self.hash_of.remove(&(e.seq - 1)) {
-            Some(before) if before != p => self.found(broken(e.seq - 1, e.seq)),
-            Some(_) => {}
-            None => {
-                if self.prev_of.insert(e.seq, p).is_some() {
-                    self.found(format!("event seq {} appears twice", e.seq));
-                }
-            }
-        }
-        match self.prev_of.remove(&(e.seq + 1)) {
-            Some(after) if after != h => self.found(broken(e.seq, e.seq + 1)),
-            Some(_) => {}
-            None => {
-                if self.hash_of.insert(e.seq, h).is_some() {
-                    self.found(format!("event seq {} appears twice", e.seq));
-                }
-            }
-        }
+        self.join(e.seq, &e.prev_hash, &e.hash);
         self.events += 1;
     }
 
     fn finish(mut self) -> (Vec<String>, usize) {
+        // Version 2 (before `links`) holds only the exported runs' events:
+        // the walk to the data head is not in it to check.
+        if self.version != Some(2) {
+            self.check_walk();
+        }
         if self.run_count != self.m.runs {
             let msg = format!(
                 "lists {} runs, the manifest says {}",
@@ -929,10 +1075,13 @@ impl EvidenceVisitor for EvidenceCheck<'_> {
     fn header(&mut self, name: &str, value: Value) -> Result<(), String> {
         match name {
             "format" if value != json::FORMAT => self.found(format!("has format {value}")),
-            "version" if value != json::VERSION => self.found(format!(
-                "is version {value}; this runsheet reads version {}",
-                json::VERSION
-            )),
+            "version" => match value.as_u64() {
+                Some(v @ (2 | 3)) if v <= u64::from(json::VERSION) => self.version = Some(v),
+                _ => self.found(format!(
+                    "is version {value}; this runsheet reads versions 2 and {}",
+                    json::VERSION
+                )),
+            },
             "verification" if value != self.m.verification => {
                 self.found("its verification differs from manifest.json's".into())
             }
@@ -962,6 +1111,11 @@ impl EvidenceVisitor for EvidenceCheck<'_> {
 
     fn event(&mut self, event: BundleEvent) -> Result<(), String> {
         self.check_event(&event);
+        Ok(())
+    }
+
+    fn link(&mut self, link: BundleLink) -> Result<(), String> {
+        self.check_link(&link);
         Ok(())
     }
 
@@ -996,12 +1150,18 @@ fn check_evidence(dir: &Path, m: &Manifest, report: &mut BundleReport) -> Result
         hash_of: HashMap::new(),
         prev_of: HashMap::new(),
         events: 0,
+        first_seq: None,
+        version: None,
+        last_link: None,
+        links: 0,
         procedures: Vec::new(),
         problems: Vec::new(),
         more: 0,
     };
     let read = read_evidence(file, &mut check);
     let events = check.events;
+    let version = check.version;
+    let walk = check.first_seq.map(|f| (f, check.links));
     let (problems, more) = check.finish();
     if let Err(msg) = read {
         report.problems.push(problem("evidence.json", msg));
@@ -1022,6 +1182,16 @@ fn check_evidence(dir: &Path, m: &Manifest, report: &mut BundleReport) -> Result
             "evidence.json: all {events} events' payload and record hashes hold, contiguous events link, every run's events are complete and agree with its row, and none lies after the data head (seq {})",
             data_head(m).0
         ));
+        if version == Some(2) {
+            report.checked.push(
+                "evidence.json is version 2 (written before it carried `links`): it holds only the exported runs' events, so the walk from them to the data head is not in it to check; pass --db to check the chain across what was not exported".into(),
+            );
+        } else if let Some((first, links)) = walk {
+            report.checked.push(format!(
+                "evidence.json: the chain walks unbroken from the first exported event (seq {first}) to the data head (seq {}) through its events and {links} links",
+                data_head(m).0
+            ));
+        }
     }
     Ok(())
 }
@@ -1097,10 +1267,25 @@ fn compare_events(
         }
         fn event(&mut self, k: BundleEvent) -> Result<(), String> {
             self.checked += 1;
-            let found = if k.seq > self.head {
+            self.compare(k.seq, k.run_id, k.run_seq, &k.hash)
+        }
+        fn link(&mut self, l: BundleLink) -> Result<(), String> {
+            self.compare(l.seq, l.run_id, l.run_seq, &l.hash)
+        }
+    }
+    impl Compare<'_> {
+        /// The record at `seq` in the log has this run, run_seq and hash.
+        fn compare(
+            &mut self,
+            seq: i64,
+            run_id: Option<String>,
+            run_seq: i64,
+            hash: &str,
+        ) -> Result<(), String> {
+            let found = if seq > self.head {
                 None
             } else {
-                match self.store.event_key(k.seq) {
+                match self.store.event_key(seq) {
                     Ok(found) => found,
                     Err(e) => {
                         self.failure = Some(e);
@@ -1112,19 +1297,17 @@ fn compare_events(
                 None => {
                     self.missing_count += 1;
                     if self.missing.len() < LIST_AT_MOST {
-                        self.missing.push(k.seq);
+                        self.missing.push(seq);
                     }
                 }
-                Some(log)
-                    if log.hash != k.hash || log.run_id != k.run_id || log.run_seq != k.run_seq =>
-                {
+                Some(log) if log.hash != hash || log.run_id != run_id || log.run_seq != run_seq => {
                     self.differing_count += 1;
                     if self.differing.len() < LIST_AT_MOST {
                         self.differing.push(problem(
                             "evidence.json",
                             format!(
-                                "event seq {} differs from the log (bundle hash {}, log hash {})",
-                                k.seq, k.hash, log.hash
+                                "event seq {seq} differs from the log (bundle hash {hash}, log hash {})",
+                                log.hash
                             ),
                         ));
                     }
@@ -1168,7 +1351,7 @@ fn compare_events(
         problems.push(problem(
             "evidence.json",
             format!(
-                "{} exported event(s) are not in the log up to the bundle's data head (seq {}{})",
+                "{} exported event(s) or link(s) are not in the log up to the bundle's data head (seq {}{})",
                 c.missing_count,
                 seqs.join(", "),
                 if c.missing_count > LIST_AT_MOST as u64 {

@@ -1,7 +1,8 @@
 //! Streaming reads for exports and bundle checks: runs one at a time (oldest
 //! first, optionally with per-kind event counts), runs with their events
 //! borrowed straight from SQLite's row buffers, a read snapshot so several passes see
-//! the same log, and point lookups of one event's identity.
+//! the same log, the records of no exported run (evidence.json's links),
+//! and point lookups of one event's identity.
 //!
 //! Nothing here collects rows: memory does not grow with the size of the log.
 //! May not depend on the engine, tui, export or app.
@@ -34,6 +35,24 @@ pub struct EventRef<'a> {
     pub hash: &'a str,
     /// The event's content (schema 5), when its payload commits to one.
     pub content: Option<ContentRef<'a>>,
+}
+
+/// A record of evidence.json's `links`, borrowed from the current row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkRef<'a> {
+    pub seq: i64,
+    /// `None` for a log event (it belongs to no run).
+    pub run_id: Option<&'a str>,
+    pub run_seq: i64,
+    pub at: &'a str,
+    pub actor: &'a str,
+    pub kind: &'a str,
+    pub step: Option<&'a str>,
+    /// Canonical JSON as stored, for a log event; `None` for a run's event.
+    pub payload: Option<&'a str>,
+    pub payload_sha256: &'a str,
+    pub prev_hash: &'a str,
+    pub hash: &'a str,
 }
 
 /// An event's redactable content as stored, borrowed (see [`super::Content`]).
@@ -89,8 +108,11 @@ pub(super) const RUN_FILTER: &str = "(?1 IS NULL OR r.procedure_id = ?1) \
           WHERE j.value = ?6 COLLATE NOCASE)) \
      AND (?7 IS NULL OR r.id IN (SELECT value FROM json_each(?7)))";
 
-/// The values of `RUN_FILTER`'s ?1..?7, then `extra` as ?8 if given.
-pub(super) fn filter_params(filter: &RunQuery, extra: Option<Value>) -> ParamsFromIter<Vec<Value>> {
+/// The values of `RUN_FILTER`'s ?1..?7, then `extra` as ?8, ?9 … if given.
+pub(super) fn filter_params(
+    filter: &RunQuery,
+    extra: impl IntoIterator<Item = Value>,
+) -> ParamsFromIter<Vec<Value>> {
     let day = |d: NaiveDate| format!("{}T00:00:00.000Z", d.format("%Y-%m-%d"));
     let since = filter.since.map(day);
     let until = filter
@@ -360,6 +382,68 @@ impl Store {
                 self.unreadable_event(seq, &e)
             })?;
             f(&event)?;
+        }
+        Ok(())
+    }
+
+    /// The records with `after < seq <= upto` that belong to no run matching
+    /// `filter`, in chain order (evidence.json's `links`): a log event (no
+    /// run) with its payload, a left-out run's event without it (`payload`
+    /// `None`; its record hash needs only its `payload_sha256`). One query;
+    /// SQLite keeps the matching run ids for the `NOT IN`, nothing else grows.
+    pub fn for_each_link<E: From<StoreError>>(
+        &self,
+        filter: &RunQuery,
+        after: i64,
+        upto: i64,
+        mut f: impl FnMut(&LinkRef<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT e.seq, e.run_id, e.run_seq, e.at, e.actor, e.kind, e.step, \
+                 CASE WHEN e.run_id IS NULL THEN e.payload END, \
+                 e.payload_sha256, e.prev_hash, e.hash FROM events e \
+                 WHERE e.seq > ?8 AND e.seq <= ?9 AND (e.run_id IS NULL OR e.run_id NOT IN \
+                 (SELECT r.id FROM runs r WHERE {RUN_FILTER})) ORDER BY e.seq"
+            ))
+            .map_err(sql)?;
+        let params = filter_params(filter, [Value::Integer(after), Value::Integer(upto)]);
+        let mut rows = stmt.query(params).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let read = || -> rusqlite::Result<LinkRef<'_>> {
+                Ok(LinkRef {
+                    seq: row.get(0)?,
+                    run_id: opt_text(row, 1)?,
+                    run_seq: row.get(2)?,
+                    at: text(row, 3)?,
+                    actor: text(row, 4)?,
+                    kind: text(row, 5)?,
+                    step: opt_text(row, 6)?,
+                    payload: opt_text(row, 7)?,
+                    payload_sha256: text(row, 8)?,
+                    prev_hash: text(row, 9)?,
+                    hash: text(row, 10)?,
+                })
+            };
+            let link = read().map_err(|e| {
+                let seq = row.get_ref(0).ok().and_then(|v| v.as_i64().ok());
+                self.unreadable_event(seq, &e)
+            })?;
+            if link.run_id.is_none() && link.payload.is_none() {
+                return Err(self
+                    .unreadable_event(
+                        Some(link.seq),
+                        &rusqlite::Error::InvalidColumnType(
+                            7,
+                            "payload".into(),
+                            rusqlite::types::Type::Null,
+                        ),
+                    )
+                    .into());
+            }
+            f(&link)?;
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ mod damage;
 mod ecosystem;
 mod evidence;
 mod evidence_schema;
+mod evlink;
 mod faults;
 mod feed;
 mod feed_ocsf;

@@ -26,7 +26,7 @@ use crate::engine::Event;
 use crate::error::Error;
 use crate::report::timeline::{Entry, Payload, describe_ref, is_stored_time};
 use crate::report::{Catalog, RunStats};
-use crate::store::{ContentRef, EventRef, RunRow};
+use crate::store::{ContentRef, EventRef, LinkRef, RunRow};
 
 /// The pieces of one report format (HTML or Markdown).
 struct Syntax {
@@ -650,6 +650,25 @@ impl Outputs {
             },
             value,
         ))
+    }
+
+    /// Is evidence.json written (and so its `links`)?
+    pub fn has_evidence(&self) -> bool {
+        self.files.evidence.is_some()
+    }
+
+    /// After the event pass: one record of evidence.json's `links`, in seq
+    /// order. A log event's payload must be JSON (it is written as it is).
+    pub fn link(&mut self, log: &Path, l: &LinkRef<'_>) -> Result<(), Error> {
+        if let Some(p) = l.payload
+            && serde_json::from_str::<serde::de::IgnoredAny>(p).is_err()
+        {
+            return Err(corrupt(log, l.seq, "a payload that is not JSON"));
+        }
+        if let Some(ev) = self.files.evidence.as_mut() {
+            ev.link(l).map_err(|e| ev.get().err(&e))?;
+        }
+        Ok(())
     }
 
     /// Close every file; `procedures` go into evidence.json (sha256, format, text).
