@@ -230,19 +230,16 @@ pub fn write_run(w: &mut impl Write, r: &RunRow) -> io::Result<()> {
 /// canonical JSON as it is (the caller has checked it is JSON), so its SHA-256
 /// can be recomputed from the bundle.
 pub fn write_event(w: &mut impl Write, e: &EventRef<'_>) -> io::Result<()> {
-    write!(w, "{{\"seq\":{},\"run_id\":", e.seq)?;
-    escape::json(w, e.run_id)?;
-    write!(w, ",\"run_seq\":{},\"at\":", e.run_seq)?;
-    escape::json(w, e.at)?;
-    w.write_all(b",\"actor\":")?;
-    escape::json(w, e.actor)?;
-    w.write_all(b",\"kind\":")?;
-    escape::json(w, e.kind)?;
-    w.write_all(b",\"step\":")?;
-    match e.step {
-        Some(step) => escape::json(w, step)?,
-        None => w.write_all(b"null")?,
-    }
+    let head = RecordHead {
+        seq: e.seq,
+        run_id: Some(e.run_id),
+        run_seq: e.run_seq,
+        at: e.at,
+        actor: e.actor,
+        kind: e.kind,
+        step: e.step,
+    };
+    head.write(w)?;
     w.write_all(b",\"payload\":")?;
     w.write_all(e.payload.as_bytes())?;
     w.write_all(b",\"payload_sha256\":")?;
@@ -257,11 +254,7 @@ pub fn write_event(w: &mut impl Write, e: &EventRef<'_>) -> io::Result<()> {
         Some(ContentRef::Redacted { by }) => write!(w, ",\"content\":null,\"redacted_by\":{by}")?,
         None => {}
     }
-    w.write_all(b",\"prev_hash\":")?;
-    escape::json(w, e.prev_hash)?;
-    w.write_all(b",\"hash\":")?;
-    escape::json(w, e.hash)?;
-    w.write_all(b"}")
+    write_record_tail(w, e.prev_hash, e.hash)
 }
 
 /// A record of `links`: an event's fields in [`write_event`]'s order, but
@@ -269,32 +262,66 @@ pub fn write_event(w: &mut impl Write, e: &EventRef<'_>) -> io::Result<()> {
 /// none (nor content): its record hash covers only its `payload_sha256`.
 /// The payload is the stored canonical JSON (the caller has checked it is JSON).
 pub fn write_link(w: &mut impl Write, l: &LinkRef<'_>) -> io::Result<()> {
-    write!(w, "{{\"seq\":{},\"run_id\":", l.seq)?;
-    match l.run_id {
-        Some(id) => escape::json(w, id)?,
-        None => w.write_all(b"null")?,
-    }
-    write!(w, ",\"run_seq\":{},\"at\":", l.run_seq)?;
-    escape::json(w, l.at)?;
-    w.write_all(b",\"actor\":")?;
-    escape::json(w, l.actor)?;
-    w.write_all(b",\"kind\":")?;
-    escape::json(w, l.kind)?;
-    w.write_all(b",\"step\":")?;
-    match l.step {
-        Some(step) => escape::json(w, step)?,
-        None => w.write_all(b"null")?,
-    }
+    let head = RecordHead {
+        seq: l.seq,
+        run_id: l.run_id,
+        run_seq: l.run_seq,
+        at: l.at,
+        actor: l.actor,
+        kind: l.kind,
+        step: l.step,
+    };
+    head.write(w)?;
     if let Some(p) = l.payload {
         w.write_all(b",\"payload\":")?;
         w.write_all(p.as_bytes())?;
     }
     w.write_all(b",\"payload_sha256\":")?;
     escape::json(w, l.payload_sha256)?;
+    write_record_tail(w, l.prev_hash, l.hash)
+}
+
+/// The fields every record of `events` and `links` starts with, in order.
+struct RecordHead<'a> {
+    seq: i64,
+    run_id: Option<&'a str>,
+    run_seq: i64,
+    at: &'a str,
+    actor: &'a str,
+    kind: &'a str,
+    step: Option<&'a str>,
+}
+
+impl RecordHead<'_> {
+    /// `{"seq":…,"run_id":…,"run_seq":…,"at":…,"actor":…,"kind":…,"step":…` (object left open).
+    fn write(&self, w: &mut impl Write) -> io::Result<()> {
+        write!(w, "{{\"seq\":{},\"run_id\":", self.seq)?;
+        json_opt(w, self.run_id)?;
+        write!(w, ",\"run_seq\":{},\"at\":", self.run_seq)?;
+        escape::json(w, self.at)?;
+        w.write_all(b",\"actor\":")?;
+        escape::json(w, self.actor)?;
+        w.write_all(b",\"kind\":")?;
+        escape::json(w, self.kind)?;
+        w.write_all(b",\"step\":")?;
+        json_opt(w, self.step)
+    }
+}
+
+/// A JSON string, or `null`.
+fn json_opt(w: &mut impl Write, s: Option<&str>) -> io::Result<()> {
+    match s {
+        Some(s) => escape::json(w, s),
+        None => w.write_all(b"null"),
+    }
+}
+
+/// `,"prev_hash":…,"hash":…}`: every record's end.
+fn write_record_tail(w: &mut impl Write, prev_hash: &str, hash: &str) -> io::Result<()> {
     w.write_all(b",\"prev_hash\":")?;
-    escape::json(w, l.prev_hash)?;
+    escape::json(w, prev_hash)?;
     w.write_all(b",\"hash\":")?;
-    escape::json(w, l.hash)?;
+    escape::json(w, hash)?;
     w.write_all(b"}")
 }
 
