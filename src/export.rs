@@ -54,23 +54,50 @@ pub fn generator() -> String {
     format!("runsheet {}", env!("CARGO_PKG_VERSION"))
 }
 
-/// The filters as data (every field, `null` when not given), for the manifest,
-/// evidence.json and the export event.
-pub fn filters_json(q: &RunQuery) -> Value {
-    let day = |d: Option<NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
-    let mut v = json!({
-        "procedure": q.procedure,
-        "status": q.outcome,
-        "operator": q.operator,
-        "since": day(q.since),
-        "until": day(q.until),
-        "control": q.control,
-    });
-    if !q.ids.is_empty() {
-        let ids: Vec<String> = q.ids.iter().map(|id| id.hyphenated().to_string()).collect();
-        v["runs"] = json!(ids);
+/// The filters an export was made with, as data: every filter, `null` when
+/// not given, and `runs` only for a sample packet (`export --run`).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct FiltersJson {
+    /// `--procedure`: a procedure id.
+    pub procedure: Option<String>,
+    /// `--status`: an outcome.
+    pub status: Option<String>,
+    /// `--operator`.
+    pub operator: Option<String>,
+    /// `--since`: runs started on or after this day (UTC).
+    #[schemars(extend("format" = "date"))]
+    pub since: Option<String>,
+    /// `--until`: runs started on or before this day (UTC).
+    #[schemars(extend("format" = "date"))]
+    pub until: Option<String>,
+    /// `--control`: an Annex A control.
+    pub control: Option<String>,
+    /// `--run`: the sampled run ids.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("items" = {"type": "string", "format": "uuid"}))]
+    pub runs: Option<Vec<String>>,
+}
+
+impl FiltersJson {
+    pub fn of(q: &RunQuery) -> FiltersJson {
+        let day = |d: Option<NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
+        FiltersJson {
+            procedure: q.procedure.clone(),
+            status: q.outcome.clone(),
+            operator: q.operator.clone(),
+            since: day(q.since),
+            until: day(q.until),
+            control: q.control.clone(),
+            runs: (!q.ids.is_empty())
+                .then(|| q.ids.iter().map(|id| id.hyphenated().to_string()).collect()),
+        }
     }
-    v
+}
+
+/// [`FiltersJson`] as a JSON value, for the manifest, evidence.json and the
+/// export event.
+pub fn filters_json(q: &RunQuery) -> Value {
+    serde_json::to_value(FiltersJson::of(q)).unwrap_or_default()
 }
 
 /// The filters in words, e.g. `control A.8.13; started 2026-11-01 to 2026-11-30`.

@@ -16,6 +16,7 @@ mod error;
 mod feed;
 pub mod kinds;
 mod lease;
+pub mod log_payload;
 mod migrate;
 mod read;
 mod redact;

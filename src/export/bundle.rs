@@ -39,12 +39,12 @@ use self::file::BundleFile;
 use self::outputs::{Outputs, RunBatch};
 use self::target::{TempDir, check_target, parent_dir, place, sync_dir};
 use super::manifest::{self, FileEntry, Manifest};
-use super::{KIND_EXPORT, ReportMeta, Summary, Verdict, filters_json};
+use super::{FiltersJson, KIND_EXPORT, ReportMeta, Summary, Verdict, VerdictJson, filters_json};
 use crate::error::Error;
 use crate::report::{Catalog, RunStats};
+use crate::store::log_payload::LogPayload;
 use crate::store::{
-    Checkpoint, NewEvent, Problem, RunQuery, RunRow, Store, StoredEvent, Visit, canonical_json,
-    time_text,
+    Checkpoint, Problem, RunQuery, RunRow, Store, StoredEvent, Visit, canonical_json, time_text,
 };
 
 /// Which optional files to write (the manifest, checkpoint and procedures are always written).
@@ -249,26 +249,20 @@ pub fn export(store: &mut Store, req: &ExportRequest) -> Result<ExportSummary, E
         .unwrap_or_else(|_| req.out.clone())
         .display()
         .to_string();
-    let event = NewEvent {
-        at: req.now,
-        actor: req.actor.clone(),
-        kind: KIND_EXPORT.into(),
-        step: None,
-        payload: serde_json::json!({
-            "kind": KIND_EXPORT,
-            "out": out_text,
-            "filters": filters_json(&req.query),
-            "formats": req.formats.names(),
-            "runs": runs,
-            "events": events,
-            "files": files,
-            "data_head_seq": data_head.head_seq,
-            "data_head_hash": data_head.head_hash,
-            "record_format_2_from": record_format_2_from,
-            "verification": verdict.to_json(),
-            "generator": generator,
-        }),
-    };
+    let event = ExportRecord {
+        out: out_text,
+        filters: FiltersJson::of(&req.query),
+        formats: req.formats.names(),
+        runs,
+        events,
+        files: files.clone(),
+        data_head_seq: data_head.head_seq,
+        data_head_hash: data_head.head_hash.clone(),
+        record_format_2_from,
+        verification: verdict.data(),
+        generator: generator.clone(),
+    }
+    .event(&req.actor, req.now);
     let recorded = if store.is_read_only() {
         None
     } else {
@@ -495,6 +489,38 @@ fn write_text(dir: &Path, name: &str, text: &str) -> Result<FileEntry, Error> {
     let mut f = BundleFile::create(dir, name)?;
     f.write_all(text.as_bytes()).map_err(|e| f.err(&e))?;
     f.finish()
+}
+
+/// The payload of the `export` event: who exported what, when, with every
+/// data file's SHA-256 (docs/audit-bundle.md, "The export record").
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ExportRecord {
+    /// Where the bundle was written (its absolute path when it resolved).
+    pub out: String,
+    pub filters: FiltersJson,
+    /// The formats written (`--format`).
+    pub formats: Vec<String>,
+    /// How many runs the bundle holds.
+    pub runs: usize,
+    /// How many of their events it holds.
+    pub events: u64,
+    /// Every data file (all but export.json, checkpoint.json and the
+    /// manifest), sorted by path.
+    pub files: Vec<FileEntry>,
+    /// The data head: the last record the bundle's files were made from.
+    pub data_head_seq: i64,
+    #[schemars(extend("pattern" = "^[0-9a-f]{64}$"))]
+    pub data_head_hash: String,
+    /// The first seq hashed as record format 2, `null` when none is.
+    pub record_format_2_from: Option<i64>,
+    /// The verify verdict at export.
+    pub verification: VerdictJson,
+    /// The runsheet that exported, e.g. `runsheet 0.1.0`.
+    pub generator: String,
+}
+
+impl LogPayload for ExportRecord {
+    const KIND: &'static str = KIND_EXPORT;
 }
 
 /// What the two passes wrote.

@@ -11,17 +11,25 @@
 //! ([`content_fields`]), so its payload is either that stored form or the
 //! inline form of a record written before schema 5. Every payload may carry
 //! the session's [`ELAPSED_MS`] beside the engine's members. Log events (exports,
-//! migrations, keys, custodians, redactions) belong to no run and are not in
-//! evidence.json: a `kind` of theirs fails like any unknown one.
+//! migrations, keys, custodians, redactions) belong to no run: in `events` a
+//! `kind` of theirs fails like any unknown one; in `links` each is checked
+//! against its kind's payload schema, generated from the type it is written
+//! with ([`LogPayload`]).
 //!
 //! May not depend on the store's SQLite side, the front ends, the session,
 //! `cli` or `app`.
 
 use serde_json::{Map, Value, json};
 
+use schemars::SchemaGenerator;
+
+use super::bundle::ExportRecord;
 use crate::engine::Event;
 use crate::store::kinds::{
     CONTENT_KINDS, CONTENT_SHA256, ELAPSED_MS, LOG_KINDS, RUN_KINDS, content_fields,
+};
+use crate::store::log_payload::{
+    CustodianAdded, LogCreated, LogKey, LogPayload, RedactionClaim, SchemaMigrated,
 };
 
 /// The schema's `$id`: evidence.json's `format` and `version`.
@@ -84,6 +92,19 @@ pub fn schema() -> Value {
         }
     }));
     defs.extend(payloads);
+    let (log_payloads, log_defs) = log_payload_schemas();
+    let by_log_kind: Vec<Value> = LOG_KINDS
+        .iter()
+        .map(|k| {
+            json!({
+                "if": { "properties": { "kind": { "const": k } }, "required": ["kind"] },
+                "then": { "properties": { "payload": { "$ref": format!("#/$defs/{}", payload_def(k)) } } }
+            })
+        })
+        .collect();
+    for (name, def) in log_defs.into_iter().chain(log_payloads) {
+        defs.insert(name, def);
+    }
     defs.insert(
         "sha256".into(),
         json!({ "type": "string", "pattern": "^[0-9a-f]{64}$" }),
@@ -106,17 +127,7 @@ pub fn schema() -> Value {
             "generator": { "type": "string" },
             "created_at": { "$ref": "#/$defs/time" },
             "exported_by": { "type": "string" },
-            "filters": {
-                "type": "object",
-                "properties": {
-                    "procedure": { "type": ["string", "null"] },
-                    "status": { "type": ["string", "null"] },
-                    "operator": { "type": ["string", "null"] },
-                    "since": { "type": ["string", "null"], "format": "date" },
-                    "until": { "type": ["string", "null"], "format": "date" },
-                    "control": { "type": ["string", "null"] }
-                }
-            },
+            "filters": { "$ref": "#/$defs/FiltersJson" },
             "checkpoint": {
                 "type": "object",
                 "required": ["format", "version", "events", "head_seq", "head_hash", "at"],
@@ -200,7 +211,7 @@ pub fn schema() -> Value {
                 }
             },
             "links": {
-                "description": "The records between the first exported event and the data head that events does not hold, in seq order: log events in full (their payloads are not typed here), events of runs the filters left out without payload or content (docs/audit-bundle.md, Linking the events to the checkpoint).",
+                "description": "The records between the first exported event and the data head that events does not hold, in seq order: log events in full (each payload checked against its kind's schema), events of runs the filters left out without payload or content (docs/audit-bundle.md, Linking the events to the checkpoint).",
                 "type": "array",
                 "items": {
                     "type": "object",
@@ -221,7 +232,8 @@ pub fn schema() -> Value {
                     },
                     "if": { "properties": { "run_id": { "type": "null" } } },
                     "then": { "required": ["payload"], "properties": { "kind": { "enum": LOG_KINDS } } },
-                    "else": { "not": { "required": ["payload"] }, "properties": { "kind": { "enum": RUN_KINDS } } }
+                    "else": { "not": { "required": ["payload"] }, "properties": { "kind": { "enum": RUN_KINDS } } },
+                    "allOf": by_log_kind
                 }
             },
             "procedures": {
@@ -293,6 +305,38 @@ fn payload_schemas() -> (Map<String, Value>, Map<String, Value>) {
         payloads.insert(payload_def(&kind), schema);
     }
     (payloads, defs)
+}
+
+/// One payload schema per log kind (`$defs` name → schema) and the `$defs`
+/// they refer to, from the types the log events are written with
+/// ([`LogPayload`]): each type's members and its `kind`.
+fn log_payload_schemas() -> (Map<String, Value>, Map<String, Value>) {
+    fn add<T: LogPayload>(generator: &mut SchemaGenerator, payloads: &mut Map<String, Value>) {
+        let mut schema = generator.root_schema_for::<T>().to_value();
+        if let Some(o) = schema.as_object_mut() {
+            o.remove("$schema");
+            o.remove("$defs");
+            if let Some(Value::Object(props)) = o.get_mut("properties") {
+                props.insert("kind".into(), json!({ "const": T::KIND }));
+            }
+            if let Value::Array(required) = o.entry("required").or_insert_with(|| json!([])) {
+                required.insert(0, json!("kind"));
+            }
+        }
+        payloads.insert(payload_def(T::KIND), schema);
+    }
+    // As serialized: every member written is required (`null` when absent).
+    let mut generator = schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator();
+    let mut payloads = Map::new();
+    add::<LogCreated>(&mut generator, &mut payloads);
+    add::<SchemaMigrated>(&mut generator, &mut payloads);
+    add::<LogKey>(&mut generator, &mut payloads);
+    add::<CustodianAdded>(&mut generator, &mut payloads);
+    add::<RedactionClaim>(&mut generator, &mut payloads);
+    add::<ExportRecord>(&mut generator, &mut payloads);
+    (payloads, generator.take_definitions(true))
 }
 
 /// The payload of a content kind as stored since schema 5: its content
@@ -372,7 +416,7 @@ mod tests {
     }
 
     #[test]
-    fn every_run_kind_has_a_payload_schema_and_no_other_kind_does() {
+    fn every_kind_has_a_payload_schema_and_no_other_kind_does() {
         let v = schema();
         let defs = v["$defs"].as_object().unwrap();
         for k in RUN_KINDS {
@@ -386,8 +430,20 @@ mod tests {
                 "{k}"
             );
         }
+        for k in LOG_KINDS {
+            let def = &defs[&payload_def(k)];
+            assert_eq!(def["properties"]["kind"]["const"], k, "{k}: {def:#}");
+            assert_eq!(def["required"][0], "kind", "{k}");
+            assert_eq!(def["additionalProperties"], false, "{k}");
+        }
         let payload_defs = defs.keys().filter(|d| d.starts_with("payload-")).count();
-        assert_eq!(payload_defs, RUN_KINDS.len());
+        assert_eq!(payload_defs, RUN_KINDS.len() + LOG_KINDS.len());
+        // The two generators' `$defs` share no name (one would hide the other).
+        let (_, run_defs) = payload_schemas();
+        let (_, log_defs) = log_payload_schemas();
+        for name in log_defs.keys() {
+            assert!(!run_defs.contains_key(name), "{name} is in both");
+        }
         assert_eq!(
             v["properties"]["events"]["items"]["properties"]["kind"]["enum"],
             json!(RUN_KINDS)

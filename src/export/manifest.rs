@@ -31,6 +31,7 @@ const ZEROS: &str = "00000000000000000000000000000000000000000000000000000000000
 pub struct FileEntry {
     /// Relative path with `/` separators, e.g. `procedures/<sha256>.toml`.
     pub path: String,
+    #[schemars(extend("pattern" = "^[0-9a-f]{64}$"))]
     pub sha256: String,
     pub bytes: u64,
 }

@@ -5,12 +5,14 @@
 //! Pure functions over JSON and bytes. May not depend on SQLite, the engine,
 //! tui, export or app.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::chain::canonical_json;
 use super::kinds::{CONTENT_SHA256, content_fields};
+use super::log_payload::LogPayload;
 
 /// Bytes of a content salt (stored as 64 hex digits).
 pub const SALT_BYTES: usize = 32;
@@ -240,13 +242,19 @@ pub fn redaction_statement(
     )
 }
 
-/// A `redaction` event's payload, read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A `redaction` event's payload (written with [`LogPayload::to_payload`],
+/// read with [`RedactionClaim::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct RedactionClaim {
     /// The record whose content was erased.
     pub seq: i64,
+    /// That record's hash (unchanged by the redaction).
+    #[schemars(extend("pattern" = "^[0-9a-f]{64}$"))]
     pub record_hash: String,
+    /// The salted content hash that record commits to.
+    #[schemars(extend("pattern" = "^[0-9a-f]{64}$"))]
     pub content_sha256: String,
+    /// Why the content was erased, as the custodian gave it.
     pub reason: String,
     /// The custodian's verifier key.
     pub custodian: String,
@@ -277,19 +285,10 @@ impl RedactionClaim {
             note: text("note")?,
         })
     }
+}
 
-    /// The payload of a `redaction` event.
-    pub fn payload(&self) -> Value {
-        serde_json::json!({
-            "kind": super::kinds::KIND_REDACTION,
-            "seq": self.seq,
-            "record_hash": self.record_hash,
-            "content_sha256": self.content_sha256,
-            "reason": self.reason,
-            "custodian": self.custodian,
-            "note": self.note,
-        })
-    }
+impl LogPayload for RedactionClaim {
+    const KIND: &'static str = super::kinds::KIND_REDACTION;
 }
 
 #[cfg(test)]

@@ -11,14 +11,14 @@ use std::time::{Duration, SystemTime};
 
 use chrono::Utc;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
-use serde_json::json;
 
+use super::RecordFormat;
 use super::StoreError;
 use super::kinds::{KIND_LOG_CREATED, KIND_SCHEMA_MIGRATED};
+use super::log_payload::{LogCreated, LogPayload, SchemaMigrated};
 use super::schema::{APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION};
 use super::signing;
 use super::write::{WriteError, insert_log_event};
-use super::{NewEvent, RecordFormat};
 use crate::custody::merkle::Frontier;
 
 /// Create the log's parent directories (0700) and the file itself (0600) when
@@ -358,30 +358,23 @@ fn migrate(conn: &mut Connection, path: &Path, identity: &LogIdentity) -> Result
     let (log_id, at) = identity
         .created
         .unwrap_or_else(|| (uuid::Uuid::now_v7(), Utc::now()));
-    let payload = if version == 0 {
-        json!({
-            "kind": KIND_LOG_CREATED,
-            "log_id": log_id.hyphenated().to_string(),
-            "schema": SCHEMA_VERSION,
-            "record_hash": RecordFormat::V2.number(),
-            "runsheet_version": runsheet_version,
-            "test_data": identity.test_data,
-        })
+    let event = if version == 0 {
+        LogCreated {
+            log_id: log_id.hyphenated().to_string(),
+            schema: SCHEMA_VERSION,
+            record_hash: RecordFormat::V2.number(),
+            runsheet_version: runsheet_version.into(),
+            test_data: identity.test_data,
+        }
+        .event(&identity.actor, at)
     } else {
-        json!({
-            "kind": KIND_SCHEMA_MIGRATED,
-            "from": version,
-            "to": SCHEMA_VERSION,
-            "record_hash": RecordFormat::V2.number(),
-            "runsheet_version": runsheet_version,
-        })
-    };
-    let event = NewEvent {
-        at,
-        actor: identity.actor.clone(),
-        kind: payload["kind"].as_str().unwrap_or_default().to_string(),
-        step: None,
-        payload,
+        SchemaMigrated {
+            from: version,
+            to: SCHEMA_VERSION,
+            record_hash: RecordFormat::V2.number(),
+            runsheet_version: runsheet_version.into(),
+        }
+        .event(&identity.actor, at)
     };
     // A log older than schema 4 gets its tree over every record first; a
     // schema-4 log has one, which the migration event extends.

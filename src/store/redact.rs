@@ -8,13 +8,13 @@
 use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::content::{RedactionClaim, redaction_statement};
-use super::kinds::{CONTENT_SHA256, KIND_CUSTODIAN_ADDED, KIND_REDACTION};
+use super::kinds::{CONTENT_SHA256, KIND_CUSTODIAN_ADDED};
+use super::log_payload::{CustodianAdded, LogPayload};
 use super::write::{insert_log_event, sign_for};
-use super::{NewEvent, Store, StoreError, StoredEvent};
+use super::{Store, StoreError, StoredEvent};
 use crate::custody::note::{Signer, Verifier};
 
 /// A record whose content is still held, for `redact --due`.
@@ -69,13 +69,7 @@ impl Store {
                 "custodian {vkey} is already registered in this log; nothing was written"
             )));
         }
-        self.append_log_event_impl(&NewEvent {
-            at,
-            actor: actor.to_string(),
-            kind: KIND_CUSTODIAN_ADDED.into(),
-            step: None,
-            payload: json!({"kind": KIND_CUSTODIAN_ADDED, "vkey": vkey}),
-        })
+        self.append_log_event_impl(&CustodianAdded { vkey }.event(actor, at))
     }
 
     /// The records of run `run_id` whose content is still held.
@@ -214,13 +208,7 @@ impl Store {
             custodian: vkey,
             note,
         };
-        let event = NewEvent {
-            at,
-            actor: actor.to_string(),
-            kind: KIND_REDACTION.into(),
-            step: None,
-            payload: claim.payload(),
-        };
+        let event = claim.event(actor, at);
         let (stored, frontier) =
             insert_log_event(&tx, tree.take(), &event).map_err(|e| e.into_store(path))?;
         let erased = tx

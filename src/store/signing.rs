@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-use serde_json::json;
 
 use super::kinds::KIND_LOG_KEY;
+use super::log_payload::{self, LogPayload};
 use super::tree::SqlNodes;
 use super::write::time_text;
 use super::{NewEvent, StoreError};
@@ -117,18 +117,12 @@ pub(super) fn read_log_key(conn: &Connection) -> rusqlite::Result<Result<Option<
 
 /// The `log-key` event recording `signer`'s public key.
 pub(super) fn log_key_event(signer: &Signer, actor: &str, at: DateTime<Utc>) -> NewEvent {
-    NewEvent {
-        at,
-        actor: actor.to_string(),
-        kind: KIND_LOG_KEY.to_string(),
-        step: None,
-        payload: json!({
-            "kind": KIND_LOG_KEY,
-            "origin": signer.name(),
-            "vkey": signer.verifier().to_vkey(),
-            "algorithm": "ed25519",
-        }),
+    log_payload::LogKey {
+        origin: signer.name().to_string(),
+        vkey: signer.verifier().to_vkey(),
+        algorithm: "ed25519".into(),
     }
+    .event(actor, at)
 }
 
 fn key_error(db: &Path, e: impl std::fmt::Display) -> StoreError {

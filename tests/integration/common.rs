@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 mod drill;
+mod evidence;
 mod process;
 mod rng;
 mod tools;
@@ -15,6 +16,9 @@ use std::process::{Command, Output};
 pub use drill::{
     DRILL_ACKS, DRILL_SCRIPT, drill, drill_run, drill_run_from, plain_run, printed_run_id,
     suspended_drill_run,
+};
+pub use evidence::{
+    EvidenceValidator, assert_evidence_validates, evidence_schema, export_evidence,
 };
 pub use process::{Input, LIVE_TIMEOUT, Live, run_with_input};
 pub use rng::Rng;

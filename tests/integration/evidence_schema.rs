@@ -9,7 +9,10 @@
 //! another kind, a member no type has, a content event without its
 //! content, a redacted event with a salt, content on a kind without any
 //! and a stored payload with its content inline too are each refused,
-//! naming the event.
+//! naming the event; so is a linked log event's payload with a member of
+//! the wrong type, missing or unknown, of another kind, or with a file hash
+//! or verdict out of shape. A second export (linking the first) and a
+//! sample packet validate too.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -17,54 +20,12 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::common::{
-    drill, drill_run, generate_log, repo, run_with_input, runsheet, stderr, stdout,
-    suspended_drill_run,
+    EvidenceValidator, drill, drill_run, evidence_schema, export_evidence, generate_log, repo,
+    run_with_input, runsheet, stderr, stdout, suspended_drill_run,
 };
 
-fn committed() -> Value {
-    let path = repo().join("docs/json/evidence.schema.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("schema file")).expect("JSON")
-}
-
-struct Validator {
-    schemas: boon::Schemas,
-    index: boon::SchemaIndex,
-}
-
-impl Validator {
-    fn new() -> Validator {
-        let schema = committed();
-        let id = schema["$id"].as_str().expect("$id").to_string();
-        let mut compiler = boon::Compiler::new();
-        compiler.add_resource(&id, schema).expect("resource");
-        let mut schemas = boon::Schemas::new();
-        let index = compiler
-            .compile(&id, &mut schemas)
-            .expect("the schema compiles");
-        Validator { schemas, index }
-    }
-
-    /// What boon finds wrong with `evidence`, if anything.
-    fn problems(&self, evidence: &Value) -> Option<String> {
-        self.schemas
-            .validate(evidence, self.index)
-            .err()
-            .map(|e| format!("{e:#}"))
-    }
-}
-
-/// Export the whole log on `db` into `dir/name` and read its evidence.json.
 fn export(db: &Path, dir: &Path, name: &str) -> Value {
-    let bundle = dir.join(name);
-    let out = runsheet(db)
-        .arg("export")
-        .arg("--out")
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = std::fs::read_to_string(bundle.join("evidence.json")).unwrap();
-    serde_json::from_str(&text).expect("evidence.json is JSON")
+    export_evidence(db, dir, name, &[])
 }
 
 fn kinds(evidence: &Value) -> BTreeSet<String> {
@@ -155,14 +116,14 @@ fn runsheet_schema_evidence_prints_the_committed_file() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let printed: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
-    assert_eq!(printed, committed());
+    assert_eq!(printed, evidence_schema());
     // Reading the schema made no log.
     assert!(!dir.path().join("log.db").exists());
 }
 
 #[test]
 fn every_exported_evidence_json_validates_against_the_committed_schema() {
-    let v = Validator::new();
+    let v = EvidenceValidator::new();
     let dir = tempfile::tempdir().unwrap();
 
     let db = dir.path().join("real.db");
@@ -170,6 +131,26 @@ fn every_exported_evidence_json_validates_against_the_committed_schema() {
     let real = export(&db, dir.path(), "real");
     if let Some(p) = v.problems(&real) {
         panic!("the real log's evidence.json does not validate: {p}");
+    }
+    // A second export links the first (an export event) and the custodian's
+    // events, each payload checked against its kind's schema.
+    let again = export(&db, dir.path(), "again");
+    if let Some(p) = v.problems(&again) {
+        panic!("the second export's evidence.json does not validate: {p}");
+    }
+    let linked = link_kinds(&again);
+    for k in ["export", "custodian-added", "redaction"] {
+        assert!(
+            linked.contains(k),
+            "the second export links a {k}: {linked:?}"
+        );
+    }
+    // A sample packet says which runs it samples.
+    let sampled = real["runs"][0]["id"].as_str().unwrap().to_string();
+    let packet = export_evidence(&db, dir.path(), "packet", &["--run", &sampled]);
+    assert_eq!(packet["filters"]["runs"][0], sampled.as_str());
+    if let Some(p) = v.problems(&packet) {
+        panic!("the sample packet's evidence.json does not validate: {p}");
     }
     let seen = kinds(&real);
     for k in [
@@ -250,17 +231,32 @@ fn every_exported_evidence_json_validates_against_the_committed_schema() {
 
 /// The index of the first event of `kind` in `evidence`.
 fn first(evidence: &Value, kind: &str) -> usize {
-    evidence["events"]
+    first_in(evidence, "events", kind)
+}
+
+fn first_in(evidence: &Value, list: &str, kind: &str) -> usize {
+    evidence[list]
         .as_array()
         .unwrap()
         .iter()
         .position(|e| e["kind"] == kind)
-        .unwrap_or_else(|| panic!("no {kind} event"))
+        .unwrap_or_else(|| panic!("no {kind} in {list}"))
+}
+
+/// The kinds of the log events among `links`.
+fn link_kinds(evidence: &Value) -> BTreeSet<String> {
+    evidence["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["run_id"].is_null())
+        .map(|l| l["kind"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
 fn the_schema_refuses_a_wrong_payload_a_missing_member_and_an_unknown_kind() {
-    let v = Validator::new();
+    let v = EvidenceValidator::new();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("log.db");
     real_log(&db);
@@ -338,19 +334,69 @@ fn the_schema_refuses_a_wrong_payload_a_missing_member_and_an_unknown_kind() {
         ),
     ];
     for (kind, what, damage) in cases {
-        let mut bad = good.clone();
-        let i = first(&bad, kind);
-        damage(&mut bad, i);
-        let problem = v
-            .problems(&bad)
-            .unwrap_or_else(|| panic!("{what} ({kind}) validated"));
-        eprintln!(
-            "{what}: {}",
-            problem.lines().last().unwrap_or_default().trim()
-        );
-        assert!(
-            problem.contains(&format!("/events/{i}")),
-            "{what}: the problem names the event: {problem}"
-        );
+        refused(&v, &good, "events", kind, what, damage);
     }
+
+    // The log events among the links of a second export (the first export,
+    // the custodian's registration and redaction).
+    let good = export(&db, dir.path(), "again");
+    assert_eq!(v.problems(&good), None, "the second export validates");
+    let link_cases: [(&str, &str, Damage); 6] = [
+        (
+            "redaction",
+            "a log payload member of the wrong type",
+            |e, i| {
+                e["links"][i]["payload"]["seq"] = "4".into();
+            },
+        ),
+        ("custodian-added", "a missing log payload member", |e, i| {
+            e["links"][i]["payload"]
+                .as_object_mut()
+                .unwrap()
+                .remove("vkey");
+        }),
+        ("redaction", "a log payload member no type has", |e, i| {
+            e["links"][i]["payload"]["approved_by"] = "nobody".into();
+        }),
+        ("redaction", "a log payload of another kind", |e, i| {
+            e["links"][i]["kind"] = "custodian-added".into();
+        }),
+        ("export", "a file hash that is no SHA-256", |e, i| {
+            e["links"][i]["payload"]["files"][0]["sha256"] = "not-a-hash".into();
+        }),
+        ("export", "a verdict without its head", |e, i| {
+            e["links"][i]["payload"]["verification"]
+                .as_object_mut()
+                .unwrap()
+                .remove("head_hash");
+        }),
+    ];
+    for (kind, what, damage) in link_cases {
+        refused(&v, &good, "links", kind, what, damage);
+    }
+}
+
+/// `damage` done to the first `kind` in `list` fails validation, naming it.
+fn refused(
+    v: &EvidenceValidator,
+    good: &Value,
+    list: &str,
+    kind: &str,
+    what: &str,
+    damage: fn(&mut Value, usize),
+) {
+    let mut bad = good.clone();
+    let i = first_in(&bad, list, kind);
+    damage(&mut bad, i);
+    let problem = v
+        .problems(&bad)
+        .unwrap_or_else(|| panic!("{what} ({kind}) validated"));
+    eprintln!(
+        "{what}: {}",
+        problem.lines().last().unwrap_or_default().trim()
+    );
+    assert!(
+        problem.contains(&format!("/{list}/{i}")),
+        "{what}: the problem names the record: {problem}"
+    );
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use crate::common::{
-    Live, drill, payloads, plain_run, printed_run_id, run_with_input, runsheet, stderr, stdout,
-    suspended_drill_run,
+    Live, assert_evidence_validates, drill, payloads, plain_run, printed_run_id, run_with_input,
+    runsheet, stderr, stdout, suspended_drill_run,
 };
 
 /// Whether process `pid` has ended (gone, or a zombie nobody reaped: in a
@@ -111,6 +111,8 @@ fn one_session_drives_a_run_and_a_dead_one_is_recovered() {
     );
     let verify = runsheet(&db).arg("verify").output().unwrap();
     assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+    // Its events validate against the evidence schema.
+    assert_evidence_validates(&db);
 }
 
 /// `run` of a procedure this operator has an open run of: plain mode says
@@ -224,6 +226,8 @@ q
             && shown.contains("— reason: Alice went home ill"),
         "{shown}"
     );
+    // Its events validate against the evidence schema.
+    assert_evidence_validates(&db);
 }
 
 /// A procedure whose one command records its shell's and a background
@@ -570,4 +574,6 @@ fn a_correction_is_recorded_beside_the_original_and_exported() {
         "{}",
         stdout(&out)
     );
+    // Its events validate against the evidence schema.
+    assert_evidence_validates(&db);
 }

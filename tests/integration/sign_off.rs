@@ -8,7 +8,8 @@ use std::path::Path;
 use rusqlite::Connection;
 
 use crate::common::{
-    Live, isolated, payloads, plain_run, printed_run_id, run_with_input, runsheet, stderr, stdout,
+    Live, assert_evidence_validates, isolated, payloads, plain_run, printed_run_id, run_with_input,
+    runsheet, stderr, stdout,
 };
 
 /// The new-hire procedure's plain-mode answers up to its team lead's
@@ -285,6 +286,8 @@ fn a_sign_off_is_signed_by_a_second_persons_ssh_key() {
     // or run: sign-off-text of an ended run is refused.
     let late = runsheet(&db).args(["sign-off-text", &id]).output().unwrap();
     assert_eq!(late.status.code(), Some(3), "{}", stderr(&late));
+    // Its events validate against the evidence schema.
+    assert_evidence_validates(&db);
 }
 
 /// The OS user the tests run as (what runsheet records as the operator).
@@ -419,6 +422,8 @@ fn a_second_person_signs_off_from_their_own_login_into_a_suspended_run() {
     let late = sign_off_as(&db, "bob", 1001, &strs(&args(&[])));
     assert_eq!(late.status.code(), Some(3));
     assert!(stderr(&late).contains("already ended"), "{}", stderr(&late));
+    // Its events validate against the evidence schema.
+    assert_evidence_validates(&db);
 }
 
 /// The operator's session waits at the sign-off step; bob signs off from

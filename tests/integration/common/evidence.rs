@@ -1,0 +1,71 @@
+//! evidence.json against the committed docs/json/evidence.schema.json, with
+//! an independent validator (boon, JSON Schema 2020-12): for the tests whose
+//! scenario makes an event kind or a log event few others make.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::{repo, runsheet, stderr};
+
+/// The committed evidence schema.
+pub fn evidence_schema() -> Value {
+    let path = repo().join("docs/json/evidence.schema.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("schema file")).expect("JSON")
+}
+
+/// The committed evidence schema, compiled.
+pub struct EvidenceValidator {
+    schemas: boon::Schemas,
+    index: boon::SchemaIndex,
+}
+
+impl EvidenceValidator {
+    pub fn new() -> EvidenceValidator {
+        let schema = evidence_schema();
+        let id = schema["$id"].as_str().expect("$id").to_string();
+        let mut compiler = boon::Compiler::new();
+        compiler.add_resource(&id, schema).expect("resource");
+        let mut schemas = boon::Schemas::new();
+        let index = compiler
+            .compile(&id, &mut schemas)
+            .expect("the schema compiles");
+        EvidenceValidator { schemas, index }
+    }
+
+    /// What boon finds wrong with `evidence`, if anything.
+    pub fn problems(&self, evidence: &Value) -> Option<String> {
+        self.schemas
+            .validate(evidence, self.index)
+            .err()
+            .map(|e| format!("{e:#}"))
+    }
+}
+
+/// Export the log on `db` (with `args`, e.g. `--run ID`) into `dir/name`
+/// and read its evidence.json.
+pub fn export_evidence(db: &Path, dir: &Path, name: &str, args: &[&str]) -> Value {
+    let bundle = dir.join(name);
+    let out = runsheet(db)
+        .arg("export")
+        .arg("--out")
+        .arg(&bundle)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(bundle.join("evidence.json")).unwrap();
+    serde_json::from_str(&text).expect("evidence.json is JSON")
+}
+
+/// Export the whole log on `db` beside it and fail unless its evidence.json
+/// validates against the committed schema; the evidence, for more checks.
+/// (The export is recorded in the log: call it last.)
+pub fn assert_evidence_validates(db: &Path) -> Value {
+    let dir = db.parent().expect("the log is in a folder");
+    let evidence = export_evidence(db, dir, "schema-check-bundle", &[]);
+    if let Some(p) = EvidenceValidator::new().problems(&evidence) {
+        panic!("evidence.json of {} does not validate: {p}", db.display());
+    }
+    evidence
+}
