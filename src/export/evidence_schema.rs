@@ -47,11 +47,10 @@ fn payload_def(kind: &str) -> String {
     format!("payload-{kind}")
 }
 
-/// The whole schema: the document (its top level as docs/audit-bundle.md
-/// describes it), each event tied to its kind's payload schema.
-pub fn schema() -> Value {
-    let (payloads, mut defs) = payload_schemas();
-    let by_kind: Vec<Value> = RUN_KINDS
+/// One rule per kind of `kinds`: a record of that kind has a payload of
+/// that kind's schema.
+fn payload_by_kind(kinds: &[&str]) -> Vec<Value> {
+    kinds
         .iter()
         .map(|k| {
             json!({
@@ -59,7 +58,14 @@ pub fn schema() -> Value {
                 "then": { "properties": { "payload": { "$ref": format!("#/$defs/{}", payload_def(k)) } } }
             })
         })
-        .collect();
+        .collect()
+}
+
+/// The whole schema: the document (its top level as docs/audit-bundle.md
+/// describes it), each event tied to its kind's payload schema.
+pub fn schema() -> Value {
+    let (payloads, mut defs) = payload_schemas();
+    let by_kind = payload_by_kind(&RUN_KINDS);
     let mut all_of = by_kind;
     // A payload that commits to content kept apart comes with that content
     // (salt and text) or the mark of its redaction (a null content and the
@@ -93,15 +99,7 @@ pub fn schema() -> Value {
     }));
     defs.extend(payloads);
     let (log_payloads, log_defs) = log_payload_schemas();
-    let by_log_kind: Vec<Value> = LOG_KINDS
-        .iter()
-        .map(|k| {
-            json!({
-                "if": { "properties": { "kind": { "const": k } }, "required": ["kind"] },
-                "then": { "properties": { "payload": { "$ref": format!("#/$defs/{}", payload_def(k)) } } }
-            })
-        })
-        .collect();
+    let by_log_kind = payload_by_kind(&LOG_KINDS);
     for (name, def) in log_defs.into_iter().chain(log_payloads) {
         defs.insert(name, def);
     }
