@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::export::evidence_schema::closed;
 use crate::out::JSON_SCHEMA_VERSION;
 
 /// `runsheet key --json` (docs/json.md): the log's identity.
@@ -212,23 +213,6 @@ fn finish(value: &mut Value, output: &Output) {
         top.insert("$defs".into(), defs);
     }
     *value = Value::Object(top);
-}
-
-/// Every object schema with properties allows no other member: an output
-/// that grows a member its type does not declare fails validation.
-fn closed(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            if map.contains_key("properties") && !map.contains_key("additionalProperties") {
-                map.insert("additionalProperties".into(), Value::Bool(false));
-            }
-            for v in map.values_mut() {
-                closed(v);
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(closed),
-        _ => {}
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,10 @@
 //! would add a dependency for no extra behaviour. May not depend on the front
 //! ends or the app.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
+
+use chrono::{DateTime, Utc};
 
 use super::escape;
 use crate::report::timeline::Entry;
@@ -101,39 +104,67 @@ fn opt<'a>(s: Option<&'a str>) -> Cell<'a> {
     s.map_or(Cell::Empty, Cell::Text)
 }
 
+/// One value of a run's row, typed: runs.csv writes a time as text, runs.xlsx
+/// as a date-time.
+pub enum RunValue<'a> {
+    Text(Cow<'a, str>),
+    Time(DateTime<Utc>),
+    Count(i64),
+    Empty,
+}
+
+/// A run's row in [`RUNS_COLUMNS`] order, the one list runs.csv and
+/// runs.xlsx both write.
+pub fn run_values<'a>(r: &'a RunRow, stats: &RunStats, mark: &'a str) -> Vec<RunValue<'a>> {
+    use RunValue::{Count, Empty, Text, Time};
+    let text = |s: &'a str| Text(Cow::Borrowed(s));
+    let n = |v: u64| Count(i64::try_from(v).unwrap_or(i64::MAX));
+    let duration = r.ended_at.map(|e| (e - r.started_at).num_seconds().max(0));
+    vec![
+        Text(Cow::Owned(r.id.hyphenated().to_string())),
+        text(&r.procedure_id),
+        text(&r.procedure_version),
+        text(&r.procedure_title),
+        text(&r.procedure_sha256),
+        Text(Cow::Owned(r.controls.join(";"))),
+        text(&r.operator),
+        r.operator_name.as_deref().map_or(Empty, text),
+        text(&r.host),
+        Time(r.started_at),
+        r.ended_at.map_or(Empty, Time),
+        duration.map_or(Empty, Count),
+        text(outcome_text(r)),
+        n(stats.events),
+        n(stats.deviations.skipped),
+        n(stats.deviations.failed),
+        n(stats.deviations.warnings_acknowledged),
+        n(stats.deviations()),
+        text(&r.runsheet_version),
+        text(mark),
+    ]
+}
+
 /// One `runs.csv` row.
 pub fn write_run(w: &mut impl Write, r: &RunRow, stats: &RunStats, mark: &str) -> io::Result<()> {
-    let id = r.id.hyphenated().to_string();
-    let controls = r.controls.join(";");
-    let started = time_text(r.started_at);
-    let ended = r.ended_at.map(time_text);
-    let duration = r.ended_at.map(|e| (e - r.started_at).num_seconds().max(0));
-    let n = |v: u64| Cell::Int(i64::try_from(v).unwrap_or(i64::MAX));
-    write_record(
-        w,
-        &[
-            Cell::Text(&id),
-            Cell::Text(&r.procedure_id),
-            Cell::Text(&r.procedure_version),
-            Cell::Text(&r.procedure_title),
-            Cell::Text(&r.procedure_sha256),
-            Cell::Text(&controls),
-            Cell::Text(&r.operator),
-            opt(r.operator_name.as_deref()),
-            Cell::Text(&r.host),
-            Cell::Text(&started),
-            opt(ended.as_deref()),
-            duration.map_or(Cell::Empty, Cell::Int),
-            Cell::Text(outcome_text(r)),
-            n(stats.events),
-            n(stats.deviations.skipped),
-            n(stats.deviations.failed),
-            n(stats.deviations.warnings_acknowledged),
-            n(stats.deviations()),
-            Cell::Text(&r.runsheet_version),
-            Cell::Text(mark),
-        ],
-    )
+    let values = run_values(r, stats, mark);
+    let times: Vec<Option<String>> = values
+        .iter()
+        .map(|v| match v {
+            RunValue::Time(t) => Some(time_text(*t)),
+            _ => None,
+        })
+        .collect();
+    let cells: Vec<Cell<'_>> = values
+        .iter()
+        .zip(&times)
+        .map(|(v, time)| match (v, time) {
+            (RunValue::Text(s), _) => Cell::Text(s),
+            (RunValue::Time(_), Some(t)) => Cell::Text(t),
+            (RunValue::Count(n), _) => Cell::Int(*n),
+            (RunValue::Time(_), None) | (RunValue::Empty, _) => Cell::Empty,
+        })
+        .collect();
+    write_record(w, &cells)
 }
 
 /// One `events.csv` row. `detail` is the event in words (without command

@@ -367,9 +367,11 @@ fn titled(mut schema: Value, title: &str) -> Value {
     schema
 }
 
-/// Every object schema with properties allows no other member, as in the
-/// `--json` outputs' schemas: a member no type declares fails validation.
-fn closed(value: &mut Value) {
+/// Every object schema with properties (`"type": "object"`; not an `if`
+/// clause's bare `properties`) allows no other member: a member no type
+/// declares fails validation. This schema's and the `--json` outputs'
+/// (`app::json_outputs`) are closed by it.
+pub fn closed(value: &mut Value) {
     match value {
         Value::Object(map) => {
             if map.contains_key("properties")

@@ -22,9 +22,9 @@ use std::path::Path;
 
 use rust_xlsxwriter::{DocProperties, Format, Workbook, Worksheet, XlsxError};
 
-use super::csv::RUNS_COLUMNS;
+use super::csv::{RUNS_COLUMNS, RunValue, run_values};
 use crate::error::Error;
-use crate::report::{RunStats, outcome_text};
+use crate::report::RunStats;
 use crate::store::RunRow;
 
 /// The file's name in the bundle.
@@ -138,56 +138,24 @@ impl RunsSheet {
     }
 
     fn write_run(&mut self, r: &RunRow, stats: &RunStats, mark: &str) -> Result<(), XlsxError> {
-        enum V<'a> {
-            Text(&'a str),
-            Time(chrono::NaiveDateTime),
-            Num(f64),
-            Empty,
-        }
-        let id = r.id.hyphenated().to_string();
-        let controls = r.controls.join(";");
-        let duration = r.ended_at.map(|e| (e - r.started_at).num_seconds().max(0));
-        // Counts below 2^53 are exact as an xlsx number.
-        #[allow(clippy::cast_precision_loss)]
-        let n = |v: u64| V::Num(v as f64);
-        #[allow(clippy::cast_precision_loss)]
-        let cells = [
-            V::Text(&id),
-            V::Text(&r.procedure_id),
-            V::Text(&r.procedure_version),
-            V::Text(&r.procedure_title),
-            V::Text(&r.procedure_sha256),
-            V::Text(&controls),
-            V::Text(&r.operator),
-            r.operator_name.as_deref().map_or(V::Empty, V::Text),
-            V::Text(&r.host),
-            V::Time(r.started_at.naive_utc()),
-            r.ended_at.map_or(V::Empty, |t| V::Time(t.naive_utc())),
-            duration.map_or(V::Empty, |d| V::Num(d as f64)),
-            V::Text(outcome_text(r)),
-            n(stats.events),
-            n(stats.deviations.skipped),
-            n(stats.deviations.failed),
-            n(stats.deviations.warnings_acknowledged),
-            n(stats.deviations()),
-            V::Text(&r.runsheet_version),
-            V::Text(mark),
-        ];
+        let cells = run_values(r, stats, mark);
         let row = self.rows;
         let (text, time) = (self.text.clone(), self.time.clone());
         let sheet = self.sheet()?;
         for (col, cell) in (0u16..).zip(cells) {
             match cell {
-                V::Text(s) => {
-                    sheet.write_string_with_format(row, col, cell_text(s), &text)?;
+                RunValue::Text(s) => {
+                    sheet.write_string_with_format(row, col, cell_text(&s), &text)?;
                 }
-                V::Time(t) => {
-                    sheet.write_datetime_with_format(row, col, t, &time)?;
+                RunValue::Time(t) => {
+                    sheet.write_datetime_with_format(row, col, t.naive_utc(), &time)?;
                 }
-                V::Num(x) => {
-                    sheet.write_number(row, col, x)?;
+                // Counts below 2^53 are exact as an xlsx number.
+                #[allow(clippy::cast_precision_loss)]
+                RunValue::Count(n) => {
+                    sheet.write_number(row, col, n as f64)?;
                 }
-                V::Empty => {}
+                RunValue::Empty => {}
             }
         }
         self.rows += 1;
