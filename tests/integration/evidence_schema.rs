@@ -20,7 +20,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::common::{
-    EvidenceValidator, drill, drill_run, evidence_schema, export_evidence, generate_log, repo,
+    SchemaValidator, drill, drill_run, evidence_schema, export_evidence, generate_log, repo,
     run_with_input, runsheet, stderr, stdout, suspended_drill_run,
 };
 
@@ -123,7 +123,7 @@ fn runsheet_schema_evidence_prints_the_committed_file() {
 
 #[test]
 fn every_exported_evidence_json_validates_against_the_committed_schema() {
-    let v = EvidenceValidator::new();
+    let v = SchemaValidator::evidence();
     let dir = tempfile::tempdir().unwrap();
 
     let db = dir.path().join("real.db");
@@ -256,7 +256,7 @@ fn link_kinds(evidence: &Value) -> BTreeSet<String> {
 
 #[test]
 fn the_schema_refuses_a_wrong_payload_a_missing_member_and_an_unknown_kind() {
-    let v = EvidenceValidator::new();
+    let v = SchemaValidator::evidence();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("log.db");
     real_log(&db);
@@ -378,7 +378,7 @@ fn the_schema_refuses_a_wrong_payload_a_missing_member_and_an_unknown_kind() {
 
 /// `damage` done to the first `kind` in `list` fails validation, naming it.
 fn refused(
-    v: &EvidenceValidator,
+    v: &SchemaValidator,
     good: &Value,
     list: &str,
     kind: &str,

@@ -9,27 +9,14 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::{bin, drill, drill_run, isolated, repo, runsheet, stderr, stdout};
-
-fn committed(name: &str) -> Value {
-    let path = repo().join(format!("docs/json/{name}.schema.json"));
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("schema file")).expect("JSON")
-}
+use crate::common::{
+    SchemaValidator, bin, committed_schema, drill, drill_run, isolated, repo, runsheet, stderr,
+    stdout,
+};
 
 /// Problems boon finds in `instance` against output `name`'s committed schema.
 fn problems(name: &str, instance: &Value) -> Option<String> {
-    let schema = committed(name);
-    let id = schema["$id"].as_str().expect("$id").to_string();
-    let mut compiler = boon::Compiler::new();
-    compiler.add_resource(&id, schema).expect("resource");
-    let mut schemas = boon::Schemas::new();
-    let index = compiler
-        .compile(&id, &mut schemas)
-        .expect("the schema compiles");
-    schemas
-        .validate(instance, index)
-        .err()
-        .map(|e| format!("{e:#}"))
+    SchemaValidator::new(name).problems(instance)
 }
 
 /// `cmd` must exit `code` and print one JSON document valid as output `name`.
@@ -178,7 +165,7 @@ fn every_json_output_validates_against_its_committed_schema() {
         let out = Command::new(bin()).args(["schema", name]).output().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
         let printed: Value = serde_json::from_str(&stdout(&out)).unwrap();
-        assert_eq!(printed, committed(name), "{name}");
+        assert_eq!(printed, committed_schema(name), "{name}");
     }
     assert_eq!(names.len(), seen.len());
 }

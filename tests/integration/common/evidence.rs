@@ -1,6 +1,7 @@
-//! evidence.json against the committed docs/json/evidence.schema.json, with
-//! an independent validator (boon, JSON Schema 2020-12): for the tests whose
-//! scenario makes an event kind or a log event few others make.
+//! Output against its committed schema (docs/json/NAME.schema.json) with an
+//! independent validator (boon, JSON Schema 2020-12): the `--json` outputs,
+//! and evidence.json, for the tests whose scenario makes an event kind or a
+//! log event few others make.
 
 use std::path::Path;
 
@@ -8,21 +9,27 @@ use serde_json::Value;
 
 use super::{repo, runsheet, stderr};
 
-/// The committed evidence schema.
-pub fn evidence_schema() -> Value {
-    let path = repo().join("docs/json/evidence.schema.json");
+/// The committed schema `docs/json/NAME.schema.json`.
+pub fn committed_schema(name: &str) -> Value {
+    let path = repo().join(format!("docs/json/{name}.schema.json"));
     serde_json::from_str(&std::fs::read_to_string(path).expect("schema file")).expect("JSON")
 }
 
-/// The committed evidence schema, compiled.
-pub struct EvidenceValidator {
+/// The committed evidence schema.
+pub fn evidence_schema() -> Value {
+    committed_schema("evidence")
+}
+
+/// A committed schema, compiled.
+pub struct SchemaValidator {
     schemas: boon::Schemas,
     index: boon::SchemaIndex,
 }
 
-impl EvidenceValidator {
-    pub fn new() -> EvidenceValidator {
-        let schema = evidence_schema();
+impl SchemaValidator {
+    /// `docs/json/NAME.schema.json`, compiled.
+    pub fn new(name: &str) -> SchemaValidator {
+        let schema = committed_schema(name);
         let id = schema["$id"].as_str().expect("$id").to_string();
         let mut compiler = boon::Compiler::new();
         compiler.add_resource(&id, schema).expect("resource");
@@ -30,13 +37,18 @@ impl EvidenceValidator {
         let index = compiler
             .compile(&id, &mut schemas)
             .expect("the schema compiles");
-        EvidenceValidator { schemas, index }
+        SchemaValidator { schemas, index }
     }
 
-    /// What boon finds wrong with `evidence`, if anything.
-    pub fn problems(&self, evidence: &Value) -> Option<String> {
+    /// The evidence schema, compiled.
+    pub fn evidence() -> SchemaValidator {
+        SchemaValidator::new("evidence")
+    }
+
+    /// What boon finds wrong with `instance`, if anything.
+    pub fn problems(&self, instance: &Value) -> Option<String> {
         self.schemas
-            .validate(evidence, self.index)
+            .validate(instance, self.index)
             .err()
             .map(|e| format!("{e:#}"))
     }
@@ -64,7 +76,7 @@ pub fn export_evidence(db: &Path, dir: &Path, name: &str, args: &[&str]) -> Valu
 pub fn assert_evidence_validates(db: &Path) -> Value {
     let dir = db.parent().expect("the log is in a folder");
     let evidence = export_evidence(db, dir, "schema-check-bundle", &[]);
-    if let Some(p) = EvidenceValidator::new().problems(&evidence) {
+    if let Some(p) = SchemaValidator::evidence().problems(&evidence) {
         panic!("evidence.json of {} does not validate: {p}", db.display());
     }
     evidence
