@@ -18,7 +18,8 @@ pub use drill::{
     suspended_drill_run,
 };
 pub use evidence::{
-    SchemaValidator, assert_evidence_validates, committed_schema, evidence_schema, export_evidence,
+    SchemaValidator, assert_evidence_validates, committed_schema, evidence_schema, export_bundle,
+    export_evidence,
 };
 pub use process::{Input, LIVE_TIMEOUT, Live, run_with_input};
 pub use rng::Rng;

@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::common::{bin, generate_log, repo, runsheet, stderr, stdout};
+use crate::common::{bin, export_bundle, generate_log, repo, stderr, stdout};
 use crate::forge::{copy_dir, reseal_bundle};
 
 /// The ```python block under docs/audit-bundle.md's "Linking the events to the checkpoint".
@@ -48,14 +48,7 @@ fn verify_bundle(bundle: &Path) -> Output {
 }
 
 fn export(db: &Path, out: &Path, args: &[&str]) {
-    let o = runsheet(db)
-        .arg("export")
-        .args(args)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    export_bundle(db, out, args);
 }
 
 fn evidence(bundle: &Path) -> Value {

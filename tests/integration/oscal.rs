@@ -14,19 +14,15 @@ use std::process::Command;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::common::{drill_run, generate_log, runsheet, stderr, stdout, tool, tools_dir};
+use crate::common::{
+    drill_run, export_bundle, generate_log, runsheet, stderr, stdout, tool, tools_dir,
+};
 
 const FILE: &str = "oscal/assessment-results.json";
 const METHODS: [&str; 4] = ["EXAMINE", "INTERVIEW", "TEST", "UNKNOWN"];
 
 fn export(db: &Path, out: &Path) {
-    let o = runsheet(db)
-        .arg("export")
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    export_bundle(db, out, &[]);
 }
 
 fn read(bundle: &Path) -> Value {

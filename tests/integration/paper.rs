@@ -309,13 +309,7 @@ fn the_printed_report_names_its_run_on_every_page_and_cuts_no_row() {
         assert!(stdout(&run).contains("✔ recorded"), "{}", stdout(&run));
     }
     let bundle = dir.path().join("bundle");
-    let out = runsheet(&db)
-        .arg("export")
-        .arg("--out")
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    crate::common::export_bundle(&db, &bundle, &[]);
     let html_path = bundle.join("report.html");
     let html = std::fs::read_to_string(&html_path).unwrap();
 

@@ -10,7 +10,7 @@ use std::process::Command;
 use calamine::{Data, Reader, Xlsx, open_workbook};
 use serde_json::Value;
 
-use crate::common::{drill_run, generate_log, runsheet, stderr, tool};
+use crate::common::{drill_run, export_bundle, generate_log, stderr, tool};
 
 /// A generated log (50 runs) and a real drill run, exported with every format.
 fn exported(root: &Path) -> std::path::PathBuf {
@@ -18,13 +18,7 @@ fn exported(root: &Path) -> std::path::PathBuf {
     generate_log(&db, &["--runs", "50", "--days", "20"]);
     drill_run(&db);
     let bundle = root.join("bundle");
-    let out = runsheet(&db)
-        .arg("export")
-        .arg("--out")
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    export_bundle(&db, &bundle, &[]);
     bundle
 }
 

@@ -4,10 +4,11 @@
 //! log event few others make.
 
 use std::path::Path;
+use std::process::Output;
 
 use serde_json::Value;
 
-use super::{repo, runsheet, stderr};
+use super::{repo, runsheet, stderr, stdout};
 
 /// The committed schema `docs/json/NAME.schema.json`.
 pub fn committed_schema(name: &str) -> Value {
@@ -54,18 +55,24 @@ impl SchemaValidator {
     }
 }
 
+/// `runsheet export --out OUT ARGS` on the log `db`, which must succeed.
+pub fn export_bundle(db: &Path, out: &Path, args: &[&str]) -> Output {
+    let o = runsheet(db)
+        .arg("export")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    o
+}
+
 /// Export the log on `db` (with `args`, e.g. `--run ID`) into `dir/name`
 /// and read its evidence.json.
 pub fn export_evidence(db: &Path, dir: &Path, name: &str, args: &[&str]) -> Value {
     let bundle = dir.join(name);
-    let out = runsheet(db)
-        .arg("export")
-        .arg("--out")
-        .arg(&bundle)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    export_bundle(db, &bundle, args);
     let text = std::fs::read_to_string(bundle.join("evidence.json")).unwrap();
     serde_json::from_str(&text).expect("evidence.json is JSON")
 }
