@@ -621,6 +621,15 @@ impl Store {
         self.for_each_event_impl(from_seq, f)
     }
 
+    /// The recorded approvals and reviews of procedures (of `procedure_id`
+    /// only, when given), in log order.
+    pub fn procedure_acts(
+        &self,
+        procedure_id: Option<&str>,
+    ) -> Result<Vec<log_payload::ProcedureAct>, StoreError> {
+        self.procedure_acts_impl(procedure_id)
+    }
+
     /// The exact procedure text and its format (`toml`/`json`) by SHA-256.
     pub fn procedure_source(&self, sha256: &str) -> Result<Option<(String, String)>, StoreError> {
         self.procedure_source_impl(sha256)

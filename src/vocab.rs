@@ -51,6 +51,10 @@ pub enum EventKind {
     LogKey,
     /// A custodian's key registered for signing redactions.
     CustodianAdded,
+    /// A procedure source approved (`runsheet approve`).
+    ProcedureApproved,
+    /// A procedure version reviewed (`runsheet review`).
+    ProcedureReviewed,
     /// A signed, recorded redaction.
     Redaction,
 }
@@ -83,13 +87,15 @@ impl EventKind {
     ];
 
     /// Every kind a log event (one that belongs to no run) has.
-    pub const LOG: [EventKind; 6] = [
+    pub const LOG: [EventKind; 8] = [
         EventKind::LogCreated,
         EventKind::SchemaMigrated,
         EventKind::Export,
         EventKind::LogKey,
         EventKind::CustodianAdded,
         EventKind::Redaction,
+        EventKind::ProcedureApproved,
+        EventKind::ProcedureReviewed,
     ];
 
     /// The kind as the log stores it.
@@ -123,6 +129,8 @@ impl EventKind {
             EventKind::LogKey => "log-key",
             EventKind::CustodianAdded => "custodian-added",
             EventKind::Redaction => "redaction",
+            EventKind::ProcedureApproved => "procedure-approved",
+            EventKind::ProcedureReviewed => "procedure-reviewed",
         }
     }
 
@@ -159,6 +167,8 @@ impl EventKind {
             b"log-key" => EventKind::LogKey,
             b"custodian-added" => EventKind::CustodianAdded,
             b"redaction" => EventKind::Redaction,
+            b"procedure-approved" => EventKind::ProcedureApproved,
+            b"procedure-reviewed" => EventKind::ProcedureReviewed,
             _ => return None,
         })
     }
@@ -179,6 +189,8 @@ impl EventKind {
                 | EventKind::LogKey
                 | EventKind::CustodianAdded
                 | EventKind::Redaction
+                | EventKind::ProcedureApproved
+                | EventKind::ProcedureReviewed
         )
     }
 }
@@ -407,7 +419,7 @@ mod tests {
             assert_eq!(EventKind::from_bytes(k.as_str().as_bytes()), Some(*k));
             assert_eq!(k.in_run(), EventKind::RUN.contains(k));
         }
-        assert_eq!(all.len(), 28);
+        assert_eq!(all.len(), 30);
         for k in ["redactions", "", "run-started ", "Run-started"] {
             assert_eq!(EventKind::parse(k), None, "{k:?}");
         }

@@ -29,7 +29,8 @@ use crate::store::kinds::{
     CONTENT_KINDS, CONTENT_SHA256, ELAPSED_MS, LOG_KINDS, RUN_KINDS, content_fields,
 };
 use crate::store::log_payload::{
-    CustodianAdded, LogCreated, LogKey, LogPayload, RedactionClaim, SchemaMigrated,
+    CustodianAdded, LogCreated, LogKey, LogPayload, ProcedureApproved, ProcedureReviewed,
+    RedactionClaim, SchemaMigrated,
 };
 
 /// The schema's `$id`: evidence.json's `format` and `version`.
@@ -333,6 +334,8 @@ fn log_payload_schemas() -> (Map<String, Value>, Map<String, Value>) {
     add::<LogKey>(&mut generator, &mut payloads);
     add::<CustodianAdded>(&mut generator, &mut payloads);
     add::<RedactionClaim>(&mut generator, &mut payloads);
+    add::<ProcedureApproved>(&mut generator, &mut payloads);
+    add::<ProcedureReviewed>(&mut generator, &mut payloads);
     add::<ExportRecord>(&mut generator, &mut payloads);
     (payloads, generator.take_definitions(true))
 }

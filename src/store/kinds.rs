@@ -27,6 +27,11 @@ pub const KIND_CUSTODIAN_ADDED: &str = EventKind::CustodianAdded.as_str();
 /// A signed, recorded redaction: one event's content was erased (`runsheet redact`).
 pub const KIND_REDACTION: &str = EventKind::Redaction.as_str();
 
+/// A recorded approval of one exact procedure source (`runsheet approve`).
+pub const KIND_PROCEDURE_APPROVED: &str = EventKind::ProcedureApproved.as_str();
+/// A recorded review of a procedure version (`runsheet review`).
+pub const KIND_PROCEDURE_REVIEWED: &str = EventKind::ProcedureReviewed.as_str();
+
 /// The payload member that commits to an event's content kept in `contents`.
 pub const CONTENT_SHA256: &str = "content_sha256";
 
@@ -65,7 +70,7 @@ pub fn content_fields(kind: &[u8]) -> Option<&'static [&'static str]> {
 pub const RUN_KINDS: [&str; 22] = names(EventKind::RUN);
 
 /// Every kind a log event (one that belongs to no run) has.
-pub const LOG_KINDS: [&str; 6] = names(EventKind::LOG);
+pub const LOG_KINDS: [&str; 8] = names(EventKind::LOG);
 
 const fn names<const N: usize>(kinds: [EventKind; N]) -> [&'static str; N] {
     let mut out = [""; N];
@@ -83,12 +88,14 @@ const fn names<const N: usize>(kinds: [EventKind; N]) -> [&'static str; N] {
 /// so that checkpoint's tree size is the record's seq.
 /// A custodian's registration and a redaction are signed too: without the
 /// log's key neither can be forged into the log (rule 16 asks for it).
-pub const CHECKPOINT_KINDS: [&str; 5] = [
+pub const CHECKPOINT_KINDS: [&str; 7] = [
     KIND_RUN_ENDED,
     KIND_SUSPENDED,
     KIND_EXPORT,
     KIND_CUSTODIAN_ADDED,
     KIND_REDACTION,
+    KIND_PROCEDURE_APPROVED,
+    KIND_PROCEDURE_REVIEWED,
 ];
 
 /// A run's suspension (the operator stopped; the run can be resumed).
@@ -109,6 +116,8 @@ pub fn own_checkpoint_kind(kind: &[u8], in_run: bool) -> Option<&'static str> {
             | EventKind::Export
             | EventKind::CustodianAdded
             | EventKind::Redaction
+            | EventKind::ProcedureApproved
+            | EventKind::ProcedureReviewed
             | EventKind::LogKey
     )
     .then(|| k.as_str())

@@ -1,5 +1,6 @@
 //! Reading the log: runs (one, by prefix, filtered lists, the latest open one),
-//! a run's events, all events streamed in chain order, procedure sources.
+//! a run's events, all events streamed in chain order, procedure sources,
+//! procedures' recorded approvals and reviews.
 //!
 //! May not depend on the engine, tui, export or app.
 
@@ -10,7 +11,8 @@ use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row};
 use uuid::Uuid;
 
-use super::kinds::CONTENT_SHA256;
+use super::kinds::{CONTENT_SHA256, KIND_PROCEDURE_APPROVED, KIND_PROCEDURE_REVIEWED};
+use super::log_payload::{Act, ProcedureAct};
 use super::scan::{RUN_FILTER, content_columns, filter_params};
 use super::{Content, RunQuery, RunRow, Store, StoreError, StoredEvent};
 
@@ -449,6 +451,48 @@ impl Store {
             f(self.stored_event(raw)?)?;
         }
         Ok(())
+    }
+
+    pub(super) fn procedure_acts_impl(
+        &self,
+        procedure_id: Option<&str>,
+    ) -> Result<Vec<ProcedureAct>, StoreError> {
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        let rows: Vec<(i64, String, String, String, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, at, actor, kind, payload FROM events \
+                 WHERE run_id IS NULL AND kind IN (?1, ?2) ORDER BY seq",
+            )
+            .and_then(|mut s| {
+                s.query_map([KIND_PROCEDURE_APPROVED, KIND_PROCEDURE_REVIEWED], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })?
+                .collect()
+            })
+            .map_err(sql)?;
+        let mut out = Vec::new();
+        for (seq, at, actor, kind, payload) in rows {
+            let what = format!("the {kind} event at seq {seq}");
+            let unreadable = |e: serde_json::Error| {
+                self.corrupt(format!("{what} has an unreadable payload: {e}"))
+            };
+            let act = if kind == KIND_PROCEDURE_APPROVED {
+                Act::Approved(serde_json::from_str(&payload).map_err(unreadable)?)
+            } else {
+                Act::Reviewed(serde_json::from_str(&payload).map_err(unreadable)?)
+            };
+            if procedure_id.is_some_and(|id| id != act.procedure_id()) {
+                continue;
+            }
+            out.push(ProcedureAct {
+                seq,
+                at: self.parse_time(&at, &what)?,
+                actor,
+                act,
+            });
+        }
+        Ok(out)
     }
 
     pub(super) fn procedure_source_impl(

@@ -1133,7 +1133,8 @@ impl Log {
         }
         // Rule 16's second part: from the log-key event on, every verified
         // record of a kind the writer signs with (run-ended, suspended,
-        // export; the log-key event itself) has a stored checkpoint whose
+        // export, custodian-added, redaction, procedure-approved,
+        // procedure-reviewed; the log-key event itself) has a stored checkpoint whose
         // tree_size is its seq.
         if let Some((key_seq, _)) = &first_key {
             let stored: HashSet<i64> = self.checkpoints.iter().map(|(s, _)| *s).collect();
@@ -1144,6 +1145,8 @@ impl Log {
                         || v.kind == KIND_LOG_KEY.as_bytes()
                         || v.kind == b"custodian-added"
                         || v.kind == b"redaction"
+                        || v.kind == b"procedure-approved"
+                        || v.kind == b"procedure-reviewed"
                 }
             };
             if let Some(v) = walk

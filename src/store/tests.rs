@@ -1915,3 +1915,67 @@ fn a_run_label_is_the_shortest_unique_start_of_its_id() {
         assert_eq!(store.find_run(&label).expect("found").id, id, "{label}");
     }
 }
+
+#[test]
+fn procedure_acts_read_back_in_order_each_with_its_signed_checkpoint() {
+    use super::log_payload::{
+        Act, ActLogin, ActSigner, LogPayload, ProcedureApproved, ProcedureReviewed,
+    };
+    let (_dir, _path, mut store) = new_log();
+    let by = ActSigner {
+        user: "carol".into(),
+        name: None,
+        role: "approver".into(),
+        method: "login".into(),
+        login: Some(ActLogin {
+            user: "carol".into(),
+            uid: 1003,
+            host: "h".into(),
+            via: None,
+        }),
+        ssh: None,
+        role_from: Some("/etc/runsheet/allowed_signers".into()),
+    };
+    let approved = |id: &str| ProcedureApproved {
+        procedure_id: id.into(),
+        procedure_version: "1.0".into(),
+        procedure_title: "T".into(),
+        procedure_sha256: "ab".repeat(32),
+        procedure_format: "toml".into(),
+        source: "id = \"x\"\n".into(),
+        source_path: "procedures/x.toml".into(),
+        approved_on: "2026-12-01".into(),
+        by: by.clone(),
+    };
+    let reviewed = ProcedureReviewed {
+        procedure_id: "x".into(),
+        procedure_version: "1.0".into(),
+        procedure_sha256: "ab".repeat(32),
+        outcome: "unchanged".into(),
+        note: "still right".into(),
+        reviewed_on: "2026-12-02".into(),
+        next_review: "2027-12-02".into(),
+        by: by.clone(),
+    };
+    for e in [
+        approved("x").event("carol", at(10)),
+        approved("y").event("carol", at(20)),
+        reviewed.event("carol", at(30)),
+    ] {
+        let stored = store.append_log_event(&e).expect("append");
+        // Signed at once: a checkpoint of exactly this record.
+        assert_eq!(
+            store.latest_checkpoint().expect("cp").map(|c| c.tree_size),
+            Some(stored.seq as u64)
+        );
+    }
+    let all = store.procedure_acts(None).expect("acts");
+    assert_eq!(all.len(), 3);
+    let x = store.procedure_acts(Some("x")).expect("acts");
+    assert_eq!(x.len(), 2);
+    assert_eq!(x[0].act, Act::Approved(approved("x")));
+    assert_eq!(x[1].act, Act::Reviewed(reviewed));
+    assert!(x[0].seq < x[1].seq);
+    assert_eq!((x[1].actor.as_str(), x[1].at), ("carol", at(30)));
+    assert!(store.verify().expect("verify").is_ok());
+}
