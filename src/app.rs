@@ -20,6 +20,7 @@ use crate::session::{Session, lifecycle};
 use crate::store::{RunQuery, Store};
 use crate::{errln, outln};
 
+mod approve;
 pub mod complete;
 mod feed;
 pub mod json_outputs;
@@ -50,6 +51,7 @@ pub fn run(mut cli: Cli) -> Result<Exit> {
         .as_ref()
         .and_then(|c| c.file.operator.as_ref())
         .map(|v| v.get_ref().clone());
+    ctx.unapproved = approve::unapproved_setting(config.as_ref())?;
 
     match cli.command {
         Cmd::Lint(a) => lint_cmd(&ctx, a),
@@ -74,6 +76,8 @@ pub fn run(mut cli: Cli) -> Result<Exit> {
         Cmd::Show(a) => show_cmd(&ctx, a),
         Cmd::SignOffText(a) => sign_off_text_cmd(&ctx, a),
         Cmd::SignOff(a) => sign_off_cmd(&ctx, a),
+        Cmd::Approve(a) => approve::approve_cmd(&ctx, a),
+        Cmd::Review(a) => approve::review_cmd(&ctx, a),
         Cmd::Verify(a) => verify_cmd(&ctx, a),
         Cmd::Checkpoint(a) => checkpoint_cmd(&ctx, a),
         Cmd::Key => key_cmd(&ctx),
@@ -137,6 +141,8 @@ struct Context {
     busy_from_config: Option<u64>,
     /// The configuration file's display name (the variable wins over it).
     operator: Option<String>,
+    /// What `run` does with content no approver approved (docs/approval.md).
+    unapproved: crate::procedure::control::Unapproved,
     color: bool,
     today: NaiveDate,
 }
@@ -156,6 +162,7 @@ impl Context {
             global,
             busy_from_config: None,
             operator: None,
+            unapproved: Default::default(),
             color,
             today: Utc::now().date_naive(),
         }
@@ -308,11 +315,15 @@ impl Context {
     /// `RUNSHEET_OPERATOR` (else the configuration file's `operator`) as
     /// display name (as a run's events say it).
     fn recorded_actor(&self) -> String {
-        let named = std::env::var("RUNSHEET_OPERATOR")
+        operator(self.display_name().as_deref()).actor()
+    }
+
+    /// `RUNSHEET_OPERATOR`, else the configuration file's `operator`.
+    fn display_name(&self) -> Option<String> {
+        std::env::var("RUNSHEET_OPERATOR")
             .ok()
             .filter(|v| !v.is_empty())
-            .or_else(|| self.operator.clone());
-        operator(named.as_deref()).actor()
+            .or_else(|| self.operator.clone())
     }
 }
 
@@ -328,7 +339,8 @@ fn lint_cmd(ctx: &Context, a: cli::LintArgs) -> Result<Exit> {
     } else {
         a.paths
     };
-    let report = lint::lint_paths(&paths, ctx.today)?;
+    let recorded = ctx.recorded_if_any();
+    let report = lint::lint_paths(&paths, ctx.today, recorded.as_ref())?;
     if ctx.global.json {
         print_json(&report.to_json())?;
     } else {
@@ -341,9 +353,17 @@ fn lint_cmd(ctx: &Context, a: cli::LintArgs) -> Result<Exit> {
 fn list_cmd(ctx: &Context) -> Result<Exit> {
     let dir = ctx.procedures_dir();
     let (procedures, broken) = ctx.read_procedures(true)?;
+    let recorded = ctx.recorded_if_any();
     let entries: Vec<render::ListEntry> = procedures
         .into_iter()
-        .map(|(path, procedure)| render::ListEntry { path, procedure })
+        .map(|(path, procedure)| render::ListEntry {
+            last_review: recorded
+                .as_ref()
+                .and_then(|r| r.get(&procedure.id))
+                .and_then(|r| r.last_review().cloned()),
+            path,
+            procedure,
+        })
         .collect();
     if ctx.global.json {
         print_json(&render::list_json(&entries, ctx.today))?;
@@ -462,6 +482,8 @@ pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<()> {
 
 fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<Exit> {
     let loaded = load_procedure(ctx, &a.procedure)?;
+    // Before the log is opened to be written: a refusal writes nothing.
+    let control = approve::start_control(ctx, &loaded)?;
     let store = ctx.open_store()?;
     let who = operator(a.operator.as_deref());
     if !a.new
@@ -487,7 +509,7 @@ fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<Exit> {
     }
     let clock = Some(crate::clock::kernel_state());
     let db = ctx.db_path()?;
-    let session = lifecycle::start(store, &loaded, &who, ctx.today, clock)?
+    let session = lifecycle::start(store, &loaded, &who, ctx.today, clock, control)?
         .checking_sign_offs(ctx.allowed_signers(a.allowed_signers));
     let drafts = crate::drafts::DraftFiles::beside(&db, session.run_id());
     let session = session.keeping_drafts(Box::new(drafts));
@@ -914,7 +936,12 @@ fn sign_off_cmd(ctx: &Context, a: cli::SignOffArgs) -> Result<Exit> {
                 ),
                 Err(crate::engine::Refusal::OwnSignOff { .. })
             );
-            let role_from = match signers.role_for_login(&login.user, &host, &namespace) {
+            let role_from = match signers.role_for_login(
+                &login.user,
+                &host,
+                &namespace,
+                &crate::signoff::SIGN_OFF,
+            ) {
                 _ if own => None,
                 Ok(from) => from,
                 Err(words) => {

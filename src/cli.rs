@@ -9,7 +9,10 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
+mod acts;
 pub mod help;
+
+pub use acts::{ApproveArgs, ReviewArgs, ReviewOutcome};
 
 /// The command line as people see it: the derived definitions with each
 /// command's examples, and without the global options a command ignores
@@ -296,6 +299,11 @@ pub enum Command {
     /// Sign off a run's step as the second person: from your own login (another OS
     /// user than the operator's), or with an SSH signature file (docs/signoff.md)
     SignOff(SignOffArgs),
+    /// Approve a procedure's exact content as the approver (your login or your SSH
+    /// signature; recorded, and written beside the file as FILE.approval; docs/approval.md)
+    Approve(ApproveArgs),
+    /// Record a review of a procedure: who, which version, the outcome and the next review date
+    Review(ReviewArgs),
     /// Check the evidence log: every page, the hash chain, the Merkle tree, every signed
     /// checkpoint and cosignature (and a checkpoint kept elsewhere); report the first bad record
     Verify(VerifyArgs),

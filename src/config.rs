@@ -31,7 +31,13 @@ pub struct File {
     pub allowed_signers: Option<Spanned<PathBuf>>,
     /// How long a write waits for another runsheet process, in milliseconds.
     pub busy_timeout_ms: Option<Spanned<u64>>,
+    /// What `run` does with content no approver approved: `refuse`, `warn`
+    /// (the default) or `allow` (docs/approval.md).
+    pub unapproved: Option<Spanned<String>>,
 }
+
+/// The values `unapproved` takes.
+pub const UNAPPROVED_VALUES: [&str; 3] = ["refuse", "warn", "allow"];
 
 /// A configuration file as read: its path, its text (for line numbers) and
 /// what it sets, relative paths taken from the file's folder.
@@ -85,6 +91,16 @@ impl Config {
                 crate::text::one_line(e.message())
             )
         })?;
+        if let Some(v) = &file.unapproved
+            && !UNAPPROVED_VALUES.contains(&v.get_ref().as_str())
+        {
+            let (l, c) = line_col(&text, v.span().start);
+            return Err(format!(
+                "{}:{l}:{c}: unapproved = {:?} is not a policy: use \"refuse\", \"warn\" or \"allow\" (docs/approval.md)",
+                path.display(),
+                v.get_ref()
+            ));
+        }
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         for p in [
             &mut file.db,
@@ -154,6 +170,17 @@ mod tests {
         );
         let e = load("busy_timeout_ms = \"soon\"\n").unwrap_err();
         assert!(e.contains("config.toml:1:19:"), "{e}");
+    }
+
+    #[test]
+    fn the_unapproved_policy_is_one_of_three_words() {
+        let c = load("unapproved = \"refuse\"\n").unwrap();
+        assert_eq!(c.file.unapproved.unwrap().get_ref(), "refuse");
+        let e = load("\nunapproved = \"never\"\n").unwrap_err();
+        assert!(
+            e.contains("config.toml:2:14: unapproved = \"never\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //!   its cadence calendar, and the words for each event that the bundle's reports use too.
 //! - [`export`]: audit bundles (HTML, CSV, JSON, Markdown, manifest, signed part) over the store,
 //!   `verify-bundle`, and proofs out of the log.
+//! - [`approval`]: the texts an approver signs and who performs an approval or review
+//!   (login or SSH signature, role from the allowed-signers file); uses [`signoff`].
 //! - [`session`]: decide, persist, then apply — the one path front ends act through.
 //! - [`runner`]: running a step's command as a child process, output capped and hashed.
 //! - [`tui`] and [`plain`]: the two front ends over a session.
@@ -27,6 +29,7 @@
 
 pub mod anchor;
 pub mod app;
+pub mod approval;
 pub mod cli;
 pub mod clock;
 pub mod config;

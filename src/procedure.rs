@@ -2,6 +2,7 @@
 //!
 //! May not depend on the engine, the store, the TUI or the exports.
 
+pub mod control;
 pub mod lint;
 pub mod model;
 pub mod parse;

@@ -68,6 +68,39 @@ pub struct AllowedSigners {
     pub path: PathBuf,
 }
 
+/// What a signature is checked for, in the words of its refusals.
+#[derive(Debug, Clone, Copy)]
+pub struct Purpose {
+    /// The text signed, e.g. "this step's sign-off text".
+    pub text: &'static str,
+    /// What a signature over another text was made for.
+    pub other: &'static str,
+    /// What a refusal leaves undone, e.g. "nothing was signed off".
+    pub nothing: &'static str,
+}
+
+/// A step's sign-off.
+pub const SIGN_OFF: Purpose = Purpose {
+    text: "this step's sign-off text",
+    other: "signed for another run, step or attempt",
+    nothing: "nothing was signed off",
+};
+
+/// The armored SSH signature in the file at `path` (at most 64 KiB).
+fn read_signature(path: &Path) -> Result<String, String> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() && m.len() <= MAX_SIGNATURE => match std::fs::read_to_string(path) {
+            Ok(text) if text.trim_start().starts_with(ARMOR) => Ok(text),
+            Ok(_) | Err(_) => Err(format!(
+                "{} is not an SSH signature file (it does not start with {ARMOR})",
+                path.display()
+            )),
+        },
+        Ok(_) => Err(format!("{} is not an SSH signature file", path.display())),
+        Err(_) => Err(format!("there is no signature file {}", path.display())),
+    }
+}
+
 impl SignOffCheck for AllowedSigners {
     fn check(
         &self,
@@ -76,48 +109,26 @@ impl SignOffCheck for AllowedSigners {
         namespace: &str,
     ) -> Option<Result<SshSignOff, String>> {
         let path = Path::new(typed.trim());
-        let signature = match std::fs::metadata(path) {
-            Ok(m) if m.is_file() && m.len() <= MAX_SIGNATURE => {
-                match std::fs::read_to_string(path) {
-                    Ok(text) if text.trim_start().starts_with(ARMOR) => text,
-                    Ok(_) | Err(_) => {
-                        return Some(Err(format!(
-                            "{} is not an SSH signature file (it does not start with {ARMOR})",
-                            path.display()
-                        )));
-                    }
-                }
-            }
-            Ok(_) => {
-                return Some(Err(format!(
-                    "{} is not an SSH signature file",
-                    path.display()
-                )));
-            }
-            // A name, unless it can only be meant as a file.
-            Err(_) if typed.contains('/') || typed.trim().ends_with(".sig") => {
-                return Some(Err(format!(
-                    "there is no signature file {}",
-                    path.display()
-                )));
-            }
-            Err(_) => return None,
-        };
-        Some(self.verify(path, &signature, message, namespace))
+        // A name, unless it can only be meant as a file.
+        if !path.exists() && !typed.contains('/') && !typed.trim().ends_with(".sig") {
+            return None;
+        }
+        Some(self.verify_file(path, message, namespace, &SIGN_OFF))
     }
 }
 
 impl AllowedSigners {
-    /// Who signed `message` in `namespace` with the signature at `sig`:
-    /// the principal the allowed-signers file gives its key, checked by
-    /// `ssh-keygen -Y verify`.
-    fn verify(
+    /// Who signed `message` in `namespace` with the signature file at
+    /// `sig`: the principal the allowed-signers file gives its key, checked
+    /// by `ssh-keygen -Y verify`. Refusals say what for (`purpose`).
+    pub fn verify_file(
         &self,
         sig: &Path,
-        signature: &str,
         message: &str,
         namespace: &str,
+        purpose: &Purpose,
     ) -> Result<SshSignOff, String> {
+        let signature = read_signature(sig)?;
         if !self.path.is_file() {
             return Err(format!(
                 "there is no allowed-signers file at {}: create it (one line per person: principal, namespaces=\"{NAMESPACE_PREFIX}<role>\", key; the format of git's gpg.ssh.allowedSignersFile) or pass --allowed-signers",
@@ -137,9 +148,10 @@ impl AllowedSigners {
         )?;
         if !found.ok {
             return Err(format!(
-                "the key that made {} is not in the allowed signers ({}); nothing was signed off",
+                "the key that made {} is not in the allowed signers ({}); {}",
                 sig.display(),
-                self.path.display()
+                self.path.display(),
+                purpose.nothing
             ));
         }
         let mut last = String::new();
@@ -175,15 +187,18 @@ impl AllowedSigners {
                     key,
                     namespace: namespace.to_string(),
                     message: message.to_string(),
-                    signature: signature.to_string(),
+                    signature,
                 });
             }
             last = checked.stderr.trim().to_string();
         }
         Err(format!(
-            "the signature in {} does not sign this step's sign-off text in namespace {namespace} (signed for another run, step or attempt, or by a key not allowed to sign for this role): {}; nothing was signed off",
+            "the signature in {} does not sign {} in namespace {namespace} ({}, or by a key not allowed to sign for this role): {}; {}",
             sig.display(),
-            crate::text::one_line(&last)
+            purpose.text,
+            purpose.other,
+            crate::text::one_line(&last),
+            purpose.nothing
         ))
     }
 }

@@ -58,6 +58,8 @@ pub fn effective(cli: &Cli, config: Option<&Config>) -> Vec<Setting> {
         Cmd::Run(a) => (a.operator.clone(), a.allowed_signers.clone()),
         Cmd::Resume(a) => (a.operator.clone(), a.allowed_signers.clone()),
         Cmd::SignOff(a) => (None, a.allowed_signers.clone()),
+        Cmd::Approve(a) => (None, a.allowed_signers.clone()),
+        Cmd::Review(a) => (None, a.allowed_signers.clone()),
         _ => (None, None),
     };
     let env_text = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
@@ -67,6 +69,7 @@ pub fn effective(cli: &Cli, config: Option<&Config>) -> Vec<Setting> {
     let signers = file.and_then(|f| f.allowed_signers.as_ref());
     let operator = file.and_then(|f| f.operator.as_ref());
     let busy = file.and_then(|f| f.busy_timeout_ms.as_ref());
+    let unapproved = file.and_then(|f| f.unapproved.as_ref());
     vec![
         Setting {
             name: "operator",
@@ -158,6 +161,22 @@ pub fn effective(cli: &Cli, config: Option<&Config>) -> Vec<Setting> {
             ),
         },
         Setting {
+            name: "unapproved",
+            value: Some(
+                env_text(super::approve::UNAPPROVED_ENV)
+                    .or_else(|| unapproved.map(|v| v.get_ref().clone()))
+                    .unwrap_or_else(|| "warn".into()),
+            ),
+            origin: origin(
+                cli,
+                "unapproved",
+                "(none)",
+                super::approve::UNAPPROVED_ENV,
+                config.zip(unapproved).map(|(c, v)| c.place(v)),
+                "warn",
+            ),
+        },
+        Setting {
             name: "config",
             value: config.map(|c| c.path.display().to_string()).or_else(|| {
                 crate::config::default_path().map(|p| format!("{} (not there)", p.display()))
@@ -196,6 +215,8 @@ pub fn apply(cli: &mut Cli, config: Option<&Config>) {
             a.allowed_signers = a.allowed_signers.take().or(signers);
         }
         Cmd::SignOff(a) => a.allowed_signers = a.allowed_signers.take().or(signers),
+        Cmd::Approve(a) => a.allowed_signers = a.allowed_signers.take().or(signers),
+        Cmd::Review(a) => a.allowed_signers = a.allowed_signers.take().or(signers),
         _ => {}
     }
 }

@@ -15,6 +15,8 @@ pub const NO_JSON: &[&str] = &[
     "completions",
     "sign-off-text",
     "sign-off",
+    "approve",
+    "review",
     "prove",
     "anchor",
     "cosign",
@@ -48,15 +50,7 @@ pub const EVIDENCE_SCHEMA: &str = "evidence";
 
 /// Commands that never open the evidence log: `--db` and `--key-file` are
 /// not shown for them.
-pub const NO_LOG: &[&str] = &[
-    "lint",
-    "list",
-    "render",
-    "new",
-    "schema",
-    "man",
-    "completions",
-];
+pub const NO_LOG: &[&str] = &["render", "new", "schema", "man", "completions"];
 
 /// Each command's examples: the command line, and what it does.
 pub const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
@@ -189,6 +183,36 @@ pub const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
             (
                 "runsheet sign-off 01a2351c --signature signoff.sig",
                 "hand in an SSH signature instead",
+            ),
+        ],
+    ),
+    (
+        "approve",
+        &[
+            (
+                "runsheet approve backup-customer-data",
+                "approve the file's exact content as your login (an approver in allowed_signers)",
+            ),
+            (
+                "runsheet approve backup-customer-data --text | ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n runsheet-signoff@approver > approval.sig",
+                "sign the approval text with your SSH key",
+            ),
+            (
+                "runsheet approve backup-customer-data --signature approval.sig",
+                "record the SSH-signed approval",
+            ),
+        ],
+    ),
+    (
+        "review",
+        &[
+            (
+                "runsheet review backup-customer-data --outcome unchanged --note 'still matches the backup setup'",
+                "record a review; the next one is due after the procedure's interval",
+            ),
+            (
+                "runsheet review patch-window --outcome changed --note 'new maintenance window' --next 2027-03-01",
+                "record that it needs a change, with the next review date",
             ),
         ],
     ),

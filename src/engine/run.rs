@@ -185,6 +185,9 @@ pub struct StartInfo {
     pub clock: Option<crate::clock::ClockState>,
     /// The process id of the session starting it (recorded as is).
     pub pid: Option<u32>,
+    /// Whether the log records an approval of this content, and its latest
+    /// review (the app reads them; default: not checked, none).
+    pub control: crate::procedure::control::StartControl,
 }
 
 #[cfg(test)]
@@ -201,23 +204,33 @@ impl StartInfo {
             today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default(),
             clock: None,
             pid: None,
+            control: Default::default(),
         }
     }
 }
 
-/// Warnings about the procedure's document control that the operator must acknowledge.
-pub fn document_warnings(p: &Procedure, today: NaiveDate) -> Vec<String> {
+/// Warnings about the procedure's document control that the operator must
+/// acknowledge: the file names no approver, the exact content has no
+/// recorded approval by an approver (when checked), the review is overdue
+/// (from the latest recorded review, else the file's dates) or has no date.
+pub fn document_warnings(p: &Procedure, info: &StartInfo) -> Vec<String> {
+    use crate::procedure::control::{self, ApprovalCheck};
     let mut w = Vec::new();
     if p.approver.is_none() || p.approved.is_none() {
         w.push(format!(
-            "procedure {} v{} has no recorded approval (approver and approved date)",
+            "procedure {} v{} names no approver and approved date in its file",
             p.id, p.version
         ));
     }
-    match p.review_due() {
-        Some(due) if due < today => w.push(format!(
-            "procedure {} v{} was due for review on {due}",
-            p.id, p.version
+    if info.control.approval == ApprovalCheck::Missing {
+        w.push(control::unapproved_warning(p, &info.procedure_sha256));
+    }
+    match control::next_review(p, info.control.last_review.as_ref()) {
+        Some((due, from)) if due < info.today => w.push(format!(
+            "procedure {} v{} was due for review on {due} ({})",
+            p.id,
+            p.version,
+            from.words()
         )),
         Some(_) => {}
         None => w.push(format!(
@@ -231,7 +244,7 @@ pub fn document_warnings(p: &Procedure, today: NaiveDate) -> Vec<String> {
 /// The events that start a run: `run-started`, then the first step unless
 /// there are warnings to acknowledge first.
 pub fn start(p: &Procedure, info: &StartInfo) -> Vec<Event> {
-    let warnings = document_warnings(p, info.today);
+    let warnings = document_warnings(p, info);
     let mut events = vec![Event::RunStarted {
         procedure_id: p.id.clone(),
         procedure_version: p.version.clone(),

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use serde::{Serialize, Serializer};
 
+use super::control::{Recorded, RecordedById};
 use super::model::{Procedure, Step};
 use super::parse::{self, Loaded, Source};
 use crate::error::Error;
@@ -202,6 +203,11 @@ pub const CHECKS: &[Check] = &[
         "review-overdue",
         Severity::Warning,
         "the review date has passed",
+    ),
+    check(
+        "approval-claim",
+        Severity::Warning,
+        "the file's `approved` (or `approver`) is not what the evidence log records for this content (`runsheet approve`; docs/approval.md)",
     ),
     check(
         "invalid-id",
@@ -453,9 +459,95 @@ pub fn lint(loaded: &Loaded, today: NaiveDate) -> Vec<Diagnostic> {
     out
 }
 
+/// The file's `approved` and `approver` claims against what the log
+/// records (`recorded`: this procedure's approvals and reviews): warnings
+/// when no approval of this exact content is recorded, when none is dated
+/// as the file says, or when none is by the approver it names.
+pub fn approval_claim(loaded: &Loaded, recorded: Option<&Recorded>) -> Vec<Diagnostic> {
+    let p = &loaded.procedure;
+    let Some(claimed) = p.approved.map(|d| d.0) else {
+        return Vec::new();
+    };
+    let file = loaded.source.path.clone();
+    let warn = |key: &str, message: String, hint: String| {
+        Diagnostic::warning(file.clone(), loaded.locate(key), "approval-claim", message)
+            .with_hint(hint)
+    };
+    let sha = loaded.source.sha256();
+    let short = sha.get(..12).unwrap_or(&sha);
+    let empty = Recorded::default();
+    let recorded = recorded.unwrap_or(&empty);
+    let these: Vec<_> = recorded.approvals_of(&sha).collect();
+    if these.is_empty() {
+        let other = recorded
+            .approvals
+            .iter()
+            .rfind(|a| a.role_checked)
+            .map(|a| {
+                format!(
+                    " (its latest recorded approval is of other content: v{} on {} by {}, seq {}; the file changed since)",
+                    a.version, a.on, a.by, a.seq
+                )
+            })
+            .unwrap_or_default();
+        return vec![warn(
+            "approved",
+            format!(
+                "approved = {claimed} but the log records no approval of this content (sha256 {short}…, v{}){other}",
+                p.version
+            ),
+            format!(
+                "an approver records it with `runsheet approve {}`; until then runs of it warn (docs/approval.md)",
+                p.id
+            ),
+        )];
+    }
+    let mut out = Vec::new();
+    if !these.iter().any(|a| a.on == claimed) {
+        let dates: Vec<String> = these
+            .iter()
+            .map(|a| format!("{} by {} (seq {})", a.on, a.by, a.seq))
+            .collect();
+        out.push(warn(
+            "approved",
+            format!(
+                "approved = {claimed} but this content's recorded approval is dated {}",
+                dates.join(", ")
+            ),
+            format!("write the recorded date: approved = {}", these[0].on),
+        ));
+    }
+    if let Some(claim) = p.approver.as_deref().filter(|c| !c.trim().is_empty())
+        && !these.iter().any(|a| names_approver(claim, a))
+    {
+        let who: Vec<&str> = these.iter().map(|a| a.by.as_str()).collect();
+        out.push(warn(
+            "approver",
+            format!(
+                "approver = {claim:?} but this content was approved by {}",
+                who.join(", ")
+            ),
+            "name the approver as the log records them (user, principal or display name), or have them approve it".into(),
+        ));
+    }
+    out
+}
+
+/// Does the file's `approver` name the recorded approver (user, SSH
+/// principal or its user part, display name; case and spaces ignored)?
+fn names_approver(claim: &str, a: &crate::procedure::control::RecordedApproval) -> bool {
+    let norm = |s: &str| s.trim().to_lowercase();
+    let claim = norm(claim);
+    let user_part = a.by.split('@').next().unwrap_or(&a.by);
+    [Some(a.by.as_str()), Some(user_part), a.name.as_deref()]
+        .into_iter()
+        .flatten()
+        .any(|n| norm(n) == claim)
+}
+
 /// Read, parse and check one file. Never panics; every problem is a diagnostic.
 pub fn lint_file(path: &Path, today: NaiveDate) -> Vec<Diagnostic> {
-    check_file(path, today).1
+    check_file(path, today, None).1
 }
 
 /// A parsed file's procedure id and where the id is written.
@@ -465,7 +557,11 @@ struct IdAt {
 }
 
 /// Lint one file; also returns the procedure id when the file parsed.
-fn check_file(path: &Path, today: NaiveDate) -> (Option<IdAt>, Vec<Diagnostic>) {
+fn check_file(
+    path: &Path,
+    today: NaiveDate,
+    recorded: Option<&RecordedById>,
+) -> (Option<IdAt>, Vec<Diagnostic>) {
     match Source::read(path)
         .map_err(|d| vec![d])
         .and_then(parse::parse_all)
@@ -475,7 +571,12 @@ fn check_file(path: &Path, today: NaiveDate) -> (Option<IdAt>, Vec<Diagnostic>) 
                 id: loaded.procedure.id.clone(),
                 at: loaded.locate("id"),
             };
-            (Some(id), lint(&loaded, today))
+            let mut out = lint(&loaded, today);
+            if let Some(r) = recorded {
+                out.extend(approval_claim(&loaded, r.get(&loaded.procedure.id)));
+                out.sort_by_key(|d| (d.line, d.column));
+            }
+            (Some(id), out)
         }
         Err(ds) => (None, ds),
     }
@@ -555,7 +656,13 @@ fn plural(n: usize, word: &str) -> String {
 /// Check files and folders (each folder's `*.toml` and `*.json`, not
 /// recursive). Also finds procedure ids used by more than one file.
 /// A path that does not exist, or a folder that cannot be listed, is an error.
-pub fn lint_paths(paths: &[PathBuf], today: NaiveDate) -> Result<LintReport, Error> {
+/// With `recorded` (the log's approvals, read by the caller), each file's
+/// `approved` claim is checked against them ([`approval_claim`]).
+pub fn lint_paths(
+    paths: &[PathBuf],
+    today: NaiveDate,
+    recorded: Option<&RecordedById>,
+) -> Result<LintReport, Error> {
     let mut files: Vec<PathBuf> = Vec::new();
     for path in paths {
         if path.is_dir() {
@@ -578,7 +685,7 @@ pub fn lint_paths(paths: &[PathBuf], today: NaiveDate) -> Result<LintReport, Err
     };
     let mut ids: std::collections::HashMap<String, PathBuf> = std::collections::HashMap::new();
     for file in &files {
-        let (id, mut diagnostics) = check_file(file, today);
+        let (id, mut diagnostics) = check_file(file, today, recorded);
         if let Some(IdAt { id, at }) = id {
             if let Some(first) = ids.get(&id) {
                 diagnostics.push(

@@ -35,6 +35,12 @@ pub struct Procedure {
     /// Explicit next review date (takes precedence over `review_every_months`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_review: Option<Date>,
+    /// What `run` does when the exact content being run has no recorded
+    /// approval by an approver (`runsheet approve`, docs/approval.md):
+    /// `warn` (going ahead is recorded as a deviation) or `refuse`. The
+    /// stricter of this and the configuration's `unapproved` applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unapproved: Option<OnUnapproved>,
     /// Why the procedure exists.
     pub purpose: String,
     /// What it covers and what it does not.
@@ -64,6 +70,14 @@ pub struct Procedure {
     /// Escalation branches a failing step leads to.
     #[serde(default)]
     pub branches: Vec<Branch>,
+}
+
+/// A procedure's policy for content no approver approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnUnapproved {
+    Warn,
+    Refuse,
 }
 
 /// Expected cadence of a procedure.

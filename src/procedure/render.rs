@@ -24,7 +24,7 @@ mod markdown;
 mod mermaid;
 
 pub use html::html;
-pub use list::{ListEntry, ListItemJson, ListJson, list_json, list_table};
+pub use list::{ListEntry, ListItemJson, ListJson, due_suffix, list_json, list_table};
 pub use markdown::markdown;
 pub use mermaid::mermaid;
 
@@ -622,6 +622,7 @@ no = "end-failed"
         ListEntry {
             path: PathBuf::from(path),
             procedure: p,
+            last_review: None,
         }
     }
 
@@ -637,8 +638,18 @@ no = "end-failed"
         unset.approved = None;
         unset.controls = vec!["A.5.18".into()];
         unset.cadence = crate::procedure::Cadence::OnDemand;
+        let mut reviewed = entry("procedures/backup.toml", backup());
+        reviewed.last_review = Some(crate::procedure::control::RecordedReview {
+            seq: 9,
+            sha256: "ab".into(),
+            version: "1.2".into(),
+            on: date("2026-03-15"),
+            by: "ciso".into(),
+            outcome: "unchanged".into(),
+            next: date("2027-03-15"),
+        });
         vec![
-            entry("procedures/backup.toml", backup()),
+            reviewed,
             entry("procedures/leaver.toml", unset),
             entry("procedures/access.toml", overdue),
         ]
@@ -648,10 +659,10 @@ no = "end-failed"
     fn list_table_marks_overdue_in_words() {
         let out = list_table(&entries(), date("2026-04-01"), false, None);
         insta::assert_snapshot!(out, @r"
-        ID              TITLE                            VERSION  OWNER               CONTROLS        CADENCE    REVIEW DUE
-        access-review   Quarterly access review          1.2      IT operations lead  A.8.13, A.5.37  quarterly  2026-03-01 OVERDUE
-        backup-nightly  Nightly backup of customer data  1.2      IT operations lead  A.8.13, A.5.37  daily      2027-01-15
-        leaver          Leaver offboarding\u{1b}[2J      1.2      IT operations lead  A.5.18          on-demand  not set
+        ID              TITLE                            VERSION  OWNER               CONTROLS        CADENCE    LAST REVIEW      REVIEW DUE
+        access-review   Quarterly access review          1.2      IT operations lead  A.8.13, A.5.37  quarterly  none             2026-03-01 OVERDUE
+        backup-nightly  Nightly backup of customer data  1.2      IT operations lead  A.8.13, A.5.37  daily      2026-03-15 ciso  2027-03-15 (review)
+        leaver          Leaver offboarding\u{1b}[2J      1.2      IT operations lead  A.5.18          on-demand  none             not set
         ");
         assert!(!out.contains('\x1b'));
     }
@@ -713,6 +724,11 @@ no = "end-failed"
         assert_eq!(arr[0]["cadence"], "quarterly");
         assert_eq!(arr[0]["path"], "procedures/access.toml");
         assert_eq!(arr[1]["review_overdue"], false);
+        assert_eq!(arr[1]["review_due"], "2027-03-15");
+        assert_eq!(arr[1]["review_due_from"], "log");
+        assert_eq!(arr[1]["last_review"]["by"], "ciso");
+        assert_eq!(arr[0]["review_due_from"], "file");
+        assert_eq!(arr[0]["last_review"], serde_json::Value::Null);
         assert_eq!(arr[1]["controls"], serde_json::json!(["A.8.13", "A.5.37"]));
         assert_eq!(arr[1]["approved"], "2026-01-15");
         assert_eq!(arr[2]["review_due"], serde_json::Value::Null);

@@ -17,7 +17,11 @@ use serde::Serialize;
 use super::cadence::{Adherence, Period, adherence, day_before};
 use super::outcome_text;
 use super::timeline::operator_text;
+use crate::procedure::control::{
+    self, DueFrom, RecordedApproval, RecordedById, RecordedReview, RecordedReviewJson,
+};
 use crate::procedure::{Cadence, Procedure};
+use crate::store::log_payload::{Act, ProcedureAct};
 use crate::store::{RunQuery, RunRow, Store, StoreError, time_text};
 use crate::text::{columns, sanitize_line};
 use crate::vocab::Outcome;
@@ -82,9 +86,17 @@ pub struct ProcedureStatusJson {
     /// Cadence adherence; null for an on-demand procedure.
     pub adherence: Option<AdherenceJson>,
     pub open_runs: Vec<OpenRunJson>,
-    /// YYYY-MM-DD.
+    /// When the next review is due (YYYY-MM-DD): from the latest review the
+    /// log records, else from the file's dates.
     pub review_due: Option<String>,
+    /// Where `review_due` comes from (null: no date).
+    pub review_due_from: Option<DueFrom>,
     pub review: Review,
+    /// The latest review the evidence log records (null: none).
+    pub last_review: Option<RecordedReviewJson>,
+    /// The latest review found the procedure needs a change and no other
+    /// content has been approved since.
+    pub change_pending: bool,
     /// Why the procedure needs attention, in words (empty: it does not).
     pub attention: Vec<String>,
 }
@@ -139,15 +151,21 @@ pub struct ProcedureStatus {
     pub adherence: Option<Adherence>,
     pub open_runs: Vec<RunRow>,
     pub review_due: Option<NaiveDate>,
+    pub review_due_from: Option<DueFrom>,
     pub review: Review,
+    pub last_review: Option<RecordedReview>,
+    /// The latest review found a change needed, not approved since.
+    pub change_pending: Option<RecordedReview>,
 }
 
 impl ProcedureStatus {
-    /// Compute the status from the procedure and its runs (any order). Pure.
+    /// Compute the status from the procedure, its runs (any order) and what
+    /// the log records of its approvals and reviews. Pure.
     pub fn compute(
         procedure: &Procedure,
         file: Option<PathBuf>,
         runs: &[&RunRow],
+        recorded: Option<&control::Recorded>,
         today: NaiveDate,
         days: u32,
     ) -> ProcedureStatus {
@@ -185,7 +203,9 @@ impl ProcedureStatus {
             .map(|r| (*r).clone())
             .collect();
         open_runs.sort_by_key(|r| r.started_at);
-        let review_due = procedure.review_due();
+        let last_review = recorded.and_then(|r| r.last_review().cloned());
+        let due = control::next_review(procedure, last_review.as_ref());
+        let review_due = due.map(|(d, _)| d);
         let review = match review_due {
             None => Review::NotSet,
             Some(d) if d < today => Review::Overdue,
@@ -203,7 +223,10 @@ impl ProcedureStatus {
             adherence: adherence(procedure.cadence, &completed, today, days, not_before),
             open_runs,
             review_due,
+            review_due_from: due.map(|(_, f)| f),
             review,
+            last_review,
+            change_pending: recorded.and_then(|r| r.change_pending().cloned()),
         }
     }
 
@@ -241,7 +264,10 @@ impl ProcedureStatus {
                 })
                 .collect(),
             review_due: self.review_due.map(|d| d.format("%Y-%m-%d").to_string()),
+            review_due_from: self.review_due_from,
             review: self.review,
+            last_review: self.last_review.as_ref().map(RecordedReviewJson::from),
+            change_pending: self.change_pending.is_some(),
             attention: self.attention(),
         }
     }
@@ -258,6 +284,9 @@ impl ProcedureStatus {
         }
         if self.review == Review::Overdue {
             why.push("review overdue".into());
+        }
+        if self.change_pending.is_some() {
+            why.push("review found a change needed".into());
         }
         why
     }
@@ -279,9 +308,9 @@ pub fn collect(
     today: NaiveDate,
     days: u32,
 ) -> Result<StatusReport, StoreError> {
-    let rows = match store {
-        Some(s) => s.runs(&RunQuery::default())?,
-        None => Vec::new(),
+    let (rows, recorded) = match store {
+        Some(s) => (s.runs(&RunQuery::default())?, recorded(s, None)?),
+        None => (Vec::new(), RecordedById::new()),
     };
     let mut by_procedure: BTreeMap<&str, Vec<&RunRow>> = BTreeMap::new();
     for r in &rows {
@@ -298,6 +327,7 @@ pub fn collect(
             p,
             Some(path.clone()),
             &runs,
+            recorded.get(&p.id),
             today,
             days,
         ));
@@ -316,7 +346,14 @@ pub fn collect(
                         super::parse_stored(&latest.procedure_sha256, text, &format)
                     });
             if let Some(p) = parsed {
-                out.push(ProcedureStatus::compute(&p, None, runs, today, days));
+                out.push(ProcedureStatus::compute(
+                    &p,
+                    None,
+                    runs,
+                    recorded.get(*id),
+                    today,
+                    days,
+                ));
             }
         }
     }
@@ -416,11 +453,14 @@ impl StatusReport {
                         format!("{} of {} {many} missed", a.missed.len(), a.checked.len())
                     }
                 };
+                let from = p
+                    .review_due_from
+                    .map_or("", crate::procedure::render::due_suffix);
                 let review = match (p.review, p.review_due) {
                     (Review::NotSet, _) | (_, None) => "not set".to_string(),
-                    (Review::Overdue, Some(d)) => format!("OVERDUE {d}"),
-                    (Review::DueSoon, Some(d)) => format!("due {d}"),
-                    (Review::Ok, Some(d)) => d.to_string(),
+                    (Review::Overdue, Some(d)) => format!("OVERDUE {d}{from}"),
+                    (Review::DueSoon, Some(d)) => format!("due {d}{from}"),
+                    (Review::Ok, Some(d)) => format!("{d}{from}"),
                 };
                 [
                     sanitize_line(&p.id),
@@ -534,14 +574,42 @@ impl StatusReport {
                     r.id
                 );
             }
+            if let Some(r) = &p.last_review {
+                let _ = writeln!(
+                    out,
+                    "  last review {} by {} of v{}: {}",
+                    r.on,
+                    sanitize_line(&r.by),
+                    sanitize_line(&r.version),
+                    r.outcome
+                );
+            }
             if p.review == Review::Overdue
                 && let Some(d) = p.review_due
             {
+                let from = p.review_due_from.map_or("file", DueFrom::words);
                 let _ = writeln!(
                     out,
                     "  {}",
                     paint(
-                        &format!("REVIEW      was due on {d}; review and re-approve the procedure"),
+                        &format!(
+                            "REVIEW      was due on {d} ({from}); review it: `runsheet review {} --outcome unchanged|changed --note …`",
+                            sanitize_line(&p.id)
+                        ),
+                        "31"
+                    )
+                );
+            }
+            if let Some(r) = &p.change_pending {
+                let _ = writeln!(
+                    out,
+                    "  {}",
+                    paint(
+                        &format!(
+                            "CHANGE      the review on {} by {} found the procedure needs a change; no new version is approved since",
+                            r.on,
+                            sanitize_line(&r.by)
+                        ),
                         "31"
                     )
                 );
@@ -566,5 +634,49 @@ impl StatusReport {
             );
         }
         out
+    }
+}
+
+/// The log's approvals and reviews (of `id`, or of every procedure), per
+/// procedure id, in log order.
+pub fn recorded(store: &Store, id: Option<&str>) -> Result<RecordedById, StoreError> {
+    let mut out = RecordedById::new();
+    for act in store.procedure_acts(id)? {
+        let entry = out.entry(act.act.procedure_id().to_string()).or_default();
+        match recorded_act(&act) {
+            Recorded::Approval(a) => entry.approvals.push(a),
+            Recorded::Review(r) => entry.reviews.push(r),
+        }
+    }
+    Ok(out)
+}
+
+enum Recorded {
+    Approval(RecordedApproval),
+    Review(RecordedReview),
+}
+
+fn recorded_act(act: &ProcedureAct) -> Recorded {
+    let day = |s: &str| s.parse::<NaiveDate>().unwrap_or(act.at.date_naive());
+    match &act.act {
+        Act::Approved(a) => Recorded::Approval(RecordedApproval {
+            seq: act.seq,
+            sha256: a.procedure_sha256.clone(),
+            version: a.procedure_version.clone(),
+            on: day(&a.approved_on),
+            by: a.by.user.clone(),
+            name: a.by.name.clone(),
+            method: a.by.method.clone(),
+            role_checked: a.by.role_from.is_some(),
+        }),
+        Act::Reviewed(r) => Recorded::Review(RecordedReview {
+            seq: act.seq,
+            sha256: r.procedure_sha256.clone(),
+            version: r.procedure_version.clone(),
+            on: day(&r.reviewed_on),
+            by: r.by.user.clone(),
+            outcome: r.outcome.clone(),
+            next: day(&r.next_review),
+        }),
     }
 }

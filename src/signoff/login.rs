@@ -96,6 +96,7 @@ impl AllowedSigners {
         user: &str,
         host: &str,
         namespace: &str,
+        purpose: &super::Purpose,
     ) -> Result<Option<String>, String> {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(t) => t,
@@ -106,8 +107,9 @@ impl AllowedSigners {
             Ok(Some(self.path.display().to_string()))
         } else {
             Err(format!(
-                "{} gives {user} no line allowing namespace {namespace}: the role is not theirs to sign for; nothing was signed off",
-                self.path.display()
+                "{} gives {user} no line allowing namespace {namespace}: the role is not theirs to sign for; {}",
+                self.path.display(),
+                purpose.nothing
             ))
         }
     }

@@ -133,6 +133,7 @@ fn fixture_as(source: &str, starter: crate::vocab::Operator, actor: Option<&str>
         today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
         clock: None,
         pid: None,
+        control: Default::default(),
     };
     let sink = MemorySink::default();
     let clock = SteppingClock::starting_at(t0());

@@ -71,7 +71,11 @@ pub fn runsheet_with(db: &Path, procedures: &Path) -> Command {
     cmd
 }
 
-/// `cmd` with none of the user's `RUNSHEET_*` settings, no sudo user and no colour.
+/// `cmd` with none of the user's `RUNSHEET_*` settings, no sudo user and no
+/// colour; and with `RUNSHEET_UNAPPROVED=allow`, so the run scripts of tests
+/// about something else need not acknowledge that no approver approved the
+/// procedures they run (tests/integration/approval.rs removes it to test the
+/// default, `warn`, and `refuse`).
 pub fn isolated(cmd: &mut Command) -> &mut Command {
     for var in [
         "RUNSHEET_DB",
@@ -88,7 +92,7 @@ pub fn isolated(cmd: &mut Command) -> &mut Command {
     ] {
         cmd.env_remove(var);
     }
-    cmd.env("NO_COLOR", "1")
+    cmd.env("NO_COLOR", "1").env("RUNSHEET_UNAPPROVED", "allow")
 }
 
 /// Standard output as text.

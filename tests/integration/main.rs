@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod anchor;
+mod approval;
 mod audit;
 mod cli;
 mod clock;

@@ -74,7 +74,7 @@ fn sign_off_actor(db: &Path) -> String {
 
 /// An SSH key made by ssh-keygen in `dir` for `name` (no passphrase): the
 /// private key's path and the public key's `type base64` part.
-fn ssh_key(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
+pub(crate) fn ssh_key(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
     let key = dir.join(name);
     let out = std::process::Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
@@ -291,7 +291,7 @@ fn a_sign_off_is_signed_by_a_second_persons_ssh_key() {
 }
 
 /// The OS user the tests run as (what runsheet records as the operator).
-fn whoami_user() -> String {
+pub(crate) fn whoami_user() -> String {
     let out = std::process::Command::new("id")
         .arg("-un")
         .output()

@@ -357,7 +357,7 @@ fn report_counts_and_renders() {
     )
     .expect("write");
     std::fs::write(dir.path().join("c.toml"), "id = [").expect("write");
-    let report = lint_paths(&[dir.path().to_path_buf()], today()).expect("report");
+    let report = lint_paths(&[dir.path().to_path_buf()], today(), None).expect("report");
     assert_eq!(report.files, 3);
     assert_eq!(
         codes(&report.diagnostics),
@@ -377,11 +377,12 @@ fn report_counts_and_renders() {
     assert_eq!(json["errors"], 2);
     assert_eq!(json["diagnostics"][2]["code"], "syntax");
 
-    let missing = lint_paths(&[dir.path().join("nope.toml")], today());
+    let missing = lint_paths(&[dir.path().join("nope.toml")], today(), None);
     assert!(matches!(missing, Err(Error::Input(_))));
     let single = lint_paths(
         &[dir.path().join("a.toml"), dir.path().join("a.toml")],
         today(),
+        None,
     )
     .expect("report");
     assert_eq!((single.files, single.diagnostics.len()), (1, 0));

@@ -9,37 +9,50 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::Procedure;
+use crate::procedure::control::{DueFrom, RecordedReview, RecordedReviewJson, next_review};
 use crate::text::{columns, sanitize_line};
 
-/// One procedure found in the procedures folder, and the file it came from.
+/// One procedure found in the procedures folder, the file it came from, and
+/// its latest review the evidence log records.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListEntry {
     pub path: PathBuf,
     pub procedure: Procedure,
+    pub last_review: Option<RecordedReview>,
 }
 
-const HEADERS: [&str; 7] = [
+const HEADERS: [&str; 8] = [
     "ID",
     "TITLE",
     "VERSION",
     "OWNER",
     "CONTROLS",
     "CADENCE",
+    "LAST REVIEW",
     "REVIEW DUE",
 ];
 
 /// Review state of a procedure on `today`.
 enum Review {
-    Due(NaiveDate),
-    Overdue(NaiveDate),
+    Due(NaiveDate, DueFrom),
+    Overdue(NaiveDate, DueFrom),
     NotSet,
 }
 
-fn review(p: &Procedure, today: NaiveDate) -> Review {
-    match p.review_due() {
-        Some(d) if d < today => Review::Overdue(d),
-        Some(d) => Review::Due(d),
+fn review(e: &ListEntry, today: NaiveDate) -> Review {
+    match next_review(&e.procedure, e.last_review.as_ref()) {
+        Some((d, from)) if d < today => Review::Overdue(d, from),
+        Some((d, from)) => Review::Due(d, from),
         None => Review::NotSet,
+    }
+}
+
+/// ` (review)` after a date the log's latest review set; nothing after the
+/// file's (as status shows it).
+pub fn due_suffix(from: DueFrom) -> &'static str {
+    match from {
+        DueFrom::Log => " (review)",
+        DueFrom::File => "",
     }
 }
 
@@ -56,7 +69,8 @@ fn sorted(entries: &[ListEntry]) -> Vec<&ListEntry> {
 }
 
 /// A table of procedures (sorted by id): id, title, version, owner, controls,
-/// cadence and review due date. An overdue review says `OVERDUE` in words and a
+/// cadence, the last recorded review and the review due date, marked
+/// `(review)` when the last recorded review set it (else the file's dates did). An overdue review says `OVERDUE` in words and a
 /// missing one `not set`; with `color` they are also red / yellow. All procedure
 /// text is made safe for a terminal. With no entries, only the header line.
 pub fn list_table(
@@ -65,16 +79,21 @@ pub fn list_table(
     color: bool,
     width: Option<usize>,
 ) -> String {
-    let rows: Vec<([String; 7], Review)> = sorted(entries)
+    let rows: Vec<([String; 8], Review)> = sorted(entries)
         .into_iter()
         .map(|e| {
             let p = &e.procedure;
-            let r = review(p, today);
+            let r = review(e, today);
             let due = match r {
-                Review::Due(d) => d.format("%Y-%m-%d").to_string(),
-                Review::Overdue(d) => format!("{} OVERDUE", d.format("%Y-%m-%d")),
+                Review::Due(d, f) => format!("{}{}", d.format("%Y-%m-%d"), due_suffix(f)),
+                Review::Overdue(d, f) => {
+                    format!("{}{} OVERDUE", d.format("%Y-%m-%d"), due_suffix(f))
+                }
                 Review::NotSet => "not set".to_string(),
             };
+            let last = e.last_review.as_ref().map_or("none".to_string(), |r| {
+                format!("{} {}", r.on.format("%Y-%m-%d"), sanitize_line(&r.by))
+            });
             let cells = [
                 sanitize_line(&p.id),
                 sanitize_line(&p.title),
@@ -82,18 +101,19 @@ pub fn list_table(
                 sanitize_line(&p.owner),
                 sanitize_line(&p.controls.join(", ")),
                 p.cadence.as_str().to_string(),
+                last,
                 due,
             ];
             (cells, r)
         })
         .collect();
-    let mut widths: [usize; 7] = HEADERS.map(|h| h.chars().count());
+    let mut widths: [usize; 8] = HEADERS.map(|h| h.chars().count());
     for (cells, _) in &rows {
         for (w, c) in widths.iter_mut().zip(cells) {
             *w = (*w).max(c.chars().count());
         }
     }
-    let (mut cells, reviews): (Vec<[String; 7]>, Vec<Review>) = rows.into_iter().unzip();
+    let (mut cells, reviews): (Vec<[String; 8]>, Vec<Review>) = rows.into_iter().unzip();
     // At a terminal: cut the title, then the controls, then the owner; the
     // id (what `run` takes) and the dates stay whole.
     if let Some(max) = width {
@@ -112,10 +132,11 @@ pub fn list_table(
             (1, 4),
             (3, 4),
             (4, 4),
+            (6, 4),
         ];
         columns::fit(&mut widths, &mut cells, max, &order);
     }
-    let rows: Vec<([String; 7], Review)> = cells.into_iter().zip(reviews).collect();
+    let rows: Vec<([String; 8], Review)> = cells.into_iter().zip(reviews).collect();
     let mut out = String::new();
     // A column cut below its heading's width cuts the heading too.
     let header: Vec<String> = HEADERS
@@ -134,9 +155,9 @@ pub fn list_table(
         let text = line(cells, &widths);
         let paint = match r {
             _ if !color => None,
-            Review::Overdue(_) => Some("\x1b[31m"),
+            Review::Overdue(..) => Some("\x1b[31m"),
             Review::NotSet => Some("\x1b[33m"),
-            Review::Due(_) => None,
+            Review::Due(..) => None,
         };
         match paint {
             // The review column is last: colour it without disturbing the padding.
@@ -184,10 +205,15 @@ pub struct ListItemJson {
     pub approver: Option<String>,
     /// The approval date the file states (YYYY-MM-DD).
     pub approved: Option<String>,
-    /// When the next review is due (YYYY-MM-DD), from the file's dates.
+    /// When the next review is due (YYYY-MM-DD): from the latest review the
+    /// log records, else from the file's dates.
     pub review_due: Option<String>,
+    /// Where `review_due` comes from (null: no date).
+    pub review_due_from: Option<DueFrom>,
     /// The review is due before today.
     pub review_overdue: bool,
+    /// The latest review the evidence log records (null: none, or no log).
+    pub last_review: Option<RecordedReviewJson>,
     pub cadence: String,
     pub classification: Option<String>,
     /// Annex A controls.
@@ -203,6 +229,7 @@ pub fn list_json(entries: &[ListEntry], today: NaiveDate) -> ListJson {
             .into_iter()
             .map(|e| {
                 let p = &e.procedure;
+                let due = next_review(p, e.last_review.as_ref());
                 ListItemJson {
                     id: p.id.clone(),
                     title: p.title.clone(),
@@ -210,8 +237,10 @@ pub fn list_json(entries: &[ListEntry], today: NaiveDate) -> ListJson {
                     owner: p.owner.clone(),
                     approver: p.approver.clone(),
                     approved: p.approved.map(|d| d.to_string()),
-                    review_due: p.review_due().map(|d| d.format("%Y-%m-%d").to_string()),
-                    review_overdue: matches!(review(p, today), Review::Overdue(_)),
+                    review_due: due.map(|(d, _)| d.format("%Y-%m-%d").to_string()),
+                    review_due_from: due.map(|(_, f)| f),
+                    review_overdue: matches!(review(e, today), Review::Overdue(..)),
+                    last_review: e.last_review.as_ref().map(RecordedReviewJson::from),
                     cadence: p.cadence.as_str().to_string(),
                     classification: p.classification.clone(),
                     controls: p.controls.clone(),
