@@ -12,7 +12,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 mod acts;
 pub mod help;
 
-pub use acts::{ApproveArgs, ReviewArgs, ReviewOutcome};
+pub use acts::{ActProof, ApproveArgs, ReviewArgs, ReviewOutcome};
 
 /// The command line as people see it: the derived definitions with each
 /// command's examples, and without the global options a command ignores

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::{Context, host_name, load_procedure};
 use crate::approval::{self, Proof, ReviewFinding};
-use crate::cli::{ApproveArgs, ReviewArgs, ReviewOutcome};
+use crate::cli::{ActProof, ApproveArgs, ReviewArgs, ReviewOutcome};
 use crate::error::{Error, Exit, Result};
 use crate::procedure::control::{
     self, ApprovalCheck, OUTCOME_CHANGED, OUTCOME_UNCHANGED, RecordedById, StartControl, Unapproved,
@@ -116,16 +116,15 @@ pub(super) fn start_control(ctx: &Context, loaded: &Loaded) -> Result<StartContr
 /// beside a login.
 fn signer(
     ctx: &Context,
-    signature: Option<&Path>,
-    flag: Option<PathBuf>,
+    proof: ActProof,
     message: &str,
     purpose: &crate::signoff::Purpose,
 ) -> Result<ActSigner> {
-    let signers = ctx.allowed_signers(flag);
+    let signers = ctx.allowed_signers(proof.allowed_signers);
     let host = host_name();
     let name = ctx.display_name();
     let login;
-    let proof = match signature {
+    let proof = match &proof.signature {
         Some(file) => Proof::Signature(file),
         None => {
             login = crate::signoff::login::this_login().map_err(Error::Input)?;
@@ -163,16 +162,10 @@ pub(super) fn approve_cmd(ctx: &Context, a: ApproveArgs) -> Result<Exit> {
     let p = &loaded.procedure;
     let sha = loaded.source.sha256();
     let text = approval::approval_text(&p.id, &p.version, &sha);
-    if a.text {
+    if a.proof.text {
         return print_text(ctx, &text, &format!("runsheet approve {}", a.procedure));
     }
-    let by = signer(
-        ctx,
-        a.signature.as_deref(),
-        a.allowed_signers,
-        &text,
-        &approval::APPROVAL,
-    )?;
+    let by = signer(ctx, a.proof, &text, &approval::APPROVAL)?;
     if let Some(earlier) = ctx
         .recorded_if_any()
         .and_then(|mut r| r.remove(&p.id))
@@ -261,7 +254,7 @@ pub(super) fn review_cmd(ctx: &Context, a: ReviewArgs) -> Result<Exit> {
         next_review: &next_text,
     };
     let text = approval::review_text(&p.id, &p.version, &sha, &finding);
-    if a.text {
+    if a.proof.text {
         let mut command = format!(
             "runsheet review {} --outcome {outcome} --note {:?}",
             a.procedure, note
@@ -271,13 +264,7 @@ pub(super) fn review_cmd(ctx: &Context, a: ReviewArgs) -> Result<Exit> {
         }
         return print_text(ctx, &text, &command);
     }
-    let by = signer(
-        ctx,
-        a.signature.as_deref(),
-        a.allowed_signers,
-        &text,
-        &approval::REVIEW,
-    )?;
+    let by = signer(ctx, a.proof, &text, &approval::REVIEW)?;
     let now = Utc::now();
     let payload = ProcedureReviewed {
         procedure_id: p.id.clone(),

@@ -58,8 +58,8 @@ pub fn effective(cli: &Cli, config: Option<&Config>) -> Vec<Setting> {
         Cmd::Run(a) => (a.operator.clone(), a.allowed_signers.clone()),
         Cmd::Resume(a) => (a.operator.clone(), a.allowed_signers.clone()),
         Cmd::SignOff(a) => (None, a.allowed_signers.clone()),
-        Cmd::Approve(a) => (None, a.allowed_signers.clone()),
-        Cmd::Review(a) => (None, a.allowed_signers.clone()),
+        Cmd::Approve(a) => (None, a.proof.allowed_signers.clone()),
+        Cmd::Review(a) => (None, a.proof.allowed_signers.clone()),
         _ => (None, None),
     };
     let env_text = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
@@ -215,8 +215,8 @@ pub fn apply(cli: &mut Cli, config: Option<&Config>) {
             a.allowed_signers = a.allowed_signers.take().or(signers);
         }
         Cmd::SignOff(a) => a.allowed_signers = a.allowed_signers.take().or(signers),
-        Cmd::Approve(a) => a.allowed_signers = a.allowed_signers.take().or(signers),
-        Cmd::Review(a) => a.allowed_signers = a.allowed_signers.take().or(signers),
+        Cmd::Approve(a) => a.proof.allowed_signers = a.proof.allowed_signers.take().or(signers),
+        Cmd::Review(a) => a.proof.allowed_signers = a.proof.allowed_signers.take().or(signers),
         _ => {}
     }
 }

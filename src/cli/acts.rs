@@ -10,10 +10,18 @@ use clap::{Args, ValueEnum};
 pub struct ApproveArgs {
     /// Procedure id, file name or path (as `run` takes it)
     pub procedure: String,
+    #[command(flatten)]
+    pub proof: ActProof,
+}
+
+/// How the approver proves who they are (docs/approval.md), for `approve`
+/// and `review`.
+#[derive(Debug, Clone, Args)]
+pub struct ActProof {
     /// Print the exact text to sign with your SSH key, and nothing else (pipe it to `ssh-keygen -Y sign`)
     #[arg(long, conflicts_with = "signature")]
     pub text: bool,
-    /// Approve with this SSH signature file over the approval text instead of as your login
+    /// Sign with this SSH signature file over that text instead of as your login
     #[arg(long, value_name = "FILE")]
     pub signature: Option<PathBuf>,
     /// The allowed-signers file that gives people the approver role [default: allowed_signers in the procedures folder]
@@ -43,13 +51,6 @@ pub struct ReviewArgs {
     /// The next review date (YYYY-MM-DD, after today) [default: today plus the procedure's review_every_months, else 12 months]
     #[arg(long, value_name = "DATE")]
     pub next: Option<String>,
-    /// Print the exact text to sign with your SSH key, and nothing else
-    #[arg(long, conflicts_with = "signature")]
-    pub text: bool,
-    /// Record the review with this SSH signature file over the review text instead of as your login
-    #[arg(long, value_name = "FILE")]
-    pub signature: Option<PathBuf>,
-    /// The allowed-signers file that gives people the approver role [default: allowed_signers in the procedures folder]
-    #[arg(long, env = "RUNSHEET_ALLOWED_SIGNERS", value_name = "FILE")]
-    pub allowed_signers: Option<PathBuf>,
+    #[command(flatten)]
+    pub proof: ActProof,
 }

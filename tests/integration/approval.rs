@@ -68,6 +68,25 @@ impl Setup {
         std::fs::write(self.procs.join("allowed_signers"), lines).unwrap();
     }
 
+    /// The allowed-signers file, making the tests' OS user an approver
+    /// (for approvals from their login): that user's name.
+    fn allow_me(&self) -> String {
+        let me = whoami_user();
+        let (_, key) = ssh_key(&self.root, "me");
+        self.allow(&format!(
+            "{me} namespaces=\"runsheet-signoff@approver\" {key}\n"
+        ));
+        me
+    }
+
+    /// The drill's file with an explicit `next_review` instead of its interval.
+    fn due_for_review_on(&self, date: &str) {
+        let source = std::fs::read_to_string(&self.file).unwrap();
+        let changed = source.replace("review_every_months = 12", &format!("next_review = {date}"));
+        assert_ne!(changed, source);
+        std::fs::write(&self.file, changed).unwrap();
+    }
+
     fn approvals(&self) -> Vec<serde_json::Value> {
         if self.db.exists() {
             payloads(&self.db, "procedure-approved")
@@ -328,11 +347,7 @@ fn run_checks_the_exact_content_is_approved() {
     );
 
     // Approved: no warning, straight to the first step.
-    let me = whoami_user();
-    let (_, key) = ssh_key(&s.root, "me");
-    s.allow(&format!(
-        "{me} namespaces=\"runsheet-signoff@approver\" {key}\n"
-    ));
+    s.allow_me();
     assert_eq!(s.run(&["approve", "drill"]).status.code(), Some(0));
     let out = s.run_drill(DRILL_SCRIPT);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
@@ -438,11 +453,7 @@ fn lint_checks_the_approved_claim_against_the_log() {
     );
     assert!(text.contains("runsheet approve drill"), "{text}");
 
-    let me = whoami_user();
-    let (_, key) = ssh_key(&s.root, "me");
-    s.allow(&format!(
-        "{me} namespaces=\"runsheet-signoff@approver\" {key}\n"
-    ));
+    let me = s.allow_me();
     assert_eq!(s.run(&["approve", "drill"]).status.code(), Some(0));
     let out = s.run(&["lint", s.file.to_str().unwrap()]);
     let text = stdout(&out);
@@ -479,18 +490,9 @@ fn lint_checks_the_approved_claim_against_the_log() {
 #[test]
 fn a_review_moves_the_due_date_and_status_strict_follows_it() {
     let s = setup();
-    let me = whoami_user();
-    let (_, key) = ssh_key(&s.root, "me");
-    s.allow(&format!(
-        "{me} namespaces=\"runsheet-signoff@approver\" {key}\n"
-    ));
+    let me = s.allow_me();
     // Overdue by the file's dates.
-    let source = std::fs::read_to_string(&s.file).unwrap();
-    std::fs::write(
-        &s.file,
-        source.replace("review_every_months = 12", "next_review = 2026-01-01"),
-    )
-    .unwrap();
+    s.due_for_review_on("2026-01-01");
     assert_eq!(s.run(&["approve", "drill"]).status.code(), Some(0));
 
     let before = s.files();
@@ -617,17 +619,8 @@ fn a_review_moves_the_due_date_and_status_strict_follows_it() {
 #[test]
 fn the_run_start_review_warning_follows_the_recorded_review() {
     let s = setup();
-    let me = whoami_user();
-    let (_, key) = ssh_key(&s.root, "me");
-    s.allow(&format!(
-        "{me} namespaces=\"runsheet-signoff@approver\" {key}\n"
-    ));
-    let source = std::fs::read_to_string(&s.file).unwrap();
-    std::fs::write(
-        &s.file,
-        source.replace("review_every_months = 12", "next_review = 2026-01-01"),
-    )
-    .unwrap();
+    s.allow_me();
+    s.due_for_review_on("2026-01-01");
     assert_eq!(s.run(&["approve", "drill"]).status.code(), Some(0));
     let out = s.run_drill(&format!("\n{DRILL_SCRIPT}"));
     assert!(
