@@ -410,6 +410,49 @@ fn overdue_review_must_be_acknowledged_first() {
 }
 
 #[test]
+fn unapproved_content_must_be_acknowledged_and_a_recorded_review_sets_the_due_date() {
+    use crate::procedure::control::{ApprovalCheck, RecordedReview};
+    let p = procedure();
+    let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    let mut i = info(day(2026, 11, 1));
+    i.control.approval = ApprovalCheck::Missing;
+    let run = Run::replay(p.clone(), &start(&p, &i));
+    assert_eq!(run.current, None);
+    assert_eq!(run.pending_warnings.len(), 1);
+    assert!(
+        run.pending_warnings[0].contains("the content being run (sha256 00…"),
+        "{:?}",
+        run.pending_warnings
+    );
+    i.control.approval = ApprovalCheck::Approved {
+        by: "ciso".into(),
+        on: day(2026, 10, 1),
+    };
+    let run = Run::replay(p.clone(), &start(&p, &i));
+    assert_eq!(run.current.as_deref(), Some("one"));
+    // Overdue by the file's dates, not by the recorded review's.
+    let mut later = info(day(2028, 1, 1));
+    later.control.last_review = Some(RecordedReview {
+        seq: 1,
+        sha256: "00".into(),
+        version: "1".into(),
+        on: day(2027, 12, 1),
+        by: "ciso".into(),
+        outcome: "unchanged".into(),
+        next: day(2028, 12, 1),
+    });
+    let run = Run::replay(p.clone(), &start(&p, &later));
+    assert_eq!(run.current.as_deref(), Some("one"));
+    later.today = day(2029, 1, 1);
+    let run = Run::replay(p.clone(), &start(&p, &later));
+    assert!(
+        run.pending_warnings[0].ends_with("was due for review on 2028-12-01 (recorded review)"),
+        "{:?}",
+        run.pending_warnings
+    );
+}
+
+#[test]
 fn suspended_runs_accept_only_resume_or_abort() {
     let mut run = started();
     act(&mut run, Command::Suspend);

@@ -533,6 +533,38 @@ pub fn approval_claim(loaded: &Loaded, recorded: Option<&Recorded>) -> Vec<Diagn
     out
 }
 
+/// A recorded review sets the review date over the file's: the file's
+/// `review-overdue` gives way to one from the review's next date.
+fn recorded_review_due(
+    loaded: &Loaded,
+    review: &crate::procedure::control::RecordedReview,
+    today: NaiveDate,
+    out: &mut Vec<Diagnostic>,
+) {
+    out.retain(|d| d.code != "review-overdue");
+    if review.next < today {
+        let at = if loaded.has("next_review") {
+            "next_review"
+        } else {
+            "review_every_months"
+        };
+        out.push(
+            Diagnostic::warning(
+                loaded.source.path.clone(),
+                loaded.locate(at),
+                "review-overdue",
+                format!(
+                    "review was due on {} (set by the review recorded on {} by {}, seq {})",
+                    review.next, review.on, review.by, review.seq
+                ),
+            )
+            .with_hint(
+                "review the procedure: `runsheet review ID --outcome unchanged|changed --note …`",
+            ),
+        );
+    }
+}
+
 /// Does the file's `approver` name the recorded approver (user, SSH
 /// principal or its user part, display name; case and spaces ignored)?
 fn names_approver(claim: &str, a: &crate::procedure::control::RecordedApproval) -> bool {
@@ -573,7 +605,11 @@ fn check_file(
             };
             let mut out = lint(&loaded, today);
             if let Some(r) = recorded {
-                out.extend(approval_claim(&loaded, r.get(&loaded.procedure.id)));
+                let r = r.get(&loaded.procedure.id);
+                out.extend(approval_claim(&loaded, r));
+                if let Some(review) = r.and_then(Recorded::last_review) {
+                    recorded_review_due(&loaded, review, today, &mut out);
+                }
                 out.sort_by_key(|d| (d.line, d.column));
             }
             (Some(id), out)

@@ -511,6 +511,11 @@ fn a_review_moves_the_due_date_and_status_strict_follows_it() {
     );
     let lint = s.run(&["lint"]);
     assert_eq!(lint.status.code(), Some(0), "{}", stdout(&lint));
+    assert!(
+        stdout(&lint).contains("warning[review-overdue]"),
+        "{}",
+        stdout(&lint)
+    );
     assert_eq!(s.files(), before, "a read command changed a file");
 
     let past = s.run(&[
@@ -551,6 +556,13 @@ fn a_review_moves_the_due_date_and_status_strict_follows_it() {
     assert_eq!(reviews[0]["next_review"], "2099-06-30");
     assert_eq!(reviews[0]["by"]["user"], me.as_str());
 
+    // lint's review-overdue follows the recorded review too.
+    let lint = s.run(&["lint", "--strict"]);
+    assert!(
+        !stdout(&lint).contains("review-overdue"),
+        "{}",
+        stdout(&lint)
+    );
     let status = s.run(&["status", "--strict"]);
     assert_eq!(status.status.code(), Some(0), "{}", stdout(&status));
     assert!(
