@@ -166,11 +166,11 @@ pub(super) fn approve_cmd(ctx: &Context, a: ApproveArgs) -> Result<Exit> {
         return print_text(ctx, &text, &format!("runsheet approve {}", a.procedure));
     }
     let by = signer(ctx, a.proof, &text, &approval::APPROVAL)?;
-    if let Some(earlier) = ctx
+    let earlier = ctx
         .recorded_if_any()
         .and_then(|mut r| r.remove(&p.id))
-        .and_then(|r| r.approvals_of(&sha).find(|e| e.by == by.user).cloned())
-    {
+        .unwrap_or_default();
+    if let Some(earlier) = earlier.approvals_of(&sha).find(|e| e.by == by.user) {
         return Err(Error::Input(format!(
             "{} already approved this content of {} (sha256 {}…, v{}) on {} (seq {}); nothing was recorded again",
             by.user,
@@ -180,6 +180,20 @@ pub(super) fn approve_cmd(ctx: &Context, a: ApproveArgs) -> Result<Exit> {
             earlier.on,
             earlier.seq
         )));
+    }
+    // The same version string for other content: approved, but said.
+    if let Some(other) = earlier
+        .approvals
+        .iter()
+        .rfind(|e| e.version == p.version && e.sha256 != sha)
+    {
+        errln!(
+            "runsheet: note: v{} of {} was approved before with other content (sha256 {}…, seq {}); bump `version` on every approved change so the two can be told apart",
+            p.version,
+            p.id,
+            short(&other.sha256),
+            other.seq
+        );
     }
     let now = Utc::now();
     let payload = ProcedureApproved {

@@ -477,7 +477,13 @@ fn lint_checks_the_approved_claim_against_the_log() {
             .replace("approved = 2026-10-01", &format!("approved = {today}")),
     )
     .unwrap();
-    assert_eq!(s.run(&["approve", "drill"]).status.code(), Some(0));
+    let again = s.run(&["approve", "drill"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("v1.0 of drill was approved before with other content"),
+        "{}",
+        stderr(&again)
+    );
     let out = s.run(&["lint", s.file.to_str().unwrap(), "--strict"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
@@ -719,4 +725,35 @@ fn a_review_is_signed_with_an_ssh_key() {
     assert_eq!(r["by"]["method"], "ssh");
     assert_eq!(r["by"]["user"], "ciso@example.com");
     assert_eq!(r["note"], "checked with the team");
+}
+
+/// The approval file cannot be written (its path is a folder): the approval
+/// is recorded all the same, `approve` says so and exits non-zero, and
+/// prints the file's content to save by hand; no temporary file is left.
+#[test]
+fn an_approval_file_that_cannot_be_written_is_said_and_the_log_keeps_the_approval() {
+    let s = setup();
+    s.allow_me();
+    let blocker = s.procs.join("drill.toml.approval");
+    std::fs::create_dir(&blocker).unwrap();
+    std::fs::write(blocker.join("keep"), "x").unwrap();
+    let out = s.run(&["approve", "drill"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("the approval IS recorded in the evidence log"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("procedure = \"drill\""),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(s.approvals().len(), 1);
+    let left: Vec<_> = std::fs::read_dir(&s.procs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
