@@ -32,7 +32,7 @@ use super::{Procedure, Step, StepKind, StepPlace, Target, ValueKind};
 
 /// The number a step is shown with: `3` on the main path, `E1.2` for the second
 /// step of the first escalation branch.
-fn number(place: StepPlace) -> String {
+pub(crate) fn number(place: StepPlace) -> String {
     match place {
         StepPlace::Main(i) => format!("{}", i + 1),
         StepPlace::Branch(b, i) => format!("E{}.{}", b + 1, i + 1),
