@@ -92,6 +92,48 @@ pub struct BranchDiff {
     pub fields: Vec<FieldChange>,
 }
 
+/// One version compared: which it is and where it was read from.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Side {
+    /// The file's `version`.
+    pub version: String,
+    /// SHA-256 of its exact source text (as runs and approvals record it).
+    pub sha256: String,
+    /// Where the source came from, in words: `the file procedures/x.toml`,
+    /// `the log (run 01a2351c)`, `the log (approval of 2026-12-01)`.
+    pub origin: String,
+}
+
+/// Two versions of a procedure and what changed between them: what
+/// `runsheet diff` prints (`--json`, and the text, Markdown and HTML
+/// renderings in [`super::render`]).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Comparison {
+    pub procedure_id: String,
+    /// The newer side's title.
+    pub title: String,
+    pub from: Side,
+    pub to: Side,
+    /// [`ProcedureDiff::summary`].
+    pub summary: String,
+    pub changes: ProcedureDiff,
+}
+
+impl Comparison {
+    /// Compare `before` (`from`) with `after` (`to`).
+    pub fn new(before: &Procedure, from: Side, after: &Procedure, to: Side) -> Comparison {
+        let changes = diff(before, after);
+        Comparison {
+            procedure_id: after.id.clone(),
+            title: after.title.clone(),
+            from,
+            to,
+            summary: changes.summary(),
+            changes,
+        }
+    }
+}
+
 /// Counts of what changed, for a summary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
