@@ -15,6 +15,7 @@ pub mod history;
 pub mod runs;
 pub mod status;
 pub mod timeline;
+pub mod versions;
 
 use std::collections::HashMap;
 

@@ -18,6 +18,7 @@ mod faults;
 mod feed;
 mod feed_ocsf;
 mod forge;
+mod history;
 mod injection;
 mod json_outputs;
 mod lint;

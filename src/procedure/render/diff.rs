@@ -10,7 +10,9 @@ use std::fmt::Write;
 
 use super::html::CSS;
 use super::markdown::inline;
-use crate::procedure::diff::{BranchDiff, Comparison, FieldChange, Side, Status, StepDiff, field_words};
+use crate::procedure::diff::{
+    BranchDiff, Comparison, FieldChange, Side, Status, StepDiff, field_words,
+};
 use crate::text::{escape_html, sanitize_terminal};
 
 /// What happened to a step, in one or three words.
@@ -73,17 +75,20 @@ pub fn diff_text(c: &Comparison) -> String {
     }
     if !d.steps.is_empty() {
         out.push_str("\nSteps\n");
+        let width = d.steps.iter().map(|s| step_status(s).len()).max();
+        let width = width.unwrap_or(0).max(8);
+        let indent = " ".repeat(width + 3);
         for s in &d.steps {
             let _ = writeln!(
                 out,
-                "  {:<8} {}: {} ({})",
+                "  {:<width$} {}: {} ({})",
                 step_status(s),
                 step_place(s),
                 one_line(&s.title),
                 s.id
             );
             for f in &s.fields {
-                text_field(&mut out, f, "           ");
+                text_field(&mut out, f, &indent);
             }
         }
     }
@@ -277,9 +282,7 @@ pub fn diff_html(c: &Comparison) -> String {
         h(&title),
         h(&title)
     );
-    out.push_str(
-        "<table>\n<tr><th></th><th>Version</th><th>SHA-256</th><th>Source</th></tr>\n",
-    );
+    out.push_str("<table>\n<tr><th></th><th>Version</th><th>SHA-256</th><th>Source</th></tr>\n");
     for (label, s) in [("From", &c.from), ("To", &c.to)] {
         let _ = writeln!(
             out,
@@ -394,14 +397,16 @@ run = "df -h"
         );
         assert!(t.contains("  version: 1 → 2\n"), "{t}");
         assert!(
-            t.contains("changed  step 1 (was 2): Step B (b)\n           command: df -h → df -h /\n"),
+            t.contains(
+                "changed           step 1 (was 2): Step B (b)\n                    command: df -h → df -h /\n"
+            ),
             "{t}"
         );
         assert!(
-            t.contains("moved and changed step 2 (was 1): Step A (a)\n           instructions:\n             before Line one.\n                    Line two.\n             after  Line one.\n                    Line three.\n"),
+            t.contains("moved and changed step 2 (was 1): Step A (a)\n                    instructions:\n                      before Line one.\n                             Line two.\n                      after  Line one.\n                             Line three.\n"),
             "{t}"
         );
-        assert!(t.contains("added    step 3: Step C (c)\n"), "{t}");
+        assert!(t.contains("added             step 3: Step C (c)\n"), "{t}");
     }
 
     #[test]
