@@ -15,7 +15,7 @@ use runsheet::store::log_payload::{
 };
 use serde_json::Value;
 
-use crate::common::{plain_run, repo, runsheet_with, stderr, stdout};
+use crate::common::{SchemaValidator, plain_run, repo, runsheet_with, stderr, stdout};
 
 /// Pick the snapshot, then suspend: one run of the version in the folder.
 const FIRST_STEP: &str = "\n3f9c2a1b\nq\ny\n";
@@ -97,10 +97,15 @@ fn ok(db: &Path, procs: &Path, args: &[&str]) -> String {
     stdout(&out)
 }
 
+/// `--json` output of `args`, valid against its committed schema.
 fn json(db: &Path, procs: &Path, args: &[&str]) -> Value {
     let mut all = vec!["--json"];
     all.extend(args);
-    serde_json::from_str(&ok(db, procs, &all)).unwrap()
+    let v: Value = serde_json::from_str(&ok(db, procs, &all)).unwrap();
+    if let Some(p) = SchemaValidator::new(args[0]).problems(&v) {
+        panic!("{args:?} does not match its schema: {p}\n{v:#}");
+    }
+    v
 }
 
 /// Each changed step's id with what happened to it, and the summary.
