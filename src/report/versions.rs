@@ -71,7 +71,7 @@ pub fn logged(store: &Store, procedure_id: &str) -> Result<Vec<Logged>, StoreErr
         let drill = store
             .events(run.id)?
             .first()
-            .filter(|e| e.kind == "run-started")
+            .filter(|e| e.kind == crate::store::KIND_RUN_STARTED)
             .and_then(|e| e.payload.get("drill").and_then(serde_json::Value::as_bool))
             .unwrap_or(false);
         let i = entry(&mut out, &run.procedure_sha256, || {
@@ -419,4 +419,78 @@ pub fn history_text(h: &HistoryJson) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        use chrono::TimeZone;
+        Utc.with_ymd_and_hms(2026, 12, 3, 12, minute, 0)
+            .single()
+            .expect("time")
+    }
+
+    fn logged(sha: &str, version: &str, minute: u32) -> Logged {
+        Logged::new(sha.into(), version.into(), "T".into(), at(minute))
+    }
+
+    fn file(sha: &str, version: Option<&str>) -> (CurrentJson, Option<String>) {
+        (
+            CurrentJson {
+                path: "procedures/t.toml".into(),
+                version: version.map(str::to_string),
+                sha256: sha.into(),
+                in_log: false,
+                problem: version.is_none().then(|| "t.toml:1:1: bad".to_string()),
+            },
+            Some("T".into()),
+        )
+    }
+
+    #[test]
+    fn versions_are_listed_newest_first_with_the_file_marked() {
+        let mut old = logged("aa", "1", 1);
+        old.runs = 2;
+        old.drills = 1;
+        old.first_run = Some(at(1));
+        old.last_run = Some(at(5));
+        let new = logged("bb", "2", 10);
+        let h = history("t", &[old, new], Some(file("aa", Some("1"))));
+        let listed: Vec<(&str, bool, bool)> = h
+            .versions
+            .iter()
+            .map(|v| (v.version.as_str(), v.current, v.in_log))
+            .collect();
+        assert_eq!(listed, [("2", false, true), ("1", true, true)]);
+        assert_eq!(h.current.as_ref().map(|c| c.in_log), Some(true));
+        let text = history_text(&h);
+        assert!(
+            text.contains("2 versions in the evidence log; the file procedures/t.toml is version 1 (in the log)."),
+            "{text}"
+        );
+        assert!(
+            text.contains("  runs        2: first 2026-12-03 12:01 UTC, last 2026-12-03 12:05 UTC\n  drills      1\n"),
+            "{text}"
+        );
+        assert!(text.contains("1  sha256 aa  ← current file\n"), "{text}");
+    }
+
+    #[test]
+    fn a_file_the_log_does_not_hold_is_listed_on_top() {
+        let h = history("t", &[logged("aa", "1", 1)], Some(file("cc", Some("2"))));
+        assert_eq!(h.versions[0].version, "2");
+        assert!(h.versions[0].current && !h.versions[0].in_log);
+        assert!(history_text(&h).contains("not in the log yet: never run or approved"));
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_is_said_and_not_listed() {
+        let h = history("t", &[logged("aa", "1", 1)], Some(file("cc", None)));
+        assert_eq!(h.versions.len(), 1);
+        assert!(history_text(&h).contains("does not parse: t.toml:1:1: bad"));
+        let none = history("t", &[logged("aa", "1", 1)], None);
+        assert!(history_text(&none).contains("no file of it in the procedures folder"));
+    }
 }
