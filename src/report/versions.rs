@@ -74,40 +74,32 @@ pub fn logged(store: &Store, procedure_id: &str) -> Result<Vec<Logged>, StoreErr
             .filter(|e| e.kind == crate::store::KIND_RUN_STARTED)
             .and_then(|e| e.payload.get("drill").and_then(serde_json::Value::as_bool))
             .unwrap_or(false);
-        let i = entry(&mut out, &run.procedure_sha256, || {
-            Logged::new(
-                run.procedure_sha256.clone(),
-                run.procedure_version.clone(),
-                run.procedure_title.clone(),
-                run.started_at,
-            )
-        });
-        let v = &mut out[i];
-        v.first_seen = v.first_seen.min(run.started_at);
+        let v = entry(
+            &mut out,
+            &run.procedure_sha256,
+            &run.procedure_version,
+            &run.procedure_title,
+            run.started_at,
+        );
         if drill {
             v.drills += 1;
         } else {
             v.runs += 1;
-            v.first_run = Some(
-                v.first_run
-                    .map_or(run.started_at, |t| t.min(run.started_at)),
-            );
-            v.last_run = Some(v.last_run.map_or(run.started_at, |t| t.max(run.started_at)));
+            // Oldest first: the first sets it, each sets the last.
+            v.first_run.get_or_insert(run.started_at);
+            v.last_run = Some(run.started_at);
         }
     }
     for act in store.procedure_acts(Some(procedure_id))? {
         match &act.act {
             Act::Approved(a) => {
-                let i = entry(&mut out, &a.procedure_sha256, || {
-                    Logged::new(
-                        a.procedure_sha256.clone(),
-                        a.procedure_version.clone(),
-                        a.procedure_title.clone(),
-                        act.at,
-                    )
-                });
-                let v = &mut out[i];
-                v.first_seen = v.first_seen.min(act.at);
+                let v = entry(
+                    &mut out,
+                    &a.procedure_sha256,
+                    &a.procedure_version,
+                    &a.procedure_title,
+                    act.at,
+                );
                 v.approved_source = Some((a.source.clone(), a.procedure_format.clone()));
                 v.approvals.push(ApprovalJson {
                     seq: act.seq,
@@ -119,15 +111,14 @@ pub fn logged(store: &Store, procedure_id: &str) -> Result<Vec<Logged>, StoreErr
             Act::Reviewed(r) => {
                 // A review of a version the log holds no source of is kept
                 // under its hash all the same.
-                let i = entry(&mut out, &r.procedure_sha256, || {
-                    Logged::new(
-                        r.procedure_sha256.clone(),
-                        r.procedure_version.clone(),
-                        String::new(),
-                        act.at,
-                    )
-                });
-                out[i].reviews.push(ReviewJson {
+                let v = entry(
+                    &mut out,
+                    &r.procedure_sha256,
+                    &r.procedure_version,
+                    "",
+                    act.at,
+                );
+                v.reviews.push(ReviewJson {
                     seq: act.seq,
                     at: time_text(act.at),
                     reviewed_on: r.reviewed_on.clone(),
@@ -143,15 +134,28 @@ pub fn logged(store: &Store, procedure_id: &str) -> Result<Vec<Logged>, StoreErr
     Ok(out)
 }
 
-/// The index of the version with this hash, added with `new` if missing.
-fn entry(out: &mut Vec<Logged>, sha256: &str, new: impl FnOnce() -> Logged) -> usize {
-    match out.iter().position(|v| v.sha256 == sha256) {
+/// The version with this hash, added if missing; seen at `at` (its
+/// `first_seen` is the earliest).
+fn entry<'a>(
+    out: &'a mut Vec<Logged>,
+    sha256: &str,
+    version: &str,
+    title: &str,
+    at: DateTime<Utc>,
+) -> &'a mut Logged {
+    let i = match out.iter().position(|v| v.sha256 == sha256) {
         Some(i) => i,
         None => {
-            out.push(new());
+            out.push(Logged::new(sha256.into(), version.into(), title.into(), at));
             out.len() - 1
         }
+    };
+    let v = &mut out[i];
+    v.first_seen = v.first_seen.min(at);
+    if v.title.is_empty() {
+        v.title = title.to_string();
     }
+    v
 }
 
 /// The procedures folder's file of the procedure.
