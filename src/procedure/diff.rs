@@ -78,7 +78,8 @@ pub struct StepDiff {
     pub after: Option<Place>,
     /// Its place changed other than by steps added or removed around it.
     pub moved: bool,
-    /// What changed in it (kept steps only).
+    /// What changed in it; for a step added or removed, every field it has
+    /// (`before` or `after` null).
     pub fields: Vec<FieldChange>,
 }
 
@@ -88,7 +89,8 @@ pub struct BranchDiff {
     pub id: String,
     pub title: String,
     pub status: Status,
-    /// What changed in it (kept branches only; its steps are in `steps`).
+    /// What changed in it (every field of one added or removed; its steps
+    /// are in `steps`).
     pub fields: Vec<FieldChange>,
 }
 
@@ -485,7 +487,7 @@ fn step_diffs(before: &Procedure, after: &Procedure) -> Vec<StepDiff> {
                 before: None,
                 after: Some(at.clone()),
                 moved: false,
-                fields: Vec::new(),
+                fields: changes(&Fields::new(), &step_fields(step)),
             }),
             Some((was, was_at)) => {
                 let fields = changes(&step_fields(was), &step_fields(step));
@@ -513,7 +515,7 @@ fn step_diffs(before: &Procedure, after: &Procedure) -> Vec<StepDiff> {
                 before: Some(at.clone()),
                 after: None,
                 moved: false,
-                fields: Vec::new(),
+                fields: changes(&step_fields(step), &Fields::new()),
             });
         }
     }
@@ -601,7 +603,7 @@ fn branch_diffs(before: &Procedure, after: &Procedure) -> Vec<BranchDiff> {
                 id: b.id.clone(),
                 title: b.title.clone(),
                 status: Status::Added,
-                fields: Vec::new(),
+                fields: changes(&Fields::new(), &fields(b)),
             }),
             Some(was) => {
                 let changed = changes(&fields(was), &fields(b));
@@ -622,7 +624,7 @@ fn branch_diffs(before: &Procedure, after: &Procedure) -> Vec<BranchDiff> {
                 id: b.id.clone(),
                 title: b.title.clone(),
                 status: Status::Removed,
-                fields: Vec::new(),
+                fields: changes(&fields(b), &Fields::new()),
             });
         }
     }
@@ -818,6 +820,9 @@ title = "Tell someone"
         assert_eq!((s.id.as_str(), s.status), ("a2", Status::Added));
         assert_eq!(s.after.as_ref().map(|a| a.number.as_str()), Some("2"));
         assert_eq!(d.summary(), "1 step added");
+        // All it says, for the change record.
+        assert_eq!(field(s, "body").after.as_deref(), Some("Do A."));
+        assert!(s.fields.iter().all(|f| f.before.is_none()));
     }
 
     #[test]

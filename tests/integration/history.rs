@@ -115,10 +115,12 @@ fn changes(v: &Value) -> (Vec<String>, String) {
         .unwrap()
         .iter()
         .map(|s| {
+            // An added or removed step's fields are all it has.
             let fields: Vec<&str> = s["fields"]
                 .as_array()
                 .unwrap()
                 .iter()
+                .filter(|_| s["status"] == "kept")
                 .map(|f| f["field"].as_str().unwrap())
                 .collect();
             format!(
@@ -424,6 +426,10 @@ fn markdown_and_html_are_change_records_with_hostile_text_escaped() {
     );
     assert!(
         md.contains("### Removed step 7 of the old version: Record where and when the test ran"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| required note | Warnings found, or none |"),
         "{md}"
     );
     assert!(!md.contains("<script>"), "{md}");

@@ -70,7 +70,7 @@ pub fn diff_text(c: &Comparison) -> String {
     if !d.header.is_empty() {
         out.push_str("\nHeader\n");
         for f in &d.header {
-            text_field(&mut out, f, "  ");
+            text_field(&mut out, Status::Kept, f, "  ");
         }
     }
     if !d.steps.is_empty() {
@@ -87,8 +87,8 @@ pub fn diff_text(c: &Comparison) -> String {
                 one_line(&s.title),
                 s.id
             );
-            for f in &s.fields {
-                text_field(&mut out, f, &indent);
+            for f in listed(s.status, &s.fields) {
+                text_field(&mut out, s.status, f, &indent);
             }
         }
     }
@@ -102,8 +102,8 @@ pub fn diff_text(c: &Comparison) -> String {
                 b.id,
                 one_line(&b.title)
             );
-            for f in &b.fields {
-                text_field(&mut out, f, "           ");
+            for f in listed(b.status, &b.fields) {
+                text_field(&mut out, b.status, f, "           ");
             }
         }
     }
@@ -114,10 +114,28 @@ fn one_line(s: &str) -> String {
     s.replace(['\n', '\t'], " ")
 }
 
-/// `field: before → after`, or for text over several lines each side as
-/// an indented block.
-fn text_field(out: &mut String, f: &FieldChange, indent: &str) {
+/// The fields of a step or branch added or removed worth listing (its
+/// title is in its heading already).
+fn listed(status: Status, fields: &[FieldChange]) -> impl Iterator<Item = &FieldChange> {
+    fields
+        .iter()
+        .filter(move |f| status == Status::Kept || f.field != "title")
+}
+
+/// `field: before → after` (`field: value` for a step or branch added or
+/// removed), or for text over several lines each side as an indented block.
+fn text_field(out: &mut String, status: Status, f: &FieldChange, indent: &str) {
     let name = field_words(&f.field);
+    if status != Status::Kept {
+        let value = f.after.as_ref().or(f.before.as_ref());
+        let text = value.map_or("", String::as_str);
+        let mut lines = text.lines();
+        let _ = writeln!(out, "{indent}{name}: {}", lines.next().unwrap_or(""));
+        for l in lines {
+            let _ = writeln!(out, "{indent}  {l}");
+        }
+        return;
+    }
     let multi = |v: &Option<String>| v.as_deref().is_some_and(|t| t.contains('\n'));
     let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
     if !multi(&f.before) && !multi(&f.after) {
@@ -145,8 +163,25 @@ fn md_value(v: &Option<String>) -> String {
     v.as_deref().map_or_else(|| "*none*".into(), inline)
 }
 
-fn md_fields(out: &mut String, fields: &[FieldChange]) {
+fn md_fields(out: &mut String, status: Status, fields: &[FieldChange]) {
     if fields.is_empty() {
+        return;
+    }
+    if status != Status::Kept {
+        out.push_str("| Field | Value |\n| --- | --- |\n");
+        for f in listed(status, fields) {
+            let _ = writeln!(
+                out,
+                "| {} | {} |",
+                inline(&field_words(&f.field)),
+                md_value(if f.after.is_some() {
+                    &f.after
+                } else {
+                    &f.before
+                })
+            );
+        }
+        out.push('\n');
         return;
     }
     out.push_str("| Field | Before | After |\n| --- | --- | --- |\n");
@@ -195,7 +230,7 @@ pub fn diff_markdown(c: &Comparison) -> String {
     }
     if !d.header.is_empty() {
         out.push_str("## Document control and header\n\n");
-        md_fields(&mut out, &d.header);
+        md_fields(&mut out, Status::Kept, &d.header);
     }
     if !d.steps.is_empty() {
         out.push_str("## Steps\n\n");
@@ -208,7 +243,7 @@ pub fn diff_markdown(c: &Comparison) -> String {
                 inline(&s.title),
                 inline(&s.id)
             );
-            md_fields(&mut out, &s.fields);
+            md_fields(&mut out, s.status, &s.fields);
         }
     }
     if !d.branches.is_empty() {
@@ -221,7 +256,7 @@ pub fn diff_markdown(c: &Comparison) -> String {
                 inline(&b.id),
                 inline(&b.title)
             );
-            md_fields(&mut out, &b.fields);
+            md_fields(&mut out, b.status, &b.fields);
         }
     }
     while out.ends_with("\n\n") {
@@ -248,8 +283,25 @@ fn html_value(v: &Option<String>) -> String {
         .map_or_else(|| "<em>none</em>".into(), |t| h(t.trim_end()))
 }
 
-fn html_fields(out: &mut String, fields: &[FieldChange]) {
+fn html_fields(out: &mut String, status: Status, fields: &[FieldChange]) {
     if fields.is_empty() {
+        return;
+    }
+    if status != Status::Kept {
+        out.push_str("<table>\n<tr><th>Field</th><th>Value</th></tr>\n");
+        for f in listed(status, fields) {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td class=\"text\">{}</td></tr>",
+                h(&field_words(&f.field)),
+                html_value(if f.after.is_some() {
+                    &f.after
+                } else {
+                    &f.before
+                })
+            );
+        }
+        out.push_str("</table>\n");
         return;
     }
     out.push_str("<table>\n<tr><th>Field</th><th>Before</th><th>After</th></tr>\n");
@@ -305,7 +357,7 @@ pub fn diff_html(c: &Comparison) -> String {
     }
     if !d.header.is_empty() {
         out.push_str("<h2>Document control and header</h2>\n");
-        html_fields(&mut out, &d.header);
+        html_fields(&mut out, Status::Kept, &d.header);
     }
     if !d.steps.is_empty() {
         out.push_str("<h2>Steps</h2>\n");
@@ -318,7 +370,7 @@ pub fn diff_html(c: &Comparison) -> String {
                 h(&s.title),
                 h(&s.id)
             );
-            html_fields(&mut out, &s.fields);
+            html_fields(&mut out, s.status, &s.fields);
             out.push_str("</section>\n");
         }
     }
@@ -332,7 +384,7 @@ pub fn diff_html(c: &Comparison) -> String {
                 h(&b.id),
                 h(&b.title)
             );
-            html_fields(&mut out, &b.fields);
+            html_fields(&mut out, b.status, &b.fields);
             out.push_str("</section>\n");
         }
     }
@@ -406,7 +458,10 @@ run = "df -h"
             t.contains("moved and changed step 2 (was 1): Step A (a)\n                    instructions:\n                      before Line one.\n                             Line two.\n                      after  Line one.\n                             Line three.\n"),
             "{t}"
         );
-        assert!(t.contains("added             step 3: Step C (c)\n"), "{t}");
+        assert!(
+            t.contains("added             step 3: Step C (c)\n                    kind of step: command\n                    command: df -h /\n"),
+            "{t}"
+        );
     }
 
     #[test]
@@ -417,6 +472,7 @@ run = "df -h"
         assert!(md.contains("### Changed step 1 (was 2): Step B"), "{md}");
         assert!(md.contains("| command | df -h | df -h / |"), "{md}");
         assert!(md.contains("### Added step 3: Step C"), "{md}");
+        assert!(md.contains("| Field | Value |\n| --- | --- |\n| kind of step | command |\n| command | df -h / |\n"), "{md}");
         let html = diff_html(&c);
         assert!(html.contains("<h3>Moved and changed step 2 (was 1): Step A</h3>"));
         assert!(html.contains("<td class=\"text\">Line one.\nLine three.</td>"));
