@@ -283,6 +283,48 @@ pub fn field_words(field: &str) -> String {
     .to_string()
 }
 
+/// One line of a text compared line by line ([`lines`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line<'a> {
+    Same(&'a str),
+    Removed(&'a str),
+    Added(&'a str),
+}
+
+/// `before` and `after` line by line: the lines both keep (a longest
+/// common subsequence), the ones removed and the ones added, in order.
+pub fn lines<'a>(before: &'a str, after: &'a str) -> Vec<Line<'a>> {
+    let a: Vec<&str> = before.lines().collect();
+    let b: Vec<&str> = after.lines().collect();
+    let (n, m) = (a.len(), b.len());
+    let mut table = vec![vec![0usize; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            table[i][j] = if a[i] == b[j] {
+                table[i + 1][j + 1] + 1
+            } else {
+                table[i + 1][j].max(table[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::with_capacity(n.max(m));
+    while i < n || j < m {
+        if i < n && j < m && a[i] == b[j] {
+            out.push(Line::Same(a[i]));
+            i += 1;
+            j += 1;
+        } else if j == m || (i < n && table[i + 1][j] >= table[i][j + 1]) {
+            out.push(Line::Removed(a[i]));
+            i += 1;
+        } else {
+            out.push(Line::Added(b[j]));
+            j += 1;
+        }
+    }
+    out
+}
+
 /// Compare two procedures.
 pub fn diff(before: &Procedure, after: &Procedure) -> ProcedureDiff {
     ProcedureDiff {
@@ -938,6 +980,24 @@ title = "Tell someone"
         // The new version's order, then what was removed.
         let ids: Vec<&str> = d.steps.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["a", "c", "z", "d"]);
+    }
+
+    #[test]
+    fn texts_are_compared_line_by_line() {
+        use Line::*;
+        assert_eq!(
+            lines("a\nb\nc\nb", "a\nB\nc\nb\nd"),
+            [
+                Same("a"),
+                Removed("b"),
+                Added("B"),
+                Same("c"),
+                Same("b"),
+                Added("d")
+            ]
+        );
+        assert_eq!(lines("", "x"), [Added("x")]);
+        assert_eq!(lines("x", ""), [Removed("x")]);
     }
 
     #[test]

@@ -443,7 +443,7 @@ fn markdown_and_html_are_change_records_with_hostile_text_escaped() {
     );
     assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
     assert!(
-        html.contains("<td class=\"text\">df -h /srv/restore</td>"),
+        html.contains("<td class=\"text\"><del>df -h / /tmp</del></td><td class=\"text\"><ins>df -h /srv/restore</ins></td>"),
         "{html}"
     );
     assert!(!html.contains("<script>"), "{html}");

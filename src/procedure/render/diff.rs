@@ -11,7 +11,7 @@ use std::fmt::Write;
 use super::html::CSS;
 use super::markdown::inline;
 use crate::procedure::diff::{
-    BranchDiff, Comparison, FieldChange, Side, Status, StepDiff, field_words,
+    BranchDiff, Comparison, FieldChange, Line, Side, Status, StepDiff, field_words, lines,
 };
 use crate::text::{escape_html, sanitize_terminal};
 
@@ -147,14 +147,16 @@ fn text_field(out: &mut String, status: Status, f: &FieldChange, indent: &str) {
         );
         return;
     }
-    let _ = writeln!(out, "{indent}{name}:");
-    for (label, v) in [("before", &f.before), ("after", &f.after)] {
-        let text = show(v);
-        let mut lines = text.lines();
-        let _ = writeln!(out, "{indent}  {label:<7}{}", lines.next().unwrap_or(""));
-        for l in lines {
-            let _ = writeln!(out, "{indent}         {l}");
-        }
+    // Line by line: `-` removed, `+` added, the kept lines between.
+    let _ = writeln!(out, "{indent}{name} (- before, + after):");
+    let (before, after) = (f.before.as_deref(), f.after.as_deref());
+    for line in lines(before.unwrap_or(""), after.unwrap_or("")) {
+        let (mark, text) = match line {
+            Line::Same(t) => (' ', t),
+            Line::Removed(t) => ('-', t),
+            Line::Added(t) => ('+', t),
+        };
+        let _ = writeln!(out, "{indent}  {mark} {text}");
     }
 }
 
@@ -306,15 +308,34 @@ fn html_fields(out: &mut String, status: Status, fields: &[FieldChange]) {
     }
     out.push_str("<table>\n<tr><th>Field</th><th>Before</th><th>After</th></tr>\n");
     for f in fields {
+        let (before, after) = match (&f.before, &f.after) {
+            (Some(b), Some(a)) => marked(b, a),
+            _ => (html_value(&f.before), html_value(&f.after)),
+        };
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td class=\"text\">{}</td><td class=\"text\">{}</td></tr>",
+            "<tr><td>{}</td><td class=\"text\">{before}</td><td class=\"text\">{after}</td></tr>",
             h(&field_words(&f.field)),
-            html_value(&f.before),
-            html_value(&f.after)
         );
     }
     out.push_str("</table>\n");
+}
+
+/// Both sides of a changed text, escaped, the lines one removed in
+/// `<del>` and the lines the other added in `<ins>`.
+fn marked(before: &str, after: &str) -> (String, String) {
+    let (mut old, mut new) = (Vec::new(), Vec::new());
+    for line in lines(before.trim_end(), after.trim_end()) {
+        match line {
+            Line::Same(t) => {
+                old.push(h(t));
+                new.push(h(t));
+            }
+            Line::Removed(t) => old.push(format!("<del>{}</del>", h(t))),
+            Line::Added(t) => new.push(format!("<ins>{}</ins>", h(t))),
+        }
+    }
+    (old.join("\n"), new.join("\n"))
 }
 
 /// The comparison as a self-contained, printable HTML page (the procedure
@@ -455,7 +476,7 @@ run = "df -h"
             "{t}"
         );
         assert!(
-            t.contains("moved and changed step 2 (was 1): Step A (a)\n                    instructions:\n                      before Line one.\n                             Line two.\n                      after  Line one.\n                             Line three.\n"),
+            t.contains("moved and changed step 2 (was 1): Step A (a)\n                    instructions (- before, + after):\n                        Line one.\n                      - Line two.\n                      + Line three.\n"),
             "{t}"
         );
         assert!(
@@ -475,7 +496,10 @@ run = "df -h"
         assert!(md.contains("| Field | Value |\n| --- | --- |\n| kind of step | command |\n| command | df -h / |\n"), "{md}");
         let html = diff_html(&c);
         assert!(html.contains("<h3>Moved and changed step 2 (was 1): Step A</h3>"));
-        assert!(html.contains("<td class=\"text\">Line one.\nLine three.</td>"));
+        assert!(
+            html.contains("<td class=\"text\">Line one.\n<del>Line two.</del></td><td class=\"text\">Line one.\n<ins>Line three.</ins></td>"),
+            "{html}"
+        );
     }
 
     #[test]
