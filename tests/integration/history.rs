@@ -249,13 +249,9 @@ fn diff_names_exactly_what_changed_between_each_pair_of_versions() {
     assert_eq!(same["summary"], "no changes");
 }
 
-#[test]
-fn history_lists_every_version_with_its_runs_approvals_and_reviews() {
-    let (_dir, db, procs) = three_versions();
-    // 1.2 approved and reviewed, as `runsheet approve` and `review` record it.
-    let source = v2();
-    let sha = runsheet::store::sha256_hex(source.as_bytes());
-    let by = ActSigner {
+/// The approver of these tests, from her login.
+fn carol() -> ActSigner {
+    ActSigner {
         user: "carol".into(),
         name: Some("Carol Approver".into()),
         role: "approver".into(),
@@ -268,22 +264,65 @@ fn history_lists_every_version_with_its_runs_approvals_and_reviews() {
         }),
         ssh: None,
         role_from: None,
-    };
-    let mut store = Store::open(&db).unwrap();
+    }
+}
+
+/// Record carol's approval of `source` (version `version`) in the log, as
+/// `runsheet approve` records one; its SHA-256.
+fn approve(db: &Path, source: &str, version: &str) -> String {
+    let sha = runsheet::store::sha256_hex(source.as_bytes());
     let approved = ProcedureApproved {
         procedure_id: "restore-test".into(),
-        procedure_version: "1.2".into(),
+        procedure_version: version.into(),
         procedure_title: "Monthly restore test of customer data backups".into(),
         procedure_sha256: sha.clone(),
         procedure_format: "toml".into(),
-        source,
+        source: source.into(),
         source_path: "procs/restore-test.toml".into(),
         approved_on: "2026-12-01".into(),
-        by: by.clone(),
+        by: carol(),
     };
-    store
+    Store::open(db)
+        .unwrap()
         .append_log_event(&approved.event("carol", Utc::now()))
         .unwrap();
+    sha
+}
+
+#[test]
+fn a_version_approved_and_never_run_is_in_the_history_and_can_be_compared() {
+    let (_dir, db, procs) = three_versions();
+    let draft = edit(&v3(), "version = \"1.3\"", "version = \"1.4\"");
+    let draft = edit(
+        &draft,
+        "title = \"Record how long the restore took\"",
+        "title = \"Record the restore's duration\"",
+    );
+    let sha = approve(&db, &draft, "1.4");
+    // The file is still 1.3; the folder need not hold 1.4 at all.
+    let h = json(&db, &procs, &["history", "restore-test"]);
+    let newest = &h["versions"][0];
+    assert_eq!(newest["version"], "1.4");
+    assert_eq!(newest["sha256"], sha.as_str());
+    assert_eq!(newest["runs"], 0);
+    assert_eq!(newest["current"], false);
+    assert_eq!(newest["approvals"][0]["signer"]["user"], "carol");
+    assert_eq!(h["versions"][1]["current"], true);
+    let text = ok(&db, &procs, &["history", "restore-test"]);
+    assert!(text.contains("  runs        none\n"), "{text}");
+    let d = json(&db, &procs, &["diff", "restore-test", "current", "1.4"]);
+    assert_eq!(changes(&d).0, ["record-restore-duration kept [title]"]);
+    assert!(
+        d["to"]["origin"].as_str().unwrap().contains("1 approval"),
+        "{d:#}"
+    );
+}
+
+#[test]
+fn history_lists_every_version_with_its_runs_approvals_and_reviews() {
+    let (_dir, db, procs) = three_versions();
+    // 1.2 approved and reviewed, as `runsheet approve` and `review` record it.
+    let sha = approve(&db, &v2(), "1.2");
     let reviewed = ProcedureReviewed {
         procedure_id: "restore-test".into(),
         procedure_version: "1.2".into(),
@@ -292,12 +331,12 @@ fn history_lists_every_version_with_its_runs_approvals_and_reviews() {
         note: "new log check".into(),
         reviewed_on: "2026-12-02".into(),
         next_review: "2027-12-02".into(),
-        by,
+        by: carol(),
     };
-    store
+    Store::open(&db)
+        .unwrap()
         .append_log_event(&reviewed.event("carol", Utc::now()))
         .unwrap();
-    drop(store);
 
     let h = json(&db, &procs, &["history", "restore-test"]);
     let versions = h["versions"].as_array().unwrap();
