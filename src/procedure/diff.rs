@@ -296,6 +296,28 @@ pub enum Line<'a> {
 pub fn lines<'a>(before: &'a str, after: &'a str) -> Vec<Line<'a>> {
     let a: Vec<&str> = before.lines().collect();
     let b: Vec<&str> = after.lines().collect();
+    align(&a, &b)
+        .into_iter()
+        .map(|step| match step {
+            Aligned::Both(i, _) => Line::Same(a[i]),
+            Aligned::Left(i) => Line::Removed(a[i]),
+            Aligned::Right(j) => Line::Added(b[j]),
+        })
+        .collect()
+}
+
+/// One step of two sequences aligned: an element of both (by index in
+/// each), of the left only, or of the right only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Aligned {
+    Both(usize, usize),
+    Left(usize),
+    Right(usize),
+}
+
+/// `a` and `b` aligned on a longest common subsequence, in order (the
+/// left's elements first where both differ).
+fn align<T: PartialEq>(a: &[T], b: &[T]) -> Vec<Aligned> {
     let (n, m) = (a.len(), b.len());
     let mut table = vec![vec![0usize; m + 1]; n + 1];
     for i in (0..n).rev() {
@@ -311,14 +333,14 @@ pub fn lines<'a>(before: &'a str, after: &'a str) -> Vec<Line<'a>> {
     let mut out = Vec::with_capacity(n.max(m));
     while i < n || j < m {
         if i < n && j < m && a[i] == b[j] {
-            out.push(Line::Same(a[i]));
+            out.push(Aligned::Both(i, j));
             i += 1;
             j += 1;
         } else if j == m || (i < n && table[i + 1][j] >= table[i][j + 1]) {
-            out.push(Line::Removed(a[i]));
+            out.push(Aligned::Left(i));
             i += 1;
         } else {
-            out.push(Line::Added(b[j]));
+            out.push(Aligned::Right(j));
             j += 1;
         }
     }
@@ -599,31 +621,13 @@ fn moved_steps<'a>(old: &[(&'a Step, Place)], new: &[(&'a Step, Place)]) -> BTre
 /// The elements of a longest common subsequence of `a` and `b` (whose
 /// elements are distinct).
 fn longest_common<'a>(a: &[&'a str], b: &[&'a str]) -> BTreeSet<&'a str> {
-    let (n, m) = (a.len(), b.len());
-    let mut table = vec![vec![0usize; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            table[i][j] = if a[i] == b[j] {
-                table[i + 1][j + 1] + 1
-            } else {
-                table[i + 1][j].max(table[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j) = (0, 0);
-    let mut out = BTreeSet::new();
-    while i < n && j < m {
-        if a[i] == b[j] {
-            out.insert(a[i]);
-            i += 1;
-            j += 1;
-        } else if table[i + 1][j] >= table[i][j + 1] {
-            i += 1;
-        } else {
-            j += 1;
-        }
-    }
-    out
+    align(a, b)
+        .into_iter()
+        .filter_map(|step| match step {
+            Aligned::Both(i, _) => Some(a[i]),
+            _ => None,
+        })
+        .collect()
 }
 
 fn branch_diffs(before: &Procedure, after: &Procedure) -> Vec<BranchDiff> {
