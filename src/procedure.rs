@@ -1,8 +1,10 @@
-//! Procedures: the model, parsing TOML/JSON with source locations, lint and render.
+//! Procedures: the model, parsing TOML/JSON with source locations, lint, render
+//! and the step-aware diff between two versions.
 //!
 //! May not depend on the engine, the store, the TUI or the exports.
 
 pub mod control;
+pub mod diff;
 pub mod lint;
 pub mod model;
 pub mod parse;
