@@ -487,7 +487,7 @@ fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<Exit> {
     }
     let clock = Some(crate::clock::kernel_state());
     let db = ctx.db_path()?;
-    let session = lifecycle::start(store, &loaded, &who, ctx.today, clock)?
+    let session = lifecycle::start(store, &loaded, &who, ctx.today, clock, a.drill)?
         .checking_sign_offs(ctx.allowed_signers(a.allowed_signers));
     let drafts = crate::drafts::DraftFiles::beside(&db, session.run_id());
     let session = session.keeping_drafts(Box::new(drafts));

@@ -438,6 +438,9 @@ pub struct RunArgs {
     /// The allowed-signers file SSH sign-offs are checked against [default: allowed_signers in the procedures folder]
     #[arg(long, env = "RUNSHEET_ALLOWED_SIGNERS", value_name = "FILE")]
     pub allowed_signers: Option<PathBuf>,
+    /// A practice run: recorded and marked as a drill, never counted in status or an export's runs; only commands marked safe_to_rehearse run
+    #[arg(long)]
+    pub drill: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1478,6 +1478,13 @@ fn line_dialog(frame: &mut Frame, area: Rect, d: &LineDialog, run: &Run, th: The
             head.push(Line::from("What became of it?"));
             " Command result never recorded "
         }
+        Ask::Rehearse => {
+            if let Some(words) = &d.request.about {
+                head.push(Line::styled(clean_line(words), th.warn()));
+            }
+            head.push(Line::from("What would you have done?"));
+            " DRILL: command not run "
+        }
         // A note is written in the note editor, never in a one-line input.
         Ask::Note => " Note ",
     };
