@@ -328,6 +328,9 @@ pub enum Command {
     VerifyBundle(VerifyBundleArgs),
     /// Per procedure: last run, cadence adherence, open runs, review due
     Status(StatusArgs),
+    /// Per procedure and operator: trained (a completed drill or supervised run) on the
+    /// version in the procedures folder now, when, who supervised; or out of date
+    Training(TrainingArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
     /// Print the man page (roff)
@@ -763,6 +766,12 @@ pub struct StatusArgs {
     /// Exit non-zero when anything is overdue (for cron and monitoring)
     #[arg(long)]
     pub strict: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainingArgs {
+    /// Procedure id [default: every procedure in the procedures folder]
+    pub procedure: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ pub mod history;
 pub mod runs;
 pub mod status;
 pub mod timeline;
+pub mod training;
 
 use std::collections::HashMap;
 

@@ -95,6 +95,11 @@ pub const OUTPUTS: &[Output] = &[
         schema: of::<crate::report::status::StatusJson>,
     },
     Output {
+        name: "training",
+        printed_by: "runsheet training --json",
+        schema: of::<crate::report::training::TrainingReport>,
+    },
+    Output {
         name: "verify",
         printed_by: "runsheet verify --json",
         schema: of::<crate::store::VerifyReport>,
