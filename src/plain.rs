@@ -709,6 +709,14 @@ fn print_step(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
                 if *required { "" } else { " (optional)" },
                 keys::hint(Action::Value)
             ),
+            RequirementKind::Command { run: cmd, .. }
+                if step.command.as_ref().is_some_and(|c| run.rehearses_instead(c)) =>
+            {
+                format!(
+                    "DRILL — not run, not marked safe to rehearse ({}: say what you would have done): {cmd}",
+                    keys::hint(Action::RunCommand)
+                )
+            }
             RequirementKind::Command { run, expect_exit } => format!(
                 "run command ({}): {run} — expect exit {expect_exit}",
                 keys::hint(Action::RunCommand)

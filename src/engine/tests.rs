@@ -85,6 +85,7 @@ fn info(today: NaiveDate) -> StartInfo {
         today,
         clock: None,
         pid: None,
+        drill: false,
     }
 }
 
