@@ -425,7 +425,7 @@ mod tests {
             assert_eq!(EventKind::from_bytes(k.as_str().as_bytes()), Some(*k));
             assert_eq!(k.in_run(), EventKind::RUN.contains(k));
         }
-        assert_eq!(all.len(), 30);
+        assert_eq!(all.len(), 31);
         for k in ["redactions", "", "run-started ", "Run-started"] {
             assert_eq!(EventKind::parse(k), None, "{k:?}");
         }

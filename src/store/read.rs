@@ -30,10 +30,13 @@ pub struct RunDays {
 
 /// Whether run `r` is a drill, as SQL (1 or 0): its `run-started` payload's
 /// `drill`, which the chain covers; the row has no column of its own. One
-/// index lookup (`events_by_run`) per run.
+/// index lookup (`events_by_run`) per run. A payload that is not JSON (a
+/// damaged log, which verify names) reads as no drill rather than failing
+/// every listing.
 macro_rules! drill_of_run {
     () => {
-        "coalesce((SELECT json_extract(d.payload, '$.drill') FROM events d \
+        "coalesce((SELECT CASE WHEN json_valid(d.payload) \
+         THEN json_extract(d.payload, '$.drill') END FROM events d \
          WHERE d.run_id = r.id AND d.run_seq = 1), 0)"
     };
 }
@@ -361,7 +364,8 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT run_id, json_extract(payload, '$.by') FROM events \
-                 WHERE kind = 'signed-off' AND run_id IS NOT NULL ORDER BY seq",
+                 WHERE kind = 'signed-off' AND run_id IS NOT NULL AND json_valid(payload) \
+                 ORDER BY seq",
             )
             .map_err(sql)?;
         let rows = stmt
