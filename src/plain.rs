@@ -710,7 +710,10 @@ fn print_step(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
                 keys::hint(Action::Value)
             ),
             RequirementKind::Command { run: cmd, .. }
-                if step.command.as_ref().is_some_and(|c| run.rehearses_instead(c)) =>
+                if step
+                    .command
+                    .as_ref()
+                    .is_some_and(|c| run.rehearses_instead(c)) =>
             {
                 format!(
                     "DRILL — not run, not marked safe to rehearse ({}: say what you would have done): {cmd}",

@@ -583,8 +583,11 @@ impl StatusReport {
             .filter(|p| !p.training.is_empty())
             .collect();
         if !flagged.is_empty() {
-            let _ = writeln!(out, "
-Training (see `runsheet training`):");
+            let _ = writeln!(
+                out,
+                "
+Training (see `runsheet training`):"
+            );
             for p in flagged {
                 for f in &p.training {
                     let _ = writeln!(out, "  {}: {}", sanitize_line(&p.id), sanitize_line(f));

@@ -140,7 +140,9 @@ pub(super) fn filter_params(
                 .collect();
             serde_json::Value::from(ids).to_string()
         })),
-        filter.drill.map_or(Value::Null, |d| Value::Integer(d.into())),
+        filter
+            .drill
+            .map_or(Value::Null, |d| Value::Integer(d.into())),
     ];
     values.extend(extra);
     params_from_iter(values)

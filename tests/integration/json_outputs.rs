@@ -10,8 +10,8 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::common::{
-    SchemaValidator, bin, committed_schema, drill, drill_run, isolated, repo, runsheet, stderr,
-    stdout,
+    SchemaValidator, bin, committed_schema, drill, drill_run, isolated, repo, runsheet,
+    runsheet_with, stderr, stdout,
 };
 
 /// Problems boon finds in `instance` against output `name`'s committed schema.
@@ -78,6 +78,12 @@ fn every_json_output_validates_against_its_committed_schema() {
     assert!(run.get("events").is_none(), "{run:#}");
 
     check("status", j(&db).arg("status"), 0);
+    let training = check(
+        "training",
+        runsheet_with(&db, &procs).args(["--json", "training", "drill"]),
+        0,
+    );
+    assert_eq!(training["procedures"][0]["id"], "drill", "{training:#}");
     let verify = check("verify", j(&db).arg("verify"), 0);
     assert!(verify["finding"].is_null());
     let cp = check("checkpoint", j(&db).arg("checkpoint"), 0);
