@@ -125,9 +125,12 @@ pub struct TrainingReport {
     pub procedures: Vec<ProcedureTraining>,
 }
 
-/// The runs and sign-offs training is computed from: every run (drills
-/// and production) and every sign-off.
-pub fn read(store: &Store) -> Result<(Vec<RunRow>, Vec<(Uuid, String)>), StoreError> {
+/// What training is computed from: every run (drills and production) and
+/// every sign-off (its run and who signed).
+pub type Inputs = (Vec<RunRow>, Vec<(Uuid, String)>);
+
+/// The runs and sign-offs training is computed from, in one read snapshot.
+pub fn read(store: &Store) -> Result<Inputs, StoreError> {
     store.read_snapshot(|s| Ok((s.runs(&RunQuery::default())?, s.sign_offs()?)))
 }
 
