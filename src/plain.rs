@@ -744,7 +744,8 @@ fn print_end(session: &Session, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "Run {} ended: {}",
+        "{}Run {} ended: {}",
+        drill_mark(run),
         session.run_id(),
         run.outcome
             .map(|o| o.as_str())

@@ -918,6 +918,18 @@ fn drill_on_command_step(safe: bool) -> Run {
     run
 }
 
+/// What `run` decides when the operator says they would have done `text`
+/// instead of step four's command.
+fn rehearse(run: &Run, text: &str) -> Result<Vec<Event>, Refusal> {
+    run.decide(
+        &Command::RehearseCommand {
+            step: "four".into(),
+            rehearsal: text.into(),
+        },
+        &meta(),
+    )
+}
+
 #[test]
 fn a_drill_never_starts_a_command_not_marked_safe_to_rehearse() {
     let run = drill_on_command_step(false);
@@ -936,16 +948,7 @@ fn a_drill_never_starts_a_command_not_marked_safe_to_rehearse() {
 #[test]
 fn in_a_drill_what_you_would_have_done_stands_for_the_command() {
     let mut run = drill_on_command_step(false);
-    assert!(matches!(
-        run.decide(
-            &Command::RehearseCommand {
-                step: "four".into(),
-                rehearsal: "  ".into()
-            },
-            &meta()
-        ),
-        Err(Refusal::Empty(_))
-    ));
+    assert!(matches!(rehearse(&run, "  "), Err(Refusal::Empty(_))));
     let events = act(
         &mut run,
         Command::RehearseCommand {
@@ -977,32 +980,14 @@ fn a_drill_runs_a_command_marked_safe_to_rehearse_and_rehearses_nothing() {
         command: "true".into(),
     };
     assert!(run.decide(&start, &meta()).is_ok());
-    assert_eq!(
-        run.decide(
-            &Command::RehearseCommand {
-                step: "four".into(),
-                rehearsal: "x".into()
-            },
-            &meta()
-        ),
-        Err(Refusal::NothingToRehearse)
-    );
+    assert_eq!(rehearse(&run, "x"), Err(Refusal::NothingToRehearse));
 }
 
 #[test]
 fn outside_a_drill_nothing_is_rehearsed_and_no_run_started_says_drill() {
     let run = on_command_step();
     assert!(!run.is_drill());
-    assert_eq!(
-        run.decide(
-            &Command::RehearseCommand {
-                step: "four".into(),
-                rehearsal: "x".into()
-            },
-            &meta()
-        ),
-        Err(Refusal::NothingToRehearse)
-    );
+    assert_eq!(rehearse(&run, "x"), Err(Refusal::NothingToRehearse));
     let events = start(
         &procedure(),
         &info(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()),

@@ -14,9 +14,17 @@ use crate::common::{
 };
 
 /// The shipped nightly backup procedure in plain mode, to its end: its
-/// command (marked safe to rehearse) run, a snapshot id, no warnings, the
+/// command run (y) or, in a drill, what the operator would have done (it is
+/// not marked safe to rehearse), then a snapshot id, no warnings, the
 /// off-site transfer id, checksums match, the size.
-const BACKUP_SCRIPT: &str = "r\ny\n\n\n3f9c2a1b\ny\ne\nXFER-1\n\ny\n\n412\n";
+fn backup_script(drill: bool) -> String {
+    let command = if drill {
+        "I would run df -h / and check Use% is below 85%"
+    } else {
+        "y"
+    };
+    format!("r\n{command}\n\n\n3f9c2a1b\ny\ne\nXFER-1\n\ny\n\n412\n")
+}
 
 /// A temporary procedures folder holding a copy of the shipped backup
 /// procedure, and a log beside it.
@@ -56,9 +64,19 @@ impl Folder {
 
     /// A completed run of the backup procedure; its id.
     fn backup(&self, drill: bool) -> String {
-        let out = self.run("backup-customer-data", drill, BACKUP_SCRIPT);
+        let out = self.run("backup-customer-data", drill, &backup_script(drill));
         assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
         printed_run_id(&stdout(&out)).expect("run id printed")
+    }
+
+    /// What `runsheet ARGS` prints (whatever its exit code).
+    fn text(&self, args: &[&str]) -> String {
+        stdout(
+            &runsheet_with(&self.db, &self.procs)
+                .args(args)
+                .output()
+                .unwrap(),
+        )
     }
 
     fn json(&self, args: &[&str]) -> Value {
@@ -75,7 +93,7 @@ impl Folder {
 #[test]
 fn a_drill_says_drill_and_is_marked_in_the_log_runs_and_show() {
     let f = folder();
-    let out = f.run("backup-customer-data", true, BACKUP_SCRIPT);
+    let out = f.run("backup-customer-data", true, &backup_script(true));
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
@@ -86,26 +104,19 @@ fn a_drill_says_drill_and_is_marked_in_the_log_runs_and_show() {
     );
     assert!(text.contains("DRILL [0/7] Check free space"), "{text}");
     assert!(text.contains("DRILL [r Enter"), "{text}");
-    // The safe-to-rehearse command ran.
-    assert!(text.contains("exit code 0"), "{text}");
+    // Its command is not marked safe to rehearse: not run, rehearsed.
+    assert!(
+        text.contains("drill: not run; you would have: I would run df"),
+        "{text}"
+    );
+    assert!(!text.contains("exit code 0"), "{text}");
     let id = printed_run_id(&text).unwrap();
     let runs = f.json(&["runs"]);
     assert_eq!(runs["runs"][0]["drill"], true, "{runs:#}");
-    let show = runsheet_with(&f.db, &f.procs)
-        .args(["show", &id])
-        .output()
-        .unwrap();
-    assert!(
-        stdout(&show).contains("  DRILL      a practice run"),
-        "{}",
-        stdout(&show)
-    );
-    let table = runsheet_with(&f.db, &f.procs).arg("runs").output().unwrap();
-    assert!(
-        stdout(&table).contains("backup-customer-data v1.0 DRILL"),
-        "{}",
-        stdout(&table)
-    );
+    let show = f.text(&["show", &id]);
+    assert!(show.contains("  DRILL      a practice run"), "{show}");
+    let table = f.text(&["runs"]);
+    assert!(table.contains("backup-customer-data v1.0 DRILL"), "{table}");
     // A production run is not marked, and its run-started has no `drill`.
     f.backup(false);
     let conn = rusqlite::Connection::open(&f.db).unwrap();
@@ -328,11 +339,7 @@ fn training_shows_an_operator_out_of_date_after_the_procedure_changes() {
     assert_eq!(me["standing"], "out-of-date", "{t:#}");
     assert!(me["current"].is_null());
     assert_eq!(me["latest_other"]["procedure_version"], "1.0");
-    let words = runsheet_with(&f.db, &f.procs)
-        .arg("training")
-        .output()
-        .unwrap();
-    let words = stdout(&words);
+    let words = f.text(&["training"]);
     assert!(
         words.contains("OUT OF DATE") && words.contains("trained on v1.0"),
         "{words}"
@@ -364,14 +371,10 @@ fn training_shows_an_operator_out_of_date_after_the_procedure_changes() {
             .contains("ran v1.1 without training on it")),
         "{status:#}"
     );
-    let strict = runsheet_with(&f.db, &f.procs)
-        .args(["status", "--strict"])
-        .output()
-        .unwrap();
+    let strict = f.text(&["status", "--strict"]);
     assert!(
-        stdout(&strict).contains("Training (see `runsheet training`)"),
-        "{}",
-        stdout(&strict)
+        strict.contains("Training (see `runsheet training`)"),
+        "{strict}"
     );
     // A drill of the new version brings them up to date.
     f.backup(true);
