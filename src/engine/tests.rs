@@ -579,7 +579,11 @@ max = 72"#,
 
 /// A run on step `four` (the command step), its first three steps done.
 fn on_command_step() -> Run {
-    let mut run = started();
+    to_command_step(started())
+}
+
+/// `run` (just started) taken to step four, the command step.
+fn to_command_step(mut run: Run) -> Run {
     finish_steps_one_and_two(&mut run);
     act(
         &mut run,
@@ -905,17 +909,9 @@ fn drill_on_command_step(safe: bool) -> Run {
     i.drill = true;
     let events = start(&p, &i);
     assert!(matches!(&events[0], Event::RunStarted { drill: true, .. }));
-    let mut run = Run::replay(p, &events);
+    let run = Run::replay(p, &events);
     assert!(run.is_drill());
-    finish_steps_one_and_two(&mut run);
-    act(
-        &mut run,
-        Command::Answer {
-            step: "three".into(),
-            yes: true,
-        },
-    );
-    run
+    to_command_step(run)
 }
 
 /// What `run` decides when the operator says they would have done `text`

@@ -79,6 +79,20 @@ impl Folder {
         )
     }
 
+    /// `status --json` flags the backup procedure's training with `words`.
+    fn assert_flagged(&self, words: &str) {
+        let status = self.json(&["status"]);
+        let flags = &status["procedures"][0]["training"];
+        assert!(
+            flags
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f.as_str().unwrap().contains(words)),
+            "{words}: {status:#}"
+        );
+    }
+
     fn json(&self, args: &[&str]) -> Value {
         let out = runsheet_with(&self.db, &self.procs)
             .arg("--json")
@@ -346,31 +360,10 @@ fn training_shows_an_operator_out_of_date_after_the_procedure_changes() {
     );
 
     // status flags it (not counted as needing attention: docs/training.md).
-    let status = f.json(&["status"]);
-    let flags = status["procedures"][0]["training"]
-        .as_array()
-        .unwrap()
-        .clone();
-    assert!(
-        flags
-            .iter()
-            .any(|f| f.as_str().unwrap().contains("out of date")),
-        "{status:#}"
-    );
+    f.assert_flagged("trained operators out of date (");
     // A production run of v1.1 by the untrained operator is flagged too.
     f.backup(false);
-    let status = f.json(&["status"]);
-    let flags = status["procedures"][0]["training"]
-        .as_array()
-        .unwrap()
-        .clone();
-    assert!(
-        flags.iter().any(|f| f
-            .as_str()
-            .unwrap()
-            .contains("ran v1.1 without training on it")),
-        "{status:#}"
-    );
+    f.assert_flagged("ran v1.1 without training on it");
     let strict = f.text(&["status", "--strict"]);
     assert!(
         strict.contains("Training (see `runsheet training`)"),
