@@ -371,3 +371,115 @@ fn record_words(r: &TrainingRecord) -> String {
 fn short(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    const OLD: &str = "a1";
+    const NEW: &str = "b2";
+
+    /// Run `n` of procedure `p` (hash `sha`: v1.0 or v1.1) by `who`, a
+    /// drill or not, on day `day` of November 2026; completed unless `open`.
+    fn run(n: u128, who: &str, sha: &str, drill: bool, day: u32, open: bool) -> RunRow {
+        let at = Utc.with_ymd_and_hms(2026, 11, day, 2, 0, 0).unwrap();
+        RunRow {
+            id: Uuid::from_u128(n),
+            procedure_id: "p".into(),
+            procedure_version: if sha == OLD { "1.0" } else { "1.1" }.into(),
+            procedure_title: "P".into(),
+            procedure_sha256: sha.into(),
+            controls: vec![],
+            source_path: "p.toml".into(),
+            operator: who.into(),
+            operator_name: None,
+            host: "h".into(),
+            runsheet_version: "0".into(),
+            started_at: at,
+            ended_at: (!open).then_some(at),
+            outcome: (!open).then(|| "completed".into()),
+            drill,
+            event_count: 3,
+            last_at: at,
+        }
+    }
+
+    fn current() -> Vec<Current> {
+        vec![Current {
+            id: "p".into(),
+            title: "P".into(),
+            version: "1.1".into(),
+            sha256: NEW.into(),
+        }]
+    }
+
+    fn standing(t: &TrainingReport, who: &str) -> Standing {
+        t.procedures[0]
+            .operators
+            .iter()
+            .find(|o| o.operator == who)
+            .map(|o| o.standing)
+            .unwrap_or_else(|| panic!("{who} not listed"))
+    }
+
+    #[test]
+    fn a_completed_drill_or_supervised_run_of_the_current_version_trains_an_open_drill_does_not() {
+        let runs = [
+            run(1, "alice", NEW, true, 1, false),
+            run(2, "bob", NEW, false, 2, false),
+            run(3, "carol", NEW, true, 3, true),
+        ];
+        let sign_offs = [(Uuid::from_u128(2), "dana".to_string())];
+        let t = TrainingReport::compute(&current(), &runs, &sign_offs);
+        assert_eq!(standing(&t, "alice"), Standing::Trained);
+        assert_eq!(standing(&t, "bob"), Standing::Trained);
+        let bob = &t.procedures[0].operators[1];
+        assert_eq!(
+            bob.current.as_ref().map(|r| r.by),
+            Some(TrainedBy::Supervised)
+        );
+        assert_eq!(
+            bob.current.as_ref().map(|r| r.supervisors.clone()),
+            Some(vec!["dana".to_string()])
+        );
+        // An unfinished drill is no training record, and no production run.
+        assert!(
+            t.procedures[0]
+                .operators
+                .iter()
+                .all(|o| o.operator != "carol")
+        );
+        assert!(t.procedures[0].untrained_runs.is_empty());
+        assert!(t.procedures[0].flags().is_empty());
+    }
+
+    #[test]
+    fn a_change_leaves_trained_operators_out_of_date_and_an_untrained_run_is_flagged() {
+        let runs = [
+            run(1, "alice", OLD, true, 1, false),
+            // alice runs the new version without training on it.
+            run(2, "alice", NEW, false, 2, false),
+            // erin never trained at all.
+            run(3, "erin", OLD, false, 3, true),
+        ];
+        let t = TrainingReport::compute(&current(), &runs, &[]);
+        assert_eq!(standing(&t, "alice"), Standing::OutOfDate);
+        assert_eq!(standing(&t, "erin"), Standing::NeverTrained);
+        let untrained: Vec<&str> = t.procedures[0]
+            .untrained_runs
+            .iter()
+            .map(|u| u.operator.as_str())
+            .collect();
+        assert_eq!(untrained, ["alice", "erin"]);
+        assert_eq!(
+            t.procedures[0].flags(),
+            [
+                "changed to v1.1: trained operators out of date (alice)",
+                "alice ran v1.1 without training on it",
+                "erin ran v1.0 without training on it",
+            ]
+        );
+    }
+}

@@ -315,6 +315,27 @@ fn a_drill_runs_only_the_commands_marked_safe_to_rehearse() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(marks.join("unsafe-ran").exists());
     assert!(marks.join("safe-ran").exists());
+
+    // The procedure changes: status flags the operator out of date, and
+    // --strict does not fail on training alone (docs/training.md).
+    std::fs::remove_file(f.procs.join("backup-customer-data.toml")).unwrap();
+    let file = f.procs.join("touching.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace("version = \"1.0\"", "version = \"1.1\""),
+    )
+    .unwrap();
+    let strict = runsheet_with(&f.db, &f.procs)
+        .args(["status", "--strict"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&strict).contains("touching: changed to v1.1: trained operators out of date ("),
+        "{}",
+        stdout(&strict)
+    );
+    assert_eq!(strict.status.code(), Some(0), "{}", stdout(&strict));
 }
 
 #[test]
