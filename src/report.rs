@@ -17,6 +17,7 @@ pub mod runs;
 pub mod status;
 pub mod timeline;
 pub mod versions;
+pub mod training;
 
 use std::collections::HashMap;
 

@@ -26,6 +26,9 @@ pub struct RunInfo {
     /// Who started it, and where.
     pub operator: Operator,
     pub runsheet_version: String,
+    /// A practice run (`run --drill`): commands run only where the step
+    /// marks them safe to rehearse.
+    pub drill: bool,
 }
 
 /// Status of one step in this run.
@@ -68,6 +71,9 @@ pub struct StepState {
     pub attempt_notes: usize,
     pub commands: Vec<CommandResult>,
     pub last_command: Option<CommandResult>,
+    /// In a drill, what the operator said they would have done instead of
+    /// the step's command (one not safe to rehearse).
+    pub rehearsal: Option<String>,
     pub value: Option<String>,
     pub evidence: Option<String>,
     pub answer: Option<bool>,
@@ -185,6 +191,8 @@ pub struct StartInfo {
     pub clock: Option<crate::clock::ClockState>,
     /// The process id of the session starting it (recorded as is).
     pub pid: Option<u32>,
+    /// A practice run (`run --drill`).
+    pub drill: bool,
 }
 
 #[cfg(test)]
@@ -201,6 +209,7 @@ impl StartInfo {
             today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default(),
             clock: None,
             pid: None,
+            drill: false,
         }
     }
 }
@@ -247,6 +256,7 @@ pub fn start(p: &Procedure, info: &StartInfo) -> Vec<Event> {
         runsheet_version: info.runsheet_version.clone(),
         warnings: warnings.clone(),
         clock: info.clock.clone().map(Box::new),
+        drill: info.drill,
     }];
     if warnings.is_empty() {
         events.extend(first_step(p));
@@ -379,7 +389,8 @@ impl Run {
                     met: st
                         .last_command
                         .as_ref()
-                        .is_some_and(|r| r.exit_code == Some(expect)),
+                        .is_some_and(|r| r.exit_code == Some(expect))
+                        || (self.rehearses_instead(c) && st.rehearsal.is_some()),
                 });
             }
         }
@@ -407,6 +418,17 @@ impl Run {
             });
         }
         reqs
+    }
+
+    /// A practice run (`run --drill`).
+    pub fn is_drill(&self) -> bool {
+        self.info.as_ref().is_some_and(|i| i.drill)
+    }
+
+    /// In this run, `command` is not run: the operator says what they would
+    /// have done (a drill, and the step does not mark it safe to rehearse).
+    pub fn rehearses_instead(&self, command: &crate::procedure::CommandSpec) -> bool {
+        self.is_drill() && !command.safe_to_rehearse
     }
 
     /// Whether `action` is possible now, before any text it needs is typed:
@@ -828,6 +850,9 @@ impl Run {
                 if command != c.run {
                     return Err(Refusal::WrongCommand);
                 }
+                if self.rehearses_instead(c) {
+                    return Err(Refusal::NotRehearsable);
+                }
                 Ok(vec![Event::CommandStarted {
                     step: id,
                     command: command.to_string(),
@@ -843,6 +868,20 @@ impl Run {
                 Ok(vec![Event::CommandRan {
                     step: id,
                     result: result.clone(),
+                }])
+            }
+            StepCmd::Rehearsed(text) => {
+                let StepKind::Command(c) = step.kind() else {
+                    return Err(Refusal::NoCommand);
+                };
+                if !self.rehearses_instead(c) {
+                    return Err(Refusal::NothingToRehearse);
+                }
+                let rehearsal = non_empty(text, "say what you would have done")?;
+                Ok(vec![Event::CommandRehearsed {
+                    step: id,
+                    command: c.run.clone(),
+                    rehearsal,
                 }])
             }
             StepCmd::Note(text) => {
@@ -1060,6 +1099,7 @@ impl Run {
                 pid,
                 runsheet_version,
                 warnings,
+                drill,
                 ..
             } => {
                 self.session = Some(SessionMark {
@@ -1078,6 +1118,7 @@ impl Run {
                         host: host.clone(),
                     },
                     runsheet_version: runsheet_version.clone(),
+                    drill: *drill,
                 });
                 self.pending_warnings = warnings.clone();
             }
@@ -1138,6 +1179,9 @@ impl Run {
                 st.commands.push(result.clone());
                 st.last_command = Some(result.clone());
             }
+            Event::CommandRehearsed {
+                step, rehearsal, ..
+            } => self.entry(step).rehearsal = Some(rehearsal.clone()),
             Event::NoteAdded { step, text } => {
                 let st = self.entry(step);
                 st.notes.push(text.clone());
@@ -1242,6 +1286,7 @@ enum StepCmd<'a> {
     Evidence(&'a str),
     Started(&'a str),
     CommandRan(&'a CommandResult),
+    Rehearsed(&'a str),
     Note(&'a str),
     SignOff(&'a str),
     Signed(&'a SshSignOff),
@@ -1259,6 +1304,7 @@ fn step_of(c: &Command) -> (Option<&str>, StepCmd<'_>) {
         Command::RecordEvidence { step, evidence } => (Some(step), StepCmd::Evidence(evidence)),
         Command::StartCommand { step, command } => (Some(step), StepCmd::Started(command)),
         Command::RecordCommand { step, result } => (Some(step), StepCmd::CommandRan(result)),
+        Command::RehearseCommand { step, rehearsal } => (Some(step), StepCmd::Rehearsed(rehearsal)),
         Command::AddNote { step, text } => (Some(step), StepCmd::Note(text)),
         Command::SignOff { step, by } => (Some(step), StepCmd::SignOff(by)),
         Command::SignOffSigned { step, ssh } => (Some(step), StepCmd::Signed(ssh)),

@@ -30,6 +30,7 @@ impl Operator {
         source: &Source,
         today: NaiveDate,
         clock: Option<ClockState>,
+        drill: bool,
     ) -> StartInfo {
         StartInfo {
             procedure_sha256: source.sha256(),
@@ -40,6 +41,7 @@ impl Operator {
             today,
             clock,
             pid: Some(std::process::id()),
+            drill,
         }
     }
 }
@@ -98,10 +100,11 @@ pub fn start(
     who: &Operator,
     today: NaiveDate,
     clock: Option<ClockState>,
+    drill: bool,
 ) -> Result<Session> {
     let now = Utc::now();
     let actor = who.actor();
-    let info = who.start_info(&loaded.source, today, clock);
+    let info = who.start_info(&loaded.source, today, clock, drill);
     let id = Uuid::now_v7();
     let lease = store.lease_run(id, &Holder::this_process(&actor, &who.host, now))?;
     let created = match create(&mut store, id, loaded, &info, &actor, now) {
