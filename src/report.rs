@@ -16,8 +16,8 @@ pub mod history;
 pub mod runs;
 pub mod status;
 pub mod timeline;
-pub mod versions;
 pub mod training;
+pub mod versions;
 
 use std::collections::HashMap;
 
