@@ -518,6 +518,7 @@ mod tests {
                 runsheet_version: step(),
                 warnings: vec![],
                 clock: None,
+                drill: false,
             },
             Event::WarningsAcknowledged { warnings: vec![] },
             Event::StepStarted { step: step() },
@@ -545,6 +546,11 @@ mod tests {
                     output_bytes: 0,
                     truncated: false,
                 },
+            },
+            Event::CommandRehearsed {
+                step: step(),
+                command: step(),
+                rehearsal: step(),
             },
             Event::NoteAdded {
                 step: step(),
@@ -639,6 +645,7 @@ mod tests {
                 | Event::HandedOver { .. }
                 | Event::CommandStarted { .. }
                 | Event::CommandInterrupted { .. }
+                | Event::CommandRehearsed { .. }
                 | Event::RunEnded { .. } => {}
             }
             assert!(

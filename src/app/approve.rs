@@ -74,7 +74,9 @@ pub(super) fn unapproved_setting(config: Option<&crate::config::Config>) -> Resu
 /// What `run` tells the engine about `loaded`'s record in the log, or a
 /// refusal when the policy is `refuse` and the content is not approved.
 /// Reads the log read-only (when there is one).
-pub(super) fn start_control(ctx: &Context, loaded: &Loaded) -> Result<StartControl> {
+/// A drill (`drill`) of unapproved content is never refused: it gets the
+/// warning instead (rehearsing a draft before it is approved is practice).
+pub(super) fn start_control(ctx: &Context, loaded: &Loaded, drill: bool) -> Result<StartControl> {
     let p = &loaded.procedure;
     let recorded = if ctx.db_path()?.exists() {
         ctx.read_log(|s| Ok(recorded(s, Some(&p.id))?))?
@@ -97,7 +99,7 @@ pub(super) fn start_control(ctx: &Context, loaded: &Loaded) -> Result<StartContr
             by: a.by.clone(),
             on: a.on,
         },
-        None if policy == Unapproved::Refuse => {
+        None if policy == Unapproved::Refuse && !drill => {
             return Err(Error::Input(format!(
                 "{}; the policy is to refuse (unapproved = \"refuse\"), so no run was started. An approver approves it with `runsheet approve {}`",
                 control::unapproved_warning(p, &sha),

@@ -26,6 +26,9 @@ pub struct RunInfo {
     /// Who started it, and where.
     pub operator: Operator,
     pub runsheet_version: String,
+    /// A practice run (`run --drill`): commands run only where the step
+    /// marks them safe to rehearse.
+    pub drill: bool,
 }
 
 /// Status of one step in this run.
@@ -68,6 +71,9 @@ pub struct StepState {
     pub attempt_notes: usize,
     pub commands: Vec<CommandResult>,
     pub last_command: Option<CommandResult>,
+    /// In a drill, what the operator said they would have done instead of
+    /// the step's command (one not safe to rehearse).
+    pub rehearsal: Option<String>,
     pub value: Option<String>,
     pub evidence: Option<String>,
     pub answer: Option<bool>,
@@ -188,6 +194,8 @@ pub struct StartInfo {
     /// Whether the log records an approval of this content, and its latest
     /// review (the app reads them; default: not checked, none).
     pub control: crate::procedure::control::StartControl,
+    /// A practice run (`run --drill`).
+    pub drill: bool,
 }
 
 #[cfg(test)]
@@ -205,6 +213,7 @@ impl StartInfo {
             clock: None,
             pid: None,
             control: Default::default(),
+            drill: false,
         }
     }
 }
@@ -260,6 +269,7 @@ pub fn start(p: &Procedure, info: &StartInfo) -> Vec<Event> {
         runsheet_version: info.runsheet_version.clone(),
         warnings: warnings.clone(),
         clock: info.clock.clone().map(Box::new),
+        drill: info.drill,
     }];
     if warnings.is_empty() {
         events.extend(first_step(p));
@@ -392,7 +402,8 @@ impl Run {
                     met: st
                         .last_command
                         .as_ref()
-                        .is_some_and(|r| r.exit_code == Some(expect)),
+                        .is_some_and(|r| r.exit_code == Some(expect))
+                        || (self.rehearses_instead(c) && st.rehearsal.is_some()),
                 });
             }
         }
@@ -420,6 +431,17 @@ impl Run {
             });
         }
         reqs
+    }
+
+    /// A practice run (`run --drill`).
+    pub fn is_drill(&self) -> bool {
+        self.info.as_ref().is_some_and(|i| i.drill)
+    }
+
+    /// In this run, `command` is not run: the operator says what they would
+    /// have done (a drill, and the step does not mark it safe to rehearse).
+    pub fn rehearses_instead(&self, command: &crate::procedure::CommandSpec) -> bool {
+        self.is_drill() && !command.safe_to_rehearse
     }
 
     /// Whether `action` is possible now, before any text it needs is typed:
@@ -841,6 +863,9 @@ impl Run {
                 if command != c.run {
                     return Err(Refusal::WrongCommand);
                 }
+                if self.rehearses_instead(c) {
+                    return Err(Refusal::NotRehearsable);
+                }
                 Ok(vec![Event::CommandStarted {
                     step: id,
                     command: command.to_string(),
@@ -856,6 +881,20 @@ impl Run {
                 Ok(vec![Event::CommandRan {
                     step: id,
                     result: result.clone(),
+                }])
+            }
+            StepCmd::Rehearsed(text) => {
+                let StepKind::Command(c) = step.kind() else {
+                    return Err(Refusal::NoCommand);
+                };
+                if !self.rehearses_instead(c) {
+                    return Err(Refusal::NothingToRehearse);
+                }
+                let rehearsal = non_empty(text, "say what you would have done")?;
+                Ok(vec![Event::CommandRehearsed {
+                    step: id,
+                    command: c.run.clone(),
+                    rehearsal,
                 }])
             }
             StepCmd::Note(text) => {
@@ -1073,6 +1112,7 @@ impl Run {
                 pid,
                 runsheet_version,
                 warnings,
+                drill,
                 ..
             } => {
                 self.session = Some(SessionMark {
@@ -1091,6 +1131,7 @@ impl Run {
                         host: host.clone(),
                     },
                     runsheet_version: runsheet_version.clone(),
+                    drill: *drill,
                 });
                 self.pending_warnings = warnings.clone();
             }
@@ -1151,6 +1192,9 @@ impl Run {
                 st.commands.push(result.clone());
                 st.last_command = Some(result.clone());
             }
+            Event::CommandRehearsed {
+                step, rehearsal, ..
+            } => self.entry(step).rehearsal = Some(rehearsal.clone()),
             Event::NoteAdded { step, text } => {
                 let st = self.entry(step);
                 st.notes.push(text.clone());
@@ -1255,6 +1299,7 @@ enum StepCmd<'a> {
     Evidence(&'a str),
     Started(&'a str),
     CommandRan(&'a CommandResult),
+    Rehearsed(&'a str),
     Note(&'a str),
     SignOff(&'a str),
     Signed(&'a SshSignOff),
@@ -1272,6 +1317,7 @@ fn step_of(c: &Command) -> (Option<&str>, StepCmd<'_>) {
         Command::RecordEvidence { step, evidence } => (Some(step), StepCmd::Evidence(evidence)),
         Command::StartCommand { step, command } => (Some(step), StepCmd::Started(command)),
         Command::RecordCommand { step, result } => (Some(step), StepCmd::CommandRan(result)),
+        Command::RehearseCommand { step, rehearsal } => (Some(step), StepCmd::Rehearsed(rehearsal)),
         Command::AddNote { step, text } => (Some(step), StepCmd::Note(text)),
         Command::SignOff { step, by } => (Some(step), StepCmd::SignOff(by)),
         Command::SignOffSigned { step, ssh } => (Some(step), StepCmd::Signed(ssh)),

@@ -99,6 +99,10 @@ pub struct ProcedureStatusJson {
     pub change_pending: bool,
     /// Why the procedure needs attention, in words (empty: it does not).
     pub attention: Vec<String>,
+    /// Training flags (docs/training.md): operators who ran a version they
+    /// were never trained on, trained operators left out of date by a
+    /// change. Shown, never counted in `needing_attention` (nor by `--strict`).
+    pub training: Vec<String>,
 }
 
 /// A procedure's latest run in `status --json`.
@@ -156,6 +160,8 @@ pub struct ProcedureStatus {
     pub last_review: Option<RecordedReview>,
     /// The latest review found a change needed, not approved since.
     pub change_pending: Option<RecordedReview>,
+    /// Training flags ([`super::training::ProcedureTraining::flags`]).
+    pub training: Vec<String>,
 }
 
 impl ProcedureStatus {
@@ -227,6 +233,7 @@ impl ProcedureStatus {
             review,
             last_review,
             change_pending: recorded.and_then(|r| r.change_pending().cloned()),
+            training: Vec::new(),
         }
     }
 
@@ -269,6 +276,7 @@ impl ProcedureStatus {
             last_review: self.last_review.as_ref().map(RecordedReviewJson::from),
             change_pending: self.change_pending.is_some(),
             attention: self.attention(),
+            training: self.training.clone(),
         }
     }
 
@@ -309,7 +317,14 @@ pub fn collect(
     days: u32,
 ) -> Result<StatusReport, StoreError> {
     let (rows, recorded) = match store {
-        Some(s) => (s.runs(&RunQuery::default())?, recorded(s, None)?),
+        // Drills are practice: never counted here (docs/training.md).
+        Some(s) => (
+            s.runs(&RunQuery {
+                drill: Some(false),
+                ..RunQuery::default()
+            })?,
+            recorded(s, None)?,
+        ),
         None => (Vec::new(), RecordedById::new()),
     };
     let mut by_procedure: BTreeMap<&str, Vec<&RunRow>> = BTreeMap::new();
@@ -633,7 +648,33 @@ impl StatusReport {
                 names.join("; ")
             );
         }
+        let flagged: Vec<&ProcedureStatus> = self
+            .procedures
+            .iter()
+            .filter(|p| !p.training.is_empty())
+            .collect();
+        if !flagged.is_empty() {
+            let _ = writeln!(
+                out,
+                "
+Training (see `runsheet training`):"
+            );
+            for p in flagged {
+                for f in &p.training {
+                    let _ = writeln!(out, "  {}: {}", sanitize_line(&p.id), sanitize_line(f));
+                }
+            }
+        }
         out
+    }
+
+    /// Attach each procedure's training flags.
+    pub fn set_training(&mut self, training: &super::training::TrainingReport) {
+        for p in &mut self.procedures {
+            if let Some(t) = training.procedures.iter().find(|t| t.id == p.id) {
+                p.training = t.flags();
+            }
+        }
     }
 }
 

@@ -31,6 +31,7 @@ impl Operator {
         today: NaiveDate,
         clock: Option<ClockState>,
         control: crate::procedure::control::StartControl,
+        drill: bool,
     ) -> StartInfo {
         StartInfo {
             procedure_sha256: source.sha256(),
@@ -42,6 +43,7 @@ impl Operator {
             clock,
             pid: Some(std::process::id()),
             control,
+            drill,
         }
     }
 }
@@ -101,10 +103,11 @@ pub fn start(
     today: NaiveDate,
     clock: Option<ClockState>,
     control: crate::procedure::control::StartControl,
+    drill: bool,
 ) -> Result<Session> {
     let now = Utc::now();
     let actor = who.actor();
-    let info = who.start_info(&loaded.source, today, clock, control);
+    let info = who.start_info(&loaded.source, today, clock, control, drill);
     let id = Uuid::now_v7();
     let lease = store.lease_run(id, &Holder::this_process(&actor, &who.host, now))?;
     let created = match create(&mut store, id, loaded, &info, &actor, now) {

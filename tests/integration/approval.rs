@@ -386,6 +386,26 @@ fn run_checks_the_exact_content_is_approved() {
         stderr(&out)
     );
     assert_eq!(std::fs::read(&s.db).unwrap(), before, "a refused run wrote");
+    // A drill of the same content is practice: started, with the warning,
+    // and its acknowledgement recorded.
+    let out = run_with_input(
+        s.cmd()
+            .args(["run", "--plain", "--new", "--drill", "drill"]),
+        "\n",
+    );
+    assert!(
+        stdout(&out).contains("has no recorded approval by an approver")
+            && stdout(&out).contains("DRILL"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(payloads(&s.db, "warnings-acknowledged").len(), 3);
+    let drills: Vec<_> = payloads(&s.db, "run-started")
+        .into_iter()
+        .filter(|p| p["drill"] == true)
+        .collect();
+    assert_eq!(drills.len(), 1, "the drill was not started");
 
     // Refuse, from the configuration, on a log that does not exist yet.
     std::fs::write(&s.file, &source).unwrap();

@@ -153,6 +153,7 @@ fn run_started(run: &NewRun) -> Event {
         runsheet_version: run.runsheet_version.clone(),
         warnings: vec![],
         clock: None,
+        drill: false,
     }
 }
 
