@@ -407,6 +407,7 @@ fn start_info(sha: &str) -> StartInfo {
         today: today(),
         clock: None,
         pid: None,
+        change_notice: None,
     }
 }
 

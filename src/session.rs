@@ -515,11 +515,17 @@ mod tests {
                 operator_name: None,
                 host: step(),
                 pid: None,
+                change_notice: None,
                 runsheet_version: step(),
                 warnings: vec![],
                 clock: None,
             },
             Event::WarningsAcknowledged { warnings: vec![] },
+            Event::ChangeNoticeSeen {
+                from_version: step(),
+                from_sha256: step(),
+                summary: step(),
+            },
             Event::StepStarted { step: step() },
             Event::StepConfirmed { step: step() },
             Event::DecisionAnswered {
@@ -620,6 +626,7 @@ mod tests {
             match e {
                 Event::RunStarted { .. }
                 | Event::WarningsAcknowledged { .. }
+                | Event::ChangeNoticeSeen { .. }
                 | Event::StepStarted { .. }
                 | Event::StepConfirmed { .. }
                 | Event::DecisionAnswered { .. }

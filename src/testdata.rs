@@ -275,6 +275,7 @@ impl Plan {
             today: self.day,
             clock: None,
             pid: None,
+            change_notice: None,
         }
     }
 }

@@ -146,6 +146,7 @@ fn begin_run(store: &mut Store, text: &str, id: Uuid, start: DateTime<Utc>) -> D
         today: start.date_naive(),
         clock: None,
         pid: None,
+        change_notice: None,
     };
     let actor = "=Ops <Team> (ops)".to_string();
     let started = engine::start(&p, &info);

@@ -40,6 +40,7 @@ impl Operator {
             today,
             clock,
             pid: Some(std::process::id()),
+            change_notice: None,
         }
     }
 }

@@ -93,6 +93,7 @@ fn session(text: &str) -> Session {
         today: NaiveDate::from_ymd_opt(2026, 11, 1).expect("date"),
         clock: None,
         pid: None,
+        change_notice: None,
     };
     let clock = SteppingClock::starting_at(Utc.with_ymd_and_hms(2026, 11, 1, 2, 0, 0).unwrap());
     Session::begin(

@@ -122,6 +122,16 @@ fn fixture_with(source: &str) -> Fixture {
 /// A fixture whose run was started by `starter`; `actor` is at the keys
 /// (the starter when `None`).
 fn fixture_as(source: &str, starter: crate::vocab::Operator, actor: Option<&str>) -> Fixture {
+    fixture_noticed(source, starter, actor, None)
+}
+
+/// [`fixture_as`], the run starting with `notice` (a change notice).
+fn fixture_noticed(
+    source: &str,
+    starter: crate::vocab::Operator,
+    actor: Option<&str>,
+    notice: Option<crate::engine::ChangeNotice>,
+) -> Fixture {
     let p: Procedure = toml::from_str(source).expect("test procedure parses");
     let actor = actor.map_or_else(|| starter.actor(), str::to_string);
     let info = StartInfo {
@@ -133,6 +143,7 @@ fn fixture_as(source: &str, starter: crate::vocab::Operator, actor: Option<&str>
         today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
         clock: None,
         pid: None,
+        change_notice: notice,
     };
     let sink = MemorySink::default();
     let clock = SteppingClock::starting_at(t0());
@@ -484,6 +495,46 @@ fn snapshot_warnings_screen() {
             .borrow()
             .iter()
             .any(|(_, e)| matches!(e, Event::WarningsAcknowledged { .. }))
+    );
+}
+
+#[test]
+fn snapshot_change_notice_screen() {
+    let notice = crate::engine::ChangeNotice {
+        since_run: "01a2351c-0000-7000-8000-000000000000".into(),
+        since_drill: false,
+        from_version: "1.1".into(),
+        from_sha256: "ab".repeat(32),
+        summary: "2 steps changed, 1 added".into(),
+        changes: vec![
+            "added: step `verify-copy` (Verify the copy) after `check-job`".into(),
+            "changed: step `check-job` — text".into(),
+            "changed: step `restore` — command".into(),
+        ],
+    };
+    let mut f = fixture_noticed(
+        PROC,
+        crate::vocab::Operator::new("alice", Some("Alice"), "h"),
+        None,
+        Some(notice),
+    );
+    assert!(f.session.run().notice_pending);
+    let s = f.screen();
+    assert!(s.contains("CHANGED SINCE YOU LAST RAN IT"), "{s}");
+    assert!(s.contains("v1.1 → v"), "{s}");
+    insta::assert_snapshot!("change_notice", s);
+    // A step key is refused until the notice is read.
+    f.ch('a');
+    assert!(f.screen().contains("read what changed"), "{}", f.screen());
+    f.enter();
+    assert!(!f.session.run().notice_pending);
+    assert_eq!(f.current().as_deref(), Some("check-job"));
+    assert!(
+        f.sink
+            .events
+            .borrow()
+            .iter()
+            .any(|(_, e)| matches!(e, Event::ChangeNoticeSeen { .. }))
     );
 }
 
