@@ -1,5 +1,6 @@
 //! Render a procedure for people: a Markdown or HTML document for the ISMS, a
-//! Mermaid flow chart, and the `list` table. Pure functions from the model to
+//! Mermaid flow chart, the `list` table, and what changed between two
+//! versions (`diff`: text, Markdown, HTML). Pure functions from the model to
 //! text: no IO, no clock (callers pass `today`).
 //!
 //! May not depend on the engine, the store, the TUI or the exports.
@@ -17,12 +18,14 @@
 //! step", "End: escalated", "End: failed"), because where a retry or continue
 //! lands depends on which step failed.
 
+mod diff;
 mod flow;
 mod html;
 mod list;
 mod markdown;
 mod mermaid;
 
+pub use diff::{diff_html, diff_markdown, diff_text};
 pub use html::html;
 pub use list::{ListEntry, ListItemJson, ListJson, list_json, list_table};
 pub use markdown::markdown;
@@ -32,7 +35,7 @@ use super::{Procedure, Step, StepKind, StepPlace, Target, ValueKind};
 
 /// The number a step is shown with: `3` on the main path, `E1.2` for the second
 /// step of the first escalation branch.
-fn number(place: StepPlace) -> String {
+pub(crate) fn number(place: StepPlace) -> String {
     match place {
         StepPlace::Main(i) => format!("{}", i + 1),
         StepPlace::Branch(b, i) => format!("E{}.{}", b + 1, i + 1),

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::text::{escape_html, sanitize_terminal};
 
-const CSS: &str = "\
+pub(super) const CSS: &str = "\
 :root{color-scheme:light;--ink:#1a1a1a;--muted:#555;--line:#c8c8c8;--warn:#8a1c00}
 body{font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:var(--ink);max-width:52rem;margin:2rem auto;padding:0 1rem}
 h1{font-size:1.6rem;margin-bottom:.5rem}h2{border-bottom:1px solid var(--line);padding-bottom:.2rem;margin-top:2rem}

@@ -1,0 +1,446 @@
+//! What changed between two versions ([`Comparison`]) for people: plain
+//! text for the terminal, and Markdown and a self-contained HTML page for
+//! the ISMS change record. Procedure text is untrusted: each writer escapes
+//! it as the procedure documents do (the Markdown [`inline`] escapes, HTML
+//! entities after [`sanitize_terminal`]).
+//!
+//! May not depend on anything outside `procedure` and `text`.
+
+use std::fmt::Write;
+
+use super::html::CSS;
+use super::markdown::inline;
+use crate::procedure::diff::{BranchDiff, Comparison, FieldChange, Side, Status, StepDiff, field_words};
+use crate::text::{escape_html, sanitize_terminal};
+
+/// What happened to a step, in one or three words.
+fn step_status(s: &StepDiff) -> &'static str {
+    match (s.status, s.moved, s.fields.is_empty()) {
+        (Status::Added, ..) => "added",
+        (Status::Removed, ..) => "removed",
+        (Status::Kept, true, false) => "moved and changed",
+        (Status::Kept, true, true) => "moved",
+        (Status::Kept, false, _) => "changed",
+    }
+}
+
+fn branch_status(b: &BranchDiff) -> &'static str {
+    match b.status {
+        Status::Added => "added",
+        Status::Removed => "removed",
+        Status::Kept => "changed",
+    }
+}
+
+/// `step 3 (was 2)`, `step E1.2`, `step 4 of the old version`.
+fn step_place(s: &StepDiff) -> String {
+    match (&s.before, &s.after) {
+        (Some(b), Some(a)) if b.number != a.number => {
+            format!("step {} (was {})", a.number, b.number)
+        }
+        (_, Some(a)) => format!("step {}", a.number),
+        (Some(b), None) => format!("step {} of the old version", b.number),
+        (None, None) => "step".into(),
+    }
+}
+
+fn side_line(label: &str, s: &Side) -> String {
+    format!(
+        "  {label:<4} {}  sha256 {}  {}",
+        s.version,
+        s.sha256.get(..12).unwrap_or(&s.sha256),
+        s.origin
+    )
+}
+
+/// The comparison as plain text (the caller makes it safe for a terminal).
+pub fn diff_text(c: &Comparison) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: what changed from {} to {}",
+        c.procedure_id, c.from.version, c.to.version
+    );
+    let _ = writeln!(out, "{}", side_line("from", &c.from));
+    let _ = writeln!(out, "{}", side_line("to", &c.to));
+    let _ = writeln!(out, "Summary: {}", c.summary);
+    let d = &c.changes;
+    if !d.header.is_empty() {
+        out.push_str("\nHeader\n");
+        for f in &d.header {
+            text_field(&mut out, f, "  ");
+        }
+    }
+    if !d.steps.is_empty() {
+        out.push_str("\nSteps\n");
+        for s in &d.steps {
+            let _ = writeln!(
+                out,
+                "  {:<8} {}: {} ({})",
+                step_status(s),
+                step_place(s),
+                one_line(&s.title),
+                s.id
+            );
+            for f in &s.fields {
+                text_field(&mut out, f, "           ");
+            }
+        }
+    }
+    if !d.branches.is_empty() {
+        out.push_str("\nEscalation branches\n");
+        for b in &d.branches {
+            let _ = writeln!(
+                out,
+                "  {:<8} {}: {}",
+                branch_status(b),
+                b.id,
+                one_line(&b.title)
+            );
+            for f in &b.fields {
+                text_field(&mut out, f, "           ");
+            }
+        }
+    }
+    out
+}
+
+fn one_line(s: &str) -> String {
+    s.replace(['\n', '\t'], " ")
+}
+
+/// `field: before → after`, or for text over several lines each side as
+/// an indented block.
+fn text_field(out: &mut String, f: &FieldChange, indent: &str) {
+    let name = field_words(&f.field);
+    let multi = |v: &Option<String>| v.as_deref().is_some_and(|t| t.contains('\n'));
+    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+    if !multi(&f.before) && !multi(&f.after) {
+        let _ = writeln!(
+            out,
+            "{indent}{name}: {} → {}",
+            show(&f.before),
+            show(&f.after)
+        );
+        return;
+    }
+    let _ = writeln!(out, "{indent}{name}:");
+    for (label, v) in [("before", &f.before), ("after", &f.after)] {
+        let text = show(v);
+        let mut lines = text.lines();
+        let _ = writeln!(out, "{indent}  {label:<7}{}", lines.next().unwrap_or(""));
+        for l in lines {
+            let _ = writeln!(out, "{indent}         {l}");
+        }
+    }
+}
+
+/// A value for a Markdown table cell.
+fn md_value(v: &Option<String>) -> String {
+    v.as_deref().map_or_else(|| "*none*".into(), inline)
+}
+
+fn md_fields(out: &mut String, fields: &[FieldChange]) {
+    if fields.is_empty() {
+        return;
+    }
+    out.push_str("| Field | Before | After |\n| --- | --- | --- |\n");
+    for f in fields {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            inline(&field_words(&f.field)),
+            md_value(&f.before),
+            md_value(&f.after)
+        );
+    }
+    out.push('\n');
+}
+
+/// The comparison as Markdown, for the ISMS change record.
+pub fn diff_markdown(c: &Comparison) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Changes to {}: {} → {}\n",
+        inline(&c.title),
+        inline(&c.from.version),
+        inline(&c.to.version)
+    );
+    out.push_str("| | Version | SHA-256 | Source |\n| --- | --- | --- | --- |\n");
+    for (label, s) in [("From", &c.from), ("To", &c.to)] {
+        let _ = writeln!(
+            out,
+            "| {label} | {} | {} | {} |",
+            inline(&s.version),
+            inline(&s.sha256),
+            inline(&s.origin)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n- **Procedure:** {}\n- **Summary:** {}\n",
+        inline(&c.procedure_id),
+        inline(&c.summary)
+    );
+    let d = &c.changes;
+    if d.is_empty() {
+        out.push_str("The two versions are the same procedure.\n");
+        return out;
+    }
+    if !d.header.is_empty() {
+        out.push_str("## Document control and header\n\n");
+        md_fields(&mut out, &d.header);
+    }
+    if !d.steps.is_empty() {
+        out.push_str("## Steps\n\n");
+        for s in &d.steps {
+            let _ = writeln!(
+                out,
+                "### {} {}: {}\n\n- **Id:** {}\n",
+                capital(step_status(s)),
+                step_place(s),
+                inline(&s.title),
+                inline(&s.id)
+            );
+            md_fields(&mut out, &s.fields);
+        }
+    }
+    if !d.branches.is_empty() {
+        out.push_str("## Escalation branches\n\n");
+        for b in &d.branches {
+            let _ = writeln!(
+                out,
+                "### {} branch {}: {}\n",
+                capital(branch_status(b)),
+                inline(&b.id),
+                inline(&b.title)
+            );
+            md_fields(&mut out, &b.fields);
+        }
+    }
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
+    out
+}
+
+fn capital(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// Untrusted text for HTML: control characters made visible, then entity-escaped.
+fn h(s: &str) -> String {
+    escape_html(&sanitize_terminal(s))
+}
+
+fn html_value(v: &Option<String>) -> String {
+    v.as_deref()
+        .map_or_else(|| "<em>none</em>".into(), |t| h(t.trim_end()))
+}
+
+fn html_fields(out: &mut String, fields: &[FieldChange]) {
+    if fields.is_empty() {
+        return;
+    }
+    out.push_str("<table>\n<tr><th>Field</th><th>Before</th><th>After</th></tr>\n");
+    for f in fields {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"text\">{}</td><td class=\"text\">{}</td></tr>",
+            h(&field_words(&f.field)),
+            html_value(&f.before),
+            html_value(&f.after)
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+/// The comparison as a self-contained, printable HTML page (the procedure
+/// documents' style sheet; no scripts, no external assets).
+pub fn diff_html(c: &Comparison) -> String {
+    let mut out = String::new();
+    let title = format!(
+        "Changes to {}: {} → {}",
+        c.title, c.from.version, c.to.version
+    );
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<h1>{}</h1>\n",
+        h(&title),
+        h(&title)
+    );
+    out.push_str(
+        "<table>\n<tr><th></th><th>Version</th><th>SHA-256</th><th>Source</th></tr>\n",
+    );
+    for (label, s) in [("From", &c.from), ("To", &c.to)] {
+        let _ = writeln!(
+            out,
+            "<tr><th scope=\"row\">{label}</th><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            h(&s.version),
+            h(&s.sha256),
+            h(&s.origin)
+        );
+    }
+    out.push_str("</table>\n");
+    let _ = writeln!(
+        out,
+        "<dl>\n<dt>Procedure</dt><dd>{}</dd>\n<dt>Summary</dt><dd>{}</dd>\n</dl>",
+        h(&c.procedure_id),
+        h(&c.summary)
+    );
+    let d = &c.changes;
+    if d.is_empty() {
+        out.push_str("<p>The two versions are the same procedure.</p>\n");
+    }
+    if !d.header.is_empty() {
+        out.push_str("<h2>Document control and header</h2>\n");
+        html_fields(&mut out, &d.header);
+    }
+    if !d.steps.is_empty() {
+        out.push_str("<h2>Steps</h2>\n");
+        for s in &d.steps {
+            let _ = writeln!(
+                out,
+                "<section class=\"step\">\n<h3>{} {}: {}</h3>\n<dl><dt>Id</dt><dd>{}</dd></dl>",
+                capital(step_status(s)),
+                h(&step_place(s)),
+                h(&s.title),
+                h(&s.id)
+            );
+            html_fields(&mut out, &s.fields);
+            out.push_str("</section>\n");
+        }
+    }
+    if !d.branches.is_empty() {
+        out.push_str("<h2>Escalation branches</h2>\n");
+        for b in &d.branches {
+            let _ = writeln!(
+                out,
+                "<section class=\"branch\">\n<h3>{} branch {}: {}</h3>",
+                capital(branch_status(b)),
+                h(&b.id),
+                h(&b.title)
+            );
+            html_fields(&mut out, &b.fields);
+            out.push_str("</section>\n");
+        }
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::procedure::Procedure;
+    use crate::procedure::test_support::procedure;
+
+    const STEPS: &str = r#"
+[[steps]]
+id = "a"
+title = "Step A"
+body = "Line one.\nLine two."
+
+[[steps]]
+id = "b"
+title = "Step B"
+[steps.command]
+run = "df -h"
+"#;
+
+    fn side(version: &str) -> Side {
+        Side {
+            version: version.into(),
+            sha256: "ab".repeat(32),
+            origin: "the log (run 01a2351c)".into(),
+        }
+    }
+
+    fn compare(before: &Procedure, after: &Procedure) -> Comparison {
+        Comparison::new(before, side("1"), after, side("2"))
+    }
+
+    fn changed() -> Comparison {
+        let old = procedure(STEPS);
+        let mut new = old.clone();
+        new.version = "2".into();
+        new.steps[0].body = Some("Line one.\nLine three.".into());
+        if let Some(c) = &mut new.steps[1].command {
+            c.run = "df -h /".into();
+        }
+        new.steps.swap(0, 1);
+        let mut c = new.steps[0].clone();
+        c.id = "c".into();
+        c.title = "Step C".into();
+        new.steps.push(c);
+        compare(&old, &new)
+    }
+
+    #[test]
+    fn text_names_each_change() {
+        let t = diff_text(&changed());
+        assert!(t.starts_with("t: what changed from 1 to 2\n"), "{t}");
+        assert!(
+            t.contains("Summary: 2 steps changed, 1 added, 1 moved; header: version"),
+            "{t}"
+        );
+        assert!(t.contains("  version: 1 → 2\n"), "{t}");
+        assert!(
+            t.contains("changed  step 1 (was 2): Step B (b)\n           command: df -h → df -h /\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("moved and changed step 2 (was 1): Step A (a)\n           instructions:\n             before Line one.\n                    Line two.\n             after  Line one.\n                    Line three.\n"),
+            "{t}"
+        );
+        assert!(t.contains("added    step 3: Step C (c)\n"), "{t}");
+    }
+
+    #[test]
+    fn markdown_and_html_have_a_table_per_change() {
+        let c = changed();
+        let md = diff_markdown(&c);
+        assert!(md.starts_with("# Changes to Test: 1 → 2\n"), "{md}");
+        assert!(md.contains("### Changed step 1 (was 2): Step B"), "{md}");
+        assert!(md.contains("| command | df -h | df -h / |"), "{md}");
+        assert!(md.contains("### Added step 3: Step C"), "{md}");
+        let html = diff_html(&c);
+        assert!(html.contains("<h3>Moved and changed step 2 (was 1): Step A</h3>"));
+        assert!(html.contains("<td class=\"text\">Line one.\nLine three.</td>"));
+    }
+
+    #[test]
+    fn the_same_version_says_so() {
+        let p = procedure(STEPS);
+        let c = compare(&p, &p);
+        assert!(diff_markdown(&c).contains("The two versions are the same procedure."));
+        assert!(diff_text(&c).contains("Summary: no changes"));
+    }
+
+    #[test]
+    fn hostile_text_is_escaped() {
+        let evil = "<script>alert(1)</script> | [x](javascript:y) \x1b[2J";
+        let old = procedure(STEPS);
+        let mut new = old.clone();
+        new.title = evil.into();
+        new.steps[0].title = evil.into();
+        new.steps[0].body = Some(evil.into());
+        let c = compare(&old, &new);
+        let html = diff_html(&c);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(!html.contains('\x1b'));
+        let md = diff_markdown(&c);
+        assert!(!md.contains("<script>"), "{md}");
+        assert!(md.contains("\\<script\\>"), "{md}");
+        assert!(!md.contains('\x1b'));
+    }
+}
