@@ -9,6 +9,7 @@
 
 pub mod flow;
 pub mod lifecycle;
+pub mod notice;
 mod store_sink;
 
 use chrono::{DateTime, Utc};

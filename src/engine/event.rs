@@ -111,6 +111,8 @@ pub struct SshSignOff {
 pub struct ChangeNotice {
     /// The run of this operator the notice compares with (its id).
     pub since_run: String,
+    /// When that run started, as shown (`2026-12-03 12:54 UTC`).
+    pub since_started: String,
     /// Whether that run was a drill.
     #[serde(default)]
     pub since_drill: bool,
@@ -135,7 +137,7 @@ impl ChangeNotice {
     }
 
     /// The notice's first line: `v1.2 → v1.3, 2 steps changed (since your
-    /// run 01a2351c)`, for a run of version `to_version`.
+    /// run of 2026-12-01 09:14 UTC)`, for a run of version `to_version`.
     pub fn headline(&self, to_version: &str) -> String {
         let from = if self.from_version == to_version {
             format!(
@@ -147,10 +149,10 @@ impl ChangeNotice {
             format!("v{} → v{to_version}", self.from_version)
         };
         format!(
-            "{from}, {} (since your {} {})",
+            "{from}, {} (since your {} of {})",
             self.summary,
             if self.since_drill { "drill" } else { "run" },
-            self.since_run.get(..8).unwrap_or(&self.since_run)
+            self.since_started
         )
     }
 }

@@ -92,6 +92,7 @@ fn info(today: NaiveDate) -> StartInfo {
 fn notice() -> ChangeNotice {
     ChangeNotice {
         since_run: "01a2351c-0000-7000-8000-000000000000".into(),
+        since_started: "2026-10-31 02:00 UTC".into(),
         since_drill: false,
         from_version: "0.9".into(),
         from_sha256: "ab".repeat(32),

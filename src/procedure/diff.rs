@@ -355,7 +355,11 @@ fn header_fields(p: &Procedure) -> Fields {
     );
     push(&mut f, "next_review", p.next_review.map(|d| d.to_string()));
     push(&mut f, "purpose", Some(p.purpose.trim().to_string()));
-    push(&mut f, "scope", p.scope.as_ref().map(|s| s.trim().to_string()));
+    push(
+        &mut f,
+        "scope",
+        p.scope.as_ref().map(|s| s.trim().to_string()),
+    );
     push(&mut f, "classification", p.classification.clone());
     push(&mut f, "cadence", Some(p.cadence.as_str().to_string()));
     push(
@@ -366,7 +370,11 @@ fn header_fields(p: &Procedure) -> Fields {
     push(&mut f, "controls", list(&p.controls));
     push(&mut f, "default_escalation", p.default_escalation.clone());
     for r in &p.roles {
-        push(&mut f, &format!("roles.{}.title", r.id), Some(r.title.clone()));
+        push(
+            &mut f,
+            &format!("roles.{}.title", r.id),
+            Some(r.title.clone()),
+        );
         push(
             &mut f,
             &format!("roles.{}.description", r.id),
@@ -380,7 +388,11 @@ fn step_fields(s: &Step) -> Fields {
     let mut f = Fields::new();
     push(&mut f, "title", Some(s.title.clone()));
     push(&mut f, "kind", Some(s.kind().name().to_string()));
-    push(&mut f, "body", s.body.as_ref().map(|b| b.trim().to_string()));
+    push(
+        &mut f,
+        "body",
+        s.body.as_ref().map(|b| b.trim().to_string()),
+    );
     push(&mut f, "role", s.role.clone());
     push(&mut f, "controls", list(&s.controls));
     push(&mut f, "critical", flag(s.critical));
@@ -858,7 +870,10 @@ title = "Tell someone"
             Some("esc")
         );
         assert_eq!(s.after.as_ref().map(|a| a.number.as_str()), Some("E1.2"));
-        assert_eq!(field(s, "title").after.as_deref(), Some("Step D, escalated"));
+        assert_eq!(
+            field(s, "title").after.as_deref(),
+            Some("Step D, escalated")
+        );
         assert_eq!(d.summary(), "1 step changed, 1 moved");
     }
 

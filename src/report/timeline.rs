@@ -339,9 +339,10 @@ fn describe_parts<'a>(
             if let Some(n) = change_notice {
                 let _ = write!(
                     w,
-                    "\nChange notice: changed since the operator's {} {} (v{} → v{procedure_version}): {}",
+                    "\nChange notice: changed since the operator's {} {} of {} (v{} → v{procedure_version}): {}",
                     if n.since_drill { "drill" } else { "run" },
-                    n.since_run.get(..8).unwrap_or(&n.since_run),
+                    n.since_run,
+                    n.since_started,
                     n.from_version,
                     n.summary
                 );

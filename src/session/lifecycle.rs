@@ -102,7 +102,8 @@ pub fn start(
 ) -> Result<Session> {
     let now = Utc::now();
     let actor = who.actor();
-    let info = who.start_info(&loaded.source, today, clock);
+    let mut info = who.start_info(&loaded.source, today, clock);
+    info.change_notice = super::notice::for_start(&store, who, loaded)?;
     let id = Uuid::now_v7();
     let lease = store.lease_run(id, &Holder::this_process(&actor, &who.host, now))?;
     let created = match create(&mut store, id, loaded, &info, &actor, now) {

@@ -502,6 +502,7 @@ fn snapshot_warnings_screen() {
 fn snapshot_change_notice_screen() {
     let notice = crate::engine::ChangeNotice {
         since_run: "01a2351c-0000-7000-8000-000000000000".into(),
+        since_started: "2026-10-31 02:00 UTC".into(),
         since_drill: false,
         from_version: "1.1".into(),
         from_sha256: "ab".repeat(32),

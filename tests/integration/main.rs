@@ -4,6 +4,7 @@
 
 mod anchor;
 mod audit;
+mod change_notice;
 mod cli;
 mod clock;
 mod common;

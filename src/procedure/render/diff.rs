@@ -10,7 +10,9 @@ use std::fmt::Write;
 
 use super::html::CSS;
 use super::markdown::inline;
-use crate::procedure::diff::{BranchDiff, Comparison, FieldChange, Side, Status, StepDiff, field_words};
+use crate::procedure::diff::{
+    BranchDiff, Comparison, FieldChange, ProcedureDiff, Side, Status, StepDiff, field_words,
+};
 use crate::text::{escape_html, sanitize_terminal};
 
 /// What happened to a step, in one or three words.
@@ -277,9 +279,7 @@ pub fn diff_html(c: &Comparison) -> String {
         h(&title),
         h(&title)
     );
-    out.push_str(
-        "<table>\n<tr><th></th><th>Version</th><th>SHA-256</th><th>Source</th></tr>\n",
-    );
+    out.push_str("<table>\n<tr><th></th><th>Version</th><th>SHA-256</th><th>Source</th></tr>\n");
     for (label, s) in [("From", &c.from), ("To", &c.to)] {
         let _ = writeln!(
             out,
@@ -394,7 +394,9 @@ run = "df -h"
         );
         assert!(t.contains("  version: 1 → 2\n"), "{t}");
         assert!(
-            t.contains("changed  step 1 (was 2): Step B (b)\n           command: df -h → df -h /\n"),
+            t.contains(
+                "changed  step 1 (was 2): Step B (b)\n           command: df -h → df -h /\n"
+            ),
             "{t}"
         );
         assert!(
@@ -443,4 +445,48 @@ run = "df -h"
         assert!(md.contains("\\<script\\>"), "{md}");
         assert!(!md.contains('\x1b'));
     }
+}
+
+/// What changed, a short line each, for the change notice a runner shows
+/// before the first step: `step 3 added: Verify the copy (verify-copy)`,
+/// `step 2 changed: Check the job (check-job) — instructions, command`,
+/// then branches and the header's fields (the caller makes it safe for a
+/// terminal).
+pub fn change_lines(d: &ProcedureDiff) -> Vec<String> {
+    let fields = |fs: &[FieldChange]| {
+        if fs.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = fs.iter().map(|f| field_words(&f.field)).collect();
+            format!(" — {}", names.join(", "))
+        }
+    };
+    let mut out: Vec<String> = d
+        .steps
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}: {} ({}){}",
+                step_place(s),
+                step_status(s),
+                one_line(&s.title),
+                s.id,
+                fields(&s.fields)
+            )
+        })
+        .collect();
+    out.extend(d.branches.iter().map(|b| {
+        format!(
+            "escalation branch {}: {} ({}){}",
+            branch_status(b),
+            one_line(&b.title),
+            b.id,
+            fields(&b.fields)
+        )
+    }));
+    if !d.header.is_empty() {
+        let names: Vec<String> = d.header.iter().map(|f| field_words(&f.field)).collect();
+        out.push(format!("header changed: {}", names.join(", ")));
+    }
+    out
 }
