@@ -337,6 +337,50 @@ pub fn diff_html(c: &Comparison) -> String {
     out
 }
 
+/// What changed, a short line each, for the change notice a runner shows
+/// before the first step: `step 3 added: Verify the copy (verify-copy)`,
+/// `step 2 changed: Check the job (check-job) — instructions, command`,
+/// then branches and the header's fields (the caller makes it safe for a
+/// terminal).
+pub fn change_lines(d: &ProcedureDiff) -> Vec<String> {
+    let fields = |fs: &[FieldChange]| {
+        if fs.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = fs.iter().map(|f| field_words(&f.field)).collect();
+            format!(" — {}", names.join(", "))
+        }
+    };
+    let mut out: Vec<String> = d
+        .steps
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}: {} ({}){}",
+                step_place(s),
+                step_status(s),
+                one_line(&s.title),
+                s.id,
+                fields(&s.fields)
+            )
+        })
+        .collect();
+    out.extend(d.branches.iter().map(|b| {
+        format!(
+            "escalation branch {}: {} ({}){}",
+            branch_status(b),
+            one_line(&b.title),
+            b.id,
+            fields(&b.fields)
+        )
+    }));
+    if !d.header.is_empty() {
+        let names: Vec<String> = d.header.iter().map(|f| field_words(&f.field)).collect();
+        out.push(format!("header changed: {}", names.join(", ")));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,48 +489,4 @@ run = "df -h"
         assert!(md.contains("\\<script\\>"), "{md}");
         assert!(!md.contains('\x1b'));
     }
-}
-
-/// What changed, a short line each, for the change notice a runner shows
-/// before the first step: `step 3 added: Verify the copy (verify-copy)`,
-/// `step 2 changed: Check the job (check-job) — instructions, command`,
-/// then branches and the header's fields (the caller makes it safe for a
-/// terminal).
-pub fn change_lines(d: &ProcedureDiff) -> Vec<String> {
-    let fields = |fs: &[FieldChange]| {
-        if fs.is_empty() {
-            String::new()
-        } else {
-            let names: Vec<String> = fs.iter().map(|f| field_words(&f.field)).collect();
-            format!(" — {}", names.join(", "))
-        }
-    };
-    let mut out: Vec<String> = d
-        .steps
-        .iter()
-        .map(|s| {
-            format!(
-                "{} {}: {} ({}){}",
-                step_place(s),
-                step_status(s),
-                one_line(&s.title),
-                s.id,
-                fields(&s.fields)
-            )
-        })
-        .collect();
-    out.extend(d.branches.iter().map(|b| {
-        format!(
-            "escalation branch {}: {} ({}){}",
-            branch_status(b),
-            one_line(&b.title),
-            b.id,
-            fields(&b.fields)
-        )
-    }));
-    if !d.header.is_empty() {
-        let names: Vec<String> = d.header.iter().map(|f| field_words(&f.field)).collect();
-        out.push(format!("header changed: {}", names.join(", ")));
-    }
-    out
 }
