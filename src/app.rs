@@ -22,6 +22,7 @@ use crate::{errln, outln};
 
 pub mod complete;
 mod feed;
+mod history;
 pub mod json_outputs;
 mod man;
 mod redact;
@@ -33,7 +34,7 @@ pub fn run(mut cli: Cli) -> Result<Exit> {
     let name = cli.sources.command.as_str();
     if cli.global.json && crate::cli::help::NO_JSON.contains(&name) {
         return Err(Error::Usage(format!(
-            "`runsheet {name}` prints no data to give as JSON; leave out --json (the commands with JSON output: list, lint, config, runs, show, verify, key, export, verify-bundle, status, custodian init and list, witness status)"
+            "`runsheet {name}` prints no data to give as JSON; leave out --json (the commands with JSON output: list, lint, config, runs, show, history, diff, verify, key, export, verify-bundle, status, custodian init and list, witness status)"
         )));
     }
     crate::store::busy_timeout_setting().map_err(Error::Usage)?;
@@ -72,6 +73,8 @@ pub fn run(mut cli: Cli) -> Result<Exit> {
         Cmd::Resume(a) => resume_cmd(&ctx, a),
         Cmd::Runs(a) => runs_cmd(&ctx, a),
         Cmd::Show(a) => show_cmd(&ctx, a),
+        Cmd::History(a) => history::history_cmd(&ctx, a),
+        Cmd::Diff(a) => history::diff_cmd(&ctx, a),
         Cmd::SignOffText(a) => sign_off_text_cmd(&ctx, a),
         Cmd::SignOff(a) => sign_off_cmd(&ctx, a),
         Cmd::Verify(a) => verify_cmd(&ctx, a),

@@ -290,6 +290,12 @@ pub enum Command {
     Runs(RunsArgs),
     /// Show one run's timeline
     Show(ShowArgs),
+    /// Every version of a procedure the evidence log holds (run or approved): its
+    /// approvals, reviews and runs, and which one the procedures folder's file is
+    History(HistoryArgs),
+    /// What changed between two versions of a procedure, step by step (text, or
+    /// Markdown or HTML for the ISMS change record)
+    Diff(DiffArgs),
     /// Print the exact text a second person signs with their SSH key to sign off
     /// a run's step (pipe it to `ssh-keygen -Y sign`; docs/signoff.md)
     SignOffText(SignOffTextArgs),
@@ -504,6 +510,39 @@ pub struct RunsArgs {
 pub struct ShowArgs {
     /// Run id or a unique prefix
     pub run_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Procedure id (or its file's name or path)
+    pub procedure: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Markdown,
+    Html,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Procedure id (or its file's name or path)
+    pub procedure: String,
+    /// The older version: a version (`1.2`), a start of its SHA-256, `current` (the
+    /// file in the procedures folder), `run:RUN-ID` (the version a run used) or
+    /// `previous` (the version before TO, in the order the log first saw them)
+    /// [default: previous]
+    pub from: Option<String>,
+    /// The newer version, named as FROM [default: current, or the log's newest
+    /// version when the procedures folder has no file of it]
+    pub to: Option<String>,
+    /// Output format (Markdown and HTML for the ISMS change record)
+    #[arg(long, short, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// Write to this file instead of standard output (refuses to overwrite)
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

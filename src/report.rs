@@ -1,7 +1,8 @@
 //! Runs and events for people: the `runs` table and the `show` timeline
 //! (`runs`), what each stored event means in words (`timeline`), a live
-//! run's history for the runners' history views (`history`), and `status`
-//! with its cadence calendar (`status`, `cadence`); with what they share —
+//! run's history for the runners' history views (`history`), `status`
+//! with its cadence calendar (`status`, `cadence`), and every version of a
+//! procedure the log holds (`versions`, for `runsheet history`); with what they share —
 //! times and outcomes as shown, per-run counts, and the procedures runs used,
 //! parsed from the log's stored sources. The bundle side (`export`) writes its
 //! reports' timelines with these words.
@@ -15,6 +16,7 @@ pub mod history;
 pub mod runs;
 pub mod status;
 pub mod timeline;
+pub mod versions;
 
 use std::collections::HashMap;
 

@@ -1,8 +1,8 @@
 //! Shell completion that knows the procedures and the runs: the shell asks
 //! the binary (`COMPLETE=bash runsheet -- runsheet run b<TAB>`), which offers
-//! the procedure ids of the procedures folder for `run` and `render`, the
-//! open runs for `resume` and `sign-off`, every run for `show`, and from
-//! clap the commands (never a hidden one), options and their values.
+//! the procedure ids of the procedures folder for `run`, `render`, `history`
+//! and `diff`, the open runs for `resume` and `sign-off`, every run for
+//! `show`, and from clap the commands (never a hidden one), options and their values.
 //! `runsheet completions SHELL` prints the script that registers it.
 //!
 //! The folder and the log are the ones the command line being completed
@@ -55,6 +55,10 @@ fn command() -> clap::Command {
         .mut_subcommand("render", |s| {
             s.mut_arg("procedure", |a| a.add(procedures()))
         })
+        .mut_subcommand("history", |s| {
+            s.mut_arg("procedure", |a| a.add(procedures()))
+        })
+        .mut_subcommand("diff", |s| s.mut_arg("procedure", |a| a.add(procedures())))
         .mut_subcommand("resume", |s| {
             s.mut_arg("run_id", |a| a.add(ArgValueCompleter::new(open_runs)))
         })

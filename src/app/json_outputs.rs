@@ -95,6 +95,16 @@ pub const OUTPUTS: &[Output] = &[
         schema: of::<crate::report::status::StatusJson>,
     },
     Output {
+        name: "history",
+        printed_by: "runsheet history ID --json",
+        schema: of::<crate::report::versions::HistoryJson>,
+    },
+    Output {
+        name: "diff",
+        printed_by: "runsheet diff ID [FROM] [TO] --json",
+        schema: of::<crate::procedure::diff::Comparison>,
+    },
+    Output {
         name: "verify",
         printed_by: "runsheet verify --json",
         schema: of::<crate::store::VerifyReport>,

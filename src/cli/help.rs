@@ -29,6 +29,8 @@ pub const JSON_OUTPUTS: &[&str] = &[
     "runs",
     "show",
     "status",
+    "history",
+    "diff",
     "verify",
     "checkpoint",
     "key",
@@ -170,6 +172,33 @@ pub const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
         &[
             ("runsheet show 01a2351c", "one run's timeline"),
             ("runsheet --json show 01a2351c", "its events, as JSON"),
+        ],
+    ),
+    (
+        "history",
+        &[
+            (
+                "runsheet history restore-test",
+                "every version: approvals, reviews, runs, and which is the file",
+            ),
+            ("runsheet --json history restore-test", "the same as JSON"),
+        ],
+    ),
+    (
+        "diff",
+        &[
+            (
+                "runsheet diff restore-test",
+                "what changed from the previous version to the file",
+            ),
+            (
+                "runsheet diff restore-test run:01a2351c current",
+                "since the version an old run used",
+            ),
+            (
+                "runsheet diff restore-test 1.1 1.2 --format html --out change-1.2.html",
+                "the change record, for the ISMS",
+            ),
         ],
     ),
     (

@@ -78,7 +78,8 @@ pub struct StepDiff {
     pub after: Option<Place>,
     /// Its place changed other than by steps added or removed around it.
     pub moved: bool,
-    /// What changed in it (kept steps only).
+    /// What changed in it; for a step added or removed, every field it has
+    /// (`before` or `after` null).
     pub fields: Vec<FieldChange>,
 }
 
@@ -88,7 +89,8 @@ pub struct BranchDiff {
     pub id: String,
     pub title: String,
     pub status: Status,
-    /// What changed in it (kept branches only; its steps are in `steps`).
+    /// What changed in it (every field of one added or removed; its steps
+    /// are in `steps`).
     pub fields: Vec<FieldChange>,
 }
 
@@ -279,6 +281,70 @@ pub fn field_words(field: &str) -> String {
         other => other,
     }
     .to_string()
+}
+
+/// One line of a text compared line by line ([`lines`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line<'a> {
+    Same(&'a str),
+    Removed(&'a str),
+    Added(&'a str),
+}
+
+/// `before` and `after` line by line: the lines both keep (a longest
+/// common subsequence), the ones removed and the ones added, in order.
+pub fn lines<'a>(before: &'a str, after: &'a str) -> Vec<Line<'a>> {
+    let a: Vec<&str> = before.lines().collect();
+    let b: Vec<&str> = after.lines().collect();
+    align(&a, &b)
+        .into_iter()
+        .map(|step| match step {
+            Aligned::Both(i, _) => Line::Same(a[i]),
+            Aligned::Left(i) => Line::Removed(a[i]),
+            Aligned::Right(j) => Line::Added(b[j]),
+        })
+        .collect()
+}
+
+/// One step of two sequences aligned: an element of both (by index in
+/// each), of the left only, or of the right only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Aligned {
+    Both(usize, usize),
+    Left(usize),
+    Right(usize),
+}
+
+/// `a` and `b` aligned on a longest common subsequence, in order (the
+/// left's elements first where both differ).
+fn align<T: PartialEq>(a: &[T], b: &[T]) -> Vec<Aligned> {
+    let (n, m) = (a.len(), b.len());
+    let mut table = vec![vec![0usize; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            table[i][j] = if a[i] == b[j] {
+                table[i + 1][j + 1] + 1
+            } else {
+                table[i + 1][j].max(table[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::with_capacity(n.max(m));
+    while i < n || j < m {
+        if i < n && j < m && a[i] == b[j] {
+            out.push(Aligned::Both(i, j));
+            i += 1;
+            j += 1;
+        } else if j == m || (i < n && table[i + 1][j] >= table[i][j + 1]) {
+            out.push(Aligned::Left(i));
+            i += 1;
+        } else {
+            out.push(Aligned::Right(j));
+            j += 1;
+        }
+    }
+    out
 }
 
 /// Compare two procedures.
@@ -485,7 +551,7 @@ fn step_diffs(before: &Procedure, after: &Procedure) -> Vec<StepDiff> {
                 before: None,
                 after: Some(at.clone()),
                 moved: false,
-                fields: Vec::new(),
+                fields: changes(&Fields::new(), &step_fields(step)),
             }),
             Some((was, was_at)) => {
                 let fields = changes(&step_fields(was), &step_fields(step));
@@ -513,7 +579,7 @@ fn step_diffs(before: &Procedure, after: &Procedure) -> Vec<StepDiff> {
                 before: Some(at.clone()),
                 after: None,
                 moved: false,
-                fields: Vec::new(),
+                fields: changes(&step_fields(step), &Fields::new()),
             });
         }
     }
@@ -555,31 +621,13 @@ fn moved_steps<'a>(old: &[(&'a Step, Place)], new: &[(&'a Step, Place)]) -> BTre
 /// The elements of a longest common subsequence of `a` and `b` (whose
 /// elements are distinct).
 fn longest_common<'a>(a: &[&'a str], b: &[&'a str]) -> BTreeSet<&'a str> {
-    let (n, m) = (a.len(), b.len());
-    let mut table = vec![vec![0usize; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            table[i][j] = if a[i] == b[j] {
-                table[i + 1][j + 1] + 1
-            } else {
-                table[i + 1][j].max(table[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j) = (0, 0);
-    let mut out = BTreeSet::new();
-    while i < n && j < m {
-        if a[i] == b[j] {
-            out.insert(a[i]);
-            i += 1;
-            j += 1;
-        } else if table[i + 1][j] >= table[i][j + 1] {
-            i += 1;
-        } else {
-            j += 1;
-        }
-    }
-    out
+    align(a, b)
+        .into_iter()
+        .filter_map(|step| match step {
+            Aligned::Both(i, _) => Some(a[i]),
+            _ => None,
+        })
+        .collect()
 }
 
 fn branch_diffs(before: &Procedure, after: &Procedure) -> Vec<BranchDiff> {
@@ -601,7 +649,7 @@ fn branch_diffs(before: &Procedure, after: &Procedure) -> Vec<BranchDiff> {
                 id: b.id.clone(),
                 title: b.title.clone(),
                 status: Status::Added,
-                fields: Vec::new(),
+                fields: changes(&Fields::new(), &fields(b)),
             }),
             Some(was) => {
                 let changed = changes(&fields(was), &fields(b));
@@ -622,7 +670,7 @@ fn branch_diffs(before: &Procedure, after: &Procedure) -> Vec<BranchDiff> {
                 id: b.id.clone(),
                 title: b.title.clone(),
                 status: Status::Removed,
-                fields: Vec::new(),
+                fields: changes(&fields(b), &Fields::new()),
             });
         }
     }
@@ -818,6 +866,9 @@ title = "Tell someone"
         assert_eq!((s.id.as_str(), s.status), ("a2", Status::Added));
         assert_eq!(s.after.as_ref().map(|a| a.number.as_str()), Some("2"));
         assert_eq!(d.summary(), "1 step added");
+        // All it says, for the change record.
+        assert_eq!(field(s, "body").after.as_deref(), Some("Do A."));
+        assert!(s.fields.iter().all(|f| f.before.is_none()));
     }
 
     #[test]
@@ -933,6 +984,24 @@ title = "Tell someone"
         // The new version's order, then what was removed.
         let ids: Vec<&str> = d.steps.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["a", "c", "z", "d"]);
+    }
+
+    #[test]
+    fn texts_are_compared_line_by_line() {
+        use Line::*;
+        assert_eq!(
+            lines("a\nb\nc\nb", "a\nB\nc\nb\nd"),
+            [
+                Same("a"),
+                Removed("b"),
+                Added("B"),
+                Same("c"),
+                Same("b"),
+                Added("d")
+            ]
+        );
+        assert_eq!(lines("", "x"), [Added("x")]);
+        assert_eq!(lines("x", ""), [Removed("x")]);
     }
 
     #[test]

@@ -509,6 +509,8 @@ fn read_commands<'a>(run: &'a str, bundle: &'a str) -> Vec<Vec<&'a str>> {
         vec!["runs"],
         vec!["show", run],
         vec!["status"],
+        vec!["history", "drill"],
+        vec!["diff", "drill", "1.0", "1.0", "--format", "html"],
         vec!["checkpoint"],
         vec!["verify-bundle", bundle],
     ]

@@ -78,6 +78,10 @@ fn every_json_output_validates_against_its_committed_schema() {
     assert!(run.get("events").is_none(), "{run:#}");
 
     check("status", j(&db).arg("status"), 0);
+    let history = check("history", j(&db).args(["history", "drill"]), 0);
+    assert_eq!(history["versions"][0]["runs"], 1);
+    let diff = check("diff", j(&db).args(["diff", "drill", "1.0", "1.0"]), 0);
+    assert_eq!(diff["summary"], "no changes");
     let verify = check("verify", j(&db).arg("verify"), 0);
     assert!(verify["finding"].is_null());
     let cp = check("checkpoint", j(&db).arg("checkpoint"), 0);

@@ -19,6 +19,7 @@ mod faults;
 mod feed;
 mod feed_ocsf;
 mod forge;
+mod history;
 mod injection;
 mod json_outputs;
 mod lint;

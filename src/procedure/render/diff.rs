@@ -11,7 +11,8 @@ use std::fmt::Write;
 use super::html::CSS;
 use super::markdown::inline;
 use crate::procedure::diff::{
-    BranchDiff, Comparison, FieldChange, ProcedureDiff, Side, Status, StepDiff, field_words,
+    BranchDiff, Comparison, FieldChange, Line, ProcedureDiff, Side, Status, StepDiff, field_words,
+    lines,
 };
 use crate::text::{escape_html, sanitize_terminal};
 
@@ -70,22 +71,25 @@ pub fn diff_text(c: &Comparison) -> String {
     if !d.header.is_empty() {
         out.push_str("\nHeader\n");
         for f in &d.header {
-            text_field(&mut out, f, "  ");
+            text_field(&mut out, Status::Kept, f, "  ");
         }
     }
     if !d.steps.is_empty() {
         out.push_str("\nSteps\n");
+        let width = d.steps.iter().map(|s| step_status(s).len()).max();
+        let width = width.unwrap_or(0).max(8);
+        let indent = " ".repeat(width + 3);
         for s in &d.steps {
             let _ = writeln!(
                 out,
-                "  {:<8} {}: {} ({})",
+                "  {:<width$} {}: {} ({})",
                 step_status(s),
                 step_place(s),
                 one_line(&s.title),
                 s.id
             );
-            for f in &s.fields {
-                text_field(&mut out, f, "           ");
+            for f in listed(s.status, &s.fields) {
+                text_field(&mut out, s.status, f, &indent);
             }
         }
     }
@@ -99,8 +103,8 @@ pub fn diff_text(c: &Comparison) -> String {
                 b.id,
                 one_line(&b.title)
             );
-            for f in &b.fields {
-                text_field(&mut out, f, "           ");
+            for f in listed(b.status, &b.fields) {
+                text_field(&mut out, b.status, f, "           ");
             }
         }
     }
@@ -111,10 +115,28 @@ fn one_line(s: &str) -> String {
     s.replace(['\n', '\t'], " ")
 }
 
-/// `field: before → after`, or for text over several lines each side as
-/// an indented block.
-fn text_field(out: &mut String, f: &FieldChange, indent: &str) {
+/// The fields of a step or branch added or removed worth listing (its
+/// title is in its heading already).
+fn listed(status: Status, fields: &[FieldChange]) -> impl Iterator<Item = &FieldChange> {
+    fields
+        .iter()
+        .filter(move |f| status == Status::Kept || f.field != "title")
+}
+
+/// `field: before → after` (`field: value` for a step or branch added or
+/// removed), or for text over several lines each side as an indented block.
+fn text_field(out: &mut String, status: Status, f: &FieldChange, indent: &str) {
     let name = field_words(&f.field);
+    if status != Status::Kept {
+        let value = f.after.as_ref().or(f.before.as_ref());
+        let text = value.map_or("", String::as_str);
+        let mut lines = text.lines();
+        let _ = writeln!(out, "{indent}{name}: {}", lines.next().unwrap_or(""));
+        for l in lines {
+            let _ = writeln!(out, "{indent}  {l}");
+        }
+        return;
+    }
     let multi = |v: &Option<String>| v.as_deref().is_some_and(|t| t.contains('\n'));
     let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
     if !multi(&f.before) && !multi(&f.after) {
@@ -126,14 +148,16 @@ fn text_field(out: &mut String, f: &FieldChange, indent: &str) {
         );
         return;
     }
-    let _ = writeln!(out, "{indent}{name}:");
-    for (label, v) in [("before", &f.before), ("after", &f.after)] {
-        let text = show(v);
-        let mut lines = text.lines();
-        let _ = writeln!(out, "{indent}  {label:<7}{}", lines.next().unwrap_or(""));
-        for l in lines {
-            let _ = writeln!(out, "{indent}         {l}");
-        }
+    // Line by line: `-` removed, `+` added, the kept lines between.
+    let _ = writeln!(out, "{indent}{name} (- before, + after):");
+    let (before, after) = (f.before.as_deref(), f.after.as_deref());
+    for line in lines(before.unwrap_or(""), after.unwrap_or("")) {
+        let (mark, text) = match line {
+            Line::Same(t) => (' ', t),
+            Line::Removed(t) => ('-', t),
+            Line::Added(t) => ('+', t),
+        };
+        let _ = writeln!(out, "{indent}  {mark} {text}");
     }
 }
 
@@ -142,8 +166,25 @@ fn md_value(v: &Option<String>) -> String {
     v.as_deref().map_or_else(|| "*none*".into(), inline)
 }
 
-fn md_fields(out: &mut String, fields: &[FieldChange]) {
+fn md_fields(out: &mut String, status: Status, fields: &[FieldChange]) {
     if fields.is_empty() {
+        return;
+    }
+    if status != Status::Kept {
+        out.push_str("| Field | Value |\n| --- | --- |\n");
+        for f in listed(status, fields) {
+            let _ = writeln!(
+                out,
+                "| {} | {} |",
+                inline(&field_words(&f.field)),
+                md_value(if f.after.is_some() {
+                    &f.after
+                } else {
+                    &f.before
+                })
+            );
+        }
+        out.push('\n');
         return;
     }
     out.push_str("| Field | Before | After |\n| --- | --- | --- |\n");
@@ -192,7 +233,7 @@ pub fn diff_markdown(c: &Comparison) -> String {
     }
     if !d.header.is_empty() {
         out.push_str("## Document control and header\n\n");
-        md_fields(&mut out, &d.header);
+        md_fields(&mut out, Status::Kept, &d.header);
     }
     if !d.steps.is_empty() {
         out.push_str("## Steps\n\n");
@@ -205,7 +246,7 @@ pub fn diff_markdown(c: &Comparison) -> String {
                 inline(&s.title),
                 inline(&s.id)
             );
-            md_fields(&mut out, &s.fields);
+            md_fields(&mut out, s.status, &s.fields);
         }
     }
     if !d.branches.is_empty() {
@@ -218,7 +259,7 @@ pub fn diff_markdown(c: &Comparison) -> String {
                 inline(&b.id),
                 inline(&b.title)
             );
-            md_fields(&mut out, &b.fields);
+            md_fields(&mut out, b.status, &b.fields);
         }
     }
     while out.ends_with("\n\n") {
@@ -245,21 +286,57 @@ fn html_value(v: &Option<String>) -> String {
         .map_or_else(|| "<em>none</em>".into(), |t| h(t.trim_end()))
 }
 
-fn html_fields(out: &mut String, fields: &[FieldChange]) {
+fn html_fields(out: &mut String, status: Status, fields: &[FieldChange]) {
     if fields.is_empty() {
+        return;
+    }
+    if status != Status::Kept {
+        out.push_str("<table>\n<tr><th>Field</th><th>Value</th></tr>\n");
+        for f in listed(status, fields) {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td class=\"text\">{}</td></tr>",
+                h(&field_words(&f.field)),
+                html_value(if f.after.is_some() {
+                    &f.after
+                } else {
+                    &f.before
+                })
+            );
+        }
+        out.push_str("</table>\n");
         return;
     }
     out.push_str("<table>\n<tr><th>Field</th><th>Before</th><th>After</th></tr>\n");
     for f in fields {
+        let (before, after) = match (&f.before, &f.after) {
+            (Some(b), Some(a)) => marked(b, a),
+            _ => (html_value(&f.before), html_value(&f.after)),
+        };
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td class=\"text\">{}</td><td class=\"text\">{}</td></tr>",
+            "<tr><td>{}</td><td class=\"text\">{before}</td><td class=\"text\">{after}</td></tr>",
             h(&field_words(&f.field)),
-            html_value(&f.before),
-            html_value(&f.after)
         );
     }
     out.push_str("</table>\n");
+}
+
+/// Both sides of a changed text, escaped, the lines one removed in
+/// `<del>` and the lines the other added in `<ins>`.
+fn marked(before: &str, after: &str) -> (String, String) {
+    let (mut old, mut new) = (Vec::new(), Vec::new());
+    for line in lines(before.trim_end(), after.trim_end()) {
+        match line {
+            Line::Same(t) => {
+                old.push(h(t));
+                new.push(h(t));
+            }
+            Line::Removed(t) => old.push(format!("<del>{}</del>", h(t))),
+            Line::Added(t) => new.push(format!("<ins>{}</ins>", h(t))),
+        }
+    }
+    (old.join("\n"), new.join("\n"))
 }
 
 /// The comparison as a self-contained, printable HTML page (the procedure
@@ -302,7 +379,7 @@ pub fn diff_html(c: &Comparison) -> String {
     }
     if !d.header.is_empty() {
         out.push_str("<h2>Document control and header</h2>\n");
-        html_fields(&mut out, &d.header);
+        html_fields(&mut out, Status::Kept, &d.header);
     }
     if !d.steps.is_empty() {
         out.push_str("<h2>Steps</h2>\n");
@@ -315,7 +392,7 @@ pub fn diff_html(c: &Comparison) -> String {
                 h(&s.title),
                 h(&s.id)
             );
-            html_fields(&mut out, &s.fields);
+            html_fields(&mut out, s.status, &s.fields);
             out.push_str("</section>\n");
         }
     }
@@ -329,7 +406,7 @@ pub fn diff_html(c: &Comparison) -> String {
                 h(&b.id),
                 h(&b.title)
             );
-            html_fields(&mut out, &b.fields);
+            html_fields(&mut out, b.status, &b.fields);
             out.push_str("</section>\n");
         }
     }
@@ -439,15 +516,18 @@ run = "df -h"
         assert!(t.contains("  version: 1 → 2\n"), "{t}");
         assert!(
             t.contains(
-                "changed  step 1 (was 2): Step B (b)\n           command: df -h → df -h /\n"
+                "changed           step 1 (was 2): Step B (b)\n                    command: df -h → df -h /\n"
             ),
             "{t}"
         );
         assert!(
-            t.contains("moved and changed step 2 (was 1): Step A (a)\n           instructions:\n             before Line one.\n                    Line two.\n             after  Line one.\n                    Line three.\n"),
+            t.contains("moved and changed step 2 (was 1): Step A (a)\n                    instructions (- before, + after):\n                        Line one.\n                      - Line two.\n                      + Line three.\n"),
             "{t}"
         );
-        assert!(t.contains("added    step 3: Step C (c)\n"), "{t}");
+        assert!(
+            t.contains("added             step 3: Step C (c)\n                    kind of step: command\n                    command: df -h /\n"),
+            "{t}"
+        );
     }
 
     #[test]
@@ -458,9 +538,13 @@ run = "df -h"
         assert!(md.contains("### Changed step 1 (was 2): Step B"), "{md}");
         assert!(md.contains("| command | df -h | df -h / |"), "{md}");
         assert!(md.contains("### Added step 3: Step C"), "{md}");
+        assert!(md.contains("| Field | Value |\n| --- | --- |\n| kind of step | command |\n| command | df -h / |\n"), "{md}");
         let html = diff_html(&c);
         assert!(html.contains("<h3>Moved and changed step 2 (was 1): Step A</h3>"));
-        assert!(html.contains("<td class=\"text\">Line one.\nLine three.</td>"));
+        assert!(
+            html.contains("<td class=\"text\">Line one.\n<del>Line two.</del></td><td class=\"text\">Line one.\n<ins>Line three.</ins></td>"),
+            "{html}"
+        );
     }
 
     #[test]
