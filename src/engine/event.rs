@@ -106,7 +106,7 @@ pub struct SshSignOff {
 /// What the runner tells an operator before the first step when the
 /// procedure changed since they last ran it (or drilled it): the version
 /// they knew, the version now, and what changed, step by step
-/// (docs/procedures-as-documents.md, "Change notice").
+/// (docs/history-and-diff.md, "The change notice").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChangeNotice {
     /// The run of this operator the notice compares with (its id).

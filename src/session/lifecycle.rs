@@ -1,6 +1,7 @@
 //! Where a run's life begins and where it is taken up again, in the evidence
 //! log: starting a run of a procedure (its identity, its document-control
-//! warnings, its row and first events durable together, its lease) and
+//! warnings and change notice, its row and first events durable together,
+//! its lease) and
 //! resuming an open one (its lease, the exact source it started with,
 //! parsed, its events decoded and replayed). `app`, the benches, the tests
 //! and the test-data generator all start runs through here.

@@ -1,7 +1,7 @@
 //! The change notice a run starts with: when the procedure's content changed
 //! since the operator last ran it (a drill counts: it is how they trained),
 //! what changed, step by step, from the version that run used to the one
-//! being started (docs/procedures-as-documents.md, "Change notice").
+//! being started (docs/history-and-diff.md, "The change notice").
 //!
 //! May not depend on the terminal, the front ends or `app`; it reads the
 //! store only through its public API.
