@@ -90,6 +90,7 @@ pub fn run(mut cli: Cli) -> Result<Exit> {
         Cmd::Export(a) => export_cmd(&ctx, a),
         Cmd::VerifyBundle(a) => verify_bundle_cmd(&ctx, a),
         Cmd::Status(a) => status_cmd(&ctx, a),
+        Cmd::Training(a) => training_cmd(&ctx, a),
         Cmd::Config => settings::config_cmd(&ctx, &settings),
         Cmd::Completions(a) => {
             let script = complete::registration(a.shell).map_err(|e| Error::io("<stdout>", &e))?;
@@ -287,6 +288,15 @@ impl Context {
         &self,
         report: bool,
     ) -> Result<(Vec<(PathBuf, crate::procedure::Procedure)>, usize)> {
+        let (loaded, broken) = self.read_loaded(report)?;
+        Ok((
+            loaded.into_iter().map(|(p, l)| (p, l.procedure)).collect(),
+            broken,
+        ))
+    }
+
+    /// [`Context::read_procedures`] with each file's source.
+    fn read_loaded(&self, report: bool) -> Result<(Vec<(PathBuf, Loaded)>, usize)> {
         let dir = self.procedures_dir();
         let mut procedures = Vec::new();
         let mut broken = 0;
@@ -295,7 +305,7 @@ impl Context {
         }
         for path in parse::procedure_files(&dir)? {
             match Source::read(&path).and_then(parse::parse) {
-                Ok(loaded) => procedures.push((path, loaded.procedure)),
+                Ok(loaded) => procedures.push((path, loaded)),
                 Err(d) => {
                     broken += 1;
                     if report {
@@ -490,7 +500,7 @@ fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<Exit> {
     }
     let clock = Some(crate::clock::kernel_state());
     let db = ctx.db_path()?;
-    let session = lifecycle::start(store, &loaded, &who, ctx.today, clock)?
+    let session = lifecycle::start(store, &loaded, &who, ctx.today, clock, a.drill)?
         .checking_sign_offs(ctx.allowed_signers(a.allowed_signers));
     let drafts = crate::drafts::DraftFiles::beside(&db, session.run_id());
     let session = session.keeping_drafts(Box::new(drafts));
@@ -1549,18 +1559,66 @@ fn verify_bundle_cmd(ctx: &Context, a: cli::VerifyBundleArgs) -> Result<Exit> {
     Ok(Exit::checked(report.is_ok()))
 }
 
+/// The procedures in the folder now, each as the version training is
+/// measured against (its version string and the SHA-256 of its source);
+/// files that cannot be read are left out (`report`: and said on stderr).
+fn current_versions(ctx: &Context, report: bool) -> Result<Vec<crate::report::training::Current>> {
+    let (loaded, broken) = ctx.read_loaded(report)?;
+    if report && broken > 0 {
+        errln!("{broken} procedure file(s) could not be read; run `runsheet lint` for details");
+    }
+    Ok(loaded
+        .into_iter()
+        .map(|(_, l)| crate::report::training::Current {
+            sha256: l.source.sha256(),
+            id: l.procedure.id,
+            title: l.procedure.title,
+            version: l.procedure.version,
+        })
+        .collect())
+}
+
+/// `runsheet training [ID]`: read-only.
+fn training_cmd(ctx: &Context, a: cli::TrainingArgs) -> Result<Exit> {
+    use crate::report::training::{self, TrainingReport};
+    let mut current = current_versions(ctx, true)?;
+    if let Some(id) = &a.procedure {
+        current.retain(|c| &c.id == id);
+        if current.is_empty() {
+            return Err(Error::Input(format!(
+                "no procedure {id:?} in {}; `runsheet list` shows the ids",
+                ctx.procedures_dir().display()
+            )));
+        }
+    }
+    let ((runs, sign_offs), test_data) = if ctx.db_path()?.exists() {
+        ctx.read_checked(|store| Ok(training::read(store)?))?
+    } else {
+        ((Vec::new(), Vec::new()), false)
+    };
+    test_data_notice(ctx, test_data)?;
+    let report = TrainingReport::compute(&current, &runs, &sign_offs);
+    if ctx.global.json {
+        print_json(&report)?;
+    } else {
+        out::rendered(&report.render_text())?;
+    }
+    Ok(Exit::Success)
+}
+
 fn status_cmd(ctx: &Context, a: cli::StatusArgs) -> Result<Exit> {
     let dir = ctx.procedures_dir();
     let (procedures, broken) = ctx.read_procedures(true)?;
     // No log yet: every procedure simply has no runs.
+    let current = current_versions(ctx, false)?;
     let (report, test_data) = if ctx.db_path()?.exists() {
         ctx.read_checked(|store| {
-            Ok(status::collect(
-                Some(store),
-                &procedures,
-                ctx.today,
-                a.days,
-            )?)
+            let mut report = status::collect(Some(store), &procedures, ctx.today, a.days)?;
+            let (runs, sign_offs) = crate::report::training::read(store)?;
+            report.set_training(&crate::report::training::TrainingReport::compute(
+                &current, &runs, &sign_offs,
+            ));
+            Ok(report)
         })?
     } else {
         (

@@ -334,6 +334,9 @@ pub enum Command {
     VerifyBundle(VerifyBundleArgs),
     /// Per procedure: last run, cadence adherence, open runs, review due
     Status(StatusArgs),
+    /// Per procedure and operator: trained (a completed drill or supervised run) on the
+    /// version in the procedures folder now, when, who supervised; or out of date
+    Training(TrainingArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
     /// Print the man page (roff)
@@ -444,6 +447,9 @@ pub struct RunArgs {
     /// The allowed-signers file SSH sign-offs are checked against [default: allowed_signers in the procedures folder]
     #[arg(long, env = "RUNSHEET_ALLOWED_SIGNERS", value_name = "FILE")]
     pub allowed_signers: Option<PathBuf>,
+    /// A practice run: recorded and marked as a drill, never counted in status or an export's runs; only commands marked safe_to_rehearse run
+    #[arg(long)]
+    pub drill: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -799,6 +805,12 @@ pub struct StatusArgs {
     /// Exit non-zero when anything is overdue (for cron and monitoring)
     #[arg(long)]
     pub strict: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainingArgs {
+    /// Procedure id [default: every procedure in the procedures folder]
+    pub procedure: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -335,6 +335,10 @@ pub struct ReportMeta {
     pub record_format_2_from: Option<i64>,
     pub runs: usize,
     pub events: u64,
+    /// The training records of the runs the filters select, drills
+    /// included (training.csv, report.html's "Training records";
+    /// docs/training.md): drills are in no other part of the bundle.
+    pub training: Vec<crate::report::training::TrainingRecord>,
 }
 
 /// What `verify` said of the log an export read, as every file of the

@@ -29,6 +29,9 @@ pub fn run(
     out: &mut dyn Write,
 ) -> std::io::Result<PlainExit> {
     let mut shown: Option<(String, u32)> = None;
+    if session.run().is_drill() {
+        writeln!(out, "{DRILL_LINE}")?;
+    }
     print_so_far(session.run(), out)?;
     // Take the run up as the session opened it (resumed, recovered, handed
     // over), then say what became of a command that was never recorded.
@@ -384,6 +387,7 @@ fn text_prompt(run: &Run, request: &TextRequest) -> String {
         Ask::SignOff => "Second person's signature file".into(),
         Ask::Abort => "Reason for aborting the run".into(),
         Ask::CommandAccount => "What became of it".into(),
+        Ask::Rehearse => "What you would have done".into(),
         Ask::CorrectStep => "Step number".into(),
         Ask::CorrectValue => match &step.map(|s| s.kind()) {
             Some(StepKind::Value(v)) if !request.initial.is_empty() => format!(
@@ -610,6 +614,9 @@ fn describe(run: &Run, e: &Event) -> Option<String> {
         Event::CommandInterrupted {
             command, account, ..
         } => format!("what became of `{command}`: {account}"),
+        Event::CommandRehearsed { rehearsal, .. } => {
+            format!("drill: not run; you would have: {rehearsal}")
+        }
         Event::Recovered {
             previous,
             previous_last_event_at,
@@ -690,7 +697,8 @@ fn print_step(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
     let attempt = run.state(&step.id).attempts;
     writeln!(
         out,
-        "[{done}/{total}] {}{}",
+        "{}[{done}/{total}] {}{}",
+        drill_mark(run),
         sanitize_line(&step.title),
         if attempt > 1 {
             format!(" (attempt {attempt})")
@@ -736,6 +744,17 @@ fn print_step(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
                 if *required { "" } else { " (optional)" },
                 keys::hint(Action::Value)
             ),
+            RequirementKind::Command { run: cmd, .. }
+                if step
+                    .command
+                    .as_ref()
+                    .is_some_and(|c| run.rehearses_instead(c)) =>
+            {
+                format!(
+                    "DRILL — not run, not marked safe to rehearse ({}: say what you would have done): {cmd}",
+                    keys::hint(Action::RunCommand)
+                )
+            }
             RequirementKind::Command { run, expect_exit } => format!(
                 "run command ({}): {run} — expect exit {expect_exit}",
                 keys::hint(Action::RunCommand)
@@ -760,7 +779,8 @@ fn print_end(session: &Session, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "Run {} ended: {}",
+        "{}Run {} ended: {}",
+        drill_mark(run),
         session.run_id(),
         run.outcome
             .map(|o| o.as_str())
@@ -870,7 +890,15 @@ fn prompt_keys(run: &Run) -> String {
             .into_iter()
             .filter_map(|i| keys::binding(i).map(|b| b.label)),
     );
-    format!("[{}]", labels.join(" "))
+    format!("{}[{}]", drill_mark(run), labels.join(" "))
+}
+
+/// What plain mode says first in a drill (docs/training.md).
+pub const DRILL_LINE: &str = "DRILL — a practice run: recorded as a drill, never counted in status or in an export's runs; only commands the procedure marks safe to rehearse are run.";
+
+/// `DRILL ` before a step's header and the prompt of a drill; nothing otherwise.
+fn drill_mark(run: &Run) -> &'static str {
+    if run.is_drill() { "DRILL " } else { "" }
 }
 
 /// An input line to an intent: empty = Enter, otherwise one key letter.

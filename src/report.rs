@@ -16,6 +16,7 @@ pub mod history;
 pub mod runs;
 pub mod status;
 pub mod timeline;
+pub mod training;
 pub mod versions;
 
 use std::collections::HashMap;

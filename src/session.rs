@@ -520,6 +520,7 @@ mod tests {
                 runsheet_version: step(),
                 warnings: vec![],
                 clock: None,
+                drill: false,
             },
             Event::WarningsAcknowledged { warnings: vec![] },
             Event::ChangeNoticeSeen {
@@ -552,6 +553,11 @@ mod tests {
                     output_bytes: 0,
                     truncated: false,
                 },
+            },
+            Event::CommandRehearsed {
+                step: step(),
+                command: step(),
+                rehearsal: step(),
             },
             Event::NoteAdded {
                 step: step(),
@@ -647,6 +653,7 @@ mod tests {
                 | Event::HandedOver { .. }
                 | Event::CommandStarted { .. }
                 | Event::CommandInterrupted { .. }
+                | Event::CommandRehearsed { .. }
                 | Event::RunEnded { .. } => {}
             }
             assert!(

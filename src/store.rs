@@ -176,6 +176,9 @@ pub struct RunRow {
     pub ended_at: Option<DateTime<Utc>>,
     /// `None` while the run is open (resumable).
     pub outcome: Option<String>,
+    /// A practice run (`run --drill`): from its `run-started` event, which
+    /// the chain covers (the row has no column of its own).
+    pub drill: bool,
     pub event_count: i64,
     /// Time of the run's latest event.
     pub last_at: DateTime<Utc>,
@@ -200,6 +203,9 @@ pub struct RunQuery {
     pub limit: Option<usize>,
     /// Only these runs (a sample packet); empty: no such filter.
     pub ids: Vec<Uuid>,
+    /// `Some(false)`: production runs only (status, an export's
+    /// population); `Some(true)`: drills only (training records); `None`: both.
+    pub drill: Option<bool>,
 }
 
 fn uuid_text<S: Serializer>(id: &Uuid, s: S) -> Result<S::Ok, S::Error> {
@@ -628,6 +634,13 @@ impl Store {
         procedure_id: Option<&str>,
     ) -> Result<Vec<log_payload::ProcedureAct>, StoreError> {
         self.procedure_acts_impl(procedure_id)
+    }
+
+    /// Every recorded sign-off of a run's step, in log order: the run and
+    /// who signed (`by` of its `signed-off` event): the second people of
+    /// supervised runs (docs/training.md).
+    pub fn sign_offs(&self) -> Result<Vec<(Uuid, String)>, StoreError> {
+        self.sign_offs_impl()
     }
 
     /// The exact procedure text and its format (`toml`/`json`) by SHA-256.

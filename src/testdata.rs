@@ -276,6 +276,7 @@ impl Plan {
             clock: None,
             pid: None,
             change_notice: None,
+            drill: false,
         }
     }
 }

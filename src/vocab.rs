@@ -26,6 +26,9 @@ pub enum EventKind {
     /// What the operator says became of a command whose result was never
     /// recorded (its session ended while it ran).
     CommandInterrupted,
+    /// In a drill, what the operator says they would have done instead of
+    /// running a command the procedure does not mark safe to rehearse.
+    CommandRehearsed,
     NoteAdded,
     SignedOff,
     /// A sign-off refused because the operator named themself.
@@ -63,7 +66,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind a run's events have, in the order a run meets them.
-    pub const RUN: [EventKind; 23] = [
+    pub const RUN: [EventKind; 24] = [
         EventKind::RunStarted,
         EventKind::WarningsAcknowledged,
         EventKind::ChangeNoticeSeen,
@@ -75,6 +78,7 @@ impl EventKind {
         EventKind::CommandStarted,
         EventKind::CommandRan,
         EventKind::CommandInterrupted,
+        EventKind::CommandRehearsed,
         EventKind::NoteAdded,
         EventKind::SignedOff,
         EventKind::SignOffRefused,
@@ -115,6 +119,7 @@ impl EventKind {
             EventKind::CommandStarted => "command-started",
             EventKind::CommandRan => "command-ran",
             EventKind::CommandInterrupted => "command-interrupted",
+            EventKind::CommandRehearsed => "command-rehearsed",
             EventKind::NoteAdded => "note-added",
             EventKind::SignedOff => "signed-off",
             EventKind::SignOffRefused => "sign-off-refused",
@@ -154,6 +159,7 @@ impl EventKind {
             b"command-started" => EventKind::CommandStarted,
             b"command-ran" => EventKind::CommandRan,
             b"command-interrupted" => EventKind::CommandInterrupted,
+            b"command-rehearsed" => EventKind::CommandRehearsed,
             b"note-added" => EventKind::NoteAdded,
             b"signed-off" => EventKind::SignedOff,
             b"sign-off-refused" => EventKind::SignOffRefused,
@@ -424,7 +430,7 @@ mod tests {
             assert_eq!(EventKind::from_bytes(k.as_str().as_bytes()), Some(*k));
             assert_eq!(k.in_run(), EventKind::RUN.contains(k));
         }
-        assert_eq!(all.len(), 31);
+        assert_eq!(all.len(), 32);
         for k in ["redactions", "", "run-started ", "Run-started"] {
             assert_eq!(EventKind::parse(k), None, "{k:?}");
         }

@@ -105,6 +105,11 @@ pub const OUTPUTS: &[Output] = &[
         schema: of::<crate::procedure::diff::Comparison>,
     },
     Output {
+        name: "training",
+        printed_by: "runsheet training --json",
+        schema: of::<crate::report::training::TrainingReport>,
+    },
+    Output {
         name: "verify",
         printed_by: "runsheet verify --json",
         schema: of::<crate::store::VerifyReport>,

@@ -31,6 +31,7 @@ pub const JSON_OUTPUTS: &[&str] = &[
     "status",
     "history",
     "diff",
+    "training",
     "verify",
     "checkpoint",
     "key",
@@ -367,6 +368,19 @@ pub const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
             (
                 "runsheet status --strict --days 7",
                 "fail when anything is overdue (cron, monitoring)",
+            ),
+        ],
+    ),
+    (
+        "training",
+        &[
+            (
+                "runsheet training",
+                "who is trained on each procedure's current version",
+            ),
+            (
+                "runsheet training restore-test --json",
+                "one procedure, as JSON",
             ),
         ],
     ),

@@ -99,6 +99,12 @@ pub enum Refusal {
     NoCommand,
     /// A command result whose command line is not the step's.
     WrongCommand,
+    /// In a drill, a command the procedure does not mark safe to rehearse:
+    /// it is not run; the operator says what they would have done.
+    NotRehearsable,
+    /// Saying what one would have done instead of a command: only in a
+    /// drill, for a command not marked safe to rehearse.
+    NothingToRehearse,
     NoSignOff,
     /// The operator named themself as the second person.
     OwnSignOff {
@@ -172,6 +178,8 @@ impl Refusal {
             Refusal::NoEvidence => "this step does not ask for evidence; add a note instead".into(),
             Refusal::NoCommand => "this step has no command to run".into(),
             Refusal::WrongCommand => "the command that ran is not the step's command".into(),
+            Refusal::NotRehearsable => "this is a drill and the procedure does not mark this command safe to rehearse: it is not run; say what you would have done instead".into(),
+            Refusal::NothingToRehearse => "only in a drill, and only for a command not marked safe to rehearse, is what you would have done recorded instead of running it".into(),
             Refusal::NoSignOff => "this step needs no sign-off".into(),
             Refusal::OwnSignOff { role } => format!(
                 "sign-off needs a second person ({role}); the operator cannot sign off their own step"

@@ -185,6 +185,9 @@ pub enum Command {
         started_at: String,
         account: String,
     },
+    /// In a drill, say what you would have done instead of running the
+    /// current step's command (one not safe to rehearse).
+    RehearseCommand { step: String, rehearsal: String },
     /// Add a note to the current step.
     AddNote { step: String, text: String },
     /// A second person signs the current step off by a typed name (only
@@ -242,7 +245,9 @@ impl Command {
             Command::Answer { yes: false, .. } => Action::No,
             Command::RecordValue { .. } => Action::Value,
             Command::RecordEvidence { .. } => Action::Evidence,
-            Command::StartCommand { .. } | Command::RecordCommand { .. } => Action::RunCommand,
+            Command::StartCommand { .. }
+            | Command::RecordCommand { .. }
+            | Command::RehearseCommand { .. } => Action::RunCommand,
             Command::AccountForCommand { .. } => Action::AccountForCommand,
             Command::AddNote { .. } => Action::Note,
             Command::SignOff { .. }
@@ -305,6 +310,12 @@ pub enum Event {
         /// when the run started (clock provenance, docs/evidence-schema.md).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         clock: Option<Box<crate::clock::ClockState>>,
+        /// A practice run (`runsheet run --drill`, docs/training.md): never
+        /// counted in status or in an export's population of production
+        /// runs. Absent (false) in every other run, so their records are
+        /// as they were before drills.
+        #[serde(default, skip_serializing_if = "is_false")]
+        drill: bool,
     },
     /// The operator chose to go ahead despite the warnings.
     WarningsAcknowledged {
@@ -353,6 +364,14 @@ pub enum Event {
         command: String,
         started_at: String,
         account: String,
+    },
+    /// In a drill, the step's command was not run (the procedure does not
+    /// mark it `safe_to_rehearse`): `rehearsal` is what the operator says
+    /// they would have done.
+    CommandRehearsed {
+        step: String,
+        command: String,
+        rehearsal: String,
     },
     NoteAdded {
         step: String,
@@ -452,6 +471,10 @@ pub enum Event {
     },
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 impl Event {
     /// The `kind` as stored (kebab-case).
     pub fn kind(&self) -> &'static str {
@@ -472,6 +495,7 @@ impl Event {
             Event::CommandStarted { .. } => EventKind::CommandStarted,
             Event::CommandRan { .. } => EventKind::CommandRan,
             Event::CommandInterrupted { .. } => EventKind::CommandInterrupted,
+            Event::CommandRehearsed { .. } => EventKind::CommandRehearsed,
             Event::NoteAdded { .. } => EventKind::NoteAdded,
             Event::SignedOff { .. } => EventKind::SignedOff,
             Event::SignOffRefused { .. } => EventKind::SignOffRefused,
@@ -498,6 +522,7 @@ impl Event {
             | Event::CommandStarted { step, .. }
             | Event::CommandRan { step, .. }
             | Event::CommandInterrupted { step, .. }
+            | Event::CommandRehearsed { step, .. }
             | Event::NoteAdded { step, .. }
             | Event::SignedOff { step, .. }
             | Event::SignOffRefused { step, .. }

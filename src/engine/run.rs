@@ -27,6 +27,9 @@ pub struct RunInfo {
     /// Who started it, and where.
     pub operator: Operator,
     pub runsheet_version: String,
+    /// A practice run (`run --drill`): commands run only where the step
+    /// marks them safe to rehearse.
+    pub drill: bool,
 }
 
 /// Status of one step in this run.
@@ -69,6 +72,9 @@ pub struct StepState {
     pub attempt_notes: usize,
     pub commands: Vec<CommandResult>,
     pub last_command: Option<CommandResult>,
+    /// In a drill, what the operator said they would have done instead of
+    /// the step's command (one not safe to rehearse).
+    pub rehearsal: Option<String>,
     pub value: Option<String>,
     pub evidence: Option<String>,
     pub answer: Option<bool>,
@@ -193,6 +199,8 @@ pub struct StartInfo {
     pub pid: Option<u32>,
     /// What changed since the operator last ran the procedure, if it did.
     pub change_notice: Option<ChangeNotice>,
+    /// A practice run (`run --drill`).
+    pub drill: bool,
 }
 
 #[cfg(test)]
@@ -210,6 +218,7 @@ impl StartInfo {
             today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default(),
             clock: None,
             pid: None,
+            drill: false,
         }
     }
 }
@@ -257,6 +266,7 @@ pub fn start(p: &Procedure, info: &StartInfo) -> Vec<Event> {
         warnings: warnings.clone(),
         change_notice: info.change_notice.clone().map(Box::new),
         clock: info.clock.clone().map(Box::new),
+        drill: info.drill,
     }];
     if warnings.is_empty() && info.change_notice.is_none() {
         events.extend(first_step(p));
@@ -391,7 +401,8 @@ impl Run {
                     met: st
                         .last_command
                         .as_ref()
-                        .is_some_and(|r| r.exit_code == Some(expect)),
+                        .is_some_and(|r| r.exit_code == Some(expect))
+                        || (self.rehearses_instead(c) && st.rehearsal.is_some()),
                 });
             }
         }
@@ -419,6 +430,17 @@ impl Run {
             });
         }
         reqs
+    }
+
+    /// A practice run (`run --drill`).
+    pub fn is_drill(&self) -> bool {
+        self.info.as_ref().is_some_and(|i| i.drill)
+    }
+
+    /// In this run, `command` is not run: the operator says what they would
+    /// have done (a drill, and the step does not mark it safe to rehearse).
+    pub fn rehearses_instead(&self, command: &crate::procedure::CommandSpec) -> bool {
+        self.is_drill() && !command.safe_to_rehearse
     }
 
     /// Whether `action` is possible now, before any text it needs is typed:
@@ -855,6 +877,9 @@ impl Run {
                 if command != c.run {
                     return Err(Refusal::WrongCommand);
                 }
+                if self.rehearses_instead(c) {
+                    return Err(Refusal::NotRehearsable);
+                }
                 Ok(vec![Event::CommandStarted {
                     step: id,
                     command: command.to_string(),
@@ -870,6 +895,20 @@ impl Run {
                 Ok(vec![Event::CommandRan {
                     step: id,
                     result: result.clone(),
+                }])
+            }
+            StepCmd::Rehearsed(text) => {
+                let StepKind::Command(c) = step.kind() else {
+                    return Err(Refusal::NoCommand);
+                };
+                if !self.rehearses_instead(c) {
+                    return Err(Refusal::NothingToRehearse);
+                }
+                let rehearsal = non_empty(text, "say what you would have done")?;
+                Ok(vec![Event::CommandRehearsed {
+                    step: id,
+                    command: c.run.clone(),
+                    rehearsal,
                 }])
             }
             StepCmd::Note(text) => {
@@ -1088,6 +1127,7 @@ impl Run {
                 runsheet_version,
                 warnings,
                 change_notice,
+                drill,
                 ..
             } => {
                 self.change_notice = change_notice.as_deref().cloned();
@@ -1108,6 +1148,7 @@ impl Run {
                         host: host.clone(),
                     },
                     runsheet_version: runsheet_version.clone(),
+                    drill: *drill,
                 });
                 self.pending_warnings = warnings.clone();
             }
@@ -1169,6 +1210,9 @@ impl Run {
                 st.commands.push(result.clone());
                 st.last_command = Some(result.clone());
             }
+            Event::CommandRehearsed {
+                step, rehearsal, ..
+            } => self.entry(step).rehearsal = Some(rehearsal.clone()),
             Event::NoteAdded { step, text } => {
                 let st = self.entry(step);
                 st.notes.push(text.clone());
@@ -1273,6 +1317,7 @@ enum StepCmd<'a> {
     Evidence(&'a str),
     Started(&'a str),
     CommandRan(&'a CommandResult),
+    Rehearsed(&'a str),
     Note(&'a str),
     SignOff(&'a str),
     Signed(&'a SshSignOff),
@@ -1290,6 +1335,7 @@ fn step_of(c: &Command) -> (Option<&str>, StepCmd<'_>) {
         Command::RecordEvidence { step, evidence } => (Some(step), StepCmd::Evidence(evidence)),
         Command::StartCommand { step, command } => (Some(step), StepCmd::Started(command)),
         Command::RecordCommand { step, result } => (Some(step), StepCmd::CommandRan(result)),
+        Command::RehearseCommand { step, rehearsal } => (Some(step), StepCmd::Rehearsed(rehearsal)),
         Command::AddNote { step, text } => (Some(step), StepCmd::Note(text)),
         Command::SignOff { step, by } => (Some(step), StepCmd::SignOff(by)),
         Command::SignOffSigned { step, ssh } => (Some(step), StepCmd::Signed(ssh)),

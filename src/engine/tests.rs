@@ -86,6 +86,7 @@ fn info(today: NaiveDate) -> StartInfo {
         clock: None,
         pid: None,
         change_notice: None,
+        drill: false,
     }
 }
 
@@ -642,7 +643,11 @@ max = 72"#,
 
 /// A run on step `four` (the command step), its first three steps done.
 fn on_command_step() -> Run {
-    let mut run = started();
+    to_command_step(started())
+}
+
+/// `run` (just started) taken to step four, the command step.
+fn to_command_step(mut run: Run) -> Run {
     finish_steps_one_and_two(&mut run);
     act(
         &mut run,
@@ -953,4 +958,99 @@ fn a_correction_refers_to_the_finished_record_and_leaves_the_path() {
     // The run_seq is the event's number in the run: replay agrees.
     let replayed = Run::replay(procedure(), &[]);
     assert!(replayed.correctable().is_empty());
+}
+
+/// On step four (its command `true`) of a drill; the command is marked
+/// safe to rehearse when `safe`.
+fn drill_on_command_step(safe: bool) -> Run {
+    let mut p = procedure();
+    for s in &mut p.steps {
+        if let Some(c) = s.command.as_mut() {
+            c.safe_to_rehearse = safe;
+        }
+    }
+    let mut i = info(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
+    i.drill = true;
+    let events = start(&p, &i);
+    assert!(matches!(&events[0], Event::RunStarted { drill: true, .. }));
+    let run = Run::replay(p, &events);
+    assert!(run.is_drill());
+    to_command_step(run)
+}
+
+/// What `run` decides when the operator says they would have done `text`
+/// instead of step four's command.
+fn rehearse(run: &Run, text: &str) -> Result<Vec<Event>, Refusal> {
+    run.decide(
+        &Command::RehearseCommand {
+            step: "four".into(),
+            rehearsal: text.into(),
+        },
+        &meta(),
+    )
+}
+
+#[test]
+fn a_drill_never_starts_a_command_not_marked_safe_to_rehearse() {
+    let run = drill_on_command_step(false);
+    assert_eq!(
+        run.decide(
+            &Command::StartCommand {
+                step: "four".into(),
+                command: "true".into()
+            },
+            &meta()
+        ),
+        Err(Refusal::NotRehearsable)
+    );
+}
+
+#[test]
+fn in_a_drill_what_you_would_have_done_stands_for_the_command() {
+    let mut run = drill_on_command_step(false);
+    assert!(matches!(rehearse(&run, "  "), Err(Refusal::Empty(_))));
+    let events = act(
+        &mut run,
+        Command::RehearseCommand {
+            step: "four".into(),
+            rehearsal: "run it, expect exit 0".into(),
+        },
+    );
+    assert_eq!(
+        events,
+        [Event::CommandRehearsed {
+            step: "four".into(),
+            command: "true".into(),
+            rehearsal: "run it, expect exit 0".into(),
+        }]
+    );
+    // The command requirement is met; the sign-off still is not.
+    assert!(
+        run.requirements()
+            .iter()
+            .any(|r| matches!(r.what, RequirementKind::Command { .. }) && r.met)
+    );
+}
+
+#[test]
+fn a_drill_runs_a_command_marked_safe_to_rehearse_and_rehearses_nothing() {
+    let run = drill_on_command_step(true);
+    let start = Command::StartCommand {
+        step: "four".into(),
+        command: "true".into(),
+    };
+    assert!(run.decide(&start, &meta()).is_ok());
+    assert_eq!(rehearse(&run, "x"), Err(Refusal::NothingToRehearse));
+}
+
+#[test]
+fn outside_a_drill_nothing_is_rehearsed_and_no_run_started_says_drill() {
+    let run = on_command_step();
+    assert!(!run.is_drill());
+    assert_eq!(rehearse(&run, "x"), Err(Refusal::NothingToRehearse));
+    let events = start(
+        &procedure(),
+        &info(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()),
+    );
+    assert!(events[0].to_payload().get("drill").is_none());
 }

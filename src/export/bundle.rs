@@ -194,6 +194,16 @@ impl ExportSummary {
 
 /// Export an audit bundle (see the module docs for the order of things).
 pub fn export(store: &mut Store, req: &ExportRequest) -> Result<ExportSummary, Error> {
+    // Drills are practice: never in the population of production runs
+    // (docs/training.md); their records are links, and training.csv lists them.
+    let production = ExportRequest {
+        query: RunQuery {
+            drill: Some(false),
+            ..req.query.clone()
+        },
+        ..req.clone()
+    };
+    let req = &production;
     let parent = parent_dir(&req.out)?;
     let target = check_target(&req.out, req.force)?;
     let name = req
@@ -554,6 +564,7 @@ fn write_bundle(
         record_format_2_from,
         runs: 0,
         events: 0,
+        training: training_records(store, &req.query)?,
     };
     let origin = oscal_origin(store, req.formats)?;
     let mut out = Outputs::create(dir, req.formats, &meta, origin.as_deref())?;
@@ -643,6 +654,9 @@ fn write_bundle(
         })?;
     }
 
+    if req.formats.csv {
+        files.push(write_training_csv(dir, &meta)?);
+    }
     let procedures = sources
         .into_iter()
         .map(|(sha, (format, text))| (sha, format, text));
@@ -667,6 +681,29 @@ fn write_bundle(
         verdict: meta.verdict,
         record_format_2_from,
     })
+}
+
+/// The training records (completed drills and supervised runs) of the runs
+/// `query` selects, drills or not.
+fn training_records(
+    store: &Store,
+    query: &RunQuery,
+) -> Result<Vec<crate::report::training::TrainingRecord>, Error> {
+    let all = RunQuery {
+        drill: None,
+        limit: None,
+        ..query.clone()
+    };
+    let runs = store.runs(&all)?;
+    Ok(crate::report::training::records(&runs, &store.sign_offs()?))
+}
+
+/// training.csv: one row per training record (docs/audit-bundle.md).
+fn write_training_csv(dir: &Path, meta: &ReportMeta) -> Result<FileEntry, Error> {
+    let mut f = BundleFile::create(dir, super::csv::TRAINING_FILE)?;
+    super::csv::write_training(&mut f, &meta.training, &meta.verdict.mark())
+        .map_err(|e| f.err(&e))?;
+    f.finish()
 }
 
 /// The log's identity for the OSCAL file's UUIDs (when it is written):

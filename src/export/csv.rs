@@ -62,6 +62,55 @@ pub const EVENTS_COLUMNS: &[&str] = &[
     "log_verification",
 ];
 
+/// The training records' file (written with the CSV format).
+pub const TRAINING_FILE: &str = "training.csv";
+
+/// Columns of `training.csv` (documented in docs/audit-bundle.md; keep in sync).
+pub const TRAINING_COLUMNS: &[&str] = &[
+    "run_id",
+    "procedure_id",
+    "procedure_version",
+    "procedure_sha256",
+    "operator",
+    "operator_name",
+    "trained_by",
+    "completed_at",
+    "supervisors",
+    "log_verification",
+];
+
+/// training.csv whole: the header, then one row per record.
+pub fn write_training(
+    w: &mut impl Write,
+    records: &[crate::report::training::TrainingRecord],
+    mark: &str,
+) -> io::Result<()> {
+    use crate::report::training::TrainedBy;
+    write_header(w, TRAINING_COLUMNS)?;
+    for r in records {
+        let supervisors = r.supervisors.join("; ");
+        write_record(
+            w,
+            &[
+                Cell::Text(&r.run_id),
+                Cell::Text(&r.procedure_id),
+                Cell::Text(&r.procedure_version),
+                Cell::Text(&r.procedure_sha256),
+                Cell::Text(&r.operator),
+                opt(r.operator_name.as_deref()),
+                Cell::Text(match r.by {
+                    TrainedBy::Drill => "drill",
+                    TrainedBy::Supervised => "supervised",
+                }),
+                Cell::Text(&r.completed_at),
+                Cell::Text(&supervisors),
+                Cell::Text(mark),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
 /// One cell. Text is written with [`escape::csv`]: control characters made
 /// visible, formulas neutralised, quoted as needed.
 #[derive(Debug, Clone, Copy)]

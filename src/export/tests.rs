@@ -147,6 +147,7 @@ fn begin_run(store: &mut Store, text: &str, id: Uuid, start: DateTime<Utc>) -> D
         clock: None,
         pid: None,
         change_notice: None,
+        drill: false,
     };
     let actor = "=Ops <Team> (ops)".to_string();
     let started = engine::start(&p, &info);

@@ -247,6 +247,11 @@ pub struct CommandSpec {
     )]
     #[schemars(range(min = 1))]
     pub timeout_secs: Option<u64>,
+    /// Safe to run in a drill (`runsheet run --drill`): it changes nothing
+    /// that matters (a read-only check, a dry run). Otherwise a drill shows
+    /// the command and the operator says what they would have done.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub safe_to_rehearse: bool,
 }
 
 /// An exit code a command can end with: 0 to 255 (a shell reports a

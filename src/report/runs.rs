@@ -45,6 +45,9 @@ pub struct RunJson {
     pub ended_at: Option<String>,
     /// completed, escalated, aborted, or open.
     pub outcome: String,
+    /// A practice run (`run --drill`, docs/training.md): never counted in
+    /// status or in an export's runs.
+    pub drill: bool,
     /// How many events the run has in the log.
     pub event_count: i64,
     /// The time of the run's latest event (RFC 3339 UTC).
@@ -110,6 +113,7 @@ pub fn run_json(r: &RunRow) -> RunJson {
         started_at: time_text(r.started_at),
         ended_at: r.ended_at.map(time_text),
         outcome: outcome_text(r).to_string(),
+        drill: r.drill,
         event_count: r.event_count,
         last_at: time_text(r.last_at),
     }
@@ -187,7 +191,12 @@ pub fn runs_table(rows: &[RunRow], color: bool, fit_to: Option<(usize, &[String]
                 r.id.hyphenated().to_string(),
                 clock(r.started_at, false).to_string(),
                 fit(
-                    &sanitize_line(&format!("{} v{}", r.procedure_id, r.procedure_version)),
+                    &sanitize_line(&format!(
+                        "{} v{}{}",
+                        r.procedure_id,
+                        r.procedure_version,
+                        if r.drill { " DRILL" } else { "" }
+                    )),
                     40,
                 ),
                 fit(&sanitize_line(&operator_text(r)), 28),
@@ -260,6 +269,12 @@ pub fn show_text(
     let mut out = String::new();
     let s = |t: &str| sanitize_line(t);
     let _ = writeln!(out, "Run {}", row.id);
+    if row.drill {
+        let _ = writeln!(
+            out,
+            "  DRILL      a practice run: not a production run, never counted in status or an export's runs (docs/training.md)"
+        );
+    }
     let _ = writeln!(
         out,
         "  Procedure  {} — {} v{}",

@@ -87,6 +87,10 @@ pub struct ProcedureStatusJson {
     pub review: Review,
     /// Why the procedure needs attention, in words (empty: it does not).
     pub attention: Vec<String>,
+    /// Training flags (docs/training.md): operators who ran a version they
+    /// were never trained on, trained operators left out of date by a
+    /// change. Shown, never counted in `needing_attention` (nor by `--strict`).
+    pub training: Vec<String>,
 }
 
 /// A procedure's latest run in `status --json`.
@@ -140,6 +144,8 @@ pub struct ProcedureStatus {
     pub open_runs: Vec<RunRow>,
     pub review_due: Option<NaiveDate>,
     pub review: Review,
+    /// Training flags ([`super::training::ProcedureTraining::flags`]).
+    pub training: Vec<String>,
 }
 
 impl ProcedureStatus {
@@ -204,6 +210,7 @@ impl ProcedureStatus {
             open_runs,
             review_due,
             review,
+            training: Vec::new(),
         }
     }
 
@@ -243,6 +250,7 @@ impl ProcedureStatus {
             review_due: self.review_due.map(|d| d.format("%Y-%m-%d").to_string()),
             review: self.review,
             attention: self.attention(),
+            training: self.training.clone(),
         }
     }
 
@@ -280,7 +288,11 @@ pub fn collect(
     days: u32,
 ) -> Result<StatusReport, StoreError> {
     let rows = match store {
-        Some(s) => s.runs(&RunQuery::default())?,
+        // Drills are practice: never counted here (docs/training.md).
+        Some(s) => s.runs(&RunQuery {
+            drill: Some(false),
+            ..RunQuery::default()
+        })?,
         None => Vec::new(),
     };
     let mut by_procedure: BTreeMap<&str, Vec<&RunRow>> = BTreeMap::new();
@@ -565,6 +577,32 @@ impl StatusReport {
                 names.join("; ")
             );
         }
+        let flagged: Vec<&ProcedureStatus> = self
+            .procedures
+            .iter()
+            .filter(|p| !p.training.is_empty())
+            .collect();
+        if !flagged.is_empty() {
+            let _ = writeln!(
+                out,
+                "
+Training (see `runsheet training`):"
+            );
+            for p in flagged {
+                for f in &p.training {
+                    let _ = writeln!(out, "  {}: {}", sanitize_line(&p.id), sanitize_line(f));
+                }
+            }
+        }
         out
+    }
+
+    /// Attach each procedure's training flags.
+    pub fn set_training(&mut self, training: &super::training::TrainingReport) {
+        for p in &mut self.procedures {
+            if let Some(t) = training.procedures.iter().find(|t| t.id == p.id) {
+                p.training = t.flags();
+            }
+        }
     }
 }

@@ -328,10 +328,16 @@ fn describe_parts<'a>(
             warnings,
             clock,
             change_notice,
+            drill,
             ..
         } => {
             let mut w = format!(
-                "Run started: {procedure_id} v{procedure_version} on {host} (runsheet {runsheet_version})"
+                "{}: {procedure_id} v{procedure_version} on {host} (runsheet {runsheet_version})",
+                if *drill {
+                    "DRILL started (a practice run, not a production run)"
+                } else {
+                    "Run started"
+                }
             );
             if let Some(c) = clock {
                 let _ = write!(w, "\nClock: {}", c.describe());
@@ -562,6 +568,14 @@ fn describe_parts<'a>(
             Tone::Warn,
         ),
         Event::CommandStarted { command, .. } => (format!("Started `{command}`"), Tone::Plain),
+        Event::CommandRehearsed {
+            command, rehearsal, ..
+        } => (
+            format!(
+                "Drill: `{command}` not run (not marked safe to rehearse); the operator would have: {rehearsal}"
+            ),
+            Tone::Plain,
+        ),
         Event::CommandInterrupted {
             command,
             started_at,

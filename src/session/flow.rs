@@ -33,6 +33,9 @@ pub enum Ask {
     /// What became of a command that was started and whose result was
     /// never recorded (its session ended while it ran).
     CommandAccount,
+    /// In a drill, what the operator would have done instead of the step's
+    /// command (one the procedure does not mark safe to rehearse).
+    Rehearse,
     /// Which finished step a correction is for (its number in the list the
     /// request's `about` gives).
     CorrectStep,
@@ -240,11 +243,17 @@ pub fn begin(session: &mut Session, action: Action) -> Reply {
         ),
         Action::Value => text(Ask::Value, run.state(&step).value.unwrap_or_default()),
         Action::RunCommand => {
-            let command = run
-                .current_step()
-                .and_then(|s| s.command.as_ref())
-                .map(|c| c.run.clone())
-                .unwrap_or_default();
+            let spec = run.current_step().and_then(|s| s.command.clone());
+            let command = spec.as_ref().map(|c| c.run.clone()).unwrap_or_default();
+            if spec.as_ref().is_some_and(|c| run.rehearses_instead(c)) {
+                return Reply::next(Next::Text(TextRequest {
+                    ask: Ask::Rehearse,
+                    step,
+                    initial: String::new(),
+                    about: Some(rehearse_words(&command)),
+                    carry: None,
+                }));
+            }
             Reply::next(Next::Question(Question::RunCommand { step, command }))
         }
         // A draft kept from before (a closed editor, a suspend, a crash).
@@ -344,6 +353,10 @@ pub fn submit(session: &mut Session, request: &TextRequest, text: String) -> Rep
             step,
             reason: text,
         },
+        Ask::Rehearse => Command::RehearseCommand {
+            step,
+            rehearsal: text,
+        },
         Ask::CommandAccount => Command::AccountForCommand {
             step,
             started_at: session.command_started_at().unwrap_or_default(),
@@ -351,6 +364,13 @@ pub fn submit(session: &mut Session, request: &TextRequest, text: String) -> Rep
         },
     };
     execute(session, command)
+}
+
+/// What the operator is told when, in a drill, a command is not run.
+pub fn rehearse_words(command: &str) -> String {
+    format!(
+        "DRILL: the procedure does not mark this command safe to rehearse, so it is not run: `{command}`. Say what you would have done (and what you would check in its output); that is recorded in its place."
+    )
 }
 
 /// What the operator is told when asked for a sign-off: what the second

@@ -31,6 +31,7 @@ impl Operator {
         source: &Source,
         today: NaiveDate,
         clock: Option<ClockState>,
+        drill: bool,
     ) -> StartInfo {
         StartInfo {
             procedure_sha256: source.sha256(),
@@ -42,6 +43,7 @@ impl Operator {
             clock,
             pid: Some(std::process::id()),
             change_notice: None,
+            drill,
         }
     }
 }
@@ -100,10 +102,11 @@ pub fn start(
     who: &Operator,
     today: NaiveDate,
     clock: Option<ClockState>,
+    drill: bool,
 ) -> Result<Session> {
     let now = Utc::now();
     let actor = who.actor();
-    let mut info = who.start_info(&loaded.source, today, clock);
+    let mut info = who.start_info(&loaded.source, today, clock, drill);
     info.change_notice = super::notice::for_start(&store, who, loaded)?;
     let id = Uuid::now_v7();
     let lease = store.lease_run(id, &Holder::this_process(&actor, &who.host, now))?;

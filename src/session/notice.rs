@@ -64,7 +64,7 @@ pub fn for_start(store: &Store, who: &Operator, loaded: &Loaded) -> Result<Optio
     Ok(Some(ChangeNotice {
         since_run: last.id.to_string(),
         since_started: last.started_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-        since_drill: false,
+        since_drill: last.drill,
         from_version: last.procedure_version,
         from_sha256: last.procedure_sha256,
         summary,

@@ -28,12 +28,29 @@ pub struct RunDays {
     pub completed: BTreeSet<NaiveDate>,
 }
 
+/// Whether run `r` is a drill, as SQL (1 or 0): its `run-started` payload's
+/// `drill`, which the chain covers; the row has no column of its own. One
+/// index lookup (`events_by_run`) per run. A payload that is not JSON (a
+/// damaged log, which verify names) reads as no drill rather than failing
+/// every listing.
+macro_rules! drill_of_run {
+    () => {
+        "coalesce((SELECT CASE WHEN json_valid(d.payload) \
+         THEN json_extract(d.payload, '$.drill') END FROM events d \
+         WHERE d.run_id = r.id AND d.run_seq = 1), 0)"
+    };
+}
+pub(super) use drill_of_run;
+
 /// A run row's own columns, as a literal so the selections below can extend it.
 macro_rules! run_row_columns {
     () => {
-        "SELECT r.id, r.procedure_id, r.procedure_version, r.procedure_title, \
-         r.procedure_sha256, r.controls, r.source_path, r.operator, r.operator_name, r.host, \
-         r.runsheet_version, r.started_at, r.ended_at, r.outcome"
+        concat!(
+            "SELECT r.id, r.procedure_id, r.procedure_version, r.procedure_title, \
+             r.procedure_sha256, r.controls, r.source_path, r.operator, r.operator_name, r.host, \
+             r.runsheet_version, r.started_at, r.ended_at, r.outcome, ",
+            drill_of_run!()
+        )
     };
 }
 
@@ -71,6 +88,7 @@ pub(super) struct RawRun {
     started_at: String,
     ended_at: Option<String>,
     outcome: Option<String>,
+    drill: bool,
     event_count: i64,
     last_at: String,
 }
@@ -91,8 +109,9 @@ pub(super) fn raw_run(r: &Row<'_>) -> rusqlite::Result<RawRun> {
         started_at: r.get(11)?,
         ended_at: r.get(12)?,
         outcome: r.get(13)?,
-        event_count: r.get(14)?,
-        last_at: r.get(15)?,
+        drill: r.get(14)?,
+        event_count: r.get(15)?,
+        last_at: r.get(16)?,
     })
 }
 
@@ -181,6 +200,7 @@ impl Store {
             host: raw.host,
             runsheet_version: raw.runsheet_version,
             outcome: raw.outcome,
+            drill: raw.drill,
             event_count: raw.event_count,
         })
     }
@@ -328,7 +348,7 @@ impl Store {
             .conn
             .prepare_cached(&format!(
                 "{RUN_COLUMNS} FROM runs r WHERE {RUN_FILTER} \
-                 ORDER BY r.started_at DESC, r.id DESC LIMIT ?8"
+                 ORDER BY r.started_at DESC, r.id DESC LIMIT ?9"
             ))
             .map_err(sql)?;
         let raws = stmt
@@ -338,14 +358,41 @@ impl Store {
         raws.into_iter().map(|r| self.run_row(r)).collect()
     }
 
-    pub(super) fn run_days_impl(&self, procedure_id: &str) -> Result<RunDays, StoreError> {
+    pub(super) fn sign_offs_impl(&self) -> Result<Vec<(Uuid, String)>, StoreError> {
         let sql = |e| StoreError::sqlite(&self.path, e);
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT DISTINCT substr(started_at, 1, 10), outcome = 'completed' FROM runs \
-                 WHERE procedure_id = ?1 ORDER BY 1",
+                "SELECT run_id, json_extract(payload, '$.by') FROM events \
+                 WHERE kind = 'signed-off' AND run_id IS NOT NULL AND json_valid(payload) \
+                 ORDER BY seq",
             )
+            .map_err(sql)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(sql)?;
+        rows.into_iter()
+            .map(|(id, by)| {
+                let what = format!("a sign-off of run {id}");
+                Ok((self.parse_uuid(&id, &what)?, by.unwrap_or_default()))
+            })
+            .collect()
+    }
+
+    pub(super) fn run_days_impl(&self, procedure_id: &str) -> Result<RunDays, StoreError> {
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        let mut stmt = self
+            .conn
+            // Drills are practice: not runs of the procedure's cadence.
+            .prepare_cached(concat!(
+                "SELECT DISTINCT substr(started_at, 1, 10), outcome = 'completed' FROM runs r \
+                 WHERE procedure_id = ?1 AND NOT ",
+                drill_of_run!(),
+                " ORDER BY 1"
+            ))
             .map_err(sql)?;
         let rows = stmt
             .query_map([procedure_id], |r| {

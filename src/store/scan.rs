@@ -98,17 +98,22 @@ pub struct EventKeyRow {
     pub hash: String,
 }
 
-/// The filter clause shared by run listings: parameters ?1..?7.
-pub(super) const RUN_FILTER: &str = "(?1 IS NULL OR r.procedure_id = ?1) \
+/// The filter clause shared by run listings: parameters ?1..?8.
+pub(super) const RUN_FILTER: &str = concat!(
+    "(?1 IS NULL OR r.procedure_id = ?1) \
      AND (?2 IS NULL OR (?2 = 'open' AND r.outcome IS NULL) OR r.outcome = ?2) \
      AND (?3 IS NULL OR r.operator = ?3 COLLATE NOCASE OR r.operator_name = ?3 COLLATE NOCASE) \
      AND (?4 IS NULL OR r.started_at >= ?4) \
      AND (?5 IS NULL OR r.started_at < ?5) \
      AND (?6 IS NULL OR EXISTS (SELECT 1 FROM json_each(r.controls) j \
           WHERE j.value = ?6 COLLATE NOCASE)) \
-     AND (?7 IS NULL OR r.id IN (SELECT value FROM json_each(?7)))";
+     AND (?7 IS NULL OR r.id IN (SELECT value FROM json_each(?7))) \
+     AND (?8 IS NULL OR ",
+    super::read::drill_of_run!(),
+    " = ?8)"
+);
 
-/// The values of `RUN_FILTER`'s ?1..?7, then `extra` as ?8, ?9 … if given.
+/// The values of `RUN_FILTER`'s ?1..?8, then `extra` as ?9, ?10 … if given.
 pub(super) fn filter_params(
     filter: &RunQuery,
     extra: impl IntoIterator<Item = Value>,
@@ -135,6 +140,9 @@ pub(super) fn filter_params(
                 .collect();
             serde_json::Value::from(ids).to_string()
         })),
+        filter
+            .drill
+            .map_or(Value::Null, |d| Value::Integer(d.into())),
     ];
     values.extend(extra);
     params_from_iter(values)
@@ -239,7 +247,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "{RUN_COLUMNS}, CASE WHEN ?8 THEN \
+                "{RUN_COLUMNS}, CASE WHEN ?9 THEN \
                  (SELECT group_concat(e.kind, char(31)) FROM events e \
                   WHERE e.run_id = r.id AND e.{DEVIATION_CONDITION}) END \
                  FROM runs r WHERE {RUN_FILTER} ORDER BY {RUN_ORDER}"
@@ -254,7 +262,7 @@ impl Store {
         while let Some(row) = rows.next().map_err(sql)? {
             let raw = raw_run(row).map_err(sql)?;
             let mut counts = DeviationCounts::default();
-            if let Some(found) = opt_text(row, 16).map_err(sql)? {
+            if let Some(found) = opt_text(row, 17).map_err(sql)? {
                 for kind in found.split(KIND_SEP) {
                     counts.count(kind);
                 }
@@ -405,7 +413,7 @@ impl Store {
                 "SELECT e.seq, e.run_id, e.run_seq, e.at, e.actor, e.kind, e.step, \
                  CASE WHEN e.run_id IS NULL THEN e.payload END, \
                  e.payload_sha256, e.prev_hash, e.hash FROM events e \
-                 WHERE e.seq > ?8 AND e.seq <= ?9 AND (e.run_id IS NULL OR e.run_id NOT IN \
+                 WHERE e.seq > ?9 AND e.seq <= ?10 AND (e.run_id IS NULL OR e.run_id NOT IN \
                  (SELECT r.id FROM runs r WHERE {RUN_FILTER})) ORDER BY e.seq"
             ))
             .map_err(sql)?;

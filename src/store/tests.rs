@@ -70,6 +70,7 @@ fn started(run: &NewRun) -> NewEvent {
         runsheet_version: run.runsheet_version.clone(),
         warnings: vec![],
         clock: None,
+        drill: false,
     };
     event(&e, run.started_at, &run.operator.user)
 }

@@ -122,14 +122,16 @@ fn fixture_with(source: &str) -> Fixture {
 /// A fixture whose run was started by `starter`; `actor` is at the keys
 /// (the starter when `None`).
 fn fixture_as(source: &str, starter: crate::vocab::Operator, actor: Option<&str>) -> Fixture {
-    fixture_noticed(source, starter, actor, None)
+    fixture_of(source, starter, actor, false, None)
 }
 
-/// [`fixture_as`], the run starting with `notice` (a change notice).
-fn fixture_noticed(
+/// [`fixture_as`], a drill when `drill`, starting with `notice` (a change
+/// notice) when given.
+fn fixture_of(
     source: &str,
     starter: crate::vocab::Operator,
     actor: Option<&str>,
+    drill: bool,
     notice: Option<crate::engine::ChangeNotice>,
 ) -> Fixture {
     let p: Procedure = toml::from_str(source).expect("test procedure parses");
@@ -144,6 +146,7 @@ fn fixture_noticed(
         clock: None,
         pid: None,
         change_notice: notice,
+        drill,
     };
     let sink = MemorySink::default();
     let clock = SteppingClock::starting_at(t0());
@@ -285,6 +288,29 @@ fn snapshot_value_input_with_validation_error_keeps_the_input() {
     assert!(f.app.dialog.is_none());
     assert_eq!(f.session.run().state("size").value.as_deref(), Some("120"));
     assert_eq!(f.session.run().status("size"), StepStatus::Done);
+}
+
+#[test]
+fn snapshot_drill_banner_and_a_command_not_run() {
+    let alice = crate::vocab::Operator::new("alice", Some("Alice"), "h");
+    let mut f = fixture_of(PROC, alice, None, true, None);
+    let s = f.screen();
+    assert!(s.lines().next().is_some_and(|l| l.contains("DRILL")), "{s}");
+    insta::assert_snapshot!("drill_banner", s);
+    to_verify(&mut f);
+    // The command is not safe to rehearse: it is not offered to run; the
+    // operator says what they would have done.
+    f.ch('r');
+    let s = f.screen();
+    assert!(s.contains("DRILL: command not run"), "{s}");
+    assert!(!s.contains("Run this command? y/n"), "{s}");
+    insta::assert_snapshot!("drill_command_not_run", s);
+    f.typed("run the check and read its exit code\n");
+    assert_eq!(
+        f.session.run().state("verify").rehearsal.as_deref(),
+        Some("run the check and read its exit code")
+    );
+    assert!(f.session.run().state("verify").commands.is_empty());
 }
 
 fn to_verify(f: &mut Fixture) {
@@ -513,10 +539,11 @@ fn snapshot_change_notice_screen() {
             "changed: step `restore` — command".into(),
         ],
     };
-    let mut f = fixture_noticed(
+    let mut f = fixture_of(
         PROC,
         crate::vocab::Operator::new("alice", Some("Alice"), "h"),
         None,
+        false,
         Some(notice),
     );
     assert!(f.session.run().notice_pending);

@@ -269,21 +269,28 @@ fn header(frame: &mut Frame, area: Rect, app: &App, run: &Run, th: Theme) {
     let [left, right] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(saved_w)]).areas(top);
     // The title keeps a blank before the saved mark: the procedure id goes
-    // first, then the title is cut with `…`.
-    let room = usize::from(left.width).saturating_sub(1);
+    // first, then the title is cut with `…`. A drill says so first, always.
+    let drill = if run.is_drill() { DRILL_MARK } else { "" };
+    let cols = |s: &str| Span::raw(s).width();
+    let room = usize::from(left.width)
+        .saturating_sub(1)
+        .saturating_sub(cols(drill));
     let (name, version, id) = (
         clean_line(&p.title),
         format!(" v{}", clean_line(&p.version)),
         format!("  ({})", clean_line(&p.id)),
     );
-    let cols = |s: &str| Span::raw(s).width();
-    let mut title = vec![
+    let mut title = Vec::new();
+    if !drill.is_empty() {
+        title.push(Span::styled(drill, th.banner()));
+    }
+    title.extend([
         Span::styled(
             truncate(&name, room.saturating_sub(cols(&version))),
             th.bold(),
         ),
         Span::raw(version.clone()),
-    ];
+    ]);
     if cols(&name) + cols(&version) + cols(&id) <= room {
         title.push(Span::styled(id, th.dim()));
     }
@@ -334,6 +341,9 @@ fn run_line(app: &App, run: &Run, th: Theme, width: u16) -> Line<'static> {
     spans.push(Span::raw(elapsed));
     Line::from(spans)
 }
+
+/// What the header starts with in a drill (docs/training.md).
+const DRILL_MARK: &str = " DRILL — practice run ";
 
 fn elapsed(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
     let s = (to - from).num_seconds().max(0);
@@ -646,11 +656,21 @@ fn step_lines(run: &Run, label: &str, th: Theme, width: u16) -> Vec<Line<'static
                 Span::styled("Command: ", th.accent()),
                 Span::styled(format!("$ {}", clean_line(&c.run)), th.bold()),
             ]));
-            out.push(Line::from(format!(
-                "  {} runs it (asks first); expected exit code {}",
-                keys::hint(Action::RunCommand),
-                c.expect_exit.unwrap_or(0)
-            )));
+            if run.rehearses_instead(c) {
+                out.push(Line::styled(
+                    format!(
+                        "  DRILL: not run (not marked safe to rehearse); {} says what you would have done",
+                        keys::hint(Action::RunCommand)
+                    ),
+                    th.warn(),
+                ));
+            } else {
+                out.push(Line::from(format!(
+                    "  {} runs it (asks first); expected exit code {}",
+                    keys::hint(Action::RunCommand),
+                    c.expect_exit.unwrap_or(0)
+                )));
+            }
         }
     }
     let reqs = run.requirements();
@@ -1545,6 +1565,13 @@ fn line_dialog(frame: &mut Frame, area: Rect, d: &LineDialog, run: &Run, th: The
             }
             head.push(Line::from("What became of it?"));
             " Command result never recorded "
+        }
+        Ask::Rehearse => {
+            if let Some(words) = &d.request.about {
+                head.push(Line::styled(clean_line(words), th.warn()));
+            }
+            head.push(Line::from("What would you have done?"));
+            " DRILL: command not run "
         }
         // A note is written in the note editor, never in a one-line input.
         Ask::Note => " Note ",

@@ -143,3 +143,33 @@ fn an_operator_who_aborts_at_the_notice_has_not_seen_it_recorded() {
     let ended = payloads(&db, "run-ended");
     assert_eq!(ended.last().unwrap()["outcome"], "aborted");
 }
+
+#[test]
+fn a_drill_counts_as_the_last_run_the_notice_compares_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.db");
+    let path = copy_drill(dir.path());
+    let out = crate::common::run_with_input(
+        runsheet(&db)
+            .args(["run", "--plain", "--new", "--drill"])
+            .arg(&path),
+        "\nq\n",
+    );
+    assert_eq!(out.status.code(), Some(10), "{}", stdout(&out));
+    edit(
+        &path,
+        "title = \"Check the service\"",
+        "title = \"Check the web service\"",
+    );
+    let out = plain_run(&db, &path, "q\n");
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(10), "{text}");
+    assert!(
+        text.contains("1 step changed (since your drill of "),
+        "{text}"
+    );
+    let started = payloads(&db, "run-started");
+    assert_eq!(started[1]["change_notice"]["since_drill"], true);
+    // Suspended at the notice: it was shown, not yet read.
+    assert!(payloads(&db, "change-notice-seen").is_empty());
+}

@@ -10,8 +10,8 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::common::{
-    SchemaValidator, bin, committed_schema, drill, drill_run, isolated, repo, runsheet, stderr,
-    stdout,
+    SchemaValidator, bin, committed_schema, drill, drill_run, isolated, repo, runsheet,
+    runsheet_with, stderr, stdout,
 };
 
 /// Problems boon finds in `instance` against output `name`'s committed schema.
@@ -82,6 +82,12 @@ fn every_json_output_validates_against_its_committed_schema() {
     assert_eq!(history["versions"][0]["runs"], 1);
     let diff = check("diff", j(&db).args(["diff", "drill", "1.0", "1.0"]), 0);
     assert_eq!(diff["summary"], "no changes");
+    let training = check(
+        "training",
+        runsheet_with(&db, &procs).args(["--json", "training", "drill"]),
+        0,
+    );
+    assert_eq!(training["procedures"][0]["id"], "drill", "{training:#}");
     let verify = check("verify", j(&db).arg("verify"), 0);
     assert!(verify["finding"].is_null());
     let cp = check("checkpoint", j(&db).arg("checkpoint"), 0);

@@ -33,6 +33,7 @@ mod safe_runs;
 mod sign_off;
 mod spreadsheet;
 mod tamper;
+mod training;
 mod tui_e2e;
 mod window;
 mod witness;

@@ -154,6 +154,7 @@ fn run_started(run: &NewRun) -> Event {
         runsheet_version: run.runsheet_version.clone(),
         warnings: vec![],
         clock: None,
+        drill: false,
     }
 }
 
