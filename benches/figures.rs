@@ -408,6 +408,7 @@ fn start_info(sha: &str) -> StartInfo {
         clock: None,
         pid: None,
         control: Default::default(),
+        change_notice: None,
         drill: false,
     }
 }

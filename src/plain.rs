@@ -72,7 +72,9 @@ pub fn run(
             print_end(session, out)?;
             return Ok(PlainExit::Ended(outcome));
         }
-        if !session.run().pending_warnings.is_empty() {
+        if session.run().notice_pending {
+            print_change_notice(session.run(), out)?;
+        } else if !session.run().pending_warnings.is_empty() {
             writeln!(out, "\nWARNING — document control:")?;
             for w in &session.run().pending_warnings {
                 writeln!(out, "  ! {}", sanitize_line(w))?;
@@ -512,6 +514,38 @@ fn suspend(session: &mut Session, out: &mut dyn Write, why: &str) -> std::io::Re
     Ok(PlainExit::Suspended)
 }
 
+/// The change notice before the first step: what changed since the
+/// operator's last run, a line each, and the keys to go on.
+fn print_change_notice(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
+    let Some(n) = &run.change_notice else {
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "\nCHANGED since you last ran it — {}",
+        sanitize_line(&n.headline(&run.procedure.version))
+    )?;
+    for c in &n.changes {
+        writeln!(out, "  * {}", sanitize_line(c))?;
+    }
+    let to = run
+        .info
+        .as_ref()
+        .map_or("", |i| i.procedure_sha256.as_str());
+    writeln!(
+        out,
+        "The whole comparison: {}",
+        sanitize_line(&n.diff_command(&run.procedure.id, to))
+    )?;
+    writeln!(
+        out,
+        "Read the changes above before you start. {} = go ahead (recorded as read) · {} = abort · {} = suspend",
+        keys::hint(Action::GoAhead),
+        keys::hint(Action::Abort),
+        keys::hint(Action::Suspend)
+    )
+}
+
 /// A short description of an event for the "recorded" line.
 fn describe(run: &Run, e: &Event) -> Option<String> {
     let title = |id: &str| {
@@ -523,6 +557,7 @@ fn describe(run: &Run, e: &Event) -> Option<String> {
     Some(match e {
         Event::StepStarted { .. } | Event::RunStarted { .. } => return None,
         Event::WarningsAcknowledged { .. } => "going ahead despite the warnings".into(),
+        Event::ChangeNoticeSeen { .. } => "change notice read".into(),
         Event::StepConfirmed { step } => format!("done: {}", title(step)),
         Event::DecisionAnswered { step, answer } => {
             format!("{}: {}", title(step), if *answer { "yes" } else { "no" })

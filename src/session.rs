@@ -9,6 +9,7 @@
 
 pub mod flow;
 pub mod lifecycle;
+pub mod notice;
 mod store_sink;
 
 use chrono::{DateTime, Utc};
@@ -515,12 +516,18 @@ mod tests {
                 operator_name: None,
                 host: step(),
                 pid: None,
+                change_notice: None,
                 runsheet_version: step(),
                 warnings: vec![],
                 clock: None,
                 drill: false,
             },
             Event::WarningsAcknowledged { warnings: vec![] },
+            Event::ChangeNoticeSeen {
+                from_version: step(),
+                from_sha256: step(),
+                summary: step(),
+            },
             Event::StepStarted { step: step() },
             Event::StepConfirmed { step: step() },
             Event::DecisionAnswered {
@@ -626,6 +633,7 @@ mod tests {
             match e {
                 Event::RunStarted { .. }
                 | Event::WarningsAcknowledged { .. }
+                | Event::ChangeNoticeSeen { .. }
                 | Event::StepStarted { .. }
                 | Event::StepConfirmed { .. }
                 | Event::DecisionAnswered { .. }

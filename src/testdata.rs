@@ -276,6 +276,7 @@ impl Plan {
             clock: None,
             pid: None,
             control: Default::default(),
+            change_notice: None,
             drill: false,
         }
     }

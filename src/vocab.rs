@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 pub enum EventKind {
     RunStarted,
     WarningsAcknowledged,
+    /// The operator was shown what changed since they last ran the procedure.
+    ChangeNoticeSeen,
     StepStarted,
     StepConfirmed,
     DecisionAnswered,
@@ -64,9 +66,10 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind a run's events have, in the order a run meets them.
-    pub const RUN: [EventKind; 23] = [
+    pub const RUN: [EventKind; 24] = [
         EventKind::RunStarted,
         EventKind::WarningsAcknowledged,
+        EventKind::ChangeNoticeSeen,
         EventKind::StepStarted,
         EventKind::StepConfirmed,
         EventKind::DecisionAnswered,
@@ -107,6 +110,7 @@ impl EventKind {
         match self {
             EventKind::RunStarted => "run-started",
             EventKind::WarningsAcknowledged => "warnings-acknowledged",
+            EventKind::ChangeNoticeSeen => "change-notice-seen",
             EventKind::StepStarted => "step-started",
             EventKind::StepConfirmed => "step-confirmed",
             EventKind::DecisionAnswered => "decision-answered",
@@ -146,6 +150,7 @@ impl EventKind {
         Some(match kind {
             b"run-started" => EventKind::RunStarted,
             b"warnings-acknowledged" => EventKind::WarningsAcknowledged,
+            b"change-notice-seen" => EventKind::ChangeNoticeSeen,
             b"step-started" => EventKind::StepStarted,
             b"step-confirmed" => EventKind::StepConfirmed,
             b"decision-answered" => EventKind::DecisionAnswered,
@@ -425,7 +430,7 @@ mod tests {
             assert_eq!(EventKind::from_bytes(k.as_str().as_bytes()), Some(*k));
             assert_eq!(k.in_run(), EventKind::RUN.contains(k));
         }
-        assert_eq!(all.len(), 31);
+        assert_eq!(all.len(), 32);
         for k in ["redactions", "", "run-started ", "Run-started"] {
             assert_eq!(EventKind::parse(k), None, "{k:?}");
         }

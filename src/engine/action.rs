@@ -81,6 +81,9 @@ pub enum Refusal {
     NoWarnings,
     /// The document-control warnings come first.
     WarningsPending,
+    /// The change notice is to be read before anything else.
+    ChangeNoticePending,
+
     NoCurrentStep,
     /// A command named a step that is not the current one (a stale screen).
     NotCurrent {
@@ -150,6 +153,10 @@ impl Refusal {
             Refusal::NotSuspended => "the run is not suspended".into(),
             Refusal::Suspended => "the run is suspended; resume it first".into(),
             Refusal::NoWarnings => "there are no warnings to acknowledge".into(),
+            Refusal::ChangeNoticePending => {
+                "read what changed in the procedure since your last run, and go ahead, before the first step".into()
+            }
+
             Refusal::WarningsPending => {
                 "acknowledge the procedure's document-control warnings before the first step".into()
             }

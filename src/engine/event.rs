@@ -103,11 +103,67 @@ pub struct SshSignOff {
     pub signature: String,
 }
 
+/// What the runner tells an operator before the first step when the
+/// procedure changed since they last ran it (or drilled it): the version
+/// they knew, the version now, and what changed, step by step
+/// (docs/history-and-diff.md, "The change notice").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ChangeNotice {
+    /// The run of this operator the notice compares with (its id).
+    pub since_run: String,
+    /// When that run started, as shown (`2026-12-03 12:54 UTC`).
+    pub since_started: String,
+    /// Whether that run was a drill.
+    #[serde(default)]
+    pub since_drill: bool,
+    pub from_version: String,
+    pub from_sha256: String,
+    /// The one-line summary (e.g. `2 steps changed, 1 added`).
+    pub summary: String,
+    /// What changed, a line each (steps added, removed, moved, changed).
+    pub changes: Vec<String>,
+}
+
+impl ChangeNotice {
+    /// The command that shows the whole comparison, from the version the
+    /// operator knew to the one being run (`to_sha256`).
+    pub fn diff_command(&self, procedure_id: &str, to_sha256: &str) -> String {
+        let short = |s: &str| s.get(..12).unwrap_or(s).to_string();
+        format!(
+            "runsheet diff {procedure_id} {} {}",
+            short(&self.from_sha256),
+            short(to_sha256)
+        )
+    }
+
+    /// The notice's first line: `v1.2 → v1.3, 2 steps changed (since your
+    /// run of 2026-12-01 09:14 UTC)`, for a run of version `to_version`.
+    pub fn headline(&self, to_version: &str) -> String {
+        let from = if self.from_version == to_version {
+            format!(
+                "v{} (sha256 {}…) → v{to_version} (this content)",
+                self.from_version,
+                self.from_sha256.get(..12).unwrap_or(&self.from_sha256)
+            )
+        } else {
+            format!("v{} → v{to_version}", self.from_version)
+        };
+        format!(
+            "{from}, {} (since your {} of {})",
+            self.summary,
+            if self.since_drill { "drill" } else { "run" },
+            self.since_started
+        )
+    }
+}
+
 /// What the operator asks the engine to do. Commands about a step name it, so a
 /// stale screen can never act on a step that is no longer current.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    /// Go ahead although the procedure's review is overdue or it lacks an approval.
+    /// Go ahead past what comes before the first step: having read the
+    /// change notice, then although the procedure's review is overdue or it
+    /// lacks an approval (one at a time, the notice first).
     AcknowledgeWarnings,
     /// Mark the current step done (requirements must be met).
     Confirm { step: String },
@@ -245,6 +301,11 @@ pub enum Event {
         /// Warnings (review overdue, no approval) the operator must acknowledge first.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         warnings: Vec<String>,
+        /// What changed since the operator last ran this procedure, shown
+        /// before the first step (absent when nothing changed, or for a
+        /// first run).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        change_notice: Option<Box<ChangeNotice>>,
         /// The system clock's synchronisation state as the kernel reported it
         /// when the run started (clock provenance, docs/evidence-schema.md).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -259,6 +320,12 @@ pub enum Event {
     /// The operator chose to go ahead despite the warnings.
     WarningsAcknowledged {
         warnings: Vec<String>,
+    },
+    /// The operator was shown the run's change notice and went on.
+    ChangeNoticeSeen {
+        from_version: String,
+        from_sha256: String,
+        summary: String,
     },
     /// A step became current.
     StepStarted {
@@ -419,6 +486,7 @@ impl Event {
         match self {
             Event::RunStarted { .. } => EventKind::RunStarted,
             Event::WarningsAcknowledged { .. } => EventKind::WarningsAcknowledged,
+            Event::ChangeNoticeSeen { .. } => EventKind::ChangeNoticeSeen,
             Event::StepStarted { .. } => EventKind::StepStarted,
             Event::StepConfirmed { .. } => EventKind::StepConfirmed,
             Event::DecisionAnswered { .. } => EventKind::DecisionAnswered,
@@ -464,6 +532,7 @@ impl Event {
             Event::BranchEnded { failed_step, .. } => Some(failed_step),
             Event::RunStarted { .. }
             | Event::WarningsAcknowledged { .. }
+            | Event::ChangeNoticeSeen { .. }
             | Event::Suspended
             | Event::Resumed { .. }
             | Event::Recovered { .. }

@@ -10,7 +10,8 @@ use regex::Regex;
 
 use super::action::{Action, Refusal};
 use super::event::{
-    Command, CommandResult, Event, LoginSignOff, Meta, Outcome, SignOffMethod, SshSignOff,
+    ChangeNotice, Command, CommandResult, Event, LoginSignOff, Meta, Outcome, SignOffMethod,
+    SshSignOff,
 };
 use crate::procedure::{
     Branch, BranchEnd, Procedure, Step, StepKind, StepPlace, Target, ValueKind, ValueSpec,
@@ -148,6 +149,11 @@ pub struct Run {
     /// Warnings that must be acknowledged before the first step.
     pub pending_warnings: Vec<String>,
     pub acknowledged_warnings: Vec<String>,
+    /// The change notice the run started with, if any.
+    pub change_notice: Option<ChangeNotice>,
+    /// The change notice is still to be read (before the warnings and the
+    /// first step).
+    pub notice_pending: bool,
     /// Id of the current step.
     pub current: Option<String>,
     pub escalation: Option<Escalation>,
@@ -194,6 +200,8 @@ pub struct StartInfo {
     /// Whether the log records an approval of this content, and its latest
     /// review (the app reads them; default: not checked, none).
     pub control: crate::procedure::control::StartControl,
+    /// What changed since the operator last ran the procedure, if it did.
+    pub change_notice: Option<ChangeNotice>,
     /// A practice run (`run --drill`).
     pub drill: bool,
 }
@@ -209,6 +217,7 @@ impl StartInfo {
             source_path: "test.toml".into(),
             operator: Operator::new("alice", None, "h"),
             runsheet_version: "0".into(),
+            change_notice: None,
             today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default(),
             clock: None,
             pid: None,
@@ -251,7 +260,7 @@ pub fn document_warnings(p: &Procedure, info: &StartInfo) -> Vec<String> {
 }
 
 /// The events that start a run: `run-started`, then the first step unless
-/// there are warnings to acknowledge first.
+/// there is a change notice to read or there are warnings to acknowledge first.
 pub fn start(p: &Procedure, info: &StartInfo) -> Vec<Event> {
     let warnings = document_warnings(p, info);
     let mut events = vec![Event::RunStarted {
@@ -268,10 +277,11 @@ pub fn start(p: &Procedure, info: &StartInfo) -> Vec<Event> {
         pid: info.pid,
         runsheet_version: info.runsheet_version.clone(),
         warnings: warnings.clone(),
+        change_notice: info.change_notice.clone().map(Box::new),
         clock: info.clock.clone().map(Box::new),
         drill: info.drill,
     }];
-    if warnings.is_empty() {
+    if warnings.is_empty() && info.change_notice.is_none() {
         events.extend(first_step(p));
     }
     events
@@ -295,6 +305,8 @@ impl Run {
             info: None,
             pending_warnings: Vec::new(),
             acknowledged_warnings: Vec::new(),
+            change_notice: None,
+            notice_pending: false,
             current: None,
             escalation: None,
             steps: BTreeMap::new(),
@@ -461,7 +473,7 @@ impl Run {
         if self.is_ended() {
             return out;
         }
-        if !self.pending_warnings.is_empty() {
+        if self.notice_pending || !self.pending_warnings.is_empty() {
             return vec![Action::GoAhead, Action::Abort, Action::Suspend];
         }
         if self.started_command.is_some() {
@@ -549,10 +561,11 @@ impl Run {
                 });
             }
             Action::Correct => return Ok(()),
-            Action::GoAhead if self.pending_warnings.is_empty() => {
+            Action::GoAhead if self.pending_warnings.is_empty() && !self.notice_pending => {
                 return Err(Refusal::NoWarnings);
             }
             Action::GoAhead => return Ok(()),
+            _ if self.notice_pending => return Err(Refusal::ChangeNoticePending),
             _ if !self.pending_warnings.is_empty() => return Err(Refusal::WarningsPending),
             _ => {}
         }
@@ -662,6 +675,20 @@ impl Run {
                 }]);
             }
             Command::Suspend => return Ok(vec![Event::Suspended]),
+            Command::AcknowledgeWarnings if self.notice_pending => {
+                let Some(notice) = self.change_notice.as_ref() else {
+                    return Err(Refusal::NoWarnings);
+                };
+                let mut events = vec![Event::ChangeNoticeSeen {
+                    from_version: notice.from_version.clone(),
+                    from_sha256: notice.from_sha256.clone(),
+                    summary: notice.summary.clone(),
+                }];
+                if self.pending_warnings.is_empty() {
+                    events.extend(first_step(&self.procedure));
+                }
+                return Ok(events);
+            }
             Command::AcknowledgeWarnings => {
                 let mut events = vec![Event::WarningsAcknowledged {
                     warnings: self.pending_warnings.clone(),
@@ -1112,9 +1139,12 @@ impl Run {
                 pid,
                 runsheet_version,
                 warnings,
+                change_notice,
                 drill,
                 ..
             } => {
+                self.change_notice = change_notice.as_deref().cloned();
+                self.notice_pending = change_notice.is_some();
                 self.session = Some(SessionMark {
                     operator: operator.clone(),
                     operator_name: operator_name.clone(),
@@ -1139,6 +1169,7 @@ impl Run {
                 self.acknowledged_warnings = warnings.clone();
                 self.pending_warnings.clear();
             }
+            Event::ChangeNoticeSeen { .. } => self.notice_pending = false,
             Event::StepStarted { step } => {
                 let st = self.steps.entry(step.clone()).or_default();
                 st.status = StepStatus::Current;

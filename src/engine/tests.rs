@@ -86,7 +86,20 @@ fn info(today: NaiveDate) -> StartInfo {
         clock: None,
         pid: None,
         control: Default::default(),
+        change_notice: None,
         drill: false,
+    }
+}
+
+fn notice() -> ChangeNotice {
+    ChangeNotice {
+        since_run: "01a2351c-0000-7000-8000-000000000000".into(),
+        since_started: "2026-10-31 02:00 UTC".into(),
+        since_drill: false,
+        from_version: "0.9".into(),
+        from_sha256: "ab".repeat(32),
+        summary: "1 step changed".into(),
+        changes: vec!["changed: step `one` — text".into()],
     }
 }
 
@@ -454,6 +467,55 @@ fn unapproved_content_must_be_acknowledged_and_a_recorded_review_sets_the_due_da
 }
 
 #[test]
+fn a_change_notice_is_read_before_the_warnings_and_the_first_step() {
+    let p = procedure();
+    let mut start_info = info(NaiveDate::from_ymd_opt(2028, 1, 1).unwrap());
+    start_info.change_notice = Some(notice());
+    let events = start(&p, &start_info);
+    assert_eq!(events.len(), 1, "only run-started: the notice comes first");
+    let mut run = Run::replay(p.clone(), &events);
+    assert!(run.notice_pending);
+    assert_eq!(run.offered()[0], Action::GoAhead);
+    assert!(
+        run.decide(&Command::Confirm { step: "one".into() }, &meta())
+            .is_err()
+    );
+    assert_eq!(
+        run.allows(Action::Confirm),
+        Err(Refusal::ChangeNoticePending)
+    );
+    let seen = act(&mut run, Command::AcknowledgeWarnings);
+    assert_eq!(
+        seen,
+        [Event::ChangeNoticeSeen {
+            from_version: "0.9".into(),
+            from_sha256: "ab".repeat(32),
+            summary: "1 step changed".into(),
+        }],
+        "the overdue review's warning still waits"
+    );
+    assert!(!run.notice_pending);
+    assert_eq!(run.pending_warnings.len(), 1);
+    let acknowledged = act(&mut run, Command::AcknowledgeWarnings);
+    assert!(matches!(
+        acknowledged[0],
+        Event::WarningsAcknowledged { .. }
+    ));
+    assert_eq!(run.current.as_deref(), Some("one"));
+
+    // With no warnings, reading the notice starts the first step.
+    let mut start_info = info(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
+    start_info.change_notice = Some(notice());
+    let mut run = Run::replay(p.clone(), &start(&p, &start_info));
+    let events = act(&mut run, Command::AcknowledgeWarnings);
+    assert_eq!(events.len(), 2);
+    assert_eq!(run.current.as_deref(), Some("one"));
+    // The notice round-trips through the stored payload.
+    let first = &start(&p, &start_info)[0];
+    assert_eq!(&Event::from_payload(&first.to_payload()).unwrap(), first);
+}
+
+#[test]
 fn suspended_runs_accept_only_resume_or_abort() {
     let mut run = started();
     act(&mut run, Command::Suspend);
@@ -522,10 +584,12 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
     /// Replaying the persisted events gives exactly the live state.
     #[test]
-    fn replay_equals_live(cmds in proptest::collection::vec(any_command(), 0..80), overdue in any::<bool>()) {
+    fn replay_equals_live(cmds in proptest::collection::vec(any_command(), 0..80), overdue in any::<bool>(), changed in any::<bool>()) {
         let p = procedure();
         let today = if overdue { NaiveDate::from_ymd_opt(2028, 1, 1).unwrap() } else { NaiveDate::from_ymd_opt(2026, 11, 1).unwrap() };
-        let mut persisted = start(&p, &info(today));
+        let mut start_info = info(today);
+        start_info.change_notice = changed.then(notice);
+        let mut persisted = start(&p, &start_info);
         let mut live = Run::replay(p.clone(), &persisted);
         for c in cmds {
             let c = make(&live, c);

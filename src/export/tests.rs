@@ -147,6 +147,7 @@ fn begin_run(store: &mut Store, text: &str, id: Uuid, start: DateTime<Utc>) -> D
         clock: None,
         pid: None,
         control: Default::default(),
+        change_notice: None,
         drill: false,
     };
     let actor = "=Ops <Team> (ops)".to_string();

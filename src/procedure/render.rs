@@ -25,7 +25,7 @@ mod list;
 mod markdown;
 mod mermaid;
 
-pub use diff::{diff_html, diff_markdown, diff_text};
+pub use diff::{change_lines, diff_html, diff_markdown, diff_text};
 pub use html::html;
 pub use list::{ListEntry, ListItemJson, ListJson, due_suffix, list_json, list_table};
 pub use markdown::markdown;

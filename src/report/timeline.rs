@@ -327,6 +327,7 @@ fn describe_parts<'a>(
             runsheet_version,
             warnings,
             clock,
+            change_notice,
             drill,
             ..
         } => {
@@ -341,6 +342,20 @@ fn describe_parts<'a>(
             if let Some(c) = clock {
                 let _ = write!(w, "\nClock: {}", c.describe());
             }
+            if let Some(n) = change_notice {
+                let _ = write!(
+                    w,
+                    "\nChange notice: changed since the operator's {} {} of {} (v{} → v{procedure_version}): {}",
+                    if n.since_drill { "drill" } else { "run" },
+                    n.since_run,
+                    n.since_started,
+                    n.from_version,
+                    n.summary
+                );
+                for c in &n.changes {
+                    let _ = write!(w, "\n  {c}");
+                }
+            }
             for warning in warnings {
                 let _ = write!(w, "\nWarning: {warning}");
             }
@@ -351,6 +366,14 @@ fn describe_parts<'a>(
             };
             (w, tone)
         }
+        Event::ChangeNoticeSeen {
+            from_version,
+            summary,
+            ..
+        } => (
+            format!("Read the change notice (changed since v{from_version}: {summary})"),
+            Tone::Plain,
+        ),
         Event::WarningsAcknowledged { warnings } => {
             let mut w = "Went ahead despite document-control warnings".to_string();
             for warning in warnings {

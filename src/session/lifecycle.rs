@@ -1,6 +1,7 @@
 //! Where a run's life begins and where it is taken up again, in the evidence
 //! log: starting a run of a procedure (its identity, its document-control
-//! warnings, its row and first events durable together, its lease) and
+//! warnings and change notice, its row and first events durable together,
+//! its lease) and
 //! resuming an open one (its lease, the exact source it started with,
 //! parsed, its events decoded and replayed). `app`, the benches, the tests
 //! and the test-data generator all start runs through here.
@@ -43,6 +44,7 @@ impl Operator {
             clock,
             pid: Some(std::process::id()),
             control,
+            change_notice: None,
             drill,
         }
     }
@@ -107,7 +109,8 @@ pub fn start(
 ) -> Result<Session> {
     let now = Utc::now();
     let actor = who.actor();
-    let info = who.start_info(&loaded.source, today, clock, control, drill);
+    let mut info = who.start_info(&loaded.source, today, clock, control, drill);
+    info.change_notice = super::notice::for_start(&store, who, loaded)?;
     let id = Uuid::now_v7();
     let lease = store.lease_run(id, &Holder::this_process(&actor, &who.host, now))?;
     let created = match create(&mut store, id, loaded, &info, &actor, now) {

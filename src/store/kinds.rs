@@ -67,7 +67,7 @@ pub fn content_fields(kind: &[u8]) -> Option<&'static [&'static str]> {
 
 /// Every kind a run's events have, as the engine names them (a test in
 /// `session` checks this list against the engine's events).
-pub const RUN_KINDS: [&str; 23] = names(EventKind::RUN);
+pub const RUN_KINDS: [&str; 24] = names(EventKind::RUN);
 
 /// Every kind a log event (one that belongs to no run) has.
 pub const LOG_KINDS: [&str; 8] = names(EventKind::LOG);

@@ -66,6 +66,7 @@ fn started(run: &NewRun) -> NewEvent {
         operator_name: run.operator.name.clone(),
         host: run.operator.host.clone(),
         pid: None,
+        change_notice: None,
         runsheet_version: run.runsheet_version.clone(),
         warnings: vec![],
         clock: None,

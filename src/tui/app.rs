@@ -398,7 +398,7 @@ impl Shown {
                 .current
                 .as_deref()
                 .map_or(0, |id| run.state(id).attempts),
-            warnings: !run.pending_warnings.is_empty(),
+            warnings: !run.pending_warnings.is_empty() || run.notice_pending,
         }
     }
 }

@@ -94,6 +94,7 @@ fn session(text: &str) -> Session {
         clock: None,
         pid: None,
         control: Default::default(),
+        change_notice: None,
         drill: false,
     };
     let clock = SteppingClock::starting_at(Utc.with_ymd_and_hms(2026, 11, 1, 2, 0, 0).unwrap());

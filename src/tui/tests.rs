@@ -122,15 +122,17 @@ fn fixture_with(source: &str) -> Fixture {
 /// A fixture whose run was started by `starter`; `actor` is at the keys
 /// (the starter when `None`).
 fn fixture_as(source: &str, starter: crate::vocab::Operator, actor: Option<&str>) -> Fixture {
-    fixture_of(source, starter, actor, false)
+    fixture_of(source, starter, actor, false, None)
 }
 
-/// [`fixture_as`], a drill when `drill`.
+/// [`fixture_as`], a drill when `drill`, starting with `notice` (a change
+/// notice) when given.
 fn fixture_of(
     source: &str,
     starter: crate::vocab::Operator,
     actor: Option<&str>,
     drill: bool,
+    notice: Option<crate::engine::ChangeNotice>,
 ) -> Fixture {
     let p: Procedure = toml::from_str(source).expect("test procedure parses");
     let actor = actor.map_or_else(|| starter.actor(), str::to_string);
@@ -144,6 +146,7 @@ fn fixture_of(
         clock: None,
         pid: None,
         control: Default::default(),
+        change_notice: notice,
         drill,
     };
     let sink = MemorySink::default();
@@ -291,7 +294,7 @@ fn snapshot_value_input_with_validation_error_keeps_the_input() {
 #[test]
 fn snapshot_drill_banner_and_a_command_not_run() {
     let alice = crate::vocab::Operator::new("alice", Some("Alice"), "h");
-    let mut f = fixture_of(PROC, alice, None, true);
+    let mut f = fixture_of(PROC, alice, None, true, None);
     let s = f.screen();
     assert!(s.lines().next().is_some_and(|l| l.contains("DRILL")), "{s}");
     insta::assert_snapshot!("drill_banner", s);
@@ -519,6 +522,48 @@ fn snapshot_warnings_screen() {
             .borrow()
             .iter()
             .any(|(_, e)| matches!(e, Event::WarningsAcknowledged { .. }))
+    );
+}
+
+#[test]
+fn snapshot_change_notice_screen() {
+    let notice = crate::engine::ChangeNotice {
+        since_run: "01a2351c-0000-7000-8000-000000000000".into(),
+        since_started: "2026-10-31 02:00 UTC".into(),
+        since_drill: false,
+        from_version: "1.1".into(),
+        from_sha256: "ab".repeat(32),
+        summary: "2 steps changed, 1 added".into(),
+        changes: vec![
+            "added: step `verify-copy` (Verify the copy) after `check-job`".into(),
+            "changed: step `check-job` — text".into(),
+            "changed: step `restore` — command".into(),
+        ],
+    };
+    let mut f = fixture_of(
+        PROC,
+        crate::vocab::Operator::new("alice", Some("Alice"), "h"),
+        None,
+        false,
+        Some(notice),
+    );
+    assert!(f.session.run().notice_pending);
+    let s = f.screen();
+    assert!(s.contains("CHANGED SINCE YOU LAST RAN IT"), "{s}");
+    assert!(s.contains("v1.1 → v"), "{s}");
+    insta::assert_snapshot!("change_notice", s);
+    // A step key is refused until the notice is read.
+    f.ch('a');
+    assert!(f.screen().contains("read what changed"), "{}", f.screen());
+    f.enter();
+    assert!(!f.session.run().notice_pending);
+    assert_eq!(f.current().as_deref(), Some("check-job"));
+    assert!(
+        f.sink
+            .events
+            .borrow()
+            .iter()
+            .any(|(_, e)| matches!(e, Event::ChangeNoticeSeen { .. }))
     );
 }
 

@@ -117,7 +117,7 @@ fn areas(area: Rect, app: &App, run: &Run) -> Areas {
     let outline_w = (area.width * 3 / 10).clamp(26, 40);
     let [outline, main] =
         Layout::horizontal([Constraint::Length(outline_w), Constraint::Fill(1)]).areas(body);
-    let step_screen = !run.is_ended() && run.pending_warnings.is_empty();
+    let step_screen = !run.is_ended() && run.pending_warnings.is_empty() && !run.notice_pending;
     let (step, output) = if app.command.is_some() && step_screen {
         let [s, o] =
             Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(main);
@@ -205,6 +205,8 @@ pub(crate) fn view(frame: &mut Frame, app: &App, run: &Run) {
     outline(frame, a.outline, run, th);
     if run.is_ended() {
         completion(frame, a.step, app, run, th);
+    } else if run.notice_pending {
+        change_notice(frame, a.step, run, th);
     } else if !run.pending_warnings.is_empty() {
         warnings(frame, a.step, run, th);
     } else {
@@ -892,16 +894,82 @@ fn warnings(frame: &mut Frame, area: Rect, run: &Run, th: Theme) {
         Line::from("Going ahead is recorded in the evidence log together with these warnings."),
         Line::default(),
     ]);
-    for (action, what) in [
+    lines.extend(before_first_step_keys(th));
+    frame.render_widget(block, area);
+    frame.render_widget(Paragraph::new(wrap(lines, inner.width)), inner);
+}
+
+/// The keys of a screen before the first step (a change notice, warnings).
+fn before_first_step_keys(th: Theme) -> Vec<Line<'static>> {
+    [
         (Action::GoAhead, "go ahead (recorded)"),
         (Action::Abort, "abort the run"),
         (Action::Suspend, "suspend and quit"),
-    ] {
-        lines.push(Line::from(vec![
+    ]
+    .into_iter()
+    .map(|(action, what)| {
+        Line::from(vec![
             Span::styled(format!("  {:<6}", keys::hint(action)), th.bold()),
             Span::raw(what),
+        ])
+    })
+    .collect()
+}
+
+/// The change notice before the first step: the versions, what changed
+/// step by step (as many lines as fit, then how many more and the command
+/// that shows them all), and the keys.
+fn change_notice(frame: &mut Frame, area: Rect, run: &Run, th: Theme) {
+    let Some(n) = &run.change_notice else {
+        return;
+    };
+    let block = Block::bordered()
+        .border_style(th.warn())
+        .title(Span::styled(" ⓘ CHANGED SINCE YOU LAST RAN IT ", th.bold()));
+    let inner = block.inner(area);
+    let mut lines = vec![
+        Line::from(Span::styled(
+            clean_line(&n.headline(&run.procedure.version)),
+            th.bold(),
+        )),
+        Line::default(),
+    ];
+    let to = run
+        .info
+        .as_ref()
+        .map_or("", |i| i.procedure_sha256.as_str());
+    let tail = [
+        Line::default(),
+        Line::from(format!(
+            "The whole comparison: {}",
+            clean_line(&n.diff_command(&run.procedure.id, to))
+        )),
+        Line::from(
+            "Read what changed before the first step: going ahead records that you saw this notice.",
+        ),
+        Line::default(),
+    ];
+    let keys = before_first_step_keys(th);
+    let room = usize::from(inner.height).saturating_sub(lines.len() + tail.len() + keys.len() + 1);
+    let shown = if n.changes.len() > room {
+        room.saturating_sub(1)
+    } else {
+        n.changes.len()
+    };
+    for c in &n.changes[..shown] {
+        lines.push(Line::from(vec![
+            Span::styled("  • ", th.warn()),
+            Span::raw(clean_line(c)),
         ]));
     }
+    if shown < n.changes.len() {
+        lines.push(Line::from(format!(
+            "  … and {} more",
+            n.changes.len() - shown
+        )));
+    }
+    lines.extend(tail);
+    lines.extend(keys);
     frame.render_widget(block, area);
     frame.render_widget(Paragraph::new(wrap(lines, inner.width)), inner);
 }
@@ -978,7 +1046,7 @@ fn footer_items(app: &App, run: &Run) -> Vec<(String, String, bool)> {
             .map(|r| (r.label.to_string(), r.short.to_string(), false))
             .collect();
     }
-    let warnings = !run.pending_warnings.is_empty();
+    let warnings = !run.pending_warnings.is_empty() || run.notice_pending;
     let mut items: Vec<(String, String, bool)> = keys::available(run)
         .into_iter()
         .filter_map(keys::binding)

@@ -356,8 +356,9 @@ fn run_checks_the_exact_content_is_approved() {
 
     // One byte changed: unapproved again.
     let source = std::fs::read_to_string(&s.file).unwrap();
+    // (The change notice first: Enter reads it, Enter again goes ahead.)
     std::fs::write(&s.file, source.replace("Test drill", "Test drilL")).unwrap();
-    let out = s.run_drill(&format!("\n{DRILL_SCRIPT}"));
+    let out = s.run_drill(&format!("\n\n{DRILL_SCRIPT}"));
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(
         stdout(&out).contains("has no recorded approval by an approver"),
@@ -391,7 +392,7 @@ fn run_checks_the_exact_content_is_approved() {
     let out = run_with_input(
         s.cmd()
             .args(["run", "--plain", "--new", "--drill", "drill"]),
-        "\n",
+        "\n\n",
     );
     assert!(
         stdout(&out).contains("has no recorded approval by an approver")

@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub use drill::{
-    DRILL_ACKS, DRILL_SCRIPT, drill, drill_run, drill_run_from, plain_run, printed_run_id,
-    suspended_drill_run,
+    DRILL_ACKS, DRILL_SCRIPT, drill, drill_run, plain_run, printed_run_id, suspended_drill_run,
 };
 pub use evidence::{
     SchemaValidator, assert_evidence_validates, committed_schema, evidence_schema, export_bundle,

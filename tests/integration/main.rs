@@ -5,6 +5,7 @@
 mod anchor;
 mod approval;
 mod audit;
+mod change_notice;
 mod cli;
 mod clock;
 mod common;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
-use crate::common::{drill, drill_run, drill_run_from, runsheet, stderr, stdout};
+use crate::common::{DRILL_SCRIPT, drill, drill_run, plain_run, runsheet, stderr, stdout};
 use crate::forge::{append_log_event, cover_custody, resign};
 use crate::tamper::attacker;
 
@@ -453,7 +453,10 @@ fn redact_due_erases_the_content_past_its_procedures_retention_and_nothing_else(
     .unwrap();
     let lint = runsheet(&l.db).arg("lint").arg(&short).output().unwrap();
     assert!(lint.status.success(), "{}{}", stdout(&lint), stderr(&lint));
-    drill_run_from(&l.db, &short);
+    // The run shows what changed since the first (Enter reads it).
+    let out = plain_run(&l.db, &short, format!("\n{DRILL_SCRIPT}"));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("content retention (days)"));
     let conn = Connection::open(&l.db).unwrap();
     let runs: Vec<String> = conn
         .prepare("SELECT id FROM runs ORDER BY started_at, id")

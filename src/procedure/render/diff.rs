@@ -11,7 +11,8 @@ use std::fmt::Write;
 use super::html::CSS;
 use super::markdown::inline;
 use crate::procedure::diff::{
-    BranchDiff, Comparison, FieldChange, Line, Side, Status, StepDiff, field_words, lines,
+    BranchDiff, Comparison, FieldChange, Line, ProcedureDiff, Side, Status, StepDiff, field_words,
+    lines,
 };
 use crate::text::{escape_html, sanitize_terminal};
 
@@ -410,6 +411,50 @@ pub fn diff_html(c: &Comparison) -> String {
         }
     }
     out.push_str("</body>\n</html>\n");
+    out
+}
+
+/// What changed, a short line each, for the change notice a runner shows
+/// before the first step: `step 3 added: Verify the copy (verify-copy)`,
+/// `step 2 changed: Check the job (check-job) — instructions, command`,
+/// then branches and the header's fields (the caller makes it safe for a
+/// terminal).
+pub fn change_lines(d: &ProcedureDiff) -> Vec<String> {
+    let fields = |fs: &[FieldChange]| {
+        if fs.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = fs.iter().map(|f| field_words(&f.field)).collect();
+            format!(" — {}", names.join(", "))
+        }
+    };
+    let mut out: Vec<String> = d
+        .steps
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}: {} ({}){}",
+                step_place(s),
+                step_status(s),
+                one_line(&s.title),
+                s.id,
+                fields(&s.fields)
+            )
+        })
+        .collect();
+    out.extend(d.branches.iter().map(|b| {
+        format!(
+            "escalation branch {}: {} ({}){}",
+            branch_status(b),
+            one_line(&b.title),
+            b.id,
+            fields(&b.fields)
+        )
+    }));
+    if !d.header.is_empty() {
+        let names: Vec<String> = d.header.iter().map(|f| field_words(&f.field)).collect();
+        out.push(format!("header changed: {}", names.join(", ")));
+    }
     out
 }
 

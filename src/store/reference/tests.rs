@@ -150,6 +150,7 @@ fn run_started(run: &NewRun) -> Event {
         operator_name: run.operator.name.clone(),
         host: run.operator.host.clone(),
         pid: None,
+        change_notice: None,
         runsheet_version: run.runsheet_version.clone(),
         warnings: vec![],
         clock: None,

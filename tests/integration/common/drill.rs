@@ -34,12 +34,7 @@ pub fn plain_run(db: &Path, procedure: impl AsRef<OsStr>, script: impl AsRef<[u8
 
 /// A completed run of the drill on `db`.
 pub fn drill_run(db: &Path) {
-    drill_run_from(db, &drill());
-}
-
-/// The drill's script, run in plain mode on the procedure at `path`; it must complete.
-pub fn drill_run_from(db: &Path, path: &Path) {
-    let out = plain_run(db, path, DRILL_SCRIPT);
+    let out = plain_run(db, drill(), DRILL_SCRIPT);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 
