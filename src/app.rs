@@ -426,10 +426,21 @@ fn load_procedure(ctx: &Context, name: &str) -> Result<Loaded> {
 fn render_cmd(ctx: &Context, a: cli::RenderArgs) -> Result<Exit> {
     let loaded = load_procedure(ctx, &a.procedure)?;
     let p = &loaded.procedure;
-    let text = match a.format {
-        cli::RenderFormat::Markdown => render::markdown(p),
-        cli::RenderFormat::Mermaid => render::mermaid(p),
-        cli::RenderFormat::Html => render::html(p),
+    let text = match (&a.diff, a.format) {
+        (Some(_), cli::RenderFormat::Mermaid) => {
+            return Err(Error::Usage(
+                "--diff renders the change record as Markdown or HTML, not as a Mermaid chart; use --format markdown or --format html".into(),
+            ));
+        }
+        (Some(from), format) => history::render_diff(
+            ctx,
+            &loaded.source.path.display().to_string(),
+            from,
+            format == cli::RenderFormat::Html,
+        )?,
+        (None, cli::RenderFormat::Markdown) => render::markdown(p),
+        (None, cli::RenderFormat::Mermaid) => render::mermaid(p),
+        (None, cli::RenderFormat::Html) => render::html(p),
     };
     match a.out {
         Some(path) => write_new_file(&path, text.as_bytes())?,

@@ -425,6 +425,11 @@ pub struct RenderArgs {
     /// Output format
     #[arg(long, short, value_enum, default_value_t = RenderFormat::Markdown)]
     pub format: RenderFormat,
+    /// Render the change record instead: what changed from version FROM (a
+    /// version, a start of its SHA-256, `run:RUN-ID` or `previous`, as
+    /// `runsheet diff` takes it) to this file, in Markdown or HTML
+    #[arg(long, value_name = "FROM")]
+    pub diff: Option<String>,
     /// Write to this file instead of standard output (refuses to overwrite)
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,

@@ -254,21 +254,65 @@ pub(super) fn diff_cmd(ctx: &Context, a: cli::DiffArgs) -> Result<Exit> {
             "--json prints the comparison as JSON on standard output; leave out --format and --out, or --json".into(),
         ));
     }
-    let current = current_file(ctx, &a.procedure);
-    let id = procedure_id(&a.procedure, current.as_ref().ok());
+    let (comparison, test_data) = compare(ctx, &a.procedure, a.from.as_ref(), a.to.as_ref())?;
+    test_data_notice(ctx, test_data)?;
+    if ctx.global.json {
+        print_json(&comparison)?;
+        return Ok(Exit::Success);
+    }
+    let text = match a.format {
+        DiffFormat::Text => render::diff_text(&comparison),
+        DiffFormat::Markdown => render::diff_markdown(&comparison),
+        DiffFormat::Html => render::diff_html(&comparison),
+    };
+    match a.out {
+        Some(path) => write_new_file(&path, text.as_bytes())?,
+        None => out::text(&text)?,
+    }
+    Ok(Exit::Success)
+}
+
+/// `render PROCEDURE --diff FROM`: the change record from FROM to the file,
+/// as Markdown or HTML (the same comparison and words as `diff`).
+pub(super) fn render_diff(
+    ctx: &Context,
+    procedure: &str,
+    from: &String,
+    html: bool,
+) -> Result<String> {
+    let (comparison, test_data) = compare(ctx, procedure, Some(from), None)?;
+    test_data_notice(ctx, test_data)?;
+    Ok(if html {
+        render::diff_html(&comparison)
+    } else {
+        render::diff_markdown(&comparison)
+    })
+}
+
+/// The comparison of FROM and TO (selectors as `diff` takes them; TO
+/// defaults to the file, FROM to the version before TO), read from the log
+/// opened read-only; and whether the log is test data.
+fn compare(
+    ctx: &Context,
+    procedure: &str,
+    from_sel: Option<&String>,
+    to_sel: Option<&String>,
+) -> Result<(Comparison, bool)> {
+    let current = current_file(ctx, procedure);
+    let id = procedure_id(procedure, current.as_ref().ok());
     let folder = ctx.procedures_dir().display().to_string();
-    let (comparison, test_data) = ctx.read_checked(|store| {
+    ctx.read_checked(|store| {
         let logged = versions::logged(store, &id)?;
         if logged.is_empty() && current.is_err() {
             return Err(unknown(&id, current.as_ref().err().map(String::as_str)));
         }
         let file = current.as_ref().ok();
         let (cands, at) = candidates(&logged, file);
-        let to = match &a.to {
+        let to = match to_sel {
             Some(sel) => pick(store, &id, sel, &cands, at, &folder)?,
             None => at.unwrap_or(cands.len().saturating_sub(1)),
         };
-        let from = match a.from.as_deref() {
+        let from = match from_sel.map(String::as_str) {
             Some(sel) if sel != PREVIOUS => pick(store, &id, sel, &cands, at, &folder)?,
             _ => to.checked_sub(1).ok_or_else(|| {
                 Error::Input(format!(
@@ -293,24 +337,9 @@ pub(super) fn diff_cmd(ctx: &Context, a: cli::DiffArgs) -> Result<Exit> {
         };
         Ok(Comparison::new(
             &load(store, &cands[from])?,
-            side(from, a.from.as_ref()),
+            side(from, from_sel),
             &load(store, &cands[to])?,
-            side(to, a.to.as_ref()),
+            side(to, to_sel),
         ))
-    })?;
-    test_data_notice(ctx, test_data)?;
-    if ctx.global.json {
-        print_json(&comparison)?;
-        return Ok(Exit::Success);
-    }
-    let text = match a.format {
-        DiffFormat::Text => render::diff_text(&comparison),
-        DiffFormat::Markdown => render::diff_markdown(&comparison),
-        DiffFormat::Html => render::diff_html(&comparison),
-    };
-    match a.out {
-        Some(path) => write_new_file(&path, text.as_bytes())?,
-        None => out::text(&text)?,
-    }
-    Ok(Exit::Success)
+    })
 }

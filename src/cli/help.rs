@@ -94,6 +94,10 @@ pub const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
                 "runsheet render incident-triage -f mermaid",
                 "its flow as a Mermaid chart",
             ),
+            (
+                "runsheet render backup-customer-data --diff 1.1 -f html --out change.html",
+                "what changed since version 1.1, for the ISMS change record",
+            ),
         ],
     ),
     (

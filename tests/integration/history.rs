@@ -613,3 +613,38 @@ fn history_and_diff_change_no_byte_of_the_log() {
         "a read command changed the log's files"
     );
 }
+
+/// `render --diff FROM` is the change record from FROM to the file, in
+/// render's Markdown or HTML: the same document as `diff … --format`.
+#[test]
+fn render_diff_is_the_change_record_of_the_file() {
+    let (_dir, db, procs) = three_versions();
+    for format in ["markdown", "html"] {
+        let rendered = ok(
+            &db,
+            &procs,
+            &["render", "restore-test", "--diff", "1.1", "-f", format],
+        );
+        let diffed = ok(
+            &db,
+            &procs,
+            &["diff", "restore-test", "1.1", "current", "--format", format],
+        );
+        assert_eq!(rendered, diffed, "{format}");
+        assert!(rendered.contains("1.1 → 1.3"), "{rendered}");
+    }
+    let mermaid = run(
+        &db,
+        &procs,
+        &["render", "restore-test", "--diff", "1.1", "-f", "mermaid"],
+    );
+    assert_eq!(mermaid.status.code(), Some(2), "{}", stderr(&mermaid));
+    assert!(stderr(&mermaid).contains("not as a Mermaid chart"));
+    let unknown = run(&db, &procs, &["render", "restore-test", "--diff", "9.9"]);
+    assert_ne!(unknown.status.code(), Some(0));
+    assert!(
+        stderr(&unknown).contains("no version `9.9`"),
+        "{}",
+        stderr(&unknown)
+    );
+}
