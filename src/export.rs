@@ -339,6 +339,10 @@ pub struct ReportMeta {
     /// included (training.csv, report.html's "Training records";
     /// docs/training.md): drills are in no other part of the bundle.
     pub training: Vec<crate::report::training::TrainingRecord>,
+    /// The recorded approvals and reviews (of the filtered procedure, or of
+    /// every procedure) up to the export's checkpoint, in log order:
+    /// report.html's and report.md's "Document control".
+    pub document_control: Vec<crate::report::versions::ActLine>,
 }
 
 /// What `verify` said of the log an export read, as every file of the

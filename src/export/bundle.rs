@@ -565,6 +565,7 @@ fn write_bundle(
         runs: 0,
         events: 0,
         training: training_records(store, &req.query)?,
+        document_control: document_control(store, &req.query, checkpoint.head_seq)?,
     };
     let origin = oscal_origin(store, req.formats)?;
     let mut out = Outputs::create(dir, req.formats, &meta, origin.as_deref())?;
@@ -681,6 +682,21 @@ fn write_bundle(
         verdict: meta.verdict,
         record_format_2_from,
     })
+}
+
+/// The approvals and reviews the log records up to `head` (of the query's
+/// procedure, or of all), in words.
+fn document_control(
+    store: &Store,
+    query: &RunQuery,
+    head: i64,
+) -> Result<Vec<crate::report::versions::ActLine>, Error> {
+    Ok(store
+        .procedure_acts(query.procedure.as_deref())?
+        .iter()
+        .filter(|a| a.seq <= head)
+        .map(crate::report::versions::ActLine::of)
+        .collect())
 }
 
 /// The training records (completed drills and supervised runs) of the runs

@@ -54,6 +54,7 @@ table.timeline td.time{white-space:nowrap}
 table.index th.id{width:22em}.day{white-space:nowrap}
 .who{display:block;color:var(--muted);font-size:.85em;white-space:normal;overflow-wrap:anywhere}
 table.timeline tr.start td{background:#f7f7f7}
+section.training table,section.document-control table{table-layout:fixed}section.training td,section.document-control td{overflow-wrap:anywhere}
 .stepid{display:block;color:var(--muted);font-size:.8em}
 .branch{display:block;color:var(--warn);font-size:.8em}
 pre{background:#f6f6f6;border:1px solid var(--line);padding:.35rem .5rem;margin:.3rem 0 0;white-space:pre-wrap;overflow-wrap:anywhere;font-size:.8rem}
@@ -575,8 +576,30 @@ pub fn write_run_end(w: &mut impl Write) -> io::Result<()> {
     )
 }
 
-/// Close the document: first the training records, when there are any.
+/// Close the document: first the recorded approvals and reviews and the
+/// training records, when there are any.
 pub fn write_foot(w: &mut impl Write, meta: &ReportMeta) -> io::Result<()> {
+    if !meta.document_control.is_empty() {
+        writeln!(
+            w,
+            "<section class=\"document-control\"><h2>Document control</h2>\n<p>The approvals and reviews of procedures the evidence log records (<code>runsheet approve</code>, <code>runsheet review</code>; <code>runsheet history ID</code> lists them per version). Their records are in evidence.json.</p>\n<table><thead><tr><th>Procedure</th><th>SHA-256</th><th>Act</th><th>On</th><th>By</th><th>Review</th><th>Seq</th></tr></thead><tbody>"
+        )?;
+        for a in &meta.document_control {
+            writeln!(
+                w,
+                "<tr><td>{} v{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                h(&a.procedure_id),
+                h(&a.version),
+                h(a.sha256.get(..12).unwrap_or(&a.sha256)),
+                a.what,
+                h(&a.on),
+                h(&a.by),
+                h(&a.detail),
+                a.seq
+            )?;
+        }
+        writeln!(w, "</tbody></table></section>")?;
+    }
     if !meta.training.is_empty() {
         writeln!(
             w,
@@ -594,7 +617,12 @@ pub fn write_foot(w: &mut impl Write, meta: &ReportMeta) -> io::Result<()> {
                     crate::report::training::TrainedBy::Drill => "drill",
                     crate::report::training::TrainedBy::Supervised => "supervised run",
                 },
-                h(&r.completed_at),
+                h(
+                    &chrono::DateTime::parse_from_rfc3339(&r.completed_at).map_or_else(
+                        |_| r.completed_at.clone(),
+                        |t| clock_utc(t.with_timezone(&chrono::Utc), false)
+                    )
+                ),
                 h(&r.supervisors.join(", ")),
                 h(&r.run_id)
             )?;

@@ -204,6 +204,54 @@ impl SignerJson {
     }
 }
 
+/// One recorded approval or review in words, as a bundle's report lists
+/// them under "Document control".
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActLine {
+    pub seq: i64,
+    pub procedure_id: String,
+    pub version: String,
+    pub sha256: String,
+    /// `approved` or `reviewed`.
+    pub what: &'static str,
+    /// The act's date (`YYYY-MM-DD`, UTC).
+    pub on: String,
+    /// Who, how and as what (`root, ssh as approver`).
+    pub by: String,
+    /// A review's outcome, next due date and note; empty for an approval.
+    pub detail: String,
+}
+
+impl ActLine {
+    pub fn of(act: &crate::store::log_payload::ProcedureAct) -> ActLine {
+        let by = SignerJson::of(act.act.by()).words();
+        let (what, version, on, detail) = match &act.act {
+            Act::Approved(a) => (
+                "approved",
+                a.procedure_version.clone(),
+                a.approved_on.clone(),
+                String::new(),
+            ),
+            Act::Reviewed(r) => (
+                "reviewed",
+                r.procedure_version.clone(),
+                r.reviewed_on.clone(),
+                format!("{}, next review {} — {}", r.outcome, r.next_review, r.note),
+            ),
+        };
+        ActLine {
+            seq: act.seq,
+            procedure_id: act.act.procedure_id().to_string(),
+            version,
+            sha256: act.act.procedure_sha256().to_string(),
+            what,
+            on,
+            by,
+            detail,
+        }
+    }
+}
+
 /// A recorded approval.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct ApprovalJson {

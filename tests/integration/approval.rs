@@ -651,6 +651,37 @@ fn a_review_moves_the_due_date_and_status_strict_follows_it() {
 
     assert_eq!(s.run(&["verify"]).status.code(), Some(0));
     assert_evidence_validates(&s.db);
+
+    // The bundle's reports list the recorded approvals and reviews, in log
+    // order, with who and how, the review's outcome, due date and note.
+    let bundle = s.root.join("bundle");
+    let export = s
+        .cmd()
+        .arg("export")
+        .arg("--out")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{}", stderr(&export));
+    let md = std::fs::read_to_string(bundle.join("report.md")).unwrap();
+    let section = &md[md.find("## Document control").expect("document control")..];
+    let rows: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("| drill v"))
+        .collect();
+    assert_eq!(rows.len(), 4, "{section}");
+    assert!(rows[0].contains("| approved |"), "{section}");
+    assert!(
+        rows[1].contains("| reviewed |")
+            && rows[1].contains("unchanged, next review 2099-06-30 — still matches the drill")
+            && rows[1].contains(&format!("{me}, login as approver")),
+        "{section}"
+    );
+    assert!(rows[2].contains("changed, next review") && rows[2].contains("| reviewed |"));
+    assert!(rows[3].starts_with("| drill v1.1 |") && rows[3].contains("| approved |"));
+    let html = std::fs::read_to_string(bundle.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Document control</h2>"));
+    assert!(html.contains("still matches the drill"));
 }
 
 /// The run-start review warning uses the recorded review: a file whose

@@ -420,8 +420,9 @@ pub fn diff_html(c: &Comparison) -> String {
 /// then branches and the header's fields (the caller makes it safe for a
 /// terminal).
 pub fn change_lines(d: &ProcedureDiff) -> Vec<String> {
-    let fields = |fs: &[FieldChange]| {
-        if fs.is_empty() {
+    // An added or removed step or branch is named, not taken apart.
+    let fields = |status: Status, fs: &[FieldChange]| {
+        if fs.is_empty() || status != Status::Kept {
             String::new()
         } else {
             let names: Vec<String> = fs.iter().map(|f| field_words(&f.field)).collect();
@@ -438,7 +439,7 @@ pub fn change_lines(d: &ProcedureDiff) -> Vec<String> {
                 step_status(s),
                 one_line(&s.title),
                 s.id,
-                fields(&s.fields)
+                fields(s.status, &s.fields)
             )
         })
         .collect();
@@ -448,7 +449,7 @@ pub fn change_lines(d: &ProcedureDiff) -> Vec<String> {
             branch_status(b),
             one_line(&b.title),
             b.id,
-            fields(&b.fields)
+            fields(b.status, &b.fields)
         )
     }));
     if !d.header.is_empty() {
