@@ -510,9 +510,22 @@ fn run_cmd(ctx: &Context, a: cli::RunArgs) -> Result<Exit> {
     let control = approve::start_control(ctx, &loaded, a.drill)?;
     let store = ctx.open_store()?;
     let who = operator(a.operator.as_deref());
-    if !a.new
-        && let Some(open) = store.latest_open_run(&who.user, Some(&loaded.procedure.id))?
-    {
+    // The operator's latest open run of the same kind: a drill never offers
+    // to resume a production run, nor a production run a drill.
+    let open = if a.new {
+        None
+    } else {
+        store
+            .runs(&RunQuery {
+                procedure: Some(loaded.procedure.id.clone()),
+                outcome: Some("open".into()),
+                drill: Some(a.drill),
+                ..RunQuery::default()
+            })?
+            .into_iter()
+            .find(|r| r.operator == who.user)
+    };
+    if let Some(open) = open {
         match offer_resume(&open, &who, a.plain)? {
             Offer::Resume => {
                 return resume_cmd(

@@ -406,3 +406,49 @@ fn training_shows_an_operator_out_of_date_after_the_procedure_changes() {
         "{t:#}"
     );
 }
+
+/// An open production run is not offered to a drill (nor the other way
+/// round): `run --drill` starts a drill beside it, and `run` still finds
+/// the open production run.
+#[test]
+fn a_drill_and_a_production_run_do_not_resume_each_other() {
+    let f = folder();
+    let open = f.run("backup-customer-data", false, "");
+    assert_eq!(open.status.code(), Some(10), "{}", stdout(&open));
+    let production = printed_run_id(&stdout(&open)).unwrap();
+
+    // Without --new: the open production run is not offered to the drill.
+    let out = run_with_input(
+        runsheet_with(&f.db, &f.procs).args(["run", "--plain", "--drill", "backup-customer-data"]),
+        "",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(10),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let drill = printed_run_id(&stdout(&out)).unwrap();
+    assert_ne!(drill, production);
+    assert!(stdout(&out).contains("DRILL"), "{}", stdout(&out));
+
+    // Each kind finds its own open run.
+    for (is_drill, id) in [(false, &production), (true, &drill)] {
+        let mut cmd = runsheet_with(&f.db, &f.procs);
+        cmd.args(["run", "--plain", "backup-customer-data"]);
+        if is_drill {
+            cmd.arg("--drill");
+        }
+        let again = run_with_input(&mut cmd, "");
+        assert_ne!(again.status.code(), Some(0), "{}", stdout(&again));
+        assert!(
+            stderr(&again).contains(&format!(
+                "has an open run of backup-customer-data v1.0: {id}"
+            )),
+            "{}{}",
+            stdout(&again),
+            stderr(&again)
+        );
+    }
+}
