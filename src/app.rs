@@ -1488,6 +1488,12 @@ fn export_cmd(ctx: &Context, a: cli::ExportArgs) -> Result<Exit> {
     check_filter(ctx, &store, &mut query)?;
     for id in &a.runs {
         let row = store.find_run(id)?;
+        if row.drill {
+            return Err(Error::Input(format!(
+                "run {} is a drill: drills are never among an export's runs (docs/training.md), so a sample packet cannot hold it; leave it out of --run. A completed drill is a training record: every bundle lists it in training.csv, and `runsheet show {}` shows it",
+                row.id, row.id
+            )));
+        }
         if !query.ids.contains(&row.id) {
             query.ids.push(row.id);
         }

@@ -189,6 +189,23 @@ fn a_drill_is_left_out_of_status_and_the_exports_population_but_is_in_its_traini
         production.as_str()
     );
 
+    // A sample packet cannot name a drill: refused, nothing written.
+    let before = std::fs::read(&f.db).unwrap();
+    let packet = f.db.with_file_name("packet");
+    let refused = runsheet_with(&f.db, &f.procs)
+        .args(["export", "--run", &second, "--run", &production, "--out"])
+        .arg(&packet)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains(&format!("run {second} is a drill")),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!packet.exists());
+    assert_eq!(std::fs::read(&f.db).unwrap(), before);
+
     let bundle = f.db.with_file_name("bundle");
     let out = export_bundle(&f.db, &bundle, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
