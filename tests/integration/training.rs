@@ -14,16 +14,11 @@ use crate::common::{
 };
 
 /// The shipped nightly backup procedure in plain mode, to its end: its
-/// command run (y) or, in a drill, what the operator would have done (it is
-/// not marked safe to rehearse), then a snapshot id, no warnings, the
-/// off-site transfer id, checksums match, the size.
-fn backup_script(drill: bool) -> String {
-    let command = if drill {
-        "I would run df -h / and check Use% is below 85%"
-    } else {
-        "y"
-    };
-    format!("r\n{command}\n\n\n3f9c2a1b\ny\ne\nXFER-1\n\ny\n\n412\n")
+/// command run (`df -h /` is marked safe to rehearse, so a drill runs it
+/// too), then a snapshot id, no warnings, the off-site transfer id,
+/// checksums match, the size.
+fn backup_script(_drill: bool) -> String {
+    "r\ny\n\n\n3f9c2a1b\ny\ne\nXFER-1\n\ny\n\n412\n".to_string()
 }
 
 /// A temporary procedures folder holding a copy of the shipped backup
@@ -125,12 +120,9 @@ fn a_drill_says_drill_and_is_marked_in_the_log_runs_and_show() {
     );
     assert!(text.contains("DRILL [0/7] Check free space"), "{text}");
     assert!(text.contains("DRILL [r Enter"), "{text}");
-    // Its command is not marked safe to rehearse: not run, rehearsed.
-    assert!(
-        text.contains("drill: not run; you would have: I would run df"),
-        "{text}"
-    );
-    assert!(!text.contains("exit code 0"), "{text}");
+    // Its command is marked safe to rehearse (read-only): run in the drill.
+    assert!(text.contains("exit code 0"), "{text}");
+    assert!(!text.contains("drill: not run"), "{text}");
     let id = printed_run_id(&text).unwrap();
     let runs = f.json(&["runs"]);
     assert_eq!(runs["runs"][0]["drill"], true, "{runs:#}");
@@ -468,4 +460,45 @@ fn a_drill_and_a_production_run_do_not_resume_each_other() {
             stderr(&again)
         );
     }
+}
+
+/// A command the procedure does not mark safe to rehearse is shown and not
+/// run in a drill: the operator records what they would have done.
+#[test]
+fn a_command_not_marked_safe_to_rehearse_is_not_run_in_a_drill() {
+    let f = folder();
+    let file = f.procs.join("backup-customer-data.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let unmarked = text.replace(
+        "safe_to_rehearse = true  # read-only: a drill runs it too\n",
+        "",
+    );
+    assert_ne!(unmarked, text);
+    std::fs::write(&file, unmarked).unwrap();
+    let script = "r\nI would run df -h / and check Use% is below 85%\n\n\n3f9c2a1b\ny\ne\nXFER-1\n\ny\n\n412\n";
+    let out = f.run("backup-customer-data", true, script);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("drill: not run; you would have: I would run df"),
+        "{text}"
+    );
+    assert!(!text.contains("exit code 0"), "{text}");
+    let conn = rusqlite::Connection::open(&f.db).unwrap();
+    let rehearsed: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM events WHERE kind = 'command-rehearsed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rehearsed, 1);
+    let ran: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM events WHERE kind IN ('command-started', 'command-ran')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(ran, 0);
 }
