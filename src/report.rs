@@ -57,6 +57,14 @@ pub fn clock_utc(at: DateTime<Utc>, seconds: bool) -> String {
     format!("{} UTC", clock(at, seconds))
 }
 
+/// A stored RFC 3339 time as the reports show it (`2026-11-28 02:14 UTC`);
+/// a text that is no such time is shown as it is.
+pub fn shown_time(t: &str) -> String {
+    DateTime::parse_from_rfc3339(t)
+        .map(|d| clock_utc(d.with_timezone(&Utc), false))
+        .unwrap_or_else(|_| t.to_string())
+}
+
 /// The year when it has four digits (chrono formats others its own way).
 fn four_digit_year(at: DateTime<Utc>) -> Option<i32> {
     Some(at.year()).filter(|y| (0..=9999).contains(y))

@@ -617,12 +617,7 @@ pub fn write_foot(w: &mut impl Write, meta: &ReportMeta) -> io::Result<()> {
                     crate::report::training::TrainedBy::Drill => "drill",
                     crate::report::training::TrainedBy::Supervised => "supervised run",
                 },
-                h(
-                    &chrono::DateTime::parse_from_rfc3339(&r.completed_at).map_or_else(
-                        |_| r.completed_at.clone(),
-                        |t| clock_utc(t.with_timezone(&chrono::Utc), false)
-                    )
-                ),
+                h(&crate::report::shown_time(&r.completed_at)),
                 h(&r.supervisors.join(", ")),
                 h(&r.run_id)
             )?;

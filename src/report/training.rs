@@ -360,10 +360,7 @@ fn record_words(r: &TrainingRecord) -> String {
     } else {
         format!(", supervised by {}", r.supervisors.join(", "))
     };
-    let when = chrono::DateTime::parse_from_rfc3339(&r.completed_at).map_or_else(
-        |_| r.completed_at.clone(),
-        |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
-    );
+    let when = crate::report::shown_time(&r.completed_at);
     format!(
         "{how} of v{} completed {when} (run {}){sup}",
         r.procedure_version,

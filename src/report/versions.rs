@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::clock_utc;
+use super::shown_time;
 use crate::store::log_payload::{Act, ActSigner};
 use crate::store::{RunQuery, Store, StoreError, time_text};
 
@@ -368,13 +368,6 @@ pub fn history(
     }
 }
 
-/// An RFC 3339 time as the reports show it (`2026-11-28 02:14 UTC`).
-fn shown(t: &str) -> String {
-    DateTime::parse_from_rfc3339(t)
-        .map(|d| clock_utc(d.with_timezone(&Utc), false))
-        .unwrap_or_else(|_| t.to_string())
-}
-
 /// `runsheet history` for people (the caller makes it safe for a terminal).
 pub fn history_text(h: &HistoryJson) -> String {
     let mut out = String::new();
@@ -429,7 +422,7 @@ pub fn history_text(h: &HistoryJson) -> String {
             v.sha256.get(..12).unwrap_or(&v.sha256)
         );
         if let Some(t) = &v.first_seen {
-            let _ = writeln!(out, "  first seen  {}", shown(t));
+            let _ = writeln!(out, "  first seen  {}", shown_time(t));
         }
         if v.approvals.is_empty() {
             let _ = writeln!(out, "  approved    no recorded approval");
@@ -440,7 +433,7 @@ pub fn history_text(h: &HistoryJson) -> String {
                 "  approved    {} by {} (recorded {})",
                 a.approved_on,
                 a.signer.words(),
-                shown(&a.at)
+                shown_time(&a.at)
             );
         }
         for r in &v.reviews {
@@ -460,9 +453,14 @@ pub fn history_text(h: &HistoryJson) -> String {
         }
         let runs = match (v.first_run.as_deref(), v.last_run.as_deref()) {
             (Some(first), Some(last)) if v.runs > 1 => {
-                format!("{}: first {}, last {}", v.runs, shown(first), shown(last))
+                format!(
+                    "{}: first {}, last {}",
+                    v.runs,
+                    shown_time(first),
+                    shown_time(last)
+                )
             }
-            (Some(first), _) => format!("1: {}", shown(first)),
+            (Some(first), _) => format!("1: {}", shown_time(first)),
             _ => "none".to_string(),
         };
         let _ = writeln!(out, "  runs        {runs}");
