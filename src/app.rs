@@ -436,7 +436,11 @@ fn render_cmd(ctx: &Context, a: cli::RenderArgs) -> Result<Exit> {
             ctx,
             &loaded.source.path.display().to_string(),
             from,
-            format == cli::RenderFormat::Html,
+            if format == cli::RenderFormat::Html {
+                cli::DiffFormat::Html
+            } else {
+                cli::DiffFormat::Markdown
+            },
         )?,
         (None, cli::RenderFormat::Markdown) => render::markdown(p),
         (None, cli::RenderFormat::Mermaid) => render::mermaid(p),

@@ -260,11 +260,7 @@ pub(super) fn diff_cmd(ctx: &Context, a: cli::DiffArgs) -> Result<Exit> {
         print_json(&comparison)?;
         return Ok(Exit::Success);
     }
-    let text = match a.format {
-        DiffFormat::Text => render::diff_text(&comparison),
-        DiffFormat::Markdown => render::diff_markdown(&comparison),
-        DiffFormat::Html => render::diff_html(&comparison),
-    };
+    let text = written(&comparison, a.format);
     match a.out {
         Some(path) => write_new_file(&path, text.as_bytes())?,
         None => out::text(&text)?,
@@ -278,15 +274,20 @@ pub(super) fn render_diff(
     ctx: &Context,
     procedure: &str,
     from: &String,
-    html: bool,
+    format: DiffFormat,
 ) -> Result<String> {
     let (comparison, test_data) = compare(ctx, procedure, Some(from), None)?;
     test_data_notice(ctx, test_data)?;
-    Ok(if html {
-        render::diff_html(&comparison)
-    } else {
-        render::diff_markdown(&comparison)
-    })
+    Ok(written(&comparison, format))
+}
+
+/// The change record in `format`, as `diff` and `render --diff` write it.
+fn written(comparison: &Comparison, format: DiffFormat) -> String {
+    match format {
+        DiffFormat::Text => render::diff_text(comparison),
+        DiffFormat::Markdown => render::diff_markdown(comparison),
+        DiffFormat::Html => render::diff_html(comparison),
+    }
 }
 
 /// The comparison of FROM and TO (selectors as `diff` takes them; TO
