@@ -1,7 +1,7 @@
 //! `runsheet history` and `runsheet diff` across three versions of a shipped
 //! procedure (restore-test), each run from a temporary procedures folder in
 //! plain mode: the versions with their run counts, approvals and reviews
-//! (recorded through the store, as `runsheet approve` records them), what
+//! (recorded with `runsheet approve` and `review`), what
 //! changed between each pair, Markdown and HTML with hostile text escaped,
 //! the errors, and that neither command changes a byte of the log.
 
@@ -9,13 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use chrono::Utc;
-use runsheet::store::Store;
-use runsheet::store::log_payload::{
-    ActLogin, ActSigner, LogPayload, ProcedureApproved, ProcedureReviewed,
-};
 use serde_json::Value;
 
 use crate::common::{SchemaValidator, plain_run, repo, runsheet_with, stderr, stdout};
+use crate::sign_off::{ssh_key, whoami_user};
 
 /// Pick the snapshot, then suspend: one run of the version in the folder.
 const FIRST_STEP: &str = "\n3f9c2a1b\nq\ny\n";
@@ -249,44 +246,39 @@ fn diff_names_exactly_what_changed_between_each_pair_of_versions() {
     assert_eq!(same["summary"], "no changes");
 }
 
-/// The approver of these tests, from her login.
-fn carol() -> ActSigner {
-    ActSigner {
-        user: "carol".into(),
-        name: Some("Carol Approver".into()),
-        role: "approver".into(),
-        method: "login".into(),
-        login: Some(ActLogin {
-            user: "carol".into(),
-            uid: 1003,
-            host: "h".into(),
-            via: None,
-        }),
-        ssh: None,
-        role_from: None,
-    }
+/// The folder's allowed-signers file makes the tests' OS user an approver:
+/// that user's name.
+fn allow_me(db: &Path, procs: &Path) -> String {
+    let me = whoami_user();
+    let (_, key) = ssh_key(db.parent().unwrap(), "me");
+    std::fs::write(
+        procs.join("allowed_signers"),
+        format!("{me} namespaces=\"runsheet-signoff@approver\" {key}\n"),
+    )
+    .unwrap();
+    me
 }
 
-/// Record carol's approval of `source` (version `version`) in the log, as
-/// `runsheet approve` records one; its SHA-256.
-fn approve(db: &Path, source: &str, version: &str) -> String {
-    let sha = runsheet::store::sha256_hex(source.as_bytes());
-    let approved = ProcedureApproved {
-        procedure_id: "restore-test".into(),
-        procedure_version: version.into(),
-        procedure_title: "Monthly restore test of customer data backups".into(),
-        procedure_sha256: sha.clone(),
-        procedure_format: "toml".into(),
-        source: source.into(),
-        source_path: "procs/restore-test.toml".into(),
-        approved_on: "2026-12-01".into(),
-        by: carol(),
-    };
-    Store::open(db)
-        .unwrap()
-        .append_log_event(&approved.event("carol", Utc::now()))
-        .unwrap();
-    sha
+/// `source` written to a file of its own, outside the procedures folder
+/// (a version the folder does not hold): its path.
+fn version_file(db: &Path, name: &str, source: &str) -> PathBuf {
+    let dir = db.parent().unwrap().join(name);
+    std::fs::create_dir(&dir).unwrap();
+    let file = dir.join("restore-test.toml");
+    std::fs::write(&file, source).unwrap();
+    file
+}
+
+/// `runsheet approve FILE` of `source` from the approver's login; its SHA-256.
+fn approve(db: &Path, procs: &Path, name: &str, source: &str) -> String {
+    let file = version_file(db, name, source);
+    ok(db, procs, &["approve", file.to_str().unwrap()]);
+    runsheet::store::sha256_hex(source.as_bytes())
+}
+
+/// Today's date as approve and review record it (UTC).
+fn today() -> String {
+    Utc::now().date_naive().to_string()
 }
 
 #[test]
@@ -298,7 +290,8 @@ fn a_version_approved_and_never_run_is_in_the_history_and_can_be_compared() {
         "title = \"Record how long the restore took\"",
         "title = \"Record the restore's duration\"",
     );
-    let sha = approve(&db, &draft, "1.4");
+    let me = allow_me(&db, &procs);
+    let sha = approve(&db, &procs, "draft", &draft);
     // The file is still 1.3; the folder need not hold 1.4 at all.
     let h = json(&db, &procs, &["history", "restore-test"]);
     let newest = &h["versions"][0];
@@ -306,7 +299,7 @@ fn a_version_approved_and_never_run_is_in_the_history_and_can_be_compared() {
     assert_eq!(newest["sha256"], sha.as_str());
     assert_eq!(newest["runs"], 0);
     assert_eq!(newest["current"], false);
-    assert_eq!(newest["approvals"][0]["signer"]["user"], "carol");
+    assert_eq!(newest["approvals"][0]["signer"]["user"], me.as_str());
     assert_eq!(h["versions"][1]["current"], true);
     let text = ok(&db, &procs, &["history", "restore-test"]);
     assert!(text.contains("  runs        none\n"), "{text}");
@@ -321,22 +314,24 @@ fn a_version_approved_and_never_run_is_in_the_history_and_can_be_compared() {
 #[test]
 fn history_lists_every_version_with_its_runs_approvals_and_reviews() {
     let (_dir, db, procs) = three_versions();
-    // 1.2 approved and reviewed, as `runsheet approve` and `review` record it.
-    let sha = approve(&db, &v2(), "1.2");
-    let reviewed = ProcedureReviewed {
-        procedure_id: "restore-test".into(),
-        procedure_version: "1.2".into(),
-        procedure_sha256: sha.clone(),
-        outcome: "changed".into(),
-        note: "new log check".into(),
-        reviewed_on: "2026-12-02".into(),
-        next_review: "2027-12-02".into(),
-        by: carol(),
-    };
-    Store::open(&db)
-        .unwrap()
-        .append_log_event(&reviewed.event("carol", Utc::now()))
-        .unwrap();
+    // 1.2 approved and reviewed with `runsheet approve` and `review`.
+    let me = allow_me(&db, &procs);
+    let sha = approve(&db, &procs, "v1.2", &v2());
+    let file = db.parent().unwrap().join("v1.2/restore-test.toml");
+    ok(
+        &db,
+        &procs,
+        &[
+            "review",
+            file.to_str().unwrap(),
+            "--outcome",
+            "changed",
+            "--note",
+            "new log check",
+            "--next",
+            "2099-12-02",
+        ],
+    );
 
     let h = json(&db, &procs, &["history", "restore-test"]);
     let versions = h["versions"].as_array().unwrap();
@@ -358,10 +353,10 @@ fn history_lists_every_version_with_its_runs_approvals_and_reviews() {
     assert_eq!(h["current"]["version"], "1.3");
     let v12 = &versions[1];
     assert_eq!(v12["sha256"], sha.as_str());
-    assert_eq!(v12["approvals"][0]["approved_on"], "2026-12-01");
-    assert_eq!(v12["approvals"][0]["signer"]["user"], "carol");
+    assert_eq!(v12["approvals"][0]["approved_on"], today().as_str());
+    assert_eq!(v12["approvals"][0]["signer"]["user"], me.as_str());
     assert_eq!(v12["reviews"][0]["outcome"], "changed");
-    assert_eq!(v12["reviews"][0]["next_review"], "2027-12-02");
+    assert_eq!(v12["reviews"][0]["next_review"], "2099-12-02");
     assert!(v12["first_run"].as_str().unwrap() <= v12["last_run"].as_str().unwrap());
     assert!(versions[2]["approvals"].as_array().unwrap().is_empty());
 
@@ -372,12 +367,13 @@ fn history_lists_every_version_with_its_runs_approvals_and_reviews() {
     );
     assert!(text.contains("is version 1.3 (in the log)."), "{text}");
     assert!(text.contains("← current file"), "{text}");
+    let today = today();
     assert!(
-        text.contains("  approved    2026-12-01 by carol (Carol Approver), login as approver"),
+        text.contains(&format!("  approved    {today} by {me}, login as approver")),
         "{text}"
     );
     assert!(
-        text.contains("  reviewed    2026-12-02 by carol (Carol Approver), login as approver: changed, next review 2027-12-02 — new log check"),
+        text.contains(&format!("  reviewed    {today} by {me}, login as approver: changed, next review 2099-12-02 — new log check")),
         "{text}"
     );
     assert!(text.contains("  runs        2: first "), "{text}");
