@@ -809,3 +809,98 @@ fn an_approval_file_that_cannot_be_written_is_said_and_the_log_keeps_the_approva
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A review's note is free text from whoever reviews: markup, a pipe that
+/// would split a Markdown table, a link, a spreadsheet formula and a bidi
+/// override stay inert in `history`, in the bundle's report.html and
+/// report.md (the Document control table) and in evidence.json; a control
+/// character is refused before anything is written.
+#[test]
+fn a_hostile_review_note_stays_inert_in_history_and_the_bundle_reports() {
+    let s = setup();
+    s.allow_me();
+    assert_eq!(s.run(&["approve", "drill"]).status.code(), Some(0));
+    let review = |note: &str| {
+        s.run(&[
+            "review",
+            "drill",
+            "--outcome",
+            "unchanged",
+            "--note",
+            note,
+            "--next",
+            "2099-06-30",
+        ])
+    };
+    let before = s.files();
+    let out = review("fine \u{1b}[2J\u{1b}]0;pwned\u{7}");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no review was recorded"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains('\u{1b}'), "{}", stderr(&out));
+    assert_eq!(s.files(), before, "a refused review changed a file");
+
+    let note = "<script>alert(1)</script> | **bold** [x](javascript:alert(1)) =HYPERLINK(\"http://x\") \u{202e}evil";
+    let out = review(note);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stdout(&out).contains('\u{202e}'), "{}", stdout(&out));
+
+    let history = s.run(&["history", "drill"]);
+    assert_eq!(history.status.code(), Some(0), "{}", stderr(&history));
+    let text = stdout(&history);
+    assert!(
+        !text.contains('\u{202e}'),
+        "bidi override reached the terminal: {text}"
+    );
+    assert!(
+        text.contains("<script>alert(1)</script> | **bold**"),
+        "{text}"
+    );
+
+    let bundle = s.root.join("bundle");
+    let export = s
+        .cmd()
+        .arg("export")
+        .arg("--out")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{}", stderr(&export));
+    let html = std::fs::read_to_string(bundle.join("report.html")).unwrap();
+    let section = &html[html
+        .find("<h2>Document control</h2>")
+        .expect("document control")..];
+    let section = &section[..section.find("</section>").unwrap()];
+    assert!(!section.contains("<script"), "{section}");
+    assert!(!section.contains("href"), "{section}");
+    assert!(!section.contains('\u{202e}'), "{section}");
+    assert!(
+        section.contains("&lt;script&gt;alert(1)&lt;/script&gt; | **bold** [x](javascript:alert(1)) =HYPERLINK(&quot;http://x&quot;) \\u{202e}evil"),
+        "{section}"
+    );
+    let md = std::fs::read_to_string(bundle.join("report.md")).unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| drill v") && l.contains("| reviewed |"))
+        .expect("the review's row");
+    // Seven cells: eight pipes that are not escaped.
+    assert_eq!(
+        row.matches('|').count() - row.matches("\\|").count(),
+        8,
+        "{row}"
+    );
+    assert!(
+        row.contains(
+            "\\<script\\>alert(1)\\</script\\> \\| \\*\\*bold\\*\\* \\[x\\](javascript:alert(1))"
+        ),
+        "{row}"
+    );
+    assert!(!row.contains('\u{202e}'), "{row}");
+    assert_evidence_validates(&s.db);
+    let reviews = payloads(&s.db, "procedure-reviewed");
+    assert_eq!(reviews.len(), 1, "the refused review was recorded");
+    assert_eq!(reviews[0]["note"], note);
+}
