@@ -367,7 +367,9 @@ title = "Team lead"
             4 => t.push_str(
                 "value = { type = \"choice\", label = \"State\", choices = [\"green\", \"amber\", \"red\"] }\n",
             ),
-            _ => t.push_str("evidence = \"Ticket id\"\nsignoff = \"lead\"\n"),
+            // A typed name, as the generator signs off (a typed sign-off must
+            // be allowed by the step since issue 13).
+            _ => t.push_str("evidence = \"Ticket id\"\nsignoff = \"lead\"\ntyped_signoff = true\n"),
         }
     }
     t.push_str(
