@@ -18,6 +18,9 @@ use crate::store::RunRow;
 use crate::text::natural::natural_cmp;
 use crate::vocab::{EventKind, Outcome};
 
+// In print, the body keeps 1px of padding on each side: a collapsed table
+// border lies half outside its table, and at the page's edge Chromium cut
+// the right border of full-width tables off (depending on rounding).
 const CSS: &str = "\
 :root{color-scheme:light;--ink:#1a1a1a;--muted:#5a5a5a;--line:#cfcfcf;--bad:#a4161a;--warn:#8a5a00;--good:#1b6e20;--stop:#4a4a4a;--open:#1f4e8c}
 *{box-sizing:border-box}
@@ -55,6 +58,10 @@ table.index th.id{width:22em}.day{white-space:nowrap}
 .who{display:block;color:var(--muted);font-size:.85em;white-space:normal;overflow-wrap:anywhere}
 table.timeline tr.start td{background:#f7f7f7}
 section.training table,section.document-control table{table-layout:fixed}section.training td,section.document-control td{overflow-wrap:anywhere}
+section.training th.proc,section.document-control th.proc{width:11em}section.training th.sha,section.document-control th.sha{width:8.5em}
+section.training th.act,section.document-control th.act{width:6.5em}section.training th.on,section.document-control th.on{width:8em}
+section.document-control th.by{width:11em}section.training th.op{width:8em}section.document-control th.n{width:4em}
+section.training td .runid{font-size:.8em}
 .stepid{display:block;color:var(--muted);font-size:.8em}
 .branch{display:block;color:var(--warn);font-size:.8em}
 pre{background:#f6f6f6;border:1px solid var(--line);padding:.35rem .5rem;margin:.3rem 0 0;white-space:pre-wrap;overflow-wrap:anywhere;font-size:.8rem}
@@ -65,7 +72,7 @@ table.page>thead>tr>td,table.page>tbody>tr>td{border:0;padding:0}
 footer{margin-top:2rem;color:var(--muted);font-size:.85rem}
 @page{size:A4;margin:14mm 14mm 16mm;@bottom-right{content:'page ' counter(page) ' of ' counter(pages);font:8pt system-ui,sans-serif;color:#444}@bottom-left{content:'runsheet audit report';font:8pt system-ui,sans-serif;color:#444}}
 @media print{
-body{font-size:9pt;max-width:none;margin:0;padding:0}
+body{font-size:9pt;max-width:none;margin:0;padding:0 1px}
 h1{font-size:15pt}h2{font-size:12pt}
 table.run{break-before:page}
 h2,h3{break-after:avoid}
@@ -78,6 +85,7 @@ td.n,th.n{width:4.8em}
 a{color:inherit;text-decoration:none}
 table.timeline th.time{width:12.5em}table.timeline th.step{width:13em}
 table.index th.id{width:auto}table.index .runid{font-size:6.5pt}table.index td:nth-child(2){min-width:12em}
+section.training td .runid{font-size:6pt}section.training th.op{width:7em}section.document-control th.n{width:3.5em}
 }
 ";
 
@@ -582,12 +590,12 @@ pub fn write_foot(w: &mut impl Write, meta: &ReportMeta) -> io::Result<()> {
     if !meta.document_control.is_empty() {
         writeln!(
             w,
-            "<section class=\"document-control\"><h2>Document control</h2>\n<p>The approvals and reviews of procedures the evidence log records (<code>runsheet approve</code>, <code>runsheet review</code>; <code>runsheet history ID</code> lists them per version). Their records are in evidence.json.</p>\n<table><thead><tr><th>Procedure</th><th>SHA-256</th><th>Act</th><th>On</th><th>By</th><th>Review</th><th>Seq</th></tr></thead><tbody>"
+            "<section class=\"document-control\"><h2>Document control</h2>\n<p>The approvals and reviews of procedures the evidence log records (<code>runsheet approve</code>, <code>runsheet review</code>; <code>runsheet history ID</code> lists them per version). Their records are in evidence.json.</p>\n<table><thead><tr><th class=\"proc\">Procedure</th><th class=\"sha\">SHA-256</th><th class=\"act\">Act</th><th class=\"on\">On</th><th class=\"by\">By</th><th>Review</th><th class=\"n\">Seq</th></tr></thead><tbody>"
         )?;
         for a in &meta.document_control {
             writeln!(
                 w,
-                "<tr><td>{} v{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{} v{}</td><td><code>{}</code></td><td>{}</td><td class=\"day\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
                 h(&a.procedure_id),
                 h(&a.version),
                 h(a.sha256.get(..12).unwrap_or(&a.sha256)),
@@ -603,12 +611,12 @@ pub fn write_foot(w: &mut impl Write, meta: &ReportMeta) -> io::Result<()> {
     if !meta.training.is_empty() {
         writeln!(
             w,
-            "<section class=\"training\"><h2>Training records</h2>\n<p>Completed drills (practice runs, not in the runs above) and supervised runs: who trained on which procedure version, when, and who supervised. See training.csv.</p>\n<table><thead><tr><th>Operator</th><th>Procedure</th><th>SHA-256</th><th>By</th><th>Completed</th><th>Supervised by</th><th>Run</th></tr></thead><tbody>"
+            "<section class=\"training\"><h2>Training records</h2>\n<p>Completed drills (practice runs, not in the runs above) and supervised runs: who trained on which procedure version, when, and who supervised. See training.csv.</p>\n<table><thead><tr><th class=\"op\">Operator</th><th class=\"proc\">Procedure</th><th class=\"sha\">SHA-256</th><th class=\"act\">By</th><th class=\"on\">Completed</th><th class=\"op\">Supervised by</th><th>Run</th></tr></thead><tbody>"
         )?;
         for r in &meta.training {
             writeln!(
                 w,
-                "<tr><td>{}</td><td>{} v{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                "<tr><td>{}</td><td>{} v{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"runid\">{}</span></td></tr>",
                 h(&r.operator),
                 h(&r.procedure_id),
                 h(&r.procedure_version),
