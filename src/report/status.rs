@@ -99,9 +99,9 @@ pub struct ProcedureStatusJson {
     pub change_pending: bool,
     /// Why the procedure needs attention, in words (empty: it does not).
     pub attention: Vec<String>,
-    /// Training flags (docs/training.md): operators who ran a version they
-    /// were never trained on, trained operators left out of date by a
-    /// change. Shown, never counted in `needing_attention` (nor by `--strict`).
+    /// Training flags (docs/training.md): operators who, in the window
+    /// (`days` days before today, and today), ran a version they were never
+    /// trained on; trained operators left out of date by a change. Shown, never counted in `needing_attention` (nor by `--strict`).
     pub training: Vec<String>,
 }
 
@@ -389,10 +389,7 @@ impl StatusReport {
     }
 
     fn window_text(&self) -> String {
-        let from = self
-            .today
-            .checked_sub_days(Days::new(u64::from(self.days)))
-            .unwrap_or(self.today);
+        let from = self.window_start();
         format!(
             "looking back {} days ({} to {})",
             self.days,
@@ -657,7 +654,8 @@ impl StatusReport {
             let _ = writeln!(
                 out,
                 "
-Training (see `runsheet training`):"
+Training (runs since {}; see `runsheet training`):",
+                self.window_start().format("%Y-%m-%d")
             );
             for p in flagged {
                 for f in &p.training {
@@ -668,13 +666,22 @@ Training (see `runsheet training`):"
         out
     }
 
-    /// Attach each procedure's training flags.
+    /// Attach each procedure's training flags: untrained runs started in
+    /// the window (the `days` days before today, and today).
     pub fn set_training(&mut self, training: &super::training::TrainingReport) {
+        let since = self.window_start();
         for p in &mut self.procedures {
             if let Some(t) = training.procedures.iter().find(|t| t.id == p.id) {
-                p.training = t.flags();
+                p.training = t.flags(Some(since));
             }
         }
+    }
+
+    /// The first day of the window: `days` days before today.
+    fn window_start(&self) -> NaiveDate {
+        self.today
+            .checked_sub_days(Days::new(u64::from(self.days)))
+            .unwrap_or(self.today)
     }
 }
 

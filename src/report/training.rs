@@ -249,8 +249,10 @@ impl TrainingReport {
 }
 
 impl ProcedureTraining {
-    /// What `status` flags for this procedure, in words (empty: nothing).
-    pub fn flags(&self) -> Vec<String> {
+    /// What `status` flags for this procedure, in words (empty: nothing):
+    /// trained operators out of date now, and the untrained runs started on
+    /// or after `since` (status's window; `None`: every one).
+    pub fn flags(&self, since: Option<chrono::NaiveDate>) -> Vec<String> {
         let mut out = Vec::new();
         let stale: Vec<&str> = self
             .operators
@@ -267,6 +269,12 @@ impl ProcedureTraining {
         }
         let mut untrained: BTreeSet<(String, String)> = BTreeSet::new();
         for u in &self.untrained_runs {
+            let started = chrono::DateTime::parse_from_rfc3339(&u.started_at)
+                .map(|t| t.with_timezone(&chrono::Utc).date_naive());
+            // A time that does not read is flagged rather than hidden.
+            if since.is_some_and(|d| started.is_ok_and(|s| s < d)) {
+                continue;
+            }
             untrained.insert((u.operator.clone(), u.procedure_version.clone()));
         }
         for (who, version) in untrained {
@@ -452,7 +460,7 @@ mod tests {
                 .all(|o| o.operator != "carol")
         );
         assert!(t.procedures[0].untrained_runs.is_empty());
-        assert!(t.procedures[0].flags().is_empty());
+        assert!(t.procedures[0].flags(None).is_empty());
     }
 
     #[test]
@@ -474,12 +482,27 @@ mod tests {
             .collect();
         assert_eq!(untrained, ["alice", "erin"]);
         assert_eq!(
-            t.procedures[0].flags(),
+            t.procedures[0].flags(None),
             [
                 "changed to v1.1: trained operators out of date (alice)",
                 "alice ran v1.1 without training on it",
                 "erin ran v1.0 without training on it",
             ]
+        );
+        // status's window: only the runs started in it are flagged (erin's
+        // run is of 2026-11-03, alice's of 11-02); who is out of date is
+        // flagged whatever the window.
+        let since = |d| chrono::NaiveDate::from_ymd_opt(2026, 11, d);
+        assert_eq!(
+            t.procedures[0].flags(since(3)),
+            [
+                "changed to v1.1: trained operators out of date (alice)",
+                "erin ran v1.0 without training on it",
+            ]
+        );
+        assert_eq!(
+            t.procedures[0].flags(since(4)),
+            ["changed to v1.1: trained operators out of date (alice)"]
         );
     }
 }

@@ -10,7 +10,8 @@ use std::process::Output;
 use serde_json::Value;
 
 use crate::common::{
-    export_bundle, printed_run_id, repo, run_with_input, runsheet_with, stderr, stdout,
+    export_bundle, generate_log, printed_run_id, repo, run_with_input, runsheet_with, stderr,
+    stdout,
 };
 
 /// The shipped nightly backup procedure in plain mode, to its end: its
@@ -403,10 +404,7 @@ fn training_shows_an_operator_out_of_date_after_the_procedure_changes() {
     f.backup_after(false, "\n");
     f.assert_flagged("ran v1.1 without training on it");
     let strict = f.text(&["status", "--strict"]);
-    assert!(
-        strict.contains("Training (see `runsheet training`)"),
-        "{strict}"
-    );
+    assert!(strict.contains("Training (runs since "), "{strict}");
     // A drill of the new version brings them up to date.
     f.backup(true);
     let t = f.json(&["training"]);
@@ -501,4 +499,98 @@ fn a_command_not_marked_safe_to_rehearse_is_not_run_in_a_drill() {
         )
         .unwrap();
     assert_eq!(ran, 0);
+}
+
+/// `status` flags an untrained operator's production run only when it
+/// started in the window status states (the `--days` days before today, and
+/// today): a generated log of four days of runs by operators who never
+/// trained, looked at with windows of 30, 2 and 0 days. `training` still
+/// lists every one.
+#[test]
+fn status_flags_untrained_runs_only_in_the_window_it_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.db");
+    generate_log(&db, &["--runs", "6", "--days", "4"]);
+    let procs = repo().join("procedures");
+    let runs: Value = serde_json::from_slice(
+        &runsheet_with(&db, &procs)
+            .args(["--json", "runs"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let mut counts = Vec::new();
+    for days in [30u64, 2, 0] {
+        let since = today - chrono::Days::new(days);
+        let mut expected: Vec<String> = runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["started_at"].as_str().unwrap()[..10] >= *since.to_string())
+            .map(|r| {
+                format!(
+                    "{} ran v1.0 without training on it",
+                    r["operator"].as_str().unwrap()
+                )
+            })
+            .collect();
+        expected.sort();
+        expected.dedup();
+        let out = runsheet_with(&db, &procs)
+            .args(["--json", "status", "--days", &days.to_string()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let backup = v["procedures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == "backup-customer-data")
+            .unwrap();
+        let flagged: Vec<String> = backup["training"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(flagged, expected, "--days {days}");
+        counts.push(flagged.len());
+        let text = stdout(
+            &runsheet_with(&db, &procs)
+                .args(["status", "--days", &days.to_string()])
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(
+            text.contains(&format!(
+                "Training (runs since {since}; see `runsheet training`)"
+            )),
+            !expected.is_empty(),
+            "--days {days}: {text}"
+        );
+    }
+    // 30 days hold every run (its three operators), 2 days some, 0 days
+    // none (the generated runs end yesterday).
+    assert_eq!(counts[0], 3, "{counts:?}");
+    assert!(counts[1] < 3, "{counts:?}");
+    assert_eq!(counts[2], 0, "{counts:?}");
+    // `training` lists every untrained run, whatever status's window.
+    let t: Value = serde_json::from_slice(
+        &runsheet_with(&db, &procs)
+            .args(["--json", "training", "backup-customer-data"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        t["procedures"][0]["untrained_runs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        runs["runs"].as_array().unwrap().len()
+    );
 }
