@@ -35,7 +35,8 @@ pub fn run(mut cli: Cli) -> Result<Exit> {
     let name = cli.sources.command.as_str();
     if cli.global.json && crate::cli::help::NO_JSON.contains(&name) {
         return Err(Error::Usage(format!(
-            "`runsheet {name}` prints no data to give as JSON; leave out --json (the commands with JSON output: list, lint, config, runs, show, history, diff, verify, key, export, verify-bundle, status, custodian init and list, witness status)"
+            "`runsheet {name}` prints no data to give as JSON; leave out --json (the commands with JSON output: {})",
+            json_outputs::json_commands().join(", ")
         )));
     }
     crate::store::busy_timeout_setting().map_err(Error::Usage)?;

@@ -168,6 +168,25 @@ pub const OUTPUTS: &[Output] = &[
 
 /// The schema of output `name` (pretty, with a trailing newline), or `None`
 /// for a name that is not an output.
+/// The commands that print JSON under `--json`, as a user types them
+/// (`show`, `custodian init`), in [`OUTPUTS`]' order: the words of each
+/// `printed_by` after `runsheet` up to its first argument or option.
+pub fn json_commands() -> Vec<String> {
+    OUTPUTS
+        .iter()
+        .filter(|o| o.name != "error")
+        .map(|o| {
+            o.printed_by
+                .split(' ')
+                .skip(1)
+                .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+                .filter(|w| !w.starts_with('-'))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
 pub fn schema_text(name: &str) -> Option<String> {
     let output = OUTPUTS.iter().find(|o| o.name == name)?;
     let mut value = (output.schema)().to_value();

@@ -554,6 +554,28 @@ fn json_is_refused_where_there_is_no_data() {
         stderr(&out)
     );
     assert!(!out_file.exists());
+    // The list it gives is complete: every command with a committed
+    // --json schema (docs/json/) is named.
+    let named = stderr(&out);
+    let named = &named[named.find("(the commands with JSON output: ").unwrap()..];
+    for schema in std::fs::read_dir(repo().join("docs/json")).unwrap() {
+        let file = schema.unwrap().file_name().into_string().unwrap();
+        let Some(name) = file.strip_suffix(".schema.json") else {
+            continue;
+        };
+        // Not a command's output: any failure's, and the bundle's evidence.json.
+        if name == "error" || name == "evidence" {
+            continue;
+        }
+        let words = match name {
+            "verify-bundle" => name.to_string(),
+            _ => name.replace('-', " "),
+        };
+        assert!(
+            named.contains(&format!(" {words},")) || named.contains(&format!(" {words})")),
+            "{words} is not named: {named}"
+        );
+    }
 }
 
 /// `man --out DIR` writes runsheet.1 and a page per command, each with
