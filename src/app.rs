@@ -352,6 +352,9 @@ fn lint_cmd(ctx: &Context, a: cli::LintArgs) -> Result<Exit> {
         vec![ctx.procedures_dir()]
     } else {
         a.paths
+            .into_iter()
+            .map(|p| lint_target(ctx, p))
+            .collect::<Result<_>>()?
     };
     let recorded = ctx.recorded_if_any();
     let report = lint::lint_paths(&paths, ctx.today, recorded.as_ref())?;
@@ -362,6 +365,18 @@ fn lint_cmd(ctx: &Context, a: cli::LintArgs) -> Result<Exit> {
     }
     let failed = report.errors() > 0 || (a.strict && report.warnings() > 0);
     Ok(Exit::checked(!failed))
+}
+
+/// What `lint` checks for one argument: the file or folder it names, else
+/// (a bare name that is no path) the procedure with that id or file name in
+/// the procedures folder, as `render` and `run` find it.
+fn lint_target(ctx: &Context, arg: PathBuf) -> Result<PathBuf> {
+    let bare = arg.components().count() == 1 && arg.extension().is_none();
+    match arg.to_str() {
+        Some(name) if bare && !arg.exists() => Ok(parse::resolve(name, &ctx.procedures_dir())
+            .map_err(|e| Error::Input(format!("{name}: no such file or folder, and {e}")))?),
+        _ => Ok(arg),
+    }
 }
 
 fn list_cmd(ctx: &Context) -> Result<Exit> {

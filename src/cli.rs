@@ -404,7 +404,7 @@ pub struct RedactArgs {
 
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    /// Files or folders to check [default: the procedures folder]
+    /// Procedure ids (found in the procedures folder), files or folders to check [default: the procedures folder]
     pub paths: Vec<PathBuf>,
     /// Fail on warnings too (e.g. a review date that has passed)
     #[arg(long)]

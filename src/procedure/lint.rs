@@ -707,7 +707,7 @@ pub fn lint_paths(
             files.push(path.clone());
         } else {
             return Err(Error::Input(format!(
-                "{}: no such file or folder\n  hint: give procedure files or folders to check",
+                "{}: no such file or folder\n  hint: give procedure ids, files or folders to check",
                 path.display()
             )));
         }

@@ -50,6 +50,54 @@ fn a_broken_file_gets_a_located_error_with_a_hint_and_exit_1() {
     assert!(v.to_string().contains("retyr"), "{v}");
 }
 
+/// `lint ID` checks the procedure with that id (or file name) in the
+/// procedures folder, as `run` and `render` find it; an unknown name is
+/// refused with the ids there, a missing path as before.
+#[test]
+fn lint_takes_a_procedure_id_from_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let procs = dir.path().join("procs");
+    std::fs::create_dir(&procs).unwrap();
+    let text = std::fs::read_to_string(repo().join("procedures/backup-customer-data.toml"))
+        .unwrap()
+        .replacen("yes = \"copy-offsite\"", "yes = \"copy-ofsite\"", 1);
+    std::fs::write(procs.join("nightly.toml"), &text).unwrap();
+    let line = text.lines().position(|l| l.contains("copy-ofsite")).unwrap() + 1;
+    let lint = |arg: &str| {
+        crate::common::runsheet_with(&dir.path().join("db"), &procs)
+            .args(["lint", arg])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    for arg in ["backup-customer-data", "nightly"] {
+        let out = lint(arg);
+        assert_eq!(out.status.code(), Some(1), "{arg}: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains(&format!("nightly.toml:{line}:")),
+            "{arg}: {}",
+            stdout(&out)
+        );
+        assert!(stdout(&out).contains("checked 1 file"), "{}", stdout(&out));
+    }
+    let out = lint("backup-custmer-data");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("backup-custmer-data: no such file or folder, and no procedure")
+            && stderr(&out).contains("did you mean `backup-customer-data`?"),
+        "{}",
+        stderr(&out)
+    );
+    let out = lint("procs/missing.toml");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("procs/missing.toml: no such file or folder"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("db").exists(), "lint wrote a log");
+}
+
 #[test]
 fn running_a_procedure_with_lint_errors_is_refused_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
