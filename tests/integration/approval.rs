@@ -87,6 +87,20 @@ impl Setup {
         std::fs::write(&self.file, changed).unwrap();
     }
 
+    /// `runsheet export --out ROOT/bundle`, which must succeed: the bundle.
+    fn export(&self) -> PathBuf {
+        let bundle = self.root.join("bundle");
+        let out = self
+            .cmd()
+            .arg("export")
+            .arg("--out")
+            .arg(&bundle)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        bundle
+    }
+
     fn approvals(&self) -> Vec<serde_json::Value> {
         if self.db.exists() {
             payloads(&self.db, "procedure-approved")
@@ -654,15 +668,7 @@ fn a_review_moves_the_due_date_and_status_strict_follows_it() {
 
     // The bundle's reports list the recorded approvals and reviews, in log
     // order, with who and how, the review's outcome, due date and note.
-    let bundle = s.root.join("bundle");
-    let export = s
-        .cmd()
-        .arg("export")
-        .arg("--out")
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(export.status.success(), "{}", stderr(&export));
+    let bundle = s.export();
     let md = std::fs::read_to_string(bundle.join("report.md")).unwrap();
     let section = &md[md.find("## Document control").expect("document control")..];
     let rows: Vec<&str> = section
@@ -860,15 +866,7 @@ fn a_hostile_review_note_stays_inert_in_history_and_the_bundle_reports() {
         "{text}"
     );
 
-    let bundle = s.root.join("bundle");
-    let export = s
-        .cmd()
-        .arg("export")
-        .arg("--out")
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(export.status.success(), "{}", stderr(&export));
+    let bundle = s.export();
     let html = std::fs::read_to_string(bundle.join("report.html")).unwrap();
     let section = &html[html
         .find("<h2>Document control</h2>")
