@@ -346,6 +346,22 @@ fn migrate(conn: &mut Connection, path: &Path, identity: &LogIdentity) -> Result
     if version == SCHEMA_VERSION {
         return tx.commit().map_err(sql);
     }
+    // A log from before signed checkpoints (schema 1 to 3) never had a key,
+    // so a key file already at its key path belongs to a log that did: this
+    // one was rewritten to look older, which would switch its checkpoint
+    // rules off (verify exempts what came before a log-key event), and
+    // upgrading it would sign the rewrite with the real key. Refused before
+    // anything is written (docs/custody.md, "Upgrading an older log").
+    let key_path = identity.key_path(path);
+    if (1..4).contains(&version) && std::fs::symlink_metadata(&key_path).is_ok() {
+        return Err(StoreError::Key {
+            path: path.to_path_buf(),
+            message: format!(
+                "this log says it is of schema {version}, from before signed checkpoints, yet a signing key already exists at {}: a log older than its key was rewritten to look older (which switches its checkpoints off), so it was not upgraded and nothing was written. Check it against an anchor or an earlier bundle (`runsheet verify --trusted FILE --key KEY`, `runsheet verify-bundle DIR --db LOG`); if it really is an old log and the key was made for something else, give the upgrade another key path (--key-file)",
+                key_path.display()
+            ),
+        });
+    }
     let start = usize::try_from(version).unwrap_or(0);
     for migration in MIGRATIONS.iter().skip(start) {
         tx.execute_batch(migration.sql).map_err(sql)?;
@@ -399,7 +415,7 @@ fn migrate(conn: &mut Connection, path: &Path, identity: &LogIdentity) -> Result
             None => (whoami::hostname().unwrap_or_else(|_| "host".into()), None),
         };
         let origin = signing::origin_for(&host, &origin_id);
-        let signer = signing::obtain_key(path, &identity.key_path(path), &origin, seed)?;
+        let signer = signing::obtain_key(path, &key_path, &origin, seed)?;
         let key_event = signing::log_key_event(&signer, &identity.actor, at);
         (_, tree) =
             insert_log_event(&tx, Some(tree), &key_event).map_err(|e| e.into_store(path))?;

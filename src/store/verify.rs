@@ -203,8 +203,12 @@ impl std::fmt::Display for VerifyReport {
                     self.runs, self.events
                 )?;
                 write!(f, "Chain head: seq {} {}", self.head_seq, self.head_hash)?;
-                if let Some(c) = &self.custody {
-                    write_custody(f, c, self.head_seq)?;
+                match &self.custody {
+                    Some(c) => write_custody(f, c, self.head_seq)?,
+                    None => write!(
+                        f,
+                        "\nSigned checkpoints: none — this log is of a schema from before chain of custody, so a consistent rewrite by anyone who can write the file shows only against an earlier bundle or anchor; the next run upgrades it and signs from then on"
+                    )?,
                 }
                 if let Some(n) = self.trusted_checkpoint {
                     write!(
@@ -848,7 +852,13 @@ impl Store {
                 }
             }
         }
-        let custody = if stored_tree || trust.trusted.is_some() {
+        // A key or a witness the caller trusts is checked on every log: one
+        // with no tree (from before schema 4) satisfies neither.
+        let custody = if stored_tree
+            || trust.trusted.is_some()
+            || trust.key.is_some()
+            || !trust.witnesses.is_empty()
+        {
             let walked = custody_check::Walked {
                 stored_tree,
                 roots: &p.roots,

@@ -62,7 +62,11 @@ fn lint_takes_a_procedure_id_from_the_folder() {
         .unwrap()
         .replacen("yes = \"copy-offsite\"", "yes = \"copy-ofsite\"", 1);
     std::fs::write(procs.join("nightly.toml"), &text).unwrap();
-    let line = text.lines().position(|l| l.contains("copy-ofsite")).unwrap() + 1;
+    let line = text
+        .lines()
+        .position(|l| l.contains("copy-ofsite"))
+        .unwrap()
+        + 1;
     let lint = |arg: &str| {
         crate::common::runsheet_with(&dir.path().join("db"), &procs)
             .args(["lint", arg])

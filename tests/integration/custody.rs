@@ -80,6 +80,67 @@ fn an_honest_log_keeps_a_checkpoint_for_every_record_signed_with_one() {
     assert_eq!(code, Some(0), "{v:#}");
 }
 
+/// Someone who can write the log but not read its key makes it look like a
+/// log from before chain of custody (here the file is replaced by a schema-2
+/// log; rewriting its own records as a schema-3 log works alike): verify
+/// with the log's key, or with a witness, fails; the next run refuses to
+/// upgrade it, so the real key never signs the rewrite, and writes nothing;
+/// plain verify says the log has no signed checkpoints.
+#[test]
+fn a_log_rewritten_to_look_older_than_its_key_fails_verify_with_the_key_and_is_not_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = honest_log(dir.path());
+    let key = runsheet(&db).args(["key", "-q"]).output().unwrap();
+    assert!(key.status.success(), "{}", stderr(&key));
+    let vkey = stdout(&key).trim().to_string();
+    for suffix in ["-wal", "-shm"] {
+        let mut side = db.clone().into_os_string();
+        side.push(suffix);
+        let _ = std::fs::remove_file(side);
+    }
+    std::fs::copy(repo().join("tests/fixtures/logs/schema2.sqlite3"), &db).unwrap();
+    let before = std::fs::read(&db).unwrap();
+
+    let (code, v, text) = verify(&db, &["--key", &vkey]);
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(v["finding"]["problem"], "bad-signature", "{v:#}");
+    assert!(
+        stdout(&text).contains("nothing in it is signed by the trusted key")
+            && stdout(&text).contains("rewritten to look like an older log"),
+        "{}",
+        stdout(&text)
+    );
+    let witness = "sec.example/w+6f00c412+BBJcAifaGrv+nvxtQosYywnAYsugptEJX7ioJmZznvL5";
+    let (code, v, _) = verify(&db, &["--witness", witness]);
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(v["finding"]["problem"], "unwitnessed", "{v:#}");
+    let (code, v, text) = verify(&db, &[]);
+    assert_eq!(code, Some(0), "{v:#}");
+    assert!(
+        stdout(&text).contains(
+            "Signed checkpoints: none — this log is of a schema from before chain of custody"
+        ),
+        "{}",
+        stdout(&text)
+    );
+
+    let out = plain_run(&db, drill(), DRILL_SCRIPT);
+    assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("says it is of schema 2, from before signed checkpoints, yet a signing key already exists")
+            && stderr(&out).contains("nothing was written"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the refused upgrade changed the log"
+    );
+    let (code, v, _) = verify(&db, &["--key", &vkey]);
+    assert_eq!(code, Some(1), "still not signed: {v:#}");
+}
+
 #[test]
 fn a_keyless_rewrite_of_the_middle_that_deletes_its_checkpoints_is_missing() {
     let dir = tempfile::tempdir().unwrap();

@@ -239,6 +239,20 @@ pub(super) fn findings(
         ));
     }
     let no_key = log_key_seen.is_none() && stored.log_key.is_none();
+    if let Some(trusted) = &trust.key
+        && no_key
+        && !walked.stored_tree
+        && stored.log_key_error.is_none()
+    {
+        found.push(finding(
+            None,
+            Problem::BadSignature,
+            format!(
+                "the log records no signing key and holds no signed checkpoint (it is of a schema from before chain of custody), so nothing in it is signed by the trusted key {}: it is not the log that key signs, or it was rewritten to look like an older log",
+                trusted.to_vkey()
+            ),
+        ));
+    }
     if no_key && !stored.checkpoints.is_empty() {
         found.push(finding(
             None,
