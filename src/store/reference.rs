@@ -397,7 +397,9 @@ impl Log {
             let id = row_id(row).unwrap_or_default();
             let problem = if !walk.started.contains(id) {
                 "missing"
-            } else if row.get("outcome").is_some_and(|c| *c != Cell::Null)
+            } else if ["outcome", "ended_at"]
+                .iter()
+                .any(|c| row.get(*c).is_some_and(|c| *c != Cell::Null))
                 && !walk.ended.contains(id)
             {
                 "run-row-mismatch"

@@ -755,7 +755,12 @@ impl Store {
             })
             .map_err(sql)?;
         let (rows, rows_ended): (i64, i64) = tx
-            .query_row("SELECT count(*), count(outcome) FROM runs", [], |r| {
+            // A row "ended" has an outcome or an end time (rule 12: only a
+            // run-ended event gives either).
+            .query_row(
+                "SELECT count(*), count(CASE WHEN outcome IS NOT NULL OR ended_at IS NOT NULL THEN 1 END) FROM runs",
+                [],
+                |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .map_err(sql)?;

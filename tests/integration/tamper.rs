@@ -477,3 +477,35 @@ fn every_tamper_is_detected_and_named_by_verify() {
         println!("{row}");
     }
 }
+
+/// An open (suspended) run's row given an end time: the trigger lets a row's
+/// end be set once and CHECK constraints can be ignored, so this needs no
+/// trigger dropped. Only a `run-ended` event gives a row an end: verify
+/// names the run (rule 12), where it used to say OK and show, the reports
+/// and runs.csv showed the invented end and duration.
+#[test]
+fn an_open_runs_row_given_an_end_time_is_a_run_row_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    drill_run(&db);
+    let out = crate::common::plain_run(&db, crate::common::drill(), "\n\n12\n");
+    assert_eq!(out.status.code(), Some(10), "suspended: {}", stdout(&out));
+    let open: String = Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT id FROM runs WHERE outcome IS NULL", [], |r| r.get(0))
+        .unwrap();
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch(&format!(
+            "PRAGMA ignore_check_constraints = 1; UPDATE runs SET ended_at = '2026-12-03T18:30:00.000Z' WHERE id = '{open}';"
+        ))
+        .unwrap();
+    let (code, text, finding) = verify(&db, None);
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(finding["problem"], "run-row-mismatch", "{text}");
+    assert_eq!(finding["run_id"], open.as_str(), "{text}");
+    assert!(
+        text.contains("row says it ended (at 2026-12-03T18:30:00.000Z, with no outcome) but the log has no run-ended event"),
+        "{text}"
+    );
+}

@@ -417,7 +417,7 @@ pub(super) fn other_spelling(conn: &Connection, id: Uuid) -> rusqlite::Result<Op
 pub(super) struct RunCounts {
     /// Rows in `runs`.
     pub rows: i64,
-    /// Rows with an outcome.
+    /// Rows with an outcome or an end time.
     pub rows_ended: i64,
     /// Runs whose `run-started` event the walk verified (each a distinct row).
     pub started: i64,
@@ -437,7 +437,8 @@ pub(super) fn row_findings(
         return Ok((None, None));
     }
     let mut bad_row = None;
-    let mut stmt = conn.prepare("SELECT id, outcome FROM runs ORDER BY started_at, id")?;
+    let mut stmt =
+        conn.prepare("SELECT id, outcome, ended_at FROM runs ORDER BY started_at, id")?;
     let mut last_kind = conn.prepare(
         "SELECT kind FROM events WHERE run_id = ?1 ORDER BY run_seq DESC, seq DESC LIMIT 1",
     )?;
@@ -448,6 +449,7 @@ pub(super) fn row_findings(
             _ => NOT_TEXT.to_string(),
         };
         let outcome = opt_text_col(r, 1)?;
+        let ended_at = opt_text_col(r, 2)?;
         let Ok(id) = uuid::Uuid::try_parse(&text) else {
             bad_row.get_or_insert(Finding {
                 seq: None,
@@ -472,13 +474,23 @@ pub(super) fn row_findings(
                 Problem::Missing,
                 format!("run {id} has a row in `runs` but no events: its events were deleted"),
             )),
-            Some(kind) if kind != KIND_RUN_ENDED.as_bytes() && outcome.is_some() => Some((
-                Problem::RunRowMismatch,
-                format!(
-                    "run {id}'s row says it ended ({}) but the log has no {KIND_RUN_ENDED} event for it",
-                    outcome.as_deref().unwrap_or_default()
-                ),
-            )),
+            Some(kind)
+                if kind != KIND_RUN_ENDED.as_bytes()
+                    && (outcome.is_some() || ended_at.is_some()) =>
+            {
+                let said = match (&outcome, &ended_at) {
+                    (Some(o), Some(at)) => format!("{o}, at {at}"),
+                    (Some(o), None) => o.clone(),
+                    (None, Some(at)) => format!("at {at}, with no outcome"),
+                    (None, None) => String::new(),
+                };
+                Some((
+                    Problem::RunRowMismatch,
+                    format!(
+                        "run {id}'s row says it ended ({said}) but the log has no {KIND_RUN_ENDED} event for it"
+                    ),
+                ))
+            }
             Some(_) => None,
         };
         if let Some((problem, message)) = found {
