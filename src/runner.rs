@@ -51,15 +51,18 @@ pub enum Poll {
 }
 
 impl RunningCommand {
-    /// Start `sh -c command` with stdin closed and stdout+stderr captured.
+    /// Start `sh -c command` with stdin closed and stdout+stderr captured
+    /// through one pipe, so the output is kept in the order the command
+    /// wrote it (as a terminal shows it), not as two readers happen to run.
     pub fn spawn(command: &str) -> std::io::Result<RunningCommand> {
+        let (output, writer) = std::io::pipe()?;
         let mut child = Command::new("sh");
         child
             .arg("-c")
             .arg(command)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(writer.try_clone()?)
+            .stderr(writer)
             // Its own process group, so stopping it stops what it started too.
             .process_group(0);
         // The kernel kills the shell when the thread that spawned it ends
@@ -76,18 +79,15 @@ impl RunningCommand {
                 .map_err(std::io::Error::from)
             });
         }
-        let mut child = child.spawn()?;
+        let spawned = child.spawn();
+        // runsheet's copies of the pipe's writing end go with the builder, so
+        // the reader sees the end of the output when the command's copies close.
+        drop(child);
+        let child = spawned?;
         let guard = spawn_guard(child.id()).ok();
         let (tx, rx) = mpsc::channel();
-        let mut readers = 0;
-        if let Some(out) = child.stdout.take() {
-            readers += 1;
-            spawn_reader(out, tx.clone());
-        }
-        if let Some(err) = child.stderr.take() {
-            readers += 1;
-            spawn_reader(err, tx);
-        }
+        spawn_reader(output, tx);
+        let readers = 1;
         Ok(RunningCommand {
             command: command.to_string(),
             child,
@@ -257,6 +257,16 @@ fn spawn_reader(mut pipe: impl Read + Send + 'static, tx: mpsc::Sender<Vec<u8>>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn standard_output_and_error_are_kept_in_the_order_written() {
+        for _ in 0..20 {
+            let r = RunningCommand::spawn("echo A; echo B >&2; echo C; echo D >&2")
+                .unwrap()
+                .finish();
+            assert_eq!(r.output, "A\nB\nC\nD\n");
+        }
+    }
 
     #[test]
     fn captures_output_exit_code_and_hash() {

@@ -492,7 +492,9 @@ fn an_open_runs_row_given_an_end_time_is_a_run_row_mismatch() {
     assert_eq!(out.status.code(), Some(10), "suspended: {}", stdout(&out));
     let open: String = Connection::open(&db)
         .unwrap()
-        .query_row("SELECT id FROM runs WHERE outcome IS NULL", [], |r| r.get(0))
+        .query_row("SELECT id FROM runs WHERE outcome IS NULL", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     Connection::open(&db)
         .unwrap()
