@@ -1124,7 +1124,9 @@ fn drive(session: &mut Session, rng: &mut Rng) {
                         _ => "Bob Oncall".into(),
                     },
                 },
-                RequirementKind::Command { run, expect_exit } => {
+                RequirementKind::Command {
+                    run, expect_exit, ..
+                } => {
                     let output = format!("{run}\n").repeat(1 + rng.below(20) as usize);
                     Command::RecordCommand {
                         step: id.clone(),

@@ -755,7 +755,9 @@ fn print_step(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
                     keys::hint(Action::RunCommand)
                 )
             }
-            RequirementKind::Command { run, expect_exit } => format!(
+            RequirementKind::Command {
+                run, expect_exit, ..
+            } => format!(
                 "run command ({}): {run} — expect exit {expect_exit}",
                 keys::hint(Action::RunCommand)
             ),

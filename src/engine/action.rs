@@ -224,12 +224,21 @@ fn unmet_words(
             Some(k) => format!("record the value first ({label}): press {k} to type it"),
             None => format!("record the value first ({label})"),
         },
-        RequirementKind::Command { run, expect_exit } => format!(
-            "run the command first{} and get exit code {expect_exit}: {run} — or fail{} / skip{} the step",
-            hint(Action::RunCommand),
-            hint(Action::Fail),
-            hint(Action::Skip)
-        ),
+        RequirementKind::Command {
+            run,
+            expect_exit,
+            skippable,
+        } => {
+            let or = if *skippable {
+                format!("fail{} / skip{}", hint(Action::Fail), hint(Action::Skip))
+            } else {
+                format!("fail{}", hint(Action::Fail))
+            };
+            format!(
+                "run the command first{} and get exit code {expect_exit}: {run} — or {or} the step",
+                hint(Action::RunCommand)
+            )
+        }
         RequirementKind::Note(p) => format!("this step needs a note{}: {p}", hint(Action::Note)),
         RequirementKind::Evidence(p) => {
             format!("this step needs evidence{}: {p}", hint(Action::Evidence))

@@ -131,8 +131,13 @@ pub enum RequirementKind {
     Answer(String),
     /// Record a value with this label.
     Value { label: String, required: bool },
-    /// Run the command and get the expected exit code.
-    Command { run: String, expect_exit: i32 },
+    /// Run the command and get the expected exit code (or fail the step, or,
+    /// when `skippable`, skip it).
+    Command {
+        run: String,
+        expect_exit: i32,
+        skippable: bool,
+    },
     /// Write a note answering this prompt.
     Note(String),
     /// Give evidence answering this prompt.
@@ -410,6 +415,7 @@ impl Run {
                     what: RequirementKind::Command {
                         run: c.run.clone(),
                         expect_exit: expect,
+                        skippable: self.may_skip(step).is_ok(),
                     },
                     met: st
                         .last_command

@@ -1098,3 +1098,34 @@ fn outside_a_drill_nothing_is_rehearsed_and_no_run_started_says_drill() {
     );
     assert!(events[0].to_payload().get("drill").is_none());
 }
+
+/// A command step's unmet requirement offers a skip only where the step may
+/// be skipped: not on a critical step.
+#[test]
+fn an_unrun_command_offers_skip_only_where_the_step_may_be_skipped() {
+    let key = |a: Action| Some(format!("{a:?}"));
+    let run = to_command_step(started());
+    let err = run.allows(Action::Confirm).unwrap_err();
+    assert!(
+        err.words(&key)
+            .contains("or fail (Fail) / skip (Skip) the step"),
+        "{}",
+        err.words(&key)
+    );
+
+    let critical: Procedure = toml::from_str(&PROC.replace(
+        "command = { run = \"true\" }",
+        "command = { run = \"true\" }\ncritical = true\non_fail = \"oncall\"",
+    ))
+    .expect("test procedure parses");
+    let events = start(
+        &critical,
+        &info(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()),
+    );
+    let run = to_command_step(Run::replay(critical, &events));
+    let err = run.allows(Action::Confirm).unwrap_err();
+    let words = err.words(&key);
+    assert!(words.contains("— or fail (Fail) the step"), "{words}");
+    assert!(!words.contains("skip"), "{words}");
+    assert_eq!(run.allows(Action::Skip), Err(Refusal::Critical));
+}
