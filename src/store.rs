@@ -598,6 +598,12 @@ impl Store {
         self.run_days_impl(procedure_id)
     }
 
+    /// The UTC day of the log's first record (or of its earliest run, if
+    /// earlier); `None` for a log with no record.
+    pub fn first_record_day(&self) -> Result<Option<NaiveDate>, StoreError> {
+        self.first_record_day_impl()
+    }
+
     /// The most recently started open run of this OS user (of `procedure`
     /// only, when given).
     pub fn latest_open_run(

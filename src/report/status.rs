@@ -174,6 +174,7 @@ impl ProcedureStatus {
         recorded: Option<&control::Recorded>,
         today: NaiveDate,
         days: u32,
+        log_start: Option<NaiveDate>,
     ) -> ProcedureStatus {
         let window_start = today
             .checked_sub_days(Days::new(u64::from(days)))
@@ -198,6 +199,12 @@ impl ProcedureStatus {
             (Some(a), Some(f)) => Some(a.min(f)),
             (Some(a), None) => Some(a),
             (None, _) => None,
+        };
+        // The log holds nothing from before its first record (as the
+        // export's cadence table rule says): no period before it is judged.
+        let not_before = match (not_before, log_start) {
+            (Some(n), Some(l)) => Some(n.max(l)),
+            (n, l) => n.or(l),
         };
         let last_run = runs
             .iter()
@@ -327,6 +334,11 @@ pub fn collect(
         ),
         None => (Vec::new(), RecordedById::new()),
     };
+    // No log yet, or an empty one: it starts today.
+    let log_start = match store {
+        Some(s) => s.first_record_day()?.or(Some(today)),
+        None => Some(today),
+    };
     let mut by_procedure: BTreeMap<&str, Vec<&RunRow>> = BTreeMap::new();
     for r in &rows {
         by_procedure.entry(&r.procedure_id).or_default().push(r);
@@ -345,6 +357,7 @@ pub fn collect(
             recorded.get(&p.id),
             today,
             days,
+            log_start,
         ));
     }
     if let Some(store) = store {
@@ -368,6 +381,7 @@ pub fn collect(
                     recorded.get(*id),
                     today,
                     days,
+                    log_start,
                 ));
             }
         }

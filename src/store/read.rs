@@ -382,6 +382,29 @@ impl Store {
             .collect()
     }
 
+    /// The UTC day of the log's first record (or of its earliest run, if
+    /// earlier): nothing before it can be judged from the log.
+    pub(super) fn first_record_day_impl(&self) -> Result<Option<NaiveDate>, StoreError> {
+        let first_record: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT substr(min(t), 1, 10) FROM (SELECT min(at) AS t FROM events WHERE seq = 1 \
+                 UNION ALL SELECT min(started_at) FROM runs) WHERE t IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| StoreError::sqlite(&self.path, e))?;
+        first_record
+            .map(|day| {
+                NaiveDate::parse_from_str(&day, "%Y-%m-%d").map_err(|e| {
+                    self.corrupt(format!(
+                        "the log's first record has an unreadable time {day:?}: {e}"
+                    ))
+                })
+            })
+            .transpose()
+    }
+
     pub(super) fn run_days_impl(&self, procedure_id: &str) -> Result<RunDays, StoreError> {
         let sql = |e| StoreError::sqlite(&self.path, e);
         let mut stmt = self
@@ -400,23 +423,10 @@ impl Store {
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(sql)?;
-        let first_record: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT substr(min(t), 1, 10) FROM (SELECT min(at) AS t FROM events WHERE seq = 1 \
-                 UNION ALL SELECT min(started_at) FROM runs) WHERE t IS NOT NULL",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(sql)?;
-        let mut days = RunDays::default();
-        if let Some(day) = first_record {
-            days.log_start = Some(NaiveDate::parse_from_str(&day, "%Y-%m-%d").map_err(|e| {
-                self.corrupt(format!(
-                    "the log's first record has an unreadable time {day:?}: {e}"
-                ))
-            })?);
-        }
+        let mut days = RunDays {
+            log_start: self.first_record_day_impl()?,
+            ..RunDays::default()
+        };
         for (day, completed) in rows {
             let day = NaiveDate::parse_from_str(&day, "%Y-%m-%d").map_err(|e| {
                 self.corrupt(format!(

@@ -62,7 +62,9 @@ fn a_closed_stdout_is_a_quiet_exit_with_the_code_the_command_decided() {
         (&db, vec!["lint", lint_error], 1),
         (&db, vec!["--json", "lint", lint_error], 1),
         (&db, vec!["status"], 0),
-        (&db, vec!["status", "--strict"], 1),
+        // (`status --strict` on this new log has nothing missed: no period
+        // before the log's first record is judged; its exit code depends on
+        // the day, so it is not in this list.)
         (&db, vec!["verify"], 0),
         (&broken, vec!["verify"], 1),
         (&broken, vec!["--json", "verify"], 1),

@@ -91,3 +91,65 @@ fn status_counts_the_runs_of_the_window_it_states() {
         );
     }
 }
+
+/// No period before the log's first record is judged, in `status` as in the
+/// export's cadence table: a log made today misses no day of a daily
+/// procedure (so `status --strict` passes on day one), and a generated log
+/// whose first record is some days back is judged only from that day on.
+#[test]
+fn status_judges_no_period_before_the_logs_first_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let procs = dir.path().join("procs");
+    std::fs::create_dir(&procs).unwrap();
+    let source =
+        std::fs::read_to_string(crate::common::repo().join("procedures/backup-customer-data.toml"))
+            .unwrap();
+    // A fixed review date, so the review does not fall due in a later year.
+    let source = source.replace("review_every_months = 12", "next_review = 2099-01-01");
+    assert!(source.contains("next_review = 2099-01-01"));
+    std::fs::write(procs.join("backup-customer-data.toml"), source).unwrap();
+    let status = |db: &std::path::Path, args: &[&str]| {
+        crate::common::runsheet_with(db, &procs)
+            .args(["--json", "status", "--days", "30"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    // A log created today (its first record: a run of another procedure).
+    let today_db = dir.path().join("today.sqlite3");
+    crate::common::drill_run(&today_db);
+    let out = status(&today_db, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let backup = &v["procedures"][0];
+    assert_eq!(backup["id"], "backup-customer-data");
+    assert_eq!(
+        backup["adherence"]["missed"].as_array().unwrap().len(),
+        0,
+        "{v:#}"
+    );
+    assert_eq!(status(&today_db, &["--strict"]).status.code(), Some(0));
+
+    // A generated log: four days of runs, its first record four days back.
+    let old_db = dir.path().join("old.sqlite3");
+    generate_log(&old_db, &["--runs", "2", "--days", "4"]);
+    let first = rusqlite::Connection::open(&old_db)
+        .unwrap()
+        .query_row(
+            "SELECT substr(min(t), 1, 10) FROM (SELECT at AS t FROM events WHERE seq = 1 UNION ALL SELECT min(started_at) FROM runs)",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .unwrap();
+    let out = status(&old_db, &[]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let adherence = &v["procedures"][0]["adherence"];
+    let first_checked = adherence["first_checked"].as_str().unwrap();
+    assert_eq!(first_checked, first, "{v:#}");
+    let checked = adherence["checked"].as_u64().unwrap();
+    assert!((1..=4).contains(&checked), "{v:#}");
+    for missed in adherence["missed"].as_array().unwrap() {
+        assert!(missed.as_str().unwrap() >= first.as_str(), "{v:#}");
+    }
+}
