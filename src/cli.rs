@@ -812,8 +812,8 @@ pub struct VerifyBundleArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Days to look back for cadence adherence
-    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    /// Days to look back for cadence adherence (at least 1)
+    #[arg(long, default_value_t = 30, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
     pub days: u32,
     /// Exit non-zero when anything is overdue (for cron and monitoring)
     #[arg(long)]

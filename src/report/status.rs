@@ -405,8 +405,9 @@ impl StatusReport {
     fn window_text(&self) -> String {
         let from = self.window_start();
         format!(
-            "looking back {} days ({} to {})",
+            "looking back {} day{} ({} to {})",
             self.days,
+            if self.days == 1 { "" } else { "s" },
             from.format("%Y-%m-%d"),
             day_before(self.today).format("%Y-%m-%d")
         )

