@@ -156,7 +156,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "o",
         short: "sign-off",
         help: "Second person signs the step off (not the operator)",
-        doc: "A second person signs the step off: type their name (not the operator's).",
+        doc: "A second person signs the step off: the path of their SSH signature file (`runsheet sign-off-text`), or their typed name where the step allows it (`typed_signoff`); never the operator.",
     },
     Binding {
         intent: Intent::Fail,
