@@ -231,7 +231,9 @@ fn immutable_uri(path: &Path) -> Result<String, StoreError> {
 /// opened immutable (no side files; works on read-only mounts) and stamped,
 /// so a writer that changes it meanwhile is noticed ([`FileStamp`]). A log
 /// that a writer has open (its `-wal` exists) or one in rollback mode is
-/// opened as a normal read-only connection, which creates no file.
+/// opened as a normal read-only connection, which changes neither the log
+/// nor its `-wal`, but (as every SQLite reader of a WAL log) creates or
+/// updates the `-shm` index beside them (docs/evidence-schema.md).
 fn connect_read(path: &Path, busy_timeout: Duration) -> Result<Opened, StoreError> {
     let sql = |e| StoreError::sqlite(path, e);
     let Some(head) = header(path)? else {
