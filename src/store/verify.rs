@@ -247,6 +247,16 @@ impl std::fmt::Display for VerifyReport {
                         f,
                         "The file is damaged: no record in it can be relied on until it is restored from a backup."
                     )
+                } else if matches!(
+                    finding.problem,
+                    Problem::Unwitnessed | Problem::BadSignature
+                ) {
+                    // What failed is a signature or a witness, not a record.
+                    write!(
+                        f,
+                        "The hash chain holds up to seq {} ({} events checked); what failed is the signature or witness check above.",
+                        self.head_seq, self.events
+                    )
                 } else {
                     write!(
                         f,
