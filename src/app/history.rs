@@ -108,10 +108,14 @@ fn candidates(logged: &[Logged], current: Option<&Current>) -> (Vec<Candidate>, 
                 n => format!("{n} {word}s"),
             };
             let mut what = Vec::new();
-            if v.runs + v.drills > 0 {
+            // As `history` counts them: runs and drills apart.
+            if v.runs > 0 {
+                what.push(plural(usize::try_from(v.runs).unwrap_or(usize::MAX), "run"));
+            }
+            if v.drills > 0 {
                 what.push(plural(
-                    usize::try_from(v.runs + v.drills).unwrap_or(usize::MAX),
-                    "run",
+                    usize::try_from(v.drills).unwrap_or(usize::MAX),
+                    "drill",
                 ));
             }
             if !v.approvals.is_empty() {

@@ -377,6 +377,11 @@ fn training_shows_an_operator_out_of_date_after_the_procedure_changes() {
     )
     .unwrap();
 
+    // diff names the old version by what the log holds of it, as history
+    // counts it: a drill, not a run.
+    let d = f.json(&["diff", "backup-customer-data"]);
+    assert_eq!(d["from"]["origin"], "the evidence log (1 drill)", "{d:#}");
+
     let before = std::fs::read(&f.db).unwrap();
     let t = f.json(&["training"]);
     assert_eq!(
