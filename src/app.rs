@@ -39,6 +39,11 @@ pub fn run(mut cli: Cli) -> Result<Exit> {
             json_outputs::json_commands().join(", ")
         )));
     }
+    if name == "witness" && cli.sources.flag("db") {
+        return Err(Error::Usage(
+            "--db names an evidence log, and a witness keeps no log: it keeps its own state (--state PATH or RUNSHEET_WITNESS_STATE, default runsheet/witness.sqlite3 in the platform data directory); leave out --db".into(),
+        ));
+    }
     crate::store::busy_timeout_setting().map_err(Error::Usage)?;
     let config = crate::config::Config::load(cli.global.config.as_deref()).map_err(Error::Usage)?;
     let settings = settings::effective(&cli, config.as_ref());

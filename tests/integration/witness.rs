@@ -523,3 +523,31 @@ fn witness_read_commands_change_no_byte() {
     s.status();
     assert_eq!(std::fs::read(&s.state).unwrap(), before);
 }
+
+/// `--db` names an evidence log; a witness keeps none, so `witness … --db`
+/// is refused (it used to be ignored, and the state went to the default
+/// place), and nothing is created.
+#[test]
+fn a_witness_refuses_db() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["--db", "log.db", "witness", "init", "--name", "w"],
+        vec!["witness", "init", "--name", "w", "--db", "log.db"],
+    ] {
+        let out = isolated(&mut Command::new(bin()))
+            .args(&args)
+            .env("HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path().join("data"))
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("a witness keeps no log: it keeps its own state (--state PATH"),
+            "{err}"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "{args:?} created {left:?}");
+    }
+}
