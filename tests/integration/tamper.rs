@@ -511,3 +511,28 @@ fn an_open_runs_row_given_an_end_time_is_a_run_row_mismatch() {
         "{text}"
     );
 }
+
+/// With the `contents` table dropped, verify names the first record whose
+/// content is gone (it named "seq 0", which no log has).
+#[test]
+fn a_dropped_contents_table_names_the_first_record_that_lost_its_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite3");
+    drill_run(&db);
+    let first: i64 = {
+        let conn = Connection::open(&db).unwrap();
+        let first = conn
+            .query_row("SELECT min(seq) FROM contents", [], |r| r.get(0))
+            .unwrap();
+        conn.execute_batch("DROP TABLE contents").unwrap();
+        first
+    };
+    let (code, text, finding) = verify(&db, None);
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(finding["problem"], "payload-mismatch", "{text}");
+    assert_eq!(finding["seq"], first, "{text}");
+    assert!(
+        text.contains(&format!("the content of seq {first} (run ")),
+        "{text}"
+    );
+}

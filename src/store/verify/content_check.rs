@@ -229,11 +229,18 @@ pub(super) fn check(
         }
     }
     if rows < committed {
-        let missing: Option<(i64, Option<String>, Option<i64>)> = if has_contents {
-            conn.query_row(
+        // The first record that commits to content with no row for it (with
+        // the table gone: the first that commits to content at all).
+        let (join, no_row) = if has_contents {
+            ("LEFT JOIN contents c ON c.seq = e.seq", "c.seq IS NULL AND")
+        } else {
+            ("", "")
+        };
+        let missing: Option<(i64, Option<String>, Option<i64>)> = conn
+            .query_row(
                 &format!(
-                    "SELECT e.seq, e.run_id, e.run_seq FROM events e LEFT JOIN contents c ON c.seq = e.seq \
-                     WHERE c.seq IS NULL AND e.run_id IS NOT NULL AND e.kind IN ({}) \
+                    "SELECT e.seq, e.run_id, e.run_seq FROM events e {join} \
+                     WHERE {no_row} e.run_id IS NOT NULL AND e.kind IN ({}) \
                      AND instr(e.payload, '\"content_sha256\":') > 0 AND e.seq <= ?1 \
                      ORDER BY e.seq LIMIT 1",
                     CONTENT_KINDS.map(|k| format!("'{k}'")).join(", ")
@@ -241,10 +248,7 @@ pub(super) fn check(
                 [head],
                 |r| Ok((r.get(0)?, r.get(1).ok().flatten(), r.get(2).ok())),
             )
-            .optional()?
-        } else {
-            None
-        };
+            .optional()?;
         let (seq, run, run_seq) = missing.unwrap_or((0, None, None));
         let run_id = run.and_then(|t| uuid::Uuid::try_parse(&t).ok());
         let here = match (run_id, run_seq) {
