@@ -496,7 +496,8 @@ impl Run {
             if step.evidence.is_some() {
                 out.push(Action::Evidence);
             }
-            if step.signoff.is_some() {
+            // Not once signed off: a second sign-off is refused.
+            if step.signoff.is_some() && self.state(&step.id).signed_off_by.is_none() {
                 out.push(Action::SignOff);
             }
             out.push(Action::Fail);

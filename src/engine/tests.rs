@@ -391,6 +391,7 @@ fn commands_need_the_expected_exit_and_sign_off_needs_a_second_person() {
             .unwrap_err();
         assert!(err.to_string().contains("second person"), "{me}: {err}");
     }
+    assert!(run.offered().contains(&Action::SignOff));
     act(
         &mut run,
         Command::SignOff {
@@ -398,6 +399,9 @@ fn commands_need_the_expected_exit_and_sign_off_needs_a_second_person() {
             by: "Bob Lead".into(),
         },
     );
+    // Signed off: no longer offered (a second one is refused).
+    assert!(!run.offered().contains(&Action::SignOff));
+    assert_eq!(run.allows(Action::SignOff), Err(Refusal::AlreadySignedOff));
     act(
         &mut run,
         Command::Confirm {

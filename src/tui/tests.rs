@@ -1373,13 +1373,18 @@ fn the_footer_offers_the_history_once_something_is_recorded_where_it_fits() {
         "{}",
         f.screen()
     );
-    // A command step with a sign-off and corrections to offer needs two
-    // footer rows anyway at 100 columns: the history goes on the second.
+    // A signed-off command step with corrections to offer fills one footer
+    // row at 100 columns (its sign-off is no longer offered): the history
+    // does not fit there and is left to the help; at 80 columns the keys
+    // take two rows anyway, and the history goes on the second.
     let f = with_history();
     let s = f.screen();
+    assert!(!s.contains("o sign-off"), "signed off already: {s}");
+    assert!(!s.contains("h history"), "{s}");
+    assert_eq!(s.lines().filter(|l| l.contains("? help")).count(), 1);
+    let s = f.screen_at(80, 24);
     let footer = s.lines().last().unwrap_or_default();
     assert!(footer.ends_with("h history  ? help"), "{s}");
-    assert_eq!(s.lines().filter(|l| l.contains("? help")).count(), 1);
 }
 
 #[test]
