@@ -1740,3 +1740,22 @@ fn snapshot_safe_run_dialogs() {
     assert!(asked.contains("its result was never recorded"), "{asked}");
     insta::assert_snapshot!("command_account_80x24", asked);
 }
+
+/// A refusal longer than the screen is wide wraps onto the rows under it:
+/// what to do is never cut off (at 80 columns the command step's refusal
+/// took one row and lost its end).
+#[test]
+fn a_long_refusal_wraps_and_keeps_its_end() {
+    let mut f = with_history();
+    f.enter();
+    let message = f.app.message.as_ref().expect("a refusal").text.clone();
+    assert!(message.ends_with("the step"), "{message}");
+    let s = f.screen_at(80, 24);
+    let joined: String = s
+        .lines()
+        .filter(|l| !l.starts_with('│') && !l.starts_with('┌') && !l.starts_with('└'))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(joined.contains("✘ run the command first"), "{s}");
+    assert!(joined.contains("the step"), "{s}");
+}

@@ -93,11 +93,51 @@ struct Areas {
 /// under an escalation banner: a long failure reason gives way before it does.
 const MIN_BODY: u16 = 8;
 
+/// The message line's rows: the last action's result or refusal, wrapped to
+/// the width (at most [`MESSAGE_ROWS`], the last cut with "…"; a refusal
+/// says what to do, so it is never cut silently).
+fn message_lines(app: &App, th: Theme, width: u16) -> Vec<Line<'static>> {
+    let Some(m) = &app.message else {
+        return Vec::new();
+    };
+    let (mark, style) = if m.error {
+        ("✘ ", th.err())
+    } else {
+        ("✔ ", th.ok())
+    };
+    let line = Line::from(vec![
+        Span::styled(mark, style),
+        Span::styled(clean_line(&m.text), style),
+    ]);
+    let mut lines = wrap(vec![line], width);
+    if lines.len() > MESSAGE_ROWS {
+        lines.truncate(MESSAGE_ROWS);
+        if let Some(last) = lines.last_mut() {
+            let text: String = last.spans.iter().map(|s| s.content.as_ref()).collect();
+            let keep: String = text
+                .chars()
+                .take(usize::from(width).saturating_sub(1))
+                .collect();
+            *last = Line::from(Span::styled(format!("{keep}…"), style));
+        }
+    }
+    lines
+}
+
+/// At most this many rows for the message line.
+const MESSAGE_ROWS: usize = 3;
+
 fn areas(area: Rect, app: &App, run: &Run) -> Areas {
     let notice_h = u16::from(app.notice.is_some());
     let footer_h = footer_lines(app, run, Theme { color: false }, area.width).len() as u16;
-    // Header (2 rows) and message line (1) are fixed; the banner and the body share the rest.
-    let shared = area.height.saturating_sub(2 + notice_h + 1 + footer_h);
+    let message_h = message_lines(app, Theme { color: false }, area.width)
+        .len()
+        .max(1) as u16;
+    // Header (2 rows) and message lines (1 to 3) are fixed; the banner and
+    // the body share the rest.
+    let shared = area
+        .height
+        .saturating_sub(2 + notice_h + message_h + footer_h);
     let banner_h = if run.escalation.is_some() && !run.is_ended() {
         let room = shared.saturating_sub(MIN_BODY).saturating_sub(2);
         let lines = banner_lines(run, Theme { color: false }, area.width, room).len();
@@ -110,7 +150,7 @@ fn areas(area: Rect, app: &App, run: &Run) -> Areas {
         Constraint::Length(notice_h),
         Constraint::Length(banner_h),
         Constraint::Fill(1),
-        Constraint::Length(1),
+        Constraint::Length(message_h),
         Constraint::Length(footer_h),
     ])
     .areas(area);
@@ -215,17 +255,11 @@ pub(crate) fn view(frame: &mut Frame, app: &App, run: &Run) {
             output_pane(frame, o, pane, th);
         }
     }
-    if let Some(m) = &app.message {
-        let (mark, style) = if m.error {
-            ("✘ ", th.err())
-        } else {
-            ("✔ ", th.ok())
-        };
-        let line = Line::from(vec![
-            Span::styled(mark, style),
-            Span::styled(clean_line(&m.text), style),
-        ]);
-        frame.render_widget(Paragraph::new(line), a.message);
+    if app.message.is_some() {
+        frame.render_widget(
+            Paragraph::new(message_lines(app, th, area.width)),
+            a.message,
+        );
     }
     frame.render_widget(
         Paragraph::new(footer_lines(app, run, th, area.width)),
