@@ -90,14 +90,7 @@ impl Setup {
     /// `runsheet export --out ROOT/bundle`, which must succeed: the bundle.
     fn export(&self) -> PathBuf {
         let bundle = self.root.join("bundle");
-        let out = self
-            .cmd()
-            .arg("export")
-            .arg("--out")
-            .arg(&bundle)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
+        crate::common::export_bundle(&self.db, &bundle, &[]);
         bundle
     }
 
