@@ -218,19 +218,11 @@ impl Summary {
     ) -> Result<(), StoreError> {
         let days = store.run_days(id)?;
         let approved = procedure.approved.map(|d| d.0);
-        let not_before = match (approved, days.first) {
-            (Some(a), Some(f)) => Some(a.min(f)),
-            (a, f) => a.or(f),
-        };
+        // Not before the procedure existed nor before the log's first record.
+        let not_before = crate::report::cadence::judged_from(approved, days.first, days.log_start);
         let from = match (query.since, not_before) {
             (Some(s), Some(n)) => Some(s.max(n)),
             (s, n) => s.or(n).or(self.first.map(|f| f.date_naive())),
-        };
-        // The log holds nothing from before its first record: no period
-        // before it can be judged from it.
-        let from = match (from, days.log_start) {
-            (Some(f), Some(l)) => Some(f.max(l)),
-            (f, _) => f,
         };
         let yesterday = today.pred_opt().unwrap_or(today);
         let to = query.until.map_or(yesterday, |u| u.min(yesterday));

@@ -126,6 +126,34 @@ pub struct Adherence {
     pub current_done: bool,
 }
 
+/// The first day of a look-back of `days` days before `today` (status's
+/// window; the earliest date there is when it reaches back further).
+pub fn window_start(today: NaiveDate, days: u32) -> NaiveDate {
+    today
+        .checked_sub_days(Days::new(u64::from(days)))
+        .unwrap_or(NaiveDate::MIN)
+}
+
+/// The first day a procedure's cadence can be judged from: the day it came
+/// to exist (its approval date, or its first run if earlier; with neither
+/// known, none), but not before the log's first record (`log_start`): the
+/// log cannot show what happened before it. One rule for `status` and the
+/// export's cadence table.
+pub fn judged_from(
+    approved: Option<NaiveDate>,
+    first_run: Option<NaiveDate>,
+    log_start: Option<NaiveDate>,
+) -> Option<NaiveDate> {
+    let existed = match (approved, first_run) {
+        (Some(a), Some(f)) => Some(a.min(f)),
+        (a, f) => a.or(f),
+    };
+    match (existed, log_start) {
+        (Some(e), Some(l)) => Some(e.max(l)),
+        (e, l) => e.or(l),
+    }
+}
+
 /// Which periods of `cadence` had no completed run. Checked are the periods
 /// that are over (ended before `today`) and overlap the `days` before today —
 /// at least the latest one, so a quarterly or yearly procedure is always
@@ -143,9 +171,7 @@ pub fn adherence(
         return None;
     }
     let done = |p: &Period| completed.range(p.start..=p.end).next().is_some();
-    let window_start = today
-        .checked_sub_days(Days::new(u64::from(days)))
-        .unwrap_or(NaiveDate::MIN);
+    let window_start = window_start(today, days);
     let current = Period::containing(cadence, today);
     let mut cursor = match current {
         Some(c) => c.previous(cadence),
@@ -251,6 +277,21 @@ mod tests {
 
     fn set(days: &[&str]) -> BTreeSet<NaiveDate> {
         days.iter().map(|s| d(s)).collect()
+    }
+
+    #[test]
+    fn a_cadence_is_judged_from_when_the_procedure_existed_and_the_log_began() {
+        let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day);
+        // Approved, run earlier: the first run; the log began later still.
+        assert_eq!(judged_from(d(10, 1), d(9, 1), d(11, 1)), d(11, 1));
+        assert_eq!(judged_from(d(10, 1), d(9, 1), d(8, 1)), d(9, 1));
+        // No approval date: its first run.
+        assert_eq!(judged_from(None, d(9, 5), d(9, 1)), d(9, 5));
+        // Nothing known of the procedure: the log's first record.
+        assert_eq!(judged_from(None, None, d(9, 1)), d(9, 1));
+        assert_eq!(judged_from(None, None, None), None);
+        assert_eq!(window_start(d(12, 3).unwrap(), 2), d(12, 1).unwrap());
+        assert_eq!(window_start(d(12, 3).unwrap(), u32::MAX), NaiveDate::MIN);
     }
 
     #[test]

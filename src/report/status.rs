@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use chrono::{Days, NaiveDate};
+use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -176,9 +176,7 @@ impl ProcedureStatus {
         days: u32,
         log_start: Option<NaiveDate>,
     ) -> ProcedureStatus {
-        let window_start = today
-            .checked_sub_days(Days::new(u64::from(days)))
-            .unwrap_or(NaiveDate::MIN);
+        let window_start = super::cadence::window_start(today, days);
         let mut recent = OutcomeCounts::default();
         let mut completed = BTreeSet::new();
         let mut first_run: Option<NaiveDate> = None;
@@ -194,18 +192,8 @@ impl ProcedureStatus {
                 completed.insert(day);
             }
         }
-        let approved = procedure.approved.map(|d| d.0);
-        let not_before = match (approved, first_run) {
-            (Some(a), Some(f)) => Some(a.min(f)),
-            (Some(a), None) => Some(a),
-            (None, _) => None,
-        };
-        // The log holds nothing from before its first record (as the
-        // export's cadence table rule says): no period before it is judged.
-        let not_before = match (not_before, log_start) {
-            (Some(n), Some(l)) => Some(n.max(l)),
-            (n, l) => n.or(l),
-        };
+        let not_before =
+            super::cadence::judged_from(procedure.approved.map(|d| d.0), first_run, log_start);
         let last_run = runs
             .iter()
             .max_by_key(|r| (r.started_at, r.id))
@@ -694,9 +682,7 @@ Training (runs since {}; see `runsheet training`):",
 
     /// The first day of the window: `days` days before today.
     fn window_start(&self) -> NaiveDate {
-        self.today
-            .checked_sub_days(Days::new(u64::from(self.days)))
-            .unwrap_or(self.today)
+        super::cadence::window_start(self.today, self.days)
     }
 }
 
